@@ -1,0 +1,111 @@
+//! `/api/v1/organizations/{id}/api_tokens` and `/users`: an organization's credentials.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use palisade_core::id::{ApiTokenId, OrganizationId};
+use palisade_core::service::{CreateApiToken, CreateUser};
+
+use super::error::{ErrorBody, NativeError};
+use super::extract::{path_id, NativeJson, NativePath, OperatorActor, PageQuery, Pagination};
+use super::wire::{
+    ApiTokenList, CreateApiTokenRequest, CreateUserRequest, CreatedApiTokenResponse, UserList, UserResponse,
+};
+use crate::AppState;
+
+type Result<T> = std::result::Result<T, NativeError>;
+
+/// Create an API token. The secret is in this response only; only its hash is kept.
+#[utoipa::path(post, path = "/organizations/{id}/api_tokens", tag = "credentials",
+    params(("id" = String, Path, description = "Organization id")),
+    request_body = CreateApiTokenRequest,
+    responses((status = 201, body = CreatedApiTokenResponse), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_token(
+    State(s): State<AppState>,
+    OperatorActor(actor): OperatorActor,
+    NativePath(id): NativePath<String>,
+    NativeJson(body): NativeJson<CreateApiTokenRequest>,
+) -> Result<(StatusCode, Json<CreatedApiTokenResponse>)> {
+    let org: OrganizationId = path_id(&id, OrganizationId::KIND)?;
+    let input = CreateApiToken {
+        name: body.name,
+        scopes: body.scopes,
+        allowed_networks: body.allowed_networks,
+        expires_at: body.expires_at,
+    };
+    let created = s.core.create_api_token(&actor, org, input).await?;
+    let response =
+        CreatedApiTokenResponse { api_token: created.token.into(), secret: created.secret.into_string() };
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+/// List an organization's API tokens (never their secrets).
+#[utoipa::path(get, path = "/organizations/{id}/api_tokens", tag = "credentials",
+    params(("id" = String, Path, description = "Organization id"), PageQuery),
+    responses((status = 200, body = ApiTokenList), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_tokens(
+    State(s): State<AppState>,
+    OperatorActor(actor): OperatorActor,
+    NativePath(id): NativePath<String>,
+    Pagination(page): Pagination,
+) -> Result<Json<ApiTokenList>> {
+    let org: OrganizationId = path_id(&id, OrganizationId::KIND)?;
+    let page = s.core.list_api_tokens(&actor, org, page).await?;
+    let pagination = (&page).into();
+    Ok(Json(ApiTokenList { api_tokens: page.items.into_iter().map(Into::into).collect(), pagination }))
+}
+
+/// Revoke an API token; it is refused from the next request on.
+#[utoipa::path(delete, path = "/organizations/{id}/api_tokens/{token_id}", tag = "credentials",
+    params(("id" = String, Path, description = "Organization id"), ("token_id" = String, Path, description = "Token id")),
+    responses((status = 204), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn revoke_token(
+    State(s): State<AppState>,
+    OperatorActor(actor): OperatorActor,
+    NativePath((id, token_id)): NativePath<(String, String)>,
+) -> Result<StatusCode> {
+    let org: OrganizationId = path_id(&id, OrganizationId::KIND)?;
+    let token: ApiTokenId = path_id(&token_id, ApiTokenId::KIND)?;
+    s.core.revoke_api_token(&actor, org, token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Create a user (for faces that use Basic authentication or login sessions).
+#[utoipa::path(post, path = "/organizations/{id}/users", tag = "credentials",
+    params(("id" = String, Path, description = "Organization id")),
+    request_body = CreateUserRequest,
+    responses((status = 201, body = UserResponse), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_user(
+    State(s): State<AppState>,
+    OperatorActor(actor): OperatorActor,
+    NativePath(id): NativePath<String>,
+    NativeJson(body): NativeJson<CreateUserRequest>,
+) -> Result<(StatusCode, Json<UserResponse>)> {
+    let org: OrganizationId = path_id(&id, OrganizationId::KIND)?;
+    let user = s
+        .core
+        .create_user(&actor, org, CreateUser { username: body.username, password: body.password })
+        .await?;
+    Ok((StatusCode::CREATED, Json(UserResponse { user: user.into() })))
+}
+
+/// List an organization's users.
+#[utoipa::path(get, path = "/organizations/{id}/users", tag = "credentials",
+    params(("id" = String, Path, description = "Organization id"), PageQuery),
+    responses((status = 200, body = UserList), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_users(
+    State(s): State<AppState>,
+    OperatorActor(actor): OperatorActor,
+    NativePath(id): NativePath<String>,
+    Pagination(page): Pagination,
+) -> Result<Json<UserList>> {
+    let org: OrganizationId = path_id(&id, OrganizationId::KIND)?;
+    let page = s.core.list_users(&actor, org, page).await?;
+    let pagination = (&page).into();
+    Ok(Json(UserList { users: page.items.into_iter().map(Into::into).collect(), pagination }))
+}

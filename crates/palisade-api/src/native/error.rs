@@ -1,0 +1,209 @@
+//! The native face's one error renderer: [`palisade_core::Error`] → status + JSON envelope
+//! `{"error":{"code","message","details"?}}`.
+//!
+//! Extractor failures (bad JSON, oversized bodies, unknown routes, wrong methods) are turned
+//! into core errors first and rendered here too, so no framework default body reaches a client.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use palisade_core::error::{BadRequest, Forbidden, Unauthenticated, Violation, ViolationCode};
+use palisade_core::Error;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A core error on its way to a native client.
+#[derive(Debug)]
+pub struct NativeError(pub Error);
+
+impl From<Error> for NativeError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `invalid_request`, `not_found`, `scope_not_granted`.
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Per-field problems (for input errors) or extra facts (required scopes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldProblem {
+    /// Path of the offending field, e.g. `interfaces[0].network_id`.
+    pub path: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn violation_code(code: ViolationCode) -> &'static str {
+    match code {
+        ViolationCode::Required => "required",
+        ViolationCode::InvalidValue => "invalid_value",
+        ViolationCode::InvalidLength => "invalid_length",
+        ViolationCode::Duplicate => "duplicate",
+        ViolationCode::InvalidReference => "invalid_reference",
+        ViolationCode::UnknownField => "unknown_field",
+    }
+}
+
+fn problems(violations: &[Violation]) -> serde_json::Value {
+    let list: Vec<FieldProblem> = violations
+        .iter()
+        .map(|v| FieldProblem {
+            path: v.path.clone(),
+            code: violation_code(v.code),
+            message: v.message.clone(),
+        })
+        .collect();
+    serde_json::to_value(list).unwrap_or_default()
+}
+
+impl NativeError {
+    fn parts(&self) -> (StatusCode, &'static str, String, Option<serde_json::Value>) {
+        match &self.0 {
+            Error::NotFound { kind } => {
+                (StatusCode::NOT_FOUND, "not_found", format!("{kind} not found"), None)
+            }
+            Error::AlreadyExists { kind, field } => (
+                StatusCode::CONFLICT,
+                "already_exists",
+                format!("{kind} with this {field} already exists"),
+                Some(problems(&[Violation::new(field.clone(), ViolationCode::Duplicate, "already exists")])),
+            ),
+            Error::Invalid(violations) => {
+                let first =
+                    violations.first().map(|v| format!("{}: {}", v.path, v.message)).unwrap_or_default();
+                // Well-formed input that names objects which do not exist is 422; anything
+                // malformed makes the whole request a 400.
+                if violations.iter().all(|v| v.code == ViolationCode::InvalidReference) {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid_reference", first, Some(problems(violations)))
+                } else {
+                    (StatusCode::BAD_REQUEST, "invalid_request", first, Some(problems(violations)))
+                }
+            }
+            Error::BadRequest(BadRequest::MalformedBody { path, message }) => {
+                let path = path.clone().unwrap_or_default();
+                let shown = if path.is_empty() { message.clone() } else { format!("{path}: {message}") };
+                (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_json",
+                    shown,
+                    Some(problems(&[Violation::new(path, ViolationCode::InvalidValue, message.clone())])),
+                )
+            }
+            Error::BadRequest(BadRequest::TooLarge { limit }) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body exceeds {limit} bytes"),
+                None,
+            ),
+            Error::BadRequest(BadRequest::UnsupportedMediaType) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "request body must be sent as application/json".into(),
+                None,
+            ),
+            Error::BadRequest(BadRequest::MalformedParameter { name, message }) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_parameter",
+                format!("{name}: {message}"),
+                Some(problems(&[Violation::new(name.clone(), ViolationCode::InvalidValue, message.clone())])),
+            ),
+            Error::Conflict(message) => (StatusCode::CONFLICT, "conflict", message.clone(), None),
+            Error::Unauthenticated(why) => {
+                let (code, message) = match why {
+                    Unauthenticated::MissingCredentials => {
+                        ("missing_token", "send an API token as `Authorization: Bearer <token>`")
+                    }
+                    Unauthenticated::InvalidCredentials => ("invalid_token", "the API token is not valid"),
+                    Unauthenticated::ExpiredCredentials => ("token_expired", "the API token has expired"),
+                };
+                (StatusCode::UNAUTHORIZED, code, message.into(), None)
+            }
+            Error::Forbidden(why) => match why {
+                Forbidden::MissingScope(scopes) => (
+                    StatusCode::FORBIDDEN,
+                    "scope_not_granted",
+                    "the API token lacks the scope this operation needs".into(),
+                    Some(serde_json::json!({ "scopes": scopes })),
+                ),
+                Forbidden::NetworkNotAllowed(ip) => (
+                    StatusCode::FORBIDDEN,
+                    "network_not_allowed",
+                    format!("the API token may not be used from {ip}"),
+                    Some(serde_json::json!({ "ip_address": ip.to_string() })),
+                ),
+                Forbidden::OrganizationSuspended => (
+                    StatusCode::FORBIDDEN,
+                    "organization_suspended",
+                    "the organization is suspended".into(),
+                    None,
+                ),
+                Forbidden::OrganizationNotActivated => (
+                    StatusCode::FORBIDDEN,
+                    "organization_not_activated",
+                    "the organization has not been activated".into(),
+                    None,
+                ),
+                Forbidden::ResourceCreationRestricted => (
+                    StatusCode::FORBIDDEN,
+                    "resource_creation_restricted",
+                    "the organization may not create resources".into(),
+                    None,
+                ),
+                Forbidden::OperatorOnly => (
+                    StatusCode::FORBIDDEN,
+                    "operator_only",
+                    "only the operator token may do this".into(),
+                    None,
+                ),
+            },
+            Error::RateLimited { limit } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("more than {limit} requests per minute"),
+                Some(serde_json::json!({ "limit": limit })),
+            ),
+            Error::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "the service is temporarily unavailable; retry shortly".into(),
+                None,
+            ),
+            Error::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "an internal error occurred".into(),
+                None,
+            ),
+        }
+    }
+}
+
+impl IntoResponse for NativeError {
+    fn into_response(self) -> Response {
+        match &self.0 {
+            Error::Internal(detail) => tracing::error!(%detail, "internal error"),
+            Error::Unavailable(detail) => tracing::warn!(%detail, "service unavailable"),
+            _ => {}
+        }
+        let (status, code, message, details) = self.parts();
+        let mut response =
+            (status, Json(ErrorBody { error: ErrorDetail { code, message, details } })).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,197 @@
+//! Request extractors whose failures render in the native envelope.
+//!
+//! axum's own extractors answer with plain-text bodies; these wrap them and turn every
+//! rejection into a [`palisade_core::Error`] rendered by [`NativeError`].
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use palisade_core::error::BadRequest;
+use palisade_core::{Error, PageRequest, Principal};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::error::NativeError;
+use crate::AppState;
+
+/// The source address of the TCP connection (used for tokens' network limits).
+pub fn source_ip(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// The `Bearer` credential of a request, if any.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// Any authenticated caller.
+#[derive(Debug)]
+pub struct Actor(pub Principal);
+
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = NativeError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let principal = state.core.authenticate(bearer(parts), source_ip(parts)).await?;
+        Ok(Actor(principal))
+    }
+}
+
+/// The operator. Used on operator-only routes so that an organization's token is refused before
+/// its request body is even read, as vendors check scopes before arguments. The core checks the
+/// same requirement again; it stays the authority.
+#[derive(Debug)]
+pub struct OperatorActor(pub Principal);
+
+impl FromRequestParts<AppState> for OperatorActor {
+    type Rejection = NativeError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Actor(principal) = Actor::from_request_parts(parts, state).await?;
+        principal.require_operator()?;
+        Ok(OperatorActor(principal))
+    }
+}
+
+/// A JSON body, with the path of the offending field on failure.
+#[derive(Debug)]
+pub struct NativeJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for NativeJson<T> {
+    type Rejection = NativeError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(content_type) = req.headers().get(CONTENT_TYPE) {
+            let is_json = content_type
+                .to_str()
+                .ok()
+                .and_then(|ct| ct.split(';').next())
+                .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+            if !is_json {
+                return Err(Error::BadRequest(BadRequest::UnsupportedMediaType).into());
+            }
+        }
+        let limit = state.config.max_body_bytes;
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::BadRequest(BadRequest::TooLarge { limit })
+            } else {
+                Error::BadRequest(BadRequest::MalformedBody { path: None, message: rejection.body_text() })
+            }
+        })?;
+        parse_json(&bytes).map(NativeJson).map_err(NativeError)
+    }
+}
+
+/// Parses JSON, reporting where it failed (`interfaces[0].network_id`).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::BadRequest(BadRequest::MalformedBody {
+            path: None,
+            message: "request body is empty; expected a JSON object".into(),
+        }));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let malformed = |path: Option<String>, e: serde_json::Error| {
+        // serde_json appends " at line 1 column 9" to messages; keep the message itself.
+        let message = e.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        Error::BadRequest(BadRequest::MalformedBody { path, message })
+    };
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let mut path = e.path().to_string();
+        if path == "." || path == "?" {
+            path.clear();
+        }
+        let inner = e.into_inner();
+        // A missing field is reported at its parent; point at the field itself.
+        let text = inner.to_string();
+        if let Some(field) = text.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+            path = if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
+        }
+        malformed((!path.is_empty()).then_some(path), inner)
+    })?;
+    de.end().map_err(|e| malformed(None, e))?;
+    Ok(value)
+}
+
+/// Parses a path segment into a typed id; a malformed id names nothing, so it is "not found".
+pub fn path_id<T: FromStr>(segment: &str, kind: &'static str) -> Result<T, NativeError> {
+    segment.parse().map_err(|_| NativeError(Error::not_found(kind)))
+}
+
+/// Path parameters as strings.
+#[derive(Debug)]
+pub struct NativePath<T>(pub T);
+
+impl<T> FromRequestParts<AppState> for NativePath<T>
+where
+    T: DeserializeOwned + Send,
+{
+    type Rejection = NativeError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|p| NativePath(p.0)).map_err(
+            |e| {
+                NativeError(Error::BadRequest(BadRequest::MalformedParameter {
+                    name: "path".into(),
+                    message: e.body_text(),
+                }))
+            },
+        )
+    }
+}
+
+/// `?page=&per_page=` on list routes.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1-based page number (default 1).
+    pub page: Option<String>,
+    /// Items per page (default 30, at most 200).
+    pub per_page: Option<String>,
+}
+
+/// The page requested by the query string.
+#[derive(Debug)]
+pub struct Pagination(pub PageRequest);
+
+impl FromRequestParts<AppState> for Pagination {
+    type Rejection = NativeError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(q) =
+            axum::extract::Query::<PageQuery>::from_request_parts(parts, state).await.map_err(|e| {
+                NativeError(Error::BadRequest(BadRequest::MalformedParameter {
+                    name: "query".into(),
+                    message: e.body_text(),
+                }))
+            })?;
+        let number = |name: &str, value: Option<String>| -> Result<Option<u32>, Error> {
+            value
+                .map(|v| {
+                    v.parse::<u32>().map_err(|_| {
+                        Error::BadRequest(BadRequest::MalformedParameter {
+                            name: name.into(),
+                            message: "must be a positive integer".into(),
+                        })
+                    })
+                })
+                .transpose()
+        };
+        let page = number("page", q.page)?;
+        let per_page = number("per_page", q.per_page)?;
+        Ok(Pagination(PageRequest::new(page, per_page)?))
+    }
+}

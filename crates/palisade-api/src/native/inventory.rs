@@ -1,0 +1,192 @@
+//! `/api/v1/data_centers`, `/networks` and `/organizations/{id}/servers`: the inventory that
+//! policy and IP address management are about.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use palisade_core::id::{DataCenterId, NetworkId, OrganizationId, ServerId};
+use palisade_core::service::{CreateDataCenter, CreateInterface, CreateNetwork, CreateServer};
+
+use super::error::{ErrorBody, NativeError};
+use super::extract::{path_id, Actor, NativeJson, NativePath, OperatorActor, PageQuery, Pagination};
+use super::wire::{
+    CreateDataCenterRequest, CreateNetworkRequest, CreateServerRequest, DataCenterList, DataCenterResponse,
+    NetworkList, NetworkResponse, ServerList, ServerResponse,
+};
+use crate::AppState;
+
+type Result<T> = std::result::Result<T, NativeError>;
+
+/// Create a data center (operator only).
+#[utoipa::path(post, path = "/data_centers", tag = "inventory",
+    request_body = CreateDataCenterRequest,
+    responses((status = 201, body = DataCenterResponse), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_data_center(
+    State(s): State<AppState>,
+    OperatorActor(actor): OperatorActor,
+    NativeJson(body): NativeJson<CreateDataCenterRequest>,
+) -> Result<(StatusCode, Json<DataCenterResponse>)> {
+    let input = CreateDataCenter { name: body.name, permalink: body.permalink, country: body.country.into() };
+    let dc = s.core.create_data_center(&actor, input).await?;
+    Ok((StatusCode::CREATED, Json(DataCenterResponse { data_center: dc.into() })))
+}
+
+/// List data centers (operator only).
+#[utoipa::path(get, path = "/data_centers", tag = "inventory", params(PageQuery),
+    responses((status = 200, body = DataCenterList), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_data_centers(
+    State(s): State<AppState>,
+    OperatorActor(actor): OperatorActor,
+    Pagination(page): Pagination,
+) -> Result<Json<DataCenterList>> {
+    let page = s.core.list_data_centers(&actor, page).await?;
+    let pagination = (&page).into();
+    Ok(Json(DataCenterList { data_centers: page.items.into_iter().map(Into::into).collect(), pagination }))
+}
+
+/// Get a data center (operator only).
+#[utoipa::path(get, path = "/data_centers/{id}", tag = "inventory",
+    params(("id" = String, Path, description = "Data center id")),
+    responses((status = 200, body = DataCenterResponse), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_data_center(
+    State(s): State<AppState>,
+    OperatorActor(actor): OperatorActor,
+    NativePath(id): NativePath<String>,
+) -> Result<Json<DataCenterResponse>> {
+    let id: DataCenterId = path_id(&id, DataCenterId::KIND)?;
+    let dc = s.core.data_center(&actor, id).await?;
+    Ok(Json(DataCenterResponse { data_center: dc.into() }))
+}
+
+/// Create a network with IPv4 and/or IPv6 prefixes (operator only).
+#[utoipa::path(post, path = "/networks", tag = "inventory",
+    request_body = CreateNetworkRequest,
+    responses((status = 201, body = NetworkResponse), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_network(
+    State(s): State<AppState>,
+    OperatorActor(actor): OperatorActor,
+    NativeJson(body): NativeJson<CreateNetworkRequest>,
+) -> Result<(StatusCode, Json<NetworkResponse>)> {
+    let input = CreateNetwork {
+        name: body.name,
+        permalink: body.permalink,
+        data_center_id: DataCenterId::from_uuid(body.data_center_id),
+        prefixes: body.prefixes,
+        is_default: body.default,
+        organization_id: body.organization_id.map(OrganizationId::from_uuid),
+    };
+    let network = s.core.create_network(&actor, input).await?;
+    Ok((StatusCode::CREATED, Json(NetworkResponse { network: network.into() })))
+}
+
+/// List networks (operator only).
+#[utoipa::path(get, path = "/networks", tag = "inventory", params(PageQuery),
+    responses((status = 200, body = NetworkList), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_networks(
+    State(s): State<AppState>,
+    OperatorActor(actor): OperatorActor,
+    Pagination(page): Pagination,
+) -> Result<Json<NetworkList>> {
+    let page = s.core.list_networks(&actor, page).await?;
+    let pagination = (&page).into();
+    Ok(Json(NetworkList { networks: page.items.into_iter().map(Into::into).collect(), pagination }))
+}
+
+/// Get a network (operator only).
+#[utoipa::path(get, path = "/networks/{id}", tag = "inventory",
+    params(("id" = String, Path, description = "Network id")),
+    responses((status = 200, body = NetworkResponse), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_network(
+    State(s): State<AppState>,
+    OperatorActor(actor): OperatorActor,
+    NativePath(id): NativePath<String>,
+) -> Result<Json<NetworkResponse>> {
+    let id: NetworkId = path_id(&id, NetworkId::KIND)?;
+    let network = s.core.network(&actor, id).await?;
+    Ok(Json(NetworkResponse { network: network.into() }))
+}
+
+/// Create a server with its interfaces and addresses. The operator, or the organization's
+/// token with `virtual_machines`.
+#[utoipa::path(post, path = "/organizations/{id}/servers", tag = "inventory",
+    params(("id" = String, Path, description = "Organization id")),
+    request_body = CreateServerRequest,
+    responses((status = 201, body = ServerResponse), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_server(
+    State(s): State<AppState>,
+    Actor(actor): Actor,
+    NativePath(id): NativePath<String>,
+    NativeJson(body): NativeJson<CreateServerRequest>,
+) -> Result<(StatusCode, Json<ServerResponse>)> {
+    let org: OrganizationId = path_id(&id, OrganizationId::KIND)?;
+    let input = CreateServer {
+        name: body.name,
+        interfaces: body
+            .interfaces
+            .into_iter()
+            .map(|i| CreateInterface {
+                network_id: NetworkId::from_uuid(i.network_id),
+                addresses: i.addresses,
+            })
+            .collect(),
+        tags: body.tags,
+    };
+    let server = s.core.create_server(&actor, org, input).await?;
+    Ok((StatusCode::CREATED, Json(ServerResponse { server: server.into() })))
+}
+
+/// List an organization's servers (`virtual_machines` or `virtual_machines:read`).
+#[utoipa::path(get, path = "/organizations/{id}/servers", tag = "inventory",
+    params(("id" = String, Path, description = "Organization id"), PageQuery),
+    responses((status = 200, body = ServerList), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_servers(
+    State(s): State<AppState>,
+    Actor(actor): Actor,
+    NativePath(id): NativePath<String>,
+    Pagination(page): Pagination,
+) -> Result<Json<ServerList>> {
+    let org: OrganizationId = path_id(&id, OrganizationId::KIND)?;
+    let page = s.core.list_servers(&actor, org, page).await?;
+    let pagination = (&page).into();
+    Ok(Json(ServerList { servers: page.items.into_iter().map(Into::into).collect(), pagination }))
+}
+
+/// Get a server (`virtual_machines` or `virtual_machines:read`).
+#[utoipa::path(get, path = "/organizations/{id}/servers/{server_id}", tag = "inventory",
+    params(("id" = String, Path, description = "Organization id"), ("server_id" = String, Path, description = "Server id")),
+    responses((status = 200, body = ServerResponse), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_server(
+    State(s): State<AppState>,
+    Actor(actor): Actor,
+    NativePath((id, server_id)): NativePath<(String, String)>,
+) -> Result<Json<ServerResponse>> {
+    let org: OrganizationId = path_id(&id, OrganizationId::KIND)?;
+    let server_id: ServerId = path_id(&server_id, ServerId::KIND)?;
+    let server = s.core.server(&actor, org, server_id).await?;
+    Ok(Json(ServerResponse { server: server.into() }))
+}
+
+/// Delete a server (`virtual_machines`).
+#[utoipa::path(delete, path = "/organizations/{id}/servers/{server_id}", tag = "inventory",
+    params(("id" = String, Path, description = "Organization id"), ("server_id" = String, Path, description = "Server id")),
+    responses((status = 204), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete_server(
+    State(s): State<AppState>,
+    Actor(actor): Actor,
+    NativePath((id, server_id)): NativePath<(String, String)>,
+) -> Result<StatusCode> {
+    let org: OrganizationId = path_id(&id, OrganizationId::KIND)?;
+    let server_id: ServerId = path_id(&server_id, ServerId::KIND)?;
+    s.core.delete_server(&actor, org, server_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

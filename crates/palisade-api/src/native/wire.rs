@@ -1,0 +1,430 @@
+//! The native API's JSON shapes and their translation to and from the core model.
+
+use palisade_core::model::{
+    ApiToken, Country, DataCenter, Interface, Network, Organization, OrganizationStatus, Server, User,
+};
+use palisade_core::Page;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// An organization's lifecycle state.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusWire {
+    Active,
+    Suspended,
+    NotActivated,
+}
+
+impl From<StatusWire> for OrganizationStatus {
+    fn from(s: StatusWire) -> Self {
+        match s {
+            StatusWire::Active => Self::Active,
+            StatusWire::Suspended => Self::Suspended,
+            StatusWire::NotActivated => Self::NotActivated,
+        }
+    }
+}
+
+impl From<OrganizationStatus> for StatusWire {
+    fn from(s: OrganizationStatus) -> Self {
+        match s {
+            OrganizationStatus::Active => Self::Active,
+            OrganizationStatus::Suspended => Self::Suspended,
+            OrganizationStatus::NotActivated => Self::NotActivated,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaginationView {
+    pub page: u32,
+    pub per_page: u32,
+    pub total: u64,
+    pub total_pages: u64,
+}
+
+impl<T> From<&Page<T>> for PaginationView {
+    fn from(p: &Page<T>) -> Self {
+        Self {
+            page: p.request.page,
+            per_page: p.request.per_page,
+            total: p.total,
+            total_pages: p.total_pages(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- organizations
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrganizationRequest {
+    /// Display name, 1 to 255 characters.
+    pub name: String,
+    /// Unique DNS-label-like handle: lower-case letters, digits, hyphens.
+    pub sub_domain: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrganizationRequest {
+    pub name: Option<String>,
+    pub status: Option<StatusWire>,
+    pub resource_creation_restricted: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationView {
+    pub id: Uuid,
+    pub name: String,
+    pub sub_domain: String,
+    pub status: StatusWire,
+    pub resource_creation_restricted: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<Organization> for OrganizationView {
+    fn from(o: Organization) -> Self {
+        Self {
+            id: o.id.as_uuid(),
+            name: o.name,
+            sub_domain: o.sub_domain,
+            status: o.status.into(),
+            resource_creation_restricted: o.resource_creation_restricted,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationResponse {
+    pub organization: OrganizationView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationList {
+    pub organizations: Vec<OrganizationView>,
+    pub pagination: PaginationView,
+}
+
+// ---------------------------------------------------------------- API tokens
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiTokenRequest {
+    pub name: String,
+    /// Scope names from the catalogue (every face's vendor scopes).
+    pub scopes: Vec<String>,
+    /// CIDRs or addresses the token may be used from; empty or absent means anywhere.
+    #[serde(default)]
+    pub allowed_networks: Vec<String>,
+    /// RFC 3339 time after which the token is refused.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiTokenView {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub allowed_networks: Vec<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<ApiToken> for ApiTokenView {
+    fn from(t: ApiToken) -> Self {
+        Self {
+            id: t.id.as_uuid(),
+            organization_id: t.organization_id.as_uuid(),
+            name: t.name,
+            scopes: t.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            allowed_networks: t.allowed_networks.iter().map(ToString::to_string).collect(),
+            expires_at: t.expires_at,
+            created_at: t.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiTokenResponse {
+    pub api_token: ApiTokenView,
+    /// The bearer secret. Shown once; only its hash is stored.
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiTokenList {
+    pub api_tokens: Vec<ApiTokenView>,
+    pub pagination: PaginationView,
+}
+
+// ---------------------------------------------------------------- users
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub username: String,
+    /// 8 to 1024 characters; stored only as an Argon2id hash.
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub username: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id.as_uuid(),
+            organization_id: u.organization_id.as_uuid(),
+            username: u.username,
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    pub user: UserView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserView>,
+    pub pagination: PaginationView,
+}
+
+// ---------------------------------------------------------------- data centers
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountryWire {
+    pub name: String,
+    pub iso_code2: String,
+    pub iso_code3: String,
+    pub time_zone: String,
+    pub eu: bool,
+}
+
+impl From<CountryWire> for Country {
+    fn from(c: CountryWire) -> Self {
+        Self {
+            name: c.name,
+            iso_code2: c.iso_code2,
+            iso_code3: c.iso_code3,
+            time_zone: c.time_zone,
+            eu: c.eu,
+        }
+    }
+}
+
+impl From<Country> for CountryWire {
+    fn from(c: Country) -> Self {
+        Self {
+            name: c.name,
+            iso_code2: c.iso_code2,
+            iso_code3: c.iso_code3,
+            time_zone: c.time_zone,
+            eu: c.eu,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDataCenterRequest {
+    pub name: String,
+    pub permalink: String,
+    pub country: CountryWire,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DataCenterView {
+    pub id: Uuid,
+    pub name: String,
+    pub permalink: String,
+    pub country: CountryWire,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<DataCenter> for DataCenterView {
+    fn from(d: DataCenter) -> Self {
+        Self {
+            id: d.id.as_uuid(),
+            name: d.name,
+            permalink: d.permalink,
+            country: d.country.into(),
+            created_at: d.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DataCenterResponse {
+    pub data_center: DataCenterView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DataCenterList {
+    pub data_centers: Vec<DataCenterView>,
+    pub pagination: PaginationView,
+}
+
+// ---------------------------------------------------------------- networks
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateNetworkRequest {
+    pub name: String,
+    #[serde(default)]
+    pub permalink: Option<String>,
+    pub data_center_id: Uuid,
+    /// IPv4 and/or IPv6 prefixes, e.g. `203.0.113.0/24`, `2001:db8::/64`.
+    pub prefixes: Vec<String>,
+    /// Whether this is the data center's default shared network.
+    #[serde(default)]
+    pub default: bool,
+    /// Owning organization; `null` or absent for a network shared by all.
+    #[serde(default)]
+    pub organization_id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NetworkView {
+    pub id: Uuid,
+    pub name: String,
+    pub permalink: Option<String>,
+    pub data_center_id: Uuid,
+    pub prefixes: Vec<String>,
+    pub default: bool,
+    pub organization_id: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<Network> for NetworkView {
+    fn from(n: Network) -> Self {
+        Self {
+            id: n.id.as_uuid(),
+            name: n.name,
+            permalink: n.permalink,
+            data_center_id: n.data_center_id.as_uuid(),
+            prefixes: n.prefixes.iter().map(ToString::to_string).collect(),
+            default: n.is_default,
+            organization_id: n.organization_id.map(|o| o.as_uuid()),
+            created_at: n.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NetworkResponse {
+    pub network: NetworkView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NetworkList {
+    pub networks: Vec<NetworkView>,
+    pub pagination: PaginationView,
+}
+
+// ---------------------------------------------------------------- servers
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInterfaceRequest {
+    pub network_id: Uuid,
+    /// Addresses of this interface, inside the network's prefixes.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateServerRequest {
+    pub name: String,
+    #[serde(default)]
+    pub interfaces: Vec<CreateInterfaceRequest>,
+    /// Free-form labels such as `env:prod`, used by policy.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InterfaceView {
+    pub id: Uuid,
+    pub network_id: Uuid,
+    pub addresses: Vec<String>,
+}
+
+impl From<Interface> for InterfaceView {
+    fn from(i: Interface) -> Self {
+        Self {
+            id: i.id.as_uuid(),
+            network_id: i.network_id.as_uuid(),
+            addresses: i.addresses.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerView {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub interfaces: Vec<InterfaceView>,
+    pub tags: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<Server> for ServerView {
+    fn from(s: Server) -> Self {
+        Self {
+            id: s.id.as_uuid(),
+            organization_id: s.organization_id.as_uuid(),
+            name: s.name,
+            interfaces: s.interfaces.into_iter().map(Into::into).collect(),
+            tags: s.tags,
+            created_at: s.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerResponse {
+    pub server: ServerView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerList {
+    pub servers: Vec<ServerView>,
+    pub pagination: PaginationView,
+}

@@ -1,0 +1,130 @@
+//! The one transport-neutral error type (design invariant 3).
+//!
+//! Every failure in Palisade, from a malformed JSON body to a unique-index violation in the
+//! database, becomes an [`Error`]. Each API face has exactly one renderer that maps it to the
+//! vendor's status code and envelope, so no face can leak a framework default body and every
+//! face reports the same failure for the same cause.
+
+use std::net::IpAddr;
+
+use crate::scope::Scope;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of problem a [`Violation`] describes. Faces map these to vendor codes
+/// (Defined's `ERR_INVALID_VALUE_LENGTH`, Katapult's `validation_error`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViolationCode {
+    /// A required value is absent.
+    Required,
+    /// A value has the wrong shape or is out of range.
+    InvalidValue,
+    /// A string or list is too short or too long.
+    InvalidLength,
+    /// A value must be unique and is not (within the request, or in the database).
+    Duplicate,
+    /// A reference to another object that does not exist or is not visible to the caller.
+    InvalidReference,
+    /// The field is not known to the endpoint.
+    UnknownField,
+}
+
+/// One problem with one input field, identified by its path (`interfaces[0].network_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub path: String,
+    pub code: ViolationCode,
+    pub message: String,
+}
+
+impl Violation {
+    pub fn new(path: impl Into<String>, code: ViolationCode, message: impl Into<String>) -> Self {
+        Self { path: path.into(), code, message: message.into() }
+    }
+}
+
+/// Why a request body could not be read at all (before any field is looked at).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadRequest {
+    /// Not JSON, or JSON of the wrong shape. `path` is where the parser stopped, if known.
+    MalformedBody { path: Option<String>, message: String },
+    /// The body exceeded the configured limit (bytes).
+    TooLarge { limit: usize },
+    /// The body was not sent as JSON.
+    UnsupportedMediaType,
+    /// A query-string or path parameter could not be parsed.
+    MalformedParameter { name: String, message: String },
+}
+
+/// Why an authenticated caller may not do what it asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forbidden {
+    /// The credential lacks every one of these scopes (any one would do).
+    MissingScope(Vec<Scope>),
+    /// The credential may only be used from certain networks.
+    NetworkNotAllowed(IpAddr),
+    OrganizationSuspended,
+    OrganizationNotActivated,
+    /// The organization may not create resources right now.
+    ResourceCreationRestricted,
+    /// Only the operator may do this.
+    OperatorOnly,
+}
+
+/// Why a caller could not be identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unauthenticated {
+    MissingCredentials,
+    InvalidCredentials,
+    ExpiredCredentials,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("{kind} not found")]
+    NotFound { kind: &'static str },
+
+    /// A unique value is taken. `field` is the path of the input field that holds it.
+    #[error("{kind} with this {field} already exists")]
+    AlreadyExists { kind: &'static str, field: String },
+
+    #[error("invalid input: {}", .0.first().map(|v| format!("{}: {}", v.path, v.message)).unwrap_or_default())]
+    Invalid(Vec<Violation>),
+
+    #[error("bad request: {0:?}")]
+    BadRequest(BadRequest),
+
+    #[error("conflict: {0}")]
+    Conflict(String),
+
+    #[error("unauthenticated: {0:?}")]
+    Unauthenticated(Unauthenticated),
+
+    #[error("forbidden: {0:?}")]
+    Forbidden(Forbidden),
+
+    #[error("rate limited: {limit} requests per minute")]
+    RateLimited { limit: u32 },
+
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+
+    /// Something went wrong that the caller cannot fix. The message is for logs only; renderers
+    /// never show it to clients.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn not_found(kind: &'static str) -> Self {
+        Self::NotFound { kind }
+    }
+
+    pub fn invalid(path: impl Into<String>, code: ViolationCode, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![Violation::new(path, code, message)])
+    }
+
+    pub fn internal(context: impl std::fmt::Display) -> Self {
+        Self::Internal(context.to_string())
+    }
+}

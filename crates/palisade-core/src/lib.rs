@@ -1,0 +1,24 @@
+//! Palisade's canonical core.
+//!
+//! Every API face (native, Katapult, Defined, Hostway, ZStack) translates its wire format into
+//! calls on [`Core`], and every storage backend implements [`Store`]. Keeping validation,
+//! authorization and the domain model here, with no web framework, database driver or nftables
+//! in sight, is what lets the faces stay thin and behave identically (design invariants 1 and 2).
+
+pub mod auth;
+pub mod error;
+pub mod id;
+pub mod model;
+pub mod page;
+pub mod scope;
+pub mod secret;
+pub mod service;
+pub mod store;
+pub mod validate;
+
+pub use auth::{Principal, TokenPrincipal};
+pub use error::{Error, Result, Violation, ViolationCode};
+pub use page::{Page, PageRequest};
+pub use scope::Scope;
+pub use service::Core;
+pub use store::Store;

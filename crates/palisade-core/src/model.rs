@@ -1,0 +1,154 @@
+//! The canonical domain model shared by every face and backend.
+//!
+//! These are plain data: validated by [`crate::service`] on the way in, persisted by a
+//! [`crate::Store`], rendered by faces on the way out.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use time::OffsetDateTime;
+
+use crate::id::{ApiTokenId, DataCenterId, InterfaceId, NetworkId, OrganizationId, ServerId, UserId};
+use crate::scope::Scope;
+
+/// The current time, truncated to whole seconds: every backend stores seconds, so values read
+/// back compare equal to values written.
+pub fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrganizationStatus {
+    Active,
+    Suspended,
+    NotActivated,
+}
+
+impl OrganizationStatus {
+    pub const ALL: [Self; 3] = [Self::Active, Self::Suspended, Self::NotActivated];
+
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::NotActivated => "not_activated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: OrganizationId,
+    pub name: String,
+    pub sub_domain: String,
+    pub status: OrganizationStatus,
+    pub resource_creation_restricted: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// Fields an operator may change on an organization; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrganizationPatch {
+    pub name: Option<String>,
+    pub status: Option<OrganizationStatus>,
+    pub resource_creation_restricted: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: ApiTokenId,
+    pub organization_id: OrganizationId,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// Source networks the token may be used from; empty means anywhere.
+    pub allowed_networks: Vec<IpNet>,
+    pub expires_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+impl ApiToken {
+    pub fn is_expired_at(&self, at: OffsetDateTime) -> bool {
+        self.expires_at.is_some_and(|exp| exp <= at)
+    }
+
+    pub fn allows_source(&self, source: IpAddr) -> bool {
+        // A v4 client may reach a dual-stack listener as an IPv4-mapped IPv6 address.
+        let source = match source {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(source),
+            v4 => v4,
+        };
+        self.allowed_networks.is_empty() || self.allowed_networks.iter().any(|net| net.contains(&source))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub organization_id: OrganizationId,
+    pub username: String,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Country {
+    pub name: String,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub iso_code2: String,
+    /// ISO 3166-1 alpha-3, upper case.
+    pub iso_code3: String,
+    /// IANA time zone name, e.g. `Europe/London`.
+    pub time_zone: String,
+    pub eu: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataCenter {
+    pub id: DataCenterId,
+    pub name: String,
+    pub permalink: String,
+    pub country: Country,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    pub id: NetworkId,
+    pub name: String,
+    pub permalink: Option<String>,
+    pub data_center_id: DataCenterId,
+    pub prefixes: Vec<IpNet>,
+    /// The data center's default network for new addresses.
+    pub is_default: bool,
+    /// `None`: shared by every organization; `Some`: private to one.
+    pub organization_id: Option<OrganizationId>,
+    pub created_at: OffsetDateTime,
+}
+
+impl Network {
+    pub fn usable_by(&self, org: OrganizationId) -> bool {
+        self.organization_id.is_none_or(|owner| owner == org)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    pub id: InterfaceId,
+    pub network_id: NetworkId,
+    pub addresses: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub id: ServerId,
+    pub organization_id: OrganizationId,
+    pub name: String,
+    pub interfaces: Vec<Interface>,
+    pub tags: Vec<String>,
+    pub created_at: OffsetDateTime,
+}

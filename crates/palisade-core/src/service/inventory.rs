@@ -1,0 +1,263 @@
+//! Inventory: data centers, networks, servers and their interfaces.
+
+use std::collections::BTreeSet;
+
+use super::tenancy::NAME_MAX;
+use super::Core;
+use crate::auth::Principal;
+use crate::error::{Error, Result, ViolationCode};
+use crate::id::{DataCenterId, InterfaceId, NetworkId, OrganizationId, ServerId};
+use crate::model::{now, Country, DataCenter, Interface, Network, Server};
+use crate::page::{Page, PageRequest};
+use crate::scope::Scope;
+use crate::validate::{is_host_address, Violations};
+
+#[derive(Debug, Clone)]
+pub struct CreateDataCenter {
+    pub name: String,
+    pub permalink: String,
+    pub country: Country,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateNetwork {
+    pub name: String,
+    pub permalink: Option<String>,
+    pub data_center_id: DataCenterId,
+    pub prefixes: Vec<String>,
+    pub is_default: bool,
+    pub organization_id: Option<OrganizationId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateInterface {
+    pub network_id: NetworkId,
+    pub addresses: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateServer {
+    pub name: String,
+    pub interfaces: Vec<CreateInterface>,
+    pub tags: Vec<String>,
+}
+
+const MAX_PREFIXES: usize = 64;
+const MAX_INTERFACES: usize = 16;
+const MAX_ADDRESSES: usize = 64;
+const MAX_TAGS: usize = 64;
+
+impl Core {
+    pub async fn create_data_center(&self, actor: &Principal, input: CreateDataCenter) -> Result<DataCenter> {
+        actor.require_operator()?;
+        let mut v = Violations::new();
+        v.text("name", &input.name, 1, NAME_MAX);
+        v.slug("permalink", &input.permalink);
+        let c = &input.country;
+        v.text("country.name", &c.name, 1, NAME_MAX);
+        let upper = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_uppercase());
+        if !upper(&c.iso_code2, 2) {
+            v.push(
+                "country.iso_code2",
+                ViolationCode::InvalidValue,
+                "must be two upper-case letters (ISO 3166-1 alpha-2)",
+            );
+        }
+        if !upper(&c.iso_code3, 3) {
+            v.push(
+                "country.iso_code3",
+                ViolationCode::InvalidValue,
+                "must be three upper-case letters (ISO 3166-1 alpha-3)",
+            );
+        }
+        let tz_ok = !c.time_zone.is_empty()
+            && c.time_zone.len() <= 64
+            && c.time_zone.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b));
+        if !tz_ok {
+            v.push(
+                "country.time_zone",
+                ViolationCode::InvalidValue,
+                "must be an IANA time zone name such as Europe/London",
+            );
+        }
+        v.finish()?;
+        let dc = DataCenter {
+            id: DataCenterId::random(),
+            name: input.name,
+            permalink: input.permalink,
+            country: input.country,
+            created_at: now(),
+        };
+        self.store.insert_data_center(&dc).await?;
+        Ok(dc)
+    }
+
+    pub async fn data_center(&self, actor: &Principal, id: DataCenterId) -> Result<DataCenter> {
+        actor.require_operator()?;
+        self.store.data_center(id).await?.ok_or(Error::not_found(DataCenterId::KIND))
+    }
+
+    pub async fn list_data_centers(&self, actor: &Principal, page: PageRequest) -> Result<Page<DataCenter>> {
+        actor.require_operator()?;
+        self.store.list_data_centers(page).await
+    }
+
+    pub async fn create_network(&self, actor: &Principal, input: CreateNetwork) -> Result<Network> {
+        actor.require_operator()?;
+        let mut v = Violations::new();
+        v.text("name", &input.name, 1, NAME_MAX);
+        if let Some(permalink) = &input.permalink {
+            v.slug("permalink", permalink);
+        }
+        if input.prefixes.is_empty() || input.prefixes.len() > MAX_PREFIXES {
+            v.push(
+                "prefixes",
+                ViolationCode::InvalidLength,
+                format!("must list between 1 and {MAX_PREFIXES} prefixes"),
+            );
+        }
+        let mut prefixes = Vec::with_capacity(input.prefixes.len());
+        for (i, p) in input.prefixes.iter().enumerate() {
+            let path = format!("prefixes[{i}]");
+            if let Some(net) = v.prefix(&path, p) {
+                if let Some(other) =
+                    prefixes.iter().find(|o: &&ipnet::IpNet| o.contains(&net) || net.contains(*o))
+                {
+                    v.push(path, ViolationCode::Duplicate, format!("overlaps {other}"));
+                } else {
+                    prefixes.push(net);
+                }
+            }
+        }
+        if self.store.data_center(input.data_center_id).await?.is_none() {
+            v.push("data_center_id", ViolationCode::InvalidReference, "no such data center");
+        }
+        if let Some(org) = input.organization_id {
+            if self.store.organization(org).await?.is_none() {
+                v.push("organization_id", ViolationCode::InvalidReference, "no such organization");
+            }
+        }
+        v.finish()?;
+        let network = Network {
+            id: NetworkId::random(),
+            name: input.name,
+            permalink: input.permalink,
+            data_center_id: input.data_center_id,
+            prefixes,
+            is_default: input.is_default,
+            organization_id: input.organization_id,
+            created_at: now(),
+        };
+        self.store.insert_network(&network).await?;
+        Ok(network)
+    }
+
+    pub async fn network(&self, actor: &Principal, id: NetworkId) -> Result<Network> {
+        actor.require_operator()?;
+        self.store.network(id).await?.ok_or(Error::not_found(NetworkId::KIND))
+    }
+
+    pub async fn list_networks(&self, actor: &Principal, page: PageRequest) -> Result<Page<Network>> {
+        actor.require_operator()?;
+        self.store.list_networks(None, page).await
+    }
+
+    pub async fn create_server(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        input: CreateServer,
+    ) -> Result<Server> {
+        actor.require_org_create(org, &[Scope::SERVERS])?;
+        let mut v = Violations::new();
+        v.text("name", &input.name, 1, NAME_MAX);
+        if input.interfaces.len() > MAX_INTERFACES {
+            v.push(
+                "interfaces",
+                ViolationCode::InvalidLength,
+                format!("must list at most {MAX_INTERFACES} interfaces"),
+            );
+        }
+        if input.tags.len() > MAX_TAGS {
+            v.push("tags", ViolationCode::InvalidLength, format!("must list at most {MAX_TAGS} tags"));
+        }
+        let mut tags = BTreeSet::new();
+        for (i, tag) in input.tags.iter().enumerate() {
+            let path = format!("tags[{i}]");
+            v.text(&path, tag, 1, NAME_MAX);
+            if !tags.insert(tag.clone()) {
+                v.push(path, ViolationCode::Duplicate, "is listed twice");
+            }
+        }
+        let mut interfaces = Vec::with_capacity(input.interfaces.len());
+        let mut seen = BTreeSet::new();
+        for (i, iface) in input.interfaces.iter().enumerate() {
+            let network = self.store.network(iface.network_id).await?.filter(|n| n.usable_by(org));
+            let Some(network) = network else {
+                v.push(
+                    format!("interfaces[{i}].network_id"),
+                    ViolationCode::InvalidReference,
+                    "no such network",
+                );
+                continue;
+            };
+            if iface.addresses.len() > MAX_ADDRESSES {
+                v.push(
+                    format!("interfaces[{i}].addresses"),
+                    ViolationCode::InvalidLength,
+                    format!("must list at most {MAX_ADDRESSES} addresses"),
+                );
+            }
+            let mut addresses = Vec::with_capacity(iface.addresses.len());
+            for (j, text) in iface.addresses.iter().enumerate() {
+                let path = format!("interfaces[{i}].addresses[{j}]");
+                let Some(addr) = v.address(&path, text) else { continue };
+                if !network.prefixes.iter().any(|net| is_host_address(net, addr)) {
+                    v.push(
+                        path,
+                        ViolationCode::InvalidValue,
+                        "is not a host address of any prefix of the network",
+                    );
+                } else if !seen.insert((network.id, addr)) {
+                    v.push(path, ViolationCode::Duplicate, "is listed twice");
+                } else {
+                    addresses.push(addr);
+                }
+            }
+            interfaces.push(Interface { id: InterfaceId::random(), network_id: network.id, addresses });
+        }
+        v.finish()?;
+        self.existing_organization(org).await?;
+        let server = Server {
+            id: ServerId::random(),
+            organization_id: org,
+            name: input.name,
+            interfaces,
+            tags: input.tags,
+            created_at: now(),
+        };
+        self.store.insert_server(&server).await?;
+        Ok(server)
+    }
+
+    pub async fn server(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<Server> {
+        actor.require_org(org, &[Scope::SERVERS, Scope::SERVERS_READ])?;
+        self.store.server(org, id).await?.ok_or(Error::not_found(ServerId::KIND))
+    }
+
+    pub async fn list_servers(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<Server>> {
+        actor.require_org(org, &[Scope::SERVERS, Scope::SERVERS_READ])?;
+        self.existing_organization(org).await?;
+        self.store.list_servers(org, page).await
+    }
+
+    pub async fn delete_server(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<()> {
+        actor.require_org(org, &[Scope::SERVERS])?;
+        self.store.delete_server(org, id).await
+    }
+}

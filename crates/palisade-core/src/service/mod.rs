@@ -1,0 +1,108 @@
+//! The application layer: one method per operation, shared by every face.
+//!
+//! A method authorizes first (one `require_*` call on the principal), then validates the whole
+//! input (collecting every violation), then makes exactly one atomic store call. Faces call
+//! these methods and render the result; they never talk to the store themselves.
+
+mod inventory;
+mod tenancy;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub use inventory::{CreateDataCenter, CreateInterface, CreateNetwork, CreateServer};
+pub use tenancy::{CreateApiToken, CreateOrganization, CreateUser, CreatedApiToken};
+
+use crate::auth::{Principal, TokenPrincipal};
+use crate::error::{Error, Forbidden, Result, Unauthenticated};
+use crate::model::{now, OrganizationStatus};
+use crate::secret::{new_operator_secret, token_id_of, RevealedSecret, SecretHash};
+use crate::store::Store;
+
+/// The settings key under which the generated operator token's hash is kept.
+pub const OPERATOR_TOKEN_SETTING: &str = "operator_token_sha256";
+
+/// The canonical service. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Core {
+    store: Arc<dyn Store>,
+    operator: Arc<SecretHash>,
+}
+
+impl Core {
+    pub fn new(store: Arc<dyn Store>, operator: SecretHash) -> Self {
+        Self { store, operator: Arc::new(operator) }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Whether the database answers.
+    pub async fn ready(&self) -> Result<()> {
+        self.store.ping().await
+    }
+
+    /// Identifies the caller from a bearer credential, checking expiry, source network and the
+    /// organization's state.
+    pub async fn authenticate(&self, bearer: Option<&str>, source: IpAddr) -> Result<Principal> {
+        let presented = bearer.ok_or(Error::Unauthenticated(Unauthenticated::MissingCredentials))?;
+        let invalid = || Error::Unauthenticated(Unauthenticated::InvalidCredentials);
+        if self.operator.verify(presented) {
+            return Ok(Principal::Operator);
+        }
+        let id = token_id_of(presented).ok_or_else(invalid)?;
+        let creds = self.store.token_credentials(id).await?.ok_or_else(invalid)?;
+        if !creds.secret_hash.verify(presented) {
+            return Err(invalid());
+        }
+        if creds.token.is_expired_at(now()) {
+            return Err(Error::Unauthenticated(Unauthenticated::ExpiredCredentials));
+        }
+        if !creds.token.allows_source(source) {
+            return Err(Error::Forbidden(Forbidden::NetworkNotAllowed(source)));
+        }
+        match creds.organization.status {
+            OrganizationStatus::Active => {}
+            OrganizationStatus::Suspended => return Err(Error::Forbidden(Forbidden::OrganizationSuspended)),
+            OrganizationStatus::NotActivated => {
+                return Err(Error::Forbidden(Forbidden::OrganizationNotActivated))
+            }
+        }
+        Ok(Principal::Token(TokenPrincipal {
+            organization_id: creds.organization.id,
+            token_id: creds.token.id,
+            scopes: creds.token.scopes,
+            resource_creation_restricted: creds.organization.resource_creation_restricted,
+        }))
+    }
+}
+
+/// Decides the operator credential at start-up.
+///
+/// A token given on the command line (or environment) is used as is and never stored. Otherwise
+/// the stored hash of an earlier generated token is used; on the very first start a token is
+/// generated, its hash stored, and the secret returned so the caller can print it once. When
+/// several nodes start at once on a shared database, the first writer wins and only it prints.
+pub async fn operator_credential(
+    store: &dyn Store,
+    given: Option<&str>,
+) -> Result<(SecretHash, Option<RevealedSecret>)> {
+    if let Some(given) = given {
+        return Ok((SecretHash::of(given), None));
+    }
+    if let Some(stored) = store.setting(OPERATOR_TOKEN_SETTING).await? {
+        let hash = SecretHash::from_hex(&stored)
+            .ok_or_else(|| Error::internal("stored operator hash is corrupt"))?;
+        return Ok((hash, None));
+    }
+    let (secret, hash) = new_operator_secret();
+    let stored = store.init_setting(OPERATOR_TOKEN_SETTING, &hash.to_hex()).await?;
+    if stored == hash.to_hex() {
+        Ok((hash, Some(secret)))
+    } else {
+        let hash = SecretHash::from_hex(&stored)
+            .ok_or_else(|| Error::internal("stored operator hash is corrupt"))?;
+        Ok((hash, None))
+    }
+}

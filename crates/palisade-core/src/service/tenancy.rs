@@ -1,0 +1,216 @@
+//! Organizations and their credentials: API tokens and users.
+
+use ipnet::IpNet;
+use time::OffsetDateTime;
+
+use super::Core;
+use crate::auth::Principal;
+use crate::error::{Error, Result, ViolationCode};
+use crate::id::{ApiTokenId, OrganizationId, UserId};
+use crate::model::{now, ApiToken, Organization, OrganizationPatch, OrganizationStatus, User};
+use crate::page::{Page, PageRequest};
+use crate::scope::Scope;
+use crate::secret::{new_token_secret, PasswordDigest, RevealedSecret};
+use crate::validate::Violations;
+
+pub const NAME_MAX: usize = 255;
+
+#[derive(Debug, Clone)]
+pub struct CreateOrganization {
+    pub name: String,
+    pub sub_domain: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateApiToken {
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub allowed_networks: Vec<String>,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A new token and its secret, which is never available again.
+#[derive(Debug, Clone)]
+pub struct CreatedApiToken {
+    pub token: ApiToken,
+    pub secret: RevealedSecret,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateUser {
+    pub username: String,
+    pub password: String,
+}
+
+impl Core {
+    pub async fn create_organization(
+        &self,
+        actor: &Principal,
+        input: CreateOrganization,
+    ) -> Result<Organization> {
+        actor.require_operator()?;
+        let mut v = Violations::new();
+        v.text("name", &input.name, 1, NAME_MAX);
+        v.slug("sub_domain", &input.sub_domain);
+        v.finish()?;
+        let at = now();
+        let org = Organization {
+            id: OrganizationId::random(),
+            name: input.name,
+            sub_domain: input.sub_domain,
+            status: OrganizationStatus::Active,
+            resource_creation_restricted: false,
+            created_at: at,
+            updated_at: at,
+        };
+        self.store.insert_organization(&org).await?;
+        Ok(org)
+    }
+
+    pub async fn list_organizations(
+        &self,
+        actor: &Principal,
+        page: PageRequest,
+    ) -> Result<Page<Organization>> {
+        actor.require_operator()?;
+        self.store.list_organizations(page).await
+    }
+
+    pub async fn organization(&self, actor: &Principal, id: OrganizationId) -> Result<Organization> {
+        actor.require_org(id, &[Scope::ORGANIZATIONS_READ])?;
+        self.store.organization(id).await?.ok_or(Error::not_found(OrganizationId::KIND))
+    }
+
+    pub async fn update_organization(
+        &self,
+        actor: &Principal,
+        id: OrganizationId,
+        patch: OrganizationPatch,
+    ) -> Result<Organization> {
+        actor.require_operator()?;
+        let mut v = Violations::new();
+        if let Some(name) = &patch.name {
+            v.text("name", name, 1, NAME_MAX);
+        }
+        v.finish()?;
+        self.store.update_organization(id, &patch, now()).await
+    }
+
+    pub async fn delete_organization(&self, actor: &Principal, id: OrganizationId) -> Result<()> {
+        actor.require_operator()?;
+        self.store.delete_organization(id).await
+    }
+
+    pub async fn create_api_token(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        input: CreateApiToken,
+    ) -> Result<CreatedApiToken> {
+        actor.require_operator()?;
+        let mut v = Violations::new();
+        v.text("name", &input.name, 1, NAME_MAX);
+        let mut scopes = Vec::with_capacity(input.scopes.len());
+        for (i, name) in input.scopes.iter().enumerate() {
+            match Scope::parse(name) {
+                Some(scope) if scopes.contains(&scope) => v.push(
+                    format!("scopes[{i}]"),
+                    ViolationCode::Duplicate,
+                    format!("scope `{name}` is listed twice"),
+                ),
+                Some(scope) => scopes.push(scope),
+                None => v.push(
+                    format!("scopes[{i}]"),
+                    ViolationCode::InvalidValue,
+                    format!("unknown scope `{name}`"),
+                ),
+            }
+        }
+        let allowed_networks: Vec<IpNet> = input
+            .allowed_networks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, net)| v.network_or_address(&format!("allowed_networks[{i}]"), net))
+            .collect();
+        let created_at = now();
+        if input.expires_at.is_some_and(|exp| exp <= created_at) {
+            v.push("expires_at", ViolationCode::InvalidValue, "must be in the future");
+        }
+        v.finish()?;
+        self.existing_organization(org).await?;
+        let id = ApiTokenId::random();
+        let (secret, hash) = new_token_secret(id);
+        let token = ApiToken {
+            id,
+            organization_id: org,
+            name: input.name,
+            scopes,
+            allowed_networks,
+            expires_at: input.expires_at,
+            created_at,
+        };
+        self.store.insert_api_token(&token, &hash).await?;
+        Ok(CreatedApiToken { token, secret })
+    }
+
+    pub async fn list_api_tokens(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<ApiToken>> {
+        actor.require_operator()?;
+        self.existing_organization(org).await?;
+        self.store.list_api_tokens(org, page).await
+    }
+
+    pub async fn revoke_api_token(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        id: ApiTokenId,
+    ) -> Result<()> {
+        actor.require_operator()?;
+        self.store.delete_api_token(org, id).await
+    }
+
+    pub async fn create_user(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        input: CreateUser,
+    ) -> Result<User> {
+        actor.require_operator()?;
+        let mut v = Violations::new();
+        v.text("username", &input.username, 1, 64);
+        if !input.username.chars().all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c)) {
+            v.push("username", ViolationCode::InvalidValue, "may contain only letters, digits and . _ @ -");
+        }
+        let len = input.password.chars().count();
+        if !(8..=1024).contains(&len) {
+            v.push("password", ViolationCode::InvalidLength, "must have a length between 8 and 1024");
+        }
+        v.finish()?;
+        self.existing_organization(org).await?;
+        let digest = PasswordDigest::new(&input.password)?;
+        let user =
+            User { id: UserId::random(), organization_id: org, username: input.username, created_at: now() };
+        self.store.insert_user(&user, &digest).await?;
+        Ok(user)
+    }
+
+    pub async fn list_users(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<User>> {
+        actor.require_operator()?;
+        self.existing_organization(org).await?;
+        self.store.list_users(org, page).await
+    }
+
+    pub(super) async fn existing_organization(&self, id: OrganizationId) -> Result<Organization> {
+        self.store.organization(id).await?.ok_or(Error::not_found(OrganizationId::KIND))
+    }
+}

@@ -1,0 +1,85 @@
+//! The storage boundary: what a backend must do, in domain terms.
+//!
+//! Each method is one atomic unit: a backend runs it in a single transaction, so a request
+//! either fully happens or leaves nothing behind (design invariant 5). Uniqueness (sub-domains,
+//! permalinks, usernames, addresses in a network) is enforced by the database's unique indexes
+//! and reported as [`Error::AlreadyExists`], never by read-then-write checks that race.
+//! Backends: `palisade-store-sqlite` (embedded default) and `palisade-store-postgres`.
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::id::{ApiTokenId, DataCenterId, NetworkId, OrganizationId, ServerId};
+use crate::model::{ApiToken, DataCenter, Network, Organization, OrganizationPatch, Server, User};
+use crate::page::{Page, PageRequest};
+use crate::secret::{PasswordDigest, SecretHash};
+
+#[cfg(doc)]
+use crate::error::Error;
+
+/// What authentication needs about a token, fetched in one round trip.
+#[derive(Debug, Clone)]
+pub struct TokenCredentials {
+    pub token: ApiToken,
+    pub secret_hash: SecretHash,
+    pub organization: Organization,
+}
+
+/// What Basic authentication needs about a user.
+#[derive(Debug, Clone)]
+pub struct UserCredentials {
+    pub user: User,
+    pub password: PasswordDigest,
+    pub organization: Organization,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Answers only when the database does (`/readyz`).
+    async fn ping(&self) -> Result<()>;
+
+    /// Server-wide settings (e.g. the operator token's hash).
+    async fn setting(&self, key: &str) -> Result<Option<String>>;
+    /// Stores `value` unless the key exists; returns the value now stored (first writer wins).
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String>;
+
+    async fn insert_organization(&self, org: &Organization) -> Result<()>;
+    async fn organization(&self, id: OrganizationId) -> Result<Option<Organization>>;
+    async fn organization_by_sub_domain(&self, sub_domain: &str) -> Result<Option<Organization>>;
+    async fn list_organizations(&self, page: PageRequest) -> Result<Page<Organization>>;
+    /// Applies the patch; `updated_at` is set to `at`. [`Error::NotFound`] if absent.
+    async fn update_organization(
+        &self,
+        id: OrganizationId,
+        patch: &OrganizationPatch,
+        at: time::OffsetDateTime,
+    ) -> Result<Organization>;
+    /// Deletes the organization and everything it owns. [`Error::NotFound`] if absent.
+    async fn delete_organization(&self, id: OrganizationId) -> Result<()>;
+
+    async fn insert_api_token(&self, token: &ApiToken, secret_hash: &SecretHash) -> Result<()>;
+    async fn token_credentials(&self, id: ApiTokenId) -> Result<Option<TokenCredentials>>;
+    async fn list_api_tokens(&self, org: OrganizationId, page: PageRequest) -> Result<Page<ApiToken>>;
+    /// Revokes at once. [`Error::NotFound`] if the token is not the organization's.
+    async fn delete_api_token(&self, org: OrganizationId, id: ApiTokenId) -> Result<()>;
+
+    async fn insert_user(&self, user: &User, password: &PasswordDigest) -> Result<()>;
+    async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>>;
+    async fn list_users(&self, org: OrganizationId, page: PageRequest) -> Result<Page<User>>;
+
+    async fn insert_data_center(&self, dc: &DataCenter) -> Result<()>;
+    async fn data_center(&self, id: DataCenterId) -> Result<Option<DataCenter>>;
+    async fn list_data_centers(&self, page: PageRequest) -> Result<Page<DataCenter>>;
+
+    async fn insert_network(&self, network: &Network) -> Result<()>;
+    async fn network(&self, id: NetworkId) -> Result<Option<Network>>;
+    /// Networks visible to `org` (shared ones and its own), or all when `org` is `None`.
+    async fn list_networks(&self, org: Option<OrganizationId>, page: PageRequest) -> Result<Page<Network>>;
+
+    /// Inserts the server with its interfaces, addresses and tags. An address already used in
+    /// its network is [`Error::AlreadyExists`].
+    async fn insert_server(&self, server: &Server) -> Result<()>;
+    async fn server(&self, org: OrganizationId, id: ServerId) -> Result<Option<Server>>;
+    async fn list_servers(&self, org: OrganizationId, page: PageRequest) -> Result<Page<Server>>;
+    async fn delete_server(&self, org: OrganizationId, id: ServerId) -> Result<()>;
+}

@@ -1,0 +1,594 @@
+//! The [`Store`] trait implemented with plain SQL.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use palisade_core::error::{Error, Result};
+use palisade_core::id::{ApiTokenId, DataCenterId, InterfaceId, NetworkId, OrganizationId, ServerId};
+use palisade_core::model::{
+    ApiToken, DataCenter, Interface, Network, Organization, OrganizationPatch, Server, User,
+};
+use palisade_core::secret::{PasswordDigest, SecretHash};
+use palisade_core::store::{Store, TokenCredentials, UserCredentials};
+use palisade_core::{Page, PageRequest};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Sqlite, SqliteConnection};
+use time::OffsetDateTime;
+
+use crate::rows::{self, bytes16, get, opt_bytes16};
+use crate::{constraint_error, db_error, SqliteStore};
+
+const ORG: &str = "organization";
+
+fn limit(page: PageRequest) -> i64 {
+    i64::try_from(page.limit()).unwrap_or(i64::MAX)
+}
+
+fn offset(page: PageRequest) -> i64 {
+    i64::try_from(page.offset()).unwrap_or(i64::MAX)
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+async fn fetch_all<'q>(
+    conn: &mut SqliteConnection,
+    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+) -> Result<Vec<SqliteRow>> {
+    query.fetch_all(conn).await.map_err(db_error)
+}
+
+/// Loads prefixes for the given network rows (already fetched) in one query.
+async fn networks_from_rows(conn: &mut SqliteConnection, rows: Vec<SqliteRow>) -> Result<Vec<Network>> {
+    let mut networks = Vec::with_capacity(rows.len());
+    for row in &rows {
+        networks.push(Network {
+            id: NetworkId::from_bytes(bytes16(row, "id")?),
+            name: get(row, "name")?,
+            permalink: get(row, "permalink")?,
+            data_center_id: DataCenterId::from_bytes(bytes16(row, "data_center_id")?),
+            prefixes: Vec::new(),
+            is_default: get(row, "is_default")?,
+            organization_id: opt_bytes16(row, "organization_id")?.map(OrganizationId::from_bytes),
+            created_at: rows::timestamp(row, "created_at")?,
+        });
+    }
+    for network in &mut networks {
+        let prefix_rows = fetch_all(
+            &mut *conn,
+            sqlx::query("SELECT prefix FROM network_prefixes WHERE network_id = ? ORDER BY position")
+                .bind(network.id.as_bytes().as_slice()),
+        )
+        .await?;
+        for row in &prefix_rows {
+            let text: String = get(row, "prefix")?;
+            network.prefixes.extend(rows::parse_nets(&text)?);
+        }
+    }
+    Ok(networks)
+}
+
+/// Loads interfaces, addresses and tags for server rows in three queries.
+async fn servers_from_rows(conn: &mut SqliteConnection, rows: Vec<SqliteRow>) -> Result<Vec<Server>> {
+    let mut servers = Vec::with_capacity(rows.len());
+    for row in &rows {
+        servers.push(Server {
+            id: ServerId::from_bytes(bytes16(row, "id")?),
+            organization_id: OrganizationId::from_bytes(bytes16(row, "organization_id")?),
+            name: get(row, "name")?,
+            interfaces: Vec::new(),
+            tags: Vec::new(),
+            created_at: rows::timestamp(row, "created_at")?,
+        });
+    }
+    for server in &mut servers {
+        let sid = server.id.as_bytes().as_slice();
+        let iface_rows = fetch_all(
+            &mut *conn,
+            sqlx::query("SELECT id, network_id FROM interfaces WHERE server_id = ? ORDER BY position")
+                .bind(sid),
+        )
+        .await?;
+        let addr_rows = fetch_all(
+            &mut *conn,
+            sqlx::query(
+                "SELECT a.interface_id, a.address FROM interface_addresses a
+                 JOIN interfaces i ON i.id = a.interface_id
+                 WHERE i.server_id = ? ORDER BY a.interface_id, a.position",
+            )
+            .bind(sid),
+        )
+        .await?;
+        let mut addresses: HashMap<[u8; 16], Vec<std::net::IpAddr>> = HashMap::new();
+        for row in &addr_rows {
+            let text: String = get(row, "address")?;
+            let addr = text.parse().map_err(|e| Error::internal(format!("stored address {text}: {e}")))?;
+            addresses.entry(bytes16(row, "interface_id")?).or_default().push(addr);
+        }
+        for row in &iface_rows {
+            let id = bytes16(row, "id")?;
+            server.interfaces.push(Interface {
+                id: InterfaceId::from_bytes(id),
+                network_id: NetworkId::from_bytes(bytes16(row, "network_id")?),
+                addresses: addresses.remove(&id).unwrap_or_default(),
+            });
+        }
+        let tag_rows = fetch_all(
+            &mut *conn,
+            sqlx::query("SELECT tag FROM server_tags WHERE server_id = ? ORDER BY position").bind(sid),
+        )
+        .await?;
+        server.tags = tag_rows.iter().map(|r| get(r, "tag")).collect::<Result<_>>()?;
+    }
+    Ok(servers)
+}
+
+const TOKEN_WITH_ORG: &str = "SELECT t.*, o.id AS o_id, o.name AS o_name, o.sub_domain AS o_sub_domain,
+        o.status AS o_status, o.resource_creation_restricted AS o_resource_creation_restricted,
+        o.created_at AS o_created_at, o.updated_at AS o_updated_at";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.map(|r| get(&r, "value")).transpose()
+    }
+
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String> {
+        let mut tx = self.write().await?;
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let row = sqlx::query("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await?;
+        get(&row, "value")
+    }
+
+    async fn insert_organization(&self, org: &Organization) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO organizations (id, name, sub_domain, status, resource_creation_restricted, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(org.id.as_bytes().as_slice())
+        .bind(&org.name)
+        .bind(&org.sub_domain)
+        .bind(org.status.as_str())
+        .bind(org.resource_creation_restricted)
+        .bind(org.created_at.unix_timestamp())
+        .bind(org.updated_at.unix_timestamp())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_error(e, &[("organizations.sub_domain", ORG, "sub_domain")], ORG))?;
+        tx.commit().await
+    }
+
+    async fn organization(&self, id: OrganizationId) -> Result<Option<Organization>> {
+        let row = sqlx::query("SELECT * FROM organizations WHERE id = ?")
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(rows::organization).transpose()
+    }
+
+    async fn organization_by_sub_domain(&self, sub_domain: &str) -> Result<Option<Organization>> {
+        let row = sqlx::query("SELECT * FROM organizations WHERE sub_domain = ?")
+            .bind(sub_domain)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(rows::organization).transpose()
+    }
+
+    async fn list_organizations(&self, page: PageRequest) -> Result<Page<Organization>> {
+        let mut tx = self.read().await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows = fetch_all(
+            &mut tx,
+            sqlx::query("SELECT * FROM organizations ORDER BY created_at, id LIMIT ? OFFSET ?")
+                .bind(limit(page))
+                .bind(offset(page)),
+        )
+        .await?;
+        let items = rows.iter().map(rows::organization).collect::<Result<_>>()?;
+        Ok(Page { items, total: count(total), request: page })
+    }
+
+    async fn update_organization(
+        &self,
+        id: OrganizationId,
+        patch: &OrganizationPatch,
+        at: OffsetDateTime,
+    ) -> Result<Organization> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "UPDATE organizations SET
+                name = COALESCE(?, name),
+                status = COALESCE(?, status),
+                resource_creation_restricted = COALESCE(?, resource_creation_restricted),
+                updated_at = ?
+             WHERE id = ? RETURNING *",
+        )
+        .bind(patch.name.as_deref())
+        .bind(patch.status.map(|s| s.as_str()))
+        .bind(patch.resource_creation_restricted)
+        .bind(at.unix_timestamp())
+        .bind(id.as_bytes().as_slice())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let org = row.as_ref().map(rows::organization).transpose()?.ok_or(Error::not_found(ORG))?;
+        tx.commit().await?;
+        Ok(org)
+    }
+
+    async fn delete_organization(&self, id: OrganizationId) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("DELETE FROM organizations WHERE id = ?")
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(ORG));
+        }
+        tx.commit().await
+    }
+
+    async fn insert_api_token(&self, token: &ApiToken, secret_hash: &SecretHash) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO api_tokens (id, organization_id, name, scopes, allowed_networks, expires_at, secret_sha256, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(token.id.as_bytes().as_slice())
+        .bind(token.organization_id.as_bytes().as_slice())
+        .bind(&token.name)
+        .bind(rows::join(&token.scopes))
+        .bind(rows::join(&token.allowed_networks))
+        .bind(token.expires_at.map(|t| t.unix_timestamp()))
+        .bind(secret_hash.as_bytes().as_slice())
+        .bind(token.created_at.unix_timestamp())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_error(e, &[], ORG))?;
+        tx.commit().await
+    }
+
+    async fn token_credentials(&self, id: ApiTokenId) -> Result<Option<TokenCredentials>> {
+        let sql = format!("{TOKEN_WITH_ORG} FROM api_tokens t JOIN organizations o ON o.id = t.organization_id WHERE t.id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(TokenCredentials {
+            token: rows::api_token(&row)?,
+            secret_hash: rows::secret_hash(&row)?,
+            organization: rows::organization_prefixed(&row)?,
+        }))
+    }
+
+    async fn list_api_tokens(&self, org: OrganizationId, page: PageRequest) -> Result<Page<ApiToken>> {
+        let mut tx = self.read().await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE organization_id = ?")
+            .bind(org.as_bytes().as_slice())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows = fetch_all(
+            &mut tx,
+            sqlx::query(
+                "SELECT * FROM api_tokens WHERE organization_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?",
+            )
+            .bind(org.as_bytes().as_slice())
+            .bind(limit(page))
+            .bind(offset(page)),
+        )
+        .await?;
+        let items = rows.iter().map(rows::api_token).collect::<Result<_>>()?;
+        Ok(Page { items, total: count(total), request: page })
+    }
+
+    async fn delete_api_token(&self, org: OrganizationId, id: ApiTokenId) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("DELETE FROM api_tokens WHERE id = ? AND organization_id = ?")
+            .bind(id.as_bytes().as_slice())
+            .bind(org.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(ApiTokenId::KIND));
+        }
+        tx.commit().await
+    }
+
+    async fn insert_user(&self, user: &User, password: &PasswordDigest) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO users (id, organization_id, username, password_phc, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(user.id.as_bytes().as_slice())
+        .bind(user.organization_id.as_bytes().as_slice())
+        .bind(&user.username)
+        .bind(password.as_phc())
+        .bind(user.created_at.unix_timestamp())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_error(e, &[("users.username", "user", "username")], ORG))?;
+        tx.commit().await
+    }
+
+    async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>> {
+        let row = sqlx::query(
+            "SELECT u.*, o.id AS o_id, o.name AS o_name, o.sub_domain AS o_sub_domain, o.status AS o_status,
+                    o.resource_creation_restricted AS o_resource_creation_restricted,
+                    o.created_at AS o_created_at, o.updated_at AS o_updated_at
+             FROM users u JOIN organizations o ON o.id = u.organization_id WHERE u.username = ?",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(UserCredentials {
+            user: rows::user(&row)?,
+            password: PasswordDigest::from_phc(get(&row, "password_phc")?),
+            organization: rows::organization_prefixed(&row)?,
+        }))
+    }
+
+    async fn list_users(&self, org: OrganizationId, page: PageRequest) -> Result<Page<User>> {
+        let mut tx = self.read().await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE organization_id = ?")
+            .bind(org.as_bytes().as_slice())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows = fetch_all(
+            &mut tx,
+            sqlx::query(
+                "SELECT * FROM users WHERE organization_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?",
+            )
+            .bind(org.as_bytes().as_slice())
+            .bind(limit(page))
+            .bind(offset(page)),
+        )
+        .await?;
+        let items = rows.iter().map(rows::user).collect::<Result<_>>()?;
+        Ok(Page { items, total: count(total), request: page })
+    }
+
+    async fn insert_data_center(&self, dc: &DataCenter) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO data_centers (id, name, permalink, country_name, country_iso_code2, country_iso_code3,
+                                       country_time_zone, country_eu, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(dc.id.as_bytes().as_slice())
+        .bind(&dc.name)
+        .bind(&dc.permalink)
+        .bind(&dc.country.name)
+        .bind(&dc.country.iso_code2)
+        .bind(&dc.country.iso_code3)
+        .bind(&dc.country.time_zone)
+        .bind(dc.country.eu)
+        .bind(dc.created_at.unix_timestamp())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_error(e, &[("data_centers.permalink", "data center", "permalink")], ORG))?;
+        tx.commit().await
+    }
+
+    async fn data_center(&self, id: DataCenterId) -> Result<Option<DataCenter>> {
+        let row = sqlx::query("SELECT * FROM data_centers WHERE id = ?")
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(rows::data_center).transpose()
+    }
+
+    async fn list_data_centers(&self, page: PageRequest) -> Result<Page<DataCenter>> {
+        let mut tx = self.read().await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM data_centers")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows = fetch_all(
+            &mut tx,
+            sqlx::query("SELECT * FROM data_centers ORDER BY created_at, id LIMIT ? OFFSET ?")
+                .bind(limit(page))
+                .bind(offset(page)),
+        )
+        .await?;
+        let items = rows.iter().map(rows::data_center).collect::<Result<_>>()?;
+        Ok(Page { items, total: count(total), request: page })
+    }
+
+    async fn insert_network(&self, network: &Network) -> Result<()> {
+        let mut tx = self.write().await?;
+        let unique = [
+            ("networks.permalink", "network", "permalink"),
+            ("networks.data_center_id", "default network", "data_center_id"),
+        ];
+        sqlx::query(
+            "INSERT INTO networks (id, name, permalink, data_center_id, organization_id, is_default, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(network.id.as_bytes().as_slice())
+        .bind(&network.name)
+        .bind(network.permalink.as_deref())
+        .bind(network.data_center_id.as_bytes().as_slice())
+        .bind(network.organization_id.as_ref().map(|o| o.as_bytes().as_slice()))
+        .bind(network.is_default)
+        .bind(network.created_at.unix_timestamp())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_error(e, &unique, "data center"))?;
+        for (position, prefix) in network.prefixes.iter().enumerate() {
+            sqlx::query("INSERT INTO network_prefixes (network_id, position, prefix) VALUES (?, ?, ?)")
+                .bind(network.id.as_bytes().as_slice())
+                .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                .bind(prefix.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await
+    }
+
+    async fn network(&self, id: NetworkId) -> Result<Option<Network>> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let rows = fetch_all(
+            &mut conn,
+            sqlx::query("SELECT * FROM networks WHERE id = ?").bind(id.as_bytes().as_slice()),
+        )
+        .await?;
+        Ok(networks_from_rows(&mut conn, rows).await?.pop())
+    }
+
+    async fn list_networks(&self, org: Option<OrganizationId>, page: PageRequest) -> Result<Page<Network>> {
+        let mut tx = self.read().await?;
+        let org_bytes = org.map(|o| o.as_bytes().to_vec());
+        let filter = "(?1 IS NULL OR organization_id IS NULL OR organization_id = ?1)";
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM networks WHERE {filter}"))
+            .bind(org_bytes.as_deref())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows = fetch_all(
+            &mut tx,
+            sqlx::query(&format!(
+                "SELECT * FROM networks WHERE {filter} ORDER BY created_at, id LIMIT ?2 OFFSET ?3"
+            ))
+            .bind(org_bytes.as_deref())
+            .bind(limit(page))
+            .bind(offset(page)),
+        )
+        .await?;
+        let items = networks_from_rows(&mut tx, rows).await?;
+        Ok(Page { items, total: count(total), request: page })
+    }
+
+    async fn insert_server(&self, server: &Server) -> Result<()> {
+        let mut tx = self.write().await?;
+        let sid = server.id.as_bytes().as_slice();
+        sqlx::query("INSERT INTO servers (id, organization_id, name, created_at) VALUES (?, ?, ?, ?)")
+            .bind(sid)
+            .bind(server.organization_id.as_bytes().as_slice())
+            .bind(&server.name)
+            .bind(server.created_at.unix_timestamp())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| constraint_error(e, &[], ORG))?;
+        for (position, tag) in server.tags.iter().enumerate() {
+            sqlx::query("INSERT INTO server_tags (server_id, position, tag) VALUES (?, ?, ?)")
+                .bind(sid)
+                .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                .bind(tag)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| constraint_error(e, &[("server_tags.server_id", "tag", "tags")], ORG))?;
+        }
+        for (iface_position, iface) in server.interfaces.iter().enumerate() {
+            let position = iface_position;
+            sqlx::query("INSERT INTO interfaces (id, server_id, position, network_id) VALUES (?, ?, ?, ?)")
+                .bind(iface.id.as_bytes().as_slice())
+                .bind(sid)
+                .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                .bind(iface.network_id.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| constraint_error(e, &[], NetworkId::KIND))?;
+            for (position, addr) in iface.addresses.iter().enumerate() {
+                let path = format!("interfaces[{}].addresses[{position}]", iface_position);
+                sqlx::query(
+                    "INSERT INTO interface_addresses (interface_id, position, network_id, address) VALUES (?, ?, ?, ?)",
+                )
+                .bind(iface.id.as_bytes().as_slice())
+                .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                .bind(iface.network_id.as_bytes().as_slice())
+                .bind(addr.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match constraint_error(e, &[("interface_addresses.network_id", "address", "address")], NetworkId::KIND) {
+                    Error::AlreadyExists { kind, .. } => Error::AlreadyExists { kind, field: path.clone() },
+                    other => other,
+                })?;
+            }
+        }
+        tx.commit().await
+    }
+
+    async fn server(&self, org: OrganizationId, id: ServerId) -> Result<Option<Server>> {
+        let mut tx = self.read().await?;
+        let rows = fetch_all(
+            &mut tx,
+            sqlx::query("SELECT * FROM servers WHERE id = ? AND organization_id = ?")
+                .bind(id.as_bytes().as_slice())
+                .bind(org.as_bytes().as_slice()),
+        )
+        .await?;
+        Ok(servers_from_rows(&mut tx, rows).await?.pop())
+    }
+
+    async fn list_servers(&self, org: OrganizationId, page: PageRequest) -> Result<Page<Server>> {
+        let mut tx = self.read().await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM servers WHERE organization_id = ?")
+            .bind(org.as_bytes().as_slice())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows = fetch_all(
+            &mut tx,
+            sqlx::query(
+                "SELECT * FROM servers WHERE organization_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?",
+            )
+            .bind(org.as_bytes().as_slice())
+            .bind(limit(page))
+            .bind(offset(page)),
+        )
+        .await?;
+        let items = servers_from_rows(&mut tx, rows).await?;
+        Ok(Page { items, total: count(total), request: page })
+    }
+
+    async fn delete_server(&self, org: OrganizationId, id: ServerId) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("DELETE FROM servers WHERE id = ? AND organization_id = ?")
+            .bind(id.as_bytes().as_slice())
+            .bind(org.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(ServerId::KIND));
+        }
+        tx.commit().await
+    }
+}

@@ -1,0 +1,131 @@
+//! The Palisade application: configuration, backend selection and the HTTP server.
+//!
+//! [`Application::build`] is used by `palisade serve` and by the tests alike, so tests run the
+//! real server (bound to port 0, on a fresh database) rather than a look-alike.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use palisade_api::ApiConfig;
+use palisade_core::secret::RevealedSecret;
+use palisade_core::service::operator_credential;
+use palisade_core::{Core, Store};
+use palisade_store_sqlite::{SqliteConfig, SqliteStore};
+use tokio::net::TcpListener;
+
+/// The database used when none is configured: a SQLite file created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://palisade-data/palisade.db";
+
+/// Everything `palisade serve` can be told.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: String,
+    pub database_url: String,
+    pub admin_token: Option<String>,
+    pub db_max_connections: u32,
+    pub api: ApiConfig,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: DEFAULT_DATABASE_URL.into(),
+            admin_token: None,
+            db_max_connections: 8,
+            api: ApiConfig::default(),
+        }
+    }
+}
+
+/// Opens the store a database URL names.
+pub async fn open_store(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        let mut config = SqliteConfig::new(url);
+        config.max_connections = max_connections;
+        let store = SqliteStore::connect(&config).await.with_context(|| format!("opening {url}"))?;
+        Ok(Arc::new(store))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        anyhow::bail!("the PostgreSQL backend is not built into this version yet; use a sqlite: URL")
+    } else {
+        anyhow::bail!("unsupported database URL `{url}`: expected sqlite://path or postgres://...")
+    }
+}
+
+/// A bound, ready-to-run server.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    core: Core,
+}
+
+impl Application {
+    /// Opens the database (applying migrations), settles the operator credential and binds the
+    /// listener. The second value is a freshly generated operator token, to be shown once.
+    pub async fn build(config: ServeConfig) -> anyhow::Result<(Self, Option<RevealedSecret>)> {
+        let store = open_store(&config.database_url, config.db_max_connections).await?;
+        Self::build_with_store(config, store).await
+    }
+
+    /// Like [`Application::build`], on a store the caller opened (`database_url` is ignored).
+    pub async fn build_with_store(
+        config: ServeConfig,
+        store: Arc<dyn Store>,
+    ) -> anyhow::Result<(Self, Option<RevealedSecret>)> {
+        let (operator, generated) = operator_credential(store.as_ref(), config.admin_token.as_deref())
+            .await
+            .context("settling the operator token")?;
+        let core = Core::new(store, operator);
+        let router = palisade_api::router(core.clone(), config.api.clone())
+            .layer(tower_http::trace::TraceLayer::new_for_http());
+        let listener =
+            TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        Ok((Self { listener, router, core }, generated))
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

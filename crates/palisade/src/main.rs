@@ -1,0 +1,87 @@
+//! `palisade`: the control plane server and its admin commands.
+
+use clap::{Args, Parser, Subcommand};
+use palisade::{Application, ServeConfig, DEFAULT_DATABASE_URL};
+use palisade_api::ApiConfig;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "palisade",
+    version,
+    about = "Network-security control plane: security groups, roles, IPAM, behind vendor-compatible APIs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API server.
+    Serve(ServeArgs),
+    /// Print the native API's OpenAPI document (JSON) to standard output.
+    Openapi,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "PALISADE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+
+    /// Database: `sqlite://path/to/file.db` (created if missing).
+    #[arg(long, env = "PALISADE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+
+    /// Operator token for the native API. When absent, one is generated on first start,
+    /// printed once, and only its hash is kept.
+    #[arg(long, env = "PALISADE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+
+    /// Maximum database connections in the pool.
+    #[arg(long, env = "PALISADE_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    db_max_connections: u32,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "PALISADE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Openapi => {
+            let doc = palisade_api::native::openapi();
+            println!("{}", doc.to_pretty_json()?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let config = ServeConfig {
+        listen: args.listen,
+        database_url: args.database_url,
+        admin_token: args.admin_token,
+        db_max_connections: args.db_max_connections,
+        api: ApiConfig { max_body_bytes: args.max_body_bytes },
+    };
+    let (app, generated) = Application::build(config).await?;
+    if let Some(secret) = generated {
+        // Printed once, on standard output, never through the log.
+        println!("Generated operator token (shown only now; keep it safe): {}", secret.expose());
+    }
+    let addr = app.local_addr()?;
+    tracing::info!(%addr, "palisade listening");
+    app.run_until(palisade::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}

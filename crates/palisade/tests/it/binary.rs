@@ -1,0 +1,169 @@
+//! The real `palisade` binary: first start on the embedded default, the generated operator token
+//! printed once, secrets kept out of the logs, graceful shutdown on SIGTERM, and a restart.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+struct Server {
+    child: Child,
+    out: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(dir: &std::path::Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(dir)
+            .env("RUST_LOG", "trace")
+            .env_remove("PALISADE_ADMIN_TOKEN")
+            .env_remove("PALISADE_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let out = out.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    out.lock().unwrap().push_str(&line);
+                    out.lock().unwrap().push('\n');
+                }
+            });
+        }
+        Self { child, out }
+    }
+
+    /// Waits (bounded) until the server logs its address.
+    fn base_url(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.out.lock().unwrap().clone();
+            if let Some(rest) = text.split("addr=").nth(1) {
+                let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                return format!("http://{addr}");
+            }
+            assert!(Instant::now() < deadline, "server did not start: {text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn output(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then wait (bounded) for a clean exit.
+    fn terminate(mut self) -> String {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "exit status {status}: {}", self.output());
+                break;
+            }
+            assert!(Instant::now() < deadline, "server ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        self.output()
+    }
+}
+
+#[tokio::test]
+async fn first_start_generates_an_operator_token_once_and_logs_no_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let base = server.base_url();
+    let first_output = server.output();
+    let operator: String = first_output
+        .split("palop_")
+        .nth(1)
+        .map(|rest| {
+            format!("palop_{}", rest.chars().take_while(|c| c.is_ascii_alphanumeric()).collect::<String>())
+        })
+        .expect("the generated operator token is printed");
+    assert!(
+        dir.path().join("palisade-data/palisade.db").exists(),
+        "default SQLite file under ./palisade-data/"
+    );
+
+    let client = reqwest::Client::new();
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let org: serde_json::Value = client
+        .post(format!("{base}/api/v1/organizations"))
+        .bearer_auth(&operator)
+        .json(&json!({"name": "Acme", "sub_domain": "acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let org_id = org["organization"]["id"].as_str().unwrap();
+    let token: serde_json::Value = client
+        .post(format!("{base}/api/v1/organizations/{org_id}/api_tokens"))
+        .bearer_auth(&operator)
+        .json(&json!({"name": "t", "scopes": ["organizations:read"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = token["secret"].as_str().unwrap().to_owned();
+    let r = client
+        .get(format!("{base}/api/v1/organizations/{org_id}"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let log = server.terminate();
+    assert!(log.contains("shutting down"), "{log}");
+    assert_eq!(log.matches(&operator).count(), 1, "the operator token is printed exactly once");
+    assert!(!log.contains(&secret), "a token secret reached the log");
+    assert!(!log.contains(secret.rsplit('_').next().unwrap()), "part of a token secret reached the log");
+
+    // Restart: no new token, the old one still works (its hash was kept), data persisted.
+    let server = Server::start(dir.path());
+    let base = server.base_url();
+    let r = client
+        .get(format!("{base}/api/v1/organizations/{org_id}"))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let log = server.terminate();
+    assert!(!log.contains("palop_"), "a second start must not print a token: {log}");
+    let db = std::fs::read(dir.path().join("palisade-data/palisade.db")).unwrap();
+    assert!(!String::from_utf8_lossy(&db).contains(&operator));
+}
+
+#[test]
+fn help_describes_the_commands_and_settings() {
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade")).args(["serve", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--listen",
+        "PALISADE_LISTEN",
+        "--database-url",
+        "PALISADE_DATABASE_URL",
+        "--admin-token",
+        "PALISADE_ADMIN_TOKEN",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from --help:\n{text}");
+    }
+}

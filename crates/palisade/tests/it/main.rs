@@ -1,0 +1,14 @@
+//! Integration tests: the real server on 127.0.0.1:0 with a fresh database per test, spoken to
+//! over HTTP. One test binary (modules below) keeps link time down.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
+
+mod support;
+
+mod auth;
+mod binary;
+mod contract;
+mod openapi;
+mod persistence;
+mod route_table;
+mod validation;

@@ -1,0 +1,233 @@
+//! `TestApp`: spawns the real application and offers small HTTP helpers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use palisade::{Application, ServeConfig};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+pub const OPERATOR: &str = "palop_test-operator-token-for-integration-tests";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db_path: PathBuf,
+    pub core: palisade_core::Core,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A fresh response: status and parsed JSON body (`Value::Null` when empty).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_path = dir.path().join("palisade.db");
+        let mut app = Self::spawn_on(db_path).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// Starts a server on an existing database file (for restart tests).
+    pub async fn spawn_on(db_path: PathBuf) -> Self {
+        let url = format!("sqlite://{}", db_path.display());
+        let store =
+            palisade_store_sqlite::SqliteStore::connect(&palisade_store_sqlite::SqliteConfig::new(url))
+                .await
+                .unwrap();
+        Self::spawn_with(db_path, Arc::new(store)).await
+    }
+
+    /// Starts a server on a store the test opened itself (to break it on purpose, say).
+    pub async fn spawn_with(db_path: PathBuf, store: Arc<dyn palisade_core::Store>) -> Self {
+        let config = ServeConfig {
+            listen: "127.0.0.1:0".into(),
+            admin_token: Some(OPERATOR.into()),
+            ..ServeConfig::default()
+        };
+        let (app, generated) = Application::build_with_store(config, store).await.unwrap();
+        assert!(generated.is_none(), "a given admin token must not generate another");
+        let addr = app.local_addr().unwrap();
+        let core = app.core().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            app.run_until(async move {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            db_path,
+            core,
+            shutdown: Some(tx),
+            handle: Some(handle),
+            _dir: None,
+        }
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.unwrap();
+        }
+        self._dir.take()
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("non-JSON body for {path}: {}", String::from_utf8_lossy(&bytes)))
+        };
+        Reply { status, headers, body }
+    }
+
+    /// Sends raw bytes with a content type.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let res = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("non-JSON body for {path}: {}", String::from_utf8_lossy(&bytes)));
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.request(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.request(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Creates an organization and returns its id.
+    pub async fn org(&self, sub_domain: &str) -> String {
+        let r = self
+            .post("/api/v1/organizations", OPERATOR, json!({"name": sub_domain, "sub_domain": sub_domain}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["organization"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a token with these scopes and returns (token id, secret).
+    pub async fn token(&self, org: &str, scopes: &[&str]) -> (String, String) {
+        let r = self
+            .post(
+                &format!("/api/v1/organizations/{org}/api_tokens"),
+                OPERATOR,
+                json!({"name": "t", "scopes": scopes}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        (
+            r.body["api_token"]["id"].as_str().unwrap().to_owned(),
+            r.body["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A data center and a shared network on 203.0.113.0/24 and 2001:db8::/64; returns the
+    /// network id.
+    pub async fn network(&self) -> String {
+        let dc = self
+            .post(
+                "/api/v1/data_centers",
+                OPERATOR,
+                json!({"name": "London", "permalink": "uk-lon-01", "country": {"name": "United Kingdom",
+                    "iso_code2": "GB", "iso_code3": "GBR", "time_zone": "Europe/London", "eu": false}}),
+            )
+            .await;
+        assert_eq!(dc.status, StatusCode::CREATED, "{}", dc.body);
+        let net = self
+            .post(
+                "/api/v1/networks",
+                OPERATOR,
+                json!({"name": "Public", "permalink": "public", "data_center_id": dc.body["data_center"]["id"],
+                    "prefixes": ["203.0.113.0/24", "2001:db8::/64"], "default": true, "organization_id": null}),
+            )
+            .await;
+        assert_eq!(net.status, StatusCode::CREATED, "{}", net.body);
+        net.body["network"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Row count of a table, read straight from the database file.
+    pub async fn count(&self, table: &str) -> i64 {
+        let url = format!("sqlite://{}", self.db_path.display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let n: i64 =
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        n
+    }
+}
+
+/// Asserts the native error envelope with this status and code.
+#[track_caller]
+pub fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(reply.status, status, "body: {}", reply.body);
+    assert_eq!(reply.body["error"]["code"], code, "body: {}", reply.body);
+    assert!(reply.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "body: {}", reply.body);
+}
+
+/// The paths named by an error's details.
+pub fn error_paths(reply: &Reply) -> Vec<String> {
+    reply.body["error"]["details"]
+        .as_array()
+        .map(|a| a.iter().map(|d| d["path"].as_str().unwrap_or_default().to_owned()).collect())
+        .unwrap_or_default()
+}
