@@ -186,9 +186,13 @@ async fn main() -> anyhow::Result<()> {
         rows.push((clients, http, raw));
     }
 
-    let backend = args.database_url.as_deref().map(|u| u.split(':').next().unwrap_or("?")).unwrap_or("sqlite");
+    let backend =
+        args.database_url.as_deref().map(|u| u.split(':').next().unwrap_or("?")).unwrap_or("sqlite");
     println!("palisade write path: organization + API token pairs, backend {backend}");
-    println!("{:>8} | {:>11} {:>9} {:>9} | {:>11} {:>9} {:>9} | {:>6}", "clients", "http pair/s", "p50 ms", "p99 ms", "raw pair/s", "p50 ms", "p99 ms", "ratio");
+    println!(
+        "{:>8} | {:>11} {:>9} {:>9} | {:>11} {:>9} {:>9} | {:>6}",
+        "clients", "http pair/s", "p50 ms", "p99 ms", "raw pair/s", "p50 ms", "p99 ms", "ratio"
+    );
     for (clients, http, raw) in &rows {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
@@ -202,7 +206,13 @@ async fn main() -> anyhow::Result<()> {
             ms(raw.percentile(0.99)),
             100.0 * http.rate() / raw.rate(),
         );
-        println!("         | ({} pairs in {:.2}s)                | ({} pairs in {:.2}s)", http.pairs, http.elapsed.as_secs_f64(), raw.pairs, raw.elapsed.as_secs_f64());
+        println!(
+            "         | ({} pairs in {:.2}s)                | ({} pairs in {:.2}s)",
+            http.pairs,
+            http.elapsed.as_secs_f64(),
+            raw.pairs,
+            raw.elapsed.as_secs_f64()
+        );
     }
     println!("ratio = HTTP throughput as a share of the raw store ceiling");
     Ok(())

@@ -11,8 +11,8 @@ mod rows;
 mod store_impl;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use palisade_core::error::{Error, Result};
