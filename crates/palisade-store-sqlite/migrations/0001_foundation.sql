@@ -1,5 +1,6 @@
 -- Palisade foundation schema (SQLite). IDs are 16-byte BLOBs, times are Unix seconds.
--- Uniqueness lives in indexes so concurrent writers cannot both win.
+-- Uniqueness lives in indexes so concurrent writers cannot both win. Lists are in insertion
+-- (rowid) order; an index on the owner column carries the rowid, so it serves that order.
 
 CREATE TABLE settings (
     key   TEXT PRIMARY KEY NOT NULL,
@@ -16,7 +17,6 @@ CREATE TABLE organizations (
     updated_at                   INTEGER NOT NULL
 ) STRICT;
 CREATE UNIQUE INDEX organizations_sub_domain ON organizations (sub_domain);
-CREATE INDEX organizations_order ON organizations (created_at, id);
 
 CREATE TABLE api_tokens (
     id               BLOB PRIMARY KEY NOT NULL,
@@ -28,7 +28,7 @@ CREATE TABLE api_tokens (
     secret_sha256    BLOB NOT NULL,
     created_at       INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX api_tokens_order ON api_tokens (organization_id, created_at, id);
+CREATE INDEX api_tokens_organization ON api_tokens (organization_id);
 
 CREATE TABLE users (
     id              BLOB PRIMARY KEY NOT NULL,
@@ -38,7 +38,7 @@ CREATE TABLE users (
     created_at      INTEGER NOT NULL
 ) STRICT;
 CREATE UNIQUE INDEX users_username ON users (username);
-CREATE INDEX users_order ON users (organization_id, created_at, id);
+CREATE INDEX users_organization ON users (organization_id);
 
 CREATE TABLE data_centers (
     id                BLOB PRIMARY KEY NOT NULL,
@@ -52,7 +52,6 @@ CREATE TABLE data_centers (
     created_at        INTEGER NOT NULL
 ) STRICT;
 CREATE UNIQUE INDEX data_centers_permalink ON data_centers (permalink);
-CREATE INDEX data_centers_order ON data_centers (created_at, id);
 
 CREATE TABLE networks (
     id              BLOB PRIMARY KEY NOT NULL,
@@ -67,7 +66,7 @@ CREATE UNIQUE INDEX networks_permalink ON networks (permalink);
 -- One shared default network per data center.
 CREATE UNIQUE INDEX networks_shared_default ON networks (data_center_id)
     WHERE is_default = 1 AND organization_id IS NULL;
-CREATE INDEX networks_order ON networks (created_at, id);
+CREATE INDEX networks_organization ON networks (organization_id);
 
 CREATE TABLE network_prefixes (
     network_id BLOB NOT NULL REFERENCES networks (id) ON DELETE CASCADE,
@@ -82,7 +81,7 @@ CREATE TABLE servers (
     name            TEXT NOT NULL,
     created_at      INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX servers_order ON servers (organization_id, created_at, id);
+CREATE INDEX servers_organization ON servers (organization_id);
 
 CREATE TABLE server_tags (
     server_id BLOB NOT NULL REFERENCES servers (id) ON DELETE CASCADE,

@@ -206,7 +206,7 @@ impl Store for SqliteStore {
             .map_err(db_error)?;
         let rows = fetch_all(
             &mut tx,
-            sqlx::query("SELECT * FROM organizations ORDER BY created_at, id LIMIT ? OFFSET ?")
+            sqlx::query("SELECT * FROM organizations ORDER BY rowid LIMIT ? OFFSET ?")
                 .bind(limit(page))
                 .bind(offset(page)),
         )
@@ -301,7 +301,7 @@ impl Store for SqliteStore {
         let rows = fetch_all(
             &mut tx,
             sqlx::query(
-                "SELECT * FROM api_tokens WHERE organization_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?",
+                "SELECT * FROM api_tokens WHERE organization_id = ? ORDER BY rowid LIMIT ? OFFSET ?",
             )
             .bind(org.as_bytes().as_slice())
             .bind(limit(page))
@@ -371,7 +371,7 @@ impl Store for SqliteStore {
         let rows = fetch_all(
             &mut tx,
             sqlx::query(
-                "SELECT * FROM users WHERE organization_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?",
+                "SELECT * FROM users WHERE organization_id = ? ORDER BY rowid LIMIT ? OFFSET ?",
             )
             .bind(org.as_bytes().as_slice())
             .bind(limit(page))
@@ -421,7 +421,7 @@ impl Store for SqliteStore {
             .map_err(db_error)?;
         let rows = fetch_all(
             &mut tx,
-            sqlx::query("SELECT * FROM data_centers ORDER BY created_at, id LIMIT ? OFFSET ?")
+            sqlx::query("SELECT * FROM data_centers ORDER BY rowid LIMIT ? OFFSET ?")
                 .bind(limit(page))
                 .bind(offset(page)),
         )
@@ -484,7 +484,7 @@ impl Store for SqliteStore {
         let rows = fetch_all(
             &mut tx,
             sqlx::query(&format!(
-                "SELECT * FROM networks WHERE {filter} ORDER BY created_at, id LIMIT ?2 OFFSET ?3"
+                "SELECT * FROM networks WHERE {filter} ORDER BY rowid LIMIT ?2 OFFSET ?3"
             ))
             .bind(org_bytes.as_deref())
             .bind(limit(page))
@@ -567,7 +567,7 @@ impl Store for SqliteStore {
         let rows = fetch_all(
             &mut tx,
             sqlx::query(
-                "SELECT * FROM servers WHERE organization_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?",
+                "SELECT * FROM servers WHERE organization_id = ? ORDER BY rowid LIMIT ? OFFSET ?",
             )
             .bind(org.as_bytes().as_slice())
             .bind(limit(page))

@@ -127,13 +127,10 @@ async fn api_tokens_create_list_revoke() {
 
     // The token works, then is refused from the very next request after revocation.
     let token_id = r.body["api_token"]["id"].as_str().unwrap();
-    let (_, reader) = app.token(&org, &["organizations:read"]).await;
+    let (reader_id, reader) = app.token(&org, &["organizations:read"]).await;
     assert_eq!(app.get(&format!("/api/v1/organizations/{org}"), &reader).await.status, StatusCode::OK);
-    let reader_id = app.get(&format!("/api/v1/organizations/{org}/api_tokens"), OPERATOR).await.body
-        ["api_tokens"][1]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let listed = app.get(&format!("/api/v1/organizations/{org}/api_tokens"), OPERATOR).await;
+    assert_eq!(listed.body["api_tokens"][1]["id"], reader_id.as_str(), "tokens are listed in creation order");
     let revoked = app.delete(&format!("/api/v1/organizations/{org}/api_tokens/{reader_id}"), OPERATOR).await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT);
     assert_error(
