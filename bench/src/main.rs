@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use palisade::{open_store, Application, ServeConfig};
+use palisade::{open_store, Application, DbSettings, ServeConfig};
 use palisade_core::id::{ApiTokenId, OrganizationId};
 use palisade_core::model::{now, ApiToken, Organization, OrganizationStatus};
 use palisade_core::secret::new_token_secret;
@@ -108,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
             listen: "127.0.0.1:0".into(),
             database_url: url.clone(),
             admin_token: Some(OPERATOR.into()),
-            db_max_connections: 16,
+            db: DbSettings { max_connections: 16, ..DbSettings::default() },
             ..ServeConfig::default()
         };
         let (app, _) = Application::build(config).await?;
@@ -150,7 +150,8 @@ async fn main() -> anyhow::Result<()> {
 
         // The store alone: the same two inserts, each its own write transaction.
         let url = args.database_url.clone().unwrap_or_else(|| fresh_url(&dir, &format!("raw-{level}.db")));
-        let store: Arc<dyn Store> = open_store(&url, 16).await?;
+        let store: Arc<dyn Store> =
+            open_store(&url, &DbSettings { max_connections: 16, ..DbSettings::default() }).await?;
         let run = format!("r{level}-{}", std::process::id());
         let raw = drive(clients, args.pairs, max, move |n| {
             let store = store.clone();

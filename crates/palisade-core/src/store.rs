@@ -58,10 +58,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_organization(&self, id: OrganizationId) -> Result<()>;
 
     async fn insert_api_token(&self, token: &ApiToken, secret_hash: &SecretHash) -> Result<()>;
+    /// A token that is not revoked, with its organization.
     async fn token_credentials(&self, id: ApiTokenId) -> Result<Option<TokenCredentials>>;
+    /// The organization's tokens that are not revoked.
     async fn list_api_tokens(&self, org: OrganizationId, page: PageRequest) -> Result<Page<ApiToken>>;
-    /// Revokes at once. [`Error::NotFound`] if the token is not the organization's.
-    async fn delete_api_token(&self, org: OrganizationId, id: ApiTokenId) -> Result<()>;
+    /// Revokes at once (the row is kept, marked revoked at `at`). [`Error::NotFound`] if the
+    /// token is not the organization's; [`Error::Conflict`] if it is already revoked, so that of
+    /// two concurrent revocations exactly one succeeds.
+    async fn revoke_api_token(
+        &self,
+        org: OrganizationId,
+        id: ApiTokenId,
+        at: time::OffsetDateTime,
+    ) -> Result<()>;
 
     async fn insert_user(&self, user: &User, password: &PasswordDigest) -> Result<()>;
     async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>>;

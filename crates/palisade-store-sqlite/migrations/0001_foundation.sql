@@ -25,6 +25,7 @@ CREATE TABLE api_tokens (
     scopes           TEXT NOT NULL,   -- space-separated catalogue names
     allowed_networks TEXT NOT NULL,   -- space-separated CIDRs; empty means anywhere
     expires_at       INTEGER,
+    revoked_at       INTEGER,         -- revoked tokens are kept for audit and refused
     secret_sha256    BLOB NOT NULL,
     created_at       INTEGER NOT NULL
 ) STRICT;

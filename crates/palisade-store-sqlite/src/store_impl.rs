@@ -245,6 +245,13 @@ impl Store for SqliteStore {
 
     async fn delete_organization(&self, id: OrganizationId) -> Result<()> {
         let mut tx = self.write().await?;
+        // Servers first: their interfaces may use the organization's own networks, which the
+        // organization's deletion cascades to.
+        sqlx::query("DELETE FROM servers WHERE organization_id = ?")
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
         let done = sqlx::query("DELETE FROM organizations WHERE id = ?")
             .bind(id.as_bytes().as_slice())
             .execute(&mut *tx)
@@ -277,7 +284,10 @@ impl Store for SqliteStore {
     }
 
     async fn token_credentials(&self, id: ApiTokenId) -> Result<Option<TokenCredentials>> {
-        let sql = format!("{TOKEN_WITH_ORG} FROM api_tokens t JOIN organizations o ON o.id = t.organization_id WHERE t.id = ?");
+        let sql = format!(
+            "{TOKEN_WITH_ORG} FROM api_tokens t JOIN organizations o ON o.id = t.organization_id
+             WHERE t.id = ? AND t.revoked_at IS NULL"
+        );
         let row = sqlx::query(&sql)
             .bind(id.as_bytes().as_slice())
             .fetch_optional(&self.pool)
@@ -293,15 +303,18 @@ impl Store for SqliteStore {
 
     async fn list_api_tokens(&self, org: OrganizationId, page: PageRequest) -> Result<Page<ApiToken>> {
         let mut tx = self.read().await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE organization_id = ?")
-            .bind(org.as_bytes().as_slice())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error)?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM api_tokens WHERE organization_id = ? AND revoked_at IS NULL",
+        )
+        .bind(org.as_bytes().as_slice())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
         let rows = fetch_all(
             &mut tx,
             sqlx::query(
-                "SELECT * FROM api_tokens WHERE organization_id = ? ORDER BY rowid LIMIT ? OFFSET ?",
+                "SELECT * FROM api_tokens WHERE organization_id = ? AND revoked_at IS NULL
+                 ORDER BY rowid LIMIT ? OFFSET ?",
             )
             .bind(org.as_bytes().as_slice())
             .bind(limit(page))
@@ -312,16 +325,29 @@ impl Store for SqliteStore {
         Ok(Page { items, total: count(total), request: page })
     }
 
-    async fn delete_api_token(&self, org: OrganizationId, id: ApiTokenId) -> Result<()> {
+    async fn revoke_api_token(&self, org: OrganizationId, id: ApiTokenId, at: OffsetDateTime) -> Result<()> {
         let mut tx = self.write().await?;
-        let done = sqlx::query("DELETE FROM api_tokens WHERE id = ? AND organization_id = ?")
-            .bind(id.as_bytes().as_slice())
-            .bind(org.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND organization_id = ? AND revoked_at IS NULL",
+        )
+        .bind(at.unix_timestamp())
+        .bind(id.as_bytes().as_slice())
+        .bind(org.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
         if done.rows_affected() == 0 {
-            return Err(Error::not_found(ApiTokenId::KIND));
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM api_tokens WHERE id = ? AND organization_id = ?")
+                    .bind(id.as_bytes().as_slice())
+                    .bind(org.as_bytes().as_slice())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            return Err(match exists {
+                Some(_) => Error::Conflict("the api token is already revoked".into()),
+                None => Error::not_found(ApiTokenId::KIND),
+            });
         }
         tx.commit().await
     }
@@ -370,12 +396,10 @@ impl Store for SqliteStore {
             .map_err(db_error)?;
         let rows = fetch_all(
             &mut tx,
-            sqlx::query(
-                "SELECT * FROM users WHERE organization_id = ? ORDER BY rowid LIMIT ? OFFSET ?",
-            )
-            .bind(org.as_bytes().as_slice())
-            .bind(limit(page))
-            .bind(offset(page)),
+            sqlx::query("SELECT * FROM users WHERE organization_id = ? ORDER BY rowid LIMIT ? OFFSET ?")
+                .bind(org.as_bytes().as_slice())
+                .bind(limit(page))
+                .bind(offset(page)),
         )
         .await?;
         let items = rows.iter().map(rows::user).collect::<Result<_>>()?;
@@ -483,12 +507,10 @@ impl Store for SqliteStore {
             .map_err(db_error)?;
         let rows = fetch_all(
             &mut tx,
-            sqlx::query(&format!(
-                "SELECT * FROM networks WHERE {filter} ORDER BY rowid LIMIT ?2 OFFSET ?3"
-            ))
-            .bind(org_bytes.as_deref())
-            .bind(limit(page))
-            .bind(offset(page)),
+            sqlx::query(&format!("SELECT * FROM networks WHERE {filter} ORDER BY rowid LIMIT ?2 OFFSET ?3"))
+                .bind(org_bytes.as_deref())
+                .bind(limit(page))
+                .bind(offset(page)),
         )
         .await?;
         let items = networks_from_rows(&mut tx, rows).await?;
@@ -566,12 +588,10 @@ impl Store for SqliteStore {
             .map_err(db_error)?;
         let rows = fetch_all(
             &mut tx,
-            sqlx::query(
-                "SELECT * FROM servers WHERE organization_id = ? ORDER BY rowid LIMIT ? OFFSET ?",
-            )
-            .bind(org.as_bytes().as_slice())
-            .bind(limit(page))
-            .bind(offset(page)),
+            sqlx::query("SELECT * FROM servers WHERE organization_id = ? ORDER BY rowid LIMIT ? OFFSET ?")
+                .bind(org.as_bytes().as_slice())
+                .bind(limit(page))
+                .bind(offset(page)),
         )
         .await?;
         let items = servers_from_rows(&mut tx, rows).await?;

@@ -6,12 +6,14 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use palisade_api::ApiConfig;
 use palisade_core::secret::RevealedSecret;
 use palisade_core::service::operator_credential;
 use palisade_core::{Core, Store};
+use palisade_store_postgres::{PostgresConfig, PostgresStore};
 use palisade_store_sqlite::{SqliteConfig, SqliteStore};
 use tokio::net::TcpListener;
 
@@ -24,7 +26,7 @@ pub struct ServeConfig {
     pub listen: String,
     pub database_url: String,
     pub admin_token: Option<String>,
-    pub db_max_connections: u32,
+    pub db: DbSettings,
     pub api: ApiConfig,
 }
 
@@ -34,23 +36,59 @@ impl Default for ServeConfig {
             listen: "127.0.0.1:8080".into(),
             database_url: DEFAULT_DATABASE_URL.into(),
             admin_token: None,
-            db_max_connections: 8,
+            db: DbSettings::default(),
             api: ApiConfig::default(),
         }
     }
 }
 
-/// Opens the store a database URL names.
-pub async fn open_store(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {
+/// Connection-pool settings, for either backend.
+#[derive(Debug, Clone)]
+pub struct DbSettings {
+    pub max_connections: u32,
+    /// How long a request waits for a connection before failing with 503.
+    pub acquire_timeout: Duration,
+    /// PostgreSQL: server-side limit on one statement. SQLite: how long a writer waits for the
+    /// file lock held by another process.
+    pub statement_timeout: Duration,
+    /// PostgreSQL: attempts to reach the database at start-up.
+    pub connect_attempts: u32,
+    pub connect_retry_delay: Duration,
+}
+
+impl Default for DbSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(10),
+            connect_attempts: 10,
+            connect_retry_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Opens the store a database URL names: `sqlite://...` or `postgres://...`.
+pub async fn open_store(url: &str, db: &DbSettings) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         let mut config = SqliteConfig::new(url);
-        config.max_connections = max_connections;
+        config.max_connections = db.max_connections;
+        config.acquire_timeout = db.acquire_timeout;
+        config.busy_timeout = db.statement_timeout;
         let store = SqliteStore::connect(&config).await.with_context(|| format!("opening {url}"))?;
         Ok(Arc::new(store))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        anyhow::bail!("the PostgreSQL backend is not built into this version yet; use a sqlite: URL")
+        let mut config = PostgresConfig::new(url);
+        config.max_connections = db.max_connections;
+        config.acquire_timeout = db.acquire_timeout;
+        config.statement_timeout = db.statement_timeout;
+        config.connect_attempts = db.connect_attempts;
+        config.connect_retry_delay = db.connect_retry_delay;
+        // The URL may carry a password: name only the backend in errors.
+        let store = PostgresStore::connect(&config).await.context("opening the PostgreSQL database")?;
+        Ok(Arc::new(store))
     } else {
-        anyhow::bail!("unsupported database URL `{url}`: expected sqlite://path or postgres://...")
+        anyhow::bail!("unsupported database URL: expected sqlite://path or postgres://user@host/database")
     }
 }
 
@@ -66,7 +104,7 @@ impl Application {
     /// Opens the database (applying migrations), settles the operator credential and binds the
     /// listener. The second value is a freshly generated operator token, to be shown once.
     pub async fn build(config: ServeConfig) -> anyhow::Result<(Self, Option<RevealedSecret>)> {
-        let store = open_store(&config.database_url, config.db_max_connections).await?;
+        let store = open_store(&config.database_url, &config.db).await?;
         Self::build_with_store(config, store).await
     }
 

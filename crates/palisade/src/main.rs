@@ -1,7 +1,9 @@
 //! `palisade`: the control plane server and its admin commands.
 
 use clap::{Args, Parser, Subcommand};
-use palisade::{Application, ServeConfig, DEFAULT_DATABASE_URL};
+use std::time::Duration;
+
+use palisade::{Application, DbSettings, ServeConfig, DEFAULT_DATABASE_URL};
 use palisade_api::ApiConfig;
 use tracing_subscriber::EnvFilter;
 
@@ -30,7 +32,8 @@ struct ServeArgs {
     #[arg(long, env = "PALISADE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
 
-    /// Database: `sqlite://path/to/file.db` (created if missing).
+    /// Database: `sqlite://path/to/file.db` (created if missing), or
+    /// `postgres://user[:password]@host[:port]/database` to share one database between nodes.
     #[arg(long, env = "PALISADE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     database_url: String,
 
@@ -39,9 +42,26 @@ struct ServeArgs {
     #[arg(long, env = "PALISADE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
 
-    /// Maximum database connections in the pool.
+    /// Maximum database connections in the pool (per node).
     #[arg(long, env = "PALISADE_DB_MAX_CONNECTIONS", default_value_t = 8)]
     db_max_connections: u32,
+
+    /// How long a request waits for a database connection before failing with 503 (ms).
+    #[arg(long, env = "PALISADE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000)]
+    db_acquire_timeout_ms: u64,
+
+    /// PostgreSQL statement timeout; for SQLite, how long to wait for another process's
+    /// write lock (ms).
+    #[arg(long, env = "PALISADE_DB_STATEMENT_TIMEOUT_MS", default_value_t = 10000)]
+    db_statement_timeout_ms: u64,
+
+    /// PostgreSQL: attempts to reach the database at start-up before giving up.
+    #[arg(long, env = "PALISADE_DB_CONNECT_ATTEMPTS", default_value_t = 10)]
+    db_connect_attempts: u32,
+
+    /// PostgreSQL: pause between start-up connection attempts (ms).
+    #[arg(long, env = "PALISADE_DB_CONNECT_RETRY_DELAY_MS", default_value_t = 1000)]
+    db_connect_retry_delay_ms: u64,
 
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "PALISADE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
@@ -71,7 +91,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         database_url: args.database_url,
         admin_token: args.admin_token,
-        db_max_connections: args.db_max_connections,
+        db: DbSettings {
+            max_connections: args.db_max_connections,
+            acquire_timeout: Duration::from_millis(args.db_acquire_timeout_ms),
+            statement_timeout: Duration::from_millis(args.db_statement_timeout_ms),
+            connect_attempts: args.db_connect_attempts,
+            connect_retry_delay: Duration::from_millis(args.db_connect_retry_delay_ms),
+        },
         api: ApiConfig { max_body_bytes: args.max_body_bytes },
     };
     let (app, generated) = Application::build(config).await?;

@@ -171,7 +171,7 @@ impl Core {
         id: ApiTokenId,
     ) -> Result<()> {
         actor.require_operator()?;
-        self.store.delete_api_token(org, id).await
+        self.store.revoke_api_token(org, id, now()).await
     }
 
     pub async fn create_user(

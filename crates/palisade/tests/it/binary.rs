@@ -9,15 +9,23 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 
-struct Server {
+/// A `palisade serve` process whose output is collected.
+pub struct Server {
     child: Child,
     out: Arc<Mutex<String>>,
 }
 
 impl Server {
-    fn start(dir: &std::path::Path) -> Self {
+    /// On the embedded default database, in `dir`.
+    pub fn start(dir: &std::path::Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// With extra `serve` arguments.
+    pub fn start_with(dir: &std::path::Path, args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
             .current_dir(dir)
             .env("RUST_LOG", "trace")
             .env_remove("PALISADE_ADMIN_TOKEN")
@@ -43,7 +51,7 @@ impl Server {
     }
 
     /// Waits (bounded) until the server logs its address.
-    fn base_url(&self) -> String {
+    pub fn base_url(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = self.out.lock().unwrap().clone();
@@ -56,12 +64,12 @@ impl Server {
         }
     }
 
-    fn output(&self) -> String {
+    pub fn output(&self) -> String {
         self.out.lock().unwrap().clone()
     }
 
     /// SIGTERM, then wait (bounded) for a clean exit.
-    fn terminate(mut self) -> String {
+    pub fn terminate(mut self) -> String {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         let deadline = Instant::now() + Duration::from_secs(30);

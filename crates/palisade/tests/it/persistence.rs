@@ -16,14 +16,12 @@ async fn data_and_tokens_survive_a_restart() {
         .await;
     assert_eq!(server.status, StatusCode::CREATED);
     let org_before = app.get(&format!("/api/v1/organizations/{org}"), OPERATOR).await.body;
-    let db_path = app.db_path.clone();
-    let dir = app.stop().await;
+    let db = app.stop().await;
 
-    let app = TestApp::spawn_on(db_path).await;
+    let app = TestApp::spawn_on(db).await;
     assert_eq!(app.get(&format!("/api/v1/organizations/{org}"), &token).await.body, org_before);
     let id = server.body["server"]["id"].as_str().unwrap();
     assert_eq!(app.get(&format!("/api/v1/organizations/{org}/servers/{id}"), &token).await.body, server.body);
     assert_eq!(app.get("/api/v1/networks", OPERATOR).await.body["pagination"]["total"], 1);
     app.stop().await;
-    drop(dir);
 }

@@ -1,9 +1,9 @@
 //! `TestApp`: spawns the real application and offers small HTTP helpers.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use palisade::{Application, ServeConfig};
+pub use palisade_testkit::{Backend, TestDatabase};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -13,11 +13,10 @@ pub const OPERATOR: &str = "palop_test-operator-token-for-integration-tests";
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    pub db_path: PathBuf,
+    pub db: TestDatabase,
     pub core: palisade_core::Core,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
-    _dir: Option<tempfile::TempDir>,
 }
 
 /// A fresh response: status and parsed JSON body (`Value::Null` when empty).
@@ -28,26 +27,19 @@ pub struct Reply {
 }
 
 impl TestApp {
+    /// The real application on a fresh database of the backend `PALISADE_TEST_BACKEND` names.
     pub async fn spawn() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let db_path = dir.path().join("palisade.db");
-        let mut app = Self::spawn_on(db_path).await;
-        app._dir = Some(dir);
-        app
+        Self::spawn_on(TestDatabase::from_env().await).await
     }
 
-    /// Starts a server on an existing database file (for restart tests).
-    pub async fn spawn_on(db_path: PathBuf) -> Self {
-        let url = format!("sqlite://{}", db_path.display());
-        let store =
-            palisade_store_sqlite::SqliteStore::connect(&palisade_store_sqlite::SqliteConfig::new(url))
-                .await
-                .unwrap();
-        Self::spawn_with(db_path, Arc::new(store)).await
+    /// Starts a server on an existing database (for restart tests).
+    pub async fn spawn_on(db: TestDatabase) -> Self {
+        let store = db.store().await;
+        Self::spawn_with(db, store).await
     }
 
     /// Starts a server on a store the test opened itself (to break it on purpose, say).
-    pub async fn spawn_with(db_path: PathBuf, store: Arc<dyn palisade_core::Store>) -> Self {
+    pub async fn spawn_with(db: TestDatabase, store: Arc<dyn palisade_core::Store>) -> Self {
         let config = ServeConfig {
             listen: "127.0.0.1:0".into(),
             admin_token: Some(OPERATOR.into()),
@@ -68,23 +60,22 @@ impl TestApp {
         Self {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
-            db_path,
+            db,
             core,
             shutdown: Some(tx),
             handle: Some(handle),
-            _dir: None,
         }
     }
 
-    /// Stops the server gracefully and waits for it.
-    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+    /// Stops the server gracefully, waits for it, and hands back its database.
+    pub async fn stop(mut self) -> TestDatabase {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(handle) = self.handle.take() {
             handle.await.unwrap();
         }
-        self._dir.take()
+        self.db
     }
 
     pub async fn request(
@@ -205,14 +196,9 @@ impl TestApp {
         net.body["network"]["id"].as_str().unwrap().to_owned()
     }
 
-    /// Row count of a table, read straight from the database file.
+    /// Row count of a table, read straight from the database.
     pub async fn count(&self, table: &str) -> i64 {
-        let url = format!("sqlite://{}", self.db_path.display());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let n: i64 =
-            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&pool).await.unwrap();
-        pool.close().await;
-        n
+        self.db.count(table).await
     }
 }
 

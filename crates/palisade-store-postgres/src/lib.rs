@@ -1,0 +1,130 @@
+//! [`Store`] on PostgreSQL: any number of stateless `palisade serve` processes share one
+//! database.
+//!
+//! Everything that must be consistent across nodes is in the database: uniqueness is enforced
+//! by constraints (the loser of a race gets a clean [`Error::AlreadyExists`] or
+//! [`Error::Conflict`]), the operator token's hash is a row, and nothing is cached per process.
+//! The pool fails fast when the database is unreachable (requests get 503, `/readyz` reports it)
+//! and heals by itself when it returns: broken connections are tested and replaced on acquire.
+
+mod rows;
+mod store_impl;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use palisade_core::error::{Error, Result};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+/// Connection settings with sane defaults.
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// `postgres://user@host:port/database`.
+    pub url: String,
+    pub max_connections: u32,
+    /// How long a request waits for a connection before failing with 503.
+    pub acquire_timeout: Duration,
+    /// Server-side limit on any one statement.
+    pub statement_timeout: Duration,
+    /// Attempts to reach the database at start-up before giving up.
+    pub connect_attempts: u32,
+    /// Pause between start-up attempts.
+    pub connect_retry_delay: Duration,
+}
+
+impl PostgresConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(10),
+            connect_attempts: 10,
+            connect_retry_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The PostgreSQL store. Cheap to clone (a pool handle).
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects (retrying as configured) and applies pending migrations. Concurrent starts of
+    /// several nodes are safe: sqlx serializes migrations with an advisory lock.
+    pub async fn connect(config: &PostgresConfig) -> Result<Self> {
+        let statement_timeout = config.statement_timeout.as_millis().to_string();
+        let options = PgConnectOptions::from_str(&config.url)
+            .map_err(|e| Error::Unavailable(format!("invalid PostgreSQL URL: {e}")))?
+            .options([("statement_timeout", statement_timeout.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(config.acquire_timeout)
+            .test_before_acquire(true)
+            .connect_lazy_with(options);
+        let attempts = config.connect_attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            match sqlx::migrate!("./migrations").run(&pool).await {
+                Ok(()) => break,
+                Err(e) if attempt < attempts => {
+                    tracing::warn!(attempt, attempts, error = %e, "PostgreSQL not reachable yet; retrying");
+                    attempt += 1;
+                    tokio::time::sleep(config.connect_retry_delay).await;
+                }
+                Err(e) => {
+                    return Err(Error::Unavailable(format!("migrating the PostgreSQL database failed: {e}")))
+                }
+            }
+        }
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Maps driver errors that are not constraint violations.
+pub(crate) fn db_error(e: sqlx::Error) -> Error {
+    match &e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            Error::Unavailable(format!("database unavailable: {e}"))
+        }
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            // query_canceled (statement timeout), admin_shutdown, crash_shutdown,
+            // cannot_connect_now, serialization/deadlock failures: retryable, not the caller's fault.
+            Some("57014" | "57P01" | "57P02" | "57P03" | "40001" | "40P01") => {
+                Error::Unavailable(format!("database unavailable: {e}"))
+            }
+            _ => Error::internal(format!("database error: {e}")),
+        },
+        _ => Error::internal(format!("database error: {e}")),
+    }
+}
+
+/// Maps a unique violation of one of `unique`'s constraints (by name) to
+/// [`Error::AlreadyExists`], and a foreign-key violation to `missing` not found.
+pub(crate) fn constraint_error(
+    e: sqlx::Error,
+    unique: &[(&str, &'static str, &'static str)],
+    missing: &'static str,
+) -> Error {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            let constraint = db.constraint().unwrap_or_default();
+            for (name, kind, field) in unique {
+                if constraint == *name {
+                    return Error::AlreadyExists { kind, field: (*field).to_owned() };
+                }
+            }
+        }
+        if db.is_foreign_key_violation() {
+            return Error::not_found(missing);
+        }
+    }
+    db_error(e)
+}

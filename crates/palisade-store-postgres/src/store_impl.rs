@@ -1,0 +1,646 @@
+//! The [`Store`] trait implemented with plain SQL on PostgreSQL.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use palisade_core::error::{Error, Result};
+use palisade_core::id::{ApiTokenId, DataCenterId, InterfaceId, NetworkId, OrganizationId, ServerId};
+use palisade_core::model::{
+    ApiToken, DataCenter, Interface, Network, Organization, OrganizationPatch, Server, User,
+};
+use palisade_core::secret::{PasswordDigest, SecretHash};
+use palisade_core::store::{Store, TokenCredentials, UserCredentials};
+use palisade_core::{Page, PageRequest};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Postgres, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::rows::{self, get, uuid};
+use crate::{constraint_error, db_error, PostgresStore};
+
+const ORG: &str = "organization";
+
+fn limit(page: PageRequest) -> i64 {
+    i64::try_from(page.limit()).unwrap_or(i64::MAX)
+}
+
+fn offset(page: PageRequest) -> i64 {
+    i64::try_from(page.offset()).unwrap_or(i64::MAX)
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn position(i: usize) -> i32 {
+    i32::try_from(i).unwrap_or(i32::MAX)
+}
+
+async fn fetch_all<'q>(
+    conn: &mut PgConnection,
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+) -> Result<Vec<PgRow>> {
+    query.fetch_all(conn).await.map_err(db_error)
+}
+
+const NETWORK_COLUMNS: &str = "n.id, n.name, n.permalink, n.data_center_id, n.organization_id, n.is_default, n.created_at,
+    COALESCE((SELECT array_agg(p.prefix::text ORDER BY p.position) FROM network_prefixes p WHERE p.network_id = n.id),
+             '{}') AS prefixes";
+
+fn network(row: &PgRow) -> Result<Network> {
+    let prefixes: Vec<String> = get(row, "prefixes")?;
+    Ok(Network {
+        id: NetworkId::from_uuid(uuid(row, "id")?),
+        name: get(row, "name")?,
+        permalink: get(row, "permalink")?,
+        data_center_id: DataCenterId::from_uuid(uuid(row, "data_center_id")?),
+        prefixes: prefixes
+            .iter()
+            .map(|p| p.parse().map_err(|e| Error::internal(format!("stored CIDR {p}: {e}"))))
+            .collect::<Result<_>>()?,
+        is_default: get(row, "is_default")?,
+        organization_id: get::<Option<Uuid>>(row, "organization_id")?.map(OrganizationId::from_uuid),
+        created_at: get(row, "created_at")?,
+    })
+}
+
+/// Loads interfaces, addresses and tags for server rows.
+async fn servers_from_rows(conn: &mut PgConnection, rows: Vec<PgRow>) -> Result<Vec<Server>> {
+    let mut servers = Vec::with_capacity(rows.len());
+    for row in &rows {
+        servers.push(Server {
+            id: ServerId::from_uuid(uuid(row, "id")?),
+            organization_id: OrganizationId::from_uuid(uuid(row, "organization_id")?),
+            name: get(row, "name")?,
+            interfaces: Vec::new(),
+            tags: Vec::new(),
+            created_at: get(row, "created_at")?,
+        });
+    }
+    if servers.is_empty() {
+        return Ok(servers);
+    }
+    let ids: Vec<Uuid> = servers.iter().map(|s| s.id.as_uuid()).collect();
+    let iface_rows = fetch_all(
+        &mut *conn,
+        sqlx::query("SELECT id, server_id, network_id FROM interfaces WHERE server_id = ANY($1) ORDER BY server_id, position")
+            .bind(&ids),
+    )
+    .await?;
+    let addr_rows = fetch_all(
+        &mut *conn,
+        sqlx::query(
+            "SELECT a.interface_id, host(a.address) AS address FROM interface_addresses a
+             JOIN interfaces i ON i.id = a.interface_id
+             WHERE i.server_id = ANY($1) ORDER BY a.interface_id, a.position",
+        )
+        .bind(&ids),
+    )
+    .await?;
+    let tag_rows = fetch_all(
+        &mut *conn,
+        sqlx::query(
+            "SELECT server_id, tag FROM server_tags WHERE server_id = ANY($1) ORDER BY server_id, position",
+        )
+        .bind(&ids),
+    )
+    .await?;
+    let mut addresses: HashMap<Uuid, Vec<std::net::IpAddr>> = HashMap::new();
+    for row in &addr_rows {
+        let text: String = get(row, "address")?;
+        let addr = text.parse().map_err(|e| Error::internal(format!("stored address {text}: {e}")))?;
+        addresses.entry(uuid(row, "interface_id")?).or_default().push(addr);
+    }
+    let mut by_server: HashMap<Uuid, usize> = HashMap::new();
+    for (i, s) in servers.iter().enumerate() {
+        by_server.insert(s.id.as_uuid(), i);
+    }
+    for row in &iface_rows {
+        let id = uuid(row, "id")?;
+        if let Some(&i) = by_server.get(&uuid(row, "server_id")?) {
+            servers[i].interfaces.push(Interface {
+                id: InterfaceId::from_uuid(id),
+                network_id: NetworkId::from_uuid(uuid(row, "network_id")?),
+                addresses: addresses.remove(&id).unwrap_or_default(),
+            });
+        }
+    }
+    for row in &tag_rows {
+        if let Some(&i) = by_server.get(&uuid(row, "server_id")?) {
+            servers[i].tags.push(get(row, "tag")?);
+        }
+    }
+    Ok(servers)
+}
+
+impl PostgresStore {
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(db_error)
+    }
+}
+
+async fn commit(tx: Transaction<'static, Postgres>) -> Result<()> {
+    tx.commit().await.map_err(db_error)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.map(|r| get(&r, "value")).transpose()
+    }
+
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        commit(tx).await?;
+        get(&row, "value")
+    }
+
+    async fn insert_organization(&self, org: &Organization) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO organizations (id, name, sub_domain, status, resource_creation_restricted, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(org.id.as_uuid())
+        .bind(&org.name)
+        .bind(&org.sub_domain)
+        .bind(org.status.as_str())
+        .bind(org.resource_creation_restricted)
+        .bind(org.created_at)
+        .bind(org.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| constraint_error(e, &[("organizations_sub_domain_key", ORG, "sub_domain")], ORG))?;
+        Ok(())
+    }
+
+    async fn organization(&self, id: OrganizationId) -> Result<Option<Organization>> {
+        let row = sqlx::query("SELECT * FROM organizations WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(rows::organization).transpose()
+    }
+
+    async fn organization_by_sub_domain(&self, sub_domain: &str) -> Result<Option<Organization>> {
+        let row = sqlx::query("SELECT * FROM organizations WHERE sub_domain = $1")
+            .bind(sub_domain)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(rows::organization).transpose()
+    }
+
+    async fn list_organizations(&self, page: PageRequest) -> Result<Page<Organization>> {
+        let mut tx = self.begin().await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows = fetch_all(
+            &mut tx,
+            sqlx::query("SELECT * FROM organizations ORDER BY seq LIMIT $1 OFFSET $2")
+                .bind(limit(page))
+                .bind(offset(page)),
+        )
+        .await?;
+        let items = rows.iter().map(rows::organization).collect::<Result<_>>()?;
+        Ok(Page { items, total: count(total), request: page })
+    }
+
+    async fn update_organization(
+        &self,
+        id: OrganizationId,
+        patch: &OrganizationPatch,
+        at: OffsetDateTime,
+    ) -> Result<Organization> {
+        let row = sqlx::query(
+            "UPDATE organizations SET
+                name = COALESCE($1, name),
+                status = COALESCE($2, status),
+                resource_creation_restricted = COALESCE($3, resource_creation_restricted),
+                updated_at = $4
+             WHERE id = $5 RETURNING *",
+        )
+        .bind(patch.name.as_deref())
+        .bind(patch.status.map(|s| s.as_str()))
+        .bind(patch.resource_creation_restricted)
+        .bind(at)
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(rows::organization).transpose()?.ok_or(Error::not_found(ORG))
+    }
+
+    async fn delete_organization(&self, id: OrganizationId) -> Result<()> {
+        let mut tx = self.begin().await?;
+        // Servers first: their interfaces may use the organization's own networks, which the
+        // organization's deletion cascades to.
+        sqlx::query("DELETE FROM servers WHERE organization_id = $1")
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let done = sqlx::query("DELETE FROM organizations WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(ORG));
+        }
+        commit(tx).await
+    }
+
+    async fn insert_api_token(&self, token: &ApiToken, secret_hash: &SecretHash) -> Result<()> {
+        let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
+        let networks: Vec<String> = token.allowed_networks.iter().map(ToString::to_string).collect();
+        sqlx::query(
+            "INSERT INTO api_tokens (id, organization_id, name, scopes, allowed_networks, expires_at, secret_sha256, created_at)
+             VALUES ($1, $2, $3, $4, $5::cidr[], $6, $7, $8)",
+        )
+        .bind(token.id.as_uuid())
+        .bind(token.organization_id.as_uuid())
+        .bind(&token.name)
+        .bind(&scopes)
+        .bind(&networks)
+        .bind(token.expires_at)
+        .bind(secret_hash.as_bytes().as_slice())
+        .bind(token.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| constraint_error(e, &[], ORG))?;
+        Ok(())
+    }
+
+    async fn token_credentials(&self, id: ApiTokenId) -> Result<Option<TokenCredentials>> {
+        let row = sqlx::query(
+            "SELECT t.id, t.organization_id, t.name, t.scopes, t.allowed_networks::text[] AS allowed_networks,
+                    t.expires_at, t.created_at, t.secret_sha256,
+                    o.id AS o_id, o.name AS o_name, o.sub_domain AS o_sub_domain, o.status AS o_status,
+                    o.resource_creation_restricted AS o_resource_creation_restricted,
+                    o.created_at AS o_created_at, o.updated_at AS o_updated_at
+             FROM api_tokens t JOIN organizations o ON o.id = t.organization_id
+             WHERE t.id = $1 AND t.revoked_at IS NULL",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let hash: Vec<u8> = get(&row, "secret_sha256")?;
+        let hash: [u8; 32] =
+            hash.try_into().map_err(|_| Error::internal("stored token hash has wrong length"))?;
+        Ok(Some(TokenCredentials {
+            token: rows::api_token(&row)?,
+            secret_hash: SecretHash::from_bytes(hash),
+            organization: rows::organization_with(&row, "o_")?,
+        }))
+    }
+
+    async fn list_api_tokens(&self, org: OrganizationId, page: PageRequest) -> Result<Page<ApiToken>> {
+        let mut tx = self.begin().await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM api_tokens WHERE organization_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(org.as_uuid())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let rows = fetch_all(
+            &mut tx,
+            sqlx::query(
+                "SELECT id, organization_id, name, scopes, allowed_networks::text[] AS allowed_networks, expires_at, created_at
+                 FROM api_tokens WHERE organization_id = $1 AND revoked_at IS NULL
+                 ORDER BY seq LIMIT $2 OFFSET $3",
+            )
+            .bind(org.as_uuid())
+            .bind(limit(page))
+            .bind(offset(page)),
+        )
+        .await?;
+        let items = rows.iter().map(rows::api_token).collect::<Result<_>>()?;
+        Ok(Page { items, total: count(total), request: page })
+    }
+
+    async fn revoke_api_token(&self, org: OrganizationId, id: ApiTokenId, at: OffsetDateTime) -> Result<()> {
+        let mut tx = self.begin().await?;
+        // Concurrent revocations serialize on the row lock; the later one re-reads the row,
+        // finds it revoked and reports a conflict.
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND organization_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(id.as_uuid())
+        .bind(org.as_uuid())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            let exists: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM api_tokens WHERE id = $1 AND organization_id = $2")
+                    .bind(id.as_uuid())
+                    .bind(org.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            return Err(match exists {
+                Some(_) => Error::Conflict("the api token is already revoked".into()),
+                None => Error::not_found(ApiTokenId::KIND),
+            });
+        }
+        commit(tx).await
+    }
+
+    async fn insert_user(&self, user: &User, password: &PasswordDigest) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO users (id, organization_id, username, password_phc, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(user.id.as_uuid())
+        .bind(user.organization_id.as_uuid())
+        .bind(&user.username)
+        .bind(password.as_phc())
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| constraint_error(e, &[("users_username_key", "user", "username")], ORG))?;
+        Ok(())
+    }
+
+    async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>> {
+        let row = sqlx::query(
+            "SELECT u.*, o.id AS o_id, o.name AS o_name, o.sub_domain AS o_sub_domain, o.status AS o_status,
+                    o.resource_creation_restricted AS o_resource_creation_restricted,
+                    o.created_at AS o_created_at, o.updated_at AS o_updated_at
+             FROM users u JOIN organizations o ON o.id = u.organization_id WHERE u.username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(UserCredentials {
+            user: rows::user(&row)?,
+            password: PasswordDigest::from_phc(get(&row, "password_phc")?),
+            organization: rows::organization_with(&row, "o_")?,
+        }))
+    }
+
+    async fn list_users(&self, org: OrganizationId, page: PageRequest) -> Result<Page<User>> {
+        let mut tx = self.begin().await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE organization_id = $1")
+            .bind(org.as_uuid())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows = fetch_all(
+            &mut tx,
+            sqlx::query("SELECT * FROM users WHERE organization_id = $1 ORDER BY seq LIMIT $2 OFFSET $3")
+                .bind(org.as_uuid())
+                .bind(limit(page))
+                .bind(offset(page)),
+        )
+        .await?;
+        let items = rows.iter().map(rows::user).collect::<Result<_>>()?;
+        Ok(Page { items, total: count(total), request: page })
+    }
+
+    async fn insert_data_center(&self, dc: &DataCenter) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO data_centers (id, name, permalink, country_name, country_iso_code2, country_iso_code3,
+                                       country_time_zone, country_eu, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(dc.id.as_uuid())
+        .bind(&dc.name)
+        .bind(&dc.permalink)
+        .bind(&dc.country.name)
+        .bind(&dc.country.iso_code2)
+        .bind(&dc.country.iso_code3)
+        .bind(&dc.country.time_zone)
+        .bind(dc.country.eu)
+        .bind(dc.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| constraint_error(e, &[("data_centers_permalink_key", "data center", "permalink")], ORG))?;
+        Ok(())
+    }
+
+    async fn data_center(&self, id: DataCenterId) -> Result<Option<DataCenter>> {
+        let row = sqlx::query("SELECT * FROM data_centers WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(rows::data_center).transpose()
+    }
+
+    async fn list_data_centers(&self, page: PageRequest) -> Result<Page<DataCenter>> {
+        let mut tx = self.begin().await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM data_centers")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows = fetch_all(
+            &mut tx,
+            sqlx::query("SELECT * FROM data_centers ORDER BY seq LIMIT $1 OFFSET $2")
+                .bind(limit(page))
+                .bind(offset(page)),
+        )
+        .await?;
+        let items = rows.iter().map(rows::data_center).collect::<Result<_>>()?;
+        Ok(Page { items, total: count(total), request: page })
+    }
+
+    async fn insert_network(&self, network: &Network) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let unique = [
+            ("networks_permalink_key", "network", "permalink"),
+            ("networks_shared_default", "default network", "data_center_id"),
+        ];
+        sqlx::query(
+            "INSERT INTO networks (id, name, permalink, data_center_id, organization_id, is_default, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(network.id.as_uuid())
+        .bind(&network.name)
+        .bind(network.permalink.as_deref())
+        .bind(network.data_center_id.as_uuid())
+        .bind(network.organization_id.map(|o| o.as_uuid()))
+        .bind(network.is_default)
+        .bind(network.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_error(e, &unique, "data center"))?;
+        let prefixes: Vec<String> = network.prefixes.iter().map(ToString::to_string).collect();
+        sqlx::query(
+            "INSERT INTO network_prefixes (network_id, position, prefix)
+             SELECT $1, (ord - 1)::integer, prefix::cidr FROM unnest($2::text[]) WITH ORDINALITY AS p(prefix, ord)",
+        )
+        .bind(network.id.as_uuid())
+        .bind(&prefixes)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        commit(tx).await
+    }
+
+    async fn network(&self, id: NetworkId) -> Result<Option<Network>> {
+        let row = sqlx::query(&format!("SELECT {NETWORK_COLUMNS} FROM networks n WHERE n.id = $1"))
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(network).transpose()
+    }
+
+    async fn list_networks(&self, org: Option<OrganizationId>, page: PageRequest) -> Result<Page<Network>> {
+        let mut tx = self.begin().await?;
+        let filter = "($1::uuid IS NULL OR n.organization_id IS NULL OR n.organization_id = $1)";
+        let org = org.map(|o| o.as_uuid());
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM networks n WHERE {filter}"))
+            .bind(org)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows = fetch_all(
+            &mut tx,
+            sqlx::query(&format!(
+                "SELECT {NETWORK_COLUMNS} FROM networks n WHERE {filter} ORDER BY n.seq LIMIT $2 OFFSET $3"
+            ))
+            .bind(org)
+            .bind(limit(page))
+            .bind(offset(page)),
+        )
+        .await?;
+        let items = rows.iter().map(network).collect::<Result<_>>()?;
+        Ok(Page { items, total: count(total), request: page })
+    }
+
+    async fn insert_server(&self, server: &Server) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let sid = server.id.as_uuid();
+        sqlx::query("INSERT INTO servers (id, organization_id, name, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(sid)
+            .bind(server.organization_id.as_uuid())
+            .bind(&server.name)
+            .bind(server.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| constraint_error(e, &[], ORG))?;
+        for (i, tag) in server.tags.iter().enumerate() {
+            sqlx::query("INSERT INTO server_tags (server_id, position, tag) VALUES ($1, $2, $3)")
+                .bind(sid)
+                .bind(position(i))
+                .bind(tag)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| constraint_error(e, &[("server_tags_unique", "tag", "tags")], ORG))?;
+        }
+        for (i, iface) in server.interfaces.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO interfaces (id, server_id, position, network_id) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(iface.id.as_uuid())
+            .bind(sid)
+            .bind(position(i))
+            .bind(iface.network_id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| constraint_error(e, &[], NetworkId::KIND))?;
+            for (j, addr) in iface.addresses.iter().enumerate() {
+                let path = format!("interfaces[{i}].addresses[{j}]");
+                sqlx::query(
+                    "INSERT INTO interface_addresses (interface_id, position, network_id, address)
+                     VALUES ($1, $2, $3, $4::inet)",
+                )
+                .bind(iface.id.as_uuid())
+                .bind(position(j))
+                .bind(iface.network_id.as_uuid())
+                .bind(addr.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    match constraint_error(
+                        e,
+                        &[("interface_addresses_in_network", "address", "address")],
+                        NetworkId::KIND,
+                    ) {
+                        Error::AlreadyExists { kind, .. } => {
+                            Error::AlreadyExists { kind, field: path.clone() }
+                        }
+                        other => other,
+                    }
+                })?;
+            }
+        }
+        commit(tx).await
+    }
+
+    async fn server(&self, org: OrganizationId, id: ServerId) -> Result<Option<Server>> {
+        let mut tx = self.begin().await?;
+        let rows = fetch_all(
+            &mut tx,
+            sqlx::query("SELECT * FROM servers WHERE id = $1 AND organization_id = $2")
+                .bind(id.as_uuid())
+                .bind(org.as_uuid()),
+        )
+        .await?;
+        Ok(servers_from_rows(&mut tx, rows).await?.pop())
+    }
+
+    async fn list_servers(&self, org: OrganizationId, page: PageRequest) -> Result<Page<Server>> {
+        let mut tx = self.begin().await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM servers WHERE organization_id = $1")
+            .bind(org.as_uuid())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows = fetch_all(
+            &mut tx,
+            sqlx::query("SELECT * FROM servers WHERE organization_id = $1 ORDER BY seq LIMIT $2 OFFSET $3")
+                .bind(org.as_uuid())
+                .bind(limit(page))
+                .bind(offset(page)),
+        )
+        .await?;
+        let items = servers_from_rows(&mut tx, rows).await?;
+        Ok(Page { items, total: count(total), request: page })
+    }
+
+    async fn delete_server(&self, org: OrganizationId, id: ServerId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM servers WHERE id = $1 AND organization_id = $2")
+            .bind(id.as_uuid())
+            .bind(org.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(ServerId::KIND));
+        }
+        Ok(())
+    }
+}

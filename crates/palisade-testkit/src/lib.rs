@@ -1,0 +1,209 @@
+//! Test support shared by the store suite and the HTTP suite.
+//!
+//! [`TestDatabase`] gives each test its own database on the chosen backend: a SQLite file in a
+//! temporary directory, or a freshly created PostgreSQL database that is dropped afterwards.
+//! PostgreSQL is never skipped silently: if it cannot be reached, the test fails and says how
+//! to start it.
+
+// Test support: a panic is how a failed check is reported.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod suite;
+
+use std::sync::Arc;
+
+use palisade_core::Store;
+use palisade_store_postgres::{PostgresConfig, PostgresStore};
+use palisade_store_sqlite::{SqliteConfig, SqliteStore};
+use sqlx::Connection;
+
+/// Where the PostgreSQL server for tests is, as an administrative URL (a database to connect to
+/// while creating and dropping per-test databases).
+pub const POSTGRES_ADMIN_URL_ENV: &str = "PALISADE_TEST_POSTGRES_URL";
+pub const DEFAULT_POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// Selects the backend of the HTTP integration suite: `sqlite` (default) or `postgres`.
+pub const BACKEND_ENV: &str = "PALISADE_TEST_BACKEND";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend named by `PALISADE_TEST_BACKEND`.
+    pub fn from_env() -> Self {
+        match std::env::var(BACKEND_ENV).as_deref() {
+            Ok("postgres") | Ok("postgresql") => Backend::Postgres,
+            Ok("sqlite") | Ok("") | Err(_) => Backend::Sqlite,
+            Ok(other) => panic!("{BACKEND_ENV}={other}: expected sqlite or postgres"),
+        }
+    }
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var(POSTGRES_ADMIN_URL_ENV).unwrap_or_else(|_| DEFAULT_POSTGRES_ADMIN_URL.to_owned())
+}
+
+/// A URL with its database name replaced.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((url, None));
+    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
+    match query {
+        Some(q) => format!("{base}/{database}?{q}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// One test's database, removed when dropped.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub backend: Backend,
+    /// The URL `palisade serve --database-url` would take.
+    pub url: String,
+    /// The SQLite file, for tests that inspect it.
+    pub sqlite_path: Option<std::path::PathBuf>,
+    postgres_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let path = dir.path().join("palisade.db");
+                Self {
+                    backend,
+                    url: format!("sqlite://{}", path.display()),
+                    sqlite_path: Some(path),
+                    postgres_name: None,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let name = format!("palisade_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL tests need a server at {admin} ({e}). Start it with \
+                         `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
+                         or set {POSTGRES_ADMIN_URL_ENV}."
+                    )
+                });
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let _ = conn.close().await;
+                Self {
+                    backend,
+                    url: with_database(&admin, &name),
+                    sqlite_path: None,
+                    postgres_name: Some(name),
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    /// The database named by `PALISADE_TEST_BACKEND`.
+    pub async fn from_env() -> Self {
+        Self::new(Backend::from_env()).await
+    }
+
+    /// Opens a store on this database (migrations applied).
+    pub async fn store(&self) -> Arc<dyn Store> {
+        match self.backend {
+            Backend::Sqlite => Arc::new(self.sqlite().await),
+            Backend::Postgres => Arc::new(self.postgres().await),
+        }
+    }
+
+    pub async fn sqlite(&self) -> SqliteStore {
+        SqliteStore::connect(&SqliteConfig::new(self.url.clone())).await.expect("open SQLite store")
+    }
+
+    pub async fn postgres(&self) -> PostgresStore {
+        let mut config = PostgresConfig::new(self.url.clone());
+        config.max_connections = 8;
+        config.connect_attempts = 1;
+        PostgresStore::connect(&config).await.expect("open PostgreSQL store")
+    }
+
+    /// Everything stored, as text: the SQLite files' bytes, or every PostgreSQL row cast to
+    /// text. For tests that prove a secret never reached the database.
+    pub async fn stored_text(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => {
+                let path = self.sqlite_path.as_ref().expect("sqlite path");
+                ["", "-wal", "-shm"]
+                    .iter()
+                    .map(|suffix| {
+                        let file = format!("{}{suffix}", path.display());
+                        String::from_utf8_lossy(&std::fs::read(file).unwrap_or_default()).into_owned()
+                    })
+                    .collect()
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("connect");
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .expect("list tables");
+                let mut text = String::new();
+                for table in tables {
+                    let rows: Vec<String> =
+                        sqlx::query_scalar(&format!("SELECT CAST(t.* AS TEXT) FROM {table} t"))
+                            .fetch_all(&mut conn)
+                            .await
+                            .expect("dump table");
+                    text.push_str(&rows.join("\n"));
+                }
+                let _ = conn.close().await;
+                text
+            }
+        }
+    }
+
+    /// Row count of a table.
+    pub async fn count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.expect("connect");
+                let n = sqlx::query_scalar(&sql).fetch_one(&mut conn).await.expect("count");
+                let _ = conn.close().await;
+                n
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("connect");
+                let n = sqlx::query_scalar(&sql).fetch_one(&mut conn).await.expect("count");
+                let _ = conn.close().await;
+                n
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else { return };
+        let admin = postgres_admin_url();
+        // Drop may run inside a runtime; do the async clean-up on a thread of its own.
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()?;
+                conn.close().await.ok()
+            })
+        });
+        let _ = done.join();
+    }
+}

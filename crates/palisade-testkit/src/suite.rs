@@ -1,0 +1,315 @@
+//! The backend-neutral store test suite. Each function takes a fresh store and checks one
+//! behaviour of the [`Store`] contract; `tests/store_suite.rs` runs every one of them on SQLite
+//! and on PostgreSQL.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use palisade_core::error::Error;
+use palisade_core::id::{ApiTokenId, DataCenterId, InterfaceId, NetworkId, OrganizationId, ServerId, UserId};
+use palisade_core::model::{
+    now, ApiToken, Country, DataCenter, Interface, Network, Organization, OrganizationPatch,
+    OrganizationStatus, Server, User,
+};
+use palisade_core::secret::{new_token_secret, PasswordDigest};
+use palisade_core::{PageRequest, Scope, Store};
+
+pub fn organization(sub_domain: &str) -> Organization {
+    let at = now();
+    Organization {
+        id: OrganizationId::random(),
+        name: format!("Org {sub_domain}"),
+        sub_domain: sub_domain.to_owned(),
+        status: OrganizationStatus::Active,
+        resource_creation_restricted: false,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+pub fn token(org: OrganizationId) -> ApiToken {
+    ApiToken {
+        id: ApiTokenId::random(),
+        organization_id: org,
+        name: "t".into(),
+        scopes: vec![Scope::SECURITY_GROUPS, Scope::SECURITY_GROUP_DELETE],
+        allowed_networks: vec!["192.0.2.0/24".parse().unwrap(), "2001:db8::/48".parse().unwrap()],
+        expires_at: Some(now() + time::Duration::days(1)),
+        created_at: now(),
+    }
+}
+
+fn data_center(permalink: &str) -> DataCenter {
+    DataCenter {
+        id: DataCenterId::random(),
+        name: "London".into(),
+        permalink: permalink.into(),
+        country: Country {
+            name: "United Kingdom".into(),
+            iso_code2: "GB".into(),
+            iso_code3: "GBR".into(),
+            time_zone: "Europe/London".into(),
+            eu: false,
+        },
+        created_at: now(),
+    }
+}
+
+fn network(dc: DataCenterId, permalink: Option<&str>, default: bool, org: Option<OrganizationId>) -> Network {
+    Network {
+        id: NetworkId::random(),
+        name: "Public".into(),
+        permalink: permalink.map(str::to_owned),
+        data_center_id: dc,
+        prefixes: vec!["203.0.113.0/24".parse().unwrap(), "2001:db8::/64".parse().unwrap()],
+        is_default: default,
+        organization_id: org,
+        created_at: now(),
+    }
+}
+
+fn server(org: OrganizationId, net: NetworkId, addresses: &[&str]) -> Server {
+    Server {
+        id: ServerId::random(),
+        organization_id: org,
+        name: "web".into(),
+        interfaces: vec![Interface {
+            id: InterfaceId::random(),
+            network_id: net,
+            addresses: addresses.iter().map(|a| a.parse::<IpAddr>().unwrap()).collect(),
+        }],
+        tags: vec!["env:prod".into(), "role:web".into()],
+        created_at: now(),
+    }
+}
+
+pub async fn organizations_round_trip(store: Arc<dyn Store>) {
+    let a = organization("alpha");
+    store.insert_organization(&a).await.unwrap();
+    assert_eq!(store.organization(a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.organization_by_sub_domain("alpha").await.unwrap(), Some(a.clone()));
+    assert_eq!(store.organization(OrganizationId::random()).await.unwrap(), None);
+
+    let patch = OrganizationPatch {
+        name: None,
+        status: Some(OrganizationStatus::Suspended),
+        resource_creation_restricted: Some(true),
+    };
+    let later = now() + time::Duration::seconds(5);
+    let updated = store.update_organization(a.id, &patch, later).await.unwrap();
+    assert_eq!(updated.status, OrganizationStatus::Suspended);
+    assert!(updated.resource_creation_restricted);
+    assert_eq!(updated.name, a.name);
+    assert_eq!(updated.updated_at, later);
+    assert_eq!(store.organization(a.id).await.unwrap(), Some(updated));
+    assert_eq!(
+        store.update_organization(OrganizationId::random(), &patch, later).await,
+        Err(Error::not_found("organization"))
+    );
+
+    store.delete_organization(a.id).await.unwrap();
+    assert_eq!(store.organization(a.id).await.unwrap(), None);
+    assert_eq!(store.delete_organization(a.id).await, Err(Error::not_found("organization")));
+}
+
+pub async fn duplicate_sub_domain_is_already_exists(store: Arc<dyn Store>) {
+    store.insert_organization(&organization("dup")).await.unwrap();
+    let err = store.insert_organization(&organization("dup")).await.unwrap_err();
+    assert_eq!(err, Error::AlreadyExists { kind: "organization", field: "sub_domain".into() });
+}
+
+pub async fn concurrent_duplicates_have_exactly_one_winner(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.insert_organization(&organization("race")).await }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(Error::AlreadyExists { field, .. }) => assert_eq!(field, "sub_domain"),
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+pub async fn pagination_is_in_creation_order_with_totals(store: Arc<dyn Store>) {
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let org = organization(&format!("p{i}"));
+        ids.push(org.id);
+        store.insert_organization(&org).await.unwrap();
+    }
+    let page = store.list_organizations(PageRequest::new(Some(2), Some(3)).unwrap()).await.unwrap();
+    assert_eq!(page.total, 7);
+    assert_eq!(page.total_pages(), 3);
+    assert_eq!(page.items.iter().map(|o| o.id).collect::<Vec<_>>(), ids[3..6]);
+    let last = store.list_organizations(PageRequest::new(Some(3), Some(3)).unwrap()).await.unwrap();
+    assert_eq!(last.items.iter().map(|o| o.id).collect::<Vec<_>>(), ids[6..]);
+    let beyond = store.list_organizations(PageRequest::new(Some(9), Some(3)).unwrap()).await.unwrap();
+    assert!(beyond.items.is_empty());
+    assert_eq!(beyond.total, 7);
+}
+
+pub async fn tokens_round_trip_and_revoke_once(store: Arc<dyn Store>) {
+    let org = organization("tok");
+    store.insert_organization(&org).await.unwrap();
+    let t = token(org.id);
+    let (secret, hash) = new_token_secret(t.id);
+    store.insert_api_token(&t, &hash).await.unwrap();
+    let creds = store.token_credentials(t.id).await.unwrap().unwrap();
+    assert_eq!(creds.token, t);
+    assert_eq!(creds.organization, org);
+    assert!(creds.secret_hash.verify(secret.expose()));
+    let page = store.list_api_tokens(org.id, PageRequest::default()).await.unwrap();
+    assert_eq!(page.items, vec![t.clone()]);
+
+    // Another organization cannot revoke it.
+    let other = organization("other");
+    store.insert_organization(&other).await.unwrap();
+    assert_eq!(store.revoke_api_token(other.id, t.id, now()).await, Err(Error::not_found("api token")));
+
+    // Concurrent revocations: exactly one succeeds, the rest conflict.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let (org, id) = (org.id, t.id);
+        tasks.push(tokio::spawn(async move { store.revoke_api_token(org, id, now()).await }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(Error::Conflict(_)) => {}
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    assert!(store.token_credentials(t.id).await.unwrap().is_none(), "a revoked token must not authenticate");
+    assert_eq!(store.list_api_tokens(org.id, PageRequest::default()).await.unwrap().total, 0);
+    assert_eq!(
+        store.revoke_api_token(org.id, ApiTokenId::random(), now()).await,
+        Err(Error::not_found("api token"))
+    );
+    // A token for a missing organization is refused by the foreign key.
+    let orphan = token(OrganizationId::random());
+    let (_, hash) = new_token_secret(orphan.id);
+    assert_eq!(store.insert_api_token(&orphan, &hash).await, Err(Error::not_found("organization")));
+}
+
+pub async fn users_round_trip(store: Arc<dyn Store>) {
+    let org = organization("users");
+    store.insert_organization(&org).await.unwrap();
+    let user =
+        User { id: UserId::random(), organization_id: org.id, username: "alice".into(), created_at: now() };
+    let digest = PasswordDigest::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
+    store.insert_user(&user, &digest).await.unwrap();
+    let creds = store.user_credentials("alice").await.unwrap().unwrap();
+    assert_eq!((creds.user, creds.password, creds.organization), (user.clone(), digest.clone(), org.clone()));
+    assert!(store.user_credentials("bob").await.unwrap().is_none());
+    let again = User { id: UserId::random(), ..user.clone() };
+    assert_eq!(
+        store.insert_user(&again, &digest).await,
+        Err(Error::AlreadyExists { kind: "user", field: "username".into() })
+    );
+    assert_eq!(store.list_users(org.id, PageRequest::default()).await.unwrap().items, vec![user]);
+}
+
+pub async fn settings_first_writer_wins(store: Arc<dyn Store>) {
+    assert_eq!(store.setting("k").await.unwrap(), None);
+    assert_eq!(store.init_setting("k", "first").await.unwrap(), "first");
+    assert_eq!(store.init_setting("k", "second").await.unwrap(), "first");
+    assert_eq!(store.setting("k").await.unwrap().as_deref(), Some("first"));
+}
+
+pub async fn inventory_round_trip(store: Arc<dyn Store>) {
+    let dc = data_center("uk-lon-01");
+    store.insert_data_center(&dc).await.unwrap();
+    assert_eq!(store.data_center(dc.id).await.unwrap(), Some(dc.clone()));
+    assert_eq!(
+        store.insert_data_center(&data_center("uk-lon-01")).await,
+        Err(Error::AlreadyExists { kind: "data center", field: "permalink".into() })
+    );
+    assert_eq!(store.list_data_centers(PageRequest::default()).await.unwrap().items, vec![dc.clone()]);
+
+    let org = organization("inv");
+    store.insert_organization(&org).await.unwrap();
+    let shared = network(dc.id, Some("public"), true, None);
+    store.insert_network(&shared).await.unwrap();
+    assert_eq!(store.network(shared.id).await.unwrap(), Some(shared.clone()));
+    assert_eq!(
+        store.insert_network(&network(dc.id, Some("public"), false, None)).await,
+        Err(Error::AlreadyExists { kind: "network", field: "permalink".into() })
+    );
+    assert_eq!(
+        store.insert_network(&network(dc.id, None, true, None)).await,
+        Err(Error::AlreadyExists { kind: "default network", field: "data_center_id".into() })
+    );
+    let private = network(dc.id, None, false, Some(org.id));
+    store.insert_network(&private).await.unwrap();
+    let other = organization("inv2");
+    store.insert_organization(&other).await.unwrap();
+    assert_eq!(store.list_networks(None, PageRequest::default()).await.unwrap().total, 2);
+    assert_eq!(
+        store.list_networks(Some(org.id), PageRequest::default()).await.unwrap().items,
+        vec![shared.clone(), private.clone()]
+    );
+    assert_eq!(
+        store.list_networks(Some(other.id), PageRequest::default()).await.unwrap().items,
+        vec![shared.clone()]
+    );
+    assert_eq!(
+        store.insert_network(&network(DataCenterId::random(), None, false, None)).await,
+        Err(Error::not_found("data center"))
+    );
+
+    let web = server(org.id, shared.id, &["203.0.113.10", "2001:db8::10"]);
+    store.insert_server(&web).await.unwrap();
+    assert_eq!(store.server(org.id, web.id).await.unwrap(), Some(web.clone()));
+    assert_eq!(
+        store.server(other.id, web.id).await.unwrap(),
+        None,
+        "servers are scoped to their organization"
+    );
+    let clash = server(org.id, shared.id, &["203.0.113.11", "203.0.113.10"]);
+    assert_eq!(
+        store.insert_server(&clash).await,
+        Err(Error::AlreadyExists { kind: "address", field: "interfaces[0].addresses[1]".into() })
+    );
+    assert_eq!(store.server(org.id, clash.id).await.unwrap(), None, "a failed insert leaves nothing behind");
+    let db = server(org.id, shared.id, &["203.0.113.11"]);
+    store.insert_server(&db).await.unwrap();
+    let page = store.list_servers(org.id, PageRequest::default()).await.unwrap();
+    assert_eq!(page.items, vec![web.clone(), db.clone()]);
+    assert_eq!(store.delete_server(other.id, web.id).await, Err(Error::not_found("server")));
+    store.delete_server(org.id, web.id).await.unwrap();
+    assert_eq!(store.delete_server(org.id, web.id).await, Err(Error::not_found("server")));
+    // Its addresses are free again.
+    store.insert_server(&server(org.id, shared.id, &["203.0.113.10"])).await.unwrap();
+}
+
+pub async fn deleting_an_organization_removes_what_it_owns(store: Arc<dyn Store>) {
+    let dc = data_center("dc");
+    store.insert_data_center(&dc).await.unwrap();
+    let org = organization("gone");
+    store.insert_organization(&org).await.unwrap();
+    let private = network(dc.id, None, false, Some(org.id));
+    store.insert_network(&private).await.unwrap();
+    let t = token(org.id);
+    let (_, hash) = new_token_secret(t.id);
+    store.insert_api_token(&t, &hash).await.unwrap();
+    let s = server(org.id, private.id, &["203.0.113.20"]);
+    store.insert_server(&s).await.unwrap();
+
+    store.delete_organization(org.id).await.unwrap();
+    assert!(store.token_credentials(t.id).await.unwrap().is_none());
+    assert_eq!(store.network(private.id).await.unwrap(), None);
+    assert_eq!(store.server(org.id, s.id).await.unwrap(), None);
+    assert_eq!(store.data_center(dc.id).await.unwrap(), Some(dc));
+}
+
+pub async fn ping_answers(store: Arc<dyn Store>) {
+    store.ping().await.unwrap();
+}
