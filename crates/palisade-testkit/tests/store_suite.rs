@@ -41,3 +41,16 @@ suite!(
     deleting_an_organization_removes_what_it_owns,
     ping_answers,
 );
+
+/// The configured statement timeout reaches PostgreSQL sessions.
+#[tokio::test]
+async fn postgres_sessions_carry_the_statement_timeout() {
+    let db = TestDatabase::new(Backend::Postgres).await;
+    let mut config = palisade_store_postgres::PostgresConfig::new(db.url.clone());
+    config.statement_timeout = std::time::Duration::from_millis(250);
+    let store = palisade_store_postgres::PostgresStore::connect(&config).await.unwrap();
+    let shown: String = sqlx::query_scalar("SHOW statement_timeout").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(shown, "250ms");
+    let err = sqlx::query("SELECT pg_sleep(2)").execute(store.pool()).await.unwrap_err();
+    assert_eq!(err.as_database_error().and_then(|e| e.code()).as_deref(), Some("57014"));
+}
