@@ -96,7 +96,10 @@ where
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    println!("palisade write path: organization + API token pairs ({} per level, at most {}s)", args.pairs, args.max_secs);
+    println!(
+        "palisade write path: organization + API token pairs ({} per level, at most {}s)",
+        args.pairs, args.max_secs
+    );
     println!(
         "{:>9} {:>8} | {:>11} {:>8} {:>8} | {:>11} {:>8} {:>8} | {:>6}",
         "backend", "clients", "http pair/s", "p50 ms", "p99 ms", "raw pair/s", "p50 ms", "p99 ms", "ratio"
@@ -178,7 +181,8 @@ async fn measure(backend: Backend, clients: usize, args: &Args) -> anyhow::Resul
 
     // The store alone: the same two inserts, each its own write transaction.
     let db = TestDatabase::new(backend).await;
-    let store: Arc<dyn Store> = open_store(&db.url, &DbSettings { max_connections: 16, ..DbSettings::default() }).await?;
+    let store: Arc<dyn Store> =
+        open_store(&db.url, &DbSettings { max_connections: 16, ..DbSettings::default() }).await?;
     let raw = drive(clients, args.pairs, max, move |n| {
         let store = store.clone();
         let sub = format!("r-{n}");

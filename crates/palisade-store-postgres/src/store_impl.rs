@@ -138,6 +138,32 @@ impl PostgresStore {
     async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(db_error)
     }
+
+    /// One page of `columns` `from` a table (with an optional owner as `$1`), in creation
+    /// order, with the total, read in one transaction.
+    async fn simple_page<T>(
+        &self,
+        page: PageRequest,
+        owner: Option<Uuid>,
+        columns: &str,
+        from: &str,
+        decode: fn(&PgRow) -> Result<T>,
+    ) -> Result<Page<T>> {
+        let mut tx = self.begin().await?;
+        let count_sql = format!("SELECT COUNT(*) {from}");
+        let mut total = sqlx::query_scalar::<_, i64>(&count_sql);
+        let (limit_at, offset_at) = if owner.is_some() { (2, 3) } else { (1, 2) };
+        let list_sql = format!("SELECT {columns} {from} ORDER BY seq LIMIT ${limit_at} OFFSET ${offset_at}");
+        let mut list = sqlx::query(&list_sql);
+        if let Some(owner) = owner {
+            total = total.bind(owner);
+            list = list.bind(owner);
+        }
+        let total = total.fetch_one(&mut *tx).await.map_err(db_error)?;
+        let rows = fetch_all(&mut tx, list.bind(limit(page)).bind(offset(page))).await?;
+        let items = rows.iter().map(decode).collect::<Result<_>>()?;
+        Ok(Page { items, total: count(total), request: page })
+    }
 }
 
 async fn commit(tx: Transaction<'static, Postgres>) -> Result<()> {
@@ -214,20 +240,7 @@ impl Store for PostgresStore {
     }
 
     async fn list_organizations(&self, page: PageRequest) -> Result<Page<Organization>> {
-        let mut tx = self.begin().await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        let rows = fetch_all(
-            &mut tx,
-            sqlx::query("SELECT * FROM organizations ORDER BY seq LIMIT $1 OFFSET $2")
-                .bind(limit(page))
-                .bind(offset(page)),
-        )
-        .await?;
-        let items = rows.iter().map(rows::organization).collect::<Result<_>>()?;
-        Ok(Page { items, total: count(total), request: page })
+        self.simple_page(page, None, "*", "FROM organizations", rows::organization).await
     }
 
     async fn update_organization(
@@ -322,28 +335,9 @@ impl Store for PostgresStore {
     }
 
     async fn list_api_tokens(&self, org: OrganizationId, page: PageRequest) -> Result<Page<ApiToken>> {
-        let mut tx = self.begin().await?;
-        let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM api_tokens WHERE organization_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(org.as_uuid())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        let rows = fetch_all(
-            &mut tx,
-            sqlx::query(
-                "SELECT id, organization_id, name, scopes, allowed_networks::text[] AS allowed_networks, expires_at, created_at
-                 FROM api_tokens WHERE organization_id = $1 AND revoked_at IS NULL
-                 ORDER BY seq LIMIT $2 OFFSET $3",
-            )
-            .bind(org.as_uuid())
-            .bind(limit(page))
-            .bind(offset(page)),
-        )
-        .await?;
-        let items = rows.iter().map(rows::api_token).collect::<Result<_>>()?;
-        Ok(Page { items, total: count(total), request: page })
+        let columns = "id, organization_id, name, scopes, allowed_networks::text[] AS allowed_networks, expires_at, created_at, seq";
+        let from = "FROM api_tokens WHERE organization_id = $1 AND revoked_at IS NULL";
+        self.simple_page(page, Some(org.as_uuid()), columns, from, rows::api_token).await
     }
 
     async fn revoke_api_token(&self, org: OrganizationId, id: ApiTokenId, at: OffsetDateTime) -> Result<()> {
@@ -410,22 +404,8 @@ impl Store for PostgresStore {
     }
 
     async fn list_users(&self, org: OrganizationId, page: PageRequest) -> Result<Page<User>> {
-        let mut tx = self.begin().await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE organization_id = $1")
-            .bind(org.as_uuid())
-            .fetch_one(&mut *tx)
+        self.simple_page(page, Some(org.as_uuid()), "*", "FROM users WHERE organization_id = $1", rows::user)
             .await
-            .map_err(db_error)?;
-        let rows = fetch_all(
-            &mut tx,
-            sqlx::query("SELECT * FROM users WHERE organization_id = $1 ORDER BY seq LIMIT $2 OFFSET $3")
-                .bind(org.as_uuid())
-                .bind(limit(page))
-                .bind(offset(page)),
-        )
-        .await?;
-        let items = rows.iter().map(rows::user).collect::<Result<_>>()?;
-        Ok(Page { items, total: count(total), request: page })
     }
 
     async fn insert_data_center(&self, dc: &DataCenter) -> Result<()> {
@@ -459,20 +439,7 @@ impl Store for PostgresStore {
     }
 
     async fn list_data_centers(&self, page: PageRequest) -> Result<Page<DataCenter>> {
-        let mut tx = self.begin().await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM data_centers")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        let rows = fetch_all(
-            &mut tx,
-            sqlx::query("SELECT * FROM data_centers ORDER BY seq LIMIT $1 OFFSET $2")
-                .bind(limit(page))
-                .bind(offset(page)),
-        )
-        .await?;
-        let items = rows.iter().map(rows::data_center).collect::<Result<_>>()?;
-        Ok(Page { items, total: count(total), request: page })
+        self.simple_page(page, None, "*", "FROM data_centers", rows::data_center).await
     }
 
     async fn insert_network(&self, network: &Network) -> Result<()> {

@@ -124,6 +124,32 @@ async fn servers_from_rows(conn: &mut SqliteConnection, rows: Vec<SqliteRow>) ->
     Ok(servers)
 }
 
+impl SqliteStore {
+    /// One page of rows `from` a table (with an optional owner bound to its one `?`), in
+    /// insertion order, with the total, read in one snapshot.
+    async fn simple_page<T>(
+        &self,
+        page: PageRequest,
+        owner: Option<&[u8; 16]>,
+        from: &str,
+        decode: fn(&SqliteRow) -> Result<T>,
+    ) -> Result<Page<T>> {
+        let mut tx = self.read().await?;
+        let count_sql = format!("SELECT COUNT(*) {from}");
+        let mut total = sqlx::query_scalar::<_, i64>(&count_sql);
+        let list_sql = format!("SELECT * {from} ORDER BY rowid LIMIT ? OFFSET ?");
+        let mut list = sqlx::query(&list_sql);
+        if let Some(owner) = owner {
+            total = total.bind(owner.as_slice());
+            list = list.bind(owner.as_slice());
+        }
+        let total = total.fetch_one(&mut *tx).await.map_err(db_error)?;
+        let rows = fetch_all(&mut tx, list.bind(limit(page)).bind(offset(page))).await?;
+        let items = rows.iter().map(decode).collect::<Result<_>>()?;
+        Ok(Page { items, total: count(total), request: page })
+    }
+}
+
 const TOKEN_WITH_ORG: &str = "SELECT t.*, o.id AS o_id, o.name AS o_name, o.sub_domain AS o_sub_domain,
         o.status AS o_status, o.resource_creation_restricted AS o_resource_creation_restricted,
         o.created_at AS o_created_at, o.updated_at AS o_updated_at";
@@ -199,20 +225,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_organizations(&self, page: PageRequest) -> Result<Page<Organization>> {
-        let mut tx = self.read().await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        let rows = fetch_all(
-            &mut tx,
-            sqlx::query("SELECT * FROM organizations ORDER BY rowid LIMIT ? OFFSET ?")
-                .bind(limit(page))
-                .bind(offset(page)),
-        )
-        .await?;
-        let items = rows.iter().map(rows::organization).collect::<Result<_>>()?;
-        Ok(Page { items, total: count(total), request: page })
+        self.simple_page(page, None, "FROM organizations", rows::organization).await
     }
 
     async fn update_organization(
@@ -302,27 +315,8 @@ impl Store for SqliteStore {
     }
 
     async fn list_api_tokens(&self, org: OrganizationId, page: PageRequest) -> Result<Page<ApiToken>> {
-        let mut tx = self.read().await?;
-        let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM api_tokens WHERE organization_id = ? AND revoked_at IS NULL",
-        )
-        .bind(org.as_bytes().as_slice())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        let rows = fetch_all(
-            &mut tx,
-            sqlx::query(
-                "SELECT * FROM api_tokens WHERE organization_id = ? AND revoked_at IS NULL
-                 ORDER BY rowid LIMIT ? OFFSET ?",
-            )
-            .bind(org.as_bytes().as_slice())
-            .bind(limit(page))
-            .bind(offset(page)),
-        )
-        .await?;
-        let items = rows.iter().map(rows::api_token).collect::<Result<_>>()?;
-        Ok(Page { items, total: count(total), request: page })
+        let from = "FROM api_tokens WHERE organization_id = ? AND revoked_at IS NULL";
+        self.simple_page(page, Some(org.as_bytes()), from, rows::api_token).await
     }
 
     async fn revoke_api_token(&self, org: OrganizationId, id: ApiTokenId, at: OffsetDateTime) -> Result<()> {
@@ -388,22 +382,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_users(&self, org: OrganizationId, page: PageRequest) -> Result<Page<User>> {
-        let mut tx = self.read().await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE organization_id = ?")
-            .bind(org.as_bytes().as_slice())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        let rows = fetch_all(
-            &mut tx,
-            sqlx::query("SELECT * FROM users WHERE organization_id = ? ORDER BY rowid LIMIT ? OFFSET ?")
-                .bind(org.as_bytes().as_slice())
-                .bind(limit(page))
-                .bind(offset(page)),
-        )
-        .await?;
-        let items = rows.iter().map(rows::user).collect::<Result<_>>()?;
-        Ok(Page { items, total: count(total), request: page })
+        self.simple_page(page, Some(org.as_bytes()), "FROM users WHERE organization_id = ?", rows::user).await
     }
 
     async fn insert_data_center(&self, dc: &DataCenter) -> Result<()> {
@@ -438,20 +417,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_data_centers(&self, page: PageRequest) -> Result<Page<DataCenter>> {
-        let mut tx = self.read().await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM data_centers")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        let rows = fetch_all(
-            &mut tx,
-            sqlx::query("SELECT * FROM data_centers ORDER BY rowid LIMIT ? OFFSET ?")
-                .bind(limit(page))
-                .bind(offset(page)),
-        )
-        .await?;
-        let items = rows.iter().map(rows::data_center).collect::<Result<_>>()?;
-        Ok(Page { items, total: count(total), request: page })
+        self.simple_page(page, None, "FROM data_centers", rows::data_center).await
     }
 
     async fn insert_network(&self, network: &Network) -> Result<()> {
