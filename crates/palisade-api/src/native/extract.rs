@@ -115,9 +115,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             path.clear();
         }
         let inner = e.into_inner();
-        // A missing field is reported at its parent; point at the field itself.
+        // A missing or repeated field is reported at its parent; point at the field itself.
         let text = inner.to_string();
-        if let Some(field) = text.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+        let field = ["missing field `", "duplicate field `"]
+            .iter()
+            .find_map(|prefix| text.strip_prefix(prefix))
+            .and_then(|rest| rest.split('`').next());
+        if let Some(field) = field {
             path = if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
         }
         malformed((!path.is_empty()).then_some(path), inner)

@@ -94,6 +94,11 @@ async fn field_errors_name_their_paths() {
         ("/api/v1/organizations".to_owned(), json!({"name": 5, "sub_domain": "ok"}), vec!["name"]),
         ("/api/v1/organizations".to_owned(), json!({"name": "x"}), vec!["sub_domain"]),
         (
+            format!("/api/v1/organizations/{org}/servers"),
+            json!({"name": "s", "interfaces": [{"addresses": []}]}),
+            vec!["interfaces[0].network_id"],
+        ),
+        (
             format!("/api/v1/organizations/{org}/api_tokens"),
             json!({"name": "t", "scopes": "all"}),
             vec!["scopes"],
