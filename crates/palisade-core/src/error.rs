@@ -97,6 +97,10 @@ pub enum Error {
     #[error("conflict: {0}")]
     Conflict(String),
 
+    /// The network has no address of the requested version left to hand out.
+    #[error("no available addresses")]
+    NoAvailableAddresses,
+
     #[error("unauthenticated: {0:?}")]
     Unauthenticated(Unauthenticated),
 

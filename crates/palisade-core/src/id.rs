@@ -109,6 +109,11 @@ typed_id!(
     InterfaceId,
     "network interface"
 );
+typed_id!(
+    /// An IP address held by an organization.
+    IpAddressId,
+    "ip address"
+);
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod error;
 pub mod id;
+pub mod ipam;
 pub mod model;
 pub mod page;
 pub mod scope;

@@ -8,7 +8,10 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use time::OffsetDateTime;
 
-use crate::id::{ApiTokenId, DataCenterId, InterfaceId, NetworkId, OrganizationId, ServerId, UserId};
+use crate::id::{
+    ApiTokenId, DataCenterId, InterfaceId, IpAddressId, NetworkId, OrganizationId, ServerId, UserId,
+};
+use crate::ipam::IpVersion;
 use crate::scope::Scope;
 
 /// The current time, truncated to whole seconds: every backend stores seconds, so values read
@@ -123,6 +126,8 @@ pub struct Network {
     pub permalink: Option<String>,
     pub data_center_id: DataCenterId,
     pub prefixes: Vec<IpNet>,
+    /// Ranges inside the prefixes that are never handed out (gateways, routers, ...).
+    pub reserved: Vec<IpNet>,
     /// The data center's default network for new addresses.
     pub is_default: bool,
     /// `None`: shared by every organization; `Some`: private to one.
@@ -134,6 +139,78 @@ impl Network {
     pub fn usable_by(&self, org: OrganizationId) -> bool {
         self.organization_id.is_none_or(|owner| owner == org)
     }
+
+    /// The prefixes of one IP version, in their configured order.
+    pub fn prefixes_of(&self, version: IpVersion) -> impl Iterator<Item = (usize, &IpNet)> {
+        self.prefixes.iter().enumerate().filter(move |(_, p)| IpVersion::of_net(p) == version)
+    }
+
+    /// The prefix containing `addr`, if any.
+    pub fn prefix_of(&self, addr: IpAddr) -> Option<&IpNet> {
+        self.prefixes.iter().find(|p| p.contains(&addr))
+    }
+}
+
+/// Where an address is in use: one interface of one server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allocation {
+    pub server_id: ServerId,
+    pub interface_id: InterfaceId,
+}
+
+/// An address of a network held by an organization, possibly allocated to a server interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpAddress {
+    pub id: IpAddressId,
+    pub organization_id: OrganizationId,
+    pub network_id: NetworkId,
+    pub address: IpAddr,
+    /// Length of the network prefix the address came from (for `address_with_mask`).
+    pub prefix_len: u8,
+    pub vip: bool,
+    pub label: Option<String>,
+    pub reverse_dns: String,
+    pub allocation: Option<Allocation>,
+    /// Claimed as part of a server's creation: released with the server rather than kept.
+    pub server_owned: bool,
+    pub created_at: OffsetDateTime,
+}
+
+impl IpAddress {
+    pub fn version(&self) -> IpVersion {
+        IpVersion::of(&self.address)
+    }
+}
+
+/// What a new allocation asks for. The store picks the address.
+#[derive(Debug, Clone)]
+pub struct IpRequest {
+    pub id: IpAddressId,
+    pub organization_id: OrganizationId,
+    /// The network, with its prefixes and reservations as stored.
+    pub network: Network,
+    pub version: IpVersion,
+    pub vip: bool,
+    pub label: Option<String>,
+    /// Pattern for the default reverse DNS name (see [`crate::ipam::reverse_dns`]).
+    pub reverse_dns_pattern: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// Fields that may change on an address; `None` leaves a field as it is. `label: Some(None)`
+/// clears the label.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpAddressPatch {
+    pub vip: Option<bool>,
+    pub label: Option<Option<String>>,
+    pub reverse_dns: Option<String>,
+}
+
+/// Which addresses a listing shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IpFilter {
+    /// `Some(true)`: only allocated ones; `Some(false)`: only unallocated ones.
+    pub allocated: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

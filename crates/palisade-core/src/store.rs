@@ -9,8 +9,11 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::id::{ApiTokenId, DataCenterId, NetworkId, OrganizationId, ServerId};
-use crate::model::{ApiToken, DataCenter, Network, Organization, OrganizationPatch, Server, User};
+use crate::id::{ApiTokenId, DataCenterId, IpAddressId, NetworkId, OrganizationId, ServerId};
+use crate::model::{
+    Allocation, ApiToken, DataCenter, IpAddress, IpAddressPatch, IpFilter, IpRequest, Network, Organization,
+    OrganizationPatch, Server, User,
+};
 use crate::page::{Page, PageRequest};
 use crate::secret::{PasswordDigest, SecretHash};
 
@@ -85,10 +88,40 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Networks visible to `org` (shared ones and its own), or all when `org` is `None`.
     async fn list_networks(&self, org: Option<OrganizationId>, page: PageRequest) -> Result<Page<Network>>;
 
-    /// Inserts the server with its interfaces, addresses and tags. An address already used in
-    /// its network is [`Error::AlreadyExists`].
-    async fn insert_server(&self, server: &Server) -> Result<()>;
+    /// Inserts the server with its interfaces and tags, claiming `addresses` (each allocated to
+    /// one of its interfaces, in interface order). An address already used in its network is
+    /// [`Error::AlreadyExists`] with the path `interfaces[i].addresses[j]`.
+    async fn insert_server(&self, server: &Server, addresses: &[IpAddress]) -> Result<()>;
     async fn server(&self, org: OrganizationId, id: ServerId) -> Result<Option<Server>>;
     async fn list_servers(&self, org: OrganizationId, page: PageRequest) -> Result<Page<Server>>;
+    /// Deletes the server: addresses claimed with it are released, others only unallocated.
     async fn delete_server(&self, org: OrganizationId, id: ServerId) -> Result<()>;
+
+    /// Allocates one address atomically (see [`crate::ipam`] for the order): never one that is
+    /// in use, reserved, or a network/broadcast address, whatever the concurrency and however
+    /// many processes share the database. [`Error::NoAvailableAddresses`] when none is left.
+    async fn allocate_ip(&self, request: &IpRequest) -> Result<IpAddress>;
+    async fn ip_address(&self, org: OrganizationId, id: IpAddressId) -> Result<Option<IpAddress>>;
+    async fn list_ip_addresses(
+        &self,
+        org: OrganizationId,
+        filter: IpFilter,
+        page: PageRequest,
+    ) -> Result<Page<IpAddress>>;
+    async fn update_ip_address(
+        &self,
+        org: OrganizationId,
+        id: IpAddressId,
+        patch: &IpAddressPatch,
+    ) -> Result<IpAddress>;
+    /// Returns the address to its network's pool. [`Error::Conflict`] while it is allocated.
+    async fn release_ip_address(&self, org: OrganizationId, id: IpAddressId) -> Result<()>;
+    /// Allocates the address to an interface (or, with `None`, detaches it). [`Error::Conflict`]
+    /// if it is allocated to another interface.
+    async fn set_ip_allocation(
+        &self,
+        org: OrganizationId,
+        id: IpAddressId,
+        allocation: Option<Allocation>,
+    ) -> Result<IpAddress>;
 }

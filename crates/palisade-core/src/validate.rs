@@ -108,21 +108,6 @@ impl Violations {
     }
 }
 
-/// Whether `addr` may be given to a host in `net`: inside it, and for IPv4 prefixes of /30 and
-/// wider not the network or broadcast address.
-pub fn is_host_address(net: &IpNet, addr: IpAddr) -> bool {
-    if !net.contains(&addr) {
-        return false;
-    }
-    match net {
-        IpNet::V4(v4) if v4.prefix_len() <= 30 => {
-            let IpAddr::V4(a) = addr else { return false };
-            a != v4.network() && a != v4.broadcast()
-        }
-        _ => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,15 +123,6 @@ mod tests {
         let Err(Error::Invalid(list)) = v.finish() else { panic!("expected violations") };
         let paths: Vec<_> = list.iter().map(|v| v.path.as_str()).collect();
         assert_eq!(paths, ["name", "sub_domain", "prefixes[0]", "prefixes[1]"]);
-    }
-
-    #[test]
-    fn host_addresses_exclude_network_and_broadcast() {
-        let net: IpNet = "203.0.113.0/24".parse().unwrap();
-        assert!(!is_host_address(&net, "203.0.113.0".parse().unwrap()));
-        assert!(!is_host_address(&net, "203.0.113.255".parse().unwrap()));
-        assert!(is_host_address(&net, "203.0.113.1".parse().unwrap()));
-        assert!(!is_host_address(&net, "198.51.100.1".parse().unwrap()));
     }
 
     proptest! {
@@ -165,15 +141,6 @@ mod tests {
             let mut v = Violations::new();
             prop_assert_eq!(v.prefix("p", &net.to_string()), None);
             prop_assert!(!v.is_empty());
-        }
-
-        #[test]
-        fn host_addresses_lie_inside_their_prefix(a in any::<u32>(), len in 0u8..=32, b in any::<u32>()) {
-            let net = IpNet::V4(ipnet::Ipv4Net::new(a.into(), len).map_err(|e| TestCaseError::fail(e.to_string()))?.trunc());
-            let addr = IpAddr::V4(b.into());
-            if is_host_address(&net, addr) {
-                prop_assert!(net.contains(&addr));
-            }
         }
     }
 }

@@ -75,6 +75,16 @@ CREATE INDEX networks_seq ON networks (seq);
 CREATE INDEX networks_organization ON networks (organization_id);
 
 CREATE TABLE network_prefixes (
+    network_id  uuid NOT NULL REFERENCES networks (id) ON DELETE CASCADE,
+    position    integer NOT NULL,
+    prefix      cidr NOT NULL,
+    -- Sequential allocation cursor: offset of the next never-tried address. Allocators lock
+    -- this row (FOR UPDATE), so the cursor moves under one writer at a time per prefix.
+    next_offset bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (network_id, position)
+);
+
+CREATE TABLE network_reserved (
     network_id uuid NOT NULL REFERENCES networks (id) ON DELETE CASCADE,
     position   integer NOT NULL,
     prefix     cidr NOT NULL,
@@ -106,12 +116,31 @@ CREATE TABLE interfaces (
 );
 CREATE INDEX interfaces_server ON interfaces (server_id, position);
 
-CREATE TABLE interface_addresses (
-    interface_id uuid NOT NULL REFERENCES interfaces (id) ON DELETE CASCADE,
-    position     integer NOT NULL,
-    network_id   uuid NOT NULL REFERENCES networks (id),
-    address      inet NOT NULL,
-    PRIMARY KEY (interface_id, position),
-    -- An address is used at most once per network.
-    CONSTRAINT interface_addresses_in_network UNIQUE (network_id, address)
+-- Every address in use: held by an organization, possibly allocated to an interface.
+CREATE TABLE ip_addresses (
+    seq             bigint GENERATED ALWAYS AS IDENTITY,
+    id              uuid PRIMARY KEY,
+    organization_id uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    network_id      uuid NOT NULL REFERENCES networks (id),
+    address         inet NOT NULL,
+    prefix_len      smallint NOT NULL,  -- of the prefix it came from
+    vip             boolean NOT NULL DEFAULT false,
+    label           text,
+    reverse_dns     text NOT NULL,
+    interface_id    uuid REFERENCES interfaces (id) ON DELETE SET NULL,
+    server_id       uuid REFERENCES servers (id) ON DELETE SET NULL,
+    server_owned    boolean NOT NULL DEFAULT false, -- claimed with its server, released with it
+    created_at      timestamptz NOT NULL,
+    -- An address is used at most once per network: this is what makes allocation safe across
+    -- any number of nodes.
+    CONSTRAINT ip_addresses_in_network UNIQUE (network_id, address)
+);
+CREATE INDEX ip_addresses_organization ON ip_addresses (organization_id, seq);
+CREATE INDEX ip_addresses_server ON ip_addresses (server_id);
+
+-- Released addresses of sequentially allocated prefixes, handed out again lowest first.
+CREATE TABLE released_addresses (
+    network_id uuid NOT NULL REFERENCES networks (id) ON DELETE CASCADE,
+    address    inet NOT NULL,
+    PRIMARY KEY (network_id, address)
 );

@@ -84,3 +84,34 @@ pub(crate) fn data_center(row: &PgRow) -> Result<DataCenter> {
         created_at: get(row, "created_at")?,
     })
 }
+
+/// Columns of `ip_addresses` with the address as text; decoded by [`ip_address`].
+pub(crate) const IP_COLUMNS: &str =
+    "id, organization_id, network_id, host(address) AS address, prefix_len, vip, label,
+    reverse_dns, interface_id, server_id, server_owned, created_at, seq";
+
+pub(crate) fn ip_address(row: &PgRow) -> Result<palisade_core::model::IpAddress> {
+    use palisade_core::id::{InterfaceId, IpAddressId, NetworkId, ServerId};
+    let text: String = get(row, "address")?;
+    let prefix_len: i16 = get(row, "prefix_len")?;
+    let interface = get::<Option<Uuid>>(row, "interface_id")?.map(InterfaceId::from_uuid);
+    let server = get::<Option<Uuid>>(row, "server_id")?.map(ServerId::from_uuid);
+    Ok(palisade_core::model::IpAddress {
+        id: IpAddressId::from_uuid(uuid(row, "id")?),
+        organization_id: OrganizationId::from_uuid(uuid(row, "organization_id")?),
+        network_id: NetworkId::from_uuid(uuid(row, "network_id")?),
+        address: text.parse().map_err(|e| Error::internal(format!("stored address {text}: {e}")))?,
+        prefix_len: u8::try_from(prefix_len).map_err(Error::internal)?,
+        vip: get(row, "vip")?,
+        label: get(row, "label")?,
+        reverse_dns: get(row, "reverse_dns")?,
+        allocation: match (server, interface) {
+            (Some(server_id), Some(interface_id)) => {
+                Some(palisade_core::model::Allocation { server_id, interface_id })
+            }
+            _ => None,
+        },
+        server_owned: get(row, "server_owned")?,
+        created_at: get(row, "created_at")?,
+    })
+}

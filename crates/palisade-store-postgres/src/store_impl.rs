@@ -4,9 +4,12 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use palisade_core::error::{Error, Result};
-use palisade_core::id::{ApiTokenId, DataCenterId, InterfaceId, NetworkId, OrganizationId, ServerId};
+use palisade_core::id::{
+    ApiTokenId, DataCenterId, InterfaceId, IpAddressId, NetworkId, OrganizationId, ServerId,
+};
 use palisade_core::model::{
-    ApiToken, DataCenter, Interface, Network, Organization, OrganizationPatch, Server, User,
+    Allocation, ApiToken, DataCenter, Interface, IpAddress, IpAddressPatch, IpFilter, IpRequest, Network,
+    Organization, OrganizationPatch, Server, User,
 };
 use palisade_core::secret::{PasswordDigest, SecretHash};
 use palisade_core::store::{Store, TokenCredentials, UserCredentials};
@@ -16,8 +19,8 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::rows::{self, get, uuid};
-use crate::{constraint_error, db_error, PostgresStore};
+use crate::rows::{self, get, uuid, IP_COLUMNS};
+use crate::{constraint_error, db_error, ipam, PostgresStore};
 
 const ORG: &str = "organization";
 
@@ -46,19 +49,24 @@ async fn fetch_all<'q>(
 
 const NETWORK_COLUMNS: &str = "n.id, n.name, n.permalink, n.data_center_id, n.organization_id, n.is_default, n.created_at,
     COALESCE((SELECT array_agg(p.prefix::text ORDER BY p.position) FROM network_prefixes p WHERE p.network_id = n.id),
-             '{}') AS prefixes";
+             '{}') AS prefixes,
+    COALESCE((SELECT array_agg(r.prefix::text ORDER BY r.position) FROM network_reserved r WHERE r.network_id = n.id),
+             '{}') AS reserved";
+
+fn nets(texts: &[String]) -> Result<Vec<ipnet::IpNet>> {
+    texts.iter().map(|p| p.parse().map_err(|e| Error::internal(format!("stored CIDR {p}: {e}")))).collect()
+}
 
 fn network(row: &PgRow) -> Result<Network> {
     let prefixes: Vec<String> = get(row, "prefixes")?;
+    let reserved: Vec<String> = get(row, "reserved")?;
     Ok(Network {
         id: NetworkId::from_uuid(uuid(row, "id")?),
         name: get(row, "name")?,
         permalink: get(row, "permalink")?,
         data_center_id: DataCenterId::from_uuid(uuid(row, "data_center_id")?),
-        prefixes: prefixes
-            .iter()
-            .map(|p| p.parse().map_err(|e| Error::internal(format!("stored CIDR {p}: {e}"))))
-            .collect::<Result<_>>()?,
+        prefixes: nets(&prefixes)?,
+        reserved: nets(&reserved)?,
         is_default: get(row, "is_default")?,
         organization_id: get::<Option<Uuid>>(row, "organization_id")?.map(OrganizationId::from_uuid),
         created_at: get(row, "created_at")?,
@@ -91,9 +99,8 @@ async fn servers_from_rows(conn: &mut PgConnection, rows: Vec<PgRow>) -> Result<
     let addr_rows = fetch_all(
         &mut *conn,
         sqlx::query(
-            "SELECT a.interface_id, host(a.address) AS address FROM interface_addresses a
-             JOIN interfaces i ON i.id = a.interface_id
-             WHERE i.server_id = ANY($1) ORDER BY a.interface_id, a.position",
+            "SELECT interface_id, host(address) AS address FROM ip_addresses
+             WHERE server_id = ANY($1) AND interface_id IS NOT NULL ORDER BY seq",
         )
         .bind(&ids),
     )
@@ -132,6 +139,18 @@ async fn servers_from_rows(conn: &mut PgConnection, rows: Vec<PgRow>) -> Result<
         }
     }
     Ok(servers)
+}
+
+/// The input path of a claimed address: `interfaces[i].addresses[j]`.
+fn claim_path(server: &Server, ip: &IpAddress) -> String {
+    for (i, iface) in server.interfaces.iter().enumerate() {
+        if ip.allocation.is_some_and(|a| a.interface_id == iface.id) {
+            if let Some(j) = iface.addresses.iter().position(|a| *a == ip.address) {
+                return format!("interfaces[{i}].addresses[{j}]");
+            }
+        }
+    }
+    "address".into()
 }
 
 impl PostgresStore {
@@ -270,8 +289,9 @@ impl Store for PostgresStore {
 
     async fn delete_organization(&self, id: OrganizationId) -> Result<()> {
         let mut tx = self.begin().await?;
-        // Servers first: their interfaces may use the organization's own networks, which the
-        // organization's deletion cascades to.
+        // Its addresses go back to their networks' pools; then servers, whose interfaces may use
+        // the organization's own networks, which the organization's deletion cascades to.
+        ipam::release_where(&mut tx, "organization_id = $1", id.as_uuid()).await?;
         sqlx::query("DELETE FROM servers WHERE organization_id = $1")
             .bind(id.as_uuid())
             .execute(&mut *tx)
@@ -472,6 +492,16 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
+        let reserved: Vec<String> = network.reserved.iter().map(ToString::to_string).collect();
+        sqlx::query(
+            "INSERT INTO network_reserved (network_id, position, prefix)
+             SELECT $1, (ord - 1)::integer, prefix::cidr FROM unnest($2::text[]) WITH ORDINALITY AS p(prefix, ord)",
+        )
+        .bind(network.id.as_uuid())
+        .bind(&reserved)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
         commit(tx).await
     }
 
@@ -507,7 +537,7 @@ impl Store for PostgresStore {
         Ok(Page { items, total: count(total), request: page })
     }
 
-    async fn insert_server(&self, server: &Server) -> Result<()> {
+    async fn insert_server(&self, server: &Server, addresses: &[IpAddress]) -> Result<()> {
         let mut tx = self.begin().await?;
         let sid = server.id.as_uuid();
         sqlx::query("INSERT INTO servers (id, organization_id, name, created_at) VALUES ($1, $2, $3, $4)")
@@ -538,31 +568,14 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| constraint_error(e, &[], NetworkId::KIND))?;
-            for (j, addr) in iface.addresses.iter().enumerate() {
-                let path = format!("interfaces[{i}].addresses[{j}]");
-                sqlx::query(
-                    "INSERT INTO interface_addresses (interface_id, position, network_id, address)
-                     VALUES ($1, $2, $3, $4::inet)",
-                )
-                .bind(iface.id.as_uuid())
-                .bind(position(j))
-                .bind(iface.network_id.as_uuid())
-                .bind(addr.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    match constraint_error(
-                        e,
-                        &[("interface_addresses_in_network", "address", "address")],
-                        NetworkId::KIND,
-                    ) {
-                        Error::AlreadyExists { kind, .. } => {
-                            Error::AlreadyExists { kind, field: path.clone() }
-                        }
-                        other => other,
-                    }
-                })?;
-            }
+        }
+        for ip in addresses {
+            ipam::claim(&mut tx, ip).await.map_err(|e| match e {
+                Error::AlreadyExists { kind, .. } => {
+                    Error::AlreadyExists { kind, field: claim_path(server, ip) }
+                }
+                other => other,
+            })?;
         }
         commit(tx).await
     }
@@ -599,15 +612,157 @@ impl Store for PostgresStore {
     }
 
     async fn delete_server(&self, org: OrganizationId, id: ServerId) -> Result<()> {
-        let done = sqlx::query("DELETE FROM servers WHERE id = $1 AND organization_id = $2")
-            .bind(id.as_uuid())
-            .bind(org.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
+        let mut tx = self.begin().await?;
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM servers WHERE id = $1 AND organization_id = $2 FOR UPDATE")
+                .bind(id.as_uuid())
+                .bind(org.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        if exists.is_none() {
             return Err(Error::not_found(ServerId::KIND));
         }
-        Ok(())
+        ipam::release_where(&mut tx, "server_id = $1 AND server_owned", id.as_uuid()).await?;
+        sqlx::query("DELETE FROM servers WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        commit(tx).await
+    }
+
+    async fn allocate_ip(&self, request: &IpRequest) -> Result<IpAddress> {
+        let mut tx = self.begin().await?;
+        let ip = ipam::allocate(&mut tx, request).await?;
+        commit(tx).await?;
+        Ok(ip)
+    }
+
+    async fn ip_address(&self, org: OrganizationId, id: IpAddressId) -> Result<Option<IpAddress>> {
+        let row = sqlx::query(&format!(
+            "SELECT {IP_COLUMNS} FROM ip_addresses WHERE id = $1 AND organization_id = $2"
+        ))
+        .bind(id.as_uuid())
+        .bind(org.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(rows::ip_address).transpose()
+    }
+
+    async fn list_ip_addresses(
+        &self,
+        org: OrganizationId,
+        filter: IpFilter,
+        page: PageRequest,
+    ) -> Result<Page<IpAddress>> {
+        let from = match filter.allocated {
+            None => "FROM ip_addresses WHERE organization_id = $1",
+            Some(true) => "FROM ip_addresses WHERE organization_id = $1 AND interface_id IS NOT NULL",
+            Some(false) => "FROM ip_addresses WHERE organization_id = $1 AND interface_id IS NULL",
+        };
+        self.simple_page(page, Some(org.as_uuid()), IP_COLUMNS, from, rows::ip_address).await
+    }
+
+    async fn update_ip_address(
+        &self,
+        org: OrganizationId,
+        id: IpAddressId,
+        patch: &IpAddressPatch,
+    ) -> Result<IpAddress> {
+        let row = sqlx::query(&format!(
+            "UPDATE ip_addresses SET
+                vip = COALESCE($1, vip),
+                label = CASE WHEN $2 THEN $3 ELSE label END,
+                reverse_dns = COALESCE($4, reverse_dns)
+             WHERE id = $5 AND organization_id = $6 RETURNING {IP_COLUMNS}"
+        ))
+        .bind(patch.vip)
+        .bind(patch.label.is_some())
+        .bind(patch.label.clone().flatten())
+        .bind(patch.reverse_dns.as_deref())
+        .bind(id.as_uuid())
+        .bind(org.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(rows::ip_address).transpose()?.ok_or(Error::not_found(IpAddressId::KIND))
+    }
+
+    async fn release_ip_address(&self, org: OrganizationId, id: IpAddressId) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {IP_COLUMNS} FROM ip_addresses WHERE id = $1 AND organization_id = $2 FOR UPDATE"
+        ))
+        .bind(id.as_uuid())
+        .bind(org.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let ip =
+            row.as_ref().map(rows::ip_address).transpose()?.ok_or(Error::not_found(IpAddressId::KIND))?;
+        if ip.allocation.is_some() {
+            return Err(Error::Conflict(
+                "the address is allocated to a server interface; unallocate it first".into(),
+            ));
+        }
+        ipam::release_where(&mut tx, "id = $1", id.as_uuid()).await?;
+        commit(tx).await
+    }
+
+    async fn set_ip_allocation(
+        &self,
+        org: OrganizationId,
+        id: IpAddressId,
+        allocation: Option<Allocation>,
+    ) -> Result<IpAddress> {
+        let mut tx = self.begin().await?;
+        let updated = match allocation {
+            Some(a) => {
+                sqlx::query(&format!(
+                    "UPDATE ip_addresses SET interface_id = $1, server_id = $2
+                 WHERE id = $3 AND organization_id = $4 AND (interface_id IS NULL OR interface_id = $1)
+                 RETURNING {IP_COLUMNS}"
+                ))
+                .bind(a.interface_id.as_uuid())
+                .bind(a.server_id.as_uuid())
+                .bind(id.as_uuid())
+                .bind(org.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+            }
+            None => {
+                sqlx::query(&format!(
+                    "UPDATE ip_addresses SET interface_id = NULL, server_id = NULL, server_owned = false
+                 WHERE id = $1 AND organization_id = $2 RETURNING {IP_COLUMNS}"
+                ))
+                .bind(id.as_uuid())
+                .bind(org.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+            }
+        }
+        .map_err(|e| constraint_error(e, &[], InterfaceId::KIND))?;
+        let ip = match updated.as_ref().map(rows::ip_address).transpose()? {
+            Some(ip) => ip,
+            None => {
+                let exists: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM ip_addresses WHERE id = $1 AND organization_id = $2")
+                        .bind(id.as_uuid())
+                        .bind(org.as_uuid())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                return Err(match exists {
+                    Some(_) => Error::Conflict(
+                        "the address is allocated to another interface; unallocate it first".into(),
+                    ),
+                    None => Error::not_found(IpAddressId::KIND),
+                });
+            }
+        };
+        commit(tx).await?;
+        Ok(ip)
     }
 }

@@ -70,6 +70,15 @@ CREATE UNIQUE INDEX networks_shared_default ON networks (data_center_id)
 CREATE INDEX networks_organization ON networks (organization_id);
 
 CREATE TABLE network_prefixes (
+    network_id  BLOB NOT NULL REFERENCES networks (id) ON DELETE CASCADE,
+    position    INTEGER NOT NULL,
+    prefix      TEXT NOT NULL,
+    -- Sequential allocation cursor: offset of the next never-tried address.
+    next_offset INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (network_id, position)
+) STRICT;
+
+CREATE TABLE network_reserved (
     network_id BLOB NOT NULL REFERENCES networks (id) ON DELETE CASCADE,
     position   INTEGER NOT NULL,
     prefix     TEXT NOT NULL,
@@ -100,12 +109,29 @@ CREATE TABLE interfaces (
 ) STRICT;
 CREATE INDEX interfaces_server ON interfaces (server_id, position);
 
-CREATE TABLE interface_addresses (
-    interface_id BLOB NOT NULL REFERENCES interfaces (id) ON DELETE CASCADE,
-    position     INTEGER NOT NULL,
-    network_id   BLOB NOT NULL REFERENCES networks (id),
-    address      TEXT NOT NULL,
-    PRIMARY KEY (interface_id, position)
+-- Every address in use: held by an organization, possibly allocated to an interface.
+CREATE TABLE ip_addresses (
+    id              BLOB PRIMARY KEY NOT NULL,
+    organization_id BLOB NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    network_id      BLOB NOT NULL REFERENCES networks (id),
+    address         BLOB NOT NULL,    -- octets, 4 or 16: byte order is numeric order
+    prefix_len      INTEGER NOT NULL, -- of the prefix it came from
+    vip             INTEGER NOT NULL DEFAULT 0,
+    label           TEXT,
+    reverse_dns     TEXT NOT NULL,
+    interface_id    BLOB REFERENCES interfaces (id) ON DELETE SET NULL,
+    server_id       BLOB REFERENCES servers (id) ON DELETE SET NULL,
+    server_owned    INTEGER NOT NULL DEFAULT 0, -- claimed with its server, released with it
+    created_at      INTEGER NOT NULL
 ) STRICT;
--- An address is used at most once per network.
-CREATE UNIQUE INDEX interface_addresses_in_network ON interface_addresses (network_id, address);
+-- An address is used at most once per network: this index is what makes allocation safe.
+CREATE UNIQUE INDEX ip_addresses_in_network ON ip_addresses (network_id, address);
+CREATE INDEX ip_addresses_organization ON ip_addresses (organization_id);
+CREATE INDEX ip_addresses_interface ON ip_addresses (interface_id);
+
+-- Released addresses of sequentially allocated prefixes, handed out again lowest first.
+CREATE TABLE released_addresses (
+    network_id BLOB NOT NULL REFERENCES networks (id) ON DELETE CASCADE,
+    address    BLOB NOT NULL,
+    PRIMARY KEY (network_id, address)
+) STRICT;

@@ -125,3 +125,34 @@ pub(crate) fn data_center(row: &SqliteRow) -> Result<DataCenter> {
         created_at: timestamp(row, "created_at")?,
     })
 }
+
+pub(crate) fn address(row: &SqliteRow, col: &str) -> Result<std::net::IpAddr> {
+    let raw: Vec<u8> = get(row, col)?;
+    palisade_core::ipam::from_octets(&raw)
+        .ok_or_else(|| Error::internal(format!("column {col} is not an address")))
+}
+
+pub(crate) fn ip_address(row: &SqliteRow) -> Result<palisade_core::model::IpAddress> {
+    use palisade_core::id::{InterfaceId, IpAddressId, NetworkId, OrganizationId, ServerId};
+    let interface = opt_bytes16(row, "interface_id")?.map(InterfaceId::from_bytes);
+    let server = opt_bytes16(row, "server_id")?.map(ServerId::from_bytes);
+    let prefix_len: i64 = get(row, "prefix_len")?;
+    Ok(palisade_core::model::IpAddress {
+        id: IpAddressId::from_bytes(bytes16(row, "id")?),
+        organization_id: OrganizationId::from_bytes(bytes16(row, "organization_id")?),
+        network_id: NetworkId::from_bytes(bytes16(row, "network_id")?),
+        address: address(row, "address")?,
+        prefix_len: u8::try_from(prefix_len).map_err(Error::internal)?,
+        vip: get(row, "vip")?,
+        label: get(row, "label")?,
+        reverse_dns: get(row, "reverse_dns")?,
+        allocation: match (server, interface) {
+            (Some(server_id), Some(interface_id)) => {
+                Some(palisade_core::model::Allocation { server_id, interface_id })
+            }
+            _ => None,
+        },
+        server_owned: get(row, "server_owned")?,
+        created_at: timestamp(row, "created_at")?,
+    })
+}

@@ -4,9 +4,12 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use palisade_core::error::{Error, Result};
-use palisade_core::id::{ApiTokenId, DataCenterId, InterfaceId, NetworkId, OrganizationId, ServerId};
+use palisade_core::id::{
+    ApiTokenId, DataCenterId, InterfaceId, IpAddressId, NetworkId, OrganizationId, ServerId,
+};
 use palisade_core::model::{
-    ApiToken, DataCenter, Interface, Network, Organization, OrganizationPatch, Server, User,
+    Allocation, ApiToken, DataCenter, Interface, IpAddress, IpAddressPatch, IpFilter, IpRequest, Network,
+    Organization, OrganizationPatch, Server, User,
 };
 use palisade_core::secret::{PasswordDigest, SecretHash};
 use palisade_core::store::{Store, TokenCredentials, UserCredentials};
@@ -16,7 +19,7 @@ use sqlx::{Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 
 use crate::rows::{self, bytes16, get, opt_bytes16};
-use crate::{constraint_error, db_error, SqliteStore};
+use crate::{constraint_error, db_error, ipam, SqliteStore};
 
 const ORG: &str = "organization";
 
@@ -49,6 +52,7 @@ async fn networks_from_rows(conn: &mut SqliteConnection, rows: Vec<SqliteRow>) -
             permalink: get(row, "permalink")?,
             data_center_id: DataCenterId::from_bytes(bytes16(row, "data_center_id")?),
             prefixes: Vec::new(),
+            reserved: Vec::new(),
             is_default: get(row, "is_default")?,
             organization_id: opt_bytes16(row, "organization_id")?.map(OrganizationId::from_bytes),
             created_at: rows::timestamp(row, "created_at")?,
@@ -64,6 +68,16 @@ async fn networks_from_rows(conn: &mut SqliteConnection, rows: Vec<SqliteRow>) -
         for row in &prefix_rows {
             let text: String = get(row, "prefix")?;
             network.prefixes.extend(rows::parse_nets(&text)?);
+        }
+        let reserved_rows = fetch_all(
+            &mut *conn,
+            sqlx::query("SELECT prefix FROM network_reserved WHERE network_id = ? ORDER BY position")
+                .bind(network.id.as_bytes().as_slice()),
+        )
+        .await?;
+        for row in &reserved_rows {
+            let text: String = get(row, "prefix")?;
+            network.reserved.extend(rows::parse_nets(&text)?);
         }
     }
     Ok(networks)
@@ -93,18 +107,15 @@ async fn servers_from_rows(conn: &mut SqliteConnection, rows: Vec<SqliteRow>) ->
         let addr_rows = fetch_all(
             &mut *conn,
             sqlx::query(
-                "SELECT a.interface_id, a.address FROM interface_addresses a
-                 JOIN interfaces i ON i.id = a.interface_id
-                 WHERE i.server_id = ? ORDER BY a.interface_id, a.position",
+                "SELECT interface_id, address FROM ip_addresses
+                 WHERE server_id = ? AND interface_id IS NOT NULL ORDER BY rowid",
             )
             .bind(sid),
         )
         .await?;
         let mut addresses: HashMap<[u8; 16], Vec<std::net::IpAddr>> = HashMap::new();
         for row in &addr_rows {
-            let text: String = get(row, "address")?;
-            let addr = text.parse().map_err(|e| Error::internal(format!("stored address {text}: {e}")))?;
-            addresses.entry(bytes16(row, "interface_id")?).or_default().push(addr);
+            addresses.entry(bytes16(row, "interface_id")?).or_default().push(rows::address(row, "address")?);
         }
         for row in &iface_rows {
             let id = bytes16(row, "id")?;
@@ -122,6 +133,18 @@ async fn servers_from_rows(conn: &mut SqliteConnection, rows: Vec<SqliteRow>) ->
         server.tags = tag_rows.iter().map(|r| get(r, "tag")).collect::<Result<_>>()?;
     }
     Ok(servers)
+}
+
+/// The input path of a claimed address: `interfaces[i].addresses[j]`.
+fn claim_path(server: &Server, ip: &IpAddress) -> String {
+    for (i, iface) in server.interfaces.iter().enumerate() {
+        if ip.allocation.is_some_and(|a| a.interface_id == iface.id) {
+            if let Some(j) = iface.addresses.iter().position(|a| *a == ip.address) {
+                return format!("interfaces[{i}].addresses[{j}]");
+            }
+        }
+    }
+    "address".into()
 }
 
 impl SqliteStore {
@@ -258,8 +281,9 @@ impl Store for SqliteStore {
 
     async fn delete_organization(&self, id: OrganizationId) -> Result<()> {
         let mut tx = self.write().await?;
-        // Servers first: their interfaces may use the organization's own networks, which the
-        // organization's deletion cascades to.
+        // Its addresses go back to their networks' pools; then servers, whose interfaces may use
+        // the organization's own networks, which the organization's deletion cascades to.
+        ipam::release_where(&mut tx, "organization_id = ?", id.as_bytes().as_slice()).await?;
         sqlx::query("DELETE FROM servers WHERE organization_id = ?")
             .bind(id.as_bytes().as_slice())
             .execute(&mut *tx)
@@ -449,6 +473,15 @@ impl Store for SqliteStore {
                 .await
                 .map_err(db_error)?;
         }
+        for (position, reserved) in network.reserved.iter().enumerate() {
+            sqlx::query("INSERT INTO network_reserved (network_id, position, prefix) VALUES (?, ?, ?)")
+                .bind(network.id.as_bytes().as_slice())
+                .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                .bind(reserved.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
         tx.commit().await
     }
 
@@ -483,7 +516,7 @@ impl Store for SqliteStore {
         Ok(Page { items, total: count(total), request: page })
     }
 
-    async fn insert_server(&self, server: &Server) -> Result<()> {
+    async fn insert_server(&self, server: &Server, addresses: &[IpAddress]) -> Result<()> {
         let mut tx = self.write().await?;
         let sid = server.id.as_bytes().as_slice();
         sqlx::query("INSERT INTO servers (id, organization_id, name, created_at) VALUES (?, ?, ?, ?)")
@@ -503,8 +536,7 @@ impl Store for SqliteStore {
                 .await
                 .map_err(|e| constraint_error(e, &[("server_tags.server_id", "tag", "tags")], ORG))?;
         }
-        for (iface_position, iface) in server.interfaces.iter().enumerate() {
-            let position = iface_position;
+        for (position, iface) in server.interfaces.iter().enumerate() {
             sqlx::query("INSERT INTO interfaces (id, server_id, position, network_id) VALUES (?, ?, ?, ?)")
                 .bind(iface.id.as_bytes().as_slice())
                 .bind(sid)
@@ -513,22 +545,14 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| constraint_error(e, &[], NetworkId::KIND))?;
-            for (position, addr) in iface.addresses.iter().enumerate() {
-                let path = format!("interfaces[{}].addresses[{position}]", iface_position);
-                sqlx::query(
-                    "INSERT INTO interface_addresses (interface_id, position, network_id, address) VALUES (?, ?, ?, ?)",
-                )
-                .bind(iface.id.as_bytes().as_slice())
-                .bind(i64::try_from(position).unwrap_or(i64::MAX))
-                .bind(iface.network_id.as_bytes().as_slice())
-                .bind(addr.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| match constraint_error(e, &[("interface_addresses.network_id", "address", "address")], NetworkId::KIND) {
-                    Error::AlreadyExists { kind, .. } => Error::AlreadyExists { kind, field: path.clone() },
-                    other => other,
-                })?;
-            }
+        }
+        for ip in addresses {
+            ipam::claim(&mut tx, ip).await.map_err(|e| match e {
+                Error::AlreadyExists { kind, .. } => {
+                    Error::AlreadyExists { kind, field: claim_path(server, ip) }
+                }
+                other => other,
+            })?;
         }
         tx.commit().await
     }
@@ -566,15 +590,153 @@ impl Store for SqliteStore {
 
     async fn delete_server(&self, org: OrganizationId, id: ServerId) -> Result<()> {
         let mut tx = self.write().await?;
-        let done = sqlx::query("DELETE FROM servers WHERE id = ? AND organization_id = ?")
-            .bind(id.as_bytes().as_slice())
-            .bind(org.as_bytes().as_slice())
+        let sid = id.as_bytes().as_slice();
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM servers WHERE id = ? AND organization_id = ?")
+                .bind(sid)
+                .bind(org.as_bytes().as_slice())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        if exists.is_none() {
+            return Err(Error::not_found(ServerId::KIND));
+        }
+        ipam::release_where(&mut tx, "server_id = ? AND server_owned = 1", sid).await?;
+        sqlx::query("DELETE FROM servers WHERE id = ?")
+            .bind(sid)
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(ServerId::KIND));
-        }
         tx.commit().await
+    }
+
+    async fn allocate_ip(&self, request: &IpRequest) -> Result<IpAddress> {
+        let mut tx = self.write().await?;
+        let ip = ipam::allocate(&mut tx, request).await?;
+        tx.commit().await?;
+        Ok(ip)
+    }
+
+    async fn ip_address(&self, org: OrganizationId, id: IpAddressId) -> Result<Option<IpAddress>> {
+        let row = sqlx::query("SELECT * FROM ip_addresses WHERE id = ? AND organization_id = ?")
+            .bind(id.as_bytes().as_slice())
+            .bind(org.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(rows::ip_address).transpose()
+    }
+
+    async fn list_ip_addresses(
+        &self,
+        org: OrganizationId,
+        filter: IpFilter,
+        page: PageRequest,
+    ) -> Result<Page<IpAddress>> {
+        let from = match filter.allocated {
+            None => "FROM ip_addresses WHERE organization_id = ?",
+            Some(true) => "FROM ip_addresses WHERE organization_id = ? AND interface_id IS NOT NULL",
+            Some(false) => "FROM ip_addresses WHERE organization_id = ? AND interface_id IS NULL",
+        };
+        self.simple_page(page, Some(org.as_bytes()), from, rows::ip_address).await
+    }
+
+    async fn update_ip_address(
+        &self,
+        org: OrganizationId,
+        id: IpAddressId,
+        patch: &IpAddressPatch,
+    ) -> Result<IpAddress> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "UPDATE ip_addresses SET
+                vip = COALESCE(?, vip),
+                label = CASE WHEN ? THEN ? ELSE label END,
+                reverse_dns = COALESCE(?, reverse_dns)
+             WHERE id = ? AND organization_id = ? RETURNING *",
+        )
+        .bind(patch.vip)
+        .bind(patch.label.is_some())
+        .bind(patch.label.clone().flatten())
+        .bind(patch.reverse_dns.as_deref())
+        .bind(id.as_bytes().as_slice())
+        .bind(org.as_bytes().as_slice())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let ip =
+            row.as_ref().map(rows::ip_address).transpose()?.ok_or(Error::not_found(IpAddressId::KIND))?;
+        tx.commit().await?;
+        Ok(ip)
+    }
+
+    async fn release_ip_address(&self, org: OrganizationId, id: IpAddressId) -> Result<()> {
+        let mut tx = self.write().await?;
+        let ip = sqlx::query("SELECT * FROM ip_addresses WHERE id = ? AND organization_id = ?")
+            .bind(id.as_bytes().as_slice())
+            .bind(org.as_bytes().as_slice())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(rows::ip_address)
+            .transpose()?
+            .ok_or(Error::not_found(IpAddressId::KIND))?;
+        if ip.allocation.is_some() {
+            return Err(Error::Conflict(
+                "the address is allocated to a server interface; unallocate it first".into(),
+            ));
+        }
+        ipam::release_where(&mut tx, "id = ?", id.as_bytes().as_slice()).await?;
+        tx.commit().await
+    }
+
+    async fn set_ip_allocation(
+        &self,
+        org: OrganizationId,
+        id: IpAddressId,
+        allocation: Option<Allocation>,
+    ) -> Result<IpAddress> {
+        let mut tx = self.write().await?;
+        let updated = match allocation {
+            Some(a) => sqlx::query(
+                "UPDATE ip_addresses SET interface_id = ?, server_id = ?
+                 WHERE id = ? AND organization_id = ? AND (interface_id IS NULL OR interface_id = ?) RETURNING *",
+            )
+            .bind(a.interface_id.as_bytes().to_vec())
+            .bind(a.server_id.as_bytes().to_vec())
+            .bind(id.as_bytes().as_slice())
+            .bind(org.as_bytes().as_slice())
+            .bind(a.interface_id.as_bytes().to_vec()),
+            None => sqlx::query(
+                "UPDATE ip_addresses SET interface_id = NULL, server_id = NULL, server_owned = 0
+                 WHERE id = ? AND organization_id = ? RETURNING *",
+            )
+            .bind(id.as_bytes().as_slice())
+            .bind(org.as_bytes().as_slice()),
+        }
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| constraint_error(e, &[], InterfaceId::KIND))?;
+        let ip = match updated.as_ref().map(rows::ip_address).transpose()? {
+            Some(ip) => ip,
+            None => {
+                let exists: Option<i64> =
+                    sqlx::query_scalar("SELECT 1 FROM ip_addresses WHERE id = ? AND organization_id = ?")
+                        .bind(id.as_bytes().as_slice())
+                        .bind(org.as_bytes().as_slice())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                return Err(match exists {
+                    Some(_) => Error::Conflict(
+                        "the address is allocated to another interface; unallocate it first".into(),
+                    ),
+                    None => Error::not_found(IpAddressId::KIND),
+                });
+            }
+        };
+        tx.commit().await?;
+        Ok(ip)
     }
 }

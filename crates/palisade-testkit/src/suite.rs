@@ -6,10 +6,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use palisade_core::error::Error;
-use palisade_core::id::{ApiTokenId, DataCenterId, InterfaceId, NetworkId, OrganizationId, ServerId, UserId};
+use palisade_core::id::{
+    ApiTokenId, DataCenterId, InterfaceId, IpAddressId, NetworkId, OrganizationId, ServerId, UserId,
+};
+use palisade_core::ipam::IpVersion;
 use palisade_core::model::{
-    now, ApiToken, Country, DataCenter, Interface, Network, Organization, OrganizationPatch,
-    OrganizationStatus, Server, User,
+    now, Allocation, ApiToken, Country, DataCenter, Interface, IpAddress, IpAddressPatch, IpFilter,
+    IpRequest, Network, Organization, OrganizationPatch, OrganizationStatus, Server, User,
 };
 use palisade_core::secret::{new_token_secret, PasswordDigest};
 use palisade_core::{PageRequest, Scope, Store};
@@ -62,6 +65,7 @@ fn network(dc: DataCenterId, permalink: Option<&str>, default: bool, org: Option
         permalink: permalink.map(str::to_owned),
         data_center_id: dc,
         prefixes: vec!["203.0.113.0/24".parse().unwrap(), "2001:db8::/64".parse().unwrap()],
+        reserved: vec!["203.0.113.1/32".parse().unwrap()],
         is_default: default,
         organization_id: org,
         created_at: now(),
@@ -81,6 +85,29 @@ fn server(org: OrganizationId, net: NetworkId, addresses: &[&str]) -> Server {
         tags: vec!["env:prod".into(), "role:web".into()],
         created_at: now(),
     }
+}
+
+/// The address records a server's own addresses become.
+pub fn claims(server: &Server) -> Vec<IpAddress> {
+    let mut out = Vec::new();
+    for iface in &server.interfaces {
+        for addr in &iface.addresses {
+            out.push(IpAddress {
+                id: IpAddressId::random(),
+                organization_id: server.organization_id,
+                network_id: iface.network_id,
+                address: *addr,
+                prefix_len: if addr.is_ipv4() { 24 } else { 64 },
+                vip: false,
+                label: None,
+                reverse_dns: palisade_core::ipam::reverse_dns("{dashed}.test", *addr),
+                allocation: Some(Allocation { server_id: server.id, interface_id: iface.id }),
+                server_owned: true,
+                created_at: server.created_at,
+            });
+        }
+    }
+    out
 }
 
 pub async fn organizations_round_trip(store: Arc<dyn Store>) {
@@ -266,7 +293,7 @@ pub async fn inventory_round_trip(store: Arc<dyn Store>) {
     );
 
     let web = server(org.id, shared.id, &["203.0.113.10", "2001:db8::10"]);
-    store.insert_server(&web).await.unwrap();
+    store.insert_server(&web, &claims(&web)).await.unwrap();
     assert_eq!(store.server(org.id, web.id).await.unwrap(), Some(web.clone()));
     assert_eq!(
         store.server(other.id, web.id).await.unwrap(),
@@ -275,19 +302,20 @@ pub async fn inventory_round_trip(store: Arc<dyn Store>) {
     );
     let clash = server(org.id, shared.id, &["203.0.113.11", "203.0.113.10"]);
     assert_eq!(
-        store.insert_server(&clash).await,
+        store.insert_server(&clash, &claims(&clash)).await,
         Err(Error::AlreadyExists { kind: "address", field: "interfaces[0].addresses[1]".into() })
     );
     assert_eq!(store.server(org.id, clash.id).await.unwrap(), None, "a failed insert leaves nothing behind");
     let db = server(org.id, shared.id, &["203.0.113.11"]);
-    store.insert_server(&db).await.unwrap();
+    store.insert_server(&db, &claims(&db)).await.unwrap();
     let page = store.list_servers(org.id, PageRequest::default()).await.unwrap();
     assert_eq!(page.items, vec![web.clone(), db.clone()]);
     assert_eq!(store.delete_server(other.id, web.id).await, Err(Error::not_found("server")));
     store.delete_server(org.id, web.id).await.unwrap();
     assert_eq!(store.delete_server(org.id, web.id).await, Err(Error::not_found("server")));
     // Its addresses are free again.
-    store.insert_server(&server(org.id, shared.id, &["203.0.113.10"])).await.unwrap();
+    let again = server(org.id, shared.id, &["203.0.113.10"]);
+    store.insert_server(&again, &claims(&again)).await.unwrap();
 }
 
 pub async fn deleting_an_organization_removes_what_it_owns(store: Arc<dyn Store>) {
@@ -301,7 +329,7 @@ pub async fn deleting_an_organization_removes_what_it_owns(store: Arc<dyn Store>
     let (_, hash) = new_token_secret(t.id);
     store.insert_api_token(&t, &hash).await.unwrap();
     let s = server(org.id, private.id, &["203.0.113.20"]);
-    store.insert_server(&s).await.unwrap();
+    store.insert_server(&s, &claims(&s)).await.unwrap();
 
     store.delete_organization(org.id).await.unwrap();
     assert!(store.token_credentials(t.id).await.unwrap().is_none());
@@ -312,4 +340,232 @@ pub async fn deleting_an_organization_removes_what_it_owns(store: Arc<dyn Store>
 
 pub async fn ping_answers(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
+}
+
+// ---------------------------------------------------------------- IP address management
+
+/// A data center, an organization and a shared network with these prefixes and reservations.
+async fn ipam_fixture(
+    store: &Arc<dyn Store>,
+    prefixes: &[&str],
+    reserved: &[&str],
+) -> (OrganizationId, Network) {
+    let dc = data_center(&format!("dc-{}", uuid::Uuid::new_v4().simple()));
+    store.insert_data_center(&dc).await.unwrap();
+    let org = organization(&format!("o-{}", uuid::Uuid::new_v4().simple()));
+    store.insert_organization(&org).await.unwrap();
+    let mut net = network(dc.id, None, false, None);
+    net.prefixes = prefixes.iter().map(|p| p.parse().unwrap()).collect();
+    net.reserved = reserved.iter().map(|p| p.parse().unwrap()).collect();
+    store.insert_network(&net).await.unwrap();
+    (org.id, store.network(net.id).await.unwrap().unwrap())
+}
+
+pub fn ip_request(org: OrganizationId, network: &Network, version: IpVersion) -> IpRequest {
+    IpRequest {
+        id: IpAddressId::random(),
+        organization_id: org,
+        network: network.clone(),
+        version,
+        vip: false,
+        label: None,
+        reverse_dns_pattern: "{dashed}.rdns.example.net".into(),
+        created_at: now(),
+    }
+}
+
+fn addr(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+pub async fn a_small_prefix_fills_in_order_then_is_exhausted(store: Arc<dyn Store>) {
+    let (org, net) = ipam_fixture(&store, &["198.51.100.0/28"], &[]).await;
+    let mut got = Vec::new();
+    for _ in 0..14 {
+        let ip = store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await.unwrap();
+        assert_eq!(ip.prefix_len, 28);
+        assert_eq!(ip.reverse_dns, format!("{}.rdns.example.net", ip.address.to_string().replace('.', "-")));
+        got.push(ip.address);
+    }
+    let want: Vec<IpAddr> = (1..=14).map(|i| addr(&format!("198.51.100.{i}"))).collect();
+    assert_eq!(got, want, "a /28 hands out .1 to .14 in order: never .0 or .15");
+    assert_eq!(
+        store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await,
+        Err(Error::NoAvailableAddresses)
+    );
+    assert_eq!(
+        store.allocate_ip(&ip_request(org, &net, IpVersion::V6)).await,
+        Err(Error::NoAvailableAddresses)
+    );
+}
+
+pub async fn reservations_and_claimed_addresses_are_skipped(store: Arc<dyn Store>) {
+    let (org, net) =
+        ipam_fixture(&store, &["198.51.100.0/28"], &["198.51.100.1/32", "198.51.100.8/30"]).await;
+    let s = server(org, net.id, &["198.51.100.3"]);
+    store.insert_server(&s, &claims(&s)).await.unwrap();
+    let mut got = Vec::new();
+    while let Ok(ip) = store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await {
+        got.push(ip.address);
+    }
+    let want: Vec<IpAddr> =
+        [2, 4, 5, 6, 7, 12, 13, 14].iter().map(|i| addr(&format!("198.51.100.{i}"))).collect();
+    assert_eq!(got, want);
+}
+
+pub async fn released_addresses_are_reused_lowest_first(store: Arc<dyn Store>) {
+    let (org, net) = ipam_fixture(&store, &["198.51.100.0/24"], &[]).await;
+    let mut ips = Vec::new();
+    for _ in 0..6 {
+        ips.push(store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await.unwrap());
+    }
+    store.release_ip_address(org, ips[3].id).await.unwrap();
+    store.release_ip_address(org, ips[1].id).await.unwrap();
+    assert_eq!(store.ip_address(org, ips[1].id).await.unwrap(), None);
+    assert_eq!(store.release_ip_address(org, ips[1].id).await, Err(Error::not_found("ip address")));
+    let next: Vec<IpAddr> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await.unwrap().address);
+        }
+        v
+    };
+    assert_eq!(next, vec![addr("198.51.100.2"), addr("198.51.100.4"), addr("198.51.100.7")]);
+}
+
+pub async fn ipv6_prefixes_up_to_a_48_allocate_sparsely(store: Arc<dyn Store>) {
+    let (org, net) = ipam_fixture(&store, &["2001:db8:1::/48", "2001:db8:2::/64"], &[]).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        let ip = store.allocate_ip(&ip_request(org, &net, IpVersion::V6)).await.unwrap();
+        assert!(net.prefixes[0].contains(&ip.address), "{}", ip.address);
+        assert_eq!(ip.prefix_len, 48);
+        assert!(seen.insert(ip.address), "duplicate {}", ip.address);
+    }
+    // A /64 alone works the same way.
+    let (org, net) = ipam_fixture(&store, &["2001:db8:3::/64"], &[]).await;
+    let ip = store.allocate_ip(&ip_request(org, &net, IpVersion::V6)).await.unwrap();
+    assert!(net.prefixes[0].contains(&ip.address));
+    assert_ne!(ip.address, addr("2001:db8:3::"));
+    // Small IPv6 prefixes are sequential, like IPv4.
+    let (org, net) = ipam_fixture(&store, &["2001:db8:4::/126"], &[]).await;
+    let got: Vec<IpAddr> = {
+        let mut v = Vec::new();
+        while let Ok(ip) = store.allocate_ip(&ip_request(org, &net, IpVersion::V6)).await {
+            v.push(ip.address);
+        }
+        v
+    };
+    assert_eq!(got, vec![addr("2001:db8:4::1"), addr("2001:db8:4::2"), addr("2001:db8:4::3")]);
+}
+
+pub async fn concurrent_allocations_never_collide(store: Arc<dyn Store>) {
+    let (org, net) = ipam_fixture(&store, &["198.51.100.0/26"], &[]).await;
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (store, net) = (store.clone(), net.clone());
+        tasks.push(tokio::spawn(
+            async move { store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await },
+        ));
+    }
+    let mut got = std::collections::BTreeSet::new();
+    let mut exhausted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(ip) => assert!(got.insert(ip.address), "{} handed out twice", ip.address),
+            Err(Error::NoAvailableAddresses) => exhausted += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((got.len(), exhausted), (62, 2));
+}
+
+pub async fn allocation_to_interfaces_and_server_deletion(store: Arc<dyn Store>) {
+    let (org, net) = ipam_fixture(&store, &["198.51.100.0/24"], &[]).await;
+    let s = server(org, net.id, &["198.51.100.50"]);
+    store.insert_server(&s, &claims(&s)).await.unwrap();
+    let iface = s.interfaces[0].id;
+    let ip = store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await.unwrap();
+    assert_eq!(ip.allocation, None);
+    let allocation = Allocation { server_id: s.id, interface_id: iface };
+    let allocated = store.set_ip_allocation(org, ip.id, Some(allocation)).await.unwrap();
+    assert_eq!(allocated.allocation, Some(allocation));
+    assert_eq!(
+        store.set_ip_allocation(org, ip.id, Some(allocation)).await.unwrap().allocation,
+        Some(allocation)
+    );
+    let listed = store.server(org, s.id).await.unwrap().unwrap();
+    assert_eq!(listed.interfaces[0].addresses, vec![addr("198.51.100.50"), ip.address]);
+    assert!(matches!(store.release_ip_address(org, ip.id).await, Err(Error::Conflict(_))));
+    let filter = |allocated| IpFilter { allocated: Some(allocated) };
+    assert_eq!(store.list_ip_addresses(org, filter(true), PageRequest::default()).await.unwrap().total, 2);
+    assert_eq!(store.list_ip_addresses(org, filter(false), PageRequest::default()).await.unwrap().total, 0);
+
+    // Another server's interface cannot take it while it is allocated.
+    let other = server(org, net.id, &[]);
+    store.insert_server(&other, &[]).await.unwrap();
+    let elsewhere = Allocation { server_id: other.id, interface_id: other.interfaces[0].id };
+    assert!(matches!(store.set_ip_allocation(org, ip.id, Some(elsewhere)).await, Err(Error::Conflict(_))));
+
+    // Deleting the server releases its own address and only unallocates the other.
+    store.delete_server(org, s.id).await.unwrap();
+    let kept = store.ip_address(org, ip.id).await.unwrap().unwrap();
+    assert_eq!(kept.allocation, None);
+    assert_eq!(
+        store.list_ip_addresses(org, IpFilter::default(), PageRequest::default()).await.unwrap().items,
+        vec![kept]
+    );
+    // .50 went to the pool: a server may claim it back, and the cursor moves on meanwhile.
+    let reclaimed = server(org, net.id, &["198.51.100.50"]);
+    store.insert_server(&reclaimed, &claims(&reclaimed)).await.unwrap();
+    let reused = store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await.unwrap();
+    assert_eq!(reused.address, addr("198.51.100.2"));
+    store.delete_server(org, reclaimed.id).await.unwrap();
+    let pooled = store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await.unwrap();
+    assert_eq!(pooled.address, addr("198.51.100.50"), "released addresses are reused first");
+
+    let unallocated = store.set_ip_allocation(org, reused.id, None).await.unwrap();
+    assert_eq!(unallocated.allocation, None);
+    assert_eq!(
+        store.set_ip_allocation(OrganizationId::random(), reused.id, None).await,
+        Err(Error::not_found("ip address"))
+    );
+}
+
+pub async fn deleting_an_organization_returns_its_addresses(store: Arc<dyn Store>) {
+    let (org, net) = ipam_fixture(&store, &["198.51.100.0/30"], &[]).await;
+    let a = store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await.unwrap();
+    let b = store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await.unwrap();
+    assert_eq!((a.address, b.address), (addr("198.51.100.1"), addr("198.51.100.2")));
+    let other = organization("heir");
+    store.insert_organization(&other).await.unwrap();
+    assert_eq!(
+        store.allocate_ip(&ip_request(other.id, &net, IpVersion::V4)).await,
+        Err(Error::NoAvailableAddresses)
+    );
+    store.delete_organization(org).await.unwrap();
+    let again = store.allocate_ip(&ip_request(other.id, &net, IpVersion::V4)).await.unwrap();
+    assert_eq!(again.address, addr("198.51.100.1"));
+}
+
+pub async fn address_fields_update(store: Arc<dyn Store>) {
+    let (org, net) = ipam_fixture(&store, &["198.51.100.0/24"], &[]).await;
+    let mut request = ip_request(org, &net, IpVersion::V4);
+    request.vip = true;
+    request.label = Some("web".into());
+    let ip = store.allocate_ip(&request).await.unwrap();
+    assert_eq!((ip.vip, ip.label.as_deref()), (true, Some("web")));
+    let patch =
+        IpAddressPatch { vip: Some(false), label: Some(None), reverse_dns: Some("www.example.net".into()) };
+    let updated = store.update_ip_address(org, ip.id, &patch).await.unwrap();
+    assert_eq!(
+        (updated.vip, updated.label.clone(), updated.reverse_dns.as_str()),
+        (false, None, "www.example.net")
+    );
+    assert_eq!(store.ip_address(org, ip.id).await.unwrap(), Some(updated));
+    assert_eq!(store.ip_address(OrganizationId::random(), ip.id).await.unwrap(), None);
+    assert_eq!(
+        store.update_ip_address(org, IpAddressId::random(), &IpAddressPatch::default()).await,
+        Err(Error::not_found("ip address"))
+    );
 }

@@ -40,6 +40,14 @@ suite!(
     inventory_round_trip,
     deleting_an_organization_removes_what_it_owns,
     ping_answers,
+    a_small_prefix_fills_in_order_then_is_exhausted,
+    reservations_and_claimed_addresses_are_skipped,
+    released_addresses_are_reused_lowest_first,
+    ipv6_prefixes_up_to_a_48_allocate_sparsely,
+    concurrent_allocations_never_collide,
+    allocation_to_interfaces_and_server_deletion,
+    deleting_an_organization_returns_its_addresses,
+    address_fields_update,
 );
 
 /// The configured statement timeout reaches PostgreSQL sessions.

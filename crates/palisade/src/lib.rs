@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use palisade_api::ApiConfig;
 use palisade_core::secret::RevealedSecret;
-use palisade_core::service::operator_credential;
+use palisade_core::service::{operator_credential, CoreSettings};
 use palisade_core::{Core, Store};
 use palisade_store_postgres::{PostgresConfig, PostgresStore};
 use palisade_store_sqlite::{SqliteConfig, SqliteStore};
@@ -28,6 +28,7 @@ pub struct ServeConfig {
     pub admin_token: Option<String>,
     pub db: DbSettings,
     pub api: ApiConfig,
+    pub core: CoreSettings,
 }
 
 impl Default for ServeConfig {
@@ -38,6 +39,7 @@ impl Default for ServeConfig {
             admin_token: None,
             db: DbSettings::default(),
             api: ApiConfig::default(),
+            core: CoreSettings::default(),
         }
     }
 }
@@ -116,7 +118,7 @@ impl Application {
         let (operator, generated) = operator_credential(store.as_ref(), config.admin_token.as_deref())
             .await
             .context("settling the operator token")?;
-        let core = Core::new(store, operator);
+        let core = Core::with_settings(store, operator, config.core.clone());
         let router = palisade_api::router(core.clone(), config.api.clone())
             .layer(tower_http::trace::TraceLayer::new_for_http());
         let listener =

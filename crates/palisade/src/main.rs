@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use palisade::{Application, DbSettings, ServeConfig, DEFAULT_DATABASE_URL};
 use palisade_api::ApiConfig;
+use palisade_core::service::CoreSettings;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -63,6 +64,11 @@ struct ServeArgs {
     #[arg(long, env = "PALISADE_DB_CONNECT_RETRY_DELAY_MS", default_value_t = 1000)]
     db_connect_retry_delay_ms: u64,
 
+    /// Default reverse DNS name of new addresses: `{dashed}` is the address with `.`/`:` as
+    /// `-` (203-0-113-10), `{address}` the address itself.
+    #[arg(long, env = "PALISADE_REVERSE_DNS_PATTERN", default_value = "{dashed}.rdns.example.net")]
+    reverse_dns_pattern: String,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "PALISADE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
@@ -99,6 +105,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             connect_retry_delay: Duration::from_millis(args.db_connect_retry_delay_ms),
         },
         api: ApiConfig { max_body_bytes: args.max_body_bytes },
+        core: CoreSettings { reverse_dns_pattern: args.reverse_dns_pattern },
     };
     let (app, generated) = Application::build(config).await?;
     if let Some(secret) = generated {

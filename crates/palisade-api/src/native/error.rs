@@ -121,6 +121,13 @@ impl NativeError {
                 Some(problems(&[Violation::new(name.clone(), ViolationCode::InvalidValue, message.clone())])),
             ),
             Error::Conflict(message) => (StatusCode::CONFLICT, "conflict", message.clone(), None),
+            // Not transient: the network is full until addresses are released.
+            Error::NoAvailableAddresses => (
+                StatusCode::CONFLICT,
+                "no_available_addresses",
+                "the network has no address of that version left".into(),
+                None,
+            ),
             Error::Unauthenticated(why) => {
                 let (code, message) = match why {
                     Unauthenticated::MissingCredentials => {

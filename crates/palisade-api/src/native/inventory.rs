@@ -76,6 +76,7 @@ pub async fn create_network(
         permalink: body.permalink,
         data_center_id: DataCenterId::from_uuid(body.data_center_id),
         prefixes: body.prefixes,
+        reserved: body.reserved,
         is_default: body.default,
         organization_id: body.organization_id.map(OrganizationId::from_uuid),
     };

@@ -4,6 +4,7 @@
 //! from the same list: a handler cannot be routed without being documented, and the route-table
 //! authorization test reads that same document to find every route.
 
+pub mod addresses;
 pub mod credentials;
 pub mod error;
 pub mod extract;
@@ -38,6 +39,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "organizations", description = "Tenancy"),
         (name = "credentials", description = "API tokens and users of an organization"),
         (name = "inventory", description = "Data centers, networks and servers"),
+        (name = "ip addresses", description = "IP address management"),
     )
 )]
 struct ApiDoc;
@@ -66,7 +68,11 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(inventory::create_network, inventory::list_networks))
         .routes(routes!(inventory::get_network))
         .routes(routes!(inventory::create_server, inventory::list_servers))
-        .routes(routes!(inventory::get_server, inventory::delete_server));
+        .routes(routes!(inventory::get_server, inventory::delete_server))
+        .routes(routes!(addresses::create, addresses::list))
+        .routes(routes!(addresses::get, addresses::update, addresses::release))
+        .routes(routes!(addresses::allocate))
+        .routes(routes!(addresses::unallocate));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(PREFIX, v1)
 }
 

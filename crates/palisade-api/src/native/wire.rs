@@ -1,7 +1,8 @@
 //! The native API's JSON shapes and their translation to and from the core model.
 
 use palisade_core::model::{
-    ApiToken, Country, DataCenter, Interface, Network, Organization, OrganizationStatus, Server, User,
+    ApiToken, Country, DataCenter, Interface, IpAddress, Network, Organization, OrganizationStatus, Server,
+    User,
 };
 use palisade_core::Page;
 use serde::{Deserialize, Serialize};
@@ -306,6 +307,9 @@ pub struct CreateNetworkRequest {
     pub data_center_id: Uuid,
     /// IPv4 and/or IPv6 prefixes, e.g. `203.0.113.0/24`, `2001:db8::/64`.
     pub prefixes: Vec<String>,
+    /// Addresses or CIDRs inside the prefixes never handed out (gateways, routers).
+    #[serde(default)]
+    pub reserved: Vec<String>,
     /// Whether this is the data center's default shared network.
     #[serde(default)]
     pub default: bool,
@@ -321,6 +325,7 @@ pub struct NetworkView {
     pub permalink: Option<String>,
     pub data_center_id: Uuid,
     pub prefixes: Vec<String>,
+    pub reserved: Vec<String>,
     pub default: bool,
     pub organization_id: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
@@ -336,6 +341,7 @@ impl From<Network> for NetworkView {
             permalink: n.permalink,
             data_center_id: n.data_center_id.as_uuid(),
             prefixes: n.prefixes.iter().map(ToString::to_string).collect(),
+            reserved: n.reserved.iter().map(ToString::to_string).collect(),
             default: n.is_default,
             organization_id: n.organization_id.map(|o| o.as_uuid()),
             created_at: n.created_at,
@@ -426,5 +432,122 @@ pub struct ServerResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServerList {
     pub servers: Vec<ServerView>,
+    pub pagination: PaginationView,
+}
+
+// ---------------------------------------------------------------- IP addresses
+
+/// `ipv4` or `ipv6`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionWire {
+    Ipv4,
+    Ipv6,
+}
+
+impl From<VersionWire> for palisade_core::ipam::IpVersion {
+    fn from(v: VersionWire) -> Self {
+        match v {
+            VersionWire::Ipv4 => Self::V4,
+            VersionWire::Ipv6 => Self::V6,
+        }
+    }
+}
+
+impl From<palisade_core::ipam::IpVersion> for VersionWire {
+    fn from(v: palisade_core::ipam::IpVersion) -> Self {
+        match v {
+            palisade_core::ipam::IpVersion::V4 => Self::Ipv4,
+            palisade_core::ipam::IpVersion::V6 => Self::Ipv6,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIpAddressRequest {
+    pub network_id: Uuid,
+    pub version: VersionWire,
+    /// A virtual IP, shared between servers; needs a label.
+    #[serde(default)]
+    pub vip: bool,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// Absent stays `None`; `null` becomes `Some(None)`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateIpAddressRequest {
+    pub vip: Option<bool>,
+    /// A new label, or `null` to clear it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub label: Option<Option<String>>,
+    pub reverse_dns: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllocateIpAddressRequest {
+    pub server_id: Uuid,
+    pub interface_id: Uuid,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IpAddressView {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub network_id: Uuid,
+    pub address: String,
+    /// The address with its network prefix's length, e.g. `203.0.113.10/24`.
+    pub address_with_mask: String,
+    pub version: VersionWire,
+    pub vip: bool,
+    pub label: Option<String>,
+    pub reverse_dns: String,
+    /// The server the address is allocated to, if any.
+    pub allocation_id: Option<Uuid>,
+    /// `server` when allocated, else `null`.
+    pub allocation_type: Option<String>,
+    /// The server interface the address is allocated to, if any.
+    pub interface_id: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<IpAddress> for IpAddressView {
+    fn from(ip: IpAddress) -> Self {
+        Self {
+            id: ip.id.as_uuid(),
+            organization_id: ip.organization_id.as_uuid(),
+            network_id: ip.network_id.as_uuid(),
+            address: ip.address.to_string(),
+            address_with_mask: palisade_core::ipam::address_with_mask(ip.address, ip.prefix_len),
+            version: ip.version().into(),
+            vip: ip.vip,
+            label: ip.label,
+            reverse_dns: ip.reverse_dns,
+            allocation_id: ip.allocation.map(|a| a.server_id.as_uuid()),
+            allocation_type: ip.allocation.map(|_| "server".to_owned()),
+            interface_id: ip.allocation.map(|a| a.interface_id.as_uuid()),
+            created_at: ip.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IpAddressResponse {
+    pub ip_address: IpAddressView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IpAddressList {
+    pub ip_addresses: Vec<IpAddressView>,
     pub pagination: PaginationView,
 }

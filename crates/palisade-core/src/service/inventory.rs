@@ -6,11 +6,12 @@ use super::tenancy::NAME_MAX;
 use super::Core;
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
-use crate::id::{DataCenterId, InterfaceId, NetworkId, OrganizationId, ServerId};
-use crate::model::{now, Country, DataCenter, Interface, Network, Server};
+use crate::id::{DataCenterId, InterfaceId, IpAddressId, NetworkId, OrganizationId, ServerId};
+use crate::ipam;
+use crate::model::{now, Allocation, Country, DataCenter, Interface, IpAddress, Network, Server};
 use crate::page::{Page, PageRequest};
 use crate::scope::Scope;
-use crate::validate::{is_host_address, Violations};
+use crate::validate::Violations;
 
 #[derive(Debug, Clone)]
 pub struct CreateDataCenter {
@@ -25,6 +26,8 @@ pub struct CreateNetwork {
     pub permalink: Option<String>,
     pub data_center_id: DataCenterId,
     pub prefixes: Vec<String>,
+    /// Addresses or CIDRs inside the prefixes that are never handed out.
+    pub reserved: Vec<String>,
     pub is_default: bool,
     pub organization_id: Option<OrganizationId>,
 }
@@ -129,6 +132,21 @@ impl Core {
                 }
             }
         }
+        let mut reserved = Vec::with_capacity(input.reserved.len());
+        for (i, r) in input.reserved.iter().enumerate() {
+            let path = format!("reserved[{i}]");
+            if let Some(net) = v.network_or_address(&path, r) {
+                if prefixes.iter().any(|p: &ipnet::IpNet| p.contains(&net)) {
+                    reserved.push(net);
+                } else {
+                    v.push(
+                        path,
+                        ViolationCode::InvalidValue,
+                        "must lie inside one of the network's prefixes",
+                    );
+                }
+            }
+        }
         if self.store.data_center(input.data_center_id).await?.is_none() {
             v.push("data_center_id", ViolationCode::InvalidReference, "no such data center");
         }
@@ -144,6 +162,7 @@ impl Core {
             permalink: input.permalink,
             data_center_id: input.data_center_id,
             prefixes,
+            reserved,
             is_default: input.is_default,
             organization_id: input.organization_id,
             created_at: now(),
@@ -189,7 +208,10 @@ impl Core {
                 v.push(path, ViolationCode::Duplicate, "is listed twice");
             }
         }
+        let server_id = ServerId::random();
+        let created_at = now();
         let mut interfaces = Vec::with_capacity(input.interfaces.len());
+        let mut claims = Vec::new();
         let mut seen = BTreeSet::new();
         for (i, iface) in input.interfaces.iter().enumerate() {
             let network = self.store.network(iface.network_id).await?.filter(|n| n.usable_by(org));
@@ -208,35 +230,53 @@ impl Core {
                     format!("must list at most {MAX_ADDRESSES} addresses"),
                 );
             }
+            let interface_id = InterfaceId::random();
             let mut addresses = Vec::with_capacity(iface.addresses.len());
             for (j, text) in iface.addresses.iter().enumerate() {
                 let path = format!("interfaces[{i}].addresses[{j}]");
                 let Some(addr) = v.address(&path, text) else { continue };
-                if !network.prefixes.iter().any(|net| is_host_address(net, addr)) {
+                let prefix =
+                    network.prefix_of(addr).filter(|p| ipam::is_allocatable(p, addr, &network.reserved));
+                let Some(prefix) = prefix else {
                     v.push(
                         path,
                         ViolationCode::InvalidValue,
-                        "is not a host address of any prefix of the network",
+                        "is not an allocatable address of the network (outside its prefixes, reserved, or a network or broadcast address)",
                     );
-                } else if !seen.insert((network.id, addr)) {
+                    continue;
+                };
+                if !seen.insert((network.id, addr)) {
                     v.push(path, ViolationCode::Duplicate, "is listed twice");
-                } else {
-                    addresses.push(addr);
+                    continue;
                 }
+                addresses.push(addr);
+                claims.push(IpAddress {
+                    id: IpAddressId::random(),
+                    organization_id: org,
+                    network_id: network.id,
+                    address: addr,
+                    prefix_len: prefix.prefix_len(),
+                    vip: false,
+                    label: None,
+                    reverse_dns: ipam::reverse_dns(&self.settings.reverse_dns_pattern, addr),
+                    allocation: Some(Allocation { server_id, interface_id }),
+                    server_owned: true,
+                    created_at,
+                });
             }
-            interfaces.push(Interface { id: InterfaceId::random(), network_id: network.id, addresses });
+            interfaces.push(Interface { id: interface_id, network_id: network.id, addresses });
         }
         v.finish()?;
         self.existing_organization(org).await?;
         let server = Server {
-            id: ServerId::random(),
+            id: server_id,
             organization_id: org,
             name: input.name,
             interfaces,
             tags: input.tags,
-            created_at: now(),
+            created_at,
         };
-        self.store.insert_server(&server).await?;
+        self.store.insert_server(&server, &claims).await?;
         Ok(server)
     }
 

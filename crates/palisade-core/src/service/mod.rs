@@ -4,12 +4,14 @@
 //! input (collecting every violation), then makes exactly one atomic store call. Faces call
 //! these methods and render the result; they never talk to the store themselves.
 
+mod addresses;
 mod inventory;
 mod tenancy;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
+pub use addresses::CreateIpAddress;
 pub use inventory::{CreateDataCenter, CreateInterface, CreateNetwork, CreateServer};
 pub use tenancy::{CreateApiToken, CreateOrganization, CreateUser, CreatedApiToken};
 
@@ -22,16 +24,34 @@ use crate::store::Store;
 /// The settings key under which the generated operator token's hash is kept.
 pub const OPERATOR_TOKEN_SETTING: &str = "operator_token_sha256";
 
+/// Installation-wide choices that shape what the core produces.
+#[derive(Debug, Clone)]
+pub struct CoreSettings {
+    /// Default reverse DNS names of new addresses (see [`crate::ipam::reverse_dns`]).
+    pub reverse_dns_pattern: String,
+}
+
+impl Default for CoreSettings {
+    fn default() -> Self {
+        Self { reverse_dns_pattern: "{dashed}.rdns.example.net".into() }
+    }
+}
+
 /// The canonical service. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Core {
     store: Arc<dyn Store>,
     operator: Arc<SecretHash>,
+    settings: Arc<CoreSettings>,
 }
 
 impl Core {
     pub fn new(store: Arc<dyn Store>, operator: SecretHash) -> Self {
-        Self { store, operator: Arc::new(operator) }
+        Self::with_settings(store, operator, CoreSettings::default())
+    }
+
+    pub fn with_settings(store: Arc<dyn Store>, operator: SecretHash, settings: CoreSettings) -> Self {
+        Self { store, operator: Arc::new(operator), settings: Arc::new(settings) }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

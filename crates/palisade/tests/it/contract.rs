@@ -267,7 +267,7 @@ async fn data_centers_and_networks() {
     assert_eq!(
         normalise(net.body.clone()),
         json!({"network": {"id": "<id>", "name": "Public", "permalink": "public", "data_center_id": "<data_center_id>",
-            "prefixes": ["203.0.113.0/24", "2001:db8::/64"], "default": true, "organization_id": null, "created_at": "<created_at>"}})
+            "prefixes": ["203.0.113.0/24", "2001:db8::/64"], "reserved": [], "default": true, "organization_id": null, "created_at": "<created_at>"}})
     );
     let net_id = net.body["network"]["id"].as_str().unwrap();
     assert_eq!(app.get(&format!("/api/v1/networks/{net_id}"), OPERATOR).await.body, net.body);
@@ -332,7 +332,7 @@ async fn servers_with_interfaces_addresses_and_tags() {
     assert_eq!(dup.body["error"]["details"][0]["path"], "interfaces[0].addresses[1]");
     assert_eq!(app.count("servers").await, 1);
     assert_eq!(app.count("server_tags").await, 1);
-    assert_eq!(app.count("interface_addresses").await, 2);
+    assert_eq!(app.count("ip_addresses").await, 2);
 
     // A token with `virtual_machines` may manage its own organization's servers.
     let (_, token) = app.token(&org, &["virtual_machines"]).await;

@@ -8,6 +8,7 @@ mod support;
 mod auth;
 mod binary;
 mod contract;
+mod ipam;
 mod multinode;
 mod openapi;
 mod persistence;

@@ -117,3 +117,75 @@ async fn two_nodes_share_one_postgres() {
         "a given admin token is never generated or printed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_allocating_at_once_never_collide() {
+    let db = TestDatabase::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--database-url", db.url.as_str(), "--admin-token", OPERATOR];
+    let a = Server::start_with(dir.path(), &args);
+    let b = Server::start_with(dir.path(), &args);
+    let (a_url, b_url) = (a.base_url(), b.base_url());
+    let client = reqwest::Client::new();
+    use reqwest::Method;
+    let (_, org) = call(
+        &client,
+        Method::POST,
+        format!("{a_url}/api/v1/organizations"),
+        Some(json!({"name": "A", "sub_domain": "a"})),
+    )
+    .await;
+    let org = org["organization"]["id"].as_str().unwrap().to_owned();
+    let country = json!({"name": "United Kingdom", "iso_code2": "GB", "iso_code3": "GBR", "time_zone": "Europe/London", "eu": false});
+    let (_, dc) = call(
+        &client,
+        Method::POST,
+        format!("{a_url}/api/v1/data_centers"),
+        Some(json!({"name": "L", "permalink": "l", "country": country})),
+    )
+    .await;
+    let (_, net) = call(
+        &client,
+        Method::POST,
+        format!("{b_url}/api/v1/networks"),
+        Some(
+            json!({"name": "N", "data_center_id": dc["data_center"]["id"], "prefixes": ["198.51.100.0/26"]}),
+        ),
+    )
+    .await;
+    let net = net["network"]["id"].as_str().unwrap().to_owned();
+
+    let mut tasks = Vec::new();
+    for i in 0..80 {
+        let base = if i % 2 == 0 { a_url.clone() } else { b_url.clone() };
+        let (client, org, net) = (client.clone(), org.clone(), net.clone());
+        tasks.push(tokio::spawn(async move {
+            call(
+                &client,
+                Method::POST,
+                format!("{base}/api/v1/organizations/{org}/ip_addresses"),
+                Some(json!({"network_id": net, "version": "ipv4"})),
+            )
+            .await
+        }));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut exhausted = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            StatusCode::CREATED => assert!(
+                seen.insert(body["ip_address"]["address"].as_str().unwrap().to_owned()),
+                "duplicate {body}"
+            ),
+            StatusCode::CONFLICT => {
+                assert_eq!(body["error"]["code"], "no_available_addresses");
+                exhausted += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((seen.len(), exhausted), (62, 18));
+    a.terminate();
+    b.terminate();
+}

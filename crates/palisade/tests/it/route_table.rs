@@ -85,6 +85,29 @@ fn expected() -> BTreeMap<(&'static str, &'static str, &'static str), (Access, O
         Org(&["virtual_machines"]),
         None,
     );
+    let ips_read: &[&str] = &["ip_addresses", "ip_addresses:read"];
+    let ips: &[&str] = &["ip_addresses"];
+    let ip_body = json!({"network_id": uuid::Uuid::nil(), "version": "ipv4"});
+    add("native", "POST", "/api/v1/organizations/{id}/ip_addresses", Org(ips), Some(ip_body));
+    add("native", "GET", "/api/v1/organizations/{id}/ip_addresses", Org(ips_read), None);
+    add("native", "GET", "/api/v1/organizations/{id}/ip_addresses/{ip_id}", Org(ips_read), None);
+    add(
+        "native",
+        "PATCH",
+        "/api/v1/organizations/{id}/ip_addresses/{ip_id}",
+        Org(ips),
+        Some(json!({"vip": false})),
+    );
+    add("native", "DELETE", "/api/v1/organizations/{id}/ip_addresses/{ip_id}", Org(ips), None);
+    let allocate = json!({"server_id": uuid::Uuid::nil(), "interface_id": uuid::Uuid::nil()});
+    add(
+        "native",
+        "POST",
+        "/api/v1/organizations/{id}/ip_addresses/{ip_id}/allocate",
+        Org(ips),
+        Some(allocate),
+    );
+    add("native", "POST", "/api/v1/organizations/{id}/ip_addresses/{ip_id}/unallocate", Org(ips), None);
     t
 }
 
@@ -124,6 +147,7 @@ async fn every_route_refuses_callers_without_the_right() {
         path.replace("{id}", org)
             .replace("{server_id}", &their_server)
             .replace("{token_id}", &uuid::Uuid::nil().to_string())
+            .replace("{ip_id}", &uuid::Uuid::nil().to_string())
     };
 
     let mut checked = 0;

@@ -17,7 +17,9 @@ const TABLES: &[&str] = &[
     "servers",
     "server_tags",
     "interfaces",
-    "interface_addresses",
+    "ip_addresses",
+    "released_addresses",
+    "network_reserved",
 ];
 
 async fn counts(app: &TestApp) -> Vec<i64> {

@@ -1,0 +1,89 @@
+//! Running an operation from many tasks and summarising its latencies.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+/// What one run measured. `latencies` are in operation order (index = sequence number taken).
+#[derive(Debug)]
+pub struct Stats {
+    pub done: usize,
+    pub elapsed: Duration,
+    pub latencies: Vec<Duration>,
+    sorted: Vec<Duration>,
+}
+
+impl Stats {
+    pub fn rate(&self) -> f64 {
+        self.done as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn percentile(&self, p: f64) -> Duration {
+        if self.sorted.is_empty() {
+            return Duration::ZERO;
+        }
+        let idx = ((self.sorted.len() as f64 - 1.0) * p).round() as usize;
+        self.sorted[idx]
+    }
+
+    /// Mean latency of operations `range` (in operation order).
+    pub fn mean_of(&self, range: std::ops::Range<usize>) -> Duration {
+        let slice =
+            &self.latencies[range.start.min(self.latencies.len())..range.end.min(self.latencies.len())];
+        if slice.is_empty() {
+            return Duration::ZERO;
+        }
+        slice.iter().sum::<Duration>() / u32::try_from(slice.len()).unwrap_or(u32::MAX)
+    }
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Runs `op(n)` from `clients` tasks for n = 0, 1, ... until `limit` operations, `max` time,
+/// or an operation answers `false` (nothing left to do).
+pub async fn drive<F, Fut>(clients: usize, limit: usize, max: Duration, op: F) -> anyhow::Result<Stats>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<bool>> + Send,
+{
+    let op = Arc::new(op);
+    let next = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let results = Arc::new(Mutex::new(Vec::with_capacity(limit.min(1 << 20))));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (op, next, stop, results) = (op.clone(), next.clone(), stop.clone(), results.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while !stop.load(Ordering::Relaxed) && start.elapsed() < max {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= limit {
+                    break;
+                }
+                let t = Instant::now();
+                if op(n).await? {
+                    mine.push((n, t.elapsed()));
+                } else {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+            results.lock().await.extend(mine);
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let elapsed = start.elapsed();
+    let mut results = std::mem::take(&mut *results.lock().await);
+    results.sort_by_key(|(n, _)| *n);
+    let latencies: Vec<Duration> = results.into_iter().map(|(_, d)| d).collect();
+    let mut sorted = latencies.clone();
+    sorted.sort();
+    Ok(Stats { done: latencies.len(), elapsed, latencies, sorted })
+}
