@@ -6,7 +6,9 @@
 //! Hostway, ZStack) are added beside it and merged in [`router`].
 
 pub mod health;
+pub mod katapult;
 pub mod native;
+pub mod rate;
 
 use std::sync::Arc;
 
@@ -18,11 +20,13 @@ use palisade_core::Core;
 pub struct ApiConfig {
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Requests per minute per credential on the vendor faces that limit them (Katapult).
+    pub requests_per_minute: u32,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024 }
+        Self { max_body_bytes: 1024 * 1024, requests_per_minute: 1000 }
     }
 }
 
@@ -31,17 +35,21 @@ impl Default for ApiConfig {
 pub struct AppState {
     pub core: Core,
     pub config: Arc<ApiConfig>,
+    pub rate_limits: Arc<rate::RateLimits>,
 }
 
 /// The whole HTTP application: every face and the probes.
 pub fn router(core: Core, config: ApiConfig) -> Router {
-    let state = AppState { core, config: Arc::new(config) };
-    Router::new().merge(health::router()).merge(native::router()).with_state(state)
+    let rate_limits = Arc::new(rate::RateLimits::per_minute(config.requests_per_minute));
+    let state = AppState { core, config: Arc::new(config), rate_limits };
+    Router::new().merge(health::router()).merge(katapult::router()).merge(native::router()).with_state(state)
 }
 
 /// Every route of every face, for the route-table authorization test.
 pub fn route_table() -> Vec<RouteEntry> {
-    native::route_table()
+    let mut routes = native::route_table();
+    routes.extend(katapult::route_table());
+    routes
 }
 
 /// One route and who may call it.

@@ -54,6 +54,17 @@ impl Principal {
         }
     }
 
+    /// Operations on `org` that need no scope (Katapult's network listings): the operator or
+    /// any token of `org`; other organizations are told it does not exist.
+    pub fn require_member(&self, org: OrganizationId) -> Result<()> {
+        match self {
+            Principal::Token(token) if token.organization_id != org => {
+                Err(Error::not_found(OrganizationId::KIND))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Like [`Principal::require_org`], for operations that create resources: a token of an
     /// organization whose resource creation is restricted is refused.
     pub fn require_org_create(&self, org: OrganizationId, any_of: &[Scope]) -> Result<()> {

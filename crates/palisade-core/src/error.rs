@@ -54,6 +54,11 @@ pub enum BadRequest {
     UnsupportedMediaType,
     /// A query-string or path parameter could not be parsed.
     MalformedParameter { name: String, message: String },
+    /// A required argument (from any source a face reads arguments from) is absent.
+    MissingArgument { path: Vec<String> },
+    /// An argument is present but unusable. `issue` is a short machine name
+    /// (`invalid_scalar`, `missing_lookup_value`, ...), `message` says what is wrong.
+    InvalidArgument { path: Vec<String>, index: Option<usize>, issue: &'static str, message: Option<String> },
 }
 
 /// Why an authenticated caller may not do what it asked.
@@ -96,6 +101,10 @@ pub enum Error {
 
     #[error("conflict: {0}")]
     Conflict(String),
+
+    /// An address was to be unallocated but is not allocated to anything.
+    #[error("the address is not allocated")]
+    NotAllocated,
 
     /// The network has no address of the requested version left to hand out.
     #[error("no available addresses")]

@@ -102,6 +102,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// many processes share the database. [`Error::NoAvailableAddresses`] when none is left.
     async fn allocate_ip(&self, request: &IpRequest) -> Result<IpAddress>;
     async fn ip_address(&self, org: OrganizationId, id: IpAddressId) -> Result<Option<IpAddress>>;
+    /// An address by id, whatever organization holds it (callers authorize afterwards).
+    async fn ip_address_anywhere(&self, id: IpAddressId) -> Result<Option<IpAddress>>;
+    /// The first address (by creation) equal to `address`, within `org` when given.
+    async fn ip_address_by_address(
+        &self,
+        org: Option<OrganizationId>,
+        address: std::net::IpAddr,
+    ) -> Result<Option<IpAddress>>;
     async fn list_ip_addresses(
         &self,
         org: OrganizationId,

@@ -651,6 +651,32 @@ impl Store for PostgresStore {
         row.as_ref().map(rows::ip_address).transpose()
     }
 
+    async fn ip_address_anywhere(&self, id: IpAddressId) -> Result<Option<IpAddress>> {
+        let row = sqlx::query(&format!("SELECT {IP_COLUMNS} FROM ip_addresses WHERE id = $1"))
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(rows::ip_address).transpose()
+    }
+
+    async fn ip_address_by_address(
+        &self,
+        org: Option<OrganizationId>,
+        address: std::net::IpAddr,
+    ) -> Result<Option<IpAddress>> {
+        let row = sqlx::query(&format!(
+            "SELECT {IP_COLUMNS} FROM ip_addresses WHERE address = $1::inet AND ($2::uuid IS NULL OR organization_id = $2)
+             ORDER BY seq LIMIT 1"
+        ))
+        .bind(address.to_string())
+        .bind(org.map(|o| o.as_uuid()))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(rows::ip_address).transpose()
+    }
+
     async fn list_ip_addresses(
         &self,
         org: OrganizationId,

@@ -627,6 +627,31 @@ impl Store for SqliteStore {
         row.as_ref().map(rows::ip_address).transpose()
     }
 
+    async fn ip_address_anywhere(&self, id: IpAddressId) -> Result<Option<IpAddress>> {
+        let row = sqlx::query("SELECT * FROM ip_addresses WHERE id = ?")
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(rows::ip_address).transpose()
+    }
+
+    async fn ip_address_by_address(
+        &self,
+        org: Option<OrganizationId>,
+        address: std::net::IpAddr,
+    ) -> Result<Option<IpAddress>> {
+        let row = sqlx::query(
+            "SELECT * FROM ip_addresses WHERE address = ?1 AND (?2 IS NULL OR organization_id = ?2) ORDER BY rowid LIMIT 1",
+        )
+        .bind(palisade_core::ipam::octets(address))
+        .bind(org.map(|o| o.as_bytes().to_vec()))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(rows::ip_address).transpose()
+    }
+
     async fn list_ip_addresses(
         &self,
         org: OrganizationId,

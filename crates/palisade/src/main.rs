@@ -69,6 +69,10 @@ struct ServeArgs {
     #[arg(long, env = "PALISADE_REVERSE_DNS_PATTERN", default_value = "{dashed}.rdns.example.net")]
     reverse_dns_pattern: String,
 
+    /// Requests per minute per API token on the Katapult face (counted per node).
+    #[arg(long, env = "PALISADE_REQUESTS_PER_MINUTE", default_value_t = 1000)]
+    requests_per_minute: u32,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "PALISADE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
@@ -104,7 +108,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             connect_attempts: args.db_connect_attempts,
             connect_retry_delay: Duration::from_millis(args.db_connect_retry_delay_ms),
         },
-        api: ApiConfig { max_body_bytes: args.max_body_bytes },
+        api: ApiConfig { max_body_bytes: args.max_body_bytes, requests_per_minute: args.requests_per_minute },
         core: CoreSettings { reverse_dns_pattern: args.reverse_dns_pattern },
     };
     let (app, generated) = Application::build(config).await?;

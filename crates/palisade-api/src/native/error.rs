@@ -120,7 +120,32 @@ impl NativeError {
                 format!("{name}: {message}"),
                 Some(problems(&[Violation::new(name.clone(), ViolationCode::InvalidValue, message.clone())])),
             ),
+            Error::BadRequest(BadRequest::MissingArgument { path }) => {
+                let path = path.join(".");
+                (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    format!("{path}: is required"),
+                    Some(problems(&[Violation::new(path, ViolationCode::Required, "is required")])),
+                )
+            }
+            Error::BadRequest(BadRequest::InvalidArgument { path, message, issue, .. }) => {
+                let path = path.join(".");
+                let message = message.clone().unwrap_or_else(|| issue.replace('_', " "));
+                (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    format!("{path}: {message}"),
+                    Some(problems(&[Violation::new(path, ViolationCode::InvalidValue, message)])),
+                )
+            }
             Error::Conflict(message) => (StatusCode::CONFLICT, "conflict", message.clone(), None),
+            Error::NotAllocated => (
+                StatusCode::CONFLICT,
+                "not_allocated",
+                "the address is not allocated to anything".into(),
+                None,
+            ),
             // Not transient: the network is full until addresses are released.
             Error::NoAvailableAddresses => (
                 StatusCode::CONFLICT,

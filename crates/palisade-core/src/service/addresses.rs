@@ -25,7 +25,7 @@ pub struct CreateIpAddress {
 fn check_label(v: &mut Violations, vip: bool, label: Option<&str>) {
     match label {
         Some(label) => v.text("label", label, 1, NAME_MAX),
-        None if vip => v.push("label", ViolationCode::Required, "can't be blank when the address is a VIP"),
+        None if vip => v.push("label", ViolationCode::Required, "can't be blank"),
         None => {}
     }
 }
@@ -173,6 +173,10 @@ impl Core {
         id: IpAddressId,
     ) -> Result<IpAddress> {
         actor.require_org(org, WRITE)?;
+        let ip = self.store.ip_address(org, id).await?.ok_or(Error::not_found(IpAddressId::KIND))?;
+        if ip.allocation.is_none() {
+            return Err(Error::NotAllocated);
+        }
         self.store.set_ip_allocation(org, id, None).await
     }
 }

@@ -6,6 +6,7 @@
 
 mod addresses;
 mod inventory;
+mod lookup;
 mod tenancy;
 
 use std::net::IpAddr;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 pub use addresses::CreateIpAddress;
 pub use inventory::{CreateDataCenter, CreateInterface, CreateNetwork, CreateServer};
+pub use lookup::{IpRef, OrganizationRef, PermalinkRef};
 pub use tenancy::{CreateApiToken, CreateOrganization, CreateUser, CreatedApiToken};
 
 use crate::auth::{Principal, TokenPrincipal};

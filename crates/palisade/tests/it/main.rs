@@ -9,6 +9,7 @@ mod auth;
 mod binary;
 mod contract;
 mod ipam;
+mod katapult;
 mod multinode;
 mod openapi;
 mod persistence;

@@ -1,35 +1,75 @@
-//! Walks every route of every face: without credentials, with a wrong organization's token, and
-//! with a token that lacks the scope. The expected table below must list exactly the routes the
-//! application serves, so a new route cannot ship without being registered here.
+//! Walks every route of every face: without credentials, with a bogus credential, with another
+//! organization's token holding every scope, and with the organization's own token holding no
+//! scope. The expected table below must list exactly the routes the application serves, so a
+//! new route cannot ship without being registered here.
 
 use std::collections::BTreeMap;
 
+use palisade_api::katapult::ids;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::TestApp;
+use crate::support::{TestApp, OPERATOR};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy)]
 enum Access {
     /// Only the operator token.
     Operator,
-    /// The operator, or a token of the organization in `{id}` with one of these scopes.
+    /// The operator, or a token of the organization named in the path with one of these scopes.
     Org(&'static [&'static str]),
+    /// Any token of the organization named in the path; no scope needed.
+    Member,
+    /// A listing filtered to the caller's organization, needing one of these scopes.
+    Listing(&'static [&'static str]),
+    /// Any authenticated caller (public inventory such as data centers).
+    Public,
 }
 
+/// How a face answers the generic refusals.
+struct Face {
+    missing: (StatusCode, &'static str),
+    bogus: (StatusCode, &'static str),
+    /// Where the required scopes are listed in a `scope_not_granted` body.
+    scopes_at: &'static str,
+}
+
+fn face(name: &str) -> Face {
+    match name {
+        "native" => Face {
+            missing: (StatusCode::UNAUTHORIZED, "missing_token"),
+            bogus: (StatusCode::UNAUTHORIZED, "invalid_token"),
+            scopes_at: "details",
+        },
+        "katapult" => Face {
+            missing: (StatusCode::BAD_REQUEST, "missing_api_token"),
+            bogus: (StatusCode::FORBIDDEN, "invalid_api_token"),
+            scopes_at: "detail",
+        },
+        other => panic!("unknown face {other}"),
+    }
+}
+
+type Table = BTreeMap<(&'static str, &'static str, &'static str), (Access, Option<Value>)>;
+
 /// (face, method, path) → access and a well-formed body, so refusals are about authorization,
-/// not about the body.
-fn expected() -> BTreeMap<(&'static str, &'static str, &'static str), (Access, Option<Value>)> {
+/// not about the body. `{target}` in a body is replaced by the organization under test.
+fn expected() -> Table {
     use Access::*;
-    let mut t = BTreeMap::new();
+    let mut t = Table::new();
     let mut add = |face, method, path, access, body: Option<Value>| {
         assert!(t.insert((face, method, path), (access, body)).is_none(), "{method} {path} listed twice");
     };
+    let country = json!({"name": "UK", "iso_code2": "GB", "iso_code3": "GBR", "time_zone": "Europe/London", "eu": false});
+    let servers: &[&str] = &["virtual_machines"];
     let servers_read: &[&str] = &["virtual_machines", "virtual_machines:read"];
+    let ips: &[&str] = &["ip_addresses"];
+    let ips_read: &[&str] = &["ip_addresses", "ip_addresses:read"];
+    let orgs_read: &[&str] = &["organizations:read"];
+
     add("native", "POST", "/api/v1/organizations", Operator, Some(json!({"name": "x", "sub_domain": "x"})));
     add("native", "GET", "/api/v1/organizations", Operator, None);
-    add("native", "GET", "/api/v1/organizations/{id}", Org(&["organizations:read"]), None);
+    add("native", "GET", "/api/v1/organizations/{id}", Org(orgs_read), None);
     add("native", "PATCH", "/api/v1/organizations/{id}", Operator, Some(json!({"status": "suspended"})));
     add("native", "DELETE", "/api/v1/organizations/{id}", Operator, None);
     add(
@@ -54,9 +94,7 @@ fn expected() -> BTreeMap<(&'static str, &'static str, &'static str), (Access, O
         "POST",
         "/api/v1/data_centers",
         Operator,
-        Some(
-            json!({"name": "d", "permalink": "d", "country": {"name": "UK", "iso_code2": "GB", "iso_code3": "GBR", "time_zone": "Europe/London", "eu": false}}),
-        ),
+        Some(json!({"name": "d", "permalink": "d", "country": country})),
     );
     add("native", "GET", "/api/v1/data_centers", Operator, None);
     add("native", "GET", "/api/v1/data_centers/{id}", Operator, None);
@@ -69,26 +107,17 @@ fn expected() -> BTreeMap<(&'static str, &'static str, &'static str), (Access, O
     );
     add("native", "GET", "/api/v1/networks", Operator, None);
     add("native", "GET", "/api/v1/networks/{id}", Operator, None);
+    add("native", "POST", "/api/v1/organizations/{id}/servers", Org(servers), Some(json!({"name": "s"})));
+    add("native", "GET", "/api/v1/organizations/{id}/servers", Org(servers_read), None);
+    add("native", "GET", "/api/v1/organizations/{id}/servers/{server_id}", Org(servers_read), None);
+    add("native", "DELETE", "/api/v1/organizations/{id}/servers/{server_id}", Org(servers), None);
     add(
         "native",
         "POST",
-        "/api/v1/organizations/{id}/servers",
-        Org(&["virtual_machines"]),
-        Some(json!({"name": "s"})),
+        "/api/v1/organizations/{id}/ip_addresses",
+        Org(ips),
+        Some(json!({"network_id": uuid::Uuid::nil(), "version": "ipv4"})),
     );
-    add("native", "GET", "/api/v1/organizations/{id}/servers", Org(servers_read), None);
-    add("native", "GET", "/api/v1/organizations/{id}/servers/{server_id}", Org(servers_read), None);
-    add(
-        "native",
-        "DELETE",
-        "/api/v1/organizations/{id}/servers/{server_id}",
-        Org(&["virtual_machines"]),
-        None,
-    );
-    let ips_read: &[&str] = &["ip_addresses", "ip_addresses:read"];
-    let ips: &[&str] = &["ip_addresses"];
-    let ip_body = json!({"network_id": uuid::Uuid::nil(), "version": "ipv4"});
-    add("native", "POST", "/api/v1/organizations/{id}/ip_addresses", Org(ips), Some(ip_body));
     add("native", "GET", "/api/v1/organizations/{id}/ip_addresses", Org(ips_read), None);
     add("native", "GET", "/api/v1/organizations/{id}/ip_addresses/{ip_id}", Org(ips_read), None);
     add(
@@ -108,91 +137,175 @@ fn expected() -> BTreeMap<(&'static str, &'static str, &'static str), (Access, O
         Some(allocate),
     );
     add("native", "POST", "/api/v1/organizations/{id}/ip_addresses/{ip_id}/unallocate", Org(ips), None);
+
+    add("katapult", "GET", "/core/v1/organizations", Listing(orgs_read), None);
+    add("katapult", "GET", "/core/v1/organizations/:organization", Org(orgs_read), None);
+    add("katapult", "GET", "/core/v1/networks/:network", Member, None);
+    add("katapult", "GET", "/core/v1/data_centers/:data_center/default_network", Public, None);
+    add("katapult", "GET", "/core/v1/organizations/:organization/available_networks", Member, None);
+    add(
+        "katapult",
+        "POST",
+        "/core/v1/organizations/:organization/ip_addresses",
+        Org(ips),
+        Some(json!({"network": {"permalink": "{target}-lan"}, "version": "ipv4"})),
+    );
+    add("katapult", "GET", "/core/v1/organizations/:organization/ip_addresses", Org(ips_read), None);
+    add("katapult", "GET", "/core/v1/ip_addresses/:ip_address", Org(ips_read), None);
+    add("katapult", "PATCH", "/core/v1/ip_addresses/:ip_address", Org(ips), Some(json!({"vip": false})));
+    add("katapult", "DELETE", "/core/v1/ip_addresses/:ip_address", Org(ips), None);
+    add("katapult", "POST", "/core/v1/ip_addresses/:ip_address/unallocate", Org(ips), None);
     t
+}
+
+/// Everything one organization owns that routes can name.
+struct Tenant {
+    id: String,
+    sub_domain: String,
+    server: String,
+    ip: String,
+    network: String,
+}
+
+async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
+    let id = app.org(sub_domain).await;
+    let net = app
+        .post(
+            "/api/v1/networks",
+            OPERATOR,
+            json!({"name": "LAN", "permalink": format!("{sub_domain}-lan"), "data_center_id": dc, "prefixes": ["10.0.0.0/24"], "organization_id": id}),
+        )
+        .await;
+    let network = net.body["network"]["id"].as_str().unwrap().to_owned();
+    let server =
+        app.post(&format!("/api/v1/organizations/{id}/servers"), OPERATOR, json!({"name": "s"})).await;
+    let server = server.body["server"]["id"].as_str().unwrap().to_owned();
+    let ip = app
+        .post(
+            &format!("/api/v1/organizations/{id}/ip_addresses"),
+            OPERATOR,
+            json!({"network_id": network, "version": "ipv4"}),
+        )
+        .await;
+    let ip = ip.body["ip_address"]["id"].as_str().unwrap().to_owned();
+    Tenant { id, sub_domain: sub_domain.to_owned(), server, ip, network }
+}
+
+fn katapult_id(prefix: &str, uuid_text: &str) -> String {
+    ids::render(prefix, uuid::Uuid::parse_str(uuid_text).unwrap().as_bytes())
+}
+
+fn fill(path: &str, t: &Tenant, dc: &str) -> String {
+    let nil = uuid::Uuid::nil().to_string();
+    path.replace("{id}", &t.id)
+        .replace("{server_id}", &t.server)
+        .replace("{token_id}", &nil)
+        .replace("{ip_id}", &nil)
+        .replace(":organization", &katapult_id("org", &t.id))
+        .replace(":ip_address", &katapult_id("ip", &t.ip))
+        .replace(":network", &katapult_id("netw", &t.network))
+        .replace(":data_center", &katapult_id("loc", dc))
+}
+
+fn fill_body(body: &Option<Value>, t: &Tenant) -> Option<Value> {
+    body.as_ref().map(|b| serde_json::from_str(&b.to_string().replace("{target}", &t.sub_domain)).unwrap())
 }
 
 #[tokio::test]
 async fn every_route_refuses_callers_without_the_right() {
     let app = TestApp::spawn().await;
-    let served: Vec<(String, String, String)> =
-        palisade_api::route_table().into_iter().map(|r| (r.face.to_owned(), r.method, r.path)).collect();
     let table = expected();
+    let mut served: Vec<(String, String, String)> =
+        palisade_api::route_table().into_iter().map(|r| (r.face.to_owned(), r.method, r.path)).collect();
+    served.sort();
     let listed: Vec<(String, String, String)> =
         table.keys().map(|(f, m, p)| ((*f).to_owned(), (*m).to_owned(), (*p).to_owned())).collect();
-    let mut served_sorted = served.clone();
-    served_sorted.sort();
-    assert_eq!(
-        served_sorted, listed,
-        "the served routes and this test's table differ: register new routes here"
-    );
+    assert_eq!(served, listed, "the served routes and this test's table differ: register new routes here");
 
-    let mine = app.org("mine").await;
-    let theirs = app.org("theirs").await;
+    let dc = app.post("/api/v1/data_centers", OPERATOR, json!({"name": "L", "permalink": "l", "country": {"name": "UK", "iso_code2": "GB", "iso_code3": "GBR", "time_zone": "Europe/London", "eu": false}})).await;
+    let dc_id = dc.body["data_center"]["id"].clone();
+    app.post(
+        "/api/v1/networks",
+        OPERATOR,
+        json!({"name": "Public", "data_center_id": dc_id, "prefixes": ["192.0.2.0/24"], "default": true}),
+    )
+    .await;
+    let dc_id = dc_id.as_str().unwrap().to_owned();
+    let mine = tenant(&app, "mine", &json!(dc_id)).await;
+    let theirs = tenant(&app, "theirs", &json!(dc_id)).await;
     let all_scopes: Vec<&str> = palisade_core::Scope::all().map(|s| s.as_str()).collect();
-    let (_, mine_all) = app.token(&mine, &all_scopes).await;
-    let (_, mine_none) = app.token(&mine, &[]).await;
-    // A real server of `theirs`, so "not found" cannot be explained by absence.
-    let their_server = app
-        .post(
-            &format!("/api/v1/organizations/{theirs}/servers"),
-            crate::support::OPERATOR,
-            json!({"name": "s"}),
-        )
-        .await
-        .body["server"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let fill = |path: &str, org: &str| {
-        path.replace("{id}", org)
-            .replace("{server_id}", &their_server)
-            .replace("{token_id}", &uuid::Uuid::nil().to_string())
-            .replace("{ip_id}", &uuid::Uuid::nil().to_string())
-    };
+    let (_, mine_all) = app.token(&mine.id, &all_scopes).await;
+    let (_, mine_none) = app.token(&mine.id, &[]).await;
 
-    let mut checked = 0;
-    for ((_, method, template), (access, body)) in &table {
+    for ((face_name, method, template), (access, body)) in &table {
+        let face = face(face_name);
         let method: Method = method.parse().unwrap();
-        let send = |path: String, token: Option<String>| {
+        let context = format!("{method} {template}");
+        let send = |path: String, token: Option<String>, body: Option<Value>| {
             let method = method.clone();
-            let body = body.clone();
             let app = &app;
             async move { app.request(method, &path, token.as_deref(), body).await }
         };
-        let context = format!("{method} {template}");
+        let at_theirs = fill(template, &theirs, &dc_id);
+        let their_body = fill_body(body, &theirs);
 
-        let r = send(fill(template, &theirs), None).await;
-        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{context} without a token: {}", r.body);
-        assert_eq!(r.body["error"]["code"], "missing_token", "{context}");
-        let r = send(fill(template, &theirs), Some("pal_bogus_token".into())).await;
-        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{context} with a bogus token: {}", r.body);
+        let r = send(at_theirs.clone(), None, their_body.clone()).await;
+        assert_eq!(
+            (r.status, r.body["error"]["code"].as_str().unwrap_or_default()),
+            face.missing,
+            "{context} without a token: {}",
+            r.body
+        );
+        let r = send(at_theirs.clone(), Some("pal_bogus_token".into()), their_body.clone()).await;
+        assert_eq!(
+            (r.status, r.body["error"]["code"].as_str().unwrap_or_default()),
+            face.bogus,
+            "{context} with a bogus token: {}",
+            r.body
+        );
 
         // Another organization's token holding every scope.
-        let r = send(fill(template, &theirs), Some(mine_all.clone())).await;
+        let r = send(at_theirs.clone(), Some(mine_all.clone()), their_body.clone()).await;
         match access {
             Access::Operator => {
                 assert_eq!(r.status, StatusCode::FORBIDDEN, "{context} with an org token: {}", r.body);
-                assert_eq!(r.body["error"]["code"], "operator_only", "{context}");
+                let code = r.body["error"]["code"].as_str().unwrap_or_default();
+                assert!(code == "operator_only" || code == "permission_denied", "{context}: {}", r.body);
             }
-            Access::Org(_) => {
+            Access::Org(_) | Access::Member => {
                 assert_eq!(r.status, StatusCode::NOT_FOUND, "{context} with another org's token: {}", r.body);
             }
+            Access::Listing(_) => {
+                assert_eq!(r.status, StatusCode::OK, "{context}: {}", r.body);
+                let text = r.body.to_string();
+                assert!(
+                    !text.contains(&katapult_id("org", &theirs.id)) && !text.contains("theirs"),
+                    "{context} leaks: {text}"
+                );
+            }
+            Access::Public => assert_eq!(r.status, StatusCode::OK, "{context}: {}", r.body),
         }
+
         // The organization's own token without any scope.
-        let r = send(fill(template, &mine), Some(mine_none.clone())).await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "{context} with a scopeless token: {}", r.body);
+        let r = send(fill(template, &mine, &dc_id), Some(mine_none.clone()), fill_body(body, &mine)).await;
         match access {
-            Access::Operator => assert_eq!(r.body["error"]["code"], "operator_only", "{context}"),
-            Access::Org(scopes) => {
+            Access::Operator => {
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{context} with a scopeless token: {}", r.body)
+            }
+            Access::Org(scopes) | Access::Listing(scopes) => {
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{context} with a scopeless token: {}", r.body);
                 assert_eq!(r.body["error"]["code"], "scope_not_granted", "{context}");
-                assert_eq!(r.body["error"]["details"]["scopes"], json!(scopes), "{context}");
+                assert_eq!(r.body["error"][face.scopes_at]["scopes"], json!(scopes), "{context}");
+            }
+            Access::Member | Access::Public => {
+                assert_eq!(r.status, StatusCode::OK, "{context} needs no scope: {}", r.body)
             }
         }
-        checked += 1;
     }
-    assert_eq!(checked, served.len());
     // Nothing of `theirs` was changed by any refused call.
-    let r = app.get(&format!("/api/v1/organizations/{theirs}"), crate::support::OPERATOR).await;
+    let r = app.get(&format!("/api/v1/organizations/{}", theirs.id), OPERATOR).await;
     assert_eq!(r.body["organization"]["status"], "active");
-    assert_eq!(app.count("servers").await, 1);
+    let ips = app.get(&format!("/api/v1/organizations/{}/ip_addresses", theirs.id), OPERATOR).await;
+    assert_eq!(ips.body["pagination"]["total"], 1);
+    assert_eq!(app.count("servers").await, 2);
 }

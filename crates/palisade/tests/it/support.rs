@@ -40,11 +40,27 @@ impl TestApp {
 
     /// Starts a server on a store the test opened itself (to break it on purpose, say).
     pub async fn spawn_with(db: TestDatabase, store: Arc<dyn palisade_core::Store>) -> Self {
-        let config = ServeConfig {
+        Self::spawn_configured(db, store, |_| {}).await
+    }
+
+    /// A fresh database and a configuration the test adjusts.
+    pub async fn spawn_tuned(tune: impl FnOnce(&mut ServeConfig)) -> Self {
+        let db = TestDatabase::from_env().await;
+        let store = db.store().await;
+        Self::spawn_configured(db, store, tune).await
+    }
+
+    async fn spawn_configured(
+        db: TestDatabase,
+        store: Arc<dyn palisade_core::Store>,
+        tune: impl FnOnce(&mut ServeConfig),
+    ) -> Self {
+        let mut config = ServeConfig {
             listen: "127.0.0.1:0".into(),
             admin_token: Some(OPERATOR.into()),
             ..ServeConfig::default()
         };
+        tune(&mut config);
         let (app, generated) = Application::build_with_store(config, store).await.unwrap();
         assert!(generated.is_none(), "a given admin token must not generate another");
         let addr = app.local_addr().unwrap();

@@ -1,0 +1,337 @@
+//! Katapult (Apia) arguments: merged from the query string (Rack bracket syntax) and the JSON
+//! body (body wins), with the path's wildcard segments as a fallback for lookups.
+//!
+//! Every failure becomes a core [`Error::BadRequest`] that the Katapult renderer turns into
+//! Apia's `invalid_argument`, `missing_required_argument` or `invalid_json_body`.
+
+use std::collections::HashMap;
+
+use palisade_core::error::BadRequest;
+use palisade_core::Error;
+use serde_json::{Map, Value};
+
+/// The merged arguments of one request.
+#[derive(Debug, Default)]
+pub struct Args {
+    merged: Map<String, Value>,
+    /// Wildcard path segments by argument name (`organization` → `_`).
+    segments: HashMap<&'static str, String>,
+}
+
+/// A lookup object reduced to its one key and value (`{"sub_domain": "acme"}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub key: &'static str,
+    pub value: String,
+}
+
+fn invalid(path: &[&str], issue: &'static str, message: Option<&str>) -> Error {
+    Error::BadRequest(BadRequest::InvalidArgument {
+        path: path.iter().map(|s| (*s).to_owned()).collect(),
+        index: None,
+        issue,
+        message: message.map(str::to_owned),
+    })
+}
+
+fn missing(path: &[&str]) -> Error {
+    Error::BadRequest(BadRequest::MissingArgument { path: path.iter().map(|s| (*s).to_owned()).collect() })
+}
+
+impl Args {
+    /// Builds the arguments of a request. The body is read only when the content type is JSON;
+    /// an empty JSON body is `{}` and a non-object JSON body is ignored, as Apia does.
+    pub fn parse(
+        query: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+        segments: HashMap<&'static str, String>,
+    ) -> Result<Self, Error> {
+        let mut merged = Map::new();
+        if let Some(query) = query {
+            for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+                insert_param(&mut merged, &key, Value::String(value.into_owned()));
+            }
+        }
+        let is_json = content_type
+            .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/json"));
+        if is_json && !body.iter().all(u8::is_ascii_whitespace) {
+            let parsed: Value = serde_json::from_slice(body).map_err(|e| {
+                Error::BadRequest(BadRequest::MalformedBody { path: None, message: e.to_string() })
+            })?;
+            if let Value::Object(object) = parsed {
+                deep_merge(&mut merged, object);
+            }
+        }
+        Ok(Self { merged, segments })
+    }
+
+    /// The raw value at `path`, treating `null` as absent.
+    pub fn get(&self, path: &[&str]) -> Option<&Value> {
+        let (first, rest) = path.split_first()?;
+        let mut value = self.merged.get(*first)?;
+        for key in rest {
+            value = value.as_object()?.get(*key)?;
+        }
+        (!value.is_null()).then_some(value)
+    }
+
+    /// Whether `path` was sent at all, `null` included.
+    pub fn present(&self, path: &[&str]) -> bool {
+        let Some((first, rest)) = path.split_first() else { return false };
+        let mut value = match self.merged.get(*first) {
+            Some(v) => v,
+            None => return false,
+        };
+        for key in rest {
+            match value.as_object().and_then(|o| o.get(*key)) {
+                Some(v) => value = v,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// An optional string argument. Only strings are strings (Apia's `invalid_scalar`).
+    pub fn string(&self, path: &[&str]) -> Result<Option<String>, Error> {
+        match self.get(path) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(invalid(path, "invalid_scalar", Some("Value must be a string"))),
+        }
+    }
+
+    /// An optional boolean: `true/false`, `1/0`, and the strings `true/false/yes/no/1/0`.
+    pub fn boolean(&self, path: &[&str]) -> Result<Option<bool>, Error> {
+        match self.get(path) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::Number(n)) if n.as_i64() == Some(1) => Ok(Some(true)),
+            Some(Value::Number(n)) if n.as_i64() == Some(0) => Ok(Some(false)),
+            Some(Value::String(s)) => match s.as_str() {
+                "true" | "yes" | "1" => Ok(Some(true)),
+                "false" | "no" | "0" => Ok(Some(false)),
+                _ => Err(invalid(path, "invalid_scalar", Some("Value must be a boolean"))),
+            },
+            Some(_) => Err(invalid(path, "invalid_scalar", Some("Value must be a boolean"))),
+        }
+    }
+
+    /// An optional integer: a JSON integer or a string of digits.
+    pub fn integer(&self, path: &[&str]) -> Result<Option<i64>, Error> {
+        let bad = || invalid(path, "invalid_scalar", Some("Value must be an integer"));
+        match self.get(path) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad),
+            Some(Value::String(s)) => {
+                let digits = s.strip_prefix('-').unwrap_or(s);
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad());
+                }
+                s.parse().map(Some).map_err(|_| bad())
+            }
+            Some(_) => Err(bad()),
+        }
+    }
+
+    /// A required enum value from `allowed`.
+    pub fn enumeration(
+        &self,
+        path: &[&str],
+        allowed: &[&'static str],
+    ) -> Result<Option<&'static str>, Error> {
+        match self.string(path)? {
+            None => Ok(None),
+            Some(s) => allowed.iter().find(|a| **a == s).map(|a| Some(*a)).ok_or_else(|| {
+                invalid(path, "invalid_enum_value", Some(&format!("Must be one of {}", allowed.join(", "))))
+            }),
+        }
+    }
+
+    pub fn require<T>(&self, path: &[&str], value: Option<T>) -> Result<T, Error> {
+        value.ok_or_else(|| missing(path))
+    }
+
+    /// A lookup argument (`organization`, `network`, ...) with mutually exclusive `keys`; when
+    /// absent from query and body, the path segment of the same name is used as
+    /// `{"<first key>": segment}`.
+    pub fn lookup(&self, name: &'static str, keys: &[&'static str]) -> Result<Option<Lookup>, Error> {
+        let Some(value) = self.get(&[name]) else {
+            return Ok(self
+                .segments
+                .get(name)
+                .map(|segment| Lookup { key: keys[0], value: segment.clone() }));
+        };
+        let Value::Object(object) = value else { return Err(invalid(&[name], "object_expected", None)) };
+        let mut found = Vec::new();
+        for key in keys {
+            match object.get(*key) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(s)) => found.push(Lookup { key, value: s.clone() }),
+                Some(Value::Number(n)) => found.push(Lookup { key, value: n.to_string() }),
+                Some(_) => {
+                    return Err(invalid(&[name, key], "invalid_scalar", Some("Value must be a string")))
+                }
+            }
+        }
+        match found.len() {
+            0 => Err(invalid(
+                &[name],
+                "missing_lookup_value",
+                Some(&format!("One of {} must be provided", keys.join(", "))),
+            )),
+            1 => Ok(found.pop()),
+            _ => Err(invalid(
+                &[name],
+                "ambiguous_lookup_values",
+                Some(&format!("Only one of {} may be provided", keys.join(", "))),
+            )),
+        }
+    }
+
+    pub fn require_lookup(&self, name: &'static str, keys: &[&'static str]) -> Result<Lookup, Error> {
+        self.lookup(name, keys)?.ok_or_else(|| missing(&[name]))
+    }
+
+    /// `page` and `per_page` (Apia defaults 1 and 30; must be positive, at most 200).
+    pub fn page(&self) -> Result<palisade_core::PageRequest, Error> {
+        let page = self.integer(&["page"])?.unwrap_or(1);
+        let per_page = self.integer(&["per_page"])?.unwrap_or(30);
+        if page < 1 {
+            return Err(invalid(&["page"], "validation_error", Some("Must be greater than zero")));
+        }
+        if !(1..=200).contains(&per_page) {
+            return Err(invalid(&["per_page"], "validation_error", Some("Must be between 1 and 200")));
+        }
+        Ok(palisade_core::PageRequest {
+            page: u32::try_from(page).unwrap_or(u32::MAX),
+            per_page: u32::try_from(per_page).unwrap_or(200),
+        })
+    }
+}
+
+/// Deep-merges `from` into `into`: nested objects merge, anything else is replaced.
+fn deep_merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(Value::Object(existing)), Value::Object(incoming)) => deep_merge(existing, incoming),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Rack's bracket syntax: `a[b]=1` → `{"a":{"b":"1"}}`, `a[]=1` → `{"a":["1"]}`,
+/// `a[][k]=1&a[][v]=2` → `{"a":[{"k":"1","v":"2"}]}` (a new element starts when the key repeats).
+fn insert_param(params: &mut Map<String, Value>, name: &str, value: Value) {
+    let (head, rest) = match name.find('[') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    };
+    let mut keys = Vec::new();
+    let mut tail = rest;
+    while let Some(stripped) = tail.strip_prefix('[') {
+        let Some(end) = stripped.find(']') else { break };
+        keys.push(&stripped[..end]);
+        tail = &stripped[end + 1..];
+    }
+    normalize(params, head, &keys, value);
+}
+
+fn normalize(params: &mut Map<String, Value>, name: &str, keys: &[&str], value: Value) {
+    match keys.split_first() {
+        None => {
+            params.insert(name.to_owned(), value);
+        }
+        Some((&"", rest)) => {
+            let entry = params.entry(name.to_owned()).or_insert_with(|| Value::Array(Vec::new()));
+            if !entry.is_array() {
+                *entry = Value::Array(Vec::new());
+            }
+            let Value::Array(items) = entry else { return };
+            match rest.split_first() {
+                None => items.push(value),
+                Some((child, grand)) => {
+                    let reuse =
+                        matches!(items.last(), Some(Value::Object(last)) if !last.contains_key(*child));
+                    if !reuse {
+                        items.push(Value::Object(Map::new()));
+                    }
+                    if let Some(Value::Object(last)) = items.last_mut() {
+                        normalize(last, child, grand, value);
+                    }
+                }
+            }
+        }
+        Some((child, rest)) => {
+            let entry = params.entry(name.to_owned()).or_insert_with(|| Value::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Map::new());
+            }
+            if let Value::Object(map) = entry {
+                normalize(map, child, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args(query: &str, body: &str) -> Args {
+        Args::parse(Some(query), Some("application/json"), body.as_bytes(), HashMap::new()).unwrap()
+    }
+
+    #[test]
+    fn bracket_syntax_and_merge() {
+        let a = args(
+            "organization%5Bsub_domain%5D=acme&annotations[][key]=env&annotations[][value]=prod&annotations[][key]=team&page=2",
+            r#"{"properties":{"name":"web"},"page":3}"#,
+        );
+        assert_eq!(a.get(&["organization", "sub_domain"]), Some(&json!("acme")));
+        assert_eq!(a.get(&["annotations"]), Some(&json!([{"key": "env", "value": "prod"}, {"key": "team"}])));
+        assert_eq!(a.integer(&["page"]).unwrap(), Some(3), "the body wins");
+        assert_eq!(a.string(&["properties", "name"]).unwrap().as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn lookups() {
+        let a = args("organization[id]=A", r#"{"organization":{"sub_domain":"B"}}"#);
+        assert!(matches!(
+            a.lookup("organization", &["id", "sub_domain"]),
+            Err(Error::BadRequest(BadRequest::InvalidArgument { issue: "ambiguous_lookup_values", .. }))
+        ));
+        let a = args("", r#"{"organization":{"id":null,"sub_domain":"x"}}"#);
+        assert_eq!(a.lookup("organization", &["id", "sub_domain"]).unwrap().unwrap().key, "sub_domain");
+        let a = args("", r#"{"organization":{}}"#);
+        assert!(matches!(
+            a.lookup("organization", &["id", "sub_domain"]),
+            Err(Error::BadRequest(BadRequest::InvalidArgument { issue: "missing_lookup_value", .. }))
+        ));
+        let segs = HashMap::from([("organization", "_".to_owned())]);
+        let a = Args::parse(None, None, b"", segs).unwrap();
+        assert_eq!(
+            a.lookup("organization", &["id", "sub_domain"]).unwrap(),
+            Some(Lookup { key: "id", value: "_".into() })
+        );
+    }
+
+    #[test]
+    fn bodies_and_scalars() {
+        assert!(
+            Args::parse(None, Some("application/json"), b"", HashMap::new()).is_ok(),
+            "empty JSON body is {{}}"
+        );
+        assert!(Args::parse(None, Some("application/json"), b"{nope", HashMap::new()).is_err());
+        let a = Args::parse(None, Some("text/plain"), b"{nope", HashMap::new()).unwrap();
+        assert!(a.get(&["nope"]).is_none(), "non-JSON bodies are not read");
+        let a = args("vip=yes&n=42&bad=4x", r#"{"flag":0}"#);
+        assert_eq!(a.boolean(&["vip"]).unwrap(), Some(true));
+        assert_eq!(a.boolean(&["flag"]).unwrap(), Some(false));
+        assert_eq!(a.integer(&["n"]).unwrap(), Some(42));
+        assert!(a.integer(&["bad"]).is_err());
+    }
+}

@@ -1,0 +1,234 @@
+//! The Katapult face's one error renderer: every [`palisade_core::Error`] becomes Apia's nested
+//! envelope `{"error":{"code","description","detail"}}` with the vendor's status, exact
+//! description strings, and `X-Api-Schema: json-error`.
+
+use axum::http::StatusCode;
+use palisade_core::error::{BadRequest, Forbidden, Unauthenticated, ViolationCode};
+use palisade_core::Error;
+use serde_json::{json, Value};
+
+/// What the renderer needs to know about the request.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    pub method: String,
+    /// The path after `/core/v1/`.
+    pub api_path: String,
+}
+
+/// Code, status, description and detail of an error.
+#[derive(Debug)]
+pub struct Rendered {
+    pub status: StatusCode,
+    pub code: String,
+    pub description: String,
+    pub detail: Value,
+}
+
+fn not_found_code(kind: &str) -> (String, String) {
+    let code = format!("{}_not_found", kind.replace(' ', "_"));
+    let description = match kind {
+        "ip address" => {
+            "No IP addresses were found matching any of the criteria provided in the arguments".to_owned()
+        }
+        "address list" => {
+            "No address list was found matching any of the criteria provided in the arguments.".to_owned()
+        }
+        other => format!("No {other} was found matching any of the criteria provided in the arguments"),
+    };
+    (code, description)
+}
+
+/// `interfaces[0].name` → `Name`; `reverse_dns` → `Reverse dns` (Rails' humanize).
+fn humanize(path: &str) -> String {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    let last = last.split('[').next().unwrap_or(last);
+    let text = last.trim_end_matches("_id").replace('_', " ");
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// A Rails-style validation message: `Label can't be blank`.
+pub fn full_message(path: &str, message: &str) -> String {
+    if path.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{} {message}", humanize(path))
+    }
+}
+
+const VALIDATION: &str = "A validation error occurred with the object that was being created/updated/deleted";
+
+pub fn render(error: &Error, info: &RequestInfo) -> Rendered {
+    let (status, code, description, detail): (StatusCode, &str, String, Value) = match error {
+        Error::NotFound { kind: "route" } => (
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+            format!("No route matches '{}' for {}", info.api_path, info.method),
+            json!({}),
+        ),
+        Error::NotFound { kind } => {
+            let (code, description) = not_found_code(kind);
+            return Rendered { status: StatusCode::NOT_FOUND, code, description, detail: json!({}) };
+        }
+        Error::AlreadyExists { field, .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "validation_error", VALIDATION.into(), json!({"errors": [full_message(field, "has already been taken")]}))
+        }
+        Error::Invalid(violations) => {
+            let errors: Vec<String> = violations
+                .iter()
+                .map(|v| match v.code {
+                    ViolationCode::InvalidReference => full_message(&v.path, "is invalid"),
+                    _ => full_message(&v.path, &v.message),
+                })
+                .collect();
+            (StatusCode::UNPROCESSABLE_ENTITY, "validation_error", VALIDATION.into(), json!({"errors": errors}))
+        }
+        Error::BadRequest(BadRequest::MalformedBody { message, .. }) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_json_body",
+            "The JSON body provided with this request is invalid".into(),
+            json!({"details": message}),
+        ),
+        Error::BadRequest(BadRequest::TooLarge { limit }) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("The request body is larger than {limit} bytes"),
+            json!({}),
+        ),
+        Error::BadRequest(BadRequest::UnsupportedMediaType) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_json_body",
+            "The JSON body provided with this request is invalid".into(),
+            json!({"details": "unsupported content type"}),
+        ),
+        Error::BadRequest(BadRequest::MalformedParameter { name, message }) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_argument",
+            format!("The '{name}' argument is invalid"),
+            json!({"path": [name], "index": null, "issue": "parse_error", "issue_description": message, "errors": []}),
+        ),
+        Error::BadRequest(BadRequest::MissingArgument { path }) => {
+            let name = path.last().cloned().unwrap_or_default();
+            (
+                StatusCode::BAD_REQUEST,
+                "missing_required_argument",
+                format!("The '{}' argument is required but has not been provided", path.join(".")),
+                json!({"path": path, "argument": {"name": name}}),
+            )
+        }
+        Error::BadRequest(BadRequest::InvalidArgument { path, index, issue, message }) => {
+            let name = path.last().cloned().unwrap_or_default();
+            (
+                StatusCode::BAD_REQUEST,
+                "invalid_argument",
+                format!("The '{}' argument is invalid", path.join(".")),
+                json!({"path": path, "index": index, "issue": issue, "issue_description": message, "errors": [], "argument": {"name": name}}),
+            )
+        }
+        Error::Conflict(message) => {
+            (StatusCode::CONFLICT, "deletion_restricted", "Object cannot be deleted".into(), json!({"errors": [message]}))
+        }
+        Error::NotAllocated => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_allocation",
+            "This IP address is not currently allocated to any object, and cannot be unallocated.".into(),
+            json!({}),
+        ),
+        Error::NoAvailableAddresses => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_available_addresses",
+            "Our pool of addresses for that version seems to have run dry. If this issue continues, please contact support.".into(),
+            json!({}),
+        ),
+        Error::Unauthenticated(Unauthenticated::MissingCredentials) => (
+            StatusCode::BAD_REQUEST,
+            "missing_api_token",
+            "No API token was provided in the Authorization header. Ensure a token is provided prefixed with Bearer".into(),
+            json!({}),
+        ),
+        Error::Unauthenticated(why) => (
+            StatusCode::FORBIDDEN,
+            "invalid_api_token",
+            "The API token provided was not valid (it may not exist or have expired)".into(),
+            json!({"details": if *why == Unauthenticated::ExpiredCredentials { Value::from("The API token has expired") } else { Value::Null }}),
+        ),
+        Error::Forbidden(why) => match why {
+            Forbidden::MissingScope(scopes) => (
+                StatusCode::FORBIDDEN,
+                "scope_not_granted",
+                "The scope required for this endpoint has not been granted to the authenticating identity".into(),
+                json!({"scopes": scopes}),
+            ),
+            Forbidden::NetworkNotAllowed(ip) => (
+                StatusCode::FORBIDDEN,
+                "unauthorized_network_for_api_token",
+                "Network is not allowed to access the API with this API token".into(),
+                json!({"ip_address": ip.to_string()}),
+            ),
+            Forbidden::OrganizationSuspended => (
+                StatusCode::FORBIDDEN,
+                "organization_suspended",
+                "An organization was found from the arguments provided but it was suspended".into(),
+                json!({}),
+            ),
+            Forbidden::OrganizationNotActivated => (
+                StatusCode::FORBIDDEN,
+                "organization_not_activated",
+                "An organization was found from the arguments provided but it wasn't activated yet".into(),
+                json!({}),
+            ),
+            Forbidden::ResourceCreationRestricted => (
+                StatusCode::FORBIDDEN,
+                "resource_creation_restricted",
+                "The organization chosen is not permitted to create resources".into(),
+                json!({"errors": ["Resource creation is restricted for this organization"]}),
+            ),
+            Forbidden::OperatorOnly => (
+                StatusCode::FORBIDDEN,
+                "permission_denied",
+                "The authenticated identity is not permitted to perform this action".into(),
+                json!({"details": null}),
+            ),
+        },
+        Error::RateLimited { limit } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_reached",
+            "You have reached the rate limit for this type of request".into(),
+            json!({"total_permitted": limit}),
+        ),
+        Error::Unavailable(detail) => {
+            tracing::warn!(%detail, "service unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "The service is currently unavailable, please try again later".into(),
+                json!({}),
+            )
+        }
+        Error::Internal(detail) => {
+            tracing::error!(%detail, "internal error");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "unhandled_exception",
+                "An unhandled exception occurred while processing this request".into(),
+                json!({}),
+            )
+        }
+    };
+    Rendered { status, code: code.to_owned(), description, detail }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rails_messages() {
+        assert_eq!(full_message("label", "can't be blank"), "Label can't be blank");
+        assert_eq!(full_message("properties.reverse_dns", "is invalid"), "Reverse dns is invalid");
+        assert_eq!(full_message("network_id", "is invalid"), "Network is invalid");
+    }
+}

@@ -1,0 +1,257 @@
+//! The Katapult core/v1 face (`/core/v1/...`), wire-compatible with Katapult's Apia API so that
+//! go-katapult, the Terraform provider, katapult-ruby and curl scripts work unchanged.
+//!
+//! Apia is not routed like a REST framework, so this face has its own small dispatcher: a route
+//! table matched segment by segment with literal segments beating wildcards and no backtracking;
+//! the wrong method on a known path is 404 `route_not_found`; then authentication, the rate
+//! limit and the route's scopes (any one suffices) are checked *before* arguments are parsed,
+//! in Apia's order. Arguments come from the query string (Rack brackets) and the JSON body
+//! (merged, body wins), with the path segment as the fallback lookup (`_`, `organization`,
+//! `:organization` or a real id). Responses are compact JSON in the vendor's key order with a
+//! weak ETag; errors use the nested envelope. Choices where the vendor is unknown:
+//! - exhaustion of a network is 503 `no_available_addresses` (documented);
+//! - deleting an address that is allocated is 409 `deletion_restricted` (unrecorded);
+//! - the operator token may act on any organization (Katapult has no such credential).
+
+mod args;
+mod encode;
+mod endpoints;
+pub mod error;
+pub mod ids;
+mod views;
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::Response;
+use axum::routing::any;
+use axum::Router;
+use palisade_core::error::{BadRequest, Forbidden};
+use palisade_core::{Error, Principal, Scope};
+
+use self::args::Args;
+use self::error::RequestInfo;
+use crate::native::extract::{bearer, source_ip};
+use crate::rate::Allowance;
+use crate::{AppState, RouteEntry};
+
+pub const PREFIX: &str = "/core/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    ListOrganizations,
+    GetOrganization,
+    GetNetwork,
+    DefaultNetwork,
+    AvailableNetworks,
+    CreateIp,
+    ListIps,
+    GetIp,
+    UpdateIp,
+    ReleaseIp,
+    UnallocateIp,
+}
+
+struct Route {
+    method: &'static str,
+    pattern: &'static str,
+    endpoint: Endpoint,
+    /// Any one of these is enough; empty: any authenticated caller.
+    scopes: &'static [Scope],
+}
+
+const IP_READ: &[Scope] = &[Scope::IP_ADDRESSES, Scope::IP_ADDRESSES_READ];
+const IP_WRITE: &[Scope] = &[Scope::IP_ADDRESSES];
+const ORGS_READ: &[Scope] = &[Scope::ORGANIZATIONS_READ];
+
+const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        pattern: "organizations",
+        endpoint: Endpoint::ListOrganizations,
+        scopes: ORGS_READ,
+    },
+    Route {
+        method: "GET",
+        pattern: "organizations/:organization",
+        endpoint: Endpoint::GetOrganization,
+        scopes: ORGS_READ,
+    },
+    Route { method: "GET", pattern: "networks/:network", endpoint: Endpoint::GetNetwork, scopes: &[] },
+    Route {
+        method: "GET",
+        pattern: "data_centers/:data_center/default_network",
+        endpoint: Endpoint::DefaultNetwork,
+        scopes: &[],
+    },
+    Route {
+        method: "GET",
+        pattern: "organizations/:organization/available_networks",
+        endpoint: Endpoint::AvailableNetworks,
+        scopes: &[],
+    },
+    Route {
+        method: "POST",
+        pattern: "organizations/:organization/ip_addresses",
+        endpoint: Endpoint::CreateIp,
+        scopes: IP_WRITE,
+    },
+    Route {
+        method: "GET",
+        pattern: "organizations/:organization/ip_addresses",
+        endpoint: Endpoint::ListIps,
+        scopes: IP_READ,
+    },
+    Route { method: "GET", pattern: "ip_addresses/:ip_address", endpoint: Endpoint::GetIp, scopes: IP_READ },
+    Route {
+        method: "PATCH",
+        pattern: "ip_addresses/:ip_address",
+        endpoint: Endpoint::UpdateIp,
+        scopes: IP_WRITE,
+    },
+    Route {
+        method: "DELETE",
+        pattern: "ip_addresses/:ip_address",
+        endpoint: Endpoint::ReleaseIp,
+        scopes: IP_WRITE,
+    },
+    Route {
+        method: "POST",
+        pattern: "ip_addresses/:ip_address/unallocate",
+        endpoint: Endpoint::UnallocateIp,
+        scopes: IP_WRITE,
+    },
+];
+
+/// Apia's trie walk: at each depth keep the routes whose segment equals the request's literally
+/// if there are any, else those with a wildcard there; no backtracking. Then the method.
+fn find_route(method: &str, segments: &[&str]) -> Option<(&'static Route, HashMap<&'static str, String>)> {
+    let mut candidates: Vec<(&Route, Vec<&str>)> =
+        ROUTES.iter().map(|r| (r, r.pattern.split('/').collect::<Vec<_>>())).collect();
+    for (depth, segment) in segments.iter().enumerate() {
+        let literal: Vec<_> = candidates
+            .iter()
+            .filter(|(_, p)| p.get(depth).is_some_and(|s| !s.starts_with(':') && s == segment))
+            .cloned()
+            .collect();
+        candidates = if literal.is_empty() {
+            candidates.into_iter().filter(|(_, p)| p.get(depth).is_some_and(|s| s.starts_with(':'))).collect()
+        } else {
+            literal
+        };
+    }
+    let (route, pattern) =
+        candidates.into_iter().find(|(r, p)| p.len() == segments.len() && r.method == method)?;
+    let captures = pattern
+        .iter()
+        .zip(segments)
+        .filter_map(|(p, s)| p.strip_prefix(':').map(|name| (name, (*s).to_owned())))
+        .collect();
+    Some((route, captures))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(PREFIX, any(dispatch)).route(&format!("{PREFIX}/{{*rest}}"), any(dispatch))
+}
+
+/// Every Katapult route, for the route-table authorization test.
+pub fn route_table() -> Vec<RouteEntry> {
+    ROUTES
+        .iter()
+        .map(|r| RouteEntry {
+            face: "katapult",
+            method: r.method.to_owned(),
+            path: format!("{PREFIX}/{}", r.pattern),
+        })
+        .collect()
+}
+
+/// The scopes a Katapult route needs (any one), by method and pattern.
+pub fn route_scopes(method: &str, pattern: &str) -> Option<Vec<&'static str>> {
+    ROUTES
+        .iter()
+        .find(|r| r.method == method && format!("{PREFIX}/{}", r.pattern) == pattern)
+        .map(|r| r.scopes.iter().map(|s| s.as_str()).collect())
+}
+
+async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
+    let path = request.uri().path();
+    let api_path = path.strip_prefix(PREFIX).unwrap_or(path).trim_matches('/').to_owned();
+    let info = RequestInfo { method: request.method().as_str().to_owned(), api_path };
+    let permitted = state.rate_limits.permitted();
+    let mut allowance = Allowance { permitted, remaining: permitted, allowed: true };
+    let mut response = match handle(&state, request, &info, &mut allowance).await {
+        Ok(response) => response,
+        Err(e) => encode::error(&error::render(&e, &info)),
+    };
+    encode::common_headers(response.headers_mut(), allowance.permitted, allowance.remaining);
+    response
+}
+
+async fn handle(
+    state: &AppState,
+    request: Request,
+    info: &RequestInfo,
+    allowance: &mut Allowance,
+) -> Result<Response, Error> {
+    let segments: Vec<&str> = info.api_path.split('/').filter(|s| !s.is_empty()).collect();
+    let (route, captures) = find_route(&info.method, &segments).ok_or(Error::not_found("route"))?;
+    let (parts, body) = request.into_parts();
+    let actor = state.core.authenticate(bearer(&parts), source_ip(&parts)).await?;
+    let key = match &actor {
+        Principal::Operator => "operator".to_owned(),
+        Principal::Token(t) => t.token_id.to_string(),
+    };
+    *allowance = state.rate_limits.check(&key);
+    if !allowance.allowed {
+        return Err(Error::RateLimited { limit: allowance.permitted });
+    }
+    if let Principal::Token(token) = &actor {
+        if !route.scopes.is_empty() && !route.scopes.iter().any(|s| token.scopes.contains(s)) {
+            return Err(Error::Forbidden(Forbidden::MissingScope(route.scopes.to_vec())));
+        }
+    }
+    let limit = state.config.max_body_bytes;
+    let bytes = axum::body::to_bytes(Body::new(body), limit)
+        .await
+        .map_err(|_| Error::BadRequest(BadRequest::TooLarge { limit }))?;
+    let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let args = Args::parse(parts.uri.query(), content_type, &bytes, captures)?;
+    let ctx = endpoints::Ctx { core: &state.core, actor: &actor, args: &args };
+    match route.endpoint {
+        Endpoint::ListOrganizations => endpoints::list_organizations(ctx).await,
+        Endpoint::GetOrganization => endpoints::get_organization(ctx).await,
+        Endpoint::GetNetwork => endpoints::get_network(ctx).await,
+        Endpoint::DefaultNetwork => endpoints::default_network(ctx).await,
+        Endpoint::AvailableNetworks => endpoints::available_networks(ctx).await,
+        Endpoint::CreateIp => endpoints::create_ip(ctx).await,
+        Endpoint::ListIps => endpoints::list_ips(ctx).await,
+        Endpoint::GetIp => endpoints::get_ip(ctx).await,
+        Endpoint::UpdateIp => endpoints::update_ip(ctx).await,
+        Endpoint::ReleaseIp => endpoints::release_ip(ctx).await,
+        Endpoint::UnallocateIp => endpoints::unallocate_ip(ctx).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_segments_win_and_methods_matter() {
+        let (r, caps) = find_route("GET", &["organizations", "_", "ip_addresses"]).unwrap();
+        assert_eq!(r.endpoint, Endpoint::ListIps);
+        assert_eq!(caps["organization"], "_");
+        assert_eq!(
+            find_route("POST", &["organizations", "_", "ip_addresses"]).unwrap().0.endpoint,
+            Endpoint::CreateIp
+        );
+        assert!(find_route("PUT", &["organizations", "_", "ip_addresses"]).is_none());
+        assert_eq!(find_route("GET", &["organizations"]).unwrap().0.endpoint, Endpoint::ListOrganizations);
+        assert!(find_route("GET", &["nothing"]).is_none());
+        let (r, caps) = find_route("POST", &["ip_addresses", ":ip_address", "unallocate"]).unwrap();
+        assert_eq!((r.endpoint, caps["ip_address"].as_str()), (Endpoint::UnallocateIp, ":ip_address"));
+    }
+}
