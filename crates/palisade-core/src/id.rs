@@ -115,6 +115,17 @@ typed_id!(
     "ip address"
 );
 
+typed_id!(
+    /// A security group (Katapult, Hostway, ZStack) or a role (Defined).
+    SecurityGroupId,
+    "security group"
+);
+typed_id!(
+    /// A rule of a security group.
+    RuleId,
+    "security group rule"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

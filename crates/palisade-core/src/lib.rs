@@ -11,6 +11,7 @@ pub mod id;
 pub mod ipam;
 pub mod model;
 pub mod page;
+pub mod policy;
 pub mod scope;
 pub mod secret;
 pub mod service;

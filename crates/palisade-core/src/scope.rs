@@ -43,6 +43,11 @@ impl Scope {
     pub const SECURITY_GROUP_DELETE: Scope = Scope::known("security_group");
     pub const IP_ADDRESSES: Scope = Scope::known("ip_addresses");
     pub const IP_ADDRESSES_READ: Scope = Scope::known("ip_addresses:read");
+    pub const ROLES_CREATE: Scope = Scope::known("roles:create");
+    pub const ROLES_READ: Scope = Scope::known("roles:read");
+    pub const ROLES_LIST: Scope = Scope::known("roles:list");
+    pub const ROLES_UPDATE: Scope = Scope::known("roles:update");
+    pub const ROLES_DELETE: Scope = Scope::known("roles:delete");
 }
 
 impl fmt::Debug for Scope {

@@ -10,11 +10,13 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::id::{ApiTokenId, DataCenterId, IpAddressId, NetworkId, OrganizationId, ServerId};
+use crate::id::{RuleId, SecurityGroupId};
 use crate::model::{
     Allocation, ApiToken, DataCenter, IpAddress, IpAddressPatch, IpFilter, IpRequest, Network, Organization,
     OrganizationPatch, Server, User,
 };
 use crate::page::{Page, PageRequest};
+use crate::policy::{GroupFilter, GroupKind, Rule, SecurityGroup, SecurityGroupPatch};
 use crate::secret::{PasswordDigest, SecretHash};
 
 #[cfg(doc)]
@@ -132,4 +134,35 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         id: IpAddressId,
         allocation: Option<Allocation>,
     ) -> Result<IpAddress>;
+
+    /// [`Error::AlreadyExists`] (`name`) if the organization has a group of this kind and name.
+    async fn insert_security_group(&self, group: &SecurityGroup) -> Result<()>;
+    async fn security_group(&self, id: SecurityGroupId) -> Result<Option<SecurityGroup>>;
+    async fn list_security_groups(
+        &self,
+        org: OrganizationId,
+        kind: GroupKind,
+        filter: &GroupFilter,
+        page: PageRequest,
+    ) -> Result<Page<SecurityGroup>>;
+    /// Applies the patch in one transaction. Turning `allow_all_inbound` (or outbound) on
+    /// deletes the group's rules of that direction.
+    async fn update_security_group(
+        &self,
+        id: SecurityGroupId,
+        patch: &SecurityGroupPatch,
+        at: time::OffsetDateTime,
+    ) -> Result<SecurityGroup>;
+    /// Deletes the group and its rules.
+    async fn delete_security_group(&self, id: SecurityGroupId) -> Result<()>;
+
+    /// Inserts a rule, refusing ([`crate::policy::allow_all_violation`]) a direction the group
+    /// allows entirely, checked in the same transaction.
+    async fn insert_rule(&self, rule: &Rule) -> Result<()>;
+    async fn rule(&self, id: RuleId) -> Result<Option<Rule>>;
+    /// Rules in creation order.
+    async fn list_rules(&self, group: SecurityGroupId, page: PageRequest) -> Result<Page<Rule>>;
+    /// Replaces a rule's fields, with the same allow-all check as [`Store::insert_rule`].
+    async fn replace_rule(&self, rule: &Rule) -> Result<()>;
+    async fn delete_rule(&self, id: RuleId) -> Result<()>;
 }

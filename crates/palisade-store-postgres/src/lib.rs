@@ -8,6 +8,7 @@
 //! and heals by itself when it returns: broken connections are tested and replaced on acquire.
 
 mod ipam;
+mod policy;
 mod rows;
 mod store_impl;
 

@@ -7,10 +7,12 @@ use palisade_core::error::{Error, Result};
 use palisade_core::id::{
     ApiTokenId, DataCenterId, InterfaceId, IpAddressId, NetworkId, OrganizationId, ServerId,
 };
+use palisade_core::id::{RuleId, SecurityGroupId};
 use palisade_core::model::{
     Allocation, ApiToken, DataCenter, Interface, IpAddress, IpAddressPatch, IpFilter, IpRequest, Network,
     Organization, OrganizationPatch, Server, User,
 };
+use palisade_core::policy::{GroupFilter, GroupKind, Rule, SecurityGroup, SecurityGroupPatch};
 use palisade_core::secret::{PasswordDigest, SecretHash};
 use palisade_core::store::{Store, TokenCredentials, UserCredentials};
 use palisade_core::{Page, PageRequest};
@@ -154,13 +156,13 @@ fn claim_path(server: &Server, ip: &IpAddress) -> String {
 }
 
 impl PostgresStore {
-    async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(db_error)
     }
 
     /// One page of `columns` `from` a table (with an optional owner as `$1`), in creation
     /// order, with the total, read in one transaction.
-    async fn simple_page<T>(
+    pub(crate) async fn simple_page<T>(
         &self,
         page: PageRequest,
         owner: Option<Uuid>,
@@ -790,5 +792,56 @@ impl Store for PostgresStore {
         };
         commit(tx).await?;
         Ok(ip)
+    }
+
+    async fn insert_security_group(&self, group: &SecurityGroup) -> Result<()> {
+        self.insert_group(group).await
+    }
+
+    async fn security_group(&self, id: SecurityGroupId) -> Result<Option<SecurityGroup>> {
+        self.group(id).await
+    }
+
+    async fn list_security_groups(
+        &self,
+        org: OrganizationId,
+        kind: GroupKind,
+        filter: &GroupFilter,
+        page: PageRequest,
+    ) -> Result<Page<SecurityGroup>> {
+        self.groups(org, kind, filter, page).await
+    }
+
+    async fn update_security_group(
+        &self,
+        id: SecurityGroupId,
+        patch: &SecurityGroupPatch,
+        at: OffsetDateTime,
+    ) -> Result<SecurityGroup> {
+        self.update_group(id, patch, at).await
+    }
+
+    async fn delete_security_group(&self, id: SecurityGroupId) -> Result<()> {
+        self.delete_group(id).await
+    }
+
+    async fn insert_rule(&self, rule: &Rule) -> Result<()> {
+        self.add_rule(rule).await
+    }
+
+    async fn rule(&self, id: RuleId) -> Result<Option<Rule>> {
+        self.get_rule(id).await
+    }
+
+    async fn list_rules(&self, group: SecurityGroupId, page: PageRequest) -> Result<Page<Rule>> {
+        self.rules(group, page).await
+    }
+
+    async fn replace_rule(&self, rule: &Rule) -> Result<()> {
+        self.put_rule(rule).await
+    }
+
+    async fn delete_rule(&self, id: RuleId) -> Result<()> {
+        self.remove_rule(id).await
     }
 }

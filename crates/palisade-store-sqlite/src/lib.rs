@@ -8,6 +8,7 @@
 //! macros), so building needs no database and no committed query metadata.
 
 mod ipam;
+mod policy;
 mod rows;
 mod store_impl;
 
@@ -90,14 +91,14 @@ impl SqliteStore {
     }
 
     /// A write transaction holding SQLite's write lock from its first statement.
-    async fn write(&self) -> Result<WriteTx> {
+    pub(crate) async fn write(&self) -> Result<WriteTx> {
         let turn = self.writer.clone().lock_owned().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         Ok(WriteTx { tx, _turn: turn })
     }
 
     /// A read transaction: one consistent snapshot for multi-query reads.
-    async fn read(&self) -> Result<Transaction<'static, Sqlite>> {
+    pub(crate) async fn read(&self) -> Result<Transaction<'static, Sqlite>> {
         self.pool.begin().await.map_err(db_error)
     }
 }

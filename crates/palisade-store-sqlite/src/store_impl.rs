@@ -7,10 +7,12 @@ use palisade_core::error::{Error, Result};
 use palisade_core::id::{
     ApiTokenId, DataCenterId, InterfaceId, IpAddressId, NetworkId, OrganizationId, ServerId,
 };
+use palisade_core::id::{RuleId, SecurityGroupId};
 use palisade_core::model::{
     Allocation, ApiToken, DataCenter, Interface, IpAddress, IpAddressPatch, IpFilter, IpRequest, Network,
     Organization, OrganizationPatch, Server, User,
 };
+use palisade_core::policy::{GroupFilter, GroupKind, Rule, SecurityGroup, SecurityGroupPatch};
 use palisade_core::secret::{PasswordDigest, SecretHash};
 use palisade_core::store::{Store, TokenCredentials, UserCredentials};
 use palisade_core::{Page, PageRequest};
@@ -150,7 +152,7 @@ fn claim_path(server: &Server, ip: &IpAddress) -> String {
 impl SqliteStore {
     /// One page of rows `from` a table (with an optional owner bound to its one `?`), in
     /// insertion order, with the total, read in one snapshot.
-    async fn simple_page<T>(
+    pub(crate) async fn simple_page<T>(
         &self,
         page: PageRequest,
         owner: Option<&[u8; 16]>,
@@ -763,5 +765,56 @@ impl Store for SqliteStore {
         };
         tx.commit().await?;
         Ok(ip)
+    }
+
+    async fn insert_security_group(&self, group: &SecurityGroup) -> Result<()> {
+        self.insert_group(group).await
+    }
+
+    async fn security_group(&self, id: SecurityGroupId) -> Result<Option<SecurityGroup>> {
+        self.group(id).await
+    }
+
+    async fn list_security_groups(
+        &self,
+        org: OrganizationId,
+        kind: GroupKind,
+        filter: &GroupFilter,
+        page: PageRequest,
+    ) -> Result<Page<SecurityGroup>> {
+        self.groups(org, kind, filter, page).await
+    }
+
+    async fn update_security_group(
+        &self,
+        id: SecurityGroupId,
+        patch: &SecurityGroupPatch,
+        at: OffsetDateTime,
+    ) -> Result<SecurityGroup> {
+        self.update_group(id, patch, at).await
+    }
+
+    async fn delete_security_group(&self, id: SecurityGroupId) -> Result<()> {
+        self.delete_group(id).await
+    }
+
+    async fn insert_rule(&self, rule: &Rule) -> Result<()> {
+        self.add_rule(rule).await
+    }
+
+    async fn rule(&self, id: RuleId) -> Result<Option<Rule>> {
+        self.get_rule(id).await
+    }
+
+    async fn list_rules(&self, group: SecurityGroupId, page: PageRequest) -> Result<Page<Rule>> {
+        self.rules(group, page).await
+    }
+
+    async fn replace_rule(&self, rule: &Rule) -> Result<()> {
+        self.put_rule(rule).await
+    }
+
+    async fn delete_rule(&self, id: RuleId) -> Result<()> {
+        self.remove_rule(id).await
     }
 }

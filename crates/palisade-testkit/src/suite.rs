@@ -569,3 +569,176 @@ pub async fn address_fields_update(store: Arc<dyn Store>) {
         Err(Error::not_found("ip address"))
     );
 }
+
+// ---------------------------------------------------------------- security groups and rules
+
+use palisade_core::id::{RuleId, SecurityGroupId};
+use palisade_core::policy::{
+    parse_ports, Action, Annotation, Direction, GroupFilter, GroupKind, Member, Protocol, Remote, Rule,
+    SecurityGroup, SecurityGroupPatch,
+};
+
+pub fn group(org: OrganizationId, name: &str) -> SecurityGroup {
+    let at = now();
+    SecurityGroup {
+        id: SecurityGroupId::random(),
+        organization_id: org,
+        kind: GroupKind::SecurityGroup,
+        name: name.to_owned(),
+        description: None,
+        allow_all_inbound: false,
+        allow_all_outbound: true,
+        members: vec![],
+        annotations: vec![Annotation { key: "env".into(), value: Some("prod".into()) }],
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+pub fn rule(group: SecurityGroupId, direction: Direction, ports: &str) -> Rule {
+    Rule {
+        id: RuleId::random(),
+        group_id: group,
+        direction,
+        action: Action::Allow,
+        protocol: Protocol::Tcp,
+        ports: parse_ports(ports).unwrap(),
+        priority: None,
+        remotes: vec![Remote::AnyIpv4, Remote::Cidr("10.0.0.1/24".into())],
+        description: Some("SSH".into()),
+        created_at: now(),
+    }
+}
+
+pub async fn security_groups_round_trip(store: Arc<dyn Store>) {
+    let org = organization("sg");
+    store.insert_organization(&org).await.unwrap();
+    let dc = data_center("sg-dc");
+    store.insert_data_center(&dc).await.unwrap();
+    let net = network(dc.id, None, false, None);
+    store.insert_network(&net).await.unwrap();
+    let s = server(org.id, net.id, &[]);
+    store.insert_server(&s, &[]).await.unwrap();
+
+    let mut web = group(org.id, "web");
+    web.members = vec![Member::Server(s.id)];
+    store.insert_security_group(&web).await.unwrap();
+    assert_eq!(store.security_group(web.id).await.unwrap(), Some(web.clone()));
+    assert_eq!(
+        store.insert_security_group(&group(org.id, "web")).await,
+        Err(Error::AlreadyExists { kind: "security group", field: "name".into() })
+    );
+    // A role of the same name is another kind: allowed.
+    let mut role = group(org.id, "web");
+    role.kind = GroupKind::Role;
+    store.insert_security_group(&role).await.unwrap();
+    let mut db = group(org.id, "db");
+    db.annotations = vec![Annotation { key: "env".into(), value: Some("staging".into()) }];
+    store.insert_security_group(&db).await.unwrap();
+
+    let all = store
+        .list_security_groups(
+            org.id,
+            GroupKind::SecurityGroup,
+            &GroupFilter::default(),
+            PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.items.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), ["web", "db"]);
+    let prod =
+        GroupFilter { annotations: vec![Annotation { key: "env".into(), value: Some("prod".into()) }] };
+    let filtered = store
+        .list_security_groups(org.id, GroupKind::SecurityGroup, &prod, PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!((filtered.total, filtered.items[0].id), (1, web.id));
+
+    let patch =
+        SecurityGroupPatch { name: Some("frontend".into()), members: Some(vec![]), ..Default::default() };
+    let updated = store.update_security_group(web.id, &patch, now()).await.unwrap();
+    assert_eq!((updated.name.as_str(), updated.members.len(), updated.annotations.len()), ("frontend", 0, 1));
+    let clash = SecurityGroupPatch { name: Some("db".into()), ..Default::default() };
+    assert_eq!(
+        store.update_security_group(web.id, &clash, now()).await,
+        Err(Error::AlreadyExists { kind: "security group", field: "name".into() })
+    );
+
+    // Members go away with their server.
+    let patch = SecurityGroupPatch { members: Some(vec![Member::Server(s.id)]), ..Default::default() };
+    store.update_security_group(db.id, &patch, now()).await.unwrap();
+    store.delete_server(org.id, s.id).await.unwrap();
+    assert!(store.security_group(db.id).await.unwrap().unwrap().members.is_empty());
+
+    store.delete_security_group(web.id).await.unwrap();
+    assert_eq!(store.security_group(web.id).await.unwrap(), None);
+    assert_eq!(store.delete_security_group(web.id).await, Err(Error::not_found("security group")));
+}
+
+pub async fn concurrent_group_names_have_one_winner(store: Arc<dyn Store>) {
+    let org = organization("race-sg");
+    store.insert_organization(&org).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.insert_security_group(&group(org.id, "same")).await }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(Error::AlreadyExists { .. }) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+pub async fn rules_round_trip_and_respect_allow_all(store: Arc<dyn Store>) {
+    let org = organization("rules");
+    store.insert_organization(&org).await.unwrap();
+    let g = group(org.id, "g");
+    store.insert_security_group(&g).await.unwrap();
+    let ssh = rule(g.id, Direction::Inbound, "22");
+    store.insert_rule(&ssh).await.unwrap();
+    assert_eq!(store.rule(ssh.id).await.unwrap(), Some(ssh.clone()));
+    let web = rule(g.id, Direction::Inbound, "80,443,2000-3000");
+    store.insert_rule(&web).await.unwrap();
+    assert_eq!(
+        store.list_rules(g.id, PageRequest::default()).await.unwrap().items,
+        vec![ssh.clone(), web.clone()]
+    );
+    // The group allows all outbound traffic: no outbound rules.
+    let out = rule(g.id, Direction::Outbound, "");
+    assert!(matches!(store.insert_rule(&out).await, Err(Error::Invalid(_))));
+    assert_eq!(
+        store.insert_rule(&rule(SecurityGroupId::random(), Direction::Inbound, "")).await,
+        Err(Error::not_found("security group"))
+    );
+
+    let mut changed = ssh.clone();
+    changed.protocol = Protocol::Icmp;
+    changed.ports = vec![];
+    changed.description = None;
+    store.replace_rule(&changed).await.unwrap();
+    assert_eq!(store.rule(ssh.id).await.unwrap(), Some(changed));
+
+    // Allowing all inbound deletes the inbound rules.
+    let patch = SecurityGroupPatch { allow_all_inbound: Some(true), ..Default::default() };
+    store.update_security_group(g.id, &patch, now()).await.unwrap();
+    assert_eq!(store.list_rules(g.id, PageRequest::default()).await.unwrap().total, 0);
+    let patch = SecurityGroupPatch {
+        allow_all_inbound: Some(false),
+        allow_all_outbound: Some(false),
+        ..Default::default()
+    };
+    store.update_security_group(g.id, &patch, now()).await.unwrap();
+    store.insert_rule(&out).await.unwrap();
+    store.delete_rule(out.id).await.unwrap();
+    assert_eq!(store.delete_rule(out.id).await, Err(Error::not_found("security group rule")));
+    // Deleting the group deletes its rules.
+    let last = rule(g.id, Direction::Inbound, "5432");
+    store.insert_rule(&last).await.unwrap();
+    store.delete_security_group(g.id).await.unwrap();
+    assert_eq!(store.rule(last.id).await.unwrap(), None);
+}

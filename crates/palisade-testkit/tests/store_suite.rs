@@ -48,6 +48,9 @@ suite!(
     allocation_to_interfaces_and_server_deletion,
     deleting_an_organization_returns_its_addresses,
     address_fields_update,
+    security_groups_round_trip,
+    concurrent_group_names_have_one_winner,
+    rules_round_trip_and_respect_allow_all,
 );
 
 /// The configured statement timeout reaches PostgreSQL sessions.

@@ -7,6 +7,7 @@
 mod addresses;
 mod inventory;
 mod lookup;
+mod policy;
 mod tenancy;
 
 use std::net::IpAddr;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 pub use addresses::CreateIpAddress;
 pub use inventory::{CreateDataCenter, CreateInterface, CreateNetwork, CreateServer};
 pub use lookup::{IpRef, OrganizationRef, PermalinkRef};
+pub use policy::{CreateRule, CreateSecurityGroup};
 pub use tenancy::{CreateApiToken, CreateOrganization, CreateUser, CreatedApiToken};
 
 use crate::auth::{Principal, TokenPrincipal};

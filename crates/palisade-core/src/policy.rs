@@ -1,0 +1,350 @@
+//! The canonical policy model: security groups (or roles) with rules, shared by every face.
+//!
+//! A face's vocabulary (Katapult's `inbound`/`TCP`/`"80,443"`/`all:ipv4`, Defined's roles with
+//! `portRange`, Hostway's `fromPort`/`toPort`/`ACCEPT`) maps onto these types; validation of the
+//! model lives here so that every face refuses the same things for the same reasons.
+
+use std::fmt;
+use std::str::FromStr;
+
+use time::OffsetDateTime;
+
+use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerId};
+
+/// Whether an object is a security group (address-oriented vendors) or a role (Defined).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GroupKind {
+    SecurityGroup,
+    Role,
+}
+
+impl GroupKind {
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::SecurityGroup => "security_group",
+            Self::Role => "role",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "security_group" => Some(Self::SecurityGroup),
+            "role" => Some(Self::Role),
+            _ => None,
+        }
+    }
+}
+
+/// What a group applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Member {
+    Server(ServerId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Annotation {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityGroup {
+    pub id: SecurityGroupId,
+    pub organization_id: OrganizationId,
+    pub kind: GroupKind,
+    pub name: String,
+    pub description: Option<String>,
+    /// Every inbound flow is allowed; the group then has no inbound rules.
+    pub allow_all_inbound: bool,
+    /// Every outbound flow is allowed; the group then has no outbound rules.
+    pub allow_all_outbound: bool,
+    pub members: Vec<Member>,
+    pub annotations: Vec<Annotation>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// Changes to a group; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecurityGroupPatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub allow_all_inbound: Option<bool>,
+    pub allow_all_outbound: Option<bool>,
+    pub members: Option<Vec<Member>>,
+    pub annotations: Option<Vec<Annotation>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "inbound" => Some(Self::Inbound),
+            "outbound" => Some(Self::Outbound),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Allow,
+    Deny,
+    Reject,
+}
+
+impl Action {
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+            Self::Reject => "reject",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "allow" => Some(Self::Allow),
+            "deny" => Some(Self::Deny),
+            "reject" => Some(Self::Reject),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Any,
+    Tcp,
+    Udp,
+    Icmp,
+    Icmpv6,
+    /// Another IP protocol by number (GRE 47, ESP 50, AH 51, ...).
+    Number(u8),
+}
+
+impl Protocol {
+    /// Whether rules of this protocol may name ports.
+    pub const fn has_ports(&self) -> bool {
+        matches!(self, Self::Tcp | Self::Udp)
+    }
+
+    pub fn as_text(&self) -> String {
+        match self {
+            Self::Any => "any".into(),
+            Self::Tcp => "tcp".into(),
+            Self::Udp => "udp".into(),
+            Self::Icmp => "icmp".into(),
+            Self::Icmpv6 => "icmpv6".into(),
+            Self::Number(n) => n.to_string(),
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "any" => Some(Self::Any),
+            "tcp" => Some(Self::Tcp),
+            "udp" => Some(Self::Udp),
+            "icmp" => Some(Self::Icmp),
+            "icmpv6" => Some(Self::Icmpv6),
+            n => n.parse().ok().map(Self::Number),
+        }
+    }
+}
+
+/// An inclusive port range, 1..=65535.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortRange {
+    pub from: u16,
+    pub to: u16,
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.from == self.to {
+            write!(f, "{}", self.from)
+        } else {
+            write!(f, "{}-{}", self.from, self.to)
+        }
+    }
+}
+
+/// Parses `"22"`, `"80,443"`, `"2000-3000"` (Katapult's port strings). Empty means all ports.
+pub fn parse_ports(text: &str) -> Result<Vec<PortRange>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (from, to) = part.split_once('-').map(|(a, b)| (a.trim(), b.trim())).unwrap_or((part, part));
+        let port = |p: &str| p.parse::<u16>().ok().filter(|n| *n >= 1);
+        match (port(from), port(to)) {
+            (Some(from), Some(to)) if from <= to => out.push(PortRange { from, to }),
+            (Some(_), Some(_)) => return Err(format!("range {part} runs backwards")),
+            _ => return Err(format!("{part} is not a port or range between 1 and 65535")),
+        }
+    }
+    Ok(out)
+}
+
+/// `"80,443,2000-3000"`; `None` for all ports.
+pub fn render_ports(ports: &[PortRange]) -> Option<String> {
+    (!ports.is_empty()).then(|| ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(","))
+}
+
+/// Where traffic of a rule comes from (inbound) or goes to (outbound).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Remote {
+    AnyIpv4,
+    AnyIpv6,
+    /// An address or CIDR, kept as the client wrote it (Katapult does not normalise
+    /// `10.0.0.1/24`); always parseable.
+    Cidr(String),
+    Server(ServerId),
+    Group(SecurityGroupId),
+}
+
+impl Remote {
+    /// A CIDR or an address, validated, kept verbatim.
+    pub fn cidr(text: &str) -> Option<Self> {
+        let ok = text.parse::<ipnet::IpNet>().is_ok() || text.parse::<std::net::IpAddr>().is_ok();
+        ok.then(|| Self::Cidr(text.to_owned()))
+    }
+}
+
+/// The storage form of a remote: `all:ipv4`, `all:ipv6`, `cidr:<text>`, `server:<uuid>`,
+/// `group:<uuid>`.
+impl fmt::Display for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AnyIpv4 => f.write_str("all:ipv4"),
+            Self::AnyIpv6 => f.write_str("all:ipv6"),
+            Self::Cidr(text) => write!(f, "cidr:{text}"),
+            Self::Server(id) => write!(f, "server:{id}"),
+            Self::Group(id) => write!(f, "group:{id}"),
+        }
+    }
+}
+
+impl FromStr for Remote {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            Some(("all", "ipv4")) => Ok(Self::AnyIpv4),
+            Some(("all", "ipv6")) => Ok(Self::AnyIpv6),
+            Some(("cidr", text)) => Self::cidr(text).ok_or_else(|| format!("bad CIDR {text}")),
+            Some(("server", id)) => id.parse().map(Self::Server).map_err(|e| e.to_string()),
+            Some(("group", id)) => id.parse().map(Self::Group).map_err(|e| e.to_string()),
+            _ => Err(format!("unknown remote {s}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub id: RuleId,
+    pub group_id: SecurityGroupId,
+    pub direction: Direction,
+    pub action: Action,
+    pub protocol: Protocol,
+    /// Empty: every port (or the protocol has none).
+    pub ports: Vec<PortRange>,
+    /// Lower first; `None` sorts after every number, in creation order.
+    pub priority: Option<i32>,
+    /// Empty: nothing matches (a rule without targets admits no traffic).
+    pub remotes: Vec<Remote>,
+    pub description: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// Changes to a rule; `None` leaves a field as it is, `Some(None)` clears an optional one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RulePatch {
+    pub direction: Option<Direction>,
+    pub action: Option<Action>,
+    pub protocol: Option<Protocol>,
+    pub ports: Option<Vec<PortRange>>,
+    pub priority: Option<Option<i32>>,
+    pub remotes: Option<Vec<Remote>>,
+    pub description: Option<Option<String>>,
+}
+
+impl Rule {
+    pub fn patched(&self, patch: &RulePatch) -> Rule {
+        Rule {
+            direction: patch.direction.unwrap_or(self.direction),
+            action: patch.action.unwrap_or(self.action),
+            protocol: patch.protocol.unwrap_or(self.protocol),
+            ports: patch.ports.clone().unwrap_or_else(|| self.ports.clone()),
+            priority: patch.priority.unwrap_or(self.priority),
+            remotes: patch.remotes.clone().unwrap_or_else(|| self.remotes.clone()),
+            description: patch.description.clone().unwrap_or_else(|| self.description.clone()),
+            ..self.clone()
+        }
+    }
+}
+
+/// The refusal of a rule in a direction its group allows entirely (Katapult's wording).
+pub fn allow_all_violation(direction: Direction) -> crate::Error {
+    crate::Error::invalid(
+        "",
+        crate::error::ViolationCode::InvalidValue,
+        format!("Security group cannot have {0} rules while all {0} traffic is allowed", direction.as_str()),
+    )
+}
+
+/// Filters for listing groups: every annotation given must be present with that value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupFilter {
+    pub annotations: Vec<Annotation>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn katapult_port_strings() {
+        assert_eq!(parse_ports("22").unwrap(), vec![PortRange { from: 22, to: 22 }]);
+        assert_eq!(render_ports(&parse_ports("80,443").unwrap()).as_deref(), Some("80,443"));
+        assert_eq!(render_ports(&parse_ports("2000-3000").unwrap()).as_deref(), Some("2000-3000"));
+        assert_eq!(render_ports(&parse_ports("").unwrap()), None);
+        assert!(parse_ports("0").is_err());
+        assert!(parse_ports("70000").is_err());
+        assert!(parse_ports("30-20").is_err());
+        assert!(parse_ports("http").is_err());
+    }
+
+    #[test]
+    fn remotes_round_trip_through_storage_text() {
+        for r in [
+            Remote::AnyIpv4,
+            Remote::AnyIpv6,
+            Remote::Cidr("10.0.0.1/24".into()),
+            Remote::Server(ServerId::random()),
+        ] {
+            assert_eq!(r.to_string().parse::<Remote>().unwrap(), r);
+        }
+        assert!(Remote::cidr("10.0.0.300").is_none());
+        assert_eq!(Remote::cidr("195.66.84.24"), Some(Remote::Cidr("195.66.84.24".into())));
+    }
+
+    proptest! {
+        #[test]
+        fn port_lists_round_trip(ranges in proptest::collection::vec((1u16..=65535, 0u16..100), 0..6)) {
+            let ranges: Vec<PortRange> = ranges.into_iter().map(|(a, w)| PortRange { from: a, to: a.saturating_add(w) }).collect();
+            let text = render_ports(&ranges).unwrap_or_default();
+            prop_assert_eq!(parse_ports(&text).unwrap(), ranges);
+        }
+    }
+}

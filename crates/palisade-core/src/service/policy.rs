@@ -1,0 +1,308 @@
+//! Security groups (and roles) and their rules.
+//!
+//! Which scope an operation needs depends on the kind of group: Katapult's security groups use
+//! `security_groups` (and the singular `security_group` to delete), Defined's roles use
+//! `roles:<action>`. The table is here, in the core, so no face can get it wrong.
+
+use std::collections::BTreeSet;
+
+use super::tenancy::NAME_MAX;
+use super::Core;
+use crate::auth::Principal;
+use crate::error::{Error, Result, ViolationCode};
+use crate::id::{OrganizationId, RuleId, SecurityGroupId};
+use crate::model::now;
+use crate::page::{Page, PageRequest};
+use crate::policy::{
+    Action, Annotation, Direction, GroupFilter, GroupKind, Member, PortRange, Protocol, Remote, Rule,
+    RulePatch, SecurityGroup, SecurityGroupPatch,
+};
+use crate::scope::Scope;
+use crate::validate::Violations;
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Read,
+    List,
+    Create,
+    Update,
+    Delete,
+}
+
+fn scopes(kind: GroupKind, op: Op) -> &'static [Scope] {
+    match (kind, op) {
+        (GroupKind::SecurityGroup, Op::Read | Op::List) => {
+            &[Scope::SECURITY_GROUPS, Scope::SECURITY_GROUPS_READ]
+        }
+        (GroupKind::SecurityGroup, Op::Create | Op::Update) => &[Scope::SECURITY_GROUPS],
+        (GroupKind::SecurityGroup, Op::Delete) => &[Scope::SECURITY_GROUP_DELETE],
+        (GroupKind::Role, Op::Read) => &[Scope::ROLES_READ],
+        (GroupKind::Role, Op::List) => &[Scope::ROLES_LIST],
+        (GroupKind::Role, Op::Create) => &[Scope::ROLES_CREATE],
+        (GroupKind::Role, Op::Update) => &[Scope::ROLES_UPDATE],
+        (GroupKind::Role, Op::Delete) => &[Scope::ROLES_DELETE],
+    }
+}
+
+/// Rule operations are group updates, except reading.
+fn rule_scopes(kind: GroupKind, write: bool) -> &'static [Scope] {
+    scopes(kind, if write { Op::Update } else { Op::Read })
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateSecurityGroup {
+    pub kind: GroupKind,
+    pub name: String,
+    pub description: Option<String>,
+    pub allow_all_inbound: bool,
+    pub allow_all_outbound: bool,
+    pub members: Vec<Member>,
+    pub annotations: Vec<Annotation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateRule {
+    pub direction: Direction,
+    pub action: Action,
+    pub protocol: Protocol,
+    pub ports: Vec<PortRange>,
+    pub priority: Option<i32>,
+    pub remotes: Vec<Remote>,
+    pub description: Option<String>,
+}
+
+fn protocol_name(p: Protocol) -> String {
+    match p {
+        Protocol::Icmpv6 => "ICMPv6".into(),
+        other => other.as_text().to_uppercase(),
+    }
+}
+
+impl Core {
+    async fn check_members(&self, v: &mut Violations, org: OrganizationId, members: &[Member]) -> Result<()> {
+        let mut seen = BTreeSet::new();
+        for (i, member) in members.iter().enumerate() {
+            let Member::Server(server) = member;
+            if !seen.insert(*server) {
+                v.push(format!("members[{i}]"), ViolationCode::Duplicate, "is listed twice");
+            } else if self.store.server(org, *server).await?.is_none() {
+                v.push(
+                    format!("members[{i}]"),
+                    ViolationCode::InvalidReference,
+                    "is not a server of the organization",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn check_annotations(v: &mut Violations, annotations: &[Annotation]) {
+        for (i, a) in annotations.iter().enumerate() {
+            v.text(&format!("annotations[{i}].key"), &a.key, 1, NAME_MAX);
+        }
+    }
+
+    async fn check_rule(&self, v: &mut Violations, group: &SecurityGroup, rule: &Rule) -> Result<()> {
+        if !rule.ports.is_empty() && !rule.protocol.has_ports() {
+            v.push(
+                "ports",
+                ViolationCode::InvalidValue,
+                format!("cannot be set with {}", protocol_name(rule.protocol)),
+            );
+        }
+        if let Some(d) = &rule.description {
+            v.text("description", d, 0, NAME_MAX);
+        }
+        for (i, remote) in rule.remotes.iter().enumerate() {
+            let known = match remote {
+                Remote::Server(id) => self.store.server(group.organization_id, *id).await?.is_some(),
+                Remote::Group(id) => self
+                    .store
+                    .security_group(*id)
+                    .await?
+                    .is_some_and(|g| g.organization_id == group.organization_id),
+                _ => true,
+            };
+            if !known {
+                v.push(format!("remotes[{i}]"), ViolationCode::InvalidReference, "does not exist");
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads a group the caller may use for `op`; any other group is simply not found.
+    async fn authorized_group(
+        &self,
+        actor: &Principal,
+        id: SecurityGroupId,
+        op: Op,
+    ) -> Result<SecurityGroup> {
+        let group = self.store.security_group(id).await?.ok_or(Error::not_found(SecurityGroupId::KIND))?;
+        actor.require_org(group.organization_id, scopes(group.kind, op)).map_err(|e| match e {
+            Error::NotFound { .. } => Error::not_found(SecurityGroupId::KIND),
+            other => other,
+        })?;
+        Ok(group)
+    }
+
+    pub async fn create_security_group(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        input: CreateSecurityGroup,
+    ) -> Result<SecurityGroup> {
+        actor.require_org_create(org, scopes(input.kind, Op::Create))?;
+        let mut v = Violations::new();
+        v.text("name", &input.name, 1, NAME_MAX);
+        if let Some(d) = &input.description {
+            v.text("description", d, 0, NAME_MAX);
+        }
+        Self::check_annotations(&mut v, &input.annotations);
+        self.check_members(&mut v, org, &input.members).await?;
+        v.finish()?;
+        self.existing_organization(org).await?;
+        let at = now();
+        let group = SecurityGroup {
+            id: SecurityGroupId::random(),
+            organization_id: org,
+            kind: input.kind,
+            name: input.name,
+            description: input.description,
+            allow_all_inbound: input.allow_all_inbound,
+            allow_all_outbound: input.allow_all_outbound,
+            members: input.members,
+            annotations: input.annotations,
+            created_at: at,
+            updated_at: at,
+        };
+        self.store.insert_security_group(&group).await?;
+        Ok(group)
+    }
+
+    pub async fn security_group(&self, actor: &Principal, id: SecurityGroupId) -> Result<SecurityGroup> {
+        self.authorized_group(actor, id, Op::Read).await
+    }
+
+    pub async fn list_security_groups(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        kind: GroupKind,
+        filter: &GroupFilter,
+        page: PageRequest,
+    ) -> Result<Page<SecurityGroup>> {
+        actor.require_org(org, scopes(kind, Op::List))?;
+        self.existing_organization(org).await?;
+        self.store.list_security_groups(org, kind, filter, page).await
+    }
+
+    pub async fn update_security_group(
+        &self,
+        actor: &Principal,
+        id: SecurityGroupId,
+        patch: SecurityGroupPatch,
+    ) -> Result<SecurityGroup> {
+        let group = self.authorized_group(actor, id, Op::Update).await?;
+        let mut v = Violations::new();
+        if let Some(name) = &patch.name {
+            v.text("name", name, 1, NAME_MAX);
+        }
+        if let Some(Some(d)) = &patch.description {
+            v.text("description", d, 0, NAME_MAX);
+        }
+        if let Some(annotations) = &patch.annotations {
+            Self::check_annotations(&mut v, annotations);
+        }
+        if let Some(members) = &patch.members {
+            self.check_members(&mut v, group.organization_id, members).await?;
+        }
+        v.finish()?;
+        self.store.update_security_group(id, &patch, now()).await
+    }
+
+    pub async fn delete_security_group(
+        &self,
+        actor: &Principal,
+        id: SecurityGroupId,
+    ) -> Result<SecurityGroup> {
+        let group = self.authorized_group(actor, id, Op::Delete).await?;
+        self.store.delete_security_group(id).await?;
+        Ok(group)
+    }
+
+    pub async fn create_rule(
+        &self,
+        actor: &Principal,
+        group_id: SecurityGroupId,
+        input: CreateRule,
+    ) -> Result<(Rule, SecurityGroup)> {
+        let group = self.authorized_group(actor, group_id, Op::Update).await?;
+        let rule = Rule {
+            id: RuleId::random(),
+            group_id,
+            direction: input.direction,
+            action: input.action,
+            protocol: input.protocol,
+            ports: input.ports,
+            priority: input.priority,
+            remotes: input.remotes,
+            description: input.description,
+            created_at: now(),
+        };
+        let mut v = Violations::new();
+        self.check_rule(&mut v, &group, &rule).await?;
+        v.finish()?;
+        self.store.insert_rule(&rule).await?;
+        Ok((rule, group))
+    }
+
+    pub async fn list_rules(
+        &self,
+        actor: &Principal,
+        group_id: SecurityGroupId,
+        page: PageRequest,
+    ) -> Result<(Page<Rule>, SecurityGroup)> {
+        let group = self.authorized_group(actor, group_id, Op::Read).await?;
+        Ok((self.store.list_rules(group_id, page).await?, group))
+    }
+
+    async fn authorized_rule(
+        &self,
+        actor: &Principal,
+        id: RuleId,
+        write: bool,
+    ) -> Result<(Rule, SecurityGroup)> {
+        let rule = self.store.rule(id).await?.ok_or(Error::not_found(RuleId::KIND))?;
+        let group = self.store.security_group(rule.group_id).await?.ok_or(Error::not_found(RuleId::KIND))?;
+        actor.require_org(group.organization_id, rule_scopes(group.kind, write)).map_err(|e| match e {
+            Error::NotFound { .. } => Error::not_found(RuleId::KIND),
+            other => other,
+        })?;
+        Ok((rule, group))
+    }
+
+    pub async fn rule(&self, actor: &Principal, id: RuleId) -> Result<(Rule, SecurityGroup)> {
+        self.authorized_rule(actor, id, false).await
+    }
+
+    pub async fn update_rule(
+        &self,
+        actor: &Principal,
+        id: RuleId,
+        patch: RulePatch,
+    ) -> Result<(Rule, SecurityGroup)> {
+        let (rule, group) = self.authorized_rule(actor, id, true).await?;
+        let updated = rule.patched(&patch);
+        let mut v = Violations::new();
+        self.check_rule(&mut v, &group, &updated).await?;
+        v.finish()?;
+        self.store.replace_rule(&updated).await?;
+        Ok((updated, group))
+    }
+
+    pub async fn delete_rule(&self, actor: &Principal, id: RuleId) -> Result<(Rule, SecurityGroup)> {
+        let (rule, group) = self.authorized_rule(actor, id, true).await?;
+        self.store.delete_rule(id).await?;
+        Ok((rule, group))
+    }
+}

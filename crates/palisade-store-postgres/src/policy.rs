@@ -1,0 +1,378 @@
+//! Security groups and rules on PostgreSQL.
+
+use palisade_core::error::{Error, Result};
+use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId, ServerId};
+use palisade_core::policy::{
+    allow_all_violation, parse_ports, render_ports, Action, Annotation, Direction, GroupFilter, GroupKind,
+    Member, Protocol, Rule, SecurityGroup, SecurityGroupPatch,
+};
+use palisade_core::{Page, PageRequest};
+use sqlx::postgres::PgRow;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::rows::{get, uuid};
+use crate::{constraint_error, db_error, PostgresStore};
+
+const GROUP: &str = "security group";
+const UNIQUE_NAME: &[(&str, &str, &str)] = &[("security_groups_name_key", GROUP, "name")];
+
+async fn write_members(conn: &mut PgConnection, id: SecurityGroupId, members: &[Member]) -> Result<()> {
+    sqlx::query("DELETE FROM security_group_members WHERE group_id = $1")
+        .bind(id.as_uuid())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let servers: Vec<Uuid> = members.iter().map(|Member::Server(s)| s.as_uuid()).collect();
+    sqlx::query(
+        "INSERT INTO security_group_members (group_id, position, server_id)
+         SELECT $1, (ord - 1)::integer, server FROM unnest($2::uuid[]) WITH ORDINALITY AS m(server, ord)",
+    )
+    .bind(id.as_uuid())
+    .bind(&servers)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| constraint_error(e, &[], ServerId::KIND))?;
+    Ok(())
+}
+
+async fn write_annotations(
+    conn: &mut PgConnection,
+    id: SecurityGroupId,
+    annotations: &[Annotation],
+) -> Result<()> {
+    sqlx::query("DELETE FROM security_group_annotations WHERE group_id = $1")
+        .bind(id.as_uuid())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let keys: Vec<String> = annotations.iter().map(|a| a.key.clone()).collect();
+    let values: Vec<Option<String>> = annotations.iter().map(|a| a.value.clone()).collect();
+    sqlx::query(
+        "INSERT INTO security_group_annotations (group_id, position, key, value)
+         SELECT $1, (ord - 1)::integer, k, v FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS a(k, v, ord)",
+    )
+    .bind(id.as_uuid())
+    .bind(&keys)
+    .bind(&values)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+async fn load_group(conn: &mut PgConnection, row: &PgRow) -> Result<SecurityGroup> {
+    let id = SecurityGroupId::from_uuid(uuid(row, "id")?);
+    let kind: String = get(row, "kind")?;
+    let members =
+        sqlx::query("SELECT server_id FROM security_group_members WHERE group_id = $1 ORDER BY position")
+            .bind(id.as_uuid())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|r| Ok(Member::Server(ServerId::from_uuid(uuid(r, "server_id")?))))
+            .collect::<Result<Vec<_>>>()?;
+    let annotations = sqlx::query(
+        "SELECT key, value FROM security_group_annotations WHERE group_id = $1 ORDER BY position",
+    )
+    .bind(id.as_uuid())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .iter()
+    .map(|r| Ok(Annotation { key: get(r, "key")?, value: get(r, "value")? }))
+    .collect::<Result<Vec<_>>>()?;
+    Ok(SecurityGroup {
+        id,
+        organization_id: OrganizationId::from_uuid(uuid(row, "organization_id")?),
+        kind: GroupKind::parse(&kind).ok_or_else(|| Error::internal(format!("stored group kind {kind}")))?,
+        name: get(row, "name")?,
+        description: get(row, "description")?,
+        allow_all_inbound: get(row, "allow_all_inbound")?,
+        allow_all_outbound: get(row, "allow_all_outbound")?,
+        members,
+        annotations,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+fn rule_from(row: &PgRow) -> Result<Rule> {
+    let direction: String = get(row, "direction")?;
+    let action: String = get(row, "action")?;
+    let protocol: String = get(row, "protocol")?;
+    let ports: String = get(row, "ports")?;
+    let remotes: Vec<String> = get(row, "remotes")?;
+    Ok(Rule {
+        id: RuleId::from_uuid(uuid(row, "id")?),
+        group_id: SecurityGroupId::from_uuid(uuid(row, "group_id")?),
+        direction: Direction::parse(&direction).ok_or_else(|| Error::internal("stored direction"))?,
+        action: Action::parse(&action).ok_or_else(|| Error::internal("stored action"))?,
+        protocol: Protocol::parse(&protocol).ok_or_else(|| Error::internal("stored protocol"))?,
+        ports: parse_ports(&ports).map_err(Error::internal)?,
+        priority: get(row, "priority")?,
+        remotes: remotes.iter().map(|r| r.parse().map_err(Error::internal)).collect::<Result<_>>()?,
+        description: get(row, "description")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+/// The allow-all check of a rule's group, holding the group row against concurrent updates.
+async fn check_direction(conn: &mut PgConnection, rule: &Rule) -> Result<()> {
+    let row = sqlx::query(
+        "SELECT allow_all_inbound, allow_all_outbound FROM security_groups WHERE id = $1 FOR SHARE",
+    )
+    .bind(rule.group_id.as_uuid())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .ok_or(Error::not_found(GROUP))?;
+    let blocked = match rule.direction {
+        Direction::Inbound => get::<bool>(&row, "allow_all_inbound")?,
+        Direction::Outbound => get::<bool>(&row, "allow_all_outbound")?,
+    };
+    if blocked {
+        return Err(allow_all_violation(rule.direction));
+    }
+    Ok(())
+}
+
+fn remotes(rule: &Rule) -> Vec<String> {
+    rule.remotes.iter().map(ToString::to_string).collect()
+}
+
+impl PostgresStore {
+    pub(crate) async fn insert_group(&self, g: &SecurityGroup) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO security_groups (id, organization_id, kind, name, description, allow_all_inbound,
+                                          allow_all_outbound, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(g.id.as_uuid())
+        .bind(g.organization_id.as_uuid())
+        .bind(g.kind.as_str())
+        .bind(&g.name)
+        .bind(g.description.as_deref())
+        .bind(g.allow_all_inbound)
+        .bind(g.allow_all_outbound)
+        .bind(g.created_at)
+        .bind(g.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_error(e, UNIQUE_NAME, "organization"))?;
+        write_members(&mut tx, g.id, &g.members).await?;
+        write_annotations(&mut tx, g.id, &g.annotations).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    pub(crate) async fn group(&self, id: SecurityGroupId) -> Result<Option<SecurityGroup>> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query("SELECT * FROM security_groups WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        match row {
+            Some(row) => Ok(Some(load_group(&mut tx, &row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) async fn groups(
+        &self,
+        org: OrganizationId,
+        kind: GroupKind,
+        filter: &GroupFilter,
+        page: PageRequest,
+    ) -> Result<Page<SecurityGroup>> {
+        let mut tx = self.begin().await?;
+        let mut condition = "organization_id = $1 AND kind = $2".to_owned();
+        let mut n = 2;
+        for _ in &filter.annotations {
+            condition.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM security_group_annotations a
+                              WHERE a.group_id = g.id AND a.key = ${} AND a.value IS NOT DISTINCT FROM ${})",
+                n + 1,
+                n + 2
+            ));
+            n += 2;
+        }
+        let count_sql = format!("SELECT COUNT(*) FROM security_groups g WHERE {condition}");
+        let list_sql = format!(
+            "SELECT * FROM security_groups g WHERE {condition} ORDER BY seq LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql).bind(org.as_uuid()).bind(kind.as_str());
+        let mut list = sqlx::query(&list_sql).bind(org.as_uuid()).bind(kind.as_str());
+        for a in &filter.annotations {
+            count = count.bind(a.key.clone()).bind(a.value.clone());
+            list = list.bind(a.key.clone()).bind(a.value.clone());
+        }
+        let total = count.fetch_one(&mut *tx).await.map_err(db_error)?;
+        let rows = list
+            .bind(i64::try_from(page.limit()).unwrap_or(i64::MAX))
+            .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            items.push(load_group(&mut tx, row).await?);
+        }
+        Ok(Page { items, total: u64::try_from(total).unwrap_or(0), request: page })
+    }
+
+    pub(crate) async fn update_group(
+        &self,
+        id: SecurityGroupId,
+        patch: &SecurityGroupPatch,
+        at: OffsetDateTime,
+    ) -> Result<SecurityGroup> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE security_groups SET
+                name = COALESCE($1, name),
+                description = CASE WHEN $2 THEN $3 ELSE description END,
+                allow_all_inbound = COALESCE($4, allow_all_inbound),
+                allow_all_outbound = COALESCE($5, allow_all_outbound),
+                updated_at = $6
+             WHERE id = $7",
+        )
+        .bind(patch.name.as_deref())
+        .bind(patch.description.is_some())
+        .bind(patch.description.clone().flatten())
+        .bind(patch.allow_all_inbound)
+        .bind(patch.allow_all_outbound)
+        .bind(at)
+        .bind(id.as_uuid())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_error(e, UNIQUE_NAME, "organization"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(GROUP));
+        }
+        for (flag, direction) in
+            [(patch.allow_all_inbound, Direction::Inbound), (patch.allow_all_outbound, Direction::Outbound)]
+        {
+            if flag == Some(true) {
+                sqlx::query("DELETE FROM security_group_rules WHERE group_id = $1 AND direction = $2")
+                    .bind(id.as_uuid())
+                    .bind(direction.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+        }
+        if let Some(members) = &patch.members {
+            write_members(&mut tx, id, members).await?;
+        }
+        if let Some(annotations) = &patch.annotations {
+            write_annotations(&mut tx, id, annotations).await?;
+        }
+        let row = sqlx::query("SELECT * FROM security_groups WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let group = load_group(&mut tx, &row).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(group)
+    }
+
+    pub(crate) async fn delete_group(&self, id: SecurityGroupId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM security_groups WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(GROUP));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn add_rule(&self, rule: &Rule) -> Result<()> {
+        let mut tx = self.begin().await?;
+        check_direction(&mut tx, rule).await?;
+        sqlx::query(
+            "INSERT INTO security_group_rules (id, group_id, direction, action, protocol, ports, priority, remotes,
+                                               description, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(rule.id.as_uuid())
+        .bind(rule.group_id.as_uuid())
+        .bind(rule.direction.as_str())
+        .bind(rule.action.as_str())
+        .bind(rule.protocol.as_text())
+        .bind(render_ports(&rule.ports).unwrap_or_default())
+        .bind(rule.priority)
+        .bind(remotes(rule))
+        .bind(rule.description.as_deref())
+        .bind(rule.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_error(e, &[], GROUP))?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    pub(crate) async fn get_rule(&self, id: RuleId) -> Result<Option<Rule>> {
+        let row = sqlx::query("SELECT * FROM security_group_rules WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(rule_from).transpose()
+    }
+
+    pub(crate) async fn rules(&self, group: SecurityGroupId, page: PageRequest) -> Result<Page<Rule>> {
+        self.simple_page(
+            page,
+            Some(group.as_uuid()),
+            "*",
+            "FROM security_group_rules WHERE group_id = $1",
+            rule_from,
+        )
+        .await
+    }
+
+    pub(crate) async fn put_rule(&self, rule: &Rule) -> Result<()> {
+        let mut tx = self.begin().await?;
+        check_direction(&mut tx, rule).await?;
+        let done = sqlx::query(
+            "UPDATE security_group_rules SET direction = $1, action = $2, protocol = $3, ports = $4, priority = $5,
+                    remotes = $6, description = $7
+             WHERE id = $8",
+        )
+        .bind(rule.direction.as_str())
+        .bind(rule.action.as_str())
+        .bind(rule.protocol.as_text())
+        .bind(render_ports(&rule.ports).unwrap_or_default())
+        .bind(rule.priority)
+        .bind(remotes(rule))
+        .bind(rule.description.as_deref())
+        .bind(rule.id.as_uuid())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(RuleId::KIND));
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    pub(crate) async fn remove_rule(&self, id: RuleId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM security_group_rules WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(RuleId::KIND));
+        }
+        Ok(())
+    }
+}

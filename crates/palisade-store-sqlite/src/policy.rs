@@ -1,0 +1,374 @@
+//! Security groups and rules on SQLite.
+
+use palisade_core::error::{Error, Result};
+use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId, ServerId};
+use palisade_core::policy::{
+    allow_all_violation, parse_ports, render_ports, Action, Annotation, Direction, GroupFilter, GroupKind,
+    Member, Protocol, Rule, SecurityGroup, SecurityGroupPatch,
+};
+use palisade_core::{Page, PageRequest};
+use sqlx::sqlite::SqliteRow;
+use sqlx::SqliteConnection;
+use time::OffsetDateTime;
+
+use crate::rows::{bytes16, get, timestamp};
+use crate::{constraint_error, db_error, SqliteStore};
+
+const GROUP: &str = "security group";
+const UNIQUE_NAME: &[(&str, &str, &str)] = &[("security_groups.organization_id", GROUP, "name")];
+
+fn position(i: usize) -> i64 {
+    i64::try_from(i).unwrap_or(i64::MAX)
+}
+
+async fn write_members(conn: &mut SqliteConnection, id: SecurityGroupId, members: &[Member]) -> Result<()> {
+    sqlx::query("DELETE FROM security_group_members WHERE group_id = ?")
+        .bind(id.as_bytes().as_slice())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    for (i, Member::Server(server)) in members.iter().enumerate() {
+        sqlx::query("INSERT INTO security_group_members (group_id, position, server_id) VALUES (?, ?, ?)")
+            .bind(id.as_bytes().as_slice())
+            .bind(position(i))
+            .bind(server.as_bytes().as_slice())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| constraint_error(e, &[], ServerId::KIND))?;
+    }
+    Ok(())
+}
+
+async fn write_annotations(
+    conn: &mut SqliteConnection,
+    id: SecurityGroupId,
+    annotations: &[Annotation],
+) -> Result<()> {
+    sqlx::query("DELETE FROM security_group_annotations WHERE group_id = ?")
+        .bind(id.as_bytes().as_slice())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    for (i, a) in annotations.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO security_group_annotations (group_id, position, key, value) VALUES (?, ?, ?, ?)",
+        )
+        .bind(id.as_bytes().as_slice())
+        .bind(position(i))
+        .bind(&a.key)
+        .bind(a.value.as_deref())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+async fn load_group(conn: &mut SqliteConnection, row: &SqliteRow) -> Result<SecurityGroup> {
+    let id = SecurityGroupId::from_bytes(bytes16(row, "id")?);
+    let kind: String = get(row, "kind")?;
+    let members =
+        sqlx::query("SELECT server_id FROM security_group_members WHERE group_id = ? ORDER BY position")
+            .bind(id.as_bytes().as_slice())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|r| Ok(Member::Server(ServerId::from_bytes(bytes16(r, "server_id")?))))
+            .collect::<Result<Vec<_>>>()?;
+    let annotations =
+        sqlx::query("SELECT key, value FROM security_group_annotations WHERE group_id = ? ORDER BY position")
+            .bind(id.as_bytes().as_slice())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|r| Ok(Annotation { key: get(r, "key")?, value: get(r, "value")? }))
+            .collect::<Result<Vec<_>>>()?;
+    Ok(SecurityGroup {
+        id,
+        organization_id: OrganizationId::from_bytes(bytes16(row, "organization_id")?),
+        kind: GroupKind::parse(&kind).ok_or_else(|| Error::internal(format!("stored group kind {kind}")))?,
+        name: get(row, "name")?,
+        description: get(row, "description")?,
+        allow_all_inbound: get(row, "allow_all_inbound")?,
+        allow_all_outbound: get(row, "allow_all_outbound")?,
+        members,
+        annotations,
+        created_at: timestamp(row, "created_at")?,
+        updated_at: timestamp(row, "updated_at")?,
+    })
+}
+
+fn rule_from(row: &SqliteRow) -> Result<Rule> {
+    let direction: String = get(row, "direction")?;
+    let action: String = get(row, "action")?;
+    let protocol: String = get(row, "protocol")?;
+    let ports: String = get(row, "ports")?;
+    let remotes: String = get(row, "remotes")?;
+    let remotes: Vec<String> = serde_json::from_str(&remotes).map_err(Error::internal)?;
+    Ok(Rule {
+        id: RuleId::from_bytes(bytes16(row, "id")?),
+        group_id: SecurityGroupId::from_bytes(bytes16(row, "group_id")?),
+        direction: Direction::parse(&direction).ok_or_else(|| Error::internal("stored direction"))?,
+        action: Action::parse(&action).ok_or_else(|| Error::internal("stored action"))?,
+        protocol: Protocol::parse(&protocol).ok_or_else(|| Error::internal("stored protocol"))?,
+        ports: parse_ports(&ports).map_err(Error::internal)?,
+        priority: get::<Option<i64>>(row, "priority")?.map(|p| i32::try_from(p).unwrap_or(i32::MAX)),
+        remotes: remotes.iter().map(|r| r.parse().map_err(Error::internal)).collect::<Result<_>>()?,
+        description: get(row, "description")?,
+        created_at: timestamp(row, "created_at")?,
+    })
+}
+
+/// The allow-all check of a rule's group, inside the caller's write transaction.
+async fn check_direction(conn: &mut SqliteConnection, rule: &Rule) -> Result<()> {
+    let row = sqlx::query("SELECT allow_all_inbound, allow_all_outbound FROM security_groups WHERE id = ?")
+        .bind(rule.group_id.as_bytes().as_slice())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .ok_or(Error::not_found(GROUP))?;
+    let blocked = match rule.direction {
+        Direction::Inbound => get::<bool>(&row, "allow_all_inbound")?,
+        Direction::Outbound => get::<bool>(&row, "allow_all_outbound")?,
+    };
+    if blocked {
+        return Err(allow_all_violation(rule.direction));
+    }
+    Ok(())
+}
+
+fn remotes_json(rule: &Rule) -> String {
+    let texts: Vec<String> = rule.remotes.iter().map(ToString::to_string).collect();
+    serde_json::to_string(&texts).unwrap_or_else(|_| "[]".into())
+}
+
+impl SqliteStore {
+    pub(crate) async fn insert_group(&self, g: &SecurityGroup) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO security_groups (id, organization_id, kind, name, description, allow_all_inbound,
+                                          allow_all_outbound, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(g.id.as_bytes().as_slice())
+        .bind(g.organization_id.as_bytes().as_slice())
+        .bind(g.kind.as_str())
+        .bind(&g.name)
+        .bind(g.description.as_deref())
+        .bind(g.allow_all_inbound)
+        .bind(g.allow_all_outbound)
+        .bind(g.created_at.unix_timestamp())
+        .bind(g.updated_at.unix_timestamp())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_error(e, UNIQUE_NAME, "organization"))?;
+        write_members(&mut tx, g.id, &g.members).await?;
+        write_annotations(&mut tx, g.id, &g.annotations).await?;
+        tx.commit().await
+    }
+
+    pub(crate) async fn group(&self, id: SecurityGroupId) -> Result<Option<SecurityGroup>> {
+        let mut tx = self.read().await?;
+        let row = sqlx::query("SELECT * FROM security_groups WHERE id = ?")
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        match row {
+            Some(row) => Ok(Some(load_group(&mut tx, &row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) async fn groups(
+        &self,
+        org: OrganizationId,
+        kind: GroupKind,
+        filter: &GroupFilter,
+        page: PageRequest,
+    ) -> Result<Page<SecurityGroup>> {
+        let mut tx = self.read().await?;
+        let mut condition = "organization_id = ? AND kind = ?".to_owned();
+        for _ in &filter.annotations {
+            condition.push_str(
+                " AND EXISTS (SELECT 1 FROM security_group_annotations a
+                              WHERE a.group_id = g.id AND a.key = ? AND a.value IS ?)",
+            );
+        }
+        let count_sql = format!("SELECT COUNT(*) FROM security_groups g WHERE {condition}");
+        let list_sql =
+            format!("SELECT * FROM security_groups g WHERE {condition} ORDER BY rowid LIMIT ? OFFSET ?");
+        let mut count =
+            sqlx::query_scalar::<_, i64>(&count_sql).bind(org.as_bytes().as_slice()).bind(kind.as_str());
+        let mut list = sqlx::query(&list_sql).bind(org.as_bytes().as_slice()).bind(kind.as_str());
+        for a in &filter.annotations {
+            count = count.bind(&a.key).bind(a.value.as_deref());
+            list = list.bind(&a.key).bind(a.value.as_deref());
+        }
+        let total = count.fetch_one(&mut *tx).await.map_err(db_error)?;
+        let rows = list
+            .bind(i64::try_from(page.limit()).unwrap_or(i64::MAX))
+            .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            items.push(load_group(&mut tx, row).await?);
+        }
+        Ok(Page { items, total: u64::try_from(total).unwrap_or(0), request: page })
+    }
+
+    pub(crate) async fn update_group(
+        &self,
+        id: SecurityGroupId,
+        patch: &SecurityGroupPatch,
+        at: OffsetDateTime,
+    ) -> Result<SecurityGroup> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "UPDATE security_groups SET
+                name = COALESCE(?, name),
+                description = CASE WHEN ? THEN ? ELSE description END,
+                allow_all_inbound = COALESCE(?, allow_all_inbound),
+                allow_all_outbound = COALESCE(?, allow_all_outbound),
+                updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(patch.name.as_deref())
+        .bind(patch.description.is_some())
+        .bind(patch.description.clone().flatten())
+        .bind(patch.allow_all_inbound)
+        .bind(patch.allow_all_outbound)
+        .bind(at.unix_timestamp())
+        .bind(id.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_error(e, UNIQUE_NAME, "organization"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(GROUP));
+        }
+        for (flag, direction) in
+            [(patch.allow_all_inbound, Direction::Inbound), (patch.allow_all_outbound, Direction::Outbound)]
+        {
+            if flag == Some(true) {
+                sqlx::query("DELETE FROM security_group_rules WHERE group_id = ? AND direction = ?")
+                    .bind(id.as_bytes().as_slice())
+                    .bind(direction.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+        }
+        if let Some(members) = &patch.members {
+            write_members(&mut tx, id, members).await?;
+        }
+        if let Some(annotations) = &patch.annotations {
+            write_annotations(&mut tx, id, annotations).await?;
+        }
+        let row = sqlx::query("SELECT * FROM security_groups WHERE id = ?")
+            .bind(id.as_bytes().as_slice())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let group = load_group(&mut tx, &row).await?;
+        tx.commit().await?;
+        Ok(group)
+    }
+
+    pub(crate) async fn delete_group(&self, id: SecurityGroupId) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("DELETE FROM security_groups WHERE id = ?")
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(GROUP));
+        }
+        tx.commit().await
+    }
+
+    pub(crate) async fn add_rule(&self, rule: &Rule) -> Result<()> {
+        let mut tx = self.write().await?;
+        check_direction(&mut tx, rule).await?;
+        sqlx::query(
+            "INSERT INTO security_group_rules (id, group_id, direction, action, protocol, ports, priority, remotes,
+                                               description, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(rule.id.as_bytes().as_slice())
+        .bind(rule.group_id.as_bytes().as_slice())
+        .bind(rule.direction.as_str())
+        .bind(rule.action.as_str())
+        .bind(rule.protocol.as_text())
+        .bind(render_ports(&rule.ports).unwrap_or_default())
+        .bind(rule.priority)
+        .bind(remotes_json(rule))
+        .bind(rule.description.as_deref())
+        .bind(rule.created_at.unix_timestamp())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_error(e, &[], GROUP))?;
+        tx.commit().await
+    }
+
+    pub(crate) async fn get_rule(&self, id: RuleId) -> Result<Option<Rule>> {
+        let row = sqlx::query("SELECT * FROM security_group_rules WHERE id = ?")
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(rule_from).transpose()
+    }
+
+    pub(crate) async fn rules(&self, group: SecurityGroupId, page: PageRequest) -> Result<Page<Rule>> {
+        self.simple_page(
+            page,
+            Some(group.as_bytes()),
+            "FROM security_group_rules WHERE group_id = ?",
+            rule_from,
+        )
+        .await
+    }
+
+    pub(crate) async fn put_rule(&self, rule: &Rule) -> Result<()> {
+        let mut tx = self.write().await?;
+        check_direction(&mut tx, rule).await?;
+        let done = sqlx::query(
+            "UPDATE security_group_rules SET direction = ?, action = ?, protocol = ?, ports = ?, priority = ?,
+                    remotes = ?, description = ?
+             WHERE id = ?",
+        )
+        .bind(rule.direction.as_str())
+        .bind(rule.action.as_str())
+        .bind(rule.protocol.as_text())
+        .bind(render_ports(&rule.ports).unwrap_or_default())
+        .bind(rule.priority)
+        .bind(remotes_json(rule))
+        .bind(rule.description.as_deref())
+        .bind(rule.id.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(RuleId::KIND));
+        }
+        tx.commit().await
+    }
+
+    pub(crate) async fn remove_rule(&self, id: RuleId) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("DELETE FROM security_group_rules WHERE id = ?")
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(RuleId::KIND));
+        }
+        tx.commit().await
+    }
+}
