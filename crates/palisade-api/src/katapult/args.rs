@@ -148,6 +148,72 @@ impl Args {
         }
     }
 
+    /// An optional array of strings.
+    pub fn strings(&self, path: &[&str]) -> Result<Option<Vec<String>>, Error> {
+        match self.get(path) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| invalid(path, "invalid_scalar", Some("Value must be a string")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(invalid(path, "array_expected", None)),
+        }
+    }
+
+    /// `[{"key": ..., "value": ...}]` (Katapult's `KeyValue[]`); `key` is required.
+    pub fn key_values(&self, name: &str) -> Result<Option<Vec<(String, Option<String>)>>, Error> {
+        match self.get(&[name]) {
+            None => Ok(None),
+            Some(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    let Value::Object(o) = item else {
+                        return Err(invalid(&[name], "object_expected", None));
+                    };
+                    let key = match o.get("key") {
+                        Some(Value::String(k)) => k.clone(),
+                        None | Some(Value::Null) => return Err(missing(&[name, "key"])),
+                        Some(_) => {
+                            return Err(invalid(
+                                &[name, "key"],
+                                "invalid_scalar",
+                                Some("Value must be a string"),
+                            ))
+                        }
+                    };
+                    let value = match o.get("value") {
+                        None | Some(Value::Null) => None,
+                        Some(Value::String(v)) => Some(v.clone()),
+                        Some(_) => {
+                            return Err(invalid(
+                                &[name, "value"],
+                                "invalid_scalar",
+                                Some("Value must be a string"),
+                            ))
+                        }
+                    };
+                    out.push((key, value));
+                }
+                Ok(Some(out))
+            }
+            Some(_) => Err(invalid(&[name], "array_expected", None)),
+        }
+    }
+
+    /// A required object argument such as `properties`.
+    pub fn require_object(&self, name: &str) -> Result<(), Error> {
+        match self.get(&[name]) {
+            None => Err(missing(&[name])),
+            Some(Value::Object(_)) => Ok(()),
+            Some(_) => Err(invalid(&[name], "object_expected", None)),
+        }
+    }
+
     pub fn require<T>(&self, path: &[&str], value: Option<T>) -> Result<T, Error> {
         value.ok_or_else(|| missing(path))
     }

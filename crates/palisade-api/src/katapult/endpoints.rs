@@ -65,11 +65,11 @@ fn ip_ref(lookup: Lookup) -> Result<IpRef> {
     }
 }
 
-const ORGANIZATION_KEYS: &[&str] = &["id", "sub_domain"];
+pub(super) const ORGANIZATION_KEYS: &[&str] = &["id", "sub_domain"];
 const PERMALINK_KEYS: &[&str] = &["id", "permalink"];
 const IP_KEYS: &[&str] = &["id", "address"];
 
-async fn organization(ctx: &Ctx<'_>, lookup: Lookup) -> Result<OrganizationId> {
+pub(super) async fn organization(ctx: &Ctx<'_>, lookup: Lookup) -> Result<OrganizationId> {
     ctx.core.resolve_organization(&organization_ref(lookup)?).await
 }
 

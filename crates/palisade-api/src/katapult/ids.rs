@@ -40,6 +40,8 @@ pub const DATA_CENTER: &str = "loc";
 pub const COUNTRY: &str = "ctry";
 pub const IP_ADDRESS: &str = "ip";
 pub const SERVER: &str = "vm";
+pub const SECURITY_GROUP: &str = "sg";
+pub const RULE: &str = "sgr";
 
 /// Countries have no id of their own in Palisade; Katapult shows one, so derive it from the
 /// ISO code (stable across nodes and restarts).

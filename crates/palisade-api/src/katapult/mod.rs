@@ -18,6 +18,7 @@ mod encode;
 mod endpoints;
 pub mod error;
 pub mod ids;
+mod security_groups;
 mod views;
 
 use std::collections::HashMap;
@@ -52,6 +53,16 @@ enum Endpoint {
     UpdateIp,
     ReleaseIp,
     UnallocateIp,
+    ListGroups,
+    CreateGroup,
+    GetGroup,
+    UpdateGroup,
+    DeleteGroup,
+    ListRules,
+    CreateRule,
+    GetRule,
+    UpdateRule,
+    DeleteRule,
 }
 
 struct Route {
@@ -65,6 +76,10 @@ struct Route {
 const IP_READ: &[Scope] = &[Scope::IP_ADDRESSES, Scope::IP_ADDRESSES_READ];
 const IP_WRITE: &[Scope] = &[Scope::IP_ADDRESSES];
 const ORGS_READ: &[Scope] = &[Scope::ORGANIZATIONS_READ];
+const SG_READ: &[Scope] = &[Scope::SECURITY_GROUPS, Scope::SECURITY_GROUPS_READ];
+const SG_WRITE: &[Scope] = &[Scope::SECURITY_GROUPS];
+/// Katapult's quirk: deleting a security group needs the singular scope.
+const SG_DELETE: &[Scope] = &[Scope::SECURITY_GROUP_DELETE];
 
 const ROUTES: &[Route] = &[
     Route {
@@ -122,6 +137,66 @@ const ROUTES: &[Route] = &[
         pattern: "ip_addresses/:ip_address/unallocate",
         endpoint: Endpoint::UnallocateIp,
         scopes: IP_WRITE,
+    },
+    Route {
+        method: "GET",
+        pattern: "organizations/:organization/security_groups",
+        endpoint: Endpoint::ListGroups,
+        scopes: SG_READ,
+    },
+    Route {
+        method: "POST",
+        pattern: "organizations/:organization/security_groups",
+        endpoint: Endpoint::CreateGroup,
+        scopes: SG_WRITE,
+    },
+    Route {
+        method: "GET",
+        pattern: "security_groups/:security_group",
+        endpoint: Endpoint::GetGroup,
+        scopes: SG_READ,
+    },
+    Route {
+        method: "PATCH",
+        pattern: "security_groups/:security_group",
+        endpoint: Endpoint::UpdateGroup,
+        scopes: SG_WRITE,
+    },
+    Route {
+        method: "DELETE",
+        pattern: "security_groups/:security_group",
+        endpoint: Endpoint::DeleteGroup,
+        scopes: SG_DELETE,
+    },
+    Route {
+        method: "GET",
+        pattern: "security_groups/:security_group/rules",
+        endpoint: Endpoint::ListRules,
+        scopes: SG_READ,
+    },
+    Route {
+        method: "POST",
+        pattern: "security_groups/:security_group/rules",
+        endpoint: Endpoint::CreateRule,
+        scopes: SG_WRITE,
+    },
+    Route {
+        method: "GET",
+        pattern: "security_groups/rules/:security_group_rule",
+        endpoint: Endpoint::GetRule,
+        scopes: SG_READ,
+    },
+    Route {
+        method: "PATCH",
+        pattern: "security_groups/rules/:security_group_rule",
+        endpoint: Endpoint::UpdateRule,
+        scopes: SG_WRITE,
+    },
+    Route {
+        method: "DELETE",
+        pattern: "security_groups/rules/:security_group_rule",
+        endpoint: Endpoint::DeleteRule,
+        scopes: SG_WRITE,
     },
 ];
 
@@ -232,6 +307,16 @@ async fn handle(
         Endpoint::UpdateIp => endpoints::update_ip(ctx).await,
         Endpoint::ReleaseIp => endpoints::release_ip(ctx).await,
         Endpoint::UnallocateIp => endpoints::unallocate_ip(ctx).await,
+        Endpoint::ListGroups => security_groups::list_groups(ctx).await,
+        Endpoint::CreateGroup => security_groups::create_group(ctx).await,
+        Endpoint::GetGroup => security_groups::get_group(ctx).await,
+        Endpoint::UpdateGroup => security_groups::update_group(ctx).await,
+        Endpoint::DeleteGroup => security_groups::delete_group(ctx).await,
+        Endpoint::ListRules => security_groups::list_rules(ctx).await,
+        Endpoint::CreateRule => security_groups::create_rule(ctx).await,
+        Endpoint::GetRule => security_groups::get_rule(ctx).await,
+        Endpoint::UpdateRule => security_groups::update_rule(ctx).await,
+        Endpoint::DeleteRule => security_groups::delete_rule(ctx).await,
     }
 }
 
@@ -251,6 +336,19 @@ mod tests {
         assert!(find_route("PUT", &["organizations", "_", "ip_addresses"]).is_none());
         assert_eq!(find_route("GET", &["organizations"]).unwrap().0.endpoint, Endpoint::ListOrganizations);
         assert!(find_route("GET", &["nothing"]).is_none());
+        // Literal `rules` beats the `:security_group` wildcard, without backtracking.
+        assert_eq!(
+            find_route("GET", &["security_groups", "rules", "sgr_x"]).unwrap().0.endpoint,
+            Endpoint::GetRule
+        );
+        assert_eq!(
+            find_route("GET", &["security_groups", "sg_x", "rules"]).unwrap().0.endpoint,
+            Endpoint::ListRules
+        );
+        assert!(
+            find_route("GET", &["security_groups", "rules"]).is_none(),
+            "no backtracking to the wildcard"
+        );
         let (r, caps) = find_route("POST", &["ip_addresses", ":ip_address", "unallocate"]).unwrap();
         assert_eq!((r.endpoint, caps["ip_address"].as_str()), (Endpoint::UnallocateIp, ":ip_address"));
     }

@@ -10,6 +10,7 @@ mod binary;
 mod contract;
 mod ipam;
 mod katapult;
+mod katapult_sg;
 mod multinode;
 mod openapi;
 mod persistence;

@@ -155,6 +155,39 @@ fn expected() -> Table {
     add("katapult", "PATCH", "/core/v1/ip_addresses/:ip_address", Org(ips), Some(json!({"vip": false})));
     add("katapult", "DELETE", "/core/v1/ip_addresses/:ip_address", Org(ips), None);
     add("katapult", "POST", "/core/v1/ip_addresses/:ip_address/unallocate", Org(ips), None);
+    let sg_read: &[&str] = &["security_groups", "security_groups:read"];
+    let sg: &[&str] = &["security_groups"];
+    let sg_delete: &[&str] = &["security_group"];
+    let group_body = json!({"properties": {"name": "x"}});
+    let rule_body = json!({"properties": {"direction": "inbound", "protocol": "TCP"}});
+    add("katapult", "GET", "/core/v1/organizations/:organization/security_groups", Org(sg_read), None);
+    add(
+        "katapult",
+        "POST",
+        "/core/v1/organizations/:organization/security_groups",
+        Org(sg),
+        Some(group_body),
+    );
+    add("katapult", "GET", "/core/v1/security_groups/:security_group", Org(sg_read), None);
+    add(
+        "katapult",
+        "PATCH",
+        "/core/v1/security_groups/:security_group",
+        Org(sg),
+        Some(json!({"properties": {}})),
+    );
+    add("katapult", "DELETE", "/core/v1/security_groups/:security_group", Org(sg_delete), None);
+    add("katapult", "GET", "/core/v1/security_groups/:security_group/rules", Org(sg_read), None);
+    add("katapult", "POST", "/core/v1/security_groups/:security_group/rules", Org(sg), Some(rule_body));
+    add("katapult", "GET", "/core/v1/security_groups/rules/:security_group_rule", Org(sg_read), None);
+    add(
+        "katapult",
+        "PATCH",
+        "/core/v1/security_groups/rules/:security_group_rule",
+        Org(sg),
+        Some(json!({"properties": {}})),
+    );
+    add("katapult", "DELETE", "/core/v1/security_groups/rules/:security_group_rule", Org(sg), None);
     t
 }
 
@@ -165,6 +198,8 @@ struct Tenant {
     server: String,
     ip: String,
     network: String,
+    group: String,
+    rule: String,
 }
 
 async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
@@ -188,7 +223,34 @@ async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
         )
         .await;
     let ip = ip.body["ip_address"]["id"].as_str().unwrap().to_owned();
-    Tenant { id, sub_domain: sub_domain.to_owned(), server, ip, network }
+    let k = |path: &str, body: Value| {
+        app.client
+            .request(Method::POST, format!("{}/core/v1/{path}", app.base))
+            .bearer_auth(OPERATOR)
+            .json(&body)
+            .send()
+    };
+    let group: Value = k(
+        "organizations/_/security_groups",
+        json!({"organization": {"sub_domain": sub_domain}, "properties": {"name": "g"}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let group = group["security_group"]["id"].as_str().unwrap().to_owned();
+    let rule: Value = k(
+        &format!("security_groups/{group}/rules"),
+        json!({"properties": {"direction": "inbound", "protocol": "TCP"}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let rule = rule["security_group_rule"]["id"].as_str().unwrap().to_owned();
+    Tenant { id, sub_domain: sub_domain.to_owned(), server, ip, network, group, rule }
 }
 
 fn katapult_id(prefix: &str, uuid_text: &str) -> String {
@@ -203,6 +265,8 @@ fn fill(path: &str, t: &Tenant, dc: &str) -> String {
         .replace("{ip_id}", &nil)
         .replace(":organization", &katapult_id("org", &t.id))
         .replace(":ip_address", &katapult_id("ip", &t.ip))
+        .replace(":security_group_rule", &t.rule)
+        .replace(":security_group", &t.group)
         .replace(":network", &katapult_id("netw", &t.network))
         .replace(":data_center", &katapult_id("loc", dc))
 }
@@ -308,4 +372,6 @@ async fn every_route_refuses_callers_without_the_right() {
     let ips = app.get(&format!("/api/v1/organizations/{}/ip_addresses", theirs.id), OPERATOR).await;
     assert_eq!(ips.body["pagination"]["total"], 1);
     assert_eq!(app.count("servers").await, 2);
+    assert_eq!(app.count("security_groups").await, 2);
+    assert_eq!(app.count("security_group_rules").await, 2);
 }

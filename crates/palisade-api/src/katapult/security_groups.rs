@@ -1,0 +1,371 @@
+//! Katapult security groups and their rules over the canonical policy model.
+
+use axum::response::Response;
+use palisade_core::error::ViolationCode;
+use palisade_core::id::{RuleId, SecurityGroupId, ServerId};
+use palisade_core::policy::{
+    parse_ports, render_ports, Action, Annotation, Direction, GroupFilter, GroupKind, Member, Protocol,
+    Remote, Rule, RulePatch, SecurityGroup, SecurityGroupPatch,
+};
+use palisade_core::service::{CreateRule, CreateSecurityGroup};
+use palisade_core::{Error, Violation};
+use serde::Serialize;
+
+use super::args::{Args, Lookup};
+use super::encode::ok;
+use super::endpoints::{organization, Ctx, ORGANIZATION_KEYS};
+use super::ids;
+use super::views::Pagination;
+
+type Result<T> = std::result::Result<T, Error>;
+
+#[derive(Debug, Serialize)]
+pub struct GroupView {
+    id: String,
+    name: String,
+    allow_all_inbound: bool,
+    allow_all_outbound: bool,
+    associations: Vec<String>,
+}
+
+impl From<&SecurityGroup> for GroupView {
+    fn from(g: &SecurityGroup) -> Self {
+        Self {
+            id: ids::render(ids::SECURITY_GROUP, g.id.as_bytes()),
+            name: g.name.clone(),
+            allow_all_inbound: g.allow_all_inbound,
+            allow_all_outbound: g.allow_all_outbound,
+            associations: g
+                .members
+                .iter()
+                .map(|Member::Server(s)| ids::render(ids::SERVER, s.as_bytes()))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct KeyValue {
+    key: String,
+    value: Option<String>,
+}
+
+fn annotations_view(g: &SecurityGroup) -> Vec<KeyValue> {
+    g.annotations.iter().map(|a| KeyValue { key: a.key.clone(), value: a.value.clone() }).collect()
+}
+
+#[derive(Serialize)]
+struct GroupBody {
+    security_group: GroupView,
+    annotations: Vec<KeyValue>,
+}
+
+fn group_body(g: &SecurityGroup) -> Response {
+    ok(&GroupBody { security_group: g.into(), annotations: annotations_view(g) })
+}
+
+#[derive(Debug, Serialize)]
+struct GroupRef {
+    id: String,
+    name: String,
+}
+
+fn group_ref(g: &SecurityGroup) -> GroupRef {
+    GroupRef { id: ids::render(ids::SECURITY_GROUP, g.id.as_bytes()), name: g.name.clone() }
+}
+
+#[derive(Debug, Serialize)]
+struct RuleView {
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    security_group: Option<GroupRef>,
+    direction: &'static str,
+    protocol: String,
+    action: &'static str,
+    ports: Option<String>,
+    targets: Vec<String>,
+    notes: Option<String>,
+}
+
+fn target(remote: &Remote) -> String {
+    match remote {
+        Remote::AnyIpv4 => "all:ipv4".into(),
+        Remote::AnyIpv6 => "all:ipv6".into(),
+        Remote::Cidr(text) => text.clone(),
+        Remote::Server(id) => ids::render(ids::SERVER, id.as_bytes()),
+        Remote::Group(id) => ids::render(ids::SECURITY_GROUP, id.as_bytes()),
+    }
+}
+
+fn protocol_text(p: Protocol) -> String {
+    match p {
+        Protocol::Tcp => "TCP".into(),
+        Protocol::Udp => "UDP".into(),
+        Protocol::Icmp => "ICMP".into(),
+        other => other.as_text().to_uppercase(),
+    }
+}
+
+fn rule_view(rule: &Rule, group: Option<&SecurityGroup>) -> RuleView {
+    RuleView {
+        id: ids::render(ids::RULE, rule.id.as_bytes()),
+        security_group: group.map(group_ref),
+        direction: rule.direction.as_str(),
+        protocol: protocol_text(rule.protocol),
+        action: match rule.action {
+            Action::Allow => "allow",
+            Action::Deny | Action::Reject => "deny",
+        },
+        ports: render_ports(&rule.ports),
+        targets: rule.remotes.iter().map(target).collect(),
+        notes: rule.description.clone(),
+    }
+}
+
+#[derive(Serialize)]
+struct RuleBody {
+    security_group_rule: RuleView,
+}
+
+fn invalid(path: &str, message: &str) -> Error {
+    Error::Invalid(vec![Violation::new(path, ViolationCode::InvalidValue, message)])
+}
+
+fn group_id(lookup: Lookup) -> Result<SecurityGroupId> {
+    ids::parse(ids::SECURITY_GROUP, &lookup.value)
+        .map(SecurityGroupId::from_bytes)
+        .ok_or(Error::not_found(SecurityGroupId::KIND))
+}
+
+fn rule_id(lookup: Lookup) -> Result<RuleId> {
+    ids::parse(ids::RULE, &lookup.value).map(RuleId::from_bytes).ok_or(Error::not_found(RuleId::KIND))
+}
+
+/// `vm_…` associations; server groups and tags are not modelled yet, so they are invalid.
+fn members(associations: &[String]) -> Result<Vec<Member>> {
+    associations
+        .iter()
+        .map(|a| {
+            ids::parse(ids::SERVER, a).map(|b| Member::Server(ServerId::from_bytes(b))).ok_or_else(|| {
+                invalid(
+                    "associations",
+                    &format!("contains {a}, which is not a virtual machine of the organization"),
+                )
+            })
+        })
+        .collect()
+}
+
+fn annotations(args: &Args) -> Result<Option<Vec<Annotation>>> {
+    Ok(args
+        .key_values("annotations")?
+        .map(|kv| kv.into_iter().map(|(key, value)| Annotation { key, value }).collect()))
+}
+
+pub async fn create_group(ctx: Ctx<'_>) -> Result<Response> {
+    let args = ctx.args;
+    let org_lookup = args.require_lookup("organization", ORGANIZATION_KEYS)?;
+    args.require_object("properties")?;
+    let name = args.string(&["properties", "name"])?.unwrap_or_default();
+    let allow_all_inbound = args.boolean(&["properties", "allow_all_inbound"])?.unwrap_or(false);
+    let allow_all_outbound = args.boolean(&["properties", "allow_all_outbound"])?.unwrap_or(false);
+    let associations = args.strings(&["properties", "associations"])?.unwrap_or_default();
+    let annotations = annotations(args)?.unwrap_or_default();
+    let org = organization(&ctx, org_lookup).await?;
+    let input = CreateSecurityGroup {
+        kind: GroupKind::SecurityGroup,
+        name,
+        description: None,
+        allow_all_inbound,
+        allow_all_outbound,
+        members: members(&associations)?,
+        annotations,
+    };
+    let group = ctx.core.create_security_group(ctx.actor, org, input).await?;
+    Ok(group_body(&group))
+}
+
+pub async fn list_groups(ctx: Ctx<'_>) -> Result<Response> {
+    let args = ctx.args;
+    let org_lookup = args.require_lookup("organization", ORGANIZATION_KEYS)?;
+    let filter = GroupFilter { annotations: annotations(args)?.unwrap_or_default() };
+    let page = args.page()?;
+    let org = organization(&ctx, org_lookup).await?;
+    let page = ctx.core.list_security_groups(ctx.actor, org, GroupKind::SecurityGroup, &filter, page).await?;
+    #[derive(Serialize)]
+    struct Body {
+        pagination: Pagination,
+        security_groups: Vec<GroupView>,
+    }
+    Ok(ok(&Body { pagination: (&page).into(), security_groups: page.items.iter().map(Into::into).collect() }))
+}
+
+fn group_lookup(args: &Args) -> Result<SecurityGroupId> {
+    group_id(args.require_lookup("security_group", &["id"])?)
+}
+
+pub async fn get_group(ctx: Ctx<'_>) -> Result<Response> {
+    let id = group_lookup(ctx.args)?;
+    let group = ctx.core.security_group(ctx.actor, id).await?;
+    Ok(group_body(&group))
+}
+
+pub async fn update_group(ctx: Ctx<'_>) -> Result<Response> {
+    let args = ctx.args;
+    let id = group_lookup(args)?;
+    let associations = args.strings(&["properties", "associations"])?;
+    let patch = SecurityGroupPatch {
+        name: args.string(&["properties", "name"])?,
+        description: None,
+        allow_all_inbound: args.boolean(&["properties", "allow_all_inbound"])?,
+        allow_all_outbound: args.boolean(&["properties", "allow_all_outbound"])?,
+        members: associations.as_deref().map(members).transpose()?,
+        annotations: annotations(args)?,
+    };
+    let group = ctx.core.update_security_group(ctx.actor, id, patch).await?;
+    Ok(group_body(&group))
+}
+
+pub async fn delete_group(ctx: Ctx<'_>) -> Result<Response> {
+    let id = group_lookup(ctx.args)?;
+    let group = ctx.core.delete_security_group(ctx.actor, id).await?;
+    #[derive(Serialize)]
+    struct Body {
+        security_group: GroupRef,
+    }
+    Ok(ok(&Body { security_group: group_ref(&group) }))
+}
+
+fn direction(text: &str) -> Direction {
+    if text == "outbound" {
+        Direction::Outbound
+    } else {
+        Direction::Inbound
+    }
+}
+
+fn protocol(text: &str) -> Protocol {
+    match text {
+        "UDP" => Protocol::Udp,
+        "ICMP" => Protocol::Icmp,
+        _ => Protocol::Tcp,
+    }
+}
+
+fn action(text: &str) -> Action {
+    if text == "deny" {
+        Action::Deny
+    } else {
+        Action::Allow
+    }
+}
+
+/// `"22"`, `"80,443"`, `"2000-3000"`; `""` means all ports.
+fn ports(text: &str) -> Result<Vec<palisade_core::policy::PortRange>> {
+    parse_ports(text).map_err(|e| invalid("ports", &format!("are invalid ({e})")))
+}
+
+/// Targets: `all:ipv4`, `all:ipv6`, addresses and CIDRs (kept verbatim), `vm_…`, `sg_…`.
+fn remotes(targets: &[String]) -> Result<Vec<Remote>> {
+    targets
+        .iter()
+        .map(|t| match t.as_str() {
+            "all:ipv4" => Ok(Remote::AnyIpv4),
+            "all:ipv6" => Ok(Remote::AnyIpv6),
+            other => {
+                if let Some(remote) = Remote::cidr(other) {
+                    Ok(remote)
+                } else if let Some(b) = ids::parse(ids::SERVER, other) {
+                    Ok(Remote::Server(ServerId::from_bytes(b)))
+                } else if let Some(b) = ids::parse(ids::SECURITY_GROUP, other) {
+                    Ok(Remote::Group(SecurityGroupId::from_bytes(b)))
+                } else {
+                    Err(invalid("targets", &format!("contains {other}, which is not a valid target")))
+                }
+            }
+        })
+        .collect()
+}
+
+const DIRECTIONS: &[&str] = &["inbound", "outbound"];
+const PROTOCOLS: &[&str] = &["TCP", "UDP", "ICMP"];
+const ACTIONS: &[&str] = &["allow", "deny"];
+
+pub async fn create_rule(ctx: Ctx<'_>) -> Result<Response> {
+    let args = ctx.args;
+    let id = group_lookup(args)?;
+    args.require_object("properties")?;
+    let dir = args
+        .require(&["properties", "direction"], args.enumeration(&["properties", "direction"], DIRECTIONS)?)?;
+    let proto =
+        args.require(&["properties", "protocol"], args.enumeration(&["properties", "protocol"], PROTOCOLS)?)?;
+    let act = args.enumeration(&["properties", "action"], ACTIONS)?.unwrap_or("allow");
+    let port_text = args.string(&["properties", "ports"])?.unwrap_or_default();
+    let targets = args.strings(&["properties", "targets"])?.unwrap_or_default();
+    let notes = args.string(&["properties", "notes"])?.filter(|n| !n.is_empty());
+    let input = CreateRule {
+        direction: direction(dir),
+        action: action(act),
+        protocol: protocol(proto),
+        ports: ports(&port_text)?,
+        priority: None,
+        remotes: remotes(&targets)?,
+        description: notes,
+    };
+    let (rule, group) = ctx.core.create_rule(ctx.actor, id, input).await?;
+    Ok(ok(&RuleBody { security_group_rule: rule_view(&rule, Some(&group)) }))
+}
+
+pub async fn list_rules(ctx: Ctx<'_>) -> Result<Response> {
+    let id = group_lookup(ctx.args)?;
+    let page = ctx.args.page()?;
+    let (page, _) = ctx.core.list_rules(ctx.actor, id, page).await?;
+    #[derive(Serialize)]
+    struct Body {
+        pagination: Pagination,
+        security_group_rules: Vec<RuleView>,
+    }
+    Ok(ok(&Body {
+        pagination: (&page).into(),
+        security_group_rules: page.items.iter().map(|r| rule_view(r, None)).collect(),
+    }))
+}
+
+fn rule_lookup(args: &Args) -> Result<RuleId> {
+    rule_id(args.require_lookup("security_group_rule", &["id"])?)
+}
+
+pub async fn get_rule(ctx: Ctx<'_>) -> Result<Response> {
+    let (rule, group) = ctx.core.rule(ctx.actor, rule_lookup(ctx.args)?).await?;
+    Ok(ok(&RuleBody { security_group_rule: rule_view(&rule, Some(&group)) }))
+}
+
+pub async fn update_rule(ctx: Ctx<'_>) -> Result<Response> {
+    let args = ctx.args;
+    let id = rule_lookup(args)?;
+    let patch = RulePatch {
+        direction: args.enumeration(&["properties", "direction"], DIRECTIONS)?.map(direction),
+        action: args.enumeration(&["properties", "action"], ACTIONS)?.map(action),
+        protocol: args.enumeration(&["properties", "protocol"], PROTOCOLS)?.map(protocol),
+        // `""` clears to null; an omitted key keeps its value.
+        ports: args.string(&["properties", "ports"])?.map(|p| ports(&p)).transpose()?,
+        priority: None,
+        remotes: args.strings(&["properties", "targets"])?.map(|t| remotes(&t)).transpose()?,
+        description: args.string(&["properties", "notes"])?.map(|n| Some(n).filter(|n| !n.is_empty())),
+    };
+    let (rule, group) = ctx.core.update_rule(ctx.actor, id, patch).await?;
+    Ok(ok(&RuleBody { security_group_rule: rule_view(&rule, Some(&group)) }))
+}
+
+pub async fn delete_rule(ctx: Ctx<'_>) -> Result<Response> {
+    let (rule, _) = ctx.core.delete_rule(ctx.actor, rule_lookup(ctx.args)?).await?;
+    #[derive(Serialize)]
+    struct Id {
+        id: String,
+    }
+    #[derive(Serialize)]
+    struct Body {
+        security_group_rule: Id,
+    }
+    Ok(ok(&Body { security_group_rule: Id { id: ids::render(ids::RULE, rule.id.as_bytes()) } }))
+}
