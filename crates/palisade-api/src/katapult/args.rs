@@ -18,6 +18,9 @@ pub struct Args {
     segments: HashMap<&'static str, String>,
 }
 
+/// One `{"key", "value"}` pair.
+pub type KeyValue = (String, Option<String>);
+
 /// A lookup object reduced to its one key and value (`{"sub_domain": "acme"}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lookup {
@@ -166,7 +169,7 @@ impl Args {
     }
 
     /// `[{"key": ..., "value": ...}]` (Katapult's `KeyValue[]`); `key` is required.
-    pub fn key_values(&self, name: &str) -> Result<Option<Vec<(String, Option<String>)>>, Error> {
+    pub fn key_values(&self, name: &str) -> Result<Option<Vec<KeyValue>>, Error> {
         match self.get(&[name]) {
             None => Ok(None),
             Some(Value::Array(items)) => {
