@@ -14,6 +14,7 @@ mod katapult_sg;
 mod multinode;
 mod openapi;
 mod persistence;
+mod replay;
 mod resilience;
 mod route_table;
 mod validation;
