@@ -121,6 +121,11 @@ typed_id!(
     "security group"
 );
 typed_id!(
+    /// A named group of servers (Katapult's virtual machine groups).
+    ServerGroupId,
+    "virtual machine group"
+);
+typed_id!(
     /// A rule of a security group.
     RuleId,
     "security group rule"

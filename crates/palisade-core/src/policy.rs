@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use time::OffsetDateTime;
 
-use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerId};
+use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId};
 
 /// Whether an object is a security group (address-oriented vendors) or a role (Defined).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,9 +36,21 @@ impl GroupKind {
 }
 
 /// What a group applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Member {
     Server(ServerId),
+    ServerGroup(ServerGroupId),
+}
+
+/// A named set of servers that policy can refer to (Katapult's virtual machine groups).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerGroup {
+    pub id: ServerGroupId,
+    pub organization_id: OrganizationId,
+    pub name: String,
+    /// Katapult: keep the group's servers on different hypervisors.
+    pub segregate: bool,
+    pub created_at: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,6 +223,7 @@ pub enum Remote {
     Cidr(String),
     Server(ServerId),
     Group(SecurityGroupId),
+    ServerGroup(ServerGroupId),
 }
 
 impl Remote {
@@ -222,7 +235,7 @@ impl Remote {
 }
 
 /// The storage form of a remote: `all:ipv4`, `all:ipv6`, `cidr:<text>`, `server:<uuid>`,
-/// `group:<uuid>`.
+/// `group:<uuid>`, `server_group:<uuid>`.
 impl fmt::Display for Remote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -231,6 +244,7 @@ impl fmt::Display for Remote {
             Self::Cidr(text) => write!(f, "cidr:{text}"),
             Self::Server(id) => write!(f, "server:{id}"),
             Self::Group(id) => write!(f, "group:{id}"),
+            Self::ServerGroup(id) => write!(f, "server_group:{id}"),
         }
     }
 }
@@ -244,6 +258,7 @@ impl FromStr for Remote {
             Some(("cidr", text)) => Self::cidr(text).ok_or_else(|| format!("bad CIDR {text}")),
             Some(("server", id)) => id.parse().map(Self::Server).map_err(|e| e.to_string()),
             Some(("group", id)) => id.parse().map(Self::Group).map_err(|e| e.to_string()),
+            Some(("server_group", id)) => id.parse().map(Self::ServerGroup).map_err(|e| e.to_string()),
             _ => Err(format!("unknown remote {s}")),
         }
     }

@@ -10,13 +10,13 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::id::{ApiTokenId, DataCenterId, IpAddressId, NetworkId, OrganizationId, ServerId};
-use crate::id::{RuleId, SecurityGroupId};
+use crate::id::{RuleId, SecurityGroupId, ServerGroupId};
 use crate::model::{
     Allocation, ApiToken, DataCenter, IpAddress, IpAddressPatch, IpFilter, IpRequest, Network, Organization,
     OrganizationPatch, Server, User,
 };
 use crate::page::{Page, PageRequest};
-use crate::policy::{GroupFilter, GroupKind, Rule, SecurityGroup, SecurityGroupPatch};
+use crate::policy::{GroupFilter, GroupKind, Rule, SecurityGroup, SecurityGroupPatch, ServerGroup};
 use crate::secret::{PasswordDigest, SecretHash};
 
 #[cfg(doc)]
@@ -165,4 +165,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Replaces a rule's fields, with the same allow-all check as [`Store::insert_rule`].
     async fn replace_rule(&self, rule: &Rule) -> Result<()>;
     async fn delete_rule(&self, id: RuleId) -> Result<()>;
+
+    async fn insert_server_group(&self, group: &ServerGroup) -> Result<()>;
+    async fn server_group(&self, id: ServerGroupId) -> Result<Option<ServerGroup>>;
+    async fn list_server_groups(&self, org: OrganizationId, page: PageRequest) -> Result<Page<ServerGroup>>;
+    /// Renames or changes `segregate`; [`Error::NotFound`] if absent.
+    async fn update_server_group(&self, group: &ServerGroup) -> Result<()>;
+    /// Deletes the group; security groups lose it as a member.
+    async fn delete_server_group(&self, id: ServerGroupId) -> Result<()>;
 }

@@ -1,4 +1,14 @@
--- Security groups (and roles) with their members, annotations and rules.
+-- Security groups (and roles) with their members, annotations and rules; server groups.
+
+CREATE TABLE server_groups (
+    seq             bigint GENERATED ALWAYS AS IDENTITY,
+    id              uuid PRIMARY KEY,
+    organization_id uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    name            text NOT NULL,
+    segregate       boolean NOT NULL,
+    created_at      timestamptz NOT NULL
+);
+CREATE INDEX server_groups_organization ON server_groups (organization_id, seq);
 
 CREATE TABLE security_groups (
     seq                bigint GENERATED ALWAYS AS IDENTITY,
@@ -19,8 +29,10 @@ CREATE INDEX security_groups_seq ON security_groups (organization_id, kind, seq)
 CREATE TABLE security_group_members (
     group_id  uuid NOT NULL REFERENCES security_groups (id) ON DELETE CASCADE,
     position  integer NOT NULL,
-    server_id uuid NOT NULL REFERENCES servers (id) ON DELETE CASCADE,
-    PRIMARY KEY (group_id, position)
+    server_id uuid REFERENCES servers (id) ON DELETE CASCADE,
+    server_group_id uuid REFERENCES server_groups (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, position),
+    CHECK ((server_id IS NULL) <> (server_group_id IS NULL))
 );
 CREATE INDEX security_group_members_server ON security_group_members (server_id);
 

@@ -1,7 +1,8 @@
 //! Security groups and rules on PostgreSQL.
 
 use palisade_core::error::{Error, Result};
-use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId, ServerId};
+use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId};
+use palisade_core::policy::ServerGroup;
 use palisade_core::policy::{
     allow_all_violation, parse_ports, render_ports, Action, Annotation, Direction, GroupFilter, GroupKind,
     Member, Protocol, Rule, SecurityGroup, SecurityGroupPatch,
@@ -24,13 +25,20 @@ async fn write_members(conn: &mut PgConnection, id: SecurityGroupId, members: &[
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
-    let servers: Vec<Uuid> = members.iter().map(|Member::Server(s)| s.as_uuid()).collect();
+    let servers: Vec<Option<Uuid>> =
+        members.iter().map(|m| if let Member::Server(s) = m { Some(s.as_uuid()) } else { None }).collect();
+    let groups: Vec<Option<Uuid>> = members
+        .iter()
+        .map(|m| if let Member::ServerGroup(g) = m { Some(g.as_uuid()) } else { None })
+        .collect();
     sqlx::query(
-        "INSERT INTO security_group_members (group_id, position, server_id)
-         SELECT $1, (ord - 1)::integer, server FROM unnest($2::uuid[]) WITH ORDINALITY AS m(server, ord)",
+        "INSERT INTO security_group_members (group_id, position, server_id, server_group_id)
+         SELECT $1, (ord - 1)::integer, server, server_group
+         FROM unnest($2::uuid[], $3::uuid[]) WITH ORDINALITY AS m(server, server_group, ord)",
     )
     .bind(id.as_uuid())
     .bind(&servers)
+    .bind(&groups)
     .execute(&mut *conn)
     .await
     .map_err(|e| constraint_error(e, &[], ServerId::KIND))?;
@@ -65,15 +73,19 @@ async fn write_annotations(
 async fn load_group(conn: &mut PgConnection, row: &PgRow) -> Result<SecurityGroup> {
     let id = SecurityGroupId::from_uuid(uuid(row, "id")?);
     let kind: String = get(row, "kind")?;
-    let members =
-        sqlx::query("SELECT server_id FROM security_group_members WHERE group_id = $1 ORDER BY position")
-            .bind(id.as_uuid())
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_error)?
-            .iter()
-            .map(|r| Ok(Member::Server(ServerId::from_uuid(uuid(r, "server_id")?))))
-            .collect::<Result<Vec<_>>>()?;
+    let members = sqlx::query(
+        "SELECT server_id, server_group_id FROM security_group_members WHERE group_id = $1 ORDER BY position",
+    )
+    .bind(id.as_uuid())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .iter()
+    .map(|r| match get::<Option<Uuid>>(r, "server_id")? {
+        Some(server) => Ok(Member::Server(ServerId::from_uuid(server))),
+        None => Ok(Member::ServerGroup(ServerGroupId::from_uuid(uuid(r, "server_group_id")?))),
+    })
+    .collect::<Result<Vec<_>>>()?;
     let annotations = sqlx::query(
         "SELECT key, value FROM security_group_annotations WHERE group_id = $1 ORDER BY position",
     )
@@ -143,7 +155,80 @@ fn remotes(rule: &Rule) -> Vec<String> {
     rule.remotes.iter().map(ToString::to_string).collect()
 }
 
+fn server_group_from(row: &PgRow) -> Result<ServerGroup> {
+    Ok(ServerGroup {
+        id: ServerGroupId::from_uuid(uuid(row, "id")?),
+        organization_id: OrganizationId::from_uuid(uuid(row, "organization_id")?),
+        name: get(row, "name")?,
+        segregate: get(row, "segregate")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
 impl PostgresStore {
+    pub(crate) async fn add_server_group(&self, g: &ServerGroup) -> Result<()> {
+        sqlx::query("INSERT INTO server_groups (id, organization_id, name, segregate, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(g.id.as_uuid())
+            .bind(g.organization_id.as_uuid())
+            .bind(&g.name)
+            .bind(g.segregate)
+            .bind(g.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| constraint_error(e, &[], "organization"))?;
+        Ok(())
+    }
+
+    pub(crate) async fn get_server_group(&self, id: ServerGroupId) -> Result<Option<ServerGroup>> {
+        let row = sqlx::query("SELECT * FROM server_groups WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(server_group_from).transpose()
+    }
+
+    pub(crate) async fn server_groups(
+        &self,
+        org: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<ServerGroup>> {
+        self.simple_page(
+            page,
+            Some(org.as_uuid()),
+            "*",
+            "FROM server_groups WHERE organization_id = $1",
+            server_group_from,
+        )
+        .await
+    }
+
+    pub(crate) async fn put_server_group(&self, g: &ServerGroup) -> Result<()> {
+        let done = sqlx::query("UPDATE server_groups SET name = $1, segregate = $2 WHERE id = $3")
+            .bind(&g.name)
+            .bind(g.segregate)
+            .bind(g.id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(ServerGroupId::KIND));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn remove_server_group(&self, id: ServerGroupId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM server_groups WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(ServerGroupId::KIND));
+        }
+        Ok(())
+    }
+
     pub(crate) async fn insert_group(&self, g: &SecurityGroup) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query(

@@ -7,12 +7,12 @@ use palisade_core::error::{Error, Result};
 use palisade_core::id::{
     ApiTokenId, DataCenterId, InterfaceId, IpAddressId, NetworkId, OrganizationId, ServerId,
 };
-use palisade_core::id::{RuleId, SecurityGroupId};
+use palisade_core::id::{RuleId, SecurityGroupId, ServerGroupId};
 use palisade_core::model::{
     Allocation, ApiToken, DataCenter, Interface, IpAddress, IpAddressPatch, IpFilter, IpRequest, Network,
     Organization, OrganizationPatch, Server, User,
 };
-use palisade_core::policy::{GroupFilter, GroupKind, Rule, SecurityGroup, SecurityGroupPatch};
+use palisade_core::policy::{GroupFilter, GroupKind, Rule, SecurityGroup, SecurityGroupPatch, ServerGroup};
 use palisade_core::secret::{PasswordDigest, SecretHash};
 use palisade_core::store::{Store, TokenCredentials, UserCredentials};
 use palisade_core::{Page, PageRequest};
@@ -843,5 +843,25 @@ impl Store for PostgresStore {
 
     async fn delete_rule(&self, id: RuleId) -> Result<()> {
         self.remove_rule(id).await
+    }
+
+    async fn insert_server_group(&self, group: &ServerGroup) -> Result<()> {
+        self.add_server_group(group).await
+    }
+
+    async fn server_group(&self, id: ServerGroupId) -> Result<Option<ServerGroup>> {
+        self.get_server_group(id).await
+    }
+
+    async fn list_server_groups(&self, org: OrganizationId, page: PageRequest) -> Result<Page<ServerGroup>> {
+        self.server_groups(org, page).await
+    }
+
+    async fn update_server_group(&self, group: &ServerGroup) -> Result<()> {
+        self.put_server_group(group).await
+    }
+
+    async fn delete_server_group(&self, id: ServerGroupId) -> Result<()> {
+        self.remove_server_group(id).await
     }
 }

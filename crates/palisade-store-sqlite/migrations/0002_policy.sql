@@ -1,4 +1,13 @@
--- Security groups (and roles) with their members, annotations and rules.
+-- Security groups (and roles) with their members, annotations and rules; server groups.
+
+CREATE TABLE server_groups (
+    id              BLOB PRIMARY KEY NOT NULL,
+    organization_id BLOB NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    name            TEXT NOT NULL,
+    segregate       INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX server_groups_organization ON server_groups (organization_id);
 
 CREATE TABLE security_groups (
     id                 BLOB PRIMARY KEY NOT NULL,
@@ -17,8 +26,10 @@ CREATE UNIQUE INDEX security_groups_name ON security_groups (organization_id, ki
 CREATE TABLE security_group_members (
     group_id  BLOB NOT NULL REFERENCES security_groups (id) ON DELETE CASCADE,
     position  INTEGER NOT NULL,
-    server_id BLOB NOT NULL REFERENCES servers (id) ON DELETE CASCADE,
-    PRIMARY KEY (group_id, position)
+    server_id BLOB REFERENCES servers (id) ON DELETE CASCADE,
+    server_group_id BLOB REFERENCES server_groups (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, position),
+    CHECK ((server_id IS NULL) <> (server_group_id IS NULL))
 ) STRICT;
 CREATE INDEX security_group_members_server ON security_group_members (server_id);
 

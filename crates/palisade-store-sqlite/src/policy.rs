@@ -1,7 +1,8 @@
 //! Security groups and rules on SQLite.
 
 use palisade_core::error::{Error, Result};
-use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId, ServerId};
+use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId};
+use palisade_core::policy::ServerGroup;
 use palisade_core::policy::{
     allow_all_violation, parse_ports, render_ports, Action, Annotation, Direction, GroupFilter, GroupKind,
     Member, Protocol, Rule, SecurityGroup, SecurityGroupPatch,
@@ -11,7 +12,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 
-use crate::rows::{bytes16, get, timestamp};
+use crate::rows::{bytes16, get, opt_bytes16, timestamp};
 use crate::{constraint_error, db_error, SqliteStore};
 
 const GROUP: &str = "security group";
@@ -27,14 +28,21 @@ async fn write_members(conn: &mut SqliteConnection, id: SecurityGroupId, members
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
-    for (i, Member::Server(server)) in members.iter().enumerate() {
-        sqlx::query("INSERT INTO security_group_members (group_id, position, server_id) VALUES (?, ?, ?)")
-            .bind(id.as_bytes().as_slice())
-            .bind(position(i))
-            .bind(server.as_bytes().as_slice())
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| constraint_error(e, &[], ServerId::KIND))?;
+    for (i, member) in members.iter().enumerate() {
+        let (server, server_group) = match member {
+            Member::Server(s) => (Some(s.as_bytes().to_vec()), None),
+            Member::ServerGroup(g) => (None, Some(g.as_bytes().to_vec())),
+        };
+        sqlx::query(
+            "INSERT INTO security_group_members (group_id, position, server_id, server_group_id) VALUES (?, ?, ?, ?)",
+        )
+        .bind(id.as_bytes().as_slice())
+        .bind(position(i))
+        .bind(server)
+        .bind(server_group)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| constraint_error(e, &[], ServerId::KIND))?;
     }
     Ok(())
 }
@@ -67,15 +75,19 @@ async fn write_annotations(
 async fn load_group(conn: &mut SqliteConnection, row: &SqliteRow) -> Result<SecurityGroup> {
     let id = SecurityGroupId::from_bytes(bytes16(row, "id")?);
     let kind: String = get(row, "kind")?;
-    let members =
-        sqlx::query("SELECT server_id FROM security_group_members WHERE group_id = ? ORDER BY position")
-            .bind(id.as_bytes().as_slice())
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_error)?
-            .iter()
-            .map(|r| Ok(Member::Server(ServerId::from_bytes(bytes16(r, "server_id")?))))
-            .collect::<Result<Vec<_>>>()?;
+    let members = sqlx::query(
+        "SELECT server_id, server_group_id FROM security_group_members WHERE group_id = ? ORDER BY position",
+    )
+    .bind(id.as_bytes().as_slice())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .iter()
+    .map(|r| match opt_bytes16(r, "server_id")? {
+        Some(server) => Ok(Member::Server(ServerId::from_bytes(server))),
+        None => Ok(Member::ServerGroup(ServerGroupId::from_bytes(bytes16(r, "server_group_id")?))),
+    })
+    .collect::<Result<Vec<_>>>()?;
     let annotations =
         sqlx::query("SELECT key, value FROM security_group_annotations WHERE group_id = ? ORDER BY position")
             .bind(id.as_bytes().as_slice())
@@ -144,7 +156,82 @@ fn remotes_json(rule: &Rule) -> String {
     serde_json::to_string(&texts).unwrap_or_else(|_| "[]".into())
 }
 
+fn server_group_from(row: &SqliteRow) -> Result<ServerGroup> {
+    Ok(ServerGroup {
+        id: ServerGroupId::from_bytes(bytes16(row, "id")?),
+        organization_id: OrganizationId::from_bytes(bytes16(row, "organization_id")?),
+        name: get(row, "name")?,
+        segregate: get(row, "segregate")?,
+        created_at: timestamp(row, "created_at")?,
+    })
+}
+
 impl SqliteStore {
+    pub(crate) async fn add_server_group(&self, g: &ServerGroup) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("INSERT INTO server_groups (id, organization_id, name, segregate, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(g.id.as_bytes().as_slice())
+            .bind(g.organization_id.as_bytes().as_slice())
+            .bind(&g.name)
+            .bind(g.segregate)
+            .bind(g.created_at.unix_timestamp())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| constraint_error(e, &[], "organization"))?;
+        tx.commit().await
+    }
+
+    pub(crate) async fn get_server_group(&self, id: ServerGroupId) -> Result<Option<ServerGroup>> {
+        let row = sqlx::query("SELECT * FROM server_groups WHERE id = ?")
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(server_group_from).transpose()
+    }
+
+    pub(crate) async fn server_groups(
+        &self,
+        org: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<ServerGroup>> {
+        self.simple_page(
+            page,
+            Some(org.as_bytes()),
+            "FROM server_groups WHERE organization_id = ?",
+            server_group_from,
+        )
+        .await
+    }
+
+    pub(crate) async fn put_server_group(&self, g: &ServerGroup) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("UPDATE server_groups SET name = ?, segregate = ? WHERE id = ?")
+            .bind(&g.name)
+            .bind(g.segregate)
+            .bind(g.id.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(ServerGroupId::KIND));
+        }
+        tx.commit().await
+    }
+
+    pub(crate) async fn remove_server_group(&self, id: ServerGroupId) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("DELETE FROM server_groups WHERE id = ?")
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(ServerGroupId::KIND));
+        }
+        tx.commit().await
+    }
+
     pub(crate) async fn insert_group(&self, g: &SecurityGroup) -> Result<()> {
         let mut tx = self.write().await?;
         sqlx::query(

@@ -42,6 +42,7 @@ pub const IP_ADDRESS: &str = "ip";
 pub const SERVER: &str = "vm";
 pub const SECURITY_GROUP: &str = "sg";
 pub const RULE: &str = "sgr";
+pub const SERVER_GROUP: &str = "vmgrp";
 
 /// Countries have no id of their own in Palisade; Katapult shows one, so derive it from the
 /// ISO code (stable across nodes and restarts).

@@ -63,6 +63,11 @@ enum Endpoint {
     GetRule,
     UpdateRule,
     DeleteRule,
+    ListServerGroups,
+    CreateServerGroup,
+    GetServerGroup,
+    UpdateServerGroup,
+    DeleteServerGroup,
 }
 
 struct Route {
@@ -78,6 +83,8 @@ const IP_WRITE: &[Scope] = &[Scope::IP_ADDRESSES];
 const ORGS_READ: &[Scope] = &[Scope::ORGANIZATIONS_READ];
 const SG_READ: &[Scope] = &[Scope::SECURITY_GROUPS, Scope::SECURITY_GROUPS_READ];
 const SG_WRITE: &[Scope] = &[Scope::SECURITY_GROUPS];
+const VMG_READ: &[Scope] = &[Scope::SERVER_GROUPS, Scope::SERVER_GROUPS_READ];
+const VMG_WRITE: &[Scope] = &[Scope::SERVER_GROUPS];
 /// Katapult's quirk: deleting a security group needs the singular scope.
 const SG_DELETE: &[Scope] = &[Scope::SECURITY_GROUP_DELETE];
 
@@ -198,6 +205,36 @@ const ROUTES: &[Route] = &[
         endpoint: Endpoint::DeleteRule,
         scopes: SG_WRITE,
     },
+    Route {
+        method: "GET",
+        pattern: "organizations/:organization/virtual_machine_groups",
+        endpoint: Endpoint::ListServerGroups,
+        scopes: VMG_READ,
+    },
+    Route {
+        method: "POST",
+        pattern: "organizations/:organization/virtual_machine_groups",
+        endpoint: Endpoint::CreateServerGroup,
+        scopes: VMG_WRITE,
+    },
+    Route {
+        method: "GET",
+        pattern: "virtual_machine_groups/:virtual_machine_group",
+        endpoint: Endpoint::GetServerGroup,
+        scopes: VMG_READ,
+    },
+    Route {
+        method: "PATCH",
+        pattern: "virtual_machine_groups/:virtual_machine_group",
+        endpoint: Endpoint::UpdateServerGroup,
+        scopes: VMG_WRITE,
+    },
+    Route {
+        method: "DELETE",
+        pattern: "virtual_machine_groups/:virtual_machine_group",
+        endpoint: Endpoint::DeleteServerGroup,
+        scopes: VMG_WRITE,
+    },
 ];
 
 /// Apia's trie walk: at each depth keep the routes whose segment equals the request's literally
@@ -317,6 +354,11 @@ async fn handle(
         Endpoint::GetRule => security_groups::get_rule(ctx).await,
         Endpoint::UpdateRule => security_groups::update_rule(ctx).await,
         Endpoint::DeleteRule => security_groups::delete_rule(ctx).await,
+        Endpoint::ListServerGroups => security_groups::list_server_groups(ctx).await,
+        Endpoint::CreateServerGroup => security_groups::create_server_group(ctx).await,
+        Endpoint::GetServerGroup => security_groups::get_server_group(ctx).await,
+        Endpoint::UpdateServerGroup => security_groups::update_server_group(ctx).await,
+        Endpoint::DeleteServerGroup => security_groups::delete_server_group(ctx).await,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use axum::response::Response;
 use palisade_core::error::ViolationCode;
-use palisade_core::id::{RuleId, SecurityGroupId, ServerId};
+use palisade_core::id::{RuleId, SecurityGroupId, ServerGroupId, ServerId};
 use palisade_core::policy::{
     parse_ports, render_ports, Action, Annotation, Direction, GroupFilter, GroupKind, Member, Protocol,
     Remote, Rule, RulePatch, SecurityGroup, SecurityGroupPatch,
@@ -38,7 +38,10 @@ impl From<&SecurityGroup> for GroupView {
             associations: g
                 .members
                 .iter()
-                .map(|Member::Server(s)| ids::render(ids::SERVER, s.as_bytes()))
+                .map(|m| match m {
+                    Member::Server(s) => ids::render(ids::SERVER, s.as_bytes()),
+                    Member::ServerGroup(g) => ids::render(ids::SERVER_GROUP, g.as_bytes()),
+                })
                 .collect(),
         }
     }
@@ -94,6 +97,7 @@ fn target(remote: &Remote) -> String {
         Remote::Cidr(text) => text.clone(),
         Remote::Server(id) => ids::render(ids::SERVER, id.as_bytes()),
         Remote::Group(id) => ids::render(ids::SECURITY_GROUP, id.as_bytes()),
+        Remote::ServerGroup(id) => ids::render(ids::SERVER_GROUP, id.as_bytes()),
     }
 }
 
@@ -141,17 +145,21 @@ fn rule_id(lookup: Lookup) -> Result<RuleId> {
     ids::parse(ids::RULE, &lookup.value).map(RuleId::from_bytes).ok_or(Error::not_found(RuleId::KIND))
 }
 
-/// `vm_…` associations; server groups and tags are not modelled yet, so they are invalid.
+/// `vm_…` and `vmgrp_…` associations; tags are not modelled yet, so they are invalid.
 fn members(associations: &[String]) -> Result<Vec<Member>> {
     associations
         .iter()
         .map(|a| {
-            ids::parse(ids::SERVER, a).map(|b| Member::Server(ServerId::from_bytes(b))).ok_or_else(|| {
-                invalid(
+            if let Some(b) = ids::parse(ids::SERVER, a) {
+                Ok(Member::Server(ServerId::from_bytes(b)))
+            } else if let Some(b) = ids::parse(ids::SERVER_GROUP, a) {
+                Ok(Member::ServerGroup(ServerGroupId::from_bytes(b)))
+            } else {
+                Err(invalid(
                     "associations",
-                    &format!("contains {a}, which is not a virtual machine of the organization"),
-                )
-            })
+                    &format!("contains {a}, which is not a virtual machine or group of the organization"),
+                ))
+            }
         })
         .collect()
 }
@@ -279,6 +287,8 @@ fn remotes(targets: &[String]) -> Result<Vec<Remote>> {
                     Ok(Remote::Server(ServerId::from_bytes(b)))
                 } else if let Some(b) = ids::parse(ids::SECURITY_GROUP, other) {
                     Ok(Remote::Group(SecurityGroupId::from_bytes(b)))
+                } else if let Some(b) = ids::parse(ids::SERVER_GROUP, other) {
+                    Ok(Remote::ServerGroup(ServerGroupId::from_bytes(b)))
                 } else {
                     Err(invalid("targets", &format!("contains {other}, which is not a valid target")))
                 }
@@ -368,4 +378,78 @@ pub async fn delete_rule(ctx: Ctx<'_>) -> Result<Response> {
         security_group_rule: Id,
     }
     Ok(ok(&Body { security_group_rule: Id { id: ids::render(ids::RULE, rule.id.as_bytes()) } }))
+}
+
+// ---------------------------------------------------------------- virtual machine groups
+
+#[derive(Debug, Serialize)]
+struct ServerGroupView {
+    id: String,
+    name: String,
+    segregate: bool,
+    created_at: i64,
+}
+
+impl From<&palisade_core::policy::ServerGroup> for ServerGroupView {
+    fn from(g: &palisade_core::policy::ServerGroup) -> Self {
+        Self {
+            id: ids::render(ids::SERVER_GROUP, g.id.as_bytes()),
+            name: g.name.clone(),
+            segregate: g.segregate,
+            created_at: g.created_at.unix_timestamp(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ServerGroupBody {
+    virtual_machine_group: ServerGroupView,
+}
+
+fn server_group_lookup(args: &Args) -> Result<ServerGroupId> {
+    let lookup = args.require_lookup("virtual_machine_group", &["id"])?;
+    ids::parse(ids::SERVER_GROUP, &lookup.value)
+        .map(ServerGroupId::from_bytes)
+        .ok_or(Error::not_found(ServerGroupId::KIND))
+}
+
+pub async fn create_server_group(ctx: Ctx<'_>) -> Result<Response> {
+    let args = ctx.args;
+    let org_lookup = args.require_lookup("organization", ORGANIZATION_KEYS)?;
+    args.require_object("properties")?;
+    let name = args.string(&["properties", "name"])?.unwrap_or_default();
+    let segregate = args.boolean(&["properties", "segregate"])?.unwrap_or(true);
+    let org = organization(&ctx, org_lookup).await?;
+    let group = ctx.core.create_server_group(ctx.actor, org, name, segregate).await?;
+    Ok(ok(&ServerGroupBody { virtual_machine_group: (&group).into() }))
+}
+
+pub async fn list_server_groups(ctx: Ctx<'_>) -> Result<Response> {
+    let org_lookup = ctx.args.require_lookup("organization", ORGANIZATION_KEYS)?;
+    let org = organization(&ctx, org_lookup).await?;
+    let page = ctx.core.list_server_groups(ctx.actor, org, palisade_core::PageRequest::all()).await?;
+    #[derive(Serialize)]
+    struct Body {
+        virtual_machine_groups: Vec<ServerGroupView>,
+    }
+    Ok(ok(&Body { virtual_machine_groups: page.items.iter().map(Into::into).collect() }))
+}
+
+pub async fn get_server_group(ctx: Ctx<'_>) -> Result<Response> {
+    let group = ctx.core.server_group(ctx.actor, server_group_lookup(ctx.args)?).await?;
+    Ok(ok(&ServerGroupBody { virtual_machine_group: (&group).into() }))
+}
+
+pub async fn update_server_group(ctx: Ctx<'_>) -> Result<Response> {
+    let args = ctx.args;
+    let id = server_group_lookup(args)?;
+    let name = args.string(&["properties", "name"])?;
+    let segregate = args.boolean(&["properties", "segregate"])?;
+    let group = ctx.core.update_server_group(ctx.actor, id, name, segregate).await?;
+    Ok(ok(&ServerGroupBody { virtual_machine_group: (&group).into() }))
+}
+
+pub async fn delete_server_group(ctx: Ctx<'_>) -> Result<Response> {
+    let group = ctx.core.delete_server_group(ctx.actor, server_group_lookup(ctx.args)?).await?;
+    Ok(ok(&ServerGroupBody { virtual_machine_group: (&group).into() }))
 }

@@ -10,12 +10,12 @@ use super::tenancy::NAME_MAX;
 use super::Core;
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
-use crate::id::{OrganizationId, RuleId, SecurityGroupId};
+use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId};
 use crate::model::now;
 use crate::page::{Page, PageRequest};
 use crate::policy::{
     Action, Annotation, Direction, GroupFilter, GroupKind, Member, PortRange, Protocol, Remote, Rule,
-    RulePatch, SecurityGroup, SecurityGroupPatch,
+    RulePatch, SecurityGroup, SecurityGroupPatch, ServerGroup,
 };
 use crate::scope::Scope;
 use crate::validate::Violations;
@@ -82,14 +82,19 @@ impl Core {
     async fn check_members(&self, v: &mut Violations, org: OrganizationId, members: &[Member]) -> Result<()> {
         let mut seen = BTreeSet::new();
         for (i, member) in members.iter().enumerate() {
-            let Member::Server(server) = member;
-            if !seen.insert(*server) {
+            let exists = match member {
+                Member::Server(server) => self.store.server(org, *server).await?.is_some(),
+                Member::ServerGroup(group) => {
+                    self.store.server_group(*group).await?.is_some_and(|g| g.organization_id == org)
+                }
+            };
+            if !seen.insert(*member) {
                 v.push(format!("members[{i}]"), ViolationCode::Duplicate, "is listed twice");
-            } else if self.store.server(org, *server).await?.is_none() {
+            } else if !exists {
                 v.push(
                     format!("members[{i}]"),
                     ViolationCode::InvalidReference,
-                    "is not a server of the organization",
+                    "is not a server or server group of the organization",
                 );
             }
         }
@@ -119,6 +124,11 @@ impl Core {
                 Remote::Group(id) => self
                     .store
                     .security_group(*id)
+                    .await?
+                    .is_some_and(|g| g.organization_id == group.organization_id),
+                Remote::ServerGroup(id) => self
+                    .store
+                    .server_group(*id)
                     .await?
                     .is_some_and(|g| g.organization_id == group.organization_id),
                 _ => true,
@@ -304,5 +314,84 @@ impl Core {
         let (rule, group) = self.authorized_rule(actor, id, true).await?;
         self.store.delete_rule(id).await?;
         Ok((rule, group))
+    }
+
+    pub async fn create_server_group(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        name: String,
+        segregate: bool,
+    ) -> Result<ServerGroup> {
+        actor.require_org_create(org, &[Scope::SERVER_GROUPS])?;
+        let mut v = Violations::new();
+        v.text("name", &name, 1, NAME_MAX);
+        v.finish()?;
+        self.existing_organization(org).await?;
+        let group = ServerGroup {
+            id: ServerGroupId::random(),
+            organization_id: org,
+            name,
+            segregate,
+            created_at: now(),
+        };
+        self.store.insert_server_group(&group).await?;
+        Ok(group)
+    }
+
+    async fn authorized_server_group(
+        &self,
+        actor: &Principal,
+        id: ServerGroupId,
+        write: bool,
+    ) -> Result<ServerGroup> {
+        let group = self.store.server_group(id).await?.ok_or(Error::not_found(ServerGroupId::KIND))?;
+        let scopes: &[Scope] =
+            if write { &[Scope::SERVER_GROUPS] } else { &[Scope::SERVER_GROUPS, Scope::SERVER_GROUPS_READ] };
+        actor.require_org(group.organization_id, scopes).map_err(|e| match e {
+            Error::NotFound { .. } => Error::not_found(ServerGroupId::KIND),
+            other => other,
+        })?;
+        Ok(group)
+    }
+
+    pub async fn server_group(&self, actor: &Principal, id: ServerGroupId) -> Result<ServerGroup> {
+        self.authorized_server_group(actor, id, false).await
+    }
+
+    pub async fn list_server_groups(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<ServerGroup>> {
+        actor.require_org(org, &[Scope::SERVER_GROUPS, Scope::SERVER_GROUPS_READ])?;
+        self.existing_organization(org).await?;
+        self.store.list_server_groups(org, page).await
+    }
+
+    pub async fn update_server_group(
+        &self,
+        actor: &Principal,
+        id: ServerGroupId,
+        name: Option<String>,
+        segregate: Option<bool>,
+    ) -> Result<ServerGroup> {
+        let mut group = self.authorized_server_group(actor, id, true).await?;
+        let mut v = Violations::new();
+        if let Some(name) = &name {
+            v.text("name", name, 1, NAME_MAX);
+        }
+        v.finish()?;
+        group.name = name.unwrap_or(group.name);
+        group.segregate = segregate.unwrap_or(group.segregate);
+        self.store.update_server_group(&group).await?;
+        Ok(group)
+    }
+
+    pub async fn delete_server_group(&self, actor: &Principal, id: ServerGroupId) -> Result<ServerGroup> {
+        let group = self.authorized_server_group(actor, id, true).await?;
+        self.store.delete_server_group(id).await?;
+        Ok(group)
     }
 }

@@ -188,6 +188,31 @@ fn expected() -> Table {
         Some(json!({"properties": {}})),
     );
     add("katapult", "DELETE", "/core/v1/security_groups/rules/:security_group_rule", Org(sg), None);
+    let vmg_read: &[&str] = &["virtual_machine_groups", "virtual_machine_groups:read"];
+    let vmg: &[&str] = &["virtual_machine_groups"];
+    add(
+        "katapult",
+        "GET",
+        "/core/v1/organizations/:organization/virtual_machine_groups",
+        Org(vmg_read),
+        None,
+    );
+    add(
+        "katapult",
+        "POST",
+        "/core/v1/organizations/:organization/virtual_machine_groups",
+        Org(vmg),
+        Some(json!({"properties": {"name": "x"}})),
+    );
+    add("katapult", "GET", "/core/v1/virtual_machine_groups/:virtual_machine_group", Org(vmg_read), None);
+    add(
+        "katapult",
+        "PATCH",
+        "/core/v1/virtual_machine_groups/:virtual_machine_group",
+        Org(vmg),
+        Some(json!({"properties": {}})),
+    );
+    add("katapult", "DELETE", "/core/v1/virtual_machine_groups/:virtual_machine_group", Org(vmg), None);
     t
 }
 
@@ -200,6 +225,7 @@ struct Tenant {
     network: String,
     group: String,
     rule: String,
+    server_group: String,
 }
 
 async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
@@ -250,7 +276,17 @@ async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
     .await
     .unwrap();
     let rule = rule["security_group_rule"]["id"].as_str().unwrap().to_owned();
-    Tenant { id, sub_domain: sub_domain.to_owned(), server, ip, network, group, rule }
+    let server_group: Value = k(
+        "organizations/_/virtual_machine_groups",
+        json!({"organization": {"sub_domain": sub_domain}, "properties": {"name": "vmg"}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let server_group = server_group["virtual_machine_group"]["id"].as_str().unwrap().to_owned();
+    Tenant { id, sub_domain: sub_domain.to_owned(), server, ip, network, group, rule, server_group }
 }
 
 fn katapult_id(prefix: &str, uuid_text: &str) -> String {
@@ -265,6 +301,7 @@ fn fill(path: &str, t: &Tenant, dc: &str) -> String {
         .replace("{ip_id}", &nil)
         .replace(":organization", &katapult_id("org", &t.id))
         .replace(":ip_address", &katapult_id("ip", &t.ip))
+        .replace(":virtual_machine_group", &t.server_group)
         .replace(":security_group_rule", &t.rule)
         .replace(":security_group", &t.group)
         .replace(":network", &katapult_id("netw", &t.network))
