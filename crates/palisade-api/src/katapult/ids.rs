@@ -44,6 +44,19 @@ pub const SECURITY_GROUP: &str = "sg";
 pub const RULE: &str = "sgr";
 pub const SERVER_GROUP: &str = "vmgrp";
 
+/// Subnets (a network's prefixes) have no id of their own either; derive one from the network
+/// and the prefix.
+pub fn subnet(network: &[u8; 16], prefix: &str) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(network);
+    hasher.update(prefix.as_bytes());
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    render("sbnt", &bytes)
+}
+
 /// Countries have no id of their own in Palisade; Katapult shows one, so derive it from the
 /// ISO code (stable across nodes and restarts).
 pub fn country(iso_code2: &str) -> String {

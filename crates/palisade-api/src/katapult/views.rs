@@ -114,8 +114,40 @@ pub struct IpFull {
     pub label: Option<String>,
     pub address_with_mask: String,
     pub network: NetworkFull,
+    pub subnet: Option<Subnet>,
     pub allocation_id: Option<String>,
     pub allocation_type: Option<&'static str>,
+}
+
+/// The prefix of the network an address belongs to (Katapult 2026 responses carry it).
+#[derive(Debug, Serialize)]
+pub struct Subnet {
+    pub id: String,
+    pub address: String,
+    /// The network's first reserved single address inside the prefix, if any.
+    pub gateway: Option<String>,
+    pub mask: u8,
+    pub billable: bool,
+    pub version: u8,
+}
+
+impl Subnet {
+    fn of(ip: &IpAddress, network: &Network) -> Option<Self> {
+        let prefix = network.prefix_of(ip.address)?;
+        let gateway = network
+            .reserved
+            .iter()
+            .find(|r| r.prefix_len() == r.max_prefix_len() && prefix.contains(&r.addr()))
+            .map(|r| r.addr().to_string());
+        Some(Self {
+            id: ids::subnet(network.id.as_bytes(), &prefix.to_string()),
+            address: prefix.network().to_string(),
+            gateway,
+            mask: prefix.prefix_len(),
+            billable: true,
+            version: ip.version().number(),
+        })
+    }
 }
 
 impl IpFull {
@@ -128,6 +160,7 @@ impl IpFull {
             label: ip.label.clone(),
             address_with_mask: address_with_mask(ip.address, ip.prefix_len),
             network: NetworkOf::new(network, data_center.into()),
+            subnet: Subnet::of(ip, network),
             allocation_id: ip.allocation.map(|a| ids::render(ids::SERVER, a.server_id.as_bytes())),
             allocation_type: ip.allocation.map(|_| "VirtualMachine"),
         }

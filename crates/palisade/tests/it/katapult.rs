@@ -83,7 +83,7 @@ fn normalise(text: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let rest = &text[i..];
-        let prefix = ["org_", "netw_", "loc_", "ctry_", "ip_", "vm_"].iter().find(|p| {
+        let prefix = ["org_", "netw_", "loc_", "ctry_", "ip_", "vm_", "sbnt_"].iter().find(|p| {
             rest.starts_with(**p)
                 && rest.len() >= p.len() + 22
                 && rest[p.len()..p.len() + 22].bytes().all(|b| b.is_ascii_alphanumeric())
@@ -118,7 +118,7 @@ async fn the_founding_create_ip_address_request() {
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(
         normalise(&text),
-        r#"{"ip_address":{"id":"ip_ID","address":"185.44.252.2","reverse_dns":"185-44-252-2.rdns.example.net","vip":true,"label":"tf-acc-test-vip-7p5ZgFJZ9vI0","address_with_mask":"185.44.252.2/22","network":{"id":"netw_ID","name":"Public Network","permalink":"uk-lon-01-public","default":true,"data_center":{"id":"loc_ID","name":"London","permalink":"uk-lon-01","country":{"id":"ctry_ID","name":"United Kingdom","iso_code2":"GB","iso_code3":"GBR","time_zone":"Europe/London","eu":false}}},"allocation_id":null,"allocation_type":null}}"#
+        r#"{"ip_address":{"id":"ip_ID","address":"185.44.252.2","reverse_dns":"185-44-252-2.rdns.example.net","vip":true,"label":"tf-acc-test-vip-7p5ZgFJZ9vI0","address_with_mask":"185.44.252.2/22","network":{"id":"netw_ID","name":"Public Network","permalink":"uk-lon-01-public","default":true,"data_center":{"id":"loc_ID","name":"London","permalink":"uk-lon-01","country":{"id":"ctry_ID","name":"United Kingdom","iso_code2":"GB","iso_code3":"GBR","time_zone":"Europe/London","eu":false}}},"subnet":{"id":"sbnt_ID","address":"185.44.252.0","gateway":"185.44.252.1","mask":22,"billable":true,"version":4},"allocation_id":null,"allocation_type":null}}"#
     );
     assert_eq!(headers["content-type"], "application/json");
     let digest = sha2::Sha256::digest(text.as_bytes());

@@ -379,3 +379,75 @@ async fn deleting_a_group_needs_the_singular_scope() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn virtual_machine_groups_as_members_and_targets() {
+    let w = world(&["security_groups", "security_group", "virtual_machine_groups"]).await;
+    // Recorded (2023, SecurityGroup_associations): the legacy client's request.
+    let (status, text) = call(
+        &w,
+        Method::POST,
+        "organizations/_/virtual_machine_groups",
+        Some(r#"{"organization":{"sub_domain":"terraform-acc-test"},"properties":{"name":"tf-acc-test-associations","segregate":true}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let created = json_of(&text);
+    let vmg = created["virtual_machine_group"]["id"].as_str().unwrap().to_owned();
+    assert!(vmg.starts_with("vmgrp_"));
+    let at = created["virtual_machine_group"]["created_at"].as_i64().unwrap();
+    assert_eq!(
+        text,
+        format!(
+            r#"{{"virtual_machine_group":{{"id":"{vmg}","name":"tf-acc-test-associations","segregate":true,"created_at":{at}}}}}"#
+        )
+    );
+    let (_, text) = call(&w, Method::GET, &format!("virtual_machine_groups/{vmg}"), None).await;
+    assert_eq!(json_of(&text), created);
+
+    let g = create_group(&w, json!({"name": "with-group", "associations": [vmg]})).await;
+    assert_eq!(g["security_group"]["associations"], json!([vmg]));
+    let id = g["security_group"]["id"].as_str().unwrap();
+    let (status, text) = call(
+        &w,
+        Method::POST,
+        &format!("security_groups/{id}/rules"),
+        Some(&format!(r#"{{"properties":{{"direction":"inbound","protocol":"TCP","ports":"3306","targets":["{vmg}"],"notes":"MySQL"}}}}"#)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(json_of(&text)["security_group_rule"]["targets"], json!([vmg]));
+
+    let (_, text) = call(
+        &w,
+        Method::PATCH,
+        &format!("virtual_machine_groups/{vmg}"),
+        Some(r#"{"properties":{"name":"renamed"}}"#),
+    )
+    .await;
+    assert_eq!(json_of(&text)["virtual_machine_group"]["name"], "renamed");
+    let (_, text) = call(
+        &w,
+        Method::GET,
+        "organizations/_/virtual_machine_groups?organization[sub_domain]=terraform-acc-test",
+        None,
+    )
+    .await;
+    assert_eq!(json_of(&text)["virtual_machine_groups"][0]["name"], "renamed");
+    // The legacy client deletes with the lookup in the query; the group leaves its security groups.
+    let (status, text) = call(
+        &w,
+        Method::DELETE,
+        &format!("virtual_machine_groups/_?virtual_machine_group%5Bid%5D={vmg}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let (_, text) = call(&w, Method::GET, &format!("security_groups/{id}"), None).await;
+    assert_eq!(json_of(&text)["security_group"]["associations"], json!([]));
+    let (status, text) = call(&w, Method::GET, &format!("virtual_machine_groups/{vmg}"), None).await;
+    assert_eq!(
+        (status, json_of(&text)["error"]["code"].as_str().unwrap()),
+        (StatusCode::NOT_FOUND, "virtual_machine_group_not_found")
+    );
+}
