@@ -571,3 +571,81 @@ async fn per_token_rate_limit() {
     let (_, other) = w.app.token(&w.org, &["ip_addresses"]).await;
     assert_eq!(call_as(&w, Method::GET, path, None, Some(&other)).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn organization_state_and_availability_errors() {
+    let w = world().await;
+    let path = "organizations/_/ip_addresses?organization[sub_domain]=terraform-acc-test";
+    w.app
+        .patch(&format!("/api/v1/organizations/{}", w.org), OPERATOR, json!({"status": "not_activated"}))
+        .await;
+    let (status, _, text) = call(&w, Method::GET, path, None).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (
+            StatusCode::FORBIDDEN,
+            r#"{"error":{"code":"organization_not_activated","description":"An organization was found from the arguments provided but it wasn't activated yet","detail":{}}}"#
+        )
+    );
+    w.app
+        .patch(
+            &format!("/api/v1/organizations/{}", w.org),
+            OPERATOR,
+            json!({"status": "active", "resource_creation_restricted": true}),
+        )
+        .await;
+    let create = r#"{"network":{"permalink":"uk-lon-01-public"},"organization":{"sub_domain":"terraform-acc-test"},"version":"ipv4"}"#;
+    let (status, _, text) =
+        call(&w, Method::POST, "organizations/organization/ip_addresses", Some(create)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(json_of(&text)["error"]["code"], "resource_creation_restricted");
+    assert_eq!(call(&w, Method::GET, path, None).await.0, StatusCode::OK, "reading is still allowed");
+    // Another organization's token: the organization does not exist for it.
+    let other = w.app.org("someone-else").await;
+    let (_, theirs) = w.app.token(&other, &["ip_addresses"]).await;
+    let (status, _, text) = call_as(&w, Method::GET, path, None, Some(&theirs)).await;
+    assert_eq!(
+        (status, json_of(&text)["error"]["code"].as_str().unwrap()),
+        (StatusCode::NOT_FOUND, "organization_not_found")
+    );
+}
+
+#[tokio::test]
+async fn database_outage_is_503_service_unavailable() {
+    let db = crate::support::TestDatabase::from_env().await;
+    let app;
+    match db.backend {
+        crate::support::Backend::Sqlite => {
+            let store = db.sqlite().await;
+            app = TestApp::spawn_with(db, std::sync::Arc::new(store.clone())).await;
+            let w = world_with(app, &["ip_addresses"]).await;
+            store.pool().close().await;
+            assert_unavailable(&w).await;
+        }
+        crate::support::Backend::Postgres => {
+            let store = db.postgres().await;
+            app = TestApp::spawn_with(db, std::sync::Arc::new(store.clone())).await;
+            let w = world_with(app, &["ip_addresses"]).await;
+            store.pool().close().await;
+            assert_unavailable(&w).await;
+        }
+    }
+}
+
+async fn assert_unavailable(w: &World) {
+    let (status, headers, text) = call(
+        w,
+        Method::GET,
+        "organizations/_/ip_addresses?organization[sub_domain]=terraform-acc-test",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, text.as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"error":{"code":"service_unavailable","description":"The service is currently unavailable, please try again later","detail":{}}}"#
+        )
+    );
+    assert_eq!(headers["x-api-schema"], "json-error");
+}
