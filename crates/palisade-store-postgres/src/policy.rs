@@ -218,15 +218,7 @@ impl PostgresStore {
     }
 
     pub(crate) async fn remove_server_group(&self, id: ServerGroupId) -> Result<()> {
-        let done = sqlx::query("DELETE FROM server_groups WHERE id = $1")
-            .bind(id.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(ServerGroupId::KIND));
-        }
-        Ok(())
+        self.delete_row("server_groups", id.as_uuid(), ServerGroupId::KIND).await
     }
 
     pub(crate) async fn insert_group(&self, g: &SecurityGroup) -> Result<()> {
@@ -369,15 +361,7 @@ impl PostgresStore {
     }
 
     pub(crate) async fn delete_group(&self, id: SecurityGroupId) -> Result<()> {
-        let done = sqlx::query("DELETE FROM security_groups WHERE id = $1")
-            .bind(id.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(GROUP));
-        }
-        Ok(())
+        self.delete_row("security_groups", id.as_uuid(), GROUP).await
     }
 
     pub(crate) async fn add_rule(&self, rule: &Rule) -> Result<()> {
@@ -450,14 +434,6 @@ impl PostgresStore {
     }
 
     pub(crate) async fn remove_rule(&self, id: RuleId) -> Result<()> {
-        let done = sqlx::query("DELETE FROM security_group_rules WHERE id = $1")
-            .bind(id.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(RuleId::KIND));
-        }
-        Ok(())
+        self.delete_row("security_group_rules", id.as_uuid(), RuleId::KIND).await
     }
 }

@@ -156,6 +156,19 @@ fn claim_path(server: &Server, ip: &IpAddress) -> String {
 }
 
 impl PostgresStore {
+    /// Deletes the row of `table` with this id; `kind` not found when there is none.
+    pub(crate) async fn delete_row(&self, table: &str, id: Uuid, kind: &'static str) -> Result<()> {
+        let done = sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(kind));
+        }
+        Ok(())
+    }
+
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(db_error)
     }

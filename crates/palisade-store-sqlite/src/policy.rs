@@ -220,16 +220,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn remove_server_group(&self, id: ServerGroupId) -> Result<()> {
-        let mut tx = self.write().await?;
-        let done = sqlx::query("DELETE FROM server_groups WHERE id = ?")
-            .bind(id.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(ServerGroupId::KIND));
-        }
-        tx.commit().await
+        self.delete_row("server_groups", id.as_bytes(), ServerGroupId::KIND).await
     }
 
     pub(crate) async fn insert_group(&self, g: &SecurityGroup) -> Result<()> {
@@ -366,16 +357,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn delete_group(&self, id: SecurityGroupId) -> Result<()> {
-        let mut tx = self.write().await?;
-        let done = sqlx::query("DELETE FROM security_groups WHERE id = ?")
-            .bind(id.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(GROUP));
-        }
-        tx.commit().await
+        self.delete_row("security_groups", id.as_bytes(), GROUP).await
     }
 
     pub(crate) async fn add_rule(&self, rule: &Rule) -> Result<()> {
@@ -447,15 +429,6 @@ impl SqliteStore {
     }
 
     pub(crate) async fn remove_rule(&self, id: RuleId) -> Result<()> {
-        let mut tx = self.write().await?;
-        let done = sqlx::query("DELETE FROM security_group_rules WHERE id = ?")
-            .bind(id.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(RuleId::KIND));
-        }
-        tx.commit().await
+        self.delete_row("security_group_rules", id.as_bytes(), RuleId::KIND).await
     }
 }

@@ -150,6 +150,21 @@ fn claim_path(server: &Server, ip: &IpAddress) -> String {
 }
 
 impl SqliteStore {
+    /// Deletes the row of `table` with this id in its own write transaction; `kind` not found
+    /// when there is none.
+    pub(crate) async fn delete_row(&self, table: &str, id: &[u8; 16], kind: &'static str) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(&format!("DELETE FROM {table} WHERE id = ?"))
+            .bind(id.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(kind));
+        }
+        tx.commit().await
+    }
+
     /// One page of rows `from` a table (with an optional owner bound to its one `?`), in
     /// insertion order, with the total, read in one snapshot.
     pub(crate) async fn simple_page<T>(
