@@ -126,6 +126,11 @@ typed_id!(
     "virtual machine group"
 );
 typed_id!(
+    /// A tag of an organization (Katapult's tag objects); servers carry tags by name.
+    TagId,
+    "tag"
+);
+typed_id!(
     /// A rule of a security group.
     RuleId,
     "security group rule"

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use time::OffsetDateTime;
 
-use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId};
+use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId};
 
 /// Whether an object is a security group (address-oriented vendors) or a role (Defined).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,6 +40,19 @@ impl GroupKind {
 pub enum Member {
     Server(ServerId),
     ServerGroup(ServerGroupId),
+    /// Every server carrying the tag's name.
+    Tag(TagId),
+}
+
+/// A tag: a name servers carry (`env:prod`), as an object policy can refer to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub id: TagId,
+    pub organization_id: OrganizationId,
+    pub name: String,
+    /// Display colour (Katapult's palette names).
+    pub color: String,
+    pub created_at: OffsetDateTime,
 }
 
 /// A named set of servers that policy can refer to (Katapult's virtual machine groups).
@@ -224,6 +237,7 @@ pub enum Remote {
     Server(ServerId),
     Group(SecurityGroupId),
     ServerGroup(ServerGroupId),
+    Tag(TagId),
 }
 
 impl Remote {
@@ -245,6 +259,7 @@ impl fmt::Display for Remote {
             Self::Server(id) => write!(f, "server:{id}"),
             Self::Group(id) => write!(f, "group:{id}"),
             Self::ServerGroup(id) => write!(f, "server_group:{id}"),
+            Self::Tag(id) => write!(f, "tag:{id}"),
         }
     }
 }
@@ -259,6 +274,7 @@ impl FromStr for Remote {
             Some(("server", id)) => id.parse().map(Self::Server).map_err(|e| e.to_string()),
             Some(("group", id)) => id.parse().map(Self::Group).map_err(|e| e.to_string()),
             Some(("server_group", id)) => id.parse().map(Self::ServerGroup).map_err(|e| e.to_string()),
+            Some(("tag", id)) => id.parse().map(Self::Tag).map_err(|e| e.to_string()),
             _ => Err(format!("unknown remote {s}")),
         }
     }

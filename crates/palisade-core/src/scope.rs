@@ -45,6 +45,8 @@ impl Scope {
     pub const IP_ADDRESSES_READ: Scope = Scope::known("ip_addresses:read");
     pub const SERVER_GROUPS: Scope = Scope::known("virtual_machine_groups");
     pub const SERVER_GROUPS_READ: Scope = Scope::known("virtual_machine_groups:read");
+    pub const TAGS: Scope = Scope::known("tags");
+    pub const TAGS_READ: Scope = Scope::known("tags:read");
     pub const ROLES_CREATE: Scope = Scope::known("roles:create");
     pub const ROLES_READ: Scope = Scope::known("roles:read");
     pub const ROLES_LIST: Scope = Scope::known("roles:list");

@@ -10,13 +10,13 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::id::{ApiTokenId, DataCenterId, IpAddressId, NetworkId, OrganizationId, ServerId};
-use crate::id::{RuleId, SecurityGroupId, ServerGroupId};
+use crate::id::{RuleId, SecurityGroupId, ServerGroupId, TagId};
 use crate::model::{
     Allocation, ApiToken, DataCenter, IpAddress, IpAddressPatch, IpFilter, IpRequest, Network, Organization,
     OrganizationPatch, Server, User,
 };
 use crate::page::{Page, PageRequest};
-use crate::policy::{GroupFilter, GroupKind, Rule, SecurityGroup, SecurityGroupPatch, ServerGroup};
+use crate::policy::{GroupFilter, GroupKind, Rule, SecurityGroup, SecurityGroupPatch, ServerGroup, Tag};
 use crate::secret::{PasswordDigest, SecretHash};
 
 #[cfg(doc)]
@@ -173,4 +173,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn update_server_group(&self, group: &ServerGroup) -> Result<()>;
     /// Deletes the group; security groups lose it as a member.
     async fn delete_server_group(&self, id: ServerGroupId) -> Result<()>;
+
+    /// [`Error::AlreadyExists`] (`name`) if the organization has a tag of this name.
+    async fn insert_tag(&self, tag: &Tag) -> Result<()>;
+    async fn tag(&self, id: TagId) -> Result<Option<Tag>>;
+    async fn list_tags(&self, org: OrganizationId, page: PageRequest) -> Result<Page<Tag>>;
+    async fn update_tag(&self, tag: &Tag) -> Result<()>;
+    /// Deletes the tag; security groups lose it as a member.
+    async fn delete_tag(&self, id: TagId) -> Result<()>;
 }

@@ -10,6 +10,16 @@ CREATE TABLE server_groups (
 );
 CREATE INDEX server_groups_organization ON server_groups (organization_id, seq);
 
+CREATE TABLE tags (
+    seq             bigint GENERATED ALWAYS AS IDENTITY,
+    id              uuid PRIMARY KEY,
+    organization_id uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    name            text NOT NULL,
+    color           text NOT NULL,
+    created_at      timestamptz NOT NULL,
+    CONSTRAINT tags_name_key UNIQUE (organization_id, name)
+);
+
 CREATE TABLE security_groups (
     seq                bigint GENERATED ALWAYS AS IDENTITY,
     id                 uuid PRIMARY KEY,
@@ -31,8 +41,9 @@ CREATE TABLE security_group_members (
     position  integer NOT NULL,
     server_id uuid REFERENCES servers (id) ON DELETE CASCADE,
     server_group_id uuid REFERENCES server_groups (id) ON DELETE CASCADE,
+    tag_id          uuid REFERENCES tags (id) ON DELETE CASCADE,
     PRIMARY KEY (group_id, position),
-    CHECK ((server_id IS NULL) <> (server_group_id IS NULL))
+    CHECK (num_nonnulls(server_id, server_group_id, tag_id) = 1)
 );
 CREATE INDEX security_group_members_server ON security_group_members (server_id);
 

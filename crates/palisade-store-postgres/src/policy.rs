@@ -1,8 +1,10 @@
 //! Security groups and rules on PostgreSQL.
 
 use palisade_core::error::{Error, Result};
+use palisade_core::id::TagId;
 use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId};
 use palisade_core::policy::ServerGroup;
+use palisade_core::policy::Tag;
 use palisade_core::policy::{
     allow_all_violation, parse_ports, render_ports, Action, Annotation, Direction, GroupFilter, GroupKind,
     Member, Protocol, Rule, SecurityGroup, SecurityGroupPatch,
@@ -25,20 +27,19 @@ async fn write_members(conn: &mut PgConnection, id: SecurityGroupId, members: &[
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
-    let servers: Vec<Option<Uuid>> =
-        members.iter().map(|m| if let Member::Server(s) = m { Some(s.as_uuid()) } else { None }).collect();
-    let groups: Vec<Option<Uuid>> = members
-        .iter()
-        .map(|m| if let Member::ServerGroup(g) = m { Some(g.as_uuid()) } else { None })
-        .collect();
+    let pick = |f: fn(&Member) -> Option<Uuid>| members.iter().map(f).collect::<Vec<_>>();
+    let servers = pick(|m| if let Member::Server(s) = m { Some(s.as_uuid()) } else { None });
+    let groups = pick(|m| if let Member::ServerGroup(g) = m { Some(g.as_uuid()) } else { None });
+    let tags = pick(|m| if let Member::Tag(t) = m { Some(t.as_uuid()) } else { None });
     sqlx::query(
-        "INSERT INTO security_group_members (group_id, position, server_id, server_group_id)
-         SELECT $1, (ord - 1)::integer, server, server_group
-         FROM unnest($2::uuid[], $3::uuid[]) WITH ORDINALITY AS m(server, server_group, ord)",
+        "INSERT INTO security_group_members (group_id, position, server_id, server_group_id, tag_id)
+         SELECT $1, (ord - 1)::integer, server, server_group, tag
+         FROM unnest($2::uuid[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS m(server, server_group, tag, ord)",
     )
     .bind(id.as_uuid())
     .bind(&servers)
     .bind(&groups)
+    .bind(&tags)
     .execute(&mut *conn)
     .await
     .map_err(|e| constraint_error(e, &[], ServerId::KIND))?;
@@ -74,16 +75,21 @@ async fn load_group(conn: &mut PgConnection, row: &PgRow) -> Result<SecurityGrou
     let id = SecurityGroupId::from_uuid(uuid(row, "id")?);
     let kind: String = get(row, "kind")?;
     let members = sqlx::query(
-        "SELECT server_id, server_group_id FROM security_group_members WHERE group_id = $1 ORDER BY position",
+        "SELECT server_id, server_group_id, tag_id FROM security_group_members WHERE group_id = $1 ORDER BY position",
     )
     .bind(id.as_uuid())
     .fetch_all(&mut *conn)
     .await
     .map_err(db_error)?
     .iter()
-    .map(|r| match get::<Option<Uuid>>(r, "server_id")? {
-        Some(server) => Ok(Member::Server(ServerId::from_uuid(server))),
-        None => Ok(Member::ServerGroup(ServerGroupId::from_uuid(uuid(r, "server_group_id")?))),
+    .map(|r| {
+        if let Some(server) = get::<Option<Uuid>>(r, "server_id")? {
+            Ok(Member::Server(ServerId::from_uuid(server)))
+        } else if let Some(group) = get::<Option<Uuid>>(r, "server_group_id")? {
+            Ok(Member::ServerGroup(ServerGroupId::from_uuid(group)))
+        } else {
+            Ok(Member::Tag(TagId::from_uuid(uuid(r, "tag_id")?)))
+        }
     })
     .collect::<Result<Vec<_>>>()?;
     let annotations = sqlx::query(
@@ -165,7 +171,66 @@ fn server_group_from(row: &PgRow) -> Result<ServerGroup> {
     })
 }
 
+fn tag_from(row: &PgRow) -> Result<Tag> {
+    Ok(Tag {
+        id: TagId::from_uuid(uuid(row, "id")?),
+        organization_id: OrganizationId::from_uuid(uuid(row, "organization_id")?),
+        name: get(row, "name")?,
+        color: get(row, "color")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+const UNIQUE_TAG: &[(&str, &str, &str)] = &[("tags_name_key", "tag", "name")];
+
 impl PostgresStore {
+    pub(crate) async fn add_tag(&self, t: &Tag) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tags (id, organization_id, name, color, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(t.id.as_uuid())
+        .bind(t.organization_id.as_uuid())
+        .bind(&t.name)
+        .bind(&t.color)
+        .bind(t.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| constraint_error(e, UNIQUE_TAG, "organization"))?;
+        Ok(())
+    }
+
+    pub(crate) async fn get_tag(&self, id: TagId) -> Result<Option<Tag>> {
+        let row = sqlx::query("SELECT * FROM tags WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(tag_from).transpose()
+    }
+
+    pub(crate) async fn tags(&self, org: OrganizationId, page: PageRequest) -> Result<Page<Tag>> {
+        self.simple_page(page, Some(org.as_uuid()), "*", "FROM tags WHERE organization_id = $1", tag_from)
+            .await
+    }
+
+    pub(crate) async fn put_tag(&self, t: &Tag) -> Result<()> {
+        let done = sqlx::query("UPDATE tags SET name = $1, color = $2 WHERE id = $3")
+            .bind(&t.name)
+            .bind(&t.color)
+            .bind(t.id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| constraint_error(e, UNIQUE_TAG, "organization"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(TagId::KIND));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn remove_tag(&self, id: TagId) -> Result<()> {
+        self.delete_row("tags", id.as_uuid(), TagId::KIND).await
+    }
+
     pub(crate) async fn add_server_group(&self, g: &ServerGroup) -> Result<()> {
         sqlx::query("INSERT INTO server_groups (id, organization_id, name, segregate, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(g.id.as_uuid())

@@ -9,6 +9,15 @@ CREATE TABLE server_groups (
 ) STRICT;
 CREATE INDEX server_groups_organization ON server_groups (organization_id);
 
+CREATE TABLE tags (
+    id              BLOB PRIMARY KEY NOT NULL,
+    organization_id BLOB NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    name            TEXT NOT NULL,
+    color           TEXT NOT NULL,
+    created_at      INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX tags_name ON tags (organization_id, name);
+
 CREATE TABLE security_groups (
     id                 BLOB PRIMARY KEY NOT NULL,
     organization_id    BLOB NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
@@ -28,8 +37,9 @@ CREATE TABLE security_group_members (
     position  INTEGER NOT NULL,
     server_id BLOB REFERENCES servers (id) ON DELETE CASCADE,
     server_group_id BLOB REFERENCES server_groups (id) ON DELETE CASCADE,
+    tag_id    BLOB REFERENCES tags (id) ON DELETE CASCADE,
     PRIMARY KEY (group_id, position),
-    CHECK ((server_id IS NULL) <> (server_group_id IS NULL))
+    CHECK ((server_id IS NOT NULL) + (server_group_id IS NOT NULL) + (tag_id IS NOT NULL) = 1)
 ) STRICT;
 CREATE INDEX security_group_members_server ON security_group_members (server_id);
 

@@ -1,8 +1,10 @@
 //! Security groups and rules on SQLite.
 
 use palisade_core::error::{Error, Result};
+use palisade_core::id::TagId;
 use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId};
 use palisade_core::policy::ServerGroup;
+use palisade_core::policy::Tag;
 use palisade_core::policy::{
     allow_all_violation, parse_ports, render_ports, Action, Annotation, Direction, GroupFilter, GroupKind,
     Member, Protocol, Rule, SecurityGroup, SecurityGroupPatch,
@@ -29,17 +31,21 @@ async fn write_members(conn: &mut SqliteConnection, id: SecurityGroupId, members
         .await
         .map_err(db_error)?;
     for (i, member) in members.iter().enumerate() {
-        let (server, server_group) = match member {
-            Member::Server(s) => (Some(s.as_bytes().to_vec()), None),
-            Member::ServerGroup(g) => (None, Some(g.as_bytes().to_vec())),
+        let bytes = |b: &[u8; 16]| Some(b.to_vec());
+        let (server, server_group, tag) = match member {
+            Member::Server(s) => (bytes(s.as_bytes()), None, None),
+            Member::ServerGroup(g) => (None, bytes(g.as_bytes()), None),
+            Member::Tag(t) => (None, None, bytes(t.as_bytes())),
         };
         sqlx::query(
-            "INSERT INTO security_group_members (group_id, position, server_id, server_group_id) VALUES (?, ?, ?, ?)",
+            "INSERT INTO security_group_members (group_id, position, server_id, server_group_id, tag_id)
+             VALUES (?, ?, ?, ?, ?)",
         )
         .bind(id.as_bytes().as_slice())
         .bind(position(i))
         .bind(server)
         .bind(server_group)
+        .bind(tag)
         .execute(&mut *conn)
         .await
         .map_err(|e| constraint_error(e, &[], ServerId::KIND))?;
@@ -76,16 +82,21 @@ async fn load_group(conn: &mut SqliteConnection, row: &SqliteRow) -> Result<Secu
     let id = SecurityGroupId::from_bytes(bytes16(row, "id")?);
     let kind: String = get(row, "kind")?;
     let members = sqlx::query(
-        "SELECT server_id, server_group_id FROM security_group_members WHERE group_id = ? ORDER BY position",
+        "SELECT server_id, server_group_id, tag_id FROM security_group_members WHERE group_id = ? ORDER BY position",
     )
     .bind(id.as_bytes().as_slice())
     .fetch_all(&mut *conn)
     .await
     .map_err(db_error)?
     .iter()
-    .map(|r| match opt_bytes16(r, "server_id")? {
-        Some(server) => Ok(Member::Server(ServerId::from_bytes(server))),
-        None => Ok(Member::ServerGroup(ServerGroupId::from_bytes(bytes16(r, "server_group_id")?))),
+    .map(|r| {
+        if let Some(server) = opt_bytes16(r, "server_id")? {
+            Ok(Member::Server(ServerId::from_bytes(server)))
+        } else if let Some(group) = opt_bytes16(r, "server_group_id")? {
+            Ok(Member::ServerGroup(ServerGroupId::from_bytes(group)))
+        } else {
+            Ok(Member::Tag(TagId::from_bytes(bytes16(r, "tag_id")?)))
+        }
     })
     .collect::<Result<Vec<_>>>()?;
     let annotations =
@@ -166,7 +177,65 @@ fn server_group_from(row: &SqliteRow) -> Result<ServerGroup> {
     })
 }
 
+fn tag_from(row: &SqliteRow) -> Result<Tag> {
+    Ok(Tag {
+        id: TagId::from_bytes(bytes16(row, "id")?),
+        organization_id: OrganizationId::from_bytes(bytes16(row, "organization_id")?),
+        name: get(row, "name")?,
+        color: get(row, "color")?,
+        created_at: timestamp(row, "created_at")?,
+    })
+}
+
+const UNIQUE_TAG: &[(&str, &str, &str)] = &[("tags.organization_id", "tag", "name")];
+
 impl SqliteStore {
+    pub(crate) async fn add_tag(&self, t: &Tag) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("INSERT INTO tags (id, organization_id, name, color, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(t.id.as_bytes().as_slice())
+            .bind(t.organization_id.as_bytes().as_slice())
+            .bind(&t.name)
+            .bind(&t.color)
+            .bind(t.created_at.unix_timestamp())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| constraint_error(e, UNIQUE_TAG, "organization"))?;
+        tx.commit().await
+    }
+
+    pub(crate) async fn get_tag(&self, id: TagId) -> Result<Option<Tag>> {
+        let row = sqlx::query("SELECT * FROM tags WHERE id = ?")
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(tag_from).transpose()
+    }
+
+    pub(crate) async fn tags(&self, org: OrganizationId, page: PageRequest) -> Result<Page<Tag>> {
+        self.simple_page(page, Some(org.as_bytes()), "FROM tags WHERE organization_id = ?", tag_from).await
+    }
+
+    pub(crate) async fn put_tag(&self, t: &Tag) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("UPDATE tags SET name = ?, color = ? WHERE id = ?")
+            .bind(&t.name)
+            .bind(&t.color)
+            .bind(t.id.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| constraint_error(e, UNIQUE_TAG, "organization"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(TagId::KIND));
+        }
+        tx.commit().await
+    }
+
+    pub(crate) async fn remove_tag(&self, id: TagId) -> Result<()> {
+        self.delete_row("tags", id.as_bytes(), TagId::KIND).await
+    }
+
     pub(crate) async fn add_server_group(&self, g: &ServerGroup) -> Result<()> {
         let mut tx = self.write().await?;
         sqlx::query("INSERT INTO server_groups (id, organization_id, name, segregate, created_at) VALUES (?, ?, ?, ?, ?)")

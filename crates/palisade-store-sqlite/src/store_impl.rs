@@ -852,4 +852,28 @@ impl Store for SqliteStore {
     async fn delete_server_group(&self, id: ServerGroupId) -> Result<()> {
         self.remove_server_group(id).await
     }
+
+    async fn insert_tag(&self, tag: &palisade_core::policy::Tag) -> Result<()> {
+        self.add_tag(tag).await
+    }
+
+    async fn tag(&self, id: palisade_core::id::TagId) -> Result<Option<palisade_core::policy::Tag>> {
+        self.get_tag(id).await
+    }
+
+    async fn list_tags(
+        &self,
+        org: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<palisade_core::policy::Tag>> {
+        self.tags(org, page).await
+    }
+
+    async fn update_tag(&self, tag: &palisade_core::policy::Tag) -> Result<()> {
+        self.put_tag(tag).await
+    }
+
+    async fn delete_tag(&self, id: palisade_core::id::TagId) -> Result<()> {
+        self.remove_tag(id).await
+    }
 }

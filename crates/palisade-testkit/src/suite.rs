@@ -742,3 +742,32 @@ pub async fn rules_round_trip_and_respect_allow_all(store: Arc<dyn Store>) {
     store.delete_security_group(g.id).await.unwrap();
     assert_eq!(store.rule(last.id).await.unwrap(), None);
 }
+
+pub async fn tags_round_trip_and_leave_groups_with_them(store: Arc<dyn Store>) {
+    use palisade_core::id::TagId;
+    use palisade_core::policy::Tag;
+    let org = organization("tags");
+    store.insert_organization(&org).await.unwrap();
+    let tag = Tag {
+        id: TagId::random(),
+        organization_id: org.id,
+        name: "env:prod".into(),
+        color: "red".into(),
+        created_at: now(),
+    };
+    store.insert_tag(&tag).await.unwrap();
+    assert_eq!(store.tag(tag.id).await.unwrap(), Some(tag.clone()));
+    let dup = Tag { id: TagId::random(), ..tag.clone() };
+    assert_eq!(store.insert_tag(&dup).await, Err(Error::AlreadyExists { kind: "tag", field: "name".into() }));
+    let renamed = Tag { name: "env:staging".into(), color: "green".into(), ..tag.clone() };
+    store.update_tag(&renamed).await.unwrap();
+    assert_eq!(store.list_tags(org.id, PageRequest::default()).await.unwrap().items, vec![renamed]);
+
+    let mut g = group(org.id, "tagged");
+    g.members = vec![Member::Tag(tag.id)];
+    store.insert_security_group(&g).await.unwrap();
+    assert_eq!(store.security_group(g.id).await.unwrap().unwrap().members, vec![Member::Tag(tag.id)]);
+    store.delete_tag(tag.id).await.unwrap();
+    assert!(store.security_group(g.id).await.unwrap().unwrap().members.is_empty());
+    assert_eq!(store.delete_tag(tag.id).await, Err(Error::not_found("tag")));
+}

@@ -51,6 +51,7 @@ suite!(
     security_groups_round_trip,
     concurrent_group_names_have_one_winner,
     rules_round_trip_and_respect_allow_all,
+    tags_round_trip_and_leave_groups_with_them,
 );
 
 /// The configured statement timeout reaches PostgreSQL sessions.

@@ -43,6 +43,7 @@ pub const SERVER: &str = "vm";
 pub const SECURITY_GROUP: &str = "sg";
 pub const RULE: &str = "sgr";
 pub const SERVER_GROUP: &str = "vmgrp";
+pub const TAG: &str = "tag";
 
 /// Subnets (a network's prefixes) have no id of their own either; derive one from the network
 /// and the prefix.

@@ -68,6 +68,11 @@ enum Endpoint {
     GetServerGroup,
     UpdateServerGroup,
     DeleteServerGroup,
+    ListTags,
+    CreateTag,
+    GetTag,
+    UpdateTag,
+    DeleteTag,
 }
 
 struct Route {
@@ -85,6 +90,8 @@ const SG_READ: &[Scope] = &[Scope::SECURITY_GROUPS, Scope::SECURITY_GROUPS_READ]
 const SG_WRITE: &[Scope] = &[Scope::SECURITY_GROUPS];
 const VMG_READ: &[Scope] = &[Scope::SERVER_GROUPS, Scope::SERVER_GROUPS_READ];
 const VMG_WRITE: &[Scope] = &[Scope::SERVER_GROUPS];
+const TAGS_READ: &[Scope] = &[Scope::TAGS, Scope::TAGS_READ];
+const TAGS_WRITE: &[Scope] = &[Scope::TAGS];
 /// Katapult's quirk: deleting a security group needs the singular scope.
 const SG_DELETE: &[Scope] = &[Scope::SECURITY_GROUP_DELETE];
 
@@ -235,6 +242,21 @@ const ROUTES: &[Route] = &[
         endpoint: Endpoint::DeleteServerGroup,
         scopes: VMG_WRITE,
     },
+    Route {
+        method: "GET",
+        pattern: "organizations/:organization/tags",
+        endpoint: Endpoint::ListTags,
+        scopes: TAGS_READ,
+    },
+    Route {
+        method: "POST",
+        pattern: "organizations/:organization/tags",
+        endpoint: Endpoint::CreateTag,
+        scopes: TAGS_WRITE,
+    },
+    Route { method: "GET", pattern: "tags/:tag", endpoint: Endpoint::GetTag, scopes: TAGS_READ },
+    Route { method: "PATCH", pattern: "tags/:tag", endpoint: Endpoint::UpdateTag, scopes: TAGS_WRITE },
+    Route { method: "DELETE", pattern: "tags/:tag", endpoint: Endpoint::DeleteTag, scopes: TAGS_WRITE },
 ];
 
 /// Apia's trie walk: at each depth keep the routes whose segment equals the request's literally
@@ -359,6 +381,11 @@ async fn handle(
         Endpoint::GetServerGroup => security_groups::get_server_group(ctx).await,
         Endpoint::UpdateServerGroup => security_groups::update_server_group(ctx).await,
         Endpoint::DeleteServerGroup => security_groups::delete_server_group(ctx).await,
+        Endpoint::ListTags => security_groups::list_tags(ctx).await,
+        Endpoint::CreateTag => security_groups::create_tag(ctx).await,
+        Endpoint::GetTag => security_groups::get_tag(ctx).await,
+        Endpoint::UpdateTag => security_groups::update_tag(ctx).await,
+        Endpoint::DeleteTag => security_groups::delete_tag(ctx).await,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use axum::response::Response;
 use palisade_core::error::ViolationCode;
-use palisade_core::id::{RuleId, SecurityGroupId, ServerGroupId, ServerId};
+use palisade_core::id::{RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId};
 use palisade_core::policy::{
     parse_ports, render_ports, Action, Annotation, Direction, GroupFilter, GroupKind, Member, Protocol,
     Remote, Rule, RulePatch, SecurityGroup, SecurityGroupPatch,
@@ -41,6 +41,7 @@ impl From<&SecurityGroup> for GroupView {
                 .map(|m| match m {
                     Member::Server(s) => ids::render(ids::SERVER, s.as_bytes()),
                     Member::ServerGroup(g) => ids::render(ids::SERVER_GROUP, g.as_bytes()),
+                    Member::Tag(t) => ids::render(ids::TAG, t.as_bytes()),
                 })
                 .collect(),
         }
@@ -98,6 +99,7 @@ fn target(remote: &Remote) -> String {
         Remote::Server(id) => ids::render(ids::SERVER, id.as_bytes()),
         Remote::Group(id) => ids::render(ids::SECURITY_GROUP, id.as_bytes()),
         Remote::ServerGroup(id) => ids::render(ids::SERVER_GROUP, id.as_bytes()),
+        Remote::Tag(id) => ids::render(ids::TAG, id.as_bytes()),
     }
 }
 
@@ -145,7 +147,7 @@ fn rule_id(lookup: Lookup) -> Result<RuleId> {
     ids::parse(ids::RULE, &lookup.value).map(RuleId::from_bytes).ok_or(Error::not_found(RuleId::KIND))
 }
 
-/// `vm_…` and `vmgrp_…` associations; tags are not modelled yet, so they are invalid.
+/// `vm_…`, `vmgrp_…` and `tag_…` associations.
 fn members(associations: &[String]) -> Result<Vec<Member>> {
     associations
         .iter()
@@ -154,6 +156,8 @@ fn members(associations: &[String]) -> Result<Vec<Member>> {
                 Ok(Member::Server(ServerId::from_bytes(b)))
             } else if let Some(b) = ids::parse(ids::SERVER_GROUP, a) {
                 Ok(Member::ServerGroup(ServerGroupId::from_bytes(b)))
+            } else if let Some(b) = ids::parse(ids::TAG, a) {
+                Ok(Member::Tag(TagId::from_bytes(b)))
             } else {
                 Err(invalid(
                     "associations",
@@ -289,6 +293,8 @@ fn remotes(targets: &[String]) -> Result<Vec<Remote>> {
                     Ok(Remote::Group(SecurityGroupId::from_bytes(b)))
                 } else if let Some(b) = ids::parse(ids::SERVER_GROUP, other) {
                     Ok(Remote::ServerGroup(ServerGroupId::from_bytes(b)))
+                } else if let Some(b) = ids::parse(ids::TAG, other) {
+                    Ok(Remote::Tag(TagId::from_bytes(b)))
                 } else {
                     Err(invalid("targets", &format!("contains {other}, which is not a valid target")))
                 }
@@ -452,4 +458,117 @@ pub async fn update_server_group(ctx: Ctx<'_>) -> Result<Response> {
 pub async fn delete_server_group(ctx: Ctx<'_>) -> Result<Response> {
     let group = ctx.core.delete_server_group(ctx.actor, server_group_lookup(ctx.args)?).await?;
     Ok(ok(&ServerGroupBody { virtual_machine_group: (&group).into() }))
+}
+
+// ---------------------------------------------------------------- tags
+
+/// Katapult's tag palette.
+const COLORS: &[&str] = &[
+    "red",
+    "pink",
+    "purple",
+    "dark_blue",
+    "green",
+    "teal",
+    "aqua",
+    "light_blue",
+    "yellow",
+    "orange",
+    "orange_red",
+    "brown",
+    "black",
+    "dark_gray",
+    "light_gray",
+    "light_brown",
+    "pastel_red",
+    "pastel_pink",
+    "pastel_purple",
+    "pastel_dark_blue",
+    "pastel_green",
+    "pastel_teal",
+    "pastel_aqua",
+    "pastel_light_blue",
+    "pastel_yellow",
+    "pastel_orange",
+    "pastel_orange_red",
+    "pastel_brown",
+    "pastel_black",
+    "pastel_dark_gray",
+    "pastel_light_gray",
+    "pastel_light_brown",
+];
+
+#[derive(Debug, Serialize)]
+struct TagView {
+    id: String,
+    name: String,
+    color: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_at: Option<i64>,
+}
+
+fn tag_view(t: &palisade_core::policy::Tag, full: bool) -> TagView {
+    TagView {
+        id: ids::render(ids::TAG, t.id.as_bytes()),
+        name: t.name.clone(),
+        color: t.color.clone(),
+        created_at: full.then(|| t.created_at.unix_timestamp()),
+    }
+}
+
+#[derive(Serialize)]
+struct TagBody {
+    tag: TagView,
+}
+
+fn tag_lookup(args: &Args) -> Result<TagId> {
+    let lookup = args.require_lookup("tag", &["id"])?;
+    ids::parse(ids::TAG, &lookup.value).map(TagId::from_bytes).ok_or(Error::not_found(TagId::KIND))
+}
+
+pub async fn create_tag(ctx: Ctx<'_>) -> Result<Response> {
+    let args = ctx.args;
+    let org_lookup = args.require_lookup("organization", ORGANIZATION_KEYS)?;
+    args.require_object("properties")?;
+    let name = args.string(&["properties", "name"])?.unwrap_or_default();
+    // Katapult's default colour is not documented; the palette's first entry is used.
+    let color = args.enumeration(&["properties", "color"], COLORS)?.unwrap_or(COLORS[0]);
+    let org = organization(&ctx, org_lookup).await?;
+    let tag = ctx.core.create_tag(ctx.actor, org, name, color.to_owned()).await?;
+    Ok(ok(&TagBody { tag: tag_view(&tag, true) }))
+}
+
+pub async fn list_tags(ctx: Ctx<'_>) -> Result<Response> {
+    let org_lookup = ctx.args.require_lookup("organization", ORGANIZATION_KEYS)?;
+    let page = ctx.args.page()?;
+    let org = organization(&ctx, org_lookup).await?;
+    let page = ctx.core.list_tags(ctx.actor, org, page).await?;
+    #[derive(Serialize)]
+    struct Body {
+        pagination: Pagination,
+        tags: Vec<TagView>,
+    }
+    Ok(ok(&Body {
+        pagination: (&page).into(),
+        tags: page.items.iter().map(|t| tag_view(t, false)).collect(),
+    }))
+}
+
+pub async fn get_tag(ctx: Ctx<'_>) -> Result<Response> {
+    let tag = ctx.core.tag(ctx.actor, tag_lookup(ctx.args)?).await?;
+    Ok(ok(&TagBody { tag: tag_view(&tag, true) }))
+}
+
+pub async fn update_tag(ctx: Ctx<'_>) -> Result<Response> {
+    let args = ctx.args;
+    let id = tag_lookup(args)?;
+    let name = args.string(&["properties", "name"])?;
+    let color = args.enumeration(&["properties", "color"], COLORS)?.map(str::to_owned);
+    let tag = ctx.core.update_tag(ctx.actor, id, name, color).await?;
+    Ok(ok(&TagBody { tag: tag_view(&tag, true) }))
+}
+
+pub async fn delete_tag(ctx: Ctx<'_>) -> Result<Response> {
+    let tag = ctx.core.delete_tag(ctx.actor, tag_lookup(ctx.args)?).await?;
+    Ok(ok(&TagBody { tag: tag_view(&tag, true) }))
 }

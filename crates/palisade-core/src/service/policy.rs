@@ -10,9 +10,10 @@ use super::tenancy::NAME_MAX;
 use super::Core;
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
-use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId};
+use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, TagId};
 use crate::model::now;
 use crate::page::{Page, PageRequest};
+use crate::policy::Tag;
 use crate::policy::{
     Action, Annotation, Direction, GroupFilter, GroupKind, Member, PortRange, Protocol, Remote, Rule,
     RulePatch, SecurityGroup, SecurityGroupPatch, ServerGroup,
@@ -87,6 +88,7 @@ impl Core {
                 Member::ServerGroup(group) => {
                     self.store.server_group(*group).await?.is_some_and(|g| g.organization_id == org)
                 }
+                Member::Tag(tag) => self.store.tag(*tag).await?.is_some_and(|t| t.organization_id == org),
             };
             if !seen.insert(*member) {
                 v.push(format!("members[{i}]"), ViolationCode::Duplicate, "is listed twice");
@@ -131,6 +133,9 @@ impl Core {
                     .server_group(*id)
                     .await?
                     .is_some_and(|g| g.organization_id == group.organization_id),
+                Remote::Tag(id) => {
+                    self.store.tag(*id).await?.is_some_and(|t| t.organization_id == group.organization_id)
+                }
                 _ => true,
             };
             if !known {
@@ -393,5 +398,76 @@ impl Core {
         let group = self.authorized_server_group(actor, id, true).await?;
         self.store.delete_server_group(id).await?;
         Ok(group)
+    }
+
+    pub async fn create_tag(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        name: String,
+        color: String,
+    ) -> Result<Tag> {
+        actor.require_org_create(org, &[Scope::TAGS])?;
+        let mut v = Violations::new();
+        v.text("name", &name, 1, NAME_MAX);
+        v.text("color", &color, 1, 64);
+        v.finish()?;
+        self.existing_organization(org).await?;
+        let tag = Tag { id: TagId::random(), organization_id: org, name, color, created_at: now() };
+        self.store.insert_tag(&tag).await?;
+        Ok(tag)
+    }
+
+    async fn authorized_tag(&self, actor: &Principal, id: TagId, write: bool) -> Result<Tag> {
+        let tag = self.store.tag(id).await?.ok_or(Error::not_found(TagId::KIND))?;
+        let scopes: &[Scope] = if write { &[Scope::TAGS] } else { &[Scope::TAGS, Scope::TAGS_READ] };
+        actor.require_org(tag.organization_id, scopes).map_err(|e| match e {
+            Error::NotFound { .. } => Error::not_found(TagId::KIND),
+            other => other,
+        })?;
+        Ok(tag)
+    }
+
+    pub async fn tag(&self, actor: &Principal, id: TagId) -> Result<Tag> {
+        self.authorized_tag(actor, id, false).await
+    }
+
+    pub async fn list_tags(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<Tag>> {
+        actor.require_org(org, &[Scope::TAGS, Scope::TAGS_READ])?;
+        self.existing_organization(org).await?;
+        self.store.list_tags(org, page).await
+    }
+
+    pub async fn update_tag(
+        &self,
+        actor: &Principal,
+        id: TagId,
+        name: Option<String>,
+        color: Option<String>,
+    ) -> Result<Tag> {
+        let mut tag = self.authorized_tag(actor, id, true).await?;
+        let mut v = Violations::new();
+        if let Some(name) = &name {
+            v.text("name", name, 1, NAME_MAX);
+        }
+        if let Some(color) = &color {
+            v.text("color", color, 1, 64);
+        }
+        v.finish()?;
+        tag.name = name.unwrap_or(tag.name);
+        tag.color = color.unwrap_or(tag.color);
+        self.store.update_tag(&tag).await?;
+        Ok(tag)
+    }
+
+    pub async fn delete_tag(&self, actor: &Principal, id: TagId) -> Result<Tag> {
+        let tag = self.authorized_tag(actor, id, true).await?;
+        self.store.delete_tag(id).await?;
+        Ok(tag)
     }
 }

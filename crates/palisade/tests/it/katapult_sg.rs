@@ -451,3 +451,72 @@ async fn virtual_machine_groups_as_members_and_targets() {
         (StatusCode::NOT_FOUND, "virtual_machine_group_not_found")
     );
 }
+
+#[tokio::test]
+async fn tags_as_members_and_targets() {
+    let w = world(&["security_groups", "tags"]).await;
+    let (status, text) = call(
+        &w,
+        Method::POST,
+        "organizations/_/tags",
+        Some(r#"{"organization":{"sub_domain":"terraform-acc-test"},"properties":{"name":"env:prod","color":"green"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let tag = json_of(&text)["tag"].clone();
+    let id = tag["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("tag_"));
+    assert_eq!((&tag["name"], &tag["color"]), (&json!("env:prod"), &json!("green")));
+    assert!(tag["created_at"].is_i64());
+    let (status, text) = call(
+        &w,
+        Method::POST,
+        "organizations/_/tags",
+        Some(r#"{"organization":{"sub_domain":"terraform-acc-test"},"properties":{"name":"env:prod"}}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, json_of(&text)["error"]["detail"]["errors"][0].as_str().unwrap()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "Name has already been taken")
+    );
+    let (status, text) = call(&w, Method::POST, "organizations/_/tags", Some(r#"{"organization":{"sub_domain":"terraform-acc-test"},"properties":{"name":"x","color":"plaid"}}"#)).await;
+    assert_eq!(
+        (status, json_of(&text)["error"]["detail"]["issue"].as_str().unwrap()),
+        (StatusCode::BAD_REQUEST, "invalid_enum_value")
+    );
+
+    let (_, text) =
+        call(&w, Method::GET, "organizations/_/tags?organization[sub_domain]=terraform-acc-test", None).await;
+    assert_eq!(
+        json_of(&text),
+        json!({"pagination": {"current_page": 1, "total_pages": 1, "total": 1, "per_page": 30, "large_set": false}, "tags": [{"id": id, "name": "env:prod", "color": "green"}]})
+    );
+
+    let g = create_group(&w, json!({"name": "by-tag", "associations": [id]})).await;
+    assert_eq!(g["security_group"]["associations"], json!([id]));
+    let sg = g["security_group"]["id"].as_str().unwrap();
+    let (status, text) = call(
+        &w,
+        Method::POST,
+        &format!("security_groups/{sg}/rules"),
+        Some(&format!(r#"{{"properties":{{"direction":"inbound","protocol":"TCP","targets":["{id}"]}}}}"#)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(json_of(&text)["security_group_rule"]["targets"], json!([id]));
+
+    let (_, text) =
+        call(&w, Method::PATCH, &format!("tags/{id}"), Some(r#"{"properties":{"color":"red"}}"#)).await;
+    assert_eq!(json_of(&text)["tag"]["color"], "red");
+    let (_, text) = call(&w, Method::GET, &format!("tags/_?tag%5Bid%5D={id}"), None).await;
+    assert_eq!(json_of(&text)["tag"]["name"], "env:prod");
+    let (status, _) = call(&w, Method::DELETE, &format!("tags/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, text) = call(&w, Method::GET, &format!("security_groups/{sg}"), None).await;
+    assert_eq!(json_of(&text)["security_group"]["associations"], json!([]));
+    let (status, text) = call(&w, Method::GET, &format!("tags/{id}"), None).await;
+    assert_eq!(
+        (status, json_of(&text)["error"]["code"].as_str().unwrap()),
+        (StatusCode::NOT_FOUND, "tag_not_found")
+    );
+}

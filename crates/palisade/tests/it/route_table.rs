@@ -213,6 +213,19 @@ fn expected() -> Table {
         Some(json!({"properties": {}})),
     );
     add("katapult", "DELETE", "/core/v1/virtual_machine_groups/:virtual_machine_group", Org(vmg), None);
+    let tags_read: &[&str] = &["tags", "tags:read"];
+    let tags: &[&str] = &["tags"];
+    add("katapult", "GET", "/core/v1/organizations/:organization/tags", Org(tags_read), None);
+    add(
+        "katapult",
+        "POST",
+        "/core/v1/organizations/:organization/tags",
+        Org(tags),
+        Some(json!({"properties": {"name": "t"}})),
+    );
+    add("katapult", "GET", "/core/v1/tags/:tag", Org(tags_read), None);
+    add("katapult", "PATCH", "/core/v1/tags/:tag", Org(tags), Some(json!({"properties": {}})));
+    add("katapult", "DELETE", "/core/v1/tags/:tag", Org(tags), None);
     t
 }
 
@@ -226,6 +239,7 @@ struct Tenant {
     group: String,
     rule: String,
     server_group: String,
+    tag: String,
 }
 
 async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
@@ -286,7 +300,17 @@ async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
     .await
     .unwrap();
     let server_group = server_group["virtual_machine_group"]["id"].as_str().unwrap().to_owned();
-    Tenant { id, sub_domain: sub_domain.to_owned(), server, ip, network, group, rule, server_group }
+    let tag: Value = k(
+        "organizations/_/tags",
+        json!({"organization": {"sub_domain": sub_domain}, "properties": {"name": "env:prod"}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let tag = tag["tag"]["id"].as_str().unwrap().to_owned();
+    Tenant { id, sub_domain: sub_domain.to_owned(), server, ip, network, group, rule, server_group, tag }
 }
 
 fn katapult_id(prefix: &str, uuid_text: &str) -> String {
@@ -302,6 +326,7 @@ fn fill(path: &str, t: &Tenant, dc: &str) -> String {
         .replace(":organization", &katapult_id("org", &t.id))
         .replace(":ip_address", &katapult_id("ip", &t.ip))
         .replace(":virtual_machine_group", &t.server_group)
+        .replace(":tag", &t.tag)
         .replace(":security_group_rule", &t.rule)
         .replace(":security_group", &t.group)
         .replace(":network", &katapult_id("netw", &t.network))
