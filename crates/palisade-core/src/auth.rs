@@ -54,6 +54,16 @@ impl Principal {
         }
     }
 
+    /// Operations on objects shared by every organization (global address lists): the operator,
+    /// or any token holding one of `any_of`.
+    pub fn require_scope(&self, any_of: &[Scope]) -> Result<()> {
+        match self {
+            Principal::Operator => Ok(()),
+            Principal::Token(token) if any_of.iter().any(|s| token.scopes.contains(s)) => Ok(()),
+            Principal::Token(_) => Err(Error::Forbidden(Forbidden::MissingScope(any_of.to_vec()))),
+        }
+    }
+
     /// Operations on `org` that need no scope (Katapult's network listings): the operator or
     /// any token of `org`; other organizations are told it does not exist.
     pub fn require_member(&self, org: OrganizationId) -> Result<()> {

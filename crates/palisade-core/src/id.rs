@@ -131,6 +131,16 @@ typed_id!(
     "tag"
 );
 typed_id!(
+    /// A named list of addresses and networks that rules can target.
+    AddressListId,
+    "address list"
+);
+typed_id!(
+    /// One address or network of an address list.
+    AddressListEntryId,
+    "address list entry"
+);
+typed_id!(
     /// A rule of a security group.
     RuleId,
     "security group rule"

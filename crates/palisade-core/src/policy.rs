@@ -9,7 +9,10 @@ use std::str::FromStr;
 
 use time::OffsetDateTime;
 
-use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId};
+use crate::id::{
+    AddressListEntryId, AddressListId, OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId,
+    TagId,
+};
 
 /// Whether an object is a security group (address-oriented vendors) or a role (Defined).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,6 +56,27 @@ pub struct Tag {
     /// Display colour (Katapult's palette names).
     pub color: String,
     pub created_at: OffsetDateTime,
+}
+
+/// A named, reusable set of addresses and networks (Katapult's address lists). Global lists
+/// (`organization_id: None`) are the operator's and readable by every organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressList {
+    pub id: AddressListId,
+    pub organization_id: Option<OrganizationId>,
+    pub name: String,
+    pub annotations: Vec<Annotation>,
+    pub entries: Vec<AddressListEntry>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressListEntry {
+    pub id: AddressListEntryId,
+    pub list_id: AddressListId,
+    /// An address or a CIDR, kept as the client wrote it.
+    pub address: String,
+    pub name: Option<String>,
 }
 
 /// A named set of servers that policy can refer to (Katapult's virtual machine groups).
@@ -238,6 +262,7 @@ pub enum Remote {
     Group(SecurityGroupId),
     ServerGroup(ServerGroupId),
     Tag(TagId),
+    AddressList(AddressListId),
 }
 
 impl Remote {
@@ -260,6 +285,7 @@ impl fmt::Display for Remote {
             Self::Group(id) => write!(f, "group:{id}"),
             Self::ServerGroup(id) => write!(f, "server_group:{id}"),
             Self::Tag(id) => write!(f, "tag:{id}"),
+            Self::AddressList(id) => write!(f, "address_list:{id}"),
         }
     }
 }
@@ -275,6 +301,7 @@ impl FromStr for Remote {
             Some(("group", id)) => id.parse().map(Self::Group).map_err(|e| e.to_string()),
             Some(("server_group", id)) => id.parse().map(Self::ServerGroup).map_err(|e| e.to_string()),
             Some(("tag", id)) => id.parse().map(Self::Tag).map_err(|e| e.to_string()),
+            Some(("address_list", id)) => id.parse().map(Self::AddressList).map_err(|e| e.to_string()),
             _ => Err(format!("unknown remote {s}")),
         }
     }

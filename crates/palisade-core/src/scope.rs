@@ -47,6 +47,8 @@ impl Scope {
     pub const SERVER_GROUPS_READ: Scope = Scope::known("virtual_machine_groups:read");
     pub const TAGS: Scope = Scope::known("tags");
     pub const TAGS_READ: Scope = Scope::known("tags:read");
+    pub const ADDRESS_LISTS: Scope = Scope::known("address_lists");
+    pub const ADDRESS_LISTS_READ: Scope = Scope::known("address_lists:read");
     pub const ROLES_CREATE: Scope = Scope::known("roles:create");
     pub const ROLES_READ: Scope = Scope::known("roles:read");
     pub const ROLES_LIST: Scope = Scope::known("roles:list");

@@ -181,4 +181,37 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn update_tag(&self, tag: &Tag) -> Result<()>;
     /// Deletes the tag; security groups lose it as a member.
     async fn delete_tag(&self, id: TagId) -> Result<()>;
+
+    /// Inserts the list with its entries.
+    async fn insert_address_list(&self, list: &crate::policy::AddressList) -> Result<()>;
+    /// The list with its entries.
+    async fn address_list(&self, id: crate::id::AddressListId) -> Result<Option<crate::policy::AddressList>>;
+    /// An organization's lists, or the global ones when `org` is `None` (entries included).
+    async fn list_address_lists(
+        &self,
+        org: Option<OrganizationId>,
+        page: PageRequest,
+    ) -> Result<Page<crate::policy::AddressList>>;
+    /// Renames and re-annotates a list (entries untouched).
+    async fn update_address_list(&self, list: &crate::policy::AddressList) -> Result<()>;
+    async fn delete_address_list(&self, id: crate::id::AddressListId) -> Result<()>;
+    /// Adds entries and removes the entries with these addresses, in one transaction. An
+    /// address already in the list is [`Error::AlreadyExists`] (`address`).
+    async fn change_address_list_entries(
+        &self,
+        list: crate::id::AddressListId,
+        add: &[crate::policy::AddressListEntry],
+        remove: &[String],
+    ) -> Result<()>;
+    async fn address_list_entry(
+        &self,
+        id: crate::id::AddressListEntryId,
+    ) -> Result<Option<crate::policy::AddressListEntry>>;
+    async fn list_address_list_entries(
+        &self,
+        list: crate::id::AddressListId,
+        page: PageRequest,
+    ) -> Result<Page<crate::policy::AddressListEntry>>;
+    async fn update_address_list_entry(&self, entry: &crate::policy::AddressListEntry) -> Result<()>;
+    async fn delete_address_list_entry(&self, id: crate::id::AddressListEntryId) -> Result<()>;
 }

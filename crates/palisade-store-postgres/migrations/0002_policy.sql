@@ -69,3 +69,22 @@ CREATE TABLE security_group_rules (
     created_at  timestamptz NOT NULL
 );
 CREATE INDEX security_group_rules_group ON security_group_rules (group_id, seq);
+
+CREATE TABLE address_lists (
+    seq             bigint GENERATED ALWAYS AS IDENTITY,
+    id              uuid PRIMARY KEY,
+    organization_id uuid REFERENCES organizations (id) ON DELETE CASCADE,  -- NULL: global
+    name            text NOT NULL,
+    annotations     text NOT NULL,   -- JSON array of {"key","value"}
+    created_at      timestamptz NOT NULL
+);
+CREATE INDEX address_lists_organization ON address_lists (organization_id, seq);
+
+CREATE TABLE address_list_entries (
+    seq        bigint GENERATED ALWAYS AS IDENTITY,
+    id         uuid PRIMARY KEY,
+    list_id    uuid NOT NULL REFERENCES address_lists (id) ON DELETE CASCADE,
+    address    text NOT NULL,
+    name       text,
+    CONSTRAINT address_list_entries_address_key UNIQUE (list_id, address)
+);

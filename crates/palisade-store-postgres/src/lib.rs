@@ -7,6 +7,7 @@
 //! The pool fails fast when the database is unreachable (requests get 503, `/readyz` reports it)
 //! and heals by itself when it returns: broken connections are tested and replaced on acquire.
 
+mod address_lists;
 mod ipam;
 mod policy;
 mod rows;

@@ -64,3 +64,20 @@ CREATE TABLE security_group_rules (
     created_at  INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX security_group_rules_group ON security_group_rules (group_id);
+
+CREATE TABLE address_lists (
+    id              BLOB PRIMARY KEY NOT NULL,
+    organization_id BLOB REFERENCES organizations (id) ON DELETE CASCADE,  -- NULL: global
+    name            TEXT NOT NULL,
+    annotations     TEXT NOT NULL,   -- JSON array of {"key","value"}
+    created_at      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX address_lists_organization ON address_lists (organization_id);
+
+CREATE TABLE address_list_entries (
+    id         BLOB PRIMARY KEY NOT NULL,
+    list_id    BLOB NOT NULL REFERENCES address_lists (id) ON DELETE CASCADE,
+    address    TEXT NOT NULL,
+    name       TEXT
+) STRICT;
+CREATE UNIQUE INDEX address_list_entries_address ON address_list_entries (list_id, address);

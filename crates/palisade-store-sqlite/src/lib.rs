@@ -7,6 +7,7 @@
 //! translated into [`Error::AlreadyExists`]. Queries are checked at run time (no compile-time
 //! macros), so building needs no database and no committed query metadata.
 
+mod address_lists;
 mod ipam;
 mod policy;
 mod rows;

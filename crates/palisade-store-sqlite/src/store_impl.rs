@@ -876,4 +876,63 @@ impl Store for SqliteStore {
     async fn delete_tag(&self, id: palisade_core::id::TagId) -> Result<()> {
         self.remove_tag(id).await
     }
+
+    async fn insert_address_list(&self, list: &palisade_core::policy::AddressList) -> Result<()> {
+        self.add_address_list(list).await
+    }
+
+    async fn address_list(
+        &self,
+        id: palisade_core::id::AddressListId,
+    ) -> Result<Option<palisade_core::policy::AddressList>> {
+        self.get_address_list(id).await
+    }
+
+    async fn list_address_lists(
+        &self,
+        org: Option<OrganizationId>,
+        page: PageRequest,
+    ) -> Result<Page<palisade_core::policy::AddressList>> {
+        self.address_lists(org, page).await
+    }
+
+    async fn update_address_list(&self, list: &palisade_core::policy::AddressList) -> Result<()> {
+        self.put_address_list(list).await
+    }
+
+    async fn delete_address_list(&self, id: palisade_core::id::AddressListId) -> Result<()> {
+        self.delete_row("address_lists", id.as_bytes(), "address list").await
+    }
+
+    async fn change_address_list_entries(
+        &self,
+        list: palisade_core::id::AddressListId,
+        add: &[palisade_core::policy::AddressListEntry],
+        remove: &[String],
+    ) -> Result<()> {
+        self.change_entries(list, add, remove).await
+    }
+
+    async fn address_list_entry(
+        &self,
+        id: palisade_core::id::AddressListEntryId,
+    ) -> Result<Option<palisade_core::policy::AddressListEntry>> {
+        self.get_entry(id).await
+    }
+
+    async fn list_address_list_entries(
+        &self,
+        list: palisade_core::id::AddressListId,
+        page: PageRequest,
+    ) -> Result<Page<palisade_core::policy::AddressListEntry>> {
+        self.entries(list, page).await
+    }
+
+    async fn update_address_list_entry(&self, entry: &palisade_core::policy::AddressListEntry) -> Result<()> {
+        self.put_entry(entry).await
+    }
+
+    async fn delete_address_list_entry(&self, id: palisade_core::id::AddressListEntryId) -> Result<()> {
+        self.delete_row("address_list_entries", id.as_bytes(), "address list entry").await
+    }
 }

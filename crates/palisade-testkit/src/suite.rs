@@ -771,3 +771,59 @@ pub async fn tags_round_trip_and_leave_groups_with_them(store: Arc<dyn Store>) {
     assert!(store.security_group(g.id).await.unwrap().unwrap().members.is_empty());
     assert_eq!(store.delete_tag(tag.id).await, Err(Error::not_found("tag")));
 }
+
+pub async fn address_lists_round_trip(store: Arc<dyn Store>) {
+    use palisade_core::id::{AddressListEntryId, AddressListId};
+    use palisade_core::policy::{AddressList, AddressListEntry};
+    let org = organization("lists");
+    store.insert_organization(&org).await.unwrap();
+    let id = AddressListId::random();
+    let entry = |address: &str| AddressListEntry {
+        id: AddressListEntryId::random(),
+        list_id: id,
+        address: address.into(),
+        name: Some("vpn".into()),
+    };
+    let list = AddressList {
+        id,
+        organization_id: Some(org.id),
+        name: "Krystal VPN".into(),
+        annotations: vec![Annotation { key: "team".into(), value: None }],
+        entries: vec![entry("10.0.0.1/24")],
+        created_at: now(),
+    };
+    store.insert_address_list(&list).await.unwrap();
+    assert_eq!(store.address_list(id).await.unwrap(), Some(list.clone()));
+    let global =
+        AddressList { id: AddressListId::random(), organization_id: None, entries: vec![], ..list.clone() };
+    store.insert_address_list(&global).await.unwrap();
+    assert_eq!(
+        store.list_address_lists(Some(org.id), PageRequest::default()).await.unwrap().items,
+        vec![list.clone()]
+    );
+    assert_eq!(store.list_address_lists(None, PageRequest::default()).await.unwrap().items, vec![global]);
+
+    // Bulk: add two, remove the first, atomically; a duplicate address refuses the whole change.
+    let (a, b) = (entry("192.0.2.1"), entry("2001:db8::/64"));
+    store.change_address_list_entries(id, &[a.clone(), b.clone()], &["10.0.0.1/24".into()]).await.unwrap();
+    assert_eq!(
+        store.list_address_list_entries(id, PageRequest::default()).await.unwrap().items,
+        vec![a.clone(), b.clone()]
+    );
+    assert_eq!(
+        store.change_address_list_entries(id, &[entry("198.51.100.0/24"), entry("192.0.2.1")], &[]).await,
+        Err(Error::AlreadyExists { kind: "address list entry", field: "address".into() })
+    );
+    assert_eq!(store.list_address_list_entries(id, PageRequest::default()).await.unwrap().total, 2);
+    let renamed = AddressListEntry { name: None, ..a.clone() };
+    store.update_address_list_entry(&renamed).await.unwrap();
+    assert_eq!(store.address_list_entry(a.id).await.unwrap(), Some(renamed));
+    store.delete_address_list_entry(b.id).await.unwrap();
+    assert_eq!(store.delete_address_list_entry(b.id).await, Err(Error::not_found("address list entry")));
+
+    let updated = AddressList { name: "Office".into(), annotations: vec![], ..list.clone() };
+    store.update_address_list(&updated).await.unwrap();
+    assert_eq!(store.address_list(id).await.unwrap().unwrap().name, "Office");
+    store.delete_address_list(id).await.unwrap();
+    assert_eq!(store.address_list_entry(a.id).await.unwrap(), None, "entries go with their list");
+}

@@ -52,6 +52,7 @@ suite!(
     concurrent_group_names_have_one_winner,
     rules_round_trip_and_respect_allow_all,
     tags_round_trip_and_leave_groups_with_them,
+    address_lists_round_trip,
 );
 
 /// The configured statement timeout reaches PostgreSQL sessions.

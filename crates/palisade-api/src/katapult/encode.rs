@@ -30,9 +30,14 @@ fn json_response(status: StatusCode, body: String) -> Response {
 
 /// A 200 response with its ETag.
 pub fn ok<T: Serialize>(value: &T) -> Response {
+    with_status(StatusCode::OK, value)
+}
+
+/// A success response with another status (Katapult creates address lists with 201).
+pub fn with_status<T: Serialize>(status: StatusCode, value: &T) -> Response {
     let body = to_json(value);
     let etag = weak_etag(&body);
-    let mut response = json_response(StatusCode::OK, body);
+    let mut response = json_response(status, body);
     let headers = response.headers_mut();
     if let Ok(etag) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, etag);

@@ -44,6 +44,8 @@ pub const SECURITY_GROUP: &str = "sg";
 pub const RULE: &str = "sgr";
 pub const SERVER_GROUP: &str = "vmgrp";
 pub const TAG: &str = "tag";
+pub const ADDRESS_LIST: &str = "adlst";
+pub const ADDRESS_LIST_ENTRY: &str = "adle";
 
 /// Subnets (a network's prefixes) have no id of their own either; derive one from the network
 /// and the prefix.

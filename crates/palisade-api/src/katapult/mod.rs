@@ -13,6 +13,7 @@
 //! - deleting an address that is allocated is 409 `deletion_restricted` (unrecorded);
 //! - the operator token may act on any organization (Katapult has no such credential).
 
+mod address_lists;
 mod args;
 mod encode;
 mod endpoints;
@@ -73,6 +74,18 @@ enum Endpoint {
     GetTag,
     UpdateTag,
     DeleteTag,
+    ListGlobalAddressLists,
+    ListAddressLists,
+    CreateAddressList,
+    GetAddressList,
+    UpdateAddressList,
+    DeleteAddressList,
+    ListAddressListEntries,
+    CreateAddressListEntry,
+    BulkAddressListEntries,
+    GetAddressListEntry,
+    UpdateAddressListEntry,
+    DeleteAddressListEntry,
 }
 
 struct Route {
@@ -92,6 +105,8 @@ const VMG_READ: &[Scope] = &[Scope::SERVER_GROUPS, Scope::SERVER_GROUPS_READ];
 const VMG_WRITE: &[Scope] = &[Scope::SERVER_GROUPS];
 const TAGS_READ: &[Scope] = &[Scope::TAGS, Scope::TAGS_READ];
 const TAGS_WRITE: &[Scope] = &[Scope::TAGS];
+const LISTS_READ: &[Scope] = &[Scope::ADDRESS_LISTS, Scope::ADDRESS_LISTS_READ];
+const LISTS_WRITE: &[Scope] = &[Scope::ADDRESS_LISTS];
 /// Katapult's quirk: deleting a security group needs the singular scope.
 const SG_DELETE: &[Scope] = &[Scope::SECURITY_GROUP_DELETE];
 
@@ -257,6 +272,78 @@ const ROUTES: &[Route] = &[
     Route { method: "GET", pattern: "tags/:tag", endpoint: Endpoint::GetTag, scopes: TAGS_READ },
     Route { method: "PATCH", pattern: "tags/:tag", endpoint: Endpoint::UpdateTag, scopes: TAGS_WRITE },
     Route { method: "DELETE", pattern: "tags/:tag", endpoint: Endpoint::DeleteTag, scopes: TAGS_WRITE },
+    Route {
+        method: "GET",
+        pattern: "address_lists",
+        endpoint: Endpoint::ListGlobalAddressLists,
+        scopes: LISTS_READ,
+    },
+    Route {
+        method: "GET",
+        pattern: "organizations/:organization/address_lists",
+        endpoint: Endpoint::ListAddressLists,
+        scopes: LISTS_READ,
+    },
+    Route {
+        method: "POST",
+        pattern: "organizations/:organization/address_lists",
+        endpoint: Endpoint::CreateAddressList,
+        scopes: LISTS_WRITE,
+    },
+    Route {
+        method: "GET",
+        pattern: "address_lists/:address_list",
+        endpoint: Endpoint::GetAddressList,
+        scopes: LISTS_READ,
+    },
+    Route {
+        method: "PATCH",
+        pattern: "address_lists/:address_list",
+        endpoint: Endpoint::UpdateAddressList,
+        scopes: LISTS_WRITE,
+    },
+    Route {
+        method: "DELETE",
+        pattern: "address_lists/:address_list",
+        endpoint: Endpoint::DeleteAddressList,
+        scopes: LISTS_WRITE,
+    },
+    Route {
+        method: "GET",
+        pattern: "address_lists/:address_list/entries",
+        endpoint: Endpoint::ListAddressListEntries,
+        scopes: LISTS_READ,
+    },
+    Route {
+        method: "POST",
+        pattern: "address_lists/:address_list/entries",
+        endpoint: Endpoint::CreateAddressListEntry,
+        scopes: LISTS_WRITE,
+    },
+    Route {
+        method: "POST",
+        pattern: "address_lists/:address_list/entries/bulk",
+        endpoint: Endpoint::BulkAddressListEntries,
+        scopes: LISTS_WRITE,
+    },
+    Route {
+        method: "GET",
+        pattern: "address_list_entries/:address_list_entry",
+        endpoint: Endpoint::GetAddressListEntry,
+        scopes: LISTS_READ,
+    },
+    Route {
+        method: "PATCH",
+        pattern: "address_list_entries/:address_list_entry",
+        endpoint: Endpoint::UpdateAddressListEntry,
+        scopes: LISTS_WRITE,
+    },
+    Route {
+        method: "DELETE",
+        pattern: "address_list_entries/:address_list_entry",
+        endpoint: Endpoint::DeleteAddressListEntry,
+        scopes: LISTS_WRITE,
+    },
 ];
 
 /// Apia's trie walk: at each depth keep the routes whose segment equals the request's literally
@@ -386,6 +473,18 @@ async fn handle(
         Endpoint::GetTag => security_groups::get_tag(ctx).await,
         Endpoint::UpdateTag => security_groups::update_tag(ctx).await,
         Endpoint::DeleteTag => security_groups::delete_tag(ctx).await,
+        Endpoint::ListGlobalAddressLists => address_lists::list_global(ctx).await,
+        Endpoint::ListAddressLists => address_lists::list(ctx).await,
+        Endpoint::CreateAddressList => address_lists::create(ctx).await,
+        Endpoint::GetAddressList => address_lists::get(ctx).await,
+        Endpoint::UpdateAddressList => address_lists::update(ctx).await,
+        Endpoint::DeleteAddressList => address_lists::delete(ctx).await,
+        Endpoint::ListAddressListEntries => address_lists::list_entries(ctx).await,
+        Endpoint::CreateAddressListEntry => address_lists::create_entry(ctx).await,
+        Endpoint::BulkAddressListEntries => address_lists::bulk(ctx).await,
+        Endpoint::GetAddressListEntry => address_lists::get_entry(ctx).await,
+        Endpoint::UpdateAddressListEntry => address_lists::update_entry(ctx).await,
+        Endpoint::DeleteAddressListEntry => address_lists::delete_entry(ctx).await,
     }
 }
 

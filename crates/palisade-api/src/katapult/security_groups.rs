@@ -100,6 +100,7 @@ fn target(remote: &Remote) -> String {
         Remote::Group(id) => ids::render(ids::SECURITY_GROUP, id.as_bytes()),
         Remote::ServerGroup(id) => ids::render(ids::SERVER_GROUP, id.as_bytes()),
         Remote::Tag(id) => ids::render(ids::TAG, id.as_bytes()),
+        Remote::AddressList(id) => ids::render(ids::ADDRESS_LIST, id.as_bytes()),
     }
 }
 
@@ -295,6 +296,8 @@ fn remotes(targets: &[String]) -> Result<Vec<Remote>> {
                     Ok(Remote::ServerGroup(ServerGroupId::from_bytes(b)))
                 } else if let Some(b) = ids::parse(ids::TAG, other) {
                     Ok(Remote::Tag(TagId::from_bytes(b)))
+                } else if let Some(b) = ids::parse(ids::ADDRESS_LIST, other) {
+                    Ok(Remote::AddressList(palisade_core::id::AddressListId::from_bytes(b)))
                 } else {
                     Err(invalid("targets", &format!("contains {other}, which is not a valid target")))
                 }

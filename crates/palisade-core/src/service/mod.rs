@@ -4,6 +4,7 @@
 //! input (collecting every violation), then makes exactly one atomic store call. Faces call
 //! these methods and render the result; they never talk to the store themselves.
 
+mod address_lists;
 mod addresses;
 mod inventory;
 mod lookup;
@@ -13,6 +14,7 @@ mod tenancy;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+pub use address_lists::NewEntry;
 pub use addresses::CreateIpAddress;
 pub use inventory::{CreateDataCenter, CreateInterface, CreateNetwork, CreateServer};
 pub use lookup::{IpRef, OrganizationRef, PermalinkRef};

@@ -133,6 +133,11 @@ impl Core {
                     .server_group(*id)
                     .await?
                     .is_some_and(|g| g.organization_id == group.organization_id),
+                Remote::AddressList(id) => self
+                    .store
+                    .address_list(*id)
+                    .await?
+                    .is_some_and(|l| l.organization_id.is_none_or(|org| org == group.organization_id)),
                 Remote::Tag(id) => {
                     self.store.tag(*id).await?.is_some_and(|t| t.organization_id == group.organization_id)
                 }

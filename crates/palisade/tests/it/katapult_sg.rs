@@ -520,3 +520,132 @@ async fn tags_as_members_and_targets() {
         (StatusCode::NOT_FOUND, "tag_not_found")
     );
 }
+
+#[tokio::test]
+async fn address_lists_as_rule_targets() {
+    let w = world(&["security_groups", "address_lists"]).await;
+    // Shape per the reference (§13): create answers 201 with the list and its annotations.
+    let (status, text) = call(
+        &w,
+        Method::POST,
+        "organizations/organization/address_lists",
+        Some(r#"{"organization":{"sub_domain":"terraform-acc-test"},"properties":{"name":"Krystal VPN"},"annotations":[{"key":"team","value":"ops"}]}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let list = json_of(&text)["address_list"]["id"].as_str().unwrap().to_owned();
+    assert!(list.starts_with("adlst_"));
+    assert_eq!(
+        text,
+        format!(
+            r#"{{"address_list":{{"id":"{list}","name":"Krystal VPN","global":false,"entries":[]}},"annotations":[{{"key":"team","value":"ops"}}]}}"#
+        )
+    );
+
+    let (status, text) = call(
+        &w,
+        Method::POST,
+        &format!("address_lists/{list}/entries"),
+        Some(r#"{"properties":{"address":"93.89.203.0/24","name":"office"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let entry = json_of(&text)["address_list_entry"]["id"].as_str().unwrap().to_owned();
+    let (status, text) = call(
+        &w,
+        Method::POST,
+        &format!("address_lists/{list}/entries"),
+        Some(r#"{"properties":{"address":"not-an-address"}}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, json_of(&text)["error"]["code"].as_str().unwrap()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_error")
+    );
+    let (status, text) = call(
+        &w,
+        Method::POST,
+        "address_lists/address_list/entries/bulk",
+        Some(&format!(r#"{{"address_list":{{"id":"{list}"}},"add":[{{"address":"10.0.0.1"}},{{"address":"2001:db8::/64","name":"v6"}}],"remove":[{{"address":"93.89.203.0/24"}}]}}"#)),
+    )
+    .await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "{}"));
+    let (_, text) = call(&w, Method::GET, &format!("address_lists/{list}/entries"), None).await;
+    let listed = json_of(&text);
+    assert_eq!(listed["pagination"]["total"], 2);
+    assert_eq!(listed["address_list_entries"][1]["name"], "v6");
+    let (status, text) = call(&w, Method::GET, &format!("address_list_entries/{entry}"), None).await;
+    assert_eq!(
+        (status, json_of(&text)["error"]["code"].as_str().unwrap()),
+        (StatusCode::NOT_FOUND, "address_list_entry_not_found"),
+        "removed by the bulk call"
+    );
+
+    // A rule targeting the list.
+    let g = create_group(&w, json!({"name": "ssh-from-vpn"})).await;
+    let sg = g["security_group"]["id"].as_str().unwrap();
+    let (status, text) = call(
+        &w,
+        Method::POST,
+        &format!("security_groups/{sg}/rules"),
+        Some(&format!(
+            r#"{{"properties":{{"direction":"inbound","protocol":"TCP","ports":"22","targets":["{list}"]}}}}"#
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(json_of(&text)["security_group_rule"]["targets"], json!([list]));
+
+    let (_, text) =
+        call(&w, Method::PATCH, &format!("address_lists/{list}"), Some(r#"{"properties":{"name":"VPN"}}"#))
+            .await;
+    assert_eq!(json_of(&text)["address_list"]["name"], "VPN");
+    assert_eq!(
+        json_of(&text)["annotations"],
+        json!([{"key": "team", "value": "ops"}]),
+        "annotations kept when not sent"
+    );
+    let (_, text) = call(
+        &w,
+        Method::GET,
+        "organizations/_/address_lists?organization[sub_domain]=terraform-acc-test",
+        None,
+    )
+    .await;
+    assert_eq!(json_of(&text)["address_lists"], json!([{"id": list, "name": "VPN", "global": false}]));
+
+    // Global lists: readable by tokens with the scope, writable only by the operator.
+    let global = palisade_core::policy::AddressList {
+        id: palisade_core::id::AddressListId::random(),
+        organization_id: None,
+        name: "Monitoring".into(),
+        annotations: vec![],
+        entries: vec![],
+        created_at: palisade_core::model::now(),
+    };
+    w.app.core.store().insert_address_list(&global).await.unwrap();
+    let global_id = palisade_api::katapult::ids::render("adlst", global.id.as_bytes());
+    let (_, text) = call(&w, Method::GET, "address_lists", None).await;
+    assert_eq!(
+        json_of(&text)["address_lists"],
+        json!([{"id": global_id, "name": "Monitoring", "global": true}])
+    );
+    let (status, _) = call(&w, Method::GET, &format!("address_lists/{global_id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, text) = call(&w, Method::DELETE, &format!("address_lists/{global_id}"), None).await;
+    assert_eq!(
+        (status, json_of(&text)["error"]["code"].as_str().unwrap()),
+        (StatusCode::FORBIDDEN, "permission_denied")
+    );
+
+    let (status, _) = call(&w, Method::DELETE, &format!("address_lists/{list}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, text) = call(&w, Method::GET, &format!("address_lists/{list}"), None).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (
+            StatusCode::NOT_FOUND,
+            r#"{"error":{"code":"address_list_not_found","description":"No address list was found matching any of the criteria provided in the arguments.","detail":{}}}"#
+        )
+    );
+}

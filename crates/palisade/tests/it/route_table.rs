@@ -226,6 +226,50 @@ fn expected() -> Table {
     add("katapult", "GET", "/core/v1/tags/:tag", Org(tags_read), None);
     add("katapult", "PATCH", "/core/v1/tags/:tag", Org(tags), Some(json!({"properties": {}})));
     add("katapult", "DELETE", "/core/v1/tags/:tag", Org(tags), None);
+    let lists_read: &[&str] = &["address_lists", "address_lists:read"];
+    let lists: &[&str] = &["address_lists"];
+    add("katapult", "GET", "/core/v1/address_lists", Listing(lists_read), None);
+    add("katapult", "GET", "/core/v1/organizations/:organization/address_lists", Org(lists_read), None);
+    add(
+        "katapult",
+        "POST",
+        "/core/v1/organizations/:organization/address_lists",
+        Org(lists),
+        Some(json!({"properties": {"name": "l"}})),
+    );
+    add("katapult", "GET", "/core/v1/address_lists/:address_list", Org(lists_read), None);
+    add(
+        "katapult",
+        "PATCH",
+        "/core/v1/address_lists/:address_list",
+        Org(lists),
+        Some(json!({"properties": {}})),
+    );
+    add("katapult", "DELETE", "/core/v1/address_lists/:address_list", Org(lists), None);
+    add("katapult", "GET", "/core/v1/address_lists/:address_list/entries", Org(lists_read), None);
+    add(
+        "katapult",
+        "POST",
+        "/core/v1/address_lists/:address_list/entries",
+        Org(lists),
+        Some(json!({"properties": {"address": "192.0.2.9"}})),
+    );
+    add(
+        "katapult",
+        "POST",
+        "/core/v1/address_lists/:address_list/entries/bulk",
+        Org(lists),
+        Some(json!({"add": [{"address": "192.0.2.10"}]})),
+    );
+    add("katapult", "GET", "/core/v1/address_list_entries/:address_list_entry", Org(lists_read), None);
+    add(
+        "katapult",
+        "PATCH",
+        "/core/v1/address_list_entries/:address_list_entry",
+        Org(lists),
+        Some(json!({"properties": {}})),
+    );
+    add("katapult", "DELETE", "/core/v1/address_list_entries/:address_list_entry", Org(lists), None);
     t
 }
 
@@ -240,6 +284,8 @@ struct Tenant {
     rule: String,
     server_group: String,
     tag: String,
+    list: String,
+    entry: String,
 }
 
 async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
@@ -310,7 +356,37 @@ async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
     .await
     .unwrap();
     let tag = tag["tag"]["id"].as_str().unwrap().to_owned();
-    Tenant { id, sub_domain: sub_domain.to_owned(), server, ip, network, group, rule, server_group, tag }
+    let list: Value = k(
+        "organizations/_/address_lists",
+        json!({"organization": {"sub_domain": sub_domain}, "properties": {"name": "vpn"}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let list = list["address_list"]["id"].as_str().unwrap().to_owned();
+    let entry: Value =
+        k(&format!("address_lists/{list}/entries"), json!({"properties": {"address": "192.0.2.1"}}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let entry = entry["address_list_entry"]["id"].as_str().unwrap().to_owned();
+    Tenant {
+        id,
+        sub_domain: sub_domain.to_owned(),
+        server,
+        ip,
+        network,
+        group,
+        rule,
+        server_group,
+        tag,
+        list,
+        entry,
+    }
 }
 
 fn katapult_id(prefix: &str, uuid_text: &str) -> String {
@@ -327,6 +403,8 @@ fn fill(path: &str, t: &Tenant, dc: &str) -> String {
         .replace(":ip_address", &katapult_id("ip", &t.ip))
         .replace(":virtual_machine_group", &t.server_group)
         .replace(":tag", &t.tag)
+        .replace(":address_list_entry", &t.entry)
+        .replace(":address_list", &t.list)
         .replace(":security_group_rule", &t.rule)
         .replace(":security_group", &t.group)
         .replace(":network", &katapult_id("netw", &t.network))

@@ -1,0 +1,224 @@
+//! Address lists: named, reusable sets of addresses and networks that rules can target.
+//! An organization's lists are its own; global lists (no organization) are the operator's and
+//! readable by every organization's tokens that hold an address-list scope.
+
+use super::tenancy::NAME_MAX;
+use super::Core;
+use crate::auth::Principal;
+use crate::error::{Error, Result, ViolationCode};
+use crate::id::{AddressListEntryId, AddressListId, OrganizationId};
+use crate::model::now;
+use crate::page::{Page, PageRequest};
+use crate::policy::{AddressList, AddressListEntry, Annotation, Remote};
+use crate::scope::Scope;
+use crate::validate::Violations;
+
+const READ: &[Scope] = &[Scope::ADDRESS_LISTS, Scope::ADDRESS_LISTS_READ];
+const WRITE: &[Scope] = &[Scope::ADDRESS_LISTS];
+
+/// An entry to add: an address or CIDR and an optional name.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub address: String,
+    pub name: Option<String>,
+}
+
+fn check_entry(v: &mut Violations, path: &str, entry: &NewEntry) {
+    if Remote::cidr(&entry.address).is_none() {
+        v.push(
+            format!("{path}address"),
+            ViolationCode::InvalidValue,
+            "must be an IP address or a CIDR network",
+        );
+    }
+    if let Some(name) = &entry.name {
+        v.text(&format!("{path}name"), name, 0, NAME_MAX);
+    }
+}
+
+impl Core {
+    async fn authorized_list(
+        &self,
+        actor: &Principal,
+        id: AddressListId,
+        write: bool,
+    ) -> Result<AddressList> {
+        let list = self.store.address_list(id).await?.ok_or(Error::not_found(AddressListId::KIND))?;
+        let scopes = if write { WRITE } else { READ };
+        let allowed = match list.organization_id {
+            Some(org) => actor.require_org(org, scopes),
+            None if write => actor.require_operator(),
+            None => actor.require_scope(scopes),
+        };
+        allowed.map_err(|e| match e {
+            Error::NotFound { .. } => Error::not_found(AddressListId::KIND),
+            other => other,
+        })?;
+        Ok(list)
+    }
+
+    pub async fn create_address_list(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        name: String,
+        annotations: Vec<Annotation>,
+        entries: Vec<NewEntry>,
+    ) -> Result<AddressList> {
+        actor.require_org_create(org, WRITE)?;
+        let mut v = Violations::new();
+        v.text("name", &name, 1, NAME_MAX);
+        for (i, e) in entries.iter().enumerate() {
+            check_entry(&mut v, &format!("entries[{i}]."), e);
+        }
+        v.finish()?;
+        self.existing_organization(org).await?;
+        let id = AddressListId::random();
+        let entries = entries
+            .into_iter()
+            .map(|e| AddressListEntry {
+                id: AddressListEntryId::random(),
+                list_id: id,
+                address: e.address,
+                name: e.name,
+            })
+            .collect();
+        let list =
+            AddressList { id, organization_id: Some(org), name, annotations, entries, created_at: now() };
+        self.store.insert_address_list(&list).await?;
+        Ok(list)
+    }
+
+    pub async fn address_list(&self, actor: &Principal, id: AddressListId) -> Result<AddressList> {
+        self.authorized_list(actor, id, false).await
+    }
+
+    /// An organization's lists, or with `None` the global ones.
+    pub async fn list_address_lists(
+        &self,
+        actor: &Principal,
+        org: Option<OrganizationId>,
+        page: PageRequest,
+    ) -> Result<Page<AddressList>> {
+        match org {
+            Some(org) => {
+                actor.require_org(org, READ)?;
+                self.existing_organization(org).await?;
+            }
+            None => actor.require_scope(READ)?,
+        }
+        self.store.list_address_lists(org, page).await
+    }
+
+    pub async fn update_address_list(
+        &self,
+        actor: &Principal,
+        id: AddressListId,
+        name: Option<String>,
+        annotations: Option<Vec<Annotation>>,
+    ) -> Result<AddressList> {
+        let mut list = self.authorized_list(actor, id, true).await?;
+        let mut v = Violations::new();
+        if let Some(name) = &name {
+            v.text("name", name, 1, NAME_MAX);
+        }
+        v.finish()?;
+        list.name = name.unwrap_or(list.name);
+        list.annotations = annotations.unwrap_or(list.annotations);
+        self.store.update_address_list(&list).await?;
+        Ok(list)
+    }
+
+    pub async fn delete_address_list(&self, actor: &Principal, id: AddressListId) -> Result<AddressList> {
+        let list = self.authorized_list(actor, id, true).await?;
+        self.store.delete_address_list(id).await?;
+        Ok(list)
+    }
+
+    /// Adds `add` and removes the entries whose address is in `remove`, atomically.
+    pub async fn change_address_list_entries(
+        &self,
+        actor: &Principal,
+        id: AddressListId,
+        add: Vec<NewEntry>,
+        remove: Vec<String>,
+    ) -> Result<Vec<AddressListEntry>> {
+        self.authorized_list(actor, id, true).await?;
+        let mut v = Violations::new();
+        for (i, e) in add.iter().enumerate() {
+            check_entry(&mut v, &format!("add[{i}]."), e);
+        }
+        v.finish()?;
+        let entries: Vec<AddressListEntry> = add
+            .into_iter()
+            .map(|e| AddressListEntry {
+                id: AddressListEntryId::random(),
+                list_id: id,
+                address: e.address,
+                name: e.name,
+            })
+            .collect();
+        self.store.change_address_list_entries(id, &entries, &remove).await?;
+        Ok(entries)
+    }
+
+    async fn authorized_entry(
+        &self,
+        actor: &Principal,
+        id: AddressListEntryId,
+        write: bool,
+    ) -> Result<AddressListEntry> {
+        let entry =
+            self.store.address_list_entry(id).await?.ok_or(Error::not_found(AddressListEntryId::KIND))?;
+        self.authorized_list(actor, entry.list_id, write).await.map_err(|e| match e {
+            Error::NotFound { .. } => Error::not_found(AddressListEntryId::KIND),
+            other => other,
+        })?;
+        Ok(entry)
+    }
+
+    pub async fn address_list_entry(
+        &self,
+        actor: &Principal,
+        id: AddressListEntryId,
+    ) -> Result<AddressListEntry> {
+        self.authorized_entry(actor, id, false).await
+    }
+
+    pub async fn list_address_list_entries(
+        &self,
+        actor: &Principal,
+        list: AddressListId,
+        page: PageRequest,
+    ) -> Result<Page<AddressListEntry>> {
+        self.authorized_list(actor, list, false).await?;
+        self.store.list_address_list_entries(list, page).await
+    }
+
+    pub async fn update_address_list_entry(
+        &self,
+        actor: &Principal,
+        id: AddressListEntryId,
+        address: Option<String>,
+        name: Option<Option<String>>,
+    ) -> Result<AddressListEntry> {
+        let mut entry = self.authorized_entry(actor, id, true).await?;
+        entry.address = address.unwrap_or(entry.address);
+        entry.name = name.unwrap_or(entry.name);
+        let mut v = Violations::new();
+        check_entry(&mut v, "", &NewEntry { address: entry.address.clone(), name: entry.name.clone() });
+        v.finish()?;
+        self.store.update_address_list_entry(&entry).await?;
+        Ok(entry)
+    }
+
+    pub async fn delete_address_list_entry(
+        &self,
+        actor: &Principal,
+        id: AddressListEntryId,
+    ) -> Result<AddressListEntry> {
+        let entry = self.authorized_entry(actor, id, true).await?;
+        self.store.delete_address_list_entry(id).await?;
+        Ok(entry)
+    }
+}

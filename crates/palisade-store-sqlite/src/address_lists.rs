@@ -1,0 +1,212 @@
+//! Address lists and their entries on SQLite.
+
+use palisade_core::error::{Error, Result};
+use palisade_core::id::{AddressListEntryId, AddressListId, OrganizationId};
+use palisade_core::policy::{AddressList, AddressListEntry, Annotation};
+use palisade_core::{Page, PageRequest};
+use sqlx::sqlite::SqliteRow;
+use sqlx::SqliteConnection;
+
+use crate::rows::{bytes16, get, opt_bytes16, timestamp};
+use crate::{constraint_error, db_error, SqliteStore};
+
+const LIST: &str = "address list";
+const UNIQUE_ADDRESS: &[(&str, &str, &str)] =
+    &[("address_list_entries.list_id", "address list entry", "address")];
+
+pub(crate) fn annotations_json(annotations: &[Annotation]) -> String {
+    let pairs: Vec<serde_json::Value> =
+        annotations.iter().map(|a| serde_json::json!({"key": a.key, "value": a.value})).collect();
+    serde_json::Value::Array(pairs).to_string()
+}
+
+pub(crate) fn annotations_from(text: &str) -> Result<Vec<Annotation>> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(Error::internal)?;
+    Ok(value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| Annotation {
+                    key: i["key"].as_str().unwrap_or_default().to_owned(),
+                    value: i["value"].as_str().map(str::to_owned),
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+fn entry_from(row: &SqliteRow) -> Result<AddressListEntry> {
+    Ok(AddressListEntry {
+        id: AddressListEntryId::from_bytes(bytes16(row, "id")?),
+        list_id: AddressListId::from_bytes(bytes16(row, "list_id")?),
+        address: get(row, "address")?,
+        name: get(row, "name")?,
+    })
+}
+
+async fn load(conn: &mut SqliteConnection, row: &SqliteRow) -> Result<AddressList> {
+    let id = AddressListId::from_bytes(bytes16(row, "id")?);
+    let entries = sqlx::query("SELECT * FROM address_list_entries WHERE list_id = ? ORDER BY rowid")
+        .bind(id.as_bytes().as_slice())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(entry_from)
+        .collect::<Result<_>>()?;
+    let annotations: String = get(row, "annotations")?;
+    Ok(AddressList {
+        id,
+        organization_id: opt_bytes16(row, "organization_id")?.map(OrganizationId::from_bytes),
+        name: get(row, "name")?,
+        annotations: annotations_from(&annotations)?,
+        entries,
+        created_at: timestamp(row, "created_at")?,
+    })
+}
+
+async fn insert_entries(conn: &mut SqliteConnection, entries: &[AddressListEntry]) -> Result<()> {
+    for e in entries {
+        sqlx::query("INSERT INTO address_list_entries (id, list_id, address, name) VALUES (?, ?, ?, ?)")
+            .bind(e.id.as_bytes().as_slice())
+            .bind(e.list_id.as_bytes().as_slice())
+            .bind(&e.address)
+            .bind(e.name.as_deref())
+            .execute(&mut *conn)
+            .await
+            .map_err(|err| constraint_error(err, UNIQUE_ADDRESS, LIST))?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    pub(crate) async fn add_address_list(&self, list: &AddressList) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("INSERT INTO address_lists (id, organization_id, name, annotations, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(list.id.as_bytes().as_slice())
+            .bind(list.organization_id.map(|o| o.as_bytes().to_vec()))
+            .bind(&list.name)
+            .bind(annotations_json(&list.annotations))
+            .bind(list.created_at.unix_timestamp())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| constraint_error(e, &[], "organization"))?;
+        insert_entries(&mut tx, &list.entries).await?;
+        tx.commit().await
+    }
+
+    pub(crate) async fn get_address_list(&self, id: AddressListId) -> Result<Option<AddressList>> {
+        let mut tx = self.read().await?;
+        let row = sqlx::query("SELECT * FROM address_lists WHERE id = ?")
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        match row {
+            Some(row) => Ok(Some(load(&mut tx, &row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) async fn address_lists(
+        &self,
+        org: Option<OrganizationId>,
+        page: PageRequest,
+    ) -> Result<Page<AddressList>> {
+        let mut tx = self.read().await?;
+        let owner = org.map(|o| o.as_bytes().to_vec());
+        let condition = "organization_id IS ?1";
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM address_lists WHERE {condition}"))
+            .bind(owner.clone())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM address_lists WHERE {condition} ORDER BY rowid LIMIT ?2 OFFSET ?3"
+        ))
+        .bind(owner)
+        .bind(i64::try_from(page.limit()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            items.push(load(&mut tx, row).await?);
+        }
+        Ok(Page { items, total: u64::try_from(total).unwrap_or(0), request: page })
+    }
+
+    pub(crate) async fn put_address_list(&self, list: &AddressList) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("UPDATE address_lists SET name = ?, annotations = ? WHERE id = ?")
+            .bind(&list.name)
+            .bind(annotations_json(&list.annotations))
+            .bind(list.id.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(LIST));
+        }
+        tx.commit().await
+    }
+
+    pub(crate) async fn change_entries(
+        &self,
+        list: AddressListId,
+        add: &[AddressListEntry],
+        remove: &[String],
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        for address in remove {
+            sqlx::query("DELETE FROM address_list_entries WHERE list_id = ? AND address = ?")
+                .bind(list.as_bytes().as_slice())
+                .bind(address)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        insert_entries(&mut tx, add).await?;
+        tx.commit().await
+    }
+
+    pub(crate) async fn get_entry(&self, id: AddressListEntryId) -> Result<Option<AddressListEntry>> {
+        let row = sqlx::query("SELECT * FROM address_list_entries WHERE id = ?")
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(entry_from).transpose()
+    }
+
+    pub(crate) async fn entries(
+        &self,
+        list: AddressListId,
+        page: PageRequest,
+    ) -> Result<Page<AddressListEntry>> {
+        self.simple_page(
+            page,
+            Some(list.as_bytes()),
+            "FROM address_list_entries WHERE list_id = ?",
+            entry_from,
+        )
+        .await
+    }
+
+    pub(crate) async fn put_entry(&self, e: &AddressListEntry) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("UPDATE address_list_entries SET address = ?, name = ? WHERE id = ?")
+            .bind(&e.address)
+            .bind(e.name.as_deref())
+            .bind(e.id.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| constraint_error(err, UNIQUE_ADDRESS, LIST))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(AddressListEntryId::KIND));
+        }
+        tx.commit().await
+    }
+}
