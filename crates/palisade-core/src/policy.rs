@@ -90,7 +90,9 @@ pub struct ServerGroup {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A key/value label on a group or list (Katapult's `KeyValue`). Serializes as
+/// `{"key", "value"}`, which is also how the stores keep lists of them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Annotation {
     pub key: String,
     pub value: Option<String>,

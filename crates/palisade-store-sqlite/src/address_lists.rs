@@ -14,26 +14,12 @@ const LIST: &str = "address list";
 const UNIQUE_ADDRESS: &[(&str, &str, &str)] =
     &[("address_list_entries.list_id", "address list entry", "address")];
 
-pub(crate) fn annotations_json(annotations: &[Annotation]) -> String {
-    let pairs: Vec<serde_json::Value> =
-        annotations.iter().map(|a| serde_json::json!({"key": a.key, "value": a.value})).collect();
-    serde_json::Value::Array(pairs).to_string()
+fn annotations_json(annotations: &[Annotation]) -> String {
+    serde_json::to_string(annotations).unwrap_or_else(|_| "[]".to_owned())
 }
 
-pub(crate) fn annotations_from(text: &str) -> Result<Vec<Annotation>> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(Error::internal)?;
-    Ok(value
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|i| Annotation {
-                    key: i["key"].as_str().unwrap_or_default().to_owned(),
-                    value: i["value"].as_str().map(str::to_owned),
-                })
-                .collect()
-        })
-        .unwrap_or_default())
+fn annotations_from(text: &str) -> Result<Vec<Annotation>> {
+    serde_json::from_str(text).map_err(Error::internal)
 }
 
 fn entry_from(row: &SqliteRow) -> Result<AddressListEntry> {
