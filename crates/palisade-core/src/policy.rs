@@ -124,6 +124,8 @@ pub struct SecurityGroupPatch {
     pub allow_all_outbound: Option<bool>,
     pub members: Option<Vec<Member>>,
     pub annotations: Option<Vec<Annotation>>,
+    /// Replaces every rule of the group (Defined's full-replacement PUT).
+    pub rules: Option<Vec<Rule>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -265,6 +267,12 @@ pub enum Remote {
     ServerGroup(ServerGroupId),
     Tag(TagId),
     AddressList(AddressListId),
+    /// The organization's hosts that carry `role` (any role when `None`) and every one of
+    /// `tags` (`key:value`): Defined's identity-based rules.
+    Hosts {
+        role: Option<SecurityGroupId>,
+        tags: Vec<String>,
+    },
 }
 
 impl Remote {
@@ -288,6 +296,10 @@ impl fmt::Display for Remote {
             Self::ServerGroup(id) => write!(f, "server_group:{id}"),
             Self::Tag(id) => write!(f, "tag:{id}"),
             Self::AddressList(id) => write!(f, "address_list:{id}"),
+            Self::Hosts { role, tags } => {
+                let json = serde_json::json!({ "role": role.map(|r| r.to_string()), "tags": tags });
+                write!(f, "hosts:{json}")
+            }
         }
     }
 }
@@ -304,6 +316,18 @@ impl FromStr for Remote {
             Some(("server_group", id)) => id.parse().map(Self::ServerGroup).map_err(|e| e.to_string()),
             Some(("tag", id)) => id.parse().map(Self::Tag).map_err(|e| e.to_string()),
             Some(("address_list", id)) => id.parse().map(Self::AddressList).map_err(|e| e.to_string()),
+            Some(("hosts", json)) => {
+                let value: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+                let role = match value["role"].as_str() {
+                    Some(r) => Some(r.parse().map_err(|e: uuid::Error| e.to_string())?),
+                    None => None,
+                };
+                let tags = value["tags"]
+                    .as_array()
+                    .map(|t| t.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default();
+                Ok(Self::Hosts { role, tags })
+            }
             _ => Err(format!("unknown remote {s}")),
         }
     }
@@ -387,11 +411,17 @@ mod tests {
 
     #[test]
     fn remotes_round_trip_through_storage_text() {
+        let hosts = Remote::Hosts {
+            role: Some(SecurityGroupId::random()),
+            tags: vec!["env:prod".into(), "a,b:c".into()],
+        };
         for r in [
             Remote::AnyIpv4,
             Remote::AnyIpv6,
             Remote::Cidr("10.0.0.1/24".into()),
             Remote::Server(ServerId::random()),
+            hosts,
+            Remote::Hosts { role: None, tags: vec![] },
         ] {
             assert_eq!(r.to_string().parse::<Remote>().unwrap(), r);
         }

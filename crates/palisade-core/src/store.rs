@@ -136,7 +136,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<IpAddress>;
 
     /// [`Error::AlreadyExists`] (`name`) if the organization has a group of this kind and name.
-    async fn insert_security_group(&self, group: &SecurityGroup) -> Result<()>;
+    /// Inserts the group with its members, annotations and `rules`, in one transaction.
+    async fn insert_security_group(&self, group: &SecurityGroup, rules: &[Rule]) -> Result<()>;
     async fn security_group(&self, id: SecurityGroupId) -> Result<Option<SecurityGroup>>;
     async fn list_security_groups(
         &self,
@@ -146,7 +147,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         page: PageRequest,
     ) -> Result<Page<SecurityGroup>>;
     /// Applies the patch in one transaction. Turning `allow_all_inbound` (or outbound) on
-    /// deletes the group's rules of that direction.
+    /// deletes the group's rules of that direction; `rules: Some(..)` replaces them all.
     async fn update_security_group(
         &self,
         id: SecurityGroupId,

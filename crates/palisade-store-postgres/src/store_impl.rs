@@ -807,8 +807,8 @@ impl Store for PostgresStore {
         Ok(ip)
     }
 
-    async fn insert_security_group(&self, group: &SecurityGroup) -> Result<()> {
-        self.insert_group(group).await
+    async fn insert_security_group(&self, group: &SecurityGroup, rules: &[Rule]) -> Result<()> {
+        self.insert_group(group, rules).await
     }
 
     async fn security_group(&self, id: SecurityGroupId) -> Result<Option<SecurityGroup>> {

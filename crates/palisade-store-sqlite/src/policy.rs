@@ -177,6 +177,29 @@ fn server_group_from(row: &SqliteRow) -> Result<ServerGroup> {
     })
 }
 
+/// Inserts one rule row (no checks) inside the caller's transaction.
+async fn insert_rule_row(conn: &mut SqliteConnection, rule: &Rule) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO security_group_rules (id, group_id, direction, action, protocol, ports, priority, remotes,
+                                           description, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(rule.id.as_bytes().as_slice())
+    .bind(rule.group_id.as_bytes().as_slice())
+    .bind(rule.direction.as_str())
+    .bind(rule.action.as_str())
+    .bind(rule.protocol.as_text())
+    .bind(render_ports(&rule.ports).unwrap_or_default())
+    .bind(rule.priority)
+    .bind(remotes_json(rule))
+    .bind(rule.description.as_deref())
+    .bind(rule.created_at.unix_timestamp())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| constraint_error(e, &[], GROUP))?;
+    Ok(())
+}
+
 fn tag_from(row: &SqliteRow) -> Result<Tag> {
     Ok(Tag {
         id: TagId::from_bytes(bytes16(row, "id")?),
@@ -292,7 +315,7 @@ impl SqliteStore {
         self.delete_row("server_groups", id.as_bytes(), ServerGroupId::KIND).await
     }
 
-    pub(crate) async fn insert_group(&self, g: &SecurityGroup) -> Result<()> {
+    pub(crate) async fn insert_group(&self, g: &SecurityGroup, rules: &[Rule]) -> Result<()> {
         let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO security_groups (id, organization_id, kind, name, description, allow_all_inbound,
@@ -313,6 +336,9 @@ impl SqliteStore {
         .map_err(|e| constraint_error(e, UNIQUE_NAME, "organization"))?;
         write_members(&mut tx, g.id, &g.members).await?;
         write_annotations(&mut tx, g.id, &g.annotations).await?;
+        for rule in rules {
+            insert_rule_row(&mut tx, rule).await?;
+        }
         tx.commit().await
     }
 
@@ -415,6 +441,16 @@ impl SqliteStore {
         if let Some(annotations) = &patch.annotations {
             write_annotations(&mut tx, id, annotations).await?;
         }
+        if let Some(rules) = &patch.rules {
+            sqlx::query("DELETE FROM security_group_rules WHERE group_id = ?")
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            for rule in rules {
+                insert_rule_row(&mut tx, rule).await?;
+            }
+        }
         let row = sqlx::query("SELECT * FROM security_groups WHERE id = ?")
             .bind(id.as_bytes().as_slice())
             .fetch_one(&mut *tx)
@@ -432,24 +468,7 @@ impl SqliteStore {
     pub(crate) async fn add_rule(&self, rule: &Rule) -> Result<()> {
         let mut tx = self.write().await?;
         check_direction(&mut tx, rule).await?;
-        sqlx::query(
-            "INSERT INTO security_group_rules (id, group_id, direction, action, protocol, ports, priority, remotes,
-                                               description, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(rule.id.as_bytes().as_slice())
-        .bind(rule.group_id.as_bytes().as_slice())
-        .bind(rule.direction.as_str())
-        .bind(rule.action.as_str())
-        .bind(rule.protocol.as_text())
-        .bind(render_ports(&rule.ports).unwrap_or_default())
-        .bind(rule.priority)
-        .bind(remotes_json(rule))
-        .bind(rule.description.as_deref())
-        .bind(rule.created_at.unix_timestamp())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| constraint_error(e, &[], GROUP))?;
+        insert_rule_row(&mut tx, rule).await?;
         tx.commit().await
     }
 

@@ -622,19 +622,19 @@ pub async fn security_groups_round_trip(store: Arc<dyn Store>) {
 
     let mut web = group(org.id, "web");
     web.members = vec![Member::Server(s.id)];
-    store.insert_security_group(&web).await.unwrap();
+    store.insert_security_group(&web, &[]).await.unwrap();
     assert_eq!(store.security_group(web.id).await.unwrap(), Some(web.clone()));
     assert_eq!(
-        store.insert_security_group(&group(org.id, "web")).await,
+        store.insert_security_group(&group(org.id, "web"), &[]).await,
         Err(Error::AlreadyExists { kind: "security group", field: "name".into() })
     );
     // A role of the same name is another kind: allowed.
     let mut role = group(org.id, "web");
     role.kind = GroupKind::Role;
-    store.insert_security_group(&role).await.unwrap();
+    store.insert_security_group(&role, &[]).await.unwrap();
     let mut db = group(org.id, "db");
     db.annotations = vec![Annotation { key: "env".into(), value: Some("staging".into()) }];
-    store.insert_security_group(&db).await.unwrap();
+    store.insert_security_group(&db, &[]).await.unwrap();
 
     let all = store
         .list_security_groups(
@@ -681,7 +681,9 @@ pub async fn concurrent_group_names_have_one_winner(store: Arc<dyn Store>) {
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let store = store.clone();
-        tasks.push(tokio::spawn(async move { store.insert_security_group(&group(org.id, "same")).await }));
+        tasks.push(tokio::spawn(
+            async move { store.insert_security_group(&group(org.id, "same"), &[]).await },
+        ));
     }
     let mut ok = 0;
     for t in tasks {
@@ -698,7 +700,7 @@ pub async fn rules_round_trip_and_respect_allow_all(store: Arc<dyn Store>) {
     let org = organization("rules");
     store.insert_organization(&org).await.unwrap();
     let g = group(org.id, "g");
-    store.insert_security_group(&g).await.unwrap();
+    store.insert_security_group(&g, &[]).await.unwrap();
     let ssh = rule(g.id, Direction::Inbound, "22");
     store.insert_rule(&ssh).await.unwrap();
     assert_eq!(store.rule(ssh.id).await.unwrap(), Some(ssh.clone()));
@@ -765,7 +767,7 @@ pub async fn tags_round_trip_and_leave_groups_with_them(store: Arc<dyn Store>) {
 
     let mut g = group(org.id, "tagged");
     g.members = vec![Member::Tag(tag.id)];
-    store.insert_security_group(&g).await.unwrap();
+    store.insert_security_group(&g, &[]).await.unwrap();
     assert_eq!(store.security_group(g.id).await.unwrap().unwrap().members, vec![Member::Tag(tag.id)]);
     store.delete_tag(tag.id).await.unwrap();
     assert!(store.security_group(g.id).await.unwrap().unwrap().members.is_empty());
@@ -826,4 +828,30 @@ pub async fn address_lists_round_trip(store: Arc<dyn Store>) {
     assert_eq!(store.address_list(id).await.unwrap().unwrap().name, "Office");
     store.delete_address_list(id).await.unwrap();
     assert_eq!(store.address_list_entry(a.id).await.unwrap(), None, "entries go with their list");
+}
+
+pub async fn groups_are_created_and_replaced_with_their_rules(store: Arc<dyn Store>) {
+    let org = organization("roles");
+    store.insert_organization(&org).await.unwrap();
+    let mut role = group(org.id, "web");
+    role.kind = GroupKind::Role;
+    role.allow_all_outbound = false;
+    let rules = vec![rule(role.id, Direction::Inbound, "22"), rule(role.id, Direction::Inbound, "443")];
+    store.insert_security_group(&role, &rules).await.unwrap();
+    assert_eq!(store.list_rules(role.id, PageRequest::default()).await.unwrap().items, rules);
+    // A failing insert (duplicate name) leaves no rules behind.
+    let mut clash = group(org.id, "web");
+    clash.kind = GroupKind::Role;
+    let orphan = rule(clash.id, Direction::Inbound, "80");
+    assert!(store.insert_security_group(&clash, &[orphan.clone()]).await.is_err());
+    assert_eq!(store.rule(orphan.id).await.unwrap(), None);
+    // Replacing the rules is one transaction.
+    let new = vec![rule(role.id, Direction::Inbound, "8080")];
+    let patch = SecurityGroupPatch {
+        rules: Some(new.clone()),
+        description: Some(Some(String::new())),
+        ..Default::default()
+    };
+    store.update_security_group(role.id, &patch, now()).await.unwrap();
+    assert_eq!(store.list_rules(role.id, PageRequest::default()).await.unwrap().items, new);
 }

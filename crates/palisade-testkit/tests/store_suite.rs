@@ -53,6 +53,7 @@ suite!(
     rules_round_trip_and_respect_allow_all,
     tags_round_trip_and_leave_groups_with_them,
     address_lists_round_trip,
+    groups_are_created_and_replaced_with_their_rules,
 );
 
 /// The configured statement timeout reaches PostgreSQL sessions.

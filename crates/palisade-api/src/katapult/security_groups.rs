@@ -101,6 +101,8 @@ fn target(remote: &Remote) -> String {
         Remote::ServerGroup(id) => ids::render(ids::SERVER_GROUP, id.as_bytes()),
         Remote::Tag(id) => ids::render(ids::TAG, id.as_bytes()),
         Remote::AddressList(id) => ids::render(ids::ADDRESS_LIST, id.as_bytes()),
+        // Only Defined roles hold identity-based remotes; Katapult never lists roles.
+        Remote::Hosts { .. } => "hosts".to_owned(),
     }
 }
 
@@ -193,6 +195,7 @@ pub async fn create_group(ctx: Ctx<'_>) -> Result<Response> {
         allow_all_outbound,
         members: members(&associations)?,
         annotations,
+        rules: Vec::new(),
     };
     let group = ctx.core.create_security_group(ctx.actor, org, input).await?;
     Ok(group_body(&group))
@@ -234,6 +237,7 @@ pub async fn update_group(ctx: Ctx<'_>) -> Result<Response> {
         allow_all_outbound: args.boolean(&["properties", "allow_all_outbound"])?,
         members: associations.as_deref().map(members).transpose()?,
         annotations: annotations(args)?,
+        rules: None,
     };
     let group = ctx.core.update_security_group(ctx.actor, id, patch).await?;
     Ok(group_body(&group))

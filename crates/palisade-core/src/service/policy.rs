@@ -59,6 +59,8 @@ pub struct CreateSecurityGroup {
     pub allow_all_outbound: bool,
     pub members: Vec<Member>,
     pub annotations: Vec<Annotation>,
+    /// Rules created with the group, atomically.
+    pub rules: Vec<CreateRule>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,16 +111,23 @@ impl Core {
         }
     }
 
-    async fn check_rule(&self, v: &mut Violations, group: &SecurityGroup, rule: &Rule) -> Result<()> {
+    /// Validates a rule of `group`; `at` prefixes the paths (`rules[2].`).
+    async fn check_rule(
+        &self,
+        v: &mut Violations,
+        group: &SecurityGroup,
+        rule: &Rule,
+        at: &str,
+    ) -> Result<()> {
         if !rule.ports.is_empty() && !rule.protocol.has_ports() {
             v.push(
-                "ports",
+                format!("{at}ports"),
                 ViolationCode::InvalidValue,
                 format!("cannot be set with {}", protocol_name(rule.protocol)),
             );
         }
         if let Some(d) = &rule.description {
-            v.text("description", d, 0, NAME_MAX);
+            v.text(&format!("{at}description"), d, 0, NAME_MAX);
         }
         for (i, remote) in rule.remotes.iter().enumerate() {
             let known = match remote {
@@ -133,6 +142,11 @@ impl Core {
                     .server_group(*id)
                     .await?
                     .is_some_and(|g| g.organization_id == group.organization_id),
+                Remote::Hosts { role: Some(id), .. } => {
+                    self.store.security_group(*id).await?.is_some_and(|g| {
+                        g.organization_id == group.organization_id && g.kind == GroupKind::Role
+                    })
+                }
                 Remote::AddressList(id) => self
                     .store
                     .address_list(*id)
@@ -144,7 +158,7 @@ impl Core {
                 _ => true,
             };
             if !known {
-                v.push(format!("remotes[{i}]"), ViolationCode::InvalidReference, "does not exist");
+                v.push(format!("{at}remotes[{i}]"), ViolationCode::InvalidReference, "does not exist");
             }
         }
         Ok(())
@@ -195,8 +209,47 @@ impl Core {
             created_at: at,
             updated_at: at,
         };
-        self.store.insert_security_group(&group).await?;
+        let rules = self.build_rules(&group, input.rules).await?;
+        self.store.insert_security_group(&group, &rules).await?;
         Ok(group)
+    }
+
+    /// Rules for `group` from their descriptions, validated together (paths `rules[i].…`).
+    async fn build_rules(&self, group: &SecurityGroup, inputs: Vec<CreateRule>) -> Result<Vec<Rule>> {
+        let mut v = Violations::new();
+        let mut rules = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.into_iter().enumerate() {
+            let rule = Rule {
+                id: RuleId::random(),
+                group_id: group.id,
+                direction: input.direction,
+                action: input.action,
+                protocol: input.protocol,
+                ports: input.ports,
+                priority: input.priority,
+                remotes: input.remotes,
+                description: input.description,
+                created_at: now(),
+            };
+            if (rule.direction == Direction::Inbound && group.allow_all_inbound)
+                || (rule.direction == Direction::Outbound && group.allow_all_outbound)
+            {
+                return Err(crate::policy::allow_all_violation(rule.direction));
+            }
+            self.check_rule(&mut v, group, &rule, &format!("rules[{i}].")).await?;
+            rules.push(rule);
+        }
+        v.finish()?;
+        Ok(rules)
+    }
+
+    /// Replaces every rule of a group at once (Defined's role PUT).
+    pub async fn replace_rules_patch(
+        &self,
+        group: &SecurityGroup,
+        inputs: Vec<CreateRule>,
+    ) -> Result<Vec<Rule>> {
+        self.build_rules(group, inputs).await
     }
 
     pub async fn security_group(&self, actor: &Principal, id: SecurityGroupId) -> Result<SecurityGroup> {
@@ -270,7 +323,7 @@ impl Core {
             created_at: now(),
         };
         let mut v = Violations::new();
-        self.check_rule(&mut v, &group, &rule).await?;
+        self.check_rule(&mut v, &group, &rule, "").await?;
         v.finish()?;
         self.store.insert_rule(&rule).await?;
         Ok((rule, group))
@@ -314,7 +367,7 @@ impl Core {
         let (rule, group) = self.authorized_rule(actor, id, true).await?;
         let updated = rule.patched(&patch);
         let mut v = Violations::new();
-        self.check_rule(&mut v, &group, &updated).await?;
+        self.check_rule(&mut v, &group, &updated, "").await?;
         v.finish()?;
         self.store.replace_rule(&updated).await?;
         Ok((updated, group))
