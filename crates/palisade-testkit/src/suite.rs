@@ -843,7 +843,7 @@ pub async fn groups_are_created_and_replaced_with_their_rules(store: Arc<dyn Sto
     let mut clash = group(org.id, "web");
     clash.kind = GroupKind::Role;
     let orphan = rule(clash.id, Direction::Inbound, "80");
-    assert!(store.insert_security_group(&clash, &[orphan.clone()]).await.is_err());
+    assert!(store.insert_security_group(&clash, std::slice::from_ref(&orphan)).await.is_err());
     assert_eq!(store.rule(orphan.id).await.unwrap(), None);
     // Replacing the rules is one transaction.
     let new = vec![rule(role.id, Direction::Inbound, "8080")];
