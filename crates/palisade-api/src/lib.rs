@@ -5,6 +5,7 @@
 //! Today: the native API (`/api/v1`) and the health probes; vendor faces (Katapult, Defined,
 //! Hostway, ZStack) are added beside it and merged in [`router`].
 
+pub mod defined;
 pub mod health;
 pub mod katapult;
 pub mod native;
@@ -42,13 +43,19 @@ pub struct AppState {
 pub fn router(core: Core, config: ApiConfig) -> Router {
     let rate_limits = Arc::new(rate::RateLimits::per_minute(config.requests_per_minute));
     let state = AppState { core, config: Arc::new(config), rate_limits };
-    Router::new().merge(health::router()).merge(katapult::router()).merge(native::router()).with_state(state)
+    Router::new()
+        .merge(health::router())
+        .merge(katapult::router())
+        .merge(defined::router())
+        .merge(native::router())
+        .with_state(state)
 }
 
 /// Every route of every face, for the route-table authorization test.
 pub fn route_table() -> Vec<RouteEntry> {
     let mut routes = native::route_table();
     routes.extend(katapult::route_table());
+    routes.extend(defined::route_table());
     routes
 }
 

@@ -189,9 +189,10 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// Whether rules of this protocol may name ports.
+    /// Whether rules of this protocol may name ports (for `Any`, they apply to TCP and UDP, as
+    /// in Nebula).
     pub const fn has_ports(&self) -> bool {
-        matches!(self, Self::Tcp | Self::Udp)
+        matches!(self, Self::Tcp | Self::Udp | Self::Any)
     }
 
     pub fn as_text(&self) -> String {

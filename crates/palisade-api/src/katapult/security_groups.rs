@@ -197,7 +197,7 @@ pub async fn create_group(ctx: Ctx<'_>) -> Result<Response> {
         annotations,
         rules: Vec::new(),
     };
-    let group = ctx.core.create_security_group(ctx.actor, org, input).await?;
+    let (group, _) = ctx.core.create_security_group(ctx.actor, org, input).await?;
     Ok(group_body(&group))
 }
 
@@ -222,7 +222,7 @@ fn group_lookup(args: &Args) -> Result<SecurityGroupId> {
 
 pub async fn get_group(ctx: Ctx<'_>) -> Result<Response> {
     let id = group_lookup(ctx.args)?;
-    let group = ctx.core.security_group(ctx.actor, id).await?;
+    let group = ctx.core.security_group(ctx.actor, id, GroupKind::SecurityGroup).await?;
     Ok(group_body(&group))
 }
 
@@ -239,13 +239,13 @@ pub async fn update_group(ctx: Ctx<'_>) -> Result<Response> {
         annotations: annotations(args)?,
         rules: None,
     };
-    let group = ctx.core.update_security_group(ctx.actor, id, patch).await?;
+    let group = ctx.core.update_security_group(ctx.actor, id, GroupKind::SecurityGroup, patch).await?;
     Ok(group_body(&group))
 }
 
 pub async fn delete_group(ctx: Ctx<'_>) -> Result<Response> {
     let id = group_lookup(ctx.args)?;
-    let group = ctx.core.delete_security_group(ctx.actor, id).await?;
+    let group = ctx.core.delete_security_group(ctx.actor, id, GroupKind::SecurityGroup).await?;
     #[derive(Serialize)]
     struct Body {
         security_group: GroupRef,
@@ -335,14 +335,14 @@ pub async fn create_rule(ctx: Ctx<'_>) -> Result<Response> {
         remotes: remotes(&targets)?,
         description: notes,
     };
-    let (rule, group) = ctx.core.create_rule(ctx.actor, id, input).await?;
+    let (rule, group) = ctx.core.create_rule(ctx.actor, id, GroupKind::SecurityGroup, input).await?;
     Ok(ok(&RuleBody { security_group_rule: rule_view(&rule, Some(&group)) }))
 }
 
 pub async fn list_rules(ctx: Ctx<'_>) -> Result<Response> {
     let id = group_lookup(ctx.args)?;
     let page = ctx.args.page()?;
-    let (page, _) = ctx.core.list_rules(ctx.actor, id, page).await?;
+    let (page, _) = ctx.core.list_rules(ctx.actor, id, GroupKind::SecurityGroup, page).await?;
     #[derive(Serialize)]
     struct Body {
         pagination: Pagination,

@@ -134,4 +134,14 @@ impl Core {
             None => Ok(None),
         }
     }
+
+    /// The kind of `org`'s group with this id, if `org` has one. For faces validating a
+    /// reference inside their caller's own organization (Defined's `allowedRoleID`).
+    pub async fn group_kind_in(
+        &self,
+        org: OrganizationId,
+        id: crate::id::SecurityGroupId,
+    ) -> Result<Option<crate::policy::GroupKind>> {
+        Ok(self.store.security_group(id).await?.filter(|g| g.organization_id == org).map(|g| g.kind))
+    }
 }

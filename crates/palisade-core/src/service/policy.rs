@@ -165,13 +165,21 @@ impl Core {
     }
 
     /// Loads a group the caller may use for `op`; any other group is simply not found.
+    /// Loads a group of `kind` the caller may use for `op`; any other group (another
+    /// organization's, or of the other kind) is simply not found.
     async fn authorized_group(
         &self,
         actor: &Principal,
         id: SecurityGroupId,
+        kind: GroupKind,
         op: Op,
     ) -> Result<SecurityGroup> {
-        let group = self.store.security_group(id).await?.ok_or(Error::not_found(SecurityGroupId::KIND))?;
+        let group = self
+            .store
+            .security_group(id)
+            .await?
+            .filter(|g| g.kind == kind)
+            .ok_or(Error::not_found(SecurityGroupId::KIND))?;
         actor.require_org(group.organization_id, scopes(group.kind, op)).map_err(|e| match e {
             Error::NotFound { .. } => Error::not_found(SecurityGroupId::KIND),
             other => other,
@@ -184,7 +192,7 @@ impl Core {
         actor: &Principal,
         org: OrganizationId,
         input: CreateSecurityGroup,
-    ) -> Result<SecurityGroup> {
+    ) -> Result<(SecurityGroup, Vec<Rule>)> {
         actor.require_org_create(org, scopes(input.kind, Op::Create))?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
@@ -211,7 +219,7 @@ impl Core {
         };
         let rules = self.build_rules(&group, input.rules).await?;
         self.store.insert_security_group(&group, &rules).await?;
-        Ok(group)
+        Ok((group, rules))
     }
 
     /// Rules for `group` from their descriptions, validated together (paths `rules[i].…`).
@@ -243,17 +251,75 @@ impl Core {
         Ok(rules)
     }
 
-    /// Replaces every rule of a group at once (Defined's role PUT).
-    pub async fn replace_rules_patch(
+    /// A group with all its rules (Defined renders roles with their rules inline).
+    pub async fn group_with_rules(
         &self,
-        group: &SecurityGroup,
-        inputs: Vec<CreateRule>,
-    ) -> Result<Vec<Rule>> {
-        self.build_rules(group, inputs).await
+        actor: &Principal,
+        id: SecurityGroupId,
+        kind: GroupKind,
+    ) -> Result<(SecurityGroup, Vec<Rule>)> {
+        let group = self.authorized_group(actor, id, kind, Op::Read).await?;
+        let rules = self.store.list_rules(id, PageRequest::all()).await?.items;
+        Ok((group, rules))
     }
 
-    pub async fn security_group(&self, actor: &Principal, id: SecurityGroupId) -> Result<SecurityGroup> {
-        self.authorized_group(actor, id, Op::Read).await
+    /// A page of groups of one kind, each with all its rules.
+    pub async fn groups_with_rules(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        kind: GroupKind,
+        page: PageRequest,
+    ) -> Result<Page<(SecurityGroup, Vec<Rule>)>> {
+        actor.require_org(org, scopes(kind, Op::List))?;
+        self.existing_organization(org).await?;
+        let groups = self.store.list_security_groups(org, kind, &GroupFilter::default(), page).await?;
+        let mut items = Vec::with_capacity(groups.items.len());
+        for group in groups.items {
+            let rules = self.store.list_rules(group.id, PageRequest::all()).await?.items;
+            items.push((group, rules));
+        }
+        Ok(Page { items, total: groups.total, request: groups.request })
+    }
+
+    /// Replaces a group's description and every rule (and its name when given) in one
+    /// transaction: Defined's full-replacement `PUT`.
+    pub async fn replace_group(
+        &self,
+        actor: &Principal,
+        id: SecurityGroupId,
+        kind: GroupKind,
+        name: Option<String>,
+        description: Option<String>,
+        rules: Vec<CreateRule>,
+    ) -> Result<(SecurityGroup, Vec<Rule>)> {
+        let group = self.authorized_group(actor, id, kind, Op::Update).await?;
+        let mut v = Violations::new();
+        if let Some(name) = &name {
+            v.text("name", name, 1, NAME_MAX);
+        }
+        if let Some(d) = &description {
+            v.text("description", d, 0, NAME_MAX);
+        }
+        v.finish()?;
+        let rules = self.build_rules(&group, rules).await?;
+        let patch = SecurityGroupPatch {
+            name,
+            description: Some(description),
+            rules: Some(rules.clone()),
+            ..Default::default()
+        };
+        let group = self.store.update_security_group(id, &patch, now()).await?;
+        Ok((group, rules))
+    }
+
+    pub async fn security_group(
+        &self,
+        actor: &Principal,
+        id: SecurityGroupId,
+        kind: GroupKind,
+    ) -> Result<SecurityGroup> {
+        self.authorized_group(actor, id, kind, Op::Read).await
     }
 
     pub async fn list_security_groups(
@@ -273,9 +339,10 @@ impl Core {
         &self,
         actor: &Principal,
         id: SecurityGroupId,
+        kind: GroupKind,
         patch: SecurityGroupPatch,
     ) -> Result<SecurityGroup> {
-        let group = self.authorized_group(actor, id, Op::Update).await?;
+        let group = self.authorized_group(actor, id, kind, Op::Update).await?;
         let mut v = Violations::new();
         if let Some(name) = &patch.name {
             v.text("name", name, 1, NAME_MAX);
@@ -297,8 +364,9 @@ impl Core {
         &self,
         actor: &Principal,
         id: SecurityGroupId,
+        kind: GroupKind,
     ) -> Result<SecurityGroup> {
-        let group = self.authorized_group(actor, id, Op::Delete).await?;
+        let group = self.authorized_group(actor, id, kind, Op::Delete).await?;
         self.store.delete_security_group(id).await?;
         Ok(group)
     }
@@ -307,9 +375,10 @@ impl Core {
         &self,
         actor: &Principal,
         group_id: SecurityGroupId,
+        kind: GroupKind,
         input: CreateRule,
     ) -> Result<(Rule, SecurityGroup)> {
-        let group = self.authorized_group(actor, group_id, Op::Update).await?;
+        let group = self.authorized_group(actor, group_id, kind, Op::Update).await?;
         let rule = Rule {
             id: RuleId::random(),
             group_id,
@@ -333,9 +402,10 @@ impl Core {
         &self,
         actor: &Principal,
         group_id: SecurityGroupId,
+        kind: GroupKind,
         page: PageRequest,
     ) -> Result<(Page<Rule>, SecurityGroup)> {
-        let group = self.authorized_group(actor, group_id, Op::Read).await?;
+        let group = self.authorized_group(actor, group_id, kind, Op::Read).await?;
         Ok((self.store.list_rules(group_id, page).await?, group))
     }
 

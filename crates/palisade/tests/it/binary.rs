@@ -55,12 +55,24 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = self.out.lock().unwrap().clone();
-            if let Some(rest) = text.split("addr=").nth(1) {
+            // Only the start-up line: with RUST_LOG=trace other lines may carry an `addr=` too.
+            let line = text.lines().find(|l| l.contains("palisade listening"));
+            if let Some(rest) = line.and_then(|l| l.split("addr=").nth(1)) {
                 let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
                 return format!("http://{addr}");
             }
             assert!(Instant::now() < deadline, "server did not start: {text}");
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits (bounded) until the output contains `needle`: stdout and stderr are read by two
+    /// threads, so one stream's line can arrive before the other's earlier one.
+    pub fn wait_for(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.output().contains(needle) {
+            assert!(Instant::now() < deadline, "never saw {needle:?}: {}", self.output());
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -91,6 +103,7 @@ async fn first_start_generates_an_operator_token_once_and_logs_no_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
     let base = server.base_url();
+    server.wait_for("Generated operator token");
     let first_output = server.output();
     let operator: String = first_output
         .split("palop_")

@@ -8,6 +8,7 @@ mod support;
 mod auth;
 mod binary;
 mod contract;
+mod defined;
 mod ipam;
 mod katapult;
 mod katapult_sg;

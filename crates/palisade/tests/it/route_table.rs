@@ -24,14 +24,29 @@ enum Access {
     Listing(&'static [&'static str]),
     /// Any authenticated caller (public inventory such as data centers).
     Public,
+    /// Acts in the caller's own organization (Defined creates): another organization's token
+    /// succeeds there, and leaves this one untouched.
+    OwnOrg(&'static [&'static str]),
 }
 
 /// How a face answers the generic refusals.
 struct Face {
     missing: (StatusCode, &'static str),
     bogus: (StatusCode, &'static str),
-    /// Where the required scopes are listed in a `scope_not_granted` body.
-    scopes_at: &'static str,
+    /// Where the required scopes are listed in a `scope_not_granted` body, if anywhere.
+    scopes_at: Option<&'static str>,
+    /// The code of a missing scope.
+    scope_code: &'static str,
+    /// The error code of a body.
+    code: fn(&Value) -> String,
+}
+
+fn nested_code(body: &Value) -> String {
+    body["error"]["code"].as_str().unwrap_or_default().to_owned()
+}
+
+fn listed_code(body: &Value) -> String {
+    body["errors"][0]["code"].as_str().unwrap_or_default().to_owned()
 }
 
 fn face(name: &str) -> Face {
@@ -39,12 +54,23 @@ fn face(name: &str) -> Face {
         "native" => Face {
             missing: (StatusCode::UNAUTHORIZED, "missing_token"),
             bogus: (StatusCode::UNAUTHORIZED, "invalid_token"),
-            scopes_at: "details",
+            scopes_at: Some("details"),
+            scope_code: "scope_not_granted",
+            code: nested_code,
         },
         "katapult" => Face {
             missing: (StatusCode::BAD_REQUEST, "missing_api_token"),
             bogus: (StatusCode::FORBIDDEN, "invalid_api_token"),
-            scopes_at: "detail",
+            scopes_at: Some("detail"),
+            scope_code: "scope_not_granted",
+            code: nested_code,
+        },
+        "defined" => Face {
+            missing: (StatusCode::UNAUTHORIZED, "ERR_UNAUTHORIZED"),
+            bogus: (StatusCode::UNAUTHORIZED, "ERR_UNAUTHORIZED"),
+            scopes_at: None,
+            scope_code: "ERR_FORBIDDEN",
+            code: listed_code,
         },
         other => panic!("unknown face {other}"),
     }
@@ -270,6 +296,11 @@ fn expected() -> Table {
         Some(json!({"properties": {}})),
     );
     add("katapult", "DELETE", "/core/v1/address_list_entries/:address_list_entry", Org(lists), None);
+    add("defined", "POST", "/v1/roles", OwnOrg(&["roles:create"]), Some(json!({"name": "fresh-role"})));
+    add("defined", "GET", "/v1/roles", Listing(&["roles:list"]), None);
+    add("defined", "GET", "/v1/roles/{role_id}", Org(&["roles:read"]), None);
+    add("defined", "PUT", "/v1/roles/{role_id}", Org(&["roles:update"]), Some(json!({"description": "x"})));
+    add("defined", "DELETE", "/v1/roles/{role_id}", Org(&["roles:delete"]), None);
     t
 }
 
@@ -286,6 +317,7 @@ struct Tenant {
     tag: String,
     list: String,
     entry: String,
+    role: String,
 }
 
 async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
@@ -374,6 +406,21 @@ async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
             .await
             .unwrap();
     let entry = entry["address_list_entry"]["id"].as_str().unwrap().to_owned();
+    let role = palisade_core::policy::SecurityGroup {
+        id: palisade_core::id::SecurityGroupId::random(),
+        organization_id: id.parse().unwrap(),
+        kind: palisade_core::policy::GroupKind::Role,
+        name: "role".into(),
+        description: Some(String::new()),
+        allow_all_inbound: false,
+        allow_all_outbound: true,
+        members: vec![],
+        annotations: vec![],
+        created_at: palisade_core::model::now(),
+        updated_at: palisade_core::model::now(),
+    };
+    app.core.store().insert_security_group(&role, &[]).await.unwrap();
+    let role = palisade_api::defined::ids::render("role", role.id.as_bytes());
     Tenant {
         id,
         sub_domain: sub_domain.to_owned(),
@@ -386,6 +433,7 @@ async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
         tag,
         list,
         entry,
+        role,
     }
 }
 
@@ -399,6 +447,7 @@ fn fill(path: &str, t: &Tenant, dc: &str) -> String {
         .replace("{server_id}", &t.server)
         .replace("{token_id}", &nil)
         .replace("{ip_id}", &nil)
+        .replace("{role_id}", &t.role)
         .replace(":organization", &katapult_id("org", &t.id))
         .replace(":ip_address", &katapult_id("ip", &t.ip))
         .replace(":virtual_machine_group", &t.server_group)
@@ -455,14 +504,14 @@ async fn every_route_refuses_callers_without_the_right() {
 
         let r = send(at_theirs.clone(), None, their_body.clone()).await;
         assert_eq!(
-            (r.status, r.body["error"]["code"].as_str().unwrap_or_default()),
+            (r.status, (face.code)(&r.body).as_str()),
             face.missing,
             "{context} without a token: {}",
             r.body
         );
         let r = send(at_theirs.clone(), Some("pal_bogus_token".into()), their_body.clone()).await;
         assert_eq!(
-            (r.status, r.body["error"]["code"].as_str().unwrap_or_default()),
+            (r.status, (face.code)(&r.body).as_str()),
             face.bogus,
             "{context} with a bogus token: {}",
             r.body
@@ -488,6 +537,9 @@ async fn every_route_refuses_callers_without_the_right() {
                 );
             }
             Access::Public => assert_eq!(r.status, StatusCode::OK, "{context}: {}", r.body),
+            Access::OwnOrg(_) => {
+                assert!(r.status.is_success(), "{context} acts in the caller's own organization: {}", r.body)
+            }
         }
 
         // The organization's own token without any scope.
@@ -496,10 +548,12 @@ async fn every_route_refuses_callers_without_the_right() {
             Access::Operator => {
                 assert_eq!(r.status, StatusCode::FORBIDDEN, "{context} with a scopeless token: {}", r.body)
             }
-            Access::Org(scopes) | Access::Listing(scopes) => {
+            Access::Org(scopes) | Access::Listing(scopes) | Access::OwnOrg(scopes) => {
                 assert_eq!(r.status, StatusCode::FORBIDDEN, "{context} with a scopeless token: {}", r.body);
-                assert_eq!(r.body["error"]["code"], "scope_not_granted", "{context}");
-                assert_eq!(r.body["error"][face.scopes_at]["scopes"], json!(scopes), "{context}");
+                assert_eq!((face.code)(&r.body), face.scope_code, "{context}");
+                if let Some(at) = face.scopes_at {
+                    assert_eq!(r.body["error"][at]["scopes"], json!(scopes), "{context}");
+                }
             }
             Access::Member | Access::Public => {
                 assert_eq!(r.status, StatusCode::OK, "{context} needs no scope: {}", r.body)
@@ -512,6 +566,8 @@ async fn every_route_refuses_callers_without_the_right() {
     let ips = app.get(&format!("/api/v1/organizations/{}/ip_addresses", theirs.id), OPERATOR).await;
     assert_eq!(ips.body["pagination"]["total"], 1);
     assert_eq!(app.count("servers").await, 2);
-    assert_eq!(app.count("security_groups").await, 2);
+    // Two security groups and two roles of the tenants, plus the role the other organization's
+    // token created in its own organization.
+    assert_eq!(app.count("security_groups").await, 5);
     assert_eq!(app.count("security_group_rules").await, 2);
 }

@@ -1,0 +1,389 @@
+//! `/v1/roles`: roles with inbound firewall rules that admit hosts by role and tags.
+
+use axum::extract::{Query, State};
+use axum::Json;
+use palisade_core::error::{BadRequest, ViolationCode};
+use palisade_core::id::{OrganizationId, SecurityGroupId};
+use palisade_core::policy::{
+    Action, Direction, GroupKind, Member, PortRange, Protocol, Remote, Rule, SecurityGroup,
+};
+use palisade_core::service::{CreateRule, CreateSecurityGroup};
+use palisade_core::validate::Violations;
+use palisade_core::{Core, Error, PageRequest};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+
+use super::error::DefinedError;
+use super::ids;
+use super::{Body, Caller, IdSegment};
+use crate::AppState;
+
+type Result<T> = std::result::Result<T, DefinedError>;
+
+const NAME_MAX: usize = 50;
+const TEXT_MAX: usize = 255;
+const PROTOCOLS: &[(&str, Protocol)] =
+    &[("ANY", Protocol::Any), ("TCP", Protocol::Tcp), ("UDP", Protocol::Udp), ("ICMP", Protocol::Icmp)];
+
+#[derive(Debug, Serialize)]
+struct PortRangeView {
+    from: u16,
+    to: u16,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RuleView {
+    protocol: &'static str,
+    description: Option<String>,
+    #[serde(rename = "allowedRoleID")]
+    allowed_role_id: Option<String>,
+    allowed_tags: Option<Vec<String>>,
+    port_range: Option<PortRangeView>,
+}
+
+fn rule_view(rule: &Rule) -> RuleView {
+    let (role, tags) = rule
+        .remotes
+        .iter()
+        .find_map(|r| match r {
+            Remote::Hosts { role, tags } => Some((*role, tags.clone())),
+            _ => None,
+        })
+        .unwrap_or((None, Vec::new()));
+    RuleView {
+        protocol: PROTOCOLS.iter().find(|(_, p)| *p == rule.protocol).map(|(n, _)| *n).unwrap_or("ANY"),
+        description: rule.description.clone(),
+        allowed_role_id: role.map(|r| ids::render(ids::ROLE, r.as_bytes())),
+        // The live API answers `null`, not `[]`, for rules without tags.
+        allowed_tags: (!tags.is_empty()).then_some(tags),
+        port_range: rule.ports.first().map(|p| PortRangeView { from: p.from, to: p.to }),
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RoleView {
+    id: String,
+    name: String,
+    description: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    modified_at: OffsetDateTime,
+    firewall_rules: Vec<RuleView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    firewall_rules_count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host_count: Option<usize>,
+}
+
+fn role_view(group: &SecurityGroup, rules: &[Rule], counts: bool) -> RoleView {
+    let hosts = group.members.iter().filter(|m| matches!(m, Member::Server(_))).count();
+    RoleView {
+        id: ids::render(ids::ROLE, group.id.as_bytes()),
+        name: group.name.clone(),
+        description: group.description.clone().unwrap_or_default(),
+        created_at: group.created_at,
+        modified_at: group.updated_at,
+        firewall_rules: rules.iter().map(rule_view).collect(),
+        firewall_rules_count: counts.then_some(rules.len()),
+        host_count: counts.then_some(hosts),
+    }
+}
+
+fn data<T: Serialize>(value: T) -> Json<Value> {
+    Json(json!({ "data": value, "metadata": {} }))
+}
+
+/// A role as the client described it, validated all at once.
+struct RoleInput {
+    name: Option<String>,
+    description: String,
+    rules: Vec<CreateRule>,
+}
+
+fn text(v: &mut Violations, path: &str, value: Option<&Value>, max: usize) -> Option<String> {
+    match value {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => {
+            if s.chars().count() > max {
+                v.push(path, ViolationCode::InvalidLength, format!("must have a length between 0 and {max}"));
+            }
+            Some(s.clone())
+        }
+        Some(_) => {
+            v.push(path, ViolationCode::InvalidValue, "must be a string");
+            None
+        }
+    }
+}
+
+fn port(v: &mut Violations, path: &str, value: Option<&Value>) -> Option<u16> {
+    let port =
+        value.and_then(Value::as_u64).filter(|p| (1..=65535).contains(p)).and_then(|p| u16::try_from(p).ok());
+    if port.is_none() {
+        v.push(path, ViolationCode::InvalidValue, "must be between 1 and 65535");
+    }
+    port
+}
+
+fn is_tag(tag: &str) -> bool {
+    tag.split_once(':').is_some_and(|(k, val)| {
+        !k.is_empty()
+            && k.chars().count() <= 20
+            && val.chars().count() <= 50
+            && k.trim() == k
+            && val.trim() == val
+    })
+}
+
+async fn parse(
+    core: &Core,
+    org: OrganizationId,
+    body: &Map<String, Value>,
+    require_name: bool,
+) -> Result<RoleInput> {
+    let mut v = Violations::new();
+    let name = match body.get("name") {
+        Some(Value::String(s)) if (1..=NAME_MAX).contains(&s.chars().count()) => Some(s.clone()),
+        None | Some(Value::Null) if !require_name => None,
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            v.push(
+                "name",
+                ViolationCode::InvalidLength,
+                format!("must have a length between 1 and {NAME_MAX}"),
+            );
+            None
+        }
+        Some(_) => {
+            v.push("name", ViolationCode::InvalidValue, "must be a string");
+            None
+        }
+    };
+    let description = text(&mut v, "description", body.get("description"), TEXT_MAX).unwrap_or_default();
+    let rules = match body.get("firewallRules") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items.clone(),
+        Some(_) => {
+            v.push("firewallRules", ViolationCode::InvalidValue, "must be an array");
+            Vec::new()
+        }
+    };
+    let mut out = Vec::with_capacity(rules.len());
+    for (i, rule) in rules.iter().enumerate() {
+        let at = format!("firewallRules[{i}]");
+        let Some(rule) = rule.as_object() else {
+            v.push(at, ViolationCode::InvalidValue, "must be an object");
+            continue;
+        };
+        let protocol = rule
+            .get("protocol")
+            .and_then(Value::as_str)
+            .and_then(|p| PROTOCOLS.iter().find(|(n, _)| *n == p))
+            .map(|(_, p)| *p);
+        if protocol.is_none() {
+            v.push(
+                format!("{at}.protocol"),
+                ViolationCode::InvalidValue,
+                "must be a valid protocol: ANY, TCP, UDP, ICMP",
+            );
+        }
+        let description = text(&mut v, &format!("{at}.description"), rule.get("description"), TEXT_MAX);
+        let role = match rule.get("allowedRoleID") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) => {
+                let parsed = ids::parse(ids::ROLE, id).map(SecurityGroupId::from_bytes);
+                let known = match parsed {
+                    Some(id) => core.group_kind_in(org, id).await? == Some(GroupKind::Role),
+                    None => false,
+                };
+                if !known {
+                    v.push(
+                        format!("{at}.allowedRoleID"),
+                        ViolationCode::InvalidReference,
+                        "must be an existing role",
+                    );
+                }
+                parsed
+            }
+            Some(_) => {
+                v.push(format!("{at}.allowedRoleID"), ViolationCode::InvalidValue, "must be a string");
+                None
+            }
+        };
+        let mut tags = Vec::new();
+        match rule.get("allowedTags") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                for (j, tag) in items.iter().enumerate() {
+                    match tag.as_str().filter(|t| is_tag(t)) {
+                        Some(t) => tags.push(t.to_owned()),
+                        None => v.push(
+                            format!("{at}.allowedTags[{j}]"),
+                            ViolationCode::InvalidValue,
+                            "must be a tag in the form key:value",
+                        ),
+                    }
+                }
+            }
+            Some(_) => v.push(format!("{at}.allowedTags"), ViolationCode::InvalidValue, "must be an array"),
+        }
+        let mut ports = Vec::new();
+        match rule.get("portRange") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(range)) => {
+                let from = port(&mut v, &format!("{at}.portRange.from"), range.get("from"));
+                let to = port(&mut v, &format!("{at}.portRange.to"), range.get("to"));
+                if let (Some(from), Some(to)) = (from, to) {
+                    if to < from {
+                        v.push(
+                            format!("{at}.portRange"),
+                            ViolationCode::InvalidValue,
+                            "from must be less than or equal to to",
+                        );
+                    } else {
+                        ports.push(PortRange { from, to });
+                    }
+                }
+            }
+            Some(_) => v.push(format!("{at}.portRange"), ViolationCode::InvalidValue, "must be an object"),
+        }
+        if let Some(protocol) = protocol {
+            out.push(CreateRule {
+                direction: Direction::Inbound,
+                action: Action::Allow,
+                protocol,
+                ports,
+                priority: None,
+                remotes: vec![Remote::Hosts { role, tags }],
+                description,
+            });
+        }
+    }
+    v.finish()?;
+    Ok(RoleInput { name, description, rules: out })
+}
+
+fn role_id(segment: &str) -> Result<SecurityGroupId> {
+    ids::parse(ids::ROLE, segment)
+        .map(SecurityGroupId::from_bytes)
+        .ok_or(DefinedError(Error::not_found("role")))
+}
+
+pub async fn create(State(s): State<AppState>, caller: Caller, Body(body): Body) -> Result<Json<Value>> {
+    let input = parse(&s.core, caller.org, &body, true).await?;
+    let create = CreateSecurityGroup {
+        kind: GroupKind::Role,
+        name: input.name.unwrap_or_default(),
+        description: Some(input.description),
+        allow_all_inbound: false,
+        allow_all_outbound: true,
+        members: Vec::new(),
+        annotations: Vec::new(),
+        rules: input.rules,
+    };
+    let (group, rules) = s.core.create_security_group(&caller.actor, caller.org, create).await?;
+    Ok(data(role_view(&group, &rules, false)))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ListQuery {
+    cursor: Option<String>,
+    #[serde(rename = "pageSize")]
+    page_size: Option<String>,
+    #[serde(rename = "includeCounts")]
+    include_counts: Option<String>,
+}
+
+/// Cursors are opaque to clients; here they carry the page number.
+fn cursor_for(page: u32) -> String {
+    data_encoding::BASE64URL_NOPAD.encode(format!("page:{page}").as_bytes())
+}
+
+fn page_of(cursor: &str) -> Option<u32> {
+    let bytes = data_encoding::BASE64URL_NOPAD.decode(cursor.as_bytes()).ok()?;
+    String::from_utf8(bytes).ok()?.strip_prefix("page:")?.parse().ok().filter(|p| *p >= 1)
+}
+
+fn bad_parameter(name: &str, message: &str) -> DefinedError {
+    DefinedError(Error::BadRequest(BadRequest::MalformedParameter {
+        name: name.into(),
+        message: message.into(),
+    }))
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    query: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>> {
+    let Query(q) = query.map_err(|e| bad_parameter("query", &e.body_text()))?;
+    let per_page = match q.page_size.as_deref() {
+        None => 25,
+        Some(n) => n
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| bad_parameter("pageSize", "must be between 1 and 500"))?,
+    };
+    let page = match q.cursor.as_deref() {
+        None | Some("") => 1,
+        Some(c) => page_of(c).ok_or_else(|| bad_parameter("cursor", "is not a cursor this server issued"))?,
+    };
+    // Python clients send `includeCounts=True`.
+    let counts = match q.include_counts.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(_) => return Err(bad_parameter("includeCounts", "must be true or false")),
+    };
+    let request = PageRequest { page, per_page };
+    let result = s.core.groups_with_rules(&caller.actor, caller.org, GroupKind::Role, request).await?;
+    let has_next = u64::from(page) * u64::from(per_page) < result.total;
+    let has_prev = page > 1;
+    let mut metadata = json!({
+        "hasNextPage": has_next,
+        "hasPrevPage": has_prev,
+        "nextCursor": has_next.then(|| cursor_for(page + 1)),
+        "prevCursor": has_prev.then(|| cursor_for(page - 1)),
+    });
+    if counts {
+        metadata["totalCount"] = json!(result.total);
+        metadata["page"] =
+            json!({"count": result.items.len(), "start": u64::from(page - 1) * u64::from(per_page)});
+    }
+    let items: Vec<RoleView> = result.items.iter().map(|(g, r)| role_view(g, r, true)).collect();
+    Ok(Json(json!({ "data": items, "metadata": metadata })))
+}
+
+pub async fn get(State(s): State<AppState>, caller: Caller, IdSegment(id): IdSegment) -> Result<Json<Value>> {
+    let (group, rules) = s.core.group_with_rules(&caller.actor, role_id(&id)?, GroupKind::Role).await?;
+    Ok(data(role_view(&group, &rules, false)))
+}
+
+/// Full replacement: an omitted description becomes `""`, omitted rules become none; the name
+/// is kept unless given.
+pub async fn replace(
+    State(s): State<AppState>,
+    caller: Caller,
+    IdSegment(id): IdSegment,
+    Body(body): Body,
+) -> Result<Json<Value>> {
+    let id = role_id(&id)?;
+    let input = parse(&s.core, caller.org, &body, false).await?;
+    let (group, rules) = s
+        .core
+        .replace_group(&caller.actor, id, GroupKind::Role, input.name, Some(input.description), input.rules)
+        .await?;
+    Ok(data(role_view(&group, &rules, false)))
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    IdSegment(id): IdSegment,
+) -> Result<Json<Value>> {
+    s.core.delete_security_group(&caller.actor, role_id(&id)?, GroupKind::Role).await?;
+    Ok(data(json!({})))
+}
