@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::rows::{get, uuid};
-use crate::{constraint_error, db_error, PostgresStore};
+use crate::{constraint_error, db_error, found, PostgresStore};
 
 const LIST: &str = "address list";
 const UNIQUE_ADDRESS: &[(&str, &str, &str)] =
@@ -128,16 +128,16 @@ impl PostgresStore {
     }
 
     pub(crate) async fn put_address_list(&self, list: &AddressList) -> Result<()> {
-        let done = sqlx::query("UPDATE address_lists SET name = $1, annotations = $2 WHERE id = $3")
-            .bind(&list.name)
-            .bind(annotations_json(&list.annotations))
-            .bind(list.id.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(LIST));
-        }
+        found(
+            sqlx::query("UPDATE address_lists SET name = $1, annotations = $2 WHERE id = $3")
+                .bind(&list.name)
+                .bind(annotations_json(&list.annotations))
+                .bind(list.id.as_uuid())
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?,
+            LIST,
+        )?;
         Ok(())
     }
 
@@ -183,16 +183,16 @@ impl PostgresStore {
     }
 
     pub(crate) async fn put_entry(&self, e: &AddressListEntry) -> Result<()> {
-        let done = sqlx::query("UPDATE address_list_entries SET address = $1, name = $2 WHERE id = $3")
-            .bind(&e.address)
-            .bind(e.name.as_deref())
-            .bind(e.id.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(|err| constraint_error(err, UNIQUE_ADDRESS, LIST))?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(AddressListEntryId::KIND));
-        }
+        found(
+            sqlx::query("UPDATE address_list_entries SET address = $1, name = $2 WHERE id = $3")
+                .bind(&e.address)
+                .bind(e.name.as_deref())
+                .bind(e.id.as_uuid())
+                .execute(&self.pool)
+                .await
+                .map_err(|err| constraint_error(err, UNIQUE_ADDRESS, LIST))?,
+            AddressListEntryId::KIND,
+        )?;
         Ok(())
     }
 }

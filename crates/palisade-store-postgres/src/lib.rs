@@ -131,3 +131,12 @@ pub(crate) fn constraint_error(
     }
     db_error(e)
 }
+
+/// `Ok` when a statement touched a row, else `kind` not found.
+pub(crate) fn found(done: sqlx::postgres::PgQueryResult, kind: &'static str) -> Result<()> {
+    if done.rows_affected() == 0 {
+        Err(Error::not_found(kind))
+    } else {
+        Ok(())
+    }
+}

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::rows::{get, uuid};
-use crate::{constraint_error, db_error, PostgresStore};
+use crate::{constraint_error, db_error, found, PostgresStore};
 
 const GROUP: &str = "security group";
 const UNIQUE_NAME: &[(&str, &str, &str)] = &[("security_groups_name_key", GROUP, "name")];
@@ -237,16 +237,16 @@ impl PostgresStore {
     }
 
     pub(crate) async fn put_tag(&self, t: &Tag) -> Result<()> {
-        let done = sqlx::query("UPDATE tags SET name = $1, color = $2 WHERE id = $3")
-            .bind(&t.name)
-            .bind(&t.color)
-            .bind(t.id.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| constraint_error(e, UNIQUE_TAG, "organization"))?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(TagId::KIND));
-        }
+        found(
+            sqlx::query("UPDATE tags SET name = $1, color = $2 WHERE id = $3")
+                .bind(&t.name)
+                .bind(&t.color)
+                .bind(t.id.as_uuid())
+                .execute(&self.pool)
+                .await
+                .map_err(|e| constraint_error(e, UNIQUE_TAG, "organization"))?,
+            TagId::KIND,
+        )?;
         Ok(())
     }
 
@@ -292,16 +292,16 @@ impl PostgresStore {
     }
 
     pub(crate) async fn put_server_group(&self, g: &ServerGroup) -> Result<()> {
-        let done = sqlx::query("UPDATE server_groups SET name = $1, segregate = $2 WHERE id = $3")
-            .bind(&g.name)
-            .bind(g.segregate)
-            .bind(g.id.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(ServerGroupId::KIND));
-        }
+        found(
+            sqlx::query("UPDATE server_groups SET name = $1, segregate = $2 WHERE id = $3")
+                .bind(&g.name)
+                .bind(g.segregate)
+                .bind(g.id.as_uuid())
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?,
+            ServerGroupId::KIND,
+        )?;
         Ok(())
     }
 
@@ -401,28 +401,28 @@ impl PostgresStore {
         at: OffsetDateTime,
     ) -> Result<SecurityGroup> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
-            "UPDATE security_groups SET
+        found(
+            sqlx::query(
+                "UPDATE security_groups SET
                 name = COALESCE($1, name),
                 description = CASE WHEN $2 THEN $3 ELSE description END,
                 allow_all_inbound = COALESCE($4, allow_all_inbound),
                 allow_all_outbound = COALESCE($5, allow_all_outbound),
                 updated_at = $6
              WHERE id = $7",
-        )
-        .bind(patch.name.as_deref())
-        .bind(patch.description.is_some())
-        .bind(patch.description.clone().flatten())
-        .bind(patch.allow_all_inbound)
-        .bind(patch.allow_all_outbound)
-        .bind(at)
-        .bind(id.as_uuid())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| constraint_error(e, UNIQUE_NAME, "organization"))?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(GROUP));
-        }
+            )
+            .bind(patch.name.as_deref())
+            .bind(patch.description.is_some())
+            .bind(patch.description.clone().flatten())
+            .bind(patch.allow_all_inbound)
+            .bind(patch.allow_all_outbound)
+            .bind(at)
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| constraint_error(e, UNIQUE_NAME, "organization"))?,
+            GROUP,
+        )?;
         for (flag, direction) in
             [(patch.allow_all_inbound, Direction::Inbound), (patch.allow_all_outbound, Direction::Outbound)]
         {
@@ -495,7 +495,7 @@ impl PostgresStore {
     pub(crate) async fn put_rule(&self, rule: &Rule) -> Result<()> {
         let mut tx = self.begin().await?;
         check_direction(&mut tx, rule).await?;
-        let done = sqlx::query(
+        found(sqlx::query(
             "UPDATE security_group_rules SET direction = $1, action = $2, protocol = $3, ports = $4, priority = $5,
                     remotes = $6, description = $7
              WHERE id = $8",
@@ -510,10 +510,7 @@ impl PostgresStore {
         .bind(rule.id.as_uuid())
         .execute(&mut *tx)
         .await
-        .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(RuleId::KIND));
-        }
+        .map_err(db_error)?, RuleId::KIND)?;
         tx.commit().await.map_err(db_error)
     }
 

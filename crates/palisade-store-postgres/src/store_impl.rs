@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::rows::{self, get, uuid, IP_COLUMNS};
-use crate::{constraint_error, db_error, ipam, PostgresStore};
+use crate::{constraint_error, db_error, found, ipam, PostgresStore};
 
 const ORG: &str = "organization";
 
@@ -158,14 +158,14 @@ fn claim_path(server: &Server, ip: &IpAddress) -> String {
 impl PostgresStore {
     /// Deletes the row of `table` with this id; `kind` not found when there is none.
     pub(crate) async fn delete_row(&self, table: &str, id: Uuid, kind: &'static str) -> Result<()> {
-        let done = sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(kind));
-        }
+        found(
+            sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?,
+            kind,
+        )?;
         Ok(())
     }
 
@@ -312,14 +312,14 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        let done = sqlx::query("DELETE FROM organizations WHERE id = $1")
-            .bind(id.as_uuid())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(ORG));
-        }
+        found(
+            sqlx::query("DELETE FROM organizations WHERE id = $1")
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?,
+            ORG,
+        )?;
         commit(tx).await
     }
 

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
 
 use crate::rows::{bytes16, get, opt_bytes16, timestamp};
-use crate::{constraint_error, db_error, SqliteStore};
+use crate::{constraint_error, db_error, found, SqliteStore};
 
 const LIST: &str = "address list";
 const UNIQUE_ADDRESS: &[(&str, &str, &str)] =
@@ -126,16 +126,16 @@ impl SqliteStore {
 
     pub(crate) async fn put_address_list(&self, list: &AddressList) -> Result<()> {
         let mut tx = self.write().await?;
-        let done = sqlx::query("UPDATE address_lists SET name = ?, annotations = ? WHERE id = ?")
-            .bind(&list.name)
-            .bind(annotations_json(&list.annotations))
-            .bind(list.id.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(LIST));
-        }
+        found(
+            sqlx::query("UPDATE address_lists SET name = ?, annotations = ? WHERE id = ?")
+                .bind(&list.name)
+                .bind(annotations_json(&list.annotations))
+                .bind(list.id.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?,
+            LIST,
+        )?;
         tx.commit().await
     }
 
@@ -183,16 +183,16 @@ impl SqliteStore {
 
     pub(crate) async fn put_entry(&self, e: &AddressListEntry) -> Result<()> {
         let mut tx = self.write().await?;
-        let done = sqlx::query("UPDATE address_list_entries SET address = ?, name = ? WHERE id = ?")
-            .bind(&e.address)
-            .bind(e.name.as_deref())
-            .bind(e.id.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(|err| constraint_error(err, UNIQUE_ADDRESS, LIST))?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(AddressListEntryId::KIND));
-        }
+        found(
+            sqlx::query("UPDATE address_list_entries SET address = ?, name = ? WHERE id = ?")
+                .bind(&e.address)
+                .bind(e.name.as_deref())
+                .bind(e.id.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(|err| constraint_error(err, UNIQUE_ADDRESS, LIST))?,
+            AddressListEntryId::KIND,
+        )?;
         tx.commit().await
     }
 }

@@ -167,3 +167,12 @@ pub(crate) fn constraint_error(
     }
     db_error(e)
 }
+
+/// `Ok` when a statement touched a row, else `kind` not found.
+pub(crate) fn found(done: sqlx::sqlite::SqliteQueryResult, kind: &'static str) -> Result<()> {
+    if done.rows_affected() == 0 {
+        Err(Error::not_found(kind))
+    } else {
+        Ok(())
+    }
+}

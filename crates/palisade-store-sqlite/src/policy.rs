@@ -15,7 +15,7 @@ use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 
 use crate::rows::{bytes16, get, opt_bytes16, timestamp};
-use crate::{constraint_error, db_error, SqliteStore};
+use crate::{constraint_error, db_error, found, SqliteStore};
 
 const GROUP: &str = "security group";
 const UNIQUE_NAME: &[(&str, &str, &str)] = &[("security_groups.organization_id", GROUP, "name")];
@@ -242,16 +242,16 @@ impl SqliteStore {
 
     pub(crate) async fn put_tag(&self, t: &Tag) -> Result<()> {
         let mut tx = self.write().await?;
-        let done = sqlx::query("UPDATE tags SET name = ?, color = ? WHERE id = ?")
-            .bind(&t.name)
-            .bind(&t.color)
-            .bind(t.id.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| constraint_error(e, UNIQUE_TAG, "organization"))?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(TagId::KIND));
-        }
+        found(
+            sqlx::query("UPDATE tags SET name = ?, color = ? WHERE id = ?")
+                .bind(&t.name)
+                .bind(&t.color)
+                .bind(t.id.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| constraint_error(e, UNIQUE_TAG, "organization"))?,
+            TagId::KIND,
+        )?;
         tx.commit().await
     }
 
@@ -298,16 +298,16 @@ impl SqliteStore {
 
     pub(crate) async fn put_server_group(&self, g: &ServerGroup) -> Result<()> {
         let mut tx = self.write().await?;
-        let done = sqlx::query("UPDATE server_groups SET name = ?, segregate = ? WHERE id = ?")
-            .bind(&g.name)
-            .bind(g.segregate)
-            .bind(g.id.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(ServerGroupId::KIND));
-        }
+        found(
+            sqlx::query("UPDATE server_groups SET name = ?, segregate = ? WHERE id = ?")
+                .bind(&g.name)
+                .bind(g.segregate)
+                .bind(g.id.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?,
+            ServerGroupId::KIND,
+        )?;
         tx.commit().await
     }
 
@@ -401,28 +401,28 @@ impl SqliteStore {
         at: OffsetDateTime,
     ) -> Result<SecurityGroup> {
         let mut tx = self.write().await?;
-        let done = sqlx::query(
-            "UPDATE security_groups SET
+        found(
+            sqlx::query(
+                "UPDATE security_groups SET
                 name = COALESCE(?, name),
                 description = CASE WHEN ? THEN ? ELSE description END,
                 allow_all_inbound = COALESCE(?, allow_all_inbound),
                 allow_all_outbound = COALESCE(?, allow_all_outbound),
                 updated_at = ?
              WHERE id = ?",
-        )
-        .bind(patch.name.as_deref())
-        .bind(patch.description.is_some())
-        .bind(patch.description.clone().flatten())
-        .bind(patch.allow_all_inbound)
-        .bind(patch.allow_all_outbound)
-        .bind(at.unix_timestamp())
-        .bind(id.as_bytes().as_slice())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| constraint_error(e, UNIQUE_NAME, "organization"))?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(GROUP));
-        }
+            )
+            .bind(patch.name.as_deref())
+            .bind(patch.description.is_some())
+            .bind(patch.description.clone().flatten())
+            .bind(patch.allow_all_inbound)
+            .bind(patch.allow_all_outbound)
+            .bind(at.unix_timestamp())
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| constraint_error(e, UNIQUE_NAME, "organization"))?,
+            GROUP,
+        )?;
         for (flag, direction) in
             [(patch.allow_all_inbound, Direction::Inbound), (patch.allow_all_outbound, Direction::Outbound)]
         {
@@ -494,7 +494,7 @@ impl SqliteStore {
     pub(crate) async fn put_rule(&self, rule: &Rule) -> Result<()> {
         let mut tx = self.write().await?;
         check_direction(&mut tx, rule).await?;
-        let done = sqlx::query(
+        found(sqlx::query(
             "UPDATE security_group_rules SET direction = ?, action = ?, protocol = ?, ports = ?, priority = ?,
                     remotes = ?, description = ?
              WHERE id = ?",
@@ -509,10 +509,7 @@ impl SqliteStore {
         .bind(rule.id.as_bytes().as_slice())
         .execute(&mut *tx)
         .await
-        .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(RuleId::KIND));
-        }
+        .map_err(db_error)?, RuleId::KIND)?;
         tx.commit().await
     }
 

@@ -21,7 +21,7 @@ use sqlx::{Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 
 use crate::rows::{self, bytes16, get, opt_bytes16};
-use crate::{constraint_error, db_error, ipam, SqliteStore};
+use crate::{constraint_error, db_error, found, ipam, SqliteStore};
 
 const ORG: &str = "organization";
 
@@ -154,14 +154,14 @@ impl SqliteStore {
     /// when there is none.
     pub(crate) async fn delete_row(&self, table: &str, id: &[u8; 16], kind: &'static str) -> Result<()> {
         let mut tx = self.write().await?;
-        let done = sqlx::query(&format!("DELETE FROM {table} WHERE id = ?"))
-            .bind(id.as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(kind));
-        }
+        found(
+            sqlx::query(&format!("DELETE FROM {table} WHERE id = ?"))
+                .bind(id.as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?,
+            kind,
+        )?;
         tx.commit().await
     }
 
@@ -306,14 +306,14 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        let done = sqlx::query("DELETE FROM organizations WHERE id = ?")
-            .bind(id.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(ORG));
-        }
+        found(
+            sqlx::query("DELETE FROM organizations WHERE id = ?")
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?,
+            ORG,
+        )?;
         tx.commit().await
     }
 
