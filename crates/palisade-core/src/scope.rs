@@ -49,6 +49,7 @@ impl Scope {
     pub const TAGS_READ: Scope = Scope::known("tags:read");
     pub const ADDRESS_LISTS: Scope = Scope::known("address_lists");
     pub const ADDRESS_LISTS_READ: Scope = Scope::known("address_lists:read");
+    pub const NETWORKS_LIST: Scope = Scope::known("networks:list");
     pub const ROLES_CREATE: Scope = Scope::known("roles:create");
     pub const ROLES_READ: Scope = Scope::known("roles:read");
     pub const ROLES_LIST: Scope = Scope::known("roles:list");

@@ -3,6 +3,9 @@
 use data_encoding::BASE32_NOPAD;
 
 pub const ROLE: &str = "role";
+pub const NETWORK: &str = "network";
+pub const ORGANIZATION: &str = "org";
+pub const SIGNING_CA: &str = "ca";
 
 pub fn render(prefix: &str, bytes: &[u8; 16]) -> String {
     format!("{prefix}-{}", BASE32_NOPAD.encode(bytes))

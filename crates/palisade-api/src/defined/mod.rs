@@ -10,6 +10,7 @@
 
 mod error;
 pub mod ids;
+mod networks;
 mod roles;
 
 use axum::body::Bytes;
@@ -34,12 +35,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/roles/{role_id}"),
     ("PUT", "/v1/roles/{role_id}"),
     ("DELETE", "/v1/roles/{role_id}"),
+    ("GET", "/v1/networks"),
 ];
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/roles", post(roles::create).get(roles::list))
         .route("/v1/roles/{role_id}", get(roles::get).put(roles::replace).delete(roles::delete))
+        .route("/v1/networks", get(networks::list))
         .layer(axum::middleware::map_response(request_id))
 }
 

@@ -314,11 +314,10 @@ fn bad_parameter(name: &str, message: &str) -> DefinedError {
     }))
 }
 
-pub async fn list(
-    State(s): State<AppState>,
-    caller: Caller,
+/// The page a list request asks for, and whether it wants counts.
+pub(super) fn list_request(
     query: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>> {
+) -> Result<(PageRequest, bool)> {
     let Query(q) = query.map_err(|e| bad_parameter("query", &e.body_text()))?;
     let per_page = match q.page_size.as_deref() {
         None => 25,
@@ -338,8 +337,12 @@ pub async fn list(
         Some("true") | Some("1") => true,
         Some(_) => return Err(bad_parameter("includeCounts", "must be true or false")),
     };
-    let request = PageRequest { page, per_page };
-    let result = s.core.groups_with_rules(&caller.actor, caller.org, GroupKind::Role, request).await?;
+    Ok((PageRequest { page, per_page }, counts))
+}
+
+/// Defined's list metadata: cursors, and counts on request.
+pub(super) fn list_metadata<T>(result: &palisade_core::Page<T>, counts: bool) -> Value {
+    let (page, per_page) = (result.request.page, result.request.per_page);
     let has_next = u64::from(page) * u64::from(per_page) < result.total;
     let has_prev = page > 1;
     let mut metadata = json!({
@@ -353,6 +356,17 @@ pub async fn list(
         metadata["page"] =
             json!({"count": result.items.len(), "start": u64::from(page - 1) * u64::from(per_page)});
     }
+    metadata
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    query: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>> {
+    let (request, counts) = list_request(query)?;
+    let result = s.core.groups_with_rules(&caller.actor, caller.org, GroupKind::Role, request).await?;
+    let metadata = list_metadata(&result, counts);
     let items: Vec<RoleView> = result.items.iter().map(|(g, r)| role_view(g, r, true)).collect();
     Ok(Json(json!({ "data": items, "metadata": metadata })))
 }

@@ -144,4 +144,17 @@ impl Core {
     ) -> Result<Option<crate::policy::GroupKind>> {
         Ok(self.store.security_group(id).await?.filter(|g| g.organization_id == org).map(|g| g.kind))
     }
+
+    /// A page of the networks an organization may use, for faces whose clients list them with
+    /// a scope of their own (Defined's `networks:list`).
+    pub async fn list_usable_networks(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        page: PageRequest,
+    ) -> Result<crate::page::Page<Network>> {
+        actor.require_org(org, &[Scope::NETWORKS_LIST])?;
+        self.existing_organization(org).await?;
+        self.store.list_networks(Some(org), page).await
+    }
 }

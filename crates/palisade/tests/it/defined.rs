@@ -1,4 +1,4 @@
-//! The Defined Networking face: roles over HTTP, with every example of the founding document.
+//! The Defined Networking face: roles and networks over HTTP, with every example of the founding document.
 
 use palisade_api::defined::ids;
 use palisade_core::id::SecurityGroupId;
@@ -297,4 +297,52 @@ async fn keys_scopes_and_isolation() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, listed) = call_as(&w, Method::GET, "/v1/roles", None, Some(&theirs)).await;
     assert_eq!((status, listed["data"].as_array().unwrap().len()), (StatusCode::OK, 0));
+}
+
+#[tokio::test]
+async fn networks_list_is_how_clients_find_a_network_id() {
+    let w = world().await;
+    let shared = w.app.network().await;
+    // Another organization's private network is not listed.
+    let other = w.app.org("other").await;
+    let dc = w.app.get("/api/v1/data_centers", OPERATOR).await.body["data_centers"][0]["id"].clone();
+    let private = w
+        .app
+        .post(
+            "/api/v1/networks",
+            OPERATOR,
+            json!({"name": "Theirs", "data_center_id": dc, "prefixes": ["10.9.0.0/24"], "organization_id": other}),
+        )
+        .await;
+    assert_eq!(private.status, StatusCode::CREATED, "{}", private.body);
+    let (_, lister) = w.app.token(&w.org, &["networks:list"]).await;
+    let (status, _, body) =
+        call_as(&w, Method::GET, "/v1/networks?includeCounts=True", None, Some(&lister)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let data = body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{body}");
+    let network = &data[0];
+    let shared_bytes = *shared.parse::<palisade_core::id::NetworkId>().unwrap().as_bytes();
+    let org_bytes = *w.org.parse::<palisade_core::id::OrganizationId>().unwrap().as_bytes();
+    let mut expected = json!({
+        "id": ids::render("network", &shared_bytes),
+        "cidr": "203.0.113.0/24",
+        "organizationID": ids::render("org", &org_bytes),
+        "name": "Public",
+    });
+    expected["signingCAID"] = network["signingCAID"].clone();
+    expected["createdAt"] = network["createdAt"].clone();
+    assert_eq!(network, &expected);
+    assert!(network["signingCAID"].as_str().unwrap().starts_with("ca-"));
+    assert_eq!(
+        body["metadata"],
+        json!({"hasNextPage": false, "hasPrevPage": false, "nextCursor": null, "prevCursor": null,
+            "totalCount": 1, "page": {"count": 1, "start": 0}})
+    );
+    // The list needs its own scope; a roles key is refused.
+    let (status, _, body) = call(&w, Method::GET, "/v1/networks", None).await;
+    assert_eq!(
+        (status, &body["errors"][0]["message"]),
+        (StatusCode::FORBIDDEN, &json!("missing required scope: networks:list"))
+    );
 }

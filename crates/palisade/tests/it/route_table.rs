@@ -301,6 +301,7 @@ fn expected() -> Table {
     add("defined", "GET", "/v1/roles/{role_id}", Org(&["roles:read"]), None);
     add("defined", "PUT", "/v1/roles/{role_id}", Org(&["roles:update"]), Some(json!({"description": "x"})));
     add("defined", "DELETE", "/v1/roles/{role_id}", Org(&["roles:delete"]), None);
+    add("defined", "GET", "/v1/networks", Listing(&["networks:list"]), None);
     t
 }
 
