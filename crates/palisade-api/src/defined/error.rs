@@ -3,8 +3,8 @@
 //! Every validation problem is a 400 (duplicates included, as the vendor does). Defined does not
 //! document its 401/403/404/429 bodies; this face uses the same envelope with these codes
 //! (clients branch on the status): 401 `ERR_UNAUTHORIZED`, 403 `ERR_FORBIDDEN`, 404
-//! `ERR_NOT_FOUND`, 429 `ERR_RATE_LIMITED`, 503 `ERR_SERVICE_UNAVAILABLE`, 500
-//! `ERR_INTERNAL_SERVER_ERROR`.
+//! `ERR_NOT_FOUND`, 405 `ERR_METHOD_NOT_ALLOWED`, 429 `ERR_RATE_LIMITED`, 503
+//! `ERR_SERVICE_UNAVAILABLE`, 500 `ERR_INTERNAL_SERVER_ERROR`.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -137,10 +137,23 @@ impl IntoResponse for DefinedError {
                 )
             }
         };
-        #[derive(Serialize)]
-        struct Body {
-            errors: Vec<Item>,
-        }
-        (status, Json(Body { errors: items })).into_response()
+        render(status, items)
     }
+}
+
+#[derive(Serialize)]
+struct Body {
+    errors: Vec<Item>,
+}
+
+fn render(status: StatusCode, items: Vec<Item>) -> Response {
+    (status, Json(Body { errors: items })).into_response()
+}
+
+/// A Defined path asked with a method it does not serve.
+pub async fn method_not_allowed() -> Response {
+    render(
+        StatusCode::METHOD_NOT_ALLOWED,
+        vec![item("ERR_METHOD_NOT_ALLOWED", "this route does not accept that method", None)],
+    )
 }

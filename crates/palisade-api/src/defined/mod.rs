@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/roles", post(roles::create).get(roles::list))
         .route("/v1/roles/{role_id}", get(roles::get).put(roles::replace).delete(roles::delete))
         .route("/v1/networks", get(networks::list))
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::map_response(request_id))
 }
 

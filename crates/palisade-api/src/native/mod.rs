@@ -96,7 +96,8 @@ async fn not_found() -> NativeError {
     NativeError(Error::not_found("route"))
 }
 
-async fn method_not_allowed() -> impl IntoResponse {
+/// A wrong method on a native or probe path, in the native envelope.
+pub(crate) async fn method_not_allowed() -> impl IntoResponse {
     let body = error::ErrorBody {
         error: error::ErrorDetail {
             code: "method_not_allowed",

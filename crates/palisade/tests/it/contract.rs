@@ -434,6 +434,8 @@ async fn unknown_routes_and_methods() {
     assert_error(&app.get("/api/v1/nothing-here", OPERATOR).await, StatusCode::NOT_FOUND, "not_found");
     let r = app.request(reqwest::Method::PUT, "/api/v1/organizations", Some(OPERATOR), None).await;
     assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let r = app.request(reqwest::Method::POST, "/healthz", None, None).await;
+    assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     assert_error(
         &app.get("/api/v1/organizations/not-a-uuid", OPERATOR).await,
         StatusCode::NOT_FOUND,

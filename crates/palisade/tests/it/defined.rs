@@ -346,3 +346,24 @@ async fn networks_list_is_how_clients_find_a_network_id() {
         (StatusCode::FORBIDDEN, &json!("missing required scope: networks:list"))
     );
 }
+
+/// A Defined path with a method it does not serve answers in Defined's envelope, not the native one.
+#[tokio::test]
+async fn wrong_method_answers_in_the_defined_envelope() {
+    let w = world().await;
+    for (method, path) in
+        [(Method::PATCH, "/v1/roles"), (Method::POST, "/v1/roles/role-X"), (Method::DELETE, "/v1/networks")]
+    {
+        let (status, headers, body) = call(&w, method, path, None).await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"errors": [{"code": "ERR_METHOD_NOT_ALLOWED",
+                    "message": "this route does not accept that method", "path": null}]})
+            ),
+            "{path}"
+        );
+        assert!(headers.contains_key("x-request-id"));
+    }
+}
