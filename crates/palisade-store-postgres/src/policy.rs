@@ -223,12 +223,7 @@ impl PostgresStore {
     }
 
     pub(crate) async fn get_tag(&self, id: TagId) -> Result<Option<Tag>> {
-        let row = sqlx::query("SELECT * FROM tags WHERE id = $1")
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(tag_from).transpose()
+        self.row_by_id("tags", id.as_uuid(), tag_from).await
     }
 
     pub(crate) async fn tags(&self, org: OrganizationId, page: PageRequest) -> Result<Page<Tag>> {
@@ -268,12 +263,7 @@ impl PostgresStore {
     }
 
     pub(crate) async fn get_server_group(&self, id: ServerGroupId) -> Result<Option<ServerGroup>> {
-        let row = sqlx::query("SELECT * FROM server_groups WHERE id = $1")
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(server_group_from).transpose()
+        self.row_by_id("server_groups", id.as_uuid(), server_group_from).await
     }
 
     pub(crate) async fn server_groups(
@@ -473,12 +463,7 @@ impl PostgresStore {
     }
 
     pub(crate) async fn get_rule(&self, id: RuleId) -> Result<Option<Rule>> {
-        let row = sqlx::query("SELECT * FROM security_group_rules WHERE id = $1")
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(rule_from).transpose()
+        self.row_by_id("security_group_rules", id.as_uuid(), rule_from).await
     }
 
     pub(crate) async fn rules(&self, group: SecurityGroupId, page: PageRequest) -> Result<Page<Rule>> {

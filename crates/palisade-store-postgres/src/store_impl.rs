@@ -157,6 +157,21 @@ fn claim_path(server: &Server, ip: &IpAddress) -> String {
 
 impl PostgresStore {
     /// Deletes the row of `table` with this id; `kind` not found when there is none.
+    /// The row of `table` with this id, decoded.
+    pub(crate) async fn row_by_id<T>(
+        &self,
+        table: &str,
+        id: Uuid,
+        decode: fn(&PgRow) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let row = sqlx::query(&format!("SELECT * FROM {table} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(decode).transpose()
+    }
+
     pub(crate) async fn delete_row(&self, table: &str, id: Uuid, kind: &'static str) -> Result<()> {
         found(
             sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
@@ -256,12 +271,7 @@ impl Store for PostgresStore {
     }
 
     async fn organization(&self, id: OrganizationId) -> Result<Option<Organization>> {
-        let row = sqlx::query("SELECT * FROM organizations WHERE id = $1")
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(rows::organization).transpose()
+        self.row_by_id("organizations", id.as_uuid(), rows::organization).await
     }
 
     async fn organization_by_sub_domain(&self, sub_domain: &str) -> Result<Option<Organization>> {
@@ -465,12 +475,7 @@ impl Store for PostgresStore {
     }
 
     async fn data_center(&self, id: DataCenterId) -> Result<Option<DataCenter>> {
-        let row = sqlx::query("SELECT * FROM data_centers WHERE id = $1")
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(rows::data_center).transpose()
+        self.row_by_id("data_centers", id.as_uuid(), rows::data_center).await
     }
 
     async fn list_data_centers(&self, page: PageRequest) -> Result<Page<DataCenter>> {

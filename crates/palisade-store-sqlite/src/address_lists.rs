@@ -159,12 +159,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn get_entry(&self, id: AddressListEntryId) -> Result<Option<AddressListEntry>> {
-        let row = sqlx::query("SELECT * FROM address_list_entries WHERE id = ?")
-            .bind(id.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(entry_from).transpose()
+        self.row_by_id("address_list_entries", id.as_bytes(), entry_from).await
     }
 
     pub(crate) async fn entries(

@@ -152,6 +152,21 @@ fn claim_path(server: &Server, ip: &IpAddress) -> String {
 impl SqliteStore {
     /// Deletes the row of `table` with this id in its own write transaction; `kind` not found
     /// when there is none.
+    /// The row of `table` with this id, decoded.
+    pub(crate) async fn row_by_id<T>(
+        &self,
+        table: &str,
+        id: &[u8; 16],
+        decode: fn(&SqliteRow) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let row = sqlx::query(&format!("SELECT * FROM {table} WHERE id = ?"))
+            .bind(id.as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(decode).transpose()
+    }
+
     pub(crate) async fn delete_row(&self, table: &str, id: &[u8; 16], kind: &'static str) -> Result<()> {
         let mut tx = self.write().await?;
         found(
@@ -247,12 +262,7 @@ impl Store for SqliteStore {
     }
 
     async fn organization(&self, id: OrganizationId) -> Result<Option<Organization>> {
-        let row = sqlx::query("SELECT * FROM organizations WHERE id = ?")
-            .bind(id.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(rows::organization).transpose()
+        self.row_by_id("organizations", id.as_bytes(), rows::organization).await
     }
 
     async fn organization_by_sub_domain(&self, sub_domain: &str) -> Result<Option<Organization>> {
@@ -449,12 +459,7 @@ impl Store for SqliteStore {
     }
 
     async fn data_center(&self, id: DataCenterId) -> Result<Option<DataCenter>> {
-        let row = sqlx::query("SELECT * FROM data_centers WHERE id = ?")
-            .bind(id.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(rows::data_center).transpose()
+        self.row_by_id("data_centers", id.as_bytes(), rows::data_center).await
     }
 
     async fn list_data_centers(&self, page: PageRequest) -> Result<Page<DataCenter>> {
@@ -645,12 +650,7 @@ impl Store for SqliteStore {
     }
 
     async fn ip_address_anywhere(&self, id: IpAddressId) -> Result<Option<IpAddress>> {
-        let row = sqlx::query("SELECT * FROM ip_addresses WHERE id = ?")
-            .bind(id.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(rows::ip_address).transpose()
+        self.row_by_id("ip_addresses", id.as_bytes(), rows::ip_address).await
     }
 
     async fn ip_address_by_address(
