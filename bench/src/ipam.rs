@@ -108,6 +108,7 @@ async fn store_fill(
                 vip: false,
                 label: None,
                 reverse_dns_pattern: "{dashed}.rdns.example.net".into(),
+                allocation: None,
                 created_at: now(),
             };
             match store.allocate_ip(&request).await {

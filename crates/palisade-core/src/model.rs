@@ -9,7 +9,8 @@ use ipnet::IpNet;
 use time::OffsetDateTime;
 
 use crate::id::{
-    ApiTokenId, DataCenterId, InterfaceId, IpAddressId, NetworkId, OrganizationId, ServerId, UserId,
+    ApiTokenId, DataCenterId, InterfaceId, IpAddressId, NetworkId, OrganizationId, SecurityGroupId, ServerId,
+    UserId,
 };
 use crate::ipam::IpVersion;
 use crate::scope::Scope;
@@ -194,6 +195,8 @@ pub struct IpRequest {
     pub label: Option<String>,
     /// Pattern for the default reverse DNS name (see [`crate::ipam::reverse_dns`]).
     pub reverse_dns_pattern: String,
+    /// The interface the address goes to at once (claimed with its server, released with it).
+    pub allocation: Option<Allocation>,
     pub created_at: OffsetDateTime,
 }
 
@@ -228,4 +231,63 @@ pub struct Server {
     pub interfaces: Vec<Interface>,
     pub tags: Vec<String>,
     pub created_at: OffsetDateTime,
+}
+
+/// A server as a host of an overlay network (Defined Networking's hosts, Nebula underneath):
+/// the canonical server with exactly one interface, on the overlay network, plus its role and
+/// what Nebula needs to know beyond addresses. The role is membership of a [`GroupKind::Role`]
+/// group, so policy sees a host's role the way it sees any group membership.
+///
+/// [`GroupKind::Role`]: crate::policy::GroupKind::Role
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub server: Server,
+    pub role: Option<SecurityGroupId>,
+    pub overlay: Overlay,
+    pub modified_at: OffsetDateTime,
+}
+
+impl Host {
+    /// The overlay network (a host has one interface).
+    pub fn network_id(&self) -> Option<NetworkId> {
+        self.server.interfaces.first().map(|i| i.network_id)
+    }
+
+    pub fn addresses(&self) -> &[IpAddr] {
+        self.server.interfaces.first().map(|i| i.addresses.as_slice()).unwrap_or_default()
+    }
+}
+
+/// Nebula's per-host settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlay {
+    /// UDP port Nebula listens on; 0 picks one at random.
+    pub listen_port: u16,
+    pub is_lighthouse: bool,
+    pub is_relay: bool,
+    /// `ip:port` underlay endpoints where a lighthouse or relay is reached.
+    pub static_addresses: Vec<String>,
+    /// Nebula configuration overrides, a JSON array of `{key, value}` kept as sent.
+    pub config_overrides: String,
+}
+
+impl Default for Overlay {
+    fn default() -> Self {
+        Self {
+            listen_port: 0,
+            is_lighthouse: false,
+            is_relay: false,
+            static_addresses: Vec::new(),
+            config_overrides: "[]".into(),
+        }
+    }
+}
+
+/// Which hosts a listing shows; `None` does not filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostFilter {
+    pub role: Option<SecurityGroupId>,
+    pub network: Option<NetworkId>,
+    pub is_lighthouse: Option<bool>,
+    pub is_relay: Option<bool>,
 }

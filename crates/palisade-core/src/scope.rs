@@ -55,6 +55,11 @@ impl Scope {
     pub const ROLES_LIST: Scope = Scope::known("roles:list");
     pub const ROLES_UPDATE: Scope = Scope::known("roles:update");
     pub const ROLES_DELETE: Scope = Scope::known("roles:delete");
+    pub const HOSTS_CREATE: Scope = Scope::known("hosts:create");
+    pub const HOSTS_READ: Scope = Scope::known("hosts:read");
+    pub const HOSTS_LIST: Scope = Scope::known("hosts:list");
+    pub const HOSTS_UPDATE: Scope = Scope::known("hosts:update");
+    pub const HOSTS_DELETE: Scope = Scope::known("hosts:delete");
 }
 
 impl fmt::Debug for Scope {

@@ -12,8 +12,8 @@ use crate::error::Result;
 use crate::id::{ApiTokenId, DataCenterId, IpAddressId, NetworkId, OrganizationId, ServerId};
 use crate::id::{RuleId, SecurityGroupId, ServerGroupId, TagId};
 use crate::model::{
-    Allocation, ApiToken, DataCenter, IpAddress, IpAddressPatch, IpFilter, IpRequest, Network, Organization,
-    OrganizationPatch, Server, User,
+    Allocation, ApiToken, DataCenter, Host, HostFilter, IpAddress, IpAddressPatch, IpFilter, IpRequest,
+    Network, Organization, OrganizationPatch, Server, User,
 };
 use crate::page::{Page, PageRequest};
 use crate::policy::{GroupFilter, GroupKind, Rule, SecurityGroup, SecurityGroupPatch, ServerGroup, Tag};
@@ -98,6 +98,26 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn list_servers(&self, org: OrganizationId, page: PageRequest) -> Result<Page<Server>>;
     /// Deletes the server: addresses claimed with it are released, others only unallocated.
     async fn delete_server(&self, org: OrganizationId, id: ServerId) -> Result<()>;
+
+    /// Inserts a host: its server (claiming `addresses`, or allocating `allocate` to its
+    /// interface), its overlay settings and its role membership, atomically. A taken name in
+    /// the network is [`crate::Error::AlreadyExists`] on `name`; a role deleted meanwhile is
+    /// not found. Returns the host as stored.
+    async fn insert_host(
+        &self,
+        host: &Host,
+        addresses: &[IpAddress],
+        allocate: Option<&IpRequest>,
+    ) -> Result<Host>;
+    async fn host(&self, org: OrganizationId, id: ServerId) -> Result<Option<Host>>;
+    async fn list_hosts(
+        &self,
+        org: OrganizationId,
+        filter: HostFilter,
+        page: PageRequest,
+    ) -> Result<Page<Host>>;
+    /// Replaces a host's name, tags, overlay settings and role, atomically.
+    async fn update_host(&self, host: &Host) -> Result<()>;
 
     /// Allocates one address atomically (see [`crate::ipam`] for the order): never one that is
     /// in use, reserved, or a network/broadcast address, whatever the concurrency and however

@@ -8,6 +8,7 @@
 //! and heals by itself when it returns: broken connections are tested and replaced on acquire.
 
 mod address_lists;
+mod hosts;
 mod ipam;
 mod policy;
 mod rows;

@@ -26,23 +26,23 @@ use crate::{constraint_error, db_error, found, ipam, PostgresStore};
 
 const ORG: &str = "organization";
 
-fn limit(page: PageRequest) -> i64 {
+pub(crate) fn limit(page: PageRequest) -> i64 {
     i64::try_from(page.limit()).unwrap_or(i64::MAX)
 }
 
-fn offset(page: PageRequest) -> i64 {
+pub(crate) fn offset(page: PageRequest) -> i64 {
     i64::try_from(page.offset()).unwrap_or(i64::MAX)
 }
 
-fn count(n: i64) -> u64 {
+pub(crate) fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-fn position(i: usize) -> i32 {
+pub(crate) fn position(i: usize) -> i32 {
     i32::try_from(i).unwrap_or(i32::MAX)
 }
 
-async fn fetch_all<'q>(
+pub(crate) async fn fetch_all<'q>(
     conn: &mut PgConnection,
     query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
 ) -> Result<Vec<PgRow>> {
@@ -76,9 +76,9 @@ fn network(row: &PgRow) -> Result<Network> {
 }
 
 /// Loads interfaces, addresses and tags for server rows.
-async fn servers_from_rows(conn: &mut PgConnection, rows: Vec<PgRow>) -> Result<Vec<Server>> {
+pub(crate) async fn servers_from_rows(conn: &mut PgConnection, rows: &[PgRow]) -> Result<Vec<Server>> {
     let mut servers = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         servers.push(Server {
             id: ServerId::from_uuid(uuid(row, "id")?),
             organization_id: OrganizationId::from_uuid(uuid(row, "organization_id")?),
@@ -155,8 +155,62 @@ fn claim_path(server: &Server, ip: &IpAddress) -> String {
     "address".into()
 }
 
+/// Sets a server's tags (replacing any it had), inside `conn`'s transaction.
+pub(crate) async fn write_tags(conn: &mut PgConnection, server: ServerId, tags: &[String]) -> Result<()> {
+    sqlx::query("DELETE FROM server_tags WHERE server_id = $1")
+        .bind(server.as_uuid())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    for (i, tag) in tags.iter().enumerate() {
+        sqlx::query("INSERT INTO server_tags (server_id, position, tag) VALUES ($1, $2, $3)")
+            .bind(server.as_uuid())
+            .bind(position(i))
+            .bind(tag)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| constraint_error(e, &[("server_tags_unique", "tag", "tags")], ORG))?;
+    }
+    Ok(())
+}
+
+/// Inserts a server with its tags and interfaces and claims `addresses`, inside `conn`'s
+/// transaction.
+pub(crate) async fn write_server(
+    conn: &mut PgConnection,
+    server: &Server,
+    addresses: &[IpAddress],
+) -> Result<()> {
+    let sid = server.id.as_uuid();
+    sqlx::query("INSERT INTO servers (id, organization_id, name, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(sid)
+        .bind(server.organization_id.as_uuid())
+        .bind(&server.name)
+        .bind(server.created_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| constraint_error(e, &[], ORG))?;
+    write_tags(conn, server.id, &server.tags).await?;
+    for (i, iface) in server.interfaces.iter().enumerate() {
+        sqlx::query("INSERT INTO interfaces (id, server_id, position, network_id) VALUES ($1, $2, $3, $4)")
+            .bind(iface.id.as_uuid())
+            .bind(sid)
+            .bind(position(i))
+            .bind(iface.network_id.as_uuid())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| constraint_error(e, &[], NetworkId::KIND))?;
+    }
+    for ip in addresses {
+        ipam::claim(&mut *conn, ip).await.map_err(|e| match e {
+            Error::AlreadyExists { kind, .. } => Error::AlreadyExists { kind, field: claim_path(server, ip) },
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
 impl PostgresStore {
-    /// Deletes the row of `table` with this id; `kind` not found when there is none.
     /// The row of `table` with this id, decoded.
     pub(crate) async fn row_by_id<T>(
         &self,
@@ -172,6 +226,7 @@ impl PostgresStore {
         row.as_ref().map(decode).transpose()
     }
 
+    /// Deletes the row of `table` with this id; `kind` not found when there is none.
     pub(crate) async fn delete_row(&self, table: &str, id: Uuid, kind: &'static str) -> Result<()> {
         found(
             sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
@@ -215,7 +270,7 @@ impl PostgresStore {
     }
 }
 
-async fn commit(tx: Transaction<'static, Postgres>) -> Result<()> {
+pub(crate) async fn commit(tx: Transaction<'static, Postgres>) -> Result<()> {
     tx.commit().await.map_err(db_error)
 }
 
@@ -559,44 +614,7 @@ impl Store for PostgresStore {
 
     async fn insert_server(&self, server: &Server, addresses: &[IpAddress]) -> Result<()> {
         let mut tx = self.begin().await?;
-        let sid = server.id.as_uuid();
-        sqlx::query("INSERT INTO servers (id, organization_id, name, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(sid)
-            .bind(server.organization_id.as_uuid())
-            .bind(&server.name)
-            .bind(server.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| constraint_error(e, &[], ORG))?;
-        for (i, tag) in server.tags.iter().enumerate() {
-            sqlx::query("INSERT INTO server_tags (server_id, position, tag) VALUES ($1, $2, $3)")
-                .bind(sid)
-                .bind(position(i))
-                .bind(tag)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| constraint_error(e, &[("server_tags_unique", "tag", "tags")], ORG))?;
-        }
-        for (i, iface) in server.interfaces.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO interfaces (id, server_id, position, network_id) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(iface.id.as_uuid())
-            .bind(sid)
-            .bind(position(i))
-            .bind(iface.network_id.as_uuid())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| constraint_error(e, &[], NetworkId::KIND))?;
-        }
-        for ip in addresses {
-            ipam::claim(&mut tx, ip).await.map_err(|e| match e {
-                Error::AlreadyExists { kind, .. } => {
-                    Error::AlreadyExists { kind, field: claim_path(server, ip) }
-                }
-                other => other,
-            })?;
-        }
+        write_server(&mut tx, server, addresses).await?;
         commit(tx).await
     }
 
@@ -609,7 +627,7 @@ impl Store for PostgresStore {
                 .bind(org.as_uuid()),
         )
         .await?;
-        Ok(servers_from_rows(&mut tx, rows).await?.pop())
+        Ok(servers_from_rows(&mut tx, &rows).await?.pop())
     }
 
     async fn list_servers(&self, org: OrganizationId, page: PageRequest) -> Result<Page<Server>> {
@@ -627,7 +645,7 @@ impl Store for PostgresStore {
                 .bind(offset(page)),
         )
         .await?;
-        let items = servers_from_rows(&mut tx, rows).await?;
+        let items = servers_from_rows(&mut tx, &rows).await?;
         Ok(Page { items, total: count(total), request: page })
     }
 
@@ -650,6 +668,32 @@ impl Store for PostgresStore {
             .await
             .map_err(db_error)?;
         commit(tx).await
+    }
+
+    async fn insert_host(
+        &self,
+        host: &palisade_core::model::Host,
+        addresses: &[IpAddress],
+        allocate: Option<&IpRequest>,
+    ) -> Result<palisade_core::model::Host> {
+        self.add_host(host, addresses, allocate).await
+    }
+
+    async fn host(&self, org: OrganizationId, id: ServerId) -> Result<Option<palisade_core::model::Host>> {
+        self.get_host(org, id).await
+    }
+
+    async fn list_hosts(
+        &self,
+        org: OrganizationId,
+        filter: palisade_core::model::HostFilter,
+        page: PageRequest,
+    ) -> Result<Page<palisade_core::model::Host>> {
+        self.hosts(org, filter, page).await
+    }
+
+    async fn update_host(&self, host: &palisade_core::model::Host) -> Result<()> {
+        self.put_host(host).await
     }
 
     async fn allocate_ip(&self, request: &IpRequest) -> Result<IpAddress> {

@@ -27,8 +27,8 @@ fn record(request: &IpRequest, prefix: &IpNet, address: IpAddr) -> IpAddress {
         vip: request.vip,
         label: request.label.clone(),
         reverse_dns: ipam::reverse_dns(&request.reverse_dns_pattern, address),
-        allocation: None,
-        server_owned: false,
+        allocation: request.allocation,
+        server_owned: request.allocation.is_some(),
         created_at: request.created_at,
     }
 }

@@ -8,6 +8,7 @@
 //! macros), so building needs no database and no committed query metadata.
 
 mod address_lists;
+mod hosts;
 mod ipam;
 mod policy;
 mod rows;

@@ -25,19 +25,19 @@ use crate::{constraint_error, db_error, found, ipam, SqliteStore};
 
 const ORG: &str = "organization";
 
-fn limit(page: PageRequest) -> i64 {
+pub(crate) fn limit(page: PageRequest) -> i64 {
     i64::try_from(page.limit()).unwrap_or(i64::MAX)
 }
 
-fn offset(page: PageRequest) -> i64 {
+pub(crate) fn offset(page: PageRequest) -> i64 {
     i64::try_from(page.offset()).unwrap_or(i64::MAX)
 }
 
-fn count(n: i64) -> u64 {
+pub(crate) fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-async fn fetch_all<'q>(
+pub(crate) async fn fetch_all<'q>(
     conn: &mut SqliteConnection,
     query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
 ) -> Result<Vec<SqliteRow>> {
@@ -86,9 +86,12 @@ async fn networks_from_rows(conn: &mut SqliteConnection, rows: Vec<SqliteRow>) -
 }
 
 /// Loads interfaces, addresses and tags for server rows in three queries.
-async fn servers_from_rows(conn: &mut SqliteConnection, rows: Vec<SqliteRow>) -> Result<Vec<Server>> {
+pub(crate) async fn servers_from_rows(
+    conn: &mut SqliteConnection,
+    rows: &[SqliteRow],
+) -> Result<Vec<Server>> {
     let mut servers = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         servers.push(Server {
             id: ServerId::from_bytes(bytes16(row, "id")?),
             organization_id: OrganizationId::from_bytes(bytes16(row, "organization_id")?),
@@ -149,9 +152,63 @@ fn claim_path(server: &Server, ip: &IpAddress) -> String {
     "address".into()
 }
 
+/// Sets a server's tags (replacing any it had), inside `conn`'s transaction.
+pub(crate) async fn write_tags(conn: &mut SqliteConnection, server: ServerId, tags: &[String]) -> Result<()> {
+    let sid = server.as_bytes().as_slice();
+    sqlx::query("DELETE FROM server_tags WHERE server_id = ?")
+        .bind(sid)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    for (position, tag) in tags.iter().enumerate() {
+        sqlx::query("INSERT INTO server_tags (server_id, position, tag) VALUES (?, ?, ?)")
+            .bind(sid)
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(tag)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| constraint_error(e, &[("server_tags.server_id", "tag", "tags")], ORG))?;
+    }
+    Ok(())
+}
+
+/// Inserts a server with its tags and interfaces and claims `addresses`, inside `conn`'s
+/// transaction.
+pub(crate) async fn write_server(
+    conn: &mut SqliteConnection,
+    server: &Server,
+    addresses: &[IpAddress],
+) -> Result<()> {
+    let sid = server.id.as_bytes().as_slice();
+    sqlx::query("INSERT INTO servers (id, organization_id, name, created_at) VALUES (?, ?, ?, ?)")
+        .bind(sid)
+        .bind(server.organization_id.as_bytes().as_slice())
+        .bind(&server.name)
+        .bind(server.created_at.unix_timestamp())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| constraint_error(e, &[], ORG))?;
+    write_tags(conn, server.id, &server.tags).await?;
+    for (position, iface) in server.interfaces.iter().enumerate() {
+        sqlx::query("INSERT INTO interfaces (id, server_id, position, network_id) VALUES (?, ?, ?, ?)")
+            .bind(iface.id.as_bytes().as_slice())
+            .bind(sid)
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(iface.network_id.as_bytes().as_slice())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| constraint_error(e, &[], NetworkId::KIND))?;
+    }
+    for ip in addresses {
+        ipam::claim(&mut *conn, ip).await.map_err(|e| match e {
+            Error::AlreadyExists { kind, .. } => Error::AlreadyExists { kind, field: claim_path(server, ip) },
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
-    /// Deletes the row of `table` with this id in its own write transaction; `kind` not found
-    /// when there is none.
     /// The row of `table` with this id, decoded.
     pub(crate) async fn row_by_id<T>(
         &self,
@@ -167,6 +224,8 @@ impl SqliteStore {
         row.as_ref().map(decode).transpose()
     }
 
+    /// Deletes the row of `table` with this id in its own write transaction; `kind` not found
+    /// when there is none.
     pub(crate) async fn delete_row(&self, table: &str, id: &[u8; 16], kind: &'static str) -> Result<()> {
         let mut tx = self.write().await?;
         found(
@@ -540,42 +599,7 @@ impl Store for SqliteStore {
 
     async fn insert_server(&self, server: &Server, addresses: &[IpAddress]) -> Result<()> {
         let mut tx = self.write().await?;
-        let sid = server.id.as_bytes().as_slice();
-        sqlx::query("INSERT INTO servers (id, organization_id, name, created_at) VALUES (?, ?, ?, ?)")
-            .bind(sid)
-            .bind(server.organization_id.as_bytes().as_slice())
-            .bind(&server.name)
-            .bind(server.created_at.unix_timestamp())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| constraint_error(e, &[], ORG))?;
-        for (position, tag) in server.tags.iter().enumerate() {
-            sqlx::query("INSERT INTO server_tags (server_id, position, tag) VALUES (?, ?, ?)")
-                .bind(sid)
-                .bind(i64::try_from(position).unwrap_or(i64::MAX))
-                .bind(tag)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| constraint_error(e, &[("server_tags.server_id", "tag", "tags")], ORG))?;
-        }
-        for (position, iface) in server.interfaces.iter().enumerate() {
-            sqlx::query("INSERT INTO interfaces (id, server_id, position, network_id) VALUES (?, ?, ?, ?)")
-                .bind(iface.id.as_bytes().as_slice())
-                .bind(sid)
-                .bind(i64::try_from(position).unwrap_or(i64::MAX))
-                .bind(iface.network_id.as_bytes().as_slice())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| constraint_error(e, &[], NetworkId::KIND))?;
-        }
-        for ip in addresses {
-            ipam::claim(&mut tx, ip).await.map_err(|e| match e {
-                Error::AlreadyExists { kind, .. } => {
-                    Error::AlreadyExists { kind, field: claim_path(server, ip) }
-                }
-                other => other,
-            })?;
-        }
+        write_server(&mut tx, server, addresses).await?;
         tx.commit().await
     }
 
@@ -588,7 +612,7 @@ impl Store for SqliteStore {
                 .bind(org.as_bytes().as_slice()),
         )
         .await?;
-        Ok(servers_from_rows(&mut tx, rows).await?.pop())
+        Ok(servers_from_rows(&mut tx, &rows).await?.pop())
     }
 
     async fn list_servers(&self, org: OrganizationId, page: PageRequest) -> Result<Page<Server>> {
@@ -606,7 +630,7 @@ impl Store for SqliteStore {
                 .bind(offset(page)),
         )
         .await?;
-        let items = servers_from_rows(&mut tx, rows).await?;
+        let items = servers_from_rows(&mut tx, &rows).await?;
         Ok(Page { items, total: count(total), request: page })
     }
 
@@ -630,6 +654,32 @@ impl Store for SqliteStore {
             .await
             .map_err(db_error)?;
         tx.commit().await
+    }
+
+    async fn insert_host(
+        &self,
+        host: &palisade_core::model::Host,
+        addresses: &[IpAddress],
+        allocate: Option<&IpRequest>,
+    ) -> Result<palisade_core::model::Host> {
+        self.add_host(host, addresses, allocate).await
+    }
+
+    async fn host(&self, org: OrganizationId, id: ServerId) -> Result<Option<palisade_core::model::Host>> {
+        self.get_host(org, id).await
+    }
+
+    async fn list_hosts(
+        &self,
+        org: OrganizationId,
+        filter: palisade_core::model::HostFilter,
+        page: PageRequest,
+    ) -> Result<Page<palisade_core::model::Host>> {
+        self.hosts(org, filter, page).await
+    }
+
+    async fn update_host(&self, host: &palisade_core::model::Host) -> Result<()> {
+        self.put_host(host).await
     }
 
     async fn allocate_ip(&self, request: &IpRequest) -> Result<IpAddress> {

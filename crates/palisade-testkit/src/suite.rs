@@ -11,8 +11,8 @@ use palisade_core::id::{
 };
 use palisade_core::ipam::IpVersion;
 use palisade_core::model::{
-    now, Allocation, ApiToken, Country, DataCenter, Interface, IpAddress, IpAddressPatch, IpFilter,
-    IpRequest, Network, Organization, OrganizationPatch, OrganizationStatus, Server, User,
+    now, Allocation, ApiToken, Country, DataCenter, Host, HostFilter, Interface, IpAddress, IpAddressPatch,
+    IpFilter, IpRequest, Network, Organization, OrganizationPatch, OrganizationStatus, Overlay, Server, User,
 };
 use palisade_core::secret::{new_token_secret, PasswordDigest};
 use palisade_core::{PageRequest, Scope, Store};
@@ -370,6 +370,7 @@ pub fn ip_request(org: OrganizationId, network: &Network, version: IpVersion) ->
         vip: false,
         label: None,
         reverse_dns_pattern: "{dashed}.rdns.example.net".into(),
+        allocation: None,
         created_at: now(),
     }
 }
@@ -854,4 +855,87 @@ pub async fn groups_are_created_and_replaced_with_their_rules(store: Arc<dyn Sto
     };
     store.update_security_group(role.id, &patch, now()).await.unwrap();
     assert_eq!(store.list_rules(role.id, PageRequest::default()).await.unwrap().items, new);
+}
+
+// ---------------------------------------------------------------- hosts
+
+/// A host on `network` with no addresses of its own, joining `role`.
+pub fn host(org: OrganizationId, network: NetworkId, name: &str, role: Option<SecurityGroupId>) -> Host {
+    let at = now();
+    Host {
+        server: Server {
+            id: ServerId::random(),
+            organization_id: org,
+            name: name.to_owned(),
+            interfaces: vec![Interface { id: InterfaceId::random(), network_id: network, addresses: vec![] }],
+            tags: vec!["env:prod".into()],
+            created_at: at,
+        },
+        role,
+        overlay: Overlay {
+            listen_port: 4242,
+            static_addresses: vec!["192.0.2.1:4242".into()],
+            ..Overlay::default()
+        },
+        modified_at: at,
+    }
+}
+
+pub async fn hosts_round_trip_with_their_role_and_address(store: Arc<dyn Store>) {
+    let (org, net) = ipam_fixture(&store, &["10.1.0.0/29"], &[]).await;
+    let mut web = group(org, "web");
+    web.kind = GroupKind::Role;
+    let mut db = group(org, "db");
+    db.kind = GroupKind::Role;
+    store.insert_security_group(&web, &[]).await.unwrap();
+    store.insert_security_group(&db, &[]).await.unwrap();
+
+    // One host gets its address from IPAM in the same transaction.
+    let first = host(org, net.id, "a", Some(web.id));
+    let mut request = ip_request(org, &net, IpVersion::V4);
+    request.allocation =
+        Some(Allocation { server_id: first.server.id, interface_id: first.server.interfaces[0].id });
+    let stored = store.insert_host(&first, &[], Some(&request)).await.unwrap();
+    assert_eq!(stored.addresses(), [addr("10.1.0.1")]);
+    assert_eq!(stored.role, Some(web.id));
+    assert_eq!(stored.overlay, first.overlay);
+    assert_eq!(store.host(org, first.server.id).await.unwrap(), Some(stored.clone()));
+    let second = host(org, net.id, "b", Some(db.id));
+    store.insert_host(&second, &[], None).await.unwrap();
+
+    // Names are unique per organization and network; nothing of the loser remains.
+    let twin = host(org, net.id, "a", None);
+    let err = store.insert_host(&twin, &[], None).await.unwrap_err();
+    assert_eq!(err, Error::AlreadyExists { kind: "server", field: "name".into() });
+    assert_eq!(store.server(org, twin.server.id).await.unwrap(), None);
+
+    // Filters.
+    let page = PageRequest { page: 1, per_page: 10 };
+    let by_role =
+        store.list_hosts(org, HostFilter { role: Some(db.id), ..HostFilter::default() }, page).await.unwrap();
+    assert_eq!((by_role.total, by_role.items[0].server.name.as_str()), (1, "b"));
+    let all = store.list_hosts(org, HostFilter::default(), page).await.unwrap();
+    assert_eq!(all.items.iter().map(|h| h.server.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    let relays = HostFilter { is_relay: Some(true), ..HostFilter::default() };
+    assert_eq!(store.list_hosts(org, relays, page).await.unwrap().total, 0);
+
+    // An update moves the host to another role (one at a time) and rewrites its settings.
+    let mut changed = stored;
+    changed.role = Some(db.id);
+    changed.server.name = "renamed".into();
+    changed.server.tags = vec![];
+    changed.overlay.is_relay = true;
+    store.update_host(&changed).await.unwrap();
+    assert_eq!(store.host(org, changed.server.id).await.unwrap(), Some(changed.clone()));
+    let members = |g: SecurityGroupId| {
+        let store = store.clone();
+        async move { store.security_group(g).await.unwrap().unwrap().members.len() }
+    };
+    assert_eq!((members(web.id).await, members(db.id).await), (0, 2));
+    // The native view of the same server agrees.
+    assert_eq!(store.server(org, changed.server.id).await.unwrap().unwrap().name, "renamed");
+    // Deleting the server removes the host and its membership.
+    store.delete_server(org, changed.server.id).await.unwrap();
+    assert_eq!(store.host(org, changed.server.id).await.unwrap(), None);
+    assert_eq!(members(db.id).await, 1);
 }

@@ -54,6 +54,7 @@ suite!(
     tags_round_trip_and_leave_groups_with_them,
     address_lists_round_trip,
     groups_are_created_and_replaced_with_their_rules,
+    hosts_round_trip_with_their_role_and_address,
 );
 
 /// The configured statement timeout reaches PostgreSQL sessions.

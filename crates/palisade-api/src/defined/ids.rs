@@ -3,6 +3,7 @@
 use data_encoding::BASE32_NOPAD;
 
 pub const ROLE: &str = "role";
+pub const HOST: &str = "host";
 pub const NETWORK: &str = "network";
 pub const ORGANIZATION: &str = "org";
 pub const SIGNING_CA: &str = "ca";

@@ -1,5 +1,5 @@
-//! The Defined Networking face (`/v1/roles`, and the hosts that carry roles): identity-based
-//! firewalling, where a role's inbound rules admit hosts by role and tags.
+//! The Defined Networking face (`/v1/roles`, `/v1/networks`, and the hosts that carry roles):
+//! identity-based firewalling, where a role's inbound rules admit hosts by role and tags.
 //!
 //! Envelopes: `{"data": …, "metadata": {}}` on success (create is 200, delete answers
 //! `{"data":{},"metadata":{}}`), `{"errors":[{"code","message","path"}]}` on failure, every
@@ -9,6 +9,7 @@
 //! all outbound traffic (Defined roles are inbound-only).
 
 mod error;
+mod hosts;
 pub mod ids;
 mod networks;
 mod roles;
@@ -18,7 +19,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use palisade_core::error::{BadRequest, Forbidden};
 use palisade_core::id::OrganizationId;
@@ -36,6 +37,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/v1/roles/{role_id}"),
     ("DELETE", "/v1/roles/{role_id}"),
     ("GET", "/v1/networks"),
+    ("POST", "/v1/hosts"),
+    ("GET", "/v1/hosts"),
+    ("GET", "/v1/hosts/{host_id}"),
+    ("DELETE", "/v1/hosts/{host_id}"),
+    ("POST", "/v2/hosts"),
+    ("GET", "/v2/hosts"),
+    ("GET", "/v2/hosts/{host_id}"),
+    ("PUT", "/v2/hosts/{host_id}"),
+    ("PUT", "/v3/hosts/{host_id}"),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -43,6 +53,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/roles", post(roles::create).get(roles::list))
         .route("/v1/roles/{role_id}", get(roles::get).put(roles::replace).delete(roles::delete))
         .route("/v1/networks", get(networks::list))
+        .route("/v1/hosts", post(hosts::create_v1).get(hosts::list_v1))
+        .route("/v1/hosts/{host_id}", get(hosts::get_v1).delete(hosts::delete))
+        .route("/v2/hosts", post(hosts::create_v2).get(hosts::list_v2))
+        .route("/v2/hosts/{host_id}", get(hosts::get_v2).put(hosts::replace))
+        .route("/v3/hosts/{host_id}", put(hosts::update))
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::map_response(request_id))
 }

@@ -129,7 +129,7 @@ fn port(v: &mut Violations, path: &str, value: Option<&Value>) -> Option<u16> {
     port
 }
 
-fn is_tag(tag: &str) -> bool {
+pub(super) fn is_tag(tag: &str) -> bool {
     tag.split_once(':').is_some_and(|(k, val)| {
         !k.is_empty()
             && k.chars().count() <= 20
@@ -307,7 +307,7 @@ fn page_of(cursor: &str) -> Option<u32> {
     String::from_utf8(bytes).ok()?.strip_prefix("page:")?.parse().ok().filter(|p| *p >= 1)
 }
 
-fn bad_parameter(name: &str, message: &str) -> DefinedError {
+pub(super) fn bad_parameter(name: &str, message: &str) -> DefinedError {
     DefinedError(Error::BadRequest(BadRequest::MalformedParameter {
         name: name.into(),
         message: message.into(),
@@ -331,13 +331,18 @@ pub(super) fn list_request(
         None | Some("") => 1,
         Some(c) => page_of(c).ok_or_else(|| bad_parameter("cursor", "is not a cursor this server issued"))?,
     };
-    // Python clients send `includeCounts=True`.
-    let counts = match q.include_counts.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("false") | Some("0") => false,
-        Some("true") | Some("1") => true,
-        Some(_) => return Err(bad_parameter("includeCounts", "must be true or false")),
-    };
+    let counts = query_bool("includeCounts", q.include_counts.as_deref())?.unwrap_or(false);
     Ok((PageRequest { page, per_page }, counts))
+}
+
+/// A boolean query parameter, read case-insensitively: Python clients send `True`/`False`.
+pub(super) fn query_bool(name: &str, value: Option<&str>) -> Result<Option<bool>> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(None),
+        Some("false") | Some("0") => Ok(Some(false)),
+        Some("true") | Some("1") => Ok(Some(true)),
+        Some(_) => Err(bad_parameter(name, "must be true or false")),
+    }
 }
 
 /// Defined's list metadata: cursors, and counts on request.

@@ -80,6 +80,7 @@ impl Core {
             vip: input.vip,
             label: input.label,
             reverse_dns_pattern: self.settings.reverse_dns_pattern.clone(),
+            allocation: None,
             created_at: now(),
         };
         self.store.allocate_ip(&request).await

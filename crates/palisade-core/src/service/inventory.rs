@@ -1,6 +1,9 @@
 //! Inventory: data centers, networks, servers and their interfaces.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use time::OffsetDateTime;
 
 use super::tenancy::NAME_MAX;
 use super::Core;
@@ -45,10 +48,34 @@ pub struct CreateServer {
     pub tags: Vec<String>,
 }
 
+/// Where a planned interface belongs, and the path prefix of its violations.
+#[derive(Debug)]
+pub(super) struct InterfacePlan {
+    pub org: OrganizationId,
+    pub server_id: ServerId,
+    pub created_at: OffsetDateTime,
+    pub at: String,
+}
+
 const MAX_PREFIXES: usize = 64;
 const MAX_INTERFACES: usize = 16;
 const MAX_ADDRESSES: usize = 64;
 const MAX_TAGS: usize = 64;
+
+/// A server's tags: at most [`MAX_TAGS`], each 1..255 characters, none twice.
+pub(super) fn check_tags(v: &mut Violations, tags: &[String]) {
+    if tags.len() > MAX_TAGS {
+        v.push("tags", ViolationCode::InvalidLength, format!("must list at most {MAX_TAGS} tags"));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, tag) in tags.iter().enumerate() {
+        let path = format!("tags[{i}]");
+        v.text(&path, tag, 1, NAME_MAX);
+        if !seen.insert(tag) {
+            v.push(path, ViolationCode::Duplicate, "is listed twice");
+        }
+    }
+}
 
 impl Core {
     pub async fn create_data_center(&self, actor: &Principal, input: CreateDataCenter) -> Result<DataCenter> {
@@ -197,74 +224,19 @@ impl Core {
                 format!("must list at most {MAX_INTERFACES} interfaces"),
             );
         }
-        if input.tags.len() > MAX_TAGS {
-            v.push("tags", ViolationCode::InvalidLength, format!("must list at most {MAX_TAGS} tags"));
-        }
-        let mut tags = BTreeSet::new();
-        for (i, tag) in input.tags.iter().enumerate() {
-            let path = format!("tags[{i}]");
-            v.text(&path, tag, 1, NAME_MAX);
-            if !tags.insert(tag.clone()) {
-                v.push(path, ViolationCode::Duplicate, "is listed twice");
-            }
-        }
+        check_tags(&mut v, &input.tags);
         let server_id = ServerId::random();
         let created_at = now();
         let mut interfaces = Vec::with_capacity(input.interfaces.len());
         let mut claims = Vec::new();
         let mut seen = BTreeSet::new();
         for (i, iface) in input.interfaces.iter().enumerate() {
-            let network = self.store.network(iface.network_id).await?.filter(|n| n.usable_by(org));
-            let Some(network) = network else {
-                v.push(
-                    format!("interfaces[{i}].network_id"),
-                    ViolationCode::InvalidReference,
-                    "no such network",
-                );
-                continue;
-            };
-            if iface.addresses.len() > MAX_ADDRESSES {
-                v.push(
-                    format!("interfaces[{i}].addresses"),
-                    ViolationCode::InvalidLength,
-                    format!("must list at most {MAX_ADDRESSES} addresses"),
-                );
+            let planned = InterfacePlan { org, server_id, created_at, at: format!("interfaces[{i}].") };
+            if let Some(interface) =
+                self.plan_interface(&mut v, &planned, iface, &mut seen, &mut claims).await?
+            {
+                interfaces.push(interface);
             }
-            let interface_id = InterfaceId::random();
-            let mut addresses = Vec::with_capacity(iface.addresses.len());
-            for (j, text) in iface.addresses.iter().enumerate() {
-                let path = format!("interfaces[{i}].addresses[{j}]");
-                let Some(addr) = v.address(&path, text) else { continue };
-                let prefix =
-                    network.prefix_of(addr).filter(|p| ipam::is_allocatable(p, addr, &network.reserved));
-                let Some(prefix) = prefix else {
-                    v.push(
-                        path,
-                        ViolationCode::InvalidValue,
-                        "is not an allocatable address of the network (outside its prefixes, reserved, or a network or broadcast address)",
-                    );
-                    continue;
-                };
-                if !seen.insert((network.id, addr)) {
-                    v.push(path, ViolationCode::Duplicate, "is listed twice");
-                    continue;
-                }
-                addresses.push(addr);
-                claims.push(IpAddress {
-                    id: IpAddressId::random(),
-                    organization_id: org,
-                    network_id: network.id,
-                    address: addr,
-                    prefix_len: prefix.prefix_len(),
-                    vip: false,
-                    label: None,
-                    reverse_dns: ipam::reverse_dns(&self.settings.reverse_dns_pattern, addr),
-                    allocation: Some(Allocation { server_id, interface_id }),
-                    server_owned: true,
-                    created_at,
-                });
-            }
-            interfaces.push(Interface { id: interface_id, network_id: network.id, addresses });
         }
         v.finish()?;
         self.existing_organization(org).await?;
@@ -278,6 +250,65 @@ impl Core {
         };
         self.store.insert_server(&server, &claims).await?;
         Ok(server)
+    }
+
+    /// Validates one interface of a new server and plans the claims of its addresses. Violation
+    /// paths start with `plan.at`; addresses are checked for duplicates across `seen`.
+    pub(super) async fn plan_interface(
+        &self,
+        v: &mut Violations,
+        plan: &InterfacePlan,
+        iface: &CreateInterface,
+        seen: &mut BTreeSet<(NetworkId, IpAddr)>,
+        claims: &mut Vec<IpAddress>,
+    ) -> Result<Option<Interface>> {
+        let at = &plan.at;
+        let network = self.store.network(iface.network_id).await?.filter(|n| n.usable_by(plan.org));
+        let Some(network) = network else {
+            v.push(format!("{at}network_id"), ViolationCode::InvalidReference, "no such network");
+            return Ok(None);
+        };
+        if iface.addresses.len() > MAX_ADDRESSES {
+            v.push(
+                format!("{at}addresses"),
+                ViolationCode::InvalidLength,
+                format!("must list at most {MAX_ADDRESSES} addresses"),
+            );
+        }
+        let interface_id = InterfaceId::random();
+        let mut addresses = Vec::with_capacity(iface.addresses.len());
+        for (j, text) in iface.addresses.iter().enumerate() {
+            let path = format!("{at}addresses[{j}]");
+            let Some(addr) = v.address(&path, text) else { continue };
+            let prefix = network.prefix_of(addr).filter(|p| ipam::is_allocatable(p, addr, &network.reserved));
+            let Some(prefix) = prefix else {
+                v.push(
+                    path,
+                    ViolationCode::InvalidValue,
+                    "is not an allocatable address of the network (outside its prefixes, reserved, or a network or broadcast address)",
+                );
+                continue;
+            };
+            if !seen.insert((network.id, addr)) {
+                v.push(path, ViolationCode::Duplicate, "is listed twice");
+                continue;
+            }
+            addresses.push(addr);
+            claims.push(IpAddress {
+                id: IpAddressId::random(),
+                organization_id: plan.org,
+                network_id: network.id,
+                address: addr,
+                prefix_len: prefix.prefix_len(),
+                vip: false,
+                label: None,
+                reverse_dns: ipam::reverse_dns(&self.settings.reverse_dns_pattern, addr),
+                allocation: Some(Allocation { server_id: plan.server_id, interface_id }),
+                server_owned: true,
+                created_at: plan.created_at,
+            });
+        }
+        Ok(Some(Interface { id: interface_id, network_id: network.id, addresses }))
     }
 
     pub async fn server(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<Server> {

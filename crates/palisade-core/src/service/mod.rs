@@ -6,6 +6,7 @@
 
 mod address_lists;
 mod addresses;
+mod hosts;
 mod inventory;
 mod lookup;
 mod policy;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 pub use address_lists::NewEntry;
 pub use addresses::CreateIpAddress;
+pub use hosts::{CreateHost, HostPatch};
 pub use inventory::{CreateDataCenter, CreateInterface, CreateNetwork, CreateServer};
 pub use lookup::{IpRef, OrganizationRef, PermalinkRef};
 pub use policy::{CreateRule, CreateSecurityGroup};

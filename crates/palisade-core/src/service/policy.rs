@@ -367,6 +367,13 @@ impl Core {
         kind: GroupKind,
     ) -> Result<SecurityGroup> {
         let group = self.authorized_group(actor, id, kind, Op::Delete).await?;
+        // Hosts carry their role: deleting it would silently change what they admit.
+        let hosts = group.members.iter().filter(|m| matches!(m, Member::Server(_))).count();
+        if kind == GroupKind::Role && hosts > 0 {
+            return Err(Error::Conflict(format!(
+                "the role is assigned to {hosts} host(s); give them another role or none first"
+            )));
+        }
         self.store.delete_security_group(id).await?;
         Ok(group)
     }

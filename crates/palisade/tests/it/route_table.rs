@@ -302,6 +302,17 @@ fn expected() -> Table {
     add("defined", "PUT", "/v1/roles/{role_id}", Org(&["roles:update"]), Some(json!({"description": "x"})));
     add("defined", "DELETE", "/v1/roles/{role_id}", Org(&["roles:delete"]), None);
     add("defined", "GET", "/v1/networks", Listing(&["networks:list"]), None);
+    let host = json!({"name": "fresh-host", "networkID": "{public}"});
+    add("defined", "POST", "/v1/hosts", OwnOrg(&["hosts:create"]), Some(host));
+    let host = json!({"name": "fresh-host-2", "networkID": "{public}"});
+    add("defined", "POST", "/v2/hosts", OwnOrg(&["hosts:create"]), Some(host));
+    add("defined", "GET", "/v1/hosts", Listing(&["hosts:list"]), None);
+    add("defined", "GET", "/v2/hosts", Listing(&["hosts:list"]), None);
+    add("defined", "GET", "/v1/hosts/{host_id}", Org(&["hosts:read"]), None);
+    add("defined", "GET", "/v2/hosts/{host_id}", Org(&["hosts:read"]), None);
+    add("defined", "PUT", "/v2/hosts/{host_id}", Org(&["hosts:update"]), Some(json!({"name": "renamed"})));
+    add("defined", "PUT", "/v3/hosts/{host_id}", Org(&["hosts:update"]), Some(json!({"listenPort": 4242})));
+    add("defined", "DELETE", "/v1/hosts/{host_id}", Org(&["hosts:delete"]), None);
     t
 }
 
@@ -319,6 +330,9 @@ struct Tenant {
     list: String,
     entry: String,
     role: String,
+    host: String,
+    /// The shared network, in Defined's form (hosts may join it from any organization).
+    public: String,
 }
 
 async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
@@ -422,6 +436,21 @@ async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
     };
     app.core.store().insert_security_group(&role, &[]).await.unwrap();
     let role = palisade_api::defined::ids::render("role", role.id.as_bytes());
+    let create = palisade_core::service::CreateHost {
+        name: "host".into(),
+        network_id: network.parse().unwrap(),
+        addresses: vec![],
+        role: None,
+        tags: vec![],
+        overlay: Default::default(),
+    };
+    let host =
+        app.core.create_host(&palisade_core::Principal::Operator, id.parse().unwrap(), create).await.unwrap();
+    let host = palisade_api::defined::ids::render("host", host.server.id.as_bytes());
+    let networks = app.get("/api/v1/networks", OPERATOR).await.body;
+    let public = networks["networks"].as_array().unwrap().iter().find(|n| n["name"] == "Public").unwrap();
+    let public = public["id"].as_str().unwrap().parse::<palisade_core::id::NetworkId>().unwrap();
+    let public = palisade_api::defined::ids::render("network", public.as_bytes());
     Tenant {
         id,
         sub_domain: sub_domain.to_owned(),
@@ -435,6 +464,8 @@ async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
         list,
         entry,
         role,
+        host,
+        public,
     }
 }
 
@@ -449,6 +480,7 @@ fn fill(path: &str, t: &Tenant, dc: &str) -> String {
         .replace("{token_id}", &nil)
         .replace("{ip_id}", &nil)
         .replace("{role_id}", &t.role)
+        .replace("{host_id}", &t.host)
         .replace(":organization", &katapult_id("org", &t.id))
         .replace(":ip_address", &katapult_id("ip", &t.ip))
         .replace(":virtual_machine_group", &t.server_group)
@@ -462,7 +494,10 @@ fn fill(path: &str, t: &Tenant, dc: &str) -> String {
 }
 
 fn fill_body(body: &Option<Value>, t: &Tenant) -> Option<Value> {
-    body.as_ref().map(|b| serde_json::from_str(&b.to_string().replace("{target}", &t.sub_domain)).unwrap())
+    body.as_ref().map(|b| {
+        serde_json::from_str(&b.to_string().replace("{target}", &t.sub_domain).replace("{public}", &t.public))
+            .unwrap()
+    })
 }
 
 #[tokio::test]
@@ -565,8 +600,11 @@ async fn every_route_refuses_callers_without_the_right() {
     let r = app.get(&format!("/api/v1/organizations/{}", theirs.id), OPERATOR).await;
     assert_eq!(r.body["organization"]["status"], "active");
     let ips = app.get(&format!("/api/v1/organizations/{}/ip_addresses", theirs.id), OPERATOR).await;
-    assert_eq!(ips.body["pagination"]["total"], 1);
-    assert_eq!(app.count("servers").await, 2);
+    // The tenant's own address and its host's.
+    assert_eq!(ips.body["pagination"]["total"], 2);
+    // The tenants' servers and hosts, plus the two hosts the other organization's token created
+    // in its own organization.
+    assert_eq!(app.count("servers").await, 6);
     // Two security groups and two roles of the tenants, plus the role the other organization's
     // token created in its own organization.
     assert_eq!(app.count("security_groups").await, 5);

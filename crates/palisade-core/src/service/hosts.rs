@@ -1,0 +1,234 @@
+//! Hosts of overlay networks (Defined Networking's hosts): canonical servers with one interface
+//! on the overlay network, a role, and Nebula's per-host settings.
+//!
+//! Creating a host creates a server, so the native API lists it among the organization's
+//! servers and policy sees it like any other; there is no second copy. A host's role is its
+//! membership of one role group, written in the same transaction as the host.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use super::inventory::{check_tags, InterfacePlan};
+use super::tenancy::NAME_MAX;
+use super::Core;
+use crate::auth::Principal;
+use crate::error::{Error, Result, ViolationCode};
+use crate::id::{IpAddressId, NetworkId, OrganizationId, SecurityGroupId, ServerId};
+use crate::ipam::IpVersion;
+use crate::model::{now, Allocation, Host, HostFilter, IpRequest, Overlay, Server};
+use crate::page::{Page, PageRequest};
+use crate::policy::GroupKind;
+use crate::scope::Scope;
+use crate::service::CreateInterface;
+use crate::validate::Violations;
+
+const MAX_STATIC_ADDRESSES: usize = 64;
+
+#[derive(Debug, Clone)]
+pub struct CreateHost {
+    pub name: String,
+    pub network_id: NetworkId,
+    /// Addresses in the network; none asks IPAM for one (IPv4 when the network has it).
+    pub addresses: Vec<String>,
+    pub role: Option<SecurityGroupId>,
+    pub tags: Vec<String>,
+    pub overlay: Overlay,
+}
+
+/// Changes to a host; `None` keeps a field as it is. The network and the addresses are fixed at
+/// creation: when given, they must be the host's own.
+#[derive(Debug, Clone, Default)]
+pub struct HostPatch {
+    pub name: Option<String>,
+    pub role: Option<Option<SecurityGroupId>>,
+    pub tags: Option<Vec<String>>,
+    pub listen_port: Option<u16>,
+    pub is_lighthouse: Option<bool>,
+    pub is_relay: Option<bool>,
+    pub static_addresses: Option<Vec<String>>,
+    pub config_overrides: Option<String>,
+    pub network_id: Option<NetworkId>,
+    pub addresses: Option<Vec<String>>,
+}
+
+fn check_overlay(v: &mut Violations, overlay: &Overlay) {
+    if overlay.static_addresses.len() > MAX_STATIC_ADDRESSES {
+        v.push(
+            "static_addresses",
+            ViolationCode::InvalidLength,
+            format!("must list at most {MAX_STATIC_ADDRESSES} addresses"),
+        );
+    }
+    if !serde_json::from_str::<serde_json::Value>(&overlay.config_overrides).is_ok_and(|v| v.is_array()) {
+        v.push("config_overrides", ViolationCode::InvalidValue, "must be a JSON array");
+    }
+    let mut seen = BTreeSet::new();
+    for (i, text) in overlay.static_addresses.iter().enumerate() {
+        let path = format!("static_addresses[{i}]");
+        if text.parse::<SocketAddr>().is_err() {
+            v.push(path, ViolationCode::InvalidValue, "must be an address and a port (ip:port)");
+        } else if !seen.insert(text) {
+            v.push(path, ViolationCode::Duplicate, "is listed twice");
+        }
+    }
+}
+
+impl Core {
+    async fn check_role(
+        &self,
+        v: &mut Violations,
+        org: OrganizationId,
+        role: Option<SecurityGroupId>,
+    ) -> Result<()> {
+        if let Some(role) = role {
+            if self.group_kind_in(org, role).await? != Some(GroupKind::Role) {
+                v.push("role_id", ViolationCode::InvalidReference, "must be an existing role");
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create_host(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        input: CreateHost,
+    ) -> Result<Host> {
+        actor.require_org_create(org, &[Scope::HOSTS_CREATE])?;
+        let mut v = Violations::new();
+        v.text("name", &input.name, 1, NAME_MAX);
+        check_tags(&mut v, &input.tags);
+        check_overlay(&mut v, &input.overlay);
+        self.check_role(&mut v, org, input.role).await?;
+        let server_id = ServerId::random();
+        let created_at = now();
+        let plan = InterfacePlan { org, server_id, created_at, at: String::new() };
+        let iface = CreateInterface { network_id: input.network_id, addresses: input.addresses };
+        let mut claims = Vec::new();
+        let interface = self.plan_interface(&mut v, &plan, &iface, &mut BTreeSet::new(), &mut claims).await?;
+        let mut allocate = None;
+        if let Some(interface) =
+            interface.as_ref().filter(|_| claims.is_empty() && iface.addresses.is_empty())
+        {
+            let network =
+                self.store.network(interface.network_id).await?.ok_or(Error::not_found(NetworkId::KIND))?;
+            let version = [IpVersion::V4, IpVersion::V6]
+                .into_iter()
+                .find(|version| network.prefixes_of(*version).next().is_some());
+            match version {
+                Some(version) => {
+                    allocate = Some(IpRequest {
+                        id: IpAddressId::random(),
+                        organization_id: org,
+                        network,
+                        version,
+                        vip: false,
+                        label: None,
+                        reverse_dns_pattern: self.settings.reverse_dns_pattern.clone(),
+                        allocation: Some(Allocation { server_id, interface_id: interface.id }),
+                        created_at,
+                    });
+                }
+                None => v.push(
+                    "addresses",
+                    ViolationCode::InvalidValue,
+                    "the network has no prefix to allocate from",
+                ),
+            }
+        }
+        v.finish()?;
+        let interface = interface.ok_or(Error::not_found(NetworkId::KIND))?;
+        self.existing_organization(org).await?;
+        let host = Host {
+            server: Server {
+                id: server_id,
+                organization_id: org,
+                name: input.name,
+                interfaces: vec![interface],
+                tags: input.tags,
+                created_at,
+            },
+            role: input.role,
+            overlay: input.overlay,
+            modified_at: created_at,
+        };
+        self.store.insert_host(&host, &claims, allocate.as_ref()).await
+    }
+
+    pub async fn host(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<Host> {
+        actor.require_org(org, &[Scope::HOSTS_READ])?;
+        self.store.host(org, id).await?.ok_or(Error::not_found(ServerId::KIND))
+    }
+
+    pub async fn list_hosts(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        filter: HostFilter,
+        page: PageRequest,
+    ) -> Result<Page<Host>> {
+        actor.require_org(org, &[Scope::HOSTS_LIST])?;
+        self.existing_organization(org).await?;
+        self.store.list_hosts(org, filter, page).await
+    }
+
+    pub async fn update_host(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        id: ServerId,
+        patch: HostPatch,
+    ) -> Result<Host> {
+        actor.require_org(org, &[Scope::HOSTS_UPDATE])?;
+        let mut host = self.store.host(org, id).await?.ok_or(Error::not_found(ServerId::KIND))?;
+        let mut v = Violations::new();
+        if patch.network_id.is_some_and(|n| Some(n) != host.network_id()) {
+            v.push("network_id", ViolationCode::InvalidValue, "cannot be changed after the host is created");
+        }
+        if let Some(addresses) = &patch.addresses {
+            let same = addresses.len() == host.addresses().len()
+                && addresses.iter().all(|a| a.parse().is_ok_and(|a| host.addresses().contains(&a)));
+            if !same {
+                v.push(
+                    "addresses",
+                    ViolationCode::InvalidValue,
+                    "cannot be changed after the host is created",
+                );
+            }
+        }
+        if let Some(name) = patch.name {
+            v.text("name", &name, 1, NAME_MAX);
+            host.server.name = name;
+        }
+        if let Some(tags) = patch.tags {
+            check_tags(&mut v, &tags);
+            host.server.tags = tags;
+        }
+        if let Some(role) = patch.role {
+            self.check_role(&mut v, org, role).await?;
+            host.role = role;
+        }
+        let overlay = &mut host.overlay;
+        overlay.listen_port = patch.listen_port.unwrap_or(overlay.listen_port);
+        overlay.is_lighthouse = patch.is_lighthouse.unwrap_or(overlay.is_lighthouse);
+        overlay.is_relay = patch.is_relay.unwrap_or(overlay.is_relay);
+        if let Some(addresses) = patch.static_addresses {
+            overlay.static_addresses = addresses;
+        }
+        if let Some(overrides) = patch.config_overrides {
+            overlay.config_overrides = overrides;
+        }
+        check_overlay(&mut v, &host.overlay);
+        v.finish()?;
+        host.modified_at = now();
+        self.store.update_host(&host).await?;
+        Ok(host)
+    }
+
+    /// Deletes the host's server (its addresses are released, its role membership goes with it).
+    pub async fn delete_host(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<()> {
+        actor.require_org(org, &[Scope::HOSTS_DELETE])?;
+        self.store.host(org, id).await?.ok_or(Error::not_found(ServerId::KIND))?;
+        self.store.delete_server(org, id).await
+    }
+}
