@@ -4,9 +4,11 @@
 //!   store (the raw ceiling), at several concurrency levels.
 //! - `ipam`: filling a /16 (65,534 addresses) until exhaustion, over HTTP and against the store,
 //!   with the cost of the last allocations compared with the first.
+//! - `hosts`: Defined host creation into one role over HTTP, then listing them all.
 //!
 //! `cargo run --release -p palisade-bench -- --help`
 
+mod hosts;
 mod ipam;
 mod measure;
 mod writes;
@@ -48,6 +50,15 @@ enum Command {
         /// Concurrent allocators.
         #[arg(long, default_value_t = 16)]
         clients: usize,
+    },
+    /// Defined hosts: creation into one role with IPAM addresses, then a full listing.
+    Hosts {
+        /// Concurrency levels to measure.
+        #[arg(long, value_delimiter = ',', default_value = "1,16")]
+        clients: Vec<usize>,
+        /// Hosts per level.
+        #[arg(long, default_value_t = 2000)]
+        hosts: usize,
     },
 }
 
@@ -104,5 +115,6 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Writes { clients, pairs } => writes::run(&backends, &clients, pairs, max).await,
         Command::Ipam { prefix, clients } => ipam::run(&backends, &prefix, clients, max).await,
+        Command::Hosts { clients, hosts } => hosts::run(&backends, &clients, hosts, max).await,
     }
 }

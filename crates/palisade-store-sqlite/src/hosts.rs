@@ -1,6 +1,8 @@
 //! Hosts on SQLite: a server row (with its interface and addresses), a `host_attributes` row and
 //! a membership of the role group, always written together.
 
+use std::collections::HashMap;
+
 use palisade_core::error::{Error, Result};
 use palisade_core::id::{NetworkId, OrganizationId, SecurityGroupId, ServerId};
 use palisade_core::model::{Host, HostFilter, IpAddress, IpRequest, Overlay};
@@ -8,8 +10,10 @@ use palisade_core::{Page, PageRequest};
 use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
 
-use crate::rows::{self, get, opt_bytes16};
-use crate::store_impl::{count, fetch_all, limit, offset, servers_from_rows, write_server, write_tags};
+use crate::rows::{self, bytes16, get};
+use crate::store_impl::{
+    bind_ids, count, fetch_all, limit, offset, placeholders, servers_from_rows, write_server, write_tags,
+};
 use crate::{constraint_error, db_error, ipam, SqliteStore};
 
 const HOST: &str = "server";
@@ -81,23 +85,21 @@ async fn write_role(
 
 async fn hosts_from_rows(conn: &mut SqliteConnection, rows: Vec<SqliteRow>) -> Result<Vec<Host>> {
     let servers = servers_from_rows(&mut *conn, &rows).await?;
+    let ids: Vec<[u8; 16]> = servers.iter().map(|s| *s.id.as_bytes()).collect();
+    let sql = format!(
+        "SELECT m.server_id, m.group_id FROM security_group_members m JOIN security_groups g ON g.id = m.group_id
+         WHERE g.kind = 'role' AND m.server_id IN ({})",
+        placeholders(ids.len())
+    );
+    let mut roles = HashMap::new();
+    for row in fetch_all(&mut *conn, bind_ids(sqlx::query(&sql), &ids)).await? {
+        roles.insert(bytes16(&row, "server_id")?, SecurityGroupId::from_bytes(bytes16(&row, "group_id")?));
+    }
     let mut hosts = Vec::with_capacity(rows.len());
     for (row, server) in rows.iter().zip(servers) {
-        let role = sqlx::query(
-            "SELECT m.group_id FROM security_group_members m JOIN security_groups g ON g.id = m.group_id
-             WHERE m.server_id = ? AND g.kind = 'role' LIMIT 1",
-        )
-        .bind(server.id.as_bytes().as_slice())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_error)?;
-        let role = match role {
-            Some(r) => opt_bytes16(&r, "group_id")?.map(SecurityGroupId::from_bytes),
-            None => None,
-        };
         hosts.push(Host {
+            role: roles.get(server.id.as_bytes()).copied(),
             server,
-            role,
             overlay: Overlay {
                 listen_port: u16::try_from(get::<i64>(row, "listen_port")?).map_err(Error::internal)?,
                 is_lighthouse: get(row, "is_lighthouse")?,

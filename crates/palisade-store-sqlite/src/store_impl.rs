@@ -85,6 +85,22 @@ async fn networks_from_rows(conn: &mut SqliteConnection, rows: Vec<SqliteRow>) -
     Ok(networks)
 }
 
+/// `?, ?, …` for an `IN` list of `n` values (a page is at most a few hundred).
+pub(crate) fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// Binds each id, in order, to the next placeholder.
+pub(crate) fn bind_ids<'q>(
+    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    ids: &'q [[u8; 16]],
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    for id in ids {
+        query = query.bind(id.as_slice());
+    }
+    query
+}
+
 /// Loads interfaces, addresses and tags for server rows in three queries.
 pub(crate) async fn servers_from_rows(
     conn: &mut SqliteConnection,
@@ -101,41 +117,42 @@ pub(crate) async fn servers_from_rows(
             created_at: rows::timestamp(row, "created_at")?,
         });
     }
-    for server in &mut servers {
-        let sid = server.id.as_bytes().as_slice();
-        let iface_rows = fetch_all(
-            &mut *conn,
-            sqlx::query("SELECT id, network_id FROM interfaces WHERE server_id = ? ORDER BY position")
-                .bind(sid),
-        )
-        .await?;
-        let addr_rows = fetch_all(
-            &mut *conn,
-            sqlx::query(
-                "SELECT interface_id, address FROM ip_addresses
-                 WHERE server_id = ? AND interface_id IS NOT NULL ORDER BY rowid",
-            )
-            .bind(sid),
-        )
-        .await?;
-        let mut addresses: HashMap<[u8; 16], Vec<std::net::IpAddr>> = HashMap::new();
-        for row in &addr_rows {
-            addresses.entry(bytes16(row, "interface_id")?).or_default().push(rows::address(row, "address")?);
-        }
-        for row in &iface_rows {
-            let id = bytes16(row, "id")?;
-            server.interfaces.push(Interface {
+    if servers.is_empty() {
+        return Ok(servers);
+    }
+    let ids: Vec<[u8; 16]> = servers.iter().map(|s| *s.id.as_bytes()).collect();
+    let marks = placeholders(ids.len());
+    let iface_sql = format!(
+        "SELECT id, server_id, network_id FROM interfaces WHERE server_id IN ({marks}) ORDER BY position"
+    );
+    let iface_rows = fetch_all(&mut *conn, bind_ids(sqlx::query(&iface_sql), &ids)).await?;
+    let addr_sql = format!(
+        "SELECT interface_id, address FROM ip_addresses
+         WHERE server_id IN ({marks}) AND interface_id IS NOT NULL ORDER BY rowid"
+    );
+    let addr_rows = fetch_all(&mut *conn, bind_ids(sqlx::query(&addr_sql), &ids)).await?;
+    let tag_sql =
+        format!("SELECT server_id, tag FROM server_tags WHERE server_id IN ({marks}) ORDER BY position");
+    let tag_rows = fetch_all(&mut *conn, bind_ids(sqlx::query(&tag_sql), &ids)).await?;
+    let by_server: HashMap<[u8; 16], usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let mut addresses: HashMap<[u8; 16], Vec<std::net::IpAddr>> = HashMap::new();
+    for row in &addr_rows {
+        addresses.entry(bytes16(row, "interface_id")?).or_default().push(rows::address(row, "address")?);
+    }
+    for row in &iface_rows {
+        let id = bytes16(row, "id")?;
+        if let Some(&i) = by_server.get(&bytes16(row, "server_id")?) {
+            servers[i].interfaces.push(Interface {
                 id: InterfaceId::from_bytes(id),
                 network_id: NetworkId::from_bytes(bytes16(row, "network_id")?),
                 addresses: addresses.remove(&id).unwrap_or_default(),
             });
         }
-        let tag_rows = fetch_all(
-            &mut *conn,
-            sqlx::query("SELECT tag FROM server_tags WHERE server_id = ? ORDER BY position").bind(sid),
-        )
-        .await?;
-        server.tags = tag_rows.iter().map(|r| get(r, "tag")).collect::<Result<_>>()?;
+    }
+    for row in &tag_rows {
+        if let Some(&i) = by_server.get(&bytes16(row, "server_id")?) {
+            servers[i].tags.push(get(row, "tag")?);
+        }
     }
     Ok(servers)
 }
