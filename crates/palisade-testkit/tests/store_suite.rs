@@ -54,6 +54,8 @@ suite!(
     tags_round_trip_and_leave_groups_with_them,
     address_lists_round_trip,
     groups_are_created_and_replaced_with_their_rules,
+    members_are_added_one_at_a_time_concurrently,
+    rule_serials_are_assigned_and_never_reused,
 );
 
 /// The configured statement timeout reaches PostgreSQL sessions.
