@@ -9,6 +9,7 @@ mod auth;
 mod binary;
 mod contract;
 mod defined;
+mod hostway;
 mod ipam;
 mod katapult;
 mod katapult_sg;
