@@ -85,7 +85,7 @@ fn fields(
     let mut v = Violations::new();
     let name = match group.get("displayName") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.trim().to_owned()),
+        Some(Value::String(s)) => Some(s.clone()),
         Some(_) => {
             v.push("displayName", ViolationCode::InvalidValue, "must be a string");
             None

@@ -462,6 +462,21 @@ async fn the_same_groups_as_the_katapult_face() {
     let r = send(&w.app, Method::DELETE, &format!("{}/{id}", groups(&w)), Some(&bearer), None).await;
     let got = fault(&r, StatusCode::FORBIDDEN);
     assert_eq!(got["forbidden"]["details"], "the credential lacks the scope security_group");
+    // Hostway's rules read back through the Katapult face (an ESP rule is protocol 50 there).
+    let r =
+        rule(&w, json!({"protocol": "ESP", "cidr": "192.0.2.0/24", "parentGroupId": id, "action": "DROP"}))
+            .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let sg = palisade_api::katapult::ids::render("sg", ids::parse(&id).unwrap().as_bytes());
+    let r = w.app.get(&format!("/core/v1/security_groups/{sg}/rules"), &token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let k = &r.body["security_group_rules"][0];
+    assert_eq!(
+        (k["direction"].as_str(), k["protocol"].as_str(), k["action"].as_str(), k["targets"][0].as_str()),
+        (Some("inbound"), Some("50"), Some("deny"), Some("192.0.2.0/24")),
+        "{}",
+        r.body
+    );
 }
 
 /// Creates a rule and returns the response.
@@ -842,4 +857,64 @@ async fn unknown_paths_and_wrong_methods_answer_in_hostways_envelope() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = call(&w, Method::GET, &groups(&w), None).await;
     assert_eq!(fault(&r, StatusCode::FORBIDDEN)["forbidden"]["details"], "the account is suspended");
+}
+
+/// Every Hostway route (from the face's own table, so new routes are covered) with a wrong
+/// password and with another account's user: 401 and 404, and nothing of the account changes.
+/// (`route_table.rs` walks the same routes with API tokens.)
+#[tokio::test]
+async fn every_route_refuses_bad_passwords_and_other_accounts_users() {
+    let w = world().await;
+    let group = create(&w, "g").await;
+    let r = rule(&w, json!({"protocol": "ALL", "cidr": "0.0.0.0/0", "parentGroupId": group})).await;
+    let rule_id = r.json()["securityGroupRule"]["id"].as_str().unwrap().to_owned();
+    let server =
+        w.app.post(&format!("/api/v1/organizations/{}/servers", w.org), OPERATOR, json!({"name": "s"})).await;
+    let server = server.body["server"]["id"].as_str().unwrap().to_owned();
+    let other = w.app.org("other-account").await;
+    let theirs = user(&w.app, &other, "other_user").await;
+    let wrong = basic(USER, "not the password");
+    let before = call(&w, Method::GET, &format!("{}/{group}", groups(&w)), None).await.json();
+
+    let routes = palisade_api::hostway::route_table();
+    assert_eq!(routes.len(), 11);
+    for route in routes {
+        let path = route
+            .path
+            .replace("{account_id}", &w.org)
+            .replace("{group_id}", &group)
+            .replace("{rule_id}", &rule_id)
+            .replace("{server_id}", &server);
+        let body = match (route.method.as_str(), route.path.as_str()) {
+            ("POST", p) if p.ends_with("os-security-groups") => {
+                json!({"securityGroup": {"displayName": "intruder"}})
+            }
+            ("PUT", p) if p.ends_with("{group_id}") => json!({"securityGroup": {"description": "changed"}}),
+            ("POST", _) => {
+                json!({"securityGroupRule": {"protocol": "TCP", "fromPort": 1, "toPort": 2, "cidr": "0.0.0.0/0", "parentGroupId": group}})
+            }
+            ("PUT", _) => json!({"securityGroup": {"id": group, "status": "enabled"}}),
+            _ => Value::Null,
+        };
+        let body = (!body.is_null()).then(|| body.to_string());
+        let method: Method = route.method.parse().unwrap();
+        let context = format!("{} {}", route.method, route.path);
+
+        let r = send(&w.app, method.clone(), &path, Some(&wrong), body.as_deref()).await;
+        assert_eq!((r.status, r.text.as_str()), (StatusCode::UNAUTHORIZED, UNAUTHORIZED), "{context}");
+
+        let r = send(&w.app, method, &path, Some(&theirs), body.as_deref()).await;
+        if route.path.starts_with("/accounts/{account_id}") {
+            assert_eq!(fault(&r, StatusCode::NOT_FOUND)["itemNotFound"]["code"], 404, "{context}");
+        } else {
+            // The alias acts in the caller's own account and shows nothing of this one.
+            assert!(r.status.is_success(), "{context}: {}", r.text);
+            assert!(!r.text.contains(&w.org) && !r.text.contains(&group), "{context} leaks: {}", r.text);
+        }
+    }
+    let after = call(&w, Method::GET, &format!("{}/{group}", groups(&w)), None).await.json();
+    assert_eq!(before, after);
+    let list = call(&w, Method::GET, &groups(&w), None).await.json();
+    assert_eq!(list["securityGroups"].as_array().unwrap().len(), 1);
+    assert_eq!(w.app.count("security_group_rules").await, 1);
 }
