@@ -60,6 +60,7 @@ fn field(path: &str) -> String {
     match path {
         "name" => "displayName".into(),
         "remotes[0]" => "cidr".into(),
+        "per_page" => "pageSize".into(),
         other => other.to_owned(),
     }
 }

@@ -661,9 +661,15 @@ async fn rules_are_created_listed_and_deleted() {
     let paged: Vec<&str> =
         page["list"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(paged, ids_seen[3..6]);
-    for query in ["page=1", "pageSize=2", "page=0&pageSize=2", "page=x&pageSize=2", "page=1&pageSize=1000"] {
+    for (query, details) in [
+        ("page=1", "page: give both page and pageSize, or neither"),
+        ("pageSize=2", "page: give both page and pageSize, or neither"),
+        ("page=0&pageSize=2", "page: must be at least 1"),
+        ("page=x&pageSize=2", "page: must be a positive integer"),
+        ("page=1&pageSize=1000", "pageSize: must be between 1 and 200"),
+    ] {
         let r = call(&w, Method::GET, &format!("{rules_path}?{query}"), None).await;
-        assert_eq!(fault(&r, StatusCode::BAD_REQUEST)["badRequest"]["message"], "Invalid", "{query}");
+        assert_eq!(fault(&r, StatusCode::BAD_REQUEST)["badRequest"]["details"], details, "{query}");
     }
 
     // Delete: 204, then gone; ids are not reused.
