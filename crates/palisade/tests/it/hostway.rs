@@ -130,8 +130,20 @@ fn today() -> String {
 async fn the_founding_success_example() {
     let w = world().await;
     let body = r#"{ "securityGroup" : { "displayName" : "Test Firewall Group", "description" : "Test firewall group description." } }"#;
-    let r = send(&w.app, Method::POST, &groups(&w), Some(&w.auth), Some(body)).await;
+    // The document's headers, verbatim (its content type is malformed; it is not checked).
+    let res = w
+        .app
+        .client
+        .post(format!("{}{}", w.app.base, groups(&w)))
+        .header("content-type", "application/json Charset=UTF-8")
+        .header("authorization", &w.auth)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let r = Answer { status: res.status(), headers: res.headers().clone(), text: res.text().await.unwrap() };
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert!(r.headers["content-type"].to_str().unwrap().starts_with("application/json"));
     let mut got = r.json();
     let id = got["securityGroup"]["id"].as_str().unwrap().to_owned();
     // `group` + date + `_` + 22 base62 (Hostway shows 9 characters; 128-bit ids need 22).
@@ -923,4 +935,44 @@ async fn every_route_refuses_bad_passwords_and_other_accounts_users() {
     let list = call(&w, Method::GET, &groups(&w), None).await.json();
     assert_eq!(list["securityGroups"].as_array().unwrap().len(), 1);
     assert_eq!(w.app.count("security_group_rules").await, 1);
+}
+
+#[tokio::test]
+async fn concurrent_assignments_all_land() {
+    let w = world().await;
+    let group = create(&w, "web").await;
+    let mut servers = Vec::new();
+    for i in 0..8 {
+        let r = w
+            .app
+            .post(
+                &format!("/api/v1/organizations/{}/servers", w.org),
+                OPERATOR,
+                json!({"name": format!("s{i}")}),
+            )
+            .await;
+        servers.push(r.body["server"]["id"].as_str().unwrap().to_owned());
+    }
+    let body = json!({"securityGroup": {"id": group, "status": "enabled"}}).to_string();
+    let mut tasks = Vec::new();
+    for server in &servers {
+        let url = format!("{}/accounts/{}/flexcloud/servers/{server}/os-security-group", w.app.base, w.org);
+        let (client, auth, body) = (w.app.client.clone(), w.auth.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            client.put(url).header("authorization", auth).body(body).send().await.unwrap().status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    let g = call(&w, Method::GET, &format!("{}/{group}", groups(&w)), None).await.json();
+    let mut got: Vec<String> = g["securityGroup"]["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    got.sort();
+    servers.sort();
+    assert_eq!(got, servers, "no assignment lost");
 }
