@@ -7,6 +7,7 @@
 
 pub mod defined;
 pub mod health;
+pub mod hostway;
 pub mod katapult;
 pub mod native;
 pub mod rate;
@@ -47,6 +48,7 @@ pub fn router(core: Core, config: ApiConfig) -> Router {
         .merge(health::router())
         .merge(katapult::router())
         .merge(defined::router())
+        .merge(hostway::router())
         .merge(native::router())
         .with_state(state)
 }
@@ -56,6 +58,7 @@ pub fn route_table() -> Vec<RouteEntry> {
     let mut routes = native::route_table();
     routes.extend(katapult::route_table());
     routes.extend(defined::route_table());
+    routes.extend(hostway::route_table());
     routes
 }
 

@@ -7,7 +7,7 @@
 //! learn that it exists.
 
 use crate::error::{Error, Forbidden, Result};
-use crate::id::{ApiTokenId, OrganizationId};
+use crate::id::{ApiTokenId, OrganizationId, UserId};
 use crate::scope::Scope;
 
 /// An authenticated caller.
@@ -17,6 +17,16 @@ pub enum Principal {
     Operator,
     /// An organization's API token, limited to its organization and scopes.
     Token(TokenPrincipal),
+    /// A user of an organization (username and password, e.g. HTTP Basic on the Hostway face):
+    /// the account holder, holding every scope within their own organization only.
+    User(UserPrincipal),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPrincipal {
+    pub organization_id: OrganizationId,
+    pub user_id: UserId,
+    pub resource_creation_restricted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +42,7 @@ impl Principal {
     pub fn require_operator(&self) -> Result<()> {
         match self {
             Principal::Operator => Ok(()),
-            Principal::Token(_) => Err(Error::Forbidden(Forbidden::OperatorOnly)),
+            Principal::Token(_) | Principal::User(_) => Err(Error::Forbidden(Forbidden::OperatorOnly)),
         }
     }
 
@@ -51,6 +61,10 @@ impl Principal {
                     Err(Error::Forbidden(Forbidden::MissingScope(any_of.to_vec())))
                 }
             }
+            Principal::User(user) if user.organization_id != org => {
+                Err(Error::not_found(OrganizationId::KIND))
+            }
+            Principal::User(_) => Ok(()),
         }
     }
 
@@ -58,7 +72,7 @@ impl Principal {
     /// or any token holding one of `any_of`.
     pub fn require_scope(&self, any_of: &[Scope]) -> Result<()> {
         match self {
-            Principal::Operator => Ok(()),
+            Principal::Operator | Principal::User(_) => Ok(()),
             Principal::Token(token) if any_of.iter().any(|s| token.scopes.contains(s)) => Ok(()),
             Principal::Token(_) => Err(Error::Forbidden(Forbidden::MissingScope(any_of.to_vec()))),
         }
@@ -69,6 +83,9 @@ impl Principal {
     pub fn require_member(&self, org: OrganizationId) -> Result<()> {
         match self {
             Principal::Token(token) if token.organization_id != org => {
+                Err(Error::not_found(OrganizationId::KIND))
+            }
+            Principal::User(user) if user.organization_id != org => {
                 Err(Error::not_found(OrganizationId::KIND))
             }
             _ => Ok(()),
@@ -83,6 +100,9 @@ impl Principal {
             Principal::Token(token) if token.resource_creation_restricted => {
                 Err(Error::Forbidden(Forbidden::ResourceCreationRestricted))
             }
+            Principal::User(user) if user.resource_creation_restricted => {
+                Err(Error::Forbidden(Forbidden::ResourceCreationRestricted))
+            }
             _ => Ok(()),
         }
     }
@@ -91,6 +111,7 @@ impl Principal {
         match self {
             Principal::Operator => None,
             Principal::Token(t) => Some(t.organization_id),
+            Principal::User(u) => Some(u.organization_id),
         }
     }
 }
@@ -121,5 +142,25 @@ mod tests {
         ));
         assert!(t.require_operator().is_err());
         assert!(Principal::Operator.require_org(other, &[]).is_ok());
+    }
+
+    #[test]
+    fn users_hold_every_scope_of_their_own_organization_only() {
+        let mine = OrganizationId::random();
+        let other = OrganizationId::random();
+        let user = Principal::User(UserPrincipal {
+            organization_id: mine,
+            user_id: UserId::random(),
+            resource_creation_restricted: true,
+        });
+        assert!(user.require_org(mine, &[Scope::SECURITY_GROUP_DELETE]).is_ok());
+        assert_eq!(user.require_org(other, &[Scope::SECURITY_GROUPS]), Err(Error::not_found("organization")));
+        assert_eq!(user.require_member(other), Err(Error::not_found("organization")));
+        assert_eq!(
+            user.require_org_create(mine, &[Scope::SECURITY_GROUPS]),
+            Err(Error::Forbidden(Forbidden::ResourceCreationRestricted))
+        );
+        assert!(user.require_operator().is_err());
+        assert_eq!(user.organization_id(), Some(mine));
     }
 }

@@ -18,7 +18,7 @@ pub mod service;
 pub mod store;
 pub mod validate;
 
-pub use auth::{Principal, TokenPrincipal};
+pub use auth::{Principal, TokenPrincipal, UserPrincipal};
 pub use error::{Error, Result, Violation, ViolationCode};
 pub use page::{Page, PageRequest};
 pub use scope::Scope;

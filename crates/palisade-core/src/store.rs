@@ -187,6 +187,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn replace_rule(&self, rule: &Rule) -> Result<()>;
     async fn delete_rule(&self, id: RuleId) -> Result<()>;
 
+    /// Makes `member` a member of the group unless it already is (appended after the others),
+    /// in one transaction that serializes on the group, so concurrent additions all land.
+    /// [`Error::NotFound`] if the group or the member does not exist.
+    async fn add_security_group_member(
+        &self,
+        id: SecurityGroupId,
+        member: crate::policy::Member,
+        at: time::OffsetDateTime,
+    ) -> Result<()>;
+    /// The serial numbers of a group's rules, in creation order: small positive numbers the
+    /// database assigns when a rule is inserted and never reuses (for vendors that number rules).
+    async fn rule_serials(&self, group: SecurityGroupId) -> Result<Vec<(RuleId, u64)>>;
+    /// The rule holding this serial number.
+    async fn rule_by_serial(&self, serial: u64) -> Result<Option<RuleId>>;
+
     async fn insert_server_group(&self, group: &ServerGroup) -> Result<()>;
     async fn server_group(&self, id: ServerGroupId) -> Result<Option<ServerGroup>>;
     async fn list_server_groups(&self, org: OrganizationId, page: PageRequest) -> Result<Page<ServerGroup>>;

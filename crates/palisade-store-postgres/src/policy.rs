@@ -503,3 +503,71 @@ impl PostgresStore {
         self.delete_row("security_group_rules", id.as_uuid(), RuleId::KIND).await
     }
 }
+
+/// Group members added one at a time, and rules' serial numbers (their `seq`, migration 0004).
+impl PostgresStore {
+    pub(crate) async fn add_member(
+        &self,
+        id: SecurityGroupId,
+        member: Member,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        // Updating the group row locks it until commit: concurrent additions to one group queue
+        // here, so each sees the positions the previous one took.
+        found(
+            sqlx::query("UPDATE security_groups SET updated_at = $1 WHERE id = $2")
+                .bind(at)
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?,
+            GROUP,
+        )?;
+        let (server, server_group, tag, missing) = match member {
+            Member::Server(s) => (Some(s.as_uuid()), None, None, ServerId::KIND),
+            Member::ServerGroup(g) => (None, Some(g.as_uuid()), None, ServerGroupId::KIND),
+            Member::Tag(t) => (None, None, Some(t.as_uuid()), TagId::KIND),
+        };
+        sqlx::query(
+            "INSERT INTO security_group_members (group_id, position, server_id, server_group_id, tag_id)
+             SELECT $1, (SELECT COALESCE(MAX(position) + 1, 0) FROM security_group_members WHERE group_id = $1),
+                    $2, $3, $4
+             WHERE NOT EXISTS (SELECT 1 FROM security_group_members
+                               WHERE group_id = $1 AND server_id IS NOT DISTINCT FROM $2
+                                 AND server_group_id IS NOT DISTINCT FROM $3 AND tag_id IS NOT DISTINCT FROM $4)",
+        )
+        .bind(id.as_uuid())
+        .bind(server)
+        .bind(server_group)
+        .bind(tag)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_error(e, &[], missing))?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    pub(crate) async fn serials(&self, group: SecurityGroupId) -> Result<Vec<(RuleId, u64)>> {
+        sqlx::query("SELECT id, seq FROM security_group_rules WHERE group_id = $1 ORDER BY seq")
+            .bind(group.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|row| {
+                let serial = u64::try_from(get::<i64>(row, "seq")?).map_err(Error::internal)?;
+                Ok((RuleId::from_uuid(get(row, "id")?), serial))
+            })
+            .collect()
+    }
+
+    pub(crate) async fn by_serial(&self, serial: u64) -> Result<Option<RuleId>> {
+        let Ok(serial) = i64::try_from(serial) else { return Ok(None) };
+        let row = sqlx::query("SELECT id FROM security_group_rules WHERE seq = $1")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.map(|r| get(&r, "id").map(RuleId::from_uuid)).transpose()
+    }
+}

@@ -907,6 +907,23 @@ impl Store for PostgresStore {
         self.remove_rule(id).await
     }
 
+    async fn add_security_group_member(
+        &self,
+        id: SecurityGroupId,
+        member: palisade_core::policy::Member,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        self.add_member(id, member, at).await
+    }
+
+    async fn rule_serials(&self, group: SecurityGroupId) -> Result<Vec<(RuleId, u64)>> {
+        self.serials(group).await
+    }
+
+    async fn rule_by_serial(&self, serial: u64) -> Result<Option<RuleId>> {
+        self.by_serial(serial).await
+    }
+
     async fn insert_server_group(&self, group: &ServerGroup) -> Result<()> {
         self.add_server_group(group).await
     }

@@ -502,3 +502,82 @@ impl SqliteStore {
         self.delete_row("security_group_rules", id.as_bytes(), RuleId::KIND).await
     }
 }
+
+/// Group members added one at a time, and rules' serial numbers (`rule_serials`, migration 0004).
+impl SqliteStore {
+    pub(crate) async fn add_member(
+        &self,
+        id: SecurityGroupId,
+        member: Member,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        found(
+            sqlx::query("UPDATE security_groups SET updated_at = ? WHERE id = ?")
+                .bind(at.unix_timestamp())
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?,
+            GROUP,
+        )?;
+        let bytes = |b: &[u8; 16]| Some(b.to_vec());
+        let (server, server_group, tag) = match member {
+            Member::Server(s) => (bytes(s.as_bytes()), None, None),
+            Member::ServerGroup(g) => (None, bytes(g.as_bytes()), None),
+            Member::Tag(t) => (None, None, bytes(t.as_bytes())),
+        };
+        let missing = match member {
+            Member::Server(_) => ServerId::KIND,
+            Member::ServerGroup(_) => ServerGroupId::KIND,
+            Member::Tag(_) => TagId::KIND,
+        };
+        sqlx::query(
+            "INSERT INTO security_group_members (group_id, position, server_id, server_group_id, tag_id)
+             SELECT ?, (SELECT COALESCE(MAX(position) + 1, 0) FROM security_group_members WHERE group_id = ?),
+                    ?, ?, ?
+             WHERE NOT EXISTS (SELECT 1 FROM security_group_members
+                               WHERE group_id = ? AND server_id IS ? AND server_group_id IS ? AND tag_id IS ?)",
+        )
+        .bind(id.as_bytes().as_slice())
+        .bind(id.as_bytes().as_slice())
+        .bind(server.clone())
+        .bind(server_group.clone())
+        .bind(tag.clone())
+        .bind(id.as_bytes().as_slice())
+        .bind(server)
+        .bind(server_group)
+        .bind(tag)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_error(e, &[], missing))?;
+        tx.commit().await
+    }
+
+    pub(crate) async fn serials(&self, group: SecurityGroupId) -> Result<Vec<(RuleId, u64)>> {
+        sqlx::query(
+            "SELECT r.id, s.serial FROM security_group_rules r JOIN rule_serials s ON s.rule_id = r.id
+             WHERE r.group_id = ? ORDER BY r.rowid",
+        )
+        .bind(group.as_bytes().as_slice())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|row| {
+            let serial = u64::try_from(get::<i64>(row, "serial")?).map_err(Error::internal)?;
+            Ok((RuleId::from_bytes(bytes16(row, "id")?), serial))
+        })
+        .collect()
+    }
+
+    pub(crate) async fn by_serial(&self, serial: u64) -> Result<Option<RuleId>> {
+        let Ok(serial) = i64::try_from(serial) else { return Ok(None) };
+        let row = sqlx::query("SELECT rule_id FROM rule_serials WHERE serial = ?")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.map(|r| bytes16(&r, "rule_id").map(RuleId::from_bytes)).transpose()
+    }
+}

@@ -939,3 +939,80 @@ pub async fn hosts_round_trip_with_their_role_and_address(store: Arc<dyn Store>)
     assert_eq!(store.host(org, changed.server.id).await.unwrap(), None);
     assert_eq!(members(db.id).await, 1);
 }
+
+pub async fn members_are_added_one_at_a_time_concurrently(store: Arc<dyn Store>) {
+    let org = organization("members");
+    store.insert_organization(&org).await.unwrap();
+    let dc = data_center("members-dc");
+    store.insert_data_center(&dc).await.unwrap();
+    let net = network(dc.id, None, false, None);
+    store.insert_network(&net).await.unwrap();
+    let g = group(org.id, "g");
+    store.insert_security_group(&g, &[]).await.unwrap();
+    let mut servers = Vec::new();
+    for _ in 0..8 {
+        let s = server(org.id, net.id, &[]);
+        store.insert_server(&s, &[]).await.unwrap();
+        servers.push(s.id);
+    }
+    let mut tasks = Vec::new();
+    for s in servers.iter().chain(servers.iter()) {
+        let store = store.clone();
+        let (id, s) = (g.id, *s);
+        tasks.push(tokio::spawn(async move {
+            store.add_security_group_member(id, Member::Server(s), now()).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let mut members = store.security_group(g.id).await.unwrap().unwrap().members;
+    members.sort();
+    let mut want: Vec<Member> = servers.iter().map(|s| Member::Server(*s)).collect();
+    want.sort();
+    assert_eq!(members, want, "every server once, none lost");
+    assert_eq!(
+        store.add_security_group_member(SecurityGroupId::random(), Member::Server(servers[0]), now()).await,
+        Err(Error::not_found("security group"))
+    );
+    assert_eq!(
+        store.add_security_group_member(g.id, Member::Server(ServerId::random()), now()).await,
+        Err(Error::not_found("server"))
+    );
+}
+
+pub async fn rule_serials_are_assigned_and_never_reused(store: Arc<dyn Store>) {
+    let org = organization("serials");
+    store.insert_organization(&org).await.unwrap();
+    let a = group(org.id, "a");
+    let first = rule(a.id, Direction::Inbound, "22");
+    store.insert_security_group(&a, std::slice::from_ref(&first)).await.unwrap();
+    let second = rule(a.id, Direction::Inbound, "80");
+    store.insert_rule(&second).await.unwrap();
+    let serials = store.rule_serials(a.id).await.unwrap();
+    assert_eq!(serials.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [first.id, second.id]);
+    let (s1, s2) = (serials[0].1, serials[1].1);
+    assert!(s1 >= 1 && s2 > s1, "{serials:?}");
+    assert_eq!(store.rule_by_serial(s2).await.unwrap(), Some(second.id));
+    // Deleting the newest rule does not free its number for the next one.
+    store.delete_rule(second.id).await.unwrap();
+    assert_eq!(store.rule_by_serial(s2).await.unwrap(), None);
+    let third = rule(a.id, Direction::Inbound, "443");
+    store.insert_rule(&third).await.unwrap();
+    let serials = store.rule_serials(a.id).await.unwrap();
+    assert!(serials[1].1 > s2, "{serials:?}");
+    // Updating a rule keeps its number; replacing a group's rules numbers the new ones.
+    let mut changed = first.clone();
+    changed.ports = vec![];
+    store.replace_rule(&changed).await.unwrap();
+    assert_eq!(store.rule_by_serial(s1).await.unwrap(), Some(first.id));
+    let fresh = rule(a.id, Direction::Inbound, "8080");
+    let patch = SecurityGroupPatch { rules: Some(vec![fresh.clone()]), ..Default::default() };
+    store.update_security_group(a.id, &patch, now()).await.unwrap();
+    let serials = store.rule_serials(a.id).await.unwrap();
+    assert_eq!(serials.len(), 1);
+    assert_eq!(store.rule_by_serial(serials[0].1).await.unwrap(), Some(fresh.id));
+    assert_eq!(store.rule_by_serial(s1).await.unwrap(), None);
+    assert_eq!(store.rule_by_serial(u64::MAX).await.unwrap(), None);
+    assert!(store.rule_serials(SecurityGroupId::random()).await.unwrap().is_empty());
+}

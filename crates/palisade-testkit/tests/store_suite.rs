@@ -55,6 +55,8 @@ suite!(
     address_lists_round_trip,
     groups_are_created_and_replaced_with_their_rules,
     hosts_round_trip_with_their_role_and_address,
+    members_are_added_one_at_a_time_concurrently,
+    rule_serials_are_assigned_and_never_reused,
 );
 
 /// The configured statement timeout reaches PostgreSQL sessions.

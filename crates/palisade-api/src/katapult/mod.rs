@@ -424,6 +424,7 @@ async fn handle(
     let key = match &actor {
         Principal::Operator => "operator".to_owned(),
         Principal::Token(t) => t.token_id.to_string(),
+        Principal::User(u) => u.user_id.to_string(),
     };
     *allowance = state.rate_limits.check(&key);
     if !allowance.allowed {

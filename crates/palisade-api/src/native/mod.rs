@@ -92,8 +92,13 @@ pub fn router() -> Router<AppState> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
-async fn not_found() -> NativeError {
-    NativeError(Error::not_found("route"))
+/// An unknown route, in the envelope of the face that owns its path (Hostway's `/accounts/`),
+/// else the native one.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    if crate::hostway::owns(uri.path()) {
+        return crate::hostway::not_found().into_response();
+    }
+    NativeError(Error::not_found("route")).into_response()
 }
 
 /// A wrong method on a native or probe path, in the native envelope.

@@ -23,10 +23,10 @@ pub use lookup::{IpRef, OrganizationRef, PermalinkRef};
 pub use policy::{CreateRule, CreateSecurityGroup};
 pub use tenancy::{CreateApiToken, CreateOrganization, CreateUser, CreatedApiToken};
 
-use crate::auth::{Principal, TokenPrincipal};
+use crate::auth::{Principal, TokenPrincipal, UserPrincipal};
 use crate::error::{Error, Forbidden, Result, Unauthenticated};
 use crate::model::{now, OrganizationStatus};
-use crate::secret::{new_operator_secret, token_id_of, RevealedSecret, SecretHash};
+use crate::secret::{new_operator_secret, token_id_of, PasswordDigest, RevealedSecret, SecretHash};
 use crate::store::Store;
 
 /// The settings key under which the generated operator token's hash is kept.
@@ -104,6 +104,47 @@ impl Core {
             resource_creation_restricted: creds.organization.resource_creation_restricted,
         }))
     }
+
+    /// Identifies a user by username and password (HTTP Basic), checking the organization's
+    /// state. An unknown username costs the same Argon2id verification as a wrong password, so
+    /// response timing does not reveal which usernames exist.
+    pub async fn authenticate_user(&self, username: &str, password: &str) -> Result<Principal> {
+        let invalid = || Error::Unauthenticated(Unauthenticated::InvalidCredentials);
+        let Some(creds) = self.store.user_credentials(username).await? else {
+            let _ = dummy_digest().verify(password);
+            return Err(invalid());
+        };
+        if !creds.password.verify(password) {
+            return Err(invalid());
+        }
+        match creds.organization.status {
+            OrganizationStatus::Active => {}
+            OrganizationStatus::Suspended => return Err(Error::Forbidden(Forbidden::OrganizationSuspended)),
+            OrganizationStatus::NotActivated => {
+                return Err(Error::Forbidden(Forbidden::OrganizationNotActivated))
+            }
+        }
+        Ok(Principal::User(UserPrincipal {
+            organization_id: creds.organization.id,
+            user_id: creds.user.id,
+            resource_creation_restricted: creds.organization.resource_creation_restricted,
+        }))
+    }
+}
+
+/// A digest of a random password, verified against when a username is unknown (made once).
+fn dummy_digest() -> &'static PasswordDigest {
+    static DUMMY: std::sync::OnceLock<PasswordDigest> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let random = data_encoding::HEXLOWER.encode(&crate::id::random_bytes::<16>());
+        // Hashing fails only on invalid parameters; fall back to a well-formed fixed digest.
+        PasswordDigest::new(&random).unwrap_or_else(|_| {
+            PasswordDigest::from_phc(
+                "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$ZHVtbXlkdW1teWR1bW15ZHVtbXlkdW1teWR1bW15ZHU"
+                    .into(),
+            )
+        })
+    })
 }
 
 /// Decides the operator credential at start-up.

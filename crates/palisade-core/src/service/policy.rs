@@ -606,3 +606,50 @@ impl Core {
         Ok(tag)
     }
 }
+
+/// Single-member attachment and rule serial numbers: what vendors that attach one group to one
+/// server at a time, and that number their rules, need (Hostway).
+impl Core {
+    /// Makes `member` (a server, server group or tag of the group's organization) a member of the
+    /// group, unless it already is; concurrent additions all land. A member that does not exist
+    /// in the group's organization is [`Error::NotFound`] of its kind, as it is named by the
+    /// caller's path rather than a body field.
+    pub async fn add_group_member(
+        &self,
+        actor: &Principal,
+        id: SecurityGroupId,
+        kind: GroupKind,
+        member: Member,
+    ) -> Result<SecurityGroup> {
+        let group = self.authorized_group(actor, id, kind, Op::Update).await?;
+        let mut v = Violations::new();
+        self.check_members(&mut v, group.organization_id, &[member]).await?;
+        if v.finish().is_err() {
+            return Err(Error::not_found(match member {
+                Member::Server(_) => crate::id::ServerId::KIND,
+                Member::ServerGroup(_) => ServerGroupId::KIND,
+                Member::Tag(_) => TagId::KIND,
+            }));
+        }
+        self.store.add_security_group_member(id, member, now()).await?;
+        self.store.security_group(id).await?.ok_or(Error::not_found(SecurityGroupId::KIND))
+    }
+
+    /// The serial numbers of a group's rules, in creation order (see
+    /// [`crate::store::Store::rule_serials`]).
+    pub async fn rule_serials(
+        &self,
+        actor: &Principal,
+        group_id: SecurityGroupId,
+        kind: GroupKind,
+    ) -> Result<Vec<(RuleId, u64)>> {
+        self.authorized_group(actor, group_id, kind, Op::Read).await?;
+        self.store.rule_serials(group_id).await
+    }
+
+    /// The rule holding a serial number, if the caller may see it (else not found).
+    pub async fn rule_by_serial(&self, actor: &Principal, serial: u64) -> Result<(Rule, SecurityGroup)> {
+        let id = self.store.rule_by_serial(serial).await?.ok_or(Error::not_found(RuleId::KIND))?;
+        self.authorized_rule(actor, id, false).await
+    }
+}

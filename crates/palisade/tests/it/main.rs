@@ -10,6 +10,7 @@ mod binary;
 mod contract;
 mod defined;
 mod defined_hosts;
+mod hostway;
 mod ipam;
 mod katapult;
 mod katapult_sg;

@@ -1,0 +1,215 @@
+//! Firewall groups: `os-security-groups` (create, list, get, update, delete) and assigning a
+//! group to a cloud server (`flexcloud/servers/{serverId}/os-security-group`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use palisade_core::error::ViolationCode;
+use palisade_core::id::{RuleId, SecurityGroupId, ServerId};
+use palisade_core::policy::{GroupKind, Member, Rule, SecurityGroup, SecurityGroupPatch};
+use palisade_core::service::CreateSecurityGroup;
+use palisade_core::validate::Violations;
+use palisade_core::{Error, PageRequest};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::error::HostwayError;
+use super::rules::{rule_views, RuleView};
+use super::{ids, one, wrapped, Body, Caller, Link, Params};
+use crate::AppState;
+
+type Result<T> = std::result::Result<T, HostwayError>;
+
+const KIND: GroupKind = GroupKind::SecurityGroup;
+
+/// A group in the founding document's key order.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupView {
+    display_name: String,
+    description: String,
+    links: Vec<Link>,
+    rules: Vec<RuleView>,
+    id: String,
+    account_number: String,
+    servers: Vec<String>,
+}
+
+fn view(caller: &Caller, group: &SecurityGroup, rules: &[Rule], serials: &[(RuleId, u64)]) -> GroupView {
+    let id = ids::render(group.id, group.created_at);
+    GroupView {
+        display_name: group.name.clone(),
+        description: group.description.clone().unwrap_or_default(),
+        links: Link::to_self(caller.link(&format!("os-security-groups/{id}"))),
+        rules: rule_views(rules, serials),
+        id,
+        account_number: caller.account(),
+        servers: group
+            .members
+            .iter()
+            .filter_map(|m| match m {
+                Member::Server(s) => Some(s.to_string()),
+                _ => None,
+            })
+            .collect(),
+    }
+}
+
+/// The group named by a Hostway id, if it is a security group of the caller's account and the
+/// id (date included) is exactly its own; otherwise not found.
+pub(super) async fn group_in_account(
+    state: &AppState,
+    caller: &Caller,
+    text: &str,
+) -> std::result::Result<SecurityGroup, Error> {
+    let not_found = || Error::not_found(SecurityGroupId::KIND);
+    let id = ids::parse(text).ok_or_else(not_found)?;
+    let group = state.core.security_group(&caller.actor, id, KIND).await?;
+    if group.organization_id != caller.org || ids::render(group.id, group.created_at) != text {
+        return Err(not_found());
+    }
+    Ok(group)
+}
+
+/// The group with its rules and their numbers, rendered.
+async fn full_view(state: &AppState, caller: &Caller, group: &SecurityGroup) -> Result<GroupView> {
+    let (group, rules) = state.core.group_with_rules(&caller.actor, group.id, KIND).await?;
+    let serials = state.core.rule_serials(&caller.actor, group.id, KIND).await?;
+    Ok(view(caller, &group, &rules, &serials))
+}
+
+/// `displayName` and `description` of a `securityGroup` object, each optional here.
+fn fields(
+    group: &Map<String, Value>,
+) -> std::result::Result<(Option<String>, Option<Option<String>>), Error> {
+    let mut v = Violations::new();
+    let name = match group.get("displayName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            v.push("displayName", ViolationCode::InvalidValue, "must be a string");
+            None
+        }
+    };
+    let description = match group.get("description") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(s)) => Some(Some(s.clone())),
+        Some(_) => {
+            v.push("description", ViolationCode::InvalidValue, "must be a string");
+            None
+        }
+    };
+    v.finish()?;
+    Ok((name, description))
+}
+
+/// `POST /accounts/{accountId}/os-security-groups` (or `/accounts/os-security-groups`) → 201.
+pub async fn create(State(state): State<AppState>, caller: Caller, body: Body) -> Result<Response> {
+    let group = wrapped(&body, "securityGroup")?;
+    let (name, description) = fields(group)?;
+    let Some(name) = name else {
+        return Err(Error::invalid("displayName", ViolationCode::Required, "is required").into());
+    };
+    let input = CreateSecurityGroup {
+        kind: KIND,
+        name,
+        description: description.flatten(),
+        allow_all_inbound: false,
+        allow_all_outbound: true,
+        members: Vec::new(),
+        annotations: Vec::new(),
+        rules: Vec::new(),
+    };
+    let (group, rules) = state.core.create_security_group(&caller.actor, caller.org, input).await?;
+    Ok((StatusCode::CREATED, one("securityGroup", view(&caller, &group, &rules, &[]))).into_response())
+}
+
+/// `GET /accounts/{accountId}/os-security-groups` → 200 `{"securityGroups": […]}`.
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response> {
+    let page = state.core.groups_with_rules(&caller.actor, caller.org, KIND, PageRequest::all()).await?;
+    let mut groups = Vec::with_capacity(page.items.len());
+    for (group, rules) in &page.items {
+        let serials = state.core.rule_serials(&caller.actor, group.id, KIND).await?;
+        groups.push(view(&caller, group, rules, &serials));
+    }
+    Ok(one("securityGroups", groups).into_response())
+}
+
+/// `GET /accounts/{accountId}/os-security-groups/{groupId}` → 200.
+pub async fn get(State(state): State<AppState>, caller: Caller, params: Params) -> Result<Response> {
+    let group = group_in_account(&state, &caller, params.get("group_id")).await?;
+    let view = full_view(&state, &caller, &group).await?;
+    Ok(one("securityGroup", view).into_response())
+}
+
+/// `PUT /accounts/{accountId}/os-security-groups/{groupId}`: `displayName` and/or
+/// `description` → 200.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Params,
+    body: Body,
+) -> Result<Response> {
+    let group = group_in_account(&state, &caller, params.get("group_id")).await?;
+    let (name, description) = fields(wrapped(&body, "securityGroup")?)?;
+    if name.is_none() && description.is_none() {
+        return Err(
+            Error::invalid("", ViolationCode::Required, "give displayName, description or both").into()
+        );
+    }
+    let patch = SecurityGroupPatch { name, description, ..Default::default() };
+    let group = state.core.update_security_group(&caller.actor, group.id, KIND, patch).await?;
+    let view = full_view(&state, &caller, &group).await?;
+    Ok(one("securityGroup", view).into_response())
+}
+
+/// `DELETE /accounts/{accountId}/os-security-groups/{groupId}` → 204, no body.
+pub async fn delete(State(state): State<AppState>, caller: Caller, params: Params) -> Result<Response> {
+    let group = group_in_account(&state, &caller, params.get("group_id")).await?;
+    state.core.delete_security_group(&caller.actor, group.id, KIND).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PUT /accounts/{accountId}/flexcloud/servers/{serverId}/os-security-group` with
+/// `{"securityGroup":{"id","status":"enabled"}}` → 200. The server joins the group's members
+/// (idempotent; its other groups are kept). An unknown group is a 400 (as documented), an
+/// unknown server a 404.
+pub async fn assign(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Params,
+    body: Body,
+) -> Result<Response> {
+    let server: ServerId =
+        params.get("server_id").parse().map_err(|_| HostwayError(Error::not_found(ServerId::KIND)))?;
+    let input = wrapped(&body, "securityGroup")?;
+    let mut v = Violations::new();
+    let id = match input.get("id") {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => {
+            v.push("id", ViolationCode::Required, "must be a firewall group id");
+            None
+        }
+    };
+    match input.get("status") {
+        Some(Value::String(s)) if s == "enabled" => {}
+        _ => v.push("status", ViolationCode::InvalidValue, "must be \"enabled\""),
+    }
+    v.finish()?;
+    let id = id.unwrap_or_default();
+    let group = group_in_account(&state, &caller, &id).await.map_err(|e| match e {
+        Error::NotFound { .. } => {
+            Error::invalid("id", ViolationCode::InvalidReference, "no such firewall group")
+        }
+        other => other,
+    })?;
+    state.core.add_group_member(&caller.actor, group.id, KIND, Member::Server(server)).await?;
+    #[derive(Serialize)]
+    struct Assigned {
+        id: String,
+        links: Vec<Link>,
+    }
+    let links = Link::to_self(caller.link(&format!("os-security-groups/{id}")));
+    Ok(one("securityGroup", Assigned { id, links }).into_response())
+}

@@ -1,0 +1,284 @@
+//! The Hostway face (`/accounts/{accountId}/os-security-groups`, `os-security-group-rules`):
+//! Hostway's OpenStack-flavoured firewall groups, camelCase, HTTP Basic.
+//!
+//! Decisions (see also `docs/ARCHITECTURE.md`):
+//!
+//! - **One core.** A Hostway firewall group is a canonical group of kind `SecurityGroup` — the
+//!   same objects the Katapult face shows. A Hostway rule is an inbound rule whose single remote is
+//!   the source CIDR (kept as written, `127.0.0.1/24` included). Views show a group's inbound
+//!   rules only (Hostway has no direction); a rule without a CIDR source (made through another
+//!   face) shows `"cidr": null`.
+//! - **Accounts.** `{accountId}` is the organization's id as the native API renders it (UUID
+//!   text) or its sub-domain; `accountNumber` and the `links` always use the id. The account is
+//!   resolved and checked against the caller before the body is read, so an account that is not
+//!   the caller's (or does not exist) is `404 itemNotFound` whatever the body. The alias
+//!   `/accounts/os-security-groups` acts in the caller's own organization.
+//! - **Credentials.** `Authorization: Basic` with an organization's user (a user holds every
+//!   scope within its organization) — Hostway's scheme. `Bearer` API tokens are accepted too,
+//!   limited by their scopes (`security_groups`, `security_groups:read`, and `security_group` to
+//!   delete, as on the Katapult face), so automation can hold least privilege. No or wrong
+//!   credentials: `401` with Hostway's plain-text body.
+//! - **IDs.** Groups: `group` + creation date (`2012May11`, UTC) + `_` + 22 base62 characters of
+//!   the 128-bit id. Hostway shows 9 characters, which cannot carry 128 bits: a documented
+//!   deviation in length only; the date is checked when parsing, so each group has exactly one
+//!   id. Rules: numeric strings, the rule's serial number (assigned by the database, never
+//!   reused; `Store::rule_serials`).
+//! - **Protocols.** `TCP`/`UDP` need `1 <= fromPort <= toPort <= 65535`; `AH` (51), `ESP` (50),
+//!   `GRE` (47) and `ALL` (any) take no ports (`0`/`0`, or absent). `AH+ESP` names two IP
+//!   protocols, and a canonical rule has one: it is refused with a 400 that says to create an
+//!   `AH` rule and an `ESP` rule, rather than silently becoming two rules with one id.
+//! - **Action and priority.** `ACCEPT`/`REJECT`/`DROP` are canonical allow/reject/deny (absent:
+//!   `ACCEPT`). Hostway's priority "starts at 0 = lowest", the canonical one evaluates lower
+//!   first: the canonical priority is the negated Hostway priority (absent: 0).
+//! - **Errors.** OpenStack single-key faults with `details` and a fresh `errorid` (UUID) per
+//!   error: `badRequest` 400, `itemNotFound` 404, `forbidden` 403, `badMethod` 405, and
+//!   `computeFault` for a display name in use — status 409 with `"code": 400` inside, as the
+//!   founding document shows. Unknown paths under `/accounts/` and wrong methods answer in this
+//!   envelope too.
+
+mod error;
+mod groups;
+pub mod ids;
+mod rules;
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, HOST};
+use axum::http::request::Parts;
+use axum::routing::{get, post, put};
+use axum::Router;
+use data_encoding::BASE64;
+use palisade_core::error::{BadRequest, Forbidden, Unauthenticated};
+use palisade_core::id::OrganizationId;
+use palisade_core::service::OrganizationRef;
+use palisade_core::{Error, Principal};
+use serde_json::{Map, Value};
+
+use self::error::HostwayError;
+use crate::native::extract::{bearer, source_ip};
+use crate::{AppState, RouteEntry};
+
+const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/accounts/{account_id}/os-security-groups"),
+    ("GET", "/accounts/{account_id}/os-security-groups"),
+    ("GET", "/accounts/{account_id}/os-security-groups/{group_id}"),
+    ("PUT", "/accounts/{account_id}/os-security-groups/{group_id}"),
+    ("DELETE", "/accounts/{account_id}/os-security-groups/{group_id}"),
+    ("GET", "/accounts/{account_id}/os-security-groups/{group_id}/rules"),
+    ("POST", "/accounts/{account_id}/os-security-group-rules"),
+    ("DELETE", "/accounts/{account_id}/os-security-group-rules/{rule_id}"),
+    ("PUT", "/accounts/{account_id}/flexcloud/servers/{server_id}/os-security-group"),
+    ("POST", "/accounts/os-security-groups"),
+    ("GET", "/accounts/os-security-groups"),
+];
+
+pub fn router() -> Router<AppState> {
+    let groups = "/accounts/{account_id}/os-security-groups";
+    Router::new()
+        .route(groups, post(groups::create).get(groups::list))
+        .route(&format!("{groups}/{{group_id}}"), get(groups::get).put(groups::update).delete(groups::delete))
+        .route(&format!("{groups}/{{group_id}}/rules"), get(rules::list))
+        .route("/accounts/{account_id}/os-security-group-rules", post(rules::create))
+        .route(
+            "/accounts/{account_id}/os-security-group-rules/{rule_id}",
+            axum::routing::delete(rules::delete),
+        )
+        .route("/accounts/{account_id}/flexcloud/servers/{server_id}/os-security-group", put(groups::assign))
+        .route("/accounts/os-security-groups", post(groups::create).get(groups::list))
+        .method_not_allowed_fallback(error::method_not_allowed)
+}
+
+/// Whether an unknown path is under this face (answered in its envelope).
+pub fn owns(path: &str) -> bool {
+    path.starts_with("/accounts/")
+}
+
+/// The answer to an unknown path under `/accounts/`.
+pub fn not_found() -> HostwayError {
+    HostwayError(Error::not_found("route"))
+}
+
+/// Every Hostway route, for the route-table authorization test.
+pub fn route_table() -> Vec<RouteEntry> {
+    ROUTES
+        .iter()
+        .map(|(m, p)| RouteEntry { face: "hostway", method: (*m).to_owned(), path: (*p).to_owned() })
+        .collect()
+}
+
+/// The authenticated caller and the account (organization) the request acts in.
+#[derive(Debug)]
+pub struct Caller {
+    pub actor: Principal,
+    pub org: OrganizationId,
+    /// `scheme://host` of the request, for `links`.
+    pub base: String,
+}
+
+impl Caller {
+    /// The account number: the organization's id as the native API renders it.
+    pub fn account(&self) -> String {
+        self.org.to_string()
+    }
+
+    /// `{base}/accounts/{account}/{path}/` (Hostway's links end with a slash).
+    pub fn link(&self, path: &str) -> String {
+        format!("{}/accounts/{}/{path}/", self.base, self.account())
+    }
+}
+
+/// `user:password` from `Authorization: Basic …`; `Err` when the header is Basic but garbled.
+fn basic(parts: &Parts) -> Option<Result<(String, String), Error>> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let invalid = || Error::Unauthenticated(Unauthenticated::InvalidCredentials);
+    let decoded = BASE64.decode(encoded.trim().as_bytes()).map_err(|_| invalid()).and_then(|bytes| {
+        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        let (user, password) = text.split_once(':').ok_or_else(invalid)?;
+        Ok((user.to_owned(), password.to_owned()))
+    });
+    Some(decoded)
+}
+
+/// The request's own `scheme://host`: the `Host` header (or the URI's authority), and
+/// `X-Forwarded-Proto` when a proxy terminating TLS says `https`.
+fn base_url(parts: &Parts) -> String {
+    let host = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()))
+        .unwrap_or_else(|| "localhost".into());
+    let https = parts
+        .headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+        || parts.uri.scheme_str() == Some("https");
+    format!("{}://{host}", if https { "https" } else { "http" })
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = HostwayError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let actor = match basic(parts) {
+            Some(Ok((user, password))) => state.core.authenticate_user(&user, &password).await?,
+            Some(Err(e)) => return Err(e.into()),
+            None => state.core.authenticate(bearer(parts), source_ip(parts)).await?,
+        };
+        let params = axum::extract::Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|p| p.0)
+            .unwrap_or_default();
+        let org = match params.get("account_id") {
+            Some(account) => {
+                let reference = match account.parse::<OrganizationId>() {
+                    Ok(id) => OrganizationRef::Id(id),
+                    Err(_) => OrganizationRef::SubDomain(account.clone()),
+                };
+                let org = state.core.resolve_organization(&reference).await?;
+                actor.require_member(org)?;
+                org
+            }
+            None => actor.organization_id().ok_or(Error::Forbidden(Forbidden::OperatorOnly))?,
+        };
+        Ok(Caller { actor, org, base: base_url(parts) })
+    }
+}
+
+/// `{key: value}` with `value`'s fields in their declared order (a `serde_json::Value` would
+/// sort them; Hostway documents an order).
+pub fn one<T: serde::Serialize>(
+    key: &'static str,
+    value: T,
+) -> axum::Json<std::collections::BTreeMap<&'static str, T>> {
+    axum::Json(std::collections::BTreeMap::from([(key, value)]))
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Link {
+    pub href: String,
+    pub rel: &'static str,
+}
+
+impl Link {
+    pub fn to_self(href: String) -> Vec<Link> {
+        vec![Link { href, rel: "self" }]
+    }
+}
+
+/// The path's parameters (`group_id`, `rule_id`, `server_id`); undecodable ones name nothing.
+#[derive(Debug)]
+pub struct Params(pub HashMap<String, String>);
+
+impl Params {
+    pub fn get(&self, name: &str) -> &str {
+        self.0.get(name).map(String::as_str).unwrap_or_default()
+    }
+}
+
+impl FromRequestParts<AppState> for Params {
+    type Rejection = HostwayError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|p| Params(p.0))
+            .map_err(|_| HostwayError(Error::not_found("route")))
+    }
+}
+
+/// A JSON body: `None` when it is empty (or `{}`), which Hostway answers with a bare
+/// `"Invalid"`.
+#[derive(Debug)]
+pub struct Body(pub Option<Map<String, Value>>);
+
+impl FromRequest<AppState> for Body {
+    type Rejection = HostwayError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.config.max_body_bytes;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| HostwayError(Error::BadRequest(BadRequest::TooLarge { limit })))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Body(None));
+        }
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) if map.is_empty() => Ok(Body(None)),
+            Ok(Value::Object(map)) => Ok(Body(Some(map))),
+            Ok(_) => Err(malformed("the request body must be a JSON object").into()),
+            Err(e) => Err(malformed(format!("the request body is not valid JSON: {e}")).into()),
+        }
+    }
+}
+
+fn malformed(message: impl Into<String>) -> Error {
+    Error::BadRequest(BadRequest::MalformedBody { path: None, message: message.into() })
+}
+
+/// The object under `key` (`securityGroup`, `securityGroupRule`) of a body.
+fn wrapped<'a>(body: &'a Body, key: &str) -> Result<&'a Map<String, Value>, Error> {
+    let Some(map) = &body.0 else {
+        return Err(malformed(""));
+    };
+    match map.get(key) {
+        Some(Value::Object(inner)) => Ok(inner),
+        None | Some(Value::Null) => {
+            Err(Error::BadRequest(BadRequest::MissingArgument { path: vec![key.to_owned()] }))
+        }
+        Some(_) => Err(Error::BadRequest(BadRequest::InvalidArgument {
+            path: vec![key.to_owned()],
+            index: None,
+            issue: "invalid_object",
+            message: Some("must be an object".into()),
+        })),
+    }
+}

@@ -1,0 +1,413 @@
+//! Firewall group rules: `os-security-group-rules` (create, delete) and a group's `rules` list.
+//!
+//! A Hostway rule is an inbound canonical rule with one CIDR remote; see the module docs of
+//! [`super`] for protocols, ports, actions and priorities.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use palisade_core::error::{BadRequest, ViolationCode};
+use palisade_core::id::RuleId;
+use palisade_core::policy::{Action, Direction, GroupKind, PortRange, Protocol, Remote, Rule};
+use palisade_core::service::CreateRule;
+use palisade_core::validate::Violations;
+use palisade_core::{Error, PageRequest};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::error::HostwayError;
+use super::groups::group_in_account;
+use super::{ids, one, wrapped, Body, Caller, Link, Params};
+use crate::AppState;
+
+type Result<T> = std::result::Result<T, HostwayError>;
+
+const KIND: GroupKind = GroupKind::SecurityGroup;
+const AH: u8 = 51;
+const ESP: u8 = 50;
+const GRE: u8 = 47;
+const PROTOCOLS: &str = "TCP, UDP, AH, ESP, GRE, AH+ESP, ALL";
+
+fn protocol_name(p: Protocol) -> String {
+    match p {
+        Protocol::Tcp => "TCP".into(),
+        Protocol::Udp => "UDP".into(),
+        Protocol::Any => "ALL".into(),
+        Protocol::Icmp => "ICMP".into(),
+        Protocol::Icmpv6 => "ICMPV6".into(),
+        Protocol::Number(AH) => "AH".into(),
+        Protocol::Number(ESP) => "ESP".into(),
+        Protocol::Number(GRE) => "GRE".into(),
+        Protocol::Number(n) => n.to_string(),
+    }
+}
+
+fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Allow => "ACCEPT",
+        Action::Reject => "REJECT",
+        Action::Deny => "DROP",
+    }
+}
+
+/// `fromPort`/`toPort`: the rule's first range; all ports of TCP/UDP are 1-65535; `0`/`0` for
+/// protocols without ports.
+fn ports(rule: &Rule) -> (u16, u16) {
+    match rule.ports.first() {
+        Some(range) => (range.from, range.to),
+        None if matches!(rule.protocol, Protocol::Tcp | Protocol::Udp) => (1, 65535),
+        None => (0, 0),
+    }
+}
+
+/// The source CIDR: the first CIDR remote (or the "any" remotes as /0).
+fn cidr(rule: &Rule) -> Option<String> {
+    rule.remotes.iter().find_map(|r| match r {
+        Remote::Cidr(text) => Some(text.clone()),
+        Remote::AnyIpv4 => Some("0.0.0.0/0".into()),
+        Remote::AnyIpv6 => Some("::/0".into()),
+        _ => None,
+    })
+}
+
+/// Hostway priority (higher first, 0 lowest) from the canonical one (lower first).
+fn priority(rule: &Rule) -> i64 {
+    rule.priority.map_or(0, |p| -i64::from(p))
+}
+
+fn serial_of(serials: &[(RuleId, u64)], id: RuleId) -> String {
+    serials.iter().find(|(r, _)| *r == id).map(|(_, s)| s.to_string()).unwrap_or_default()
+}
+
+/// A rule inside a group view.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RuleView {
+    from_port: u16,
+    to_port: u16,
+    protocol: String,
+    cidr: Option<String>,
+    action: &'static str,
+    priority: i64,
+    id: String,
+}
+
+/// The inbound rules (Hostway has no direction) in creation order.
+pub(super) fn rule_views(rules: &[Rule], serials: &[(RuleId, u64)]) -> Vec<RuleView> {
+    rules
+        .iter()
+        .filter(|r| r.direction == Direction::Inbound)
+        .map(|r| {
+            let (from_port, to_port) = ports(r);
+            RuleView {
+                from_port,
+                to_port,
+                protocol: protocol_name(r.protocol),
+                cidr: cidr(r),
+                action: action_name(r.action),
+                priority: priority(r),
+                id: serial_of(serials, r.id),
+            }
+        })
+        .collect()
+}
+
+/// An integer given as a JSON number or a numeric string (the docs show both).
+fn integer(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn text<'a>(v: &mut Violations, rule: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    match rule.get(key) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.as_str()),
+        None | Some(Value::Null) => {
+            v.push(key, ViolationCode::Required, "is required");
+            None
+        }
+        Some(Value::String(_)) => {
+            v.push(key, ViolationCode::Required, "must not be empty");
+            None
+        }
+        Some(_) => {
+            v.push(key, ViolationCode::InvalidValue, "must be a string");
+            None
+        }
+    }
+}
+
+/// A rule as the client described it: the parent group's id text and the canonical rule.
+fn parse(rule: &Map<String, Value>) -> std::result::Result<(String, CreateRule), Error> {
+    let mut v = Violations::new();
+    let protocol = match text(&mut v, rule, "protocol").map(str::to_ascii_uppercase).as_deref() {
+        Some("TCP") => Some(Protocol::Tcp),
+        Some("UDP") => Some(Protocol::Udp),
+        Some("AH") => Some(Protocol::Number(AH)),
+        Some("ESP") => Some(Protocol::Number(ESP)),
+        Some("GRE") => Some(Protocol::Number(GRE)),
+        Some("ALL") => Some(Protocol::Any),
+        Some("AH+ESP") => {
+            v.push(
+                "protocol",
+                ViolationCode::InvalidValue,
+                "AH+ESP cannot be one rule here; create one AH rule and one ESP rule",
+            );
+            None
+        }
+        Some(_) => {
+            v.push("protocol", ViolationCode::InvalidValue, format!("must be one of {PROTOCOLS}"));
+            None
+        }
+        None => None,
+    };
+    let mut port = |key: &str| -> Option<i64> {
+        match rule.get(key) {
+            None | Some(Value::Null) => None,
+            Some(value) => {
+                let n = integer(value);
+                if n.is_none() {
+                    v.push(key, ViolationCode::InvalidValue, "must be an integer");
+                }
+                n
+            }
+        }
+    };
+    let (from, to) = (port("fromPort"), port("toPort"));
+    let mut ranges = Vec::new();
+    match protocol {
+        Some(p @ (Protocol::Tcp | Protocol::Udp)) => {
+            let name = protocol_name(p);
+            let mut bound = |key: &str, value: Option<i64>| match value {
+                Some(n) if (1..=65535).contains(&n) => u16::try_from(n).ok(),
+                Some(_) => {
+                    v.push(
+                        key,
+                        ViolationCode::InvalidValue,
+                        format!("must be between 1 and 65535 for {name}"),
+                    );
+                    None
+                }
+                None => {
+                    if rule.get(key).is_none_or(Value::is_null) {
+                        v.push(key, ViolationCode::Required, format!("is required for {name}"));
+                    }
+                    None
+                }
+            };
+            if let (Some(from), Some(to)) = (bound("fromPort", from), bound("toPort", to)) {
+                if from <= to {
+                    ranges.push(PortRange { from, to });
+                } else {
+                    v.push("toPort", ViolationCode::InvalidValue, "must not be less than fromPort");
+                }
+            }
+        }
+        Some(p) => {
+            for (key, value) in [("fromPort", from), ("toPort", to)] {
+                if value.is_some_and(|n| n != 0) {
+                    v.push(key, ViolationCode::InvalidValue, format!("must be 0 for {}", protocol_name(p)));
+                }
+            }
+        }
+        None => {}
+    }
+    let remote = text(&mut v, rule, "cidr").and_then(|c| {
+        let remote = Remote::cidr(c.trim());
+        if remote.is_none() {
+            v.push("cidr", ViolationCode::InvalidValue, "must be a CIDR such as 192.0.2.0/24");
+        }
+        remote
+    });
+    let parent = text(&mut v, rule, "parentGroupId").map(str::to_owned);
+    let action = match rule.get("action") {
+        None | Some(Value::Null) => Some(Action::Allow),
+        Some(Value::String(s)) => match s.to_ascii_uppercase().as_str() {
+            "ACCEPT" => Some(Action::Allow),
+            "REJECT" => Some(Action::Reject),
+            "DROP" => Some(Action::Deny),
+            _ => None,
+        },
+        Some(_) => None,
+    };
+    if action.is_none() {
+        v.push("action", ViolationCode::InvalidValue, "must be one of ACCEPT, REJECT, DROP");
+    }
+    let priority = match rule.get("priority") {
+        None | Some(Value::Null) => Some(0),
+        Some(value) => integer(value).and_then(|n| i32::try_from(n).ok()).filter(|n| *n >= 0),
+    };
+    if priority.is_none() {
+        v.push("priority", ViolationCode::InvalidValue, "must be an integer of at least 0");
+    }
+    v.finish()?;
+    match (protocol, remote, parent, action, priority) {
+        (Some(protocol), Some(remote), Some(parent), Some(action), Some(priority)) => Ok((
+            parent,
+            CreateRule {
+                direction: Direction::Inbound,
+                action,
+                protocol,
+                ports: ranges,
+                priority: Some(-priority),
+                remotes: vec![remote],
+                description: None,
+            },
+        )),
+        _ => Err(Error::internal("rule parsing left a field unset without a violation")),
+    }
+}
+
+/// A created rule, in the reference's key order (`action` and `priority` echoed at the end).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedRule {
+    from_port: u16,
+    protocol: String,
+    links: Vec<Link>,
+    to_port: u16,
+    parent_group_id: String,
+    cidr: Option<String>,
+    action: &'static str,
+    priority: i64,
+    id: String,
+}
+
+/// `POST /accounts/{accountId}/os-security-group-rules` → 201.
+pub async fn create(State(state): State<AppState>, caller: Caller, body: Body) -> Result<Response> {
+    let (parent, input) = parse(wrapped(&body, "securityGroupRule")?)?;
+    let group = group_in_account(&state, &caller, &parent).await.map_err(|e| match e {
+        Error::NotFound { .. } => {
+            Error::invalid("parentGroupId", ViolationCode::InvalidReference, "no such firewall group")
+        }
+        other => other,
+    })?;
+    let (rule, group) = state.core.create_rule(&caller.actor, group.id, KIND, input).await?;
+    let serials = state.core.rule_serials(&caller.actor, group.id, KIND).await?;
+    let id = serial_of(&serials, rule.id);
+    let (from_port, to_port) = ports(&rule);
+    let view = CreatedRule {
+        from_port,
+        protocol: protocol_name(rule.protocol),
+        links: Link::to_self(caller.link(&format!("os-security-group-rules/{id}"))),
+        to_port,
+        parent_group_id: ids::render(group.id, group.created_at),
+        cidr: cidr(&rule),
+        action: action_name(rule.action),
+        priority: priority(&rule),
+        id,
+    };
+    Ok((StatusCode::CREATED, one("securityGroupRule", view)).into_response())
+}
+
+/// A rule in the rules list (this page of Hostway's docs is snake_case).
+#[derive(Debug, Serialize)]
+struct ListedRule {
+    priority: i64,
+    action: &'static str,
+    from_port: u16,
+    protocol: String,
+    to_port: u16,
+    cidr: Option<String>,
+    id: String,
+}
+
+/// `?page=&pageSize=`: both or neither; pages start at 1.
+fn page_of(query: &HashMap<String, String>) -> std::result::Result<Option<PageRequest>, Error> {
+    let number = |name: &str| -> std::result::Result<Option<u32>, Error> {
+        query
+            .get(name)
+            .map(|v| {
+                v.trim().parse::<u32>().map_err(|_| {
+                    Error::BadRequest(BadRequest::MalformedParameter {
+                        name: name.into(),
+                        message: "must be a positive integer".into(),
+                    })
+                })
+            })
+            .transpose()
+    };
+    match (number("page")?, number("pageSize")?) {
+        (None, None) => Ok(None),
+        (Some(page), Some(size)) => PageRequest::new(Some(page), Some(size)).map(Some),
+        _ => Err(Error::BadRequest(BadRequest::MalformedParameter {
+            name: "page".into(),
+            message: "give both page and pageSize, or neither".into(),
+        })),
+    }
+}
+
+/// `GET /accounts/{accountId}/os-security-groups/{groupId}/rules` → 200; 404 when the group
+/// has no rules (Hostway's documented behaviour).
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Params,
+    query: std::result::Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let query = query
+        .map_err(|e| {
+            Error::BadRequest(BadRequest::MalformedParameter { name: "query".into(), message: e.body_text() })
+        })?
+        .0;
+    let page = page_of(&query)?;
+    let text = params.get("group_id");
+    let group = group_in_account(&state, &caller, text).await?;
+    let (_, rules) = state.core.group_with_rules(&caller.actor, group.id, KIND).await?;
+    let serials = state.core.rule_serials(&caller.actor, group.id, KIND).await?;
+    let inbound: Vec<&Rule> = rules.iter().filter(|r| r.direction == Direction::Inbound).collect();
+    if inbound.is_empty() {
+        return Err(Error::not_found("security group rule").into());
+    }
+    let shown = match page {
+        Some(page) => {
+            let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+            let limit = usize::try_from(page.limit()).unwrap_or(usize::MAX);
+            inbound.into_iter().skip(offset).take(limit).collect()
+        }
+        None => inbound,
+    };
+    let list: Vec<ListedRule> = shown
+        .into_iter()
+        .map(|r| {
+            let (from_port, to_port) = ports(r);
+            ListedRule {
+                priority: priority(r),
+                action: action_name(r.action),
+                from_port,
+                protocol: protocol_name(r.protocol),
+                to_port,
+                cidr: cidr(r),
+                id: serial_of(&serials, r.id),
+            }
+        })
+        .collect();
+    #[derive(Serialize)]
+    struct RuleList {
+        list: Vec<ListedRule>,
+        links: Vec<Link>,
+    }
+    let links = Link::to_self(caller.link(&format!("os-security-groups/{text}/rules")));
+    Ok(Json(RuleList { list, links }).into_response())
+}
+
+/// `DELETE /accounts/{accountId}/os-security-group-rules/{ruleId}` → 204.
+pub async fn delete(State(state): State<AppState>, caller: Caller, params: Params) -> Result<Response> {
+    let not_found = || HostwayError(Error::not_found("security group rule"));
+    let text = params.get("rule_id");
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(not_found());
+    }
+    let serial: u64 = text.parse().map_err(|_| not_found())?;
+    let (rule, group) = state.core.rule_by_serial(&caller.actor, serial).await?;
+    if group.organization_id != caller.org || group.kind != KIND {
+        return Err(not_found());
+    }
+    state.core.delete_rule(&caller.actor, rule.id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
