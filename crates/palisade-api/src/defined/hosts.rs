@@ -166,6 +166,41 @@ struct HostInput {
     config_overrides: Option<String>,
 }
 
+impl HostInput {
+    /// A full replacement: every settable field left out takes its empty value (the network,
+    /// the addresses and the name are not settings and stay as given).
+    fn with_empty_defaults(self) -> Self {
+        Self {
+            role: Some(self.role.flatten()),
+            tags: Some(self.tags.unwrap_or_default()),
+            listen_port: Some(self.listen_port.unwrap_or(0)),
+            is_lighthouse: Some(self.is_lighthouse.unwrap_or(false)),
+            is_relay: Some(self.is_relay.unwrap_or(false)),
+            static_addresses: Some(self.static_addresses.unwrap_or_default()),
+            config_overrides: Some(self.config_overrides.unwrap_or_else(|| "[]".into())),
+            ..self
+        }
+    }
+}
+
+/// Fields given change, fields left out are kept; `[]` addresses means none given.
+impl From<HostInput> for HostPatch {
+    fn from(input: HostInput) -> Self {
+        HostPatch {
+            name: input.name,
+            role: input.role,
+            tags: input.tags,
+            listen_port: input.listen_port,
+            is_lighthouse: input.is_lighthouse,
+            is_relay: input.is_relay,
+            static_addresses: input.static_addresses,
+            config_overrides: input.config_overrides,
+            network_id: input.network,
+            addresses: input.addresses.filter(|a| !a.is_empty()),
+        }
+    }
+}
+
 fn strings(v: &mut Violations, path: &str, value: &Value) -> Vec<String> {
     match value {
         Value::Null => Vec::new(),
@@ -422,18 +457,7 @@ pub async fn replace(
     let id = host_id(&id)?;
     let input = parse(&body)?;
     required(&input, false)?;
-    let patch = HostPatch {
-        name: input.name,
-        role: Some(input.role.flatten()),
-        tags: Some(input.tags.unwrap_or_default()),
-        listen_port: Some(input.listen_port.unwrap_or(0)),
-        is_lighthouse: Some(input.is_lighthouse.unwrap_or(false)),
-        is_relay: Some(input.is_relay.unwrap_or(false)),
-        static_addresses: Some(input.static_addresses.unwrap_or_default()),
-        config_overrides: Some(input.config_overrides.unwrap_or_else(|| "[]".into())),
-        network_id: input.network,
-        addresses: input.addresses.filter(|a| !a.is_empty()),
-    };
+    let patch = HostPatch::from(input.with_empty_defaults());
     let host =
         s.core.update_host(&caller.actor, caller.org, id, patch).await.map_err(|e| renamed(e, Shape::V1))?;
     Ok(data(view(&host, Shape::V1)))
@@ -448,18 +472,7 @@ pub async fn update(
 ) -> Result<Json<Value>> {
     let id = host_id(&id)?;
     let input = parse(&body)?;
-    let patch = HostPatch {
-        name: input.name,
-        role: input.role,
-        tags: input.tags,
-        listen_port: input.listen_port,
-        is_lighthouse: input.is_lighthouse,
-        is_relay: input.is_relay,
-        static_addresses: input.static_addresses,
-        config_overrides: input.config_overrides,
-        network_id: input.network,
-        addresses: input.addresses.filter(|a| !a.is_empty()),
-    };
+    let patch = HostPatch::from(input);
     let host =
         s.core.update_host(&caller.actor, caller.org, id, patch).await.map_err(|e| renamed(e, Shape::V2))?;
     Ok(data(view(&host, Shape::V2)))
