@@ -6,6 +6,7 @@
 //! Hostway, ZStack) are added beside it and merged in [`router`].
 
 pub mod defined;
+pub mod frame;
 pub mod health;
 pub mod hostway;
 pub mod katapult;

@@ -70,7 +70,16 @@ pub fn route_table() -> Vec<RouteEntry> {
         .collect()
 }
 
-async fn request_id(mut response: Response) -> Response {
+/// An error raised outside the Defined handlers (a request limit, readiness), in its envelope.
+pub fn render_error(error: Error) -> Response {
+    with_request_id(axum::response::IntoResponse::into_response(DefinedError(error)))
+}
+
+async fn request_id(response: Response) -> Response {
+    with_request_id(response)
+}
+
+fn with_request_id(mut response: Response) -> Response {
     if let Ok(value) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
         response.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
     }

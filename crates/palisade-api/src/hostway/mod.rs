@@ -36,7 +36,7 @@
 //!   founding document shows. Unknown paths under `/accounts/` and wrong methods answer in this
 //!   envelope too.
 
-mod error;
+pub(crate) mod error;
 mod groups;
 pub mod ids;
 mod rules;
@@ -93,11 +93,6 @@ pub fn router() -> Router<AppState> {
 /// Whether an unknown path is under this face (answered in its envelope).
 pub fn owns(path: &str) -> bool {
     path.starts_with("/accounts/")
-}
-
-/// The answer to an unknown path under `/accounts/`.
-pub fn not_found() -> HostwayError {
-    HostwayError(Error::not_found("route"))
 }
 
 /// Every Hostway route, for the route-table authorization test.

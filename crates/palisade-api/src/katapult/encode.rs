@@ -72,20 +72,26 @@ pub fn error(rendered: &Rendered) -> Response {
 
 /// Headers on every response: request id, rate limit, CORS.
 pub fn common_headers(headers: &mut HeaderMap, permitted: u32, remaining: u32) {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    frame_headers(headers);
+    let pairs = [("x-ratelimit-permitted", permitted), ("x-ratelimit-remaining", remaining)];
+    for (name, value) in pairs {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+    }
+}
+
+/// The headers every response carries, counted or not: request id, CORS, `Vary`.
+pub fn frame_headers(headers: &mut HeaderMap) {
+    if let Ok(value) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        headers.insert(HeaderName::from_static("x-request-id"), value);
+    }
     let pairs = [
-        ("x-request-id", request_id),
-        ("x-ratelimit-permitted", permitted.to_string()),
-        ("x-ratelimit-remaining", remaining.to_string()),
-        ("access-control-allow-origin", "*".to_owned()),
-        ("access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS".to_owned()),
-        ("access-control-allow-headers", "Authorization, Content-Type".to_owned()),
-        ("vary", "Accept-Encoding".to_owned()),
+        ("access-control-allow-origin", "*"),
+        ("access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+        ("access-control-allow-headers", "Authorization, Content-Type"),
+        ("vary", "Accept-Encoding"),
     ];
     for (name, value) in pairs {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(HeaderName::from_static(name), value);
-        }
+        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
     }
 }
 

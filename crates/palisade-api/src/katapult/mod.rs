@@ -397,6 +397,16 @@ pub fn route_scopes(method: &str, pattern: &str) -> Option<Vec<&'static str>> {
         .map(|r| r.scopes.iter().map(|s| s.as_str()).collect())
 }
 
+/// An error raised before the dispatcher ran (a request limit, readiness), in Apia's envelope.
+/// Nothing was counted against a rate limit, so no `X-Ratelimit-*` headers are sent.
+pub fn render_error(error: &Error, method: &str, path: &str) -> Response {
+    let api_path = path.strip_prefix(PREFIX).unwrap_or(path).trim_matches('/').to_owned();
+    let info = RequestInfo { method: method.to_owned(), api_path };
+    let mut response = encode::error(&error::render(error, &info));
+    encode::frame_headers(response.headers_mut());
+    response
+}
+
 async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     let path = request.uri().path();
     let api_path = path.strip_prefix(PREFIX).unwrap_or(path).trim_matches('/').to_owned();

@@ -25,7 +25,6 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use self::error::NativeError;
 use crate::{AppState, RouteEntry};
 
 /// Where the native API lives.
@@ -94,11 +93,8 @@ pub fn router() -> Router<AppState> {
 
 /// An unknown route, in the envelope of the face that owns its path (Hostway's `/accounts/`),
 /// else the native one.
-async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
-    if crate::hostway::owns(uri.path()) {
-        return crate::hostway::not_found().into_response();
-    }
-    NativeError(Error::not_found("route")).into_response()
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+    crate::frame::render(Error::not_found("route"), method.as_str(), uri.path())
 }
 
 /// A wrong method on a native or probe path, in the native envelope.
