@@ -3,6 +3,13 @@
 //!
 //! Every failure becomes a core [`Error::BadRequest`] that the Katapult renderer turns into
 //! Apia's `invalid_argument`, `missing_required_argument` or `invalid_json_body`.
+//!
+//! The query string is client input parsed into a tree, so its shape is bounded before anything
+//! is built: at most [`MAX_DEPTH`] bracket levels per parameter and [`MAX_PARAMS`] parameters
+//! (Rack's own defaults, which Apia runs on). Without the depth bound, `a[a][a]…=1` with
+//! thousands of levels recursed once per level and overflowed a worker's stack, aborting the
+//! whole process. JSON bodies are bounded by serde_json's 128-level recursion limit, so
+//! [`deep_merge`] is bounded by the larger of the two.
 
 use std::collections::HashMap;
 
@@ -17,6 +24,12 @@ pub struct Args {
     /// Wildcard path segments by argument name (`organization` → `_`).
     segments: HashMap<&'static str, String>,
 }
+
+/// Deepest bracket nesting accepted in one query parameter (`a[b][c]` is 2); Rack's default.
+pub const MAX_DEPTH: usize = 32;
+
+/// Most query parameters accepted in one request; Rack's default `params_limit`.
+pub const MAX_PARAMS: usize = 4096;
 
 /// One `{"key", "value"}` pair.
 pub type KeyValue = (String, Option<String>);
@@ -52,8 +65,11 @@ impl Args {
     ) -> Result<Self, Error> {
         let mut merged = Map::new();
         if let Some(query) = query {
-            for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-                insert_param(&mut merged, &key, Value::String(value.into_owned()));
+            for (count, (key, value)) in form_urlencoded::parse(query.as_bytes()).enumerate() {
+                if count == MAX_PARAMS {
+                    return Err(malformed_query("query", format!("more than {MAX_PARAMS} parameters")));
+                }
+                insert_param(&mut merged, &key, Value::String(value.into_owned()))?;
             }
         }
         let is_json = content_type
@@ -291,9 +307,16 @@ fn deep_merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
     }
 }
 
+fn malformed_query(name: &str, message: String) -> Error {
+    // The name is client input of any length: quote only its beginning.
+    let name: String = name.chars().take(64).collect();
+    Error::BadRequest(BadRequest::MalformedParameter { name, message })
+}
+
 /// Rack's bracket syntax: `a[b]=1` → `{"a":{"b":"1"}}`, `a[]=1` → `{"a":["1"]}`,
 /// `a[][k]=1&a[][v]=2` → `{"a":[{"k":"1","v":"2"}]}` (a new element starts when the key repeats).
-fn insert_param(params: &mut Map<String, Value>, name: &str, value: Value) {
+/// More than [`MAX_DEPTH`] levels is refused before anything is built.
+fn insert_param(params: &mut Map<String, Value>, name: &str, value: Value) -> Result<(), Error> {
     let (head, rest) = match name.find('[') {
         Some(i) if i > 0 => (&name[..i], &name[i..]),
         _ => (name, ""),
@@ -302,12 +325,17 @@ fn insert_param(params: &mut Map<String, Value>, name: &str, value: Value) {
     let mut tail = rest;
     while let Some(stripped) = tail.strip_prefix('[') {
         let Some(end) = stripped.find(']') else { break };
+        if keys.len() == MAX_DEPTH {
+            return Err(malformed_query(head, format!("nested more than {MAX_DEPTH} levels deep")));
+        }
         keys.push(&stripped[..end]);
         tail = &stripped[end + 1..];
     }
     normalize(params, head, &keys, value);
+    Ok(())
 }
 
+/// Places `value` under `name[keys…]`; recursion depth is `keys.len()`, at most [`MAX_DEPTH`].
 fn normalize(params: &mut Map<String, Value>, name: &str, keys: &[&str], value: Value) {
     match keys.split_first() {
         None => {
@@ -348,6 +376,7 @@ fn normalize(params: &mut Map<String, Value>, name: &str, keys: &[&str], value: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn args(query: &str, body: &str) -> Args {
@@ -386,6 +415,85 @@ mod tests {
             a.lookup("organization", &["id", "sub_domain"]).unwrap(),
             Some(Lookup { key: "id", value: "_".into() })
         );
+    }
+
+    fn depth(value: &Value) -> usize {
+        match value {
+            Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+            Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    fn parse_query(query: &str) -> Result<Args, Error> {
+        Args::parse(Some(query), None, b"", HashMap::new())
+    }
+
+    #[test]
+    fn nesting_and_parameter_count_are_bounded() {
+        let at_limit = format!("a{}=1", "[a]".repeat(MAX_DEPTH));
+        let a = parse_query(&at_limit).unwrap();
+        assert_eq!(depth(a.get(&["a"]).unwrap()), MAX_DEPTH);
+        for levels in [MAX_DEPTH + 1, 8_000, 100_000] {
+            let deep = format!("a{}=1", "[a]".repeat(levels));
+            assert!(matches!(
+                parse_query(&deep),
+                Err(Error::BadRequest(BadRequest::MalformedParameter { ref name, .. })) if name == "a"
+            ));
+        }
+        let arrays = format!("a{}=1", "[]".repeat(10_000));
+        assert!(parse_query(&arrays).is_err(), "array levels count too");
+        let many = vec!["p=1"; MAX_PARAMS + 1].join("&");
+        assert!(matches!(
+            parse_query(&many),
+            Err(Error::BadRequest(BadRequest::MalformedParameter { ref name, .. })) if name == "query"
+        ));
+        assert!(parse_query(&vec!["p=1"; MAX_PARAMS].join("&")).is_ok());
+        let long_name = format!("{}{}", "n".repeat(10_000), "[a]".repeat(MAX_DEPTH + 1));
+        let Err(Error::BadRequest(BadRequest::MalformedParameter { name, .. })) = parse_query(&long_name)
+        else {
+            panic!("expected a refusal")
+        };
+        assert_eq!(name.len(), 64, "only the beginning of a long name is quoted");
+    }
+
+    /// Query strings built from the characters the parser cares about.
+    fn query_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("[".to_owned()),
+            Just("]".to_owned()),
+            Just("[]".to_owned()),
+            Just("[a]".to_owned()),
+            Just("&".to_owned()),
+            Just("=".to_owned()),
+            Just("%5B".to_owned()),
+            Just("%5D".to_owned()),
+            Just("%".to_owned()),
+            Just("+".to_owned()),
+            "[a-c0-9_]{1,3}",
+            any::<char>().prop_map(String::from),
+        ];
+        prop::collection::vec(piece, 0..200).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        // The parser's fuzz target, run with the suite: any query string is parsed or refused
+        // with a client error, never a panic, and what is built stays within the bounds.
+        #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_query_is_parsed_or_refused(query in query_text(), extra_depth in 0usize..64) {
+            let deepened = format!("{query}&x{}=1", "[k]".repeat(extra_depth));
+            for q in [query.as_str(), deepened.as_str()] {
+                match parse_query(q) {
+                    Ok(args) => prop_assert!(args.merged.values().map(depth).max().unwrap_or(0) <= MAX_DEPTH),
+                    Err(e) => {
+                        let refused = matches!(e, Error::BadRequest(BadRequest::MalformedParameter { .. }));
+                        prop_assert!(refused, "unexpected error {:?}", e);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

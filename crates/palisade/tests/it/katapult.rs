@@ -649,3 +649,33 @@ async fn assert_unavailable(w: &World) {
     );
     assert_eq!(headers["x-api-schema"], "json-error");
 }
+
+/// Issue 11's remote crash: a query parameter nested 8,000 brackets deep (a 24 KB URI) made the
+/// argument parser recurse once per level and overflow a worker's 2 MiB stack, aborting the
+/// process. Now it is a 400 in Apia's envelope, and the server keeps serving. (Multi-threaded
+/// runtime: the server's connections run on worker threads with their real stack size.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_query_parameters_are_refused_not_a_crash() {
+    let w = world().await;
+    for (query, name, issue) in [
+        (format!("a{}=1", "[a]".repeat(8_000)), "a", "nested more than 32 levels deep"),
+        (format!("a{}=1", "[]".repeat(20_000)), "a", "nested more than 32 levels deep"),
+        (vec!["p=1"; 5_000].join("&"), "query", "more than 4096 parameters"),
+    ] {
+        let (status, headers, body) =
+            call(&w, Method::GET, &format!("networks/_?network[permalink]=uk-lon-01-public&{query}"), None)
+                .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(headers["x-api-schema"], "json-error");
+        assert_eq!(
+            json_of(&body),
+            json!({"error": {"code": "invalid_argument", "description": format!("The '{name}' argument is invalid"),
+                "detail": {"path": [name], "index": null, "issue": "parse_error", "issue_description": issue, "errors": []}}})
+        );
+    }
+    let at_limit = format!("x{}=1", "[a]".repeat(32));
+    let (status, _, body) =
+        call(&w, Method::GET, &format!("networks/_?network[permalink]=uk-lon-01-public&{at_limit}"), None)
+            .await;
+    assert_eq!(status, StatusCode::OK, "32 levels are fine: {body}");
+}
