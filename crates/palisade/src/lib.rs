@@ -17,6 +17,12 @@ use palisade_store_postgres::{PostgresConfig, PostgresStore};
 use palisade_store_sqlite::{SqliteConfig, SqliteStore};
 use tokio::net::TcpListener;
 
+mod gate;
+mod serve;
+
+use gate::Gate;
+pub use serve::HttpSettings;
+
 /// The database used when none is configured: a SQLite file created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://palisade-data/palisade.db";
 
@@ -27,6 +33,7 @@ pub struct ServeConfig {
     pub database_url: String,
     pub admin_token: Option<String>,
     pub db: DbSettings,
+    pub http: HttpSettings,
     pub api: ApiConfig,
     pub core: CoreSettings,
 }
@@ -38,6 +45,7 @@ impl Default for ServeConfig {
             database_url: DEFAULT_DATABASE_URL.into(),
             admin_token: None,
             db: DbSettings::default(),
+            http: HttpSettings::default(),
             api: ApiConfig::default(),
             core: CoreSettings::default(),
         }
@@ -98,7 +106,8 @@ pub async fn open_store(url: &str, db: &DbSettings) -> anyhow::Result<Arc<dyn St
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
-    router: axum::Router,
+    gate: Arc<Gate>,
+    http: HttpSettings,
     core: Core,
 }
 
@@ -123,7 +132,7 @@ impl Application {
             .layer(tower_http::trace::TraceLayer::new_for_http());
         let listener =
             TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-        Ok((Self { listener, router, core }, generated))
+        Ok((Self { listener, gate: Arc::new(Gate::open(router)), http: config.http, core }, generated))
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -136,8 +145,7 @@ impl Application {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await
+        serve::serve(self.listener, self.gate, self.http, shutdown).await
     }
 }
 

@@ -184,6 +184,14 @@ fn help_describes_the_commands_and_settings() {
         "PALISADE_DATABASE_URL",
         "--admin-token",
         "PALISADE_ADMIN_TOKEN",
+        "--header-read-timeout-ms",
+        "PALISADE_HEADER_READ_TIMEOUT_MS",
+        "--request-body-timeout-ms",
+        "PALISADE_REQUEST_BODY_TIMEOUT_MS",
+        "--keep-alive-timeout-ms",
+        "PALISADE_KEEP_ALIVE_TIMEOUT_MS",
+        "--max-connections",
+        "PALISADE_MAX_CONNECTIONS",
     ] {
         assert!(text.contains(needle), "{needle} missing from --help:\n{text}");
     }
