@@ -17,6 +17,7 @@ use palisade_store_postgres::{PostgresConfig, PostgresStore};
 use palisade_store_sqlite::{SqliteConfig, SqliteStore};
 use tokio::net::TcpListener;
 
+mod body_deadline;
 mod gate;
 mod serve;
 
@@ -129,6 +130,10 @@ impl Application {
             .context("settling the operator token")?;
         let core = Core::with_settings(store, operator, config.core.clone());
         let router = palisade_api::router(core.clone(), config.api.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                config.http.request_body_timeout,
+                body_deadline::enforce,
+            ))
             .layer(tower_http::trace::TraceLayer::new_for_http());
         let listener =
             TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;

@@ -8,7 +8,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
-use crate::support::TestApp;
+use serde_json::Value;
+
+use crate::support::{TestApp, OPERATOR};
 
 /// Longest any one wait in these tests may take.
 const BOUND: Duration = Duration::from_secs(20);
@@ -158,4 +160,49 @@ async fn with_every_connection_held_by_slow_clients_healthz_answers_once_they_ti
         assert!(closed(&mut read).await.is_empty());
         trickle.abort();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trickling_its_body_gets_408_in_its_face_envelope_and_is_closed() {
+    let app = TestApp::spawn_tuned(|c| {
+        c.http.request_body_timeout = Duration::from_millis(500);
+        c.http.header_read_timeout = Duration::from_secs(60);
+        c.http.keep_alive_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let org = app.org("acme").await;
+    let (_, token) = app.token(&org, &["security_groups", "roles:create"]).await;
+    let cases: [(&str, &str, fn(&Value) -> bool); 4] = [
+        ("/api/v1/organizations", OPERATOR, |b| b["error"]["code"] == "request_timeout"),
+        ("/core/v1/organizations/_/security_groups", &token, |b| b["error"]["code"] == "request_timeout"),
+        ("/v1/roles", &token, |b| b["errors"][0]["code"] == "ERR_REQUEST_TIMEOUT"),
+        ("/accounts/acme/os-security-groups", &token, |b| b["requestTimeout"]["code"] == 408),
+    ];
+    for (path, credential, envelope) in cases {
+        let stream = TcpStream::connect(addr(&app)).await.unwrap();
+        let (mut read, mut write) = stream.into_split();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: palisade\r\nAuthorization: Bearer {credential}\r\n\
+             Content-Type: application/json\r\nContent-Length: 400\r\n\r\n{{"
+        );
+        write.write_all(head.as_bytes()).await.unwrap();
+        // 399 more bytes, one per 100 ms: 40 s, far beyond the body timeout.
+        let trickle = tokio::spawn(async move {
+            for sent in 0..399 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if write.write_all(b" ").await.is_err() {
+                    return sent;
+                }
+            }
+            399
+        });
+        let received = String::from_utf8(closed(&mut read).await).unwrap();
+        trickle.abort();
+        let (head, body) = received.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{path}: {received:?}"));
+        assert!(head.starts_with("HTTP/1.1 408"), "{path}: {head}");
+        assert!(head.to_ascii_lowercase().contains("connection: close"), "{path}: {head}");
+        let body: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{path}: {body}"));
+        assert!(envelope(&body), "{path}: {body}");
+    }
+    assert_eq!(app.count("security_groups").await, 0, "nothing written");
 }
