@@ -12,6 +12,9 @@ use serde_json::Value;
 
 use crate::support::{TestApp, OPERATOR};
 
+/// Whether a body is a face's error envelope with the expected code.
+type Envelope = fn(&Value) -> bool;
+
 /// Longest any one wait in these tests may take.
 const BOUND: Duration = Duration::from_secs(20);
 
@@ -165,14 +168,15 @@ async fn with_every_connection_held_by_slow_clients_healthz_answers_once_they_ti
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_trickling_its_body_gets_408_in_its_face_envelope_and_is_closed() {
     let app = TestApp::spawn_tuned(|c| {
-        c.http.request_body_timeout = Duration::from_millis(500);
-        c.http.header_read_timeout = Duration::from_secs(60);
-        c.http.keep_alive_timeout = Duration::from_secs(60);
+        c.http.request_body_timeout = Duration::from_millis(800);
+        // Shorter than the body's: a request in flight is not cut by the connection's timeouts.
+        c.http.header_read_timeout = Duration::from_millis(200);
+        c.http.keep_alive_timeout = Duration::from_millis(200);
     })
     .await;
     let org = app.org("acme").await;
     let (_, token) = app.token(&org, &["security_groups", "roles:create"]).await;
-    let cases: [(&str, &str, fn(&Value) -> bool); 4] = [
+    let cases: [(&str, &str, Envelope); 4] = [
         ("/api/v1/organizations", OPERATOR, |b| b["error"]["code"] == "request_timeout"),
         ("/core/v1/organizations/_/security_groups", &token, |b| b["error"]["code"] == "request_timeout"),
         ("/v1/roles", &token, |b| b["errors"][0]["code"] == "ERR_REQUEST_TIMEOUT"),
