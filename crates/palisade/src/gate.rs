@@ -1,4 +1,7 @@
-//! Which router answers a request: the API's, once the database is ready.
+//! Which router answers a request: until the database is open and migrated, the probes and a
+//! 503 in each face's envelope (`palisade_api::health::starting`); then the API, for good.
+//!
+//! The swap happens once, so a lock-free `OnceLock` is all it takes; each request reads it.
 
 use std::sync::OnceLock;
 
@@ -12,11 +15,17 @@ pub(crate) struct Gate {
 }
 
 impl Gate {
-    /// A gate that is open from the start.
-    pub(crate) fn open(router: Router) -> Self {
-        let gate = Self { ready: OnceLock::new(), starting: Router::new() };
-        let _ = gate.ready.set(router);
-        gate
+    /// A gate that answers "starting" until [`Gate::open`].
+    pub(crate) fn starting() -> Self {
+        // No request tracing here: it would log each planned 503 as a failure.
+        Self { ready: OnceLock::new(), starting: palisade_api::health::starting() }
+    }
+
+    /// From now on, `router` answers every request.
+    pub(crate) fn open(&self, router: Router) {
+        if self.ready.set(router).is_err() {
+            tracing::error!("the API router was installed twice; keeping the first");
+        }
     }
 
     /// The router for the next request.

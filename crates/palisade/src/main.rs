@@ -56,13 +56,15 @@ struct ServeArgs {
     #[arg(long, env = "PALISADE_DB_STATEMENT_TIMEOUT_MS", default_value_t = 10000)]
     db_statement_timeout_ms: u64,
 
-    /// PostgreSQL: attempts to reach the database at start-up before giving up.
-    #[arg(long, env = "PALISADE_DB_CONNECT_ATTEMPTS", default_value_t = 10)]
-    db_connect_attempts: u32,
-
-    /// PostgreSQL: pause between start-up connection attempts (ms).
+    /// The server listens at once; until the database answers (and migrations ran) it answers
+    /// 503 and keeps trying: this is the pause after the first failed attempt (ms). It doubles
+    /// after each further failure, up to --db-connect-retry-max-delay-ms.
     #[arg(long, env = "PALISADE_DB_CONNECT_RETRY_DELAY_MS", default_value_t = 1000)]
     db_connect_retry_delay_ms: u64,
+
+    /// Longest pause between attempts to open the database at start (ms).
+    #[arg(long, env = "PALISADE_DB_CONNECT_RETRY_MAX_DELAY_MS", default_value_t = 10_000)]
+    db_connect_retry_max_delay_ms: u64,
 
     /// Default reverse DNS name of new addresses: `{dashed}` is the address with `.`/`:` as
     /// `-` (203-0-113-10), `{address}` the address itself.
@@ -129,8 +131,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_connections: args.db_max_connections,
             acquire_timeout: Duration::from_millis(args.db_acquire_timeout_ms),
             statement_timeout: Duration::from_millis(args.db_statement_timeout_ms),
-            connect_attempts: args.db_connect_attempts,
             connect_retry_delay: Duration::from_millis(args.db_connect_retry_delay_ms),
+            connect_retry_max_delay: Duration::from_millis(args.db_connect_retry_max_delay_ms),
         },
         http: HttpSettings {
             header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
@@ -141,13 +143,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         api: ApiConfig { max_body_bytes: args.max_body_bytes, requests_per_minute: args.requests_per_minute },
         core: CoreSettings { reverse_dns_pattern: args.reverse_dns_pattern },
     };
-    let (app, generated) = Application::build(config).await?;
-    if let Some(secret) = generated {
-        // Printed once, on standard output, never through the log.
-        println!("Generated operator token (shown only now; keep it safe): {}", secret.expose());
-    }
+    let (app, startup) = Application::build(config).await?;
     let addr = app.local_addr()?;
     tracing::info!(%addr, "palisade listening");
+    tokio::spawn(async move {
+        // Generated when the database first answers, on the first start only.
+        if let Some(secret) = startup.ready().await.and_then(|started| started.generated) {
+            // Printed once, on standard output, never through the log.
+            println!("Generated operator token (shown only now; keep it safe): {}", secret.expose());
+        }
+    });
     app.run_until(palisade::shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

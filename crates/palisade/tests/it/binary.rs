@@ -159,6 +159,7 @@ async fn first_start_generates_an_operator_token_once_and_logs_no_secrets() {
     // Restart: no new token, the old one still works (its hash was kept), data persisted.
     let server = Server::start(dir.path());
     let base = server.base_url();
+    server.wait_for("palisade ready");
     let r = client
         .get(format!("{base}/api/v1/organizations/{org_id}"))
         .bearer_auth(&operator)
@@ -170,6 +171,42 @@ async fn first_start_generates_an_operator_token_once_and_logs_no_secrets() {
     assert!(!log.contains("palop_"), "a second start must not print a token: {log}");
     let db = std::fs::read(dir.path().join("palisade-data/palisade.db")).unwrap();
     assert!(!String::from_utf8_lossy(&db).contains(&operator));
+}
+
+#[tokio::test]
+async fn with_its_database_away_the_server_listens_at_once_and_logs_no_password() {
+    // A port where nothing listens.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://palisade:hunter2-secret@127.0.0.1:{port}/palisade");
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            "--database-url",
+            &url,
+            "--db-connect-retry-delay-ms",
+            "20",
+            "--db-connect-retry-max-delay-ms",
+            "50",
+            "--db-acquire-timeout-ms",
+            "200",
+        ],
+    );
+    let base = server.base_url();
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(format!("{base}/healthz")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        client.get(format!("{base}/readyz")).send().await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let r = client.get(format!("{base}/api/v1/organizations")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // It keeps trying, and says so.
+    server.wait_for("attempt=3");
+    let log = server.terminate();
+    assert!(log.contains("WARN") && log.contains("database not ready"), "{log}");
+    assert!(!log.contains("hunter2-secret"), "the database password reached the log: {log}");
+    assert!(!log.contains("palop_"), "no token before the database answered: {log}");
 }
 
 #[test]
