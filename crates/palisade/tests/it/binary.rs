@@ -66,6 +66,13 @@ impl Server {
         }
     }
 
+    /// Waits (bounded) until the server listens and its database is open; the server's URL.
+    pub fn ready_url(&self) -> String {
+        let base = self.base_url();
+        self.wait_for("palisade ready");
+        base
+    }
+
     /// Waits (bounded) until the output contains `needle`: stdout and stderr are read by two
     /// threads, so one stream's line can arrive before the other's earlier one.
     pub fn wait_for(&self, needle: &str) {
@@ -158,8 +165,7 @@ async fn first_start_generates_an_operator_token_once_and_logs_no_secrets() {
 
     // Restart: no new token, the old one still works (its hash was kept), data persisted.
     let server = Server::start(dir.path());
-    let base = server.base_url();
-    server.wait_for("palisade ready");
+    let base = server.ready_url();
     let r = client
         .get(format!("{base}/api/v1/organizations/{org_id}"))
         .bearer_auth(&operator)
