@@ -98,12 +98,14 @@ pub async fn serve(
         db: db_settings(),
         ..ServeConfig::default()
     };
-    let (app, _) = Application::build(config).await?;
+    let (app, startup) = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr()?);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = stop_rx.await;
     }));
+    // Measure the API, not the 503s it answers while the database is being opened.
+    startup.ready().await.ok_or_else(|| anyhow::anyhow!("the server stopped before it was ready"))?;
     Ok((base, stop_tx, server))
 }
 

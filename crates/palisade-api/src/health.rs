@@ -2,11 +2,17 @@
 //!
 //! `/healthz` answers as long as the process serves HTTP; `/readyz` only when the database does,
 //! so a node that lost its database is taken out of rotation instead of failing requests.
+//!
+//! [`starting`] is what a node serves before its database first answered: it listens at once
+//! (so orchestrators see it alive), is not ready, and answers every API request 503 in the
+//! envelope of the face the path belongs to.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
+use palisade_core::Error;
 use serde_json::{json, Value};
 
 use crate::AppState;
@@ -16,6 +22,24 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .method_not_allowed_fallback(crate::native::method_not_allowed)
+}
+
+/// The probes and a 503 for everything else, until the database is open and migrated.
+pub fn starting() -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(not_ready))
+        .method_not_allowed_fallback(crate::native::method_not_allowed)
+        .fallback(unavailable)
+}
+
+async fn not_ready() -> (StatusCode, Json<Value>) {
+    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "starting", "reason": "database not ready yet"})))
+}
+
+async fn unavailable(method: Method, uri: Uri) -> Response {
+    let error = Error::Unavailable("the database is not ready yet (starting)".into());
+    crate::frame::render(error, method.as_str(), uri.path())
 }
 
 async fn healthz() -> Json<Value> {

@@ -50,6 +50,8 @@ pub enum BadRequest {
     MalformedBody { path: Option<String>, message: String },
     /// The body exceeded the configured limit (bytes).
     TooLarge { limit: usize },
+    /// The whole body did not arrive within the configured time after the request's head.
+    BodyTimeout { limit_ms: u64 },
     /// The body was not sent as JSON.
     UnsupportedMediaType,
     /// A query-string or path parameter could not be parsed.

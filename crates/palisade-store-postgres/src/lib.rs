@@ -18,8 +18,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use palisade_core::error::{Error, Result};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::{Connection, PgPool};
 
 /// Connection settings with sane defaults.
 #[derive(Debug, Clone)]
@@ -31,10 +31,6 @@ pub struct PostgresConfig {
     pub acquire_timeout: Duration,
     /// Server-side limit on any one statement.
     pub statement_timeout: Duration,
-    /// Attempts to reach the database at start-up before giving up.
-    pub connect_attempts: u32,
-    /// Pause between start-up attempts.
-    pub connect_retry_delay: Duration,
 }
 
 impl PostgresConfig {
@@ -44,9 +40,19 @@ impl PostgresConfig {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(10),
-            connect_attempts: 10,
-            connect_retry_delay: Duration::from_secs(1),
         }
+    }
+
+    /// Checks that the URL can be used at all (a mistake no retry would fix).
+    pub fn validate(&self) -> Result<()> {
+        self.options().map(drop)
+    }
+
+    fn options(&self) -> Result<PgConnectOptions> {
+        let statement_timeout = self.statement_timeout.as_millis().to_string();
+        Ok(PgConnectOptions::from_str(&self.url)
+            .map_err(|e| Error::Unavailable(format!("invalid PostgreSQL URL: {e}")))?
+            .options([("statement_timeout", statement_timeout.as_str())]))
     }
 }
 
@@ -57,32 +63,29 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects (retrying as configured) and applies pending migrations. Concurrent starts of
-    /// several nodes are safe: sqlx serializes migrations with an advisory lock.
+    /// Connects and applies pending migrations, once: retrying while the database is away is
+    /// the caller's policy (`palisade serve` keeps trying in the background while it serves
+    /// 503). Concurrent starts of several nodes are safe: sqlx serializes migrations with an
+    /// advisory lock.
     pub async fn connect(config: &PostgresConfig) -> Result<Self> {
-        let statement_timeout = config.statement_timeout.as_millis().to_string();
-        let options = PgConnectOptions::from_str(&config.url)
-            .map_err(|e| Error::Unavailable(format!("invalid PostgreSQL URL: {e}")))?
-            .options([("statement_timeout", statement_timeout.as_str())]);
+        let options = config.options()?;
+        // One direct connection first: the pool would only say it timed out, this says why
+        // (refused, unknown host, authentication failed).
+        match tokio::time::timeout(config.acquire_timeout, PgConnection::connect_with(&options)).await {
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+            }
+            Ok(Err(e)) => return Err(Error::Unavailable(format!("cannot connect to PostgreSQL: {e}"))),
+            Err(_) => return Err(Error::Unavailable("cannot connect to PostgreSQL: timed out".into())),
+        }
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)
             .test_before_acquire(true)
             .connect_lazy_with(options);
-        let attempts = config.connect_attempts.max(1);
-        let mut attempt = 1;
-        loop {
-            match sqlx::migrate!("./migrations").run(&pool).await {
-                Ok(()) => break,
-                Err(e) if attempt < attempts => {
-                    tracing::warn!(attempt, attempts, error = %e, "PostgreSQL not reachable yet; retrying");
-                    attempt += 1;
-                    tokio::time::sleep(config.connect_retry_delay).await;
-                }
-                Err(e) => {
-                    return Err(Error::Unavailable(format!("migrating the PostgreSQL database failed: {e}")))
-                }
-            }
+        if let Err(e) = sqlx::migrate!("./migrations").run(&pool).await {
+            pool.close().await;
+            return Err(Error::Unavailable(format!("migrating the PostgreSQL database failed: {e}")));
         }
         Ok(Self { pool })
     }

@@ -127,7 +127,6 @@ impl TestDatabase {
     pub async fn postgres(&self) -> PostgresStore {
         let mut config = PostgresConfig::new(self.url.clone());
         config.max_connections = 8;
-        config.connect_attempts = 1;
         PostgresStore::connect(&config).await.expect("open PostgreSQL store")
     }
 

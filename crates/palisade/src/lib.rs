@@ -2,6 +2,12 @@
 //!
 //! [`Application::build`] is used by `palisade serve` and by the tests alike, so tests run the
 //! real server (bound to port 0, on a fresh database) rather than a look-alike.
+//!
+//! A server listens at once, whether or not its database answers: until the store is open,
+//! migrated and the operator credential settled, `/healthz` answers 200, `/readyz` 503 and every
+//! API request 503 in its face's envelope, while the store is opened in the background with a
+//! bounded backoff. An orchestrator sees a live process that is not ready, instead of one that
+//! does not listen (or exits) while the database is away.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,6 +22,15 @@ use palisade_core::{Core, Store};
 use palisade_store_postgres::{PostgresConfig, PostgresStore};
 use palisade_store_sqlite::{SqliteConfig, SqliteStore};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+mod body_deadline;
+mod gate;
+mod serve;
+
+use gate::Gate;
+pub use serve::HttpSettings;
 
 /// The database used when none is configured: a SQLite file created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://palisade-data/palisade.db";
@@ -27,6 +42,7 @@ pub struct ServeConfig {
     pub database_url: String,
     pub admin_token: Option<String>,
     pub db: DbSettings,
+    pub http: HttpSettings,
     pub api: ApiConfig,
     pub core: CoreSettings,
 }
@@ -38,6 +54,7 @@ impl Default for ServeConfig {
             database_url: DEFAULT_DATABASE_URL.into(),
             admin_token: None,
             db: DbSettings::default(),
+            http: HttpSettings::default(),
             api: ApiConfig::default(),
             core: CoreSettings::default(),
         }
@@ -53,9 +70,10 @@ pub struct DbSettings {
     /// PostgreSQL: server-side limit on one statement. SQLite: how long a writer waits for the
     /// file lock held by another process.
     pub statement_timeout: Duration,
-    /// PostgreSQL: attempts to reach the database at start-up.
-    pub connect_attempts: u32,
+    /// Pause after the first failed attempt to open the database at start; it doubles after
+    /// each further failure, up to `connect_retry_max_delay`. Attempts go on until one works.
     pub connect_retry_delay: Duration,
+    pub connect_retry_max_delay: Duration,
 }
 
 impl Default for DbSettings {
@@ -64,8 +82,8 @@ impl Default for DbSettings {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(10),
-            connect_attempts: 10,
             connect_retry_delay: Duration::from_secs(1),
+            connect_retry_max_delay: Duration::from_secs(10),
         }
     }
 }
@@ -84,13 +102,26 @@ pub async fn open_store(url: &str, db: &DbSettings) -> anyhow::Result<Arc<dyn St
         config.max_connections = db.max_connections;
         config.acquire_timeout = db.acquire_timeout;
         config.statement_timeout = db.statement_timeout;
-        config.connect_attempts = db.connect_attempts;
-        config.connect_retry_delay = db.connect_retry_delay;
         // The URL may carry a password: name only the backend in errors.
         let store = PostgresStore::connect(&config).await.context("opening the PostgreSQL database")?;
         Ok(Arc::new(store))
     } else {
-        anyhow::bail!("unsupported database URL: expected sqlite://path or postgres://user@host/database")
+        anyhow::bail!(UNSUPPORTED_URL)
+    }
+}
+
+const UNSUPPORTED_URL: &str =
+    "unsupported database URL: expected sqlite://path or postgres://user@host/database";
+
+/// Refuses a database URL that no retry could make work.
+fn check_database_url(url: &str) -> anyhow::Result<()> {
+    if url.starts_with("sqlite:") {
+        Ok(())
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        // The URL may carry a password: the error names only the backend.
+        PostgresConfig::new(url).validate().context("the PostgreSQL database URL")
+    } else {
+        anyhow::bail!(UNSUPPORTED_URL)
     }
 }
 
@@ -98,46 +129,139 @@ pub async fn open_store(url: &str, db: &DbSettings) -> anyhow::Result<Arc<dyn St
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
-    router: axum::Router,
-    core: Core,
+    gate: Arc<Gate>,
+    http: HttpSettings,
+    core: Option<Core>,
+    opening: Option<Opening>,
+}
+
+/// The background start of [`Application::build`].
+#[derive(Debug)]
+pub struct Startup(oneshot::Receiver<Started>);
+
+impl Startup {
+    /// Completes once the database answered, migrations ran and the API serves; `None` if the
+    /// application stopped first.
+    pub async fn ready(self) -> Option<Started> {
+        self.0.await.ok()
+    }
+}
+
+/// What a finished start hands over.
+#[derive(Debug)]
+pub struct Started {
+    pub core: Core,
+    /// A freshly generated operator token, to be shown once.
+    pub generated: Option<RevealedSecret>,
+}
+
+/// The background task opening the store; stopped with the application.
+#[derive(Debug)]
+struct Opening(JoinHandle<()>);
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Application {
-    /// Opens the database (applying migrations), settles the operator credential and binds the
-    /// listener. The second value is a freshly generated operator token, to be shown once.
-    pub async fn build(config: ServeConfig) -> anyhow::Result<(Self, Option<RevealedSecret>)> {
-        let store = open_store(&config.database_url, &config.db).await?;
-        Self::build_with_store(config, store).await
+    /// Binds the listener at once and opens the database in the background (see the crate
+    /// documentation); until then requests are answered 503. Fails only for what no retry
+    /// would fix: an unusable database URL, an address that cannot be bound.
+    pub async fn build(config: ServeConfig) -> anyhow::Result<(Self, Startup)> {
+        check_database_url(&config.database_url)?;
+        let listener = bind(&config.listen).await?;
+        let gate = Arc::new(Gate::starting());
+        let (started, startup) = oneshot::channel();
+        let http = config.http.clone();
+        let opening = Opening(tokio::spawn(open_in_background(config, gate.clone(), started)));
+        Ok((Self { listener, gate, http, core: None, opening: Some(opening) }, Startup(startup)))
     }
 
-    /// Like [`Application::build`], on a store the caller opened (`database_url` is ignored).
+    /// On a store the caller opened (`database_url` is ignored): settles the operator
+    /// credential and binds the listener, ready at once. The second value is a freshly generated
+    /// operator token, to be shown once.
     pub async fn build_with_store(
         config: ServeConfig,
         store: Arc<dyn Store>,
     ) -> anyhow::Result<(Self, Option<RevealedSecret>)> {
-        let (operator, generated) = operator_credential(store.as_ref(), config.admin_token.as_deref())
-            .await
-            .context("settling the operator token")?;
-        let core = Core::with_settings(store, operator, config.core.clone());
-        let router = palisade_api::router(core.clone(), config.api.clone())
-            .layer(tower_http::trace::TraceLayer::new_for_http());
-        let listener =
-            TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-        Ok((Self { listener, router, core }, generated))
+        let (core, router, generated) = api(&config, store).await?;
+        let listener = bind(&config.listen).await?;
+        let gate = Gate::starting();
+        gate.open(router);
+        let app = Self { listener, gate: Arc::new(gate), http: config.http, core: Some(core), opening: None };
+        Ok((app, generated))
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
-    pub fn core(&self) -> &Core {
-        &self.core
+    /// The core, when the store was given to [`Application::build_with_store`]; after
+    /// [`Application::build`], [`Startup::ready`] hands it over.
+    pub fn core(&self) -> Option<&Core> {
+        self.core.as_ref()
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves until `shutdown` completes, then finishes in-flight requests (and stops opening
+    /// the database, if it was still trying).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await
+        let Self { listener, gate, http, opening, .. } = self;
+        let served = serve::serve(listener, gate, http, shutdown).await;
+        drop(opening);
+        served
+    }
+}
+
+async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))
+}
+
+/// The API over an open store: the core with its operator credential, and the router.
+async fn api(
+    config: &ServeConfig,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<(Core, axum::Router, Option<RevealedSecret>)> {
+    let (operator, generated) = operator_credential(store.as_ref(), config.admin_token.as_deref())
+        .await
+        .context("settling the operator token")?;
+    let core = Core::with_settings(store, operator, config.core.clone());
+    let router = palisade_api::router(core.clone(), config.api.clone())
+        .layer(axum::middleware::from_fn_with_state(config.http.request_body_timeout, body_deadline::enforce))
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    Ok((core, router, generated))
+}
+
+/// Opens the store until it works, backing off between attempts, then opens the gate.
+async fn open_in_background(config: ServeConfig, gate: Arc<Gate>, started: oneshot::Sender<Started>) {
+    let mut delay = config.db.connect_retry_delay.max(Duration::from_millis(10));
+    let mut attempt: u64 = 0;
+    loop {
+        attempt += 1;
+        let opened = async {
+            let store = open_store(&config.database_url, &config.db).await?;
+            api(&config, store).await
+        };
+        match opened.await {
+            Ok((core, router, generated)) => {
+                gate.open(router);
+                tracing::info!(attempt, "palisade ready: database open and migrated");
+                let _ = started.send(Started { core, generated });
+                return;
+            }
+            Err(e) => {
+                // Errors name the backend, never the URL (which may carry a password).
+                tracing::warn!(
+                    attempt,
+                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    error = %format!("{e:#}"),
+                    "database not ready; answering 503 until it is"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(config.db.connect_retry_max_delay.max(delay));
+            }
+        }
     }
 }
 

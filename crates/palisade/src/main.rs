@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::time::Duration;
 
-use palisade::{Application, DbSettings, ServeConfig, DEFAULT_DATABASE_URL};
+use palisade::{Application, DbSettings, HttpSettings, ServeConfig, DEFAULT_DATABASE_URL};
 use palisade_api::ApiConfig;
 use palisade_core::service::CoreSettings;
 use tracing_subscriber::EnvFilter;
@@ -56,13 +56,15 @@ struct ServeArgs {
     #[arg(long, env = "PALISADE_DB_STATEMENT_TIMEOUT_MS", default_value_t = 10000)]
     db_statement_timeout_ms: u64,
 
-    /// PostgreSQL: attempts to reach the database at start-up before giving up.
-    #[arg(long, env = "PALISADE_DB_CONNECT_ATTEMPTS", default_value_t = 10)]
-    db_connect_attempts: u32,
-
-    /// PostgreSQL: pause between start-up connection attempts (ms).
+    /// The server listens at once; until the database answers (and migrations ran) it answers
+    /// 503 and keeps trying: this is the pause after the first failed attempt (ms). It doubles
+    /// after each further failure, up to --db-connect-retry-max-delay-ms.
     #[arg(long, env = "PALISADE_DB_CONNECT_RETRY_DELAY_MS", default_value_t = 1000)]
     db_connect_retry_delay_ms: u64,
+
+    /// Longest pause between attempts to open the database at start (ms).
+    #[arg(long, env = "PALISADE_DB_CONNECT_RETRY_MAX_DELAY_MS", default_value_t = 10_000)]
+    db_connect_retry_max_delay_ms: u64,
 
     /// Default reverse DNS name of new addresses: `{dashed}` is the address with `.`/`:` as
     /// `-` (203-0-113-10), `{address}` the address itself.
@@ -76,6 +78,30 @@ struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "PALISADE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
+
+    /// How long a client has to send a request's line and headers, from the connection's start
+    /// or the first byte of its next request; then the connection is closed (ms).
+    #[arg(long, env = "PALISADE_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_ms: u64,
+
+    /// How long a client has to send a request's whole body once its headers arrived; then the
+    /// request is answered 408 and the connection closed (ms).
+    #[arg(long, env = "PALISADE_REQUEST_BODY_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    request_body_timeout_ms: u64,
+
+    /// How long an idle keep-alive connection waits for its next request before it is closed
+    /// (ms). Keep it above the idle timeout of a load balancer in front.
+    #[arg(long, env = "PALISADE_KEEP_ALIVE_TIMEOUT_MS", default_value_t = 75_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    keep_alive_timeout_ms: u64,
+
+    /// Connections served at once; further clients wait to be accepted until one closes. Keep
+    /// it below the open-file limit (`ulimit -n`) minus the database pool.
+    #[arg(long, env = "PALISADE_MAX_CONNECTIONS", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
 }
 
 #[tokio::main]
@@ -105,19 +131,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_connections: args.db_max_connections,
             acquire_timeout: Duration::from_millis(args.db_acquire_timeout_ms),
             statement_timeout: Duration::from_millis(args.db_statement_timeout_ms),
-            connect_attempts: args.db_connect_attempts,
             connect_retry_delay: Duration::from_millis(args.db_connect_retry_delay_ms),
+            connect_retry_max_delay: Duration::from_millis(args.db_connect_retry_max_delay_ms),
+        },
+        http: HttpSettings {
+            header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+            request_body_timeout: Duration::from_millis(args.request_body_timeout_ms),
+            keep_alive_timeout: Duration::from_millis(args.keep_alive_timeout_ms),
+            max_connections: args.max_connections,
         },
         api: ApiConfig { max_body_bytes: args.max_body_bytes, requests_per_minute: args.requests_per_minute },
         core: CoreSettings { reverse_dns_pattern: args.reverse_dns_pattern },
     };
-    let (app, generated) = Application::build(config).await?;
-    if let Some(secret) = generated {
-        // Printed once, on standard output, never through the log.
-        println!("Generated operator token (shown only now; keep it safe): {}", secret.expose());
-    }
+    let (app, startup) = Application::build(config).await?;
     let addr = app.local_addr()?;
     tracing::info!(%addr, "palisade listening");
+    tokio::spawn(async move {
+        // Generated when the database first answers, on the first start only.
+        if let Some(secret) = startup.ready().await.and_then(|started| started.generated) {
+            // Printed once, on standard output, never through the log.
+            println!("Generated operator token (shown only now; keep it safe): {}", secret.expose());
+        }
+    });
     app.run_until(palisade::shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -77,6 +77,14 @@ impl IntoResponse for DefinedError {
                 StatusCode::BAD_REQUEST,
                 vec![item("ERR_INVALID_VALUE", message.clone(), Some(name.clone()))],
             ),
+            Error::BadRequest(BadRequest::BodyTimeout { limit_ms }) => (
+                StatusCode::REQUEST_TIMEOUT,
+                vec![item(
+                    "ERR_REQUEST_TIMEOUT",
+                    format!("the request body did not arrive within {limit_ms} ms"),
+                    None,
+                )],
+            ),
             Error::BadRequest(other) => {
                 (StatusCode::BAD_REQUEST, vec![item("ERR_INVALID_VALUE", format!("{other:?}"), None)])
             }

@@ -119,6 +119,13 @@ impl IntoResponse for HostwayError {
             Error::BadRequest(BadRequest::MalformedParameter { name, message }) => {
                 bad_request(format!("{name}: {message}"))
             }
+            Error::BadRequest(BadRequest::BodyTimeout { limit_ms }) => fault(
+                StatusCode::REQUEST_TIMEOUT,
+                "requestTimeout",
+                "Request timeout",
+                408,
+                format!("the request body did not arrive within {limit_ms} ms"),
+            ),
             Error::BadRequest(BadRequest::UnsupportedMediaType) => fault(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "badMediaType",

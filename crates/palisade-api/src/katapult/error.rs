@@ -98,6 +98,12 @@ pub fn render(error: &Error, info: &RequestInfo) -> Rendered {
             format!("The request body is larger than {limit} bytes"),
             json!({}),
         ),
+        Error::BadRequest(BadRequest::BodyTimeout { limit_ms }) => (
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("The request body was not received within {limit_ms} ms"),
+            json!({}),
+        ),
         Error::BadRequest(BadRequest::UnsupportedMediaType) => (
             StatusCode::BAD_REQUEST,
             "invalid_json_body",

@@ -108,6 +108,12 @@ impl NativeError {
                 format!("request body exceeds {limit} bytes"),
                 None,
             ),
+            Error::BadRequest(BadRequest::BodyTimeout { limit_ms }) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!("the request body did not arrive within {limit_ms} ms"),
+                None,
+            ),
             Error::BadRequest(BadRequest::UnsupportedMediaType) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",

@@ -66,6 +66,13 @@ impl Server {
         }
     }
 
+    /// Waits (bounded) until the server listens and its database is open; the server's URL.
+    pub fn ready_url(&self) -> String {
+        let base = self.base_url();
+        self.wait_for("palisade ready");
+        base
+    }
+
     /// Waits (bounded) until the output contains `needle`: stdout and stderr are read by two
     /// threads, so one stream's line can arrive before the other's earlier one.
     pub fn wait_for(&self, needle: &str) {
@@ -158,7 +165,7 @@ async fn first_start_generates_an_operator_token_once_and_logs_no_secrets() {
 
     // Restart: no new token, the old one still works (its hash was kept), data persisted.
     let server = Server::start(dir.path());
-    let base = server.base_url();
+    let base = server.ready_url();
     let r = client
         .get(format!("{base}/api/v1/organizations/{org_id}"))
         .bearer_auth(&operator)
@@ -170,6 +177,42 @@ async fn first_start_generates_an_operator_token_once_and_logs_no_secrets() {
     assert!(!log.contains("palop_"), "a second start must not print a token: {log}");
     let db = std::fs::read(dir.path().join("palisade-data/palisade.db")).unwrap();
     assert!(!String::from_utf8_lossy(&db).contains(&operator));
+}
+
+#[tokio::test]
+async fn with_its_database_away_the_server_listens_at_once_and_logs_no_password() {
+    // A port where nothing listens.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://palisade:hunter2-secret@127.0.0.1:{port}/palisade");
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            "--database-url",
+            &url,
+            "--db-connect-retry-delay-ms",
+            "20",
+            "--db-connect-retry-max-delay-ms",
+            "50",
+            "--db-acquire-timeout-ms",
+            "200",
+        ],
+    );
+    let base = server.base_url();
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(format!("{base}/healthz")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        client.get(format!("{base}/readyz")).send().await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let r = client.get(format!("{base}/api/v1/organizations")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // It keeps trying, and says so.
+    server.wait_for("attempt=3");
+    let log = server.terminate();
+    assert!(log.contains("WARN") && log.contains("database not ready"), "{log}");
+    assert!(!log.contains("hunter2-secret"), "the database password reached the log: {log}");
+    assert!(!log.contains("palop_"), "no token before the database answered: {log}");
 }
 
 #[test]
@@ -184,6 +227,14 @@ fn help_describes_the_commands_and_settings() {
         "PALISADE_DATABASE_URL",
         "--admin-token",
         "PALISADE_ADMIN_TOKEN",
+        "--header-read-timeout-ms",
+        "PALISADE_HEADER_READ_TIMEOUT_MS",
+        "--request-body-timeout-ms",
+        "PALISADE_REQUEST_BODY_TIMEOUT_MS",
+        "--keep-alive-timeout-ms",
+        "PALISADE_KEEP_ALIVE_TIMEOUT_MS",
+        "--max-connections",
+        "PALISADE_MAX_CONNECTIONS",
     ] {
         assert!(text.contains(needle), "{needle} missing from --help:\n{text}");
     }

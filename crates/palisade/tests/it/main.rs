@@ -7,6 +7,7 @@ mod support;
 
 mod auth;
 mod binary;
+mod connections;
 mod contract;
 mod defined;
 mod defined_hosts;

@@ -31,7 +31,7 @@ async fn two_nodes_share_one_postgres() {
     let args = ["--database-url", db.url.as_str(), "--admin-token", OPERATOR];
     let a = Server::start_with(dir.path(), &args);
     let b = Server::start_with(dir.path(), &args);
-    let (a_url, b_url) = (a.base_url(), b.base_url());
+    let (a_url, b_url) = (a.ready_url(), b.ready_url());
     assert_ne!(a_url, b_url);
     let client = reqwest::Client::new();
     use reqwest::Method;
@@ -125,7 +125,7 @@ async fn two_nodes_allocating_at_once_never_collide() {
     let args = ["--database-url", db.url.as_str(), "--admin-token", OPERATOR];
     let a = Server::start_with(dir.path(), &args);
     let b = Server::start_with(dir.path(), &args);
-    let (a_url, b_url) = (a.base_url(), b.base_url());
+    let (a_url, b_url) = (a.ready_url(), b.ready_url());
     let client = reqwest::Client::new();
     use reqwest::Method;
     let (_, org) = call(

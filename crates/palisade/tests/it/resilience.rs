@@ -1,14 +1,15 @@
 //! The database going away and coming back: requests fail fast with 503 in the native
 //! envelope, `/readyz` reports it, and the server heals by itself. PostgreSQL is reached through
 //! a TCP proxy that the test stops and restarts. Also: a server started while the database is
-//! unreachable keeps trying and comes up when it returns.
+//! unreachable listens at once, answers 503 in each face's envelope (and `/healthz` 200,
+//! `/readyz` 503), keeps trying, and serves when the database returns.
 
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use palisade::{Application, DbSettings, ServeConfig};
+use palisade::{Application, DbSettings, ServeConfig, Startup};
 use reqwest::StatusCode;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -87,12 +88,13 @@ fn settings() -> DbSettings {
         max_connections: 4,
         acquire_timeout: Duration::from_millis(1000),
         statement_timeout: Duration::from_secs(5),
-        connect_attempts: 60,
-        connect_retry_delay: Duration::from_millis(100),
+        connect_retry_delay: Duration::from_millis(50),
+        connect_retry_max_delay: Duration::from_millis(200),
     }
 }
 
-async fn start(url: String) -> (String, tokio::sync::oneshot::Sender<()>) {
+/// A server on `url`, serving (ready or not); the last value completes when it is ready.
+async fn start(url: String) -> (String, tokio::sync::oneshot::Sender<()>, Startup) {
     let config = ServeConfig {
         listen: "127.0.0.1:0".into(),
         database_url: url,
@@ -100,13 +102,20 @@ async fn start(url: String) -> (String, tokio::sync::oneshot::Sender<()>) {
         db: settings(),
         ..ServeConfig::default()
     };
-    let (app, _) = Application::build(config).await.unwrap();
+    let (app, startup) = Application::build(config).await.unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
-    (base, tx)
+    (base, tx, startup)
+}
+
+/// A server whose database answers, once it is ready.
+async fn start_ready(url: String) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let (base, stop, startup) = start(url).await;
+    tokio::time::timeout(Duration::from_secs(30), startup.ready()).await.unwrap().unwrap();
+    (base, stop)
 }
 
 async fn status(client: &reqwest::Client, url: String) -> (StatusCode, serde_json::Value) {
@@ -118,7 +127,7 @@ async fn status(client: &reqwest::Client, url: String) -> (StatusCode, serde_jso
 async fn postgres_outage_fails_fast_and_heals() {
     let db = TestDatabase::new(Backend::Postgres).await;
     let proxy = Proxy::start(target_of(&db)).await;
-    let (base, _stop) = start(through(&db, &proxy)).await;
+    let (base, _stop) = start_ready(through(&db, &proxy)).await;
     let client = reqwest::Client::new();
     let orgs = format!("{base}/api/v1/organizations");
     let r = client
@@ -151,19 +160,66 @@ async fn postgres_outage_fails_fast_and_heals() {
     assert_eq!(body["organizations"][0]["sub_domain"], "acme");
 }
 
+/// Whether a body is a face's error envelope with the expected code.
+type Envelope = fn(&serde_json::Value) -> bool;
+
+/// GETs `path` and returns the status and JSON body.
+async fn answer(client: &reqwest::Client, base: &str, path: &str) -> (StatusCode, serde_json::Value) {
+    let r = client.get(format!("{base}{path}")).bearer_auth(OPERATOR).send().await.unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}")))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn start_waits_for_an_unreachable_database() {
+async fn a_server_whose_database_is_away_listens_at_once_answers_503_in_each_face_and_heals() {
     let db = TestDatabase::new(Backend::Postgres).await;
     let proxy = Proxy::start(target_of(&db)).await;
     proxy.cut();
-    let url = through(&db, &proxy);
-    let starting = tokio::spawn(start(url));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!starting.is_finished(), "the server must keep trying while the database is away");
+    let client = reqwest::Client::new();
+    // Nothing listens on the database's port: the server is up, alive and not ready, at once.
+    let (base, _stop, startup) = tokio::time::timeout(Duration::from_secs(3), async {
+        let (base, stop, startup) = start(through(&db, &proxy)).await;
+        assert_eq!(
+            answer(&client, &base, "/healthz").await,
+            (StatusCode::OK, serde_json::json!({"status": "ok"}))
+        );
+        let (code, body) = answer(&client, &base, "/readyz").await;
+        assert_eq!(
+            (code, &body["status"]),
+            (StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!("starting"))
+        );
+        let faces: [(&str, Envelope); 4] = [
+            ("/api/v1/organizations", |b| b["error"]["code"] == "service_unavailable"),
+            ("/core/v1/organizations/_/security_groups", |b| b["error"]["code"] == "service_unavailable"),
+            ("/v1/roles", |b| b["errors"][0]["code"] == "ERR_SERVICE_UNAVAILABLE"),
+            ("/accounts/x/os-security-groups", |b| b["serviceUnavailable"]["code"] == 503),
+        ];
+        for (path, envelope) in faces {
+            let (code, body) = answer(&client, &base, path).await;
+            assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
+            assert!(envelope(&body), "{path}: {body}");
+        }
+        (base, stop, startup)
+    })
+    .await
+    .expect("the server must listen and answer at once, database or not");
+
+    // The database returns: the server becomes ready by itself and serves.
     proxy.restore().await;
-    let (base, _stop) = tokio::time::timeout(Duration::from_secs(30), starting).await.unwrap().unwrap();
-    let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let started = tokio::time::timeout(Duration::from_secs(30), startup.ready()).await.unwrap().unwrap();
+    assert!(started.generated.is_none(), "an admin token was given");
+    assert_eq!(answer(&client, &base, "/readyz").await.0, StatusCode::OK);
+    let r = client
+        .post(format!("{base}/api/v1/organizations"))
+        .bearer_auth(OPERATOR)
+        .json(&serde_json::json!({"name": "Acme", "sub_domain": "acme"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let (code, body) = answer(&client, &base, "/v1/roles").await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "the Defined face answers for itself now: {body}");
 }
 
 #[tokio::test]
@@ -175,15 +231,13 @@ async fn a_wrong_database_url_is_a_clear_start_up_error() {
     };
     let err = Application::build(config).await.unwrap_err();
     assert!(err.to_string().contains("unsupported database URL"), "{err}");
-    let mut db = settings();
-    db.connect_attempts = 2;
-    db.connect_retry_delay = Duration::from_millis(10);
     let config = ServeConfig {
         listen: "127.0.0.1:0".into(),
-        database_url: "postgres://postgres@127.0.0.1:1/none".into(),
-        db,
+        database_url: "postgres://palisade:hunter2-secret@127.0.0.1:notaport/none".into(),
+        db: settings(),
         ..ServeConfig::default()
     };
-    let err = Application::build(config).await.unwrap_err();
-    assert!(format!("{err:#}").contains("PostgreSQL"), "{err:#}");
+    let err = format!("{:#}", Application::build(config).await.unwrap_err());
+    assert!(err.contains("PostgreSQL"), "{err}");
+    assert!(!err.contains("hunter2-secret"), "the password reached the error: {err}");
 }

@@ -64,7 +64,7 @@ impl TestApp {
         let (app, generated) = Application::build_with_store(config, store).await.unwrap();
         assert!(generated.is_none(), "a given admin token must not generate another");
         let addr = app.local_addr().unwrap();
-        let core = app.core().clone();
+        let core = app.core().expect("the store was given").clone();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             app.run_until(async move {
