@@ -3,7 +3,7 @@
 use axum::extract::{Query, State};
 use axum::Json;
 use palisade_core::error::{BadRequest, ViolationCode};
-use palisade_core::id::{OrganizationId, SecurityGroupId};
+use palisade_core::id::SecurityGroupId;
 use palisade_core::policy::{
     Action, Direction, GroupKind, Member, PortRange, Protocol, Remote, Rule, SecurityGroup,
 };
@@ -139,9 +139,10 @@ pub(super) fn is_tag(tag: &str) -> bool {
     })
 }
 
+/// Naming a role in `allowedRoleID` needs `roles:read` ([`Core::names_role`]).
 async fn parse(
     core: &Core,
-    org: OrganizationId,
+    caller: &Caller,
     body: &Map<String, Value>,
     require_name: bool,
 ) -> Result<RoleInput> {
@@ -196,7 +197,7 @@ async fn parse(
             Some(Value::String(id)) => {
                 let parsed = ids::parse(ids::ROLE, id).map(SecurityGroupId::from_bytes);
                 let known = match parsed {
-                    Some(id) => core.group_kind_in(org, id).await? == Some(GroupKind::Role),
+                    Some(id) => core.names_role(&caller.actor, caller.org, id).await?,
                     None => false,
                 };
                 if !known {
@@ -273,7 +274,7 @@ fn role_id(segment: &str) -> Result<SecurityGroupId> {
 }
 
 pub async fn create(State(s): State<AppState>, caller: Caller, Body(body): Body) -> Result<Json<Value>> {
-    let input = parse(&s.core, caller.org, &body, true).await?;
+    let input = parse(&s.core, &caller, &body, true).await?;
     let create = CreateSecurityGroup {
         kind: GroupKind::Role,
         name: input.name.unwrap_or_default(),
@@ -390,7 +391,7 @@ pub async fn replace(
     Body(body): Body,
 ) -> Result<Json<Value>> {
     let id = role_id(&id)?;
-    let input = parse(&s.core, caller.org, &body, false).await?;
+    let input = parse(&s.core, &caller, &body, false).await?;
     let (group, rules) = s
         .core
         .replace_group(&caller.actor, id, GroupKind::Role, input.name, Some(input.description), input.rules)

@@ -9,7 +9,7 @@ use palisade_core::id::{RuleId, SecurityGroupId, ServerId};
 use palisade_core::policy::{GroupKind, Member, Rule, SecurityGroup, SecurityGroupPatch};
 use palisade_core::service::CreateSecurityGroup;
 use palisade_core::validate::Violations;
-use palisade_core::{Error, PageRequest};
+use palisade_core::{Action, Error, PageRequest};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -55,16 +55,18 @@ fn view(caller: &Caller, group: &SecurityGroup, rules: &[Rule], serials: &[(Rule
     }
 }
 
-/// The group named by a Hostway id, if it is a security group of the caller's account and the
-/// id (date included) is exactly its own; otherwise not found.
+/// The group named by a Hostway id, if the caller may `action` it, it is a security group of
+/// the caller's account and the id (date included) is exactly its own; otherwise not found.
+/// The caller's scopes are checked first ([`palisade_core::Core::authorized_group`]).
 pub(super) async fn group_in_account(
     state: &AppState,
     caller: &Caller,
     text: &str,
+    action: Action,
 ) -> std::result::Result<SecurityGroup, Error> {
     let not_found = || Error::not_found(SecurityGroupId::KIND);
     let id = ids::parse(text).ok_or_else(not_found)?;
-    let group = state.core.security_group(&caller.actor, id, KIND).await?;
+    let group = state.core.authorized_group(&caller.actor, id, KIND, action).await?;
     if group.organization_id != caller.org || ids::render(group.id, group.created_at) != text {
         return Err(not_found());
     }
@@ -138,7 +140,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Respo
 
 /// `GET /accounts/{accountId}/os-security-groups/{groupId}` → 200.
 pub async fn get(State(state): State<AppState>, caller: Caller, params: Params) -> Result<Response> {
-    let group = group_in_account(&state, &caller, params.get("group_id")).await?;
+    let group = group_in_account(&state, &caller, params.get("group_id"), Action::Read).await?;
     let view = full_view(&state, &caller, &group).await?;
     Ok(one("securityGroup", view).into_response())
 }
@@ -151,7 +153,7 @@ pub async fn update(
     params: Params,
     body: Body,
 ) -> Result<Response> {
-    let group = group_in_account(&state, &caller, params.get("group_id")).await?;
+    let group = group_in_account(&state, &caller, params.get("group_id"), Action::Update).await?;
     let (name, description) = fields(wrapped(&body, "securityGroup")?)?;
     if name.is_none() && description.is_none() {
         return Err(
@@ -166,7 +168,7 @@ pub async fn update(
 
 /// `DELETE /accounts/{accountId}/os-security-groups/{groupId}` → 204, no body.
 pub async fn delete(State(state): State<AppState>, caller: Caller, params: Params) -> Result<Response> {
-    let group = group_in_account(&state, &caller, params.get("group_id")).await?;
+    let group = group_in_account(&state, &caller, params.get("group_id"), Action::Delete).await?;
     state.core.delete_security_group(&caller.actor, group.id, KIND).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -198,7 +200,7 @@ pub async fn assign(
     }
     v.finish()?;
     let id = id.unwrap_or_default();
-    let group = group_in_account(&state, &caller, &id).await.map_err(|e| match e {
+    let group = group_in_account(&state, &caller, &id, Action::Update).await.map_err(|e| match e {
         Error::NotFound { .. } => {
             Error::invalid("id", ViolationCode::InvalidReference, "no such firewall group")
         }

@@ -396,25 +396,25 @@ fn expected() -> Table {
 }
 
 /// Everything one organization owns that routes can name.
-struct Tenant {
-    id: String,
-    sub_domain: String,
-    server: String,
-    ip: String,
-    network: String,
-    group: String,
-    rule: String,
-    server_group: String,
-    tag: String,
-    list: String,
-    entry: String,
-    role: String,
-    host: String,
+pub(crate) struct Tenant {
+    pub(crate) id: String,
+    pub(crate) sub_domain: String,
+    pub(crate) server: String,
+    pub(crate) ip: String,
+    pub(crate) network: String,
+    pub(crate) group: String,
+    pub(crate) rule: String,
+    pub(crate) server_group: String,
+    pub(crate) tag: String,
+    pub(crate) list: String,
+    pub(crate) entry: String,
+    pub(crate) role: String,
+    pub(crate) host: String,
     /// The shared network, in Defined's form (hosts may join it from any organization).
-    public: String,
+    pub(crate) public: String,
     /// The Katapult group and its rule, as Hostway names them.
-    hw_group: String,
-    hw_rule: String,
+    pub(crate) hw_group: String,
+    pub(crate) hw_rule: String,
 }
 
 async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
@@ -557,7 +557,7 @@ async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
     }
 }
 
-fn katapult_id(prefix: &str, uuid_text: &str) -> String {
+pub(crate) fn katapult_id(prefix: &str, uuid_text: &str) -> String {
     ids::render(prefix, uuid::Uuid::parse_str(uuid_text).unwrap().as_bytes())
 }
 
@@ -595,9 +595,8 @@ fn fill_body(body: &Option<Value>, t: &Tenant) -> Option<Value> {
     })
 }
 
-#[tokio::test]
-async fn every_route_refuses_callers_without_the_right() {
-    let app = TestApp::spawn().await;
+/// The expected table, checked against the routes the application serves.
+fn served_table() -> Table {
     let table = expected();
     let mut served: Vec<(String, String, String)> =
         palisade_api::route_table().into_iter().map(|r| (r.face.to_owned(), r.method, r.path)).collect();
@@ -605,7 +604,12 @@ async fn every_route_refuses_callers_without_the_right() {
     let listed: Vec<(String, String, String)> =
         table.keys().map(|(f, m, p)| ((*f).to_owned(), (*m).to_owned(), (*p).to_owned())).collect();
     assert_eq!(served, listed, "the served routes and this test's table differ: register new routes here");
+    table
+}
 
+/// A data center with a shared public network, and two organizations, `mine` and `theirs`,
+/// each owning one of everything. Returns the data center's id and the two.
+pub(crate) async fn two_tenants(app: &TestApp) -> (String, Tenant, Tenant) {
     let dc = app.post("/api/v1/data_centers", OPERATOR, json!({"name": "L", "permalink": "l", "country": {"name": "UK", "iso_code2": "GB", "iso_code3": "GBR", "time_zone": "Europe/London", "eu": false}})).await;
     let dc_id = dc.body["data_center"]["id"].clone();
     app.post(
@@ -615,8 +619,16 @@ async fn every_route_refuses_callers_without_the_right() {
     )
     .await;
     let dc_id = dc_id.as_str().unwrap().to_owned();
-    let mine = tenant(&app, "mine", &json!(dc_id)).await;
-    let theirs = tenant(&app, "theirs", &json!(dc_id)).await;
+    let mine = tenant(app, "mine", &json!(dc_id)).await;
+    let theirs = tenant(app, "theirs", &json!(dc_id)).await;
+    (dc_id, mine, theirs)
+}
+
+#[tokio::test]
+async fn every_route_refuses_callers_without_the_right() {
+    let app = TestApp::spawn().await;
+    let table = served_table();
+    let (dc_id, mine, theirs) = two_tenants(&app).await;
     let all_scopes: Vec<&str> = palisade_core::Scope::all().map(|s| s.as_str()).collect();
     let (_, mine_all) = app.token(&mine.id, &all_scopes).await;
     let (_, mine_none) = app.token(&mine.id, &[]).await;
