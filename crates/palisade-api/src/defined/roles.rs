@@ -9,7 +9,7 @@ use palisade_core::policy::{
 };
 use palisade_core::service::{CreateRule, CreateSecurityGroup};
 use palisade_core::validate::Violations;
-use palisade_core::{Core, Error, PageRequest};
+use palisade_core::{Action as Op, Core, Error, Operation, PageRequest, Resource};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
@@ -22,6 +22,7 @@ use crate::AppState;
 type Result<T> = std::result::Result<T, DefinedError>;
 
 const NAME_MAX: usize = 50;
+const ROLES: Resource = Resource::Group(GroupKind::Role);
 const TEXT_MAX: usize = 255;
 const PROTOCOLS: &[(&str, Protocol)] =
     &[("ANY", Protocol::Any), ("TCP", Protocol::Tcp), ("UDP", Protocol::Udp), ("ICMP", Protocol::Icmp)];
@@ -139,7 +140,8 @@ pub(super) fn is_tag(tag: &str) -> bool {
     })
 }
 
-/// Naming a role in `allowedRoleID` needs `roles:read` ([`Core::names_role`]).
+/// Called once the caller is authorized for the operation (see [`Caller::authorize`]); naming a
+/// role in `allowedRoleID` needs `roles:read` too ([`Core::names_role`]).
 async fn parse(
     core: &Core,
     caller: &Caller,
@@ -273,7 +275,13 @@ fn role_id(segment: &str) -> Result<SecurityGroupId> {
         .ok_or(DefinedError(Error::not_found("role")))
 }
 
-pub async fn create(State(s): State<AppState>, caller: Caller, Body(body): Body) -> Result<Json<Value>> {
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: std::result::Result<Body, DefinedError>,
+) -> Result<Json<Value>> {
+    caller.authorize(Operation::new(ROLES, Op::Create))?;
+    let Body(body) = body?;
     let input = parse(&s.core, &caller, &body, true).await?;
     let create = CreateSecurityGroup {
         kind: GroupKind::Role,
@@ -388,9 +396,11 @@ pub async fn replace(
     State(s): State<AppState>,
     caller: Caller,
     IdSegment(id): IdSegment,
-    Body(body): Body,
+    body: std::result::Result<Body, DefinedError>,
 ) -> Result<Json<Value>> {
+    caller.authorize(Operation::new(ROLES, Op::Update))?;
     let id = role_id(&id)?;
+    let Body(body) = body?;
     let input = parse(&s.core, &caller, &body, false).await?;
     let (group, rules) = s
         .core

@@ -9,18 +9,19 @@ use palisade_core::id::{RuleId, SecurityGroupId, ServerId};
 use palisade_core::policy::{GroupKind, Member, Rule, SecurityGroup, SecurityGroupPatch};
 use palisade_core::service::CreateSecurityGroup;
 use palisade_core::validate::Violations;
-use palisade_core::{Action, Error, PageRequest};
+use palisade_core::{Action, Error, Operation, PageRequest, Resource};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::error::HostwayError;
 use super::rules::{rule_views, RuleView};
-use super::{ids, one, wrapped, Body, Caller, Link, Params};
+use super::{ids, one, wrapped, BodyResult, Caller, Link, Params};
 use crate::AppState;
 
 type Result<T> = std::result::Result<T, HostwayError>;
 
 const KIND: GroupKind = GroupKind::SecurityGroup;
+pub(super) const GROUPS: Resource = Resource::Group(KIND);
 
 /// A group in the founding document's key order.
 #[derive(Debug, Serialize)]
@@ -57,13 +58,14 @@ fn view(caller: &Caller, group: &SecurityGroup, rules: &[Rule], serials: &[(Rule
 
 /// The group named by a Hostway id, if the caller may `action` it, it is a security group of
 /// the caller's account and the id (date included) is exactly its own; otherwise not found.
-/// The caller's scopes are checked first ([`palisade_core::Core::authorized_group`]).
+/// The caller's scopes are checked first, whatever the id names.
 pub(super) async fn group_in_account(
     state: &AppState,
     caller: &Caller,
     text: &str,
     action: Action,
 ) -> std::result::Result<SecurityGroup, Error> {
+    caller.authorize(Operation::new(GROUPS, action))?;
     let not_found = || Error::not_found(SecurityGroupId::KIND);
     let id = ids::parse(text).ok_or_else(not_found)?;
     let group = state.core.authorized_group(&caller.actor, id, KIND, action).await?;
@@ -107,7 +109,9 @@ fn fields(
 }
 
 /// `POST /accounts/{accountId}/os-security-groups` (or `/accounts/os-security-groups`) → 201.
-pub async fn create(State(state): State<AppState>, caller: Caller, body: Body) -> Result<Response> {
+pub async fn create(State(state): State<AppState>, caller: Caller, body: BodyResult) -> Result<Response> {
+    caller.authorize(Operation::new(GROUPS, Action::Create))?;
+    let body = body?;
     let group = wrapped(&body, "securityGroup")?;
     let (name, description) = fields(group)?;
     let Some(name) = name else {
@@ -151,9 +155,10 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     params: Params,
-    body: Body,
+    body: BodyResult,
 ) -> Result<Response> {
     let group = group_in_account(&state, &caller, params.get("group_id"), Action::Update).await?;
+    let body = body?;
     let (name, description) = fields(wrapped(&body, "securityGroup")?)?;
     if name.is_none() && description.is_none() {
         return Err(
@@ -181,10 +186,12 @@ pub async fn assign(
     State(state): State<AppState>,
     caller: Caller,
     params: Params,
-    body: Body,
+    body: BodyResult,
 ) -> Result<Response> {
+    caller.authorize(Operation::new(GROUPS, Action::Update))?;
     let server: ServerId =
         params.get("server_id").parse().map_err(|_| HostwayError(Error::not_found(ServerId::KIND)))?;
+    let body = body?;
     let input = wrapped(&body, "securityGroup")?;
     let mut v = Violations::new();
     let id = match input.get("id") {

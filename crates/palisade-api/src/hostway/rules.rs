@@ -14,13 +14,13 @@ use palisade_core::id::RuleId;
 use palisade_core::policy::{Action, Direction, GroupKind, PortRange, Protocol, Remote, Rule};
 use palisade_core::service::CreateRule;
 use palisade_core::validate::Violations;
-use palisade_core::{Action as Op, Error, PageRequest};
+use palisade_core::{Action as Op, Error, Operation, PageRequest};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::error::HostwayError;
-use super::groups::group_in_account;
-use super::{ids, one, wrapped, Body, Caller, Link, Params};
+use super::groups::{group_in_account, GROUPS};
+use super::{ids, one, wrapped, BodyResult, Caller, Link, Params};
 use crate::AppState;
 
 type Result<T> = std::result::Result<T, HostwayError>;
@@ -279,7 +279,9 @@ struct CreatedRule {
 }
 
 /// `POST /accounts/{accountId}/os-security-group-rules` → 201.
-pub async fn create(State(state): State<AppState>, caller: Caller, body: Body) -> Result<Response> {
+pub async fn create(State(state): State<AppState>, caller: Caller, body: BodyResult) -> Result<Response> {
+    caller.authorize(Operation::new(GROUPS, Op::Update))?;
+    let body = body?;
     let (parent, input) = parse(wrapped(&body, "securityGroupRule")?)?;
     let group = group_in_account(&state, &caller, &parent, Op::Update).await.map_err(|e| match e {
         Error::NotFound { .. } => {
@@ -398,6 +400,7 @@ pub async fn list(
 
 /// `DELETE /accounts/{accountId}/os-security-group-rules/{ruleId}` → 204.
 pub async fn delete(State(state): State<AppState>, caller: Caller, params: Params) -> Result<Response> {
+    caller.authorize(Operation::new(GROUPS, Op::Update))?;
     let not_found = || HostwayError(Error::not_found("security group rule"));
     let text = params.get("rule_id");
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {

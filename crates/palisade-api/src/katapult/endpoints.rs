@@ -1,4 +1,5 @@
-//! Katapult endpoints: read the arguments (400s first, as Apia does), resolve lookups (404s),
+//! Katapult endpoints: read the arguments (400s first, as Apia does), resolve the organization
+//! and authorize the route's operation there (404s), then validate what else the request names,
 //! make one core call, render the vendor's object.
 
 use std::collections::HashMap;
@@ -71,8 +72,11 @@ pub(super) const ORGANIZATION_KEYS: &[&str] = &["id", "sub_domain"];
 const PERMALINK_KEYS: &[&str] = &["id", "permalink"];
 const IP_KEYS: &[&str] = &["id", "address"];
 
+/// The organization a route names, once the caller is authorized for the route's operation
+/// there: before any other reference or argument is validated, so an organization that is not
+/// the caller's answers exactly like one that does not exist, whatever else the request says.
 pub(super) async fn organization(ctx: &Ctx<'_>, lookup: Lookup) -> Result<OrganizationId> {
-    ctx.core.resolve_organization(&organization_ref(lookup)?).await
+    ctx.core.authorized_organization(ctx.actor, &organization_ref(lookup)?, ctx.op).await
 }
 
 async fn data_center_of(ctx: &Ctx<'_>, id: DataCenterId) -> Result<DataCenter> {

@@ -1,7 +1,9 @@
 //! Walks every route of every face: without credentials, with a bogus credential, with another
 //! organization's token holding every scope, and with the organization's own token holding no
-//! scope. The expected table below must list exactly the routes the application serves, so a
-//! new route cannot ship without being registered here.
+//! scope; and every write route with the organization's own token lacking only the route's
+//! scope and a body that is garbage (refused 403 before the body is read). The expected table
+//! below must list exactly the routes the application serves, so a new route cannot ship
+//! without being registered here.
 
 use std::collections::BTreeMap;
 
@@ -723,4 +725,83 @@ async fn every_route_refuses_callers_without_the_right() {
     // other organization's token created in its own organization.
     assert_eq!(app.count("security_groups").await, 6);
     assert_eq!(app.count("security_group_rules").await, 2);
+}
+
+/// Garbage, wrong shapes and invalid references: what a body may hold that a caller without
+/// the scope must never get validated.
+fn garbage_bodies() -> Vec<Vec<u8>> {
+    let wrong_types = json!({
+        "name": 7, "properties": 7, "organization": {"sub_domain": "no-such-org"},
+        "network": {"permalink": "no-such-network"}, "version": "ipv9",
+        "securityGroup": 7, "securityGroupRule": {"parentGroupId": "nothing"},
+        "networkID": "network-nope", "roleID": 7, "interfaces": 7, "vip": "perhaps",
+        "firewallRules": [{"protocol": "NOPE", "allowedRoleID": "role-nope"}],
+    });
+    vec![b"{\"garbage".to_vec(), b"[1, 2]".to_vec(), wrong_types.to_string().into_bytes()]
+}
+
+/// Every write route of every face, with the organization's own token holding every scope but
+/// the route's and a body that is garbage: 403 in the face's envelope, never a 400 or 422 (the
+/// body is not looked at) and never a 404 (nothing the path names is looked up first).
+#[tokio::test]
+async fn a_token_without_the_scope_is_refused_before_its_body_is_read() {
+    let app = TestApp::spawn().await;
+    let table = served_table();
+    let (dc_id, mine, _) = two_tenants(&app).await;
+    let all_scopes: Vec<&str> = palisade_core::Scope::all().map(|s| s.as_str()).collect();
+    let mut tokens: BTreeMap<Vec<&str>, String> = BTreeMap::new();
+    let (mut checked, mut faces) = (0, std::collections::BTreeSet::new());
+    for ((face_name, method, template), (access, _)) in &table {
+        if *method == "GET" {
+            continue;
+        }
+        let needed: &[&str] = match access {
+            Access::Org(scopes) | Access::Listing(scopes) | Access::OwnOrg(scopes) => scopes,
+            Access::Operator => &[],
+            Access::Member | Access::Public => continue,
+        };
+        let granted: Vec<&str> = all_scopes.iter().filter(|s| !needed.contains(s)).copied().collect();
+        if !tokens.contains_key(&granted) {
+            let (_, secret) = app.token(&mine.id, &granted).await;
+            tokens.insert(granted.clone(), secret);
+        }
+        let token = &tokens[&granted];
+        faces.insert(*face_name);
+        let face = face(face_name);
+        let path = fill(template, &mine, &dc_id);
+        for body in garbage_bodies() {
+            let res = app
+                .client
+                .request(method.parse().unwrap(), format!("{}{path}", app.base))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            let text = res.text().await.unwrap();
+            let json: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+            let context = format!("{method} {template} with {}", String::from_utf8_lossy(&body));
+            assert_eq!(status, StatusCode::FORBIDDEN, "{context}: {text}");
+            let code = (face.code)(&json);
+            match access {
+                Access::Operator => {
+                    assert!(code == "operator_only" || code == "permission_denied", "{context}: {text}")
+                }
+                _ => {
+                    assert_eq!(code, face.scope_code, "{context}: {text}");
+                    if let Some(at) = face.scopes_at {
+                        assert_eq!(json["error"][at]["scopes"], json!(needed), "{context}");
+                    }
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(faces, ["defined", "hostway", "katapult", "native"].into(), "every face has write routes");
+    assert!(checked > 3 * 40, "only {checked} refusals checked");
+    // Nothing was written by any refused call.
+    assert_eq!(app.count("security_groups").await, 4);
+    assert_eq!(app.count("servers").await, 4);
 }
