@@ -1,11 +1,17 @@
 //! Who is calling, and the one place each operation checks what they may do
 //! (design invariant 4).
 //!
-//! Every service method begins with exactly one `require_*` call on the [`Principal`], before
-//! any read or write. A token asking about another organization's resources gets
-//! [`Error::NotFound`], never [`Error::Forbidden`]: a caller who may not see a resource cannot
-//! learn that it exists.
+//! Every service method begins with one authorization of its [`Operation`] (see
+//! [`crate::access`] for the scopes each needs), before any read or write. A token asking about
+//! another organization's resources gets [`Error::NotFound`], never [`Error::Forbidden`], and a
+//! token lacking the operation's scope gets [`Error::Forbidden`] before anything it names is
+//! looked up: a caller who may not see a resource cannot learn that it exists.
+//!
+//! Faces call [`Principal::require_scopes`] or [`Principal::authorize`] (or a `Core` method that
+//! resolves and authorizes) *before* they parse or validate a request's arguments, so refusals
+//! never depend on what the arguments name.
 
+use crate::access::{Action, Needs, Operation};
 use crate::error::{Error, Forbidden, Result};
 use crate::id::{ApiTokenId, OrganizationId, UserId};
 use crate::scope::Scope;
@@ -38,43 +44,62 @@ pub struct TokenPrincipal {
 }
 
 impl Principal {
+    /// Whether the caller may perform `op` at all, before anything the request names is looked
+    /// up or parsed: a token must hold one of the operation's scopes; users hold every scope;
+    /// operator-only operations refuse everyone else.
+    pub fn require_scopes(&self, op: Operation) -> Result<()> {
+        match (self, op.needs()) {
+            (Principal::Operator, _) => Ok(()),
+            (_, Needs::Operator) => Err(Error::Forbidden(Forbidden::OperatorOnly)),
+            (Principal::User(_), _) | (_, Needs::Member) => Ok(()),
+            (Principal::Token(token), Needs::AnyOf(scopes)) => {
+                if scopes.iter().any(|s| token.scopes.contains(s)) {
+                    Ok(())
+                } else {
+                    Err(Error::Forbidden(Forbidden::MissingScope(scopes.to_vec())))
+                }
+            }
+        }
+    }
+
+    /// The authorization of `op` on `org`'s resources. A caller of another organization is told
+    /// the organization does not exist (whether it does or not); then the scopes; then, for
+    /// creations, the organization's restriction. Needs no I/O, so faces call it before reading
+    /// a body.
+    pub fn authorize(&self, org: OrganizationId, op: Operation) -> Result<()> {
+        if op.needs() == Needs::Operator {
+            return self.require_operator();
+        }
+        if self.organization_id().is_some_and(|own| own != org) {
+            return Err(Error::not_found(OrganizationId::KIND));
+        }
+        self.require_scopes(op)?;
+        let restricted = match self {
+            Principal::Operator => false,
+            Principal::Token(token) => token.resource_creation_restricted,
+            Principal::User(user) => user.resource_creation_restricted,
+        };
+        if op.action == Action::Create && restricted {
+            return Err(Error::Forbidden(Forbidden::ResourceCreationRestricted));
+        }
+        Ok(())
+    }
+
+    /// The authorization of `op` on an object owned by `owner` that the request named by id,
+    /// after [`Principal::require_scopes`] and the object's lookup: another organization's object
+    /// is reported exactly like a missing one, as a `kind` not found.
+    pub fn authorize_object(&self, owner: OrganizationId, op: Operation, kind: &'static str) -> Result<()> {
+        self.authorize(owner, op).map_err(|e| match e {
+            Error::NotFound { .. } => Error::not_found(kind),
+            other => other,
+        })
+    }
+
     /// Operator-only operations (tenancy and inventory administration).
     pub fn require_operator(&self) -> Result<()> {
         match self {
             Principal::Operator => Ok(()),
             Principal::Token(_) | Principal::User(_) => Err(Error::Forbidden(Forbidden::OperatorOnly)),
-        }
-    }
-
-    /// Operations on `org`'s resources: the operator, or a token of `org` holding any of
-    /// `any_of`. A token of another organization is told the organization does not exist.
-    pub fn require_org(&self, org: OrganizationId, any_of: &[Scope]) -> Result<()> {
-        match self {
-            Principal::Operator => Ok(()),
-            Principal::Token(token) if token.organization_id != org => {
-                Err(Error::not_found(OrganizationId::KIND))
-            }
-            Principal::Token(token) => {
-                if any_of.iter().any(|s| token.scopes.contains(s)) {
-                    Ok(())
-                } else {
-                    Err(Error::Forbidden(Forbidden::MissingScope(any_of.to_vec())))
-                }
-            }
-            Principal::User(user) if user.organization_id != org => {
-                Err(Error::not_found(OrganizationId::KIND))
-            }
-            Principal::User(_) => Ok(()),
-        }
-    }
-
-    /// Operations on objects shared by every organization (global address lists): the operator,
-    /// or any token holding one of `any_of`.
-    pub fn require_scope(&self, any_of: &[Scope]) -> Result<()> {
-        match self {
-            Principal::Operator | Principal::User(_) => Ok(()),
-            Principal::Token(token) if any_of.iter().any(|s| token.scopes.contains(s)) => Ok(()),
-            Principal::Token(_) => Err(Error::Forbidden(Forbidden::MissingScope(any_of.to_vec()))),
         }
     }
 
@@ -92,21 +117,6 @@ impl Principal {
         }
     }
 
-    /// Like [`Principal::require_org`], for operations that create resources: a token of an
-    /// organization whose resource creation is restricted is refused.
-    pub fn require_org_create(&self, org: OrganizationId, any_of: &[Scope]) -> Result<()> {
-        self.require_org(org, any_of)?;
-        match self {
-            Principal::Token(token) if token.resource_creation_restricted => {
-                Err(Error::Forbidden(Forbidden::ResourceCreationRestricted))
-            }
-            Principal::User(user) if user.resource_creation_restricted => {
-                Err(Error::Forbidden(Forbidden::ResourceCreationRestricted))
-            }
-            _ => Ok(()),
-        }
-    }
-
     pub fn organization_id(&self) -> Option<OrganizationId> {
         match self {
             Principal::Operator => None,
@@ -119,6 +129,8 @@ impl Principal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::Resource;
+    use crate::policy::GroupKind;
 
     fn token(org: OrganizationId, scopes: &[Scope]) -> Principal {
         Principal::Token(TokenPrincipal {
@@ -129,19 +141,38 @@ mod tests {
         })
     }
 
+    const READ_SERVERS: Operation = Operation::new(Resource::Server, Action::Read);
+    const CREATE_SERVER: Operation = Operation::new(Resource::Server, Action::Create);
+
     #[test]
     fn tokens_see_only_their_organization_and_need_a_scope() {
         let mine = OrganizationId::random();
         let other = OrganizationId::random();
         let t = token(mine, &[Scope::SERVERS_READ]);
-        assert!(t.require_org(mine, &[Scope::SERVERS, Scope::SERVERS_READ]).is_ok());
-        assert_eq!(t.require_org(other, &[Scope::SERVERS_READ]), Err(Error::not_found("organization")));
+        assert!(t.authorize(mine, READ_SERVERS).is_ok());
+        assert_eq!(t.authorize(other, READ_SERVERS), Err(Error::not_found("organization")));
+        assert_eq!(t.authorize(other, CREATE_SERVER), Err(Error::not_found("organization")));
         assert!(matches!(
-            t.require_org(mine, &[Scope::SERVERS]),
+            t.authorize(mine, CREATE_SERVER),
             Err(Error::Forbidden(Forbidden::MissingScope(_)))
         ));
+        assert!(matches!(t.require_scopes(CREATE_SERVER), Err(Error::Forbidden(Forbidden::MissingScope(_)))));
+        assert!(t.require_scopes(READ_SERVERS).is_ok());
+        assert!(
+            t.require_scopes(Operation::new(Resource::Network, Action::Read)).is_ok(),
+            "members need no scope"
+        );
+        assert_eq!(
+            t.authorize_object(other, READ_SERVERS, "server"),
+            Err(Error::not_found("server")),
+            "another organization's object is a missing one"
+        );
         assert!(t.require_operator().is_err());
-        assert!(Principal::Operator.require_org(other, &[]).is_ok());
+        assert!(Principal::Operator.authorize(other, CREATE_SERVER).is_ok());
+        assert_eq!(
+            t.authorize(mine, Operation::new(Resource::Organization, Action::Delete)),
+            Err(Error::Forbidden(Forbidden::OperatorOnly))
+        );
     }
 
     #[test]
@@ -153,11 +184,15 @@ mod tests {
             user_id: UserId::random(),
             resource_creation_restricted: true,
         });
-        assert!(user.require_org(mine, &[Scope::SECURITY_GROUP_DELETE]).is_ok());
-        assert_eq!(user.require_org(other, &[Scope::SECURITY_GROUPS]), Err(Error::not_found("organization")));
+        let sg = Resource::Group(GroupKind::SecurityGroup);
+        assert!(user.authorize(mine, Operation::new(sg, Action::Delete)).is_ok());
+        assert_eq!(
+            user.authorize(other, Operation::new(sg, Action::Read)),
+            Err(Error::not_found("organization"))
+        );
         assert_eq!(user.require_member(other), Err(Error::not_found("organization")));
         assert_eq!(
-            user.require_org_create(mine, &[Scope::SECURITY_GROUPS]),
+            user.authorize(mine, Operation::new(sg, Action::Create)),
             Err(Error::Forbidden(Forbidden::ResourceCreationRestricted))
         );
         assert!(user.require_operator().is_err());

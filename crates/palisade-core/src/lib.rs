@@ -5,6 +5,7 @@
 //! authorization and the domain model here, with no web framework, database driver or nftables
 //! in sight, is what lets the faces stay thin and behave identically (design invariants 1 and 2).
 
+pub mod access;
 pub mod auth;
 pub mod error;
 pub mod id;
@@ -18,6 +19,7 @@ pub mod service;
 pub mod store;
 pub mod validate;
 
+pub use access::{Action, Operation, Resource};
 pub use auth::{Principal, TokenPrincipal, UserPrincipal};
 pub use error::{Error, Result, Violation, ViolationCode};
 pub use page::{Page, PageRequest};

@@ -15,7 +15,7 @@ use palisade_core::id::{NetworkId, SecurityGroupId, ServerId};
 use palisade_core::model::{Host, HostFilter, Overlay};
 use palisade_core::service::{CreateHost, HostPatch};
 use palisade_core::validate::Violations;
-use palisade_core::{Error, Page, Violation};
+use palisade_core::{Action, Error, Operation, Page, Resource, Violation};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -326,7 +326,15 @@ fn required(input: &HostInput, network: bool) -> Result<()> {
     v.finish().map_err(DefinedError)
 }
 
-async fn create(s: AppState, caller: Caller, body: Map<String, Value>, shape: Shape) -> Result<Json<Value>> {
+type BodyResult = std::result::Result<Body, DefinedError>;
+
+fn host_op(action: Action) -> Operation {
+    Operation::new(Resource::Host, action)
+}
+
+async fn create(s: AppState, caller: Caller, body: BodyResult, shape: Shape) -> Result<Json<Value>> {
+    caller.authorize(host_op(Action::Create))?;
+    let Body(body) = body?;
     let input = parse(&body)?;
     required(&input, true)?;
     let create = CreateHost {
@@ -347,11 +355,11 @@ async fn create(s: AppState, caller: Caller, body: Map<String, Value>, shape: Sh
     Ok(data(view(&host, shape)))
 }
 
-pub async fn create_v1(State(s): State<AppState>, caller: Caller, Body(body): Body) -> Result<Json<Value>> {
+pub async fn create_v1(State(s): State<AppState>, caller: Caller, body: BodyResult) -> Result<Json<Value>> {
     create(s, caller, body, Shape::V1).await
 }
 
-pub async fn create_v2(State(s): State<AppState>, caller: Caller, Body(body): Body) -> Result<Json<Value>> {
+pub async fn create_v2(State(s): State<AppState>, caller: Caller, body: BodyResult) -> Result<Json<Value>> {
     create(s, caller, body, Shape::V2).await
 }
 
@@ -452,9 +460,11 @@ pub async fn replace(
     State(s): State<AppState>,
     caller: Caller,
     IdSegment(id): IdSegment,
-    Body(body): Body,
+    body: BodyResult,
 ) -> Result<Json<Value>> {
+    caller.authorize(host_op(Action::Update))?;
     let id = host_id(&id)?;
+    let Body(body) = body?;
     let input = parse(&body)?;
     required(&input, false)?;
     let patch = HostPatch::from(input.with_empty_defaults());
@@ -468,9 +478,11 @@ pub async fn update(
     State(s): State<AppState>,
     caller: Caller,
     IdSegment(id): IdSegment,
-    Body(body): Body,
+    body: BodyResult,
 ) -> Result<Json<Value>> {
+    caller.authorize(host_op(Action::Update))?;
     let id = host_id(&id)?;
+    let Body(body) = body?;
     let input = parse(&body)?;
     let patch = HostPatch::from(input);
     let host =

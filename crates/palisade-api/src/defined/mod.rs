@@ -23,7 +23,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use palisade_core::error::{BadRequest, Forbidden};
 use palisade_core::id::OrganizationId;
-use palisade_core::{Error, Principal};
+use palisade_core::{Error, Operation, Principal};
 use serde_json::Value;
 
 use self::error::DefinedError;
@@ -91,6 +91,14 @@ fn with_request_id(mut response: Response) -> Response {
 pub struct Caller {
     pub actor: Principal,
     pub org: OrganizationId,
+}
+
+impl Caller {
+    /// Authorizes `op` in the caller's organization. Handlers call it before they read the body
+    /// or validate anything, so a key without the scope is refused (403) whatever it sent.
+    pub fn authorize(&self, op: Operation) -> Result<(), DefinedError> {
+        self.actor.authorize(self.org, op).map_err(DefinedError)
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {

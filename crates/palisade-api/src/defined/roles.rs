@@ -3,13 +3,13 @@
 use axum::extract::{Query, State};
 use axum::Json;
 use palisade_core::error::{BadRequest, ViolationCode};
-use palisade_core::id::{OrganizationId, SecurityGroupId};
+use palisade_core::id::SecurityGroupId;
 use palisade_core::policy::{
     Action, Direction, GroupKind, Member, PortRange, Protocol, Remote, Rule, SecurityGroup,
 };
 use palisade_core::service::{CreateRule, CreateSecurityGroup};
 use palisade_core::validate::Violations;
-use palisade_core::{Core, Error, PageRequest};
+use palisade_core::{Action as Op, Core, Error, Operation, PageRequest, Resource};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
@@ -22,6 +22,7 @@ use crate::AppState;
 type Result<T> = std::result::Result<T, DefinedError>;
 
 const NAME_MAX: usize = 50;
+const ROLES: Resource = Resource::Group(GroupKind::Role);
 const TEXT_MAX: usize = 255;
 const PROTOCOLS: &[(&str, Protocol)] =
     &[("ANY", Protocol::Any), ("TCP", Protocol::Tcp), ("UDP", Protocol::Udp), ("ICMP", Protocol::Icmp)];
@@ -139,9 +140,11 @@ pub(super) fn is_tag(tag: &str) -> bool {
     })
 }
 
+/// Called once the caller is authorized for the operation (see [`Caller::authorize`]); naming a
+/// role in `allowedRoleID` needs `roles:read` too ([`Core::names_role`]).
 async fn parse(
     core: &Core,
-    org: OrganizationId,
+    caller: &Caller,
     body: &Map<String, Value>,
     require_name: bool,
 ) -> Result<RoleInput> {
@@ -196,7 +199,7 @@ async fn parse(
             Some(Value::String(id)) => {
                 let parsed = ids::parse(ids::ROLE, id).map(SecurityGroupId::from_bytes);
                 let known = match parsed {
-                    Some(id) => core.group_kind_in(org, id).await? == Some(GroupKind::Role),
+                    Some(id) => core.names_role(&caller.actor, caller.org, id).await?,
                     None => false,
                 };
                 if !known {
@@ -272,8 +275,14 @@ fn role_id(segment: &str) -> Result<SecurityGroupId> {
         .ok_or(DefinedError(Error::not_found("role")))
 }
 
-pub async fn create(State(s): State<AppState>, caller: Caller, Body(body): Body) -> Result<Json<Value>> {
-    let input = parse(&s.core, caller.org, &body, true).await?;
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: std::result::Result<Body, DefinedError>,
+) -> Result<Json<Value>> {
+    caller.authorize(Operation::new(ROLES, Op::Create))?;
+    let Body(body) = body?;
+    let input = parse(&s.core, &caller, &body, true).await?;
     let create = CreateSecurityGroup {
         kind: GroupKind::Role,
         name: input.name.unwrap_or_default(),
@@ -387,10 +396,12 @@ pub async fn replace(
     State(s): State<AppState>,
     caller: Caller,
     IdSegment(id): IdSegment,
-    Body(body): Body,
+    body: std::result::Result<Body, DefinedError>,
 ) -> Result<Json<Value>> {
+    caller.authorize(Operation::new(ROLES, Op::Update))?;
     let id = role_id(&id)?;
-    let input = parse(&s.core, caller.org, &body, false).await?;
+    let Body(body) = body?;
+    let input = parse(&s.core, &caller, &body, false).await?;
     let (group, rules) = s
         .core
         .replace_group(&caller.actor, id, GroupKind::Role, input.name, Some(input.description), input.rules)

@@ -9,18 +9,19 @@ use palisade_core::id::{RuleId, SecurityGroupId, ServerId};
 use palisade_core::policy::{GroupKind, Member, Rule, SecurityGroup, SecurityGroupPatch};
 use palisade_core::service::CreateSecurityGroup;
 use palisade_core::validate::Violations;
-use palisade_core::{Error, PageRequest};
+use palisade_core::{Action, Error, Operation, PageRequest, Resource};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::error::HostwayError;
 use super::rules::{rule_views, RuleView};
-use super::{ids, one, wrapped, Body, Caller, Link, Params};
+use super::{ids, one, wrapped, BodyResult, Caller, Link, Params};
 use crate::AppState;
 
 type Result<T> = std::result::Result<T, HostwayError>;
 
 const KIND: GroupKind = GroupKind::SecurityGroup;
+pub(super) const GROUPS: Resource = Resource::Group(KIND);
 
 /// A group in the founding document's key order.
 #[derive(Debug, Serialize)]
@@ -55,16 +56,19 @@ fn view(caller: &Caller, group: &SecurityGroup, rules: &[Rule], serials: &[(Rule
     }
 }
 
-/// The group named by a Hostway id, if it is a security group of the caller's account and the
-/// id (date included) is exactly its own; otherwise not found.
+/// The group named by a Hostway id, if the caller may `action` it, it is a security group of
+/// the caller's account and the id (date included) is exactly its own; otherwise not found.
+/// The caller's scopes are checked first, whatever the id names.
 pub(super) async fn group_in_account(
     state: &AppState,
     caller: &Caller,
     text: &str,
+    action: Action,
 ) -> std::result::Result<SecurityGroup, Error> {
+    caller.authorize(Operation::new(GROUPS, action))?;
     let not_found = || Error::not_found(SecurityGroupId::KIND);
     let id = ids::parse(text).ok_or_else(not_found)?;
-    let group = state.core.security_group(&caller.actor, id, KIND).await?;
+    let group = state.core.authorized_group(&caller.actor, id, KIND, action).await?;
     if group.organization_id != caller.org || ids::render(group.id, group.created_at) != text {
         return Err(not_found());
     }
@@ -105,7 +109,9 @@ fn fields(
 }
 
 /// `POST /accounts/{accountId}/os-security-groups` (or `/accounts/os-security-groups`) → 201.
-pub async fn create(State(state): State<AppState>, caller: Caller, body: Body) -> Result<Response> {
+pub async fn create(State(state): State<AppState>, caller: Caller, body: BodyResult) -> Result<Response> {
+    caller.authorize(Operation::new(GROUPS, Action::Create))?;
+    let body = body?;
     let group = wrapped(&body, "securityGroup")?;
     let (name, description) = fields(group)?;
     let Some(name) = name else {
@@ -138,7 +144,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Respo
 
 /// `GET /accounts/{accountId}/os-security-groups/{groupId}` → 200.
 pub async fn get(State(state): State<AppState>, caller: Caller, params: Params) -> Result<Response> {
-    let group = group_in_account(&state, &caller, params.get("group_id")).await?;
+    let group = group_in_account(&state, &caller, params.get("group_id"), Action::Read).await?;
     let view = full_view(&state, &caller, &group).await?;
     Ok(one("securityGroup", view).into_response())
 }
@@ -149,9 +155,10 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     params: Params,
-    body: Body,
+    body: BodyResult,
 ) -> Result<Response> {
-    let group = group_in_account(&state, &caller, params.get("group_id")).await?;
+    let group = group_in_account(&state, &caller, params.get("group_id"), Action::Update).await?;
+    let body = body?;
     let (name, description) = fields(wrapped(&body, "securityGroup")?)?;
     if name.is_none() && description.is_none() {
         return Err(
@@ -166,7 +173,7 @@ pub async fn update(
 
 /// `DELETE /accounts/{accountId}/os-security-groups/{groupId}` → 204, no body.
 pub async fn delete(State(state): State<AppState>, caller: Caller, params: Params) -> Result<Response> {
-    let group = group_in_account(&state, &caller, params.get("group_id")).await?;
+    let group = group_in_account(&state, &caller, params.get("group_id"), Action::Delete).await?;
     state.core.delete_security_group(&caller.actor, group.id, KIND).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -179,10 +186,12 @@ pub async fn assign(
     State(state): State<AppState>,
     caller: Caller,
     params: Params,
-    body: Body,
+    body: BodyResult,
 ) -> Result<Response> {
+    caller.authorize(Operation::new(GROUPS, Action::Update))?;
     let server: ServerId =
         params.get("server_id").parse().map_err(|_| HostwayError(Error::not_found(ServerId::KIND)))?;
+    let body = body?;
     let input = wrapped(&body, "securityGroup")?;
     let mut v = Violations::new();
     let id = match input.get("id") {
@@ -198,7 +207,7 @@ pub async fn assign(
     }
     v.finish()?;
     let id = id.unwrap_or_default();
-    let group = group_in_account(&state, &caller, &id).await.map_err(|e| match e {
+    let group = group_in_account(&state, &caller, &id, Action::Update).await.map_err(|e| match e {
         Error::NotFound { .. } => {
             Error::invalid("id", ViolationCode::InvalidReference, "no such firewall group")
         }

@@ -53,7 +53,7 @@ use data_encoding::BASE64;
 use palisade_core::error::{BadRequest, Forbidden, Unauthenticated};
 use palisade_core::id::OrganizationId;
 use palisade_core::service::OrganizationRef;
-use palisade_core::{Error, Principal};
+use palisade_core::{Error, Operation, Principal};
 use serde_json::{Map, Value};
 
 use self::error::HostwayError;
@@ -116,6 +116,12 @@ impl Caller {
     /// The account number: the organization's id as the native API renders it.
     pub fn account(&self) -> String {
         self.org.to_string()
+    }
+
+    /// Authorizes `op` in the account. Handlers call it before they read the body or look up
+    /// what the path names, so a token without the scope is refused (403) whatever it sent.
+    pub fn authorize(&self, op: Operation) -> Result<(), Error> {
+        self.actor.authorize(self.org, op)
     }
 
     /// `{base}/accounts/{account}/{path}/` (Hostway's links end with a slash).
@@ -229,6 +235,9 @@ impl FromRequestParts<AppState> for Params {
             .map_err(|_| HostwayError(Error::not_found("route")))
     }
 }
+
+/// A body whose errors wait until the caller is authorized (handlers check first).
+pub type BodyResult = Result<Body, HostwayError>;
 
 /// A JSON body: `None` when it is empty (or `{}`), which Hostway answers with a bare
 /// `"Invalid"`.

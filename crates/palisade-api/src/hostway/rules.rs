@@ -14,13 +14,13 @@ use palisade_core::id::RuleId;
 use palisade_core::policy::{Action, Direction, GroupKind, PortRange, Protocol, Remote, Rule};
 use palisade_core::service::CreateRule;
 use palisade_core::validate::Violations;
-use palisade_core::{Error, PageRequest};
+use palisade_core::{Action as Op, Error, Operation, PageRequest};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::error::HostwayError;
-use super::groups::group_in_account;
-use super::{ids, one, wrapped, Body, Caller, Link, Params};
+use super::groups::{group_in_account, GROUPS};
+use super::{ids, one, wrapped, BodyResult, Caller, Link, Params};
 use crate::AppState;
 
 type Result<T> = std::result::Result<T, HostwayError>;
@@ -279,9 +279,11 @@ struct CreatedRule {
 }
 
 /// `POST /accounts/{accountId}/os-security-group-rules` → 201.
-pub async fn create(State(state): State<AppState>, caller: Caller, body: Body) -> Result<Response> {
+pub async fn create(State(state): State<AppState>, caller: Caller, body: BodyResult) -> Result<Response> {
+    caller.authorize(Operation::new(GROUPS, Op::Update))?;
+    let body = body?;
     let (parent, input) = parse(wrapped(&body, "securityGroupRule")?)?;
-    let group = group_in_account(&state, &caller, &parent).await.map_err(|e| match e {
+    let group = group_in_account(&state, &caller, &parent, Op::Update).await.map_err(|e| match e {
         Error::NotFound { .. } => {
             Error::invalid("parentGroupId", ViolationCode::InvalidReference, "no such firewall group")
         }
@@ -357,7 +359,7 @@ pub async fn list(
         .0;
     let page = page_of(&query)?;
     let text = params.get("group_id");
-    let group = group_in_account(&state, &caller, text).await?;
+    let group = group_in_account(&state, &caller, text, Op::Read).await?;
     let (_, rules) = state.core.group_with_rules(&caller.actor, group.id, KIND).await?;
     let serials = state.core.rule_serials(&caller.actor, group.id, KIND).await?;
     let inbound: Vec<&Rule> = rules.iter().filter(|r| r.direction == Direction::Inbound).collect();
@@ -398,16 +400,17 @@ pub async fn list(
 
 /// `DELETE /accounts/{accountId}/os-security-group-rules/{ruleId}` → 204.
 pub async fn delete(State(state): State<AppState>, caller: Caller, params: Params) -> Result<Response> {
+    caller.authorize(Operation::new(GROUPS, Op::Update))?;
     let not_found = || HostwayError(Error::not_found("security group rule"));
     let text = params.get("rule_id");
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(not_found());
     }
     let serial: u64 = text.parse().map_err(|_| not_found())?;
-    let (rule, group) = state.core.rule_by_serial(&caller.actor, serial).await?;
+    let (rule, group) = state.core.rule_by_serial(&caller.actor, serial, KIND, true).await?;
     if group.organization_id != caller.org || group.kind != KIND {
         return Err(not_found());
     }
-    state.core.delete_rule(&caller.actor, rule.id).await?;
+    state.core.delete_rule(&caller.actor, rule.id, KIND).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,4 +1,5 @@
-//! Katapult endpoints: read the arguments (400s first, as Apia does), resolve lookups (404s),
+//! Katapult endpoints: read the arguments (400s first, as Apia does), resolve the organization
+//! and authorize the route's operation there (404s), then validate what else the request names,
 //! make one core call, render the vendor's object.
 
 use std::collections::HashMap;
@@ -8,7 +9,7 @@ use palisade_core::id::{DataCenterId, IpAddressId, NetworkId, OrganizationId};
 use palisade_core::ipam::IpVersion;
 use palisade_core::model::{DataCenter, IpAddress, IpAddressPatch, IpFilter};
 use palisade_core::service::{CreateIpAddress, IpRef, OrganizationRef, PermalinkRef};
-use palisade_core::{Core, Error, Principal, Scope};
+use palisade_core::{Core, Error, Operation, Principal};
 use serde::Serialize;
 use serde_json::json;
 
@@ -27,6 +28,8 @@ pub struct Ctx<'a> {
     pub core: &'a Core,
     pub actor: &'a Principal,
     pub args: &'a Args,
+    /// The route's operation.
+    pub op: Operation,
 }
 
 fn typed<T>(prefix: &str, text: &str, kind: &'static str, make: fn([u8; 16]) -> T) -> Result<T> {
@@ -69,8 +72,11 @@ pub(super) const ORGANIZATION_KEYS: &[&str] = &["id", "sub_domain"];
 const PERMALINK_KEYS: &[&str] = &["id", "permalink"];
 const IP_KEYS: &[&str] = &["id", "address"];
 
+/// The organization a route names, once the caller is authorized for the route's operation
+/// there: before any other reference or argument is validated, so an organization that is not
+/// the caller's answers exactly like one that does not exist, whatever else the request says.
 pub(super) async fn organization(ctx: &Ctx<'_>, lookup: Lookup) -> Result<OrganizationId> {
-    ctx.core.resolve_organization(&organization_ref(lookup)?).await
+    ctx.core.authorized_organization(ctx.actor, &organization_ref(lookup)?, ctx.op).await
 }
 
 async fn data_center_of(ctx: &Ctx<'_>, id: DataCenterId) -> Result<DataCenter> {
@@ -189,13 +195,13 @@ pub async fn list_ips(ctx: Ctx<'_>) -> Result<Response> {
     Ok(ok(&Body { pagination: (&page).into(), ip_addresses: page.items.iter().map(Into::into).collect() }))
 }
 
-async fn located(ctx: &Ctx<'_>, scopes: &[Scope]) -> Result<IpAddress> {
+async fn located(ctx: &Ctx<'_>) -> Result<IpAddress> {
     let lookup = ctx.args.require_lookup("ip_address", IP_KEYS)?;
-    ctx.core.locate_ip_address(ctx.actor, &ip_ref(lookup)?, scopes).await
+    ctx.core.locate_ip_address(ctx.actor, &ip_ref(lookup)?, ctx.op.action).await
 }
 
 pub async fn get_ip(ctx: Ctx<'_>) -> Result<Response> {
-    let ip = located(&ctx, &[Scope::IP_ADDRESSES, Scope::IP_ADDRESSES_READ]).await?;
+    let ip = located(&ctx).await?;
     let server = ctx.core.ip_allocation_server(ctx.actor, &ip).await?;
     #[derive(Serialize)]
     struct Target {
@@ -225,7 +231,7 @@ pub async fn update_ip(ctx: Ctx<'_>) -> Result<Response> {
     let vip = args.boolean(&["vip"])?;
     let new_label = label(args)?;
     let reverse_dns = args.string(&["reverse_dns"])?;
-    let ip = located(&ctx, &[Scope::IP_ADDRESSES]).await?;
+    let ip = located(&ctx).await?;
     // Katapult: "" or null clears the label, and making an address a non-VIP clears it too.
     let label = if args.present(&["label"]) {
         Some(new_label)
@@ -240,13 +246,13 @@ pub async fn update_ip(ctx: Ctx<'_>) -> Result<Response> {
 }
 
 pub async fn release_ip(ctx: Ctx<'_>) -> Result<Response> {
-    let ip = located(&ctx, &[Scope::IP_ADDRESSES]).await?;
+    let ip = located(&ctx).await?;
     ctx.core.release_ip_address(ctx.actor, ip.organization_id, ip.id).await?;
     Ok(ok(&json!({})))
 }
 
 pub async fn unallocate_ip(ctx: Ctx<'_>) -> Result<Response> {
-    let ip = located(&ctx, &[Scope::IP_ADDRESSES]).await?;
+    let ip = located(&ctx).await?;
     ctx.core.unallocate_ip_address(ctx.actor, ip.organization_id, ip.id).await?;
     Ok(ok(&json!({})))
 }

@@ -30,8 +30,9 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::Response;
 use axum::routing::any;
 use axum::Router;
-use palisade_core::error::{BadRequest, Forbidden};
-use palisade_core::{Error, Principal, Scope};
+use palisade_core::error::BadRequest;
+use palisade_core::policy::GroupKind;
+use palisade_core::{Action, Error, Operation, Principal, Resource};
 
 use self::args::Args;
 use self::error::RequestInfo;
@@ -92,257 +93,275 @@ struct Route {
     method: &'static str,
     pattern: &'static str,
     endpoint: Endpoint,
-    /// Any one of these is enough; empty: any authenticated caller.
-    scopes: &'static [Scope],
+    /// The core operation: its scopes (any one is enough) are checked before the arguments are
+    /// parsed, and the organization a route names is authorized for it before anything else.
+    op: Operation,
 }
 
-const IP_READ: &[Scope] = &[Scope::IP_ADDRESSES, Scope::IP_ADDRESSES_READ];
-const IP_WRITE: &[Scope] = &[Scope::IP_ADDRESSES];
-const ORGS_READ: &[Scope] = &[Scope::ORGANIZATIONS_READ];
-const SG_READ: &[Scope] = &[Scope::SECURITY_GROUPS, Scope::SECURITY_GROUPS_READ];
-const SG_WRITE: &[Scope] = &[Scope::SECURITY_GROUPS];
-const VMG_READ: &[Scope] = &[Scope::SERVER_GROUPS, Scope::SERVER_GROUPS_READ];
-const VMG_WRITE: &[Scope] = &[Scope::SERVER_GROUPS];
-const TAGS_READ: &[Scope] = &[Scope::TAGS, Scope::TAGS_READ];
-const TAGS_WRITE: &[Scope] = &[Scope::TAGS];
-const LISTS_READ: &[Scope] = &[Scope::ADDRESS_LISTS, Scope::ADDRESS_LISTS_READ];
-const LISTS_WRITE: &[Scope] = &[Scope::ADDRESS_LISTS];
-/// Katapult's quirk: deleting a security group needs the singular scope.
-const SG_DELETE: &[Scope] = &[Scope::SECURITY_GROUP_DELETE];
+const SG: Resource = Resource::Group(GroupKind::SecurityGroup);
+
+const fn op(resource: Resource, action: Action) -> Operation {
+    Operation::new(resource, action)
+}
 
 const ROUTES: &[Route] = &[
     Route {
         method: "GET",
         pattern: "organizations",
         endpoint: Endpoint::ListOrganizations,
-        scopes: ORGS_READ,
+        op: op(Resource::Organization, Action::List),
     },
     Route {
         method: "GET",
         pattern: "organizations/:organization",
         endpoint: Endpoint::GetOrganization,
-        scopes: ORGS_READ,
+        op: op(Resource::Organization, Action::Read),
     },
-    Route { method: "GET", pattern: "networks/:network", endpoint: Endpoint::GetNetwork, scopes: &[] },
+    Route {
+        method: "GET",
+        pattern: "networks/:network",
+        endpoint: Endpoint::GetNetwork,
+        op: op(Resource::Network, Action::Read),
+    },
     Route {
         method: "GET",
         pattern: "data_centers/:data_center/default_network",
         endpoint: Endpoint::DefaultNetwork,
-        scopes: &[],
+        op: op(Resource::Network, Action::Read),
     },
     Route {
         method: "GET",
         pattern: "organizations/:organization/available_networks",
         endpoint: Endpoint::AvailableNetworks,
-        scopes: &[],
+        op: op(Resource::Network, Action::Read),
     },
     Route {
         method: "POST",
         pattern: "organizations/:organization/ip_addresses",
         endpoint: Endpoint::CreateIp,
-        scopes: IP_WRITE,
+        op: op(Resource::IpAddress, Action::Create),
     },
     Route {
         method: "GET",
         pattern: "organizations/:organization/ip_addresses",
         endpoint: Endpoint::ListIps,
-        scopes: IP_READ,
+        op: op(Resource::IpAddress, Action::List),
     },
-    Route { method: "GET", pattern: "ip_addresses/:ip_address", endpoint: Endpoint::GetIp, scopes: IP_READ },
+    Route {
+        method: "GET",
+        pattern: "ip_addresses/:ip_address",
+        endpoint: Endpoint::GetIp,
+        op: op(Resource::IpAddress, Action::Read),
+    },
     Route {
         method: "PATCH",
         pattern: "ip_addresses/:ip_address",
         endpoint: Endpoint::UpdateIp,
-        scopes: IP_WRITE,
+        op: op(Resource::IpAddress, Action::Update),
     },
     Route {
         method: "DELETE",
         pattern: "ip_addresses/:ip_address",
         endpoint: Endpoint::ReleaseIp,
-        scopes: IP_WRITE,
+        op: op(Resource::IpAddress, Action::Delete),
     },
     Route {
         method: "POST",
         pattern: "ip_addresses/:ip_address/unallocate",
         endpoint: Endpoint::UnallocateIp,
-        scopes: IP_WRITE,
+        op: op(Resource::IpAddress, Action::Update),
     },
     Route {
         method: "GET",
         pattern: "organizations/:organization/security_groups",
         endpoint: Endpoint::ListGroups,
-        scopes: SG_READ,
+        op: op(SG, Action::List),
     },
     Route {
         method: "POST",
         pattern: "organizations/:organization/security_groups",
         endpoint: Endpoint::CreateGroup,
-        scopes: SG_WRITE,
+        op: op(SG, Action::Create),
     },
     Route {
         method: "GET",
         pattern: "security_groups/:security_group",
         endpoint: Endpoint::GetGroup,
-        scopes: SG_READ,
+        op: op(SG, Action::Read),
     },
     Route {
         method: "PATCH",
         pattern: "security_groups/:security_group",
         endpoint: Endpoint::UpdateGroup,
-        scopes: SG_WRITE,
+        op: op(SG, Action::Update),
     },
     Route {
         method: "DELETE",
         pattern: "security_groups/:security_group",
         endpoint: Endpoint::DeleteGroup,
-        scopes: SG_DELETE,
+        op: op(SG, Action::Delete),
     },
     Route {
         method: "GET",
         pattern: "security_groups/:security_group/rules",
         endpoint: Endpoint::ListRules,
-        scopes: SG_READ,
+        op: op(SG, Action::Read),
     },
     Route {
         method: "POST",
         pattern: "security_groups/:security_group/rules",
         endpoint: Endpoint::CreateRule,
-        scopes: SG_WRITE,
+        op: op(SG, Action::Update),
     },
     Route {
         method: "GET",
         pattern: "security_groups/rules/:security_group_rule",
         endpoint: Endpoint::GetRule,
-        scopes: SG_READ,
+        op: op(SG, Action::Read),
     },
     Route {
         method: "PATCH",
         pattern: "security_groups/rules/:security_group_rule",
         endpoint: Endpoint::UpdateRule,
-        scopes: SG_WRITE,
+        op: op(SG, Action::Update),
     },
     Route {
         method: "DELETE",
         pattern: "security_groups/rules/:security_group_rule",
         endpoint: Endpoint::DeleteRule,
-        scopes: SG_WRITE,
+        op: op(SG, Action::Update),
     },
     Route {
         method: "GET",
         pattern: "organizations/:organization/virtual_machine_groups",
         endpoint: Endpoint::ListServerGroups,
-        scopes: VMG_READ,
+        op: op(Resource::ServerGroup, Action::List),
     },
     Route {
         method: "POST",
         pattern: "organizations/:organization/virtual_machine_groups",
         endpoint: Endpoint::CreateServerGroup,
-        scopes: VMG_WRITE,
+        op: op(Resource::ServerGroup, Action::Create),
     },
     Route {
         method: "GET",
         pattern: "virtual_machine_groups/:virtual_machine_group",
         endpoint: Endpoint::GetServerGroup,
-        scopes: VMG_READ,
+        op: op(Resource::ServerGroup, Action::Read),
     },
     Route {
         method: "PATCH",
         pattern: "virtual_machine_groups/:virtual_machine_group",
         endpoint: Endpoint::UpdateServerGroup,
-        scopes: VMG_WRITE,
+        op: op(Resource::ServerGroup, Action::Update),
     },
     Route {
         method: "DELETE",
         pattern: "virtual_machine_groups/:virtual_machine_group",
         endpoint: Endpoint::DeleteServerGroup,
-        scopes: VMG_WRITE,
+        op: op(Resource::ServerGroup, Action::Delete),
     },
     Route {
         method: "GET",
         pattern: "organizations/:organization/tags",
         endpoint: Endpoint::ListTags,
-        scopes: TAGS_READ,
+        op: op(Resource::Tag, Action::List),
     },
     Route {
         method: "POST",
         pattern: "organizations/:organization/tags",
         endpoint: Endpoint::CreateTag,
-        scopes: TAGS_WRITE,
+        op: op(Resource::Tag, Action::Create),
     },
-    Route { method: "GET", pattern: "tags/:tag", endpoint: Endpoint::GetTag, scopes: TAGS_READ },
-    Route { method: "PATCH", pattern: "tags/:tag", endpoint: Endpoint::UpdateTag, scopes: TAGS_WRITE },
-    Route { method: "DELETE", pattern: "tags/:tag", endpoint: Endpoint::DeleteTag, scopes: TAGS_WRITE },
+    Route {
+        method: "GET",
+        pattern: "tags/:tag",
+        endpoint: Endpoint::GetTag,
+        op: op(Resource::Tag, Action::Read),
+    },
+    Route {
+        method: "PATCH",
+        pattern: "tags/:tag",
+        endpoint: Endpoint::UpdateTag,
+        op: op(Resource::Tag, Action::Update),
+    },
+    Route {
+        method: "DELETE",
+        pattern: "tags/:tag",
+        endpoint: Endpoint::DeleteTag,
+        op: op(Resource::Tag, Action::Delete),
+    },
     Route {
         method: "GET",
         pattern: "address_lists",
         endpoint: Endpoint::ListGlobalAddressLists,
-        scopes: LISTS_READ,
+        op: op(Resource::AddressList, Action::List),
     },
     Route {
         method: "GET",
         pattern: "organizations/:organization/address_lists",
         endpoint: Endpoint::ListAddressLists,
-        scopes: LISTS_READ,
+        op: op(Resource::AddressList, Action::List),
     },
     Route {
         method: "POST",
         pattern: "organizations/:organization/address_lists",
         endpoint: Endpoint::CreateAddressList,
-        scopes: LISTS_WRITE,
+        op: op(Resource::AddressList, Action::Create),
     },
     Route {
         method: "GET",
         pattern: "address_lists/:address_list",
         endpoint: Endpoint::GetAddressList,
-        scopes: LISTS_READ,
+        op: op(Resource::AddressList, Action::Read),
     },
     Route {
         method: "PATCH",
         pattern: "address_lists/:address_list",
         endpoint: Endpoint::UpdateAddressList,
-        scopes: LISTS_WRITE,
+        op: op(Resource::AddressList, Action::Update),
     },
     Route {
         method: "DELETE",
         pattern: "address_lists/:address_list",
         endpoint: Endpoint::DeleteAddressList,
-        scopes: LISTS_WRITE,
+        op: op(Resource::AddressList, Action::Delete),
     },
     Route {
         method: "GET",
         pattern: "address_lists/:address_list/entries",
         endpoint: Endpoint::ListAddressListEntries,
-        scopes: LISTS_READ,
+        op: op(Resource::AddressList, Action::Read),
     },
     Route {
         method: "POST",
         pattern: "address_lists/:address_list/entries",
         endpoint: Endpoint::CreateAddressListEntry,
-        scopes: LISTS_WRITE,
+        op: op(Resource::AddressList, Action::Update),
     },
     Route {
         method: "POST",
         pattern: "address_lists/:address_list/entries/bulk",
         endpoint: Endpoint::BulkAddressListEntries,
-        scopes: LISTS_WRITE,
+        op: op(Resource::AddressList, Action::Update),
     },
     Route {
         method: "GET",
         pattern: "address_list_entries/:address_list_entry",
         endpoint: Endpoint::GetAddressListEntry,
-        scopes: LISTS_READ,
+        op: op(Resource::AddressList, Action::Read),
     },
     Route {
         method: "PATCH",
         pattern: "address_list_entries/:address_list_entry",
         endpoint: Endpoint::UpdateAddressListEntry,
-        scopes: LISTS_WRITE,
+        op: op(Resource::AddressList, Action::Update),
     },
     Route {
         method: "DELETE",
         pattern: "address_list_entries/:address_list_entry",
         endpoint: Endpoint::DeleteAddressListEntry,
-        scopes: LISTS_WRITE,
+        op: op(Resource::AddressList, Action::Update),
     },
 ];
 
@@ -394,7 +413,7 @@ pub fn route_scopes(method: &str, pattern: &str) -> Option<Vec<&'static str>> {
     ROUTES
         .iter()
         .find(|r| r.method == method && format!("{PREFIX}/{}", r.pattern) == pattern)
-        .map(|r| r.scopes.iter().map(|s| s.as_str()).collect())
+        .map(|r| r.op.scopes().iter().map(|s| s.as_str()).collect())
 }
 
 /// An error raised before the dispatcher ran (a request limit, readiness), in Apia's envelope.
@@ -440,18 +459,14 @@ async fn handle(
     if !allowance.allowed {
         return Err(Error::RateLimited { limit: allowance.permitted });
     }
-    if let Principal::Token(token) = &actor {
-        if !route.scopes.is_empty() && !route.scopes.iter().any(|s| token.scopes.contains(s)) {
-            return Err(Error::Forbidden(Forbidden::MissingScope(route.scopes.to_vec())));
-        }
-    }
+    actor.require_scopes(route.op)?;
     let limit = state.config.max_body_bytes;
     let bytes = axum::body::to_bytes(Body::new(body), limit)
         .await
         .map_err(|_| Error::BadRequest(BadRequest::TooLarge { limit }))?;
     let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let args = Args::parse(parts.uri.query(), content_type, &bytes, captures)?;
-    let ctx = endpoints::Ctx { core: &state.core, actor: &actor, args: &args };
+    let ctx = endpoints::Ctx { core: &state.core, actor: &actor, args: &args, op: route.op };
     match route.endpoint {
         Endpoint::ListOrganizations => endpoints::list_organizations(ctx).await,
         Endpoint::GetOrganization => endpoints::get_organization(ctx).await,

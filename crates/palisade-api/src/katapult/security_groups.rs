@@ -359,7 +359,7 @@ fn rule_lookup(args: &Args) -> Result<RuleId> {
 }
 
 pub async fn get_rule(ctx: Ctx<'_>) -> Result<Response> {
-    let (rule, group) = ctx.core.rule(ctx.actor, rule_lookup(ctx.args)?).await?;
+    let (rule, group) = ctx.core.rule(ctx.actor, rule_lookup(ctx.args)?, GroupKind::SecurityGroup).await?;
     Ok(ok(&RuleBody { security_group_rule: rule_view(&rule, Some(&group)) }))
 }
 
@@ -376,12 +376,12 @@ pub async fn update_rule(ctx: Ctx<'_>) -> Result<Response> {
         remotes: args.strings(&["properties", "targets"])?.map(|t| remotes(&t)).transpose()?,
         description: args.string(&["properties", "notes"])?.map(|n| Some(n).filter(|n| !n.is_empty())),
     };
-    let (rule, group) = ctx.core.update_rule(ctx.actor, id, patch).await?;
+    let (rule, group) = ctx.core.update_rule(ctx.actor, id, GroupKind::SecurityGroup, patch).await?;
     Ok(ok(&RuleBody { security_group_rule: rule_view(&rule, Some(&group)) }))
 }
 
 pub async fn delete_rule(ctx: Ctx<'_>) -> Result<Response> {
-    let (rule, _) = ctx.core.delete_rule(ctx.actor, rule_lookup(ctx.args)?).await?;
+    let (rule, _) = ctx.core.delete_rule(ctx.actor, rule_lookup(ctx.args)?, GroupKind::SecurityGroup).await?;
     #[derive(Serialize)]
     struct Id {
         id: String,

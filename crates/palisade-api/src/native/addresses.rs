@@ -8,7 +8,7 @@ use palisade_core::error::BadRequest;
 use palisade_core::id::{InterfaceId, IpAddressId, OrganizationId, ServerId};
 use palisade_core::model::{IpAddressPatch, IpFilter};
 use palisade_core::service::CreateIpAddress;
-use palisade_core::Error;
+use palisade_core::{Action, Error, Operation, Resource};
 use serde::Deserialize;
 
 use super::error::{ErrorBody, NativeError};
@@ -60,6 +60,11 @@ impl FromRequestParts<AppState> for Allocated {
     }
 }
 
+/// Handlers with a body authorize the operation before they look at the body.
+fn ip_op(action: Action) -> Operation {
+    Operation::new(Resource::IpAddress, action)
+}
+
 fn ids(org: &str, ip: &str) -> Result<(OrganizationId, IpAddressId)> {
     Ok((path_id(org, OrganizationId::KIND)?, path_id(ip, IpAddressId::KIND)?))
 }
@@ -74,9 +79,11 @@ pub async fn create(
     State(s): State<AppState>,
     Actor(actor): Actor,
     NativePath(id): NativePath<String>,
-    NativeJson(body): NativeJson<CreateIpAddressRequest>,
+    body: Result<NativeJson<CreateIpAddressRequest>>,
 ) -> Result<(StatusCode, Json<IpAddressResponse>)> {
     let org: OrganizationId = path_id(&id, OrganizationId::KIND)?;
+    actor.authorize(org, ip_op(Action::Create))?;
+    let NativeJson(body) = body?;
     let input = CreateIpAddress {
         network_id: palisade_core::id::NetworkId::from_uuid(body.network_id),
         version: body.version.into(),
@@ -130,9 +137,11 @@ pub async fn update(
     State(s): State<AppState>,
     Actor(actor): Actor,
     NativePath((id, ip_id)): NativePath<(String, String)>,
-    NativeJson(body): NativeJson<UpdateIpAddressRequest>,
+    body: Result<NativeJson<UpdateIpAddressRequest>>,
 ) -> Result<Json<IpAddressResponse>> {
     let (org, ip) = ids(&id, &ip_id)?;
+    actor.authorize(org, ip_op(Action::Update))?;
+    let NativeJson(body) = body?;
     let patch = IpAddressPatch { vip: body.vip, label: body.label, reverse_dns: body.reverse_dns };
     let ip = s.core.update_ip_address(&actor, org, ip, patch).await?;
     Ok(Json(IpAddressResponse { ip_address: ip.into() }))
@@ -163,9 +172,11 @@ pub async fn allocate(
     State(s): State<AppState>,
     Actor(actor): Actor,
     NativePath((id, ip_id)): NativePath<(String, String)>,
-    NativeJson(body): NativeJson<AllocateIpAddressRequest>,
+    body: Result<NativeJson<AllocateIpAddressRequest>>,
 ) -> Result<Json<IpAddressResponse>> {
     let (org, ip) = ids(&id, &ip_id)?;
+    actor.authorize(org, ip_op(Action::Update))?;
+    let NativeJson(body) = body?;
     let server = ServerId::from_uuid(body.server_id);
     let interface = InterfaceId::from_uuid(body.interface_id);
     let ip = s.core.allocate_ip_address(&actor, org, ip, server, interface).await?;

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use palisade_core::id::{DataCenterId, NetworkId, OrganizationId, ServerId};
 use palisade_core::service::{CreateDataCenter, CreateInterface, CreateNetwork, CreateServer};
+use palisade_core::{Action, Operation, Resource};
 
 use super::error::{ErrorBody, NativeError};
 use super::extract::{path_id, Actor, NativeJson, NativePath, OperatorActor, PageQuery, Pagination};
@@ -124,9 +125,12 @@ pub async fn create_server(
     State(s): State<AppState>,
     Actor(actor): Actor,
     NativePath(id): NativePath<String>,
-    NativeJson(body): NativeJson<CreateServerRequest>,
+    body: Result<NativeJson<CreateServerRequest>>,
 ) -> Result<(StatusCode, Json<ServerResponse>)> {
     let org: OrganizationId = path_id(&id, OrganizationId::KIND)?;
+    // Authorized before the body is looked at: no scope, no validation.
+    actor.authorize(org, Operation::new(Resource::Server, Action::Create))?;
+    let NativeJson(body) = body?;
     let input = CreateServer {
         name: body.name,
         interfaces: body

@@ -4,17 +4,18 @@
 
 use super::tenancy::NAME_MAX;
 use super::Core;
+use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::id::{AddressListEntryId, AddressListId, OrganizationId};
 use crate::model::now;
 use crate::page::{Page, PageRequest};
 use crate::policy::{AddressList, AddressListEntry, Annotation, Remote};
-use crate::scope::Scope;
 use crate::validate::Violations;
 
-const READ: &[Scope] = &[Scope::ADDRESS_LISTS, Scope::ADDRESS_LISTS_READ];
-const WRITE: &[Scope] = &[Scope::ADDRESS_LISTS];
+fn list_op(action: Action) -> Operation {
+    Operation::new(Resource::AddressList, action)
+}
 
 /// An entry to add: an address or CIDR and an optional name.
 #[derive(Debug, Clone)]
@@ -43,17 +44,14 @@ impl Core {
         id: AddressListId,
         write: bool,
     ) -> Result<AddressList> {
+        let op = list_op(if write { Action::Update } else { Action::Read });
+        actor.require_scopes(op)?;
         let list = self.store.address_list(id).await?.ok_or(Error::not_found(AddressListId::KIND))?;
-        let scopes = if write { WRITE } else { READ };
-        let allowed = match list.organization_id {
-            Some(org) => actor.require_org(org, scopes),
-            None if write => actor.require_operator(),
-            None => actor.require_scope(scopes),
-        };
-        allowed.map_err(|e| match e {
-            Error::NotFound { .. } => Error::not_found(AddressListId::KIND),
-            other => other,
-        })?;
+        match list.organization_id {
+            Some(org) => actor.authorize_object(org, op, AddressListId::KIND)?,
+            None if write => actor.require_operator()?,
+            None => {}
+        }
         Ok(list)
     }
 
@@ -65,7 +63,7 @@ impl Core {
         annotations: Vec<Annotation>,
         entries: Vec<NewEntry>,
     ) -> Result<AddressList> {
-        actor.require_org_create(org, WRITE)?;
+        actor.authorize(org, list_op(Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &name, 1, NAME_MAX);
         for (i, e) in entries.iter().enumerate() {
@@ -102,10 +100,10 @@ impl Core {
     ) -> Result<Page<AddressList>> {
         match org {
             Some(org) => {
-                actor.require_org(org, READ)?;
+                actor.authorize(org, list_op(Action::List))?;
                 self.existing_organization(org).await?;
             }
-            None => actor.require_scope(READ)?,
+            None => actor.require_scopes(list_op(Action::List))?,
         }
         self.store.list_address_lists(org, page).await
     }
@@ -168,6 +166,7 @@ impl Core {
         id: AddressListEntryId,
         write: bool,
     ) -> Result<AddressListEntry> {
+        actor.require_scopes(list_op(if write { Action::Update } else { Action::Read }))?;
         let entry =
             self.store.address_list_entry(id).await?.ok_or(Error::not_found(AddressListEntryId::KIND))?;
         self.authorized_list(actor, entry.list_id, write).await.map_err(|e| match e {

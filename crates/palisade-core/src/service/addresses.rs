@@ -2,17 +2,18 @@
 
 use super::tenancy::NAME_MAX;
 use super::Core;
+use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::id::{InterfaceId, IpAddressId, NetworkId, OrganizationId, ServerId};
 use crate::ipam::IpVersion;
 use crate::model::{now, Allocation, IpAddress, IpAddressPatch, IpFilter, IpRequest};
 use crate::page::{Page, PageRequest};
-use crate::scope::Scope;
 use crate::validate::Violations;
 
-const WRITE: &[Scope] = &[Scope::IP_ADDRESSES];
-const READ: &[Scope] = &[Scope::IP_ADDRESSES, Scope::IP_ADDRESSES_READ];
+fn ip_op(action: Action) -> Operation {
+    Operation::new(Resource::IpAddress, action)
+}
 
 #[derive(Debug, Clone)]
 pub struct CreateIpAddress {
@@ -53,7 +54,7 @@ impl Core {
         org: OrganizationId,
         input: CreateIpAddress,
     ) -> Result<IpAddress> {
-        actor.require_org_create(org, WRITE)?;
+        actor.authorize(org, ip_op(Action::Create))?;
         let mut v = Violations::new();
         check_label(&mut v, input.vip, input.label.as_deref());
         let network = self.store.network(input.network_id).await?.filter(|n| n.usable_by(org));
@@ -92,7 +93,7 @@ impl Core {
         org: OrganizationId,
         id: IpAddressId,
     ) -> Result<IpAddress> {
-        actor.require_org(org, READ)?;
+        actor.authorize(org, ip_op(Action::Read))?;
         self.store.ip_address(org, id).await?.ok_or(Error::not_found(IpAddressId::KIND))
     }
 
@@ -103,7 +104,7 @@ impl Core {
         filter: IpFilter,
         page: PageRequest,
     ) -> Result<Page<IpAddress>> {
-        actor.require_org(org, READ)?;
+        actor.authorize(org, ip_op(Action::List))?;
         self.existing_organization(org).await?;
         self.store.list_ip_addresses(org, filter, page).await
     }
@@ -115,7 +116,7 @@ impl Core {
         id: IpAddressId,
         patch: IpAddressPatch,
     ) -> Result<IpAddress> {
-        actor.require_org(org, WRITE)?;
+        actor.authorize(org, ip_op(Action::Update))?;
         let current = self.store.ip_address(org, id).await?.ok_or(Error::not_found(IpAddressId::KIND))?;
         let mut v = Violations::new();
         let vip = patch.vip.unwrap_or(current.vip);
@@ -134,7 +135,7 @@ impl Core {
         org: OrganizationId,
         id: IpAddressId,
     ) -> Result<()> {
-        actor.require_org(org, WRITE)?;
+        actor.authorize(org, ip_op(Action::Delete))?;
         self.store.release_ip_address(org, id).await
     }
 
@@ -148,7 +149,7 @@ impl Core {
         server_id: ServerId,
         interface_id: InterfaceId,
     ) -> Result<IpAddress> {
-        actor.require_org(org, WRITE)?;
+        actor.authorize(org, ip_op(Action::Update))?;
         let ip = self.store.ip_address(org, id).await?.ok_or(Error::not_found(IpAddressId::KIND))?;
         let mut v = Violations::new();
         match self.store.server(org, server_id).await? {
@@ -173,7 +174,7 @@ impl Core {
         org: OrganizationId,
         id: IpAddressId,
     ) -> Result<IpAddress> {
-        actor.require_org(org, WRITE)?;
+        actor.authorize(org, ip_op(Action::Update))?;
         let ip = self.store.ip_address(org, id).await?.ok_or(Error::not_found(IpAddressId::KIND))?;
         if ip.allocation.is_none() {
             return Err(Error::NotAllocated);

@@ -11,18 +11,21 @@ use std::net::SocketAddr;
 use super::inventory::{check_tags, InterfacePlan};
 use super::tenancy::NAME_MAX;
 use super::Core;
+use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::id::{IpAddressId, NetworkId, OrganizationId, SecurityGroupId, ServerId};
 use crate::ipam::IpVersion;
 use crate::model::{now, Allocation, Host, HostFilter, IpRequest, Overlay, Server};
 use crate::page::{Page, PageRequest};
-use crate::policy::GroupKind;
-use crate::scope::Scope;
 use crate::service::CreateInterface;
 use crate::validate::Violations;
 
 const MAX_STATIC_ADDRESSES: usize = 64;
+
+fn host_op(action: Action) -> Operation {
+    Operation::new(Resource::Host, action)
+}
 
 #[derive(Debug, Clone)]
 pub struct CreateHost {
@@ -77,11 +80,12 @@ impl Core {
     async fn check_role(
         &self,
         v: &mut Violations,
+        actor: &Principal,
         org: OrganizationId,
         role: Option<SecurityGroupId>,
     ) -> Result<()> {
         if let Some(role) = role {
-            if self.group_kind_in(org, role).await? != Some(GroupKind::Role) {
+            if !self.names_role(actor, org, role).await? {
                 v.push("role_id", ViolationCode::InvalidReference, "must be an existing role");
             }
         }
@@ -94,12 +98,12 @@ impl Core {
         org: OrganizationId,
         input: CreateHost,
     ) -> Result<Host> {
-        actor.require_org_create(org, &[Scope::HOSTS_CREATE])?;
+        actor.authorize(org, host_op(Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         check_tags(&mut v, &input.tags);
         check_overlay(&mut v, &input.overlay);
-        self.check_role(&mut v, org, input.role).await?;
+        self.check_role(&mut v, actor, org, input.role).await?;
         let server_id = ServerId::random();
         let created_at = now();
         let plan = InterfacePlan { org, server_id, created_at, at: String::new() };
@@ -156,7 +160,7 @@ impl Core {
     }
 
     pub async fn host(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<Host> {
-        actor.require_org(org, &[Scope::HOSTS_READ])?;
+        actor.authorize(org, host_op(Action::Read))?;
         self.store.host(org, id).await?.ok_or(Error::not_found(ServerId::KIND))
     }
 
@@ -167,7 +171,7 @@ impl Core {
         filter: HostFilter,
         page: PageRequest,
     ) -> Result<Page<Host>> {
-        actor.require_org(org, &[Scope::HOSTS_LIST])?;
+        actor.authorize(org, host_op(Action::List))?;
         self.existing_organization(org).await?;
         self.store.list_hosts(org, filter, page).await
     }
@@ -179,7 +183,7 @@ impl Core {
         id: ServerId,
         patch: HostPatch,
     ) -> Result<Host> {
-        actor.require_org(org, &[Scope::HOSTS_UPDATE])?;
+        actor.authorize(org, host_op(Action::Update))?;
         let mut host = self.store.host(org, id).await?.ok_or(Error::not_found(ServerId::KIND))?;
         let mut v = Violations::new();
         if patch.network_id.is_some_and(|n| Some(n) != host.network_id()) {
@@ -205,7 +209,7 @@ impl Core {
             host.server.tags = tags;
         }
         if let Some(role) = patch.role {
-            self.check_role(&mut v, org, role).await?;
+            self.check_role(&mut v, actor, org, role).await?;
             host.role = role;
         }
         let overlay = &mut host.overlay;
@@ -227,7 +231,7 @@ impl Core {
 
     /// Deletes the host's server (its addresses are released, its role membership goes with it).
     pub async fn delete_host(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<()> {
-        actor.require_org(org, &[Scope::HOSTS_DELETE])?;
+        actor.authorize(org, host_op(Action::Delete))?;
         self.store.host(org, id).await?.ok_or(Error::not_found(ServerId::KIND))?;
         self.store.delete_server(org, id).await
     }

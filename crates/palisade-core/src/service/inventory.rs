@@ -7,13 +7,13 @@ use time::OffsetDateTime;
 
 use super::tenancy::NAME_MAX;
 use super::Core;
+use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::id::{DataCenterId, InterfaceId, IpAddressId, NetworkId, OrganizationId, ServerId};
 use crate::ipam;
 use crate::model::{now, Allocation, Country, DataCenter, Interface, IpAddress, Network, Server};
 use crate::page::{Page, PageRequest};
-use crate::scope::Scope;
 use crate::validate::Violations;
 
 #[derive(Debug, Clone)]
@@ -214,7 +214,7 @@ impl Core {
         org: OrganizationId,
         input: CreateServer,
     ) -> Result<Server> {
-        actor.require_org_create(org, &[Scope::SERVERS])?;
+        actor.authorize(org, Operation::new(Resource::Server, Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         if input.interfaces.len() > MAX_INTERFACES {
@@ -312,7 +312,7 @@ impl Core {
     }
 
     pub async fn server(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<Server> {
-        actor.require_org(org, &[Scope::SERVERS, Scope::SERVERS_READ])?;
+        actor.authorize(org, Operation::new(Resource::Server, Action::Read))?;
         self.store.server(org, id).await?.ok_or(Error::not_found(ServerId::KIND))
     }
 
@@ -322,13 +322,13 @@ impl Core {
         org: OrganizationId,
         page: PageRequest,
     ) -> Result<Page<Server>> {
-        actor.require_org(org, &[Scope::SERVERS, Scope::SERVERS_READ])?;
+        actor.authorize(org, Operation::new(Resource::Server, Action::List))?;
         self.existing_organization(org).await?;
         self.store.list_servers(org, page).await
     }
 
     pub async fn delete_server(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<()> {
-        actor.require_org(org, &[Scope::SERVERS])?;
+        actor.authorize(org, Operation::new(Resource::Server, Action::Delete))?;
         self.store.delete_server(org, id).await
     }
 }

@@ -7,12 +7,13 @@
 use std::net::IpAddr;
 
 use super::Core;
+use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::id::{DataCenterId, IpAddressId, NetworkId, OrganizationId};
 use crate::model::{DataCenter, IpAddress, Network, Server};
 use crate::page::PageRequest;
-use crate::scope::Scope;
+use crate::policy::GroupKind;
 
 /// How a client names an organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,20 @@ pub enum IpRef {
 }
 
 impl Core {
+    /// The id of an organization named by id or sub-domain, if the caller may `op` there: what
+    /// a face calls before it validates anything else a request names. An organization that does
+    /// not exist and one that is not the caller's are the same [`Error::NotFound`].
+    pub async fn authorized_organization(
+        &self,
+        actor: &Principal,
+        reference: &OrganizationRef,
+        op: Operation,
+    ) -> Result<OrganizationId> {
+        let org = self.resolve_organization(reference).await?;
+        actor.authorize(org, op)?;
+        Ok(org)
+    }
+
     /// The id of an organization named by id or sub-domain ([`Error::NotFound`] if none).
     pub async fn resolve_organization(&self, reference: &OrganizationRef) -> Result<OrganizationId> {
         match reference {
@@ -54,7 +69,7 @@ impl Core {
         match actor.organization_id() {
             None => Ok(self.store.list_organizations(PageRequest::all()).await?.items),
             Some(org) => {
-                actor.require_org(org, &[Scope::ORGANIZATIONS_READ])?;
+                actor.authorize(org, Operation::new(Resource::Organization, Action::List))?;
                 Ok(self.store.organization(org).await?.into_iter().collect())
             }
         }
@@ -80,7 +95,7 @@ impl Core {
 
     /// Networks an organization may use.
     pub async fn available_networks(&self, actor: &Principal, org: OrganizationId) -> Result<Vec<Network>> {
-        actor.require_member(org)?;
+        actor.authorize(org, Operation::new(Resource::Network, Action::Read))?;
         self.existing_organization(org).await?;
         Ok(self.store.list_networks(Some(org), PageRequest::all()).await?.items)
     }
@@ -107,42 +122,49 @@ impl Core {
             .ok_or(Error::not_found(NetworkId::KIND))
     }
 
-    /// An address named by id or by the address itself, if the caller may read it.
+    /// An address named by id or by the address itself, if the caller may `action` it.
     pub async fn locate_ip_address(
         &self,
         actor: &Principal,
         reference: &IpRef,
-        scopes: &[Scope],
+        action: Action,
     ) -> Result<IpAddress> {
+        let op = Operation::new(Resource::IpAddress, action);
+        actor.require_scopes(op)?;
         let found = match reference {
             IpRef::Id(id) => self.store.ip_address_anywhere(*id).await?,
             IpRef::Address(addr) => self.store.ip_address_by_address(actor.organization_id(), *addr).await?,
         };
         let ip = found.ok_or(Error::not_found(IpAddressId::KIND))?;
-        actor.require_org(ip.organization_id, scopes).map_err(|e| match e {
-            Error::NotFound { .. } => Error::not_found(IpAddressId::KIND),
-            other => other,
-        })?;
+        actor.authorize_object(ip.organization_id, op, IpAddressId::KIND)?;
         Ok(ip)
     }
 
     /// The server an address the caller may read is allocated to, if any.
     pub async fn ip_allocation_server(&self, actor: &Principal, ip: &IpAddress) -> Result<Option<Server>> {
-        actor.require_org(ip.organization_id, &[Scope::IP_ADDRESSES, Scope::IP_ADDRESSES_READ])?;
+        actor.authorize(ip.organization_id, Operation::new(Resource::IpAddress, Action::Read))?;
         match ip.allocation {
             Some(a) => self.store.server(ip.organization_id, a.server_id).await,
             None => Ok(None),
         }
     }
 
-    /// The kind of `org`'s group with this id, if `org` has one. For faces validating a
-    /// reference inside their caller's own organization (Defined's `allowedRoleID`).
-    pub async fn group_kind_in(
+    /// Whether `id` names a role of `org` (Defined's `allowedRoleID` and `roleID`). Naming a
+    /// role needs the right to read roles, checked before the lookup: a caller who may not see
+    /// roles gets [`Error::Forbidden`] whether the role exists or not, so references cannot be
+    /// used to probe for roles. Another organization's role is no role of `org`.
+    pub async fn names_role(
         &self,
+        actor: &Principal,
         org: OrganizationId,
         id: crate::id::SecurityGroupId,
-    ) -> Result<Option<crate::policy::GroupKind>> {
-        Ok(self.store.security_group(id).await?.filter(|g| g.organization_id == org).map(|g| g.kind))
+    ) -> Result<bool> {
+        actor.authorize(org, Operation::read_group(GroupKind::Role))?;
+        Ok(self
+            .store
+            .security_group(id)
+            .await?
+            .is_some_and(|g| g.organization_id == org && g.kind == GroupKind::Role))
     }
 
     /// A page of the networks an organization may use, for faces whose clients list them with
@@ -153,7 +175,7 @@ impl Core {
         org: OrganizationId,
         page: PageRequest,
     ) -> Result<crate::page::Page<Network>> {
-        actor.require_org(org, &[Scope::NETWORKS_LIST])?;
+        actor.authorize(org, Operation::new(Resource::Network, Action::List))?;
         self.existing_organization(org).await?;
         self.store.list_networks(Some(org), page).await
     }

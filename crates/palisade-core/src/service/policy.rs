@@ -2,12 +2,16 @@
 //!
 //! Which scope an operation needs depends on the kind of group: Katapult's security groups use
 //! `security_groups` (and the singular `security_group` to delete), Defined's roles use
-//! `roles:<action>`. The table is here, in the core, so no face can get it wrong.
+//! `roles:<action>`. The table is [`crate::access`], so no face can get it wrong. Operations on a
+//! group named by id check the caller's scopes first, then load the group, then its owner: a
+//! caller without the scope cannot tell an existing group from a missing one, and another
+//! organization's group is simply not found.
 
 use std::collections::BTreeSet;
 
 use super::tenancy::NAME_MAX;
 use super::Core;
+use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, TagId};
@@ -15,39 +19,18 @@ use crate::model::now;
 use crate::page::{Page, PageRequest};
 use crate::policy::Tag;
 use crate::policy::{
-    Action, Annotation, Direction, GroupFilter, GroupKind, Member, PortRange, Protocol, Remote, Rule,
-    RulePatch, SecurityGroup, SecurityGroupPatch, ServerGroup,
+    Action as RuleAction, Annotation, Direction, GroupFilter, GroupKind, Member, PortRange, Protocol, Remote,
+    Rule, RulePatch, SecurityGroup, SecurityGroupPatch, ServerGroup,
 };
-use crate::scope::Scope;
 use crate::validate::Violations;
 
-#[derive(Debug, Clone, Copy)]
-enum Op {
-    Read,
-    List,
-    Create,
-    Update,
-    Delete,
-}
-
-fn scopes(kind: GroupKind, op: Op) -> &'static [Scope] {
-    match (kind, op) {
-        (GroupKind::SecurityGroup, Op::Read | Op::List) => {
-            &[Scope::SECURITY_GROUPS, Scope::SECURITY_GROUPS_READ]
-        }
-        (GroupKind::SecurityGroup, Op::Create | Op::Update) => &[Scope::SECURITY_GROUPS],
-        (GroupKind::SecurityGroup, Op::Delete) => &[Scope::SECURITY_GROUP_DELETE],
-        (GroupKind::Role, Op::Read) => &[Scope::ROLES_READ],
-        (GroupKind::Role, Op::List) => &[Scope::ROLES_LIST],
-        (GroupKind::Role, Op::Create) => &[Scope::ROLES_CREATE],
-        (GroupKind::Role, Op::Update) => &[Scope::ROLES_UPDATE],
-        (GroupKind::Role, Op::Delete) => &[Scope::ROLES_DELETE],
-    }
+fn group_op(kind: GroupKind, action: Action) -> Operation {
+    Operation::new(Resource::Group(kind), action)
 }
 
 /// Rule operations are group updates, except reading.
-fn rule_scopes(kind: GroupKind, write: bool) -> &'static [Scope] {
-    scopes(kind, if write { Op::Update } else { Op::Read })
+fn rule_op(kind: GroupKind, write: bool) -> Operation {
+    group_op(kind, if write { Action::Update } else { Action::Read })
 }
 
 #[derive(Debug, Clone)]
@@ -66,7 +49,7 @@ pub struct CreateSecurityGroup {
 #[derive(Debug, Clone)]
 pub struct CreateRule {
     pub direction: Direction,
-    pub action: Action,
+    pub action: RuleAction,
     pub protocol: Protocol,
     pub ports: Vec<PortRange>,
     pub priority: Option<i32>,
@@ -115,6 +98,7 @@ impl Core {
     async fn check_rule(
         &self,
         v: &mut Violations,
+        actor: &Principal,
         group: &SecurityGroup,
         rule: &Rule,
         at: &str,
@@ -143,9 +127,7 @@ impl Core {
                     .await?
                     .is_some_and(|g| g.organization_id == group.organization_id),
                 Remote::Hosts { role: Some(id), .. } => {
-                    self.store.security_group(*id).await?.is_some_and(|g| {
-                        g.organization_id == group.organization_id && g.kind == GroupKind::Role
-                    })
+                    self.names_role(actor, group.organization_id, *id).await?
                 }
                 Remote::AddressList(id) => self
                     .store
@@ -164,26 +146,25 @@ impl Core {
         Ok(())
     }
 
-    /// Loads a group the caller may use for `op`; any other group is simply not found.
-    /// Loads a group of `kind` the caller may use for `op`; any other group (another
-    /// organization's, or of the other kind) is simply not found.
-    async fn authorized_group(
+    /// Loads a group of `kind` the caller may `action`: the scopes first, then the group; any
+    /// other group (another organization's, or of the other kind) is simply not found. Faces
+    /// call it to authorize before they validate a request about the group.
+    pub async fn authorized_group(
         &self,
         actor: &Principal,
         id: SecurityGroupId,
         kind: GroupKind,
-        op: Op,
+        action: Action,
     ) -> Result<SecurityGroup> {
+        let op = group_op(kind, action);
+        actor.require_scopes(op)?;
         let group = self
             .store
             .security_group(id)
             .await?
             .filter(|g| g.kind == kind)
             .ok_or(Error::not_found(SecurityGroupId::KIND))?;
-        actor.require_org(group.organization_id, scopes(group.kind, op)).map_err(|e| match e {
-            Error::NotFound { .. } => Error::not_found(SecurityGroupId::KIND),
-            other => other,
-        })?;
+        actor.authorize_object(group.organization_id, op, SecurityGroupId::KIND)?;
         Ok(group)
     }
 
@@ -193,7 +174,7 @@ impl Core {
         org: OrganizationId,
         input: CreateSecurityGroup,
     ) -> Result<(SecurityGroup, Vec<Rule>)> {
-        actor.require_org_create(org, scopes(input.kind, Op::Create))?;
+        actor.authorize(org, group_op(input.kind, Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         if let Some(d) = &input.description {
@@ -217,13 +198,18 @@ impl Core {
             created_at: at,
             updated_at: at,
         };
-        let rules = self.build_rules(&group, input.rules).await?;
+        let rules = self.build_rules(actor, &group, input.rules).await?;
         self.store.insert_security_group(&group, &rules).await?;
         Ok((group, rules))
     }
 
     /// Rules for `group` from their descriptions, validated together (paths `rules[i].…`).
-    async fn build_rules(&self, group: &SecurityGroup, inputs: Vec<CreateRule>) -> Result<Vec<Rule>> {
+    async fn build_rules(
+        &self,
+        actor: &Principal,
+        group: &SecurityGroup,
+        inputs: Vec<CreateRule>,
+    ) -> Result<Vec<Rule>> {
         let mut v = Violations::new();
         let mut rules = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.into_iter().enumerate() {
@@ -244,7 +230,7 @@ impl Core {
             {
                 return Err(crate::policy::allow_all_violation(rule.direction));
             }
-            self.check_rule(&mut v, group, &rule, &format!("rules[{i}].")).await?;
+            self.check_rule(&mut v, actor, group, &rule, &format!("rules[{i}].")).await?;
             rules.push(rule);
         }
         v.finish()?;
@@ -258,7 +244,7 @@ impl Core {
         id: SecurityGroupId,
         kind: GroupKind,
     ) -> Result<(SecurityGroup, Vec<Rule>)> {
-        let group = self.authorized_group(actor, id, kind, Op::Read).await?;
+        let group = self.authorized_group(actor, id, kind, Action::Read).await?;
         let rules = self.store.list_rules(id, PageRequest::all()).await?.items;
         Ok((group, rules))
     }
@@ -271,7 +257,7 @@ impl Core {
         kind: GroupKind,
         page: PageRequest,
     ) -> Result<Page<(SecurityGroup, Vec<Rule>)>> {
-        actor.require_org(org, scopes(kind, Op::List))?;
+        actor.authorize(org, group_op(kind, Action::List))?;
         self.existing_organization(org).await?;
         let groups = self.store.list_security_groups(org, kind, &GroupFilter::default(), page).await?;
         let mut items = Vec::with_capacity(groups.items.len());
@@ -293,7 +279,7 @@ impl Core {
         description: Option<String>,
         rules: Vec<CreateRule>,
     ) -> Result<(SecurityGroup, Vec<Rule>)> {
-        let group = self.authorized_group(actor, id, kind, Op::Update).await?;
+        let group = self.authorized_group(actor, id, kind, Action::Update).await?;
         let mut v = Violations::new();
         if let Some(name) = &name {
             v.text("name", name, 1, NAME_MAX);
@@ -302,7 +288,7 @@ impl Core {
             v.text("description", d, 0, NAME_MAX);
         }
         v.finish()?;
-        let rules = self.build_rules(&group, rules).await?;
+        let rules = self.build_rules(actor, &group, rules).await?;
         let patch = SecurityGroupPatch {
             name,
             description: Some(description),
@@ -319,7 +305,7 @@ impl Core {
         id: SecurityGroupId,
         kind: GroupKind,
     ) -> Result<SecurityGroup> {
-        self.authorized_group(actor, id, kind, Op::Read).await
+        self.authorized_group(actor, id, kind, Action::Read).await
     }
 
     pub async fn list_security_groups(
@@ -330,7 +316,7 @@ impl Core {
         filter: &GroupFilter,
         page: PageRequest,
     ) -> Result<Page<SecurityGroup>> {
-        actor.require_org(org, scopes(kind, Op::List))?;
+        actor.authorize(org, group_op(kind, Action::List))?;
         self.existing_organization(org).await?;
         self.store.list_security_groups(org, kind, filter, page).await
     }
@@ -342,7 +328,7 @@ impl Core {
         kind: GroupKind,
         patch: SecurityGroupPatch,
     ) -> Result<SecurityGroup> {
-        let group = self.authorized_group(actor, id, kind, Op::Update).await?;
+        let group = self.authorized_group(actor, id, kind, Action::Update).await?;
         let mut v = Violations::new();
         if let Some(name) = &patch.name {
             v.text("name", name, 1, NAME_MAX);
@@ -366,7 +352,7 @@ impl Core {
         id: SecurityGroupId,
         kind: GroupKind,
     ) -> Result<SecurityGroup> {
-        let group = self.authorized_group(actor, id, kind, Op::Delete).await?;
+        let group = self.authorized_group(actor, id, kind, Action::Delete).await?;
         // Hosts carry their role: deleting it would silently change what they admit.
         let hosts = group.members.iter().filter(|m| matches!(m, Member::Server(_))).count();
         if kind == GroupKind::Role && hosts > 0 {
@@ -385,7 +371,7 @@ impl Core {
         kind: GroupKind,
         input: CreateRule,
     ) -> Result<(Rule, SecurityGroup)> {
-        let group = self.authorized_group(actor, group_id, kind, Op::Update).await?;
+        let group = self.authorized_group(actor, group_id, kind, Action::Update).await?;
         let rule = Rule {
             id: RuleId::random(),
             group_id,
@@ -399,7 +385,7 @@ impl Core {
             created_at: now(),
         };
         let mut v = Violations::new();
-        self.check_rule(&mut v, &group, &rule, "").await?;
+        self.check_rule(&mut v, actor, &group, &rule, "").await?;
         v.finish()?;
         self.store.insert_rule(&rule).await?;
         Ok((rule, group))
@@ -412,46 +398,64 @@ impl Core {
         kind: GroupKind,
         page: PageRequest,
     ) -> Result<(Page<Rule>, SecurityGroup)> {
-        let group = self.authorized_group(actor, group_id, kind, Op::Read).await?;
+        let group = self.authorized_group(actor, group_id, kind, Action::Read).await?;
         Ok((self.store.list_rules(group_id, page).await?, group))
     }
 
+    /// Loads a rule of a group of `kind` the caller may read (or write): scopes first, then the
+    /// rule; a rule of another organization or of the other kind of group is not found.
     async fn authorized_rule(
         &self,
         actor: &Principal,
         id: RuleId,
+        kind: GroupKind,
         write: bool,
     ) -> Result<(Rule, SecurityGroup)> {
+        let op = rule_op(kind, write);
+        actor.require_scopes(op)?;
         let rule = self.store.rule(id).await?.ok_or(Error::not_found(RuleId::KIND))?;
-        let group = self.store.security_group(rule.group_id).await?.ok_or(Error::not_found(RuleId::KIND))?;
-        actor.require_org(group.organization_id, rule_scopes(group.kind, write)).map_err(|e| match e {
-            Error::NotFound { .. } => Error::not_found(RuleId::KIND),
-            other => other,
-        })?;
+        let group = self
+            .store
+            .security_group(rule.group_id)
+            .await?
+            .filter(|g| g.kind == kind)
+            .ok_or(Error::not_found(RuleId::KIND))?;
+        actor.authorize_object(group.organization_id, op, RuleId::KIND)?;
         Ok((rule, group))
     }
 
-    pub async fn rule(&self, actor: &Principal, id: RuleId) -> Result<(Rule, SecurityGroup)> {
-        self.authorized_rule(actor, id, false).await
+    pub async fn rule(
+        &self,
+        actor: &Principal,
+        id: RuleId,
+        kind: GroupKind,
+    ) -> Result<(Rule, SecurityGroup)> {
+        self.authorized_rule(actor, id, kind, false).await
     }
 
     pub async fn update_rule(
         &self,
         actor: &Principal,
         id: RuleId,
+        kind: GroupKind,
         patch: RulePatch,
     ) -> Result<(Rule, SecurityGroup)> {
-        let (rule, group) = self.authorized_rule(actor, id, true).await?;
+        let (rule, group) = self.authorized_rule(actor, id, kind, true).await?;
         let updated = rule.patched(&patch);
         let mut v = Violations::new();
-        self.check_rule(&mut v, &group, &updated, "").await?;
+        self.check_rule(&mut v, actor, &group, &updated, "").await?;
         v.finish()?;
         self.store.replace_rule(&updated).await?;
         Ok((updated, group))
     }
 
-    pub async fn delete_rule(&self, actor: &Principal, id: RuleId) -> Result<(Rule, SecurityGroup)> {
-        let (rule, group) = self.authorized_rule(actor, id, true).await?;
+    pub async fn delete_rule(
+        &self,
+        actor: &Principal,
+        id: RuleId,
+        kind: GroupKind,
+    ) -> Result<(Rule, SecurityGroup)> {
+        let (rule, group) = self.authorized_rule(actor, id, kind, true).await?;
         self.store.delete_rule(id).await?;
         Ok((rule, group))
     }
@@ -463,7 +467,7 @@ impl Core {
         name: String,
         segregate: bool,
     ) -> Result<ServerGroup> {
-        actor.require_org_create(org, &[Scope::SERVER_GROUPS])?;
+        actor.authorize(org, Operation::new(Resource::ServerGroup, Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &name, 1, NAME_MAX);
         v.finish()?;
@@ -485,13 +489,10 @@ impl Core {
         id: ServerGroupId,
         write: bool,
     ) -> Result<ServerGroup> {
+        let op = Operation::new(Resource::ServerGroup, if write { Action::Update } else { Action::Read });
+        actor.require_scopes(op)?;
         let group = self.store.server_group(id).await?.ok_or(Error::not_found(ServerGroupId::KIND))?;
-        let scopes: &[Scope] =
-            if write { &[Scope::SERVER_GROUPS] } else { &[Scope::SERVER_GROUPS, Scope::SERVER_GROUPS_READ] };
-        actor.require_org(group.organization_id, scopes).map_err(|e| match e {
-            Error::NotFound { .. } => Error::not_found(ServerGroupId::KIND),
-            other => other,
-        })?;
+        actor.authorize_object(group.organization_id, op, ServerGroupId::KIND)?;
         Ok(group)
     }
 
@@ -505,7 +506,7 @@ impl Core {
         org: OrganizationId,
         page: PageRequest,
     ) -> Result<Page<ServerGroup>> {
-        actor.require_org(org, &[Scope::SERVER_GROUPS, Scope::SERVER_GROUPS_READ])?;
+        actor.authorize(org, Operation::new(Resource::ServerGroup, Action::List))?;
         self.existing_organization(org).await?;
         self.store.list_server_groups(org, page).await
     }
@@ -542,7 +543,7 @@ impl Core {
         name: String,
         color: String,
     ) -> Result<Tag> {
-        actor.require_org_create(org, &[Scope::TAGS])?;
+        actor.authorize(org, Operation::new(Resource::Tag, Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &name, 1, NAME_MAX);
         v.text("color", &color, 1, 64);
@@ -554,12 +555,10 @@ impl Core {
     }
 
     async fn authorized_tag(&self, actor: &Principal, id: TagId, write: bool) -> Result<Tag> {
+        let op = Operation::new(Resource::Tag, if write { Action::Update } else { Action::Read });
+        actor.require_scopes(op)?;
         let tag = self.store.tag(id).await?.ok_or(Error::not_found(TagId::KIND))?;
-        let scopes: &[Scope] = if write { &[Scope::TAGS] } else { &[Scope::TAGS, Scope::TAGS_READ] };
-        actor.require_org(tag.organization_id, scopes).map_err(|e| match e {
-            Error::NotFound { .. } => Error::not_found(TagId::KIND),
-            other => other,
-        })?;
+        actor.authorize_object(tag.organization_id, op, TagId::KIND)?;
         Ok(tag)
     }
 
@@ -573,7 +572,7 @@ impl Core {
         org: OrganizationId,
         page: PageRequest,
     ) -> Result<Page<Tag>> {
-        actor.require_org(org, &[Scope::TAGS, Scope::TAGS_READ])?;
+        actor.authorize(org, Operation::new(Resource::Tag, Action::List))?;
         self.existing_organization(org).await?;
         self.store.list_tags(org, page).await
     }
@@ -621,7 +620,7 @@ impl Core {
         kind: GroupKind,
         member: Member,
     ) -> Result<SecurityGroup> {
-        let group = self.authorized_group(actor, id, kind, Op::Update).await?;
+        let group = self.authorized_group(actor, id, kind, Action::Update).await?;
         let mut v = Violations::new();
         self.check_members(&mut v, group.organization_id, &[member]).await?;
         if v.finish().is_err() {
@@ -643,13 +642,21 @@ impl Core {
         group_id: SecurityGroupId,
         kind: GroupKind,
     ) -> Result<Vec<(RuleId, u64)>> {
-        self.authorized_group(actor, group_id, kind, Op::Read).await?;
+        self.authorized_group(actor, group_id, kind, Action::Read).await?;
         self.store.rule_serials(group_id).await
     }
 
-    /// The rule holding a serial number, if the caller may see it (else not found).
-    pub async fn rule_by_serial(&self, actor: &Principal, serial: u64) -> Result<(Rule, SecurityGroup)> {
+    /// The rule holding a serial number, of a group of `kind`, if the caller may read (or
+    /// write) it; else not found.
+    pub async fn rule_by_serial(
+        &self,
+        actor: &Principal,
+        serial: u64,
+        kind: GroupKind,
+        write: bool,
+    ) -> Result<(Rule, SecurityGroup)> {
+        actor.require_scopes(rule_op(kind, write))?;
         let id = self.store.rule_by_serial(serial).await?.ok_or(Error::not_found(RuleId::KIND))?;
-        self.authorized_rule(actor, id, false).await
+        self.authorized_rule(actor, id, kind, write).await
     }
 }

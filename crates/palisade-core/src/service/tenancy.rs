@@ -4,6 +4,7 @@ use ipnet::IpNet;
 use time::OffsetDateTime;
 
 use super::Core;
+use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::id::{ApiTokenId, OrganizationId, UserId};
@@ -77,7 +78,7 @@ impl Core {
     }
 
     pub async fn organization(&self, actor: &Principal, id: OrganizationId) -> Result<Organization> {
-        actor.require_org(id, &[Scope::ORGANIZATIONS_READ])?;
+        actor.authorize(id, Operation::new(Resource::Organization, Action::Read))?;
         self.store.organization(id).await?.ok_or(Error::not_found(OrganizationId::KIND))
     }
 

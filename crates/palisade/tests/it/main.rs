@@ -17,6 +17,7 @@ mod katapult;
 mod katapult_sg;
 mod multinode;
 mod openapi;
+mod oracles;
 mod persistence;
 mod replay;
 mod resilience;

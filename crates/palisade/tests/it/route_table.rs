@@ -1,7 +1,9 @@
 //! Walks every route of every face: without credentials, with a bogus credential, with another
 //! organization's token holding every scope, and with the organization's own token holding no
-//! scope. The expected table below must list exactly the routes the application serves, so a
-//! new route cannot ship without being registered here.
+//! scope; and every write route with the organization's own token lacking only the route's
+//! scope and a body that is garbage (refused 403 before the body is read). The expected table
+//! below must list exactly the routes the application serves, so a new route cannot ship
+//! without being registered here.
 
 use std::collections::BTreeMap;
 
@@ -396,25 +398,25 @@ fn expected() -> Table {
 }
 
 /// Everything one organization owns that routes can name.
-struct Tenant {
-    id: String,
-    sub_domain: String,
-    server: String,
-    ip: String,
-    network: String,
-    group: String,
-    rule: String,
-    server_group: String,
-    tag: String,
-    list: String,
-    entry: String,
-    role: String,
-    host: String,
+pub(crate) struct Tenant {
+    pub(crate) id: String,
+    pub(crate) sub_domain: String,
+    pub(crate) server: String,
+    pub(crate) ip: String,
+    pub(crate) network: String,
+    pub(crate) group: String,
+    pub(crate) rule: String,
+    pub(crate) server_group: String,
+    pub(crate) tag: String,
+    pub(crate) list: String,
+    pub(crate) entry: String,
+    pub(crate) role: String,
+    pub(crate) host: String,
     /// The shared network, in Defined's form (hosts may join it from any organization).
-    public: String,
+    pub(crate) public: String,
     /// The Katapult group and its rule, as Hostway names them.
-    hw_group: String,
-    hw_rule: String,
+    pub(crate) hw_group: String,
+    pub(crate) hw_rule: String,
 }
 
 async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
@@ -557,7 +559,7 @@ async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
     }
 }
 
-fn katapult_id(prefix: &str, uuid_text: &str) -> String {
+pub(crate) fn katapult_id(prefix: &str, uuid_text: &str) -> String {
     ids::render(prefix, uuid::Uuid::parse_str(uuid_text).unwrap().as_bytes())
 }
 
@@ -595,9 +597,8 @@ fn fill_body(body: &Option<Value>, t: &Tenant) -> Option<Value> {
     })
 }
 
-#[tokio::test]
-async fn every_route_refuses_callers_without_the_right() {
-    let app = TestApp::spawn().await;
+/// The expected table, checked against the routes the application serves.
+fn served_table() -> Table {
     let table = expected();
     let mut served: Vec<(String, String, String)> =
         palisade_api::route_table().into_iter().map(|r| (r.face.to_owned(), r.method, r.path)).collect();
@@ -605,7 +606,12 @@ async fn every_route_refuses_callers_without_the_right() {
     let listed: Vec<(String, String, String)> =
         table.keys().map(|(f, m, p)| ((*f).to_owned(), (*m).to_owned(), (*p).to_owned())).collect();
     assert_eq!(served, listed, "the served routes and this test's table differ: register new routes here");
+    table
+}
 
+/// A data center with a shared public network, and two organizations, `mine` and `theirs`,
+/// each owning one of everything. Returns the data center's id and the two.
+pub(crate) async fn two_tenants(app: &TestApp) -> (String, Tenant, Tenant) {
     let dc = app.post("/api/v1/data_centers", OPERATOR, json!({"name": "L", "permalink": "l", "country": {"name": "UK", "iso_code2": "GB", "iso_code3": "GBR", "time_zone": "Europe/London", "eu": false}})).await;
     let dc_id = dc.body["data_center"]["id"].clone();
     app.post(
@@ -615,8 +621,16 @@ async fn every_route_refuses_callers_without_the_right() {
     )
     .await;
     let dc_id = dc_id.as_str().unwrap().to_owned();
-    let mine = tenant(&app, "mine", &json!(dc_id)).await;
-    let theirs = tenant(&app, "theirs", &json!(dc_id)).await;
+    let mine = tenant(app, "mine", &json!(dc_id)).await;
+    let theirs = tenant(app, "theirs", &json!(dc_id)).await;
+    (dc_id, mine, theirs)
+}
+
+#[tokio::test]
+async fn every_route_refuses_callers_without_the_right() {
+    let app = TestApp::spawn().await;
+    let table = served_table();
+    let (dc_id, mine, theirs) = two_tenants(&app).await;
     let all_scopes: Vec<&str> = palisade_core::Scope::all().map(|s| s.as_str()).collect();
     let (_, mine_all) = app.token(&mine.id, &all_scopes).await;
     let (_, mine_none) = app.token(&mine.id, &[]).await;
@@ -711,4 +725,83 @@ async fn every_route_refuses_callers_without_the_right() {
     // other organization's token created in its own organization.
     assert_eq!(app.count("security_groups").await, 6);
     assert_eq!(app.count("security_group_rules").await, 2);
+}
+
+/// Garbage, wrong shapes and invalid references: what a body may hold that a caller without
+/// the scope must never get validated.
+fn garbage_bodies() -> Vec<Vec<u8>> {
+    let wrong_types = json!({
+        "name": 7, "properties": 7, "organization": {"sub_domain": "no-such-org"},
+        "network": {"permalink": "no-such-network"}, "version": "ipv9",
+        "securityGroup": 7, "securityGroupRule": {"parentGroupId": "nothing"},
+        "networkID": "network-nope", "roleID": 7, "interfaces": 7, "vip": "perhaps",
+        "firewallRules": [{"protocol": "NOPE", "allowedRoleID": "role-nope"}],
+    });
+    vec![b"{\"garbage".to_vec(), b"[1, 2]".to_vec(), wrong_types.to_string().into_bytes()]
+}
+
+/// Every write route of every face, with the organization's own token holding every scope but
+/// the route's and a body that is garbage: 403 in the face's envelope, never a 400 or 422 (the
+/// body is not looked at) and never a 404 (nothing the path names is looked up first).
+#[tokio::test]
+async fn a_token_without_the_scope_is_refused_before_its_body_is_read() {
+    let app = TestApp::spawn().await;
+    let table = served_table();
+    let (dc_id, mine, _) = two_tenants(&app).await;
+    let all_scopes: Vec<&str> = palisade_core::Scope::all().map(|s| s.as_str()).collect();
+    let mut tokens: BTreeMap<Vec<&str>, String> = BTreeMap::new();
+    let (mut checked, mut faces) = (0, std::collections::BTreeSet::new());
+    for ((face_name, method, template), (access, _)) in &table {
+        if *method == "GET" {
+            continue;
+        }
+        let needed: &[&str] = match access {
+            Access::Org(scopes) | Access::Listing(scopes) | Access::OwnOrg(scopes) => scopes,
+            Access::Operator => &[],
+            Access::Member | Access::Public => continue,
+        };
+        let granted: Vec<&str> = all_scopes.iter().filter(|s| !needed.contains(s)).copied().collect();
+        if !tokens.contains_key(&granted) {
+            let (_, secret) = app.token(&mine.id, &granted).await;
+            tokens.insert(granted.clone(), secret);
+        }
+        let token = &tokens[&granted];
+        faces.insert(*face_name);
+        let face = face(face_name);
+        let path = fill(template, &mine, &dc_id);
+        for body in garbage_bodies() {
+            let res = app
+                .client
+                .request(method.parse().unwrap(), format!("{}{path}", app.base))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            let text = res.text().await.unwrap();
+            let json: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+            let context = format!("{method} {template} with {}", String::from_utf8_lossy(&body));
+            assert_eq!(status, StatusCode::FORBIDDEN, "{context}: {text}");
+            let code = (face.code)(&json);
+            match access {
+                Access::Operator => {
+                    assert!(code == "operator_only" || code == "permission_denied", "{context}: {text}")
+                }
+                _ => {
+                    assert_eq!(code, face.scope_code, "{context}: {text}");
+                    if let Some(at) = face.scopes_at {
+                        assert_eq!(json["error"][at]["scopes"], json!(needed), "{context}");
+                    }
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(faces, ["defined", "hostway", "katapult", "native"].into(), "every face has write routes");
+    assert!(checked > 3 * 40, "only {checked} refusals checked");
+    // Nothing was written by any refused call.
+    assert_eq!(app.count("security_groups").await, 4);
+    assert_eq!(app.count("servers").await, 4);
 }
