@@ -24,13 +24,12 @@ mod views;
 
 use std::collections::HashMap;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::Response;
 use axum::routing::any;
 use axum::Router;
-use palisade_core::error::{BadRequest, Forbidden};
+use palisade_core::error::Forbidden;
 use palisade_core::{Error, Principal, Scope};
 
 use self::args::Args;
@@ -445,12 +444,13 @@ async fn handle(
             return Err(Error::Forbidden(Forbidden::MissingScope(route.scopes.to_vec())));
         }
     }
-    let limit = state.config.max_body_bytes;
-    let bytes = axum::body::to_bytes(Body::new(body), limit)
-        .await
-        .map_err(|_| Error::BadRequest(BadRequest::TooLarge { limit }))?;
-    let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let args = Args::parse(parts.uri.query(), content_type, &bytes, captures)?;
+    // Read within the router's body limit (`body_limit`), only now: after authentication,
+    // the rate limit and scopes.
+    let query = parts.uri.query().map(str::to_owned);
+    let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let bytes =
+        crate::body_limit::read(Request::from_parts(parts, body), state.config.max_body_bytes).await?;
+    let args = Args::parse(query.as_deref(), content_type.as_deref(), &bytes, captures)?;
     let ctx = endpoints::Ctx { core: &state.core, actor: &actor, args: &args };
     match route.endpoint {
         Endpoint::ListOrganizations => endpoints::list_organizations(ctx).await,

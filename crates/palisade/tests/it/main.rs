@@ -7,6 +7,7 @@ mod support;
 
 mod auth;
 mod binary;
+mod body_limit;
 mod contract;
 mod defined;
 mod defined_hosts;
