@@ -17,6 +17,7 @@ mod katapult;
 mod katapult_sg;
 mod limits;
 mod multinode;
+mod nesting;
 mod nul;
 mod openapi;
 mod persistence;
