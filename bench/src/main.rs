@@ -5,12 +5,15 @@
 //! - `ipam`: filling a /16 (65,534 addresses) until exhaustion, over HTTP and against the store,
 //!   with the cost of the last allocations compared with the first.
 //! - `hosts`: Defined host creation into one role over HTTP, then listing them all.
+//! - `oversized`: how long a request asking for too much (a server with 36,000 interfaces)
+//!   takes to be refused.
 //!
 //! `cargo run --release -p palisade-bench -- --help`
 
 mod hosts;
 mod ipam;
 mod measure;
+mod oversized;
 mod writes;
 
 use clap::{Parser, Subcommand};
@@ -60,6 +63,15 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         hosts: usize,
     },
+    /// Time to refuse a server creation with too many interfaces (body limit raised).
+    Oversized {
+        /// Interface counts to send.
+        #[arg(long, value_delimiter = ',', default_value = "1000,36000")]
+        interfaces: Vec<usize>,
+        /// Requests per count.
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+    },
 }
 
 pub const OPERATOR: &str = "palop_bench-operator";
@@ -87,15 +99,21 @@ pub fn db_settings() -> DbSettings {
 }
 
 /// The real server on 127.0.0.1:0 over `url`; returns its base URL and a stop handle.
-pub async fn serve(
-    url: &str,
-) -> anyhow::Result<(String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>)>
-{
+pub async fn serve(url: &str) -> anyhow::Result<Served> {
+    serve_with(url, palisade_api::ApiConfig::default()).await
+}
+
+/// A running server: base URL, stop handle, task.
+pub type Served = (String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>);
+
+/// Like [`serve`], with the HTTP layer's limits given.
+pub async fn serve_with(url: &str, api: palisade_api::ApiConfig) -> anyhow::Result<Served> {
     let config = ServeConfig {
         listen: "127.0.0.1:0".into(),
         database_url: url.to_owned(),
         admin_token: Some(OPERATOR.into()),
         db: db_settings(),
+        api,
         ..ServeConfig::default()
     };
     let (app, startup) = Application::build(config).await?;
@@ -118,5 +136,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Writes { clients, pairs } => writes::run(&backends, &clients, pairs, max).await,
         Command::Ipam { prefix, clients } => ipam::run(&backends, &prefix, clients, max).await,
         Command::Hosts { clients, hosts } => hosts::run(&backends, &clients, hosts, max).await,
+        Command::Oversized { interfaces, repeats } => oversized::run(&backends, &interfaces, repeats).await,
     }
 }

@@ -5,6 +5,7 @@
 //! Today: the native API (`/api/v1`) and the health probes; vendor faces (Katapult, Defined,
 //! Hostway, ZStack) are added beside it and merged in [`router`].
 
+pub mod body_limit;
 pub mod defined;
 pub mod frame;
 pub mod health;
@@ -21,7 +22,7 @@ use palisade_core::Core;
 /// Limits and knobs of the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    /// Largest accepted request body, in bytes.
+    /// Largest accepted request body, in bytes, on every face (see [`body_limit`]).
     pub max_body_bytes: usize,
     /// Requests per minute per credential on the vendor faces that limit them (Katapult).
     pub requests_per_minute: u32,
@@ -44,6 +45,7 @@ pub struct AppState {
 /// The whole HTTP application: every face and the probes.
 pub fn router(core: Core, config: ApiConfig) -> Router {
     let rate_limits = Arc::new(rate::RateLimits::per_minute(config.requests_per_minute));
+    let limit = config.max_body_bytes;
     let state = AppState { core, config: Arc::new(config), rate_limits };
     Router::new()
         .merge(health::router())
@@ -52,6 +54,10 @@ pub fn router(core: Core, config: ApiConfig) -> Router {
         .merge(hostway::router())
         .merge(native::router())
         .with_state(state)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            body_limit::refuse_declared(limit, request, next)
+        }))
+        .layer(body_limit::layer(limit))
 }
 
 /// Every route of every face, for the route-table authorization test.

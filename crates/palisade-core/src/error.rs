@@ -27,6 +27,11 @@ pub enum ViolationCode {
     InvalidReference,
     /// The field is not known to the endpoint.
     UnknownField,
+    /// A string holds characters it may not: NUL anywhere, or control characters in a name.
+    /// Such a value cannot name anything and cannot be stored on every backend, so every face
+    /// refuses it as a bad argument (400), never as a failed lookup or a validation of the
+    /// object.
+    InvalidCharacters,
 }
 
 /// One problem with one input field, identified by its path (`interfaces[0].network_id`).

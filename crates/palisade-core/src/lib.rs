@@ -10,6 +10,7 @@ pub mod auth;
 pub mod error;
 pub mod id;
 pub mod ipam;
+pub mod limits;
 pub mod model;
 pub mod page;
 pub mod policy;

@@ -107,6 +107,15 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
             Some("57014" | "57P01" | "57P02" | "57P03" | "40001" | "40P01") => {
                 Error::Unavailable(format!("database unavailable: {e}"))
             }
+            // A NUL character, which PostgreSQL cannot hold in `text` (22021
+            // character_not_in_repertoire: "invalid byte sequence for encoding UTF8: 0x00") or
+            // in `jsonb` (22P05 untranslatable_character: "\u0000 cannot be converted to
+            // text"). The core refuses NUL in every field it knows of; this backstop keeps a
+            // field missed later a client error rather than a 500.
+            Some("22021" | "22P05") => {
+                tracing::warn!(error = %e, "PostgreSQL refused a character; a field lacks validation");
+                palisade_core::validate::invalid_characters("")
+            }
             _ => Error::internal(format!("database error: {e}")),
         },
         _ => Error::internal(format!("database error: {e}")),

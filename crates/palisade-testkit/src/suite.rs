@@ -345,7 +345,7 @@ pub async fn ping_answers(store: Arc<dyn Store>) {
 // ---------------------------------------------------------------- IP address management
 
 /// A data center, an organization and a shared network with these prefixes and reservations.
-async fn ipam_fixture(
+pub async fn ipam_fixture(
     store: &Arc<dyn Store>,
     prefixes: &[&str],
     reserved: &[&str],

@@ -71,3 +71,32 @@ async fn postgres_sessions_carry_the_statement_timeout() {
     let err = sqlx::query("SELECT pg_sleep(2)").execute(store.pool()).await.unwrap_err();
     assert_eq!(err.as_database_error().and_then(|e| e.code()).as_deref(), Some("57014"));
 }
+
+/// PostgreSQL cannot store NUL in `text` (22021) or `jsonb` (22P05). The core refuses NUL
+/// before it reaches a store; should a field ever miss that check, the store still answers a
+/// client error naming bad characters, never an internal error (a 500).
+#[tokio::test]
+async fn postgres_maps_a_nul_to_a_client_error() {
+    use palisade_core::{Error, ViolationCode};
+    let db = TestDatabase::new(Backend::Postgres).await;
+    let store = db.store().await;
+    let refused = |e: Error| match e {
+        Error::Invalid(v) => v.len() == 1 && v[0].code == ViolationCode::InvalidCharacters,
+        _ => false,
+    };
+    let err = store.organization_by_sub_domain("a\0b").await.unwrap_err();
+    assert!(refused(err.clone()), "lookup: {err:?}");
+    let mut org = palisade_testkit::suite::organization("nul");
+    org.name = "a\0b".into();
+    let err = store.insert_organization(&org).await.unwrap_err();
+    assert!(refused(err.clone()), "insert: {err:?}");
+    let err = store.user_credentials("a\0b").await.unwrap_err();
+    assert!(refused(err.clone()), "user lookup: {err:?}");
+    // `jsonb` refuses the escaped form `\u0000` with another code (22P05).
+    let (org, net) = palisade_testkit::suite::ipam_fixture(&store, &["10.9.0.0/29"], &[]).await;
+    let mut host = palisade_testkit::suite::host(org, net.id, "h", None);
+    host.overlay.config_overrides = r#"[{"key":"a","value":"\u0000"}]"#.into();
+    let err = store.insert_host(&host, &[], None).await.unwrap_err();
+    assert!(refused(err.clone()), "jsonb: {err:?}");
+    assert_eq!(store.server(org, host.server.id).await.unwrap(), None, "nothing written");
+}

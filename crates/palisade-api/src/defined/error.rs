@@ -39,9 +39,10 @@ fn code_of(code: ViolationCode) -> &'static str {
         ViolationCode::InvalidLength => "ERR_INVALID_VALUE_LENGTH",
         ViolationCode::Duplicate => "ERR_DUPLICATE_VALUE",
         ViolationCode::InvalidReference => "ERR_INVALID_REFERENCE",
-        ViolationCode::Required | ViolationCode::InvalidValue | ViolationCode::UnknownField => {
-            "ERR_INVALID_VALUE"
-        }
+        ViolationCode::Required
+        | ViolationCode::InvalidValue
+        | ViolationCode::UnknownField
+        | ViolationCode::InvalidCharacters => "ERR_INVALID_VALUE",
     }
 }
 

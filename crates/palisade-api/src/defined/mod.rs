@@ -14,7 +14,6 @@ pub mod ids;
 mod networks;
 mod roles;
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue};
@@ -119,10 +118,7 @@ impl FromRequest<AppState> for Body {
     type Rejection = DefinedError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let limit = state.config.max_body_bytes;
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| DefinedError(Error::BadRequest(BadRequest::TooLarge { limit })))?;
+        let bytes = crate::body_limit::read(req, state.config.max_body_bytes).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body(serde_json::Map::new()));
         }

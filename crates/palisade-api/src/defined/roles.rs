@@ -4,6 +4,7 @@ use axum::extract::{Query, State};
 use axum::Json;
 use palisade_core::error::{BadRequest, ViolationCode};
 use palisade_core::id::SecurityGroupId;
+use palisade_core::limits;
 use palisade_core::policy::{
     Action, Direction, GroupKind, Member, PortRange, Protocol, Remote, Rule, SecurityGroup,
 };
@@ -168,6 +169,8 @@ async fn parse(
     let description = text(&mut v, "description", body.get("description"), TEXT_MAX).unwrap_or_default();
     let rules = match body.get("firewallRules") {
         None | Some(Value::Null) => Vec::new(),
+        // Counted before any rule's role is looked up.
+        Some(Value::Array(items)) if !v.count("firewallRules", items.len(), limits::MAX_RULES) => Vec::new(),
         Some(Value::Array(items)) => items.clone(),
         Some(_) => {
             v.push("firewallRules", ViolationCode::InvalidValue, "must be an array");
@@ -219,6 +222,8 @@ async fn parse(
         let mut tags = Vec::new();
         match rule.get("allowedTags") {
             None | Some(Value::Null) => {}
+            Some(Value::Array(items))
+                if !v.count(&format!("{at}.allowedTags"), items.len(), limits::MAX_TAGS) => {}
             Some(Value::Array(items)) => {
                 for (j, tag) in items.iter().enumerate() {
                     match tag.as_str().filter(|t| is_tag(t)) {
@@ -269,6 +274,22 @@ async fn parse(
     Ok(RoleInput { name, description, rules: out })
 }
 
+/// The core names a role's rules `rules[i]` and their tags `remotes[0].tags[j]`; a Defined
+/// client wants `firewallRules[i]` and `allowedTags[j]`.
+fn renamed(e: Error) -> DefinedError {
+    let path =
+        |p: String| p.replacen("rules[", "firewallRules[", 1).replacen(".remotes[0].tags", ".allowedTags", 1);
+    DefinedError(match e {
+        Error::Invalid(violations) => Error::Invalid(
+            violations
+                .into_iter()
+                .map(|v| palisade_core::Violation::new(path(v.path), v.code, v.message))
+                .collect(),
+        ),
+        other => other,
+    })
+}
+
 fn role_id(segment: &str) -> Result<SecurityGroupId> {
     ids::parse(ids::ROLE, segment)
         .map(SecurityGroupId::from_bytes)
@@ -293,7 +314,8 @@ pub async fn create(
         annotations: Vec::new(),
         rules: input.rules,
     };
-    let (group, rules) = s.core.create_security_group(&caller.actor, caller.org, create).await?;
+    let (group, rules) =
+        s.core.create_security_group(&caller.actor, caller.org, create).await.map_err(renamed)?;
     Ok(data(role_view(&group, &rules, false)))
 }
 
@@ -405,7 +427,8 @@ pub async fn replace(
     let (group, rules) = s
         .core
         .replace_group(&caller.actor, id, GroupKind::Role, input.name, Some(input.description), input.rules)
-        .await?;
+        .await
+        .map_err(renamed)?;
     Ok(data(role_view(&group, &rules, false)))
 }
 

@@ -61,6 +61,8 @@ fn field(path: &str) -> String {
         "name" => "displayName".into(),
         "remotes[0]" => "cidr".into(),
         "per_page" => "pageSize".into(),
+        // The account a path names by sub-domain (`/accounts/{accountId}/…`).
+        "sub_domain" => "accountId".into(),
         other => other.to_owned(),
     }
 }

@@ -43,7 +43,6 @@ mod rules;
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, HOST};
 use axum::http::request::Parts;
@@ -248,10 +247,7 @@ impl FromRequest<AppState> for Body {
     type Rejection = HostwayError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let limit = state.config.max_body_bytes;
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| HostwayError(Error::BadRequest(BadRequest::TooLarge { limit })))?;
+        let bytes = crate::body_limit::read(req, state.config.max_body_bytes).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body(None));
         }

@@ -76,7 +76,24 @@ const IP_KEYS: &[&str] = &["id", "address"];
 /// there: before any other reference or argument is validated, so an organization that is not
 /// the caller's answers exactly like one that does not exist, whatever else the request says.
 pub(super) async fn organization(ctx: &Ctx<'_>, lookup: Lookup) -> Result<OrganizationId> {
-    ctx.core.authorized_organization(ctx.actor, &organization_ref(lookup)?, ctx.op).await
+    ctx.core
+        .authorized_organization(ctx.actor, &organization_ref(lookup)?, ctx.op)
+        .await
+        .map_err(in_argument("organization"))
+}
+
+/// The core names a lookup's fields alone (`sub_domain`); Apia names the argument they are in
+/// (`organization.sub_domain`).
+fn in_argument(argument: &'static str) -> impl Fn(Error) -> Error {
+    move |e| match e {
+        Error::Invalid(violations) => Error::Invalid(
+            violations
+                .into_iter()
+                .map(|v| palisade_core::Violation::new(format!("{argument}.{}", v.path), v.code, v.message))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 async fn data_center_of(ctx: &Ctx<'_>, id: DataCenterId) -> Result<DataCenter> {
@@ -112,7 +129,8 @@ pub async fn get_organization(ctx: Ctx<'_>) -> Result<Response> {
 
 pub async fn get_network(ctx: Ctx<'_>) -> Result<Response> {
     let lookup = ctx.args.require_lookup("network", PERMALINK_KEYS)?;
-    let network = ctx.core.visible_network(ctx.actor, &network_ref(lookup)?).await?;
+    let network =
+        ctx.core.visible_network(ctx.actor, &network_ref(lookup)?).await.map_err(in_argument("network"))?;
     let dc = data_center_of(&ctx, network.data_center_id).await?;
     #[derive(Serialize)]
     struct Body {
@@ -124,7 +142,7 @@ pub async fn get_network(ctx: Ctx<'_>) -> Result<Response> {
 pub async fn default_network(ctx: Ctx<'_>) -> Result<Response> {
     let lookup = ctx.args.require_lookup("data_center", PERMALINK_KEYS)?;
     let reference = data_center_ref(lookup)?;
-    let dc = ctx.core.visible_data_center(&reference).await?;
+    let dc = ctx.core.visible_data_center(&reference).await.map_err(in_argument("data_center"))?;
     let network = ctx.core.default_network(&reference).await?;
     #[derive(Serialize)]
     struct Body {
@@ -174,7 +192,11 @@ pub async fn create_ip(ctx: Ctx<'_>) -> Result<Response> {
     let vip = args.boolean(&["vip"])?.unwrap_or(false);
     let label = label(args)?;
     let org = organization(&ctx, org_lookup).await?;
-    let network = ctx.core.visible_network(ctx.actor, &network_ref(network_lookup)?).await?;
+    let network = ctx
+        .core
+        .visible_network(ctx.actor, &network_ref(network_lookup)?)
+        .await
+        .map_err(in_argument("network"))?;
     let version = if version == "ipv4" { IpVersion::V4 } else { IpVersion::V6 };
     let input = CreateIpAddress { network_id: network.id, version, vip, label };
     let ip = ctx.core.create_ip_address(ctx.actor, org, input).await?;

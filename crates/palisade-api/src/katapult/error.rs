@@ -59,6 +59,23 @@ pub fn full_message(path: &str, message: &str) -> String {
     }
 }
 
+/// A core field path as Apia's argument path and index: `rules[2].notes` → (`rules.notes`, 2).
+fn argument_path(path: &str) -> (Vec<String>, Option<usize>) {
+    let mut index = None;
+    let parts = path
+        .split('.')
+        .filter(|p| !p.is_empty())
+        .map(|part| match part.split_once('[') {
+            Some((name, rest)) => {
+                index = index.or_else(|| rest.trim_end_matches(']').parse().ok());
+                name.to_owned()
+            }
+            None => part.to_owned(),
+        })
+        .collect();
+    (parts, index)
+}
+
 const VALIDATION: &str = "A validation error occurred with the object that was being created/updated/deleted";
 
 pub fn render(error: &Error, info: &RequestInfo) -> Rendered {
@@ -75,6 +92,21 @@ pub fn render(error: &Error, info: &RequestInfo) -> Rendered {
         }
         Error::AlreadyExists { field, .. } => {
             (StatusCode::UNPROCESSABLE_ENTITY, "validation_error", VALIDATION.into(), json!({"errors": [full_message(field, "has already been taken")]}))
+        }
+        // Characters no value may hold: a bad argument (400), as Apia refuses arguments, not
+        // a validation of the object (422). `annotations[0].value` → path
+        // `["annotations", "value"]`, index 0.
+        Error::Invalid(violations) if violations.iter().any(|v| v.code == ViolationCode::InvalidCharacters) => {
+            let v = violations.iter().find(|v| v.code == ViolationCode::InvalidCharacters);
+            let (path, index) = argument_path(v.map(|v| v.path.as_str()).unwrap_or_default());
+            let name = path.last().cloned().unwrap_or_default();
+            (
+                StatusCode::BAD_REQUEST,
+                "invalid_argument",
+                format!("The '{}' argument is invalid", path.join(".")),
+                json!({"path": path, "index": index, "issue": "invalid_characters",
+                    "issue_description": v.map(|v| v.message.clone()), "errors": [], "argument": {"name": name}}),
+            )
         }
         Error::Invalid(violations) => {
             let errors: Vec<String> = violations
@@ -230,6 +262,16 @@ pub fn render(error: &Error, info: &RequestInfo) -> Rendered {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argument_paths() {
+        assert_eq!(
+            argument_path("annotations[0].value"),
+            (vec!["annotations".into(), "value".into()], Some(0))
+        );
+        assert_eq!(argument_path("organization.sub_domain").1, None);
+        assert_eq!(argument_path(""), (vec![], None));
+    }
 
     #[test]
     fn rails_messages() {

@@ -24,13 +24,11 @@ mod views;
 
 use std::collections::HashMap;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::Response;
 use axum::routing::any;
 use axum::Router;
-use palisade_core::error::BadRequest;
 use palisade_core::policy::GroupKind;
 use palisade_core::{Action, Error, Operation, Principal, Resource};
 
@@ -460,12 +458,13 @@ async fn handle(
         return Err(Error::RateLimited { limit: allowance.permitted });
     }
     actor.require_scopes(route.op)?;
-    let limit = state.config.max_body_bytes;
-    let bytes = axum::body::to_bytes(Body::new(body), limit)
-        .await
-        .map_err(|_| Error::BadRequest(BadRequest::TooLarge { limit }))?;
-    let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let args = Args::parse(parts.uri.query(), content_type, &bytes, captures)?;
+    // Read within the router's body limit (`body_limit`), only now: after authentication,
+    // the rate limit and scopes.
+    let query = parts.uri.query().map(str::to_owned);
+    let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let bytes =
+        crate::body_limit::read(Request::from_parts(parts, body), state.config.max_body_bytes).await?;
+    let args = Args::parse(query.as_deref(), content_type.as_deref(), &bytes, captures)?;
     let ctx = endpoints::Ctx { core: &state.core, actor: &actor, args: &args, op: route.op };
     match route.endpoint {
         Endpoint::ListOrganizations => endpoints::list_organizations(ctx).await,

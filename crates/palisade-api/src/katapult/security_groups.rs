@@ -140,6 +140,22 @@ fn invalid(path: &str, message: &str) -> Error {
     Error::Invalid(vec![Violation::new(path, ViolationCode::InvalidValue, message)])
 }
 
+/// A rule's `description` is Katapult's `notes`.
+fn notes_path(e: Error) -> Error {
+    match e {
+        Error::Invalid(violations) => Error::Invalid(
+            violations
+                .into_iter()
+                .map(|v| match v.path.as_str() {
+                    "description" => Violation::new("notes", v.code, v.message),
+                    _ => v,
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 fn group_id(lookup: Lookup) -> Result<SecurityGroupId> {
     ids::parse(ids::SECURITY_GROUP, &lookup.value)
         .map(SecurityGroupId::from_bytes)
@@ -335,7 +351,8 @@ pub async fn create_rule(ctx: Ctx<'_>) -> Result<Response> {
         remotes: remotes(&targets)?,
         description: notes,
     };
-    let (rule, group) = ctx.core.create_rule(ctx.actor, id, GroupKind::SecurityGroup, input).await?;
+    let (rule, group) =
+        ctx.core.create_rule(ctx.actor, id, GroupKind::SecurityGroup, input).await.map_err(notes_path)?;
     Ok(ok(&RuleBody { security_group_rule: rule_view(&rule, Some(&group)) }))
 }
 
@@ -376,7 +393,8 @@ pub async fn update_rule(ctx: Ctx<'_>) -> Result<Response> {
         remotes: args.strings(&["properties", "targets"])?.map(|t| remotes(&t)).transpose()?,
         description: args.string(&["properties", "notes"])?.map(|n| Some(n).filter(|n| !n.is_empty())),
     };
-    let (rule, group) = ctx.core.update_rule(ctx.actor, id, GroupKind::SecurityGroup, patch).await?;
+    let (rule, group) =
+        ctx.core.update_rule(ctx.actor, id, GroupKind::SecurityGroup, patch).await.map_err(notes_path)?;
     Ok(ok(&RuleBody { security_group_rule: rule_view(&rule, Some(&group)) }))
 }
 

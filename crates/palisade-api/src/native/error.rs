@@ -54,6 +54,7 @@ fn violation_code(code: ViolationCode) -> &'static str {
         ViolationCode::Duplicate => "duplicate",
         ViolationCode::InvalidReference => "invalid_reference",
         ViolationCode::UnknownField => "unknown_field",
+        ViolationCode::InvalidCharacters => "invalid_characters",
     }
 }
 

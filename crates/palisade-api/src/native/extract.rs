@@ -6,11 +6,9 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use palisade_core::error::BadRequest;
 use palisade_core::{Error, PageRequest, Principal};
 use serde::de::DeserializeOwned;
@@ -82,14 +80,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for NativeJson<T> {
                 return Err(Error::BadRequest(BadRequest::UnsupportedMediaType).into());
             }
         }
-        let limit = state.config.max_body_bytes;
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::BadRequest(BadRequest::TooLarge { limit })
-            } else {
-                Error::BadRequest(BadRequest::MalformedBody { path: None, message: rejection.body_text() })
-            }
-        })?;
+        let bytes = crate::body_limit::read(req, state.config.max_body_bytes).await?;
         parse_json(&bytes).map(NativeJson).map_err(NativeError)
     }
 }

@@ -8,6 +8,7 @@ use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::id::{AddressListEntryId, AddressListId, OrganizationId};
+use crate::limits::MAX_ENTRIES;
 use crate::model::now;
 use crate::page::{Page, PageRequest};
 use crate::policy::{AddressList, AddressListEntry, Annotation, Remote};
@@ -66,8 +67,11 @@ impl Core {
         actor.authorize(org, list_op(Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &name, 1, NAME_MAX);
-        for (i, e) in entries.iter().enumerate() {
-            check_entry(&mut v, &format!("entries[{i}]."), e);
+        Core::check_annotations(&mut v, &annotations);
+        if v.count("entries", entries.len(), MAX_ENTRIES) {
+            for (i, e) in entries.iter().enumerate() {
+                check_entry(&mut v, &format!("entries[{i}]."), e);
+            }
         }
         v.finish()?;
         self.existing_organization(org).await?;
@@ -120,6 +124,9 @@ impl Core {
         if let Some(name) = &name {
             v.text("name", name, 1, NAME_MAX);
         }
+        if let Some(annotations) = &annotations {
+            Core::check_annotations(&mut v, annotations);
+        }
         v.finish()?;
         list.name = name.unwrap_or(list.name);
         list.annotations = annotations.unwrap_or(list.annotations);
@@ -143,8 +150,15 @@ impl Core {
     ) -> Result<Vec<AddressListEntry>> {
         self.authorized_list(actor, id, true).await?;
         let mut v = Violations::new();
-        for (i, e) in add.iter().enumerate() {
-            check_entry(&mut v, &format!("add[{i}]."), e);
+        if v.count("add", add.len(), MAX_ENTRIES) {
+            for (i, e) in add.iter().enumerate() {
+                check_entry(&mut v, &format!("add[{i}]."), e);
+            }
+        }
+        if v.count("remove", remove.len(), MAX_ENTRIES) {
+            for (i, address) in remove.iter().enumerate() {
+                v.name_chars(&format!("remove[{i}]"), address);
+            }
         }
         v.finish()?;
         let entries: Vec<AddressListEntry> = add

@@ -16,12 +16,11 @@ use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::id::{IpAddressId, NetworkId, OrganizationId, SecurityGroupId, ServerId};
 use crate::ipam::IpVersion;
+use crate::limits::{MAX_CONFIG_OVERRIDES, MAX_CONFIG_OVERRIDES_BYTES, MAX_STATIC_ADDRESSES};
 use crate::model::{now, Allocation, Host, HostFilter, IpRequest, Overlay, Server};
 use crate::page::{Page, PageRequest};
 use crate::service::CreateInterface;
-use crate::validate::Violations;
-
-const MAX_STATIC_ADDRESSES: usize = 64;
+use crate::validate::{json_has_nul, Violations};
 
 fn host_op(action: Action) -> Operation {
     Operation::new(Resource::Host, action)
@@ -55,15 +54,9 @@ pub struct HostPatch {
 }
 
 fn check_overlay(v: &mut Violations, overlay: &Overlay) {
-    if overlay.static_addresses.len() > MAX_STATIC_ADDRESSES {
-        v.push(
-            "static_addresses",
-            ViolationCode::InvalidLength,
-            format!("must list at most {MAX_STATIC_ADDRESSES} addresses"),
-        );
-    }
-    if !serde_json::from_str::<serde_json::Value>(&overlay.config_overrides).is_ok_and(|v| v.is_array()) {
-        v.push("config_overrides", ViolationCode::InvalidValue, "must be a JSON array");
+    check_config_overrides(v, &overlay.config_overrides);
+    if !v.count("static_addresses", overlay.static_addresses.len(), MAX_STATIC_ADDRESSES) {
+        return;
     }
     let mut seen = BTreeSet::new();
     for (i, text) in overlay.static_addresses.iter().enumerate() {
@@ -72,6 +65,38 @@ fn check_overlay(v: &mut Violations, overlay: &Overlay) {
             v.push(path, ViolationCode::InvalidValue, "must be an address and a port (ip:port)");
         } else if !seen.insert(text) {
             v.push(path, ViolationCode::Duplicate, "is listed twice");
+        }
+    }
+}
+
+/// Nebula configuration overrides: a JSON array of at most [`MAX_CONFIG_OVERRIDES`] entries,
+/// at most [`MAX_CONFIG_OVERRIDES_BYTES`] as stored, with no NUL in any key or string at any
+/// depth (PostgreSQL's `jsonb` cannot hold `\u0000`; refusing it here makes both backends
+/// answer alike). A NUL is reported at the entry that holds it (`config_overrides[2]`).
+fn check_config_overrides(v: &mut Violations, text: &str) {
+    const PATH: &str = "config_overrides";
+    if text.len() > MAX_CONFIG_OVERRIDES_BYTES {
+        v.push(
+            PATH,
+            ViolationCode::InvalidLength,
+            format!("must be at most {MAX_CONFIG_OVERRIDES_BYTES} bytes of JSON"),
+        );
+        return;
+    }
+    let Ok(serde_json::Value::Array(entries)) = serde_json::from_str::<serde_json::Value>(text) else {
+        v.push(PATH, ViolationCode::InvalidValue, "must be a JSON array");
+        return;
+    };
+    if !v.count(PATH, entries.len(), MAX_CONFIG_OVERRIDES) {
+        return;
+    }
+    for (i, entry) in entries.iter().enumerate() {
+        if json_has_nul(entry) {
+            v.push(
+                format!("{PATH}[{i}]"),
+                ViolationCode::InvalidCharacters,
+                "must not contain NUL characters",
+            );
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::id::{DataCenterId, InterfaceId, IpAddressId, NetworkId, OrganizationId, ServerId};
 use crate::ipam;
+use crate::limits::{MAX_ADDRESSES, MAX_INTERFACES, MAX_PREFIXES, MAX_RESERVED, MAX_TAGS};
 use crate::model::{now, Allocation, Country, DataCenter, Interface, IpAddress, Network, Server};
 use crate::page::{Page, PageRequest};
 use crate::validate::Violations;
@@ -57,15 +58,10 @@ pub(super) struct InterfacePlan {
     pub at: String,
 }
 
-const MAX_PREFIXES: usize = 64;
-const MAX_INTERFACES: usize = 16;
-const MAX_ADDRESSES: usize = 64;
-const MAX_TAGS: usize = 64;
-
 /// A server's tags: at most [`MAX_TAGS`], each 1..255 characters, none twice.
 pub(super) fn check_tags(v: &mut Violations, tags: &[String]) {
-    if tags.len() > MAX_TAGS {
-        v.push("tags", ViolationCode::InvalidLength, format!("must list at most {MAX_TAGS} tags"));
+    if !v.count("tags", tags.len(), MAX_TAGS) {
+        return;
     }
     let mut seen = BTreeSet::new();
     for (i, tag) in tags.iter().enumerate() {
@@ -146,6 +142,10 @@ impl Core {
                 format!("must list between 1 and {MAX_PREFIXES} prefixes"),
             );
         }
+        if !v.count("reserved", input.reserved.len(), MAX_RESERVED) || input.prefixes.len() > MAX_PREFIXES {
+            // Refused as a whole: no per-item parsing.
+            v.checkpoint()?;
+        }
         let mut prefixes = Vec::with_capacity(input.prefixes.len());
         for (i, p) in input.prefixes.iter().enumerate() {
             let path = format!("prefixes[{i}]");
@@ -217,14 +217,12 @@ impl Core {
         actor.authorize(org, Operation::new(Resource::Server, Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
-        if input.interfaces.len() > MAX_INTERFACES {
-            v.push(
-                "interfaces",
-                ViolationCode::InvalidLength,
-                format!("must list at most {MAX_INTERFACES} interfaces"),
-            );
-        }
         check_tags(&mut v, &input.tags);
+        // Counted before any interface's network is looked up (each interface's addresses are
+        // counted in `plan_interface`, before its lookup).
+        if !v.count("interfaces", input.interfaces.len(), MAX_INTERFACES) {
+            v.checkpoint()?;
+        }
         let server_id = ServerId::random();
         let created_at = now();
         let mut interfaces = Vec::with_capacity(input.interfaces.len());
@@ -263,18 +261,14 @@ impl Core {
         claims: &mut Vec<IpAddress>,
     ) -> Result<Option<Interface>> {
         let at = &plan.at;
+        if !v.count(&format!("{at}addresses"), iface.addresses.len(), MAX_ADDRESSES) {
+            return Ok(None);
+        }
         let network = self.store.network(iface.network_id).await?.filter(|n| n.usable_by(plan.org));
         let Some(network) = network else {
             v.push(format!("{at}network_id"), ViolationCode::InvalidReference, "no such network");
             return Ok(None);
         };
-        if iface.addresses.len() > MAX_ADDRESSES {
-            v.push(
-                format!("{at}addresses"),
-                ViolationCode::InvalidLength,
-                format!("must list at most {MAX_ADDRESSES} addresses"),
-            );
-        }
         let interface_id = InterfaceId::random();
         let mut addresses = Vec::with_capacity(iface.addresses.len());
         for (j, text) in iface.addresses.iter().enumerate() {

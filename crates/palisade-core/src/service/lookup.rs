@@ -14,6 +14,7 @@ use crate::id::{DataCenterId, IpAddressId, NetworkId, OrganizationId};
 use crate::model::{DataCenter, IpAddress, Network, Server};
 use crate::page::PageRequest;
 use crate::policy::GroupKind;
+use crate::validate::invalid_characters;
 
 /// How a client names an organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +53,17 @@ impl Core {
     }
 
     /// The id of an organization named by id or sub-domain ([`Error::NotFound`] if none).
+    ///
+    /// A sub-domain with control characters (a NUL) names nothing and cannot be compared by
+    /// every backend: it is refused as [`Error::Invalid`] at `sub_domain` (faces name their own
+    /// field), the same on every backend, without a lookup. It reveals nothing: no organization
+    /// can have such a sub-domain.
     pub async fn resolve_organization(&self, reference: &OrganizationRef) -> Result<OrganizationId> {
         match reference {
             OrganizationRef::Id(id) => Ok(*id),
+            OrganizationRef::SubDomain(sub) if sub.chars().any(char::is_control) => {
+                Err(invalid_characters("sub_domain"))
+            }
             OrganizationRef::SubDomain(sub) => self
                 .store
                 .organization_by_sub_domain(sub)
@@ -83,6 +92,9 @@ impl Core {
     ) -> Result<Network> {
         let network = match reference {
             PermalinkRef::Id(id) => self.store.network(*id).await?,
+            PermalinkRef::Permalink(p) if p.chars().any(char::is_control) => {
+                return Err(invalid_characters("permalink"))
+            }
             PermalinkRef::Permalink(p) => {
                 let all = self.store.list_networks(actor.organization_id(), PageRequest::all()).await?;
                 all.items.into_iter().find(|n| n.permalink.as_deref() == Some(p.as_str()))
@@ -104,6 +116,9 @@ impl Core {
     pub async fn visible_data_center(&self, reference: &PermalinkRef<DataCenterId>) -> Result<DataCenter> {
         let dc = match reference {
             PermalinkRef::Id(id) => self.store.data_center(*id).await?,
+            PermalinkRef::Permalink(p) if p.chars().any(char::is_control) => {
+                return Err(invalid_characters("permalink"))
+            }
             PermalinkRef::Permalink(p) => {
                 let all = self.store.list_data_centers(PageRequest::all()).await?;
                 all.items.into_iter().find(|d| &d.permalink == p)

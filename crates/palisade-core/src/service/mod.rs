@@ -110,7 +110,13 @@ impl Core {
     /// response timing does not reveal which usernames exist.
     pub async fn authenticate_user(&self, username: &str, password: &str) -> Result<Principal> {
         let invalid = || Error::Unauthenticated(Unauthenticated::InvalidCredentials);
-        let Some(creds) = self.store.user_credentials(username).await? else {
+        // A username no user can have (a NUL, say) is not looked up, but costs the same.
+        let creds = if tenancy::could_be_username(username) {
+            self.store.user_credentials(username).await?
+        } else {
+            None
+        };
+        let Some(creds) = creds else {
             let _ = dummy_digest().verify(password);
             return Err(invalid());
         };

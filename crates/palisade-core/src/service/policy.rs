@@ -15,6 +15,9 @@ use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, TagId};
+use crate::limits::{
+    MAX_ANNOTATIONS, MAX_ANNOTATION_VALUE, MAX_MEMBERS, MAX_PORT_RANGES, MAX_REMOTES, MAX_RULES, MAX_TAGS,
+};
 use crate::model::now;
 use crate::page::{Page, PageRequest};
 use crate::policy::Tag;
@@ -65,7 +68,11 @@ fn protocol_name(p: Protocol) -> String {
 }
 
 impl Core {
+    /// Members of a group: at most [`MAX_MEMBERS`], counted before any is looked up.
     async fn check_members(&self, v: &mut Violations, org: OrganizationId, members: &[Member]) -> Result<()> {
+        if !v.count("members", members.len(), MAX_MEMBERS) {
+            return Ok(());
+        }
         let mut seen = BTreeSet::new();
         for (i, member) in members.iter().enumerate() {
             let exists = match member {
@@ -88,10 +95,30 @@ impl Core {
         Ok(())
     }
 
-    fn check_annotations(v: &mut Violations, annotations: &[Annotation]) {
+    /// At most [`MAX_ANNOTATIONS`]; keys are names, values free text without NUL.
+    pub(super) fn check_annotations(v: &mut Violations, annotations: &[Annotation]) {
+        if !v.count("annotations", annotations.len(), MAX_ANNOTATIONS) {
+            return;
+        }
         for (i, a) in annotations.iter().enumerate() {
             v.text(&format!("annotations[{i}].key"), &a.key, 1, NAME_MAX);
+            if let Some(value) = &a.value {
+                v.free_text(&format!("annotations[{i}].value"), value, MAX_ANNOTATION_VALUE);
+            }
         }
+    }
+
+    /// The sizes of a rule: counted before any of its remotes is looked up. Returns whether the
+    /// rule's items should be checked.
+    fn check_rule_size(v: &mut Violations, ports: usize, remotes: &[Remote], at: &str) -> bool {
+        let sized = v.count(&format!("{at}ports"), ports, MAX_PORT_RANGES);
+        let sized = v.count(&format!("{at}remotes"), remotes.len(), MAX_REMOTES) && sized;
+        remotes.iter().enumerate().fold(sized, |ok, (i, remote)| match remote {
+            Remote::Hosts { tags, .. } => {
+                v.count(&format!("{at}remotes[{i}].tags"), tags.len(), MAX_TAGS) && ok
+            }
+            _ => ok,
+        })
     }
 
     /// Validates a rule of `group`; `at` prefixes the paths (`rules[2].`).
@@ -113,7 +140,15 @@ impl Core {
         if let Some(d) = &rule.description {
             v.text(&format!("{at}description"), d, 0, NAME_MAX);
         }
+        if !Self::check_rule_size(v, rule.ports.len(), &rule.remotes, at) {
+            return Ok(());
+        }
         for (i, remote) in rule.remotes.iter().enumerate() {
+            if let Remote::Hosts { tags, .. } = remote {
+                for (j, tag) in tags.iter().enumerate() {
+                    v.text(&format!("{at}remotes[{i}].tags[{j}]"), tag, 1, NAME_MAX);
+                }
+            }
             let known = match remote {
                 Remote::Server(id) => self.store.server(group.organization_id, *id).await?.is_some(),
                 Remote::Group(id) => self
@@ -181,6 +216,14 @@ impl Core {
             v.text("description", d, 0, NAME_MAX);
         }
         Self::check_annotations(&mut v, &input.annotations);
+        // Every size is counted before the first lookup (members here, rules' remotes below).
+        let rules_sized = v.count("rules", input.rules.len(), MAX_RULES)
+            && input.rules.iter().enumerate().fold(true, |ok, (i, r)| {
+                Self::check_rule_size(&mut v, r.ports.len(), &r.remotes, &format!("rules[{i}].")) && ok
+            });
+        if !rules_sized || !v.count("members", input.members.len(), MAX_MEMBERS) {
+            v.checkpoint()?;
+        }
         self.check_members(&mut v, org, &input.members).await?;
         v.finish()?;
         self.existing_organization(org).await?;
@@ -211,6 +254,15 @@ impl Core {
         inputs: Vec<CreateRule>,
     ) -> Result<Vec<Rule>> {
         let mut v = Violations::new();
+        if !v.count("rules", inputs.len(), MAX_RULES) {
+            v.checkpoint()?;
+        }
+        let sized = inputs.iter().enumerate().fold(true, |ok, (i, r)| {
+            Self::check_rule_size(&mut v, r.ports.len(), &r.remotes, &format!("rules[{i}].")) && ok
+        });
+        if !sized {
+            v.checkpoint()?;
+        }
         let mut rules = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.into_iter().enumerate() {
             let rule = Rule {
@@ -317,6 +369,17 @@ impl Core {
         page: PageRequest,
     ) -> Result<Page<SecurityGroup>> {
         actor.authorize(org, group_op(kind, Action::List))?;
+        // Filter values are compared, not stored: only their number and characters matter.
+        let mut v = Violations::new();
+        if v.count("annotations", filter.annotations.len(), MAX_ANNOTATIONS) {
+            for (i, a) in filter.annotations.iter().enumerate() {
+                v.name_chars(&format!("annotations[{i}].key"), &a.key);
+                if let Some(value) = &a.value {
+                    v.free_text(&format!("annotations[{i}].value"), value, MAX_ANNOTATION_VALUE);
+                }
+            }
+        }
+        v.finish()?;
         self.existing_organization(org).await?;
         self.store.list_security_groups(org, kind, filter, page).await
     }

@@ -8,6 +8,7 @@ use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::id::{ApiTokenId, OrganizationId, UserId};
+use crate::limits::{MAX_ALLOWED_NETWORKS, MAX_SCOPES};
 use crate::model::{now, ApiToken, Organization, OrganizationPatch, OrganizationStatus, User};
 use crate::page::{Page, PageRequest};
 use crate::scope::Scope;
@@ -15,6 +16,18 @@ use crate::secret::{new_token_secret, PasswordDigest, RevealedSecret};
 use crate::validate::Violations;
 
 pub const NAME_MAX: usize = 255;
+const USERNAME_MAX: usize = 64;
+
+/// Whether a username has only the characters usernames are made of.
+fn username_chars(username: &str) -> bool {
+    username.chars().all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c))
+}
+
+/// Whether `username` could be a user's at all: anything else (control characters, NUL) names
+/// no user, so authentication need not — and on PostgreSQL, with a NUL, cannot — look it up.
+pub(super) fn could_be_username(username: &str) -> bool {
+    (1..=USERNAME_MAX).contains(&username.len()) && username_chars(username)
+}
 
 #[derive(Debug, Clone)]
 pub struct CreateOrganization {
@@ -111,6 +124,10 @@ impl Core {
         actor.require_operator()?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
+        let sized = v.count("scopes", input.scopes.len(), MAX_SCOPES);
+        if !(v.count("allowed_networks", input.allowed_networks.len(), MAX_ALLOWED_NETWORKS) && sized) {
+            v.checkpoint()?;
+        }
         let mut scopes = Vec::with_capacity(input.scopes.len());
         for (i, name) in input.scopes.iter().enumerate() {
             match Scope::parse(name) {
@@ -120,6 +137,9 @@ impl Core {
                     format!("scope `{name}` is listed twice"),
                 ),
                 Some(scope) => scopes.push(scope),
+                None if name.chars().any(char::is_control) => {
+                    v.name_chars(&format!("scopes[{i}]"), name);
+                }
                 None => v.push(
                     format!("scopes[{i}]"),
                     ViolationCode::InvalidValue,
@@ -183,8 +203,8 @@ impl Core {
     ) -> Result<User> {
         actor.require_operator()?;
         let mut v = Violations::new();
-        v.text("username", &input.username, 1, 64);
-        if !input.username.chars().all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c)) {
+        v.text("username", &input.username, 1, USERNAME_MAX);
+        if !username_chars(&input.username) {
             v.push("username", ViolationCode::InvalidValue, "may contain only letters, digits and . _ @ -");
         }
         let len = input.password.chars().count();

@@ -7,6 +7,7 @@ mod support;
 
 mod auth;
 mod binary;
+mod body_limit;
 mod connections;
 mod contract;
 mod defined;
@@ -15,7 +16,10 @@ mod hostway;
 mod ipam;
 mod katapult;
 mod katapult_sg;
+mod limits;
 mod multinode;
+mod nesting;
+mod nul;
 mod openapi;
 mod oracles;
 mod persistence;

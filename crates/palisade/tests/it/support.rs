@@ -147,6 +147,35 @@ impl TestApp {
         Reply { status, headers, body }
     }
 
+    /// Sends `head` (request line and headers, without the blank line) and then `body` in
+    /// chunks (`Transfer-Encoding: chunked`, no `Content-Length`) over a plain TCP connection, as
+    /// a streaming client would, and returns the status and the body text. reqwest always sends
+    /// a length for a body it holds.
+    pub async fn chunked(&self, head: &str, body: &[u8], chunk: usize) -> (StatusCode, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut out =
+            format!("{head}\r\nHost: {addr}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .into_bytes();
+        for piece in body.chunks(chunk.max(1)) {
+            out.extend(format!("{:x}\r\n", piece.len()).as_bytes());
+            out.extend(piece);
+            out.extend(b"\r\n");
+        }
+        out.extend(b"0\r\n\r\n");
+        // The server may answer (and stop reading) before the whole body is sent.
+        let _ = stream.write_all(&out).await;
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw).await;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no response: {text:?}"));
+        let status = head.split(' ').nth(1).and_then(|s| s.parse::<u16>().ok()).unwrap();
+        let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+        let body = if chunked { dechunk(body) } else { body.to_owned() };
+        (StatusCode::from_u16(status).unwrap(), body)
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Reply {
         self.request(Method::GET, path, Some(token), None).await
     }
@@ -232,4 +261,18 @@ pub fn error_paths(reply: &Reply) -> Vec<String> {
         .as_array()
         .map(|a| a.iter().map(|d| d["path"].as_str().unwrap_or_default().to_owned()).collect())
         .unwrap_or_default()
+}
+
+/// The payload of a chunked HTTP/1.1 body.
+fn dechunk(mut text: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = text.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        text = rest[n..].trim_start_matches("\r\n");
+    }
+    out
 }
