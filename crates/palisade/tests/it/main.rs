@@ -10,6 +10,7 @@ mod binary;
 mod contract;
 mod defined;
 mod defined_hosts;
+mod durability;
 mod hostway;
 mod ipam;
 mod katapult;
