@@ -26,6 +26,7 @@ type Result<T> = std::result::Result<T, NativeError>;
 #[into_params(parameter_in = Query)]
 pub struct AllocatedQuery {
     /// `true`: only addresses allocated to a server; `false`: only unallocated ones.
+    #[param(value_type = Option<bool>)]
     pub allocated: Option<String>,
 }
 

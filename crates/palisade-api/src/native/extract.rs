@@ -153,8 +153,10 @@ where
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1-based page number (default 1).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<String>,
     /// Items per page (default 30, at most 200).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub per_page: Option<String>,
 }
 

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod inventory;
 pub mod organizations;
+pub mod schema;
 pub mod wire;
 
 use std::sync::Arc;

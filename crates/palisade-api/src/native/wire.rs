@@ -10,6 +10,10 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::schema::{
+    scope_list, tag_list, DnsName, IsoCode2, IsoCode3, Name, Password, Slug, TimeZone, Username,
+};
+
 /// An organization's lifecycle state.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -64,14 +68,17 @@ impl<T> From<&Page<T>> for PaginationView {
 #[serde(deny_unknown_fields)]
 pub struct CreateOrganizationRequest {
     /// Display name, 1 to 255 characters.
+    #[schema(value_type = Name)]
     pub name: String,
     /// Unique DNS-label-like handle: lower-case letters, digits, hyphens.
+    #[schema(value_type = Slug)]
     pub sub_domain: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganizationRequest {
+    #[schema(value_type = Option<Name>)]
     pub name: Option<String>,
     pub status: Option<StatusWire>,
     pub resource_creation_restricted: Option<bool>,
@@ -122,8 +129,10 @@ pub struct OrganizationList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiTokenRequest {
+    #[schema(value_type = Name)]
     pub name: String,
-    /// Scope names from the catalogue (every face's vendor scopes).
+    /// Scope names from the catalogue (every face's vendor scopes), each at most once.
+    #[schema(schema_with = scope_list)]
     pub scopes: Vec<String>,
     /// CIDRs or addresses the token may be used from; empty or absent means anywhere.
     #[serde(default)]
@@ -181,8 +190,10 @@ pub struct ApiTokenList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[schema(value_type = Username)]
     pub username: String,
     /// 8 to 1024 characters; stored only as an Argon2id hash.
+    #[schema(value_type = Password)]
     pub password: String,
 }
 
@@ -223,9 +234,13 @@ pub struct UserList {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CountryWire {
+    #[schema(value_type = Name)]
     pub name: String,
+    #[schema(value_type = IsoCode2)]
     pub iso_code2: String,
+    #[schema(value_type = IsoCode3)]
     pub iso_code3: String,
+    #[schema(value_type = TimeZone)]
     pub time_zone: String,
     pub eu: bool,
 }
@@ -257,7 +272,9 @@ impl From<Country> for CountryWire {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDataCenterRequest {
+    #[schema(value_type = Name)]
     pub name: String,
+    #[schema(value_type = Slug)]
     pub permalink: String,
     pub country: CountryWire,
 }
@@ -301,11 +318,15 @@ pub struct DataCenterList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateNetworkRequest {
+    #[schema(value_type = Name)]
     pub name: String,
     #[serde(default)]
+    #[schema(value_type = Option<Slug>)]
     pub permalink: Option<String>,
     pub data_center_id: Uuid,
-    /// IPv4 and/or IPv6 prefixes, e.g. `203.0.113.0/24`, `2001:db8::/64`.
+    /// 1 to 64 IPv4 and/or IPv6 prefixes that do not overlap, e.g. `203.0.113.0/24`,
+    /// `2001:db8::/64`.
+    #[schema(min_items = 1, max_items = 64)]
     pub prefixes: Vec<String>,
     /// Addresses or CIDRs inside the prefixes never handed out (gateways, routers).
     #[serde(default)]
@@ -366,19 +387,24 @@ pub struct NetworkList {
 #[serde(deny_unknown_fields)]
 pub struct CreateInterfaceRequest {
     pub network_id: Uuid,
-    /// Addresses of this interface, inside the network's prefixes.
+    /// At most 64 addresses of this interface, inside the network's prefixes.
     #[serde(default)]
+    #[schema(max_items = 64)]
     pub addresses: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateServerRequest {
+    #[schema(value_type = Name)]
     pub name: String,
+    /// At most 16 interfaces.
     #[serde(default)]
+    #[schema(max_items = 16)]
     pub interfaces: Vec<CreateInterfaceRequest>,
-    /// Free-form labels such as `env:prod`, used by policy.
+    /// At most 64 free-form labels such as `env:prod`, used by policy; each at most once.
     #[serde(default)]
+    #[schema(schema_with = tag_list)]
     pub tags: Vec<String>,
 }
 
@@ -472,6 +498,7 @@ pub struct CreateIpAddressRequest {
     #[serde(default)]
     pub vip: bool,
     #[serde(default)]
+    #[schema(value_type = Option<Name>)]
     pub label: Option<String>,
 }
 
@@ -486,8 +513,9 @@ pub struct UpdateIpAddressRequest {
     pub vip: Option<bool>,
     /// A new label, or `null` to clear it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<Name>)]
     pub label: Option<Option<String>>,
+    #[schema(value_type = Option<DnsName>)]
     pub reverse_dns: Option<String>,
 }
 

@@ -21,7 +21,7 @@ pub use hosts::{CreateHost, HostPatch};
 pub use inventory::{CreateDataCenter, CreateInterface, CreateNetwork, CreateServer};
 pub use lookup::{IpRef, OrganizationRef, PermalinkRef};
 pub use policy::{CreateRule, CreateSecurityGroup};
-pub use tenancy::{CreateApiToken, CreateOrganization, CreateUser, CreatedApiToken};
+pub use tenancy::{CreateApiToken, CreateOrganization, CreateUser, CreatedApiToken, NAME_MAX};
 
 use crate::auth::{Principal, TokenPrincipal, UserPrincipal};
 use crate::error::{Error, Forbidden, Result, Unauthenticated};

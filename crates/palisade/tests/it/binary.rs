@@ -1,5 +1,6 @@
 //! The real `palisade` binary: first start on the embedded default, the generated operator token
 //! printed once, secrets kept out of the logs, graceful shutdown on SIGTERM, and a restart.
+//! [`Server`] is also how other tests drive the binary as a process (multi-node, SIGKILL).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -21,13 +22,18 @@ impl Server {
         Self::start_with(dir, &[])
     }
 
-    /// With extra `serve` arguments.
+    /// With extra `serve` arguments, logging everything.
     pub fn start_with(dir: &std::path::Path, args: &[&str]) -> Self {
+        Self::start_logging(dir, args, "trace")
+    }
+
+    /// With extra `serve` arguments and a `RUST_LOG` filter (`info` for busy tests).
+    pub fn start_logging(dir: &std::path::Path, args: &[&str], log: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .current_dir(dir)
-            .env("RUST_LOG", "trace")
+            .env("RUST_LOG", log)
             .env_remove("PALISADE_ADMIN_TOKEN")
             .env_remove("PALISADE_DATABASE_URL")
             .stdout(Stdio::piped())
@@ -87,6 +93,14 @@ impl Server {
         self.out.lock().unwrap().clone()
     }
 
+    /// SIGKILL: the process dies at once, wherever it is, with no chance to clean up.
+    pub fn kill(mut self) -> String {
+        self.child.kill().unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(!status.success(), "killed, not exited: {status}");
+        self.output()
+    }
+
     /// SIGTERM, then wait (bounded) for a clean exit.
     pub fn terminate(mut self) -> String {
         let pid = self.child.id().to_string();
@@ -102,6 +116,14 @@ impl Server {
         }
         std::thread::sleep(Duration::from_millis(100));
         self.output()
+    }
+}
+
+/// A test that fails half-way leaves no server running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -12,6 +12,7 @@ mod connections;
 mod contract;
 mod defined;
 mod defined_hosts;
+mod durability;
 mod hostway;
 mod ipam;
 mod katapult;

@@ -1,6 +1,6 @@
-//! Replays every recorded Katapult exchange (`shared/reference/katapult/cassettes/`) against the
-//! real server and compares status and body, with IDs, addresses, reverse DNS names and
-//! timestamps normalised. Recorded IDs are mapped to the IDs our server returns as each
+//! Replays every recorded Katapult exchange (`tests/fixtures/katapult/cassettes/`, provenance and
+//! licence in `SOURCES.md` there) against the real server and compares status and body, with
+//! IDs, addresses, reverse DNS names and timestamps normalised. Recorded IDs are mapped to the IDs our server returns as each
 //! cassette proceeds. Prints a report (run with `--no-capture` to see it) and fails if fewer
 //! exchanges match than the baseline below: the baseline only ever goes up.
 
@@ -18,7 +18,7 @@ const BASELINE: usize = 449;
 const COMPATIBLE_BASELINE: usize = 1023;
 
 fn cassettes_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference/katapult/cassettes"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/katapult/cassettes"))
 }
 
 #[derive(Debug, serde::Deserialize)]
