@@ -12,6 +12,7 @@ pub mod hostway;
 pub mod katapult;
 pub mod native;
 pub mod rate;
+pub mod trace;
 
 use std::sync::Arc;
 

@@ -119,8 +119,8 @@ impl Application {
             .await
             .context("settling the operator token")?;
         let core = Core::with_settings(store, operator, config.core.clone());
-        let router = palisade_api::router(core.clone(), config.api.clone())
-            .layer(tower_http::trace::TraceLayer::new_for_http());
+        let router =
+            palisade_api::router(core.clone(), config.api.clone()).layer(palisade_api::trace::layer());
         let listener =
             TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         Ok((Self { listener, router, core }, generated))
