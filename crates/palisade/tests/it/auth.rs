@@ -94,6 +94,20 @@ async fn token_network_limits() {
 }
 
 #[tokio::test]
+async fn responses_carrying_a_secret_are_never_cached() {
+    let app = TestApp::spawn().await;
+    let org = app.org("acme").await;
+    let path = format!("/api/v1/organizations/{org}/api_tokens");
+    let created = app.post(&path, OPERATOR, json!({"name": "t", "scopes": []})).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert!(created.body["secret"].is_string());
+    assert_eq!(created.headers["cache-control"], "no-store");
+    // Listing tokens shows no secret.
+    let listed = app.get(&path, OPERATOR).await;
+    assert!(!listed.body.to_string().contains("secret"), "{}", listed.body);
+}
+
+#[tokio::test]
 async fn organization_state_gates_its_tokens() {
     let app = TestApp::spawn().await;
     let org = app.org("acme").await;
