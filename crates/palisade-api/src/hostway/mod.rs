@@ -30,6 +30,9 @@
 //! - **Action and priority.** `ACCEPT`/`REJECT`/`DROP` are canonical allow/reject/deny (absent:
 //!   `ACCEPT`). Hostway's priority "starts at 0 = lowest", the canonical one evaluates lower
 //!   first: the canonical priority is the negated Hostway priority (absent: 0).
+//! - **Media type.** A write with a body must be `application/json` (`media`: Basic credentials
+//!   are ambient in browsers, so a cross-site form must not be able to write); otherwise `415
+//!   badMediaType`.
 //! - **Errors.** OpenStack single-key faults with `details` and a fresh `errorid` (UUID) per
 //!   error: `badRequest` 400, `itemNotFound` 404, `forbidden` 403, `badMethod` 405, and
 //!   `computeFault` for a display name in use — status 409 with `"code": 400` inside, as the
@@ -39,6 +42,7 @@
 pub(crate) mod error;
 mod groups;
 pub mod ids;
+mod media;
 mod rules;
 
 use std::collections::HashMap;
@@ -239,6 +243,7 @@ impl FromRequest<AppState> for Body {
     type Rejection = HostwayError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        media::require_json(req.headers())?;
         let limit = state.config.max_body_bytes;
         let bytes = Bytes::from_request(req, state)
             .await

@@ -332,7 +332,14 @@ async fn concurrent_creates_with_one_name_have_exactly_one_winner() {
         let (client, url, auth) =
             (w.app.client.clone(), format!("{}{}", w.app.base, groups(&w)), w.auth.clone());
         tasks.push(tokio::spawn(async move {
-            let res = client.post(url).header("authorization", auth).body(body).send().await.unwrap();
+            let res = client
+                .post(url)
+                .header("authorization", auth)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
             (res.status(), res.text().await.unwrap())
         }));
     }
@@ -819,6 +826,60 @@ async fn assigning_a_group_to_a_server() {
 }
 
 #[tokio::test]
+async fn writes_must_be_json_so_cross_site_forms_cannot_write() {
+    let w = world().await;
+    let json_body = r#"{"securityGroup": {"displayName": "web"}}"#;
+    let raw = |method: Method, path: String, content_type: Option<&'static str>, body: String| {
+        let mut req =
+            w.app.client.request(method, format!("{}{path}", w.app.base)).header("authorization", &w.auth);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        async move {
+            let res = req.body(body).send().await.unwrap();
+            Answer { status: res.status(), headers: res.headers().clone(), text: res.text().await.unwrap() }
+        }
+    };
+    let unsupported = json!({"badMediaType": {"message": "Unsupported media type", "code": 415,
+        "details": "send application/json", "errorid": "<uuid>"}});
+    for content_type in [
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("text/plain"),
+        Some("text/plain; charset=UTF-8"),
+        None,
+    ] {
+        let r = raw(Method::POST, groups(&w), content_type, json_body.into()).await;
+        assert_eq!(fault(&r, StatusCode::UNSUPPORTED_MEDIA_TYPE), unsupported, "{content_type:?}");
+    }
+    let list = call(&w, Method::GET, &groups(&w), None).await.json();
+    assert_eq!(list["securityGroups"], json!([]), "nothing was created");
+
+    let group = create(&w, "web").await;
+    let r = raw(
+        Method::PUT,
+        format!("{}/{group}", groups(&w)),
+        Some("text/plain"),
+        r#"{"securityGroup": {"displayName": "x"}}"#.into(),
+    )
+    .await;
+    assert_eq!(fault(&r, StatusCode::UNSUPPORTED_MEDIA_TYPE), unsupported);
+    let rule =
+        json!({"securityGroupRule": {"fromPort": 22, "toPort": 22, "protocol": "TCP", "cidr": "0.0.0.0/0",
+        "parentGroupId": group}})
+        .to_string();
+    let rules = format!("/accounts/{}/os-security-group-rules", w.org);
+    let r = raw(Method::POST, rules.clone(), Some("application/x-www-form-urlencoded"), rule.clone()).await;
+    assert_eq!(fault(&r, StatusCode::UNSUPPORTED_MEDIA_TYPE), unsupported);
+    let g = call(&w, Method::GET, &format!("{}/{group}", groups(&w)), None).await.json();
+    assert_eq!(g["securityGroup"]["displayName"], "web");
+    assert_eq!(g["securityGroup"]["rules"], json!([]));
+    // JSON with parameters is fine.
+    let r = raw(Method::POST, rules, Some("application/json; charset=UTF-8"), rule).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+#[tokio::test]
 async fn links_follow_the_request_base_url() {
     let w = world().await;
     let body = r#"{"securityGroup": {"displayName": "proxied"}}"#;
@@ -829,6 +890,7 @@ async fn links_follow_the_request_base_url() {
         .header("authorization", &w.auth)
         .header("host", "api.example.com")
         .header("x-forwarded-proto", "https")
+        .header("content-type", "application/json")
         .body(body)
         .send()
         .await
@@ -959,7 +1021,9 @@ async fn concurrent_assignments_all_land() {
         let url = format!("{}/accounts/{}/flexcloud/servers/{server}/os-security-group", w.app.base, w.org);
         let (client, auth, body) = (w.app.client.clone(), w.auth.clone(), body.clone());
         tasks.push(tokio::spawn(async move {
-            client.put(url).header("authorization", auth).body(body).send().await.unwrap().status()
+            let req =
+                client.put(url).header("authorization", auth).header("content-type", "application/json");
+            req.body(body).send().await.unwrap().status()
         }));
     }
     for t in tasks {
