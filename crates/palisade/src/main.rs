@@ -76,6 +76,18 @@ struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "PALISADE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
+
+    /// The base URL clients reach this server at (`https://api.example.com`): links in responses
+    /// use it, whatever the request's Host or X-Forwarded-* headers say. Set it in production.
+    #[arg(long, env = "PALISADE_PUBLIC_URL", value_parser = palisade_api::forwarded::parse_public_url)]
+    public_url: Option<String>,
+
+    /// Reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For, -Proto and
+    /// -Host headers are believed (client address for tokens' network limits, links); from
+    /// anyone else these headers are ignored.
+    #[arg(long, env = "PALISADE_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = palisade_api::forwarded::parse_trusted_proxy)]
+    trusted_proxies: Vec<palisade_api::forwarded::IpNet>,
 }
 
 #[tokio::main]
@@ -108,7 +120,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             connect_attempts: args.db_connect_attempts,
             connect_retry_delay: Duration::from_millis(args.db_connect_retry_delay_ms),
         },
-        api: ApiConfig { max_body_bytes: args.max_body_bytes, requests_per_minute: args.requests_per_minute },
+        api: ApiConfig {
+            max_body_bytes: args.max_body_bytes,
+            requests_per_minute: args.requests_per_minute,
+            public_url: args.public_url,
+            trusted_proxies: args.trusted_proxies,
+        },
         core: CoreSettings { reverse_dns_pattern: args.reverse_dns_pattern },
     };
     let (app, generated) = Application::build(config).await?;

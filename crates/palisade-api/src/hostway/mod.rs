@@ -49,7 +49,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::{AUTHORIZATION, HOST};
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -112,7 +112,7 @@ pub fn route_table() -> Vec<RouteEntry> {
 pub struct Caller {
     pub actor: Principal,
     pub org: OrganizationId,
-    /// `scheme://host` of the request, for `links`.
+    /// `scheme://host[/prefix]` clients use, for `links`.
     pub base: String,
 }
 
@@ -144,23 +144,13 @@ fn basic(parts: &Parts) -> Option<Result<(String, String), Error>> {
     Some(decoded)
 }
 
-/// The request's own `scheme://host`: the `Host` header (or the URI's authority), and
-/// `X-Forwarded-Proto` when a proxy terminating TLS says `https`.
-fn base_url(parts: &Parts) -> String {
-    let host = parts
-        .headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()))
-        .unwrap_or_else(|| "localhost".into());
-    let https = parts
-        .headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
-        || parts.uri.scheme_str() == Some("https");
-    format!("{}://{host}", if https { "https" } else { "http" })
+/// `scheme://host[/prefix]` for links: the configured public URL, else the request's own
+/// ([`crate::forwarded`]: forwarded headers count only from trusted proxies).
+fn base_url(parts: &Parts, state: &AppState) -> String {
+    match &state.config.public_url {
+        Some(url) => url.clone(),
+        None => crate::forwarded::request_base(&parts.headers, &parts.uri, parts.extensions.get()),
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -188,7 +178,7 @@ impl FromRequestParts<AppState> for Caller {
             }
             None => actor.organization_id().ok_or(Error::Forbidden(Forbidden::OperatorOnly))?,
         };
-        Ok(Caller { actor, org, base: base_url(parts) })
+        Ok(Caller { actor, org, base: base_url(parts, state) })
     }
 }
 

@@ -184,6 +184,10 @@ fn help_describes_the_commands_and_settings() {
         "PALISADE_DATABASE_URL",
         "--admin-token",
         "PALISADE_ADMIN_TOKEN",
+        "--public-url",
+        "PALISADE_PUBLIC_URL",
+        "--trusted-proxies",
+        "PALISADE_TRUSTED_PROXIES",
     ] {
         assert!(text.contains(needle), "{needle} missing from --help:\n{text}");
     }

@@ -879,29 +879,57 @@ async fn writes_must_be_json_so_cross_site_forms_cannot_write() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
 
-#[tokio::test]
-async fn links_follow_the_request_base_url() {
-    let w = world().await;
-    let body = r#"{"securityGroup": {"displayName": "proxied"}}"#;
-    let res = w
+/// Creates a group with these extra headers and returns its self link.
+async fn link_with(w: &World, headers: &[(&str, &str)]) -> (String, String) {
+    let mut req = w
         .app
         .client
-        .post(format!("{}{}", w.app.base, groups(&w)))
+        .post(format!("{}{}", w.app.base, groups(w)))
         .header("authorization", &w.auth)
-        .header("host", "api.example.com")
-        .header("x-forwarded-proto", "https")
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let name = uuid::Uuid::new_v4().to_string();
+    let res = req.body(json!({"securityGroup": {"displayName": name}}).to_string()).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let got: Value = res.json().await.unwrap();
-    let id = got["securityGroup"]["id"].as_str().unwrap();
+    let id = got["securityGroup"]["id"].as_str().unwrap().to_owned();
+    (id, got["securityGroup"]["links"][0]["href"].as_str().unwrap().to_owned())
+}
+
+async fn world_with(tune: impl FnOnce(&mut palisade::ServeConfig)) -> World {
+    let app = TestApp::spawn_tuned(tune).await;
+    let org = app.org("test-account").await;
+    let auth = user(&app, &org, USER).await;
+    World { app, org, auth }
+}
+
+#[tokio::test]
+async fn links_believe_forwarded_headers_only_from_trusted_proxies() {
+    let forwarded =
+        [("host", "internal:8080"), ("x-forwarded-proto", "https"), ("x-forwarded-host", "api.example.com")];
+    // A client talking directly: its Host names the server; X-Forwarded-* are its own claims.
+    let w = world().await;
+    let (id, href) = link_with(&w, &forwarded).await;
+    assert_eq!(href, format!("http://internal:8080/accounts/{}/os-security-groups/{id}/", w.org));
+    // Through a trusted proxy (this test's client is on 127.0.0.1).
+    let w = world_with(|c| c.api.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await;
+    let (id, href) = link_with(&w, &forwarded).await;
+    assert_eq!(href, format!("https://api.example.com/accounts/{}/os-security-groups/{id}/", w.org));
+    // A configured public URL wins over every header.
+    let w = world_with(|c| {
+        c.api.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.api.public_url = Some("https://cloud.example.net/hostway".into());
+    })
+    .await;
+    let (id, href) = link_with(&w, &forwarded).await;
     assert_eq!(
-        got["securityGroup"]["links"][0]["href"],
-        format!("https://api.example.com/accounts/{}/os-security-groups/{id}/", w.org)
+        href,
+        format!("https://cloud.example.net/hostway/accounts/{}/os-security-groups/{id}/", w.org)
     );
+    let rules = call(&w, Method::GET, &format!("{}/{id}", groups(&w)), None).await.json();
+    assert_eq!(rules["securityGroup"]["links"][0]["href"], href);
 }
 
 #[tokio::test]
