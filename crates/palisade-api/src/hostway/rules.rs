@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use palisade_core::error::{BadRequest, ViolationCode};
 use palisade_core::id::RuleId;
-use palisade_core::policy::{Action, Direction, GroupKind, PortRange, Protocol, Remote, Rule};
+use palisade_core::policy::{Action, CidrError, Direction, GroupKind, PortRange, Protocol, Remote, Rule};
 use palisade_core::service::CreateRule;
 use palisade_core::validate::Violations;
 use palisade_core::{Error, PageRequest};
@@ -217,12 +217,16 @@ fn parse(rule: &Map<String, Value>) -> std::result::Result<(String, CreateRule),
         }
         None => {}
     }
-    let remote = text(&mut v, rule, "cidr").and_then(|c| {
-        let remote = Remote::cidr(c.trim());
-        if remote.is_none() {
+    let remote = text(&mut v, rule, "cidr").and_then(|c| match Remote::cidr(c.trim()) {
+        Ok(remote) => Some(remote),
+        Err(CidrError::Malformed) => {
             v.push("cidr", ViolationCode::InvalidValue, "must be a CIDR such as 192.0.2.0/24");
+            None
         }
-        remote
+        Err(e) => {
+            v.push("cidr", ViolationCode::InvalidValue, e.message());
+            None
+        }
     });
     let parent = text(&mut v, rule, "parentGroupId").map(str::to_owned);
     let action = match rule.get("action") {

@@ -4,8 +4,8 @@ use axum::response::Response;
 use palisade_core::error::ViolationCode;
 use palisade_core::id::{RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId};
 use palisade_core::policy::{
-    parse_ports, render_ports, Action, Annotation, Direction, GroupFilter, GroupKind, Member, Protocol,
-    Remote, Rule, RulePatch, SecurityGroup, SecurityGroupPatch,
+    parse_ports, render_ports, Action, Annotation, CidrError, Direction, GroupFilter, GroupKind, Member,
+    Protocol, Remote, Rule, RulePatch, SecurityGroup, SecurityGroupPatch,
 };
 use palisade_core::service::{CreateRule, CreateSecurityGroup};
 use palisade_core::{Error, Violation};
@@ -290,8 +290,10 @@ fn remotes(targets: &[String]) -> Result<Vec<Remote>> {
             "all:ipv4" => Ok(Remote::AnyIpv4),
             "all:ipv6" => Ok(Remote::AnyIpv6),
             other => {
-                if let Some(remote) = Remote::cidr(other) {
+                if let Ok(remote) = Remote::cidr(other) {
                     Ok(remote)
+                } else if let Err(CidrError::Misleading(message)) = Remote::cidr(other) {
+                    Err(invalid("targets", &message))
                 } else if let Some(b) = ids::parse(ids::SERVER, other) {
                     Ok(Remote::Server(ServerId::from_bytes(b)))
                 } else if let Some(b) = ids::parse(ids::SECURITY_GROUP, other) {

@@ -130,6 +130,13 @@ impl Core {
             v.text(&format!("{at}description"), d, 0, NAME_MAX);
         }
         for (i, remote) in rule.remotes.iter().enumerate() {
+            // Faces build CIDR remotes with `Remote::cidr`; the core holds every face to it.
+            if let Remote::Cidr(text) = remote {
+                if let Err(e) = Remote::cidr(text) {
+                    v.push(format!("{at}remotes[{i}]"), ViolationCode::InvalidValue, e.message());
+                    continue;
+                }
+            }
             let known = match remote {
                 Remote::Server(id) => self.store.server(group.organization_id, *id).await?.is_some(),
                 Remote::Group(id) => self

@@ -1068,3 +1068,36 @@ async fn concurrent_assignments_all_land() {
     servers.sort();
     assert_eq!(got, servers, "no assignment lost");
 }
+
+#[tokio::test]
+async fn misleading_cidrs_are_refused_with_what_to_write() {
+    let w = world().await;
+    let group = create(&w, "web").await;
+    let rules = format!("/accounts/{}/os-security-group-rules", w.org);
+    for (cidr, details) in [
+        (
+            "010.000.000.000/8",
+            "cidr: 010.000.000.000/8 has IPv4 octets with leading zeros, which other tools read as octal; write 10.0.0.0/8",
+        ),
+        (
+            "1.2.3.4/0",
+            "cidr: 1.2.3.4/0 is every IPv4 address, written as if it were one host; write 0.0.0.0/0 if that is meant",
+        ),
+        ("2001:db8::1/0", "cidr: 2001:db8::1/0 is every IPv6 address, written as if it were one host; write ::/0 if that is meant"),
+    ] {
+        let body = json!({"securityGroupRule": {"fromPort": 22, "toPort": 22, "protocol": "TCP", "cidr": cidr,
+            "parentGroupId": group}});
+        let r = call(&w, Method::POST, &rules, Some(body)).await;
+        assert_eq!(fault(&r, StatusCode::BAD_REQUEST)["badRequest"]["details"], details);
+    }
+    let r = call(&w, Method::GET, &format!("{}/{group}/rules", groups(&w)), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "no rule was written: {}", r.text);
+    // `0.0.0.0/0` says what it means; host bits set are kept as the client wrote them.
+    for cidr in ["0.0.0.0/0", "10.0.0.5/24"] {
+        let body = json!({"securityGroupRule": {"fromPort": 22, "toPort": 22, "protocol": "TCP", "cidr": cidr,
+            "parentGroupId": group}});
+        let r = call(&w, Method::POST, &rules, Some(body)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        assert_eq!(r.json()["securityGroupRule"]["cidr"], cidr);
+    }
+}
