@@ -5,9 +5,11 @@
 //! - `ipam`: filling a /16 (65,534 addresses) until exhaustion, over HTTP and against the store,
 //!   with the cost of the last allocations compared with the first.
 //! - `hosts`: Defined host creation into one role over HTTP, then listing them all.
+//! - `groups`: listing an organization's many Hostway firewall groups and Katapult VM groups.
 //!
 //! `cargo run --release -p palisade-bench -- --help`
 
+mod groups;
 mod hosts;
 mod ipam;
 mod measure;
@@ -59,6 +61,12 @@ enum Command {
         /// Hosts per level.
         #[arg(long, default_value_t = 2000)]
         hosts: usize,
+    },
+    /// Listing many groups: the Hostway group list and Katapult's VM-group list.
+    Groups {
+        /// Groups of each kind in the organization.
+        #[arg(long, default_value_t = 2000)]
+        groups: usize,
     },
 }
 
@@ -116,5 +124,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Writes { clients, pairs } => writes::run(&backends, &clients, pairs, max).await,
         Command::Ipam { prefix, clients } => ipam::run(&backends, &prefix, clients, max).await,
         Command::Hosts { clients, hosts } => hosts::run(&backends, &clients, hosts, max).await,
+        Command::Groups { groups } => groups::run(&backends, groups).await,
     }
 }
