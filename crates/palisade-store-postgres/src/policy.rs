@@ -191,6 +191,27 @@ async fn insert_rule_row(conn: &mut PgConnection, rule: &Rule) -> Result<()> {
     .execute(&mut *conn)
     .await
     .map_err(|e| constraint_error(e, &[], GROUP))?;
+    number_rule(conn, rule).await
+}
+
+/// Gives a new rule its organization's next number (migration 0005), in the caller's
+/// transaction; the counter row stays locked until commit, so concurrent inserts of one
+/// organization take consecutive numbers.
+async fn number_rule(conn: &mut PgConnection, rule: &Rule) -> Result<()> {
+    sqlx::query(
+        "WITH counter AS (
+             INSERT INTO rule_number_counters (organization_id, last_number)
+             SELECT organization_id, 1 FROM security_groups WHERE id = $1
+             ON CONFLICT (organization_id) DO UPDATE SET last_number = rule_number_counters.last_number + 1
+             RETURNING organization_id, last_number)
+         INSERT INTO rule_numbers (organization_id, number, rule_id)
+         SELECT organization_id, last_number, $2 FROM counter",
+    )
+    .bind(rule.group_id.as_uuid())
+    .bind(rule.id.as_uuid())
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
     Ok(())
 }
 
@@ -504,7 +525,7 @@ impl PostgresStore {
     }
 }
 
-/// Group members added one at a time, and rules' serial numbers (their `seq`, migration 0004).
+/// Group members added one at a time, and rules' numbers per organization (migration 0005).
 impl PostgresStore {
     pub(crate) async fn add_member(
         &self,
@@ -547,27 +568,37 @@ impl PostgresStore {
         tx.commit().await.map_err(db_error)
     }
 
-    pub(crate) async fn serials(&self, group: SecurityGroupId) -> Result<Vec<(RuleId, u64)>> {
-        sqlx::query("SELECT id, seq FROM security_group_rules WHERE group_id = $1 ORDER BY seq")
-            .bind(group.as_uuid())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?
-            .iter()
-            .map(|row| {
-                let serial = u64::try_from(get::<i64>(row, "seq")?).map_err(Error::internal)?;
-                Ok((RuleId::from_uuid(get(row, "id")?), serial))
-            })
-            .collect()
+    pub(crate) async fn numbers(
+        &self,
+        org: OrganizationId,
+        groups: &[SecurityGroupId],
+    ) -> Result<Vec<(RuleId, u64)>> {
+        let ids: Vec<Uuid> = groups.iter().map(|g| g.as_uuid()).collect();
+        sqlx::query(
+            "SELECT r.id, n.number FROM security_group_rules r JOIN rule_numbers n ON n.rule_id = r.id
+             WHERE n.organization_id = $1 AND r.group_id = ANY($2) ORDER BY r.seq",
+        )
+        .bind(org.as_uuid())
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|row| {
+            let number = u64::try_from(get::<i64>(row, "number")?).map_err(Error::internal)?;
+            Ok((RuleId::from_uuid(get(row, "id")?), number))
+        })
+        .collect()
     }
 
-    pub(crate) async fn by_serial(&self, serial: u64) -> Result<Option<RuleId>> {
-        let Ok(serial) = i64::try_from(serial) else { return Ok(None) };
-        let row = sqlx::query("SELECT id FROM security_group_rules WHERE seq = $1")
-            .bind(serial)
+    pub(crate) async fn by_number(&self, org: OrganizationId, number: u64) -> Result<Option<RuleId>> {
+        let Ok(number) = i64::try_from(number) else { return Ok(None) };
+        let row = sqlx::query("SELECT rule_id FROM rule_numbers WHERE organization_id = $1 AND number = $2")
+            .bind(org.as_uuid())
+            .bind(number)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)?;
-        row.map(|r| get(&r, "id").map(RuleId::from_uuid)).transpose()
+        row.map(|r| get(&r, "rule_id").map(RuleId::from_uuid)).transpose()
     }
 }

@@ -916,12 +916,16 @@ impl Store for PostgresStore {
         self.add_member(id, member, at).await
     }
 
-    async fn rule_serials(&self, group: SecurityGroupId) -> Result<Vec<(RuleId, u64)>> {
-        self.serials(group).await
+    async fn rule_numbers(
+        &self,
+        org: OrganizationId,
+        groups: &[SecurityGroupId],
+    ) -> Result<Vec<(RuleId, u64)>> {
+        self.numbers(org, groups).await
     }
 
-    async fn rule_by_serial(&self, serial: u64) -> Result<Option<RuleId>> {
-        self.by_serial(serial).await
+    async fn rule_by_number(&self, org: OrganizationId, number: u64) -> Result<Option<RuleId>> {
+        self.by_number(org, number).await
     }
 
     async fn insert_server_group(&self, group: &ServerGroup) -> Result<()> {

@@ -15,6 +15,7 @@ use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 
 use crate::rows::{bytes16, get, opt_bytes16, timestamp};
+use crate::store_impl::{bind_ids, placeholders};
 use crate::{constraint_error, db_error, found, SqliteStore};
 
 const GROUP: &str = "security group";
@@ -197,6 +198,30 @@ async fn insert_rule_row(conn: &mut SqliteConnection, rule: &Rule) -> Result<()>
     .execute(&mut *conn)
     .await
     .map_err(|e| constraint_error(e, &[], GROUP))?;
+    number_rule(conn, rule).await
+}
+
+/// Gives a new rule its organization's next number (migration 0005), in the caller's
+/// transaction.
+async fn number_rule(conn: &mut SqliteConnection, rule: &Rule) -> Result<()> {
+    let row = sqlx::query(
+        "INSERT INTO rule_number_counters (organization_id, last_number)
+         SELECT organization_id, 1 FROM security_groups WHERE id = ?
+         ON CONFLICT (organization_id) DO UPDATE SET last_number = rule_number_counters.last_number + 1
+         RETURNING organization_id, last_number",
+    )
+    .bind(rule.group_id.as_bytes().as_slice())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .ok_or(Error::not_found(GROUP))?;
+    sqlx::query("INSERT INTO rule_numbers (organization_id, number, rule_id) VALUES (?, ?, ?)")
+        .bind(bytes16(&row, "organization_id")?.as_slice())
+        .bind(get::<i64>(&row, "last_number")?)
+        .bind(rule.id.as_bytes().as_slice())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
     Ok(())
 }
 
@@ -503,7 +528,7 @@ impl SqliteStore {
     }
 }
 
-/// Group members added one at a time, and rules' serial numbers (`rule_serials`, migration 0004).
+/// Group members added one at a time, and rules' numbers per organization (migration 0005).
 impl SqliteStore {
     pub(crate) async fn add_member(
         &self,
@@ -554,27 +579,35 @@ impl SqliteStore {
         tx.commit().await
     }
 
-    pub(crate) async fn serials(&self, group: SecurityGroupId) -> Result<Vec<(RuleId, u64)>> {
-        sqlx::query(
-            "SELECT r.id, s.serial FROM security_group_rules r JOIN rule_serials s ON s.rule_id = r.id
-             WHERE r.group_id = ? ORDER BY r.rowid",
-        )
-        .bind(group.as_bytes().as_slice())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_error)?
-        .iter()
-        .map(|row| {
-            let serial = u64::try_from(get::<i64>(row, "serial")?).map_err(Error::internal)?;
-            Ok((RuleId::from_bytes(bytes16(row, "id")?), serial))
-        })
-        .collect()
+    pub(crate) async fn numbers(
+        &self,
+        org: OrganizationId,
+        groups: &[SecurityGroupId],
+    ) -> Result<Vec<(RuleId, u64)>> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<[u8; 16]> = groups.iter().map(|g| *g.as_bytes()).collect();
+        let sql = format!(
+            "SELECT r.id, n.number FROM security_group_rules r JOIN rule_numbers n ON n.rule_id = r.id
+             WHERE n.organization_id = ? AND r.group_id IN ({}) ORDER BY r.rowid",
+            placeholders(ids.len())
+        );
+        let query = sqlx::query(&sql).bind(org.as_bytes().as_slice());
+        let rows = bind_ids(query, &ids).fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let number = u64::try_from(get::<i64>(row, "number")?).map_err(Error::internal)?;
+                Ok((RuleId::from_bytes(bytes16(row, "id")?), number))
+            })
+            .collect()
     }
 
-    pub(crate) async fn by_serial(&self, serial: u64) -> Result<Option<RuleId>> {
-        let Ok(serial) = i64::try_from(serial) else { return Ok(None) };
-        let row = sqlx::query("SELECT rule_id FROM rule_serials WHERE serial = ?")
-            .bind(serial)
+    pub(crate) async fn by_number(&self, org: OrganizationId, number: u64) -> Result<Option<RuleId>> {
+        let Ok(number) = i64::try_from(number) else { return Ok(None) };
+        let row = sqlx::query("SELECT rule_id FROM rule_numbers WHERE organization_id = ? AND number = ?")
+            .bind(org.as_bytes().as_slice())
+            .bind(number)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)?;

@@ -35,13 +35,13 @@ struct GroupView {
     servers: Vec<String>,
 }
 
-fn view(caller: &Caller, group: &SecurityGroup, rules: &[Rule], serials: &[(RuleId, u64)]) -> GroupView {
+fn view(caller: &Caller, group: &SecurityGroup, rules: &[Rule], numbers: &[(RuleId, u64)]) -> GroupView {
     let id = ids::render(group.id, group.created_at);
     GroupView {
         display_name: group.name.clone(),
         description: group.description.clone().unwrap_or_default(),
         links: Link::to_self(caller.link(&format!("os-security-groups/{id}"))),
-        rules: rule_views(rules, serials),
+        rules: rule_views(rules, numbers),
         id,
         account_number: caller.account(),
         servers: group
@@ -74,8 +74,8 @@ pub(super) async fn group_in_account(
 /// The group with its rules and their numbers, rendered.
 async fn full_view(state: &AppState, caller: &Caller, group: &SecurityGroup) -> Result<GroupView> {
     let (group, rules) = state.core.group_with_rules(&caller.actor, group.id, KIND).await?;
-    let serials = state.core.rule_serials(&caller.actor, group.id, KIND).await?;
-    Ok(view(caller, &group, &rules, &serials))
+    let numbers = state.core.rule_numbers(&caller.actor, group.id, KIND).await?;
+    Ok(view(caller, &group, &rules, &numbers))
 }
 
 /// `displayName` and `description` of a `securityGroup` object, each optional here.
@@ -130,8 +130,8 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Respo
     let page = state.core.groups_with_rules(&caller.actor, caller.org, KIND, PageRequest::all()).await?;
     let mut groups = Vec::with_capacity(page.items.len());
     for (group, rules) in &page.items {
-        let serials = state.core.rule_serials(&caller.actor, group.id, KIND).await?;
-        groups.push(view(&caller, group, rules, &serials));
+        let numbers = state.core.rule_numbers(&caller.actor, group.id, KIND).await?;
+        groups.push(view(&caller, group, rules, &numbers));
     }
     Ok(one("securityGroups", groups).into_response())
 }

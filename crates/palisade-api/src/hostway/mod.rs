@@ -21,8 +21,10 @@
 //! - **IDs.** Groups: `group` + creation date (`2012May11`, UTC) + `_` + 22 base62 characters of
 //!   the 128-bit id. Hostway shows 9 characters, which cannot carry 128 bits: a documented
 //!   deviation in length only; the date is checked when parsing, so each group has exactly one
-//!   id. Rules: numeric strings, the rule's serial number (assigned by the database, never
-//!   reused; `Store::rule_serials`).
+//!   id. Rules: numeric strings, the rule's number within its organization (assigned from the
+//!   organization's own counter when the rule is inserted, never reused, so it reveals nothing
+//!   about other accounts; `Store::rule_numbers`). A rule is looked up by the caller's account
+//!   and its number.
 //! - **Protocols.** `TCP`/`UDP` need `1 <= fromPort <= toPort <= 65535`; `AH` (51), `ESP` (50),
 //!   `GRE` (47) and `ALL` (any) take no ports (`0`/`0`, or absent). `AH+ESP` names two IP
 //!   protocols, and a canonical rule has one: it is refused with a 400 that says to create an

@@ -78,8 +78,8 @@ fn priority(rule: &Rule) -> i64 {
     rule.priority.map_or(0, |p| -i64::from(p))
 }
 
-fn serial_of(serials: &[(RuleId, u64)], id: RuleId) -> String {
-    serials.iter().find(|(r, _)| *r == id).map(|(_, s)| s.to_string()).unwrap_or_default()
+fn number_of(numbers: &[(RuleId, u64)], id: RuleId) -> String {
+    numbers.iter().find(|(r, _)| *r == id).map(|(_, s)| s.to_string()).unwrap_or_default()
 }
 
 /// A rule inside a group view.
@@ -96,7 +96,7 @@ pub(super) struct RuleView {
 }
 
 /// The inbound rules (Hostway has no direction) in creation order.
-pub(super) fn rule_views(rules: &[Rule], serials: &[(RuleId, u64)]) -> Vec<RuleView> {
+pub(super) fn rule_views(rules: &[Rule], numbers: &[(RuleId, u64)]) -> Vec<RuleView> {
     rules
         .iter()
         .filter(|r| r.direction == Direction::Inbound)
@@ -109,7 +109,7 @@ pub(super) fn rule_views(rules: &[Rule], serials: &[(RuleId, u64)]) -> Vec<RuleV
                 cidr: cidr(r),
                 action: action_name(r.action),
                 priority: priority(r),
-                id: serial_of(serials, r.id),
+                id: number_of(numbers, r.id),
             }
         })
         .collect()
@@ -292,8 +292,8 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: Body) -
         other => other,
     })?;
     let (rule, group) = state.core.create_rule(&caller.actor, group.id, KIND, input).await?;
-    let serials = state.core.rule_serials(&caller.actor, group.id, KIND).await?;
-    let id = serial_of(&serials, rule.id);
+    let numbers = state.core.rule_numbers(&caller.actor, group.id, KIND).await?;
+    let id = number_of(&numbers, rule.id);
     let (from_port, to_port) = ports(&rule);
     let view = CreatedRule {
         from_port,
@@ -363,7 +363,7 @@ pub async fn list(
     let text = params.get("group_id");
     let group = group_in_account(&state, &caller, text).await?;
     let (_, rules) = state.core.group_with_rules(&caller.actor, group.id, KIND).await?;
-    let serials = state.core.rule_serials(&caller.actor, group.id, KIND).await?;
+    let numbers = state.core.rule_numbers(&caller.actor, group.id, KIND).await?;
     let inbound: Vec<&Rule> = rules.iter().filter(|r| r.direction == Direction::Inbound).collect();
     if inbound.is_empty() {
         return Err(Error::not_found("security group rule").into());
@@ -387,7 +387,7 @@ pub async fn list(
                 protocol: protocol_name(r.protocol),
                 to_port,
                 cidr: cidr(r),
-                id: serial_of(&serials, r.id),
+                id: number_of(&numbers, r.id),
             }
         })
         .collect();
@@ -407,8 +407,8 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, params: Param
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(not_found());
     }
-    let serial: u64 = text.parse().map_err(|_| not_found())?;
-    let (rule, group) = state.core.rule_by_serial(&caller.actor, serial).await?;
+    let number: u64 = text.parse().map_err(|_| not_found())?;
+    let (rule, group) = state.core.rule_by_number(&caller.actor, caller.org, number).await?;
     if group.organization_id != caller.org || group.kind != KIND {
         return Err(not_found());
     }

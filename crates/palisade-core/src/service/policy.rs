@@ -614,8 +614,8 @@ impl Core {
     }
 }
 
-/// Single-member attachment and rule serial numbers: what vendors that attach one group to one
-/// server at a time, and that number their rules, need (Hostway).
+/// Single-member attachment and rule numbers: what vendors that attach one group to one server
+/// at a time, and that number their rules, need (Hostway).
 impl Core {
     /// Makes `member` (a server, server group or tag of the group's organization) a member of the
     /// group, unless it already is; concurrent additions all land. A member that does not exist
@@ -642,21 +642,40 @@ impl Core {
         self.store.security_group(id).await?.ok_or(Error::not_found(SecurityGroupId::KIND))
     }
 
-    /// The serial numbers of a group's rules, in creation order (see
-    /// [`crate::store::Store::rule_serials`]).
-    pub async fn rule_serials(
+    /// The numbers of a group's rules, in creation order (see
+    /// [`crate::store::Store::rule_numbers`]).
+    pub async fn rule_numbers(
         &self,
         actor: &Principal,
         group_id: SecurityGroupId,
         kind: GroupKind,
     ) -> Result<Vec<(RuleId, u64)>> {
-        self.authorized_group(actor, group_id, kind, Op::Read).await?;
-        self.store.rule_serials(group_id).await
+        let group = self.authorized_group(actor, group_id, kind, Op::Read).await?;
+        self.store.rule_numbers(group.organization_id, &[group_id]).await
     }
 
-    /// The rule holding a serial number, if the caller may see it (else not found).
-    pub async fn rule_by_serial(&self, actor: &Principal, serial: u64) -> Result<(Rule, SecurityGroup)> {
-        let id = self.store.rule_by_serial(serial).await?.ok_or(Error::not_found(RuleId::KIND))?;
+    /// The numbers of the rules of several groups of one organization (a page of a listing),
+    /// in one store call; groups of another organization contribute nothing.
+    pub async fn rule_numbers_of(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        kind: GroupKind,
+        groups: &[SecurityGroupId],
+    ) -> Result<Vec<(RuleId, u64)>> {
+        actor.require_org(org, scopes(kind, Op::List))?;
+        self.store.rule_numbers(org, groups).await
+    }
+
+    /// The organization's rule holding a number, if the caller may see it (else not found).
+    /// Numbers are per organization: the same number names another rule elsewhere.
+    pub async fn rule_by_number(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        number: u64,
+    ) -> Result<(Rule, SecurityGroup)> {
+        let id = self.store.rule_by_number(org, number).await?.ok_or(Error::not_found(RuleId::KIND))?;
         self.authorized_rule(actor, id, false).await
     }
 }

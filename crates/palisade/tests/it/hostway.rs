@@ -1101,3 +1101,58 @@ async fn misleading_cidrs_are_refused_with_what_to_write() {
         assert_eq!(r.json()["securityGroupRule"]["cidr"], cidr);
     }
 }
+
+#[tokio::test]
+async fn rule_numbers_reveal_nothing_across_accounts() {
+    let w = world().await;
+    let other = w.app.org("other-account").await;
+    let other_auth = user(&w.app, &other, "other_user").await;
+    let accounts = [(w.org.clone(), w.auth.clone()), (other.clone(), other_auth.clone())];
+    let mut group_of = Vec::new();
+    for (org, auth) in &accounts {
+        let body = json!({"securityGroup": {"displayName": "web"}}).to_string();
+        let path = format!("/accounts/{org}/os-security-groups");
+        let r = send(&w.app, Method::POST, &path, Some(auth), Some(&body)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        group_of.push(r.json()["securityGroup"]["id"].as_str().unwrap().to_owned());
+    }
+    // Both accounts create rules, interleaved: each sees its own consecutive numbers.
+    let mut seen: Vec<Vec<String>> = vec![Vec::new(), Vec::new()];
+    for port in [22, 80, 443] {
+        for (i, (org, auth)) in accounts.iter().enumerate() {
+            let body = json!({"securityGroupRule": {"fromPort": port, "toPort": port, "protocol": "TCP",
+                "cidr": "0.0.0.0/0", "parentGroupId": group_of[i]}})
+            .to_string();
+            let path = format!("/accounts/{org}/os-security-group-rules");
+            let r = send(&w.app, Method::POST, &path, Some(auth), Some(&body)).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+            seen[i].push(r.json()["securityGroupRule"]["id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(seen[0], ["1", "2", "3"]);
+    assert_eq!(seen[1], ["1", "2", "3"]);
+    // A number names the caller's own rule: the other account deleting its rule 2 leaves ours.
+    let path = format!("/accounts/{other}/os-security-group-rules/2");
+    let r = send(&w.app, Method::DELETE, &path, Some(&other_auth), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let mine = call(&w, Method::GET, &format!("{}/{}", groups(&w), group_of[0]), None).await.json();
+    let ids: Vec<&str> = mine["securityGroup"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["1", "2", "3"]);
+    // Ours cannot be reached through the other account's path, nor theirs through ours.
+    let r = send(&w.app, Method::DELETE, &path, Some(&w.auth), None).await;
+    assert_eq!(fault(&r, StatusCode::NOT_FOUND)["itemNotFound"]["code"], 404);
+    let r = call(&w, Method::DELETE, &format!("/accounts/{}/os-security-group-rules/4", w.org), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // A deleted number is never given again.
+    let body = json!({"securityGroupRule": {"fromPort": 8080, "toPort": 8080, "protocol": "TCP",
+        "cidr": "0.0.0.0/0", "parentGroupId": group_of[1]}})
+    .to_string();
+    let path = format!("/accounts/{other}/os-security-group-rules");
+    let r = send(&w.app, Method::POST, &path, Some(&other_auth), Some(&body)).await;
+    assert_eq!(r.json()["securityGroupRule"]["id"], "4");
+}
