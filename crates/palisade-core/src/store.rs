@@ -183,6 +183,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn rule(&self, id: RuleId) -> Result<Option<Rule>>;
     /// Rules in creation order.
     async fn list_rules(&self, group: SecurityGroupId, page: PageRequest) -> Result<Page<Rule>>;
+    /// Every rule of these groups (a page of a listing), in creation order, in one query.
+    async fn rules_of_groups(&self, groups: &[SecurityGroupId]) -> Result<Vec<Rule>>;
     /// Replaces a rule's fields, with the same allow-all check as [`Store::insert_rule`].
     async fn replace_rule(&self, rule: &Rule) -> Result<()>;
     async fn delete_rule(&self, id: RuleId) -> Result<()>;

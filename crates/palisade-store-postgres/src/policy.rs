@@ -1,5 +1,7 @@
 //! Security groups and rules on PostgreSQL.
 
+use std::collections::HashMap;
+
 use palisade_core::error::{Error, Result};
 use palisade_core::id::TagId;
 use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId};
@@ -72,49 +74,69 @@ async fn write_annotations(
 }
 
 async fn load_group(conn: &mut PgConnection, row: &PgRow) -> Result<SecurityGroup> {
-    let id = SecurityGroupId::from_uuid(uuid(row, "id")?);
-    let kind: String = get(row, "kind")?;
+    let mut groups = load_groups(conn, std::slice::from_ref(row)).await?;
+    groups.pop().ok_or_else(|| Error::internal("a loaded group vanished"))
+}
+
+/// Groups from their rows, with members and annotations read in one query each for all of them
+/// (a page of a listing costs the same few queries whatever its size).
+async fn load_groups(conn: &mut PgConnection, rows: &[PgRow]) -> Result<Vec<SecurityGroup>> {
+    let mut groups = Vec::with_capacity(rows.len());
+    for row in rows {
+        let kind: String = get(row, "kind")?;
+        groups.push(SecurityGroup {
+            id: SecurityGroupId::from_uuid(uuid(row, "id")?),
+            organization_id: OrganizationId::from_uuid(uuid(row, "organization_id")?),
+            kind: GroupKind::parse(&kind)
+                .ok_or_else(|| Error::internal(format!("stored group kind {kind}")))?,
+            name: get(row, "name")?,
+            description: get(row, "description")?,
+            allow_all_inbound: get(row, "allow_all_inbound")?,
+            allow_all_outbound: get(row, "allow_all_outbound")?,
+            members: Vec::new(),
+            annotations: Vec::new(),
+            created_at: get(row, "created_at")?,
+            updated_at: get(row, "updated_at")?,
+        });
+    }
+    if groups.is_empty() {
+        return Ok(groups);
+    }
+    let ids: Vec<Uuid> = groups.iter().map(|g| g.id.as_uuid()).collect();
+    let index: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     let members = sqlx::query(
-        "SELECT server_id, server_group_id, tag_id FROM security_group_members WHERE group_id = $1 ORDER BY position",
+        "SELECT group_id, server_id, server_group_id, tag_id FROM security_group_members
+         WHERE group_id = ANY($1) ORDER BY position",
     )
-    .bind(id.as_uuid())
+    .bind(&ids)
     .fetch_all(&mut *conn)
     .await
-    .map_err(db_error)?
-    .iter()
-    .map(|r| {
-        if let Some(server) = get::<Option<Uuid>>(r, "server_id")? {
-            Ok(Member::Server(ServerId::from_uuid(server)))
+    .map_err(db_error)?;
+    for r in &members {
+        let member = if let Some(server) = get::<Option<Uuid>>(r, "server_id")? {
+            Member::Server(ServerId::from_uuid(server))
         } else if let Some(group) = get::<Option<Uuid>>(r, "server_group_id")? {
-            Ok(Member::ServerGroup(ServerGroupId::from_uuid(group)))
+            Member::ServerGroup(ServerGroupId::from_uuid(group))
         } else {
-            Ok(Member::Tag(TagId::from_uuid(uuid(r, "tag_id")?)))
+            Member::Tag(TagId::from_uuid(uuid(r, "tag_id")?))
+        };
+        if let Some(&i) = index.get(&uuid(r, "group_id")?) {
+            groups[i].members.push(member);
         }
-    })
-    .collect::<Result<Vec<_>>>()?;
+    }
     let annotations = sqlx::query(
-        "SELECT key, value FROM security_group_annotations WHERE group_id = $1 ORDER BY position",
+        "SELECT group_id, key, value FROM security_group_annotations WHERE group_id = ANY($1) ORDER BY position",
     )
-    .bind(id.as_uuid())
+    .bind(&ids)
     .fetch_all(&mut *conn)
     .await
-    .map_err(db_error)?
-    .iter()
-    .map(|r| Ok(Annotation { key: get(r, "key")?, value: get(r, "value")? }))
-    .collect::<Result<Vec<_>>>()?;
-    Ok(SecurityGroup {
-        id,
-        organization_id: OrganizationId::from_uuid(uuid(row, "organization_id")?),
-        kind: GroupKind::parse(&kind).ok_or_else(|| Error::internal(format!("stored group kind {kind}")))?,
-        name: get(row, "name")?,
-        description: get(row, "description")?,
-        allow_all_inbound: get(row, "allow_all_inbound")?,
-        allow_all_outbound: get(row, "allow_all_outbound")?,
-        members,
-        annotations,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-    })
+    .map_err(db_error)?;
+    for r in &annotations {
+        if let Some(&i) = index.get(&uuid(r, "group_id")?) {
+            groups[i].annotations.push(Annotation { key: get(r, "key")?, value: get(r, "value")? });
+        }
+    }
+    Ok(groups)
 }
 
 fn rule_from(row: &PgRow) -> Result<Rule> {
@@ -398,10 +420,7 @@ impl PostgresStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
-        let mut items = Vec::with_capacity(rows.len());
-        for row in &rows {
-            items.push(load_group(&mut tx, row).await?);
-        }
+        let items = load_groups(&mut tx, &rows).await?;
         Ok(Page { items, total: u64::try_from(total).unwrap_or(0), request: page })
     }
 
@@ -496,6 +515,19 @@ impl PostgresStore {
             rule_from,
         )
         .await
+    }
+
+    /// The rules of several groups in one query, in creation order.
+    pub(crate) async fn rules_of(&self, groups: &[SecurityGroupId]) -> Result<Vec<Rule>> {
+        let ids: Vec<Uuid> = groups.iter().map(|g| g.as_uuid()).collect();
+        sqlx::query("SELECT * FROM security_group_rules WHERE group_id = ANY($1) ORDER BY seq")
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(rule_from)
+            .collect()
     }
 
     pub(crate) async fn put_rule(&self, rule: &Rule) -> Result<()> {

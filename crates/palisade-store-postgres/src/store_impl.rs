@@ -899,6 +899,10 @@ impl Store for PostgresStore {
         self.rules(group, page).await
     }
 
+    async fn rules_of_groups(&self, groups: &[SecurityGroupId]) -> Result<Vec<Rule>> {
+        self.rules_of(groups).await
+    }
+
     async fn replace_rule(&self, rule: &Rule) -> Result<()> {
         self.put_rule(rule).await
     }

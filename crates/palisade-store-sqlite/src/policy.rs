@@ -1,5 +1,7 @@
 //! Security groups and rules on SQLite.
 
+use std::collections::HashMap;
+
 use palisade_core::error::{Error, Result};
 use palisade_core::id::TagId;
 use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId};
@@ -80,48 +82,62 @@ async fn write_annotations(
 }
 
 async fn load_group(conn: &mut SqliteConnection, row: &SqliteRow) -> Result<SecurityGroup> {
-    let id = SecurityGroupId::from_bytes(bytes16(row, "id")?);
-    let kind: String = get(row, "kind")?;
-    let members = sqlx::query(
-        "SELECT server_id, server_group_id, tag_id FROM security_group_members WHERE group_id = ? ORDER BY position",
-    )
-    .bind(id.as_bytes().as_slice())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_error)?
-    .iter()
-    .map(|r| {
-        if let Some(server) = opt_bytes16(r, "server_id")? {
-            Ok(Member::Server(ServerId::from_bytes(server)))
-        } else if let Some(group) = opt_bytes16(r, "server_group_id")? {
-            Ok(Member::ServerGroup(ServerGroupId::from_bytes(group)))
+    let mut groups = load_groups(conn, std::slice::from_ref(row)).await?;
+    groups.pop().ok_or_else(|| Error::internal("a loaded group vanished"))
+}
+
+/// Groups from their rows, with members and annotations read in one query each for all of them
+/// (a page of a listing costs the same few queries whatever its size).
+async fn load_groups(conn: &mut SqliteConnection, rows: &[SqliteRow]) -> Result<Vec<SecurityGroup>> {
+    let mut groups = Vec::with_capacity(rows.len());
+    for row in rows {
+        let kind: String = get(row, "kind")?;
+        groups.push(SecurityGroup {
+            id: SecurityGroupId::from_bytes(bytes16(row, "id")?),
+            organization_id: OrganizationId::from_bytes(bytes16(row, "organization_id")?),
+            kind: GroupKind::parse(&kind)
+                .ok_or_else(|| Error::internal(format!("stored group kind {kind}")))?,
+            name: get(row, "name")?,
+            description: get(row, "description")?,
+            allow_all_inbound: get(row, "allow_all_inbound")?,
+            allow_all_outbound: get(row, "allow_all_outbound")?,
+            members: Vec::new(),
+            annotations: Vec::new(),
+            created_at: timestamp(row, "created_at")?,
+            updated_at: timestamp(row, "updated_at")?,
+        });
+    }
+    if groups.is_empty() {
+        return Ok(groups);
+    }
+    let ids: Vec<[u8; 16]> = groups.iter().map(|g| *g.id.as_bytes()).collect();
+    let index: HashMap<[u8; 16], usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let marks = placeholders(ids.len());
+    let sql = format!(
+        "SELECT group_id, server_id, server_group_id, tag_id FROM security_group_members
+         WHERE group_id IN ({marks}) ORDER BY position"
+    );
+    for r in bind_ids(sqlx::query(&sql), &ids).fetch_all(&mut *conn).await.map_err(db_error)? {
+        let member = if let Some(server) = opt_bytes16(&r, "server_id")? {
+            Member::Server(ServerId::from_bytes(server))
+        } else if let Some(group) = opt_bytes16(&r, "server_group_id")? {
+            Member::ServerGroup(ServerGroupId::from_bytes(group))
         } else {
-            Ok(Member::Tag(TagId::from_bytes(bytes16(r, "tag_id")?)))
+            Member::Tag(TagId::from_bytes(bytes16(&r, "tag_id")?))
+        };
+        if let Some(&i) = index.get(&bytes16(&r, "group_id")?) {
+            groups[i].members.push(member);
         }
-    })
-    .collect::<Result<Vec<_>>>()?;
-    let annotations =
-        sqlx::query("SELECT key, value FROM security_group_annotations WHERE group_id = ? ORDER BY position")
-            .bind(id.as_bytes().as_slice())
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_error)?
-            .iter()
-            .map(|r| Ok(Annotation { key: get(r, "key")?, value: get(r, "value")? }))
-            .collect::<Result<Vec<_>>>()?;
-    Ok(SecurityGroup {
-        id,
-        organization_id: OrganizationId::from_bytes(bytes16(row, "organization_id")?),
-        kind: GroupKind::parse(&kind).ok_or_else(|| Error::internal(format!("stored group kind {kind}")))?,
-        name: get(row, "name")?,
-        description: get(row, "description")?,
-        allow_all_inbound: get(row, "allow_all_inbound")?,
-        allow_all_outbound: get(row, "allow_all_outbound")?,
-        members,
-        annotations,
-        created_at: timestamp(row, "created_at")?,
-        updated_at: timestamp(row, "updated_at")?,
-    })
+    }
+    let sql = format!(
+        "SELECT group_id, key, value FROM security_group_annotations WHERE group_id IN ({marks}) ORDER BY position"
+    );
+    for r in bind_ids(sqlx::query(&sql), &ids).fetch_all(&mut *conn).await.map_err(db_error)? {
+        if let Some(&i) = index.get(&bytes16(&r, "group_id")?) {
+            groups[i].annotations.push(Annotation { key: get(&r, "key")?, value: get(&r, "value")? });
+        }
+    }
+    Ok(groups)
 }
 
 fn rule_from(row: &SqliteRow) -> Result<Rule> {
@@ -402,10 +418,7 @@ impl SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
-        let mut items = Vec::with_capacity(rows.len());
-        for row in &rows {
-            items.push(load_group(&mut tx, row).await?);
-        }
+        let items = load_groups(&mut tx, &rows).await?;
         Ok(Page { items, total: u64::try_from(total).unwrap_or(0), request: page })
     }
 
@@ -499,6 +512,20 @@ impl SqliteStore {
             rule_from,
         )
         .await
+    }
+
+    /// The rules of several groups in one query, in creation order.
+    pub(crate) async fn rules_of(&self, groups: &[SecurityGroupId]) -> Result<Vec<Rule>> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<[u8; 16]> = groups.iter().map(|g| *g.as_bytes()).collect();
+        let sql = format!(
+            "SELECT * FROM security_group_rules WHERE group_id IN ({}) ORDER BY rowid",
+            placeholders(ids.len())
+        );
+        let rows = bind_ids(sqlx::query(&sql), &ids).fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.iter().map(rule_from).collect()
     }
 
     pub(crate) async fn put_rule(&self, rule: &Rule) -> Result<()> {

@@ -1032,3 +1032,55 @@ pub async fn rule_numbers_are_per_organization_and_never_reused(store: Arc<dyn S
     assert!(store.rule_numbers(org.id, &[SecurityGroupId::random()]).await.unwrap().is_empty());
     assert!(store.rule_numbers(org.id, &[]).await.unwrap().is_empty());
 }
+
+/// A page of groups is read in batches: every group gets its own members, annotations and rules,
+/// in order, whatever the others have.
+pub async fn group_pages_load_members_annotations_and_rules_in_batches(store: Arc<dyn Store>) {
+    let org = organization("batches");
+    store.insert_organization(&org).await.unwrap();
+    let dc = data_center("batches-dc");
+    store.insert_data_center(&dc).await.unwrap();
+    let net = network(dc.id, None, false, None);
+    store.insert_network(&net).await.unwrap();
+    let servers: Vec<Server> = (0..3).map(|_| server(org.id, net.id, &[])).collect();
+    for s in &servers {
+        store.insert_server(s, &[]).await.unwrap();
+    }
+    let mut expected = Vec::new();
+    for i in 0..12usize {
+        let mut g = group(org.id, &format!("g{i:02}"));
+        // Some groups have no members, annotations or rules; others several, in a given order.
+        g.members = servers.iter().rev().take(i % 4).map(|s| Member::Server(s.id)).collect();
+        g.annotations =
+            (0..i % 3).map(|k| Annotation { key: format!("k{k}"), value: Some(format!("{i}")) }).collect();
+        let rules: Vec<Rule> =
+            (0..i % 5).map(|p| rule(g.id, Direction::Inbound, &format!("{}", 1000 + p))).collect();
+        store.insert_security_group(&g, &rules).await.unwrap();
+        expected.push((g, rules));
+    }
+    let other = organization("batches-other");
+    store.insert_organization(&other).await.unwrap();
+    let theirs = group(other.id, "theirs");
+    store.insert_security_group(&theirs, &[rule(theirs.id, Direction::Inbound, "22")]).await.unwrap();
+
+    for (page, range) in [(1u32, 0..5usize), (2, 5..10), (3, 10..12)] {
+        let listed = store
+            .list_security_groups(
+                org.id,
+                GroupKind::SecurityGroup,
+                &GroupFilter::default(),
+                PageRequest { page, per_page: 5 },
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed.total, 12);
+        let want: Vec<SecurityGroup> = expected[range.clone()].iter().map(|(g, _)| g.clone()).collect();
+        assert_eq!(listed.items, want, "page {page}");
+        let ids: Vec<SecurityGroupId> = listed.items.iter().map(|g| g.id).collect();
+        let rules = store.rules_of_groups(&ids).await.unwrap();
+        let want: Vec<Rule> = expected[range].iter().flat_map(|(_, r)| r.clone()).collect();
+        assert_eq!(rules, want, "page {page}: its groups' rules, in creation order");
+    }
+    assert!(store.rules_of_groups(&[]).await.unwrap().is_empty());
+    assert!(store.rules_of_groups(&[SecurityGroupId::random()]).await.unwrap().is_empty());
+}

@@ -57,6 +57,7 @@ suite!(
     hosts_round_trip_with_their_role_and_address,
     members_are_added_one_at_a_time_concurrently,
     rule_numbers_are_per_organization_and_never_reused,
+    group_pages_load_members_annotations_and_rules_in_batches,
 );
 
 /// The configured statement timeout reaches PostgreSQL sessions.

@@ -25,6 +25,9 @@
 //!   organization's own counter when the rule is inserted, never reused, so it reveals nothing
 //!   about other accounts; `Store::rule_numbers`). A rule is looked up by the caller's account
 //!   and its number.
+//! - **Paging.** The rules list and the group list take `page` and `pageSize` (both or
+//!   neither, at most 200). Without them the group list answers every group, as Hostway
+//!   documents it, read in batches of 200 (a few queries per batch, never one per group).
 //! - **Protocols.** `TCP`/`UDP` need `1 <= fromPort <= toPort <= 65535`; `AH` (51), `ESP` (50),
 //!   `GRE` (47) and `ALL` (any) take no ports (`0`/`0`, or absent). `AH+ESP` names two IP
 //!   protocols, and a canonical rule has one: it is refused with a 400 that says to create an
@@ -59,7 +62,7 @@ use data_encoding::BASE64;
 use palisade_core::error::{BadRequest, Forbidden, Unauthenticated};
 use palisade_core::id::OrganizationId;
 use palisade_core::service::OrganizationRef;
-use palisade_core::{Error, Principal};
+use palisade_core::{Error, PageRequest, Principal};
 use serde_json::{Map, Value};
 
 use self::error::HostwayError;
@@ -183,6 +186,42 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Caller { actor, org, base: base_url(parts, state) })
     }
 }
+
+/// `?page=&pageSize=` (the rules list's, and the group list's): both or neither; pages start at
+/// 1, `pageSize` is at most 200.
+pub fn page_of(
+    query: Result<axum::extract::Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Option<PageRequest>, Error> {
+    let query = query
+        .map_err(|e| {
+            Error::BadRequest(BadRequest::MalformedParameter { name: "query".into(), message: e.body_text() })
+        })?
+        .0;
+    let number = |name: &str| -> Result<Option<u32>, Error> {
+        query
+            .get(name)
+            .map(|v| {
+                v.trim().parse::<u32>().map_err(|_| {
+                    Error::BadRequest(BadRequest::MalformedParameter {
+                        name: name.into(),
+                        message: "must be a positive integer".into(),
+                    })
+                })
+            })
+            .transpose()
+    };
+    match (number("page")?, number("pageSize")?) {
+        (None, None) => Ok(None),
+        (Some(page), Some(size)) => PageRequest::new(Some(page), Some(size)).map(Some),
+        _ => Err(Error::BadRequest(BadRequest::MalformedParameter {
+            name: "page".into(),
+            message: "give both page and pageSize, or neither".into(),
+        })),
+    }
+}
+
+/// Rule numbers by rule, for views.
+pub type Numbers = HashMap<palisade_core::id::RuleId, u64>;
 
 /// `{key: value}` with `value`'s fields in their declared order (a `serde_json::Value` would
 /// sort them; Hostway documents an order).

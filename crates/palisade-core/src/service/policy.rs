@@ -4,7 +4,7 @@
 //! `security_groups` (and the singular `security_group` to delete), Defined's roles use
 //! `roles:<action>`. The table is here, in the core, so no face can get it wrong.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use super::tenancy::NAME_MAX;
 use super::Core;
@@ -270,7 +270,8 @@ impl Core {
         Ok((group, rules))
     }
 
-    /// A page of groups of one kind, each with all its rules.
+    /// A page of groups of one kind, each with all its rules: a few queries per page (groups,
+    /// their members and annotations, their rules), whatever the page's size.
     pub async fn groups_with_rules(
         &self,
         actor: &Principal,
@@ -281,11 +282,19 @@ impl Core {
         actor.require_org(org, scopes(kind, Op::List))?;
         self.existing_organization(org).await?;
         let groups = self.store.list_security_groups(org, kind, &GroupFilter::default(), page).await?;
-        let mut items = Vec::with_capacity(groups.items.len());
-        for group in groups.items {
-            let rules = self.store.list_rules(group.id, PageRequest::all()).await?.items;
-            items.push((group, rules));
+        let ids: Vec<SecurityGroupId> = groups.items.iter().map(|g| g.id).collect();
+        let mut rules: HashMap<SecurityGroupId, Vec<Rule>> = HashMap::new();
+        for rule in self.store.rules_of_groups(&ids).await? {
+            rules.entry(rule.group_id).or_default().push(rule);
         }
+        let items = groups
+            .items
+            .into_iter()
+            .map(|g| {
+                let own = rules.remove(&g.id).unwrap_or_default();
+                (g, own)
+            })
+            .collect();
         Ok(Page { items, total: groups.total, request: groups.request })
     }
 

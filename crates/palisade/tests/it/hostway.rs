@@ -1156,3 +1156,76 @@ async fn rule_numbers_reveal_nothing_across_accounts() {
     let r = send(&w.app, Method::POST, &path, Some(&other_auth), Some(&body)).await;
     assert_eq!(r.json()["securityGroupRule"]["id"], "4");
 }
+
+#[tokio::test]
+async fn the_group_list_pages_like_the_rules_list() {
+    use palisade_core::policy::{Action, Direction, GroupKind, PortRange, Protocol, Remote};
+    use palisade_core::service::{CreateRule, CreateSecurityGroup};
+    let w = world().await;
+    let org = w.org.parse().unwrap();
+    // 205 groups: more than one batch of 200; rules of every group numbered per account.
+    let mut names = Vec::new();
+    for i in 0..205u16 {
+        let rules = (0..i % 3)
+            .map(|p| CreateRule {
+                direction: Direction::Inbound,
+                action: Action::Allow,
+                protocol: Protocol::Tcp,
+                ports: vec![PortRange { from: 1000 + p, to: 1000 + p }],
+                priority: Some(0),
+                remotes: vec![Remote::Cidr("0.0.0.0/0".into())],
+                description: None,
+            })
+            .collect();
+        let input = CreateSecurityGroup {
+            kind: GroupKind::SecurityGroup,
+            name: format!("g{i:03}"),
+            description: None,
+            allow_all_inbound: false,
+            allow_all_outbound: true,
+            members: vec![],
+            annotations: vec![],
+            rules,
+        };
+        w.app.core.create_security_group(&palisade_core::Principal::Operator, org, input).await.unwrap();
+        names.push(format!("g{i:03}"));
+    }
+    let w = &w;
+    let list = |query: &str| {
+        let path = format!("{}{query}", groups(w));
+        async move { call(w, Method::GET, &path, None).await }
+    };
+    let shown = |body: &Value| -> Vec<String> {
+        body["securityGroups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["displayName"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // No paging arguments: every group (Hostway documents no paging here), read in batches.
+    let all = list("").await.json();
+    assert_eq!(shown(&all), names);
+    let numbers: Vec<String> = all["securityGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()))
+        .collect();
+    let expected: Vec<String> = (1..=numbers.len()).map(|n| n.to_string()).collect();
+    assert_eq!(numbers, expected, "each rule shows its own number");
+    assert_eq!(all["securityGroups"][2]["rules"][1]["fromPort"], 1001);
+    // Pages.
+    assert_eq!(shown(&list("?page=2&pageSize=100").await.json()), names[100..200]);
+    assert_eq!(shown(&list("?page=3&pageSize=100").await.json()), names[200..]);
+    assert_eq!(shown(&list("?page=4&pageSize=100").await.json()), Vec::<String>::new());
+    for (query, details) in [
+        ("?page=1", "page: give both page and pageSize, or neither"),
+        ("?page=1&pageSize=500", "pageSize: must be between 1 and 200"),
+        ("?page=0&pageSize=10", "page: must be at least 1"),
+        ("?page=x&pageSize=10", "page: must be a positive integer"),
+    ] {
+        let r = list(query).await;
+        assert_eq!(fault(&r, StatusCode::BAD_REQUEST)["badRequest"]["details"], details, "{query}");
+    }
+}

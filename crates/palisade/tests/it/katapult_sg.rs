@@ -698,3 +698,37 @@ async fn misleading_addresses_are_refused_as_targets_and_list_entries() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
     assert!(text.contains("write 192.168.1.0/24"), "{text}");
 }
+
+#[tokio::test]
+async fn virtual_machine_groups_are_listed_in_pages() {
+    let w = world(&["virtual_machine_groups"]).await;
+    for name in ["a", "b", "c"] {
+        let body =
+            json!({"organization": {"sub_domain": "terraform-acc-test"}, "properties": {"name": name}});
+        let (status, text) =
+            call(&w, Method::POST, "organizations/_/virtual_machine_groups", Some(&body.to_string())).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+    }
+    let list = "organizations/_/virtual_machine_groups?organization[sub_domain]=terraform-acc-test";
+    let names = |v: &Value| -> Vec<String> {
+        v["virtual_machine_groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, text) = call(&w, Method::GET, list, None).await;
+    assert!(text.starts_with(r#"{"pagination":{"current_page":1,"total_pages":1,"total":3,"per_page":30,"large_set":false},"virtual_machine_groups":["#), "{text}");
+    let (_, text) = call(&w, Method::GET, &format!("{list}&per_page=2"), None).await;
+    let page = json_of(&text);
+    assert_eq!(
+        page["pagination"],
+        json!({"current_page": 1, "total_pages": 2, "total": 3, "per_page": 2, "large_set": false})
+    );
+    assert_eq!(names(&page), ["a", "b"]);
+    let (_, text) = call(&w, Method::GET, &format!("{list}&per_page=2&page=2"), None).await;
+    assert_eq!(names(&json_of(&text)), ["c"]);
+    let (status, text) = call(&w, Method::GET, &format!("{list}&per_page=500"), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+}
