@@ -42,8 +42,11 @@ impl Server {
             let out = out.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    out.lock().unwrap().push_str(&line);
-                    out.lock().unwrap().push('\n');
+                    // One lock per line: the other stream's line must not land between the
+                    // text and its newline (`addr=127.0.0.1:4242Generated …`).
+                    let mut out = out.lock().unwrap();
+                    out.push_str(&line);
+                    out.push('\n');
                 }
             });
         }
