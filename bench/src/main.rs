@@ -7,9 +7,11 @@
 //! - `hosts`: Defined host creation into one role over HTTP, then listing them all.
 //! - `oversized`: how long a request asking for too much (a server with 36,000 interfaces)
 //!   takes to be refused.
+//! - `groups`: listing an organization's many Hostway firewall groups and Katapult VM groups.
 //!
 //! `cargo run --release -p palisade-bench -- --help`
 
+mod groups;
 mod hosts;
 mod ipam;
 mod measure;
@@ -71,6 +73,12 @@ enum Command {
         /// Requests per count.
         #[arg(long, default_value_t = 5)]
         repeats: usize,
+    },
+    /// Listing many groups: the Hostway group list and Katapult's VM-group list.
+    Groups {
+        /// Groups of each kind in the organization.
+        #[arg(long, default_value_t = 2000)]
+        groups: usize,
     },
 }
 
@@ -137,5 +145,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Ipam { prefix, clients } => ipam::run(&backends, &prefix, clients, max).await,
         Command::Hosts { clients, hosts } => hosts::run(&backends, &clients, hosts, max).await,
         Command::Oversized { interfaces, repeats } => oversized::run(&backends, &interfaces, repeats).await,
+        Command::Groups { groups } => groups::run(&backends, groups).await,
     }
 }

@@ -7,12 +7,14 @@
 
 pub mod body_limit;
 pub mod defined;
+pub mod forwarded;
 pub mod frame;
 pub mod health;
 pub mod hostway;
 pub mod katapult;
 pub mod native;
 pub mod rate;
+pub mod trace;
 
 use std::sync::Arc;
 
@@ -26,11 +28,21 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Requests per minute per credential on the vendor faces that limit them (Katapult).
     pub requests_per_minute: u32,
+    /// The base URL clients use (`https://api.example.com`): links are built from it, never from
+    /// request headers. See [`forwarded`].
+    pub public_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-*` headers are believed. See [`forwarded`].
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, requests_per_minute: 1000 }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            requests_per_minute: 1000,
+            public_url: None,
+            trusted_proxies: Vec::new(),
+        }
     }
 }
 
@@ -53,6 +65,7 @@ pub fn router(core: Core, config: ApiConfig) -> Router {
         .merge(defined::router())
         .merge(hostway::router())
         .merge(native::router())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), forwarded::resolve))
         .with_state(state)
         .layer(axum::middleware::from_fn(move |request, next| {
             body_limit::refuse_declared(limit, request, next)

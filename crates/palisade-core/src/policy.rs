@@ -261,7 +261,9 @@ pub enum Remote {
     AnyIpv4,
     AnyIpv6,
     /// An address or CIDR, kept as the client wrote it (Katapult does not normalise
-    /// `10.0.0.1/24`); always parseable.
+    /// `10.0.0.1/24`, Hostway's founding document shows `127.0.0.1/24`); always parseable.
+    /// What it means is [`Remote::network`]: host bits set name their network. Written by
+    /// clients only through [`Remote::cidr`], which refuses the forms that mislead a reader.
     Cidr(String),
     Server(ServerId),
     Group(SecurityGroupId),
@@ -276,9 +278,90 @@ pub enum Remote {
     },
 }
 
+/// Why a client's address or CIDR is refused (see [`Remote::cidr`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CidrError {
+    /// Not an address or CIDR at all (a face may try other readings, such as an id).
+    Malformed,
+    /// An address or CIDR that reads differently to other tools or to a person: the message
+    /// says what to write instead.
+    Misleading(String),
+}
+
+impl CidrError {
+    pub fn message(&self) -> String {
+        match self {
+            Self::Malformed => "must be an IP address or a CIDR such as 192.0.2.0/24".into(),
+            Self::Misleading(message) => message.clone(),
+        }
+    }
+}
+
 impl Remote {
-    /// A CIDR or an address, validated, kept verbatim.
-    pub fn cidr(text: &str) -> Option<Self> {
+    /// A CIDR or an address a client wrote, kept verbatim once accepted. Refused, with a message
+    /// saying what to write instead:
+    ///
+    /// - IPv4 octets with leading zeros (`010.000.000.000/8`): `inet_aton`, `ping` and many
+    ///   firewalls read them as octal (`8.0.0.0/8`), so a reader of the rule and the machine
+    ///   enforcing it could disagree;
+    /// - a `/0` whose address is not all zeros (`1.2.3.4/0`): it admits the whole internet while
+    ///   reading like one host; `0.0.0.0/0` (`::/0`) says so plainly.
+    ///
+    /// Host bits set (`10.0.0.5/24`) are accepted: the vendors echo them as written, and they
+    /// mean the network (`10.0.0.0/24`, [`Remote::network`]).
+    pub fn cidr(text: &str) -> Result<Self, CidrError> {
+        let (address, _) = text.split_once('/').unwrap_or((text, ""));
+        // The dotted quad: the whole address, or the tail of an IPv4-embedded IPv6 one.
+        let quad = address.rsplit(':').next().unwrap_or(address);
+        let octets: Vec<&str> = quad.split('.').collect();
+        let dotted = octets.len() == 4
+            && octets.iter().all(|o| !o.is_empty() && o.bytes().all(|b| b.is_ascii_digit()));
+        if dotted && octets.iter().any(|o| o.len() > 1 && o.starts_with('0')) {
+            let plain: Vec<&str> = octets
+                .iter()
+                .map(|o| o.trim_start_matches('0'))
+                .map(|o| if o.is_empty() { "0" } else { o })
+                .collect();
+            let ipv6_head = &text[..address.len() - quad.len()];
+            let fixed = format!("{ipv6_head}{}{}", plain.join("."), &text[address.len()..]);
+            return Err(CidrError::Misleading(format!(
+                "{text} has IPv4 octets with leading zeros, which other tools read as octal; write {fixed}"
+            )));
+        }
+        let net = match text.parse::<ipnet::IpNet>() {
+            Ok(net) => net,
+            Err(_) => {
+                text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from).map_err(|_| CidrError::Malformed)?
+            }
+        };
+        if net.prefix_len() == 0 && !net.addr().is_unspecified() {
+            let (family, all) = if net.addr().is_ipv4() { ("IPv4", "0.0.0.0/0") } else { ("IPv6", "::/0") };
+            return Err(CidrError::Misleading(format!(
+                "{text} is every {family} address, written as if it were one host; write {all} if that is meant"
+            )));
+        }
+        Ok(Self::Cidr(text.to_owned()))
+    }
+
+    /// The addresses a CIDR-like remote stands for: host bits cleared (`10.0.0.5/24` is
+    /// `10.0.0.0/24`), an address as a host prefix, `all:ipv4`/`all:ipv6` as `/0`. `None` for
+    /// remotes that name objects.
+    pub fn network(&self) -> Option<ipnet::IpNet> {
+        match self {
+            Self::AnyIpv4 => Some(ipnet::IpNet::V4(ipnet::Ipv4Net::default())),
+            Self::AnyIpv6 => Some(ipnet::IpNet::V6(ipnet::Ipv6Net::default())),
+            Self::Cidr(text) => text
+                .parse::<ipnet::IpNet>()
+                .ok()
+                .or_else(|| text.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+                .map(|net| net.trunc()),
+            _ => None,
+        }
+    }
+
+    /// A stored CIDR: accepted as stored (it was validated when written, possibly under older
+    /// rules that clients' stored ids still depend on).
+    fn stored_cidr(text: &str) -> Option<Self> {
         let ok = text.parse::<ipnet::IpNet>().is_ok() || text.parse::<std::net::IpAddr>().is_ok();
         ok.then(|| Self::Cidr(text.to_owned()))
     }
@@ -311,7 +394,7 @@ impl FromStr for Remote {
         match s.split_once(':') {
             Some(("all", "ipv4")) => Ok(Self::AnyIpv4),
             Some(("all", "ipv6")) => Ok(Self::AnyIpv6),
-            Some(("cidr", text)) => Self::cidr(text).ok_or_else(|| format!("bad CIDR {text}")),
+            Some(("cidr", text)) => Self::stored_cidr(text).ok_or_else(|| format!("bad CIDR {text}")),
             Some(("server", id)) => id.parse().map(Self::Server).map_err(|e| e.to_string()),
             Some(("group", id)) => id.parse().map(Self::Group).map_err(|e| e.to_string()),
             Some(("server_group", id)) => id.parse().map(Self::ServerGroup).map_err(|e| e.to_string()),
@@ -426,8 +509,42 @@ mod tests {
         ] {
             assert_eq!(r.to_string().parse::<Remote>().unwrap(), r);
         }
-        assert!(Remote::cidr("10.0.0.300").is_none());
-        assert_eq!(Remote::cidr("195.66.84.24"), Some(Remote::Cidr("195.66.84.24".into())));
+        assert_eq!(Remote::cidr("10.0.0.300"), Err(CidrError::Malformed));
+        assert_eq!(Remote::cidr("195.66.84.24"), Ok(Remote::Cidr("195.66.84.24".into())));
+    }
+
+    #[test]
+    fn misleading_cidrs_are_refused_with_what_to_write() {
+        let misleading = |text: &str| match Remote::cidr(text) {
+            Err(CidrError::Misleading(message)) => message,
+            other => panic!("{text}: {other:?}"),
+        };
+        assert!(misleading("010.000.000.000/8").ends_with("write 10.0.0.0/8"));
+        assert!(misleading("192.168.001.010").ends_with("write 192.168.1.10"));
+        assert!(misleading("::ffff:010.0.0.1/128").ends_with("write ::ffff:10.0.0.1/128"));
+        assert!(misleading("1.2.3.4/0").contains("write 0.0.0.0/0 if that is meant"));
+        assert!(misleading("2001:db8::1/0").contains("write ::/0 if that is meant"));
+        for fine in
+            ["0.0.0.0/0", "::/0", "10.0.0.0/8", "10.0.0.5/24", "127.0.0.1/24", "0.0.0.0", "2001:db8::/32"]
+        {
+            assert_eq!(Remote::cidr(fine), Ok(Remote::Cidr(fine.into())), "{fine}");
+        }
+        for bad in ["", "10.0.0.0/33", "vm_abc", "1.2.3", "10.0.0.0/8/8"] {
+            assert_eq!(Remote::cidr(bad), Err(CidrError::Malformed), "{bad}");
+        }
+    }
+
+    #[test]
+    fn host_bits_mean_the_network() {
+        let net = |text: &str| Remote::cidr(text).unwrap().network().unwrap().to_string();
+        assert_eq!(net("10.0.0.5/24"), "10.0.0.0/24");
+        assert_eq!(net("127.0.0.1/24"), "127.0.0.0/24");
+        assert_eq!(net("195.66.84.24"), "195.66.84.24/32");
+        assert_eq!(net("2001:db8::1/64"), "2001:db8::/64");
+        assert_eq!(Remote::AnyIpv4.network().unwrap().to_string(), "0.0.0.0/0");
+        assert_eq!(Remote::AnyIpv6.network().unwrap().to_string(), "::/0");
+        // Stored remotes written before the checks still load.
+        assert_eq!("cidr:1.2.3.4/0".parse::<Remote>(), Ok(Remote::Cidr("1.2.3.4/0".into())));
     }
 
     proptest! {

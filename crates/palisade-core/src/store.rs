@@ -183,6 +183,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn rule(&self, id: RuleId) -> Result<Option<Rule>>;
     /// Rules in creation order.
     async fn list_rules(&self, group: SecurityGroupId, page: PageRequest) -> Result<Page<Rule>>;
+    /// Every rule of these groups (a page of a listing), in creation order, in one query.
+    async fn rules_of_groups(&self, groups: &[SecurityGroupId]) -> Result<Vec<Rule>>;
     /// Replaces a rule's fields, with the same allow-all check as [`Store::insert_rule`].
     async fn replace_rule(&self, rule: &Rule) -> Result<()>;
     async fn delete_rule(&self, id: RuleId) -> Result<()>;
@@ -196,11 +198,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         member: crate::policy::Member,
         at: time::OffsetDateTime,
     ) -> Result<()>;
-    /// The serial numbers of a group's rules, in creation order: small positive numbers the
-    /// database assigns when a rule is inserted and never reuses (for vendors that number rules).
-    async fn rule_serials(&self, group: SecurityGroupId) -> Result<Vec<(RuleId, u64)>>;
-    /// The rule holding this serial number.
-    async fn rule_by_serial(&self, serial: u64) -> Result<Option<RuleId>>;
+    /// The numbers of these groups' rules, in creation order (for vendors that number rules):
+    /// positive, unique within the organization, assigned in the rule's insert transaction
+    /// from the organization's own counter, never reused, so they reveal nothing about other
+    /// organizations. Groups of other organizations contribute nothing.
+    async fn rule_numbers(
+        &self,
+        org: OrganizationId,
+        groups: &[SecurityGroupId],
+    ) -> Result<Vec<(RuleId, u64)>>;
+    /// The organization's rule holding this number.
+    async fn rule_by_number(&self, org: OrganizationId, number: u64) -> Result<Option<RuleId>>;
 
     async fn insert_server_group(&self, group: &ServerGroup) -> Result<()>;
     async fn server_group(&self, id: ServerGroupId) -> Result<Option<ServerGroup>>;

@@ -1,5 +1,7 @@
 //! Security groups and rules on PostgreSQL.
 
+use std::collections::HashMap;
+
 use palisade_core::error::{Error, Result};
 use palisade_core::id::TagId;
 use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId};
@@ -72,49 +74,69 @@ async fn write_annotations(
 }
 
 async fn load_group(conn: &mut PgConnection, row: &PgRow) -> Result<SecurityGroup> {
-    let id = SecurityGroupId::from_uuid(uuid(row, "id")?);
-    let kind: String = get(row, "kind")?;
+    let mut groups = load_groups(conn, std::slice::from_ref(row)).await?;
+    groups.pop().ok_or_else(|| Error::internal("a loaded group vanished"))
+}
+
+/// Groups from their rows, with members and annotations read in one query each for all of them
+/// (a page of a listing costs the same few queries whatever its size).
+async fn load_groups(conn: &mut PgConnection, rows: &[PgRow]) -> Result<Vec<SecurityGroup>> {
+    let mut groups = Vec::with_capacity(rows.len());
+    for row in rows {
+        let kind: String = get(row, "kind")?;
+        groups.push(SecurityGroup {
+            id: SecurityGroupId::from_uuid(uuid(row, "id")?),
+            organization_id: OrganizationId::from_uuid(uuid(row, "organization_id")?),
+            kind: GroupKind::parse(&kind)
+                .ok_or_else(|| Error::internal(format!("stored group kind {kind}")))?,
+            name: get(row, "name")?,
+            description: get(row, "description")?,
+            allow_all_inbound: get(row, "allow_all_inbound")?,
+            allow_all_outbound: get(row, "allow_all_outbound")?,
+            members: Vec::new(),
+            annotations: Vec::new(),
+            created_at: get(row, "created_at")?,
+            updated_at: get(row, "updated_at")?,
+        });
+    }
+    if groups.is_empty() {
+        return Ok(groups);
+    }
+    let ids: Vec<Uuid> = groups.iter().map(|g| g.id.as_uuid()).collect();
+    let index: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     let members = sqlx::query(
-        "SELECT server_id, server_group_id, tag_id FROM security_group_members WHERE group_id = $1 ORDER BY position",
+        "SELECT group_id, server_id, server_group_id, tag_id FROM security_group_members
+         WHERE group_id = ANY($1) ORDER BY position",
     )
-    .bind(id.as_uuid())
+    .bind(&ids)
     .fetch_all(&mut *conn)
     .await
-    .map_err(db_error)?
-    .iter()
-    .map(|r| {
-        if let Some(server) = get::<Option<Uuid>>(r, "server_id")? {
-            Ok(Member::Server(ServerId::from_uuid(server)))
+    .map_err(db_error)?;
+    for r in &members {
+        let member = if let Some(server) = get::<Option<Uuid>>(r, "server_id")? {
+            Member::Server(ServerId::from_uuid(server))
         } else if let Some(group) = get::<Option<Uuid>>(r, "server_group_id")? {
-            Ok(Member::ServerGroup(ServerGroupId::from_uuid(group)))
+            Member::ServerGroup(ServerGroupId::from_uuid(group))
         } else {
-            Ok(Member::Tag(TagId::from_uuid(uuid(r, "tag_id")?)))
+            Member::Tag(TagId::from_uuid(uuid(r, "tag_id")?))
+        };
+        if let Some(&i) = index.get(&uuid(r, "group_id")?) {
+            groups[i].members.push(member);
         }
-    })
-    .collect::<Result<Vec<_>>>()?;
+    }
     let annotations = sqlx::query(
-        "SELECT key, value FROM security_group_annotations WHERE group_id = $1 ORDER BY position",
+        "SELECT group_id, key, value FROM security_group_annotations WHERE group_id = ANY($1) ORDER BY position",
     )
-    .bind(id.as_uuid())
+    .bind(&ids)
     .fetch_all(&mut *conn)
     .await
-    .map_err(db_error)?
-    .iter()
-    .map(|r| Ok(Annotation { key: get(r, "key")?, value: get(r, "value")? }))
-    .collect::<Result<Vec<_>>>()?;
-    Ok(SecurityGroup {
-        id,
-        organization_id: OrganizationId::from_uuid(uuid(row, "organization_id")?),
-        kind: GroupKind::parse(&kind).ok_or_else(|| Error::internal(format!("stored group kind {kind}")))?,
-        name: get(row, "name")?,
-        description: get(row, "description")?,
-        allow_all_inbound: get(row, "allow_all_inbound")?,
-        allow_all_outbound: get(row, "allow_all_outbound")?,
-        members,
-        annotations,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-    })
+    .map_err(db_error)?;
+    for r in &annotations {
+        if let Some(&i) = index.get(&uuid(r, "group_id")?) {
+            groups[i].annotations.push(Annotation { key: get(r, "key")?, value: get(r, "value")? });
+        }
+    }
+    Ok(groups)
 }
 
 fn rule_from(row: &PgRow) -> Result<Rule> {
@@ -191,6 +213,27 @@ async fn insert_rule_row(conn: &mut PgConnection, rule: &Rule) -> Result<()> {
     .execute(&mut *conn)
     .await
     .map_err(|e| constraint_error(e, &[], GROUP))?;
+    number_rule(conn, rule).await
+}
+
+/// Gives a new rule its organization's next number (migration 0005), in the caller's
+/// transaction; the counter row stays locked until commit, so concurrent inserts of one
+/// organization take consecutive numbers.
+async fn number_rule(conn: &mut PgConnection, rule: &Rule) -> Result<()> {
+    sqlx::query(
+        "WITH counter AS (
+             INSERT INTO rule_number_counters (organization_id, last_number)
+             SELECT organization_id, 1 FROM security_groups WHERE id = $1
+             ON CONFLICT (organization_id) DO UPDATE SET last_number = rule_number_counters.last_number + 1
+             RETURNING organization_id, last_number)
+         INSERT INTO rule_numbers (organization_id, number, rule_id)
+         SELECT organization_id, last_number, $2 FROM counter",
+    )
+    .bind(rule.group_id.as_uuid())
+    .bind(rule.id.as_uuid())
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
     Ok(())
 }
 
@@ -377,10 +420,7 @@ impl PostgresStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
-        let mut items = Vec::with_capacity(rows.len());
-        for row in &rows {
-            items.push(load_group(&mut tx, row).await?);
-        }
+        let items = load_groups(&mut tx, &rows).await?;
         Ok(Page { items, total: u64::try_from(total).unwrap_or(0), request: page })
     }
 
@@ -477,6 +517,19 @@ impl PostgresStore {
         .await
     }
 
+    /// The rules of several groups in one query, in creation order.
+    pub(crate) async fn rules_of(&self, groups: &[SecurityGroupId]) -> Result<Vec<Rule>> {
+        let ids: Vec<Uuid> = groups.iter().map(|g| g.as_uuid()).collect();
+        sqlx::query("SELECT * FROM security_group_rules WHERE group_id = ANY($1) ORDER BY seq")
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(rule_from)
+            .collect()
+    }
+
     pub(crate) async fn put_rule(&self, rule: &Rule) -> Result<()> {
         let mut tx = self.begin().await?;
         check_direction(&mut tx, rule).await?;
@@ -504,7 +557,7 @@ impl PostgresStore {
     }
 }
 
-/// Group members added one at a time, and rules' serial numbers (their `seq`, migration 0004).
+/// Group members added one at a time, and rules' numbers per organization (migration 0005).
 impl PostgresStore {
     pub(crate) async fn add_member(
         &self,
@@ -547,27 +600,37 @@ impl PostgresStore {
         tx.commit().await.map_err(db_error)
     }
 
-    pub(crate) async fn serials(&self, group: SecurityGroupId) -> Result<Vec<(RuleId, u64)>> {
-        sqlx::query("SELECT id, seq FROM security_group_rules WHERE group_id = $1 ORDER BY seq")
-            .bind(group.as_uuid())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?
-            .iter()
-            .map(|row| {
-                let serial = u64::try_from(get::<i64>(row, "seq")?).map_err(Error::internal)?;
-                Ok((RuleId::from_uuid(get(row, "id")?), serial))
-            })
-            .collect()
+    pub(crate) async fn numbers(
+        &self,
+        org: OrganizationId,
+        groups: &[SecurityGroupId],
+    ) -> Result<Vec<(RuleId, u64)>> {
+        let ids: Vec<Uuid> = groups.iter().map(|g| g.as_uuid()).collect();
+        sqlx::query(
+            "SELECT r.id, n.number FROM security_group_rules r JOIN rule_numbers n ON n.rule_id = r.id
+             WHERE n.organization_id = $1 AND r.group_id = ANY($2) ORDER BY r.seq",
+        )
+        .bind(org.as_uuid())
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|row| {
+            let number = u64::try_from(get::<i64>(row, "number")?).map_err(Error::internal)?;
+            Ok((RuleId::from_uuid(get(row, "id")?), number))
+        })
+        .collect()
     }
 
-    pub(crate) async fn by_serial(&self, serial: u64) -> Result<Option<RuleId>> {
-        let Ok(serial) = i64::try_from(serial) else { return Ok(None) };
-        let row = sqlx::query("SELECT id FROM security_group_rules WHERE seq = $1")
-            .bind(serial)
+    pub(crate) async fn by_number(&self, org: OrganizationId, number: u64) -> Result<Option<RuleId>> {
+        let Ok(number) = i64::try_from(number) else { return Ok(None) };
+        let row = sqlx::query("SELECT rule_id FROM rule_numbers WHERE organization_id = $1 AND number = $2")
+            .bind(org.as_uuid())
+            .bind(number)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)?;
-        row.map(|r| get(&r, "id").map(RuleId::from_uuid)).transpose()
+        row.map(|r| get(&r, "rule_id").map(RuleId::from_uuid)).transpose()
     }
 }

@@ -899,6 +899,10 @@ impl Store for PostgresStore {
         self.rules(group, page).await
     }
 
+    async fn rules_of_groups(&self, groups: &[SecurityGroupId]) -> Result<Vec<Rule>> {
+        self.rules_of(groups).await
+    }
+
     async fn replace_rule(&self, rule: &Rule) -> Result<()> {
         self.put_rule(rule).await
     }
@@ -916,12 +920,16 @@ impl Store for PostgresStore {
         self.add_member(id, member, at).await
     }
 
-    async fn rule_serials(&self, group: SecurityGroupId) -> Result<Vec<(RuleId, u64)>> {
-        self.serials(group).await
+    async fn rule_numbers(
+        &self,
+        org: OrganizationId,
+        groups: &[SecurityGroupId],
+    ) -> Result<Vec<(RuleId, u64)>> {
+        self.numbers(org, groups).await
     }
 
-    async fn rule_by_serial(&self, serial: u64) -> Result<Option<RuleId>> {
-        self.by_serial(serial).await
+    async fn rule_by_number(&self, org: OrganizationId, number: u64) -> Result<Option<RuleId>> {
+        self.by_number(org, number).await
     }
 
     async fn insert_server_group(&self, group: &ServerGroup) -> Result<()> {

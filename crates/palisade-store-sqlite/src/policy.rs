@@ -1,5 +1,7 @@
 //! Security groups and rules on SQLite.
 
+use std::collections::HashMap;
+
 use palisade_core::error::{Error, Result};
 use palisade_core::id::TagId;
 use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId};
@@ -15,6 +17,7 @@ use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 
 use crate::rows::{bytes16, get, opt_bytes16, timestamp};
+use crate::store_impl::{bind_ids, placeholders};
 use crate::{constraint_error, db_error, found, SqliteStore};
 
 const GROUP: &str = "security group";
@@ -79,48 +82,62 @@ async fn write_annotations(
 }
 
 async fn load_group(conn: &mut SqliteConnection, row: &SqliteRow) -> Result<SecurityGroup> {
-    let id = SecurityGroupId::from_bytes(bytes16(row, "id")?);
-    let kind: String = get(row, "kind")?;
-    let members = sqlx::query(
-        "SELECT server_id, server_group_id, tag_id FROM security_group_members WHERE group_id = ? ORDER BY position",
-    )
-    .bind(id.as_bytes().as_slice())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_error)?
-    .iter()
-    .map(|r| {
-        if let Some(server) = opt_bytes16(r, "server_id")? {
-            Ok(Member::Server(ServerId::from_bytes(server)))
-        } else if let Some(group) = opt_bytes16(r, "server_group_id")? {
-            Ok(Member::ServerGroup(ServerGroupId::from_bytes(group)))
+    let mut groups = load_groups(conn, std::slice::from_ref(row)).await?;
+    groups.pop().ok_or_else(|| Error::internal("a loaded group vanished"))
+}
+
+/// Groups from their rows, with members and annotations read in one query each for all of them
+/// (a page of a listing costs the same few queries whatever its size).
+async fn load_groups(conn: &mut SqliteConnection, rows: &[SqliteRow]) -> Result<Vec<SecurityGroup>> {
+    let mut groups = Vec::with_capacity(rows.len());
+    for row in rows {
+        let kind: String = get(row, "kind")?;
+        groups.push(SecurityGroup {
+            id: SecurityGroupId::from_bytes(bytes16(row, "id")?),
+            organization_id: OrganizationId::from_bytes(bytes16(row, "organization_id")?),
+            kind: GroupKind::parse(&kind)
+                .ok_or_else(|| Error::internal(format!("stored group kind {kind}")))?,
+            name: get(row, "name")?,
+            description: get(row, "description")?,
+            allow_all_inbound: get(row, "allow_all_inbound")?,
+            allow_all_outbound: get(row, "allow_all_outbound")?,
+            members: Vec::new(),
+            annotations: Vec::new(),
+            created_at: timestamp(row, "created_at")?,
+            updated_at: timestamp(row, "updated_at")?,
+        });
+    }
+    if groups.is_empty() {
+        return Ok(groups);
+    }
+    let ids: Vec<[u8; 16]> = groups.iter().map(|g| *g.id.as_bytes()).collect();
+    let index: HashMap<[u8; 16], usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let marks = placeholders(ids.len());
+    let sql = format!(
+        "SELECT group_id, server_id, server_group_id, tag_id FROM security_group_members
+         WHERE group_id IN ({marks}) ORDER BY position"
+    );
+    for r in bind_ids(sqlx::query(&sql), &ids).fetch_all(&mut *conn).await.map_err(db_error)? {
+        let member = if let Some(server) = opt_bytes16(&r, "server_id")? {
+            Member::Server(ServerId::from_bytes(server))
+        } else if let Some(group) = opt_bytes16(&r, "server_group_id")? {
+            Member::ServerGroup(ServerGroupId::from_bytes(group))
         } else {
-            Ok(Member::Tag(TagId::from_bytes(bytes16(r, "tag_id")?)))
+            Member::Tag(TagId::from_bytes(bytes16(&r, "tag_id")?))
+        };
+        if let Some(&i) = index.get(&bytes16(&r, "group_id")?) {
+            groups[i].members.push(member);
         }
-    })
-    .collect::<Result<Vec<_>>>()?;
-    let annotations =
-        sqlx::query("SELECT key, value FROM security_group_annotations WHERE group_id = ? ORDER BY position")
-            .bind(id.as_bytes().as_slice())
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_error)?
-            .iter()
-            .map(|r| Ok(Annotation { key: get(r, "key")?, value: get(r, "value")? }))
-            .collect::<Result<Vec<_>>>()?;
-    Ok(SecurityGroup {
-        id,
-        organization_id: OrganizationId::from_bytes(bytes16(row, "organization_id")?),
-        kind: GroupKind::parse(&kind).ok_or_else(|| Error::internal(format!("stored group kind {kind}")))?,
-        name: get(row, "name")?,
-        description: get(row, "description")?,
-        allow_all_inbound: get(row, "allow_all_inbound")?,
-        allow_all_outbound: get(row, "allow_all_outbound")?,
-        members,
-        annotations,
-        created_at: timestamp(row, "created_at")?,
-        updated_at: timestamp(row, "updated_at")?,
-    })
+    }
+    let sql = format!(
+        "SELECT group_id, key, value FROM security_group_annotations WHERE group_id IN ({marks}) ORDER BY position"
+    );
+    for r in bind_ids(sqlx::query(&sql), &ids).fetch_all(&mut *conn).await.map_err(db_error)? {
+        if let Some(&i) = index.get(&bytes16(&r, "group_id")?) {
+            groups[i].annotations.push(Annotation { key: get(&r, "key")?, value: get(&r, "value")? });
+        }
+    }
+    Ok(groups)
 }
 
 fn rule_from(row: &SqliteRow) -> Result<Rule> {
@@ -197,6 +214,30 @@ async fn insert_rule_row(conn: &mut SqliteConnection, rule: &Rule) -> Result<()>
     .execute(&mut *conn)
     .await
     .map_err(|e| constraint_error(e, &[], GROUP))?;
+    number_rule(conn, rule).await
+}
+
+/// Gives a new rule its organization's next number (migration 0005), in the caller's
+/// transaction.
+async fn number_rule(conn: &mut SqliteConnection, rule: &Rule) -> Result<()> {
+    let row = sqlx::query(
+        "INSERT INTO rule_number_counters (organization_id, last_number)
+         SELECT organization_id, 1 FROM security_groups WHERE id = ?
+         ON CONFLICT (organization_id) DO UPDATE SET last_number = rule_number_counters.last_number + 1
+         RETURNING organization_id, last_number",
+    )
+    .bind(rule.group_id.as_bytes().as_slice())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .ok_or(Error::not_found(GROUP))?;
+    sqlx::query("INSERT INTO rule_numbers (organization_id, number, rule_id) VALUES (?, ?, ?)")
+        .bind(bytes16(&row, "organization_id")?.as_slice())
+        .bind(get::<i64>(&row, "last_number")?)
+        .bind(rule.id.as_bytes().as_slice())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
     Ok(())
 }
 
@@ -377,10 +418,7 @@ impl SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
-        let mut items = Vec::with_capacity(rows.len());
-        for row in &rows {
-            items.push(load_group(&mut tx, row).await?);
-        }
+        let items = load_groups(&mut tx, &rows).await?;
         Ok(Page { items, total: u64::try_from(total).unwrap_or(0), request: page })
     }
 
@@ -476,6 +514,20 @@ impl SqliteStore {
         .await
     }
 
+    /// The rules of several groups in one query, in creation order.
+    pub(crate) async fn rules_of(&self, groups: &[SecurityGroupId]) -> Result<Vec<Rule>> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<[u8; 16]> = groups.iter().map(|g| *g.as_bytes()).collect();
+        let sql = format!(
+            "SELECT * FROM security_group_rules WHERE group_id IN ({}) ORDER BY rowid",
+            placeholders(ids.len())
+        );
+        let rows = bind_ids(sqlx::query(&sql), &ids).fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.iter().map(rule_from).collect()
+    }
+
     pub(crate) async fn put_rule(&self, rule: &Rule) -> Result<()> {
         let mut tx = self.write().await?;
         check_direction(&mut tx, rule).await?;
@@ -503,7 +555,7 @@ impl SqliteStore {
     }
 }
 
-/// Group members added one at a time, and rules' serial numbers (`rule_serials`, migration 0004).
+/// Group members added one at a time, and rules' numbers per organization (migration 0005).
 impl SqliteStore {
     pub(crate) async fn add_member(
         &self,
@@ -554,27 +606,35 @@ impl SqliteStore {
         tx.commit().await
     }
 
-    pub(crate) async fn serials(&self, group: SecurityGroupId) -> Result<Vec<(RuleId, u64)>> {
-        sqlx::query(
-            "SELECT r.id, s.serial FROM security_group_rules r JOIN rule_serials s ON s.rule_id = r.id
-             WHERE r.group_id = ? ORDER BY r.rowid",
-        )
-        .bind(group.as_bytes().as_slice())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_error)?
-        .iter()
-        .map(|row| {
-            let serial = u64::try_from(get::<i64>(row, "serial")?).map_err(Error::internal)?;
-            Ok((RuleId::from_bytes(bytes16(row, "id")?), serial))
-        })
-        .collect()
+    pub(crate) async fn numbers(
+        &self,
+        org: OrganizationId,
+        groups: &[SecurityGroupId],
+    ) -> Result<Vec<(RuleId, u64)>> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<[u8; 16]> = groups.iter().map(|g| *g.as_bytes()).collect();
+        let sql = format!(
+            "SELECT r.id, n.number FROM security_group_rules r JOIN rule_numbers n ON n.rule_id = r.id
+             WHERE n.organization_id = ? AND r.group_id IN ({}) ORDER BY r.rowid",
+            placeholders(ids.len())
+        );
+        let query = sqlx::query(&sql).bind(org.as_bytes().as_slice());
+        let rows = bind_ids(query, &ids).fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let number = u64::try_from(get::<i64>(row, "number")?).map_err(Error::internal)?;
+                Ok((RuleId::from_bytes(bytes16(row, "id")?), number))
+            })
+            .collect()
     }
 
-    pub(crate) async fn by_serial(&self, serial: u64) -> Result<Option<RuleId>> {
-        let Ok(serial) = i64::try_from(serial) else { return Ok(None) };
-        let row = sqlx::query("SELECT rule_id FROM rule_serials WHERE serial = ?")
-            .bind(serial)
+    pub(crate) async fn by_number(&self, org: OrganizationId, number: u64) -> Result<Option<RuleId>> {
+        let Ok(number) = i64::try_from(number) else { return Ok(None) };
+        let row = sqlx::query("SELECT rule_id FROM rule_numbers WHERE organization_id = ? AND number = ?")
+            .bind(org.as_bytes().as_slice())
+            .bind(number)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)?;

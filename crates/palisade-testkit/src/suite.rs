@@ -981,38 +981,106 @@ pub async fn members_are_added_one_at_a_time_concurrently(store: Arc<dyn Store>)
     );
 }
 
-pub async fn rule_serials_are_assigned_and_never_reused(store: Arc<dyn Store>) {
-    let org = organization("serials");
+pub async fn rule_numbers_are_per_organization_and_never_reused(store: Arc<dyn Store>) {
+    let org = organization("numbers");
+    let other = organization("numbers-other");
     store.insert_organization(&org).await.unwrap();
+    store.insert_organization(&other).await.unwrap();
     let a = group(org.id, "a");
     let first = rule(a.id, Direction::Inbound, "22");
     store.insert_security_group(&a, std::slice::from_ref(&first)).await.unwrap();
-    let second = rule(a.id, Direction::Inbound, "80");
-    store.insert_rule(&second).await.unwrap();
-    let serials = store.rule_serials(a.id).await.unwrap();
-    assert_eq!(serials.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [first.id, second.id]);
-    let (s1, s2) = (serials[0].1, serials[1].1);
-    assert!(s1 >= 1 && s2 > s1, "{serials:?}");
-    assert_eq!(store.rule_by_serial(s2).await.unwrap(), Some(second.id));
+    let theirs = group(other.id, "theirs");
+    store.insert_security_group(&theirs, &[]).await.unwrap();
+    // Two organizations creating rules interleaved: each sees its own consecutive numbers.
+    let mut mine = vec![first.id];
+    let mut others = Vec::new();
+    for port in ["80", "443", "8080"] {
+        let r = rule(a.id, Direction::Inbound, port);
+        store.insert_rule(&r).await.unwrap();
+        mine.push(r.id);
+        let r = rule(theirs.id, Direction::Inbound, port);
+        store.insert_rule(&r).await.unwrap();
+        others.push(r.id);
+    }
+    let numbers = store.rule_numbers(org.id, &[a.id]).await.unwrap();
+    assert_eq!(numbers, mine.iter().copied().zip(1..).collect::<Vec<_>>());
+    let their_numbers = store.rule_numbers(other.id, &[theirs.id]).await.unwrap();
+    assert_eq!(their_numbers, others.iter().copied().zip(1..).collect::<Vec<_>>());
+    // Lookups are scoped to the organization; another organization's groups give nothing.
+    assert_eq!(store.rule_by_number(org.id, 2).await.unwrap(), Some(mine[1]));
+    assert_eq!(store.rule_by_number(other.id, 2).await.unwrap(), Some(others[1]));
+    assert_eq!(store.rule_by_number(other.id, 4).await.unwrap(), None);
+    assert!(store.rule_numbers(org.id, &[theirs.id]).await.unwrap().is_empty());
+    assert_eq!(store.rule_numbers(org.id, &[a.id, theirs.id]).await.unwrap().len(), 4);
     // Deleting the newest rule does not free its number for the next one.
-    store.delete_rule(second.id).await.unwrap();
-    assert_eq!(store.rule_by_serial(s2).await.unwrap(), None);
-    let third = rule(a.id, Direction::Inbound, "443");
-    store.insert_rule(&third).await.unwrap();
-    let serials = store.rule_serials(a.id).await.unwrap();
-    assert!(serials[1].1 > s2, "{serials:?}");
+    store.delete_rule(mine[3]).await.unwrap();
+    assert_eq!(store.rule_by_number(org.id, 4).await.unwrap(), None);
+    let fifth = rule(a.id, Direction::Inbound, "9000");
+    store.insert_rule(&fifth).await.unwrap();
+    assert_eq!(store.rule_by_number(org.id, 5).await.unwrap(), Some(fifth.id));
     // Updating a rule keeps its number; replacing a group's rules numbers the new ones.
     let mut changed = first.clone();
     changed.ports = vec![];
     store.replace_rule(&changed).await.unwrap();
-    assert_eq!(store.rule_by_serial(s1).await.unwrap(), Some(first.id));
-    let fresh = rule(a.id, Direction::Inbound, "8080");
+    assert_eq!(store.rule_by_number(org.id, 1).await.unwrap(), Some(first.id));
+    let fresh = rule(a.id, Direction::Inbound, "8443");
     let patch = SecurityGroupPatch { rules: Some(vec![fresh.clone()]), ..Default::default() };
     store.update_security_group(a.id, &patch, now()).await.unwrap();
-    let serials = store.rule_serials(a.id).await.unwrap();
-    assert_eq!(serials.len(), 1);
-    assert_eq!(store.rule_by_serial(serials[0].1).await.unwrap(), Some(fresh.id));
-    assert_eq!(store.rule_by_serial(s1).await.unwrap(), None);
-    assert_eq!(store.rule_by_serial(u64::MAX).await.unwrap(), None);
-    assert!(store.rule_serials(SecurityGroupId::random()).await.unwrap().is_empty());
+    assert_eq!(store.rule_numbers(org.id, &[a.id]).await.unwrap(), vec![(fresh.id, 6)]);
+    assert_eq!(store.rule_by_number(org.id, 1).await.unwrap(), None);
+    assert_eq!(store.rule_by_number(org.id, u64::MAX).await.unwrap(), None);
+    assert!(store.rule_numbers(org.id, &[SecurityGroupId::random()]).await.unwrap().is_empty());
+    assert!(store.rule_numbers(org.id, &[]).await.unwrap().is_empty());
+}
+
+/// A page of groups is read in batches: every group gets its own members, annotations and rules,
+/// in order, whatever the others have.
+pub async fn group_pages_load_members_annotations_and_rules_in_batches(store: Arc<dyn Store>) {
+    let org = organization("batches");
+    store.insert_organization(&org).await.unwrap();
+    let dc = data_center("batches-dc");
+    store.insert_data_center(&dc).await.unwrap();
+    let net = network(dc.id, None, false, None);
+    store.insert_network(&net).await.unwrap();
+    let servers: Vec<Server> = (0..3).map(|_| server(org.id, net.id, &[])).collect();
+    for s in &servers {
+        store.insert_server(s, &[]).await.unwrap();
+    }
+    let mut expected = Vec::new();
+    for i in 0..12usize {
+        let mut g = group(org.id, &format!("g{i:02}"));
+        // Some groups have no members, annotations or rules; others several, in a given order.
+        g.members = servers.iter().rev().take(i % 4).map(|s| Member::Server(s.id)).collect();
+        g.annotations =
+            (0..i % 3).map(|k| Annotation { key: format!("k{k}"), value: Some(format!("{i}")) }).collect();
+        let rules: Vec<Rule> =
+            (0..i % 5).map(|p| rule(g.id, Direction::Inbound, &format!("{}", 1000 + p))).collect();
+        store.insert_security_group(&g, &rules).await.unwrap();
+        expected.push((g, rules));
+    }
+    let other = organization("batches-other");
+    store.insert_organization(&other).await.unwrap();
+    let theirs = group(other.id, "theirs");
+    store.insert_security_group(&theirs, &[rule(theirs.id, Direction::Inbound, "22")]).await.unwrap();
+
+    for (page, range) in [(1u32, 0..5usize), (2, 5..10), (3, 10..12)] {
+        let listed = store
+            .list_security_groups(
+                org.id,
+                GroupKind::SecurityGroup,
+                &GroupFilter::default(),
+                PageRequest { page, per_page: 5 },
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed.total, 12);
+        let want: Vec<SecurityGroup> = expected[range.clone()].iter().map(|(g, _)| g.clone()).collect();
+        assert_eq!(listed.items, want, "page {page}");
+        let ids: Vec<SecurityGroupId> = listed.items.iter().map(|g| g.id).collect();
+        let rules = store.rules_of_groups(&ids).await.unwrap();
+        let want: Vec<Rule> = expected[range].iter().flat_map(|(_, r)| r.clone()).collect();
+        assert_eq!(rules, want, "page {page}: its groups' rules, in creation order");
+    }
+    assert!(store.rules_of_groups(&[]).await.unwrap().is_empty());
+    assert!(store.rules_of_groups(&[SecurityGroupId::random()]).await.unwrap().is_empty());
 }

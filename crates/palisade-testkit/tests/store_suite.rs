@@ -56,7 +56,8 @@ suite!(
     groups_are_created_and_replaced_with_their_rules,
     hosts_round_trip_with_their_role_and_address,
     members_are_added_one_at_a_time_concurrently,
-    rule_serials_are_assigned_and_never_reused,
+    rule_numbers_are_per_organization_and_never_reused,
+    group_pages_load_members_annotations_and_rules_in_batches,
 );
 
 /// The configured statement timeout reaches PostgreSQL sessions.

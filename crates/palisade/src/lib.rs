@@ -229,7 +229,7 @@ async fn api(
     let core = Core::with_settings(store, operator, config.core.clone());
     let router = palisade_api::router(core.clone(), config.api.clone())
         .layer(axum::middleware::from_fn_with_state(config.http.request_body_timeout, body_deadline::enforce))
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+        .layer(palisade_api::trace::layer());
     Ok((core, router, generated))
 }
 

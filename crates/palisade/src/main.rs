@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the API server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the native API's OpenAPI document (JSON) to standard output.
     Openapi,
 }
@@ -102,13 +102,25 @@ struct ServeArgs {
     #[arg(long, env = "PALISADE_MAX_CONNECTIONS", default_value_t = 512,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+
+    /// The base URL clients reach this server at (`https://api.example.com`): links in responses
+    /// use it, whatever the request's Host or X-Forwarded-* headers say. Set it in production.
+    #[arg(long, env = "PALISADE_PUBLIC_URL", value_parser = palisade_api::forwarded::parse_public_url)]
+    public_url: Option<String>,
+
+    /// Reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For, -Proto and
+    /// -Host headers are believed (client address for tokens' network limits, links); from
+    /// anyone else these headers are ignored.
+    #[arg(long, env = "PALISADE_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = palisade_api::forwarded::parse_trusted_proxy)]
+    trusted_proxies: Vec<palisade_api::forwarded::IpNet>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Openapi => {
             let doc = palisade_api::native::openapi();
             println!("{}", doc.to_pretty_json()?);
@@ -140,7 +152,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             keep_alive_timeout: Duration::from_millis(args.keep_alive_timeout_ms),
             max_connections: args.max_connections,
         },
-        api: ApiConfig { max_body_bytes: args.max_body_bytes, requests_per_minute: args.requests_per_minute },
+        api: ApiConfig {
+            max_body_bytes: args.max_body_bytes,
+            requests_per_minute: args.requests_per_minute,
+            public_url: args.public_url,
+            trusted_proxies: args.trusted_proxies,
+        },
         core: CoreSettings { reverse_dns_pattern: args.reverse_dns_pattern },
     };
     let (app, startup) = Application::build(config).await?;

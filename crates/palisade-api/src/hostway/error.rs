@@ -11,6 +11,7 @@
 //! | forbidden | 403 | `forbidden` |
 //! | wrong method | 405 | `badMethod` |
 //! | body too large, rate limited | 413, 429 | `overLimit` |
+//! | a body that is not JSON | 415 | `badMediaType` |
 //! | unavailable | 503 | `serviceUnavailable` |
 //! | internal | 500 | `computeFault` (details logged, never shown) |
 

@@ -1,11 +1,14 @@
 //! Firewall groups: `os-security-groups` (create, list, get, update, delete) and assigning a
 //! group to a cloud server (`flexcloud/servers/{serverId}/os-security-group`).
 
-use axum::extract::State;
+use std::collections::HashMap;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use palisade_core::error::ViolationCode;
-use palisade_core::id::{RuleId, SecurityGroupId, ServerId};
+use palisade_core::id::{SecurityGroupId, ServerId};
 use palisade_core::policy::{GroupKind, Member, Rule, SecurityGroup, SecurityGroupPatch};
 use palisade_core::service::CreateSecurityGroup;
 use palisade_core::validate::Violations;
@@ -15,7 +18,7 @@ use serde_json::{Map, Value};
 
 use super::error::HostwayError;
 use super::rules::{rule_views, RuleView};
-use super::{ids, one, wrapped, BodyResult, Caller, Link, Params};
+use super::{ids, one, page_of, wrapped, BodyResult, Caller, Link, Numbers, Params};
 use crate::AppState;
 
 type Result<T> = std::result::Result<T, HostwayError>;
@@ -36,13 +39,13 @@ struct GroupView {
     servers: Vec<String>,
 }
 
-fn view(caller: &Caller, group: &SecurityGroup, rules: &[Rule], serials: &[(RuleId, u64)]) -> GroupView {
+fn view(caller: &Caller, group: &SecurityGroup, rules: &[Rule], numbers: &Numbers) -> GroupView {
     let id = ids::render(group.id, group.created_at);
     GroupView {
         display_name: group.name.clone(),
         description: group.description.clone().unwrap_or_default(),
         links: Link::to_self(caller.link(&format!("os-security-groups/{id}"))),
-        rules: rule_views(rules, serials),
+        rules: rule_views(rules, numbers),
         id,
         account_number: caller.account(),
         servers: group
@@ -78,8 +81,9 @@ pub(super) async fn group_in_account(
 /// The group with its rules and their numbers, rendered.
 async fn full_view(state: &AppState, caller: &Caller, group: &SecurityGroup) -> Result<GroupView> {
     let (group, rules) = state.core.group_with_rules(&caller.actor, group.id, KIND).await?;
-    let serials = state.core.rule_serials(&caller.actor, group.id, KIND).await?;
-    Ok(view(caller, &group, &rules, &serials))
+    let numbers: Numbers =
+        state.core.rule_numbers(&caller.actor, group.id, KIND).await?.into_iter().collect();
+    Ok(view(caller, &group, &rules, &numbers))
 }
 
 /// `displayName` and `description` of a `securityGroup` object, each optional here.
@@ -128,16 +132,34 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: BodyRes
         rules: Vec::new(),
     };
     let (group, rules) = state.core.create_security_group(&caller.actor, caller.org, input).await?;
-    Ok((StatusCode::CREATED, one("securityGroup", view(&caller, &group, &rules, &[]))).into_response())
+    Ok((StatusCode::CREATED, one("securityGroup", view(&caller, &group, &rules, &Numbers::new())))
+        .into_response())
 }
 
-/// `GET /accounts/{accountId}/os-security-groups` → 200 `{"securityGroups": […]}`.
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response> {
-    let page = state.core.groups_with_rules(&caller.actor, caller.org, KIND, PageRequest::all()).await?;
-    let mut groups = Vec::with_capacity(page.items.len());
-    for (group, rules) in &page.items {
-        let serials = state.core.rule_serials(&caller.actor, group.id, KIND).await?;
-        groups.push(view(&caller, group, rules, &serials));
+/// `GET /accounts/{accountId}/os-security-groups[?page=&pageSize=]` → 200
+/// `{"securityGroups": […]}`. With `page` and `pageSize` (both or neither, as on the rules list),
+/// that page; without, every group — Hostway documents no paging here, so a client that does not
+/// page still sees them all — read in batches of 200. Either way a batch costs a few queries
+/// (groups, members, annotations, rules, rule numbers), never one per group.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: std::result::Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response> {
+    let paged = page_of(query)?;
+    let mut request = paged.unwrap_or(PageRequest { page: 1, per_page: PageRequest::MAX_PER_PAGE });
+    let mut groups = Vec::new();
+    loop {
+        let batch = state.core.groups_with_rules(&caller.actor, caller.org, KIND, request).await?;
+        let ids: Vec<SecurityGroupId> = batch.items.iter().map(|(g, _)| g.id).collect();
+        let numbers: Numbers =
+            state.core.rule_numbers_of(&caller.actor, caller.org, KIND, &ids).await?.into_iter().collect();
+        let last = paged.is_some() || batch.items.len() < usize::try_from(request.per_page).unwrap_or(0);
+        groups.extend(batch.items.iter().map(|(group, rules)| view(&caller, group, rules, &numbers)));
+        if last {
+            break;
+        }
+        request.page += 1;
     }
     Ok(one("securityGroups", groups).into_response())
 }

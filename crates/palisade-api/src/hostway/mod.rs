@@ -21,8 +21,13 @@
 //! - **IDs.** Groups: `group` + creation date (`2012May11`, UTC) + `_` + 22 base62 characters of
 //!   the 128-bit id. Hostway shows 9 characters, which cannot carry 128 bits: a documented
 //!   deviation in length only; the date is checked when parsing, so each group has exactly one
-//!   id. Rules: numeric strings, the rule's serial number (assigned by the database, never
-//!   reused; `Store::rule_serials`).
+//!   id. Rules: numeric strings, the rule's number within its organization (assigned from the
+//!   organization's own counter when the rule is inserted, never reused, so it reveals nothing
+//!   about other accounts; `Store::rule_numbers`). A rule is looked up by the caller's account
+//!   and its number.
+//! - **Paging.** The rules list and the group list take `page` and `pageSize` (both or
+//!   neither, at most 200). Without them the group list answers every group, as Hostway
+//!   documents it, read in batches of 200 (a few queries per batch, never one per group).
 //! - **Protocols.** `TCP`/`UDP` need `1 <= fromPort <= toPort <= 65535`; `AH` (51), `ESP` (50),
 //!   `GRE` (47) and `ALL` (any) take no ports (`0`/`0`, or absent). `AH+ESP` names two IP
 //!   protocols, and a canonical rule has one: it is refused with a 400 that says to create an
@@ -30,6 +35,9 @@
 //! - **Action and priority.** `ACCEPT`/`REJECT`/`DROP` are canonical allow/reject/deny (absent:
 //!   `ACCEPT`). Hostway's priority "starts at 0 = lowest", the canonical one evaluates lower
 //!   first: the canonical priority is the negated Hostway priority (absent: 0).
+//! - **Media type.** A write with a body must be `application/json` (`media`: Basic credentials
+//!   are ambient in browsers, so a cross-site form must not be able to write); otherwise `415
+//!   badMediaType`.
 //! - **Errors.** OpenStack single-key faults with `details` and a fresh `errorid` (UUID) per
 //!   error: `badRequest` 400, `itemNotFound` 404, `forbidden` 403, `badMethod` 405, and
 //!   `computeFault` for a display name in use — status 409 with `"code": 400` inside, as the
@@ -39,12 +47,13 @@
 pub(crate) mod error;
 mod groups;
 pub mod ids;
+mod media;
 mod rules;
 
 use std::collections::HashMap;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::{AUTHORIZATION, HOST};
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -52,7 +61,7 @@ use data_encoding::BASE64;
 use palisade_core::error::{BadRequest, Forbidden, Unauthenticated};
 use palisade_core::id::OrganizationId;
 use palisade_core::service::OrganizationRef;
-use palisade_core::{Error, Operation, Principal};
+use palisade_core::{Error, Operation, PageRequest, Principal};
 use serde_json::{Map, Value};
 
 use self::error::HostwayError;
@@ -107,7 +116,7 @@ pub fn route_table() -> Vec<RouteEntry> {
 pub struct Caller {
     pub actor: Principal,
     pub org: OrganizationId,
-    /// `scheme://host` of the request, for `links`.
+    /// `scheme://host[/prefix]` clients use, for `links`.
     pub base: String,
 }
 
@@ -145,23 +154,13 @@ fn basic(parts: &Parts) -> Option<Result<(String, String), Error>> {
     Some(decoded)
 }
 
-/// The request's own `scheme://host`: the `Host` header (or the URI's authority), and
-/// `X-Forwarded-Proto` when a proxy terminating TLS says `https`.
-fn base_url(parts: &Parts) -> String {
-    let host = parts
-        .headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()))
-        .unwrap_or_else(|| "localhost".into());
-    let https = parts
-        .headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
-        || parts.uri.scheme_str() == Some("https");
-    format!("{}://{host}", if https { "https" } else { "http" })
+/// `scheme://host[/prefix]` for links: the configured public URL, else the request's own
+/// ([`crate::forwarded`]: forwarded headers count only from trusted proxies).
+fn base_url(parts: &Parts, state: &AppState) -> String {
+    match &state.config.public_url {
+        Some(url) => url.clone(),
+        None => crate::forwarded::request_base(&parts.headers, &parts.uri, parts.extensions.get()),
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -189,9 +188,45 @@ impl FromRequestParts<AppState> for Caller {
             }
             None => actor.organization_id().ok_or(Error::Forbidden(Forbidden::OperatorOnly))?,
         };
-        Ok(Caller { actor, org, base: base_url(parts) })
+        Ok(Caller { actor, org, base: base_url(parts, state) })
     }
 }
+
+/// `?page=&pageSize=` (the rules list's, and the group list's): both or neither; pages start at
+/// 1, `pageSize` is at most 200.
+pub fn page_of(
+    query: Result<axum::extract::Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Option<PageRequest>, Error> {
+    let query = query
+        .map_err(|e| {
+            Error::BadRequest(BadRequest::MalformedParameter { name: "query".into(), message: e.body_text() })
+        })?
+        .0;
+    let number = |name: &str| -> Result<Option<u32>, Error> {
+        query
+            .get(name)
+            .map(|v| {
+                v.trim().parse::<u32>().map_err(|_| {
+                    Error::BadRequest(BadRequest::MalformedParameter {
+                        name: name.into(),
+                        message: "must be a positive integer".into(),
+                    })
+                })
+            })
+            .transpose()
+    };
+    match (number("page")?, number("pageSize")?) {
+        (None, None) => Ok(None),
+        (Some(page), Some(size)) => PageRequest::new(Some(page), Some(size)).map(Some),
+        _ => Err(Error::BadRequest(BadRequest::MalformedParameter {
+            name: "page".into(),
+            message: "give both page and pageSize, or neither".into(),
+        })),
+    }
+}
+
+/// Rule numbers by rule, for views.
+pub type Numbers = HashMap<palisade_core::id::RuleId, u64>;
 
 /// `{key: value}` with `value`'s fields in their declared order (a `serde_json::Value` would
 /// sort them; Hostway documents an order).
@@ -247,6 +282,7 @@ impl FromRequest<AppState> for Body {
     type Rejection = HostwayError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        media::require_json(req.headers())?;
         let bytes = crate::body_limit::read(req, state.config.max_body_bytes).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body(None));

@@ -5,22 +5,23 @@
 
 use std::collections::HashMap;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use palisade_core::error::{BadRequest, ViolationCode};
+use palisade_core::error::ViolationCode;
 use palisade_core::id::RuleId;
-use palisade_core::policy::{Action, Direction, GroupKind, PortRange, Protocol, Remote, Rule};
+use palisade_core::policy::{Action, CidrError, Direction, GroupKind, PortRange, Protocol, Remote, Rule};
 use palisade_core::service::CreateRule;
 use palisade_core::validate::Violations;
-use palisade_core::{Action as Op, Error, Operation, PageRequest};
+use palisade_core::{Action as Op, Error, Operation};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::error::HostwayError;
 use super::groups::{group_in_account, GROUPS};
-use super::{ids, one, wrapped, BodyResult, Caller, Link, Params};
+use super::{ids, one, page_of, wrapped, BodyResult, Caller, Link, Numbers, Params};
 use crate::AppState;
 
 type Result<T> = std::result::Result<T, HostwayError>;
@@ -78,8 +79,8 @@ fn priority(rule: &Rule) -> i64 {
     rule.priority.map_or(0, |p| -i64::from(p))
 }
 
-fn serial_of(serials: &[(RuleId, u64)], id: RuleId) -> String {
-    serials.iter().find(|(r, _)| *r == id).map(|(_, s)| s.to_string()).unwrap_or_default()
+fn number_of(numbers: &Numbers, id: RuleId) -> String {
+    numbers.get(&id).map(u64::to_string).unwrap_or_default()
 }
 
 /// A rule inside a group view.
@@ -96,7 +97,7 @@ pub(super) struct RuleView {
 }
 
 /// The inbound rules (Hostway has no direction) in creation order.
-pub(super) fn rule_views(rules: &[Rule], serials: &[(RuleId, u64)]) -> Vec<RuleView> {
+pub(super) fn rule_views(rules: &[Rule], numbers: &Numbers) -> Vec<RuleView> {
     rules
         .iter()
         .filter(|r| r.direction == Direction::Inbound)
@@ -109,7 +110,7 @@ pub(super) fn rule_views(rules: &[Rule], serials: &[(RuleId, u64)]) -> Vec<RuleV
                 cidr: cidr(r),
                 action: action_name(r.action),
                 priority: priority(r),
-                id: serial_of(serials, r.id),
+                id: number_of(numbers, r.id),
             }
         })
         .collect()
@@ -217,12 +218,16 @@ fn parse(rule: &Map<String, Value>) -> std::result::Result<(String, CreateRule),
         }
         None => {}
     }
-    let remote = text(&mut v, rule, "cidr").and_then(|c| {
-        let remote = Remote::cidr(c.trim());
-        if remote.is_none() {
+    let remote = text(&mut v, rule, "cidr").and_then(|c| match Remote::cidr(c.trim()) {
+        Ok(remote) => Some(remote),
+        Err(CidrError::Malformed) => {
             v.push("cidr", ViolationCode::InvalidValue, "must be a CIDR such as 192.0.2.0/24");
+            None
         }
-        remote
+        Err(e) => {
+            v.push("cidr", ViolationCode::InvalidValue, e.message());
+            None
+        }
     });
     let parent = text(&mut v, rule, "parentGroupId").map(str::to_owned);
     let action = match rule.get("action") {
@@ -290,8 +295,9 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: BodyRes
         other => other,
     })?;
     let (rule, group) = state.core.create_rule(&caller.actor, group.id, KIND, input).await?;
-    let serials = state.core.rule_serials(&caller.actor, group.id, KIND).await?;
-    let id = serial_of(&serials, rule.id);
+    let numbers: Numbers =
+        state.core.rule_numbers(&caller.actor, group.id, KIND).await?.into_iter().collect();
+    let id = number_of(&numbers, rule.id);
     let (from_port, to_port) = ports(&rule);
     let view = CreatedRule {
         from_port,
@@ -319,49 +325,20 @@ struct ListedRule {
     id: String,
 }
 
-/// `?page=&pageSize=`: both or neither; pages start at 1.
-fn page_of(query: &HashMap<String, String>) -> std::result::Result<Option<PageRequest>, Error> {
-    let number = |name: &str| -> std::result::Result<Option<u32>, Error> {
-        query
-            .get(name)
-            .map(|v| {
-                v.trim().parse::<u32>().map_err(|_| {
-                    Error::BadRequest(BadRequest::MalformedParameter {
-                        name: name.into(),
-                        message: "must be a positive integer".into(),
-                    })
-                })
-            })
-            .transpose()
-    };
-    match (number("page")?, number("pageSize")?) {
-        (None, None) => Ok(None),
-        (Some(page), Some(size)) => PageRequest::new(Some(page), Some(size)).map(Some),
-        _ => Err(Error::BadRequest(BadRequest::MalformedParameter {
-            name: "page".into(),
-            message: "give both page and pageSize, or neither".into(),
-        })),
-    }
-}
-
 /// `GET /accounts/{accountId}/os-security-groups/{groupId}/rules` → 200; 404 when the group
 /// has no rules (Hostway's documented behaviour).
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     params: Params,
-    query: std::result::Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    query: std::result::Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response> {
-    let query = query
-        .map_err(|e| {
-            Error::BadRequest(BadRequest::MalformedParameter { name: "query".into(), message: e.body_text() })
-        })?
-        .0;
-    let page = page_of(&query)?;
+    let page = page_of(query)?;
     let text = params.get("group_id");
     let group = group_in_account(&state, &caller, text, Op::Read).await?;
     let (_, rules) = state.core.group_with_rules(&caller.actor, group.id, KIND).await?;
-    let serials = state.core.rule_serials(&caller.actor, group.id, KIND).await?;
+    let numbers: Numbers =
+        state.core.rule_numbers(&caller.actor, group.id, KIND).await?.into_iter().collect();
     let inbound: Vec<&Rule> = rules.iter().filter(|r| r.direction == Direction::Inbound).collect();
     if inbound.is_empty() {
         return Err(Error::not_found("security group rule").into());
@@ -385,7 +362,7 @@ pub async fn list(
                 protocol: protocol_name(r.protocol),
                 to_port,
                 cidr: cidr(r),
-                id: serial_of(&serials, r.id),
+                id: number_of(&numbers, r.id),
             }
         })
         .collect();
@@ -406,8 +383,8 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, params: Param
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(not_found());
     }
-    let serial: u64 = text.parse().map_err(|_| not_found())?;
-    let (rule, group) = state.core.rule_by_serial(&caller.actor, serial, KIND, true).await?;
+    let number: u64 = text.parse().map_err(|_| not_found())?;
+    let (rule, group) = state.core.rule_by_number(&caller.actor, caller.org, number, KIND, true).await?;
     if group.organization_id != caller.org || group.kind != KIND {
         return Err(not_found());
     }

@@ -1,7 +1,9 @@
 //! `/api/v1/organizations/{id}/api_tokens` and `/users`: an organization's credentials.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::CACHE_CONTROL;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use palisade_core::id::{ApiTokenId, OrganizationId};
 use palisade_core::service::{CreateApiToken, CreateUser};
@@ -26,7 +28,7 @@ pub async fn create_token(
     OperatorActor(actor): OperatorActor,
     NativePath(id): NativePath<String>,
     NativeJson(body): NativeJson<CreateApiTokenRequest>,
-) -> Result<(StatusCode, Json<CreatedApiTokenResponse>)> {
+) -> Result<Response> {
     let org: OrganizationId = path_id(&id, OrganizationId::KIND)?;
     let input = CreateApiToken {
         name: body.name,
@@ -37,7 +39,15 @@ pub async fn create_token(
     let created = s.core.create_api_token(&actor, org, input).await?;
     let response =
         CreatedApiTokenResponse { api_token: created.token.into(), secret: created.secret.into_string() };
-    Ok((StatusCode::CREATED, Json(response)))
+    // `Cache-Control: no-store`: no cache or proxy keeps the secret either.
+    Ok(no_store((StatusCode::CREATED, Json(response))))
+}
+
+/// A response carrying a secret: never stored by a cache.
+fn no_store(response: impl IntoResponse) -> Response {
+    let mut response = response.into_response();
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// List an organization's API tokens (never their secrets).

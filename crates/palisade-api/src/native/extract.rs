@@ -17,12 +17,16 @@ use serde::Deserialize;
 use super::error::NativeError;
 use crate::AppState;
 
-/// The source address of the TCP connection (used for tokens' network limits).
+/// The client's address (used for tokens' network limits): the TCP peer's, or the one a trusted
+/// proxy forwarded ([`crate::forwarded`]).
 pub fn source_ip(parts: &Parts) -> IpAddr {
+    if let Some(forwarded) = parts.extensions.get::<crate::forwarded::Forwarded>() {
+        return forwarded.client;
+    }
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+        .map(|ConnectInfo(addr)| addr.ip().to_canonical())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 

@@ -11,7 +11,7 @@ use crate::id::{AddressListEntryId, AddressListId, OrganizationId};
 use crate::limits::MAX_ENTRIES;
 use crate::model::now;
 use crate::page::{Page, PageRequest};
-use crate::policy::{AddressList, AddressListEntry, Annotation, Remote};
+use crate::policy::{AddressList, AddressListEntry, Annotation, CidrError, Remote};
 use crate::validate::Violations;
 
 fn list_op(action: Action) -> Operation {
@@ -26,12 +26,14 @@ pub struct NewEntry {
 }
 
 fn check_entry(v: &mut Violations, path: &str, entry: &NewEntry) {
-    if Remote::cidr(&entry.address).is_none() {
-        v.push(
+    match Remote::cidr(&entry.address) {
+        Ok(_) => {}
+        Err(CidrError::Malformed) => v.push(
             format!("{path}address"),
             ViolationCode::InvalidValue,
             "must be an IP address or a CIDR network",
-        );
+        ),
+        Err(e) => v.push(format!("{path}address"), ViolationCode::InvalidValue, e.message()),
     }
     if let Some(name) = &entry.name {
         v.text(&format!("{path}name"), name, 0, NAME_MAX);

@@ -7,7 +7,7 @@
 //! caller without the scope cannot tell an existing group from a missing one, and another
 //! organization's group is simply not found.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use super::tenancy::NAME_MAX;
 use super::Core;
@@ -144,6 +144,13 @@ impl Core {
             return Ok(());
         }
         for (i, remote) in rule.remotes.iter().enumerate() {
+            // Faces build CIDR remotes with `Remote::cidr`; the core holds every face to it.
+            if let Remote::Cidr(text) = remote {
+                if let Err(e) = Remote::cidr(text) {
+                    v.push(format!("{at}remotes[{i}]"), ViolationCode::InvalidValue, e.message());
+                    continue;
+                }
+            }
             if let Remote::Hosts { tags, .. } = remote {
                 for (j, tag) in tags.iter().enumerate() {
                     v.text(&format!("{at}remotes[{i}].tags[{j}]"), tag, 1, NAME_MAX);
@@ -301,7 +308,8 @@ impl Core {
         Ok((group, rules))
     }
 
-    /// A page of groups of one kind, each with all its rules.
+    /// A page of groups of one kind, each with all its rules: a few queries per page (groups,
+    /// their members and annotations, their rules), whatever the page's size.
     pub async fn groups_with_rules(
         &self,
         actor: &Principal,
@@ -312,11 +320,19 @@ impl Core {
         actor.authorize(org, group_op(kind, Action::List))?;
         self.existing_organization(org).await?;
         let groups = self.store.list_security_groups(org, kind, &GroupFilter::default(), page).await?;
-        let mut items = Vec::with_capacity(groups.items.len());
-        for group in groups.items {
-            let rules = self.store.list_rules(group.id, PageRequest::all()).await?.items;
-            items.push((group, rules));
+        let ids: Vec<SecurityGroupId> = groups.items.iter().map(|g| g.id).collect();
+        let mut rules: HashMap<SecurityGroupId, Vec<Rule>> = HashMap::new();
+        for rule in self.store.rules_of_groups(&ids).await? {
+            rules.entry(rule.group_id).or_default().push(rule);
         }
+        let items = groups
+            .items
+            .into_iter()
+            .map(|g| {
+                let own = rules.remove(&g.id).unwrap_or_default();
+                (g, own)
+            })
+            .collect();
         Ok(Page { items, total: groups.total, request: groups.request })
     }
 
@@ -669,8 +685,8 @@ impl Core {
     }
 }
 
-/// Single-member attachment and rule serial numbers: what vendors that attach one group to one
-/// server at a time, and that number their rules, need (Hostway).
+/// Single-member attachment and rule numbers: what vendors that attach one group to one server
+/// at a time, and that number their rules, need (Hostway).
 impl Core {
     /// Makes `member` (a server, server group or tag of the group's organization) a member of the
     /// group, unless it already is; concurrent additions all land. A member that does not exist
@@ -697,29 +713,45 @@ impl Core {
         self.store.security_group(id).await?.ok_or(Error::not_found(SecurityGroupId::KIND))
     }
 
-    /// The serial numbers of a group's rules, in creation order (see
-    /// [`crate::store::Store::rule_serials`]).
-    pub async fn rule_serials(
+    /// The numbers of a group's rules, in creation order (see
+    /// [`crate::store::Store::rule_numbers`]).
+    pub async fn rule_numbers(
         &self,
         actor: &Principal,
         group_id: SecurityGroupId,
         kind: GroupKind,
     ) -> Result<Vec<(RuleId, u64)>> {
-        self.authorized_group(actor, group_id, kind, Action::Read).await?;
-        self.store.rule_serials(group_id).await
+        let group = self.authorized_group(actor, group_id, kind, Action::Read).await?;
+        self.store.rule_numbers(group.organization_id, &[group_id]).await
     }
 
-    /// The rule holding a serial number, of a group of `kind`, if the caller may read (or
-    /// write) it; else not found.
-    pub async fn rule_by_serial(
+    /// The numbers of the rules of several groups of one organization (a page of a listing),
+    /// in one store call; groups of another organization contribute nothing.
+    pub async fn rule_numbers_of(
         &self,
         actor: &Principal,
-        serial: u64,
+        org: OrganizationId,
+        kind: GroupKind,
+        groups: &[SecurityGroupId],
+    ) -> Result<Vec<(RuleId, u64)>> {
+        actor.authorize(org, group_op(kind, Action::List))?;
+        self.store.rule_numbers(org, groups).await
+    }
+
+    /// The organization's rule of a group of `kind` holding a number, if the caller may read
+    /// (or write) it; else not found. Numbers are per organization: the same number names
+    /// another rule elsewhere. Scopes are checked before the lookup, so a caller without them
+    /// cannot tell a used number from a free one.
+    pub async fn rule_by_number(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        number: u64,
         kind: GroupKind,
         write: bool,
     ) -> Result<(Rule, SecurityGroup)> {
         actor.require_scopes(rule_op(kind, write))?;
-        let id = self.store.rule_by_serial(serial).await?.ok_or(Error::not_found(RuleId::KIND))?;
+        let id = self.store.rule_by_number(org, number).await?.ok_or(Error::not_found(RuleId::KIND))?;
         self.authorized_rule(actor, id, kind, write).await
     }
 }

@@ -94,6 +94,64 @@ async fn token_network_limits() {
 }
 
 #[tokio::test]
+async fn forwarded_client_addresses_count_only_from_trusted_proxies() {
+    for trusted in [false, true] {
+        let app = TestApp::spawn_tuned(|c| {
+            if trusted {
+                c.api.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+            }
+        })
+        .await;
+        let org = app.org("acme").await;
+        let path = format!("/api/v1/organizations/{org}/api_tokens");
+        let create = |nets: serde_json::Value| {
+            app.post(
+                &path,
+                OPERATOR,
+                json!({"name": "t", "scopes": ["organizations:read"], "allowed_networks": nets}),
+            )
+        };
+        let office = create(json!(["192.0.2.0/24"])).await.body["secret"].as_str().unwrap().to_owned();
+        let local = create(json!(["127.0.0.0/8"])).await.body["secret"].as_str().unwrap().to_owned();
+        let get = |token: &str, forwarded_for: &str| {
+            app.client
+                .get(format!("{}/api/v1/organizations/{org}", app.base))
+                .bearer_auth(token)
+                .header("x-forwarded-for", forwarded_for)
+                .send()
+        };
+        // A client claiming to be in the office, and the proxy appending what it saw.
+        let r = get(&office, "192.0.2.7").await.unwrap();
+        let local_r = get(&local, "198.51.100.1, 203.0.113.5").await.unwrap();
+        if trusted {
+            assert_eq!(r.status(), StatusCode::OK);
+            assert_eq!(local_r.status(), StatusCode::FORBIDDEN);
+            let body: serde_json::Value = local_r.json().await.unwrap();
+            assert_eq!(body["error"]["details"], json!({"ip_address": "203.0.113.5"}));
+        } else {
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "the header of an untrusted peer is ignored");
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["error"]["details"], json!({"ip_address": "127.0.0.1"}));
+            assert_eq!(local_r.status(), StatusCode::OK);
+        }
+    }
+}
+
+#[tokio::test]
+async fn responses_carrying_a_secret_are_never_cached() {
+    let app = TestApp::spawn().await;
+    let org = app.org("acme").await;
+    let path = format!("/api/v1/organizations/{org}/api_tokens");
+    let created = app.post(&path, OPERATOR, json!({"name": "t", "scopes": []})).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert!(created.body["secret"].is_string());
+    assert_eq!(created.headers["cache-control"], "no-store");
+    // Listing tokens shows no secret.
+    let listed = app.get(&path, OPERATOR).await;
+    assert!(!listed.body.to_string().contains("secret"), "{}", listed.body);
+}
+
+#[tokio::test]
 async fn organization_state_gates_its_tokens() {
     let app = TestApp::spawn().await;
     let org = app.org("acme").await;

@@ -48,8 +48,11 @@ impl Server {
             let out = out.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    out.lock().unwrap().push_str(&line);
-                    out.lock().unwrap().push('\n');
+                    // One lock per line: the other stream's line must not land between the
+                    // text and its newline (`addr=127.0.0.1:4242Generated …`).
+                    let mut out = out.lock().unwrap();
+                    out.push_str(&line);
+                    out.push('\n');
                 }
             });
         }
@@ -257,7 +260,39 @@ fn help_describes_the_commands_and_settings() {
         "PALISADE_KEEP_ALIVE_TIMEOUT_MS",
         "--max-connections",
         "PALISADE_MAX_CONNECTIONS",
+        "--public-url",
+        "PALISADE_PUBLIC_URL",
+        "--trusted-proxies",
+        "PALISADE_TRUSTED_PROXIES",
     ] {
         assert!(text.contains(needle), "{needle} missing from --help:\n{text}");
     }
+}
+
+#[tokio::test]
+async fn query_string_values_never_reach_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let operator = "palop_query-log-test-operator";
+    let server = Server::start_with(dir.path(), &["--admin-token", operator]);
+    let base = server.ready_url();
+    let client = reqwest::Client::new();
+    let secrets = ["s3cretNative", "s3cretKatapult", "s3cretHostway", "s3cretDefined", "s3cretBare"];
+    for path in [
+        format!("/api/v1/organizations?token={}&page=1", secrets[0]),
+        format!("/core/v1/organizations/_?api_key={}", secrets[1]),
+        format!("/accounts/os-security-groups?password={}", secrets[2]),
+        format!("/v1/roles?key={}", secrets[3]),
+        format!("/nowhere?{}", secrets[4]),
+    ] {
+        let r = client.get(format!("{base}{path}")).bearer_auth(operator).send().await.unwrap();
+        assert!(r.status().as_u16() < 500, "{path}: {}", r.status());
+    }
+    let log = server.terminate();
+    for secret in secrets {
+        assert!(!log.contains(secret), "{secret} reached the log:\n{log}");
+    }
+    // The span still says what was asked: the path and the query's keys.
+    assert!(log.contains("path=/api/v1/organizations"), "{log}");
+    assert!(log.contains("token=[redacted]&page=[redacted]"), "{log}");
+    assert!(!log.contains(operator), "the bearer token reached the log");
 }

@@ -149,7 +149,7 @@ async fn acknowledged_writes_survive_sigkill_under_concurrent_writers() {
 
     // The world the writers write into, made through the first server.
     let mut server = Server::start_logging(dir.path(), &args, "info");
-    let base = server.base_url();
+    let base = server.ready_url();
     let post = |path: &str, body: Value| {
         client.post(format!("{base}/api/v1{path}")).bearer_auth(OPERATOR).json(&body).send()
     };
@@ -180,7 +180,7 @@ async fn acknowledged_writes_survive_sigkill_under_concurrent_writers() {
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let next = Arc::new(AtomicUsize::new(0));
     for round in 0..ROUNDS {
-        let base = server.base_url();
+        let base = server.ready_url();
         let acked = Arc::new(AtomicUsize::new(0));
         let url = format!("{base}/api/v1/organizations/{org}/servers");
         let writers: Vec<_> = (0..WRITERS)
@@ -217,14 +217,14 @@ async fn acknowledged_writes_survive_sigkill_under_concurrent_writers() {
         }
 
         server = Server::start_logging(dir.path(), &args, "info");
-        let base = server.base_url();
+        let base = server.ready_url();
         let snapshot = ledger.lock().unwrap().clone();
         assert!(snapshot.unexpected.is_empty(), "unexpected answers: {:?}", snapshot.unexpected);
         check(&client, &base, &org, &network, &snapshot).await;
     }
 
     // Still writable after the crashes, and the tallies are what this test claims.
-    let base = server.base_url();
+    let base = server.ready_url();
     let k = next.fetch_add(1, Ordering::SeqCst);
     let res = client
         .post(format!("{base}/api/v1/organizations/{org}/servers"))

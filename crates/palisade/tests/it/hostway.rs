@@ -332,7 +332,14 @@ async fn concurrent_creates_with_one_name_have_exactly_one_winner() {
         let (client, url, auth) =
             (w.app.client.clone(), format!("{}{}", w.app.base, groups(&w)), w.auth.clone());
         tasks.push(tokio::spawn(async move {
-            let res = client.post(url).header("authorization", auth).body(body).send().await.unwrap();
+            let res = client
+                .post(url)
+                .header("authorization", auth)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
             (res.status(), res.text().await.unwrap())
         }));
     }
@@ -819,27 +826,110 @@ async fn assigning_a_group_to_a_server() {
 }
 
 #[tokio::test]
-async fn links_follow_the_request_base_url() {
+async fn writes_must_be_json_so_cross_site_forms_cannot_write() {
     let w = world().await;
-    let body = r#"{"securityGroup": {"displayName": "proxied"}}"#;
-    let res = w
+    let json_body = r#"{"securityGroup": {"displayName": "web"}}"#;
+    let raw = |method: Method, path: String, content_type: Option<&'static str>, body: String| {
+        let mut req =
+            w.app.client.request(method, format!("{}{path}", w.app.base)).header("authorization", &w.auth);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        async move {
+            let res = req.body(body).send().await.unwrap();
+            Answer { status: res.status(), headers: res.headers().clone(), text: res.text().await.unwrap() }
+        }
+    };
+    let unsupported = json!({"badMediaType": {"message": "Unsupported media type", "code": 415,
+        "details": "send application/json", "errorid": "<uuid>"}});
+    for content_type in [
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("text/plain"),
+        Some("text/plain; charset=UTF-8"),
+        None,
+    ] {
+        let r = raw(Method::POST, groups(&w), content_type, json_body.into()).await;
+        assert_eq!(fault(&r, StatusCode::UNSUPPORTED_MEDIA_TYPE), unsupported, "{content_type:?}");
+    }
+    let list = call(&w, Method::GET, &groups(&w), None).await.json();
+    assert_eq!(list["securityGroups"], json!([]), "nothing was created");
+
+    let group = create(&w, "web").await;
+    let r = raw(
+        Method::PUT,
+        format!("{}/{group}", groups(&w)),
+        Some("text/plain"),
+        r#"{"securityGroup": {"displayName": "x"}}"#.into(),
+    )
+    .await;
+    assert_eq!(fault(&r, StatusCode::UNSUPPORTED_MEDIA_TYPE), unsupported);
+    let rule =
+        json!({"securityGroupRule": {"fromPort": 22, "toPort": 22, "protocol": "TCP", "cidr": "0.0.0.0/0",
+        "parentGroupId": group}})
+        .to_string();
+    let rules = format!("/accounts/{}/os-security-group-rules", w.org);
+    let r = raw(Method::POST, rules.clone(), Some("application/x-www-form-urlencoded"), rule.clone()).await;
+    assert_eq!(fault(&r, StatusCode::UNSUPPORTED_MEDIA_TYPE), unsupported);
+    let g = call(&w, Method::GET, &format!("{}/{group}", groups(&w)), None).await.json();
+    assert_eq!(g["securityGroup"]["displayName"], "web");
+    assert_eq!(g["securityGroup"]["rules"], json!([]));
+    // JSON with parameters is fine.
+    let r = raw(Method::POST, rules, Some("application/json; charset=UTF-8"), rule).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+/// Creates a group with these extra headers and returns its self link.
+async fn link_with(w: &World, headers: &[(&str, &str)]) -> (String, String) {
+    let mut req = w
         .app
         .client
-        .post(format!("{}{}", w.app.base, groups(&w)))
+        .post(format!("{}{}", w.app.base, groups(w)))
         .header("authorization", &w.auth)
-        .header("host", "api.example.com")
-        .header("x-forwarded-proto", "https")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let name = uuid::Uuid::new_v4().to_string();
+    let res = req.body(json!({"securityGroup": {"displayName": name}}).to_string()).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let got: Value = res.json().await.unwrap();
-    let id = got["securityGroup"]["id"].as_str().unwrap();
+    let id = got["securityGroup"]["id"].as_str().unwrap().to_owned();
+    (id, got["securityGroup"]["links"][0]["href"].as_str().unwrap().to_owned())
+}
+
+async fn world_with(tune: impl FnOnce(&mut palisade::ServeConfig)) -> World {
+    let app = TestApp::spawn_tuned(tune).await;
+    let org = app.org("test-account").await;
+    let auth = user(&app, &org, USER).await;
+    World { app, org, auth }
+}
+
+#[tokio::test]
+async fn links_believe_forwarded_headers_only_from_trusted_proxies() {
+    let forwarded =
+        [("host", "internal:8080"), ("x-forwarded-proto", "https"), ("x-forwarded-host", "api.example.com")];
+    // A client talking directly: its Host names the server; X-Forwarded-* are its own claims.
+    let w = world().await;
+    let (id, href) = link_with(&w, &forwarded).await;
+    assert_eq!(href, format!("http://internal:8080/accounts/{}/os-security-groups/{id}/", w.org));
+    // Through a trusted proxy (this test's client is on 127.0.0.1).
+    let w = world_with(|c| c.api.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await;
+    let (id, href) = link_with(&w, &forwarded).await;
+    assert_eq!(href, format!("https://api.example.com/accounts/{}/os-security-groups/{id}/", w.org));
+    // A configured public URL wins over every header.
+    let w = world_with(|c| {
+        c.api.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.api.public_url = Some("https://cloud.example.net/hostway".into());
+    })
+    .await;
+    let (id, href) = link_with(&w, &forwarded).await;
     assert_eq!(
-        got["securityGroup"]["links"][0]["href"],
-        format!("https://api.example.com/accounts/{}/os-security-groups/{id}/", w.org)
+        href,
+        format!("https://cloud.example.net/hostway/accounts/{}/os-security-groups/{id}/", w.org)
     );
+    let rules = call(&w, Method::GET, &format!("{}/{id}", groups(&w)), None).await.json();
+    assert_eq!(rules["securityGroup"]["links"][0]["href"], href);
 }
 
 #[tokio::test]
@@ -959,7 +1049,9 @@ async fn concurrent_assignments_all_land() {
         let url = format!("{}/accounts/{}/flexcloud/servers/{server}/os-security-group", w.app.base, w.org);
         let (client, auth, body) = (w.app.client.clone(), w.auth.clone(), body.clone());
         tasks.push(tokio::spawn(async move {
-            client.put(url).header("authorization", auth).body(body).send().await.unwrap().status()
+            let req =
+                client.put(url).header("authorization", auth).header("content-type", "application/json");
+            req.body(body).send().await.unwrap().status()
         }));
     }
     for t in tasks {
@@ -975,4 +1067,165 @@ async fn concurrent_assignments_all_land() {
     got.sort();
     servers.sort();
     assert_eq!(got, servers, "no assignment lost");
+}
+
+#[tokio::test]
+async fn misleading_cidrs_are_refused_with_what_to_write() {
+    let w = world().await;
+    let group = create(&w, "web").await;
+    let rules = format!("/accounts/{}/os-security-group-rules", w.org);
+    for (cidr, details) in [
+        (
+            "010.000.000.000/8",
+            "cidr: 010.000.000.000/8 has IPv4 octets with leading zeros, which other tools read as octal; write 10.0.0.0/8",
+        ),
+        (
+            "1.2.3.4/0",
+            "cidr: 1.2.3.4/0 is every IPv4 address, written as if it were one host; write 0.0.0.0/0 if that is meant",
+        ),
+        ("2001:db8::1/0", "cidr: 2001:db8::1/0 is every IPv6 address, written as if it were one host; write ::/0 if that is meant"),
+    ] {
+        let body = json!({"securityGroupRule": {"fromPort": 22, "toPort": 22, "protocol": "TCP", "cidr": cidr,
+            "parentGroupId": group}});
+        let r = call(&w, Method::POST, &rules, Some(body)).await;
+        assert_eq!(fault(&r, StatusCode::BAD_REQUEST)["badRequest"]["details"], details);
+    }
+    let r = call(&w, Method::GET, &format!("{}/{group}/rules", groups(&w)), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "no rule was written: {}", r.text);
+    // `0.0.0.0/0` says what it means; host bits set are kept as the client wrote them.
+    for cidr in ["0.0.0.0/0", "10.0.0.5/24"] {
+        let body = json!({"securityGroupRule": {"fromPort": 22, "toPort": 22, "protocol": "TCP", "cidr": cidr,
+            "parentGroupId": group}});
+        let r = call(&w, Method::POST, &rules, Some(body)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        assert_eq!(r.json()["securityGroupRule"]["cidr"], cidr);
+    }
+}
+
+#[tokio::test]
+async fn rule_numbers_reveal_nothing_across_accounts() {
+    let w = world().await;
+    let other = w.app.org("other-account").await;
+    let other_auth = user(&w.app, &other, "other_user").await;
+    let accounts = [(w.org.clone(), w.auth.clone()), (other.clone(), other_auth.clone())];
+    let mut group_of = Vec::new();
+    for (org, auth) in &accounts {
+        let body = json!({"securityGroup": {"displayName": "web"}}).to_string();
+        let path = format!("/accounts/{org}/os-security-groups");
+        let r = send(&w.app, Method::POST, &path, Some(auth), Some(&body)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        group_of.push(r.json()["securityGroup"]["id"].as_str().unwrap().to_owned());
+    }
+    // Both accounts create rules, interleaved: each sees its own consecutive numbers.
+    let mut seen: Vec<Vec<String>> = vec![Vec::new(), Vec::new()];
+    for port in [22, 80, 443] {
+        for (i, (org, auth)) in accounts.iter().enumerate() {
+            let body = json!({"securityGroupRule": {"fromPort": port, "toPort": port, "protocol": "TCP",
+                "cidr": "0.0.0.0/0", "parentGroupId": group_of[i]}})
+            .to_string();
+            let path = format!("/accounts/{org}/os-security-group-rules");
+            let r = send(&w.app, Method::POST, &path, Some(auth), Some(&body)).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+            seen[i].push(r.json()["securityGroupRule"]["id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(seen[0], ["1", "2", "3"]);
+    assert_eq!(seen[1], ["1", "2", "3"]);
+    // A number names the caller's own rule: the other account deleting its rule 2 leaves ours.
+    let path = format!("/accounts/{other}/os-security-group-rules/2");
+    let r = send(&w.app, Method::DELETE, &path, Some(&other_auth), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let mine = call(&w, Method::GET, &format!("{}/{}", groups(&w), group_of[0]), None).await.json();
+    let ids: Vec<&str> = mine["securityGroup"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["1", "2", "3"]);
+    // Ours cannot be reached through the other account's path, nor theirs through ours.
+    let r = send(&w.app, Method::DELETE, &path, Some(&w.auth), None).await;
+    assert_eq!(fault(&r, StatusCode::NOT_FOUND)["itemNotFound"]["code"], 404);
+    let r = call(&w, Method::DELETE, &format!("/accounts/{}/os-security-group-rules/4", w.org), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // A deleted number is never given again.
+    let body = json!({"securityGroupRule": {"fromPort": 8080, "toPort": 8080, "protocol": "TCP",
+        "cidr": "0.0.0.0/0", "parentGroupId": group_of[1]}})
+    .to_string();
+    let path = format!("/accounts/{other}/os-security-group-rules");
+    let r = send(&w.app, Method::POST, &path, Some(&other_auth), Some(&body)).await;
+    assert_eq!(r.json()["securityGroupRule"]["id"], "4");
+}
+
+#[tokio::test]
+async fn the_group_list_pages_like_the_rules_list() {
+    use palisade_core::policy::{Action, Direction, GroupKind, PortRange, Protocol, Remote};
+    use palisade_core::service::{CreateRule, CreateSecurityGroup};
+    let w = world().await;
+    let org = w.org.parse().unwrap();
+    // 205 groups: more than one batch of 200; rules of every group numbered per account.
+    let mut names = Vec::new();
+    for i in 0..205u16 {
+        let rules = (0..i % 3)
+            .map(|p| CreateRule {
+                direction: Direction::Inbound,
+                action: Action::Allow,
+                protocol: Protocol::Tcp,
+                ports: vec![PortRange { from: 1000 + p, to: 1000 + p }],
+                priority: Some(0),
+                remotes: vec![Remote::Cidr("0.0.0.0/0".into())],
+                description: None,
+            })
+            .collect();
+        let input = CreateSecurityGroup {
+            kind: GroupKind::SecurityGroup,
+            name: format!("g{i:03}"),
+            description: None,
+            allow_all_inbound: false,
+            allow_all_outbound: true,
+            members: vec![],
+            annotations: vec![],
+            rules,
+        };
+        w.app.core.create_security_group(&palisade_core::Principal::Operator, org, input).await.unwrap();
+        names.push(format!("g{i:03}"));
+    }
+    let w = &w;
+    let list = |query: &str| {
+        let path = format!("{}{query}", groups(w));
+        async move { call(w, Method::GET, &path, None).await }
+    };
+    let shown = |body: &Value| -> Vec<String> {
+        body["securityGroups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["displayName"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // No paging arguments: every group (Hostway documents no paging here), read in batches.
+    let all = list("").await.json();
+    assert_eq!(shown(&all), names);
+    let numbers: Vec<String> = all["securityGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()))
+        .collect();
+    let expected: Vec<String> = (1..=numbers.len()).map(|n| n.to_string()).collect();
+    assert_eq!(numbers, expected, "each rule shows its own number");
+    assert_eq!(all["securityGroups"][2]["rules"][1]["fromPort"], 1001);
+    // Pages.
+    assert_eq!(shown(&list("?page=2&pageSize=100").await.json()), names[100..200]);
+    assert_eq!(shown(&list("?page=3&pageSize=100").await.json()), names[200..]);
+    assert_eq!(shown(&list("?page=4&pageSize=100").await.json()), Vec::<String>::new());
+    for (query, details) in [
+        ("?page=1", "page: give both page and pageSize, or neither"),
+        ("?page=1&pageSize=500", "pageSize: must be between 1 and 200"),
+        ("?page=0&pageSize=10", "page: must be at least 1"),
+        ("?page=x&pageSize=10", "page: must be a positive integer"),
+    ] {
+        let r = list(query).await;
+        assert_eq!(fault(&r, StatusCode::BAD_REQUEST)["badRequest"]["details"], details, "{query}");
+    }
 }

@@ -649,3 +649,86 @@ async fn address_lists_as_rule_targets() {
         )
     );
 }
+
+#[tokio::test]
+async fn misleading_addresses_are_refused_as_targets_and_list_entries() {
+    let w = world(&["security_groups", "address_lists"]).await;
+    let g = create_group(&w, json!({"name": "web"})).await;
+    let sg = g["security_group"]["id"].as_str().unwrap();
+    let rules = format!("security_groups/{sg}/rules");
+    for (target, says) in [
+        ("010.000.000.000/8", "leading zeros, which other tools read as octal; write 10.0.0.0/8"),
+        (
+            "1.2.3.4/0",
+            "is every IPv4 address, written as if it were one host; write 0.0.0.0/0 if that is meant",
+        ),
+    ] {
+        let body = json!({"properties": {"direction": "inbound", "protocol": "TCP", "ports": "22",
+            "targets": ["195.66.84.24", target]}})
+        .to_string();
+        let (status, text) = call(&w, Method::POST, &rules, Some(&body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+        let error = json_of(&text);
+        assert_eq!(error["error"]["code"], "validation_error");
+        assert!(error["error"]["detail"]["errors"][0].as_str().unwrap().contains(says), "{text}");
+    }
+    let (_, text) = call(&w, Method::GET, &rules, None).await;
+    assert_eq!(json_of(&text)["pagination"]["total"], 0, "nothing was written");
+    // Host bits set are kept as written (the vendor echoes them); they mean the network.
+    let body = r#"{"properties":{"direction":"inbound","protocol":"TCP","ports":"22","targets":["10.0.0.5/24","0.0.0.0/0"]}}"#;
+    let (status, text) = call(&w, Method::POST, &rules, Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(json_of(&text)["security_group_rule"]["targets"], json!(["10.0.0.5/24", "0.0.0.0/0"]));
+
+    let (_, text) = call(
+        &w,
+        Method::POST,
+        "organizations/organization/address_lists",
+        Some(r#"{"organization":{"sub_domain":"terraform-acc-test"},"properties":{"name":"office"}}"#),
+    )
+    .await;
+    let list = json_of(&text)["address_list"]["id"].as_str().unwrap().to_owned();
+    let (status, text) = call(
+        &w,
+        Method::POST,
+        &format!("address_lists/{list}/entries"),
+        Some(r#"{"properties":{"address":"192.168.001.000/24"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    assert!(text.contains("write 192.168.1.0/24"), "{text}");
+}
+
+#[tokio::test]
+async fn virtual_machine_groups_are_listed_in_pages() {
+    let w = world(&["virtual_machine_groups"]).await;
+    for name in ["a", "b", "c"] {
+        let body =
+            json!({"organization": {"sub_domain": "terraform-acc-test"}, "properties": {"name": name}});
+        let (status, text) =
+            call(&w, Method::POST, "organizations/_/virtual_machine_groups", Some(&body.to_string())).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+    }
+    let list = "organizations/_/virtual_machine_groups?organization[sub_domain]=terraform-acc-test";
+    let names = |v: &Value| -> Vec<String> {
+        v["virtual_machine_groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, text) = call(&w, Method::GET, list, None).await;
+    assert!(text.starts_with(r#"{"pagination":{"current_page":1,"total_pages":1,"total":3,"per_page":30,"large_set":false},"virtual_machine_groups":["#), "{text}");
+    let (_, text) = call(&w, Method::GET, &format!("{list}&per_page=2"), None).await;
+    let page = json_of(&text);
+    assert_eq!(
+        page["pagination"],
+        json!({"current_page": 1, "total_pages": 2, "total": 3, "per_page": 2, "large_set": false})
+    );
+    assert_eq!(names(&page), ["a", "b"]);
+    let (_, text) = call(&w, Method::GET, &format!("{list}&per_page=2&page=2"), None).await;
+    assert_eq!(names(&json_of(&text)), ["c"]);
+    let (status, text) = call(&w, Method::GET, &format!("{list}&per_page=500"), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+}

@@ -88,7 +88,7 @@ async fn deeply_bracketed_query_keys_are_flat_outside_katapult() {
     let basic = format!("Basic {}", BASE64.encode(format!("u:{PASSWORD}").as_bytes()));
     // ~24 KB of brackets, as in the Katapult probe.
     let key = format!("a{}", "[a]".repeat(8_000));
-    let query = format!("{key}=1&page=1");
+    let query = format!("{key}=1&page=1&pageSize=30");
     for (path, authorization) in [
         (format!("/api/v1/organizations?{query}"), format!("Bearer {OPERATOR}")),
         (format!("/v1/roles?{query}"), format!("Bearer {token}")),

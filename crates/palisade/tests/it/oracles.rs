@@ -251,11 +251,13 @@ fn reference_probes(mine: &Tenant, theirs: &Tenant) -> Vec<Probe> {
             (assign.clone(), assign_body(&fabricated)),
             StatusCode::BAD_REQUEST,
         ),
+        // Rule numbers are per account, so their rule cannot be named from mine at all (the same
+        // number there names one of mine, or nothing); it can only be named in their account.
         probe(
-            "Hostway rule deletion of their rule",
+            "Hostway rule deletion of their rule, in their account",
             Method::DELETE,
-            (format!("{mine_rules}/{}", theirs.hw_rule), Value::Null),
-            (format!("{mine_rules}/99999999"), Value::Null),
+            (format!("/accounts/{}/os-security-group-rules/{}", theirs.id, theirs.hw_rule), Value::Null),
+            (format!("/accounts/{random_uuid}/os-security-group-rules/{}", theirs.hw_rule), Value::Null),
             StatusCode::NOT_FOUND,
         ),
         probe(

@@ -538,7 +538,8 @@ async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
     let gid = palisade_core::id::SecurityGroupId::from_bytes(ids::parse("sg", &group).unwrap());
     let stored = app.core.store().security_group(gid).await.unwrap().unwrap();
     let hw_group = palisade_api::hostway::ids::render(gid, stored.created_at);
-    let hw_rule = app.core.store().rule_serials(gid).await.unwrap()[0].1.to_string();
+    let hw_rule =
+        app.core.store().rule_numbers(stored.organization_id, &[gid]).await.unwrap()[0].1.to_string();
     Tenant {
         id,
         sub_domain: sub_domain.to_owned(),

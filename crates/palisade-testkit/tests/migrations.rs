@@ -1,0 +1,167 @@
+//! Migrations that transform data: a database written under the older schema is migrated by
+//! opening the store, and what clients hold (ids, numbers) survives. Runs on both backends.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::str::FromStr;
+
+use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId};
+use palisade_core::policy::Direction;
+use palisade_testkit::suite::{group, organization, rule};
+use palisade_testkit::{Backend, TestDatabase};
+use uuid::Uuid;
+
+/// Applies this backend's migrations numbered below `before` (copied from the store crate).
+async fn migrate_until(db: &TestDatabase, before: &str) {
+    let crate_name = match db.backend {
+        Backend::Sqlite => "palisade-store-sqlite",
+        Backend::Postgres => "palisade-store-postgres",
+    };
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(crate_name).join("migrations");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(source).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        if name.as_str() < before {
+            std::fs::copy(entry.path(), dir.path().join(&name)).unwrap();
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
+    match db.backend {
+        Backend::Sqlite => {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url)
+                .unwrap()
+                .create_if_missing(true)
+                .foreign_keys(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+/// Runs statements with one id bound to each `?` (SQLite) or `$n` (PostgreSQL).
+async fn exec(db: &TestDatabase, sql: &str, ids: &[Uuid]) {
+    match db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            let mut q = sqlx::query(sql);
+            for id in ids {
+                q = q.bind(id.as_bytes().to_vec());
+            }
+            q.execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let mut numbered = String::new();
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    numbered.push_str(&format!("${n}"));
+                } else {
+                    numbered.push(c);
+                }
+            }
+            let mut q = sqlx::query(&numbered);
+            for id in ids {
+                q = q.bind(*id);
+            }
+            q.execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+async fn old_rule_numbers_survive(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    migrate_until(&db, "0005").await;
+    let (now, false_, true_) = match backend {
+        Backend::Sqlite => ("0", "0", "1"),
+        Backend::Postgres => ("now()", "false", "true"),
+    };
+    let remotes = match backend {
+        Backend::Sqlite => "'[\"all:ipv4\"]'",
+        Backend::Postgres => "ARRAY['all:ipv4']",
+    };
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let (ga, gb) = (Uuid::new_v4(), Uuid::new_v4());
+    for (org, g, name) in [(a, ga, "a"), (b, gb, "b")] {
+        exec(
+            &db,
+            &format!(
+                "INSERT INTO organizations (id, name, sub_domain, status, created_at, updated_at)
+                 VALUES (?, '{name}', '{name}', 'active', {now}, {now})"
+            ),
+            &[org],
+        )
+        .await;
+        exec(
+            &db,
+            &format!(
+                "INSERT INTO security_groups (id, organization_id, kind, name, description, allow_all_inbound,
+                                              allow_all_outbound, created_at, updated_at)
+                 VALUES (?, ?, 'security_group', 'g', NULL, {false_}, {true_}, {now}, {now})"
+            ),
+            &[g, org],
+        )
+        .await;
+    }
+    // Global numbers 1 (a), 2 (b), 3 (a), 4 (a, then deleted).
+    let rules: Vec<(Uuid, Uuid)> =
+        vec![(Uuid::new_v4(), ga), (Uuid::new_v4(), gb), (Uuid::new_v4(), ga), (Uuid::new_v4(), ga)];
+    for (id, g) in &rules {
+        exec(
+            &db,
+            &format!(
+                "INSERT INTO security_group_rules (id, group_id, direction, action, protocol, ports, priority,
+                                                   remotes, description, created_at)
+                 VALUES (?, ?, 'inbound', 'allow', 'tcp', '22', NULL, {remotes}, NULL, {now})"
+            ),
+            &[*id, *g],
+        )
+        .await;
+    }
+    exec(&db, "DELETE FROM security_group_rules WHERE id = ?", &[rules[3].0]).await;
+
+    // Opening the store applies the rest.
+    let store = db.store().await;
+    let (a, b) = (OrganizationId::from_uuid(a), OrganizationId::from_uuid(b));
+    let (ga, gb) = (SecurityGroupId::from_uuid(ga), SecurityGroupId::from_uuid(gb));
+    let rid = |i: usize| RuleId::from_uuid(rules[i].0);
+    assert_eq!(store.rule_numbers(a, &[ga]).await.unwrap(), vec![(rid(0), 1), (rid(2), 3)]);
+    assert_eq!(store.rule_numbers(b, &[gb]).await.unwrap(), vec![(rid(1), 2)]);
+    assert_eq!(store.rule_by_number(a, 3).await.unwrap(), Some(rid(2)));
+    assert_eq!(store.rule_by_number(b, 3).await.unwrap(), None);
+    // New rules continue above every number ever handed out (4 was deleted: never again).
+    let next_a = rule(ga, Direction::Inbound, "80");
+    store.insert_rule(&next_a).await.unwrap();
+    let next_b = rule(gb, Direction::Inbound, "80");
+    store.insert_rule(&next_b).await.unwrap();
+    assert_eq!(store.rule_by_number(a, 5).await.unwrap(), Some(next_a.id));
+    assert_eq!(store.rule_by_number(b, 5).await.unwrap(), Some(next_b.id));
+    // A new organization starts at 1.
+    let c = organization("c");
+    store.insert_organization(&c).await.unwrap();
+    let gc = group(c.id, "g");
+    let first = rule(gc.id, Direction::Inbound, "22");
+    store.insert_security_group(&gc, std::slice::from_ref(&first)).await.unwrap();
+    assert_eq!(store.rule_numbers(c.id, &[gc.id]).await.unwrap(), vec![(first.id, 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_old_rule_numbers_survive_the_per_organization_numbering() {
+    old_rule_numbers_survive(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_old_rule_numbers_survive_the_per_organization_numbering() {
+    old_rule_numbers_survive(Backend::Postgres).await;
+}
