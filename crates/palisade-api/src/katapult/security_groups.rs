@@ -8,7 +8,7 @@ use palisade_core::policy::{
     Protocol, Remote, Rule, RulePatch, SecurityGroup, SecurityGroupPatch,
 };
 use palisade_core::service::{CreateRule, CreateSecurityGroup};
-use palisade_core::{Error, Violation};
+use palisade_core::{Error, PageRequest, Violation};
 use serde::Serialize;
 
 use super::args::{Args, Lookup};
@@ -460,18 +460,24 @@ pub async fn create_server_group(ctx: Ctx<'_>) -> Result<Response> {
 /// Paged with `page`/`per_page` and answered with a `pagination` object, as Katapult's other
 /// lists are (the vendor's own VM-group list is unpaged; an organization's 2,000 groups in one
 /// answer is what paging exists to avoid).
+/// Katapult documents this list unpaged ("a list of all virtual machine groups") and its
+/// clients (go-katapult, the Terraform data source) read it whole, so without `page` or
+/// `per_page` it answers every group in the vendor's shape, read in one query. With either, it
+/// answers one page and the `pagination` object, as Katapult's paged lists do.
 pub async fn list_server_groups(ctx: Ctx<'_>) -> Result<Response> {
     let org_lookup = ctx.args.require_lookup("organization", ORGANIZATION_KEYS)?;
-    let page = ctx.args.page()?;
+    let paged = ctx.args.present(&["page"]) || ctx.args.present(&["per_page"]);
+    let page = if paged { ctx.args.page()? } else { PageRequest::all() };
     let org = organization(&ctx, org_lookup).await?;
     let page = ctx.core.list_server_groups(ctx.actor, org, page).await?;
     #[derive(Serialize)]
     struct Body {
-        pagination: Pagination,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pagination: Option<Pagination>,
         virtual_machine_groups: Vec<ServerGroupView>,
     }
     Ok(ok(&Body {
-        pagination: (&page).into(),
+        pagination: paged.then(|| (&page).into()),
         virtual_machine_groups: page.items.iter().map(Into::into).collect(),
     }))
 }

@@ -718,7 +718,11 @@ async fn virtual_machine_groups_are_listed_in_pages() {
             .map(|g| g["name"].as_str().unwrap().to_owned())
             .collect()
     };
+    // Unpaged as Katapult documents it (clients read the whole list), unless a page is asked for.
     let (_, text) = call(&w, Method::GET, list, None).await;
+    assert!(text.starts_with(r#"{"virtual_machine_groups":["#), "{text}");
+    assert_eq!(names(&json_of(&text)), ["a", "b", "c"]);
+    let (_, text) = call(&w, Method::GET, &format!("{list}&page=1"), None).await;
     assert!(text.starts_with(r#"{"pagination":{"current_page":1,"total_pages":1,"total":3,"per_page":30,"large_set":false},"virtual_machine_groups":["#), "{text}");
     let (_, text) = call(&w, Method::GET, &format!("{list}&per_page=2"), None).await;
     let page = json_of(&text);
