@@ -6,6 +6,7 @@
 //! in sight, is what lets the faces stay thin and behave identically (design invariants 1 and 2).
 
 pub mod auth;
+pub mod authn;
 pub mod error;
 pub mod id;
 pub mod ipam;

@@ -6,6 +6,7 @@
 mod support;
 
 mod auth;
+mod auth_limits;
 mod binary;
 mod contract;
 mod defined;
