@@ -5,9 +5,12 @@
 //! - `ipam`: filling a /16 (65,534 addresses) until exhaustion, over HTTP and against the store,
 //!   with the cost of the last allocations compared with the first.
 //! - `hosts`: Defined host creation into one role over HTTP, then listing them all.
+//! - `auth-flood`: `/healthz`, a Bearer GET and a Basic GET, idle and under a flood of wrong
+//!   passwords, against a `palisade` process (the Argon2 pool and the failed-auth limits).
 //!
 //! `cargo run --release -p palisade-bench -- --help`
 
+mod auth_flood;
 mod hosts;
 mod ipam;
 mod measure;
@@ -59,6 +62,37 @@ enum Command {
         /// Hosts per level.
         #[arg(long, default_value_t = 2000)]
         hosts: usize,
+    },
+    /// Latency of other requests while clients flood a Hostway route with wrong passwords.
+    AuthFlood {
+        /// Measure this running server instead of starting the `palisade` binary twice (pool
+        /// only, then default limits) on fresh databases of `--backends`.
+        #[arg(long)]
+        url: Option<String>,
+        /// The operator token of the server at `--url`.
+        #[arg(long, env = "PALISADE_ADMIN_TOKEN", default_value = OPERATOR, hide_env_values = true)]
+        admin_token: String,
+        /// The server binary to start (default: `palisade` beside this program).
+        #[arg(long)]
+        server: Option<std::path::PathBuf>,
+        /// Concurrent clients sending wrong passwords.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Seconds of probing without the flood.
+        #[arg(long, default_value_t = 5)]
+        idle_secs: u64,
+        /// Seconds of probing under the flood.
+        #[arg(long, default_value_t = 15)]
+        flood_secs: u64,
+        /// Pause between rounds of probes (ms).
+        #[arg(long, default_value_t = 10)]
+        pause_ms: u64,
+        /// Address the flood connects from.
+        #[arg(long, default_value = "127.0.0.1")]
+        flood_source: std::net::IpAddr,
+        /// Address the probes connect from.
+        #[arg(long, default_value = "127.0.0.2")]
+        probe_source: std::net::IpAddr,
     },
 }
 
@@ -116,5 +150,29 @@ async fn main() -> anyhow::Result<()> {
         Command::Writes { clients, pairs } => writes::run(&backends, &clients, pairs, max).await,
         Command::Ipam { prefix, clients } => ipam::run(&backends, &prefix, clients, max).await,
         Command::Hosts { clients, hosts } => hosts::run(&backends, &clients, hosts, max).await,
+        Command::AuthFlood {
+            url,
+            admin_token,
+            server,
+            clients,
+            idle_secs,
+            flood_secs,
+            pause_ms,
+            flood_source,
+            probe_source,
+        } => {
+            let plan = auth_flood::Plan {
+                url,
+                admin_token,
+                server,
+                clients,
+                idle: std::time::Duration::from_secs(idle_secs),
+                flood: std::time::Duration::from_secs(flood_secs),
+                pause: std::time::Duration::from_millis(pause_ms),
+                flood_source,
+                probe_source,
+            };
+            auth_flood::run(&backends, &plan).await
+        }
     }
 }
