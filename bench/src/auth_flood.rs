@@ -23,8 +23,8 @@ use anyhow::Context;
 use palisade_testkit::{Backend, TestDatabase};
 use serde_json::{json, Value};
 
-use crate::measure::{ms, Stats};
 use crate::backend_name;
+use crate::measure::{ms, Stats};
 
 /// What to measure and how hard to push.
 #[derive(Debug, Clone)]

@@ -93,8 +93,8 @@ struct ServeArgs {
     auth_failures_per_minute_per_user: u32,
 
     /// Password hashes and verifications (Argon2id, ~40 ms of CPU each) run at once, on
-    /// blocking threads; more wait their turn without holding up other requests. Default: the
-    /// number of CPUs.
+    /// blocking threads; more wait their turn without holding up other requests. Default: half
+    /// the CPUs (at least 1), leaving the rest to other requests during a flood.
     #[arg(long, env = "PALISADE_PASSWORD_HASH_CONCURRENCY", value_parser = clap::value_parser!(u64).range(1..))]
     password_hash_concurrency: Option<u64>,
 

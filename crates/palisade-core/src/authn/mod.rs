@@ -25,7 +25,10 @@ pub struct AuthSettings {
     pub failures_per_minute_per_source: u32,
     /// Failed password checks per minute for one username, whatever the source.
     pub failures_per_minute_per_user: u32,
-    /// Argon2id computations at once (each on a blocking thread).
+    /// Argon2id computations at once (each on a blocking thread). Default: half the CPUs, at
+    /// least 1, so a flood of password checks leaves the other half to everything else (with
+    /// every CPU busy hashing, `/healthz` p99 under a flood was 9× idle on 2 CPUs; with half,
+    /// 1.1×: `palisade-bench auth-flood`).
     pub password_hash_concurrency: usize,
     /// How long a successful password check is remembered (zero: never).
     pub verified_ttl: Duration,
@@ -36,7 +39,8 @@ impl Default for AuthSettings {
         Self {
             failures_per_minute_per_source: 30,
             failures_per_minute_per_user: 10,
-            password_hash_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            password_hash_concurrency: std::thread::available_parallelism()
+                .map_or(1, |n| (n.get() / 2).max(1)),
             verified_ttl: Duration::from_secs(60),
         }
     }
