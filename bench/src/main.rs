@@ -8,9 +8,12 @@
 //! - `oversized`: how long a request asking for too much (a server with 36,000 interfaces)
 //!   takes to be refused.
 //! - `groups`: listing an organization's many Hostway firewall groups and Katapult VM groups.
+//! - `auth-flood`: `/healthz`, a Bearer GET and a Basic GET, idle and under a flood of wrong
+//!   passwords, against a `palisade` process (the Argon2 pool and the failed-auth limits).
 //!
 //! `cargo run --release -p palisade-bench -- --help`
 
+mod auth_flood;
 mod groups;
 mod hosts;
 mod ipam;
@@ -80,6 +83,37 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         groups: usize,
     },
+    /// Latency of other requests while clients flood a Hostway route with wrong passwords.
+    AuthFlood {
+        /// Measure this running server instead of starting the `palisade` binary twice (pool
+        /// only, then default limits) on fresh databases of `--backends`.
+        #[arg(long)]
+        url: Option<String>,
+        /// The operator token of the server at `--url`.
+        #[arg(long, env = "PALISADE_ADMIN_TOKEN", default_value = OPERATOR, hide_env_values = true)]
+        admin_token: String,
+        /// The server binary to start (default: `palisade` beside this program).
+        #[arg(long)]
+        server: Option<std::path::PathBuf>,
+        /// Concurrent clients sending wrong passwords.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Seconds of probing without the flood.
+        #[arg(long, default_value_t = 5)]
+        idle_secs: u64,
+        /// Seconds of probing under the flood.
+        #[arg(long, default_value_t = 15)]
+        flood_secs: u64,
+        /// Pause between rounds of probes (ms).
+        #[arg(long, default_value_t = 10)]
+        pause_ms: u64,
+        /// Address the flood connects from.
+        #[arg(long, default_value = "127.0.0.1")]
+        flood_source: std::net::IpAddr,
+        /// Address the probes connect from.
+        #[arg(long, default_value = "127.0.0.2")]
+        probe_source: std::net::IpAddr,
+    },
 }
 
 pub const OPERATOR: &str = "palop_bench-operator";
@@ -146,5 +180,29 @@ async fn main() -> anyhow::Result<()> {
         Command::Hosts { clients, hosts } => hosts::run(&backends, &clients, hosts, max).await,
         Command::Oversized { interfaces, repeats } => oversized::run(&backends, &interfaces, repeats).await,
         Command::Groups { groups } => groups::run(&backends, groups).await,
+        Command::AuthFlood {
+            url,
+            admin_token,
+            server,
+            clients,
+            idle_secs,
+            flood_secs,
+            pause_ms,
+            flood_source,
+            probe_source,
+        } => {
+            let plan = auth_flood::Plan {
+                url,
+                admin_token,
+                server,
+                clients,
+                idle: std::time::Duration::from_secs(idle_secs),
+                flood: std::time::Duration::from_secs(flood_secs),
+                pause: std::time::Duration::from_millis(pause_ms),
+                flood_source,
+                probe_source,
+            };
+            auth_flood::run(&backends, &plan).await
+        }
     }
 }

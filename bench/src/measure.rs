@@ -16,6 +16,13 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Latencies measured elsewhere (in the order they were taken) over `elapsed`.
+    pub fn from_latencies(latencies: Vec<Duration>, elapsed: Duration) -> Self {
+        let mut sorted = latencies.clone();
+        sorted.sort();
+        Self { done: latencies.len(), elapsed, latencies, sorted }
+    }
+
     pub fn rate(&self) -> f64 {
         self.done as f64 / self.elapsed.as_secs_f64()
     }
@@ -83,7 +90,5 @@ where
     let mut results = std::mem::take(&mut *results.lock().await);
     results.sort_by_key(|(n, _)| *n);
     let latencies: Vec<Duration> = results.into_iter().map(|(_, d)| d).collect();
-    let mut sorted = latencies.clone();
-    sorted.sort();
-    Ok(Stats { done: latencies.len(), elapsed, latencies, sorted })
+    Ok(Stats::from_latencies(latencies, elapsed))
 }

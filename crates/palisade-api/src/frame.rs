@@ -6,6 +6,7 @@
 //! (middleware) reach the same renderers, so a client of any face never sees another face's
 //! envelope or a framework default body.
 
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use palisade_core::Error;
 
@@ -55,6 +56,15 @@ impl Face {
 /// `error` in the envelope of the face that owns `path`.
 pub fn render(error: Error, method: &str, path: &str) -> Response {
     Face::of(path).render(error, method, path)
+}
+
+/// Adds `Retry-After` (seconds) to the response to an error that says when to retry (rate
+/// limits). Every face's renderer calls this, so the header cannot differ between faces.
+pub fn retry_after(error: &Error, mut response: Response) -> Response {
+    if let Some(seconds) = error.retry_after() {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
 #[cfg(test)]

@@ -91,6 +91,24 @@ pub enum Unauthenticated {
     ExpiredCredentials,
 }
 
+/// What a rate limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    /// Requests of one credential (Katapult's per-token limit).
+    Requests,
+    /// Failed authentications, per source address or per username (every face).
+    FailedAuthentications,
+}
+
+impl std::fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RateLimit::Requests => "requests",
+            RateLimit::FailedAuthentications => "failed authentications",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     #[error("{kind} not found")]
@@ -123,8 +141,10 @@ pub enum Error {
     #[error("forbidden: {0:?}")]
     Forbidden(Forbidden),
 
-    #[error("rate limited: {limit} requests per minute")]
-    RateLimited { limit: u32 },
+    /// Too many requests (or failed authentications) in a window: `limit` per minute, and the
+    /// next attempt may succeed in `retry_after` seconds (at least 1), sent as `Retry-After`.
+    #[error("rate limited: {limit} {what} per minute")]
+    RateLimited { what: RateLimit, limit: u32, retry_after: u64 },
 
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -146,5 +166,13 @@ impl Error {
 
     pub fn internal(context: impl std::fmt::Display) -> Self {
         Self::Internal(context.to_string())
+    }
+
+    /// Seconds after which a refused request may be retried (`Retry-After`), if this error says.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod authn;
 pub mod error;
 pub mod id;
 pub mod ipam;

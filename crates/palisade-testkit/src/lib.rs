@@ -167,6 +167,25 @@ impl TestDatabase {
         }
     }
 
+    /// Runs one SQL statement straight on the database (for tests that change what the API
+    /// cannot, such as a user's stored password), returning the rows it affected.
+    pub async fn execute(&self, sql: &str) -> u64 {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.expect("connect");
+                let done = sqlx::query(sql).execute(&mut conn).await.expect("execute");
+                let _ = conn.close().await;
+                done.rows_affected()
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("connect");
+                let done = sqlx::query(sql).execute(&mut conn).await.expect("execute");
+                let _ = conn.close().await;
+                done.rows_affected()
+            }
+        }
+    }
+
     /// Row count of a table.
     pub async fn count(&self, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM {table}");

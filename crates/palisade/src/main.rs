@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use palisade::{Application, DbSettings, HttpSettings, ServeConfig, DEFAULT_DATABASE_URL};
 use palisade_api::ApiConfig;
+use palisade_core::authn::AuthSettings;
 use palisade_core::service::CoreSettings;
 use tracing_subscriber::EnvFilter;
 
@@ -114,6 +115,32 @@ struct ServeArgs {
     #[arg(long, env = "PALISADE_TRUSTED_PROXIES", value_delimiter = ',',
           value_parser = palisade_api::forwarded::parse_trusted_proxy)]
     trusted_proxies: Vec<palisade_api::forwarded::IpNet>,
+
+    /// Failed authentications (wrong password, invalid or expired token; any face) per minute
+    /// from one source address (IPv6: one /64) before it is answered 429 for a while
+    /// (counted per node; a burst of this many, then one more every 60/N s).
+    #[arg(long, env = "PALISADE_AUTH_FAILURES_PER_MINUTE_PER_SOURCE", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    auth_failures_per_minute_per_source: u32,
+
+    /// Failed password checks per minute for one username, from any source (counted per node).
+    /// Keep it small: it is what stops guessing spread over many addresses, and a victim it
+    /// locks out waits only 60/N s.
+    #[arg(long, env = "PALISADE_AUTH_FAILURES_PER_MINUTE_PER_USER", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    auth_failures_per_minute_per_user: u32,
+
+    /// Password hashes and verifications (Argon2id, ~40 ms of CPU each) run at once, on
+    /// blocking threads; more wait their turn without holding up other requests. Default: half
+    /// the CPUs (at least 1), leaving the rest to other requests during a flood.
+    #[arg(long, env = "PALISADE_PASSWORD_HASH_CONCURRENCY", value_parser = clap::value_parser!(u64).range(1..))]
+    password_hash_concurrency: Option<u64>,
+
+    /// How long a successful password check is remembered, so clients sending HTTP Basic on
+    /// every request skip Argon2id (seconds; 0: never). A changed password or a deleted user is
+    /// refused at once regardless.
+    #[arg(long, env = "PALISADE_PASSWORD_CACHE_SECONDS", default_value_t = 60)]
+    password_cache_seconds: u64,
 }
 
 #[tokio::main]
@@ -129,12 +156,26 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+fn auth_settings(args: &ServeArgs) -> AuthSettings {
+    let defaults = AuthSettings::default();
+    AuthSettings {
+        failures_per_minute_per_source: args.auth_failures_per_minute_per_source,
+        failures_per_minute_per_user: args.auth_failures_per_minute_per_user,
+        password_hash_concurrency: args
+            .password_hash_concurrency
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(defaults.password_hash_concurrency),
+        verified_ttl: Duration::from_secs(args.password_cache_seconds),
+    }
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let auth = auth_settings(&args);
     let config = ServeConfig {
         listen: args.listen,
         database_url: args.database_url,
@@ -158,7 +199,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             public_url: args.public_url,
             trusted_proxies: args.trusted_proxies,
         },
-        core: CoreSettings { reverse_dns_pattern: args.reverse_dns_pattern },
+        core: CoreSettings { reverse_dns_pattern: args.reverse_dns_pattern, auth },
     };
     let (app, startup) = Application::build(config).await?;
     let addr = app.local_addr()?;

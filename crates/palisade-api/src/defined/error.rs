@@ -3,7 +3,7 @@
 //! Every validation problem is a 400 (duplicates included, as the vendor does). Defined does not
 //! document its 401/403/404/429 bodies; this face uses the same envelope with these codes
 //! (clients branch on the status): 401 `ERR_UNAUTHORIZED`, 403 `ERR_FORBIDDEN`, 404
-//! `ERR_NOT_FOUND`, 405 `ERR_METHOD_NOT_ALLOWED`, 429 `ERR_RATE_LIMITED`, 503
+//! `ERR_NOT_FOUND`, 405 `ERR_METHOD_NOT_ALLOWED`, 429 `ERR_RATE_LIMITED` (with `Retry-After`), 503
 //! `ERR_SERVICE_UNAVAILABLE`, 500 `ERR_INTERNAL_SERVER_ERROR`.
 
 use axum::http::StatusCode;
@@ -127,9 +127,13 @@ impl IntoResponse for DefinedError {
             Error::NotAllocated => {
                 (StatusCode::BAD_REQUEST, vec![item("ERR_INVALID_VALUE", "not allocated", None)])
             }
-            Error::RateLimited { limit } => (
+            Error::RateLimited { what, limit, retry_after } => (
                 StatusCode::TOO_MANY_REQUESTS,
-                vec![item("ERR_RATE_LIMITED", format!("more than {limit} requests per minute"), None)],
+                vec![item(
+                    "ERR_RATE_LIMITED",
+                    format!("more than {limit} {what} per minute; retry in {retry_after} s"),
+                    None,
+                )],
             ),
             Error::Unavailable(detail) => {
                 tracing::warn!(%detail, "service unavailable");
@@ -146,7 +150,7 @@ impl IntoResponse for DefinedError {
                 )
             }
         };
-        render(status, items)
+        crate::frame::retry_after(&self.0, render(status, items))
     }
 }
 

@@ -10,7 +10,7 @@
 //! | other conflicts | 409 | `computeFault` "Conflict", `"code": 409` |
 //! | forbidden | 403 | `forbidden` |
 //! | wrong method | 405 | `badMethod` |
-//! | body too large, rate limited | 413, 429 | `overLimit` |
+//! | body too large, rate limited | 413, 429 | `overLimit` (429: with `Retry-After`) |
 //! | a body that is not JSON | 415 | `badMediaType` |
 //! | unavailable | 503 | `serviceUnavailable` |
 //! | internal | 500 | `computeFault` (details logged, never shown) |
@@ -84,7 +84,7 @@ fn forbidden_details(reason: &Forbidden) -> String {
 
 impl IntoResponse for HostwayError {
     fn into_response(self) -> Response {
-        match &self.0 {
+        let response = match &self.0 {
             Error::Unauthenticated(_) => {
                 let mut response = (StatusCode::UNAUTHORIZED, UNAUTHORIZED_BODY).into_response();
                 let headers = response.headers_mut();
@@ -158,12 +158,12 @@ impl IntoResponse for HostwayError {
             Error::Forbidden(reason) => {
                 fault(StatusCode::FORBIDDEN, "forbidden", "Forbidden", 403, forbidden_details(reason))
             }
-            Error::RateLimited { limit } => fault(
+            Error::RateLimited { what, limit, retry_after } => fault(
                 StatusCode::TOO_MANY_REQUESTS,
                 "overLimit",
                 "Rate limit exceeded",
                 429,
-                format!("more than {limit} requests per minute"),
+                format!("more than {limit} {what} per minute; retry in {retry_after} s"),
             ),
             Error::Unavailable(detail) => {
                 tracing::warn!(%detail, "service unavailable");
@@ -179,7 +179,8 @@ impl IntoResponse for HostwayError {
                 tracing::error!(%detail, "internal error");
                 fault(StatusCode::INTERNAL_SERVER_ERROR, "computeFault", "Internal error", 500, String::new())
             }
-        }
+        };
+        crate::frame::retry_after(&self.0, response)
     }
 }
 

@@ -168,7 +168,9 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let actor = match basic(parts) {
-            Some(Ok((user, password))) => state.core.authenticate_user(&user, &password).await?,
+            Some(Ok((user, password))) => {
+                state.core.authenticate_user(&user, &password, source_ip(parts)).await?
+            }
             Some(Err(e)) => return Err(e.into()),
             None => state.core.authenticate(bearer(parts), source_ip(parts)).await?,
         };

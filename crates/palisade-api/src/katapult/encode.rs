@@ -67,6 +67,9 @@ pub fn error(rendered: &Rendered) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(HeaderName::from_static("x-api-schema"), HeaderValue::from_static("json-error"));
+    if let Some(seconds) = rendered.retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     response
 }
 

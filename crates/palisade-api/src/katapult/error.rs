@@ -22,6 +22,8 @@ pub struct Rendered {
     pub code: String,
     pub description: String,
     pub detail: Value,
+    /// `Retry-After` in seconds (rate limits).
+    pub retry_after: Option<u64>,
 }
 
 fn not_found_code(kind: &str) -> (String, String) {
@@ -88,7 +90,7 @@ pub fn render(error: &Error, info: &RequestInfo) -> Rendered {
         ),
         Error::NotFound { kind } => {
             let (code, description) = not_found_code(kind);
-            return Rendered { status: StatusCode::NOT_FOUND, code, description, detail: json!({}) };
+            return Rendered { status: StatusCode::NOT_FOUND, code, description, detail: json!({}), retry_after: None };
         }
         Error::AlreadyExists { field, .. } => {
             (StatusCode::UNPROCESSABLE_ENTITY, "validation_error", VALIDATION.into(), json!({"errors": [full_message(field, "has already been taken")]}))
@@ -231,7 +233,8 @@ pub fn render(error: &Error, info: &RequestInfo) -> Rendered {
                 json!({"details": null}),
             ),
         },
-        Error::RateLimited { limit } => (
+        // Katapult's body for its per-token limit; failed authentications use the same one.
+        Error::RateLimited { limit, .. } => (
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_reached",
             "You have reached the rate limit for this type of request".into(),
@@ -256,7 +259,7 @@ pub fn render(error: &Error, info: &RequestInfo) -> Rendered {
             )
         }
     };
-    Rendered { status, code: code.to_owned(), description, detail }
+    Rendered { status, code: code.to_owned(), description, detail, retry_after: error.retry_after() }
 }
 
 #[cfg(test)]

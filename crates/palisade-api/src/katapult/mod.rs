@@ -429,7 +429,7 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     let api_path = path.strip_prefix(PREFIX).unwrap_or(path).trim_matches('/').to_owned();
     let info = RequestInfo { method: request.method().as_str().to_owned(), api_path };
     let permitted = state.rate_limits.permitted();
-    let mut allowance = Allowance { permitted, remaining: permitted, allowed: true };
+    let mut allowance = Allowance { permitted, remaining: permitted, allowed: true, retry_after: 0 };
     let mut response = match handle(&state, request, &info, &mut allowance).await {
         Ok(response) => response,
         Err(e) => encode::error(&error::render(&e, &info)),
@@ -454,8 +454,8 @@ async fn handle(
         Principal::User(u) => u.user_id.to_string(),
     };
     *allowance = state.rate_limits.check(&key);
-    if !allowance.allowed {
-        return Err(Error::RateLimited { limit: allowance.permitted });
+    if let Some(refusal) = allowance.refusal() {
+        return Err(refusal);
     }
     actor.require_scopes(route.op)?;
     // Read within the router's body limit (`body_limit`), only now: after authentication,

@@ -208,11 +208,11 @@ impl NativeError {
                     None,
                 ),
             },
-            Error::RateLimited { limit } => (
+            Error::RateLimited { what, limit, retry_after } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
-                format!("more than {limit} requests per minute"),
-                Some(serde_json::json!({ "limit": limit })),
+                format!("more than {limit} {what} per minute; retry in {retry_after} s"),
+                Some(serde_json::json!({ "limit": limit, "retry_after": retry_after })),
             ),
             Error::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -243,6 +243,6 @@ impl IntoResponse for NativeError {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        response
+        crate::frame::retry_after(&self.0, response)
     }
 }

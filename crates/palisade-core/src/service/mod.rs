@@ -24,9 +24,10 @@ pub use policy::{CreateRule, CreateSecurityGroup};
 pub use tenancy::{CreateApiToken, CreateOrganization, CreateUser, CreatedApiToken, NAME_MAX};
 
 use crate::auth::{Principal, TokenPrincipal, UserPrincipal};
+use crate::authn::{AuthSettings, Authn, Charge};
 use crate::error::{Error, Forbidden, Result, Unauthenticated};
-use crate::model::{now, OrganizationStatus};
-use crate::secret::{new_operator_secret, token_id_of, PasswordDigest, RevealedSecret, SecretHash};
+use crate::model::{now, Organization, OrganizationStatus};
+use crate::secret::{new_operator_secret, token_id_of, RevealedSecret, SecretHash};
 use crate::store::Store;
 
 /// The settings key under which the generated operator token's hash is kept.
@@ -37,11 +38,13 @@ pub const OPERATOR_TOKEN_SETTING: &str = "operator_token_sha256";
 pub struct CoreSettings {
     /// Default reverse DNS names of new addresses (see [`crate::ipam::reverse_dns`]).
     pub reverse_dns_pattern: String,
+    /// Password hashing, verification cache and failed-authentication limits.
+    pub auth: AuthSettings,
 }
 
 impl Default for CoreSettings {
     fn default() -> Self {
-        Self { reverse_dns_pattern: "{dashed}.rdns.example.net".into() }
+        Self { reverse_dns_pattern: "{dashed}.rdns.example.net".into(), auth: AuthSettings::default() }
     }
 }
 
@@ -51,6 +54,7 @@ pub struct Core {
     store: Arc<dyn Store>,
     operator: Arc<SecretHash>,
     settings: Arc<CoreSettings>,
+    authn: Arc<Authn>,
 }
 
 impl Core {
@@ -59,7 +63,8 @@ impl Core {
     }
 
     pub fn with_settings(store: Arc<dyn Store>, operator: SecretHash, settings: CoreSettings) -> Self {
-        Self { store, operator: Arc::new(operator), settings: Arc::new(settings) }
+        let authn = Arc::new(Authn::new(&settings.auth));
+        Self { store, operator: Arc::new(operator), settings: Arc::new(settings), authn }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -72,9 +77,16 @@ impl Core {
     }
 
     /// Identifies the caller from a bearer credential, checking expiry, source network and the
-    /// organization's state.
+    /// organization's state. An invalid or expired credential counts as a failure of `source`
+    /// (see [`crate::authn::failures`]); a source over its limit is refused (429) before its
+    /// credential is even looked at.
     pub async fn authenticate(&self, bearer: Option<&str>, source: IpAddr) -> Result<Principal> {
         let presented = bearer.ok_or(Error::Unauthenticated(Unauthenticated::MissingCredentials))?;
+        let charge = self.authn.failures.charge(source, None)?;
+        settle(charge, self.check_bearer(presented, source).await)
+    }
+
+    async fn check_bearer(&self, presented: &str, source: IpAddr) -> Result<Principal> {
         let invalid = || Error::Unauthenticated(Unauthenticated::InvalidCredentials);
         if self.operator.verify(presented) {
             return Ok(Principal::Operator);
@@ -90,13 +102,7 @@ impl Core {
         if !creds.token.allows_source(source) {
             return Err(Error::Forbidden(Forbidden::NetworkNotAllowed(source)));
         }
-        match creds.organization.status {
-            OrganizationStatus::Active => {}
-            OrganizationStatus::Suspended => return Err(Error::Forbidden(Forbidden::OrganizationSuspended)),
-            OrganizationStatus::NotActivated => {
-                return Err(Error::Forbidden(Forbidden::OrganizationNotActivated))
-            }
-        }
+        require_active(&creds.organization)?;
         Ok(Principal::Token(TokenPrincipal {
             organization_id: creds.organization.id,
             token_id: creds.token.id,
@@ -106,10 +112,24 @@ impl Core {
     }
 
     /// Identifies a user by username and password (HTTP Basic), checking the organization's
-    /// state. An unknown username costs the same Argon2id verification as a wrong password, so
-    /// response timing does not reveal which usernames exist.
-    pub async fn authenticate_user(&self, username: &str, password: &str) -> Result<Principal> {
+    /// state. A wrong password counts as a failure of `source` and of `username`; either over
+    /// its limit is refused (429) before any work. Argon2id runs on the bounded pool, and only
+    /// on a miss of the cache of recent successes. An unknown username costs the same Argon2id
+    /// verification as a wrong password, so response timing does not reveal which usernames
+    /// exist.
+    pub async fn authenticate_user(
+        &self,
+        username: &str,
+        password: &str,
+        source: IpAddr,
+    ) -> Result<Principal> {
+        let charge = self.authn.failures.charge(source, Some(username))?;
+        settle(charge, self.check_password(username, password).await)
+    }
+
+    async fn check_password(&self, username: &str, password: &str) -> Result<Principal> {
         let invalid = || Error::Unauthenticated(Unauthenticated::InvalidCredentials);
+        let authn = &self.authn;
         // A username no user can have (a NUL, say) is not looked up, but costs the same.
         let creds = if tenancy::could_be_username(username) {
             self.store.user_credentials(username).await?
@@ -117,40 +137,45 @@ impl Core {
             None
         };
         let Some(creds) = creds else {
-            let _ = dummy_digest().verify(password);
+            authn.hasher.verify_nothing(password).await?;
             return Err(invalid());
         };
-        if !creds.password.verify(password) {
-            return Err(invalid());
-        }
-        match creds.organization.status {
-            OrganizationStatus::Active => {}
-            OrganizationStatus::Suspended => return Err(Error::Forbidden(Forbidden::OrganizationSuspended)),
-            OrganizationStatus::NotActivated => {
-                return Err(Error::Forbidden(Forbidden::OrganizationNotActivated))
+        let key = authn.verified.key(username, password, &creds.password);
+        if !authn.verified.contains(&key) {
+            if !authn.hasher.verify(&creds.password, password).await? {
+                return Err(invalid());
             }
+            authn.verified.insert(key);
         }
+        require_active(&creds.organization)?;
         Ok(Principal::User(UserPrincipal {
             organization_id: creds.organization.id,
             user_id: creds.user.id,
             resource_creation_restricted: creds.organization.resource_creation_restricted,
         }))
     }
+
+    /// A password's Argon2id digest, computed on the bounded pool.
+    pub(crate) async fn hash_password(&self, password: &str) -> Result<crate::secret::PasswordDigest> {
+        self.authn.hasher.hash(password).await
+    }
 }
 
-/// A digest of a random password, verified against when a username is unknown (made once).
-fn dummy_digest() -> &'static PasswordDigest {
-    static DUMMY: std::sync::OnceLock<PasswordDigest> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| {
-        let random = data_encoding::HEXLOWER.encode(&crate::id::random_bytes::<16>());
-        // Hashing fails only on invalid parameters; fall back to a well-formed fixed digest.
-        PasswordDigest::new(&random).unwrap_or_else(|_| {
-            PasswordDigest::from_phc(
-                "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$ZHVtbXlkdW1teWR1bW15ZHVtbXlkdW1teWR1bW15ZHU"
-                    .into(),
-            )
-        })
-    })
+/// Keeps an attempt's failure charge when its credentials were wrong (or expired), and gives
+/// it back otherwise: a success, a refusal for another reason, or the store being away.
+fn settle(charge: Charge, outcome: Result<Principal>) -> Result<Principal> {
+    if !matches!(outcome, Err(Error::Unauthenticated(_))) {
+        charge.refund();
+    }
+    outcome
+}
+
+fn require_active(org: &Organization) -> Result<()> {
+    match org.status {
+        OrganizationStatus::Active => Ok(()),
+        OrganizationStatus::Suspended => Err(Error::Forbidden(Forbidden::OrganizationSuspended)),
+        OrganizationStatus::NotActivated => Err(Error::Forbidden(Forbidden::OrganizationNotActivated)),
+    }
 }
 
 /// Decides the operator credential at start-up.

@@ -12,7 +12,7 @@ use crate::limits::{MAX_ALLOWED_NETWORKS, MAX_SCOPES};
 use crate::model::{now, ApiToken, Organization, OrganizationPatch, OrganizationStatus, User};
 use crate::page::{Page, PageRequest};
 use crate::scope::Scope;
-use crate::secret::{new_token_secret, PasswordDigest, RevealedSecret};
+use crate::secret::{new_token_secret, RevealedSecret};
 use crate::validate::Violations;
 
 pub const NAME_MAX: usize = 255;
@@ -213,7 +213,7 @@ impl Core {
         }
         v.finish()?;
         self.existing_organization(org).await?;
-        let digest = PasswordDigest::new(&input.password)?;
+        let digest = self.hash_password(&input.password).await?;
         let user =
             User { id: UserId::random(), organization_id: org, username: input.username, created_at: now() };
         self.store.insert_user(&user, &digest).await?;

@@ -567,6 +567,9 @@ async fn per_token_rate_limit() {
         )
     );
     assert_eq!(headers["x-ratelimit-remaining"], "0");
+    // One request every 20 s: Retry-After says how long until the next is allowed.
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry), "Retry-After: {retry}");
     // Another token has its own allowance.
     let (_, other) = w.app.token(&w.org, &["ip_addresses"]).await;
     assert_eq!(call_as(&w, Method::GET, path, None, Some(&other)).await.0, StatusCode::OK);

@@ -6,6 +6,7 @@
 mod support;
 
 mod auth;
+mod auth_limits;
 mod binary;
 mod body_limit;
 mod connections;

@@ -60,6 +60,11 @@ impl TestApp {
             admin_token: Some(OPERATOR.into()),
             ..ServeConfig::default()
         };
+        // Every test client is 127.0.0.1, and many tests send wrong credentials on purpose
+        // (route walks): the failed-authentication limits are out of reach unless a test tunes
+        // them (`limits.rs`).
+        config.core.auth.failures_per_minute_per_source = 1_000_000;
+        config.core.auth.failures_per_minute_per_user = 1_000_000;
         tune(&mut config);
         let (app, generated) = Application::build_with_store(config, store).await.unwrap();
         assert!(generated.is_none(), "a given admin token must not generate another");
