@@ -43,10 +43,13 @@ pub struct Plan {
     pub probe_source: IpAddr,
 }
 
-/// One configuration of the started server.
+/// One configuration of the started server, and what the flood sends it.
 struct Variant {
     name: &'static str,
     args: &'static [&'static str],
+    /// Wrong passwords (the attack), or the same request without credentials: the raw ceiling,
+    /// what 32 clients looping on the cheapest refusal cost this machine, passwords aside.
+    wrong_passwords: bool,
 }
 
 const VARIANTS: &[Variant] = &[
@@ -58,8 +61,11 @@ const VARIANTS: &[Variant] = &[
             "--auth-failures-per-minute-per-user",
             "1000000",
         ],
+        wrong_passwords: true,
     },
-    Variant { name: "defaults", args: &[] },
+    Variant { name: "defaults, tarpit off", args: &["--auth-failure-tarpit-ms", "0"], wrong_passwords: true },
+    Variant { name: "defaults", args: &[], wrong_passwords: true },
+    Variant { name: "ceiling: no credentials", args: &[], wrong_passwords: false },
 ];
 
 pub async fn run(backends: &[Backend], plan: &Plan) -> anyhow::Result<()> {
@@ -82,7 +88,7 @@ pub async fn run(backends: &[Backend], plan: &Plan) -> anyhow::Result<()> {
         "", "", "p50 ms", "ms", "p50 ms", "ms", "p50 ms", "ms"
     );
     if let Some(url) = &plan.url {
-        return measure(url.trim_end_matches('/'), "given server", plan).await;
+        return measure(url.trim_end_matches('/'), "given server", plan, true).await;
     }
     let binary = match &plan.server {
         Some(path) => path.clone(),
@@ -99,12 +105,13 @@ pub async fn run(backends: &[Backend], plan: &Plan) -> anyhow::Result<()> {
             let server = Server::start(&binary, &db.url, &plan.admin_token, variant.args)?;
             server.ready().await?;
             let label = format!("{} {}", backend_name(backend), variant.name);
-            let outcome = measure(&server.base, &label, plan).await;
+            let outcome = measure(&server.base, &label, plan, variant.wrong_passwords).await;
             drop(server);
             outcome?;
         }
     }
     println!("ratio = p99 under the flood / p99 idle (target: at most 3 for healthz and bearer)");
+    println!("ceiling = the same flood without credentials: what looping clients cost, passwords aside");
     Ok(())
 }
 
@@ -268,7 +275,7 @@ struct FloodCount {
     other: AtomicU64,
 }
 
-async fn measure(base: &str, label: &str, plan: &Plan) -> anyhow::Result<()> {
+async fn measure(base: &str, label: &str, plan: &Plan, wrong_passwords: bool) -> anyhow::Result<()> {
     let setup = reqwest::Client::new();
     let tenant = tenant(base, &plan.admin_token, &setup).await?;
     // Warm up: connections, the SQLite page cache, the probe user's cached password check.
@@ -291,7 +298,11 @@ async fn measure(base: &str, label: &str, plan: &Plan) -> anyhow::Result<()> {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
-                let reply = client.get(&url).basic_auth(&victim, Some(format!("wrong-{n}-{i}"))).send().await;
+                let mut request = client.get(&url);
+                if wrong_passwords {
+                    request = request.basic_auth(&victim, Some(format!("wrong-{n}-{i}")));
+                }
+                let reply = request.send().await;
                 let counter = match reply.as_ref().map(reqwest::Response::status) {
                     Ok(reqwest::StatusCode::UNAUTHORIZED) => &count.unauthorized,
                     Ok(reqwest::StatusCode::TOO_MANY_REQUESTS) => &count.limited,

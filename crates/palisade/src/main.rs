@@ -130,6 +130,11 @@ struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     auth_failures_per_minute_per_user: u32,
 
+    /// How long a caller over a failed-authentication limit waits for its 429 (ms; at most its
+    /// Retry-After; 0: answer at once). Slows clients that guess in a loop to one try a pause.
+    #[arg(long, env = "PALISADE_AUTH_FAILURE_TARPIT_MS", default_value_t = 1000)]
+    auth_failure_tarpit_ms: u64,
+
     /// Password hashes and verifications (Argon2id, ~40 ms of CPU each) run at once, on
     /// blocking threads; more wait their turn without holding up other requests. Default: half
     /// the CPUs (at least 1), leaving the rest to other requests during a flood.
@@ -165,6 +170,7 @@ fn auth_settings(args: &ServeArgs) -> AuthSettings {
             .password_hash_concurrency
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(defaults.password_hash_concurrency),
+        failure_tarpit: Duration::from_millis(args.auth_failure_tarpit_ms),
         verified_ttl: Duration::from_secs(args.password_cache_seconds),
     }
 }

@@ -82,7 +82,7 @@ impl Core {
     /// credential is even looked at.
     pub async fn authenticate(&self, bearer: Option<&str>, source: IpAddr) -> Result<Principal> {
         let presented = bearer.ok_or(Error::Unauthenticated(Unauthenticated::MissingCredentials))?;
-        let charge = self.authn.failures.charge(source, None)?;
+        let charge = self.authn.charge(source, None).await?;
         settle(charge, self.check_bearer(presented, source).await)
     }
 
@@ -123,7 +123,7 @@ impl Core {
         password: &str,
         source: IpAddr,
     ) -> Result<Principal> {
-        let charge = self.authn.failures.charge(source, Some(username))?;
+        let charge = self.authn.charge(source, Some(username)).await?;
         settle(charge, self.check_password(username, password).await)
     }
 

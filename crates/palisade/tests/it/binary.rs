@@ -262,6 +262,8 @@ fn help_describes_the_commands_and_settings() {
         "PALISADE_MAX_CONNECTIONS",
         "--public-url",
         "PALISADE_PUBLIC_URL",
+        "--auth-failure-tarpit-ms",
+        "PALISADE_AUTH_FAILURE_TARPIT_MS",
         "--trusted-proxies",
         "PALISADE_TRUSTED_PROXIES",
     ] {

@@ -65,6 +65,7 @@ impl TestApp {
         // them (`limits.rs`).
         config.core.auth.failures_per_minute_per_source = 1_000_000;
         config.core.auth.failures_per_minute_per_user = 1_000_000;
+        config.core.auth.failure_tarpit = std::time::Duration::ZERO;
         tune(&mut config);
         let (app, generated) = Application::build_with_store(config, store).await.unwrap();
         assert!(generated.is_none(), "a given admin token must not generate another");
