@@ -7,7 +7,6 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use palisade::{Application, ServeConfig};
 use palisade_core::policy::{Action, Direction, GroupKind, Member, PortRange, Protocol, Remote};
 use palisade_core::service::{CreateRule, CreateSecurityGroup};
 use palisade_core::Principal;
@@ -15,7 +14,7 @@ use palisade_testkit::{Backend, TestDatabase};
 use serde_json::{json, Value};
 
 use crate::measure::ms;
-use crate::{backend_name, db_settings, OPERATOR};
+use crate::{backend_name, OPERATOR};
 
 const REPEATS: usize = 5;
 
@@ -32,21 +31,7 @@ pub async fn run(backends: &[Backend], groups: usize) -> anyhow::Result<()> {
 
 async fn one(backend: Backend, groups: usize) -> anyhow::Result<()> {
     let db = TestDatabase::new(backend).await;
-    let config = ServeConfig {
-        listen: "127.0.0.1:0".into(),
-        database_url: db.url.clone(),
-        admin_token: Some(OPERATOR.into()),
-        db: db_settings(),
-        ..ServeConfig::default()
-    };
-    let (app, startup) = Application::build(config).await?;
-    let base = format!("http://{}", app.local_addr()?);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(app.run_until(async move {
-        let _ = stop_rx.await;
-    }));
-    let core =
-        startup.ready().await.ok_or_else(|| anyhow::anyhow!("the server stopped before it was ready"))?.core;
+    let crate::Served { base, core, stop, server: serving } = crate::serve(&db.url).await?;
     let client = reqwest::Client::new();
 
     let org: Value = client
@@ -136,7 +121,7 @@ async fn one(backend: Backend, groups: usize) -> anyhow::Result<()> {
         );
     }
     println!("{:>9} | (seeding through the core took {:.1} s)", backend_name(backend), seeded.as_secs_f64());
-    let _ = stop_tx.send(());
+    let _ = stop.send(());
     serving.await??;
     Ok(())
 }

@@ -38,7 +38,7 @@ async fn post(client: &reqwest::Client, url: String, token: &str, body: Value) -
 
 async fn level(backend: Backend, clients: usize, hosts: usize, max: Duration) -> anyhow::Result<()> {
     let db = TestDatabase::new(backend).await;
-    let (base, stop, server) = serve(&db.url).await?;
+    let crate::Served { base, stop, server, .. } = serve(&db.url).await?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
     let org = post(
         &client,

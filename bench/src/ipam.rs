@@ -133,7 +133,7 @@ async fn http_fill(
     max: Duration,
 ) -> anyhow::Result<(Stats, bool)> {
     let db = TestDatabase::new(backend).await;
-    let (base, stop, server) = serve(&db.url).await?;
+    let crate::Served { base, stop, server, .. } = serve(&db.url).await?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
     let post = |path: &str, body: serde_json::Value| {
         client.post(format!("{base}{path}")).bearer_auth(OPERATOR).json(&body).send()

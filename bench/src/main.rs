@@ -145,8 +145,15 @@ pub async fn serve(url: &str) -> anyhow::Result<Served> {
     serve_with(url, palisade_api::ApiConfig::default()).await
 }
 
-/// A running server: base URL, stop handle, task.
-pub type Served = (String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>);
+/// A running server: its base URL, its core (to seed data without HTTP), a stop handle and its
+/// task.
+#[derive(Debug)]
+pub struct Served {
+    pub base: String,
+    pub core: palisade_core::Core,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
 
 /// Like [`serve`], with the HTTP layer's limits given.
 pub async fn serve_with(url: &str, api: palisade_api::ApiConfig) -> anyhow::Result<Served> {
@@ -160,13 +167,14 @@ pub async fn serve_with(url: &str, api: palisade_api::ApiConfig) -> anyhow::Resu
     };
     let (app, startup) = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr()?);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = stop_rx.await;
     }));
     // Measure the API, not the 503s it answers while the database is being opened.
-    startup.ready().await.ok_or_else(|| anyhow::anyhow!("the server stopped before it was ready"))?;
-    Ok((base, stop_tx, server))
+    let started =
+        startup.ready().await.ok_or_else(|| anyhow::anyhow!("the server stopped before it was ready"))?;
+    Ok(Served { base, core: started.core, stop, server })
 }
 
 #[tokio::main]

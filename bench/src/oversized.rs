@@ -31,7 +31,7 @@ pub async fn run(backends: &[Backend], interfaces: &[usize], repeats: usize) -> 
 async fn level(backend: Backend, n: usize, repeats: usize) -> anyhow::Result<()> {
     let db = TestDatabase::new(backend).await;
     let api = palisade_api::ApiConfig { max_body_bytes: 64 * 1024 * 1024, ..Default::default() };
-    let (base, stop, server) = serve_with(&db.url, api).await?;
+    let crate::Served { base, stop, server, .. } = serve_with(&db.url, api).await?;
     let client = reqwest::Client::new();
     let org: Value = client
         .post(format!("{base}/api/v1/organizations"))

@@ -53,7 +53,7 @@ async fn level(
     max: Duration,
 ) -> anyhow::Result<(Stats, Stats)> {
     let db = TestDatabase::new(backend).await;
-    let (base, stop, server) = serve(&db.url).await?;
+    let crate::Served { base, stop, server, .. } = serve(&db.url).await?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
     let http = drive(clients, pairs, max, move |n| {
         let (client, base) = (client.clone(), base.clone());
