@@ -4,13 +4,12 @@
 
 use std::net::IpAddr;
 
-use data_encoding::BASE64;
 use palisade_core::secret::PasswordDigest;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::{TestApp, OPERATOR};
+use crate::support::{basic, TestApp, OPERATOR};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -18,10 +17,6 @@ const PASSWORD: &str = "correct horse battery";
 fn client_from(source: &str) -> reqwest::Client {
     let ip: IpAddr = source.parse().unwrap();
     reqwest::Client::builder().local_address(ip).build().unwrap()
-}
-
-fn basic(user: &str, password: &str) -> String {
-    format!("Basic {}", BASE64.encode(format!("{user}:{password}").as_bytes()))
 }
 
 struct Answer {
@@ -65,14 +60,7 @@ async fn world(per_source: u32, per_user: u32, users: &[&str]) -> (TestApp, Stri
     .await;
     let org = app.org("acme").await;
     for user in users {
-        let r = app
-            .post(
-                &format!("/api/v1/organizations/{org}/users"),
-                OPERATOR,
-                json!({"username": user, "password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        app.user(&org, user, PASSWORD).await;
     }
     (app, org)
 }

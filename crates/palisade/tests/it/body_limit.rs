@@ -2,7 +2,6 @@
 //! is answered 413 in that face's envelope before anything is parsed, whether its length is
 //! declared or it is sent chunked, and nothing is written.
 
-use data_encoding::BASE64;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -64,15 +63,7 @@ fn hostway_413(body: &Value) {
 async fn faces(app: &TestApp) -> Vec<Face> {
     let org = app.org("acme").await;
     let (_, token) = app.token(&org, &["security_groups", "roles:create"]).await;
-    let r = app
-        .post(
-            &format!("/api/v1/organizations/{org}/users"),
-            OPERATOR,
-            json!({"username": "user", "password": "correct horse battery"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let basic = format!("Basic {}", BASE64.encode(b"user:correct horse battery"));
+    let basic = app.user(&org, "user", "correct horse battery").await;
     let bearer = |t: &str| format!("Bearer {t}");
     vec![
         Face {

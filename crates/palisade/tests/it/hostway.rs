@@ -7,7 +7,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{TestApp, OPERATOR};
+use crate::support::{basic, TestApp, OPERATOR};
 
 const USER: &str = "test_user";
 const PASSWORD: &str = "correct horse battery";
@@ -25,25 +25,8 @@ struct World {
 async fn world() -> World {
     let app = TestApp::spawn().await;
     let org = app.org("test-account").await;
-    let auth = user(&app, &org, USER).await;
+    let auth = app.user(&org, USER, PASSWORD).await;
     World { app, org, auth }
-}
-
-/// Creates a user of `org` and returns its `Authorization` header value.
-async fn user(app: &TestApp, org: &str, name: &str) -> String {
-    let r = app
-        .post(
-            &format!("/api/v1/organizations/{org}/users"),
-            OPERATOR,
-            json!({"username": name, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    basic(name, PASSWORD)
-}
-
-fn basic(user: &str, password: &str) -> String {
-    format!("Basic {}", BASE64.encode(format!("{user}:{password}").as_bytes()))
 }
 
 struct Answer {
@@ -235,7 +218,7 @@ async fn the_founding_duplicate_name_example() {
     assert_ne!(second.json()["computeFault"]["errorid"], third.json()["computeFault"]["errorid"]);
     // Another account may use the name.
     let other = w.app.org("other-account").await;
-    let auth = user(&w.app, &other, "other_user").await;
+    let auth = w.app.user(&other, "other_user", PASSWORD).await;
     let r =
         send(&w.app, Method::POST, &format!("/accounts/{other}/os-security-groups"), Some(&auth), Some(body))
             .await;
@@ -431,7 +414,7 @@ async fn groups_list_get_update_delete() {
 
     // Another account's user sees none of it.
     let other = w.app.org("other-account").await;
-    let auth = user(&w.app, &other, "other_user").await;
+    let auth = w.app.user(&other, "other_user", PASSWORD).await;
     let r = send(&w.app, Method::GET, &format!("{}/{db}", groups(&w)), Some(&auth), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = send(
@@ -712,7 +695,7 @@ async fn rules_are_created_listed_and_deleted() {
 
     // Another account cannot reach these rules, nor add any.
     let other = w.app.org("other-account").await;
-    let auth = user(&w.app, &other, "other_user").await;
+    let auth = w.app.user(&other, "other_user", PASSWORD).await;
     let second = &ids_seen[1];
     let r = send(
         &w.app,
@@ -901,7 +884,7 @@ async fn link_with(w: &World, headers: &[(&str, &str)]) -> (String, String) {
 async fn world_with(tune: impl FnOnce(&mut palisade::ServeConfig)) -> World {
     let app = TestApp::spawn_tuned(tune).await;
     let org = app.org("test-account").await;
-    let auth = user(&app, &org, USER).await;
+    let auth = app.user(&org, USER, PASSWORD).await;
     World { app, org, auth }
 }
 
@@ -980,7 +963,7 @@ async fn every_route_refuses_bad_passwords_and_other_accounts_users() {
         w.app.post(&format!("/api/v1/organizations/{}/servers", w.org), OPERATOR, json!({"name": "s"})).await;
     let server = server.body["server"]["id"].as_str().unwrap().to_owned();
     let other = w.app.org("other-account").await;
-    let theirs = user(&w.app, &other, "other_user").await;
+    let theirs = w.app.user(&other, "other_user", PASSWORD).await;
     let wrong = basic(USER, "not the password");
     let before = call(&w, Method::GET, &format!("{}/{group}", groups(&w)), None).await.json();
 
@@ -1106,7 +1089,7 @@ async fn misleading_cidrs_are_refused_with_what_to_write() {
 async fn rule_numbers_reveal_nothing_across_accounts() {
     let w = world().await;
     let other = w.app.org("other-account").await;
-    let other_auth = user(&w.app, &other, "other_user").await;
+    let other_auth = w.app.user(&other, "other_user", PASSWORD).await;
     let accounts = [(w.org.clone(), w.auth.clone()), (other.clone(), other_auth.clone())];
     let mut group_of = Vec::new();
     for (org, auth) in &accounts {

@@ -5,9 +5,8 @@
 //! bracketed key of any depth is one unknown parameter. (The Katapult query string's Rack
 //! brackets are bounded in `katapult::args` and tested there.)
 
-use data_encoding::BASE64;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::support::{TestApp, OPERATOR};
 
@@ -32,15 +31,7 @@ async fn deeply_nested_json_bodies_are_400s_on_every_face() {
     let app = TestApp::spawn().await;
     let org = app.org("acme").await;
     let (_, token) = app.token(&org, &["security_groups", "roles:create"]).await;
-    let r = app
-        .post(
-            &format!("/api/v1/organizations/{org}/users"),
-            OPERATOR,
-            json!({"username": "u", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let basic = format!("Basic {}", BASE64.encode(format!("u:{PASSWORD}").as_bytes()));
+    let basic = app.user(&org, "u", PASSWORD).await;
     let body = deep_json(50_000);
     let cases: [(&str, String, String, Envelope); 4] = [
         ("native", "/api/v1/organizations".into(), format!("Bearer {OPERATOR}"), |b| {
@@ -77,15 +68,7 @@ async fn deeply_bracketed_query_keys_are_flat_outside_katapult() {
     let app = TestApp::spawn().await;
     let org = app.org("acme").await;
     let (_, token) = app.token(&org, &["roles:list"]).await;
-    let r = app
-        .post(
-            &format!("/api/v1/organizations/{org}/users"),
-            OPERATOR,
-            json!({"username": "u", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let basic = format!("Basic {}", BASE64.encode(format!("u:{PASSWORD}").as_bytes()));
+    let basic = app.user(&org, "u", PASSWORD).await;
     // ~24 KB of brackets, as in the Katapult probe.
     let key = format!("a{}", "[a]".repeat(8_000));
     let query = format!("{key}=1&page=1&pageSize=30");

@@ -35,15 +35,7 @@ async fn world() -> World {
     let org = app.org("acme").await;
     let (_, token) = app.token(&org, SCOPES).await;
     let net = app.network().await;
-    let r = app
-        .post(
-            &format!("/api/v1/organizations/{org}/users"),
-            OPERATOR,
-            json!({"username": "user", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let basic = format!("Basic {}", BASE64.encode(format!("user:{PASSWORD}").as_bytes()));
+    let basic = app.user(&org, "user", PASSWORD).await;
     World { app, org, token, net, basic }
 }
 

@@ -207,6 +207,19 @@ impl TestApp {
         r.body["organization"]["id"].as_str().unwrap().to_owned()
     }
 
+    /// Creates a user of `org` and returns its `Authorization: Basic` header value.
+    pub async fn user(&self, org: &str, username: &str, password: &str) -> String {
+        let r = self
+            .post(
+                &format!("/api/v1/organizations/{org}/users"),
+                OPERATOR,
+                json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        basic(username, password)
+    }
+
     /// Creates a token with these scopes and returns (token id, secret).
     pub async fn token(&self, org: &str, scopes: &[&str]) -> (String, String) {
         let r = self
@@ -251,6 +264,12 @@ impl TestApp {
     pub async fn count(&self, table: &str) -> i64 {
         self.db.count(table).await
     }
+}
+
+/// An `Authorization: Basic` header value.
+pub fn basic(user: &str, password: &str) -> String {
+    use data_encoding::BASE64;
+    format!("Basic {}", BASE64.encode(format!("{user}:{password}").as_bytes()))
 }
 
 /// Asserts the native error envelope with this status and code.
