@@ -5,11 +5,10 @@
 use std::net::IpAddr;
 
 use palisade_core::secret::PasswordDigest;
-use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::support::{basic, TestApp, OPERATOR};
+use crate::support::{basic, Answer, TestApp, OPERATOR};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -17,29 +16,6 @@ const PASSWORD: &str = "correct horse battery";
 fn client_from(source: &str) -> reqwest::Client {
     let ip: IpAddr = source.parse().unwrap();
     reqwest::Client::builder().local_address(ip).build().unwrap()
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
-    }
-
-    /// `Retry-After` as seconds; it must be there, and say a short while.
-    #[track_caller]
-    fn retry_after(&self) -> u64 {
-        let value =
-            self.headers.get("retry-after").unwrap_or_else(|| panic!("no Retry-After: {}", self.text));
-        let seconds: u64 = value.to_str().unwrap().parse().unwrap();
-        assert!((1..=60).contains(&seconds), "Retry-After: {seconds}");
-        seconds
-    }
 }
 
 async fn get(app: &TestApp, from: &reqwest::Client, path: &str, authorization: Option<&str>) -> Answer {

@@ -3,11 +3,10 @@
 
 use data_encoding::BASE64;
 use palisade_api::hostway::ids;
-use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{basic, TestApp, OPERATOR};
+use crate::support::{basic, Answer, TestApp, OPERATOR};
 
 const USER: &str = "test_user";
 const PASSWORD: &str = "correct horse battery";
@@ -27,19 +26,6 @@ async fn world() -> World {
     let org = app.org("test-account").await;
     let auth = app.user(&org, USER, PASSWORD).await;
     World { app, org, auth }
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
-    }
 }
 
 /// Sends a request with an optional `Authorization` value and raw body, as Hostway's examples

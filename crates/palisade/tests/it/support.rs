@@ -266,6 +266,31 @@ impl TestApp {
     }
 }
 
+/// A response kept as text, for faces whose bodies are not always JSON (Hostway's plain-text
+/// 401) or whose headers a test reads.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
+    }
+
+    /// `Retry-After` as seconds; it must be there, and say a short while.
+    #[track_caller]
+    pub fn retry_after(&self) -> u64 {
+        let value =
+            self.headers.get("retry-after").unwrap_or_else(|| panic!("no Retry-After: {}", self.text));
+        let seconds: u64 = value.to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&seconds), "Retry-After: {seconds}");
+        seconds
+    }
+}
+
 /// An `Authorization: Basic` header value.
 pub fn basic(user: &str, password: &str) -> String {
     use data_encoding::BASE64;
