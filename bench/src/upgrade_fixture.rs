@@ -120,8 +120,8 @@ impl Session {
         Self { client: reqwest::Client::new(), base, credentials, ids: BTreeMap::new() }
     }
 
-    fn id(&self, key: &str) -> String {
-        self.ids.get(key).cloned().unwrap_or_else(|| panic!("no id recorded for {key}"))
+    fn id(&self, key: &str) -> anyhow::Result<String> {
+        self.ids.get(key).cloned().with_context(|| format!("no id recorded for {key}"))
     }
 
     fn keep(&mut self, key: &'static str, value: &Value) -> anyhow::Result<String> {
@@ -196,13 +196,13 @@ async fn populate(s: &mut Session) -> anyhow::Result<Value> {
     let next_rule_number = hostway(s).await?;
     let released = release(s, released).await?;
     Ok(json!({
-        "organization": s.id("acme"),
-        "public_network": s.id("public"),
+        "organization": s.id("acme")?,
+        "public_network": s.id("public")?,
         "next_public_ipv4": released,
-        "katapult_group": s.id("sg_db"),
-        "hostway_group": s.id("hw_edge"),
+        "katapult_group": s.id("sg_db")?,
+        "hostway_group": s.id("hw_edge")?,
         "next_rule_number": next_rule_number,
-        "defined_host": s.id("host_web"),
+        "defined_host": s.id("host_web")?,
     }))
 }
 
@@ -211,19 +211,13 @@ async fn populate(s: &mut Session) -> anyhow::Result<Value> {
 async fn native(s: &mut Session) -> anyhow::Result<String> {
     let op = "operator";
     for sub in ["acme", "globex", "umbrella"] {
-        let r = s
-            .post("/api/v1/organizations", op, json!({"name": format!("{sub} Ltd"), "sub_domain": sub}))
-            .await?;
+        let body = json!({"name": format!("{sub} Ltd"), "sub_domain": sub});
+        let r = s.post("/api/v1/organizations", op, body).await?;
         s.keep(sub, &r["organization"]["id"])?;
     }
-    let (acme, globex) = (s.id("acme"), s.id("globex"));
-    s.send(
-        Method::PATCH,
-        &format!("/api/v1/organizations/{}", s.id("umbrella")),
-        op,
-        json!({"status": "suspended", "name": "Umbrella (suspended)"}),
-    )
-    .await?;
+    let (acme, globex, umbrella) = (s.id("acme")?, s.id("globex")?, s.id("umbrella")?);
+    let suspended = json!({"status": "suspended", "name": "Umbrella (suspended)"});
+    s.send(Method::PATCH, &format!("/api/v1/organizations/{umbrella}"), op, suspended).await?;
 
     let katapult_scopes = [
         "organizations:read",
@@ -248,6 +242,7 @@ async fn native(s: &mut Session) -> anyhow::Result<String> {
         "hosts:delete",
         "networks:list",
     ];
+    let read_only = ["organizations:read", "security_groups:read", "address_lists:read"];
     let tokens = [
         (
             "acme-katapult",
@@ -260,19 +255,15 @@ async fn native(s: &mut Session) -> anyhow::Result<String> {
             json!({"name": "dnctl", "scopes": defined_scopes, "expires_at": "2099-12-31T23:59:59Z"}),
         ),
         ("acme-revoked", &acme, json!({"name": "old", "scopes": ["tags:read"]})),
-        (
-            "globex-katapult",
-            &globex,
-            json!({"name": "readonly", "scopes": ["organizations:read", "security_groups:read", "address_lists:read"]}),
-        ),
+        ("globex-katapult", &globex, json!({"name": "readonly", "scopes": read_only})),
     ];
     for (name, org, body) in tokens {
-        let r = s.post(&format!("/api/v1/organizations/{org}/api_tokens"), op, body).await?;
+        let tokens = format!("/api/v1/organizations/{org}/api_tokens");
+        let r = s.post(&tokens, op, body).await?;
         s.credentials.insert(name.to_owned(), json!({"bearer": r["secret"]}));
         if name == "acme-revoked" {
             let id = r["api_token"]["id"].as_str().context("token id")?;
-            s.send(Method::DELETE, &format!("/api/v1/organizations/{acme}/api_tokens/{id}"), op, Value::Null)
-                .await?;
+            s.send(Method::DELETE, &format!("{tokens}/{id}"), op, Value::Null).await?;
             s.credentials.remove(name);
         }
     }
@@ -280,28 +271,31 @@ async fn native(s: &mut Session) -> anyhow::Result<String> {
         ("acme-hostway", &acme, "acme-admin", "correct horse battery"),
         ("globex-hostway", &globex, "globex-ops", "staple 42 battery"),
     ] {
-        s.post(
-            &format!("/api/v1/organizations/{org}/users"),
-            op,
-            json!({"username": user, "password": password}),
-        )
-        .await?;
+        let body = json!({"username": user, "password": password});
+        s.post(&format!("/api/v1/organizations/{org}/users"), op, body).await?;
         s.credentials.insert(name.to_owned(), json!({"basic": [user, password]}));
     }
 
-    let country = |name: &str, two: &str, three: &str, zone: &str, eu: bool| json!({"name": name, "iso_code2": two, "iso_code3": three, "time_zone": zone, "eu": eu});
-    let r = s.post("/api/v1/data_centers", op, json!({"name": "London", "permalink": "uk-lon-01", "country": country("United Kingdom", "GB", "GBR", "Europe/London", false)})).await?;
-    let london = s.keep("london", &r["data_center"]["id"])?;
-    let r = s.post("/api/v1/data_centers", op, json!({"name": "Amsterdam", "permalink": "nl-ams-01", "country": country("Netherlands", "NL", "NLD", "Europe/Amsterdam", true)})).await?;
-    let amsterdam = s.keep("amsterdam", &r["data_center"]["id"])?;
+    let gb = json!({"name": "United Kingdom", "iso_code2": "GB", "iso_code3": "GBR", "time_zone": "Europe/London", "eu": false});
+    let nl = json!({"name": "Netherlands", "iso_code2": "NL", "iso_code3": "NLD", "time_zone": "Europe/Amsterdam", "eu": true});
+    for (key, name, permalink, country) in
+        [("london", "London", "uk-lon-01", gb), ("amsterdam", "Amsterdam", "nl-ams-01", nl)]
+    {
+        let body = json!({"name": name, "permalink": permalink, "country": country});
+        let r = s.post("/api/v1/data_centers", op, body).await?;
+        s.keep(key, &r["data_center"]["id"])?;
+    }
+    let (london, amsterdam) = (s.id("london")?, s.id("amsterdam")?);
     let networks = [
         (
             "public",
-            json!({"name": "Public", "permalink": "public", "data_center_id": london, "prefixes": ["203.0.113.0/24", "2001:db8::/64"], "reserved": ["203.0.113.250/31"], "default": true, "organization_id": null}),
+            json!({"name": "Public", "permalink": "public", "data_center_id": london, "default": true,
+                "prefixes": ["203.0.113.0/24", "2001:db8::/64"], "reserved": ["203.0.113.250/31"], "organization_id": null}),
         ),
         (
             "acme_lan",
-            json!({"name": "ACME LAN", "permalink": "acme-lan", "data_center_id": amsterdam, "prefixes": ["10.20.0.0/24"], "organization_id": acme}),
+            json!({"name": "ACME LAN", "permalink": "acme-lan", "data_center_id": amsterdam,
+                "prefixes": ["10.20.0.0/24"], "organization_id": acme}),
         ),
         (
             "transit",
@@ -312,223 +306,161 @@ async fn native(s: &mut Session) -> anyhow::Result<String> {
         let r = s.post("/api/v1/networks", op, body).await?;
         s.keep(key, &r["network"]["id"])?;
     }
-    let (public, lan, transit) = (s.id("public"), s.id("acme_lan"), s.id("transit"));
+    let (public, lan, transit) = (s.id("public")?, s.id("acme_lan")?, s.id("transit")?);
 
     let servers = format!("/api/v1/organizations/{acme}/servers");
-    let r = s
-        .post(
-            &servers,
-            "acme-katapult",
-            json!({"name": "web-1", "interfaces": [
+    let web = json!({"name": "web-1", "tags": ["web", "env:prod"], "interfaces": [
         {"network_id": public, "addresses": ["203.0.113.10", "2001:db8::10"]},
-        {"network_id": lan, "addresses": ["10.20.0.5"]}], "tags": ["web", "env:prod"]}),
-        )
-        .await?;
+        {"network_id": lan, "addresses": ["10.20.0.5"]}]});
+    let r = s.post(&servers, "acme-katapult", web).await?;
     s.keep("web1", &r["server"]["id"])?;
     s.keep("web1_public", &r["server"]["interfaces"][0]["id"])?;
-    let r = s
-        .post(&servers, op, json!({"name": "db-1", "interfaces": [{"network_id": transit, "addresses": []}]}))
-        .await?;
+    let db = json!({"name": "db-1", "interfaces": [{"network_id": transit, "addresses": []}]});
+    let r = s.post(&servers, op, db).await?;
     s.keep("db1", &r["server"]["id"])?;
     s.keep("db1_transit", &r["server"]["interfaces"][0]["id"])?;
     // Deleted at the end (`release`).
-    let r = s
-        .post(
-            &servers,
-            op,
-            json!({"name": "gone", "interfaces": [{"network_id": public, "addresses": [GONE_ADDRESS]}]}),
-        )
-        .await?;
+    let gone = json!({"name": "gone", "interfaces": [{"network_id": public, "addresses": [GONE_ADDRESS]}]});
+    let r = s.post(&servers, op, gone).await?;
     s.keep("gone", &r["server"]["id"])?;
-    let r = s.post(&format!("/api/v1/organizations/{globex}/servers"), op, json!({"name": "app-1", "interfaces": [{"network_id": public, "addresses": ["203.0.113.20"]}], "tags": ["globex"]})).await?;
+    let app = json!({"name": "app-1", "tags": ["globex"],
+        "interfaces": [{"network_id": public, "addresses": ["203.0.113.20"]}]});
+    let r = s.post(&format!("/api/v1/organizations/{globex}/servers"), op, app).await?;
     s.keep("app1", &r["server"]["id"])?;
 
     let ips = format!("/api/v1/organizations/{acme}/ip_addresses");
     let r = s.post(&ips, op, json!({"network_id": public, "version": "ipv4"})).await?;
     s.keep("ip_v4", &r["ip_address"]["id"])?;
-    let r = s
-        .post(&ips, op, json!({"network_id": public, "version": "ipv6", "vip": true, "label": "lb"}))
-        .await?;
+    let v6 = json!({"network_id": public, "version": "ipv6", "vip": true, "label": "lb"});
+    let r = s.post(&ips, op, v6).await?;
     let v6 = s.keep("ip_v6", &r["ip_address"]["id"])?;
     s.send(Method::PATCH, &format!("{ips}/{v6}"), op, json!({"reverse_dns": "lb.acme.example"})).await?;
-    let r =
-        s.post(&ips, op, json!({"network_id": transit, "version": "ipv6", "label": "transit-v6"})).await?;
+    let t6 = json!({"network_id": transit, "version": "ipv6", "label": "transit-v6"});
+    let r = s.post(&ips, op, t6).await?;
     let t6 = s.keep("ip_transit_v6", &r["ip_address"]["id"])?;
-    s.post(
-        &format!("{ips}/{t6}/allocate"),
-        op,
-        json!({"server_id": s.id("db1"), "interface_id": s.id("db1_transit")}),
-    )
-    .await?;
+    let db_interface = json!({"server_id": s.id("db1")?, "interface_id": s.id("db1_transit")?});
+    s.post(&format!("{ips}/{t6}/allocate"), op, db_interface).await?;
     let r = s.post(&ips, op, json!({"network_id": public, "version": "ipv4"})).await?;
-    let moved = r["ip_address"]["id"].as_str().context("ip id")?.to_owned();
-    s.post(
-        &format!("{ips}/{moved}/allocate"),
-        op,
-        json!({"server_id": s.id("web1"), "interface_id": s.id("web1_public")}),
-    )
-    .await?;
+    let moved = s.keep("ip_unallocated", &r["ip_address"]["id"])?;
+    let web_interface = json!({"server_id": s.id("web1")?, "interface_id": s.id("web1_public")?});
+    s.post(&format!("{ips}/{moved}/allocate"), op, web_interface).await?;
     s.post(&format!("{ips}/{moved}/unallocate"), op, Value::Null).await?;
-    s.keep("ip_unallocated", &json!(moved))?;
     let r = s.post(&ips, op, json!({"network_id": public, "version": "ipv4", "label": "to release"})).await?;
     s.keep("ip_to_release", &r["ip_address"]["id"])?;
     Ok(r["ip_address"]["address"].as_str().context("address")?.to_owned())
 }
 
 /// Last, so that no allocation takes them: releases an address and deletes a server, which puts
-/// both addresses in the public network's pool; restricts globex. Returns the address the next IPv4 allocation
-/// there takes (the pool's lowest).
+/// both addresses in the public network's pool; restricts globex. Returns the address the next
+/// IPv4 allocation there takes (the pool's lowest).
 async fn release(s: &mut Session, address: String) -> anyhow::Result<String> {
-    let (op, acme) = ("operator", s.id("acme"));
-    let ip = s.id("ip_to_release");
-    s.send(Method::DELETE, &format!("/api/v1/organizations/{acme}/ip_addresses/{ip}"), op, Value::Null)
-        .await?;
-    s.send(
-        Method::DELETE,
-        &format!("/api/v1/organizations/{acme}/servers/{}", s.id("gone")),
-        op,
-        Value::Null,
-    )
-    .await?;
+    let (op, acme) = ("operator", s.id("acme")?);
+    let ip = format!("/api/v1/organizations/{acme}/ip_addresses/{}", s.id("ip_to_release")?);
+    s.send(Method::DELETE, &ip, op, Value::Null).await?;
+    let server = format!("/api/v1/organizations/{acme}/servers/{}", s.id("gone")?);
+    s.send(Method::DELETE, &server, op, Value::Null).await?;
     // Restricted only now: its user created a group first.
-    s.send(
-        Method::PATCH,
-        &format!("/api/v1/organizations/{}", s.id("globex")),
-        op,
-        json!({"resource_creation_restricted": true}),
-    )
-    .await?;
+    let globex = format!("/api/v1/organizations/{}", s.id("globex")?);
+    s.send(Method::PATCH, &globex, op, json!({"resource_creation_restricted": true})).await?;
     let pool = [address.parse::<std::net::Ipv4Addr>()?, GONE_ADDRESS.parse()?];
     Ok(pool.iter().min().map(ToString::to_string).unwrap_or_default())
+}
+
+/// Creates an object in acme's Katapult `collection` (`tags`, `security_groups`, …) with these
+/// arguments and keeps the id of its `object` under `key`.
+async fn katapult_create(
+    s: &mut Session,
+    collection: &str,
+    object: &str,
+    key: &'static str,
+    arguments: Value,
+) -> anyhow::Result<String> {
+    let path = format!("/core/v1/organizations/_/{collection}");
+    let r = s.post(&path, "acme-katapult", in_org("acme", arguments)).await?;
+    s.keep(key, &r[object]["id"])
 }
 
 /// Tags, VM groups, address lists, security groups with rules of every target kind and port
 /// form, an IP address.
 async fn katapult(s: &mut Session) -> anyhow::Result<()> {
     let k = "acme-katapult";
-    for (key, name, color) in [("tag_prod", "production", Some("green")), ("tag_staging", "staging", None)] {
-        let mut properties = json!({"name": name});
-        if let Some(color) = color {
-            properties["color"] = json!(color);
-        }
-        let r = s
-            .post("/core/v1/organizations/_/tags", k, in_org("acme", json!({"properties": properties})))
-            .await?;
-        s.keep(key, &r["tag"]["id"])?;
-    }
-    s.send(
-        Method::PATCH,
-        &format!("/core/v1/tags/{}", s.id("tag_staging")),
-        k,
-        json!({"properties": {"color": "pastel_teal"}}),
-    )
-    .await?;
-    for (key, name, segregate) in [("vmg_front", "frontend", None), ("vmg_batch", "batch", Some(false))] {
-        let mut properties = json!({"name": name});
-        if let Some(segregate) = segregate {
-            properties["segregate"] = json!(segregate);
-        }
-        let r = s
-            .post(
-                "/core/v1/organizations/_/virtual_machine_groups",
-                k,
-                in_org("acme", json!({"properties": properties})),
-            )
-            .await?;
-        s.keep(key, &r["virtual_machine_group"]["id"])?;
-    }
-    s.send(
-        Method::PATCH,
-        &format!("/core/v1/virtual_machine_groups/{}", s.id("vmg_batch")),
-        k,
-        json!({"properties": {"name": "batch-jobs"}}),
-    )
-    .await?;
+    let prod = json!({"properties": {"name": "production", "color": "green"}});
+    let prod = katapult_create(s, "tags", "tag", "tag_prod", prod).await?;
+    let staging = json!({"properties": {"name": "staging"}});
+    let staging = katapult_create(s, "tags", "tag", "tag_staging", staging).await?;
+    let teal = json!({"properties": {"color": "pastel_teal"}});
+    s.send(Method::PATCH, &format!("/core/v1/tags/{staging}"), k, teal).await?;
+    let (groups, group) = ("virtual_machine_groups", "virtual_machine_group");
+    let front =
+        katapult_create(s, groups, group, "vmg_front", json!({"properties": {"name": "frontend"}})).await?;
+    let batch = json!({"properties": {"name": "batch", "segregate": false}});
+    let batch = katapult_create(s, groups, group, "vmg_batch", batch).await?;
+    let renamed = json!({"properties": {"name": "batch-jobs"}});
+    s.send(Method::PATCH, &format!("/core/v1/virtual_machine_groups/{batch}"), k, renamed).await?;
 
-    let r = s.post("/core/v1/organizations/_/address_lists", k, in_org("acme", json!({"properties": {"name": "office"}, "annotations": [{"key": "owner", "value": "it"}, {"key": "reviewed", "value": null}]}))).await?;
-    let office = s.keep("list_office", &r["address_list"]["id"])?;
-    let r = s
-        .post(
-            &format!("/core/v1/address_lists/{office}/entries"),
-            k,
-            json!({"properties": {"address": "192.0.2.0/24", "name": "hq"}}),
-        )
-        .await?;
+    let (lists, list) = ("address_lists", "address_list");
+    let office = json!({"properties": {"name": "office"},
+        "annotations": [{"key": "owner", "value": "it"}, {"key": "reviewed", "value": null}]});
+    let office = katapult_create(s, lists, list, "list_office", office).await?;
+    let hq = json!({"properties": {"address": "192.0.2.0/24", "name": "hq"}});
+    let r = s.post(&format!("/core/v1/address_lists/{office}/entries"), k, hq).await?;
     let entry = s.keep("entry_hq", &r["address_list_entry"]["id"])?;
-    s.post(&format!("/core/v1/address_lists/{office}/entries/bulk"), k, json!({"add": [{"address": "2001:db8:ffff::/48"}, {"address": "198.51.100.7", "name": "vpn gateway"}]})).await?;
-    s.send(
-        Method::PATCH,
-        &format!("/core/v1/address_list_entries/{entry}"),
-        k,
-        json!({"properties": {"name": "headquarters"}}),
-    )
-    .await?;
-    let r = s
-        .post(
-            "/core/v1/organizations/_/address_lists",
-            k,
-            in_org("acme", json!({"properties": {"name": "empty"}})),
-        )
-        .await?;
-    s.keep("list_empty", &r["address_list"]["id"])?;
+    let bulk = json!({"add": [{"address": "2001:db8:ffff::/48"}, {"address": "198.51.100.7", "name": "vpn gateway"}]});
+    s.post(&format!("/core/v1/address_lists/{office}/entries/bulk"), k, bulk).await?;
+    let renamed = json!({"properties": {"name": "headquarters"}});
+    s.send(Method::PATCH, &format!("/core/v1/address_list_entries/{entry}"), k, renamed).await?;
+    katapult_create(s, lists, list, "list_empty", json!({"properties": {"name": "empty"}})).await?;
     let r = s.send(Method::GET, "/core/v1/address_lists", k, Value::Null).await?;
-    s.keep("list_global", &r["address_lists"][0]["id"])?;
+    let global = s.keep("list_global", &r["address_lists"][0]["id"])?;
 
-    let vm = katapult_id("vm", &s.id("web1"))?;
-    let web = json!({"properties": {"name": "web", "allow_all_outbound": true,
-        "associations": [vm, s.id("vmg_front"), s.id("tag_prod")]},
+    let (sgs, sg) = ("security_groups", "security_group");
+    let vm = katapult_id("vm", &s.id("web1")?)?;
+    let web = json!({"properties": {"name": "web", "allow_all_outbound": true, "associations": [vm, front, prod]},
         "annotations": [{"key": "env", "value": "prod"}, {"key": "team", "value": null}]});
-    let r = s.post("/core/v1/organizations/_/security_groups", k, in_org("acme", web)).await?;
-    let sg_web = s.keep("sg_web", &r["security_group"]["id"])?;
-    let r = s
-        .post(
-            "/core/v1/organizations/_/security_groups",
-            k,
-            in_org("acme", json!({"properties": {"name": "db"}})),
-        )
-        .await?;
-    let sg_db = s.keep("sg_db", &r["security_group"]["id"])?;
-    let r = s.post("/core/v1/organizations/_/security_groups", k, in_org("acme", json!({"properties": {"name": "open", "allow_all_inbound": true, "allow_all_outbound": true}}))).await?;
-    s.keep("sg_open", &r["security_group"]["id"])?;
+    let web = katapult_create(s, sgs, sg, "sg_web", web).await?;
+    let db = katapult_create(s, sgs, sg, "sg_db", json!({"properties": {"name": "db"}})).await?;
+    let open = json!({"properties": {"name": "open", "allow_all_inbound": true, "allow_all_outbound": true}});
+    katapult_create(s, sgs, sg, "sg_open", open).await?;
     let rules = [
-        json!({"direction": "inbound", "protocol": "TCP", "ports": "22", "targets": ["all:ipv4", "all:ipv6"], "notes": "ssh"}),
-        json!({"direction": "inbound", "protocol": "TCP", "ports": "80,443", "targets": ["203.0.113.0/24", "2001:db8::/64", "10.0.0.5/24", "198.51.100.7"]}),
-        json!({"direction": "inbound", "protocol": "UDP", "ports": "2000-3000", "targets": [vm]}),
-        json!({"direction": "inbound", "protocol": "TCP", "ports": "5432,6000-6010", "targets": [sg_web]}),
-        json!({"direction": "inbound", "protocol": "ICMP", "targets": [s.id("vmg_front")]}),
-        json!({"direction": "inbound", "protocol": "TCP", "action": "deny", "targets": [s.id("tag_prod")], "notes": "no prod"}),
-        json!({"direction": "outbound", "protocol": "TCP", "ports": "443", "targets": [s.id("list_office")]}),
-        json!({"direction": "outbound", "protocol": "UDP", "ports": "53", "targets": [s.id("list_global")]}),
-        json!({"direction": "inbound", "protocol": "TCP", "ports": "8080"}),
+        (
+            "r_ssh",
+            json!({"protocol": "TCP", "ports": "22", "targets": ["all:ipv4", "all:ipv6"], "notes": "ssh"}),
+        ),
+        (
+            "r_web",
+            json!({"protocol": "TCP", "ports": "80,443",
+                "targets": ["203.0.113.0/24", "2001:db8::/64", "10.0.0.5/24", "198.51.100.7"]}),
+        ),
+        ("r_vm", json!({"protocol": "UDP", "ports": "2000-3000", "targets": [vm]})),
+        ("r_sg", json!({"protocol": "TCP", "ports": "5432,6000-6010", "targets": [web]})),
+        ("r_vmg", json!({"protocol": "ICMP", "targets": [front]})),
+        ("r_tag", json!({"protocol": "TCP", "action": "deny", "targets": [prod], "notes": "no prod"})),
+        ("r_list", json!({"direction": "outbound", "protocol": "TCP", "ports": "443", "targets": [office]})),
+        ("r_global", json!({"direction": "outbound", "protocol": "UDP", "ports": "53", "targets": [global]})),
+        ("r_none", json!({"protocol": "TCP", "ports": "8080"})),
+        // Deleted below: it must stay deleted.
+        ("r_deleted", json!({"protocol": "UDP", "ports": "69"})),
     ];
-    let keys = ["r_ssh", "r_web", "r_vm", "r_sg", "r_vmg", "r_tag", "r_list", "r_global", "r_none"];
-    for (key, properties) in keys.into_iter().zip(rules) {
+    for (key, mut properties) in rules {
+        if properties.get("direction").is_none() {
+            properties["direction"] = json!("inbound");
+        }
         let r = s
-            .post(&format!("/core/v1/security_groups/{sg_db}/rules"), k, json!({"properties": properties}))
+            .post(&format!("/core/v1/security_groups/{db}/rules"), k, json!({"properties": properties}))
             .await?;
         s.keep(key, &r["security_group_rule"]["id"])?;
     }
-    s.send(
-        Method::PATCH,
-        &format!("/core/v1/security_groups/rules/{}", s.id("r_none")),
-        k,
-        json!({"properties": {"ports": "8080-8089", "notes": "alt http"}}),
-    )
-    .await?;
-    // Deleted: it must stay deleted.
-    let r = s
-        .post(
-            &format!("/core/v1/security_groups/{sg_db}/rules"),
-            k,
-            json!({"properties": {"direction": "inbound", "protocol": "UDP", "ports": "69"}}),
-        )
-        .await?;
-    let tftp = r["security_group_rule"]["id"].as_str().context("rule id")?;
-    s.send(Method::DELETE, &format!("/core/v1/security_groups/rules/{tftp}"), k, Value::Null).await?;
-    s.send(Method::PATCH, &format!("/core/v1/security_groups/{sg_web}"), k, json!({"properties": {"allow_all_inbound": false}, "annotations": [{"key": "env", "value": "prod"}, {"key": "team", "value": null}, {"key": "tier", "value": "1"}]})).await?;
+    let changed = json!({"properties": {"ports": "8080-8089", "notes": "alt http"}});
+    s.send(Method::PATCH, &format!("/core/v1/security_groups/rules/{}", s.id("r_none")?), k, changed).await?;
+    let deleted = format!("/core/v1/security_groups/rules/{}", s.id("r_deleted")?);
+    s.send(Method::DELETE, &deleted, k, Value::Null).await?;
+    let changed = json!({"properties": {"allow_all_inbound": false}, "annotations": [
+        {"key": "env", "value": "prod"}, {"key": "team", "value": null}, {"key": "tier", "value": "1"}]});
+    s.send(Method::PATCH, &format!("/core/v1/security_groups/{web}"), k, changed).await?;
 
-    let r = s.post("/core/v1/organizations/_/ip_addresses", k, in_org("acme", json!({"network": {"permalink": "public"}, "version": "ipv4", "vip": true, "label": "katapult vip"}))).await?;
-    s.keep("ip_katapult", &r["ip_address"]["id"])?;
+    let vip =
+        json!({"network": {"permalink": "public"}, "version": "ipv4", "vip": true, "label": "katapult vip"});
+    katapult_create(s, "ip_addresses", "ip_address", "ip_katapult", vip).await?;
     Ok(())
 }
 
@@ -538,16 +470,21 @@ async fn defined(s: &mut Session) -> anyhow::Result<()> {
     let r =
         s.post("/v1/roles", d, json!({"name": "ssh-clients", "description": "may reach port 22"})).await?;
     let ssh = s.keep("role_ssh", &r["data"]["id"])?;
-    let r = s.post("/v1/roles", d, json!({"name": "web-servers", "description": "", "firewallRules": [
-        {"protocol": "TCP", "description": "allow SSH access", "allowedRoleID": ssh, "portRange": {"from": 22, "to": 22}},
-        {"protocol": "ANY", "description": "ephemeral ports", "allowedTags": ["tag:one", "tag:two"], "portRange": {"from": 32768, "to": 65535}},
+    let web = json!({"name": "web-servers", "description": "", "firewallRules": [
+        {"protocol": "TCP", "description": "allow SSH access", "allowedRoleID": ssh,
+            "portRange": {"from": 22, "to": 22}},
+        {"protocol": "ANY", "description": "ephemeral ports", "allowedTags": ["tag:one", "tag:two"],
+            "portRange": {"from": 32768, "to": 65535}},
         {"protocol": "ANY", "description": "all ports", "allowedTags": ["tag:superuser"]},
         {"protocol": "UDP", "allowedRoleID": ssh, "allowedTags": ["env:prod"], "portRange": {"from": 4242, "to": 4243}},
-        {"protocol": "ICMP", "description": "any host"}]})).await?;
+        {"protocol": "ICMP", "description": "any host"}]});
+    let r = s.post("/v1/roles", d, web).await?;
     let web = s.keep("role_web", &r["data"]["id"])?;
     let r = s.post("/v1/roles", d, json!({"name": "scratch"})).await?;
     let scratch = s.keep("role_scratch", &r["data"]["id"])?;
-    s.send(Method::PUT, &format!("/v1/roles/{scratch}"), d, json!({"name": "scratch", "description": "replaced", "firewallRules": [{"protocol": "TCP", "portRange": {"from": 8000, "to": 8999}}]})).await?;
+    let replaced = json!({"name": "scratch", "description": "replaced",
+        "firewallRules": [{"protocol": "TCP", "portRange": {"from": 8000, "to": 8999}}]});
+    s.send(Method::PUT, &format!("/v1/roles/{scratch}"), d, replaced).await?;
 
     let networks = s.send(Method::GET, "/v1/networks", d, Value::Null).await?;
     let network = networks["data"]
@@ -555,17 +492,14 @@ async fn defined(s: &mut Session) -> anyhow::Result<()> {
         .and_then(|n| n.iter().find(|n| n["name"] == "Public"))
         .map(|n| n["id"].clone())
         .context("the public network in Defined's list")?;
-    let r = s.post("/v1/hosts", d, json!({"name": "lighthouse-1", "networkID": network, "roleID": ssh, "ipAddress": "203.0.113.100",
-        "staticAddresses": ["192.0.2.1:4242"], "listenPort": 4242, "isLighthouse": true, "isRelay": false, "tags": ["env:prod"], "configOverrides": []})).await?;
+    let lighthouse = json!({"name": "lighthouse-1", "networkID": network, "roleID": ssh, "ipAddress": "203.0.113.100",
+        "staticAddresses": ["192.0.2.1:4242"], "listenPort": 4242, "isLighthouse": true, "isRelay": false,
+        "tags": ["env:prod"], "configOverrides": []});
+    let r = s.post("/v1/hosts", d, lighthouse).await?;
     s.keep("host_lighthouse", &r["data"]["id"])?;
-    let r = s
-        .post(
-            "/v2/hosts",
-            d,
-            json!({"name": "web-h1", "networkID": network, "roleID": web, "ipAddresses": [], "isRelay": true,
-        "tags": ["role:web", "tier:1"], "configOverrides": [{"key": "logging.level", "value": "debug"}]}),
-        )
-        .await?;
+    let relay = json!({"name": "web-h1", "networkID": network, "roleID": web, "ipAddresses": [], "isRelay": true,
+        "tags": ["role:web", "tier:1"], "configOverrides": [{"key": "logging.level", "value": "debug"}]});
+    let r = s.post("/v2/hosts", d, relay).await?;
     let host = s.keep("host_web", &r["data"]["id"])?;
     s.send(Method::PUT, &format!("/v3/hosts/{host}"), d, json!({"listenPort": 4243})).await?;
     let r = s.post("/v1/hosts", d, json!({"name": "bare", "networkID": network})).await?;
@@ -576,32 +510,30 @@ async fn defined(s: &mut Session) -> anyhow::Result<()> {
 /// Groups with rules of each protocol, action and priority; a server assigned; returns the
 /// number the organization's next rule takes.
 async fn hostway(s: &mut Session) -> anyhow::Result<u64> {
-    let (h, acme) = ("acme-hostway", s.id("acme"));
+    let (h, acme) = ("acme-hostway", s.id("acme")?);
     let groups = format!("/accounts/{acme}/os-security-groups");
-    let r = s.post(&groups, h, json!({"securityGroup": {"displayName": "Test Firewall Group", "description": "Test firewall group description."}})).await?;
-    let fw = s.keep("hw_test", &r["securityGroup"]["id"])?;
+    let rules = format!("/accounts/{acme}/os-security-group-rules");
+    let test = json!({"securityGroup": {"displayName": "Test Firewall Group",
+        "description": "Test firewall group description."}});
+    let r = s.post(&groups, h, test).await?;
+    let test = s.keep("hw_test", &r["securityGroup"]["id"])?;
     let r = s.post(&groups, h, json!({"securityGroup": {"displayName": "edge"}})).await?;
     let edge = s.keep("hw_edge", &r["securityGroup"]["id"])?;
-    s.send(
-        Method::PUT,
-        &format!("{groups}/{edge}"),
-        h,
-        json!({"securityGroup": {"description": "edge routers"}}),
-    )
-    .await?;
-    let rules = [
+    let described = json!({"securityGroup": {"description": "edge routers"}});
+    s.send(Method::PUT, &format!("{groups}/{edge}"), h, described).await?;
+    let each = [
         (
-            &fw,
+            &test,
             json!({"protocol": "TCP", "fromPort": 22, "toPort": 22, "cidr": "0.0.0.0/0", "action": "ACCEPT", "priority": 10}),
         ),
         (
-            &fw,
+            &test,
             json!({"protocol": "UDP", "fromPort": "53", "toPort": "53", "cidr": "10.0.0.0/8", "action": "DROP", "priority": "5"}),
         ),
-        (&fw, json!({"protocol": "AH", "cidr": "192.0.2.0/24", "action": "REJECT", "priority": 1})),
-        (&fw, json!({"protocol": "ESP", "cidr": "192.0.2.0/24"})),
+        (&test, json!({"protocol": "AH", "cidr": "192.0.2.0/24", "action": "REJECT", "priority": 1})),
+        (&test, json!({"protocol": "ESP", "cidr": "192.0.2.0/24"})),
         (
-            &fw,
+            &test,
             json!({"protocol": "GRE", "fromPort": 0, "toPort": 0, "cidr": "198.51.100.0/24", "action": "accept"}),
         ),
         (&edge, json!({"protocol": "ALL", "cidr": "::/0", "priority": 0})),
@@ -610,36 +542,32 @@ async fn hostway(s: &mut Session) -> anyhow::Result<u64> {
             json!({"protocol": "TCP", "fromPort": 1024, "toPort": 65535, "cidr": "2001:db8::/32", "action": "REJECT", "priority": 100}),
         ),
     ];
-    for (group, rule) in rules {
-        let mut rule = rule;
+    for (group, mut rule) in each {
         rule["parentGroupId"] = json!(group);
-        s.post(&format!("/accounts/{acme}/os-security-group-rules"), h, json!({"securityGroupRule": rule}))
-            .await?;
+        s.post(&rules, h, json!({"securityGroupRule": rule})).await?;
     }
-    s.send(
-        Method::PUT,
-        &format!("/accounts/{acme}/flexcloud/servers/{}/os-security-group", s.id("db1")),
-        h,
-        json!({"securityGroup": {"id": edge, "status": "enabled"}}),
-    )
-    .await?;
+    let assign = format!("/accounts/{acme}/flexcloud/servers/{}/os-security-group", s.id("db1")?);
+    s.send(Method::PUT, &assign, h, json!({"securityGroup": {"id": edge, "status": "enabled"}})).await?;
+    let g = "globex-hostway";
     let r = s
         .post(
-            &format!("/accounts/globex/os-security-groups"),
-            "globex-hostway",
+            "/accounts/globex/os-security-groups",
+            g,
             json!({"securityGroup": {"displayName": "globex-only"}}),
         )
         .await?;
     let globex = s.keep("hw_globex", &r["securityGroup"]["id"])?;
-    s.post("/accounts/globex/os-security-group-rules", "globex-hostway", json!({"securityGroupRule": {"parentGroupId": globex, "protocol": "TCP", "fromPort": 443, "toPort": 443, "cidr": "0.0.0.0/0"}})).await?;
+    let https = json!({"parentGroupId": globex, "protocol": "TCP", "fromPort": 443, "toPort": 443, "cidr": "0.0.0.0/0"});
+    s.post("/accounts/globex/os-security-group-rules", g, json!({"securityGroupRule": https})).await?;
     // The organization's last rule, deleted: its number is never handed out again.
-    let r = s.post(&format!("/accounts/{acme}/os-security-group-rules"), h, json!({"securityGroupRule": {"parentGroupId": edge, "protocol": "UDP", "fromPort": 123, "toPort": 123, "cidr": "0.0.0.0/0"}})).await?;
+    let ntp = json!({"parentGroupId": edge, "protocol": "UDP", "fromPort": 123, "toPort": 123, "cidr": "0.0.0.0/0"});
+    let r = s.post(&rules, h, json!({"securityGroupRule": ntp})).await?;
     let number = r["securityGroupRule"]["id"].as_str().context("rule number")?.to_owned();
-    s.send(Method::DELETE, &format!("/accounts/{acme}/os-security-group-rules/{number}"), h, Value::Null)
-        .await?;
+    s.send(Method::DELETE, &format!("{rules}/{number}"), h, Value::Null).await?;
     Ok(number.parse::<u64>()? + 1)
 }
 
+/// A global address list (no organization) and its entries, in the release's schema.
 async fn insert_global_list(db: &TestDatabase) {
     let (list, created) = match db.backend {
         Backend::Sqlite => (format!("X'{GLOBAL_LIST}'"), GLOBAL_CREATED.to_string()),
@@ -654,7 +582,8 @@ async fn insert_global_list(db: &TestDatabase) {
         let id = if db.backend == Backend::Sqlite { format!("X'{id}'") } else { format!("'{id}'") };
         let name = name.map_or("NULL".to_owned(), |n| format!("'{n}'"));
         db.execute(&format!(
-            "INSERT INTO address_list_entries (id, list_id, address, name) VALUES ({id}, {list}, '{address}', {name})"
+            "INSERT INTO address_list_entries (id, list_id, address, name) \
+             VALUES ({id}, {list}, '{address}', {name})"
         ))
         .await;
     }
@@ -672,7 +601,7 @@ struct Exchange {
 /// Every list and get route of every face, over the data above.
 async fn record(s: &Session) -> anyhow::Result<Vec<Exchange>> {
     let id = |key: &str| s.id(key);
-    let (acme, globex) = (id("acme"), id("globex"));
+    let (acme, globex) = (id("acme")?, id("globex")?);
     let mut reads: Vec<(&'static str, String, &str, String)> = Vec::new();
     let mut read = |face: &'static str, name: &str, credential: &'static str, path: String| {
         reads.push((face, name.to_owned(), credential, path));
@@ -681,7 +610,7 @@ async fn record(s: &Session) -> anyhow::Result<Vec<Exchange>> {
     let op = "operator";
     read("native", "organizations", op, "/api/v1/organizations".into());
     for org in ["acme", "globex", "umbrella"] {
-        read("native", &format!("organization-{org}"), op, format!("/api/v1/organizations/{}", id(org)));
+        read("native", &format!("organization-{org}"), op, format!("/api/v1/organizations/{}", id(org)?));
     }
     read("native", "organization-acme-as-token", "acme-katapult", format!("/api/v1/organizations/{acme}"));
     read("native", "api-tokens-acme", op, format!("/api/v1/organizations/{acme}/api_tokens"));
@@ -689,10 +618,10 @@ async fn record(s: &Session) -> anyhow::Result<Vec<Exchange>> {
     read("native", "users-acme", op, format!("/api/v1/organizations/{acme}/users"));
     read("native", "users-globex", op, format!("/api/v1/organizations/{globex}/users"));
     read("native", "data-centers", op, "/api/v1/data_centers".into());
-    read("native", "data-center-amsterdam", op, format!("/api/v1/data_centers/{}", id("amsterdam")));
+    read("native", "data-center-amsterdam", op, format!("/api/v1/data_centers/{}", id("amsterdam")?));
     read("native", "networks", op, "/api/v1/networks".into());
     for net in ["public", "acme_lan", "transit"] {
-        read("native", &format!("network-{net}"), op, format!("/api/v1/networks/{}", id(net)));
+        read("native", &format!("network-{net}"), op, format!("/api/v1/networks/{}", id(net)?));
     }
     read("native", "servers-acme", op, format!("/api/v1/organizations/{acme}/servers"));
     read(
@@ -707,10 +636,10 @@ async fn record(s: &Session) -> anyhow::Result<Vec<Exchange>> {
             "native",
             &format!("server-{server}"),
             "acme-katapult",
-            format!("/api/v1/organizations/{acme}/servers/{}", id(server)),
+            format!("/api/v1/organizations/{acme}/servers/{}", id(server)?),
         );
     }
-    let host_server = palisade_api::defined::ids::parse(palisade_api::defined::ids::HOST, &id("host_web"))
+    let host_server = palisade_api::defined::ids::parse(palisade_api::defined::ids::HOST, &id("host_web")?)
         .map(palisade_core::id::ServerId::from_bytes)
         .context("a Defined host id")?;
     read("native", "server-defined-host", op, format!("/api/v1/organizations/{acme}/servers/{host_server}"));
@@ -727,7 +656,7 @@ async fn record(s: &Session) -> anyhow::Result<Vec<Exchange>> {
             "native",
             &format!("ip-address-{}", ip.trim_start_matches("ip_")),
             op,
-            format!("/api/v1/organizations/{acme}/ip_addresses/{}", id(ip)),
+            format!("/api/v1/organizations/{acme}/ip_addresses/{}", id(ip)?),
         );
     }
 
@@ -783,22 +712,22 @@ async fn record(s: &Session) -> anyhow::Result<Vec<Exchange>> {
             "katapult",
             &format!("security-group-{}", sg.trim_start_matches("sg_")),
             k,
-            format!("/core/v1/security_groups/{}", id(sg)),
+            format!("/core/v1/security_groups/{}", id(sg)?),
         );
     }
-    read("katapult", "rules-db", k, format!("/core/v1/security_groups/{}/rules", id("sg_db")));
+    read("katapult", "rules-db", k, format!("/core/v1/security_groups/{}/rules", id("sg_db")?));
     read(
         "katapult",
         "rules-db-page-2",
         k,
-        format!("/core/v1/security_groups/{}/rules?page=2&per_page=4", id("sg_db")),
+        format!("/core/v1/security_groups/{}/rules?page=2&per_page=4", id("sg_db")?),
     );
     for rule in ["r_ssh", "r_web", "r_vm", "r_sg", "r_vmg", "r_tag", "r_list", "r_global", "r_none"] {
         read(
             "katapult",
             &format!("rule-{}", rule.trim_start_matches("r_")),
             k,
-            format!("/core/v1/security_groups/rules/{}", id(rule)),
+            format!("/core/v1/security_groups/rules/{}", id(rule)?),
         );
     }
     read("katapult", "vm-groups", k, format!("/core/v1/organizations/_/virtual_machine_groups?{org}"));
@@ -813,7 +742,7 @@ async fn record(s: &Session) -> anyhow::Result<Vec<Exchange>> {
             "katapult",
             &format!("vm-group-{}", group.trim_start_matches("vmg_")),
             k,
-            format!("/core/v1/virtual_machine_groups/{}", id(group)),
+            format!("/core/v1/virtual_machine_groups/{}", id(group)?),
         );
     }
     read("katapult", "tags", k, format!("/core/v1/organizations/_/tags?{org}"));
@@ -822,7 +751,7 @@ async fn record(s: &Session) -> anyhow::Result<Vec<Exchange>> {
             "katapult",
             &format!("tag-{}", tag.trim_start_matches("tag_")),
             k,
-            format!("/core/v1/tags/{}", id(tag)),
+            format!("/core/v1/tags/{}", id(tag)?),
         );
     }
     read("katapult", "address-lists-global", k, "/core/v1/address_lists".into());
@@ -832,12 +761,12 @@ async fn record(s: &Session) -> anyhow::Result<Vec<Exchange>> {
             "katapult",
             &format!("address-list-{}", list.trim_start_matches("list_")),
             k,
-            format!("/core/v1/address_lists/{}", id(list)),
+            format!("/core/v1/address_lists/{}", id(list)?),
         );
     }
-    read("katapult", "entries-office", k, format!("/core/v1/address_lists/{}/entries", id("list_office")));
-    read("katapult", "entries-global", k, format!("/core/v1/address_lists/{}/entries", id("list_global")));
-    read("katapult", "entry-hq", k, format!("/core/v1/address_list_entries/{}", id("entry_hq")));
+    read("katapult", "entries-office", k, format!("/core/v1/address_lists/{}/entries", id("list_office")?));
+    read("katapult", "entries-global", k, format!("/core/v1/address_lists/{}/entries", id("list_global")?));
+    read("katapult", "entry-hq", k, format!("/core/v1/address_list_entries/{}", id("entry_hq")?));
     read("katapult", "organizations-globex", "globex-katapult", "/core/v1/organizations".into());
     read(
         "katapult",
@@ -854,18 +783,18 @@ async fn record(s: &Session) -> anyhow::Result<Vec<Exchange>> {
             "defined",
             &format!("role-{}", role.trim_start_matches("role_")),
             d,
-            format!("/v1/roles/{}", id(role)),
+            format!("/v1/roles/{}", id(role)?),
         );
     }
     read("defined", "networks", d, "/v1/networks".into());
     read("defined", "hosts-v1", d, "/v1/hosts".into());
     read("defined", "hosts-v2", d, "/v2/hosts".into());
-    read("defined", "hosts-v2-role", d, format!("/v2/hosts?filter.roleID={}", id("role_web")));
+    read("defined", "hosts-v2-role", d, format!("/v2/hosts?filter.roleID={}", id("role_web")?));
     read("defined", "hosts-v1-lighthouses", d, "/v1/hosts?filter.isLighthouse=true".into());
     for host in ["host_lighthouse", "host_web", "host_bare"] {
         let short = host.trim_start_matches("host_");
-        read("defined", &format!("host-{short}-v1"), d, format!("/v1/hosts/{}", id(host)));
-        read("defined", &format!("host-{short}-v2"), d, format!("/v2/hosts/{}", id(host)));
+        read("defined", &format!("host-{short}-v1"), d, format!("/v1/hosts/{}", id(host)?));
+        read("defined", &format!("host-{short}-v2"), d, format!("/v2/hosts/{}", id(host)?));
     }
 
     let h = "acme-hostway";
@@ -876,10 +805,10 @@ async fn record(s: &Session) -> anyhow::Result<Vec<Exchange>> {
     read("hostway", "groups-own-account", h, "/accounts/os-security-groups".into());
     for group in ["hw_test", "hw_edge"] {
         let short = group.trim_start_matches("hw_");
-        read("hostway", &format!("group-{short}"), h, format!("{groups}/{}", id(group)));
-        read("hostway", &format!("rules-{short}"), h, format!("{groups}/{}/rules", id(group)));
+        read("hostway", &format!("group-{short}"), h, format!("{groups}/{}", id(group)?));
+        read("hostway", &format!("rules-{short}"), h, format!("{groups}/{}/rules", id(group)?));
     }
-    read("hostway", "rules-test-page-2", h, format!("{groups}/{}/rules?page=2&pageSize=2", id("hw_test")));
+    read("hostway", "rules-test-page-2", h, format!("{groups}/{}/rules?page=2&pageSize=2", id("hw_test")?));
     // Katapult's group as Hostway shows it.
     let listed = s.send(Method::GET, &groups, h, Value::Null).await?;
     let db = listed["securityGroups"]
@@ -916,7 +845,7 @@ async fn record(s: &Session) -> anyhow::Result<Vec<Exchange>> {
 /// The address of an IP address created through Katapult.
 async fn ip_address(s: &Session, key: &str) -> anyhow::Result<String> {
     let r = s
-        .send(Method::GET, &format!("/core/v1/ip_addresses/{}", s.id(key)), "acme-katapult", Value::Null)
+        .send(Method::GET, &format!("/core/v1/ip_addresses/{}", s.id(key)?), "acme-katapult", Value::Null)
         .await?;
     Ok(r["ip_address"]["address"].as_str().context("address")?.to_owned())
 }

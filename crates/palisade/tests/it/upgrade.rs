@@ -202,11 +202,12 @@ impl Replay<'_> {
         } else {
             body == e.body
         };
-        let same = got.status.as_u16() == e.status && got.content_type == e.content_type && same_body;
+        let status = got.status.as_u16();
+        let same = status == e.status && got.content_type == e.content_type && same_body;
         (!same).then(|| {
             format!(
                 "{} (GET {})\n  recorded: {} {}\n  {}\n  now:      {} {}\n  {}",
-                e.file, e.path, e.status, e.content_type, e.body, got.status, got.content_type, body
+                e.file, e.path, e.status, e.content_type, e.body, status, got.content_type, body
             )
         })
     }
