@@ -10,6 +10,8 @@
 //! - `groups`: listing an organization's many Hostway firewall groups and Katapult VM groups.
 //! - `auth-flood`: `/healthz`, a Bearer GET and a Basic GET, idle and under a flood of wrong
 //!   passwords, against a `palisade` process (the Argon2 pool and the failed-auth limits).
+//! - `upgrade-fixture`: not a measurement; writes a release's database and its answers to every
+//!   read, for the upgrade test (see `upgrade_fixture`).
 //!
 //! `cargo run --release -p palisade-bench -- --help`
 
@@ -19,6 +21,7 @@ mod hosts;
 mod ipam;
 mod measure;
 mod oversized;
+mod upgrade_fixture;
 mod writes;
 
 use clap::{Parser, Subcommand};
@@ -113,6 +116,13 @@ enum Command {
         /// Address the probes connect from.
         #[arg(long, default_value = "127.0.0.2")]
         probe_source: std::net::IpAddr,
+    },
+    /// Writes this release's upgrade fixture (database dump and recorded reads) for each backend
+    /// into `OUT/<backend>/`. Run once per release; see the fixture directory's README.
+    UpgradeFixture {
+        /// The release's fixture directory.
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
 }
 
@@ -212,5 +222,6 @@ async fn main() -> anyhow::Result<()> {
             };
             auth_flood::run(&backends, &plan).await
         }
+        Command::UpgradeFixture { out } => upgrade_fixture::run(&backends, &out).await,
     }
 }

@@ -28,4 +28,5 @@ mod persistence;
 mod replay;
 mod resilience;
 mod route_table;
+mod upgrade;
 mod validation;
