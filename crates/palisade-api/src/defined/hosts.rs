@@ -15,7 +15,7 @@ use palisade_core::id::{NetworkId, SecurityGroupId, ServerId};
 use palisade_core::model::{Host, HostFilter, Overlay};
 use palisade_core::service::{CreateHost, HostPatch};
 use palisade_core::validate::Violations;
-use palisade_core::{Action, Error, Operation, Page, Resource, Violation};
+use palisade_core::{Error, Page, Violation};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -328,12 +328,8 @@ fn required(input: &HostInput, network: bool) -> Result<()> {
 
 type BodyResult = std::result::Result<Body, DefinedError>;
 
-fn host_op(action: Action) -> Operation {
-    Operation::new(Resource::Host, action)
-}
-
 async fn create(s: AppState, caller: Caller, body: BodyResult, shape: Shape) -> Result<Json<Value>> {
-    caller.authorize(host_op(Action::Create))?;
+    caller.authorize()?;
     let Body(body) = body?;
     let input = parse(&body)?;
     required(&input, true)?;
@@ -462,7 +458,7 @@ pub async fn replace(
     IdSegment(id): IdSegment,
     body: BodyResult,
 ) -> Result<Json<Value>> {
-    caller.authorize(host_op(Action::Update))?;
+    caller.authorize()?;
     let id = host_id(&id)?;
     let Body(body) = body?;
     let input = parse(&body)?;
@@ -480,7 +476,7 @@ pub async fn update(
     IdSegment(id): IdSegment,
     body: BodyResult,
 ) -> Result<Json<Value>> {
-    caller.authorize(host_op(Action::Update))?;
+    caller.authorize()?;
     let id = host_id(&id)?;
     let Body(body) = body?;
     let input = parse(&body)?;

@@ -10,7 +10,7 @@ use palisade_core::policy::{
 };
 use palisade_core::service::{CreateRule, CreateSecurityGroup};
 use palisade_core::validate::Violations;
-use palisade_core::{Action as Op, Core, Error, Operation, PageRequest, Resource};
+use palisade_core::{Core, Error, PageRequest};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
@@ -23,7 +23,6 @@ use crate::AppState;
 type Result<T> = std::result::Result<T, DefinedError>;
 
 const NAME_MAX: usize = 50;
-const ROLES: Resource = Resource::Group(GroupKind::Role);
 const TEXT_MAX: usize = 255;
 const PROTOCOLS: &[(&str, Protocol)] =
     &[("ANY", Protocol::Any), ("TCP", Protocol::Tcp), ("UDP", Protocol::Udp), ("ICMP", Protocol::Icmp)];
@@ -301,7 +300,7 @@ pub async fn create(
     caller: Caller,
     body: std::result::Result<Body, DefinedError>,
 ) -> Result<Json<Value>> {
-    caller.authorize(Operation::new(ROLES, Op::Create))?;
+    caller.authorize()?;
     let Body(body) = body?;
     let input = parse(&s.core, &caller, &body, true).await?;
     let create = CreateSecurityGroup {
@@ -420,7 +419,7 @@ pub async fn replace(
     IdSegment(id): IdSegment,
     body: std::result::Result<Body, DefinedError>,
 ) -> Result<Json<Value>> {
-    caller.authorize(Operation::new(ROLES, Op::Update))?;
+    caller.authorize()?;
     let id = role_id(&id)?;
     let Body(body) = body?;
     let input = parse(&s.core, &caller, &body, false).await?;
