@@ -15,6 +15,7 @@ mod defined;
 mod defined_hosts;
 mod durability;
 mod hostway;
+mod hostway_links;
 mod ipam;
 mod katapult;
 mod katapult_sg;
