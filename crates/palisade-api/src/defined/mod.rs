@@ -12,15 +12,18 @@ pub(crate) mod error;
 mod hosts;
 pub mod ids;
 mod networks;
+mod paging;
 mod roles;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use palisade_core::error::{BadRequest, Forbidden};
 use palisade_core::id::OrganizationId;
 use palisade_core::policy::GroupKind;
 use palisade_core::{Action, Error, Operation, Principal, Resource};
+use serde::Serialize;
 use serde_json::Value;
 
 use self::error::DefinedError;
@@ -64,9 +67,36 @@ pub fn routes() -> Routes {
 
 /// An error raised outside the Defined handlers (a request limit, readiness), in its envelope.
 pub fn render_error(error: Error) -> Response {
-    let mut response = axum::response::IntoResponse::into_response(DefinedError(error));
+    let mut response = DefinedError(error).into_response();
     request_id::stamp(response.headers_mut());
     response
+}
+
+/// `{"data": …, "metadata": …}`, serialized straight from the typed views so that their
+/// declared key order (the vendor's) reaches the client: a `serde_json::Value` would sort it.
+#[derive(Debug, Serialize)]
+struct Envelope<T, M> {
+    data: T,
+    metadata: M,
+}
+
+/// `{}`.
+#[derive(Debug, Serialize)]
+struct Empty {}
+
+/// One object: `{"data": view, "metadata": {}}` (creates answer 200 too).
+fn data<T: Serialize>(view: T) -> Response {
+    Json(Envelope { data: view, metadata: Empty {} }).into_response()
+}
+
+/// A page: `{"data": [views], "metadata": {list metadata}}`.
+fn page<T: Serialize>(views: Vec<T>, metadata: paging::ListMetadata) -> Response {
+    Json(Envelope { data: views, metadata }).into_response()
+}
+
+/// A deletion: `{"data":{},"metadata":{}}`.
+fn deleted() -> Response {
+    data(Empty {})
 }
 
 /// An organization's API key, its organization, and the operation of the route it called.

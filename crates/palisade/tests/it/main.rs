@@ -13,6 +13,7 @@ mod connections;
 mod contract;
 mod defined;
 mod defined_hosts;
+mod defined_order;
 mod durability;
 mod hostway;
 mod hostway_links;
