@@ -6,38 +6,13 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{Answer, TestApp, OPERATOR};
+use crate::hostway::{call, world, World};
+use crate::support::{Answer, OPERATOR};
 
-const USER: &str = "link_user";
-const PASSWORD: &str = "correct horse battery";
-
-struct Client {
-    app: TestApp,
-    org: String,
-    auth: String,
-}
-
-impl Client {
-    async fn new() -> Self {
-        let app = TestApp::spawn().await;
-        let org = app.org("linked").await;
-        let auth = app.user(&org, USER, PASSWORD).await;
-        Self { app, org, auth }
-    }
-
-    /// A request to an absolute URL with the user's credentials.
-    async fn at(&self, method: Method, url: &str, body: Option<&Value>) -> Answer {
-        let mut req = self.app.client.request(method, url).header("authorization", &self.auth);
-        if let Some(body) = body {
-            req = req.header("content-type", "application/json").body(body.to_string());
-        }
-        let res = req.send().await.unwrap();
-        Answer { status: res.status(), headers: res.headers().clone(), text: res.text().await.unwrap() }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Answer {
-        self.at(method, &format!("{}{path}", self.app.base), body).await
-    }
+/// Follows a link (an absolute URL) with the account user's credentials.
+async fn follow(w: &World, href: &str) -> Answer {
+    let path = href.strip_prefix(&w.app.base).unwrap_or_else(|| panic!("{href} is not on {}", w.app.base));
+    call(w, Method::GET, path, None).await
 }
 
 /// The `href` of a view's single self link.
@@ -48,42 +23,42 @@ fn self_link(view: &Value) -> String {
 
 #[tokio::test]
 async fn following_a_returned_link_finds_the_resource() {
-    let c = Client::new().await;
-    let groups = format!("/accounts/{}/os-security-groups", c.org);
+    let w = world().await;
+    let groups = format!("/accounts/{}/os-security-groups", w.org);
     let body = json!({"securityGroup": {"displayName": "web", "description": "linked"}});
-    let created = c.call(Method::POST, &groups, Some(&body)).await;
+    let created = call(&w, Method::POST, &groups, Some(body)).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     let created = created.json();
     let id = created["securityGroup"]["id"].as_str().unwrap().to_owned();
     let href = self_link(&created["securityGroup"]);
-    assert_eq!(href, format!("{}{groups}/{id}/", c.app.base), "the documented trailing slash");
+    assert_eq!(href, format!("{}{groups}/{id}/", w.app.base), "the documented trailing slash");
 
     // Following the link answers the group, as the path without the slash does.
-    let followed = c.at(Method::GET, &href, None).await;
+    let followed = follow(&w, &href).await;
     assert_eq!(followed.status, StatusCode::OK, "{href}: {}", followed.text);
-    let plain = c.call(Method::GET, &format!("{groups}/{id}"), None).await;
+    let plain = call(&w, Method::GET, &format!("{groups}/{id}"), None).await;
     assert_eq!((plain.status, followed.text.as_str()), (StatusCode::OK, plain.text.as_str()));
     assert_eq!(followed.json()["securityGroup"]["id"], id.as_str());
 
     // The rules list's own link, once the group has a rule.
     let rule = json!({"securityGroupRule": {"protocol": "TCP", "fromPort": 22, "toPort": 22, "cidr": "192.0.2.0/24", "parentGroupId": id}});
-    let r = c.call(Method::POST, &format!("/accounts/{}/os-security-group-rules", c.org), Some(&rule)).await;
+    let r = call(&w, Method::POST, &format!("/accounts/{}/os-security-group-rules", w.org), Some(rule)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let list = c.call(Method::GET, &format!("{groups}/{id}/rules"), None).await;
+    let list = call(&w, Method::GET, &format!("{groups}/{id}/rules"), None).await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.text);
     let href = self_link(&list.json());
-    let followed = c.at(Method::GET, &href, None).await;
+    let followed = follow(&w, &href).await;
     assert_eq!((followed.status, followed.text.as_str()), (StatusCode::OK, list.text.as_str()), "{href}");
 
     // An assignment's link is the group's.
     let server =
-        c.app.post(&format!("/api/v1/organizations/{}/servers", c.org), OPERATOR, json!({"name": "s"})).await;
+        w.app.post(&format!("/api/v1/organizations/{}/servers", w.org), OPERATOR, json!({"name": "s"})).await;
     let server = server.body["server"]["id"].as_str().unwrap().to_owned();
-    let assign = format!("/accounts/{}/flexcloud/servers/{server}/os-security-group", c.org);
+    let assign = format!("/accounts/{}/flexcloud/servers/{server}/os-security-group", w.org);
     let assigned =
-        c.call(Method::PUT, &assign, Some(&json!({"securityGroup": {"id": id, "status": "enabled"}}))).await;
+        call(&w, Method::PUT, &assign, Some(json!({"securityGroup": {"id": id, "status": "enabled"}}))).await;
     assert_eq!(assigned.status, StatusCode::OK, "{}", assigned.text);
-    let followed = c.at(Method::GET, &self_link(&assigned.json()["securityGroup"]), None).await;
+    let followed = follow(&w, &self_link(&assigned.json()["securityGroup"])).await;
     assert_eq!(followed.status, StatusCode::OK, "{}", followed.text);
     assert_eq!(followed.json()["securityGroup"]["servers"], json!([server]));
 }
@@ -92,9 +67,9 @@ async fn following_a_returned_link_finds_the_resource() {
 /// with a trailing slash by the account's user: each does what it does without the slash.
 #[tokio::test]
 async fn every_route_answers_with_a_trailing_slash() {
-    let c = Client::new().await;
+    let w = world().await;
     let server =
-        c.app.post(&format!("/api/v1/organizations/{}/servers", c.org), OPERATOR, json!({"name": "s"})).await;
+        w.app.post(&format!("/api/v1/organizations/{}/servers", w.org), OPERATOR, json!({"name": "s"})).await;
     let server = server.body["server"]["id"].as_str().unwrap().to_owned();
     let table = palisade_api::hostway::routes().into_table();
     assert!(table.iter().all(|r| r.trailing_slash), "every Hostway route takes the slash: {table:?}");
@@ -142,18 +117,18 @@ async fn every_route_answers_with_a_trailing_slash() {
     let (mut group, mut rule) = (String::new(), String::new());
     for (method, template, body, status) in steps {
         let fill = |text: &str| {
-            text.replace("{account_id}", &c.org)
+            text.replace("{account_id}", &w.org)
                 .replace("{group_id}", &group)
                 .replace("{rule_id}", &rule)
                 .replace("{server_id}", &server)
         };
         let path = format!("{}/", fill(&template));
         let body = body.map(|b| serde_json::from_str::<Value>(&fill(&b.to_string())).unwrap());
-        let r = c.call(method.clone(), &path, body.as_ref()).await;
+        let r = call(&w, method.clone(), &path, body).await;
         assert_eq!(r.status, status, "{method} {path}: {}", r.text);
         if method == Method::GET {
             // The same answer as without the slash.
-            let plain = c.call(method.clone(), path.trim_end_matches('/'), None).await;
+            let plain = call(&w, method.clone(), path.trim_end_matches('/'), None).await;
             assert_eq!((plain.status, plain.text), (r.status, r.text.clone()), "{method} {path}");
         }
         if template == g && method == Method::POST {
@@ -164,9 +139,9 @@ async fn every_route_answers_with_a_trailing_slash() {
         }
     }
     // Everything made along the way is gone again but the alias's group.
-    let left = c.call(Method::GET, &format!("/accounts/{}/os-security-groups", c.org), None).await;
+    let left = call(&w, Method::GET, &format!("/accounts/{}/os-security-groups", w.org), None).await;
     let names: Vec<Value> =
         left.json()["securityGroups"].as_array().unwrap().iter().map(|g| g["displayName"].clone()).collect();
     assert_eq!(names, vec![json!("b")]);
-    assert_eq!(c.app.count("security_group_rules").await, 0);
+    assert_eq!(w.app.count("security_group_rules").await, 0);
 }
