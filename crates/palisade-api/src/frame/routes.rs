@@ -169,10 +169,6 @@ impl Routes {
     }
 
     /// The table, in declaration order.
-    pub fn table(&self) -> &[RouteEntry] {
-        &self.table
-    }
-
     pub fn into_table(self) -> Vec<RouteEntry> {
         self.table
     }

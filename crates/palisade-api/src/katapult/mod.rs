@@ -391,7 +391,7 @@ fn find_route(method: &str, segments: &[&str]) -> Option<(&'static Route, HashMa
     Some((route, captures))
 }
 
-/// The dispatcher under [`PREFIX`], with [`ROUTES`] (what it routes by) as the route table.
+/// The dispatcher under [`PREFIX`], with the Apia table it routes by as the route table.
 pub fn routes() -> Routes {
     let table = ROUTES.iter().map(|r| (r.method.clone(), format!("{PREFIX}/{}", r.pattern), r.op));
     Routes::new(Face::Katapult).dispatcher(PREFIX, dispatch, table)
