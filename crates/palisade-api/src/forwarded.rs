@@ -3,7 +3,7 @@
 //! Request headers are the client's to write, so `X-Forwarded-For`, `X-Forwarded-Proto` and
 //! `X-Forwarded-Host` are believed only when the TCP peer is one of the configured proxies
 //! (`--trusted-proxies`): then [`resolve`] records a [`Forwarded`] in the request's extensions,
-//! and every face reads the client's address ([`crate::native::extract::source_ip`], used by
+//! and every face reads the client's address ([`crate::frame::credentials::source_ip`], used by
 //! tokens' network limits) and the URL's scheme and host from it. From anyone else the headers
 //! are ignored. The client is the right-most `X-Forwarded-For` address that is not itself a
 //! trusted proxy (each proxy appends the address it saw, so entries left of the last untrusted

@@ -15,13 +15,14 @@ use axum::{Json, Router};
 use palisade_core::Error;
 use serde_json::{json, Value};
 
+use crate::frame::routes::{Guard, Routes};
+use crate::frame::Face;
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .method_not_allowed_fallback(crate::native::method_not_allowed)
+/// The probes (no credentials), answered in the native envelope like every path no vendor face
+/// claims.
+pub fn routes() -> Routes {
+    Routes::new(Face::Native).get("/healthz", Guard::Open, healthz).get("/readyz", Guard::Open, readyz)
 }
 
 /// The probes and a 503 for everything else, until the database is open and migrated.
@@ -29,7 +30,7 @@ pub fn starting() -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(not_ready))
-        .method_not_allowed_fallback(crate::native::method_not_allowed)
+        .method_not_allowed_fallback(crate::frame::fallback::method_not_allowed)
         .fallback(unavailable)
 }
 

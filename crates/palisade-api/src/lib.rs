@@ -2,8 +2,10 @@
 //!
 //! This is the only crate that knows any wire format. Each face lives in its own module with its
 //! wire types, its translation to [`palisade_core::Core`] calls, and exactly one error renderer.
-//! Today: the native API (`/api/v1`) and the health probes; vendor faces (Katapult, Defined,
-//! Hostway, ZStack) are added beside it and merged in [`router`].
+//! Today: the native API (`/api/v1`), the health probes, and the Katapult, Defined and Hostway
+//! faces (ZStack next), merged in [`router`]. What every face does the same way (routes,
+//! credentials, fallbacks, request ids, error logging) is the [`frame`]; faces never import one
+//! another.
 
 pub mod body_limit;
 pub mod defined;
@@ -20,6 +22,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use palisade_core::Core;
+
+use crate::frame::routes::Routes;
+pub use crate::frame::routes::{Guard, RouteEntry};
 
 /// Limits and knobs of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -54,17 +59,21 @@ pub struct AppState {
     pub rate_limits: Arc<rate::RateLimits>,
 }
 
-/// The whole HTTP application: every face and the probes.
+/// Every face's routes and the probes, each declared once (`frame::routes`).
+fn faces() -> [Routes; 5] {
+    [health::routes(), katapult::routes(), defined::routes(), hostway::routes(), native::routes()]
+}
+
+/// The whole HTTP application: every face and the probes; any other path is an unknown route
+/// in the envelope of the face that owns it.
 pub fn router(core: Core, config: ApiConfig) -> Router {
     let rate_limits = Arc::new(rate::RateLimits::per_minute(config.requests_per_minute));
     let limit = config.max_body_bytes;
     let state = AppState { core, config: Arc::new(config), rate_limits };
-    Router::new()
-        .merge(health::router())
-        .merge(katapult::router())
-        .merge(defined::router())
-        .merge(hostway::router())
-        .merge(native::router())
+    faces()
+        .into_iter()
+        .fold(Router::new(), |router, face| router.merge(face.into_router()))
+        .fallback(frame::fallback::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), forwarded::resolve))
         .with_state(state)
         .layer(axum::middleware::from_fn(move |request, next| {
@@ -73,20 +82,8 @@ pub fn router(core: Core, config: ApiConfig) -> Router {
         .layer(body_limit::layer(limit))
 }
 
-/// Every route of every face, for the route-table authorization test.
+/// Every route the application serves, read from the same declarations its router is built
+/// from: the route-table tests walk it.
 pub fn route_table() -> Vec<RouteEntry> {
-    let mut routes = native::route_table();
-    routes.extend(katapult::route_table());
-    routes.extend(defined::route_table());
-    routes.extend(hostway::route_table());
-    routes
-}
-
-/// One route and who may call it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteEntry {
-    pub face: &'static str,
-    pub method: String,
-    /// Path template with `{param}` placeholders.
-    pub path: String,
+    faces().into_iter().flat_map(Routes::into_table).collect()
 }

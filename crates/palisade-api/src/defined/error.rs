@@ -48,6 +48,7 @@ fn code_of(code: ViolationCode) -> &'static str {
 
 impl IntoResponse for DefinedError {
     fn into_response(self) -> Response {
+        crate::frame::log(&self.0);
         let (status, items) = match &self.0 {
             Error::Invalid(violations) => (
                 StatusCode::BAD_REQUEST,
@@ -135,20 +136,14 @@ impl IntoResponse for DefinedError {
                     None,
                 )],
             ),
-            Error::Unavailable(detail) => {
-                tracing::warn!(%detail, "service unavailable");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    vec![item("ERR_SERVICE_UNAVAILABLE", "service unavailable", None)],
-                )
-            }
-            Error::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    vec![item("ERR_INTERNAL_SERVER_ERROR", "internal server error", None)],
-                )
-            }
+            Error::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                vec![item("ERR_SERVICE_UNAVAILABLE", "service unavailable", None)],
+            ),
+            Error::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                vec![item("ERR_INTERNAL_SERVER_ERROR", "internal server error", None)],
+            ),
         };
         crate::frame::retry_after(&self.0, render(status, items))
     }
@@ -164,7 +159,7 @@ fn render(status: StatusCode, items: Vec<Item>) -> Response {
 }
 
 /// A Defined path asked with a method it does not serve.
-pub async fn method_not_allowed() -> Response {
+pub fn method_not_allowed() -> Response {
     render(
         StatusCode::METHOD_NOT_ALLOWED,
         vec![item("ERR_METHOD_NOT_ALLOWED", "this route does not accept that method", None)],

@@ -9,24 +9,24 @@
 //! no enrollment: `isBlocked` is always false and `metadata` (what dnclient reports) is null.
 
 use axum::extract::{Query, State};
-use axum::Json;
+use axum::response::Response;
 use palisade_core::error::ViolationCode;
 use palisade_core::id::{NetworkId, SecurityGroupId, ServerId};
 use palisade_core::model::{Host, HostFilter, Overlay};
 use palisade_core::service::{CreateHost, HostPatch};
 use palisade_core::validate::Violations;
-use palisade_core::{Action, Error, Operation, Page, Resource, Violation};
+use palisade_core::{Error, Page, Violation};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::error::DefinedError;
 use super::ids;
-use super::roles::{is_tag, list_metadata, list_request, query_bool, ListQuery};
-use super::{Body, Caller, IdSegment};
+use super::paging::{bad_parameter, list_metadata, list_request, query_bool, ListQuery, QueryResult};
+use super::roles::is_tag;
+use super::{data, deleted, page, Body, Caller, IdSegment};
 use crate::AppState;
 
 type Result<T> = std::result::Result<T, DefinedError>;
-type QueryResult<T> = std::result::Result<Query<T>, axum::extract::rejection::QueryRejection>;
 
 /// The two host shapes: v1 has one `ipAddress`, v2 a list `ipAddresses` and the OIDC user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,11 +80,11 @@ struct HostMetadata {
     version: Option<String>,
 }
 
-fn view(host: &Host, shape: Shape) -> Value {
+fn view(host: &Host, shape: Shape) -> HostView {
     let s = &host.server;
     let o = &host.overlay;
     let addresses: Vec<String> = host.addresses().iter().map(ToString::to_string).collect();
-    let view = HostView {
+    HostView {
         id: ids::render(ids::HOST, s.id.as_bytes()),
         organization_id: ids::render(ids::ORGANIZATION, s.organization_id.as_bytes()),
         network_id: host.network_id().map(|n| ids::render(ids::NETWORK, n.as_bytes())),
@@ -103,12 +103,7 @@ fn view(host: &Host, shape: Shape) -> Value {
         tags: s.tags.clone(),
         config_overrides: serde_json::from_str(&o.config_overrides).unwrap_or_else(|_| json!([])),
         metadata: HostMetadata { last_seen_at: None, platform: None, update_available: None, version: None },
-    };
-    serde_json::to_value(view).unwrap_or(Value::Null)
-}
-
-fn data(value: Value) -> Json<Value> {
-    Json(json!({ "data": value, "metadata": {} }))
+    }
 }
 
 /// The core names fields canonically (`network_id`, `interfaces[0].addresses[1]`); a Defined
@@ -328,12 +323,8 @@ fn required(input: &HostInput, network: bool) -> Result<()> {
 
 type BodyResult = std::result::Result<Body, DefinedError>;
 
-fn host_op(action: Action) -> Operation {
-    Operation::new(Resource::Host, action)
-}
-
-async fn create(s: AppState, caller: Caller, body: BodyResult, shape: Shape) -> Result<Json<Value>> {
-    caller.authorize(host_op(Action::Create))?;
+async fn create(s: AppState, caller: Caller, body: BodyResult, shape: Shape) -> Result<Response> {
+    caller.authorize()?;
     let Body(body) = body?;
     let input = parse(&body)?;
     required(&input, true)?;
@@ -355,11 +346,11 @@ async fn create(s: AppState, caller: Caller, body: BodyResult, shape: Shape) -> 
     Ok(data(view(&host, shape)))
 }
 
-pub async fn create_v1(State(s): State<AppState>, caller: Caller, body: BodyResult) -> Result<Json<Value>> {
+pub async fn create_v1(State(s): State<AppState>, caller: Caller, body: BodyResult) -> Result<Response> {
     create(s, caller, body, Shape::V1).await
 }
 
-pub async fn create_v2(State(s): State<AppState>, caller: Caller, body: BodyResult) -> Result<Json<Value>> {
+pub async fn create_v2(State(s): State<AppState>, caller: Caller, body: BodyResult) -> Result<Response> {
     create(s, caller, body, Shape::V2).await
 }
 
@@ -393,9 +384,9 @@ async fn list(
     query: QueryResult<ListQuery>,
     filter: QueryResult<FilterQuery>,
     shape: Shape,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     let (request, counts) = list_request(query)?;
-    let Query(f) = filter.map_err(|e| super::roles::bad_parameter("query", &e.body_text()))?;
+    let Query(f) = filter.map_err(|e| bad_parameter("query", &e.body_text()))?;
     let role = filter_id(f.role.as_deref(), ids::ROLE);
     let network = filter_id(f.network.as_deref(), ids::NETWORK);
     let filter = HostFilter {
@@ -408,14 +399,13 @@ async fn list(
     let nothing = query_bool("filter.isBlocked", f.is_blocked.as_deref())? == Some(true)
         || role == Some(None)
         || network == Some(None);
-    let page = if nothing {
+    let found = if nothing {
         Page { items: Vec::new(), total: 0, request }
     } else {
         s.core.list_hosts(&caller.actor, caller.org, filter, request).await?
     };
-    let metadata = list_metadata(&page, counts);
-    let items: Vec<Value> = page.items.iter().map(|h| view(h, shape)).collect();
-    Ok(Json(json!({ "data": items, "metadata": metadata })))
+    let metadata = list_metadata(&found, counts);
+    Ok(page(found.items.iter().map(|h| view(h, shape)).collect(), metadata))
 }
 
 pub async fn list_v1(
@@ -423,7 +413,7 @@ pub async fn list_v1(
     caller: Caller,
     query: QueryResult<ListQuery>,
     filter: QueryResult<FilterQuery>,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     list(s, caller, query, filter, Shape::V1).await
 }
 
@@ -432,24 +422,16 @@ pub async fn list_v2(
     caller: Caller,
     query: QueryResult<ListQuery>,
     filter: QueryResult<FilterQuery>,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     list(s, caller, query, filter, Shape::V2).await
 }
 
-pub async fn get_v1(
-    State(s): State<AppState>,
-    caller: Caller,
-    IdSegment(id): IdSegment,
-) -> Result<Json<Value>> {
+pub async fn get_v1(State(s): State<AppState>, caller: Caller, IdSegment(id): IdSegment) -> Result<Response> {
     let host = s.core.host(&caller.actor, caller.org, host_id(&id)?).await?;
     Ok(data(view(&host, Shape::V1)))
 }
 
-pub async fn get_v2(
-    State(s): State<AppState>,
-    caller: Caller,
-    IdSegment(id): IdSegment,
-) -> Result<Json<Value>> {
+pub async fn get_v2(State(s): State<AppState>, caller: Caller, IdSegment(id): IdSegment) -> Result<Response> {
     let host = s.core.host(&caller.actor, caller.org, host_id(&id)?).await?;
     Ok(data(view(&host, Shape::V2)))
 }
@@ -461,8 +443,8 @@ pub async fn replace(
     caller: Caller,
     IdSegment(id): IdSegment,
     body: BodyResult,
-) -> Result<Json<Value>> {
-    caller.authorize(host_op(Action::Update))?;
+) -> Result<Response> {
+    caller.authorize()?;
     let id = host_id(&id)?;
     let Body(body) = body?;
     let input = parse(&body)?;
@@ -479,8 +461,8 @@ pub async fn update(
     caller: Caller,
     IdSegment(id): IdSegment,
     body: BodyResult,
-) -> Result<Json<Value>> {
-    caller.authorize(host_op(Action::Update))?;
+) -> Result<Response> {
+    caller.authorize()?;
     let id = host_id(&id)?;
     let Body(body) = body?;
     let input = parse(&body)?;
@@ -490,13 +472,9 @@ pub async fn update(
     Ok(data(view(&host, Shape::V2)))
 }
 
-pub async fn delete(
-    State(s): State<AppState>,
-    caller: Caller,
-    IdSegment(id): IdSegment,
-) -> Result<Json<Value>> {
+pub async fn delete(State(s): State<AppState>, caller: Caller, IdSegment(id): IdSegment) -> Result<Response> {
     s.core.delete_host(&caller.actor, caller.org, host_id(&id)?).await?;
-    Ok(data(json!({})))
+    Ok(deleted())
 }
 
 #[cfg(test)]

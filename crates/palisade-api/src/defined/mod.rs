@@ -8,95 +8,111 @@
 //! (there is no organization to act in). A role is a canonical group of kind `Role`, allowing
 //! all outbound traffic (Defined roles are inbound-only).
 
-mod error;
+pub(crate) mod error;
 mod hosts;
 pub mod ids;
 mod networks;
+mod paging;
 mod roles;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue};
-use axum::response::Response;
-use axum::routing::{get, post, put};
-use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use palisade_core::error::{BadRequest, Forbidden};
 use palisade_core::id::OrganizationId;
-use palisade_core::{Error, Operation, Principal};
+use palisade_core::policy::GroupKind;
+use palisade_core::{Action, Error, Operation, Principal, Resource};
+use serde::Serialize;
 use serde_json::Value;
 
 use self::error::DefinedError;
-use crate::native::extract::{bearer, source_ip};
-use crate::{AppState, RouteEntry};
+use crate::frame::credentials::token_caller;
+use crate::frame::request_id;
+use crate::frame::routes::{Guard, RouteOperation, Routes};
+use crate::frame::Face;
+use crate::AppState;
 
-const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/v1/roles"),
-    ("GET", "/v1/roles"),
-    ("GET", "/v1/roles/{role_id}"),
-    ("PUT", "/v1/roles/{role_id}"),
-    ("DELETE", "/v1/roles/{role_id}"),
-    ("GET", "/v1/networks"),
-    ("POST", "/v1/hosts"),
-    ("GET", "/v1/hosts"),
-    ("GET", "/v1/hosts/{host_id}"),
-    ("DELETE", "/v1/hosts/{host_id}"),
-    ("POST", "/v2/hosts"),
-    ("GET", "/v2/hosts"),
-    ("GET", "/v2/hosts/{host_id}"),
-    ("PUT", "/v2/hosts/{host_id}"),
-    ("PUT", "/v3/hosts/{host_id}"),
-];
+const ROLES: Resource = Resource::Group(GroupKind::Role);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/roles", post(roles::create).get(roles::list))
-        .route("/v1/roles/{role_id}", get(roles::get).put(roles::replace).delete(roles::delete))
-        .route("/v1/networks", get(networks::list))
-        .route("/v1/hosts", post(hosts::create_v1).get(hosts::list_v1))
-        .route("/v1/hosts/{host_id}", get(hosts::get_v1).delete(hosts::delete))
-        .route("/v2/hosts", post(hosts::create_v2).get(hosts::list_v2))
-        .route("/v2/hosts/{host_id}", get(hosts::get_v2).put(hosts::replace))
-        .route("/v3/hosts/{host_id}", put(hosts::update))
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(axum::middleware::map_response(request_id))
+fn role(action: Action) -> Guard {
+    Guard::Operation(Operation::new(ROLES, action))
 }
 
-/// Every Defined route, for the route-table authorization test.
-pub fn route_table() -> Vec<RouteEntry> {
-    ROUTES
-        .iter()
-        .map(|(m, p)| RouteEntry { face: "defined", method: (*m).to_owned(), path: (*p).to_owned() })
-        .collect()
+fn host(action: Action) -> Guard {
+    Guard::Operation(Operation::new(Resource::Host, action))
+}
+
+/// Every Defined route and its operation; every response carries `X-Request-ID`.
+pub fn routes() -> Routes {
+    use Action::*;
+    Routes::new(Face::Defined)
+        .with_request_ids()
+        .post("/v1/roles", role(Create), roles::create)
+        .get("/v1/roles", role(List), roles::list)
+        .get("/v1/roles/{role_id}", role(Read), roles::get)
+        .put("/v1/roles/{role_id}", role(Update), roles::replace)
+        .delete("/v1/roles/{role_id}", role(Delete), roles::delete)
+        .get("/v1/networks", Guard::Operation(Operation::new(Resource::Network, List)), networks::list)
+        .post("/v1/hosts", host(Create), hosts::create_v1)
+        .get("/v1/hosts", host(List), hosts::list_v1)
+        .get("/v1/hosts/{host_id}", host(Read), hosts::get_v1)
+        .delete("/v1/hosts/{host_id}", host(Delete), hosts::delete)
+        .post("/v2/hosts", host(Create), hosts::create_v2)
+        .get("/v2/hosts", host(List), hosts::list_v2)
+        .get("/v2/hosts/{host_id}", host(Read), hosts::get_v2)
+        .put("/v2/hosts/{host_id}", host(Update), hosts::replace)
+        .put("/v3/hosts/{host_id}", host(Update), hosts::update)
 }
 
 /// An error raised outside the Defined handlers (a request limit, readiness), in its envelope.
 pub fn render_error(error: Error) -> Response {
-    with_request_id(axum::response::IntoResponse::into_response(DefinedError(error)))
-}
-
-async fn request_id(response: Response) -> Response {
-    with_request_id(response)
-}
-
-fn with_request_id(mut response: Response) -> Response {
-    if let Ok(value) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-        response.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
-    }
+    let mut response = DefinedError(error).into_response();
+    request_id::stamp(response.headers_mut());
     response
 }
 
-/// An organization's API key and its organization.
+/// `{"data": …, "metadata": …}`, serialized straight from the typed views so that their
+/// declared key order (the vendor's) reaches the client: a `serde_json::Value` would sort it.
+#[derive(Debug, Serialize)]
+struct Envelope<T, M> {
+    data: T,
+    metadata: M,
+}
+
+/// `{}`.
+#[derive(Debug, Serialize)]
+struct Empty {}
+
+/// One object: `{"data": view, "metadata": {}}` (creates answer 200 too).
+fn data<T: Serialize>(view: T) -> Response {
+    Json(Envelope { data: view, metadata: Empty {} }).into_response()
+}
+
+/// A page: `{"data": [views], "metadata": {list metadata}}`.
+fn page<T: Serialize>(views: Vec<T>, metadata: paging::ListMetadata) -> Response {
+    Json(Envelope { data: views, metadata }).into_response()
+}
+
+/// A deletion: `{"data":{},"metadata":{}}`.
+fn deleted() -> Response {
+    data(Empty {})
+}
+
+/// An organization's API key, its organization, and the operation of the route it called.
 #[derive(Debug)]
 pub struct Caller {
     pub actor: Principal,
     pub org: OrganizationId,
+    operation: Operation,
 }
 
 impl Caller {
-    /// Authorizes `op` in the caller's organization. Handlers call it before they read the body
-    /// or validate anything, so a key without the scope is refused (403) whatever it sent.
-    pub fn authorize(&self, op: Operation) -> Result<(), DefinedError> {
-        self.actor.authorize(self.org, op).map_err(DefinedError)
+    /// Authorizes the route's operation in the caller's organization. Writes call it before they
+    /// read the body or validate anything, so a key without the scope is refused (403) whatever
+    /// it sent. (Reads leave it to the core call they make.)
+    pub fn authorize(&self) -> Result<(), DefinedError> {
+        self.actor.authorize(self.org, self.operation).map_err(DefinedError)
     }
 }
 
@@ -104,9 +120,12 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = DefinedError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let actor = state.core.authenticate(bearer(parts), source_ip(parts)).await?;
+        let actor = token_caller(&state.core, parts).await?;
         let org = actor.organization_id().ok_or(Error::Forbidden(Forbidden::OperatorOnly))?;
-        Ok(Caller { actor, org })
+        let Some(RouteOperation(operation)) = parts.extensions.get().copied() else {
+            return Err(Error::internal("a Defined route was declared without its operation").into());
+        };
+        Ok(Caller { actor, org, operation })
     }
 }
 

@@ -2,17 +2,16 @@
 //! `networkID`. A Defined network is a canonical network; its `cidr` is its first IPv4 prefix
 //! and its signing CA id is derived from the network (Palisade does not run a Nebula CA).
 
-use axum::extract::{Query, State};
-use axum::Json;
+use axum::extract::State;
+use axum::response::Response;
 use palisade_core::model::Network;
 use serde::Serialize;
-use serde_json::{json, Value};
 use sha2::Digest;
 use time::OffsetDateTime;
 
 use super::error::DefinedError;
 use super::ids;
-use super::roles::{list_metadata, ListQuery};
+use super::paging::{list_metadata, list_request, ListQuery, QueryResult};
 use super::Caller;
 use crate::AppState;
 
@@ -47,12 +46,11 @@ fn view(n: &Network, org: &[u8; 16]) -> NetworkView {
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
-    query: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> std::result::Result<Json<Value>, DefinedError> {
-    let (request, counts) = super::roles::list_request(query)?;
+    query: QueryResult<ListQuery>,
+) -> Result<Response, DefinedError> {
+    let (request, counts) = list_request(query)?;
     let page = s.core.list_usable_networks(&caller.actor, caller.org, request).await?;
     let metadata = list_metadata(&page, counts);
     let owner = caller.org.as_bytes();
-    let items: Vec<NetworkView> = page.items.iter().map(|n| view(n, owner)).collect();
-    Ok(Json(json!({ "data": items, "metadata": metadata })))
+    Ok(super::page(page.items.iter().map(|n| view(n, owner)).collect(), metadata))
 }

@@ -1,8 +1,8 @@
 //! `/v1/roles`: roles with inbound firewall rules that admit hosts by role and tags.
 
-use axum::extract::{Query, State};
-use axum::Json;
-use palisade_core::error::{BadRequest, ViolationCode};
+use axum::extract::State;
+use axum::response::Response;
+use palisade_core::error::ViolationCode;
 use palisade_core::id::SecurityGroupId;
 use palisade_core::limits;
 use palisade_core::policy::{
@@ -10,20 +10,20 @@ use palisade_core::policy::{
 };
 use palisade_core::service::{CreateRule, CreateSecurityGroup};
 use palisade_core::validate::Violations;
-use palisade_core::{Action as Op, Core, Error, Operation, PageRequest, Resource};
+use palisade_core::{Core, Error};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::error::DefinedError;
 use super::ids;
-use super::{Body, Caller, IdSegment};
+use super::paging::{list_metadata, list_request, ListQuery, QueryResult};
+use super::{data, deleted, page, Body, Caller, IdSegment};
 use crate::AppState;
 
 type Result<T> = std::result::Result<T, DefinedError>;
 
 const NAME_MAX: usize = 50;
-const ROLES: Resource = Resource::Group(GroupKind::Role);
 const TEXT_MAX: usize = 255;
 const PROTOCOLS: &[(&str, Protocol)] =
     &[("ANY", Protocol::Any), ("TCP", Protocol::Tcp), ("UDP", Protocol::Udp), ("ICMP", Protocol::Icmp)];
@@ -93,10 +93,6 @@ fn role_view(group: &SecurityGroup, rules: &[Rule], counts: bool) -> RoleView {
         firewall_rules_count: counts.then_some(rules.len()),
         host_count: counts.then_some(hosts),
     }
-}
-
-fn data<T: Serialize>(value: T) -> Json<Value> {
-    Json(json!({ "data": value, "metadata": {} }))
 }
 
 /// A role as the client described it, validated all at once.
@@ -300,8 +296,8 @@ pub async fn create(
     State(s): State<AppState>,
     caller: Caller,
     body: std::result::Result<Body, DefinedError>,
-) -> Result<Json<Value>> {
-    caller.authorize(Operation::new(ROLES, Op::Create))?;
+) -> Result<Response> {
+    caller.authorize()?;
     let Body(body) = body?;
     let input = parse(&s.core, &caller, &body, true).await?;
     let create = CreateSecurityGroup {
@@ -319,95 +315,18 @@ pub async fn create(
     Ok(data(role_view(&group, &rules, false)))
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct ListQuery {
-    cursor: Option<String>,
-    #[serde(rename = "pageSize")]
-    page_size: Option<String>,
-    #[serde(rename = "includeCounts")]
-    include_counts: Option<String>,
-}
-
-/// Cursors are opaque to clients; here they carry the page number.
-fn cursor_for(page: u32) -> String {
-    data_encoding::BASE64URL_NOPAD.encode(format!("page:{page}").as_bytes())
-}
-
-fn page_of(cursor: &str) -> Option<u32> {
-    let bytes = data_encoding::BASE64URL_NOPAD.decode(cursor.as_bytes()).ok()?;
-    String::from_utf8(bytes).ok()?.strip_prefix("page:")?.parse().ok().filter(|p| *p >= 1)
-}
-
-pub(super) fn bad_parameter(name: &str, message: &str) -> DefinedError {
-    DefinedError(Error::BadRequest(BadRequest::MalformedParameter {
-        name: name.into(),
-        message: message.into(),
-    }))
-}
-
-/// The page a list request asks for, and whether it wants counts.
-pub(super) fn list_request(
-    query: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<(PageRequest, bool)> {
-    let Query(q) = query.map_err(|e| bad_parameter("query", &e.body_text()))?;
-    let per_page = match q.page_size.as_deref() {
-        None => 25,
-        Some(n) => n
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| bad_parameter("pageSize", "must be between 1 and 500"))?,
-    };
-    let page = match q.cursor.as_deref() {
-        None | Some("") => 1,
-        Some(c) => page_of(c).ok_or_else(|| bad_parameter("cursor", "is not a cursor this server issued"))?,
-    };
-    let counts = query_bool("includeCounts", q.include_counts.as_deref())?.unwrap_or(false);
-    Ok((PageRequest { page, per_page }, counts))
-}
-
-/// A boolean query parameter, read case-insensitively: Python clients send `True`/`False`.
-pub(super) fn query_bool(name: &str, value: Option<&str>) -> Result<Option<bool>> {
-    match value.map(str::to_ascii_lowercase).as_deref() {
-        None => Ok(None),
-        Some("false") | Some("0") => Ok(Some(false)),
-        Some("true") | Some("1") => Ok(Some(true)),
-        Some(_) => Err(bad_parameter(name, "must be true or false")),
-    }
-}
-
-/// Defined's list metadata: cursors, and counts on request.
-pub(super) fn list_metadata<T>(result: &palisade_core::Page<T>, counts: bool) -> Value {
-    let (page, per_page) = (result.request.page, result.request.per_page);
-    let has_next = u64::from(page) * u64::from(per_page) < result.total;
-    let has_prev = page > 1;
-    let mut metadata = json!({
-        "hasNextPage": has_next,
-        "hasPrevPage": has_prev,
-        "nextCursor": has_next.then(|| cursor_for(page + 1)),
-        "prevCursor": has_prev.then(|| cursor_for(page - 1)),
-    });
-    if counts {
-        metadata["totalCount"] = json!(result.total);
-        metadata["page"] =
-            json!({"count": result.items.len(), "start": u64::from(page - 1) * u64::from(per_page)});
-    }
-    metadata
-}
-
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
-    query: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>> {
+    query: QueryResult<ListQuery>,
+) -> Result<Response> {
     let (request, counts) = list_request(query)?;
     let result = s.core.groups_with_rules(&caller.actor, caller.org, GroupKind::Role, request).await?;
     let metadata = list_metadata(&result, counts);
-    let items: Vec<RoleView> = result.items.iter().map(|(g, r)| role_view(g, r, true)).collect();
-    Ok(Json(json!({ "data": items, "metadata": metadata })))
+    Ok(page(result.items.iter().map(|(g, r)| role_view(g, r, true)).collect(), metadata))
 }
 
-pub async fn get(State(s): State<AppState>, caller: Caller, IdSegment(id): IdSegment) -> Result<Json<Value>> {
+pub async fn get(State(s): State<AppState>, caller: Caller, IdSegment(id): IdSegment) -> Result<Response> {
     let (group, rules) = s.core.group_with_rules(&caller.actor, role_id(&id)?, GroupKind::Role).await?;
     Ok(data(role_view(&group, &rules, false)))
 }
@@ -419,8 +338,8 @@ pub async fn replace(
     caller: Caller,
     IdSegment(id): IdSegment,
     body: std::result::Result<Body, DefinedError>,
-) -> Result<Json<Value>> {
-    caller.authorize(Operation::new(ROLES, Op::Update))?;
+) -> Result<Response> {
+    caller.authorize()?;
     let id = role_id(&id)?;
     let Body(body) = body?;
     let input = parse(&s.core, &caller, &body, false).await?;
@@ -432,11 +351,7 @@ pub async fn replace(
     Ok(data(role_view(&group, &rules, false)))
 }
 
-pub async fn delete(
-    State(s): State<AppState>,
-    caller: Caller,
-    IdSegment(id): IdSegment,
-) -> Result<Json<Value>> {
+pub async fn delete(State(s): State<AppState>, caller: Caller, IdSegment(id): IdSegment) -> Result<Response> {
     s.core.delete_security_group(&caller.actor, role_id(&id)?, GroupKind::Role).await?;
-    Ok(data(json!({})))
+    Ok(deleted())
 }

@@ -23,6 +23,8 @@ use palisade_core::error::{BadRequest, Forbidden};
 use palisade_core::Error;
 use serde::Serialize;
 
+use crate::frame::request_id;
+
 /// Hostway's 401 body (an Apache/Paste message; note the two spaces after "requested.").
 pub const UNAUTHORIZED_BODY: &str = "401 Unauthorized\nThis server could not verify that you are authorized to access the document you requested.  Either you supplied the wrong credentials (e.g., bad password), or your browser does not understand how to supply the credentials required.";
 
@@ -45,8 +47,7 @@ struct Fault {
 }
 
 fn fault(status: StatusCode, name: &str, message: &str, code: u16, details: String) -> Response {
-    let body =
-        Fault { message: message.to_owned(), code, details, errorid: uuid::Uuid::new_v4().to_string() };
+    let body = Fault { message: message.to_owned(), code, details, errorid: request_id::fresh() };
     let mut map = serde_json::Map::new();
     map.insert(name.to_owned(), serde_json::to_value(body).unwrap_or_default());
     (status, Json(serde_json::Value::Object(map))).into_response()
@@ -84,6 +85,7 @@ fn forbidden_details(reason: &Forbidden) -> String {
 
 impl IntoResponse for HostwayError {
     fn into_response(self) -> Response {
+        crate::frame::log(&self.0);
         let response = match &self.0 {
             Error::Unauthenticated(_) => {
                 let mut response = (StatusCode::UNAUTHORIZED, UNAUTHORIZED_BODY).into_response();
@@ -165,18 +167,14 @@ impl IntoResponse for HostwayError {
                 429,
                 format!("more than {limit} {what} per minute; retry in {retry_after} s"),
             ),
-            Error::Unavailable(detail) => {
-                tracing::warn!(%detail, "service unavailable");
-                fault(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "serviceUnavailable",
-                    "Service unavailable",
-                    503,
-                    "try again later".into(),
-                )
-            }
-            Error::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
+            Error::Unavailable(_) => fault(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "serviceUnavailable",
+                "Service unavailable",
+                503,
+                "try again later".into(),
+            ),
+            Error::Internal(_) => {
                 fault(StatusCode::INTERNAL_SERVER_ERROR, "computeFault", "Internal error", 500, String::new())
             }
         };
@@ -185,7 +183,7 @@ impl IntoResponse for HostwayError {
 }
 
 /// A Hostway path asked with a method it does not serve.
-pub async fn method_not_allowed() -> Response {
+pub fn method_not_allowed() -> Response {
     fault(
         StatusCode::METHOD_NOT_ALLOWED,
         "badMethod",

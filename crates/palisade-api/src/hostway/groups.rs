@@ -9,22 +9,20 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use palisade_core::error::ViolationCode;
 use palisade_core::id::{SecurityGroupId, ServerId};
-use palisade_core::policy::{GroupKind, Member, Rule, SecurityGroup, SecurityGroupPatch};
+use palisade_core::policy::{Member, Rule, SecurityGroup, SecurityGroupPatch};
 use palisade_core::service::CreateSecurityGroup;
 use palisade_core::validate::Violations;
-use palisade_core::{Action, Error, Operation, PageRequest, Resource};
+use palisade_core::{Error, PageRequest};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::error::HostwayError;
-use super::rules::{rule_views, RuleView};
-use super::{ids, one, page_of, wrapped, BodyResult, Caller, Link, Numbers, Params};
+use super::lookup::{group_in_account, KIND};
+use super::views::{one, rule_views, Link, Numbers, RuleView};
+use super::{ids, page_of, wrapped, BodyResult, Caller, Params};
 use crate::AppState;
 
 type Result<T> = std::result::Result<T, HostwayError>;
-
-const KIND: GroupKind = GroupKind::SecurityGroup;
-pub(super) const GROUPS: Resource = Resource::Group(KIND);
 
 /// A group in the founding document's key order.
 #[derive(Debug, Serialize)]
@@ -57,25 +55,6 @@ fn view(caller: &Caller, group: &SecurityGroup, rules: &[Rule], numbers: &Number
             })
             .collect(),
     }
-}
-
-/// The group named by a Hostway id, if the caller may `action` it, it is a security group of
-/// the caller's account and the id (date included) is exactly its own; otherwise not found.
-/// The caller's scopes are checked first, whatever the id names.
-pub(super) async fn group_in_account(
-    state: &AppState,
-    caller: &Caller,
-    text: &str,
-    action: Action,
-) -> std::result::Result<SecurityGroup, Error> {
-    caller.authorize(Operation::new(GROUPS, action))?;
-    let not_found = || Error::not_found(SecurityGroupId::KIND);
-    let id = ids::parse(text).ok_or_else(not_found)?;
-    let group = state.core.authorized_group(&caller.actor, id, KIND, action).await?;
-    if group.organization_id != caller.org || ids::render(group.id, group.created_at) != text {
-        return Err(not_found());
-    }
-    Ok(group)
 }
 
 /// The group with its rules and their numbers, rendered.
@@ -114,7 +93,7 @@ fn fields(
 
 /// `POST /accounts/{accountId}/os-security-groups` (or `/accounts/os-security-groups`) → 201.
 pub async fn create(State(state): State<AppState>, caller: Caller, body: BodyResult) -> Result<Response> {
-    caller.authorize(Operation::new(GROUPS, Action::Create))?;
+    caller.authorize()?;
     let body = body?;
     let group = wrapped(&body, "securityGroup")?;
     let (name, description) = fields(group)?;
@@ -166,7 +145,7 @@ pub async fn list(
 
 /// `GET /accounts/{accountId}/os-security-groups/{groupId}` → 200.
 pub async fn get(State(state): State<AppState>, caller: Caller, params: Params) -> Result<Response> {
-    let group = group_in_account(&state, &caller, params.get("group_id"), Action::Read).await?;
+    let group = group_in_account(&state, &caller, params.get("group_id")).await?;
     let view = full_view(&state, &caller, &group).await?;
     Ok(one("securityGroup", view).into_response())
 }
@@ -179,7 +158,7 @@ pub async fn update(
     params: Params,
     body: BodyResult,
 ) -> Result<Response> {
-    let group = group_in_account(&state, &caller, params.get("group_id"), Action::Update).await?;
+    let group = group_in_account(&state, &caller, params.get("group_id")).await?;
     let body = body?;
     let (name, description) = fields(wrapped(&body, "securityGroup")?)?;
     if name.is_none() && description.is_none() {
@@ -195,7 +174,7 @@ pub async fn update(
 
 /// `DELETE /accounts/{accountId}/os-security-groups/{groupId}` → 204, no body.
 pub async fn delete(State(state): State<AppState>, caller: Caller, params: Params) -> Result<Response> {
-    let group = group_in_account(&state, &caller, params.get("group_id"), Action::Delete).await?;
+    let group = group_in_account(&state, &caller, params.get("group_id")).await?;
     state.core.delete_security_group(&caller.actor, group.id, KIND).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -210,7 +189,7 @@ pub async fn assign(
     params: Params,
     body: BodyResult,
 ) -> Result<Response> {
-    caller.authorize(Operation::new(GROUPS, Action::Update))?;
+    caller.authorize()?;
     let server: ServerId =
         params.get("server_id").parse().map_err(|_| HostwayError(Error::not_found(ServerId::KIND)))?;
     let body = body?;
@@ -229,7 +208,7 @@ pub async fn assign(
     }
     v.finish()?;
     let id = id.unwrap_or_default();
-    let group = group_in_account(&state, &caller, &id, Action::Update).await.map_err(|e| match e {
+    let group = group_in_account(&state, &caller, &id).await.map_err(|e| match e {
         Error::NotFound { .. } => {
             Error::invalid("id", ViolationCode::InvalidReference, "no such firewall group")
         }

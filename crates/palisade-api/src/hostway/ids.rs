@@ -6,7 +6,7 @@
 use palisade_core::id::SecurityGroupId;
 use time::OffsetDateTime;
 
-use crate::katapult::ids as base62;
+use crate::frame::base62;
 
 const MONTHS: [&str; 12] =
     ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];

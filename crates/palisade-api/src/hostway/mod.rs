@@ -47,55 +47,54 @@
 pub(crate) mod error;
 mod groups;
 pub mod ids;
+mod lookup;
 mod media;
 mod rules;
+mod views;
 
 use std::collections::HashMap;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::routing::{get, post, put};
-use axum::Router;
-use data_encoding::BASE64;
-use palisade_core::error::{BadRequest, Forbidden, Unauthenticated};
+use palisade_core::error::{BadRequest, Forbidden};
 use palisade_core::id::OrganizationId;
 use palisade_core::service::OrganizationRef;
-use palisade_core::{Error, Operation, PageRequest, Principal};
+use palisade_core::{Action, Error, Operation, PageRequest, Principal, Resource};
 use serde_json::{Map, Value};
 
 use self::error::HostwayError;
-use crate::native::extract::{bearer, source_ip};
-use crate::{AppState, RouteEntry};
+use crate::frame::credentials::user_or_token_caller;
+use crate::frame::routes::{Guard, RouteOperation, Routes};
+use crate::frame::Face;
+use crate::AppState;
 
-const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/accounts/{account_id}/os-security-groups"),
-    ("GET", "/accounts/{account_id}/os-security-groups"),
-    ("GET", "/accounts/{account_id}/os-security-groups/{group_id}"),
-    ("PUT", "/accounts/{account_id}/os-security-groups/{group_id}"),
-    ("DELETE", "/accounts/{account_id}/os-security-groups/{group_id}"),
-    ("GET", "/accounts/{account_id}/os-security-groups/{group_id}/rules"),
-    ("POST", "/accounts/{account_id}/os-security-group-rules"),
-    ("DELETE", "/accounts/{account_id}/os-security-group-rules/{rule_id}"),
-    ("PUT", "/accounts/{account_id}/flexcloud/servers/{server_id}/os-security-group"),
-    ("POST", "/accounts/os-security-groups"),
-    ("GET", "/accounts/os-security-groups"),
-];
-
-pub fn router() -> Router<AppState> {
+/// Every Hostway route and its operation. Each is also served with a trailing `/`: Hostway's
+/// links end with one, and following a link must find the resource.
+pub fn routes() -> Routes {
     let groups = "/accounts/{account_id}/os-security-groups";
-    Router::new()
-        .route(groups, post(groups::create).get(groups::list))
-        .route(&format!("{groups}/{{group_id}}"), get(groups::get).put(groups::update).delete(groups::delete))
-        .route(&format!("{groups}/{{group_id}}/rules"), get(rules::list))
-        .route("/accounts/{account_id}/os-security-group-rules", post(rules::create))
-        .route(
-            "/accounts/{account_id}/os-security-group-rules/{rule_id}",
-            axum::routing::delete(rules::delete),
-        )
-        .route("/accounts/{account_id}/flexcloud/servers/{server_id}/os-security-group", put(groups::assign))
-        .route("/accounts/os-security-groups", post(groups::create).get(groups::list))
-        .method_not_allowed_fallback(error::method_not_allowed)
+    let group = "/accounts/{account_id}/os-security-groups/{group_id}";
+    let rules = "/accounts/{account_id}/os-security-group-rules";
+    let (read, list) = (groups_may(Action::Read), groups_may(Action::List));
+    let (create, update, delete) =
+        (groups_may(Action::Create), groups_may(Action::Update), groups_may(Action::Delete));
+    Routes::new(Face::Hostway)
+        .with_trailing_slash()
+        .post(groups, create, groups::create)
+        .get(groups, list, groups::list)
+        .get(group, read, groups::get)
+        .put(group, update, groups::update)
+        .delete(group, delete, groups::delete)
+        .get(&format!("{group}/rules"), read, rules::list)
+        .post(rules, update, rules::create)
+        .delete(&format!("{rules}/{{rule_id}}"), update, rules::delete)
+        .put("/accounts/{account_id}/flexcloud/servers/{server_id}/os-security-group", update, groups::assign)
+        .post("/accounts/os-security-groups", create, groups::create)
+        .get("/accounts/os-security-groups", list, groups::list)
+}
+
+/// A route's operation: `action` on firewall groups (rules are written as their group).
+fn groups_may(action: Action) -> Guard {
+    Guard::Operation(Operation::new(Resource::Group(lookup::KIND), action))
 }
 
 /// Whether an unknown path is under this face (answered in its envelope).
@@ -103,21 +102,15 @@ pub fn owns(path: &str) -> bool {
     path.starts_with("/accounts/")
 }
 
-/// Every Hostway route, for the route-table authorization test.
-pub fn route_table() -> Vec<RouteEntry> {
-    ROUTES
-        .iter()
-        .map(|(m, p)| RouteEntry { face: "hostway", method: (*m).to_owned(), path: (*p).to_owned() })
-        .collect()
-}
-
-/// The authenticated caller and the account (organization) the request acts in.
+/// The authenticated caller, the account (organization) the request acts in, and the operation
+/// of the route it called.
 #[derive(Debug)]
 pub struct Caller {
     pub actor: Principal,
     pub org: OrganizationId,
     /// `scheme://host[/prefix]` clients use, for `links`.
     pub base: String,
+    operation: Operation,
 }
 
 impl Caller {
@@ -126,32 +119,22 @@ impl Caller {
         self.org.to_string()
     }
 
-    /// Authorizes `op` in the account. Handlers call it before they read the body or look up
-    /// what the path names, so a token without the scope is refused (403) whatever it sent.
-    pub fn authorize(&self, op: Operation) -> Result<(), Error> {
-        self.actor.authorize(self.org, op)
+    /// The route's operation.
+    pub fn operation(&self) -> Operation {
+        self.operation
+    }
+
+    /// Authorizes the route's operation in the account. Handlers call it before they read the
+    /// body or look up what the path names, so a token without the scope is refused (403)
+    /// whatever it sent.
+    pub fn authorize(&self) -> Result<(), Error> {
+        self.actor.authorize(self.org, self.operation)
     }
 
     /// `{base}/accounts/{account}/{path}/` (Hostway's links end with a slash).
     pub fn link(&self, path: &str) -> String {
         format!("{}/accounts/{}/{path}/", self.base, self.account())
     }
-}
-
-/// `user:password` from `Authorization: Basic …`; `Err` when the header is Basic but garbled.
-fn basic(parts: &Parts) -> Option<Result<(String, String), Error>> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let invalid = || Error::Unauthenticated(Unauthenticated::InvalidCredentials);
-    let decoded = BASE64.decode(encoded.trim().as_bytes()).map_err(|_| invalid()).and_then(|bytes| {
-        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-        let (user, password) = text.split_once(':').ok_or_else(invalid)?;
-        Ok((user.to_owned(), password.to_owned()))
-    });
-    Some(decoded)
 }
 
 /// `scheme://host[/prefix]` for links: the configured public URL, else the request's own
@@ -167,12 +150,9 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = HostwayError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let actor = match basic(parts) {
-            Some(Ok((user, password))) => {
-                state.core.authenticate_user(&user, &password, source_ip(parts)).await?
-            }
-            Some(Err(e)) => return Err(e.into()),
-            None => state.core.authenticate(bearer(parts), source_ip(parts)).await?,
+        let actor = user_or_token_caller(&state.core, parts).await?;
+        let Some(RouteOperation(operation)) = parts.extensions.get().copied() else {
+            return Err(Error::internal("a Hostway route was declared without its operation").into());
         };
         let params = axum::extract::Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
@@ -190,7 +170,7 @@ impl FromRequestParts<AppState> for Caller {
             }
             None => actor.organization_id().ok_or(Error::Forbidden(Forbidden::OperatorOnly))?,
         };
-        Ok(Caller { actor, org, base: base_url(parts, state) })
+        Ok(Caller { actor, org, base: base_url(parts, state), operation })
     }
 }
 
@@ -224,30 +204,6 @@ pub fn page_of(
             name: "page".into(),
             message: "give both page and pageSize, or neither".into(),
         })),
-    }
-}
-
-/// Rule numbers by rule, for views.
-pub type Numbers = HashMap<palisade_core::id::RuleId, u64>;
-
-/// `{key: value}` with `value`'s fields in their declared order (a `serde_json::Value` would
-/// sort them; Hostway documents an order).
-pub fn one<T: serde::Serialize>(
-    key: &'static str,
-    value: T,
-) -> axum::Json<std::collections::BTreeMap<&'static str, T>> {
-    axum::Json(std::collections::BTreeMap::from([(key, value)]))
-}
-
-#[derive(Debug, serde::Serialize)]
-pub struct Link {
-    pub href: String,
-    pub rel: &'static str,
-}
-
-impl Link {
-    pub fn to_self(href: String) -> Vec<Link> {
-        vec![Link { href, rel: "self" }]
     }
 }
 

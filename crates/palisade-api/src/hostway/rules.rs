@@ -11,111 +11,24 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use palisade_core::error::ViolationCode;
-use palisade_core::id::RuleId;
-use palisade_core::policy::{Action, CidrError, Direction, GroupKind, PortRange, Protocol, Remote, Rule};
+use palisade_core::policy::{Action, CidrError, Direction, PortRange, Protocol, Remote, Rule};
 use palisade_core::service::CreateRule;
 use palisade_core::validate::Violations;
-use palisade_core::{Action as Op, Error, Operation};
+use palisade_core::Error;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::error::HostwayError;
-use super::groups::{group_in_account, GROUPS};
-use super::{ids, one, page_of, wrapped, BodyResult, Caller, Link, Numbers, Params};
+use super::lookup::{group_in_account, KIND};
+use super::views::{
+    action_name, cidr, number_of, one, ports, priority, protocol_name, Link, Numbers, AH, ESP, GRE,
+};
+use super::{ids, page_of, wrapped, BodyResult, Caller, Params};
 use crate::AppState;
 
 type Result<T> = std::result::Result<T, HostwayError>;
 
-const KIND: GroupKind = GroupKind::SecurityGroup;
-const AH: u8 = 51;
-const ESP: u8 = 50;
-const GRE: u8 = 47;
 const PROTOCOLS: &str = "TCP, UDP, AH, ESP, GRE, AH+ESP, ALL";
-
-fn protocol_name(p: Protocol) -> String {
-    match p {
-        Protocol::Tcp => "TCP".into(),
-        Protocol::Udp => "UDP".into(),
-        Protocol::Any => "ALL".into(),
-        Protocol::Icmp => "ICMP".into(),
-        Protocol::Icmpv6 => "ICMPV6".into(),
-        Protocol::Number(AH) => "AH".into(),
-        Protocol::Number(ESP) => "ESP".into(),
-        Protocol::Number(GRE) => "GRE".into(),
-        Protocol::Number(n) => n.to_string(),
-    }
-}
-
-fn action_name(a: Action) -> &'static str {
-    match a {
-        Action::Allow => "ACCEPT",
-        Action::Reject => "REJECT",
-        Action::Deny => "DROP",
-    }
-}
-
-/// `fromPort`/`toPort`: the rule's first range; all ports of TCP/UDP are 1-65535; `0`/`0` for
-/// protocols without ports.
-fn ports(rule: &Rule) -> (u16, u16) {
-    match rule.ports.first() {
-        Some(range) => (range.from, range.to),
-        None if matches!(rule.protocol, Protocol::Tcp | Protocol::Udp) => (1, 65535),
-        None => (0, 0),
-    }
-}
-
-/// The source CIDR: the first CIDR remote (or the "any" remotes as /0).
-fn cidr(rule: &Rule) -> Option<String> {
-    rule.remotes.iter().find_map(|r| match r {
-        Remote::Cidr(text) => Some(text.clone()),
-        Remote::AnyIpv4 => Some("0.0.0.0/0".into()),
-        Remote::AnyIpv6 => Some("::/0".into()),
-        _ => None,
-    })
-}
-
-/// Hostway priority (higher first, 0 lowest) from the canonical one (lower first).
-fn priority(rule: &Rule) -> i64 {
-    rule.priority.map_or(0, |p| -i64::from(p))
-}
-
-fn number_of(numbers: &Numbers, id: RuleId) -> String {
-    numbers.get(&id).map(u64::to_string).unwrap_or_default()
-}
-
-/// A rule inside a group view.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct RuleView {
-    from_port: u16,
-    to_port: u16,
-    protocol: String,
-    cidr: Option<String>,
-    action: &'static str,
-    priority: i64,
-    id: String,
-}
-
-/// The inbound rules (Hostway has no direction) in creation order.
-pub(super) fn rule_views(rules: &[Rule], numbers: &Numbers) -> Vec<RuleView> {
-    rules
-        .iter()
-        .filter(|r| r.direction == Direction::Inbound)
-        .map(|r| {
-            let (from_port, to_port) = ports(r);
-            RuleView {
-                from_port,
-                to_port,
-                protocol: protocol_name(r.protocol),
-                cidr: cidr(r),
-                action: action_name(r.action),
-                priority: priority(r),
-                id: number_of(numbers, r.id),
-            }
-        })
-        .collect()
-}
-
 /// An integer given as a JSON number or a numeric string (the docs show both).
 fn integer(value: &Value) -> Option<i64> {
     match value {
@@ -285,10 +198,10 @@ struct CreatedRule {
 
 /// `POST /accounts/{accountId}/os-security-group-rules` → 201.
 pub async fn create(State(state): State<AppState>, caller: Caller, body: BodyResult) -> Result<Response> {
-    caller.authorize(Operation::new(GROUPS, Op::Update))?;
+    caller.authorize()?;
     let body = body?;
     let (parent, input) = parse(wrapped(&body, "securityGroupRule")?)?;
-    let group = group_in_account(&state, &caller, &parent, Op::Update).await.map_err(|e| match e {
+    let group = group_in_account(&state, &caller, &parent).await.map_err(|e| match e {
         Error::NotFound { .. } => {
             Error::invalid("parentGroupId", ViolationCode::InvalidReference, "no such firewall group")
         }
@@ -335,7 +248,7 @@ pub async fn list(
 ) -> Result<Response> {
     let page = page_of(query)?;
     let text = params.get("group_id");
-    let group = group_in_account(&state, &caller, text, Op::Read).await?;
+    let group = group_in_account(&state, &caller, text).await?;
     let (_, rules) = state.core.group_with_rules(&caller.actor, group.id, KIND).await?;
     let numbers: Numbers =
         state.core.rule_numbers(&caller.actor, group.id, KIND).await?.into_iter().collect();
@@ -377,7 +290,7 @@ pub async fn list(
 
 /// `DELETE /accounts/{accountId}/os-security-group-rules/{ruleId}` → 204.
 pub async fn delete(State(state): State<AppState>, caller: Caller, params: Params) -> Result<Response> {
-    caller.authorize(Operation::new(GROUPS, Op::Update))?;
+    caller.authorize()?;
     let not_found = || HostwayError(Error::not_found("security group rule"));
     let text = params.get("rule_id");
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {

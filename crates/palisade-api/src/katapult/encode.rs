@@ -84,9 +84,7 @@ pub fn common_headers(headers: &mut HeaderMap, permitted: u32, remaining: u32) {
 
 /// The headers every response carries, counted or not: request id, CORS, `Vary`.
 pub fn frame_headers(headers: &mut HeaderMap) {
-    if let Ok(value) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-        headers.insert(HeaderName::from_static("x-request-id"), value);
-    }
+    crate::frame::request_id::stamp(headers);
     let pairs = [
         ("access-control-allow-origin", "*"),
         ("access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS"),

@@ -81,6 +81,7 @@ fn argument_path(path: &str) -> (Vec<String>, Option<usize>) {
 const VALIDATION: &str = "A validation error occurred with the object that was being created/updated/deleted";
 
 pub fn render(error: &Error, info: &RequestInfo) -> Rendered {
+    crate::frame::log(error);
     let (status, code, description, detail): (StatusCode, &str, String, Value) = match error {
         Error::NotFound { kind: "route" } => (
             StatusCode::NOT_FOUND,
@@ -240,24 +241,18 @@ pub fn render(error: &Error, info: &RequestInfo) -> Rendered {
             "You have reached the rate limit for this type of request".into(),
             json!({"total_permitted": limit}),
         ),
-        Error::Unavailable(detail) => {
-            tracing::warn!(%detail, "service unavailable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service_unavailable",
-                "The service is currently unavailable, please try again later".into(),
-                json!({}),
-            )
-        }
-        Error::Internal(detail) => {
-            tracing::error!(%detail, "internal error");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "unhandled_exception",
-                "An unhandled exception occurred while processing this request".into(),
-                json!({}),
-            )
-        }
+        Error::Unavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "The service is currently unavailable, please try again later".into(),
+            json!({}),
+        ),
+        Error::Internal(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unhandled_exception",
+            "An unhandled exception occurred while processing this request".into(),
+            json!({}),
+        ),
     };
     Rendered { status, code: code.to_owned(), description, detail, retry_after: error.retry_after() }
 }

@@ -26,17 +26,18 @@ use std::collections::HashMap;
 
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::Method;
 use axum::response::Response;
-use axum::routing::any;
-use axum::Router;
 use palisade_core::policy::GroupKind;
 use palisade_core::{Action, Error, Operation, Principal, Resource};
 
 use self::args::Args;
 use self::error::RequestInfo;
-use crate::native::extract::{bearer, source_ip};
+use crate::frame::credentials::token_caller;
+use crate::frame::routes::Routes;
+use crate::frame::Face;
 use crate::rate::Allowance;
-use crate::{AppState, RouteEntry};
+use crate::AppState;
 
 pub const PREFIX: &str = "/core/v1";
 
@@ -88,7 +89,7 @@ enum Endpoint {
 }
 
 struct Route {
-    method: &'static str,
+    method: Method,
     pattern: &'static str,
     endpoint: Endpoint,
     /// The core operation: its scopes (any one is enough) are checked before the arguments are
@@ -104,259 +105,259 @@ const fn op(resource: Resource, action: Action) -> Operation {
 
 const ROUTES: &[Route] = &[
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "organizations",
         endpoint: Endpoint::ListOrganizations,
         op: op(Resource::Organization, Action::List),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "organizations/:organization",
         endpoint: Endpoint::GetOrganization,
         op: op(Resource::Organization, Action::Read),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "networks/:network",
         endpoint: Endpoint::GetNetwork,
         op: op(Resource::Network, Action::Read),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "data_centers/:data_center/default_network",
         endpoint: Endpoint::DefaultNetwork,
         op: op(Resource::Network, Action::Read),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "organizations/:organization/available_networks",
         endpoint: Endpoint::AvailableNetworks,
         op: op(Resource::Network, Action::Read),
     },
     Route {
-        method: "POST",
+        method: Method::POST,
         pattern: "organizations/:organization/ip_addresses",
         endpoint: Endpoint::CreateIp,
         op: op(Resource::IpAddress, Action::Create),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "organizations/:organization/ip_addresses",
         endpoint: Endpoint::ListIps,
         op: op(Resource::IpAddress, Action::List),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "ip_addresses/:ip_address",
         endpoint: Endpoint::GetIp,
         op: op(Resource::IpAddress, Action::Read),
     },
     Route {
-        method: "PATCH",
+        method: Method::PATCH,
         pattern: "ip_addresses/:ip_address",
         endpoint: Endpoint::UpdateIp,
         op: op(Resource::IpAddress, Action::Update),
     },
     Route {
-        method: "DELETE",
+        method: Method::DELETE,
         pattern: "ip_addresses/:ip_address",
         endpoint: Endpoint::ReleaseIp,
         op: op(Resource::IpAddress, Action::Delete),
     },
     Route {
-        method: "POST",
+        method: Method::POST,
         pattern: "ip_addresses/:ip_address/unallocate",
         endpoint: Endpoint::UnallocateIp,
         op: op(Resource::IpAddress, Action::Update),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "organizations/:organization/security_groups",
         endpoint: Endpoint::ListGroups,
         op: op(SG, Action::List),
     },
     Route {
-        method: "POST",
+        method: Method::POST,
         pattern: "organizations/:organization/security_groups",
         endpoint: Endpoint::CreateGroup,
         op: op(SG, Action::Create),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "security_groups/:security_group",
         endpoint: Endpoint::GetGroup,
         op: op(SG, Action::Read),
     },
     Route {
-        method: "PATCH",
+        method: Method::PATCH,
         pattern: "security_groups/:security_group",
         endpoint: Endpoint::UpdateGroup,
         op: op(SG, Action::Update),
     },
     Route {
-        method: "DELETE",
+        method: Method::DELETE,
         pattern: "security_groups/:security_group",
         endpoint: Endpoint::DeleteGroup,
         op: op(SG, Action::Delete),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "security_groups/:security_group/rules",
         endpoint: Endpoint::ListRules,
         op: op(SG, Action::Read),
     },
     Route {
-        method: "POST",
+        method: Method::POST,
         pattern: "security_groups/:security_group/rules",
         endpoint: Endpoint::CreateRule,
         op: op(SG, Action::Update),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "security_groups/rules/:security_group_rule",
         endpoint: Endpoint::GetRule,
         op: op(SG, Action::Read),
     },
     Route {
-        method: "PATCH",
+        method: Method::PATCH,
         pattern: "security_groups/rules/:security_group_rule",
         endpoint: Endpoint::UpdateRule,
         op: op(SG, Action::Update),
     },
     Route {
-        method: "DELETE",
+        method: Method::DELETE,
         pattern: "security_groups/rules/:security_group_rule",
         endpoint: Endpoint::DeleteRule,
         op: op(SG, Action::Update),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "organizations/:organization/virtual_machine_groups",
         endpoint: Endpoint::ListServerGroups,
         op: op(Resource::ServerGroup, Action::List),
     },
     Route {
-        method: "POST",
+        method: Method::POST,
         pattern: "organizations/:organization/virtual_machine_groups",
         endpoint: Endpoint::CreateServerGroup,
         op: op(Resource::ServerGroup, Action::Create),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "virtual_machine_groups/:virtual_machine_group",
         endpoint: Endpoint::GetServerGroup,
         op: op(Resource::ServerGroup, Action::Read),
     },
     Route {
-        method: "PATCH",
+        method: Method::PATCH,
         pattern: "virtual_machine_groups/:virtual_machine_group",
         endpoint: Endpoint::UpdateServerGroup,
         op: op(Resource::ServerGroup, Action::Update),
     },
     Route {
-        method: "DELETE",
+        method: Method::DELETE,
         pattern: "virtual_machine_groups/:virtual_machine_group",
         endpoint: Endpoint::DeleteServerGroup,
         op: op(Resource::ServerGroup, Action::Delete),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "organizations/:organization/tags",
         endpoint: Endpoint::ListTags,
         op: op(Resource::Tag, Action::List),
     },
     Route {
-        method: "POST",
+        method: Method::POST,
         pattern: "organizations/:organization/tags",
         endpoint: Endpoint::CreateTag,
         op: op(Resource::Tag, Action::Create),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "tags/:tag",
         endpoint: Endpoint::GetTag,
         op: op(Resource::Tag, Action::Read),
     },
     Route {
-        method: "PATCH",
+        method: Method::PATCH,
         pattern: "tags/:tag",
         endpoint: Endpoint::UpdateTag,
         op: op(Resource::Tag, Action::Update),
     },
     Route {
-        method: "DELETE",
+        method: Method::DELETE,
         pattern: "tags/:tag",
         endpoint: Endpoint::DeleteTag,
         op: op(Resource::Tag, Action::Delete),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "address_lists",
         endpoint: Endpoint::ListGlobalAddressLists,
         op: op(Resource::AddressList, Action::List),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "organizations/:organization/address_lists",
         endpoint: Endpoint::ListAddressLists,
         op: op(Resource::AddressList, Action::List),
     },
     Route {
-        method: "POST",
+        method: Method::POST,
         pattern: "organizations/:organization/address_lists",
         endpoint: Endpoint::CreateAddressList,
         op: op(Resource::AddressList, Action::Create),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "address_lists/:address_list",
         endpoint: Endpoint::GetAddressList,
         op: op(Resource::AddressList, Action::Read),
     },
     Route {
-        method: "PATCH",
+        method: Method::PATCH,
         pattern: "address_lists/:address_list",
         endpoint: Endpoint::UpdateAddressList,
         op: op(Resource::AddressList, Action::Update),
     },
     Route {
-        method: "DELETE",
+        method: Method::DELETE,
         pattern: "address_lists/:address_list",
         endpoint: Endpoint::DeleteAddressList,
         op: op(Resource::AddressList, Action::Delete),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "address_lists/:address_list/entries",
         endpoint: Endpoint::ListAddressListEntries,
         op: op(Resource::AddressList, Action::Read),
     },
     Route {
-        method: "POST",
+        method: Method::POST,
         pattern: "address_lists/:address_list/entries",
         endpoint: Endpoint::CreateAddressListEntry,
         op: op(Resource::AddressList, Action::Update),
     },
     Route {
-        method: "POST",
+        method: Method::POST,
         pattern: "address_lists/:address_list/entries/bulk",
         endpoint: Endpoint::BulkAddressListEntries,
         op: op(Resource::AddressList, Action::Update),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         pattern: "address_list_entries/:address_list_entry",
         endpoint: Endpoint::GetAddressListEntry,
         op: op(Resource::AddressList, Action::Read),
     },
     Route {
-        method: "PATCH",
+        method: Method::PATCH,
         pattern: "address_list_entries/:address_list_entry",
         endpoint: Endpoint::UpdateAddressListEntry,
         op: op(Resource::AddressList, Action::Update),
     },
     Route {
-        method: "DELETE",
+        method: Method::DELETE,
         pattern: "address_list_entries/:address_list_entry",
         endpoint: Endpoint::DeleteAddressListEntry,
         op: op(Resource::AddressList, Action::Update),
@@ -390,28 +391,10 @@ fn find_route(method: &str, segments: &[&str]) -> Option<(&'static Route, HashMa
     Some((route, captures))
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(PREFIX, any(dispatch)).route(&format!("{PREFIX}/{{*rest}}"), any(dispatch))
-}
-
-/// Every Katapult route, for the route-table authorization test.
-pub fn route_table() -> Vec<RouteEntry> {
-    ROUTES
-        .iter()
-        .map(|r| RouteEntry {
-            face: "katapult",
-            method: r.method.to_owned(),
-            path: format!("{PREFIX}/{}", r.pattern),
-        })
-        .collect()
-}
-
-/// The scopes a Katapult route needs (any one), by method and pattern.
-pub fn route_scopes(method: &str, pattern: &str) -> Option<Vec<&'static str>> {
-    ROUTES
-        .iter()
-        .find(|r| r.method == method && format!("{PREFIX}/{}", r.pattern) == pattern)
-        .map(|r| r.op.scopes().iter().map(|s| s.as_str()).collect())
+/// The dispatcher under [`PREFIX`], with the Apia table it routes by as the route table.
+pub fn routes() -> Routes {
+    let table = ROUTES.iter().map(|r| (r.method.clone(), format!("{PREFIX}/{}", r.pattern), r.op));
+    Routes::new(Face::Katapult).dispatcher(PREFIX, dispatch, table)
 }
 
 /// An error raised before the dispatcher ran (a request limit, readiness), in Apia's envelope.
@@ -447,7 +430,7 @@ async fn handle(
     let segments: Vec<&str> = info.api_path.split('/').filter(|s| !s.is_empty()).collect();
     let (route, captures) = find_route(&info.method, &segments).ok_or(Error::not_found("route"))?;
     let (parts, body) = request.into_parts();
-    let actor = state.core.authenticate(bearer(&parts), source_ip(&parts)).await?;
+    let actor = token_caller(&state.core, &parts).await?;
     let key = match &actor {
         Principal::Operator => "operator".to_owned(),
         Principal::Token(t) => t.token_id.to_string(),

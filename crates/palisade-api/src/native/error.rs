@@ -232,11 +232,7 @@ impl NativeError {
 
 impl IntoResponse for NativeError {
     fn into_response(self) -> Response {
-        match &self.0 {
-            Error::Internal(detail) => tracing::error!(%detail, "internal error"),
-            Error::Unavailable(detail) => tracing::warn!(%detail, "service unavailable"),
-            _ => {}
-        }
+        crate::frame::log(&self.0);
         let (status, code, message, details) = self.parts();
         let mut response =
             (status, Json(ErrorBody { error: ErrorDetail { code, message, details } })).into_response();
@@ -245,4 +241,16 @@ impl IntoResponse for NativeError {
         }
         crate::frame::retry_after(&self.0, response)
     }
+}
+
+/// A wrong method on a native or probe path.
+pub fn method_not_allowed() -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: "method_not_allowed",
+            message: "this route does not accept that method".into(),
+            details: None,
+        },
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }

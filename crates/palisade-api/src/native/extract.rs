@@ -3,11 +3,10 @@
 //! axum's own extractors answer with plain-text bodies; these wrap them and turn every
 //! rejection into a [`palisade_core::Error`] rendered by [`NativeError`].
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use palisade_core::error::BadRequest;
 use palisade_core::{Error, PageRequest, Principal};
@@ -17,26 +16,6 @@ use serde::Deserialize;
 use super::error::NativeError;
 use crate::AppState;
 
-/// The client's address (used for tokens' network limits): the TCP peer's, or the one a trusted
-/// proxy forwarded ([`crate::forwarded`]).
-pub fn source_ip(parts: &Parts) -> IpAddr {
-    if let Some(forwarded) = parts.extensions.get::<crate::forwarded::Forwarded>() {
-        return forwarded.client;
-    }
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_canonical())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-}
-
-/// The `Bearer` credential of a request, if any.
-pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
-}
-
 /// Any authenticated caller.
 #[derive(Debug)]
 pub struct Actor(pub Principal);
@@ -45,7 +24,7 @@ impl FromRequestParts<AppState> for Actor {
     type Rejection = NativeError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let principal = state.core.authenticate(bearer(parts), source_ip(parts)).await?;
+        let principal = crate::frame::credentials::token_caller(&state.core, parts).await?;
         Ok(Actor(principal))
     }
 }

@@ -1,8 +1,8 @@
 //! The native API (`/api/v1`): operators' administration of tenancy and inventory.
 //!
 //! Routes are registered through `utoipa_axum` so the router and the OpenAPI document are built
-//! from the same list: a handler cannot be routed without being documented, and the route-table
-//! authorization test reads that same document to find every route.
+//! from the same list: a handler cannot be routed without being documented, and the route table
+//! (`frame::routes`) is read from that same document.
 
 pub mod addresses;
 pub mod credentials;
@@ -15,18 +15,16 @@ pub mod wire;
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
-use palisade_core::Error;
+use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::{AppState, RouteEntry};
+use crate::frame::routes::{Guard, Routes};
+use crate::frame::Face;
+use crate::AppState;
 
 /// Where the native API lives.
 pub const PREFIX: &str = "/api/v1";
@@ -81,52 +79,15 @@ pub fn openapi() -> OpenApiDoc {
     api().into_openapi()
 }
 
-/// The native routes, plus `GET /api/v1/openapi.json`, and JSON answers for unknown routes and
-/// wrong methods.
-pub fn router() -> Router<AppState> {
+/// The native routes (from the OpenAPI document they are documented in), plus
+/// `GET /api/v1/openapi.json`.
+pub fn routes() -> Routes {
     let (router, doc) = api().split_for_parts();
+    let routes = Routes::new(Face::Native).documented(router, &doc);
     let doc = Arc::new(doc);
-    router
-        .route(&format!("{PREFIX}/openapi.json"), get(move || async move { Json(doc.as_ref().clone()) }))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-}
-
-/// An unknown route, in the envelope of the face that owns its path (Hostway's `/accounts/`),
-/// else the native one.
-async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
-    crate::frame::render(Error::not_found("route"), method.as_str(), uri.path())
-}
-
-/// A wrong method on a native or probe path, in the native envelope.
-pub(crate) async fn method_not_allowed() -> impl IntoResponse {
-    let body = error::ErrorBody {
-        error: error::ErrorDetail {
-            code: "method_not_allowed",
-            message: "this route does not accept that method".into(),
-            details: None,
-        },
-    };
-    (StatusCode::METHOD_NOT_ALLOWED, Json(body))
-}
-
-/// Every documented native route.
-pub fn route_table() -> Vec<RouteEntry> {
-    let doc = openapi();
-    let mut entries = Vec::new();
-    for (path, item) in &doc.paths.paths {
-        let methods = [
-            ("GET", item.get.is_some()),
-            ("POST", item.post.is_some()),
-            ("PUT", item.put.is_some()),
-            ("PATCH", item.patch.is_some()),
-            ("DELETE", item.delete.is_some()),
-        ];
-        for (method, present) in methods {
-            if present {
-                entries.push(RouteEntry { face: "native", method: method.into(), path: path.clone() });
-            }
-        }
-    }
-    entries
+    routes.get(
+        &format!("{PREFIX}/openapi.json"),
+        Guard::Open,
+        move || async move { Json(doc.as_ref().clone()) },
+    )
 }

@@ -135,13 +135,12 @@ fn katapult_probes(theirs: &Tenant) -> Vec<Probe> {
         "network": {"permalink": "no-such-network"}, "version": "ipv4", "label": "",
     });
     for route in palisade_api::route_table() {
-        if route.face != "katapult" || !route.path.contains(":organization") {
+        if route.face != palisade_api::frame::Face::Katapult || !route.path.contains(":organization") {
             continue;
         }
-        let method: Method = route.method.parse().unwrap();
         probes.push(probe(
             "a Katapult route naming their organization",
-            method,
+            route.method,
             (route.path.replace(":organization", &theirs_id), invalid.clone()),
             (route.path.replace(":organization", &unknown), invalid.clone()),
             StatusCode::NOT_FOUND,

@@ -1,10 +1,22 @@
-//! The common frame around every face: which face owns a path, and how to answer an error
-//! raised *outside* a face's handlers (request limits, readiness, failed-authentication
-//! limits, unknown routes) in that face's own envelope.
+//! The common frame around every face: what each face does the same way, written once.
 //!
-//! Faces render their own errors; this module only lets layers that run before routing
-//! (middleware) reach the same renderers, so a client of any face never sees another face's
-//! envelope or a framework default body.
+//! - which face owns a path ([`Face::of`]), and an error raised *outside* a face's handlers
+//!   (request limits, readiness, failed-authentication limits, unknown routes, wrong methods)
+//!   rendered in that face's own envelope ([`render`], [`fallback`]), so a client of any face
+//!   never sees another face's envelope or a framework default body;
+//! - the route declarations every router and the route table are built from ([`routes`]);
+//! - credentials and the client's address ([`credentials`]);
+//! - request ids ([`request_id`]), `Retry-After` ([`retry_after`]) and the logging of internal
+//!   errors ([`log`]), which every face's one renderer calls;
+//! - the `prefix_` + base62 id codec that two faces share ([`base62`]).
+//!
+//! Faces depend on the frame, never on each other: what two faces share moves here.
+
+pub mod base62;
+pub mod credentials;
+pub mod fallback;
+pub mod request_id;
+pub mod routes;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +34,16 @@ pub enum Face {
 }
 
 impl Face {
+    /// The face's name in the route table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Face::Native => "native",
+            Face::Katapult => "katapult",
+            Face::Defined => "defined",
+            Face::Hostway => "hostway",
+        }
+    }
+
     /// The face that owns `path` (the native face owns everything no vendor face claims,
     /// including the probes).
     pub fn of(path: &str) -> Self {
@@ -51,11 +73,32 @@ impl Face {
             Face::Hostway => hostway::error::HostwayError(error).into_response(),
         }
     }
+
+    /// A known path asked with a method it does not serve, as this face answers it (Katapult
+    /// routes by path and method together: there, it is an unknown route).
+    pub fn method_not_allowed(self, method: &str, path: &str) -> Response {
+        match self {
+            Face::Native => native::error::method_not_allowed(),
+            Face::Katapult => self.render(Error::not_found("route"), method, path),
+            Face::Defined => defined::error::method_not_allowed(),
+            Face::Hostway => hostway::error::method_not_allowed(),
+        }
+    }
 }
 
 /// `error` in the envelope of the face that owns `path`.
 pub fn render(error: Error, method: &str, path: &str) -> Response {
     Face::of(path).render(error, method, path)
+}
+
+/// Logs what a client is never shown: an internal error's detail (ERROR) and why the service is
+/// unavailable (WARN). Every face's renderer calls this once per error it renders.
+pub fn log(error: &Error) {
+    match error {
+        Error::Internal(detail) => tracing::error!(%detail, "internal error"),
+        Error::Unavailable(detail) => tracing::warn!(%detail, "service unavailable"),
+        _ => {}
+    }
 }
 
 /// Adds `Retry-After` (seconds) to the response to an error that says when to retry (rate
