@@ -9,6 +9,7 @@ use palisade_testkit::{Backend, TestDatabase};
 use serde_json::{json, Value};
 
 use crate::measure::{drive, ms};
+use crate::post;
 use crate::{backend_name, serve, OPERATOR};
 
 pub async fn run(backends: &[Backend], levels: &[usize], hosts: usize, max: Duration) -> anyhow::Result<()> {
@@ -26,14 +27,6 @@ pub async fn run(backends: &[Backend], levels: &[usize], hosts: usize, max: Dura
         }
     }
     Ok(())
-}
-
-async fn post(client: &reqwest::Client, url: String, token: &str, body: Value) -> anyhow::Result<Value> {
-    let reply = client.post(url).bearer_auth(token).json(&body).send().await?;
-    let status = reply.status();
-    let body: Value = reply.json().await?;
-    anyhow::ensure!(status.is_success(), "{status}: {body}");
-    Ok(body)
 }
 
 async fn level(backend: Backend, clients: usize, hosts: usize, max: Duration) -> anyhow::Result<()> {

@@ -21,6 +21,7 @@ mod hosts;
 mod ipam;
 mod measure;
 mod oversized;
+mod process;
 mod upgrade_fixture;
 mod writes;
 
@@ -148,6 +149,20 @@ pub fn backend_name(b: Backend) -> &'static str {
 
 pub fn db_settings() -> DbSettings {
     DbSettings { max_connections: 16, ..DbSettings::default() }
+}
+
+/// POSTs `body` as JSON with a Bearer `token`; the JSON answer, or an error carrying it.
+pub async fn post(
+    client: &reqwest::Client,
+    url: String,
+    token: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let reply = client.post(url).bearer_auth(token).json(&body).send().await?;
+    let status = reply.status();
+    let body: serde_json::Value = reply.json().await?;
+    anyhow::ensure!(status.is_success(), "{status}: {body}");
+    Ok(body)
 }
 
 /// The real server on 127.0.0.1:0 over `url`; returns its base URL and a stop handle.
