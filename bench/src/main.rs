@@ -101,7 +101,7 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "10,3000")]
         org_sizes: Vec<usize>,
         /// Timed repeats of each read (the median is printed), after one warm-up.
-        #[arg(long, default_value_t = 7)]
+        #[arg(long, default_value_t = 15)]
         repeats: usize,
         /// Create+rule pairs per concurrency level.
         #[arg(long, default_value_t = 500)]
