@@ -45,7 +45,7 @@ async fn level(backend: Backend, clients: usize, hosts: usize, max: Duration) ->
         &client,
         format!("{base}/api/v1/organizations/{org}/api_tokens"),
         OPERATOR,
-        json!({"name": "bench", "scopes": ["roles:create", "hosts:create", "hosts:list"]}),
+        json!({"name": "bench", "scopes": ["roles:create", "roles:read", "hosts:create", "hosts:list"]}),
     )
     .await?;
     let token = token["secret"].as_str().context("no secret")?.to_owned();
