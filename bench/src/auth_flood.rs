@@ -13,18 +13,20 @@
 //! The flood comes from one loopback address and the probes from another, as an attacker and
 //! an honest client would: the per-source limit must not refuse the probes.
 
-use std::net::{IpAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::net::IpAddr;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use palisade_testkit::{Backend, TestDatabase};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::backend_name;
 use crate::measure::{ms, Stats};
+use crate::post;
+use crate::process::{free_port, Spawned};
 
 /// What to measure and how hard to push.
 #[derive(Debug, Clone)]
@@ -102,8 +104,8 @@ pub async fn run(backends: &[Backend], plan: &Plan) -> anyhow::Result<()> {
     for &backend in backends {
         for variant in VARIANTS {
             let db = TestDatabase::new(backend).await;
-            let server = Server::start(&binary, &db.url, &plan.admin_token, variant.args)?;
-            server.ready().await?;
+            let mut server = start_server(&binary, &db.url, &plan.admin_token, variant.args)?;
+            server.ready("/readyz", Duration::from_secs(60)).await?;
             let label = format!("{} {}", backend_name(backend), variant.name);
             let outcome = measure(&server.base, &label, plan, variant.wrong_passwords).await;
             drop(server);
@@ -115,52 +117,22 @@ pub async fn run(backends: &[Backend], plan: &Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A `palisade serve` child process, stopped when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(
-        binary: &std::path::Path,
-        database_url: &str,
-        token: &str,
-        extra: &[&str],
-    ) -> anyhow::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new(binary)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", database_url])
-            .args(["--requests-per-minute", "1000000"])
-            .args(extra)
-            .env("PALISADE_ADMIN_TOKEN", token)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        Ok(Self { child, base: format!("http://127.0.0.1:{port}") })
-    }
-
-    async fn ready(&self) -> anyhow::Result<()> {
-        let client = reqwest::Client::new();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(60) {
-            if let Ok(r) = client.get(format!("{}/readyz", self.base)).send().await {
-                if r.status().is_success() {
-                    return Ok(());
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        anyhow::bail!("the server at {} did not become ready", self.base)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `palisade serve` child process on a fresh port, stopped when dropped.
+fn start_server(
+    binary: &std::path::Path,
+    database_url: &str,
+    token: &str,
+    extra: &[&str],
+) -> anyhow::Result<Spawned> {
+    let port = free_port()?;
+    let mut command = Command::new(binary);
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", database_url])
+        .args(["--requests-per-minute", "1000000"])
+        .args(extra)
+        .env("PALISADE_ADMIN_TOKEN", token)
+        .env("RUST_LOG", "warn");
+    Spawned::start(command, port)
 }
 
 /// What the probes need: an organization, a token that may read it, and two users (the flood
@@ -170,14 +142,6 @@ struct Tenant {
     token: String,
     prober: String,
     victim: String,
-}
-
-async fn post(client: &reqwest::Client, url: String, token: &str, body: Value) -> anyhow::Result<Value> {
-    let reply = client.post(url).bearer_auth(token).json(&body).send().await?;
-    let status = reply.status();
-    let body: Value = reply.json().await?;
-    anyhow::ensure!(status.is_success(), "{status}: {body}");
-    Ok(body)
 }
 
 const PASSWORD: &str = "the probe's own password";

@@ -9,6 +9,7 @@ use palisade_testkit::{Backend, TestDatabase};
 use serde_json::{json, Value};
 
 use crate::measure::{drive, ms};
+use crate::post;
 use crate::{backend_name, serve, OPERATOR};
 
 pub async fn run(backends: &[Backend], levels: &[usize], hosts: usize, max: Duration) -> anyhow::Result<()> {
@@ -28,14 +29,6 @@ pub async fn run(backends: &[Backend], levels: &[usize], hosts: usize, max: Dura
     Ok(())
 }
 
-async fn post(client: &reqwest::Client, url: String, token: &str, body: Value) -> anyhow::Result<Value> {
-    let reply = client.post(url).bearer_auth(token).json(&body).send().await?;
-    let status = reply.status();
-    let body: Value = reply.json().await?;
-    anyhow::ensure!(status.is_success(), "{status}: {body}");
-    Ok(body)
-}
-
 async fn level(backend: Backend, clients: usize, hosts: usize, max: Duration) -> anyhow::Result<()> {
     let db = TestDatabase::new(backend).await;
     let crate::Served { base, stop, server, .. } = serve(&db.url).await?;
@@ -52,7 +45,7 @@ async fn level(backend: Backend, clients: usize, hosts: usize, max: Duration) ->
         &client,
         format!("{base}/api/v1/organizations/{org}/api_tokens"),
         OPERATOR,
-        json!({"name": "bench", "scopes": ["roles:create", "hosts:create", "hosts:list"]}),
+        json!({"name": "bench", "scopes": ["roles:create", "roles:read", "hosts:create", "hosts:list"]}),
     )
     .await?;
     let token = token["secret"].as_str().context("no secret")?.to_owned();

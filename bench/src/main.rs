@@ -8,6 +8,9 @@
 //! - `oversized`: how long a request asking for too much (a server with 36,000 interfaces)
 //!   takes to be refused.
 //! - `groups`: listing an organization's many Hostway firewall groups and Katapult VM groups.
+//! - `security-groups`: Katapult security groups side by side with moto (the AWS EC2 mock):
+//!   walking 1,000 groups, list pages by organization size (split into core and HTTP time),
+//!   create+rule pairs at 1 and 16 clients.
 //! - `auth-flood`: `/healthz`, a Bearer GET and a Basic GET, idle and under a flood of wrong
 //!   passwords, against a `palisade` process (the Argon2 pool and the failed-auth limits).
 //! - `upgrade-fixture`: not a measurement; writes a release's database and its answers to every
@@ -21,6 +24,8 @@ mod hosts;
 mod ipam;
 mod measure;
 mod oversized;
+mod process;
+mod security_groups;
 mod upgrade_fixture;
 mod writes;
 
@@ -86,6 +91,28 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         groups: usize,
     },
+    /// Katapult security groups side by side with moto: full walk, pages by organization size,
+    /// create+rule pairs.
+    SecurityGroups {
+        /// Groups in the organization walked end to end (and in moto).
+        #[arg(long, default_value_t = 1000)]
+        groups: usize,
+        /// Further organization sizes at which single list pages are timed.
+        #[arg(long, value_delimiter = ',', default_value = "10,3000")]
+        org_sizes: Vec<usize>,
+        /// Timed repeats of each read (the median is printed), after one warm-up.
+        #[arg(long, default_value_t = 15)]
+        repeats: usize,
+        /// Create+rule pairs per concurrency level.
+        #[arg(long, default_value_t = 500)]
+        pairs: usize,
+        /// Concurrency levels of the create+rule pairs.
+        #[arg(long, value_delimiter = ',', default_value = "1,16")]
+        clients: Vec<usize>,
+        /// The moto_server to start (default: .ci/venv-bench/bin/moto_server, then PATH).
+        #[arg(long)]
+        moto_server: Option<std::path::PathBuf>,
+    },
     /// Latency of other requests while clients flood a Hostway route with wrong passwords.
     AuthFlood {
         /// Measure this running server instead of starting the `palisade` binary twice (pool
@@ -150,6 +177,20 @@ pub fn db_settings() -> DbSettings {
     DbSettings { max_connections: 16, ..DbSettings::default() }
 }
 
+/// POSTs `body` as JSON with a Bearer `token`; the JSON answer, or an error carrying it.
+pub async fn post(
+    client: &reqwest::Client,
+    url: String,
+    token: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let reply = client.post(url).bearer_auth(token).json(&body).send().await?;
+    let status = reply.status();
+    let body: serde_json::Value = reply.json().await?;
+    anyhow::ensure!(status.is_success(), "{status}: {body}");
+    Ok(body)
+}
+
 /// The real server on 127.0.0.1:0 over `url`; returns its base URL and a stop handle.
 pub async fn serve(url: &str) -> anyhow::Result<Served> {
     serve_with(url, palisade_api::ApiConfig::default()).await
@@ -198,6 +239,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Hosts { clients, hosts } => hosts::run(&backends, &clients, hosts, max).await,
         Command::Oversized { interfaces, repeats } => oversized::run(&backends, &interfaces, repeats).await,
         Command::Groups { groups } => groups::run(&backends, groups).await,
+        Command::SecurityGroups { groups, org_sizes, repeats, pairs, clients, moto_server } => {
+            let plan = security_groups::Plan { groups, org_sizes, repeats, pairs, clients, moto_server, max };
+            security_groups::run(&backends, &plan).await
+        }
         Command::AuthFlood {
             url,
             admin_token,

@@ -92,3 +92,22 @@ where
     let latencies: Vec<Duration> = results.into_iter().map(|(_, d)| d).collect();
     Ok(Stats::from_latencies(latencies, elapsed))
 }
+
+/// Runs `op` once to warm up (connections, caches, lazy loading in the peer), then `repeats`
+/// times or until `max` has passed (at least once); the median of the durations it reports,
+/// and what its last run returned.
+pub async fn median_of<T, F, Fut>(repeats: usize, max: Duration, mut op: F) -> anyhow::Result<(Duration, T)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<(Duration, T)>>,
+{
+    let (_, mut last) = op().await?;
+    let start = Instant::now();
+    let mut times = Vec::with_capacity(repeats);
+    while times.len() < repeats.max(1) && (times.is_empty() || start.elapsed() < max) {
+        let (took, value) = op().await?;
+        times.push(took);
+        last = value;
+    }
+    Ok((Stats::from_latencies(times, start.elapsed()).percentile(0.5), last))
+}
