@@ -64,9 +64,9 @@ suite!(
 #[tokio::test]
 async fn postgres_sessions_carry_the_statement_timeout() {
     let db = TestDatabase::new(Backend::Postgres).await;
-    let mut config = palisade_store_postgres::PostgresConfig::new(db.url.clone());
+    let mut config = palisade_store::postgres::PostgresConfig::new(db.url.clone());
     config.statement_timeout = std::time::Duration::from_millis(250);
-    let store = palisade_store_postgres::PostgresStore::connect(&config).await.unwrap();
+    let store = palisade_store::postgres::PostgresStore::connect(&config).await.unwrap();
     let shown: String = sqlx::query_scalar("SHOW statement_timeout").fetch_one(store.pool()).await.unwrap();
     assert_eq!(shown, "250ms");
     let err = sqlx::query("SELECT pg_sleep(2)").execute(store.pool()).await.unwrap_err();
