@@ -162,30 +162,33 @@ async fn check_direction(conn: &mut db::Conn, rule: &Rule) -> Result<()> {
     Ok(())
 }
 
-fn remotes(rule: &Rule) -> Vec<String> {
-    rule.remotes.iter().map(ToString::to_string).collect()
+/// Binds `$1`..`$7`: what a rule says (direction, action, protocol, ports, priority, remotes,
+/// description), as both inserting and replacing write it.
+fn bind_rule<'q>(query: db::Query<'q>, rule: &'q Rule) -> db::Query<'q> {
+    query
+        .bind(rule.direction.as_str())
+        .bind(rule.action.as_str())
+        .bind(rule.protocol.as_text())
+        .bind(render_ports(&rule.ports).unwrap_or_default())
+        .bind(rule.priority)
+        .bind(db::strings(rule.remotes.iter().map(ToString::to_string).collect()))
+        .bind(rule.description.as_deref())
 }
 
 /// Inserts one rule row and numbers it (no checks).
 async fn insert_rule_row(conn: &mut db::Conn, rule: &Rule) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO security_group_rules (id, group_id, direction, action, protocol, ports, priority, remotes,
-                                           description, created_at)
+    let insert = sqlx::query(
+        "INSERT INTO security_group_rules (direction, action, protocol, ports, priority, remotes, description,
+                                           id, group_id, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(rule.id.as_uuid())
-    .bind(rule.group_id.as_uuid())
-    .bind(rule.direction.as_str())
-    .bind(rule.action.as_str())
-    .bind(rule.protocol.as_text())
-    .bind(render_ports(&rule.ports).unwrap_or_default())
-    .bind(rule.priority)
-    .bind(db::strings(remotes(rule)))
-    .bind(rule.description.as_deref())
-    .bind(db::time(rule.created_at))
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| constraint_error(e, &[], GROUP))?;
+    );
+    bind_rule(insert, rule)
+        .bind(rule.id.as_uuid())
+        .bind(rule.group_id.as_uuid())
+        .bind(db::time(rule.created_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| constraint_error(e, &[], GROUP))?;
     number_rule(conn, rule).await
 }
 
@@ -425,15 +428,8 @@ pub(crate) async fn replace_rule(conn: &mut db::Conn, rule: &Rule) -> Result<()>
         "UPDATE security_group_rules SET direction = $1, action = $2, protocol = $3, ports = $4, priority = $5,
                 remotes = $6, description = $7
          WHERE id = $8",
-    )
-    .bind(rule.direction.as_str())
-    .bind(rule.action.as_str())
-    .bind(rule.protocol.as_text())
-    .bind(render_ports(&rule.ports).unwrap_or_default())
-    .bind(rule.priority)
-    .bind(db::strings(remotes(rule)))
-    .bind(rule.description.as_deref())
-    .bind(rule.id.as_uuid());
+    );
+    let update = bind_rule(update, rule).bind(rule.id.as_uuid());
     found(execute(conn, update).await?, RuleId::KIND)
 }
 
