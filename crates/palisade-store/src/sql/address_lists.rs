@@ -46,7 +46,6 @@ async fn insert_entries(conn: &mut db::Conn, entries: &[AddressListEntry]) -> Re
     insert_rows(
         conn,
         "address_list_entries (id, list_id, address, name)",
-        4,
         entries,
         |q, _, e| q.bind(e.id.as_uuid()).bind(e.list_id.as_uuid()).bind(&e.address).bind(&e.name),
         |err| constraint_error(err, &[Unique::ListEntryAddress], LIST),

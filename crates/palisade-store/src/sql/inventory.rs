@@ -64,7 +64,6 @@ pub(crate) async fn insert_network(conn: &mut db::Conn, network: &Network) -> Re
         insert_rows(
             &mut *conn,
             &into,
-            3,
             prefixes,
             |q, i, p| q.bind(id).bind(position(i)).bind(db::net(p)),
             db::db_error,
@@ -206,7 +205,6 @@ pub(crate) async fn write_tags(conn: &mut db::Conn, server: ServerId, tags: &[St
     insert_rows(
         conn,
         "server_tags (server_id, position, tag)",
-        3,
         tags,
         |q, i, tag| q.bind(id).bind(position(i)).bind(tag),
         |e| constraint_error(e, &[Unique::ServerTag], ORG),
@@ -234,7 +232,6 @@ pub(crate) async fn insert_server(
     insert_rows(
         conn,
         into,
-        4,
         &server.interfaces,
         |q, i, iface| q.bind(iface.id.as_uuid()).bind(id).bind(position(i)).bind(iface.network_id.as_uuid()),
         |e| constraint_error(e, &[], NetworkId::KIND),

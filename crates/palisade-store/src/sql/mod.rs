@@ -190,18 +190,18 @@ async fn page_of<T>(
 /// Rows per `INSERT` statement of [`insert_rows`]: far below either backend's parameter limit.
 const ROWS_PER_INSERT: usize = 500;
 
-/// Inserts one row per item into `into` (`table (columns)`) with multi-row `VALUES`, `width`
-/// parameters per row, which `bind` binds for the item at its index (for `position` columns).
+/// Inserts one row per item into `into` (`table (columns)`) with multi-row `VALUES`: `bind`
+/// binds an item's value of each column, in order, given the item's index (for `position`).
 /// One statement per [`ROWS_PER_INSERT`] items on both backends; not kept in the prepared
 /// statement cache, as each length is its own statement.
 async fn insert_rows<T>(
     conn: &mut db::Conn,
     into: &str,
-    width: usize,
     items: &[T],
     bind: impl for<'q> Fn(db::Query<'q>, usize, &'q T) -> db::Query<'q>,
     error: impl Fn(sqlx::Error) -> Error,
 ) -> Result<()> {
+    let width = into.split_once('(').map_or(0, |(_, columns)| columns.split(',').count());
     for (chunk_index, chunk) in items.chunks(ROWS_PER_INSERT).enumerate() {
         let rows: Vec<String> = (0..chunk.len())
             .map(|r| {

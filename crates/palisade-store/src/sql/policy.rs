@@ -38,7 +38,6 @@ async fn write_members(conn: &mut db::Conn, id: SecurityGroupId, members: &[Memb
     insert_rows(
         conn,
         into,
-        5,
         members,
         |q, i, member| {
             let (server, server_group, tag) = member_columns(member);
@@ -61,7 +60,6 @@ async fn write_annotations(
     insert_rows(
         conn,
         into,
-        4,
         annotations,
         |q, i, a| q.bind(group).bind(position(i)).bind(&a.key).bind(&a.value),
         db::db_error,
