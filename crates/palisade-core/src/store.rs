@@ -4,7 +4,7 @@
 //! either fully happens or leaves nothing behind (design invariant 5). Uniqueness (sub-domains,
 //! permalinks, usernames, addresses in a network) is enforced by the database's unique indexes
 //! and reported as [`Error::AlreadyExists`], never by read-then-write checks that race.
-//! Backends: `palisade-store-sqlite` (embedded default) and `palisade-store-postgres`.
+//! Backends: `palisade-store`'s `sqlite` (embedded default) and `postgres`.
 
 use async_trait::async_trait;
 

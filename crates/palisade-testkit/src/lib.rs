@@ -13,8 +13,8 @@ pub mod suite;
 use std::sync::Arc;
 
 use palisade_core::Store;
-use palisade_store_postgres::{PostgresConfig, PostgresStore};
-use palisade_store_sqlite::{SqliteConfig, SqliteStore};
+use palisade_store::postgres::{PostgresConfig, PostgresStore};
+use palisade_store::sqlite::{SqliteConfig, SqliteStore};
 use sqlx::Connection;
 
 /// Where the PostgreSQL server for tests is, as an administrative URL (a database to connect to

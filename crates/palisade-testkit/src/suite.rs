@@ -1084,3 +1084,38 @@ pub async fn group_pages_load_members_annotations_and_rules_in_batches(store: Ar
     assert!(store.rules_of_groups(&[]).await.unwrap().is_empty());
     assert!(store.rules_of_groups(&[SecurityGroupId::random()]).await.unwrap().is_empty());
 }
+
+/// Lists longer than one batched `INSERT` statement (the store writes up to 500 rows per
+/// statement) are written whole and in order, and all or nothing: a duplicate near the end
+/// leaves none of the list behind.
+pub async fn long_lists_are_written_whole_in_order_or_not_at_all(store: Arc<dyn Store>) {
+    use palisade_core::id::{AddressListEntryId, AddressListId};
+    use palisade_core::policy::{AddressList, AddressListEntry};
+    let org = organization("long-lists");
+    store.insert_organization(&org).await.unwrap();
+    let id = AddressListId::random();
+    let entry = |i: u32| AddressListEntry {
+        id: AddressListEntryId::random(),
+        list_id: id,
+        address: std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string(),
+        name: Some(format!("entry {i}")),
+    };
+    let entries: Vec<AddressListEntry> = (0..1_000).map(entry).collect();
+    let list = AddressList {
+        id,
+        organization_id: Some(org.id),
+        name: "long".into(),
+        annotations: vec![],
+        entries: entries.clone(),
+        created_at: now(),
+    };
+    let mut duplicated = list.clone();
+    duplicated.entries.push(AddressListEntry { id: AddressListEntryId::random(), ..entries[3].clone() });
+    assert_eq!(
+        store.insert_address_list(&duplicated).await,
+        Err(Error::AlreadyExists { kind: "address list entry", field: "address".into() })
+    );
+    assert_eq!(store.address_list(id).await.unwrap(), None, "nothing of the refused list was written");
+    store.insert_address_list(&list).await.unwrap();
+    assert_eq!(store.address_list(id).await.unwrap(), Some(list));
+}

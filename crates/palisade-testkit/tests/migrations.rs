@@ -14,11 +14,11 @@ use uuid::Uuid;
 
 /// Applies this backend's migrations numbered below `before` (copied from the store crate).
 async fn migrate_until(db: &TestDatabase, before: &str) {
-    let crate_name = match db.backend {
-        Backend::Sqlite => "palisade-store-sqlite",
-        Backend::Postgres => "palisade-store-postgres",
+    let backend = match db.backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
     };
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(crate_name).join("migrations");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../palisade-store/migrations").join(backend);
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(source).unwrap() {
         let entry = entry.unwrap();

@@ -58,15 +58,16 @@ suite!(
     members_are_added_one_at_a_time_concurrently,
     rule_numbers_are_per_organization_and_never_reused,
     group_pages_load_members_annotations_and_rules_in_batches,
+    long_lists_are_written_whole_in_order_or_not_at_all,
 );
 
 /// The configured statement timeout reaches PostgreSQL sessions.
 #[tokio::test]
 async fn postgres_sessions_carry_the_statement_timeout() {
     let db = TestDatabase::new(Backend::Postgres).await;
-    let mut config = palisade_store_postgres::PostgresConfig::new(db.url.clone());
+    let mut config = palisade_store::postgres::PostgresConfig::new(db.url.clone());
     config.statement_timeout = std::time::Duration::from_millis(250);
-    let store = palisade_store_postgres::PostgresStore::connect(&config).await.unwrap();
+    let store = palisade_store::postgres::PostgresStore::connect(&config).await.unwrap();
     let shown: String = sqlx::query_scalar("SHOW statement_timeout").fetch_one(store.pool()).await.unwrap();
     assert_eq!(shown, "250ms");
     let err = sqlx::query("SELECT pg_sleep(2)").execute(store.pool()).await.unwrap_err();

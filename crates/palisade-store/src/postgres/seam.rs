@@ -1,0 +1,179 @@
+//! PostgreSQL's side of the seam: everything the shared SQL (`sql`) needs that SQLite does
+//! differently. Native `uuid`, `timestamptz`, `inet`/`cidr` (sqlx's `ipnet` types) and `text[]`;
+//! host settings are `jsonb`; creation order is a `seq` identity per table; rows read to be
+//! changed are locked, since writers on any number of nodes run side by side; unique violations
+//! are told apart by constraint name.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use palisade_core::error::{Error, Result};
+use sqlx::error::DatabaseError;
+use sqlx::postgres::PgArguments;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::sql::{get, Unique, WriteTx};
+use super::PostgresStore;
+
+pub(crate) type Db = sqlx::Postgres;
+pub(crate) type Conn = sqlx::PgConnection;
+pub(crate) type Row = sqlx::postgres::PgRow;
+pub(crate) type Done = sqlx::postgres::PgQueryResult;
+pub(crate) type Query<'q> = sqlx::query::Query<'q, Db, PgArguments>;
+pub(crate) type Handle = PostgresStore;
+/// A read: a pooled connection. Under READ COMMITTED every statement sees its own snapshot
+/// inside a transaction too, so `BEGIN`/`COMMIT` would only cost two round trips.
+pub(crate) type Read = sqlx::pool::PoolConnection<Db>;
+
+/// The column that orders a table's rows by creation.
+pub(crate) const SEQ: &str = "seq";
+/// Row locks for read-then-write sequences.
+pub(crate) const FOR_UPDATE: &str = " FOR UPDATE";
+pub(crate) const FOR_SHARE: &str = " FOR SHARE";
+/// A text parameter stored in a `jsonb` column (PostgreSQL checks and normalizes it).
+pub(crate) const JSON: &str = "::jsonb";
+/// True for an IPv4 row of `ip_addresses`.
+pub(crate) const IPV4: &str = "family(address) = 4";
+
+pub(crate) async fn write(store: &Handle) -> Result<WriteTx> {
+    Ok(WriteTx::new(store.pool.begin().await.map_err(db_error)?, None))
+}
+
+pub(crate) async fn read(store: &Handle) -> Result<Read> {
+    store.pool.acquire().await.map_err(db_error)
+}
+
+pub(crate) fn time(t: OffsetDateTime) -> OffsetDateTime {
+    t
+}
+
+pub(crate) fn time_of(row: &Row, col: &str) -> Result<OffsetDateTime> {
+    get(row, col)
+}
+
+pub(crate) fn opt_time_of(row: &Row, col: &str) -> Result<Option<OffsetDateTime>> {
+    get(row, col)
+}
+
+pub(crate) fn addr(address: IpAddr) -> IpAddr {
+    address
+}
+
+pub(crate) fn addr_of(row: &Row, col: &str) -> Result<IpAddr> {
+    get(row, col)
+}
+
+pub(crate) fn net(net: &IpNet) -> IpNet {
+    *net
+}
+
+pub(crate) fn net_of(row: &Row, col: &str) -> Result<IpNet> {
+    get(row, col)
+}
+
+pub(crate) fn nets(nets: &[IpNet]) -> Vec<IpNet> {
+    nets.to_vec()
+}
+
+pub(crate) fn nets_of(row: &Row, col: &str) -> Result<Vec<IpNet>> {
+    get(row, col)
+}
+
+/// A list of words (scope names): `text[]`.
+pub(crate) fn words(words: Vec<String>) -> Vec<String> {
+    words
+}
+
+pub(crate) fn words_of(row: &Row, col: &str) -> Result<Vec<String>> {
+    get(row, col)
+}
+
+/// A list of any strings (rule remotes): `text[]` too.
+pub(crate) fn strings(strings: Vec<String>) -> Vec<String> {
+    strings
+}
+
+pub(crate) fn strings_of(row: &Row, col: &str) -> Result<Vec<String>> {
+    get(row, col)
+}
+
+/// A `jsonb` column as JSON text.
+pub(crate) fn json_of(row: &Row, col: &str) -> Result<String> {
+    Ok(get::<serde_json::Value>(row, col)?.to_string())
+}
+
+/// `= ANY($first)`: the values are one array parameter, bound by [`bind_list`].
+pub(crate) fn in_list(first: usize, _n: usize) -> String {
+    format!("= ANY(${first})")
+}
+
+pub(crate) fn bind_list<'q, T>(query: Query<'q>, items: &'q [T]) -> Query<'q>
+where
+    &'q [T]: sqlx::Encode<'q, Db> + sqlx::Type<Db>,
+{
+    query.bind(items)
+}
+
+/// Takes the lowest released address of `network` inside `prefix` out of the pool; concurrent
+/// allocators skip each other's picks.
+pub(crate) async fn take_released(conn: &mut Conn, network: Uuid, prefix: &IpNet) -> Result<Option<Row>> {
+    sqlx::query(
+        "DELETE FROM released_addresses r USING (
+             SELECT network_id, address FROM released_addresses
+             WHERE network_id = $1 AND address <<= $2::cidr
+             ORDER BY address LIMIT 1 FOR UPDATE SKIP LOCKED) pick
+         WHERE r.network_id = pick.network_id AND r.address = pick.address
+         RETURNING r.address",
+    )
+    .bind(network)
+    .bind(prefix.to_string())
+    .fetch_optional(conn)
+    .await
+    .map_err(db_error)
+}
+
+/// Maps driver errors that are not constraint violations.
+pub(crate) fn db_error(e: sqlx::Error) -> Error {
+    match &e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            Error::Unavailable(format!("database unavailable: {e}"))
+        }
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            // query_canceled (statement timeout), admin_shutdown, crash_shutdown,
+            // cannot_connect_now, serialization/deadlock failures: retryable, not the caller's fault.
+            Some("57014" | "57P01" | "57P02" | "57P03" | "40001" | "40P01") => {
+                Error::Unavailable(format!("database unavailable: {e}"))
+            }
+            // A NUL character, which PostgreSQL cannot hold in `text` (22021
+            // character_not_in_repertoire: "invalid byte sequence for encoding UTF8: 0x00") or
+            // in `jsonb` (22P05 untranslatable_character: "\u0000 cannot be converted to
+            // text"). The core refuses NUL in every field it knows of; this backstop keeps a
+            // field missed later a client error rather than a 500.
+            Some("22021" | "22P05") => {
+                tracing::warn!(error = %e, "PostgreSQL refused a character; a field lacks validation");
+                palisade_core::validate::invalid_characters("")
+            }
+            _ => Error::internal(format!("database error: {e}")),
+        },
+        _ => Error::internal(format!("database error: {e}")),
+    }
+}
+
+/// Whether a unique violation is of `unique`: by constraint (or unique index) name.
+pub(crate) fn violates(e: &dyn DatabaseError, unique: Unique) -> bool {
+    e.constraint()
+        == Some(match unique {
+            Unique::SubDomain => "organizations_sub_domain_key",
+            Unique::Username => "users_username_key",
+            Unique::DataCenterPermalink => "data_centers_permalink_key",
+            Unique::NetworkPermalink => "networks_permalink_key",
+            Unique::SharedDefaultNetwork => "networks_shared_default",
+            Unique::ServerTag => "server_tags_unique",
+            Unique::AddressInNetwork => "ip_addresses_in_network",
+            Unique::GroupName => "security_groups_name_key",
+            Unique::TagName => "tags_name_key",
+            Unique::ListEntryAddress => "address_list_entries_address_key",
+            Unique::HostName => "host_attributes_name_key",
+        })
+}

@@ -1,0 +1,137 @@
+//! Address lists (an organization's, or global ones) and their entries.
+
+use palisade_core::error::{Error, Result};
+use palisade_core::id::{AddressListEntryId, AddressListId, OrganizationId};
+use palisade_core::policy::{AddressList, AddressListEntry, Annotation};
+use palisade_core::{Page, PageRequest};
+use uuid::Uuid;
+
+use super::db::{self, SEQ};
+use super::rows::get;
+use super::{
+    constraint_error, count, execute, fetch_all, fetch_optional, found, insert_rows, limit, offset, Unique,
+};
+
+const LIST: &str = "address list";
+
+fn annotations_json(annotations: &[Annotation]) -> String {
+    serde_json::to_string(annotations).unwrap_or_else(|_| "[]".to_owned())
+}
+
+pub(crate) fn entry_from(row: &db::Row) -> Result<AddressListEntry> {
+    Ok(AddressListEntry {
+        id: AddressListEntryId::from_uuid(get(row, "id")?),
+        list_id: AddressListId::from_uuid(get(row, "list_id")?),
+        address: get(row, "address")?,
+        name: get(row, "name")?,
+    })
+}
+
+/// A list from its row, with its entries.
+async fn load(conn: &mut db::Conn, row: &db::Row) -> Result<AddressList> {
+    let id = AddressListId::from_uuid(get(row, "id")?);
+    let sql = format!("SELECT * FROM address_list_entries WHERE list_id = $1 ORDER BY {SEQ}");
+    let entries = fetch_all(conn, sqlx::query(&sql).bind(id.as_uuid())).await?;
+    Ok(AddressList {
+        id,
+        organization_id: get::<Option<Uuid>>(row, "organization_id")?.map(OrganizationId::from_uuid),
+        name: get(row, "name")?,
+        annotations: serde_json::from_str(&get::<String>(row, "annotations")?).map_err(Error::internal)?,
+        entries: entries.iter().map(entry_from).collect::<Result<_>>()?,
+        created_at: db::time_of(row, "created_at")?,
+    })
+}
+
+async fn insert_entries(conn: &mut db::Conn, entries: &[AddressListEntry]) -> Result<()> {
+    insert_rows(
+        conn,
+        "address_list_entries (id, list_id, address, name)",
+        entries,
+        |q, _, e| q.bind(e.id.as_uuid()).bind(e.list_id.as_uuid()).bind(&e.address).bind(&e.name),
+        |err| constraint_error(err, &[Unique::ListEntryAddress], LIST),
+    )
+    .await
+}
+
+pub(crate) async fn insert_address_list(conn: &mut db::Conn, list: &AddressList) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO address_lists (id, organization_id, name, annotations, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(list.id.as_uuid())
+    .bind(list.organization_id.map(|o| o.as_uuid()))
+    .bind(&list.name)
+    .bind(annotations_json(&list.annotations))
+    .bind(db::time(list.created_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| constraint_error(e, &[], "organization"))?;
+    insert_entries(conn, &list.entries).await
+}
+
+pub(crate) async fn address_list(conn: &mut db::Conn, id: AddressListId) -> Result<Option<AddressList>> {
+    let row =
+        fetch_optional(conn, sqlx::query("SELECT * FROM address_lists WHERE id = $1").bind(id.as_uuid()))
+            .await?;
+    match row {
+        Some(row) => Ok(Some(load(conn, &row).await?)),
+        None => Ok(None),
+    }
+}
+
+/// A page of an organization's lists, or of the global ones when `org` is `None`.
+pub(crate) async fn address_lists(
+    conn: &mut db::Conn,
+    org: Option<OrganizationId>,
+    page: PageRequest,
+) -> Result<Page<AddressList>> {
+    let owner = org.map(|o| o.as_uuid());
+    let condition = "organization_id IS NOT DISTINCT FROM $1";
+    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM address_lists WHERE {condition}"))
+        .bind(owner)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db::db_error)?;
+    let sql = format!("SELECT * FROM address_lists WHERE {condition} ORDER BY {SEQ} LIMIT $2 OFFSET $3");
+    let rows = fetch_all(conn, sqlx::query(&sql).bind(owner).bind(limit(page)).bind(offset(page))).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        items.push(load(conn, row).await?);
+    }
+    Ok(Page { items, total: count(total), request: page })
+}
+
+pub(crate) async fn update_address_list(conn: &mut db::Conn, list: &AddressList) -> Result<()> {
+    let update = sqlx::query("UPDATE address_lists SET name = $1, annotations = $2 WHERE id = $3")
+        .bind(&list.name)
+        .bind(annotations_json(&list.annotations))
+        .bind(list.id.as_uuid());
+    found(execute(conn, update).await?, LIST)
+}
+
+/// Removes the entries with the `remove` addresses, then adds `add`.
+pub(crate) async fn change_entries(
+    conn: &mut db::Conn,
+    list: AddressListId,
+    add: &[AddressListEntry],
+    remove: &[String],
+) -> Result<()> {
+    if !remove.is_empty() {
+        let sql = format!(
+            "DELETE FROM address_list_entries WHERE list_id = $1 AND address {}",
+            db::in_list(2, remove.len())
+        );
+        execute(conn, db::bind_list(sqlx::query(&sql).bind(list.as_uuid()), remove)).await?;
+    }
+    insert_entries(conn, add).await
+}
+
+pub(crate) async fn update_entry(conn: &mut db::Conn, e: &AddressListEntry) -> Result<()> {
+    let done = sqlx::query("UPDATE address_list_entries SET address = $1, name = $2 WHERE id = $3")
+        .bind(&e.address)
+        .bind(e.name.as_deref())
+        .bind(e.id.as_uuid())
+        .execute(conn)
+        .await
+        .map_err(|err| constraint_error(err, &[Unique::ListEntryAddress], LIST))?;
+    found(done, AddressListEntryId::KIND)
+}

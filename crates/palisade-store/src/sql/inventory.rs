@@ -1,0 +1,281 @@
+//! Data centers, networks (with their prefixes and reserved ranges) and servers (with their
+//! interfaces, addresses and tags). Lists of children are read for a whole page at once.
+
+use std::collections::HashMap;
+
+use palisade_core::error::{Error, Result};
+use palisade_core::id::{DataCenterId, InterfaceId, NetworkId, OrganizationId, ServerId};
+use palisade_core::model::{DataCenter, Interface, IpAddress, Network, Server};
+use palisade_core::{Page, PageRequest};
+use uuid::Uuid;
+
+use super::db::{self, SEQ};
+use super::rows::get;
+use super::{
+    constraint_error, count, execute, fetch_all, fetch_optional, insert_rows, ipam, limit, offset, position,
+    Unique,
+};
+
+const ORG: &str = "organization";
+
+pub(crate) async fn insert_data_center(conn: &mut db::Conn, dc: &DataCenter) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO data_centers (id, name, permalink, country_name, country_iso_code2, country_iso_code3,
+                                   country_time_zone, country_eu, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(dc.id.as_uuid())
+    .bind(&dc.name)
+    .bind(&dc.permalink)
+    .bind(&dc.country.name)
+    .bind(&dc.country.iso_code2)
+    .bind(&dc.country.iso_code3)
+    .bind(&dc.country.time_zone)
+    .bind(dc.country.eu)
+    .bind(db::time(dc.created_at))
+    .execute(conn)
+    .await
+    .map_err(|e| constraint_error(e, &[Unique::DataCenterPermalink], ORG))?;
+    Ok(())
+}
+
+pub(crate) async fn insert_network(conn: &mut db::Conn, network: &Network) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO networks (id, name, permalink, data_center_id, organization_id, is_default, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(network.id.as_uuid())
+    .bind(&network.name)
+    .bind(network.permalink.as_deref())
+    .bind(network.data_center_id.as_uuid())
+    .bind(network.organization_id.map(|o| o.as_uuid()))
+    .bind(network.is_default)
+    .bind(db::time(network.created_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        constraint_error(e, &[Unique::NetworkPermalink, Unique::SharedDefaultNetwork], "data center")
+    })?;
+    for (table, prefixes) in
+        [("network_prefixes", &network.prefixes), ("network_reserved", &network.reserved)]
+    {
+        let into = format!("{table} (network_id, position, prefix)");
+        let id = network.id.as_uuid();
+        insert_rows(
+            &mut *conn,
+            &into,
+            prefixes,
+            |q, i, p| q.bind(id).bind(position(i)).bind(db::net(p)),
+            db::db_error,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Networks from their rows, with the prefixes and reserved ranges of all of them in one query.
+async fn networks_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<Network>> {
+    let mut networks = Vec::with_capacity(rows.len());
+    for row in rows {
+        networks.push(Network {
+            id: NetworkId::from_uuid(get(row, "id")?),
+            name: get(row, "name")?,
+            permalink: get(row, "permalink")?,
+            data_center_id: DataCenterId::from_uuid(get(row, "data_center_id")?),
+            prefixes: Vec::new(),
+            reserved: Vec::new(),
+            is_default: get(row, "is_default")?,
+            organization_id: get::<Option<Uuid>>(row, "organization_id")?.map(OrganizationId::from_uuid),
+            created_at: db::time_of(row, "created_at")?,
+        });
+    }
+    if networks.is_empty() {
+        return Ok(networks);
+    }
+    let ids: Vec<Uuid> = networks.iter().map(|n| n.id.as_uuid()).collect();
+    let index: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let among = db::in_list(1, ids.len());
+    let sql = format!(
+        "SELECT network_id, FALSE AS reserved, position, prefix FROM network_prefixes WHERE network_id {among}
+         UNION ALL
+         SELECT network_id, TRUE AS reserved, position, prefix FROM network_reserved WHERE network_id {among}
+         ORDER BY position"
+    );
+    for row in fetch_all(conn, db::bind_list(sqlx::query(&sql), &ids)).await? {
+        let Some(&i) = index.get(&get(&row, "network_id")?) else { continue };
+        let list = if get(&row, "reserved")? { &mut networks[i].reserved } else { &mut networks[i].prefixes };
+        list.push(db::net_of(&row, "prefix")?);
+    }
+    Ok(networks)
+}
+
+pub(crate) async fn network(conn: &mut db::Conn, id: NetworkId) -> Result<Option<Network>> {
+    let rows =
+        fetch_all(conn, sqlx::query("SELECT * FROM networks WHERE id = $1").bind(id.as_uuid())).await?;
+    Ok(networks_from_rows(conn, &rows).await?.pop())
+}
+
+/// Shared networks and, with `org`, that organization's own.
+pub(crate) async fn list_networks(
+    conn: &mut db::Conn,
+    org: Option<OrganizationId>,
+    page: PageRequest,
+) -> Result<Page<Network>> {
+    let filter = "($1 IS NULL OR organization_id IS NULL OR organization_id = $1)";
+    let org = org.map(|o| o.as_uuid());
+    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM networks WHERE {filter}"))
+        .bind(org)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db::db_error)?;
+    let sql = format!("SELECT * FROM networks WHERE {filter} ORDER BY {SEQ} LIMIT $2 OFFSET $3");
+    let rows = fetch_all(conn, sqlx::query(&sql).bind(org).bind(limit(page)).bind(offset(page))).await?;
+    let items = networks_from_rows(conn, &rows).await?;
+    Ok(Page { items, total: count(total), request: page })
+}
+
+/// Servers from their rows, with the interfaces, addresses and tags of all of them in three
+/// queries.
+pub(crate) async fn servers_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<Server>> {
+    let mut servers = Vec::with_capacity(rows.len());
+    for row in rows {
+        servers.push(Server {
+            id: ServerId::from_uuid(get(row, "id")?),
+            organization_id: OrganizationId::from_uuid(get(row, "organization_id")?),
+            name: get(row, "name")?,
+            interfaces: Vec::new(),
+            tags: Vec::new(),
+            created_at: db::time_of(row, "created_at")?,
+        });
+    }
+    if servers.is_empty() {
+        return Ok(servers);
+    }
+    let ids: Vec<Uuid> = servers.iter().map(|s| s.id.as_uuid()).collect();
+    let among = db::in_list(1, ids.len());
+    let sql =
+        format!("SELECT id, server_id, network_id FROM interfaces WHERE server_id {among} ORDER BY position");
+    let iface_rows = fetch_all(&mut *conn, db::bind_list(sqlx::query(&sql), &ids)).await?;
+    let sql = format!(
+        "SELECT interface_id, address FROM ip_addresses
+         WHERE server_id {among} AND interface_id IS NOT NULL ORDER BY {SEQ}"
+    );
+    let addr_rows = fetch_all(&mut *conn, db::bind_list(sqlx::query(&sql), &ids)).await?;
+    let sql = format!("SELECT server_id, tag FROM server_tags WHERE server_id {among} ORDER BY position");
+    let tag_rows = fetch_all(&mut *conn, db::bind_list(sqlx::query(&sql), &ids)).await?;
+    let by_server: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let mut addresses: HashMap<Uuid, Vec<std::net::IpAddr>> = HashMap::new();
+    for row in &addr_rows {
+        addresses.entry(get(row, "interface_id")?).or_default().push(db::addr_of(row, "address")?);
+    }
+    for row in &iface_rows {
+        let id: Uuid = get(row, "id")?;
+        if let Some(&i) = by_server.get(&get(row, "server_id")?) {
+            servers[i].interfaces.push(Interface {
+                id: InterfaceId::from_uuid(id),
+                network_id: NetworkId::from_uuid(get(row, "network_id")?),
+                addresses: addresses.remove(&id).unwrap_or_default(),
+            });
+        }
+    }
+    for row in &tag_rows {
+        if let Some(&i) = by_server.get(&get(row, "server_id")?) {
+            servers[i].tags.push(get(row, "tag")?);
+        }
+    }
+    Ok(servers)
+}
+
+/// The input path of a claimed address: `interfaces[i].addresses[j]`.
+fn claim_path(server: &Server, ip: &IpAddress) -> String {
+    for (i, iface) in server.interfaces.iter().enumerate() {
+        if ip.allocation.is_some_and(|a| a.interface_id == iface.id) {
+            if let Some(j) = iface.addresses.iter().position(|a| *a == ip.address) {
+                return format!("interfaces[{i}].addresses[{j}]");
+            }
+        }
+    }
+    "address".into()
+}
+
+/// Sets a server's tags, replacing any it had.
+pub(crate) async fn write_tags(conn: &mut db::Conn, server: ServerId, tags: &[String]) -> Result<()> {
+    execute(conn, sqlx::query("DELETE FROM server_tags WHERE server_id = $1").bind(server.as_uuid())).await?;
+    let id = server.as_uuid();
+    insert_rows(
+        conn,
+        "server_tags (server_id, position, tag)",
+        tags,
+        |q, i, tag| q.bind(id).bind(position(i)).bind(tag),
+        |e| constraint_error(e, &[Unique::ServerTag], ORG),
+    )
+    .await
+}
+
+/// Inserts a server with its tags and interfaces, and claims `addresses` for it.
+pub(crate) async fn insert_server(
+    conn: &mut db::Conn,
+    server: &Server,
+    addresses: &[IpAddress],
+) -> Result<()> {
+    sqlx::query("INSERT INTO servers (id, organization_id, name, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(server.id.as_uuid())
+        .bind(server.organization_id.as_uuid())
+        .bind(&server.name)
+        .bind(db::time(server.created_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| constraint_error(e, &[], ORG))?;
+    write_tags(conn, server.id, &server.tags).await?;
+    let into = "interfaces (id, server_id, position, network_id)";
+    let id = server.id.as_uuid();
+    insert_rows(
+        conn,
+        into,
+        &server.interfaces,
+        |q, i, iface| q.bind(iface.id.as_uuid()).bind(id).bind(position(i)).bind(iface.network_id.as_uuid()),
+        |e| constraint_error(e, &[], NetworkId::KIND),
+    )
+    .await?;
+    for ip in addresses {
+        ipam::claim(conn, ip).await.map_err(|e| match e {
+            Error::AlreadyExists { kind, .. } => Error::AlreadyExists { kind, field: claim_path(server, ip) },
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn server(conn: &mut db::Conn, org: OrganizationId, id: ServerId) -> Result<Option<Server>> {
+    let query = sqlx::query("SELECT * FROM servers WHERE id = $1 AND organization_id = $2");
+    let rows = fetch_all(conn, query.bind(id.as_uuid()).bind(org.as_uuid())).await?;
+    Ok(servers_from_rows(conn, &rows).await?.pop())
+}
+
+pub(crate) async fn list_servers(
+    conn: &mut db::Conn,
+    org: OrganizationId,
+    page: PageRequest,
+) -> Result<Page<Server>> {
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM servers WHERE organization_id = $1")
+        .bind(org.as_uuid())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db::db_error)?;
+    let sql = format!("SELECT * FROM servers WHERE organization_id = $1 ORDER BY {SEQ} LIMIT $2 OFFSET $3");
+    let rows =
+        fetch_all(conn, sqlx::query(&sql).bind(org.as_uuid()).bind(limit(page)).bind(offset(page))).await?;
+    let items = servers_from_rows(conn, &rows).await?;
+    Ok(Page { items, total: count(total), request: page })
+}
+
+/// Deletes a server, releasing the addresses it claimed with it and unallocating the others.
+pub(crate) async fn delete_server(conn: &mut db::Conn, org: OrganizationId, id: ServerId) -> Result<()> {
+    let sql = format!("SELECT 1 FROM servers WHERE id = $1 AND organization_id = $2{}", db::FOR_UPDATE);
+    if fetch_optional(conn, sqlx::query(&sql).bind(id.as_uuid()).bind(org.as_uuid())).await?.is_none() {
+        return Err(Error::not_found(ServerId::KIND));
+    }
+    ipam::release_where(conn, "server_id = $1 AND server_owned = TRUE", id.as_uuid()).await?;
+    execute(conn, sqlx::query("DELETE FROM servers WHERE id = $1").bind(id.as_uuid())).await?;
+    Ok(())
+}

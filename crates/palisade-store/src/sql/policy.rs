@@ -1,0 +1,502 @@
+//! Security groups (and roles) with their members, annotations and rules; rule numbers per
+//! organization (migration 0005); tags and server groups.
+
+use std::collections::HashMap;
+
+use palisade_core::error::{Error, Result};
+use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId};
+use palisade_core::policy::{
+    allow_all_violation, parse_ports, render_ports, Action, Annotation, Direction, GroupFilter, GroupKind,
+    Member, Protocol, Rule, SecurityGroup, SecurityGroupPatch, ServerGroup, Tag,
+};
+use palisade_core::{Page, PageRequest};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::db::{self, FOR_SHARE, SEQ};
+use super::rows::get;
+use super::{
+    constraint_error, count, execute, fetch_all, fetch_optional, found, insert_rows, position, Unique,
+};
+
+const GROUP: &str = "security group";
+const ORG: &str = "organization";
+
+/// A member's three columns (server, server group, tag), exactly one of them set.
+fn member_columns(member: &Member) -> (Option<Uuid>, Option<Uuid>, Option<Uuid>) {
+    match member {
+        Member::Server(s) => (Some(s.as_uuid()), None, None),
+        Member::ServerGroup(g) => (None, Some(g.as_uuid()), None),
+        Member::Tag(t) => (None, None, Some(t.as_uuid())),
+    }
+}
+
+async fn write_members(conn: &mut db::Conn, id: SecurityGroupId, members: &[Member]) -> Result<()> {
+    let group = id.as_uuid();
+    execute(conn, sqlx::query("DELETE FROM security_group_members WHERE group_id = $1").bind(group)).await?;
+    let into = "security_group_members (group_id, position, server_id, server_group_id, tag_id)";
+    insert_rows(
+        conn,
+        into,
+        members,
+        |q, i, member| {
+            let (server, server_group, tag) = member_columns(member);
+            q.bind(group).bind(position(i)).bind(server).bind(server_group).bind(tag)
+        },
+        |e| constraint_error(e, &[], ServerId::KIND),
+    )
+    .await
+}
+
+async fn write_annotations(
+    conn: &mut db::Conn,
+    id: SecurityGroupId,
+    annotations: &[Annotation],
+) -> Result<()> {
+    let group = id.as_uuid();
+    execute(conn, sqlx::query("DELETE FROM security_group_annotations WHERE group_id = $1").bind(group))
+        .await?;
+    let into = "security_group_annotations (group_id, position, key, value)";
+    insert_rows(
+        conn,
+        into,
+        annotations,
+        |q, i, a| q.bind(group).bind(position(i)).bind(&a.key).bind(&a.value),
+        db::db_error,
+    )
+    .await
+}
+
+/// Groups from their rows, with members and annotations read in one query each for all of them
+/// (a page of a listing costs the same few queries whatever its size).
+async fn groups_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<SecurityGroup>> {
+    let mut groups = Vec::with_capacity(rows.len());
+    for row in rows {
+        let kind: String = get(row, "kind")?;
+        groups.push(SecurityGroup {
+            id: SecurityGroupId::from_uuid(get(row, "id")?),
+            organization_id: OrganizationId::from_uuid(get(row, "organization_id")?),
+            kind: GroupKind::parse(&kind)
+                .ok_or_else(|| Error::internal(format!("stored group kind {kind}")))?,
+            name: get(row, "name")?,
+            description: get(row, "description")?,
+            allow_all_inbound: get(row, "allow_all_inbound")?,
+            allow_all_outbound: get(row, "allow_all_outbound")?,
+            members: Vec::new(),
+            annotations: Vec::new(),
+            created_at: db::time_of(row, "created_at")?,
+            updated_at: db::time_of(row, "updated_at")?,
+        });
+    }
+    if groups.is_empty() {
+        return Ok(groups);
+    }
+    let ids: Vec<Uuid> = groups.iter().map(|g| g.id.as_uuid()).collect();
+    let index: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let among = db::in_list(1, ids.len());
+    let sql = format!(
+        "SELECT group_id, server_id, server_group_id, tag_id FROM security_group_members
+         WHERE group_id {among} ORDER BY position"
+    );
+    for r in fetch_all(&mut *conn, db::bind_list(sqlx::query(&sql), &ids)).await? {
+        let member = if let Some(server) = get::<Option<Uuid>>(&r, "server_id")? {
+            Member::Server(ServerId::from_uuid(server))
+        } else if let Some(group) = get::<Option<Uuid>>(&r, "server_group_id")? {
+            Member::ServerGroup(ServerGroupId::from_uuid(group))
+        } else {
+            Member::Tag(TagId::from_uuid(get(&r, "tag_id")?))
+        };
+        if let Some(&i) = index.get(&get(&r, "group_id")?) {
+            groups[i].members.push(member);
+        }
+    }
+    let sql = format!(
+        "SELECT group_id, key, value FROM security_group_annotations WHERE group_id {among} ORDER BY position"
+    );
+    for r in fetch_all(conn, db::bind_list(sqlx::query(&sql), &ids)).await? {
+        if let Some(&i) = index.get(&get(&r, "group_id")?) {
+            groups[i].annotations.push(Annotation { key: get(&r, "key")?, value: get(&r, "value")? });
+        }
+    }
+    Ok(groups)
+}
+
+pub(crate) fn rule_from(row: &db::Row) -> Result<Rule> {
+    let direction: String = get(row, "direction")?;
+    let action: String = get(row, "action")?;
+    let protocol: String = get(row, "protocol")?;
+    let ports: String = get(row, "ports")?;
+    Ok(Rule {
+        id: RuleId::from_uuid(get(row, "id")?),
+        group_id: SecurityGroupId::from_uuid(get(row, "group_id")?),
+        direction: Direction::parse(&direction).ok_or_else(|| Error::internal("stored direction"))?,
+        action: Action::parse(&action).ok_or_else(|| Error::internal("stored action"))?,
+        protocol: Protocol::parse(&protocol).ok_or_else(|| Error::internal("stored protocol"))?,
+        ports: parse_ports(&ports).map_err(Error::internal)?,
+        priority: get(row, "priority")?,
+        remotes: db::strings_of(row, "remotes")?
+            .iter()
+            .map(|r| r.parse().map_err(Error::internal))
+            .collect::<Result<_>>()?,
+        description: get(row, "description")?,
+        created_at: db::time_of(row, "created_at")?,
+    })
+}
+
+/// The allow-all check of a rule's group, holding the group row (where rows lock) against
+/// concurrent updates.
+async fn check_direction(conn: &mut db::Conn, rule: &Rule) -> Result<()> {
+    let sql =
+        format!("SELECT allow_all_inbound, allow_all_outbound FROM security_groups WHERE id = $1{FOR_SHARE}");
+    let row = fetch_optional(conn, sqlx::query(&sql).bind(rule.group_id.as_uuid())).await?;
+    let row = row.ok_or(Error::not_found(GROUP))?;
+    let blocked = match rule.direction {
+        Direction::Inbound => get::<bool>(&row, "allow_all_inbound")?,
+        Direction::Outbound => get::<bool>(&row, "allow_all_outbound")?,
+    };
+    if blocked {
+        return Err(allow_all_violation(rule.direction));
+    }
+    Ok(())
+}
+
+/// Binds `$1`..`$7`: what a rule says (direction, action, protocol, ports, priority, remotes,
+/// description), as both inserting and replacing write it.
+fn bind_rule<'q>(query: db::Query<'q>, rule: &'q Rule) -> db::Query<'q> {
+    query
+        .bind(rule.direction.as_str())
+        .bind(rule.action.as_str())
+        .bind(rule.protocol.as_text())
+        .bind(render_ports(&rule.ports).unwrap_or_default())
+        .bind(rule.priority)
+        .bind(db::strings(rule.remotes.iter().map(ToString::to_string).collect()))
+        .bind(rule.description.as_deref())
+}
+
+/// Inserts one rule row and numbers it (no checks).
+async fn insert_rule_row(conn: &mut db::Conn, rule: &Rule) -> Result<()> {
+    let insert = sqlx::query(
+        "INSERT INTO security_group_rules (direction, action, protocol, ports, priority, remotes, description,
+                                           id, group_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    );
+    bind_rule(insert, rule)
+        .bind(rule.id.as_uuid())
+        .bind(rule.group_id.as_uuid())
+        .bind(db::time(rule.created_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| constraint_error(e, &[], GROUP))?;
+    number_rule(conn, rule).await
+}
+
+/// Gives a new rule its organization's next number. The counter row stays locked (or the
+/// database, on SQLite) until commit, so concurrent inserts of one organization take consecutive
+/// numbers; the counter only moves forward, so a number is never reused.
+async fn number_rule(conn: &mut db::Conn, rule: &Rule) -> Result<()> {
+    let next = sqlx::query(
+        "INSERT INTO rule_number_counters (organization_id, last_number)
+         SELECT organization_id, 1 FROM security_groups WHERE id = $1
+         ON CONFLICT (organization_id) DO UPDATE SET last_number = rule_number_counters.last_number + 1
+         RETURNING organization_id, last_number",
+    );
+    let row =
+        fetch_optional(conn, next.bind(rule.group_id.as_uuid())).await?.ok_or(Error::not_found(GROUP))?;
+    let insert =
+        sqlx::query("INSERT INTO rule_numbers (organization_id, number, rule_id) VALUES ($1, $2, $3)");
+    let (org, number): (Uuid, i64) = (get(&row, "organization_id")?, get(&row, "last_number")?);
+    execute(conn, insert.bind(org).bind(number).bind(rule.id.as_uuid())).await?;
+    Ok(())
+}
+
+pub(crate) fn tag_from(row: &db::Row) -> Result<Tag> {
+    Ok(Tag {
+        id: TagId::from_uuid(get(row, "id")?),
+        organization_id: OrganizationId::from_uuid(get(row, "organization_id")?),
+        name: get(row, "name")?,
+        color: get(row, "color")?,
+        created_at: db::time_of(row, "created_at")?,
+    })
+}
+
+pub(crate) fn server_group_from(row: &db::Row) -> Result<ServerGroup> {
+    Ok(ServerGroup {
+        id: ServerGroupId::from_uuid(get(row, "id")?),
+        organization_id: OrganizationId::from_uuid(get(row, "organization_id")?),
+        name: get(row, "name")?,
+        segregate: get(row, "segregate")?,
+        created_at: db::time_of(row, "created_at")?,
+    })
+}
+
+pub(crate) async fn insert_tag(conn: &mut db::Conn, t: &Tag) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO tags (id, organization_id, name, color, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(t.id.as_uuid())
+    .bind(t.organization_id.as_uuid())
+    .bind(&t.name)
+    .bind(&t.color)
+    .bind(db::time(t.created_at))
+    .execute(conn)
+    .await
+    .map_err(|e| constraint_error(e, &[Unique::TagName], ORG))?;
+    Ok(())
+}
+
+pub(crate) async fn update_tag(conn: &mut db::Conn, t: &Tag) -> Result<()> {
+    let update = sqlx::query("UPDATE tags SET name = $1, color = $2 WHERE id = $3");
+    let done = update
+        .bind(&t.name)
+        .bind(&t.color)
+        .bind(t.id.as_uuid())
+        .execute(conn)
+        .await
+        .map_err(|e| constraint_error(e, &[Unique::TagName], ORG))?;
+    found(done, TagId::KIND)
+}
+
+pub(crate) async fn insert_server_group(conn: &mut db::Conn, g: &ServerGroup) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO server_groups (id, organization_id, name, segregate, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(g.id.as_uuid())
+    .bind(g.organization_id.as_uuid())
+    .bind(&g.name)
+    .bind(g.segregate)
+    .bind(db::time(g.created_at))
+    .execute(conn)
+    .await
+    .map_err(|e| constraint_error(e, &[], ORG))?;
+    Ok(())
+}
+
+pub(crate) async fn update_server_group(conn: &mut db::Conn, g: &ServerGroup) -> Result<()> {
+    let update = sqlx::query("UPDATE server_groups SET name = $1, segregate = $2 WHERE id = $3");
+    found(
+        execute(conn, update.bind(&g.name).bind(g.segregate).bind(g.id.as_uuid())).await?,
+        ServerGroupId::KIND,
+    )
+}
+
+/// Creates a group with its members, annotations and rules.
+pub(crate) async fn insert_group(conn: &mut db::Conn, g: &SecurityGroup, rules: &[Rule]) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO security_groups (id, organization_id, kind, name, description, allow_all_inbound,
+                                      allow_all_outbound, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(g.id.as_uuid())
+    .bind(g.organization_id.as_uuid())
+    .bind(g.kind.as_str())
+    .bind(&g.name)
+    .bind(g.description.as_deref())
+    .bind(g.allow_all_inbound)
+    .bind(g.allow_all_outbound)
+    .bind(db::time(g.created_at))
+    .bind(db::time(g.updated_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| constraint_error(e, &[Unique::GroupName], ORG))?;
+    write_members(conn, g.id, &g.members).await?;
+    write_annotations(conn, g.id, &g.annotations).await?;
+    for rule in rules {
+        insert_rule_row(conn, rule).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn group(conn: &mut db::Conn, id: SecurityGroupId) -> Result<Option<SecurityGroup>> {
+    let rows = fetch_all(conn, sqlx::query("SELECT * FROM security_groups WHERE id = $1").bind(id.as_uuid()))
+        .await?;
+    Ok(groups_from_rows(conn, &rows).await?.pop())
+}
+
+/// A page of an organization's groups of one kind, carrying every annotation of `filter`.
+pub(crate) async fn groups(
+    conn: &mut db::Conn,
+    org: OrganizationId,
+    kind: GroupKind,
+    filter: &GroupFilter,
+    page: PageRequest,
+) -> Result<Page<SecurityGroup>> {
+    let mut condition = "organization_id = $1 AND kind = $2".to_owned();
+    let mut n = 2;
+    for _ in &filter.annotations {
+        condition.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM security_group_annotations a
+                          WHERE a.group_id = g.id AND a.key = ${} AND a.value IS NOT DISTINCT FROM ${})",
+            n + 1,
+            n + 2
+        ));
+        n += 2;
+    }
+    let count_sql = format!("SELECT COUNT(*) FROM security_groups g WHERE {condition}");
+    let list_sql = format!(
+        "SELECT * FROM security_groups g WHERE {condition} ORDER BY {SEQ} LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    let mut total = sqlx::query_scalar::<_, i64>(&count_sql).bind(org.as_uuid()).bind(kind.as_str());
+    let mut list = sqlx::query(&list_sql).bind(org.as_uuid()).bind(kind.as_str());
+    for a in &filter.annotations {
+        total = total.bind(&a.key).bind(a.value.as_deref());
+        list = list.bind(&a.key).bind(a.value.as_deref());
+    }
+    let total = total.fetch_one(&mut *conn).await.map_err(db::db_error)?;
+    let rows = fetch_all(conn, list.bind(super::limit(page)).bind(super::offset(page))).await?;
+    let items = groups_from_rows(conn, &rows).await?;
+    Ok(Page { items, total: count(total), request: page })
+}
+
+/// Applies the patch; turning an allow-all flag on deletes the rules it makes moot.
+pub(crate) async fn update_group(
+    conn: &mut db::Conn,
+    id: SecurityGroupId,
+    patch: &SecurityGroupPatch,
+    at: OffsetDateTime,
+) -> Result<SecurityGroup> {
+    let update = sqlx::query(
+        "UPDATE security_groups SET
+            name = COALESCE($1, name),
+            description = CASE WHEN $2 THEN $3 ELSE description END,
+            allow_all_inbound = COALESCE($4, allow_all_inbound),
+            allow_all_outbound = COALESCE($5, allow_all_outbound),
+            updated_at = $6
+         WHERE id = $7",
+    );
+    let done = update
+        .bind(patch.name.as_deref())
+        .bind(patch.description.is_some())
+        .bind(patch.description.clone().flatten())
+        .bind(patch.allow_all_inbound)
+        .bind(patch.allow_all_outbound)
+        .bind(db::time(at))
+        .bind(id.as_uuid())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| constraint_error(e, &[Unique::GroupName], ORG))?;
+    found(done, GROUP)?;
+    for (flag, direction) in
+        [(patch.allow_all_inbound, Direction::Inbound), (patch.allow_all_outbound, Direction::Outbound)]
+    {
+        if flag == Some(true) {
+            let delete = "DELETE FROM security_group_rules WHERE group_id = $1 AND direction = $2";
+            execute(conn, sqlx::query(delete).bind(id.as_uuid()).bind(direction.as_str())).await?;
+        }
+    }
+    if let Some(members) = &patch.members {
+        write_members(conn, id, members).await?;
+    }
+    if let Some(annotations) = &patch.annotations {
+        write_annotations(conn, id, annotations).await?;
+    }
+    if let Some(rules) = &patch.rules {
+        execute(conn, sqlx::query("DELETE FROM security_group_rules WHERE group_id = $1").bind(id.as_uuid()))
+            .await?;
+        for rule in rules {
+            insert_rule_row(conn, rule).await?;
+        }
+    }
+    group(conn, id).await?.ok_or_else(|| Error::internal("an updated group vanished"))
+}
+
+/// Adds a rule to its group, unless the group allows all of that direction.
+pub(crate) async fn insert_rule(conn: &mut db::Conn, rule: &Rule) -> Result<()> {
+    check_direction(conn, rule).await?;
+    insert_rule_row(conn, rule).await
+}
+
+/// The rules of several groups in one query, in creation order.
+pub(crate) async fn rules_of_groups(conn: &mut db::Conn, groups: &[SecurityGroupId]) -> Result<Vec<Rule>> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = groups.iter().map(|g| g.as_uuid()).collect();
+    let sql = format!(
+        "SELECT * FROM security_group_rules WHERE group_id {} ORDER BY {SEQ}",
+        db::in_list(1, ids.len())
+    );
+    fetch_all(conn, db::bind_list(sqlx::query(&sql), &ids)).await?.iter().map(rule_from).collect()
+}
+
+pub(crate) async fn replace_rule(conn: &mut db::Conn, rule: &Rule) -> Result<()> {
+    check_direction(conn, rule).await?;
+    let update = sqlx::query(
+        "UPDATE security_group_rules SET direction = $1, action = $2, protocol = $3, ports = $4, priority = $5,
+                remotes = $6, description = $7
+         WHERE id = $8",
+    );
+    let update = bind_rule(update, rule).bind(rule.id.as_uuid());
+    found(execute(conn, update).await?, RuleId::KIND)
+}
+
+/// Adds one member at the end, unless the group has it. Updating the group row first takes its
+/// lock (on PostgreSQL) until commit: concurrent additions to one group queue there, so each sees
+/// the positions the previous one took.
+pub(crate) async fn add_member(
+    conn: &mut db::Conn,
+    id: SecurityGroupId,
+    member: Member,
+    at: OffsetDateTime,
+) -> Result<()> {
+    let touch = sqlx::query("UPDATE security_groups SET updated_at = $1 WHERE id = $2");
+    found(execute(conn, touch.bind(db::time(at)).bind(id.as_uuid())).await?, GROUP)?;
+    let (server, server_group, tag) = member_columns(&member);
+    let missing = match member {
+        Member::Server(_) => ServerId::KIND,
+        Member::ServerGroup(_) => ServerGroupId::KIND,
+        Member::Tag(_) => TagId::KIND,
+    };
+    sqlx::query(
+        "INSERT INTO security_group_members (group_id, position, server_id, server_group_id, tag_id)
+         SELECT $1, (SELECT COALESCE(MAX(position) + 1, 0) FROM security_group_members WHERE group_id = $1),
+                $2, $3, $4
+         WHERE NOT EXISTS (SELECT 1 FROM security_group_members
+                           WHERE group_id = $1 AND server_id IS NOT DISTINCT FROM $2
+                             AND server_group_id IS NOT DISTINCT FROM $3 AND tag_id IS NOT DISTINCT FROM $4)",
+    )
+    .bind(id.as_uuid())
+    .bind(server)
+    .bind(server_group)
+    .bind(tag)
+    .execute(conn)
+    .await
+    .map_err(|e| constraint_error(e, &[], missing))?;
+    Ok(())
+}
+
+/// The numbers of the rules of `groups`, in the rules' creation order.
+pub(crate) async fn rule_numbers(
+    conn: &mut db::Conn,
+    org: OrganizationId,
+    groups: &[SecurityGroupId],
+) -> Result<Vec<(RuleId, u64)>> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = groups.iter().map(|g| g.as_uuid()).collect();
+    let sql = format!(
+        "SELECT r.id, n.number FROM security_group_rules r JOIN rule_numbers n ON n.rule_id = r.id
+         WHERE n.organization_id = $1 AND r.group_id {} ORDER BY r.{SEQ}",
+        db::in_list(2, ids.len())
+    );
+    let rows = fetch_all(conn, db::bind_list(sqlx::query(&sql).bind(org.as_uuid()), &ids)).await?;
+    rows.iter()
+        .map(|row| {
+            let number = u64::try_from(get::<i64>(row, "number")?).map_err(Error::internal)?;
+            Ok((RuleId::from_uuid(get(row, "id")?), number))
+        })
+        .collect()
+}
+
+pub(crate) async fn rule_by_number(
+    conn: &mut db::Conn,
+    org: OrganizationId,
+    number: u64,
+) -> Result<Option<RuleId>> {
+    let Ok(number) = i64::try_from(number) else { return Ok(None) };
+    let query = sqlx::query("SELECT rule_id FROM rule_numbers WHERE organization_id = $1 AND number = $2");
+    let row = fetch_optional(conn, query.bind(org.as_uuid()).bind(number)).await?;
+    row.map(|r| get(&r, "rule_id").map(RuleId::from_uuid)).transpose()
+}

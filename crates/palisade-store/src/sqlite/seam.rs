@@ -1,0 +1,188 @@
+//! SQLite's side of the seam: everything the shared SQL (`sql`) needs that PostgreSQL does
+//! differently. Ids are 16-byte BLOBs (sqlx binds `Uuid` so), times Unix seconds, addresses
+//! their octets (byte order is numeric order), CIDR lists space-separated text, rule remotes a
+//! JSON array; creation order is the `rowid`; there are no row locks, since a writer holds the
+//! whole database.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use palisade_core::error::{Error, Result};
+use sqlx::error::DatabaseError;
+use sqlx::sqlite::SqliteArguments;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::sql::{get, Unique, WriteTx};
+use super::SqliteStore;
+
+pub(crate) type Db = sqlx::Sqlite;
+pub(crate) type Conn = sqlx::SqliteConnection;
+pub(crate) type Row = sqlx::sqlite::SqliteRow;
+pub(crate) type Done = sqlx::sqlite::SqliteQueryResult;
+pub(crate) type Query<'q> = sqlx::query::Query<'q, Db, SqliteArguments<'q>>;
+pub(crate) type Handle = SqliteStore;
+/// A read: a deferred transaction, so a multi-query read sees one snapshot.
+pub(crate) type Read = sqlx::Transaction<'static, Db>;
+
+/// The column that orders a table's rows by creation.
+pub(crate) const SEQ: &str = "rowid";
+/// Row locks: none needed, the transaction holds the database's write lock.
+pub(crate) const FOR_UPDATE: &str = "";
+pub(crate) const FOR_SHARE: &str = "";
+/// JSON columns are TEXT: a text parameter needs no cast.
+pub(crate) const JSON: &str = "";
+/// True for an IPv4 row of `ip_addresses`.
+pub(crate) const IPV4: &str = "length(address) = 4";
+
+/// A write transaction holding SQLite's write lock from its first statement, after this
+/// process's earlier writers.
+pub(crate) async fn write(store: &Handle) -> Result<WriteTx> {
+    let turn = store.writer.clone().lock_owned().await;
+    let tx = store.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+    Ok(WriteTx::new(tx, Some(turn)))
+}
+
+pub(crate) async fn read(store: &Handle) -> Result<Read> {
+    store.pool.begin().await.map_err(db_error)
+}
+
+pub(crate) fn time(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+pub(crate) fn time_of(row: &Row, col: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(get(row, col)?).map_err(Error::internal)
+}
+
+pub(crate) fn opt_time_of(row: &Row, col: &str) -> Result<Option<OffsetDateTime>> {
+    let secs: Option<i64> = get(row, col)?;
+    secs.map(|s| OffsetDateTime::from_unix_timestamp(s).map_err(Error::internal)).transpose()
+}
+
+pub(crate) fn addr(address: IpAddr) -> Vec<u8> {
+    palisade_core::ipam::octets(address)
+}
+
+pub(crate) fn addr_of(row: &Row, col: &str) -> Result<IpAddr> {
+    let raw: Vec<u8> = get(row, col)?;
+    palisade_core::ipam::from_octets(&raw)
+        .ok_or_else(|| Error::internal(format!("column {col} is not an address")))
+}
+
+pub(crate) fn net(net: &IpNet) -> String {
+    net.to_string()
+}
+
+pub(crate) fn net_of(row: &Row, col: &str) -> Result<IpNet> {
+    let text: String = get(row, col)?;
+    text.parse().map_err(|e| Error::internal(format!("stored CIDR {text}: {e}")))
+}
+
+pub(crate) fn nets(nets: &[IpNet]) -> String {
+    nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+}
+
+pub(crate) fn nets_of(row: &Row, col: &str) -> Result<Vec<IpNet>> {
+    let text: String = get(row, col)?;
+    text.split_whitespace()
+        .map(|n| n.parse().map_err(|e| Error::internal(format!("stored CIDR {n}: {e}"))))
+        .collect()
+}
+
+/// A list of words (scope names): space-separated.
+pub(crate) fn words(words: Vec<String>) -> String {
+    words.join(" ")
+}
+
+pub(crate) fn words_of(row: &Row, col: &str) -> Result<Vec<String>> {
+    Ok(get::<String>(row, col)?.split_whitespace().map(str::to_owned).collect())
+}
+
+/// A list of any strings (rule remotes): a JSON array.
+pub(crate) fn strings(strings: Vec<String>) -> String {
+    serde_json::to_string(&strings).unwrap_or_else(|_| "[]".into())
+}
+
+pub(crate) fn strings_of(row: &Row, col: &str) -> Result<Vec<String>> {
+    serde_json::from_str(&get::<String>(row, col)?).map_err(Error::internal)
+}
+
+/// A JSON column's text, as stored.
+pub(crate) fn json_of(row: &Row, col: &str) -> Result<String> {
+    get(row, col)
+}
+
+/// `IN ($first, …)` for `n` values bound by [`bind_list`].
+pub(crate) fn in_list(first: usize, n: usize) -> String {
+    let marks: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+    format!("IN ({})", marks.join(", "))
+}
+
+pub(crate) fn bind_list<'q, T>(mut query: Query<'q>, items: &'q [T]) -> Query<'q>
+where
+    &'q T: sqlx::Encode<'q, Db> + sqlx::Type<Db>,
+{
+    for item in items {
+        query = query.bind(item);
+    }
+    query
+}
+
+/// Takes the lowest released address of `network` inside `prefix` out of the pool.
+pub(crate) async fn take_released(conn: &mut Conn, network: Uuid, prefix: &IpNet) -> Result<Option<Row>> {
+    let (low, high) = (addr(prefix.network()), addr(prefix.broadcast()));
+    let row = sqlx::query(
+        "SELECT address FROM released_addresses
+         WHERE network_id = $1 AND length(address) = $2 AND address BETWEEN $3 AND $4 ORDER BY address LIMIT 1",
+    )
+    .bind(network)
+    .bind(i64::try_from(low.len()).unwrap_or(0))
+    .bind(&low)
+    .bind(&high)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    if let Some(row) = &row {
+        sqlx::query("DELETE FROM released_addresses WHERE network_id = $1 AND address = $2")
+            .bind(network)
+            .bind(get::<Vec<u8>>(row, "address")?)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(row)
+}
+
+/// Maps driver errors that are not constraint violations.
+pub(crate) fn db_error(e: sqlx::Error) -> Error {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            Error::Unavailable(format!("database unavailable: {e}"))
+        }
+        sqlx::Error::Database(ref db)
+            if db.code().as_deref() == Some("5") || db.code().as_deref() == Some("6") =>
+        {
+            // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout.
+            Error::Unavailable(format!("database busy: {e}"))
+        }
+        other => Error::internal(format!("database error: {other}")),
+    }
+}
+
+/// Whether a unique violation is of `unique`: SQLite names the index's first column.
+pub(crate) fn violates(e: &dyn DatabaseError, unique: Unique) -> bool {
+    e.message().contains(match unique {
+        Unique::SubDomain => "organizations.sub_domain",
+        Unique::Username => "users.username",
+        Unique::DataCenterPermalink => "data_centers.permalink",
+        Unique::NetworkPermalink => "networks.permalink",
+        Unique::SharedDefaultNetwork => "networks.data_center_id",
+        Unique::ServerTag => "server_tags.server_id",
+        Unique::AddressInNetwork => "ip_addresses.network_id",
+        Unique::GroupName => "security_groups.organization_id",
+        Unique::TagName => "tags.organization_id",
+        Unique::ListEntryAddress => "address_list_entries.list_id",
+        Unique::HostName => "host_attributes.organization_id",
+    })
+}

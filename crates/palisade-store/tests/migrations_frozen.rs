@@ -1,0 +1,87 @@
+//! The migrations are frozen. sqlx refuses to open a database whose applied migrations have
+//! other checksums than the build's, so a database created by an earlier release opens only if
+//! every migration it ran is byte for byte the same. These are the SHA-384 checksums of the
+//! migrations as released before the two store crates became one (`palisade-store-sqlite/` and
+//! `palisade-store-postgres/` at commit cb57306); a changed byte fails here, not at a
+//! customer's start-up. New schema changes go in new migrations.
+
+use sqlx::migrate::Migrator;
+
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        "2ae00c824d99376aa50eb3acd0783cfb51e8d8a84ab876a45820fdfaa2608d1c16a82b6936f537ecf5b422d230e5b49e",
+    ),
+    (
+        2,
+        "policy",
+        "1916f5439a3019e3214d85e1c0fae9a9b3cae11b70b259e4081025a45ac8a3bd1bb1b2604e3606d54866166ee765045c",
+    ),
+    (
+        3,
+        "hosts",
+        "94f7ec1fa23291715d3370f245ca732aea8065bd3f8f776812c4dafaa9f2157e30220f5fcc4145a55aac65ebcafa53e3",
+    ),
+    (
+        4,
+        "rule_serials",
+        "24d08472fa8667a7875fc5ec56e219e67a89264e7654b32a669c96f714bb8152040bc81e8489b3105a37cdee20ac08a7",
+    ),
+    (
+        5,
+        "rule_numbers",
+        "52d90337dda675b1946ae3e3bf31f5b3f7ac416d9e5ef3b2fa58575a69ab9b52760e85120916f912fef2646cb24f3463",
+    ),
+];
+
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        "7f3ad1c8a4107a9e71fa7145045b6cdaab4d766fc89700e1f913c147d39fe7ee5d4570ff170dadd83f7ba98451d1ac15",
+    ),
+    (
+        2,
+        "policy",
+        "3f614afba39055017e9eb986ca9c8a7de30030846389caf17f3e388aab005a47a92eb06ffdf2d8e11a090d1b35829cf2",
+    ),
+    (
+        3,
+        "hosts",
+        "43cd722fd0fa55b0bdb6c115bbb610cd797f52648f20b83d4f21e51f8a25df41cfe35fcae441aff89fa48cc9f1ef31a1",
+    ),
+    (
+        4,
+        "rule_serials",
+        "b798d7a88a0cf3bb6e1184e08f7365b8c3f158a470fa20092f0ed7310749e2d0df901f015ccd70777b473b15c4b4ea93",
+    ),
+    (
+        5,
+        "rule_numbers",
+        "fc65a6acdbe2327ea7c83e0653829147ec14ff97d0411dafe5fedd949020f54f42548af5898ba4aca1dced878d5c7aa2",
+    ),
+];
+
+fn assert_released(migrator: Migrator, released: &[(i64, &str, &str)]) {
+    let found: Vec<(i64, String, String)> = migrator
+        .iter()
+        .map(|m| {
+            let checksum = m.checksum.iter().map(|b| format!("{b:02x}")).collect();
+            (m.version, m.description.to_string(), checksum)
+        })
+        .collect();
+    let released: Vec<(i64, String, String)> =
+        released.iter().map(|(v, d, c)| (*v, d.replace('_', " "), (*c).to_owned())).collect();
+    assert_eq!(found, released);
+}
+
+#[test]
+fn sqlite_migrations_are_those_released() {
+    assert_released(sqlx::migrate!("./migrations/sqlite"), SQLITE);
+}
+
+#[test]
+fn postgres_migrations_are_those_released() {
+    assert_released(sqlx::migrate!("./migrations/postgres"), POSTGRES);
+}
