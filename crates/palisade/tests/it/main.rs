@@ -26,6 +26,7 @@ mod nesting;
 mod nul;
 mod openapi;
 mod oracles;
+mod ordered;
 mod persistence;
 mod replay;
 mod resilience;
