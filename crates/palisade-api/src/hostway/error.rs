@@ -1,5 +1,6 @@
 //! The Hostway face's one error renderer: OpenStack single-key faults extended by Hostway with
-//! `details` and `errorid` (a fresh UUID per error), and the plain-text 401.
+//! `details` and `errorid` (a fresh UUID per error), keys in the documented order
+//! `{"<fault>": {"message", "code", "details", "errorid"}}`, and the plain-text 401.
 //!
 //! | core error | status | body |
 //! | --- | --- | --- |
@@ -18,11 +19,11 @@
 use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use palisade_core::error::{BadRequest, Forbidden};
 use palisade_core::Error;
 use serde::Serialize;
 
+use super::views::one;
 use crate::frame::request_id;
 
 /// Hostway's 401 body (an Apache/Paste message; note the two spaces after "requested.").
@@ -38,19 +39,25 @@ impl From<Error> for HostwayError {
     }
 }
 
+/// A fault's fields in the documented order (reference §4.4, and the founding document's
+/// examples): serialized as declared, never through a `serde_json::Value`, which would sort them.
 #[derive(Serialize)]
 struct Fault {
-    message: String,
+    message: &'static str,
     code: u16,
     details: String,
     errorid: String,
 }
 
-fn fault(status: StatusCode, name: &str, message: &str, code: u16, details: String) -> Response {
-    let body = Fault { message: message.to_owned(), code, details, errorid: request_id::fresh() };
-    let mut map = serde_json::Map::new();
-    map.insert(name.to_owned(), serde_json::to_value(body).unwrap_or_default());
-    (status, Json(serde_json::Value::Object(map))).into_response()
+fn fault(
+    status: StatusCode,
+    name: &'static str,
+    message: &'static str,
+    code: u16,
+    details: String,
+) -> Response {
+    let body = Fault { message, code, details, errorid: request_id::fresh() };
+    (status, one(name, body)).into_response()
 }
 
 fn bad_request(details: String) -> Response {

@@ -1,6 +1,7 @@
 //! What the group and rule handlers both render: a rule in a group view, the fields every rule
 //! view shares (protocol, ports, source, action, priority, number), self links, and
-//! single-key wrappers. Groups and rules import this module, never each other.
+//! single-key wrappers (the error renderer's faults too). Groups and rules import this module,
+//! never each other.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::error::Rendered;
+use super::error::{Detail, Rendered};
 
 /// Compact JSON with `&`, `<`, `>` escaped as `\u0026`, `\u003c`, `\u003e`. Those characters
 /// can only occur inside JSON strings, so replacing them in the output is exact.
@@ -55,7 +55,7 @@ struct Envelope<'a> {
 struct Body<'a> {
     code: &'a str,
     description: &'a str,
-    detail: &'a serde_json::Value,
+    detail: &'a Detail,
 }
 
 /// An error in Apia's envelope.

@@ -1,11 +1,13 @@
 //! The Katapult face's one error renderer: every [`palisade_core::Error`] becomes Apia's nested
 //! envelope `{"error":{"code","description","detail"}}` with the vendor's status, exact
-//! description strings, and `X-Api-Schema: json-error`.
+//! description strings, and `X-Api-Schema: json-error`. `detail` is a typed [`Detail`], so its
+//! keys come out in the order Apia builds them (a `json!` object would sort them).
 
 use axum::http::StatusCode;
 use palisade_core::error::{BadRequest, Forbidden, Unauthenticated, ViolationCode};
+use palisade_core::scope::Scope;
 use palisade_core::Error;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 /// What the renderer needs to know about the request.
 #[derive(Debug, Clone)]
@@ -21,9 +23,63 @@ pub struct Rendered {
     pub status: StatusCode,
     pub code: String,
     pub description: String,
-    pub detail: Value,
+    pub detail: Detail,
     /// `Retry-After` in seconds (rate limits).
     pub retry_after: Option<u64>,
+}
+
+/// An error's `detail`: each shape's keys in the order Apia emits them. The argument errors
+/// follow `krystal/apia` (`InvalidArgumentError#hash`, `MissingArgumentError#hash`), which the
+/// reference (§2.4) quotes; the others have one key or none (§6.2, and the recorded cassettes).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Detail {
+    /// `{}`.
+    Empty {},
+    Errors {
+        errors: Vec<String>,
+    },
+    /// A string, or `null`.
+    Details {
+        details: Option<String>,
+    },
+    Scopes {
+        scopes: Vec<Scope>,
+    },
+    IpAddress {
+        ip_address: String,
+    },
+    TotalPermitted {
+        total_permitted: u32,
+    },
+    MissingArgument {
+        path: Vec<String>,
+        argument: Argument,
+    },
+    InvalidArgument {
+        path: Vec<String>,
+        index: Option<usize>,
+        issue: &'static str,
+        issue_description: Option<String>,
+        /// Validation names; none of Palisade's argument checks produces one.
+        errors: Vec<String>,
+        /// Absent when no declared argument is at fault (a malformed query string).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        argument: Option<Argument>,
+    },
+}
+
+/// The argument an argument error names.
+#[derive(Debug, Serialize)]
+pub struct Argument {
+    pub name: String,
+}
+
+impl Argument {
+    /// The last segment of an argument path.
+    fn last_of(path: &[String]) -> Self {
+        Self { name: path.last().cloned().unwrap_or_default() }
+    }
 }
 
 fn not_found_code(kind: &str) -> (String, String) {
@@ -78,38 +134,56 @@ fn argument_path(path: &str) -> (Vec<String>, Option<usize>) {
     (parts, index)
 }
 
+/// Apia's 400 `invalid_argument`. `named`: the detail names the argument (the path's last
+/// segment); a malformed query string names none.
+fn invalid_argument(
+    path: Vec<String>,
+    index: Option<usize>,
+    issue: &'static str,
+    issue_description: Option<String>,
+    named: bool,
+) -> (StatusCode, &'static str, String, Detail) {
+    let description = format!("The '{}' argument is invalid", path.join("."));
+    let argument = named.then(|| Argument::last_of(&path));
+    let detail =
+        Detail::InvalidArgument { path, index, issue, issue_description, errors: Vec::new(), argument };
+    (StatusCode::BAD_REQUEST, "invalid_argument", description, detail)
+}
+
 const VALIDATION: &str = "A validation error occurred with the object that was being created/updated/deleted";
 
 pub fn render(error: &Error, info: &RequestInfo) -> Rendered {
     crate::frame::log(error);
-    let (status, code, description, detail): (StatusCode, &str, String, Value) = match error {
+    let (status, code, description, detail): (StatusCode, &str, String, Detail) = match error {
         Error::NotFound { kind: "route" } => (
             StatusCode::NOT_FOUND,
             "route_not_found",
             format!("No route matches '{}' for {}", info.api_path, info.method),
-            json!({}),
+            Detail::Empty {},
         ),
         Error::NotFound { kind } => {
             let (code, description) = not_found_code(kind);
-            return Rendered { status: StatusCode::NOT_FOUND, code, description, detail: json!({}), retry_after: None };
+            return Rendered {
+                status: StatusCode::NOT_FOUND,
+                code,
+                description,
+                detail: Detail::Empty {},
+                retry_after: None,
+            };
         }
-        Error::AlreadyExists { field, .. } => {
-            (StatusCode::UNPROCESSABLE_ENTITY, "validation_error", VALIDATION.into(), json!({"errors": [full_message(field, "has already been taken")]}))
-        }
+        Error::AlreadyExists { field, .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            VALIDATION.into(),
+            Detail::Errors { errors: vec![full_message(field, "has already been taken")] },
+        ),
         // Characters no value may hold: a bad argument (400), as Apia refuses arguments, not
         // a validation of the object (422). `annotations[0].value` → path
         // `["annotations", "value"]`, index 0.
         Error::Invalid(violations) if violations.iter().any(|v| v.code == ViolationCode::InvalidCharacters) => {
             let v = violations.iter().find(|v| v.code == ViolationCode::InvalidCharacters);
             let (path, index) = argument_path(v.map(|v| v.path.as_str()).unwrap_or_default());
-            let name = path.last().cloned().unwrap_or_default();
-            (
-                StatusCode::BAD_REQUEST,
-                "invalid_argument",
-                format!("The '{}' argument is invalid", path.join(".")),
-                json!({"path": path, "index": index, "issue": "invalid_characters",
-                    "issue_description": v.map(|v| v.message.clone()), "errors": [], "argument": {"name": name}}),
-            )
+            invalid_argument(path, index, "invalid_characters", v.map(|v| v.message.clone()), true)
         }
         Error::Invalid(violations) => {
             let errors: Vec<String> = violations
@@ -119,119 +193,112 @@ pub fn render(error: &Error, info: &RequestInfo) -> Rendered {
                     _ => full_message(&v.path, &v.message),
                 })
                 .collect();
-            (StatusCode::UNPROCESSABLE_ENTITY, "validation_error", VALIDATION.into(), json!({"errors": errors}))
+            (StatusCode::UNPROCESSABLE_ENTITY, "validation_error", VALIDATION.into(), Detail::Errors { errors })
         }
         Error::BadRequest(BadRequest::MalformedBody { message, .. }) => (
             StatusCode::BAD_REQUEST,
             "invalid_json_body",
             "The JSON body provided with this request is invalid".into(),
-            json!({"details": message}),
+            Detail::Details { details: Some(message.clone()) },
         ),
         Error::BadRequest(BadRequest::TooLarge { limit }) => (
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             format!("The request body is larger than {limit} bytes"),
-            json!({}),
+            Detail::Empty {},
         ),
         Error::BadRequest(BadRequest::BodyTimeout { limit_ms }) => (
             StatusCode::REQUEST_TIMEOUT,
             "request_timeout",
             format!("The request body was not received within {limit_ms} ms"),
-            json!({}),
+            Detail::Empty {},
         ),
         Error::BadRequest(BadRequest::UnsupportedMediaType) => (
             StatusCode::BAD_REQUEST,
             "invalid_json_body",
             "The JSON body provided with this request is invalid".into(),
-            json!({"details": "unsupported content type"}),
+            Detail::Details { details: Some("unsupported content type".into()) },
         ),
-        Error::BadRequest(BadRequest::MalformedParameter { name, message }) => (
+        Error::BadRequest(BadRequest::MalformedParameter { name, message }) => {
+            invalid_argument(vec![name.clone()], None, "parse_error", Some(message.clone()), false)
+        }
+        Error::BadRequest(BadRequest::MissingArgument { path }) => (
             StatusCode::BAD_REQUEST,
-            "invalid_argument",
-            format!("The '{name}' argument is invalid"),
-            json!({"path": [name], "index": null, "issue": "parse_error", "issue_description": message, "errors": []}),
+            "missing_required_argument",
+            format!("The '{}' argument is required but has not been provided", path.join(".")),
+            Detail::MissingArgument { path: path.clone(), argument: Argument::last_of(path) },
         ),
-        Error::BadRequest(BadRequest::MissingArgument { path }) => {
-            let name = path.last().cloned().unwrap_or_default();
-            (
-                StatusCode::BAD_REQUEST,
-                "missing_required_argument",
-                format!("The '{}' argument is required but has not been provided", path.join(".")),
-                json!({"path": path, "argument": {"name": name}}),
-            )
-        }
         Error::BadRequest(BadRequest::InvalidArgument { path, index, issue, message }) => {
-            let name = path.last().cloned().unwrap_or_default();
-            (
-                StatusCode::BAD_REQUEST,
-                "invalid_argument",
-                format!("The '{}' argument is invalid", path.join(".")),
-                json!({"path": path, "index": index, "issue": issue, "issue_description": message, "errors": [], "argument": {"name": name}}),
-            )
+            invalid_argument(path.clone(), *index, issue, message.clone(), true)
         }
-        Error::Conflict(message) => {
-            (StatusCode::CONFLICT, "deletion_restricted", "Object cannot be deleted".into(), json!({"errors": [message]}))
-        }
+        Error::Conflict(message) => (
+            StatusCode::CONFLICT,
+            "deletion_restricted",
+            "Object cannot be deleted".into(),
+            Detail::Errors { errors: vec![message.clone()] },
+        ),
         Error::NotAllocated => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "no_allocation",
             "This IP address is not currently allocated to any object, and cannot be unallocated.".into(),
-            json!({}),
+            Detail::Empty {},
         ),
         Error::NoAvailableAddresses => (
             StatusCode::SERVICE_UNAVAILABLE,
             "no_available_addresses",
             "Our pool of addresses for that version seems to have run dry. If this issue continues, please contact support.".into(),
-            json!({}),
+            Detail::Empty {},
         ),
         Error::Unauthenticated(Unauthenticated::MissingCredentials) => (
             StatusCode::BAD_REQUEST,
             "missing_api_token",
             "No API token was provided in the Authorization header. Ensure a token is provided prefixed with Bearer".into(),
-            json!({}),
+            Detail::Empty {},
         ),
         Error::Unauthenticated(why) => (
             StatusCode::FORBIDDEN,
             "invalid_api_token",
             "The API token provided was not valid (it may not exist or have expired)".into(),
-            json!({"details": if *why == Unauthenticated::ExpiredCredentials { Value::from("The API token has expired") } else { Value::Null }}),
+            Detail::Details {
+                details: (*why == Unauthenticated::ExpiredCredentials).then(|| "The API token has expired".into()),
+            },
         ),
         Error::Forbidden(why) => match why {
             Forbidden::MissingScope(scopes) => (
                 StatusCode::FORBIDDEN,
                 "scope_not_granted",
                 "The scope required for this endpoint has not been granted to the authenticating identity".into(),
-                json!({"scopes": scopes}),
+                Detail::Scopes { scopes: scopes.clone() },
             ),
             Forbidden::NetworkNotAllowed(ip) => (
                 StatusCode::FORBIDDEN,
                 "unauthorized_network_for_api_token",
                 "Network is not allowed to access the API with this API token".into(),
-                json!({"ip_address": ip.to_string()}),
+                Detail::IpAddress { ip_address: ip.to_string() },
             ),
             Forbidden::OrganizationSuspended => (
                 StatusCode::FORBIDDEN,
                 "organization_suspended",
                 "An organization was found from the arguments provided but it was suspended".into(),
-                json!({}),
+                Detail::Empty {},
             ),
             Forbidden::OrganizationNotActivated => (
                 StatusCode::FORBIDDEN,
                 "organization_not_activated",
                 "An organization was found from the arguments provided but it wasn't activated yet".into(),
-                json!({}),
+                Detail::Empty {},
             ),
             Forbidden::ResourceCreationRestricted => (
                 StatusCode::FORBIDDEN,
                 "resource_creation_restricted",
                 "The organization chosen is not permitted to create resources".into(),
-                json!({"errors": ["Resource creation is restricted for this organization"]}),
+                Detail::Errors { errors: vec!["Resource creation is restricted for this organization".into()] },
             ),
             Forbidden::OperatorOnly => (
                 StatusCode::FORBIDDEN,
                 "permission_denied",
                 "The authenticated identity is not permitted to perform this action".into(),
-                json!({"details": null}),
+                Detail::Details { details: None },
             ),
         },
         // Katapult's body for its per-token limit; failed authentications use the same one.
@@ -239,19 +306,19 @@ pub fn render(error: &Error, info: &RequestInfo) -> Rendered {
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_reached",
             "You have reached the rate limit for this type of request".into(),
-            json!({"total_permitted": limit}),
+            Detail::TotalPermitted { total_permitted: *limit },
         ),
         Error::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "service_unavailable",
             "The service is currently unavailable, please try again later".into(),
-            json!({}),
+            Detail::Empty {},
         ),
         Error::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "unhandled_exception",
             "An unhandled exception occurred while processing this request".into(),
-            json!({}),
+            Detail::Empty {},
         ),
     };
     Rendered { status, code: code.to_owned(), description, detail, retry_after: error.retry_after() }

@@ -1,5 +1,6 @@
 //! The native face's one error renderer: [`palisade_core::Error`] → status + JSON envelope
-//! `{"error":{"code","message","details"?}}`.
+//! `{"error":{"code","message","details"?}}`, typed throughout so keys come out in declaration
+//! order, which is the order the OpenAPI document lists (a `serde_json::Value` would sort them).
 //!
 //! Extractor failures (bad JSON, oversized bodies, unknown routes, wrong methods) are turned
 //! into core errors first and rendered here too, so no framework default body reaches a client.
@@ -8,6 +9,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use palisade_core::error::{BadRequest, Forbidden, Unauthenticated, Violation, ViolationCode};
+use palisade_core::scope::Scope;
 use palisade_core::Error;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -35,15 +37,32 @@ pub struct ErrorDetail {
     pub message: String,
     /// Per-field problems (for input errors) or extra facts (required scopes).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<serde_json::Value>,
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub details: Option<Details>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// What `details` holds, by error.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Details {
+    /// Input errors: each offending field.
+    Problems(Vec<FieldProblem>),
+    /// `scope_not_granted`: any one of these would do.
+    Scopes { scopes: Vec<Scope> },
+    /// `network_not_allowed`: the caller's address.
+    Network { ip_address: String },
+    /// `rate_limited`: requests per minute, and seconds until the next is admitted.
+    RateLimit { limit: u32, retry_after: u64 },
+}
+
+/// One offending field. Keys `code`, `message`, `path`, as native clients have always read
+/// them.
+#[derive(Debug, Serialize)]
 pub struct FieldProblem {
-    /// Path of the offending field, e.g. `interfaces[0].network_id`.
-    pub path: String,
     pub code: &'static str,
     pub message: String,
+    /// Path of the offending field, e.g. `interfaces[0].network_id`.
+    pub path: String,
 }
 
 fn violation_code(code: ViolationCode) -> &'static str {
@@ -58,20 +77,21 @@ fn violation_code(code: ViolationCode) -> &'static str {
     }
 }
 
-fn problems(violations: &[Violation]) -> serde_json::Value {
-    let list: Vec<FieldProblem> = violations
-        .iter()
-        .map(|v| FieldProblem {
-            path: v.path.clone(),
-            code: violation_code(v.code),
-            message: v.message.clone(),
-        })
-        .collect();
-    serde_json::to_value(list).unwrap_or_default()
+fn problems(violations: &[Violation]) -> Details {
+    Details::Problems(
+        violations
+            .iter()
+            .map(|v| FieldProblem {
+                code: violation_code(v.code),
+                message: v.message.clone(),
+                path: v.path.clone(),
+            })
+            .collect(),
+    )
 }
 
 impl NativeError {
-    fn parts(&self) -> (StatusCode, &'static str, String, Option<serde_json::Value>) {
+    fn parts(&self) -> (StatusCode, &'static str, String, Option<Details>) {
         match &self.0 {
             Error::NotFound { kind } => {
                 (StatusCode::NOT_FOUND, "not_found", format!("{kind} not found"), None)
@@ -175,13 +195,13 @@ impl NativeError {
                     StatusCode::FORBIDDEN,
                     "scope_not_granted",
                     "the API token lacks the scope this operation needs".into(),
-                    Some(serde_json::json!({ "scopes": scopes })),
+                    Some(Details::Scopes { scopes: scopes.clone() }),
                 ),
                 Forbidden::NetworkNotAllowed(ip) => (
                     StatusCode::FORBIDDEN,
                     "network_not_allowed",
                     format!("the API token may not be used from {ip}"),
-                    Some(serde_json::json!({ "ip_address": ip.to_string() })),
+                    Some(Details::Network { ip_address: ip.to_string() }),
                 ),
                 Forbidden::OrganizationSuspended => (
                     StatusCode::FORBIDDEN,
@@ -212,7 +232,7 @@ impl NativeError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 format!("more than {limit} {what} per minute; retry in {retry_after} s"),
-                Some(serde_json::json!({ "limit": limit, "retry_after": retry_after })),
+                Some(Details::RateLimit { limit: *limit, retry_after: *retry_after }),
             ),
             Error::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

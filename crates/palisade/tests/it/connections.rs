@@ -8,12 +8,16 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
+use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{TestApp, OPERATOR};
+use crate::error_order;
+use crate::support::{Answer, TestApp, OPERATOR};
 
 /// Whether a body is a face's error envelope with the expected code.
 type Envelope = fn(&Value) -> bool;
+/// The face's key order (`error_order.rs`).
+type KeyOrder = fn(&Answer);
 
 /// Longest any one wait in these tests may take.
 const BOUND: Duration = Duration::from_secs(20);
@@ -100,7 +104,7 @@ async fn a_client_trickling_header_lines_is_closed_after_the_header_timeout() {
     );
     trickle.abort();
     // The server still serves everyone else.
-    assert_eq!(app.get("/healthz", "").await.status, reqwest::StatusCode::OK);
+    assert_eq!(app.get("/healthz", "").await.status, StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,13 +180,33 @@ async fn a_client_trickling_its_body_gets_408_in_its_face_envelope_and_is_closed
     .await;
     let org = app.org("acme").await;
     let (_, token) = app.token(&org, &["security_groups", "roles:create"]).await;
-    let cases: [(&str, &str, Envelope); 4] = [
-        ("/api/v1/organizations", OPERATOR, |b| b["error"]["code"] == "request_timeout"),
-        ("/core/v1/organizations/_/security_groups", &token, |b| b["error"]["code"] == "request_timeout"),
-        ("/v1/roles", &token, |b| b["errors"][0]["code"] == "ERR_REQUEST_TIMEOUT"),
-        ("/accounts/acme/os-security-groups", &token, |b| b["requestTimeout"]["code"] == 408),
+    let cases: [(&str, &str, Envelope, KeyOrder); 4] = [
+        (
+            "/api/v1/organizations",
+            OPERATOR,
+            |b| b["error"]["code"] == "request_timeout",
+            |a| error_order::assert_native(a, StatusCode::REQUEST_TIMEOUT, None),
+        ),
+        (
+            "/core/v1/organizations/_/security_groups",
+            &token,
+            |b| b["error"]["code"] == "request_timeout",
+            |a| error_order::assert_katapult(a, StatusCode::REQUEST_TIMEOUT, &[]),
+        ),
+        (
+            "/v1/roles",
+            &token,
+            |b| b["errors"][0]["code"] == "ERR_REQUEST_TIMEOUT",
+            |a| error_order::assert_defined(a, StatusCode::REQUEST_TIMEOUT),
+        ),
+        (
+            "/accounts/acme/os-security-groups",
+            &token,
+            |b| b["requestTimeout"]["code"] == 408,
+            |a| error_order::assert_hostway(a, StatusCode::REQUEST_TIMEOUT, "requestTimeout"),
+        ),
     ];
-    for (path, credential, envelope) in cases {
+    for (path, credential, envelope, key_order) in cases {
         let stream = TcpStream::connect(addr(&app)).await.unwrap();
         let (mut read, mut write) = stream.into_split();
         let head = format!(
@@ -205,8 +229,10 @@ async fn a_client_trickling_its_body_gets_408_in_its_face_envelope_and_is_closed
         let (head, body) = received.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{path}: {received:?}"));
         assert!(head.starts_with("HTTP/1.1 408"), "{path}: {head}");
         assert!(head.to_ascii_lowercase().contains("connection: close"), "{path}: {head}");
-        let body: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{path}: {body}"));
-        assert!(envelope(&body), "{path}: {body}");
+        let parsed: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{path}: {body}"));
+        assert!(envelope(&parsed), "{path}: {body}");
+        let status = StatusCode::REQUEST_TIMEOUT;
+        key_order(&Answer { status, headers: Default::default(), text: body.to_owned() });
     }
     assert_eq!(app.count("security_groups").await, 0, "nothing written");
 }
