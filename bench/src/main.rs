@@ -216,6 +216,14 @@ pub async fn serve_with(url: &str, api: palisade_api::ApiConfig) -> anyhow::Resu
         api,
         ..ServeConfig::default()
     };
+    Ok(start(config).await?.0)
+}
+
+/// Starts the server `config` describes on its own task and waits until it is ready; also
+/// returns the operator token it generated, if it had none.
+pub async fn start(
+    config: ServeConfig,
+) -> anyhow::Result<(Served, Option<palisade_core::secret::RevealedSecret>)> {
     let (app, startup) = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr()?);
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -225,7 +233,7 @@ pub async fn serve_with(url: &str, api: palisade_api::ApiConfig) -> anyhow::Resu
     // Measure the API, not the 503s it answers while the database is being opened.
     let started =
         startup.ready().await.ok_or_else(|| anyhow::anyhow!("the server stopped before it was ready"))?;
-    Ok(Served { base, core: started.core, stop, server })
+    Ok((Served { base, core: started.core, stop, server }, started.generated))
 }
 
 #[tokio::main]

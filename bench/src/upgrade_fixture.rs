@@ -27,7 +27,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context};
-use palisade::{Application, ServeConfig};
+use palisade::ServeConfig;
 use palisade_testkit::{Backend, TestDatabase};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -64,14 +64,8 @@ async fn one(backend: Backend, dir: &Path) -> anyhow::Result<()> {
         db: crate::db_settings(),
         ..ServeConfig::default()
     };
-    let (app, startup) = Application::build(config).await?;
-    let base = format!("http://{}", app.local_addr()?);
-    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(app.run_until(async move {
-        let _ = stop_rx.await;
-    }));
-    let started = startup.ready().await.context("the server stopped before it was ready")?;
-    let operator = started.generated.context("a fresh database must generate an operator token")?;
+    let (crate::Served { base, stop, server: serving, .. }, generated) = crate::start(config).await?;
+    let operator = generated.context("a fresh database must generate an operator token")?;
 
     let mut s = Session::new(base, operator.into_string());
     insert_global_list(&db).await;
