@@ -21,8 +21,9 @@
 //! - **Encodings**: ids are `Uuid` on both (sqlx stores them as 16-byte BLOBs on SQLite and
 //!   `uuid` on PostgreSQL); times (Unix seconds / `timestamptz`), addresses (octets /
 //!   `inet`), CIDRs and CIDR lists (text / `cidr`, `cidr[]`), word lists (space-separated /
-//!   `text[]`), rule remotes (a JSON array / `text[]`) and JSON columns (TEXT / `jsonb`) go
-//!   through `db::time`/`db::time_of` and their siblings.
+//!   `text[]`) and JSON columns (TEXT / `jsonb`) go through `db::time`/`db::time_of` and
+//!   their siblings. Rule remotes and ports are typed rows of their own, the same on both
+//!   (`sql::rules`, migration 0007).
 //! - **SQL fragments**: the creation-order column (`rowid` / `seq`), row locks (none, as a
 //!   SQLite writer holds the whole database / `FOR UPDATE`, `FOR SHARE`), the `jsonb` cast,
 //!   the IPv4 test on an address column, and lists of values (`IN ($1, …)` /

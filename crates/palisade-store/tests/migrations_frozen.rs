@@ -2,8 +2,9 @@
 //! other checksums than the build's, so a database created by an earlier release opens only if
 //! every migration it ran is byte for byte the same. These are the SHA-384 checksums of the
 //! migrations as released before the two store crates became one (`palisade-store-sqlite/` and
-//! `palisade-store-postgres/` at commit cb57306); a changed byte fails here, not at a
-//! customer's start-up. New schema changes go in new migrations.
+//! `palisade-store-postgres/` at commit cb57306), then of each migration added since, as first
+//! committed; a changed byte fails here, not at a customer's start-up. New schema changes go in
+//! new migrations, added here.
 
 use sqlx::migrate::Migrator;
 
@@ -33,6 +34,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "rule_numbers",
         "52d90337dda675b1946ae3e3bf31f5b3f7ac416d9e5ef3b2fa58575a69ab9b52760e85120916f912fef2646cb24f3463",
     ),
+    (
+        7,
+        "typed_rules",
+        "710070666d30f3779725f13a0019fbb6fa6e48ae275881193758944e54df72518e7c032d7c7a470e970b78f7ea063f79",
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -60,6 +66,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         5,
         "rule_numbers",
         "fc65a6acdbe2327ea7c83e0653829147ec14ff97d0411dafe5fedd949020f54f42548af5898ba4aca1dced878d5c7aa2",
+    ),
+    (
+        7,
+        "typed_rules",
+        "090657dcb70a7f752e4cb81bc79ab5f71465cc278885b990d4964248c8bf0032486649ca17d337ff3ee08a88e3b386de",
     ),
 ];
 

@@ -89,15 +89,6 @@ pub(crate) fn words_of(row: &Row, col: &str) -> Result<Vec<String>> {
     get(row, col)
 }
 
-/// A list of any strings (rule remotes): `text[]` too.
-pub(crate) fn strings(strings: Vec<String>) -> Vec<String> {
-    strings
-}
-
-pub(crate) fn strings_of(row: &Row, col: &str) -> Result<Vec<String>> {
-    get(row, col)
-}
-
 /// A `jsonb` column as JSON text.
 pub(crate) fn json_of(row: &Row, col: &str) -> Result<String> {
     Ok(get::<serde_json::Value>(row, col)?.to_string())

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use palisade_core::error::{Error, Result};
 use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId};
 use palisade_core::policy::{
-    allow_all_violation, parse_ports, render_ports, Action, Annotation, Direction, GroupFilter, GroupKind,
-    Member, Protocol, Rule, SecurityGroup, SecurityGroupPatch, ServerGroup, Tag,
+    allow_all_violation, Action, Annotation, Direction, GroupFilter, GroupKind, Member, Protocol, Rule,
+    SecurityGroup, SecurityGroupPatch, ServerGroup, Tag,
 };
 use palisade_core::{Page, PageRequest};
 use time::OffsetDateTime;
@@ -15,8 +15,10 @@ use uuid::Uuid;
 
 use super::db::{self, FOR_SHARE, SEQ};
 use super::rows::get;
+use super::rules::{clear_children, load_children, write_children, Of};
 use super::{
-    constraint_error, count, execute, fetch_all, fetch_optional, found, insert_rows, position, Unique,
+    constraint_error, count, execute, fetch_all, fetch_optional, found, insert_rows, page_of, position,
+    Unique,
 };
 
 const GROUP: &str = "security group";
@@ -121,23 +123,20 @@ async fn groups_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<S
     Ok(groups)
 }
 
-pub(crate) fn rule_from(row: &db::Row) -> Result<Rule> {
+/// A rule from its row, without its remotes and ports (see [`rules_from_rows`]).
+fn rule_from(row: &db::Row) -> Result<Rule> {
     let direction: String = get(row, "direction")?;
     let action: String = get(row, "action")?;
     let protocol: String = get(row, "protocol")?;
-    let ports: String = get(row, "ports")?;
     Ok(Rule {
         id: RuleId::from_uuid(get(row, "id")?),
         group_id: SecurityGroupId::from_uuid(get(row, "group_id")?),
         direction: Direction::parse(&direction).ok_or_else(|| Error::internal("stored direction"))?,
         action: Action::parse(&action).ok_or_else(|| Error::internal("stored action"))?,
         protocol: Protocol::parse(&protocol).ok_or_else(|| Error::internal("stored protocol"))?,
-        ports: parse_ports(&ports).map_err(Error::internal)?,
+        ports: Vec::new(),
         priority: get(row, "priority")?,
-        remotes: db::strings_of(row, "remotes")?
-            .iter()
-            .map(|r| r.parse().map_err(Error::internal))
-            .collect::<Result<_>>()?,
+        remotes: Vec::new(),
         description: get(row, "description")?,
         created_at: db::time_of(row, "created_at")?,
     })
@@ -160,25 +159,25 @@ async fn check_direction(conn: &mut db::Conn, rule: &Rule) -> Result<()> {
     Ok(())
 }
 
-/// Binds `$1`..`$7`: what a rule says (direction, action, protocol, ports, priority, remotes,
-/// description), as both inserting and replacing write it.
+/// Binds `$1`..`$5`: what a rule's row says (direction, action, protocol, priority,
+/// description), as both inserting and replacing write it; its remotes and ports are rows of
+/// their own (`super::rules`).
 fn bind_rule<'q>(query: db::Query<'q>, rule: &'q Rule) -> db::Query<'q> {
     query
         .bind(rule.direction.as_str())
         .bind(rule.action.as_str())
         .bind(rule.protocol.as_text())
-        .bind(render_ports(&rule.ports).unwrap_or_default())
         .bind(rule.priority)
-        .bind(db::strings(rule.remotes.iter().map(ToString::to_string).collect()))
         .bind(rule.description.as_deref())
 }
 
-/// Inserts one rule row and numbers it (no checks).
+/// Inserts one rule row and numbers it (no checks); its remotes and ports are the caller's to
+/// write ([`write_children`], once for all the rules it inserts).
 async fn insert_rule_row(conn: &mut db::Conn, rule: &Rule) -> Result<()> {
     let insert = sqlx::query(
-        "INSERT INTO security_group_rules (direction, action, protocol, ports, priority, remotes, description,
+        "INSERT INTO security_group_rules (direction, action, protocol, priority, description,
                                            id, group_id, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     );
     bind_rule(insert, rule)
         .bind(rule.id.as_uuid())
@@ -303,7 +302,7 @@ pub(crate) async fn insert_group(conn: &mut db::Conn, g: &SecurityGroup, rules: 
     for rule in rules {
         insert_rule_row(conn, rule).await?;
     }
-    Ok(())
+    write_children(conn, rules).await
 }
 
 pub(crate) async fn group(conn: &mut db::Conn, id: SecurityGroupId) -> Result<Option<SecurityGroup>> {
@@ -397,6 +396,7 @@ pub(crate) async fn update_group(
         for rule in rules {
             insert_rule_row(conn, rule).await?;
         }
+        write_children(conn, rules).await?;
     }
     group(conn, id).await?.ok_or_else(|| Error::internal("an updated group vanished"))
 }
@@ -404,10 +404,38 @@ pub(crate) async fn update_group(
 /// Adds a rule to its group, unless the group allows all of that direction.
 pub(crate) async fn insert_rule(conn: &mut db::Conn, rule: &Rule) -> Result<()> {
     check_direction(conn, rule).await?;
-    insert_rule_row(conn, rule).await
+    insert_rule_row(conn, rule).await?;
+    write_children(conn, std::slice::from_ref(rule)).await
 }
 
-/// The rules of several groups in one query, in creation order.
+/// Rules from their rows, with their remotes and ports (children of `of`, which covers them).
+async fn rules_from_rows(conn: &mut db::Conn, rows: &[db::Row], of: Of<'_>) -> Result<Vec<Rule>> {
+    let mut rules = rows.iter().map(rule_from).collect::<Result<Vec<_>>>()?;
+    load_children(conn, &mut rules, of).await?;
+    Ok(rules)
+}
+
+pub(crate) async fn rule(conn: &mut db::Conn, id: RuleId) -> Result<Option<Rule>> {
+    let query = sqlx::query("SELECT * FROM security_group_rules WHERE id = $1").bind(id.as_uuid());
+    let rows = fetch_all(conn, query).await?;
+    Ok(rules_from_rows(conn, &rows, Of::Rules(&[id.as_uuid()])).await?.pop())
+}
+
+/// A page of a group's rules, in creation order: three queries and the count.
+pub(crate) async fn list_rules(
+    conn: &mut db::Conn,
+    group: SecurityGroupId,
+    page: PageRequest,
+) -> Result<Page<Rule>> {
+    let from = "FROM security_group_rules WHERE group_id = $1";
+    let mut page = page_of(conn, page, Some(group.as_uuid()), from, rule_from).await?;
+    let ids: Vec<Uuid> = page.items.iter().map(|r| r.id.as_uuid()).collect();
+    load_children(conn, &mut page.items, Of::Rules(&ids)).await?;
+    Ok(page)
+}
+
+/// The rules of several groups, in creation order: one query for the rules, one for their
+/// remotes, one for their ports.
 pub(crate) async fn rules_of_groups(conn: &mut db::Conn, groups: &[SecurityGroupId]) -> Result<Vec<Rule>> {
     if groups.is_empty() {
         return Ok(Vec::new());
@@ -417,18 +445,22 @@ pub(crate) async fn rules_of_groups(conn: &mut db::Conn, groups: &[SecurityGroup
         "SELECT * FROM security_group_rules WHERE group_id {} ORDER BY {SEQ}",
         db::in_list(1, ids.len())
     );
-    fetch_all(conn, db::bind_list(sqlx::query(&sql), &ids)).await?.iter().map(rule_from).collect()
+    let rows = fetch_all(conn, db::bind_list(sqlx::query(&sql), &ids)).await?;
+    rules_from_rows(conn, &rows, Of::Groups(&ids)).await
 }
 
+/// Replaces what a rule says, its remotes and ports included.
 pub(crate) async fn replace_rule(conn: &mut db::Conn, rule: &Rule) -> Result<()> {
     check_direction(conn, rule).await?;
     let update = sqlx::query(
-        "UPDATE security_group_rules SET direction = $1, action = $2, protocol = $3, ports = $4, priority = $5,
-                remotes = $6, description = $7
-         WHERE id = $8",
+        "UPDATE security_group_rules SET direction = $1, action = $2, protocol = $3, priority = $4,
+                description = $5
+         WHERE id = $6",
     );
     let update = bind_rule(update, rule).bind(rule.id.as_uuid());
-    found(execute(conn, update).await?, RuleId::KIND)
+    found(execute(conn, update).await?, RuleId::KIND)?;
+    clear_children(conn, rule.id).await?;
+    write_children(conn, std::slice::from_ref(rule)).await
 }
 
 /// Adds one member at the end, unless the group has it. Updating the group row first takes its

@@ -24,7 +24,7 @@ use palisade_core::{Page, PageRequest};
 use time::OffsetDateTime;
 
 use super::address_lists::{self as lists, entry_from};
-use super::policy::{rule_from, server_group_from, tag_from};
+use super::policy::{server_group_from, tag_from};
 use super::{by_id, db, delete_by_id, hosts, inventory, ipam, page_of, policy, rows, tenancy};
 
 /// `write_tx!(store, f(args…))`: `f(&mut tx, args…)` in a write transaction, committed if it
@@ -276,14 +276,11 @@ impl Store for db::Handle {
     }
 
     async fn rule(&self, id: RuleId) -> Result<Option<Rule>> {
-        read_tx!(self, by_id("security_group_rules", id.as_uuid(), rule_from))
+        read_tx!(self, policy::rule(id))
     }
 
     async fn list_rules(&self, group: SecurityGroupId, page: PageRequest) -> Result<Page<Rule>> {
-        read_tx!(
-            self,
-            page_of(page, Some(group.as_uuid()), "FROM security_group_rules WHERE group_id = $1", rule_from)
-        )
+        read_tx!(self, policy::list_rules(group, page))
     }
 
     async fn rules_of_groups(&self, groups: &[SecurityGroupId]) -> Result<Vec<Rule>> {

@@ -1,8 +1,7 @@
 //! SQLite's side of the seam: everything the shared SQL (`sql`) needs that PostgreSQL does
 //! differently. Ids are 16-byte BLOBs (sqlx binds `Uuid` so), times Unix seconds, addresses
-//! their octets (byte order is numeric order), CIDR lists space-separated text, rule remotes a
-//! JSON array; creation order is the `rowid`; there are no row locks, since a writer holds the
-//! whole database.
+//! their octets (byte order is numeric order), CIDR lists space-separated text; creation order
+//! is the `rowid`; there are no row locks, since a writer holds the whole database.
 
 use std::net::IpAddr;
 
@@ -97,15 +96,6 @@ pub(crate) fn words(words: Vec<String>) -> String {
 
 pub(crate) fn words_of(row: &Row, col: &str) -> Result<Vec<String>> {
     Ok(get::<String>(row, col)?.split_whitespace().map(str::to_owned).collect())
-}
-
-/// A list of any strings (rule remotes): a JSON array.
-pub(crate) fn strings(strings: Vec<String>) -> String {
-    serde_json::to_string(&strings).unwrap_or_else(|_| "[]".into())
-}
-
-pub(crate) fn strings_of(row: &Row, col: &str) -> Result<Vec<String>> {
-    serde_json::from_str(&get::<String>(row, col)?).map_err(Error::internal)
 }
 
 /// A JSON column's text, as stored.

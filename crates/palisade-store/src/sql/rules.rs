@@ -1,0 +1,220 @@
+//! A rule's remotes and ports as typed rows (migration 0007), written and read here once for
+//! both backends.
+//!
+//! A remote is a row of `security_group_rule_remotes`: its kind and the columns that kind uses
+//! (the CIDR text exactly as the client wrote it, the id of the object named, the role of a
+//! hosts remote), with a hosts remote's tags in `security_group_rule_remote_tags`; a port range
+//! is a row of `security_group_rule_ports`. Positions keep each list in the client's order. No
+//! text format of the core's types is stored, so the core and the faces may change theirs.
+//!
+//! Reads and writes are batched: the children of any number of rules cost one query for the
+//! remotes (with their tags, joined) and one for the ports, and writing them one `INSERT` per
+//! table (per [`super::ROWS_PER_INSERT`] rows). A listing page, a rule and a page of groups'
+//! rules therefore load in a constant number of queries.
+
+use std::collections::HashMap;
+
+use palisade_core::error::{Error, Result};
+use palisade_core::id::{AddressListId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId};
+use palisade_core::policy::{PortRange, Remote, Rule};
+use uuid::Uuid;
+
+use super::db;
+use super::rows::get;
+use super::{execute, fetch_all, insert_rows, position};
+
+/// Whose children to read: some rules by id, or every rule of some groups.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Of<'a> {
+    Rules(&'a [Uuid]),
+    Groups(&'a [Uuid]),
+}
+
+/// Rule ids per query of [`load_children`]: a page of a listing (at most 200) is one query per
+/// table; a whole group's rules stay far below SQLite's limit on bound parameters.
+const RULES_PER_QUERY: usize = 1000;
+
+impl Of<'_> {
+    fn ids(&self) -> &[Uuid] {
+        match self {
+            Of::Rules(ids) | Of::Groups(ids) => ids,
+        }
+    }
+
+    /// The join and condition restricting the child rows `alias` (with a `rule_id`) to the
+    /// rules meant, the ids bound from `$1`.
+    fn filter(&self, alias: &str) -> (String, String) {
+        let among = db::in_list(1, self.ids().len());
+        match self {
+            Of::Rules(_) => (String::new(), format!("{alias}.rule_id {among}")),
+            Of::Groups(_) => (
+                format!("JOIN security_group_rules r ON r.id = {alias}.rule_id"),
+                format!("r.group_id {among}"),
+            ),
+        }
+    }
+}
+
+/// A remote's row: its kind, CIDR text, object id and role id.
+struct RemoteRow<'a> {
+    rule: Uuid,
+    position: i32,
+    kind: &'static str,
+    cidr: Option<&'a str>,
+    object: Option<Uuid>,
+    role: Option<Uuid>,
+}
+
+fn remote_row(rule: Uuid, position: i32, remote: &Remote) -> RemoteRow<'_> {
+    let (kind, cidr, object, role) = match remote {
+        Remote::AnyIpv4 => ("all_ipv4", None, None, None),
+        Remote::AnyIpv6 => ("all_ipv6", None, None, None),
+        Remote::Cidr(text) => ("cidr", Some(text.as_str()), None, None),
+        Remote::Server(id) => ("server", None, Some(id.as_uuid()), None),
+        Remote::Group(id) => ("group", None, Some(id.as_uuid()), None),
+        Remote::ServerGroup(id) => ("server_group", None, Some(id.as_uuid()), None),
+        Remote::Tag(id) => ("tag", None, Some(id.as_uuid()), None),
+        Remote::AddressList(id) => ("address_list", None, Some(id.as_uuid()), None),
+        Remote::Hosts { role, .. } => ("hosts", None, None, role.map(|r| r.as_uuid())),
+    };
+    RemoteRow { rule, position, kind, cidr, object, role }
+}
+
+/// A remote from its row (a hosts remote without its tags yet).
+fn remote_from(row: &db::Row) -> Result<Remote> {
+    let kind: String = get(row, "kind")?;
+    let object = || {
+        get::<Option<Uuid>>(row, "object_id")?
+            .ok_or_else(|| Error::internal(format!("stored {kind} remote without its id")))
+    };
+    Ok(match kind.as_str() {
+        "all_ipv4" => Remote::AnyIpv4,
+        "all_ipv6" => Remote::AnyIpv6,
+        "cidr" => Remote::Cidr(
+            get::<Option<String>>(row, "cidr")?
+                .ok_or_else(|| Error::internal("stored cidr remote without its CIDR"))?,
+        ),
+        "server" => Remote::Server(ServerId::from_uuid(object()?)),
+        "group" => Remote::Group(SecurityGroupId::from_uuid(object()?)),
+        "server_group" => Remote::ServerGroup(ServerGroupId::from_uuid(object()?)),
+        "tag" => Remote::Tag(TagId::from_uuid(object()?)),
+        "address_list" => Remote::AddressList(AddressListId::from_uuid(object()?)),
+        "hosts" => Remote::Hosts {
+            role: get::<Option<Uuid>>(row, "role_id")?.map(SecurityGroupId::from_uuid),
+            tags: Vec::new(),
+        },
+        other => return Err(Error::internal(format!("stored remote kind {other}"))),
+    })
+}
+
+/// Writes the remotes and ports of `rules`, whose rows exist and have none yet: one batched
+/// `INSERT` per table for all of them.
+pub(crate) async fn write_children(conn: &mut db::Conn, rules: &[Rule]) -> Result<()> {
+    let mut remotes = Vec::new();
+    let mut tags = Vec::new();
+    let mut ports = Vec::new();
+    for rule in rules {
+        let id = rule.id.as_uuid();
+        for (i, remote) in rule.remotes.iter().enumerate() {
+            remotes.push(remote_row(id, position(i), remote));
+            if let Remote::Hosts { tags: of_remote, .. } = remote {
+                tags.extend(
+                    of_remote.iter().enumerate().map(|(j, t)| (id, position(i), position(j), t.as_str())),
+                );
+            }
+        }
+        ports.extend(rule.ports.iter().enumerate().map(|(i, p)| (id, position(i), *p)));
+    }
+    let into = "security_group_rule_remotes (rule_id, position, kind, cidr, object_id, role_id)";
+    insert_rows(conn, into, &remotes, bind_remote, db::db_error).await?;
+    let into = "security_group_rule_remote_tags (rule_id, remote_position, position, tag)";
+    insert_rows(conn, into, &tags, bind_tag, db::db_error).await?;
+    let into = "security_group_rule_ports (rule_id, position, first_port, last_port)";
+    insert_rows(conn, into, &ports, bind_port, db::db_error).await
+}
+
+fn bind_remote<'q>(q: db::Query<'q>, _: usize, r: &'q RemoteRow<'_>) -> db::Query<'q> {
+    q.bind(r.rule).bind(r.position).bind(r.kind).bind(r.cidr).bind(r.object).bind(r.role)
+}
+
+/// A hosts remote's tag: rule, remote's position, tag's position, tag.
+fn bind_tag<'q>(q: db::Query<'q>, _: usize, t: &'q (Uuid, i32, i32, &str)) -> db::Query<'q> {
+    q.bind(t.0).bind(t.1).bind(t.2).bind(t.3)
+}
+
+/// A port range: rule, position, range.
+fn bind_port<'q>(q: db::Query<'q>, _: usize, p: &'q (Uuid, i32, PortRange)) -> db::Query<'q> {
+    q.bind(p.0).bind(p.1).bind(i32::from(p.2.from)).bind(i32::from(p.2.to))
+}
+
+/// Deletes a rule's remotes (and their tags) and ports, before they are written anew.
+pub(crate) async fn clear_children(conn: &mut db::Conn, rule: RuleId) -> Result<()> {
+    for table in ["security_group_rule_remotes", "security_group_rule_ports"] {
+        let sql = format!("DELETE FROM {table} WHERE rule_id = $1");
+        execute(conn, sqlx::query(&sql).bind(rule.as_uuid())).await?;
+    }
+    Ok(())
+}
+
+/// Fills in the remotes and ports of `rules` (decoded from their rows, with none) from the
+/// children of `of`, which must cover them: two queries for the rules of any number of groups,
+/// two per [`RULES_PER_QUERY`] rules by id (a page of a listing is one).
+pub(crate) async fn load_children(conn: &mut db::Conn, rules: &mut [Rule], of: Of<'_>) -> Result<()> {
+    if rules.is_empty() || of.ids().is_empty() {
+        return Ok(());
+    }
+    let index: HashMap<Uuid, usize> = rules.iter().enumerate().map(|(i, r)| (r.id.as_uuid(), i)).collect();
+    match of {
+        Of::Rules(ids) => {
+            for chunk in ids.chunks(RULES_PER_QUERY) {
+                load(conn, rules, &index, Of::Rules(chunk)).await?;
+            }
+            Ok(())
+        }
+        Of::Groups(_) => load(conn, rules, &index, of).await,
+    }
+}
+
+/// The remotes (their tags joined) and the ports of `of`, into the rules `index` places.
+async fn load(
+    conn: &mut db::Conn,
+    rules: &mut [Rule],
+    index: &HashMap<Uuid, usize>,
+    of: Of<'_>,
+) -> Result<()> {
+    let (join, condition) = of.filter("m");
+    let sql = format!(
+        "SELECT m.rule_id, m.position, m.kind, m.cidr, m.object_id, m.role_id, t.tag
+         FROM security_group_rule_remotes m {join}
+         LEFT JOIN security_group_rule_remote_tags t ON t.rule_id = m.rule_id AND t.remote_position = m.position
+         WHERE {condition} ORDER BY m.rule_id, m.position, t.position"
+    );
+    let mut last: Option<(Uuid, i32)> = None;
+    for row in fetch_all(&mut *conn, db::bind_list(sqlx::query(&sql), of.ids())).await? {
+        let rule: Uuid = get(&row, "rule_id")?;
+        let Some(&i) = index.get(&rule) else { continue };
+        let key = (rule, get::<i32>(&row, "position")?);
+        if last != Some(key) {
+            rules[i].remotes.push(remote_from(&row)?);
+            last = Some(key);
+        }
+        if let Some(tag) = get::<Option<String>>(&row, "tag")? {
+            match rules[i].remotes.last_mut() {
+                Some(Remote::Hosts { tags, .. }) => tags.push(tag),
+                _ => return Err(Error::internal("a stored tag of a remote that is not of hosts")),
+            }
+        }
+    }
+
+    let (join, condition) = of.filter("p");
+    let sql = format!(
+        "SELECT p.rule_id, p.first_port, p.last_port FROM security_group_rule_ports p {join}
+         WHERE {condition} ORDER BY p.rule_id, p.position"
+    );
+    for row in fetch_all(conn, db::bind_list(sqlx::query(&sql), of.ids())).await? {
+        let Some(&i) = index.get(&get::<Uuid>(&row, "rule_id")?) else { continue };
+        let port = |col: &str| u16::try_from(get::<i32>(&row, col)?).map_err(Error::internal);
+        rules[i].ports.push(PortRange { from: port("first_port")?, to: port("last_port")? });
+    }
+    Ok(())
+}
