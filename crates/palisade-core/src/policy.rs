@@ -4,9 +4,6 @@
 //! `portRange`, Hostway's `fromPort`/`toPort`/`ACCEPT`) maps onto these types; validation of the
 //! model lives here so that every face refuses the same things for the same reasons.
 
-use std::fmt;
-use std::str::FromStr;
-
 use time::OffsetDateTime;
 
 use crate::id::{
@@ -225,36 +222,6 @@ pub struct PortRange {
     pub to: u16,
 }
 
-impl fmt::Display for PortRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.from == self.to {
-            write!(f, "{}", self.from)
-        } else {
-            write!(f, "{}-{}", self.from, self.to)
-        }
-    }
-}
-
-/// Parses `"22"`, `"80,443"`, `"2000-3000"` (Katapult's port strings). Empty means all ports.
-pub fn parse_ports(text: &str) -> Result<Vec<PortRange>, String> {
-    let mut out = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (from, to) = part.split_once('-').map(|(a, b)| (a.trim(), b.trim())).unwrap_or((part, part));
-        let port = |p: &str| p.parse::<u16>().ok().filter(|n| *n >= 1);
-        match (port(from), port(to)) {
-            (Some(from), Some(to)) if from <= to => out.push(PortRange { from, to }),
-            (Some(_), Some(_)) => return Err(format!("range {part} runs backwards")),
-            _ => return Err(format!("{part} is not a port or range between 1 and 65535")),
-        }
-    }
-    Ok(out)
-}
-
-/// `"80,443,2000-3000"`; `None` for all ports.
-pub fn render_ports(ports: &[PortRange]) -> Option<String> {
-    (!ports.is_empty()).then(|| ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(","))
-}
-
 /// Where traffic of a rule comes from (inbound) or goes to (outbound).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Remote {
@@ -358,63 +325,6 @@ impl Remote {
             _ => None,
         }
     }
-
-    /// A stored CIDR: accepted as stored (it was validated when written, possibly under older
-    /// rules that clients' stored ids still depend on).
-    fn stored_cidr(text: &str) -> Option<Self> {
-        let ok = text.parse::<ipnet::IpNet>().is_ok() || text.parse::<std::net::IpAddr>().is_ok();
-        ok.then(|| Self::Cidr(text.to_owned()))
-    }
-}
-
-/// The storage form of a remote: `all:ipv4`, `all:ipv6`, `cidr:<text>`, `server:<uuid>`,
-/// `group:<uuid>`, `server_group:<uuid>`.
-impl fmt::Display for Remote {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::AnyIpv4 => f.write_str("all:ipv4"),
-            Self::AnyIpv6 => f.write_str("all:ipv6"),
-            Self::Cidr(text) => write!(f, "cidr:{text}"),
-            Self::Server(id) => write!(f, "server:{id}"),
-            Self::Group(id) => write!(f, "group:{id}"),
-            Self::ServerGroup(id) => write!(f, "server_group:{id}"),
-            Self::Tag(id) => write!(f, "tag:{id}"),
-            Self::AddressList(id) => write!(f, "address_list:{id}"),
-            Self::Hosts { role, tags } => {
-                let json = serde_json::json!({ "role": role.map(|r| r.to_string()), "tags": tags });
-                write!(f, "hosts:{json}")
-            }
-        }
-    }
-}
-
-impl FromStr for Remote {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.split_once(':') {
-            Some(("all", "ipv4")) => Ok(Self::AnyIpv4),
-            Some(("all", "ipv6")) => Ok(Self::AnyIpv6),
-            Some(("cidr", text)) => Self::stored_cidr(text).ok_or_else(|| format!("bad CIDR {text}")),
-            Some(("server", id)) => id.parse().map(Self::Server).map_err(|e| e.to_string()),
-            Some(("group", id)) => id.parse().map(Self::Group).map_err(|e| e.to_string()),
-            Some(("server_group", id)) => id.parse().map(Self::ServerGroup).map_err(|e| e.to_string()),
-            Some(("tag", id)) => id.parse().map(Self::Tag).map_err(|e| e.to_string()),
-            Some(("address_list", id)) => id.parse().map(Self::AddressList).map_err(|e| e.to_string()),
-            Some(("hosts", json)) => {
-                let value: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
-                let role = match value["role"].as_str() {
-                    Some(r) => Some(r.parse().map_err(|e: uuid::Error| e.to_string())?),
-                    None => None,
-                };
-                let tags = value["tags"]
-                    .as_array()
-                    .map(|t| t.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-                    .unwrap_or_default();
-                Ok(Self::Hosts { role, tags })
-            }
-            _ => Err(format!("unknown remote {s}")),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -479,36 +389,9 @@ pub struct GroupFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     #[test]
-    fn katapult_port_strings() {
-        assert_eq!(parse_ports("22").unwrap(), vec![PortRange { from: 22, to: 22 }]);
-        assert_eq!(render_ports(&parse_ports("80,443").unwrap()).as_deref(), Some("80,443"));
-        assert_eq!(render_ports(&parse_ports("2000-3000").unwrap()).as_deref(), Some("2000-3000"));
-        assert_eq!(render_ports(&parse_ports("").unwrap()), None);
-        assert!(parse_ports("0").is_err());
-        assert!(parse_ports("70000").is_err());
-        assert!(parse_ports("30-20").is_err());
-        assert!(parse_ports("http").is_err());
-    }
-
-    #[test]
-    fn remotes_round_trip_through_storage_text() {
-        let hosts = Remote::Hosts {
-            role: Some(SecurityGroupId::random()),
-            tags: vec!["env:prod".into(), "a,b:c".into()],
-        };
-        for r in [
-            Remote::AnyIpv4,
-            Remote::AnyIpv6,
-            Remote::Cidr("10.0.0.1/24".into()),
-            Remote::Server(ServerId::random()),
-            hosts,
-            Remote::Hosts { role: None, tags: vec![] },
-        ] {
-            assert_eq!(r.to_string().parse::<Remote>().unwrap(), r);
-        }
+    fn addresses_and_cidrs_are_remotes() {
         assert_eq!(Remote::cidr("10.0.0.300"), Err(CidrError::Malformed));
         assert_eq!(Remote::cidr("195.66.84.24"), Ok(Remote::Cidr("195.66.84.24".into())));
     }
@@ -543,16 +426,5 @@ mod tests {
         assert_eq!(net("2001:db8::1/64"), "2001:db8::/64");
         assert_eq!(Remote::AnyIpv4.network().unwrap().to_string(), "0.0.0.0/0");
         assert_eq!(Remote::AnyIpv6.network().unwrap().to_string(), "::/0");
-        // Stored remotes written before the checks still load.
-        assert_eq!("cidr:1.2.3.4/0".parse::<Remote>(), Ok(Remote::Cidr("1.2.3.4/0".into())));
-    }
-
-    proptest! {
-        #[test]
-        fn port_lists_round_trip(ranges in proptest::collection::vec((1u16..=65535, 0u16..100), 0..6)) {
-            let ranges: Vec<PortRange> = ranges.into_iter().map(|(a, w)| PortRange { from: a, to: a.saturating_add(w) }).collect();
-            let text = render_ports(&ranges).unwrap_or_default();
-            prop_assert_eq!(parse_ports(&text).unwrap(), ranges);
-        }
     }
 }

@@ -19,6 +19,7 @@ mod encode;
 mod endpoints;
 pub mod error;
 pub mod ids;
+mod ports;
 mod security_groups;
 mod views;
 

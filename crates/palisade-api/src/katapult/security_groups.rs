@@ -4,8 +4,8 @@ use axum::response::Response;
 use palisade_core::error::ViolationCode;
 use palisade_core::id::{RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId};
 use palisade_core::policy::{
-    parse_ports, render_ports, Action, Annotation, CidrError, Direction, GroupFilter, GroupKind, Member,
-    Protocol, Remote, Rule, RulePatch, SecurityGroup, SecurityGroupPatch,
+    Action, Annotation, CidrError, Direction, GroupFilter, GroupKind, Member, Protocol, Remote, Rule,
+    RulePatch, SecurityGroup, SecurityGroupPatch,
 };
 use palisade_core::service::{CreateRule, CreateSecurityGroup};
 use palisade_core::{Error, PageRequest, Violation};
@@ -15,6 +15,7 @@ use super::args::{Args, Lookup};
 use super::encode::ok;
 use super::endpoints::{organization, Ctx, ORGANIZATION_KEYS};
 use super::ids;
+use super::ports;
 use super::views::Pagination;
 
 type Result<T> = std::result::Result<T, Error>;
@@ -125,7 +126,7 @@ fn rule_view(rule: &Rule, group: Option<&SecurityGroup>) -> RuleView {
             Action::Allow => "allow",
             Action::Deny | Action::Reject => "deny",
         },
-        ports: render_ports(&rule.ports),
+        ports: ports::render(&rule.ports),
         targets: rule.remotes.iter().map(target).collect(),
         notes: rule.description.clone(),
     }
@@ -294,8 +295,8 @@ fn action(text: &str) -> Action {
 }
 
 /// `"22"`, `"80,443"`, `"2000-3000"`; `""` means all ports.
-fn ports(text: &str) -> Result<Vec<palisade_core::policy::PortRange>> {
-    parse_ports(text).map_err(|e| invalid("ports", &format!("are invalid ({e})")))
+fn port_ranges(text: &str) -> Result<Vec<palisade_core::policy::PortRange>> {
+    ports::parse(text).map_err(|e| invalid("ports", &format!("are invalid ({e})")))
 }
 
 /// Targets: `all:ipv4`, `all:ipv6`, addresses and CIDRs (kept verbatim), `vm_…`, `sg_…`.
@@ -348,7 +349,7 @@ pub async fn create_rule(ctx: Ctx<'_>) -> Result<Response> {
         direction: direction(dir),
         action: action(act),
         protocol: protocol(proto),
-        ports: ports(&port_text)?,
+        ports: port_ranges(&port_text)?,
         priority: None,
         remotes: remotes(&targets)?,
         description: notes,
@@ -390,7 +391,7 @@ pub async fn update_rule(ctx: Ctx<'_>) -> Result<Response> {
         action: args.enumeration(&["properties", "action"], ACTIONS)?.map(action),
         protocol: args.enumeration(&["properties", "protocol"], PROTOCOLS)?.map(protocol),
         // `""` clears to null; an omitted key keeps its value.
-        ports: args.string(&["properties", "ports"])?.map(|p| ports(&p)).transpose()?,
+        ports: args.string(&["properties", "ports"])?.map(|p| port_ranges(&p)).transpose()?,
         priority: None,
         remotes: args.strings(&["properties", "targets"])?.map(|t| remotes(&t)).transpose()?,
         description: args.string(&["properties", "notes"])?.map(|n| Some(n).filter(|n| !n.is_empty())),
