@@ -41,16 +41,16 @@ impl Of<'_> {
         }
     }
 
-    /// The join and condition restricting the child rows `alias` (with a `rule_id`) to the
-    /// rules meant, the ids bound from `$1`.
-    fn filter(&self, alias: &str) -> (String, String) {
+    /// The condition restricting child rows `alias` (with a `rule_id`) to the rules meant, the
+    /// ids bound from `$1`. Every child table of a query gets it: PostgreSQL otherwise joins a
+    /// whole table of tags by hash rather than look up the few it needs.
+    fn filter(&self, alias: &str) -> String {
         let among = db::in_list(1, self.ids().len());
         match self {
-            Of::Rules(_) => (String::new(), format!("{alias}.rule_id {among}")),
-            Of::Groups(_) => (
-                format!("JOIN security_group_rules r ON r.id = {alias}.rule_id"),
-                format!("r.group_id {among}"),
-            ),
+            Of::Rules(_) => format!("{alias}.rule_id {among}"),
+            Of::Groups(_) => {
+                format!("{alias}.rule_id IN (SELECT id FROM security_group_rules WHERE group_id {among})")
+            }
         }
     }
 }
@@ -182,12 +182,14 @@ async fn load(
     index: &HashMap<Uuid, usize>,
     of: Of<'_>,
 ) -> Result<()> {
-    let (join, condition) = of.filter("m");
     let sql = format!(
         "SELECT m.rule_id, m.position, m.kind, m.cidr, m.object_id, m.role_id, t.tag
-         FROM security_group_rule_remotes m {join}
-         LEFT JOIN security_group_rule_remote_tags t ON t.rule_id = m.rule_id AND t.remote_position = m.position
-         WHERE {condition} ORDER BY m.rule_id, m.position, t.position"
+         FROM security_group_rule_remotes m
+         LEFT JOIN security_group_rule_remote_tags t
+                ON t.rule_id = m.rule_id AND t.remote_position = m.position AND {}
+         WHERE {} ORDER BY m.rule_id, m.position, t.position",
+        of.filter("t"),
+        of.filter("m")
     );
     let mut last: Option<(Uuid, i32)> = None;
     for row in fetch_all(&mut *conn, db::bind_list(sqlx::query(&sql), of.ids())).await? {
@@ -206,10 +208,10 @@ async fn load(
         }
     }
 
-    let (join, condition) = of.filter("p");
     let sql = format!(
-        "SELECT p.rule_id, p.first_port, p.last_port FROM security_group_rule_ports p {join}
-         WHERE {condition} ORDER BY p.rule_id, p.position"
+        "SELECT p.rule_id, p.first_port, p.last_port FROM security_group_rule_ports p
+         WHERE {} ORDER BY p.rule_id, p.position",
+        of.filter("p")
     );
     for row in fetch_all(conn, db::bind_list(sqlx::query(&sql), of.ids())).await? {
         let Some(&i) = index.get(&get::<Uuid>(&row, "rule_id")?) else { continue };
