@@ -107,7 +107,8 @@ async fn counts(backend: Backend) {
     let narrow = Rule { id: small_rules[0].id, ..wide_rule(small.id, 3) };
     let (one, done) = statements(store.replace_rule(&narrow)).await;
     done.unwrap();
-    let broad = Rule { id: large_rules[0].id, ..wide_rule(large.id, 60) };
+    let broad =
+        Rule { id: large_rules[0].id, created_at: large_rules[0].created_at, ..wide_rule(large.id, 60) };
     let (wide, done) = statements(store.replace_rule(&broad)).await;
     done.unwrap();
     assert_eq!(one, wide, "replacing a rule");

@@ -10,7 +10,8 @@
 //! Reads and writes are batched: the children of any number of rules cost one query for the
 //! remotes (with their tags, joined) and one for the ports, and writing them one `INSERT` per
 //! table (per [`super::ROWS_PER_INSERT`] rows). A listing page, a rule and a page of groups'
-//! rules therefore load in a constant number of queries.
+//! rules therefore load in a constant number of queries. Children are looked up by rule id
+//! (the rules are read first), which PostgreSQL plans as index lookups for a page.
 
 use std::collections::HashMap;
 
@@ -23,36 +24,16 @@ use super::db;
 use super::rows::get;
 use super::{execute, fetch_all, insert_rows, position};
 
-/// Whose children to read: some rules by id, or every rule of some groups.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Of<'a> {
-    Rules(&'a [Uuid]),
-    Groups(&'a [Uuid]),
-}
+/// Rules per query of [`load_children`]: every page of a listing (at most 200) and a large
+/// organization's rules (10,000) are one query per table, and SQLite's limit on bound
+/// parameters (32,766) is never reached.
+const RULES_PER_QUERY: usize = 10_000;
 
-/// Rule ids per query of [`load_children`]: a page of a listing (at most 200) is one query per
-/// table; a whole group's rules stay far below SQLite's limit on bound parameters.
-const RULES_PER_QUERY: usize = 1000;
-
-impl Of<'_> {
-    fn ids(&self) -> &[Uuid] {
-        match self {
-            Of::Rules(ids) | Of::Groups(ids) => ids,
-        }
-    }
-
-    /// The condition restricting child rows `alias` (with a `rule_id`) to the rules meant, the
-    /// ids bound from `$1`. Every child table of a query gets it: PostgreSQL otherwise joins a
-    /// whole table of tags by hash rather than look up the few it needs.
-    fn filter(&self, alias: &str) -> String {
-        let among = db::in_list(1, self.ids().len());
-        match self {
-            Of::Rules(_) => format!("{alias}.rule_id {among}"),
-            Of::Groups(_) => {
-                format!("{alias}.rule_id IN (SELECT id FROM security_group_rules WHERE group_id {among})")
-            }
-        }
-    }
+/// The condition restricting child rows `alias` to the rules of `ids`, bound from `$1`. By id
+/// rather than by group (a subquery): PostgreSQL then knows how few rows it looks for and uses
+/// the index, where for the rules of a few groups it scanned whole child tables.
+fn of_rules(alias: &str, ids: &[Uuid]) -> String {
+    format!("{alias}.rule_id {}", db::in_list(1, ids.len()))
 }
 
 /// A remote's row: its kind, CIDR text, object id and role id.
@@ -156,31 +137,24 @@ pub(crate) async fn clear_children(conn: &mut db::Conn, rule: RuleId) -> Result<
     Ok(())
 }
 
-/// Fills in the remotes and ports of `rules` (decoded from their rows, with none) from the
-/// children of `of`, which must cover them: two queries for the rules of any number of groups,
-/// two per [`RULES_PER_QUERY`] rules by id (a page of a listing is one).
-pub(crate) async fn load_children(conn: &mut db::Conn, rules: &mut [Rule], of: Of<'_>) -> Result<()> {
-    if rules.is_empty() || of.ids().is_empty() {
-        return Ok(());
+/// Fills in the remotes and ports of `rules` (decoded from their rows, with none): two queries
+/// (per [`RULES_PER_QUERY`] rules), whatever their number.
+pub(crate) async fn load_children(conn: &mut db::Conn, rules: &mut [Rule]) -> Result<()> {
+    let ids: Vec<Uuid> = rules.iter().map(|r| r.id.as_uuid()).collect();
+    let index: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    for chunk in ids.chunks(RULES_PER_QUERY) {
+        load(conn, rules, &index, chunk).await?;
     }
-    let index: HashMap<Uuid, usize> = rules.iter().enumerate().map(|(i, r)| (r.id.as_uuid(), i)).collect();
-    match of {
-        Of::Rules(ids) => {
-            for chunk in ids.chunks(RULES_PER_QUERY) {
-                load(conn, rules, &index, Of::Rules(chunk)).await?;
-            }
-            Ok(())
-        }
-        Of::Groups(_) => load(conn, rules, &index, of).await,
-    }
+    Ok(())
 }
 
-/// The remotes (their tags joined) and the ports of `of`, into the rules `index` places.
+/// The remotes (their tags joined) and the ports of the rules `ids`, into the rules `index`
+/// places.
 async fn load(
     conn: &mut db::Conn,
     rules: &mut [Rule],
     index: &HashMap<Uuid, usize>,
-    of: Of<'_>,
+    ids: &[Uuid],
 ) -> Result<()> {
     let sql = format!(
         "SELECT m.rule_id, m.position, m.kind, m.cidr, m.object_id, m.role_id, t.tag
@@ -188,11 +162,11 @@ async fn load(
          LEFT JOIN security_group_rule_remote_tags t
                 ON t.rule_id = m.rule_id AND t.remote_position = m.position AND {}
          WHERE {} ORDER BY m.rule_id, m.position, t.position",
-        of.filter("t"),
-        of.filter("m")
+        of_rules("t", ids),
+        of_rules("m", ids)
     );
     let mut last: Option<(Uuid, i32)> = None;
-    for row in fetch_all(&mut *conn, db::bind_list(sqlx::query(&sql), of.ids())).await? {
+    for row in fetch_all(&mut *conn, db::bind_list(sqlx::query(&sql), ids)).await? {
         let rule: Uuid = get(&row, "rule_id")?;
         let Some(&i) = index.get(&rule) else { continue };
         let key = (rule, get::<i32>(&row, "position")?);
@@ -211,9 +185,9 @@ async fn load(
     let sql = format!(
         "SELECT p.rule_id, p.first_port, p.last_port FROM security_group_rule_ports p
          WHERE {} ORDER BY p.rule_id, p.position",
-        of.filter("p")
+        of_rules("p", ids)
     );
-    for row in fetch_all(conn, db::bind_list(sqlx::query(&sql), of.ids())).await? {
+    for row in fetch_all(conn, db::bind_list(sqlx::query(&sql), ids)).await? {
         let Some(&i) = index.get(&get::<Uuid>(&row, "rule_id")?) else { continue };
         let port = |col: &str| u16::try_from(get::<i32>(&row, col)?).map_err(Error::internal);
         rules[i].ports.push(PortRange { from: port("first_port")?, to: port("last_port")? });
