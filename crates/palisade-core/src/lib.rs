@@ -27,4 +27,4 @@ pub use error::{Error, Result, Violation, ViolationCode};
 pub use page::{Page, PageRequest};
 pub use scope::Scope;
 pub use service::Core;
-pub use store::Store;
+pub use store::{Reads, Store, Writes};

@@ -3,7 +3,8 @@
 //! every migration it ran is byte for byte the same. These are the SHA-384 checksums of the
 //! migrations as released before the two store crates became one (`palisade-store-sqlite/` and
 //! `palisade-store-postgres/` at commit cb57306); a changed byte fails here, not at a
-//! customer's start-up. New schema changes go in new migrations.
+//! customer's start-up. New schema changes go in new migrations, listed here once released
+//! (0006, policy revisions, since issue 12).
 
 use sqlx::migrate::Migrator;
 
@@ -33,6 +34,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "rule_numbers",
         "52d90337dda675b1946ae3e3bf31f5b3f7ac416d9e5ef3b2fa58575a69ab9b52760e85120916f912fef2646cb24f3463",
     ),
+    (
+        6,
+        "policy_revisions",
+        "dde3b2447b69dd5a1966fe2684271b9d438b5850ab44c8b2e148188e078c809073816ccf65303c7168abdc0b4a9be1e6",
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -60,6 +66,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         5,
         "rule_numbers",
         "fc65a6acdbe2327ea7c83e0653829147ec14ff97d0411dafe5fedd949020f54f42548af5898ba4aca1dced878d5c7aa2",
+    ),
+    (
+        6,
+        "policy_revisions",
+        "871ac72e8d76e89a4b1d6d026e106f7a7fe0a67421fdc7a5a05e6e176844f7b137259ac3567b9ccf23ef82658b0a047e",
     ),
 ];
 

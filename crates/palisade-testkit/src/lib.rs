@@ -10,6 +10,24 @@
 
 pub mod suite;
 
+/// `once!(store, method(args…))`: one store call in a write transaction of its own (a write
+/// transaction reads too), committed when the call succeeds and rolled back when it fails, as
+/// a request that does one thing would do.
+#[macro_export]
+macro_rules! once {
+    ($store:expr, $method:ident ( $($arg:expr),* $(,)? )) => {{
+        #[allow(unused_imports)]
+        use ::palisade_core::{Reads as _, Store as _, Writes as _};
+        async {
+            let mut tx = $store.write().await?;
+            let out = tx.$method($($arg),*).await?;
+            tx.commit().await?;
+            Ok::<_, ::palisade_core::error::Error>(out)
+        }
+        .await
+    }};
+}
+
 use std::sync::Arc;
 
 use palisade_core::Store;

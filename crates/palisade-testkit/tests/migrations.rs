@@ -9,7 +9,7 @@ use std::str::FromStr;
 use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId};
 use palisade_core::policy::Direction;
 use palisade_testkit::suite::{group, organization, rule};
-use palisade_testkit::{Backend, TestDatabase};
+use palisade_testkit::{once, Backend, TestDatabase};
 use uuid::Uuid;
 
 /// Applies this backend's migrations numbered below `before` (copied from the store crate).
@@ -136,24 +136,24 @@ async fn old_rule_numbers_survive(backend: Backend) {
     let (a, b) = (OrganizationId::from_uuid(a), OrganizationId::from_uuid(b));
     let (ga, gb) = (SecurityGroupId::from_uuid(ga), SecurityGroupId::from_uuid(gb));
     let rid = |i: usize| RuleId::from_uuid(rules[i].0);
-    assert_eq!(store.rule_numbers(a, &[ga]).await.unwrap(), vec![(rid(0), 1), (rid(2), 3)]);
-    assert_eq!(store.rule_numbers(b, &[gb]).await.unwrap(), vec![(rid(1), 2)]);
-    assert_eq!(store.rule_by_number(a, 3).await.unwrap(), Some(rid(2)));
-    assert_eq!(store.rule_by_number(b, 3).await.unwrap(), None);
+    assert_eq!(once!(store, rule_numbers(a, &[ga])).unwrap(), vec![(rid(0), 1), (rid(2), 3)]);
+    assert_eq!(once!(store, rule_numbers(b, &[gb])).unwrap(), vec![(rid(1), 2)]);
+    assert_eq!(once!(store, rule_by_number(a, 3)).unwrap(), Some(rid(2)));
+    assert_eq!(once!(store, rule_by_number(b, 3)).unwrap(), None);
     // New rules continue above every number ever handed out (4 was deleted: never again).
     let next_a = rule(ga, Direction::Inbound, "80");
-    store.insert_rule(&next_a).await.unwrap();
+    once!(store, insert_rule(&next_a)).unwrap();
     let next_b = rule(gb, Direction::Inbound, "80");
-    store.insert_rule(&next_b).await.unwrap();
-    assert_eq!(store.rule_by_number(a, 5).await.unwrap(), Some(next_a.id));
-    assert_eq!(store.rule_by_number(b, 5).await.unwrap(), Some(next_b.id));
+    once!(store, insert_rule(&next_b)).unwrap();
+    assert_eq!(once!(store, rule_by_number(a, 5)).unwrap(), Some(next_a.id));
+    assert_eq!(once!(store, rule_by_number(b, 5)).unwrap(), Some(next_b.id));
     // A new organization starts at 1.
     let c = organization("c");
-    store.insert_organization(&c).await.unwrap();
+    once!(store, insert_organization(&c)).unwrap();
     let gc = group(c.id, "g");
     let first = rule(gc.id, Direction::Inbound, "22");
-    store.insert_security_group(&gc, std::slice::from_ref(&first)).await.unwrap();
-    assert_eq!(store.rule_numbers(c.id, &[gc.id]).await.unwrap(), vec![(first.id, 1)]);
+    once!(store, insert_security_group(&gc, std::slice::from_ref(&first))).unwrap();
+    assert_eq!(once!(store, rule_numbers(c.id, &[gc.id])).unwrap(), vec![(first.id, 1)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -60,7 +60,7 @@ async fn existing_role(w: &World, id: &str, name: &str) {
         created_at: at,
         updated_at: at,
     };
-    w.app.core.store().insert_security_group(&group, &[]).await.unwrap();
+    once!(w.app.core.store(), insert_security_group(&group, &[])).unwrap();
 }
 
 fn without_generated(mut v: Value) -> Value {

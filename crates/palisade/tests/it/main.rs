@@ -5,6 +5,9 @@
 
 mod support;
 
+#[macro_use]
+extern crate palisade_testkit;
+
 mod auth;
 mod auth_limits;
 mod binary;
