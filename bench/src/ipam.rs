@@ -78,9 +78,9 @@ async fn store_fill(
     let db = TestDatabase::new(backend).await;
     let store: Arc<dyn Store> = open_store(&db.url, &db_settings()).await?;
     let dc = data_center();
-    once!(store, insert_data_center(&dc))?;
+    once!(store, insert_data_center(&::palisade_testkit::grants::op(), &dc))?;
     let org = organization("bench");
-    once!(store, insert_organization(&org))?;
+    once!(store, insert_organization(&::palisade_testkit::grants::op(), &org))?;
     let network = Network {
         id: NetworkId::random(),
         name: "Bench".into(),
@@ -92,7 +92,7 @@ async fn store_fill(
         organization_id: None,
         created_at: now(),
     };
-    once!(store, insert_network(&network))?;
+    once!(store, insert_network(&::palisade_testkit::grants::op(), &network))?;
     let version = IpVersion::of_net(&prefix);
     let exhausted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = exhausted.clone();
@@ -111,7 +111,10 @@ async fn store_fill(
                 allocation: None,
                 created_at: now(),
             };
-            match once!(store, allocate_ip(&request)) {
+            match once!(
+                store,
+                allocate_ip(&::palisade_testkit::grants::grant((request).organization_id), &request)
+            ) {
                 Ok(_) => Ok(true),
                 Err(Error::NoAvailableAddresses) => {
                     flag.store(true, std::sync::atomic::Ordering::Relaxed);

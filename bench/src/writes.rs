@@ -100,7 +100,7 @@ async fn level(
                 created_at: at,
                 updated_at: at,
             };
-            once!(store, insert_organization(&org))?;
+            once!(store, insert_organization(&::palisade_testkit::grants::op(), &org))?;
             let id = ApiTokenId::random();
             let (_, hash) = new_token_secret(id);
             let token = ApiToken {
@@ -112,7 +112,10 @@ async fn level(
                 expires_at: None,
                 created_at: at,
             };
-            once!(store, insert_api_token(&token, &hash))?;
+            once!(
+                store,
+                insert_api_token(&::palisade_testkit::grants::grant((token).organization_id), &token, &hash)
+            )?;
             Ok(true)
         }
     })

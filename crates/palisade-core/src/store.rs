@@ -26,6 +26,7 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
+use crate::grant::{Grant, ListGrant, OperatorGrant};
 use crate::id::{
     AddressListEntryId, AddressListId, ApiTokenId, DataCenterId, IpAddressId, NetworkId, OrganizationId,
     RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId,
@@ -182,6 +183,10 @@ pub trait Reads: Send {
 
 /// A write transaction: every write, and the reads a read-modify-write needs, locked until
 /// commit. Errors leave the transaction to be dropped (rolled back).
+///
+/// Every write takes the proof of its authorization ([`crate::grant`]) and is confined to it:
+/// an object of another organization than the grant's is not found, and an object to insert
+/// must belong to the grant's organization.
 #[async_trait]
 pub trait Writes: Reads {
     /// Makes everything done through this handle visible at once, bumping the policy revision
@@ -189,40 +194,46 @@ pub trait Writes: Reads {
     async fn commit(self: Box<Self>) -> Result<()>;
 
     /// Stores `value` unless the key exists; returns the value now stored (first writer wins).
-    async fn init_setting(&mut self, key: &str, value: &str) -> Result<String>;
+    async fn init_setting(&mut self, grant: &OperatorGrant, key: &str, value: &str) -> Result<String>;
 
-    async fn insert_organization(&mut self, org: &Organization) -> Result<()>;
+    async fn insert_organization(&mut self, grant: &OperatorGrant, org: &Organization) -> Result<()>;
     /// Applies the patch; `updated_at` is set to `at`. [`Error::NotFound`] if absent.
     async fn update_organization(
         &mut self,
+        grant: &OperatorGrant,
         id: OrganizationId,
         patch: &OrganizationPatch,
         at: time::OffsetDateTime,
     ) -> Result<Organization>;
     /// Deletes the organization and everything it owns. [`Error::NotFound`] if absent.
-    async fn delete_organization(&mut self, id: OrganizationId) -> Result<()>;
+    async fn delete_organization(&mut self, grant: &OperatorGrant, id: OrganizationId) -> Result<()>;
 
-    async fn insert_api_token(&mut self, token: &ApiToken, secret_hash: &SecretHash) -> Result<()>;
+    async fn insert_api_token(
+        &mut self,
+        grant: &Grant,
+        token: &ApiToken,
+        secret_hash: &SecretHash,
+    ) -> Result<()>;
     /// Revokes at once (the row is kept, marked revoked at `at`). [`Error::NotFound`] if the
     /// token is not the organization's; [`Error::Conflict`] if it is already revoked, so that of
     /// two concurrent revocations exactly one succeeds.
     async fn revoke_api_token(
         &mut self,
-        org: OrganizationId,
+        grant: &Grant,
         id: ApiTokenId,
         at: time::OffsetDateTime,
     ) -> Result<()>;
-    async fn insert_user(&mut self, user: &User, password: &PasswordDigest) -> Result<()>;
+    async fn insert_user(&mut self, grant: &Grant, user: &User, password: &PasswordDigest) -> Result<()>;
 
-    async fn insert_data_center(&mut self, dc: &DataCenter) -> Result<()>;
-    async fn insert_network(&mut self, network: &Network) -> Result<()>;
+    async fn insert_data_center(&mut self, grant: &OperatorGrant, dc: &DataCenter) -> Result<()>;
+    async fn insert_network(&mut self, grant: &OperatorGrant, network: &Network) -> Result<()>;
 
     /// Inserts the server with its interfaces and tags, claiming `addresses` (each allocated to
     /// one of its interfaces, in interface order). An address already used in its network is
     /// [`Error::AlreadyExists`] with the path `interfaces[i].addresses[j]`.
-    async fn insert_server(&mut self, server: &Server, addresses: &[IpAddress]) -> Result<()>;
+    async fn insert_server(&mut self, grant: &Grant, server: &Server, addresses: &[IpAddress]) -> Result<()>;
     /// Deletes the server: addresses claimed with it are released, others only unallocated.
-    async fn delete_server(&mut self, org: OrganizationId, id: ServerId) -> Result<()>;
+    async fn delete_server(&mut self, grant: &Grant, id: ServerId) -> Result<()>;
 
     /// Inserts a host: its server (claiming `addresses`, or allocating `allocate` to its
     /// interface), its overlay settings and its role membership. A taken name in the network is
@@ -230,6 +241,7 @@ pub trait Writes: Reads {
     /// host as stored.
     async fn insert_host(
         &mut self,
+        grant: &Grant,
         host: &Host,
         addresses: &[IpAddress],
         allocate: Option<&IpRequest>,
@@ -237,12 +249,12 @@ pub trait Writes: Reads {
     /// The host, locked until commit.
     async fn host_for_update(&mut self, org: OrganizationId, id: ServerId) -> Result<Option<Host>>;
     /// Replaces a host's name, tags, overlay settings and role.
-    async fn update_host(&mut self, host: &Host) -> Result<()>;
+    async fn update_host(&mut self, grant: &Grant, host: &Host) -> Result<()>;
 
     /// Allocates one address (see [`crate::ipam`] for the order): never one that is in use,
     /// reserved, or a network/broadcast address, whatever the concurrency and however many
     /// processes share the database. [`Error::NoAvailableAddresses`] when none is left.
-    async fn allocate_ip(&mut self, request: &IpRequest) -> Result<IpAddress>;
+    async fn allocate_ip(&mut self, grant: &Grant, request: &IpRequest) -> Result<IpAddress>;
     /// The address, locked until commit.
     async fn ip_address_for_update(
         &mut self,
@@ -251,40 +263,47 @@ pub trait Writes: Reads {
     ) -> Result<Option<IpAddress>>;
     async fn update_ip_address(
         &mut self,
-        org: OrganizationId,
+        grant: &Grant,
         id: IpAddressId,
         patch: &IpAddressPatch,
     ) -> Result<IpAddress>;
     /// Returns the address to its network's pool. [`Error::Conflict`] while it is allocated.
-    async fn release_ip_address(&mut self, org: OrganizationId, id: IpAddressId) -> Result<()>;
+    async fn release_ip_address(&mut self, grant: &Grant, id: IpAddressId) -> Result<()>;
     /// Allocates the address to an interface (or, with `None`, detaches it). [`Error::Conflict`]
     /// if it is allocated to another interface.
     async fn set_ip_allocation(
         &mut self,
-        org: OrganizationId,
+        grant: &Grant,
         id: IpAddressId,
         allocation: Option<Allocation>,
     ) -> Result<IpAddress>;
 
     /// [`Error::AlreadyExists`] (`name`) if the organization has a group of this kind and name.
     /// Inserts the group with its members, annotations and `rules`.
-    async fn insert_security_group(&mut self, group: &SecurityGroup, rules: &[Rule]) -> Result<()>;
+    async fn insert_security_group(
+        &mut self,
+        grant: &Grant,
+        group: &SecurityGroup,
+        rules: &[Rule],
+    ) -> Result<()>;
     /// The group, locked until commit.
     async fn security_group_for_update(&mut self, id: SecurityGroupId) -> Result<Option<SecurityGroup>>;
     /// Applies the patch. Turning `allow_all_inbound` (or outbound) on deletes the group's
     /// rules of that direction; `rules: Some(..)` replaces them all.
     async fn update_security_group(
         &mut self,
+        grant: &Grant,
         id: SecurityGroupId,
         patch: &SecurityGroupPatch,
         at: time::OffsetDateTime,
     ) -> Result<SecurityGroup>;
     /// Deletes the group and its rules.
-    async fn delete_security_group(&mut self, id: SecurityGroupId) -> Result<()>;
+    async fn delete_security_group(&mut self, grant: &Grant, id: SecurityGroupId) -> Result<()>;
     /// Makes `member` a member of the group unless it already is (appended after the others).
     /// [`Error::NotFound`] if the group or the member does not exist.
     async fn add_security_group_member(
         &mut self,
+        grant: &Grant,
         id: SecurityGroupId,
         member: Member,
         at: time::OffsetDateTime,
@@ -292,40 +311,41 @@ pub trait Writes: Reads {
 
     /// Inserts a rule, refusing ([`crate::policy::allow_all_violation`]) a direction the group
     /// allows entirely, checked in the same transaction.
-    async fn insert_rule(&mut self, rule: &Rule) -> Result<()>;
+    async fn insert_rule(&mut self, grant: &Grant, rule: &Rule) -> Result<()>;
     /// The rule, locked until commit.
     async fn rule_for_update(&mut self, id: RuleId) -> Result<Option<Rule>>;
     /// Replaces a rule's fields, with the same allow-all check as [`Writes::insert_rule`].
-    async fn replace_rule(&mut self, rule: &Rule) -> Result<()>;
-    async fn delete_rule(&mut self, id: RuleId) -> Result<()>;
+    async fn replace_rule(&mut self, grant: &Grant, rule: &Rule) -> Result<()>;
+    async fn delete_rule(&mut self, grant: &Grant, id: RuleId) -> Result<()>;
 
-    async fn insert_server_group(&mut self, group: &ServerGroup) -> Result<()>;
+    async fn insert_server_group(&mut self, grant: &Grant, group: &ServerGroup) -> Result<()>;
     /// The server group, locked until commit.
     async fn server_group_for_update(&mut self, id: ServerGroupId) -> Result<Option<ServerGroup>>;
     /// Renames or changes `segregate`; [`Error::NotFound`] if absent.
-    async fn update_server_group(&mut self, group: &ServerGroup) -> Result<()>;
+    async fn update_server_group(&mut self, grant: &Grant, group: &ServerGroup) -> Result<()>;
     /// Deletes the group; security groups lose it as a member.
-    async fn delete_server_group(&mut self, id: ServerGroupId) -> Result<()>;
+    async fn delete_server_group(&mut self, grant: &Grant, id: ServerGroupId) -> Result<()>;
 
     /// [`Error::AlreadyExists`] (`name`) if the organization has a tag of this name.
-    async fn insert_tag(&mut self, tag: &Tag) -> Result<()>;
+    async fn insert_tag(&mut self, grant: &Grant, tag: &Tag) -> Result<()>;
     /// The tag, locked until commit.
     async fn tag_for_update(&mut self, id: TagId) -> Result<Option<Tag>>;
-    async fn update_tag(&mut self, tag: &Tag) -> Result<()>;
+    async fn update_tag(&mut self, grant: &Grant, tag: &Tag) -> Result<()>;
     /// Deletes the tag; security groups lose it as a member.
-    async fn delete_tag(&mut self, id: TagId) -> Result<()>;
+    async fn delete_tag(&mut self, grant: &Grant, id: TagId) -> Result<()>;
 
     /// Inserts the list with its entries.
-    async fn insert_address_list(&mut self, list: &AddressList) -> Result<()>;
+    async fn insert_address_list(&mut self, grant: &ListGrant, list: &AddressList) -> Result<()>;
     /// The list with its entries, locked until commit.
     async fn address_list_for_update(&mut self, id: AddressListId) -> Result<Option<AddressList>>;
     /// Renames and re-annotates a list (entries untouched).
-    async fn update_address_list(&mut self, list: &AddressList) -> Result<()>;
-    async fn delete_address_list(&mut self, id: AddressListId) -> Result<()>;
+    async fn update_address_list(&mut self, grant: &ListGrant, list: &AddressList) -> Result<()>;
+    async fn delete_address_list(&mut self, grant: &ListGrant, id: AddressListId) -> Result<()>;
     /// Adds entries and removes the entries with these addresses. An address already in the
     /// list is [`Error::AlreadyExists`] (`address`).
     async fn change_address_list_entries(
         &mut self,
+        grant: &ListGrant,
         list: AddressListId,
         add: &[AddressListEntry],
         remove: &[String],
@@ -335,6 +355,6 @@ pub trait Writes: Reads {
         &mut self,
         id: AddressListEntryId,
     ) -> Result<Option<AddressListEntry>>;
-    async fn update_address_list_entry(&mut self, entry: &AddressListEntry) -> Result<()>;
-    async fn delete_address_list_entry(&mut self, id: AddressListEntryId) -> Result<()>;
+    async fn update_address_list_entry(&mut self, grant: &ListGrant, entry: &AddressListEntry) -> Result<()>;
+    async fn delete_address_list_entry(&mut self, grant: &ListGrant, id: AddressListEntryId) -> Result<()>;
 }

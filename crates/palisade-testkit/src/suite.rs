@@ -17,7 +17,7 @@ use palisade_core::model::{
 use palisade_core::secret::{new_token_secret, PasswordDigest};
 use palisade_core::{PageRequest, Scope, Store};
 
-use crate::once;
+use crate::{grants, once};
 
 pub fn organization(sub_domain: &str) -> Organization {
     let at = now();
@@ -114,7 +114,7 @@ pub fn claims(server: &Server) -> Vec<IpAddress> {
 
 pub async fn organizations_round_trip(store: Arc<dyn Store>) {
     let a = organization("alpha");
-    once!(store, insert_organization(&a)).unwrap();
+    once!(store, insert_organization(&grants::op(), &a)).unwrap();
     assert_eq!(once!(store, organization(a.id)).unwrap(), Some(a.clone()));
     assert_eq!(once!(store, organization_by_sub_domain("alpha")).unwrap(), Some(a.clone()));
     assert_eq!(once!(store, organization(OrganizationId::random())).unwrap(), None);
@@ -125,25 +125,25 @@ pub async fn organizations_round_trip(store: Arc<dyn Store>) {
         resource_creation_restricted: Some(true),
     };
     let later = now() + time::Duration::seconds(5);
-    let updated = once!(store, update_organization(a.id, &patch, later)).unwrap();
+    let updated = once!(store, update_organization(&grants::op(), a.id, &patch, later)).unwrap();
     assert_eq!(updated.status, OrganizationStatus::Suspended);
     assert!(updated.resource_creation_restricted);
     assert_eq!(updated.name, a.name);
     assert_eq!(updated.updated_at, later);
     assert_eq!(once!(store, organization(a.id)).unwrap(), Some(updated));
     assert_eq!(
-        once!(store, update_organization(OrganizationId::random(), &patch, later)),
+        once!(store, update_organization(&grants::op(), OrganizationId::random(), &patch, later)),
         Err(Error::not_found("organization"))
     );
 
-    once!(store, delete_organization(a.id)).unwrap();
+    once!(store, delete_organization(&grants::op(), a.id)).unwrap();
     assert_eq!(once!(store, organization(a.id)).unwrap(), None);
-    assert_eq!(once!(store, delete_organization(a.id)), Err(Error::not_found("organization")));
+    assert_eq!(once!(store, delete_organization(&grants::op(), a.id)), Err(Error::not_found("organization")));
 }
 
 pub async fn duplicate_sub_domain_is_already_exists(store: Arc<dyn Store>) {
-    once!(store, insert_organization(&organization("dup"))).unwrap();
-    let err = once!(store, insert_organization(&organization("dup"))).unwrap_err();
+    once!(store, insert_organization(&grants::op(), &organization("dup"))).unwrap();
+    let err = once!(store, insert_organization(&grants::op(), &organization("dup"))).unwrap_err();
     assert_eq!(err, Error::AlreadyExists { kind: "organization", field: "sub_domain".into() });
 }
 
@@ -151,7 +151,9 @@ pub async fn concurrent_duplicates_have_exactly_one_winner(store: Arc<dyn Store>
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let store = store.clone();
-        tasks.push(tokio::spawn(async move { once!(store, insert_organization(&organization("race"))) }));
+        tasks.push(tokio::spawn(async move {
+            once!(store, insert_organization(&grants::op(), &organization("race")))
+        }));
     }
     let mut ok = 0;
     for t in tasks {
@@ -169,7 +171,7 @@ pub async fn pagination_is_in_creation_order_with_totals(store: Arc<dyn Store>) 
     for i in 0..7 {
         let org = organization(&format!("p{i}"));
         ids.push(org.id);
-        once!(store, insert_organization(&org)).unwrap();
+        once!(store, insert_organization(&grants::op(), &org)).unwrap();
     }
     let page = once!(store, list_organizations(PageRequest::new(Some(2), Some(3)).unwrap())).unwrap();
     assert_eq!(page.total, 7);
@@ -184,10 +186,10 @@ pub async fn pagination_is_in_creation_order_with_totals(store: Arc<dyn Store>) 
 
 pub async fn tokens_round_trip_and_revoke_once(store: Arc<dyn Store>) {
     let org = organization("tok");
-    once!(store, insert_organization(&org)).unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let t = token(org.id);
     let (secret, hash) = new_token_secret(t.id);
-    once!(store, insert_api_token(&t, &hash)).unwrap();
+    once!(store, insert_api_token(&grants::grant((t).organization_id), &t, &hash)).unwrap();
     let creds = once!(store, token_credentials(t.id)).unwrap().unwrap();
     assert_eq!(creds.token, t);
     assert_eq!(creds.organization, org);
@@ -197,15 +199,20 @@ pub async fn tokens_round_trip_and_revoke_once(store: Arc<dyn Store>) {
 
     // Another organization cannot revoke it.
     let other = organization("other");
-    once!(store, insert_organization(&other)).unwrap();
-    assert_eq!(once!(store, revoke_api_token(other.id, t.id, now())), Err(Error::not_found("api token")));
+    once!(store, insert_organization(&grants::op(), &other)).unwrap();
+    assert_eq!(
+        once!(store, revoke_api_token(&grants::grant(other.id), t.id, now())),
+        Err(Error::not_found("api token"))
+    );
 
     // Concurrent revocations: exactly one succeeds, the rest conflict.
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let store = store.clone();
         let (org, id) = (org.id, t.id);
-        tasks.push(tokio::spawn(async move { once!(store, revoke_api_token(org, id, now())) }));
+        tasks.push(tokio::spawn(
+            async move { once!(store, revoke_api_token(&grants::grant(org), id, now())) },
+        ));
     }
     let mut ok = 0;
     for task in tasks {
@@ -222,28 +229,31 @@ pub async fn tokens_round_trip_and_revoke_once(store: Arc<dyn Store>) {
     );
     assert_eq!(once!(store, list_api_tokens(org.id, PageRequest::default())).unwrap().total, 0);
     assert_eq!(
-        once!(store, revoke_api_token(org.id, ApiTokenId::random(), now())),
+        once!(store, revoke_api_token(&grants::grant(org.id), ApiTokenId::random(), now())),
         Err(Error::not_found("api token"))
     );
     // A token for a missing organization is refused by the foreign key.
     let orphan = token(OrganizationId::random());
     let (_, hash) = new_token_secret(orphan.id);
-    assert_eq!(once!(store, insert_api_token(&orphan, &hash)), Err(Error::not_found("organization")));
+    assert_eq!(
+        once!(store, insert_api_token(&grants::grant((orphan).organization_id), &orphan, &hash)),
+        Err(Error::not_found("organization"))
+    );
 }
 
 pub async fn users_round_trip(store: Arc<dyn Store>) {
     let org = organization("users");
-    once!(store, insert_organization(&org)).unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let user =
         User { id: UserId::random(), organization_id: org.id, username: "alice".into(), created_at: now() };
     let digest = PasswordDigest::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
-    once!(store, insert_user(&user, &digest)).unwrap();
+    once!(store, insert_user(&grants::grant((user).organization_id), &user, &digest)).unwrap();
     let creds = once!(store, user_credentials("alice")).unwrap().unwrap();
     assert_eq!((creds.user, creds.password, creds.organization), (user.clone(), digest.clone(), org.clone()));
     assert!(once!(store, user_credentials("bob")).unwrap().is_none());
     let again = User { id: UserId::random(), ..user.clone() };
     assert_eq!(
-        once!(store, insert_user(&again, &digest)),
+        once!(store, insert_user(&grants::grant((again).organization_id), &again, &digest)),
         Err(Error::AlreadyExists { kind: "user", field: "username".into() })
     );
     assert_eq!(once!(store, list_users(org.id, PageRequest::default())).unwrap().items, vec![user]);
@@ -251,38 +261,38 @@ pub async fn users_round_trip(store: Arc<dyn Store>) {
 
 pub async fn settings_first_writer_wins(store: Arc<dyn Store>) {
     assert_eq!(once!(store, setting("k")).unwrap(), None);
-    assert_eq!(once!(store, init_setting("k", "first")).unwrap(), "first");
-    assert_eq!(once!(store, init_setting("k", "second")).unwrap(), "first");
+    assert_eq!(once!(store, init_setting(&grants::op(), "k", "first")).unwrap(), "first");
+    assert_eq!(once!(store, init_setting(&grants::op(), "k", "second")).unwrap(), "first");
     assert_eq!(once!(store, setting("k")).unwrap().as_deref(), Some("first"));
 }
 
 pub async fn inventory_round_trip(store: Arc<dyn Store>) {
     let dc = data_center("uk-lon-01");
-    once!(store, insert_data_center(&dc)).unwrap();
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
     assert_eq!(once!(store, data_center(dc.id)).unwrap(), Some(dc.clone()));
     assert_eq!(
-        once!(store, insert_data_center(&data_center("uk-lon-01"))),
+        once!(store, insert_data_center(&grants::op(), &data_center("uk-lon-01"))),
         Err(Error::AlreadyExists { kind: "data center", field: "permalink".into() })
     );
     assert_eq!(once!(store, list_data_centers(PageRequest::default())).unwrap().items, vec![dc.clone()]);
 
     let org = organization("inv");
-    once!(store, insert_organization(&org)).unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let shared = network(dc.id, Some("public"), true, None);
-    once!(store, insert_network(&shared)).unwrap();
+    once!(store, insert_network(&grants::op(), &shared)).unwrap();
     assert_eq!(once!(store, network(shared.id)).unwrap(), Some(shared.clone()));
     assert_eq!(
-        once!(store, insert_network(&network(dc.id, Some("public"), false, None))),
+        once!(store, insert_network(&grants::op(), &network(dc.id, Some("public"), false, None))),
         Err(Error::AlreadyExists { kind: "network", field: "permalink".into() })
     );
     assert_eq!(
-        once!(store, insert_network(&network(dc.id, None, true, None))),
+        once!(store, insert_network(&grants::op(), &network(dc.id, None, true, None))),
         Err(Error::AlreadyExists { kind: "default network", field: "data_center_id".into() })
     );
     let private = network(dc.id, None, false, Some(org.id));
-    once!(store, insert_network(&private)).unwrap();
+    once!(store, insert_network(&grants::op(), &private)).unwrap();
     let other = organization("inv2");
-    once!(store, insert_organization(&other)).unwrap();
+    once!(store, insert_organization(&grants::op(), &other)).unwrap();
     assert_eq!(once!(store, list_networks(None, PageRequest::default())).unwrap().total, 2);
     assert_eq!(
         once!(store, list_networks(Some(org.id), PageRequest::default())).unwrap().items,
@@ -293,12 +303,12 @@ pub async fn inventory_round_trip(store: Arc<dyn Store>) {
         vec![shared.clone()]
     );
     assert_eq!(
-        once!(store, insert_network(&network(DataCenterId::random(), None, false, None))),
+        once!(store, insert_network(&grants::op(), &network(DataCenterId::random(), None, false, None))),
         Err(Error::not_found("data center"))
     );
 
     let web = server(org.id, shared.id, &["203.0.113.10", "2001:db8::10"]);
-    once!(store, insert_server(&web, &claims(&web))).unwrap();
+    once!(store, insert_server(&grants::grant((web).organization_id), &web, &claims(&web))).unwrap();
     assert_eq!(once!(store, server(org.id, web.id)).unwrap(), Some(web.clone()));
     assert_eq!(
         once!(store, server(other.id, web.id)).unwrap(),
@@ -307,7 +317,7 @@ pub async fn inventory_round_trip(store: Arc<dyn Store>) {
     );
     let clash = server(org.id, shared.id, &["203.0.113.11", "203.0.113.10"]);
     assert_eq!(
-        once!(store, insert_server(&clash, &claims(&clash))),
+        once!(store, insert_server(&grants::grant((clash).organization_id), &clash, &claims(&clash))),
         Err(Error::AlreadyExists { kind: "address", field: "interfaces[0].addresses[1]".into() })
     );
     assert_eq!(
@@ -316,31 +326,34 @@ pub async fn inventory_round_trip(store: Arc<dyn Store>) {
         "a failed insert leaves nothing behind"
     );
     let db = server(org.id, shared.id, &["203.0.113.11"]);
-    once!(store, insert_server(&db, &claims(&db))).unwrap();
+    once!(store, insert_server(&grants::grant((db).organization_id), &db, &claims(&db))).unwrap();
     let page = once!(store, list_servers(org.id, PageRequest::default())).unwrap();
     assert_eq!(page.items, vec![web.clone(), db.clone()]);
-    assert_eq!(once!(store, delete_server(other.id, web.id)), Err(Error::not_found("server")));
-    once!(store, delete_server(org.id, web.id)).unwrap();
-    assert_eq!(once!(store, delete_server(org.id, web.id)), Err(Error::not_found("server")));
+    assert_eq!(
+        once!(store, delete_server(&grants::grant(other.id), web.id)),
+        Err(Error::not_found("server"))
+    );
+    once!(store, delete_server(&grants::grant(org.id), web.id)).unwrap();
+    assert_eq!(once!(store, delete_server(&grants::grant(org.id), web.id)), Err(Error::not_found("server")));
     // Its addresses are free again.
     let again = server(org.id, shared.id, &["203.0.113.10"]);
-    once!(store, insert_server(&again, &claims(&again))).unwrap();
+    once!(store, insert_server(&grants::grant((again).organization_id), &again, &claims(&again))).unwrap();
 }
 
 pub async fn deleting_an_organization_removes_what_it_owns(store: Arc<dyn Store>) {
     let dc = data_center("dc");
-    once!(store, insert_data_center(&dc)).unwrap();
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
     let org = organization("gone");
-    once!(store, insert_organization(&org)).unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let private = network(dc.id, None, false, Some(org.id));
-    once!(store, insert_network(&private)).unwrap();
+    once!(store, insert_network(&grants::op(), &private)).unwrap();
     let t = token(org.id);
     let (_, hash) = new_token_secret(t.id);
-    once!(store, insert_api_token(&t, &hash)).unwrap();
+    once!(store, insert_api_token(&grants::grant((t).organization_id), &t, &hash)).unwrap();
     let s = server(org.id, private.id, &["203.0.113.20"]);
-    once!(store, insert_server(&s, &claims(&s))).unwrap();
+    once!(store, insert_server(&grants::grant((s).organization_id), &s, &claims(&s))).unwrap();
 
-    once!(store, delete_organization(org.id)).unwrap();
+    once!(store, delete_organization(&grants::op(), org.id)).unwrap();
     assert!(once!(store, token_credentials(t.id)).unwrap().is_none());
     assert_eq!(once!(store, network(private.id)).unwrap(), None);
     assert_eq!(once!(store, server(org.id, s.id)).unwrap(), None);
@@ -360,13 +373,13 @@ pub async fn ipam_fixture(
     reserved: &[&str],
 ) -> (OrganizationId, Network) {
     let dc = data_center(&format!("dc-{}", uuid::Uuid::new_v4().simple()));
-    once!(store, insert_data_center(&dc)).unwrap();
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
     let org = organization(&format!("o-{}", uuid::Uuid::new_v4().simple()));
-    once!(store, insert_organization(&org)).unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let mut net = network(dc.id, None, false, None);
     net.prefixes = prefixes.iter().map(|p| p.parse().unwrap()).collect();
     net.reserved = reserved.iter().map(|p| p.parse().unwrap()).collect();
-    once!(store, insert_network(&net)).unwrap();
+    once!(store, insert_network(&grants::op(), &net)).unwrap();
     (org.id, once!(store, network(net.id)).unwrap().unwrap())
 }
 
@@ -392,7 +405,14 @@ pub async fn a_small_prefix_fills_in_order_then_is_exhausted(store: Arc<dyn Stor
     let (org, net) = ipam_fixture(&store, &["198.51.100.0/28"], &[]).await;
     let mut got = Vec::new();
     for _ in 0..14 {
-        let ip = once!(store, allocate_ip(&ip_request(org, &net, IpVersion::V4))).unwrap();
+        let ip = once!(
+            store,
+            allocate_ip(
+                &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+                &ip_request(org, &net, IpVersion::V4)
+            )
+        )
+        .unwrap();
         assert_eq!(ip.prefix_len, 28);
         assert_eq!(ip.reverse_dns, format!("{}.rdns.example.net", ip.address.to_string().replace('.', "-")));
         got.push(ip.address);
@@ -400,11 +420,23 @@ pub async fn a_small_prefix_fills_in_order_then_is_exhausted(store: Arc<dyn Stor
     let want: Vec<IpAddr> = (1..=14).map(|i| addr(&format!("198.51.100.{i}"))).collect();
     assert_eq!(got, want, "a /28 hands out .1 to .14 in order: never .0 or .15");
     assert_eq!(
-        once!(store, allocate_ip(&ip_request(org, &net, IpVersion::V4))),
+        once!(
+            store,
+            allocate_ip(
+                &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+                &ip_request(org, &net, IpVersion::V4)
+            )
+        ),
         Err(Error::NoAvailableAddresses)
     );
     assert_eq!(
-        once!(store, allocate_ip(&ip_request(org, &net, IpVersion::V6))),
+        once!(
+            store,
+            allocate_ip(
+                &grants::grant((ip_request(org, &net, IpVersion::V6)).organization_id),
+                &ip_request(org, &net, IpVersion::V6)
+            )
+        ),
         Err(Error::NoAvailableAddresses)
     );
 }
@@ -413,9 +445,15 @@ pub async fn reservations_and_claimed_addresses_are_skipped(store: Arc<dyn Store
     let (org, net) =
         ipam_fixture(&store, &["198.51.100.0/28"], &["198.51.100.1/32", "198.51.100.8/30"]).await;
     let s = server(org, net.id, &["198.51.100.3"]);
-    once!(store, insert_server(&s, &claims(&s))).unwrap();
+    once!(store, insert_server(&grants::grant((s).organization_id), &s, &claims(&s))).unwrap();
     let mut got = Vec::new();
-    while let Ok(ip) = once!(store, allocate_ip(&ip_request(org, &net, IpVersion::V4))) {
+    while let Ok(ip) = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+            &ip_request(org, &net, IpVersion::V4)
+        )
+    ) {
         got.push(ip.address);
     }
     let want: Vec<IpAddr> =
@@ -427,16 +465,38 @@ pub async fn released_addresses_are_reused_lowest_first(store: Arc<dyn Store>) {
     let (org, net) = ipam_fixture(&store, &["198.51.100.0/24"], &[]).await;
     let mut ips = Vec::new();
     for _ in 0..6 {
-        ips.push(once!(store, allocate_ip(&ip_request(org, &net, IpVersion::V4))).unwrap());
+        ips.push(
+            once!(
+                store,
+                allocate_ip(
+                    &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+                    &ip_request(org, &net, IpVersion::V4)
+                )
+            )
+            .unwrap(),
+        );
     }
-    once!(store, release_ip_address(org, ips[3].id)).unwrap();
-    once!(store, release_ip_address(org, ips[1].id)).unwrap();
+    once!(store, release_ip_address(&grants::grant(org), ips[3].id)).unwrap();
+    once!(store, release_ip_address(&grants::grant(org), ips[1].id)).unwrap();
     assert_eq!(once!(store, ip_address(org, ips[1].id)).unwrap(), None);
-    assert_eq!(once!(store, release_ip_address(org, ips[1].id)), Err(Error::not_found("ip address")));
+    assert_eq!(
+        once!(store, release_ip_address(&grants::grant(org), ips[1].id)),
+        Err(Error::not_found("ip address"))
+    );
     let next: Vec<IpAddr> = {
         let mut v = Vec::new();
         for _ in 0..3 {
-            v.push(once!(store, allocate_ip(&ip_request(org, &net, IpVersion::V4))).unwrap().address);
+            v.push(
+                once!(
+                    store,
+                    allocate_ip(
+                        &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+                        &ip_request(org, &net, IpVersion::V4)
+                    )
+                )
+                .unwrap()
+                .address,
+            );
         }
         v
     };
@@ -447,21 +507,41 @@ pub async fn ipv6_prefixes_up_to_a_48_allocate_sparsely(store: Arc<dyn Store>) {
     let (org, net) = ipam_fixture(&store, &["2001:db8:1::/48", "2001:db8:2::/64"], &[]).await;
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..200 {
-        let ip = once!(store, allocate_ip(&ip_request(org, &net, IpVersion::V6))).unwrap();
+        let ip = once!(
+            store,
+            allocate_ip(
+                &grants::grant((ip_request(org, &net, IpVersion::V6)).organization_id),
+                &ip_request(org, &net, IpVersion::V6)
+            )
+        )
+        .unwrap();
         assert!(net.prefixes[0].contains(&ip.address), "{}", ip.address);
         assert_eq!(ip.prefix_len, 48);
         assert!(seen.insert(ip.address), "duplicate {}", ip.address);
     }
     // A /64 alone works the same way.
     let (org, net) = ipam_fixture(&store, &["2001:db8:3::/64"], &[]).await;
-    let ip = once!(store, allocate_ip(&ip_request(org, &net, IpVersion::V6))).unwrap();
+    let ip = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, &net, IpVersion::V6)).organization_id),
+            &ip_request(org, &net, IpVersion::V6)
+        )
+    )
+    .unwrap();
     assert!(net.prefixes[0].contains(&ip.address));
     assert_ne!(ip.address, addr("2001:db8:3::"));
     // Small IPv6 prefixes are sequential, like IPv4.
     let (org, net) = ipam_fixture(&store, &["2001:db8:4::/126"], &[]).await;
     let got: Vec<IpAddr> = {
         let mut v = Vec::new();
-        while let Ok(ip) = once!(store, allocate_ip(&ip_request(org, &net, IpVersion::V6))) {
+        while let Ok(ip) = once!(
+            store,
+            allocate_ip(
+                &grants::grant((ip_request(org, &net, IpVersion::V6)).organization_id),
+                &ip_request(org, &net, IpVersion::V6)
+            )
+        ) {
             v.push(ip.address);
         }
         v
@@ -474,9 +554,15 @@ pub async fn concurrent_allocations_never_collide(store: Arc<dyn Store>) {
     let mut tasks = Vec::new();
     for _ in 0..64 {
         let (store, net) = (store.clone(), net.clone());
-        tasks.push(tokio::spawn(
-            async move { once!(store, allocate_ip(&ip_request(org, &net, IpVersion::V4))) },
-        ));
+        tasks.push(tokio::spawn(async move {
+            once!(
+                store,
+                allocate_ip(
+                    &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+                    &ip_request(org, &net, IpVersion::V4)
+                )
+            )
+        }));
     }
     let mut got = std::collections::BTreeSet::new();
     let mut exhausted = 0;
@@ -493,32 +579,42 @@ pub async fn concurrent_allocations_never_collide(store: Arc<dyn Store>) {
 pub async fn allocation_to_interfaces_and_server_deletion(store: Arc<dyn Store>) {
     let (org, net) = ipam_fixture(&store, &["198.51.100.0/24"], &[]).await;
     let s = server(org, net.id, &["198.51.100.50"]);
-    once!(store, insert_server(&s, &claims(&s))).unwrap();
+    once!(store, insert_server(&grants::grant((s).organization_id), &s, &claims(&s))).unwrap();
     let iface = s.interfaces[0].id;
-    let ip = once!(store, allocate_ip(&ip_request(org, &net, IpVersion::V4))).unwrap();
+    let ip = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+            &ip_request(org, &net, IpVersion::V4)
+        )
+    )
+    .unwrap();
     assert_eq!(ip.allocation, None);
     let allocation = Allocation { server_id: s.id, interface_id: iface };
-    let allocated = once!(store, set_ip_allocation(org, ip.id, Some(allocation))).unwrap();
+    let allocated = once!(store, set_ip_allocation(&grants::grant(org), ip.id, Some(allocation))).unwrap();
     assert_eq!(allocated.allocation, Some(allocation));
     assert_eq!(
-        once!(store, set_ip_allocation(org, ip.id, Some(allocation))).unwrap().allocation,
+        once!(store, set_ip_allocation(&grants::grant(org), ip.id, Some(allocation))).unwrap().allocation,
         Some(allocation)
     );
     let listed = once!(store, server(org, s.id)).unwrap().unwrap();
     assert_eq!(listed.interfaces[0].addresses, vec![addr("198.51.100.50"), ip.address]);
-    assert!(matches!(once!(store, release_ip_address(org, ip.id)), Err(Error::Conflict(_))));
+    assert!(matches!(once!(store, release_ip_address(&grants::grant(org), ip.id)), Err(Error::Conflict(_))));
     let filter = |allocated| IpFilter { allocated: Some(allocated) };
     assert_eq!(once!(store, list_ip_addresses(org, filter(true), PageRequest::default())).unwrap().total, 2);
     assert_eq!(once!(store, list_ip_addresses(org, filter(false), PageRequest::default())).unwrap().total, 0);
 
     // Another server's interface cannot take it while it is allocated.
     let other = server(org, net.id, &[]);
-    once!(store, insert_server(&other, &[])).unwrap();
+    once!(store, insert_server(&grants::grant((other).organization_id), &other, &[])).unwrap();
     let elsewhere = Allocation { server_id: other.id, interface_id: other.interfaces[0].id };
-    assert!(matches!(once!(store, set_ip_allocation(org, ip.id, Some(elsewhere))), Err(Error::Conflict(_))));
+    assert!(matches!(
+        once!(store, set_ip_allocation(&grants::grant(org), ip.id, Some(elsewhere))),
+        Err(Error::Conflict(_))
+    ));
 
     // Deleting the server releases its own address and only unallocates the other.
-    once!(store, delete_server(org, s.id)).unwrap();
+    once!(store, delete_server(&grants::grant(org), s.id)).unwrap();
     let kept = once!(store, ip_address(org, ip.id)).unwrap().unwrap();
     assert_eq!(kept.allocation, None);
     assert_eq!(
@@ -527,34 +623,76 @@ pub async fn allocation_to_interfaces_and_server_deletion(store: Arc<dyn Store>)
     );
     // .50 went to the pool: a server may claim it back, and the cursor moves on meanwhile.
     let reclaimed = server(org, net.id, &["198.51.100.50"]);
-    once!(store, insert_server(&reclaimed, &claims(&reclaimed))).unwrap();
-    let reused = once!(store, allocate_ip(&ip_request(org, &net, IpVersion::V4))).unwrap();
+    once!(store, insert_server(&grants::grant((reclaimed).organization_id), &reclaimed, &claims(&reclaimed)))
+        .unwrap();
+    let reused = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+            &ip_request(org, &net, IpVersion::V4)
+        )
+    )
+    .unwrap();
     assert_eq!(reused.address, addr("198.51.100.2"));
-    once!(store, delete_server(org, reclaimed.id)).unwrap();
-    let pooled = once!(store, allocate_ip(&ip_request(org, &net, IpVersion::V4))).unwrap();
+    once!(store, delete_server(&grants::grant(org), reclaimed.id)).unwrap();
+    let pooled = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+            &ip_request(org, &net, IpVersion::V4)
+        )
+    )
+    .unwrap();
     assert_eq!(pooled.address, addr("198.51.100.50"), "released addresses are reused first");
 
-    let unallocated = once!(store, set_ip_allocation(org, reused.id, None)).unwrap();
+    let unallocated = once!(store, set_ip_allocation(&grants::grant(org), reused.id, None)).unwrap();
     assert_eq!(unallocated.allocation, None);
     assert_eq!(
-        once!(store, set_ip_allocation(OrganizationId::random(), reused.id, None)),
+        once!(store, set_ip_allocation(&grants::grant(OrganizationId::random()), reused.id, None)),
         Err(Error::not_found("ip address"))
     );
 }
 
 pub async fn deleting_an_organization_returns_its_addresses(store: Arc<dyn Store>) {
     let (org, net) = ipam_fixture(&store, &["198.51.100.0/30"], &[]).await;
-    let a = once!(store, allocate_ip(&ip_request(org, &net, IpVersion::V4))).unwrap();
-    let b = once!(store, allocate_ip(&ip_request(org, &net, IpVersion::V4))).unwrap();
+    let a = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+            &ip_request(org, &net, IpVersion::V4)
+        )
+    )
+    .unwrap();
+    let b = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+            &ip_request(org, &net, IpVersion::V4)
+        )
+    )
+    .unwrap();
     assert_eq!((a.address, b.address), (addr("198.51.100.1"), addr("198.51.100.2")));
     let other = organization("heir");
-    once!(store, insert_organization(&other)).unwrap();
+    once!(store, insert_organization(&grants::op(), &other)).unwrap();
     assert_eq!(
-        once!(store, allocate_ip(&ip_request(other.id, &net, IpVersion::V4))),
+        once!(
+            store,
+            allocate_ip(
+                &grants::grant((ip_request(other.id, &net, IpVersion::V4)).organization_id),
+                &ip_request(other.id, &net, IpVersion::V4)
+            )
+        ),
         Err(Error::NoAvailableAddresses)
     );
-    once!(store, delete_organization(org)).unwrap();
-    let again = once!(store, allocate_ip(&ip_request(other.id, &net, IpVersion::V4))).unwrap();
+    once!(store, delete_organization(&grants::op(), org)).unwrap();
+    let again = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(other.id, &net, IpVersion::V4)).organization_id),
+            &ip_request(other.id, &net, IpVersion::V4)
+        )
+    )
+    .unwrap();
     assert_eq!(again.address, addr("198.51.100.1"));
 }
 
@@ -563,11 +701,11 @@ pub async fn address_fields_update(store: Arc<dyn Store>) {
     let mut request = ip_request(org, &net, IpVersion::V4);
     request.vip = true;
     request.label = Some("web".into());
-    let ip = once!(store, allocate_ip(&request)).unwrap();
+    let ip = once!(store, allocate_ip(&grants::grant((request).organization_id), &request)).unwrap();
     assert_eq!((ip.vip, ip.label.as_deref()), (true, Some("web")));
     let patch =
         IpAddressPatch { vip: Some(false), label: Some(None), reverse_dns: Some("www.example.net".into()) };
-    let updated = once!(store, update_ip_address(org, ip.id, &patch)).unwrap();
+    let updated = once!(store, update_ip_address(&grants::grant(org), ip.id, &patch)).unwrap();
     assert_eq!(
         (updated.vip, updated.label.clone(), updated.reverse_dns.as_str()),
         (false, None, "www.example.net")
@@ -575,7 +713,10 @@ pub async fn address_fields_update(store: Arc<dyn Store>) {
     assert_eq!(once!(store, ip_address(org, ip.id)).unwrap(), Some(updated));
     assert_eq!(once!(store, ip_address(OrganizationId::random(), ip.id)).unwrap(), None);
     assert_eq!(
-        once!(store, update_ip_address(org, IpAddressId::random(), &IpAddressPatch::default())),
+        once!(
+            store,
+            update_ip_address(&grants::grant(org), IpAddressId::random(), &IpAddressPatch::default())
+        ),
         Err(Error::not_found("ip address"))
     );
 }
@@ -622,29 +763,36 @@ pub fn rule(group: SecurityGroupId, direction: Direction, ports: &str) -> Rule {
 
 pub async fn security_groups_round_trip(store: Arc<dyn Store>) {
     let org = organization("sg");
-    once!(store, insert_organization(&org)).unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let dc = data_center("sg-dc");
-    once!(store, insert_data_center(&dc)).unwrap();
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
     let net = network(dc.id, None, false, None);
-    once!(store, insert_network(&net)).unwrap();
+    once!(store, insert_network(&grants::op(), &net)).unwrap();
     let s = server(org.id, net.id, &[]);
-    once!(store, insert_server(&s, &[])).unwrap();
+    once!(store, insert_server(&grants::grant((s).organization_id), &s, &[])).unwrap();
 
     let mut web = group(org.id, "web");
     web.members = vec![Member::Server(s.id)];
-    once!(store, insert_security_group(&web, &[])).unwrap();
+    once!(store, insert_security_group(&grants::grant((web).organization_id), &web, &[])).unwrap();
     assert_eq!(once!(store, security_group(web.id)).unwrap(), Some(web.clone()));
     assert_eq!(
-        once!(store, insert_security_group(&group(org.id, "web"), &[])),
+        once!(
+            store,
+            insert_security_group(
+                &grants::grant((group(org.id, "web")).organization_id),
+                &group(org.id, "web"),
+                &[]
+            )
+        ),
         Err(Error::AlreadyExists { kind: "security group", field: "name".into() })
     );
     // A role of the same name is another kind: allowed.
     let mut role = group(org.id, "web");
     role.kind = GroupKind::Role;
-    once!(store, insert_security_group(&role, &[])).unwrap();
+    once!(store, insert_security_group(&grants::grant((role).organization_id), &role, &[])).unwrap();
     let mut db = group(org.id, "db");
     db.annotations = vec![Annotation { key: "env".into(), value: Some("staging".into()) }];
-    once!(store, insert_security_group(&db, &[])).unwrap();
+    once!(store, insert_security_group(&grants::grant((db).organization_id), &db, &[])).unwrap();
 
     let all = once!(
         store,
@@ -666,34 +814,52 @@ pub async fn security_groups_round_trip(store: Arc<dyn Store>) {
 
     let patch =
         SecurityGroupPatch { name: Some("frontend".into()), members: Some(vec![]), ..Default::default() };
-    let updated = once!(store, update_security_group(web.id, &patch, now())).unwrap();
+    let updated = once!(
+        store,
+        update_security_group(&grants::group_grant(&store, web.id).await, web.id, &patch, now())
+    )
+    .unwrap();
     assert_eq!((updated.name.as_str(), updated.members.len(), updated.annotations.len()), ("frontend", 0, 1));
     let clash = SecurityGroupPatch { name: Some("db".into()), ..Default::default() };
     assert_eq!(
-        once!(store, update_security_group(web.id, &clash, now())),
+        once!(
+            store,
+            update_security_group(&grants::group_grant(&store, web.id).await, web.id, &clash, now())
+        ),
         Err(Error::AlreadyExists { kind: "security group", field: "name".into() })
     );
 
     // Members go away with their server.
     let patch = SecurityGroupPatch { members: Some(vec![Member::Server(s.id)]), ..Default::default() };
-    once!(store, update_security_group(db.id, &patch, now())).unwrap();
-    once!(store, delete_server(org.id, s.id)).unwrap();
+    once!(store, update_security_group(&grants::group_grant(&store, db.id).await, db.id, &patch, now()))
+        .unwrap();
+    once!(store, delete_server(&grants::grant(org.id), s.id)).unwrap();
     assert!(once!(store, security_group(db.id)).unwrap().unwrap().members.is_empty());
 
-    once!(store, delete_security_group(web.id)).unwrap();
+    once!(store, delete_security_group(&grants::group_grant(&store, web.id).await, web.id)).unwrap();
     assert_eq!(once!(store, security_group(web.id)).unwrap(), None);
-    assert_eq!(once!(store, delete_security_group(web.id)), Err(Error::not_found("security group")));
+    assert_eq!(
+        once!(store, delete_security_group(&grants::group_grant(&store, web.id).await, web.id)),
+        Err(Error::not_found("security group"))
+    );
 }
 
 pub async fn concurrent_group_names_have_one_winner(store: Arc<dyn Store>) {
     let org = organization("race-sg");
-    once!(store, insert_organization(&org)).unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let store = store.clone();
-        tasks.push(tokio::spawn(
-            async move { once!(store, insert_security_group(&group(org.id, "same"), &[])) },
-        ));
+        tasks.push(tokio::spawn(async move {
+            once!(
+                store,
+                insert_security_group(
+                    &grants::grant((group(org.id, "same")).organization_id),
+                    &group(org.id, "same"),
+                    &[]
+                )
+            )
+        }));
     }
     let mut ok = 0;
     for t in tasks {
@@ -708,23 +874,36 @@ pub async fn concurrent_group_names_have_one_winner(store: Arc<dyn Store>) {
 
 pub async fn rules_round_trip_and_respect_allow_all(store: Arc<dyn Store>) {
     let org = organization("rules");
-    once!(store, insert_organization(&org)).unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let g = group(org.id, "g");
-    once!(store, insert_security_group(&g, &[])).unwrap();
+    once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
     let ssh = rule(g.id, Direction::Inbound, "22");
-    once!(store, insert_rule(&ssh)).unwrap();
+    once!(store, insert_rule(&grants::group_grant(&store, (ssh).group_id).await, &ssh)).unwrap();
     assert_eq!(once!(store, rule(ssh.id)).unwrap(), Some(ssh.clone()));
     let web = rule(g.id, Direction::Inbound, "80,443,2000-3000");
-    once!(store, insert_rule(&web)).unwrap();
+    once!(store, insert_rule(&grants::group_grant(&store, (web).group_id).await, &web)).unwrap();
     assert_eq!(
         once!(store, list_rules(g.id, PageRequest::default())).unwrap().items,
         vec![ssh.clone(), web.clone()]
     );
     // The group allows all outbound traffic: no outbound rules.
     let out = rule(g.id, Direction::Outbound, "");
-    assert!(matches!(once!(store, insert_rule(&out)), Err(Error::Invalid(_))));
+    assert!(matches!(
+        once!(store, insert_rule(&grants::group_grant(&store, (out).group_id).await, &out)),
+        Err(Error::Invalid(_))
+    ));
     assert_eq!(
-        once!(store, insert_rule(&rule(SecurityGroupId::random(), Direction::Inbound, ""))),
+        once!(
+            store,
+            insert_rule(
+                &grants::group_grant(
+                    &store,
+                    (rule(SecurityGroupId::random(), Direction::Inbound, "")).group_id
+                )
+                .await,
+                &rule(SecurityGroupId::random(), Direction::Inbound, "")
+            )
+        ),
         Err(Error::not_found("security group"))
     );
 
@@ -732,26 +911,31 @@ pub async fn rules_round_trip_and_respect_allow_all(store: Arc<dyn Store>) {
     changed.protocol = Protocol::Icmp;
     changed.ports = vec![];
     changed.description = None;
-    once!(store, replace_rule(&changed)).unwrap();
+    once!(store, replace_rule(&grants::group_grant(&store, (changed).group_id).await, &changed)).unwrap();
     assert_eq!(once!(store, rule(ssh.id)).unwrap(), Some(changed));
 
     // Allowing all inbound deletes the inbound rules.
     let patch = SecurityGroupPatch { allow_all_inbound: Some(true), ..Default::default() };
-    once!(store, update_security_group(g.id, &patch, now())).unwrap();
+    once!(store, update_security_group(&grants::group_grant(&store, g.id).await, g.id, &patch, now()))
+        .unwrap();
     assert_eq!(once!(store, list_rules(g.id, PageRequest::default())).unwrap().total, 0);
     let patch = SecurityGroupPatch {
         allow_all_inbound: Some(false),
         allow_all_outbound: Some(false),
         ..Default::default()
     };
-    once!(store, update_security_group(g.id, &patch, now())).unwrap();
-    once!(store, insert_rule(&out)).unwrap();
-    once!(store, delete_rule(out.id)).unwrap();
-    assert_eq!(once!(store, delete_rule(out.id)), Err(Error::not_found("security group rule")));
+    once!(store, update_security_group(&grants::group_grant(&store, g.id).await, g.id, &patch, now()))
+        .unwrap();
+    once!(store, insert_rule(&grants::group_grant(&store, (out).group_id).await, &out)).unwrap();
+    once!(store, delete_rule(&grants::rule_grant(&store, out.id).await, out.id)).unwrap();
+    assert_eq!(
+        once!(store, delete_rule(&grants::rule_grant(&store, out.id).await, out.id)),
+        Err(Error::not_found("security group rule"))
+    );
     // Deleting the group deletes its rules.
     let last = rule(g.id, Direction::Inbound, "5432");
-    once!(store, insert_rule(&last)).unwrap();
-    once!(store, delete_security_group(g.id)).unwrap();
+    once!(store, insert_rule(&grants::group_grant(&store, (last).group_id).await, &last)).unwrap();
+    once!(store, delete_security_group(&grants::group_grant(&store, g.id).await, g.id)).unwrap();
     assert_eq!(once!(store, rule(last.id)).unwrap(), None);
 }
 
@@ -759,7 +943,7 @@ pub async fn tags_round_trip_and_leave_groups_with_them(store: Arc<dyn Store>) {
     use palisade_core::id::TagId;
     use palisade_core::policy::Tag;
     let org = organization("tags");
-    once!(store, insert_organization(&org)).unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let tag = Tag {
         id: TagId::random(),
         organization_id: org.id,
@@ -767,31 +951,34 @@ pub async fn tags_round_trip_and_leave_groups_with_them(store: Arc<dyn Store>) {
         color: "red".into(),
         created_at: now(),
     };
-    once!(store, insert_tag(&tag)).unwrap();
+    once!(store, insert_tag(&grants::grant((tag).organization_id), &tag)).unwrap();
     assert_eq!(once!(store, tag(tag.id)).unwrap(), Some(tag.clone()));
     let dup = Tag { id: TagId::random(), ..tag.clone() };
     assert_eq!(
-        once!(store, insert_tag(&dup)),
+        once!(store, insert_tag(&grants::grant((dup).organization_id), &dup)),
         Err(Error::AlreadyExists { kind: "tag", field: "name".into() })
     );
     let renamed = Tag { name: "env:staging".into(), color: "green".into(), ..tag.clone() };
-    once!(store, update_tag(&renamed)).unwrap();
+    once!(store, update_tag(&grants::grant((renamed).organization_id), &renamed)).unwrap();
     assert_eq!(once!(store, list_tags(org.id, PageRequest::default())).unwrap().items, vec![renamed]);
 
     let mut g = group(org.id, "tagged");
     g.members = vec![Member::Tag(tag.id)];
-    once!(store, insert_security_group(&g, &[])).unwrap();
+    once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
     assert_eq!(once!(store, security_group(g.id)).unwrap().unwrap().members, vec![Member::Tag(tag.id)]);
-    once!(store, delete_tag(tag.id)).unwrap();
+    once!(store, delete_tag(&grants::tag_grant(&store, tag.id).await, tag.id)).unwrap();
     assert!(once!(store, security_group(g.id)).unwrap().unwrap().members.is_empty());
-    assert_eq!(once!(store, delete_tag(tag.id)), Err(Error::not_found("tag")));
+    assert_eq!(
+        once!(store, delete_tag(&grants::tag_grant(&store, tag.id).await, tag.id)),
+        Err(Error::not_found("tag"))
+    );
 }
 
 pub async fn address_lists_round_trip(store: Arc<dyn Store>) {
     use palisade_core::id::{AddressListEntryId, AddressListId};
     use palisade_core::policy::{AddressList, AddressListEntry};
     let org = organization("lists");
-    once!(store, insert_organization(&org)).unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let id = AddressListId::random();
     let entry = |address: &str| AddressListEntry {
         id: AddressListEntryId::random(),
@@ -807,11 +994,11 @@ pub async fn address_lists_round_trip(store: Arc<dyn Store>) {
         entries: vec![entry("10.0.0.1/24")],
         created_at: now(),
     };
-    once!(store, insert_address_list(&list)).unwrap();
+    once!(store, insert_address_list(&grants::list_grant((list).organization_id), &list)).unwrap();
     assert_eq!(once!(store, address_list(id)).unwrap(), Some(list.clone()));
     let global =
         AddressList { id: AddressListId::random(), organization_id: None, entries: vec![], ..list.clone() };
-    once!(store, insert_address_list(&global)).unwrap();
+    once!(store, insert_address_list(&grants::list_grant((global).organization_id), &global)).unwrap();
     assert_eq!(
         once!(store, list_address_lists(Some(org.id), PageRequest::default())).unwrap().items,
         vec![list.clone()]
@@ -820,43 +1007,71 @@ pub async fn address_lists_round_trip(store: Arc<dyn Store>) {
 
     // Bulk: add two, remove the first, atomically; a duplicate address refuses the whole change.
     let (a, b) = (entry("192.0.2.1"), entry("2001:db8::/64"));
-    once!(store, change_address_list_entries(id, &[a.clone(), b.clone()], &["10.0.0.1/24".into()])).unwrap();
+    once!(
+        store,
+        change_address_list_entries(
+            &grants::list_grant_of(&store, id).await,
+            id,
+            &[a.clone(), b.clone()],
+            &["10.0.0.1/24".into()]
+        )
+    )
+    .unwrap();
     assert_eq!(
         once!(store, list_address_list_entries(id, PageRequest::default())).unwrap().items,
         vec![a.clone(), b.clone()]
     );
     assert_eq!(
-        once!(store, change_address_list_entries(id, &[entry("198.51.100.0/24"), entry("192.0.2.1")], &[])),
+        once!(
+            store,
+            change_address_list_entries(
+                &grants::list_grant_of(&store, id).await,
+                id,
+                &[entry("198.51.100.0/24"), entry("192.0.2.1")],
+                &[]
+            )
+        ),
         Err(Error::AlreadyExists { kind: "address list entry", field: "address".into() })
     );
     assert_eq!(once!(store, list_address_list_entries(id, PageRequest::default())).unwrap().total, 2);
     let renamed = AddressListEntry { name: None, ..a.clone() };
-    once!(store, update_address_list_entry(&renamed)).unwrap();
+    once!(
+        store,
+        update_address_list_entry(&grants::list_grant_of(&store, (renamed).list_id).await, &renamed)
+    )
+    .unwrap();
     assert_eq!(once!(store, address_list_entry(a.id)).unwrap(), Some(renamed));
-    once!(store, delete_address_list_entry(b.id)).unwrap();
-    assert_eq!(once!(store, delete_address_list_entry(b.id)), Err(Error::not_found("address list entry")));
+    once!(store, delete_address_list_entry(&grants::entry_grant(&store, b.id).await, b.id)).unwrap();
+    assert_eq!(
+        once!(store, delete_address_list_entry(&grants::entry_grant(&store, b.id).await, b.id)),
+        Err(Error::not_found("address list entry"))
+    );
 
     let updated = AddressList { name: "Office".into(), annotations: vec![], ..list.clone() };
-    once!(store, update_address_list(&updated)).unwrap();
+    once!(store, update_address_list(&grants::list_grant((updated).organization_id), &updated)).unwrap();
     assert_eq!(once!(store, address_list(id)).unwrap().unwrap().name, "Office");
-    once!(store, delete_address_list(id)).unwrap();
+    once!(store, delete_address_list(&grants::list_grant_of(&store, id).await, id)).unwrap();
     assert_eq!(once!(store, address_list_entry(a.id)).unwrap(), None, "entries go with their list");
 }
 
 pub async fn groups_are_created_and_replaced_with_their_rules(store: Arc<dyn Store>) {
     let org = organization("roles");
-    once!(store, insert_organization(&org)).unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let mut role = group(org.id, "web");
     role.kind = GroupKind::Role;
     role.allow_all_outbound = false;
     let rules = vec![rule(role.id, Direction::Inbound, "22"), rule(role.id, Direction::Inbound, "443")];
-    once!(store, insert_security_group(&role, &rules)).unwrap();
+    once!(store, insert_security_group(&grants::grant((role).organization_id), &role, &rules)).unwrap();
     assert_eq!(once!(store, list_rules(role.id, PageRequest::default())).unwrap().items, rules);
     // A failing insert (duplicate name) leaves no rules behind.
     let mut clash = group(org.id, "web");
     clash.kind = GroupKind::Role;
     let orphan = rule(clash.id, Direction::Inbound, "80");
-    assert!(once!(store, insert_security_group(&clash, std::slice::from_ref(&orphan))).is_err());
+    assert!(once!(
+        store,
+        insert_security_group(&grants::grant((clash).organization_id), &clash, std::slice::from_ref(&orphan))
+    )
+    .is_err());
     assert_eq!(once!(store, rule(orphan.id)).unwrap(), None);
     // Replacing the rules is one transaction.
     let new = vec![rule(role.id, Direction::Inbound, "8080")];
@@ -865,7 +1080,8 @@ pub async fn groups_are_created_and_replaced_with_their_rules(store: Arc<dyn Sto
         description: Some(Some(String::new())),
         ..Default::default()
     };
-    once!(store, update_security_group(role.id, &patch, now())).unwrap();
+    once!(store, update_security_group(&grants::group_grant(&store, role.id).await, role.id, &patch, now()))
+        .unwrap();
     assert_eq!(once!(store, list_rules(role.id, PageRequest::default())).unwrap().items, new);
 }
 
@@ -899,25 +1115,30 @@ pub async fn hosts_round_trip_with_their_role_and_address(store: Arc<dyn Store>)
     web.kind = GroupKind::Role;
     let mut db = group(org, "db");
     db.kind = GroupKind::Role;
-    once!(store, insert_security_group(&web, &[])).unwrap();
-    once!(store, insert_security_group(&db, &[])).unwrap();
+    once!(store, insert_security_group(&grants::grant((web).organization_id), &web, &[])).unwrap();
+    once!(store, insert_security_group(&grants::grant((db).organization_id), &db, &[])).unwrap();
 
     // One host gets its address from IPAM in the same transaction.
     let first = host(org, net.id, "a", Some(web.id));
     let mut request = ip_request(org, &net, IpVersion::V4);
     request.allocation =
         Some(Allocation { server_id: first.server.id, interface_id: first.server.interfaces[0].id });
-    let stored = once!(store, insert_host(&first, &[], Some(&request))).unwrap();
+    let stored = once!(
+        store,
+        insert_host(&grants::grant((first).server.organization_id), &first, &[], Some(&request))
+    )
+    .unwrap();
     assert_eq!(stored.addresses(), [addr("10.1.0.1")]);
     assert_eq!(stored.role, Some(web.id));
     assert_eq!(stored.overlay, first.overlay);
     assert_eq!(once!(store, host(org, first.server.id)).unwrap(), Some(stored.clone()));
     let second = host(org, net.id, "b", Some(db.id));
-    once!(store, insert_host(&second, &[], None)).unwrap();
+    once!(store, insert_host(&grants::grant((second).server.organization_id), &second, &[], None)).unwrap();
 
     // Names are unique per organization and network; nothing of the loser remains.
     let twin = host(org, net.id, "a", None);
-    let err = once!(store, insert_host(&twin, &[], None)).unwrap_err();
+    let err = once!(store, insert_host(&grants::grant((twin).server.organization_id), &twin, &[], None))
+        .unwrap_err();
     assert_eq!(err, Error::AlreadyExists { kind: "server", field: "name".into() });
     assert_eq!(once!(store, server(org, twin.server.id)).unwrap(), None);
 
@@ -938,7 +1159,7 @@ pub async fn hosts_round_trip_with_their_role_and_address(store: Arc<dyn Store>)
     changed.server.name = "renamed".into();
     changed.server.tags = vec![];
     changed.overlay.is_relay = true;
-    once!(store, update_host(&changed)).unwrap();
+    once!(store, update_host(&grants::grant((changed).server.organization_id), &changed)).unwrap();
     assert_eq!(once!(store, host(org, changed.server.id)).unwrap(), Some(changed.clone()));
     let members = |g: SecurityGroupId| {
         let store = store.clone();
@@ -948,32 +1169,33 @@ pub async fn hosts_round_trip_with_their_role_and_address(store: Arc<dyn Store>)
     // The native view of the same server agrees.
     assert_eq!(once!(store, server(org, changed.server.id)).unwrap().unwrap().name, "renamed");
     // Deleting the server removes the host and its membership.
-    once!(store, delete_server(org, changed.server.id)).unwrap();
+    once!(store, delete_server(&grants::grant(org), changed.server.id)).unwrap();
     assert_eq!(once!(store, host(org, changed.server.id)).unwrap(), None);
     assert_eq!(members(db.id).await, 1);
 }
 
 pub async fn members_are_added_one_at_a_time_concurrently(store: Arc<dyn Store>) {
     let org = organization("members");
-    once!(store, insert_organization(&org)).unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let dc = data_center("members-dc");
-    once!(store, insert_data_center(&dc)).unwrap();
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
     let net = network(dc.id, None, false, None);
-    once!(store, insert_network(&net)).unwrap();
+    once!(store, insert_network(&grants::op(), &net)).unwrap();
     let g = group(org.id, "g");
-    once!(store, insert_security_group(&g, &[])).unwrap();
+    once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
     let mut servers = Vec::new();
     for _ in 0..8 {
         let s = server(org.id, net.id, &[]);
-        once!(store, insert_server(&s, &[])).unwrap();
+        once!(store, insert_server(&grants::grant((s).organization_id), &s, &[])).unwrap();
         servers.push(s.id);
     }
     let mut tasks = Vec::new();
+    let grant = grants::grant(org.id);
     for s in servers.iter().chain(servers.iter()) {
         let store = store.clone();
         let (id, s) = (g.id, *s);
         tasks.push(tokio::spawn(async move {
-            once!(store, add_security_group_member(id, Member::Server(s), now()))
+            once!(store, add_security_group_member(&grant, id, Member::Server(s), now()))
         }));
     }
     for t in tasks {
@@ -985,11 +1207,27 @@ pub async fn members_are_added_one_at_a_time_concurrently(store: Arc<dyn Store>)
     want.sort();
     assert_eq!(members, want, "every server once, none lost");
     assert_eq!(
-        once!(store, add_security_group_member(SecurityGroupId::random(), Member::Server(servers[0]), now())),
+        once!(
+            store,
+            add_security_group_member(
+                &grants::group_grant(&store, SecurityGroupId::random()).await,
+                SecurityGroupId::random(),
+                Member::Server(servers[0]),
+                now()
+            )
+        ),
         Err(Error::not_found("security group"))
     );
     assert_eq!(
-        once!(store, add_security_group_member(g.id, Member::Server(ServerId::random()), now())),
+        once!(
+            store,
+            add_security_group_member(
+                &grants::group_grant(&store, g.id).await,
+                g.id,
+                Member::Server(ServerId::random()),
+                now()
+            )
+        ),
         Err(Error::not_found("server"))
     );
 }
@@ -997,22 +1235,26 @@ pub async fn members_are_added_one_at_a_time_concurrently(store: Arc<dyn Store>)
 pub async fn rule_numbers_are_per_organization_and_never_reused(store: Arc<dyn Store>) {
     let org = organization("numbers");
     let other = organization("numbers-other");
-    once!(store, insert_organization(&org)).unwrap();
-    once!(store, insert_organization(&other)).unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
+    once!(store, insert_organization(&grants::op(), &other)).unwrap();
     let a = group(org.id, "a");
     let first = rule(a.id, Direction::Inbound, "22");
-    once!(store, insert_security_group(&a, std::slice::from_ref(&first))).unwrap();
+    once!(
+        store,
+        insert_security_group(&grants::grant((a).organization_id), &a, std::slice::from_ref(&first))
+    )
+    .unwrap();
     let theirs = group(other.id, "theirs");
-    once!(store, insert_security_group(&theirs, &[])).unwrap();
+    once!(store, insert_security_group(&grants::grant((theirs).organization_id), &theirs, &[])).unwrap();
     // Two organizations creating rules interleaved: each sees its own consecutive numbers.
     let mut mine = vec![first.id];
     let mut others = Vec::new();
     for port in ["80", "443", "8080"] {
         let r = rule(a.id, Direction::Inbound, port);
-        once!(store, insert_rule(&r)).unwrap();
+        once!(store, insert_rule(&grants::group_grant(&store, (r).group_id).await, &r)).unwrap();
         mine.push(r.id);
         let r = rule(theirs.id, Direction::Inbound, port);
-        once!(store, insert_rule(&r)).unwrap();
+        once!(store, insert_rule(&grants::group_grant(&store, (r).group_id).await, &r)).unwrap();
         others.push(r.id);
     }
     let numbers = once!(store, rule_numbers(org.id, &[a.id])).unwrap();
@@ -1026,19 +1268,20 @@ pub async fn rule_numbers_are_per_organization_and_never_reused(store: Arc<dyn S
     assert!(once!(store, rule_numbers(org.id, &[theirs.id])).unwrap().is_empty());
     assert_eq!(once!(store, rule_numbers(org.id, &[a.id, theirs.id])).unwrap().len(), 4);
     // Deleting the newest rule does not free its number for the next one.
-    once!(store, delete_rule(mine[3])).unwrap();
+    once!(store, delete_rule(&grants::rule_grant(&store, mine[3]).await, mine[3])).unwrap();
     assert_eq!(once!(store, rule_by_number(org.id, 4)).unwrap(), None);
     let fifth = rule(a.id, Direction::Inbound, "9000");
-    once!(store, insert_rule(&fifth)).unwrap();
+    once!(store, insert_rule(&grants::group_grant(&store, (fifth).group_id).await, &fifth)).unwrap();
     assert_eq!(once!(store, rule_by_number(org.id, 5)).unwrap(), Some(fifth.id));
     // Updating a rule keeps its number; replacing a group's rules numbers the new ones.
     let mut changed = first.clone();
     changed.ports = vec![];
-    once!(store, replace_rule(&changed)).unwrap();
+    once!(store, replace_rule(&grants::group_grant(&store, (changed).group_id).await, &changed)).unwrap();
     assert_eq!(once!(store, rule_by_number(org.id, 1)).unwrap(), Some(first.id));
     let fresh = rule(a.id, Direction::Inbound, "8443");
     let patch = SecurityGroupPatch { rules: Some(vec![fresh.clone()]), ..Default::default() };
-    once!(store, update_security_group(a.id, &patch, now())).unwrap();
+    once!(store, update_security_group(&grants::group_grant(&store, a.id).await, a.id, &patch, now()))
+        .unwrap();
     assert_eq!(once!(store, rule_numbers(org.id, &[a.id])).unwrap(), vec![(fresh.id, 6)]);
     assert_eq!(once!(store, rule_by_number(org.id, 1)).unwrap(), None);
     assert_eq!(once!(store, rule_by_number(org.id, u64::MAX)).unwrap(), None);
@@ -1050,14 +1293,14 @@ pub async fn rule_numbers_are_per_organization_and_never_reused(store: Arc<dyn S
 /// in order, whatever the others have.
 pub async fn group_pages_load_members_annotations_and_rules_in_batches(store: Arc<dyn Store>) {
     let org = organization("batches");
-    once!(store, insert_organization(&org)).unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let dc = data_center("batches-dc");
-    once!(store, insert_data_center(&dc)).unwrap();
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
     let net = network(dc.id, None, false, None);
-    once!(store, insert_network(&net)).unwrap();
+    once!(store, insert_network(&grants::op(), &net)).unwrap();
     let servers: Vec<Server> = (0..3).map(|_| server(org.id, net.id, &[])).collect();
     for s in &servers {
-        once!(store, insert_server(s, &[])).unwrap();
+        once!(store, insert_server(&grants::grant((s).organization_id), s, &[])).unwrap();
     }
     let mut expected = Vec::new();
     for i in 0..12usize {
@@ -1068,13 +1311,21 @@ pub async fn group_pages_load_members_annotations_and_rules_in_batches(store: Ar
             (0..i % 3).map(|k| Annotation { key: format!("k{k}"), value: Some(format!("{i}")) }).collect();
         let rules: Vec<Rule> =
             (0..i % 5).map(|p| rule(g.id, Direction::Inbound, &format!("{}", 1000 + p))).collect();
-        once!(store, insert_security_group(&g, &rules)).unwrap();
+        once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &rules)).unwrap();
         expected.push((g, rules));
     }
     let other = organization("batches-other");
-    once!(store, insert_organization(&other)).unwrap();
+    once!(store, insert_organization(&grants::op(), &other)).unwrap();
     let theirs = group(other.id, "theirs");
-    once!(store, insert_security_group(&theirs, &[rule(theirs.id, Direction::Inbound, "22")])).unwrap();
+    once!(
+        store,
+        insert_security_group(
+            &grants::grant((theirs).organization_id),
+            &theirs,
+            &[rule(theirs.id, Direction::Inbound, "22")]
+        )
+    )
+    .unwrap();
 
     for (page, range) in [(1u32, 0..5usize), (2, 5..10), (3, 10..12)] {
         let listed = once!(
@@ -1106,7 +1357,7 @@ pub async fn long_lists_are_written_whole_in_order_or_not_at_all(store: Arc<dyn 
     use palisade_core::id::{AddressListEntryId, AddressListId};
     use palisade_core::policy::{AddressList, AddressListEntry};
     let org = organization("long-lists");
-    once!(store, insert_organization(&org)).unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let id = AddressListId::random();
     let entry = |i: u32| AddressListEntry {
         id: AddressListEntryId::random(),
@@ -1126,11 +1377,11 @@ pub async fn long_lists_are_written_whole_in_order_or_not_at_all(store: Arc<dyn 
     let mut duplicated = list.clone();
     duplicated.entries.push(AddressListEntry { id: AddressListEntryId::random(), ..entries[3].clone() });
     assert_eq!(
-        once!(store, insert_address_list(&duplicated)),
+        once!(store, insert_address_list(&grants::list_grant((duplicated).organization_id), &duplicated)),
         Err(Error::AlreadyExists { kind: "address list entry", field: "address".into() })
     );
     assert_eq!(once!(store, address_list(id)).unwrap(), None, "nothing of the refused list was written");
-    once!(store, insert_address_list(&list)).unwrap();
+    once!(store, insert_address_list(&grants::list_grant((list).organization_id), &list)).unwrap();
     assert_eq!(once!(store, address_list(id)).unwrap(), Some(list));
 }
 
@@ -1175,18 +1426,38 @@ fn address_list(org: Option<OrganizationId>, name: &str) -> AddressList {
 pub async fn each_policy_write_bumps_its_revision_once(store: Arc<dyn Store>) {
     let (org, net) = ipam_fixture(&store, &["10.9.0.0/24"], &[]).await;
     let other = organization("other-revisions");
-    once!(store, insert_organization(&other)).unwrap();
+    once!(store, insert_organization(&grants::op(), &other)).unwrap();
     assert_eq!(revision(&store, org).await, 0, "no policy write yet");
 
     // Servers and their addresses.
     let s = server(org, net.id, &["10.9.0.10"]);
-    bumps_once!(store, org, "a server", once!(store, insert_server(&s, &claims(&s))).unwrap());
+    bumps_once!(
+        store,
+        org,
+        "a server",
+        once!(store, insert_server(&grants::grant((s).organization_id), &s, &claims(&s))).unwrap()
+    );
     let mut request = ip_request(org, &net, IpVersion::V4);
     request.allocation = Some(Allocation { server_id: s.id, interface_id: s.interfaces[0].id });
-    let ip = bumps_once!(store, org, "an allocated address", once!(store, allocate_ip(&request)).unwrap());
-    bumps_once!(store, org, "unallocating", once!(store, set_ip_allocation(org, ip.id, None)).unwrap());
+    let ip = bumps_once!(
+        store,
+        org,
+        "an allocated address",
+        once!(store, allocate_ip(&grants::grant((request).organization_id), &request)).unwrap()
+    );
+    bumps_once!(
+        store,
+        org,
+        "unallocating",
+        once!(store, set_ip_allocation(&grants::grant(org), ip.id, None)).unwrap()
+    );
     let allocation = Some(Allocation { server_id: s.id, interface_id: s.interfaces[0].id });
-    bumps_once!(store, org, "allocating", once!(store, set_ip_allocation(org, ip.id, allocation)).unwrap());
+    bumps_once!(
+        store,
+        org,
+        "allocating",
+        once!(store, set_ip_allocation(&grants::grant(org), ip.id, allocation)).unwrap()
+    );
 
     // Groups, members and rules.
     let mut g = group(org, "revisions");
@@ -1196,21 +1467,41 @@ pub async fn each_policy_write_bumps_its_revision_once(store: Arc<dyn Store>) {
         store,
         org,
         "a group with a rule",
-        once!(store, insert_security_group(&g, std::slice::from_ref(&r))).unwrap()
+        once!(
+            store,
+            insert_security_group(&grants::grant((g).organization_id), &g, std::slice::from_ref(&r))
+        )
+        .unwrap()
     );
     let patch = SecurityGroupPatch { name: Some("renamed".into()), ..Default::default() };
     bumps_once!(
         store,
         org,
         "a group update",
-        once!(store, update_security_group(g.id, &patch, now())).unwrap()
+        once!(store, update_security_group(&grants::group_grant(&store, g.id).await, g.id, &patch, now()))
+            .unwrap()
     );
     let r2 = rule(g.id, Direction::Inbound, "80");
-    bumps_once!(store, org, "a rule", once!(store, insert_rule(&r2)).unwrap());
+    bumps_once!(
+        store,
+        org,
+        "a rule",
+        once!(store, insert_rule(&grants::group_grant(&store, (r2).group_id).await, &r2)).unwrap()
+    );
     let mut r2b = r2.clone();
     r2b.ports = parse_ports("8080").unwrap();
-    bumps_once!(store, org, "a rule replaced", once!(store, replace_rule(&r2b)).unwrap());
-    bumps_once!(store, org, "a rule deleted", once!(store, delete_rule(r2.id)).unwrap());
+    bumps_once!(
+        store,
+        org,
+        "a rule replaced",
+        once!(store, replace_rule(&grants::group_grant(&store, (r2b).group_id).await, &r2b)).unwrap()
+    );
+    bumps_once!(
+        store,
+        org,
+        "a rule deleted",
+        once!(store, delete_rule(&grants::rule_grant(&store, r2.id).await, r2.id)).unwrap()
+    );
 
     let sg = ServerGroup {
         id: ServerGroupId::random(),
@@ -1219,17 +1510,36 @@ pub async fn each_policy_write_bumps_its_revision_once(store: Arc<dyn Store>) {
         segregate: false,
         created_at: now(),
     };
-    bumps_once!(store, org, "a server group", once!(store, insert_server_group(&sg)).unwrap());
+    bumps_once!(
+        store,
+        org,
+        "a server group",
+        once!(store, insert_server_group(&grants::grant((sg).organization_id), &sg)).unwrap()
+    );
     let member = Member::ServerGroup(sg.id);
     bumps_once!(
         store,
         org,
         "a member",
-        once!(store, add_security_group_member(g.id, member, now())).unwrap()
+        once!(
+            store,
+            add_security_group_member(&grants::group_grant(&store, g.id).await, g.id, member, now())
+        )
+        .unwrap()
     );
     let renamed = ServerGroup { name: "vms2".into(), ..sg.clone() };
-    bumps_once!(store, org, "a server group update", once!(store, update_server_group(&renamed)).unwrap());
-    bumps_once!(store, org, "a server group deleted", once!(store, delete_server_group(sg.id)).unwrap());
+    bumps_once!(
+        store,
+        org,
+        "a server group update",
+        once!(store, update_server_group(&grants::grant((renamed).organization_id), &renamed)).unwrap()
+    );
+    bumps_once!(
+        store,
+        org,
+        "a server group deleted",
+        once!(store, delete_server_group(&grants::server_group_grant(&store, sg.id).await, sg.id)).unwrap()
+    );
 
     let tag = Tag {
         id: TagId::random(),
@@ -1238,16 +1548,41 @@ pub async fn each_policy_write_bumps_its_revision_once(store: Arc<dyn Store>) {
         color: "red".into(),
         created_at: now(),
     };
-    bumps_once!(store, org, "a tag", once!(store, insert_tag(&tag)).unwrap());
+    bumps_once!(
+        store,
+        org,
+        "a tag",
+        once!(store, insert_tag(&grants::grant((tag).organization_id), &tag)).unwrap()
+    );
     let recolored = Tag { color: "blue".into(), ..tag.clone() };
-    bumps_once!(store, org, "a tag update", once!(store, update_tag(&recolored)).unwrap());
-    bumps_once!(store, org, "a tag deleted", once!(store, delete_tag(tag.id)).unwrap());
+    bumps_once!(
+        store,
+        org,
+        "a tag update",
+        once!(store, update_tag(&grants::grant((recolored).organization_id), &recolored)).unwrap()
+    );
+    bumps_once!(
+        store,
+        org,
+        "a tag deleted",
+        once!(store, delete_tag(&grants::tag_grant(&store, tag.id).await, tag.id)).unwrap()
+    );
 
     // Address lists and entries.
     let list = address_list(Some(org), "office");
-    bumps_once!(store, org, "an address list", once!(store, insert_address_list(&list)).unwrap());
+    bumps_once!(
+        store,
+        org,
+        "an address list",
+        once!(store, insert_address_list(&grants::list_grant((list).organization_id), &list)).unwrap()
+    );
     let renamed = AddressList { name: "office2".into(), ..list.clone() };
-    bumps_once!(store, org, "an address list update", once!(store, update_address_list(&renamed)).unwrap());
+    bumps_once!(
+        store,
+        org,
+        "an address list update",
+        once!(store, update_address_list(&grants::list_grant((renamed).organization_id), &renamed)).unwrap()
+    );
     let added = AddressListEntry {
         id: AddressListEntryId::random(),
         list_id: list.id,
@@ -1259,33 +1594,82 @@ pub async fn each_policy_write_bumps_its_revision_once(store: Arc<dyn Store>) {
         store,
         org,
         "entries changed",
-        once!(store, change_address_list_entries(list.id, &add, &[])).unwrap()
+        once!(
+            store,
+            change_address_list_entries(&grants::list_grant_of(&store, list.id).await, list.id, &add, &[])
+        )
+        .unwrap()
     );
     let moved = AddressListEntry { address: "192.0.2.8".into(), ..added.clone() };
-    bumps_once!(store, org, "an entry update", once!(store, update_address_list_entry(&moved)).unwrap());
-    bumps_once!(store, org, "an entry deleted", once!(store, delete_address_list_entry(added.id)).unwrap());
-    bumps_once!(store, org, "an address list deleted", once!(store, delete_address_list(list.id)).unwrap());
+    bumps_once!(
+        store,
+        org,
+        "an entry update",
+        once!(
+            store,
+            update_address_list_entry(&grants::list_grant_of(&store, (moved).list_id).await, &moved)
+        )
+        .unwrap()
+    );
+    bumps_once!(
+        store,
+        org,
+        "an entry deleted",
+        once!(store, delete_address_list_entry(&grants::entry_grant(&store, added.id).await, added.id))
+            .unwrap()
+    );
+    bumps_once!(
+        store,
+        org,
+        "an address list deleted",
+        once!(store, delete_address_list(&grants::list_grant_of(&store, list.id).await, list.id)).unwrap()
+    );
 
     // A global list may be used by every organization.
     let global = address_list(None, "global");
     let (a, b) = (revision(&store, org).await, revision(&store, other.id).await);
-    once!(store, insert_address_list(&global)).unwrap();
+    once!(store, insert_address_list(&grants::list_grant((global).organization_id), &global)).unwrap();
     assert_eq!((revision(&store, org).await, revision(&store, other.id).await), (a + 1, b + 1));
-    once!(store, delete_address_list(global.id)).unwrap();
+    once!(store, delete_address_list(&grants::list_grant_of(&store, global.id).await, global.id)).unwrap();
     assert_eq!((revision(&store, org).await, revision(&store, other.id).await), (a + 2, b + 2));
 
     // Hosts (Defined) and their roles.
     let mut role = group(org, "role");
     role.kind = GroupKind::Role;
-    bumps_once!(store, org, "a role", once!(store, insert_security_group(&role, &[])).unwrap());
+    bumps_once!(
+        store,
+        org,
+        "a role",
+        once!(store, insert_security_group(&grants::grant((role).organization_id), &role, &[])).unwrap()
+    );
     let h = host(org, net.id, "h", Some(role.id));
-    let stored = bumps_once!(store, org, "a host", once!(store, insert_host(&h, &[], None)).unwrap());
+    let stored = bumps_once!(
+        store,
+        org,
+        "a host",
+        once!(store, insert_host(&grants::grant((h).server.organization_id), &h, &[], None)).unwrap()
+    );
     let moved = Host { role: None, ..stored };
-    bumps_once!(store, org, "a host update", once!(store, update_host(&moved)).unwrap());
+    bumps_once!(
+        store,
+        org,
+        "a host update",
+        once!(store, update_host(&grants::grant((moved).server.organization_id), &moved)).unwrap()
+    );
 
     // Deletions.
-    bumps_once!(store, org, "a group deleted", once!(store, delete_security_group(g.id)).unwrap());
-    bumps_once!(store, org, "a server deleted", once!(store, delete_server(org, s.id)).unwrap());
+    bumps_once!(
+        store,
+        org,
+        "a group deleted",
+        once!(store, delete_security_group(&grants::group_grant(&store, g.id).await, g.id)).unwrap()
+    );
+    bumps_once!(
+        store,
+        org,
+        "a server deleted",
+        once!(store, delete_server(&grants::grant(org), s.id)).unwrap()
+    );
     assert_eq!(revision(&store, other.id).await, 2, "the other organization saw only the global list");
 }
 
@@ -1294,7 +1678,7 @@ pub async fn each_policy_write_bumps_its_revision_once(store: Arc<dyn Store>) {
 pub async fn refused_writes_reads_and_other_writes_bump_nothing(store: Arc<dyn Store>) {
     let (org, net) = ipam_fixture(&store, &["10.8.0.0/24"], &[]).await;
     let g = group(org, "fixed");
-    once!(store, insert_security_group(&g, &[])).unwrap();
+    once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
     let start = revision(&store, org).await;
     assert_eq!(start, 1);
 
@@ -1311,37 +1695,70 @@ pub async fn refused_writes_reads_and_other_writes_bump_nothing(store: Arc<dyn S
     assert_eq!(revision(&store, org).await, start, "reads");
 
     // Refused writes.
-    assert!(once!(store, insert_security_group(&group(org, "fixed"), &[])).is_err());
+    assert!(once!(
+        store,
+        insert_security_group(
+            &grants::grant((group(org, "fixed")).organization_id),
+            &group(org, "fixed"),
+            &[]
+        )
+    )
+    .is_err());
     let mut all_in = group(org, "open");
     all_in.allow_all_inbound = true;
-    once!(store, insert_security_group(&all_in, &[])).unwrap();
+    once!(store, insert_security_group(&grants::grant((all_in).organization_id), &all_in, &[])).unwrap();
     let after_open = revision(&store, org).await;
-    assert!(once!(store, insert_rule(&rule(all_in.id, Direction::Inbound, "22"))).is_err());
-    assert!(once!(store, delete_rule(RuleId::random())).is_err());
-    assert!(once!(store, delete_tag(TagId::random())).is_err());
+    assert!(once!(
+        store,
+        insert_rule(
+            &grants::group_grant(&store, (rule(all_in.id, Direction::Inbound, "22")).group_id).await,
+            &rule(all_in.id, Direction::Inbound, "22")
+        )
+    )
+    .is_err());
+    assert!(once!(store, delete_rule(&grants::rule_grant(&store, RuleId::random()).await, RuleId::random()))
+        .is_err());
+    assert!(
+        once!(store, delete_tag(&grants::tag_grant(&store, TagId::random()).await, TagId::random())).is_err()
+    );
     assert_eq!(revision(&store, org).await, after_open, "refused writes");
 
     // A transaction dropped without commit.
     let mut tx = store.write().await.unwrap();
-    tx.insert_rule(&rule(g.id, Direction::Inbound, "443")).await.unwrap();
+    tx.insert_rule(&grants::grant(org), &rule(g.id, Direction::Inbound, "443")).await.unwrap();
     drop(tx);
     assert_eq!(revision(&store, org).await, after_open, "a rolled-back transaction");
 
     // Writes that cannot change any server's policy.
-    let ip = once!(store, allocate_ip(&ip_request(org, &net, IpVersion::V4))).unwrap();
+    let ip = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+            &ip_request(org, &net, IpVersion::V4)
+        )
+    )
+    .unwrap();
     let patch = IpAddressPatch { label: Some(Some("web".into())), ..Default::default() };
-    once!(store, update_ip_address(org, ip.id, &patch)).unwrap();
-    once!(store, release_ip_address(org, ip.id)).unwrap();
+    once!(store, update_ip_address(&grants::grant(org), ip.id, &patch)).unwrap();
+    once!(store, release_ip_address(&grants::grant(org), ip.id)).unwrap();
     let (_, hash) = new_token_secret(ApiTokenId::random());
-    once!(store, insert_api_token(&token(org), &hash)).unwrap();
+    once!(store, insert_api_token(&grants::grant((token(org)).organization_id), &token(org), &hash)).unwrap();
     let patch = OrganizationPatch { name: Some("Renamed".into()), ..Default::default() };
-    once!(store, update_organization(org, &patch, now())).unwrap();
+    once!(store, update_organization(&grants::op(), org, &patch, now())).unwrap();
     assert_eq!(revision(&store, org).await, after_open, "writes outside policy");
 
     // Another organization's writes.
     let other = organization("elsewhere");
-    once!(store, insert_organization(&other)).unwrap();
-    once!(store, insert_security_group(&group(other.id, "theirs"), &[])).unwrap();
+    once!(store, insert_organization(&grants::op(), &other)).unwrap();
+    once!(
+        store,
+        insert_security_group(
+            &grants::grant((group(other.id, "theirs")).organization_id),
+            &group(other.id, "theirs"),
+            &[]
+        )
+    )
+    .unwrap();
     assert_eq!(revision(&store, org).await, after_open, "another organization's writes");
     assert_eq!(revision(&store, other.id).await, 1);
 }
@@ -1350,17 +1767,72 @@ pub async fn refused_writes_reads_and_other_writes_bump_nothing(store: Arc<dyn S
 pub async fn one_transaction_bumps_each_organization_once(store: Arc<dyn Store>) {
     let a = organization("tx-a");
     let b = organization("tx-b");
-    once!(store, insert_organization(&a)).unwrap();
-    once!(store, insert_organization(&b)).unwrap();
+    once!(store, insert_organization(&grants::op(), &a)).unwrap();
+    once!(store, insert_organization(&grants::op(), &b)).unwrap();
     let ga = group(a.id, "a");
     let mut tx = store.write().await.unwrap();
-    tx.insert_security_group(&ga, &[]).await.unwrap();
-    tx.insert_rule(&rule(ga.id, Direction::Inbound, "22")).await.unwrap();
-    tx.insert_rule(&rule(ga.id, Direction::Inbound, "80")).await.unwrap();
-    tx.insert_security_group(&group(b.id, "b"), &[]).await.unwrap();
+    let (in_a, in_b) = (grants::grant(a.id), grants::grant(b.id));
+    tx.insert_security_group(&in_a, &ga, &[]).await.unwrap();
+    tx.insert_rule(&in_a, &rule(ga.id, Direction::Inbound, "22")).await.unwrap();
+    tx.insert_rule(&in_a, &rule(ga.id, Direction::Inbound, "80")).await.unwrap();
+    tx.insert_security_group(&in_b, &group(b.id, "b"), &[]).await.unwrap();
     assert_eq!(tx.policy_revision(a.id).await.unwrap(), 0, "not before commit");
     tx.commit().await.unwrap();
     assert_eq!((revision(&store, a.id).await, revision(&store, b.id).await), (1, 1));
     let rules = once!(store, list_rules(ga.id, PageRequest::all())).unwrap();
     assert_eq!(rules.total, 2, "every write of the transaction landed");
+}
+
+// ---------------------------------------------------------------- grants
+
+/// A write is confined to its grant's organization: another organization's objects are not
+/// found through it, whatever they are named by, and an object of another organization is not
+/// inserted under it. Nothing changes.
+pub async fn grants_confine_writes_to_their_organization(store: Arc<dyn Store>) {
+    let (mine, theirs) = (organization("grant-mine"), organization("grant-theirs"));
+    once!(store, insert_organization(&grants::op(), &mine)).unwrap();
+    once!(store, insert_organization(&grants::op(), &theirs)).unwrap();
+    let mut g = group(theirs.id, "theirs");
+    g.members = vec![];
+    let r = rule(g.id, Direction::Inbound, "22");
+    once!(store, insert_security_group(&grants::grant(theirs.id), &g, std::slice::from_ref(&r))).unwrap();
+    let tag = Tag {
+        id: TagId::random(),
+        organization_id: theirs.id,
+        name: "t".into(),
+        color: "red".into(),
+        created_at: now(),
+    };
+    once!(store, insert_tag(&grants::grant(theirs.id), &tag)).unwrap();
+    let list = address_list(Some(theirs.id), "theirs");
+    once!(store, insert_address_list(&grants::list_grant(Some(theirs.id)), &list)).unwrap();
+    let before = revision(&store, theirs.id).await;
+
+    let wrong = grants::grant(mine.id);
+    let missing = |kind: &'static str| Err::<(), _>(Error::not_found(kind));
+    let patch = SecurityGroupPatch { name: Some("stolen".into()), ..Default::default() };
+    assert!(once!(store, update_security_group(&wrong, g.id, &patch, now())).is_err());
+    assert_eq!(once!(store, delete_security_group(&wrong, g.id)), missing("security group"));
+    let mut r2 = r.clone();
+    r2.ports = parse_ports("2222").unwrap();
+    assert!(once!(store, replace_rule(&wrong, &r2)).is_err());
+    assert!(once!(store, insert_rule(&wrong, &rule(g.id, Direction::Inbound, "80"))).is_err());
+    assert_eq!(once!(store, delete_rule(&wrong, r.id)), missing("security group rule"));
+    let renamed = Tag { name: "stolen".into(), ..tag.clone() };
+    assert!(once!(store, update_tag(&wrong, &renamed)).is_err());
+    assert_eq!(once!(store, delete_tag(&wrong, tag.id)), missing("tag"));
+    let wrong_list = grants::list_grant(Some(mine.id));
+    assert!(once!(store, delete_address_list(&wrong_list, list.id)).is_err());
+    assert!(once!(store, delete_address_list(&grants::list_grant(None), list.id)).is_err());
+    let entry = list.entries[0].clone();
+    assert!(once!(store, delete_address_list_entry(&wrong_list, entry.id)).is_err());
+    // Inserting their object under my grant.
+    assert!(once!(store, insert_security_group(&wrong, &group(theirs.id, "planted"), &[])).is_err());
+
+    assert_eq!(once!(store, security_group(g.id)).unwrap(), Some(g.clone()), "the group is untouched");
+    assert_eq!(once!(store, rule(r.id)).unwrap(), Some(r), "the rule is untouched");
+    assert_eq!(once!(store, tag(tag.id)).unwrap(), Some(tag), "the tag is untouched");
+    assert_eq!(once!(store, address_list(list.id)).unwrap(), Some(list), "the list is untouched");
+    assert_eq!(revision(&store, theirs.id).await, before);
+    assert_eq!(revision(&store, mine.id).await, 0);
 }

@@ -142,17 +142,33 @@ async fn old_rule_numbers_survive(backend: Backend) {
     assert_eq!(once!(store, rule_by_number(b, 3)).unwrap(), None);
     // New rules continue above every number ever handed out (4 was deleted: never again).
     let next_a = rule(ga, Direction::Inbound, "80");
-    once!(store, insert_rule(&next_a)).unwrap();
+    once!(
+        store,
+        insert_rule(&::palisade_testkit::grants::group_grant(&store, (next_a).group_id).await, &next_a)
+    )
+    .unwrap();
     let next_b = rule(gb, Direction::Inbound, "80");
-    once!(store, insert_rule(&next_b)).unwrap();
+    once!(
+        store,
+        insert_rule(&::palisade_testkit::grants::group_grant(&store, (next_b).group_id).await, &next_b)
+    )
+    .unwrap();
     assert_eq!(once!(store, rule_by_number(a, 5)).unwrap(), Some(next_a.id));
     assert_eq!(once!(store, rule_by_number(b, 5)).unwrap(), Some(next_b.id));
     // A new organization starts at 1.
     let c = organization("c");
-    once!(store, insert_organization(&c)).unwrap();
+    once!(store, insert_organization(&::palisade_testkit::grants::op(), &c)).unwrap();
     let gc = group(c.id, "g");
     let first = rule(gc.id, Direction::Inbound, "22");
-    once!(store, insert_security_group(&gc, std::slice::from_ref(&first))).unwrap();
+    once!(
+        store,
+        insert_security_group(
+            &::palisade_testkit::grants::grant((gc).organization_id),
+            &gc,
+            std::slice::from_ref(&first)
+        )
+    )
+    .unwrap();
     assert_eq!(once!(store, rule_numbers(c.id, &[gc.id])).unwrap(), vec![(first.id, 1)]);
 }
 

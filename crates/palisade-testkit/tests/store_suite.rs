@@ -62,6 +62,7 @@ suite!(
     each_policy_write_bumps_its_revision_once,
     refused_writes_reads_and_other_writes_bump_nothing,
     one_transaction_bumps_each_organization_once,
+    grants_confine_writes_to_their_organization,
 );
 
 /// The configured statement timeout reaches PostgreSQL sessions.
@@ -93,7 +94,7 @@ async fn postgres_maps_a_nul_to_a_client_error() {
     assert!(refused(err.clone()), "lookup: {err:?}");
     let mut org = palisade_testkit::suite::organization("nul");
     org.name = "a\0b".into();
-    let err = once!(store, insert_organization(&org)).unwrap_err();
+    let err = once!(store, insert_organization(&::palisade_testkit::grants::op(), &org)).unwrap_err();
     assert!(refused(err.clone()), "insert: {err:?}");
     let err = once!(store, user_credentials("a\0b")).unwrap_err();
     assert!(refused(err.clone()), "user lookup: {err:?}");
@@ -101,7 +102,11 @@ async fn postgres_maps_a_nul_to_a_client_error() {
     let (org, net) = palisade_testkit::suite::ipam_fixture(&store, &["10.9.0.0/29"], &[]).await;
     let mut host = palisade_testkit::suite::host(org, net.id, "h", None);
     host.overlay.config_overrides = r#"[{"key":"a","value":"\u0000"}]"#.into();
-    let err = once!(store, insert_host(&host, &[], None)).unwrap_err();
+    let err = once!(
+        store,
+        insert_host(&::palisade_testkit::grants::grant((host).server.organization_id), &host, &[], None)
+    )
+    .unwrap_err();
     assert!(refused(err.clone()), "jsonb: {err:?}");
     assert_eq!(once!(store, server(org, host.server.id)).unwrap(), None, "nothing written");
 }

@@ -128,7 +128,7 @@ impl Caller {
     /// body or look up what the path names, so a token without the scope is refused (403)
     /// whatever it sent.
     pub fn authorize(&self) -> Result<(), Error> {
-        self.actor.authorize(self.org, self.operation)
+        self.actor.authorize(self.org, self.operation).map(|_grant| ())
     }
 
     /// `{base}/accounts/{account}/{path}/` (Hostway's links end with a slash).

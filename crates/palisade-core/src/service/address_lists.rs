@@ -7,6 +7,7 @@ use super::Core;
 use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
+use crate::grant::ListGrant;
 use crate::id::{AddressListEntryId, AddressListId, OrganizationId};
 use crate::limits::MAX_ENTRIES;
 use crate::model::now;
@@ -41,22 +42,34 @@ fn check_entry(v: &mut Violations, path: &str, entry: &NewEntry) {
     }
 }
 
-/// A list found (or not) if the caller may read it (or, with `write`, change it): its own
-/// organization's, or a global one (changed only by the operator); else not found.
-fn authorize_list(actor: &Principal, list: Option<AddressList>, write: bool) -> Result<AddressList> {
-    let op = list_op(if write { Action::Update } else { Action::Read });
+/// A list found (or not) if the caller may read it: its own organization's, or a global one;
+/// else not found.
+fn readable_list(actor: &Principal, list: Option<AddressList>) -> Result<AddressList> {
     let list = list.ok_or(Error::not_found(AddressListId::KIND))?;
-    match list.organization_id {
-        Some(org) => actor.authorize_object(org, op, AddressListId::KIND)?,
-        None if write => actor.require_operator()?,
-        None => {}
+    if let Some(org) = list.organization_id {
+        actor.authorize_object(org, list_op(Action::Read), AddressListId::KIND)?;
     }
     Ok(list)
 }
 
-/// An entry's list authorized as [`authorize_list`] does, reported as the entry not found.
-fn authorize_entry_list(actor: &Principal, list: Option<AddressList>, write: bool) -> Result<AddressList> {
-    authorize_list(actor, list, write).map_err(|e| match e {
+/// A list found (or not) if the caller may change it, with the grant its writes take: its own
+/// organization's, or a global one for the operator; else not found.
+fn writable_list(actor: &Principal, list: Option<AddressList>) -> Result<(AddressList, ListGrant)> {
+    let list = list.ok_or(Error::not_found(AddressListId::KIND))?;
+    let grant = match list.organization_id {
+        Some(org) => ListGrant::Organization(actor.authorize_object(
+            org,
+            list_op(Action::Update),
+            AddressListId::KIND,
+        )?),
+        None => ListGrant::Global(actor.require_operator()?),
+    };
+    Ok((list, grant))
+}
+
+/// An entry's list looked at as the list's own checks do, reported as the entry not found.
+fn as_entry<T>(outcome: Result<T>) -> Result<T> {
+    outcome.map_err(|e| match e {
         Error::NotFound { .. } => Error::not_found(AddressListEntryId::KIND),
         other => other,
     })
@@ -65,13 +78,17 @@ fn authorize_entry_list(actor: &Principal, list: Option<AddressList>, write: boo
 impl Core {
     async fn authorized_list(&self, actor: &Principal, id: AddressListId) -> Result<AddressList> {
         actor.require_scopes(list_op(Action::Read))?;
-        authorize_list(actor, self.read().await?.address_list(id).await?, false)
+        readable_list(actor, self.read().await?.address_list(id).await?)
     }
 
     /// A list the caller may change, locked in `tx` until commit.
-    async fn locked_list(tx: &mut dyn Writes, actor: &Principal, id: AddressListId) -> Result<AddressList> {
+    async fn locked_list(
+        tx: &mut dyn Writes,
+        actor: &Principal,
+        id: AddressListId,
+    ) -> Result<(AddressList, ListGrant)> {
         actor.require_scopes(list_op(Action::Update))?;
-        authorize_list(actor, tx.address_list_for_update(id).await?, true)
+        writable_list(actor, tx.address_list_for_update(id).await?)
     }
 
     pub async fn create_address_list(
@@ -82,7 +99,7 @@ impl Core {
         annotations: Vec<Annotation>,
         entries: Vec<NewEntry>,
     ) -> Result<AddressList> {
-        actor.authorize(org, list_op(Action::Create))?;
+        let grant = ListGrant::Organization(actor.authorize(org, list_op(Action::Create))?);
         let mut v = Violations::new();
         v.text("name", &name, 1, NAME_MAX);
         Core::check_annotations(&mut v, &annotations);
@@ -105,7 +122,7 @@ impl Core {
             .collect();
         let list =
             AddressList { id, organization_id: Some(org), name, annotations, entries, created_at: now() };
-        write_one!(self, insert_address_list(&list))?;
+        write_one!(self, insert_address_list(&grant, &list))?;
         Ok(list)
     }
 
@@ -138,7 +155,7 @@ impl Core {
         annotations: Option<Vec<Annotation>>,
     ) -> Result<AddressList> {
         let mut tx = self.write().await?;
-        let mut list = Self::locked_list(&mut *tx, actor, id).await?;
+        let (mut list, grant) = Self::locked_list(&mut *tx, actor, id).await?;
         let mut v = Violations::new();
         if let Some(name) = &name {
             v.text("name", name, 1, NAME_MAX);
@@ -149,15 +166,15 @@ impl Core {
         v.finish()?;
         list.name = name.unwrap_or(list.name);
         list.annotations = annotations.unwrap_or(list.annotations);
-        tx.update_address_list(&list).await?;
+        tx.update_address_list(&grant, &list).await?;
         tx.commit().await?;
         Ok(list)
     }
 
     pub async fn delete_address_list(&self, actor: &Principal, id: AddressListId) -> Result<AddressList> {
         let mut tx = self.write().await?;
-        let list = Self::locked_list(&mut *tx, actor, id).await?;
-        tx.delete_address_list(id).await?;
+        let (list, grant) = Self::locked_list(&mut *tx, actor, id).await?;
+        tx.delete_address_list(&grant, id).await?;
         tx.commit().await?;
         Ok(list)
     }
@@ -171,7 +188,7 @@ impl Core {
         remove: Vec<String>,
     ) -> Result<Vec<AddressListEntry>> {
         let mut tx = self.write().await?;
-        Self::locked_list(&mut *tx, actor, id).await?;
+        let (_, grant) = Self::locked_list(&mut *tx, actor, id).await?;
         let mut v = Violations::new();
         if v.count("add", add.len(), MAX_ENTRIES) {
             for (i, e) in add.iter().enumerate() {
@@ -193,7 +210,7 @@ impl Core {
                 name: e.name,
             })
             .collect();
-        tx.change_address_list_entries(id, &entries, &remove).await?;
+        tx.change_address_list_entries(&grant, id, &entries, &remove).await?;
         tx.commit().await?;
         Ok(entries)
     }
@@ -206,7 +223,7 @@ impl Core {
         actor.require_scopes(list_op(Action::Read))?;
         let mut r = self.read().await?;
         let entry = r.address_list_entry(id).await?.ok_or(Error::not_found(AddressListEntryId::KIND))?;
-        authorize_entry_list(actor, r.address_list(entry.list_id).await?, false)?;
+        as_entry(readable_list(actor, r.address_list(entry.list_id).await?))?;
         Ok(entry)
     }
 
@@ -216,12 +233,12 @@ impl Core {
         tx: &mut dyn Writes,
         actor: &Principal,
         id: AddressListEntryId,
-    ) -> Result<AddressListEntry> {
+    ) -> Result<(AddressListEntry, ListGrant)> {
         actor.require_scopes(list_op(Action::Update))?;
         let entry =
             tx.address_list_entry_for_update(id).await?.ok_or(Error::not_found(AddressListEntryId::KIND))?;
-        authorize_entry_list(actor, tx.address_list(entry.list_id).await?, true)?;
-        Ok(entry)
+        let (_, grant) = as_entry(writable_list(actor, tx.address_list(entry.list_id).await?))?;
+        Ok((entry, grant))
     }
 
     pub async fn list_address_list_entries(
@@ -242,13 +259,13 @@ impl Core {
         name: Option<Option<String>>,
     ) -> Result<AddressListEntry> {
         let mut tx = self.write().await?;
-        let mut entry = Self::locked_entry(&mut *tx, actor, id).await?;
+        let (mut entry, grant) = Self::locked_entry(&mut *tx, actor, id).await?;
         entry.address = address.unwrap_or(entry.address);
         entry.name = name.unwrap_or(entry.name);
         let mut v = Violations::new();
         check_entry(&mut v, "", &NewEntry { address: entry.address.clone(), name: entry.name.clone() });
         v.finish()?;
-        tx.update_address_list_entry(&entry).await?;
+        tx.update_address_list_entry(&grant, &entry).await?;
         tx.commit().await?;
         Ok(entry)
     }
@@ -259,8 +276,8 @@ impl Core {
         id: AddressListEntryId,
     ) -> Result<AddressListEntry> {
         let mut tx = self.write().await?;
-        let entry = Self::locked_entry(&mut *tx, actor, id).await?;
-        tx.delete_address_list_entry(id).await?;
+        let (entry, grant) = Self::locked_entry(&mut *tx, actor, id).await?;
+        tx.delete_address_list_entry(&grant, id).await?;
         tx.commit().await?;
         Ok(entry)
     }

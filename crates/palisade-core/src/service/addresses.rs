@@ -54,7 +54,7 @@ impl Core {
         org: OrganizationId,
         input: CreateIpAddress,
     ) -> Result<IpAddress> {
-        actor.authorize(org, ip_op(Action::Create))?;
+        let grant = actor.authorize(org, ip_op(Action::Create))?;
         let mut v = Violations::new();
         check_label(&mut v, input.vip, input.label.as_deref());
         let network = self.read().await?.network(input.network_id).await?.filter(|n| n.usable_by(org));
@@ -84,7 +84,7 @@ impl Core {
             allocation: None,
             created_at: now(),
         };
-        write_one!(self, allocate_ip(&request))
+        write_one!(self, allocate_ip(&grant, &request))
     }
 
     pub async fn ip_address(
@@ -116,7 +116,7 @@ impl Core {
         id: IpAddressId,
         patch: IpAddressPatch,
     ) -> Result<IpAddress> {
-        actor.authorize(org, ip_op(Action::Update))?;
+        let grant = actor.authorize(org, ip_op(Action::Update))?;
         let mut tx = self.write().await?;
         let current = tx.ip_address_for_update(org, id).await?.ok_or(Error::not_found(IpAddressId::KIND))?;
         let mut v = Violations::new();
@@ -127,7 +127,7 @@ impl Core {
             check_hostname(&mut v, "reverse_dns", name);
         }
         v.finish()?;
-        let updated = tx.update_ip_address(org, id, &patch).await?;
+        let updated = tx.update_ip_address(&grant, id, &patch).await?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -138,8 +138,8 @@ impl Core {
         org: OrganizationId,
         id: IpAddressId,
     ) -> Result<()> {
-        actor.authorize(org, ip_op(Action::Delete))?;
-        write_one!(self, release_ip_address(org, id))
+        let grant = actor.authorize(org, ip_op(Action::Delete))?;
+        write_one!(self, release_ip_address(&grant, id))
     }
 
     /// Allocates the address to an interface of a server of the same organization, on the
@@ -152,7 +152,7 @@ impl Core {
         server_id: ServerId,
         interface_id: InterfaceId,
     ) -> Result<IpAddress> {
-        actor.authorize(org, ip_op(Action::Update))?;
+        let grant = actor.authorize(org, ip_op(Action::Update))?;
         let mut tx = self.write().await?;
         let ip = tx.ip_address_for_update(org, id).await?.ok_or(Error::not_found(IpAddressId::KIND))?;
         let mut v = Violations::new();
@@ -169,7 +169,8 @@ impl Core {
             },
         }
         v.finish()?;
-        let allocated = tx.set_ip_allocation(org, id, Some(Allocation { server_id, interface_id })).await?;
+        let allocated =
+            tx.set_ip_allocation(&grant, id, Some(Allocation { server_id, interface_id })).await?;
         tx.commit().await?;
         Ok(allocated)
     }
@@ -180,13 +181,13 @@ impl Core {
         org: OrganizationId,
         id: IpAddressId,
     ) -> Result<IpAddress> {
-        actor.authorize(org, ip_op(Action::Update))?;
+        let grant = actor.authorize(org, ip_op(Action::Update))?;
         let mut tx = self.write().await?;
         let ip = tx.ip_address_for_update(org, id).await?.ok_or(Error::not_found(IpAddressId::KIND))?;
         if ip.allocation.is_none() {
             return Err(Error::NotAllocated);
         }
-        let unallocated = tx.set_ip_allocation(org, id, None).await?;
+        let unallocated = tx.set_ip_allocation(&grant, id, None).await?;
         tx.commit().await?;
         Ok(unallocated)
     }

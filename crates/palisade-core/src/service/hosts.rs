@@ -124,7 +124,7 @@ impl Core {
         org: OrganizationId,
         input: CreateHost,
     ) -> Result<Host> {
-        actor.authorize(org, host_op(Action::Create))?;
+        let grant = actor.authorize(org, host_op(Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         check_tags(&mut v, &input.tags);
@@ -186,7 +186,7 @@ impl Core {
             overlay: input.overlay,
             modified_at: created_at,
         };
-        write_one!(self, insert_host(&host, &claims, allocate.as_ref()))
+        write_one!(self, insert_host(&grant, &host, &claims, allocate.as_ref()))
     }
 
     pub async fn host(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<Host> {
@@ -213,7 +213,7 @@ impl Core {
         id: ServerId,
         patch: HostPatch,
     ) -> Result<Host> {
-        actor.authorize(org, host_op(Action::Update))?;
+        let grant = actor.authorize(org, host_op(Action::Update))?;
         let mut tx = self.write().await?;
         let mut host = tx.host_for_update(org, id).await?.ok_or(Error::not_found(ServerId::KIND))?;
         let mut v = Violations::new();
@@ -256,17 +256,17 @@ impl Core {
         check_overlay(&mut v, &host.overlay);
         v.finish()?;
         host.modified_at = now();
-        tx.update_host(&host).await?;
+        tx.update_host(&grant, &host).await?;
         tx.commit().await?;
         Ok(host)
     }
 
     /// Deletes the host's server (its addresses are released, its role membership goes with it).
     pub async fn delete_host(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<()> {
-        actor.authorize(org, host_op(Action::Delete))?;
+        let grant = actor.authorize(org, host_op(Action::Delete))?;
         let mut tx = self.write().await?;
         tx.host_for_update(org, id).await?.ok_or(Error::not_found(ServerId::KIND))?;
-        tx.delete_server(org, id).await?;
+        tx.delete_server(&grant, id).await?;
         tx.commit().await
     }
 }

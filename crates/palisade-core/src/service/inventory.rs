@@ -75,7 +75,7 @@ pub(super) fn check_tags(v: &mut Violations, tags: &[String]) {
 
 impl Core {
     pub async fn create_data_center(&self, actor: &Principal, input: CreateDataCenter) -> Result<DataCenter> {
-        actor.require_operator()?;
+        let grant = actor.require_operator()?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         v.slug("permalink", &input.permalink);
@@ -114,7 +114,7 @@ impl Core {
             country: input.country,
             created_at: now(),
         };
-        write_one!(self, insert_data_center(&dc))?;
+        write_one!(self, insert_data_center(&grant, &dc))?;
         Ok(dc)
     }
 
@@ -129,7 +129,7 @@ impl Core {
     }
 
     pub async fn create_network(&self, actor: &Principal, input: CreateNetwork) -> Result<Network> {
-        actor.require_operator()?;
+        let grant = actor.require_operator()?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         if let Some(permalink) = &input.permalink {
@@ -194,7 +194,7 @@ impl Core {
             organization_id: input.organization_id,
             created_at: now(),
         };
-        write_one!(self, insert_network(&network))?;
+        write_one!(self, insert_network(&grant, &network))?;
         Ok(network)
     }
 
@@ -214,7 +214,7 @@ impl Core {
         org: OrganizationId,
         input: CreateServer,
     ) -> Result<Server> {
-        actor.authorize(org, Operation::new(Resource::Server, Action::Create))?;
+        let grant = actor.authorize(org, Operation::new(Resource::Server, Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         check_tags(&mut v, &input.tags);
@@ -246,7 +246,7 @@ impl Core {
             tags: input.tags,
             created_at,
         };
-        write_one!(self, insert_server(&server, &claims))?;
+        write_one!(self, insert_server(&grant, &server, &claims))?;
         Ok(server)
     }
 
@@ -322,7 +322,7 @@ impl Core {
     }
 
     pub async fn delete_server(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<()> {
-        actor.authorize(org, Operation::new(Resource::Server, Action::Delete))?;
-        write_one!(self, delete_server(org, id))
+        let grant = actor.authorize(org, Operation::new(Resource::Server, Action::Delete))?;
+        write_one!(self, delete_server(&grant, id))
     }
 }

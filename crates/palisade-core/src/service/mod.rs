@@ -39,6 +39,7 @@ pub use tenancy::{CreateApiToken, CreateOrganization, CreateUser, CreatedApiToke
 use crate::auth::{Principal, TokenPrincipal, UserPrincipal};
 use crate::authn::{AuthSettings, Authn, Charge};
 use crate::error::{Error, Forbidden, Result, Unauthenticated};
+use crate::grant::OperatorGrant;
 use crate::model::{now, Organization, OrganizationStatus};
 use crate::secret::{new_operator_secret, token_id_of, RevealedSecret, SecretHash};
 use crate::store::{Reads, Store, Writes};
@@ -78,10 +79,6 @@ impl Core {
     pub fn with_settings(store: Arc<dyn Store>, operator: SecretHash, settings: CoreSettings) -> Self {
         let authn = Arc::new(Authn::new(&settings.auth));
         Self { store, operator: Arc::new(operator), settings: Arc::new(settings), authn }
-    }
-
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
     }
 
     /// A read handle on the store.
@@ -221,7 +218,8 @@ pub async fn operator_credential(
     }
     let (secret, hash) = new_operator_secret();
     let mut tx = store.write().await?;
-    let stored = tx.init_setting(OPERATOR_TOKEN_SETTING, &hash.to_hex()).await?;
+    // The server itself, starting, stands in for the operator.
+    let stored = tx.init_setting(&OperatorGrant::new(), OPERATOR_TOKEN_SETTING, &hash.to_hex()).await?;
     tx.commit().await?;
     if stored == hash.to_hex() {
         Ok((hash, Some(secret)))

@@ -14,6 +14,7 @@ use super::Core;
 use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
+use crate::grant::Authorized;
 use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, TagId};
 use crate::limits::{
     MAX_ANNOTATIONS, MAX_ANNOTATION_VALUE, MAX_MEMBERS, MAX_PORT_RANGES, MAX_REMOTES, MAX_RULES, MAX_TAGS,
@@ -196,7 +197,7 @@ impl Core {
         let op = group_op(kind, action);
         actor.require_scopes(op)?;
         let group = self.read().await?.security_group(id).await?;
-        Self::authorize_group(actor, group, kind, op)
+        Self::authorize_group(actor, group, kind, op).map(Authorized::into_inner)
     }
 
     /// [`Core::authorized_group`] in a write transaction: the group is locked until commit, so
@@ -207,7 +208,7 @@ impl Core {
         id: SecurityGroupId,
         kind: GroupKind,
         action: Action,
-    ) -> Result<SecurityGroup> {
+    ) -> Result<Authorized<SecurityGroup>> {
         let op = group_op(kind, action);
         actor.require_scopes(op)?;
         let group = tx.security_group_for_update(id).await?;
@@ -220,10 +221,10 @@ impl Core {
         group: Option<SecurityGroup>,
         kind: GroupKind,
         op: Operation,
-    ) -> Result<SecurityGroup> {
+    ) -> Result<Authorized<SecurityGroup>> {
         let group = group.filter(|g| g.kind == kind).ok_or(Error::not_found(SecurityGroupId::KIND))?;
-        actor.authorize_object(group.organization_id, op, SecurityGroupId::KIND)?;
-        Ok(group)
+        let grant = actor.authorize_object(group.organization_id, op, SecurityGroupId::KIND)?;
+        Ok(Authorized::new(group, grant))
     }
 
     pub async fn create_security_group(
@@ -232,7 +233,7 @@ impl Core {
         org: OrganizationId,
         input: CreateSecurityGroup,
     ) -> Result<(SecurityGroup, Vec<Rule>)> {
-        actor.authorize(org, group_op(input.kind, Action::Create))?;
+        let grant = actor.authorize(org, group_op(input.kind, Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         if let Some(d) = &input.description {
@@ -266,7 +267,7 @@ impl Core {
             updated_at: at,
         };
         let rules = Self::build_rules(&mut *tx, actor, &group, input.rules).await?;
-        tx.insert_security_group(&group, &rules).await?;
+        tx.insert_security_group(&grant, &group, &rules).await?;
         tx.commit().await?;
         Ok((group, rules))
     }
@@ -383,7 +384,7 @@ impl Core {
             rules: Some(rules.clone()),
             ..Default::default()
         };
-        let group = tx.update_security_group(id, &patch, now()).await?;
+        let group = tx.update_security_group(group.grant(), id, &patch, now()).await?;
         tx.commit().await?;
         Ok((group, rules))
     }
@@ -444,7 +445,7 @@ impl Core {
             Self::check_members(&mut *tx, &mut v, group.organization_id, members).await?;
         }
         v.finish()?;
-        let group = tx.update_security_group(id, &patch, now()).await?;
+        let group = tx.update_security_group(group.grant(), id, &patch, now()).await?;
         tx.commit().await?;
         Ok(group)
     }
@@ -464,9 +465,9 @@ impl Core {
                 "the role is assigned to {hosts} host(s); give them another role or none first"
             )));
         }
-        tx.delete_security_group(id).await?;
+        tx.delete_security_group(group.grant(), id).await?;
         tx.commit().await?;
-        Ok(group)
+        Ok(group.into_inner())
     }
 
     pub async fn create_rule(
@@ -493,9 +494,9 @@ impl Core {
         let mut v = Violations::new();
         Self::check_rule(&mut *tx, &mut v, actor, &group, &rule, "").await?;
         v.finish()?;
-        tx.insert_rule(&rule).await?;
+        tx.insert_rule(group.grant(), &rule).await?;
         tx.commit().await?;
-        Ok((rule, group))
+        Ok((rule, group.into_inner()))
     }
 
     pub async fn list_rules(
@@ -523,7 +524,8 @@ impl Core {
         let mut r = self.read().await?;
         let rule = r.rule(id).await?.ok_or(Error::not_found(RuleId::KIND))?;
         let group = r.security_group(rule.group_id).await?;
-        Self::authorize_rule(actor, rule, group, kind, op)
+        let (rule, group) = Self::authorize_rule(actor, rule, group, kind, op)?;
+        Ok((rule, group.into_inner()))
     }
 
     /// [`Core::authorized_rule`] for a change, in a write transaction: the rule is locked until
@@ -533,7 +535,7 @@ impl Core {
         actor: &Principal,
         id: RuleId,
         kind: GroupKind,
-    ) -> Result<(Rule, SecurityGroup)> {
+    ) -> Result<(Rule, Authorized<SecurityGroup>)> {
         let op = rule_op(kind, true);
         actor.require_scopes(op)?;
         // The group is locked first, as every write to a group and its rules does, so that a
@@ -552,10 +554,10 @@ impl Core {
         group: Option<SecurityGroup>,
         kind: GroupKind,
         op: Operation,
-    ) -> Result<(Rule, SecurityGroup)> {
+    ) -> Result<(Rule, Authorized<SecurityGroup>)> {
         let group = group.filter(|g| g.kind == kind).ok_or(Error::not_found(RuleId::KIND))?;
-        actor.authorize_object(group.organization_id, op, RuleId::KIND)?;
-        Ok((rule, group))
+        let grant = actor.authorize_object(group.organization_id, op, RuleId::KIND)?;
+        Ok((rule, Authorized::new(group, grant)))
     }
 
     pub async fn rule(
@@ -580,9 +582,9 @@ impl Core {
         let mut v = Violations::new();
         Self::check_rule(&mut *tx, &mut v, actor, &group, &updated, "").await?;
         v.finish()?;
-        tx.replace_rule(&updated).await?;
+        tx.replace_rule(group.grant(), &updated).await?;
         tx.commit().await?;
-        Ok((updated, group))
+        Ok((updated, group.into_inner()))
     }
 
     pub async fn delete_rule(
@@ -593,9 +595,9 @@ impl Core {
     ) -> Result<(Rule, SecurityGroup)> {
         let mut tx = self.write().await?;
         let (rule, group) = Self::locked_rule(&mut *tx, actor, id, kind).await?;
-        tx.delete_rule(id).await?;
+        tx.delete_rule(group.grant(), id).await?;
         tx.commit().await?;
-        Ok((rule, group))
+        Ok((rule, group.into_inner()))
     }
 
     pub async fn create_server_group(
@@ -605,7 +607,7 @@ impl Core {
         name: String,
         segregate: bool,
     ) -> Result<ServerGroup> {
-        actor.authorize(org, Operation::new(Resource::ServerGroup, Action::Create))?;
+        let grant = actor.authorize(org, Operation::new(Resource::ServerGroup, Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &name, 1, NAME_MAX);
         v.finish()?;
@@ -617,7 +619,7 @@ impl Core {
             segregate,
             created_at: now(),
         };
-        write_one!(self, insert_server_group(&group))?;
+        write_one!(self, insert_server_group(&grant, &group))?;
         Ok(group)
     }
 
@@ -626,6 +628,7 @@ impl Core {
         actor.require_scopes(op)?;
         let group = self.read().await?.server_group(id).await?;
         authorize_found(actor, group, |g| g.organization_id, op, ServerGroupId::KIND)
+            .map(Authorized::into_inner)
     }
 
     /// A server group the caller may change, locked in `tx` until commit.
@@ -633,7 +636,7 @@ impl Core {
         tx: &mut dyn Writes,
         actor: &Principal,
         id: ServerGroupId,
-    ) -> Result<ServerGroup> {
+    ) -> Result<Authorized<ServerGroup>> {
         let op = Operation::new(Resource::ServerGroup, Action::Update);
         actor.require_scopes(op)?;
         let group = tx.server_group_for_update(id).await?;
@@ -665,19 +668,21 @@ impl Core {
             v.text("name", name, 1, NAME_MAX);
         }
         v.finish()?;
-        group.name = name.unwrap_or(group.name);
+        if let Some(name) = name {
+            group.name = name;
+        }
         group.segregate = segregate.unwrap_or(group.segregate);
-        tx.update_server_group(&group).await?;
+        tx.update_server_group(group.grant(), &group).await?;
         tx.commit().await?;
-        Ok(group)
+        Ok(group.into_inner())
     }
 
     pub async fn delete_server_group(&self, actor: &Principal, id: ServerGroupId) -> Result<ServerGroup> {
         let mut tx = self.write().await?;
         let group = Self::locked_server_group(&mut *tx, actor, id).await?;
-        tx.delete_server_group(id).await?;
+        tx.delete_server_group(group.grant(), id).await?;
         tx.commit().await?;
-        Ok(group)
+        Ok(group.into_inner())
     }
 
     pub async fn create_tag(
@@ -687,14 +692,14 @@ impl Core {
         name: String,
         color: String,
     ) -> Result<Tag> {
-        actor.authorize(org, Operation::new(Resource::Tag, Action::Create))?;
+        let grant = actor.authorize(org, Operation::new(Resource::Tag, Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &name, 1, NAME_MAX);
         v.text("color", &color, 1, 64);
         v.finish()?;
         self.existing_organization(org).await?;
         let tag = Tag { id: TagId::random(), organization_id: org, name, color, created_at: now() };
-        write_one!(self, insert_tag(&tag))?;
+        write_one!(self, insert_tag(&grant, &tag))?;
         Ok(tag)
     }
 
@@ -702,11 +707,11 @@ impl Core {
         let op = Operation::new(Resource::Tag, Action::Read);
         actor.require_scopes(op)?;
         let tag = self.read().await?.tag(id).await?;
-        authorize_found(actor, tag, |t| t.organization_id, op, TagId::KIND)
+        authorize_found(actor, tag, |t| t.organization_id, op, TagId::KIND).map(Authorized::into_inner)
     }
 
     /// A tag the caller may change, locked in `tx` until commit.
-    async fn locked_tag(tx: &mut dyn Writes, actor: &Principal, id: TagId) -> Result<Tag> {
+    async fn locked_tag(tx: &mut dyn Writes, actor: &Principal, id: TagId) -> Result<Authorized<Tag>> {
         let op = Operation::new(Resource::Tag, Action::Update);
         actor.require_scopes(op)?;
         let tag = tx.tag_for_update(id).await?;
@@ -741,19 +746,23 @@ impl Core {
             v.text("color", color, 1, 64);
         }
         v.finish()?;
-        tag.name = name.unwrap_or(tag.name);
-        tag.color = color.unwrap_or(tag.color);
-        tx.update_tag(&tag).await?;
+        if let Some(name) = name {
+            tag.name = name;
+        }
+        if let Some(color) = color {
+            tag.color = color;
+        }
+        tx.update_tag(tag.grant(), &tag).await?;
         tx.commit().await?;
-        Ok(tag)
+        Ok(tag.into_inner())
     }
 
     pub async fn delete_tag(&self, actor: &Principal, id: TagId) -> Result<Tag> {
         let mut tx = self.write().await?;
         let tag = Self::locked_tag(&mut *tx, actor, id).await?;
-        tx.delete_tag(id).await?;
+        tx.delete_tag(tag.grant(), id).await?;
         tx.commit().await?;
-        Ok(tag)
+        Ok(tag.into_inner())
     }
 }
 
@@ -782,7 +791,7 @@ impl Core {
                 Member::Tag(_) => TagId::KIND,
             }));
         }
-        tx.add_security_group_member(id, member, now()).await?;
+        tx.add_security_group_member(group.grant(), id, member, now()).await?;
         let group = tx.security_group(id).await?.ok_or(Error::not_found(SecurityGroupId::KIND))?;
         tx.commit().await?;
         Ok(group)
@@ -840,8 +849,8 @@ pub(super) fn authorize_found<T>(
     owner: impl Fn(&T) -> OrganizationId,
     op: Operation,
     kind: &'static str,
-) -> Result<T> {
+) -> Result<Authorized<T>> {
     let object = found.ok_or(Error::not_found(kind))?;
-    actor.authorize_object(owner(&object), op, kind)?;
-    Ok(object)
+    let grant = actor.authorize_object(owner(&object), op, kind)?;
+    Ok(Authorized::new(object, grant))
 }

@@ -163,18 +163,10 @@ async fn by_id<T>(
     fetch_optional(conn, sqlx::query(&sql).bind(id)).await?.as_ref().map(decode).transpose()
 }
 
-/// Deletes the row of `table` with this id, returning its `owner` column (an id, or NULL);
-/// `kind` not found when there is none.
-async fn delete_by_id(
-    conn: &mut db::Conn,
-    table: &str,
-    id: Uuid,
-    kind: &'static str,
-    owner: &str,
-) -> Result<Option<Uuid>> {
-    let sql = format!("DELETE FROM {table} WHERE id = $1 RETURNING {owner}");
-    let row = fetch_optional(conn, sqlx::query(&sql).bind(id)).await?.ok_or(Error::not_found(kind))?;
-    get(&row, owner)
+/// Deletes the row of `table` with this id; `kind` not found when there is none.
+async fn delete_by_id(conn: &mut db::Conn, table: &str, id: Uuid, kind: &'static str) -> Result<()> {
+    let sql = format!("DELETE FROM {table} WHERE id = $1");
+    found(execute(conn, sqlx::query(&sql).bind(id)).await?, kind)
 }
 
 /// Locks the row of `table` with this id until commit, where rows lock (PostgreSQL); on SQLite

@@ -70,14 +70,10 @@ pub(crate) async fn revision(conn: &mut db::Conn, org: OrganizationId) -> Result
     }
 }
 
-/// The organization owning a security group (or role), if it exists.
-pub(crate) async fn group_owner(conn: &mut db::Conn, group: Uuid) -> Result<Option<Uuid>> {
-    let query = sqlx::query("SELECT organization_id FROM security_groups WHERE id = $1").bind(group);
-    fetch_optional(conn, query).await?.map(|row| get(&row, "organization_id")).transpose()
-}
-
-/// The owner of an address list: `Some(None)` for a global list, `None` if there is no list.
-pub(crate) async fn list_owner(conn: &mut db::Conn, list: Uuid) -> Result<Option<Option<Uuid>>> {
-    let query = sqlx::query("SELECT organization_id FROM address_lists WHERE id = $1").bind(list);
-    fetch_optional(conn, query).await?.map(|row| get(&row, "organization_id")).transpose()
+/// The owner (`organization_id`) of the row `id` that `query` selects it from (`$1` is the
+/// id): `None` if there is no such row, `Some(None)` for an installation-wide object (a global
+/// address list).
+pub(crate) async fn owner_of(conn: &mut db::Conn, query: &str, id: Uuid) -> Result<Option<Option<Uuid>>> {
+    let row = fetch_optional(conn, sqlx::query(query).bind(id)).await?;
+    row.map(|row| get(&row, "organization_id")).transpose()
 }

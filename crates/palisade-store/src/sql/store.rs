@@ -8,7 +8,8 @@
 use std::net::IpAddr;
 
 use async_trait::async_trait;
-use palisade_core::error::Result;
+use palisade_core::error::{Error, Result};
+use palisade_core::grant::{Grant, ListGrant, OperatorGrant};
 use palisade_core::id::{
     AddressListEntryId, AddressListId, ApiTokenId, DataCenterId, IpAddressId, NetworkId, OrganizationId,
     RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId,
@@ -25,10 +26,11 @@ use palisade_core::secret::{PasswordDigest, SecretHash};
 use palisade_core::store::{Reads, Store, TokenCredentials, UserCredentials, Writes};
 use palisade_core::{Page, PageRequest};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::address_lists::{self as lists, entry_from};
 use super::policy::{rule_from, server_group_from, tag_from};
-use super::revisions::{self, group_owner, list_owner};
+use super::revisions::{self, owner_of};
 use super::WriteTx;
 use super::{by_id, db, delete_by_id, hosts, inventory, ipam, lock_row, page_of, policy, rows, tenancy};
 
@@ -283,16 +285,17 @@ impl Writes for WriteTx {
         WriteTx::commit(*self).await
     }
 
-    async fn init_setting(&mut self, key: &str, value: &str) -> Result<String> {
+    async fn init_setting(&mut self, _: &OperatorGrant, key: &str, value: &str) -> Result<String> {
         tenancy::init_setting(self, key, value).await
     }
 
-    async fn insert_organization(&mut self, org: &Organization) -> Result<()> {
+    async fn insert_organization(&mut self, _: &OperatorGrant, org: &Organization) -> Result<()> {
         tenancy::insert_organization(self, org).await
     }
 
     async fn update_organization(
         &mut self,
+        _: &OperatorGrant,
         id: OrganizationId,
         patch: &OrganizationPatch,
         at: OffsetDateTime,
@@ -300,55 +303,63 @@ impl Writes for WriteTx {
         tenancy::update_organization(self, id, patch, at).await
     }
 
-    async fn delete_organization(&mut self, id: OrganizationId) -> Result<()> {
+    async fn delete_organization(&mut self, _: &OperatorGrant, id: OrganizationId) -> Result<()> {
         tenancy::delete_organization(self, id).await
     }
 
-    async fn insert_api_token(&mut self, token: &ApiToken, secret_hash: &SecretHash) -> Result<()> {
+    async fn insert_api_token(
+        &mut self,
+        grant: &Grant,
+        token: &ApiToken,
+        secret_hash: &SecretHash,
+    ) -> Result<()> {
+        within(grant, token.organization_id, "api token")?;
         tenancy::insert_api_token(self, token, secret_hash).await
     }
 
-    async fn revoke_api_token(
-        &mut self,
-        org: OrganizationId,
-        id: ApiTokenId,
-        at: OffsetDateTime,
-    ) -> Result<()> {
-        tenancy::revoke_api_token(self, org, id, at).await
+    async fn revoke_api_token(&mut self, grant: &Grant, id: ApiTokenId, at: OffsetDateTime) -> Result<()> {
+        tenancy::revoke_api_token(self, grant.organization_id(), id, at).await
     }
 
-    async fn insert_user(&mut self, user: &User, password: &PasswordDigest) -> Result<()> {
+    async fn insert_user(&mut self, grant: &Grant, user: &User, password: &PasswordDigest) -> Result<()> {
+        within(grant, user.organization_id, "user")?;
         tenancy::insert_user(self, user, password).await
     }
 
-    async fn insert_data_center(&mut self, dc: &DataCenter) -> Result<()> {
+    async fn insert_data_center(&mut self, _: &OperatorGrant, dc: &DataCenter) -> Result<()> {
         inventory::insert_data_center(self, dc).await
     }
 
-    async fn insert_network(&mut self, network: &Network) -> Result<()> {
+    async fn insert_network(&mut self, _: &OperatorGrant, network: &Network) -> Result<()> {
         inventory::insert_network(self, network).await
     }
 
-    async fn insert_server(&mut self, server: &Server, addresses: &[IpAddress]) -> Result<()> {
+    async fn insert_server(&mut self, grant: &Grant, server: &Server, addresses: &[IpAddress]) -> Result<()> {
+        within(grant, server.organization_id, ServerId::KIND)?;
         inventory::insert_server(self, server, addresses).await?;
-        self.touched.org(server.organization_id);
+        self.touched.org(grant.organization_id());
         Ok(())
     }
 
-    async fn delete_server(&mut self, org: OrganizationId, id: ServerId) -> Result<()> {
-        inventory::delete_server(self, org, id).await?;
-        self.touched.org(org);
+    async fn delete_server(&mut self, grant: &Grant, id: ServerId) -> Result<()> {
+        inventory::delete_server(self, grant.organization_id(), id).await?;
+        self.touched.org(grant.organization_id());
         Ok(())
     }
 
     async fn insert_host(
         &mut self,
+        grant: &Grant,
         host: &Host,
         addresses: &[IpAddress],
         allocate: Option<&IpRequest>,
     ) -> Result<Host> {
+        within(grant, host.server.organization_id, ServerId::KIND)?;
+        if let Some(request) = allocate {
+            within(grant, request.organization_id, IpAddressId::KIND)?;
+        }
         let host = hosts::insert_host(self, host, addresses, allocate).await?;
-        self.touched.org(host.server.organization_id);
+        self.touched.org(grant.organization_id());
         Ok(host)
     }
 
@@ -357,16 +368,18 @@ impl Writes for WriteTx {
         hosts::host(self, org, id).await
     }
 
-    async fn update_host(&mut self, host: &Host) -> Result<()> {
+    async fn update_host(&mut self, grant: &Grant, host: &Host) -> Result<()> {
+        within(grant, host.server.organization_id, ServerId::KIND)?;
         hosts::update_host(self, host).await?;
-        self.touched.org(host.server.organization_id);
+        self.touched.org(grant.organization_id());
         Ok(())
     }
 
-    async fn allocate_ip(&mut self, request: &IpRequest) -> Result<IpAddress> {
+    async fn allocate_ip(&mut self, grant: &Grant, request: &IpRequest) -> Result<IpAddress> {
+        within(grant, request.organization_id, IpAddressId::KIND)?;
         let ip = ipam::allocate(self, request).await?;
         if request.allocation.is_some() {
-            self.touched.org(request.organization_id);
+            self.touched.org(grant.organization_id());
         }
         Ok(ip)
     }
@@ -382,31 +395,40 @@ impl Writes for WriteTx {
 
     async fn update_ip_address(
         &mut self,
-        org: OrganizationId,
+        grant: &Grant,
         id: IpAddressId,
         patch: &IpAddressPatch,
     ) -> Result<IpAddress> {
-        ipam::update_ip_address(self, org, id, patch).await
+        ipam::update_ip_address(self, grant.organization_id(), id, patch).await
     }
 
-    async fn release_ip_address(&mut self, org: OrganizationId, id: IpAddressId) -> Result<()> {
-        ipam::release_ip_address(self, org, id).await
+    async fn release_ip_address(&mut self, grant: &Grant, id: IpAddressId) -> Result<()> {
+        ipam::release_ip_address(self, grant.organization_id(), id).await
     }
 
     async fn set_ip_allocation(
         &mut self,
-        org: OrganizationId,
+        grant: &Grant,
         id: IpAddressId,
         allocation: Option<Allocation>,
     ) -> Result<IpAddress> {
-        let ip = ipam::set_ip_allocation(self, org, id, allocation).await?;
-        self.touched.org(org);
+        let ip = ipam::set_ip_allocation(self, grant.organization_id(), id, allocation).await?;
+        self.touched.org(grant.organization_id());
         Ok(ip)
     }
 
-    async fn insert_security_group(&mut self, group: &SecurityGroup, rules: &[Rule]) -> Result<()> {
+    async fn insert_security_group(
+        &mut self,
+        grant: &Grant,
+        group: &SecurityGroup,
+        rules: &[Rule],
+    ) -> Result<()> {
+        within(grant, group.organization_id, SecurityGroupId::KIND)?;
+        if rules.iter().any(|r| r.group_id != group.id) {
+            return Err(Error::not_found(SecurityGroupId::KIND));
+        }
         policy::insert_group(self, group, rules).await?;
-        self.touched.org(group.organization_id);
+        self.touched.org(grant.organization_id());
         Ok(())
     }
 
@@ -417,36 +439,45 @@ impl Writes for WriteTx {
 
     async fn update_security_group(
         &mut self,
+        grant: &Grant,
         id: SecurityGroupId,
         patch: &SecurityGroupPatch,
         at: OffsetDateTime,
     ) -> Result<SecurityGroup> {
+        self.owned(grant, GROUP_OWNER, id.as_uuid(), SecurityGroupId::KIND).await?;
+        if patch.rules.iter().flatten().any(|r| r.group_id != id) {
+            return Err(Error::not_found(SecurityGroupId::KIND));
+        }
         let group = policy::update_group(self, id, patch, at).await?;
-        self.touched.org(group.organization_id);
+        self.touched.org(grant.organization_id());
         Ok(group)
     }
 
-    async fn delete_security_group(&mut self, id: SecurityGroupId) -> Result<()> {
-        let owner =
-            delete_by_id(self, "security_groups", id.as_uuid(), SecurityGroupId::KIND, "organization_id")
-                .await?;
-        self.touched.owner(owner);
+    async fn delete_security_group(&mut self, grant: &Grant, id: SecurityGroupId) -> Result<()> {
+        self.owned(grant, GROUP_OWNER, id.as_uuid(), SecurityGroupId::KIND).await?;
+        delete_by_id(self, "security_groups", id.as_uuid(), SecurityGroupId::KIND).await?;
+        self.touched.org(grant.organization_id());
         Ok(())
     }
 
     async fn add_security_group_member(
         &mut self,
+        grant: &Grant,
         id: SecurityGroupId,
         member: Member,
         at: OffsetDateTime,
     ) -> Result<()> {
+        self.owned(grant, GROUP_OWNER, id.as_uuid(), SecurityGroupId::KIND).await?;
         policy::add_member(self, id, member, at).await?;
-        self.touch_group(id.as_uuid()).await
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
-    async fn insert_rule(&mut self, rule: &Rule) -> Result<()> {
+    async fn insert_rule(&mut self, grant: &Grant, rule: &Rule) -> Result<()> {
+        self.owned(grant, GROUP_OWNER, rule.group_id.as_uuid(), SecurityGroupId::KIND).await?;
         policy::insert_rule(self, rule).await?;
-        self.touch_group(rule.group_id.as_uuid()).await
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
     async fn rule_for_update(&mut self, id: RuleId) -> Result<Option<Rule>> {
@@ -454,23 +485,25 @@ impl Writes for WriteTx {
         by_id(self, "security_group_rules", id.as_uuid(), rule_from).await
     }
 
-    async fn replace_rule(&mut self, rule: &Rule) -> Result<()> {
+    async fn replace_rule(&mut self, grant: &Grant, rule: &Rule) -> Result<()> {
+        self.owned(grant, RULE_OWNER, rule.id.as_uuid(), RuleId::KIND).await?;
+        self.owned(grant, GROUP_OWNER, rule.group_id.as_uuid(), RuleId::KIND).await?;
         policy::replace_rule(self, rule).await?;
-        self.touch_group(rule.group_id.as_uuid()).await
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
-    async fn delete_rule(&mut self, id: RuleId) -> Result<()> {
-        let group =
-            delete_by_id(self, "security_group_rules", id.as_uuid(), RuleId::KIND, "group_id").await?;
-        match group {
-            Some(group) => self.touch_group(group).await,
-            None => Ok(()),
-        }
+    async fn delete_rule(&mut self, grant: &Grant, id: RuleId) -> Result<()> {
+        self.owned(grant, RULE_OWNER, id.as_uuid(), RuleId::KIND).await?;
+        delete_by_id(self, "security_group_rules", id.as_uuid(), RuleId::KIND).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
-    async fn insert_server_group(&mut self, group: &ServerGroup) -> Result<()> {
+    async fn insert_server_group(&mut self, grant: &Grant, group: &ServerGroup) -> Result<()> {
+        within(grant, group.organization_id, ServerGroupId::KIND)?;
         policy::insert_server_group(self, group).await?;
-        self.touched.org(group.organization_id);
+        self.touched.org(grant.organization_id());
         Ok(())
     }
 
@@ -479,22 +512,25 @@ impl Writes for WriteTx {
         by_id(self, "server_groups", id.as_uuid(), server_group_from).await
     }
 
-    async fn update_server_group(&mut self, group: &ServerGroup) -> Result<()> {
+    async fn update_server_group(&mut self, grant: &Grant, group: &ServerGroup) -> Result<()> {
+        within(grant, group.organization_id, ServerGroupId::KIND)?;
+        self.owned(grant, SERVER_GROUP_OWNER, group.id.as_uuid(), ServerGroupId::KIND).await?;
         policy::update_server_group(self, group).await?;
-        self.touched.org(group.organization_id);
+        self.touched.org(grant.organization_id());
         Ok(())
     }
 
-    async fn delete_server_group(&mut self, id: ServerGroupId) -> Result<()> {
-        let owner =
-            delete_by_id(self, "server_groups", id.as_uuid(), ServerGroupId::KIND, "organization_id").await?;
-        self.touched.owner(owner);
+    async fn delete_server_group(&mut self, grant: &Grant, id: ServerGroupId) -> Result<()> {
+        self.owned(grant, SERVER_GROUP_OWNER, id.as_uuid(), ServerGroupId::KIND).await?;
+        delete_by_id(self, "server_groups", id.as_uuid(), ServerGroupId::KIND).await?;
+        self.touched.org(grant.organization_id());
         Ok(())
     }
 
-    async fn insert_tag(&mut self, tag: &Tag) -> Result<()> {
+    async fn insert_tag(&mut self, grant: &Grant, tag: &Tag) -> Result<()> {
+        within(grant, tag.organization_id, TagId::KIND)?;
         policy::insert_tag(self, tag).await?;
-        self.touched.org(tag.organization_id);
+        self.touched.org(grant.organization_id());
         Ok(())
     }
 
@@ -503,21 +539,27 @@ impl Writes for WriteTx {
         by_id(self, "tags", id.as_uuid(), tag_from).await
     }
 
-    async fn update_tag(&mut self, tag: &Tag) -> Result<()> {
+    async fn update_tag(&mut self, grant: &Grant, tag: &Tag) -> Result<()> {
+        within(grant, tag.organization_id, TagId::KIND)?;
+        self.owned(grant, TAG_OWNER, tag.id.as_uuid(), TagId::KIND).await?;
         policy::update_tag(self, tag).await?;
-        self.touched.org(tag.organization_id);
+        self.touched.org(grant.organization_id());
         Ok(())
     }
 
-    async fn delete_tag(&mut self, id: TagId) -> Result<()> {
-        let owner = delete_by_id(self, "tags", id.as_uuid(), TagId::KIND, "organization_id").await?;
-        self.touched.owner(owner);
+    async fn delete_tag(&mut self, grant: &Grant, id: TagId) -> Result<()> {
+        self.owned(grant, TAG_OWNER, id.as_uuid(), TagId::KIND).await?;
+        delete_by_id(self, "tags", id.as_uuid(), TagId::KIND).await?;
+        self.touched.org(grant.organization_id());
         Ok(())
     }
 
-    async fn insert_address_list(&mut self, list: &AddressList) -> Result<()> {
+    async fn insert_address_list(&mut self, grant: &ListGrant, list: &AddressList) -> Result<()> {
+        if list.organization_id != grant.owner() || list.entries.iter().any(|e| e.list_id != list.id) {
+            return Err(Error::not_found(AddressListId::KIND));
+        }
         lists::insert_address_list(self, list).await?;
-        self.touched.owner(list.organization_id.map(|o| o.as_uuid()));
+        self.touch_list_owner(grant);
         Ok(())
     }
 
@@ -526,26 +568,34 @@ impl Writes for WriteTx {
         lists::address_list(self, id).await
     }
 
-    async fn update_address_list(&mut self, list: &AddressList) -> Result<()> {
+    async fn update_address_list(&mut self, grant: &ListGrant, list: &AddressList) -> Result<()> {
+        self.owned_list(grant, LIST_OWNER, list.id.as_uuid(), AddressListId::KIND).await?;
         lists::update_address_list(self, list).await?;
-        self.touch_list(list.id.as_uuid()).await
+        self.touch_list_owner(grant);
+        Ok(())
     }
 
-    async fn delete_address_list(&mut self, id: AddressListId) -> Result<()> {
-        let owner =
-            delete_by_id(self, "address_lists", id.as_uuid(), AddressListId::KIND, "organization_id").await?;
-        self.touched.owner(owner);
+    async fn delete_address_list(&mut self, grant: &ListGrant, id: AddressListId) -> Result<()> {
+        self.owned_list(grant, LIST_OWNER, id.as_uuid(), AddressListId::KIND).await?;
+        delete_by_id(self, "address_lists", id.as_uuid(), AddressListId::KIND).await?;
+        self.touch_list_owner(grant);
         Ok(())
     }
 
     async fn change_address_list_entries(
         &mut self,
+        grant: &ListGrant,
         list: AddressListId,
         add: &[AddressListEntry],
         remove: &[String],
     ) -> Result<()> {
+        self.owned_list(grant, LIST_OWNER, list.as_uuid(), AddressListId::KIND).await?;
+        if add.iter().any(|e| e.list_id != list) {
+            return Err(Error::not_found(AddressListId::KIND));
+        }
         lists::change_entries(self, list, add, remove).await?;
-        self.touch_list(list.as_uuid()).await
+        self.touch_list_owner(grant);
+        Ok(())
     }
 
     async fn address_list_entry_for_update(
@@ -556,36 +606,69 @@ impl Writes for WriteTx {
         by_id(self, "address_list_entries", id.as_uuid(), entry_from).await
     }
 
-    async fn update_address_list_entry(&mut self, entry: &AddressListEntry) -> Result<()> {
+    async fn update_address_list_entry(&mut self, grant: &ListGrant, entry: &AddressListEntry) -> Result<()> {
+        self.owned_list(grant, ENTRY_OWNER, entry.id.as_uuid(), AddressListEntryId::KIND).await?;
+        self.owned_list(grant, LIST_OWNER, entry.list_id.as_uuid(), AddressListEntryId::KIND).await?;
         lists::update_entry(self, entry).await?;
-        self.touch_list(entry.list_id.as_uuid()).await
+        self.touch_list_owner(grant);
+        Ok(())
     }
 
-    async fn delete_address_list_entry(&mut self, id: AddressListEntryId) -> Result<()> {
-        let entries = "address_list_entries";
-        let list = delete_by_id(self, entries, id.as_uuid(), AddressListEntryId::KIND, "list_id").await?;
-        match list {
-            Some(list) => self.touch_list(list).await,
-            None => Ok(()),
-        }
+    async fn delete_address_list_entry(&mut self, grant: &ListGrant, id: AddressListEntryId) -> Result<()> {
+        self.owned_list(grant, ENTRY_OWNER, id.as_uuid(), AddressListEntryId::KIND).await?;
+        delete_by_id(self, "address_list_entries", id.as_uuid(), AddressListEntryId::KIND).await?;
+        self.touch_list_owner(grant);
+        Ok(())
+    }
+}
+
+/// How each kind of object's owner is read (`$1` is its id): its own row, or its parent's.
+const GROUP_OWNER: &str = "SELECT organization_id FROM security_groups WHERE id = $1";
+const SERVER_GROUP_OWNER: &str = "SELECT organization_id FROM server_groups WHERE id = $1";
+const TAG_OWNER: &str = "SELECT organization_id FROM tags WHERE id = $1";
+const LIST_OWNER: &str = "SELECT organization_id FROM address_lists WHERE id = $1";
+const RULE_OWNER: &str = "SELECT g.organization_id FROM security_group_rules r
+                          JOIN security_groups g ON g.id = r.group_id WHERE r.id = $1";
+const ENTRY_OWNER: &str = "SELECT l.organization_id FROM address_list_entries e
+                           JOIN address_lists l ON l.id = e.list_id WHERE e.id = $1";
+
+/// An object to insert under `grant` must be of the grant's organization; else it is reported
+/// as not found, like any object of another organization.
+fn within(grant: &Grant, org: OrganizationId, kind: &'static str) -> Result<()> {
+    if org == grant.organization_id() {
+        Ok(())
+    } else {
+        Err(Error::not_found(kind))
     }
 }
 
 impl WriteTx {
-    /// Marks the organization of a security group (or role) as touched.
-    async fn touch_group(&mut self, group: uuid::Uuid) -> Result<()> {
-        let owner = group_owner(self, group).await?;
-        if let Some(org) = owner {
-            self.touched.owner(Some(org));
+    /// The object `id` (its owner read by `query`) exists and belongs to the grant's
+    /// organization; else `kind` not found (another organization's object cannot be told from
+    /// a missing one).
+    async fn owned(&mut self, grant: &Grant, query: &str, id: Uuid, kind: &'static str) -> Result<()> {
+        match owner_of(self, query, id).await? {
+            Some(Some(owner)) if owner == grant.organization_id().as_uuid() => Ok(()),
+            _ => Err(Error::not_found(kind)),
         }
-        Ok(())
     }
 
-    /// Marks the owner of an address list (every organization, for a global list) as touched.
-    async fn touch_list(&mut self, list: uuid::Uuid) -> Result<()> {
-        if let Some(owner) = list_owner(self, list).await? {
-            self.touched.owner(owner);
+    /// [`WriteTx::owned`] for address lists, whose owner may be the installation (a global list).
+    async fn owned_list(
+        &mut self,
+        grant: &ListGrant,
+        query: &str,
+        id: Uuid,
+        kind: &'static str,
+    ) -> Result<()> {
+        match owner_of(self, query, id).await? {
+            Some(owner) if owner == grant.owner().map(|o| o.as_uuid()) => Ok(()),
+            _ => Err(Error::not_found(kind)),
         }
-        Ok(())
+    }
+
+    /// Marks the list's owner (every organization, for a global list) as touched.
+    fn touch_list_owner(&mut self, grant: &ListGrant) {
+        self.touched.owner(grant.owner().map(|o| o.as_uuid()));
     }
 }
