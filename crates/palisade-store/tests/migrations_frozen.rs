@@ -39,6 +39,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "policy_revisions",
         "dde3b2447b69dd5a1966fe2684271b9d438b5850ab44c8b2e148188e078c809073816ccf65303c7168abdc0b4a9be1e6",
     ),
+    (
+        8,
+        "list_indexes",
+        "e2a9288711916a720fa4faaa60187906c9324a3007faedab3eed84fee7c7a30ffacd6920f1c5eb2c14797835a67ca498",
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -71,6 +76,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         6,
         "policy_revisions",
         "871ac72e8d76e89a4b1d6d026e106f7a7fe0a67421fdc7a5a05e6e176844f7b137259ac3567b9ccf23ef82658b0a047e",
+    ),
+    (
+        8,
+        "list_indexes",
+        "eec23ad366e7605f54a4adc16cc83dffaceeb653b80dadbbd8be2d6540282931cbaac15c75fb12b11b297f7b0169c556",
     ),
 ];
 

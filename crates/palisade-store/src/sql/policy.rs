@@ -96,7 +96,7 @@ async fn groups_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<S
     let among = db::in_list(1, ids.len());
     let sql = format!(
         "SELECT group_id, server_id, server_group_id, tag_id FROM security_group_members
-         WHERE group_id {among} ORDER BY position"
+         WHERE group_id {among} ORDER BY group_id, position"
     );
     for r in fetch_all(&mut *conn, db::bind_list(sqlx::query(&sql), &ids)).await? {
         let member = if let Some(server) = get::<Option<Uuid>>(&r, "server_id")? {
@@ -111,7 +111,8 @@ async fn groups_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<S
         }
     }
     let sql = format!(
-        "SELECT group_id, key, value FROM security_group_annotations WHERE group_id {among} ORDER BY position"
+        "SELECT group_id, key, value FROM security_group_annotations WHERE group_id {among}
+         ORDER BY group_id, position"
     );
     for r in fetch_all(conn, db::bind_list(sqlx::query(&sql), &ids)).await? {
         if let Some(&i) = index.get(&get(&r, "group_id")?) {
