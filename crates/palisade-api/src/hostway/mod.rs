@@ -164,9 +164,7 @@ impl FromRequestParts<AppState> for Caller {
                     Ok(id) => OrganizationRef::Id(id),
                     Err(_) => OrganizationRef::SubDomain(account.clone()),
                 };
-                let org = state.core.resolve_organization(&reference).await?;
-                actor.require_member(org)?;
-                org
+                state.core.member_organization(&actor, &reference).await?
             }
             None => actor.organization_id().ok_or(Error::Forbidden(Forbidden::OperatorOnly))?,
         };

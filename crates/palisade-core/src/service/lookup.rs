@@ -52,13 +52,26 @@ impl Core {
         Ok(org)
     }
 
+    /// The id of an organization named by id or sub-domain that the caller belongs to (or any,
+    /// for the operator), for faces whose paths name the account (Hostway); another
+    /// organization is [`Error::NotFound`], like a missing one.
+    pub async fn member_organization(
+        &self,
+        actor: &Principal,
+        reference: &OrganizationRef,
+    ) -> Result<OrganizationId> {
+        let org = self.resolve_organization(reference).await?;
+        actor.require_member(org)?;
+        Ok(org)
+    }
+
     /// The id of an organization named by id or sub-domain ([`Error::NotFound`] if none).
     ///
     /// A sub-domain with control characters (a NUL) names nothing and cannot be compared by
     /// every backend: it is refused as [`Error::Invalid`] at `sub_domain` (faces name their own
     /// field), the same on every backend, without a lookup. It reveals nothing: no organization
     /// can have such a sub-domain.
-    pub async fn resolve_organization(&self, reference: &OrganizationRef) -> Result<OrganizationId> {
+    async fn resolve_organization(&self, reference: &OrganizationRef) -> Result<OrganizationId> {
         match reference {
             OrganizationRef::Id(id) => Ok(*id),
             OrganizationRef::SubDomain(sub) if sub.chars().any(char::is_control) => {
@@ -114,8 +127,13 @@ impl Core {
         Ok(self.read().await?.list_networks(Some(org), PageRequest::all()).await?.items)
     }
 
-    /// A data center, by id or permalink. Data centers are public to every authenticated caller.
-    pub async fn visible_data_center(&self, reference: &PermalinkRef<DataCenterId>) -> Result<DataCenter> {
+    /// A data center, by id or permalink. Data centers are public to every authenticated caller:
+    /// the principal is that proof.
+    pub async fn visible_data_center(
+        &self,
+        _actor: &Principal,
+        reference: &PermalinkRef<DataCenterId>,
+    ) -> Result<DataCenter> {
         let dc = match reference {
             PermalinkRef::Id(id) => self.read().await?.data_center(*id).await?,
             PermalinkRef::Permalink(p) if p.chars().any(char::is_control) => {
@@ -129,14 +147,20 @@ impl Core {
         dc.ok_or(Error::not_found(DataCenterId::KIND))
     }
 
-    /// The shared default network of a data center.
-    pub async fn default_network(&self, reference: &PermalinkRef<DataCenterId>) -> Result<Network> {
-        let dc = self.visible_data_center(reference).await?;
+    /// A data center (public to every authenticated caller) and its shared default network.
+    pub async fn default_network(
+        &self,
+        actor: &Principal,
+        reference: &PermalinkRef<DataCenterId>,
+    ) -> Result<(DataCenter, Network)> {
+        let dc = self.visible_data_center(actor, reference).await?;
         let all = self.read().await?.list_networks(None, PageRequest::all()).await?;
-        all.items
+        let network = all
+            .items
             .into_iter()
             .find(|n| n.data_center_id == dc.id && n.is_default && n.organization_id.is_none())
-            .ok_or(Error::not_found(NetworkId::KIND))
+            .ok_or(Error::not_found(NetworkId::KIND))?;
+        Ok((dc, network))
     }
 
     /// An address named by id or by the address itself, if the caller may `action` it.
