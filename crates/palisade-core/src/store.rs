@@ -258,4 +258,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Page<crate::policy::AddressListEntry>>;
     async fn update_address_list_entry(&self, entry: &crate::policy::AddressListEntry) -> Result<()>;
     async fn delete_address_list_entry(&self, id: crate::id::AddressListEntryId) -> Result<()>;
+
+    /// Everything that decides the organization's policy, in one consistent read: one
+    /// transaction that sees one state of the database, with a number of queries that does not
+    /// grow with the organization (see [`crate::snapshot`]). An organization that does not exist
+    /// reads as an empty one.
+    // TEMPORARY home: moves to the read-transaction trait (`Reads`) with the unit of work.
+    async fn policy_snapshot(&self, org: OrganizationId) -> Result<crate::snapshot::PolicySnapshot>;
 }

@@ -27,19 +27,25 @@ pub(crate) fn entry_from(row: &db::Row) -> Result<AddressListEntry> {
     })
 }
 
-/// A list from its row, with its entries.
-async fn load(conn: &mut db::Conn, row: &db::Row) -> Result<AddressList> {
-    let id = AddressListId::from_uuid(get(row, "id")?);
-    let sql = format!("SELECT * FROM address_list_entries WHERE list_id = $1 ORDER BY {SEQ}");
-    let entries = fetch_all(conn, sqlx::query(&sql).bind(id.as_uuid())).await?;
+/// A list from its row, without its entries.
+pub(crate) fn list_from(row: &db::Row) -> Result<AddressList> {
     Ok(AddressList {
-        id,
+        id: AddressListId::from_uuid(get(row, "id")?),
         organization_id: get::<Option<Uuid>>(row, "organization_id")?.map(OrganizationId::from_uuid),
         name: get(row, "name")?,
         annotations: serde_json::from_str(&get::<String>(row, "annotations")?).map_err(Error::internal)?,
-        entries: entries.iter().map(entry_from).collect::<Result<_>>()?,
+        entries: Vec::new(),
         created_at: db::time_of(row, "created_at")?,
     })
+}
+
+/// A list from its row, with its entries.
+async fn load(conn: &mut db::Conn, row: &db::Row) -> Result<AddressList> {
+    let mut list = list_from(row)?;
+    let sql = format!("SELECT * FROM address_list_entries WHERE list_id = $1 ORDER BY {SEQ}");
+    let entries = fetch_all(conn, sqlx::query(&sql).bind(list.id.as_uuid())).await?;
+    list.entries = entries.iter().map(entry_from).collect::<Result<_>>()?;
+    Ok(list)
 }
 
 async fn insert_entries(conn: &mut db::Conn, entries: &[AddressListEntry]) -> Result<()> {

@@ -13,6 +13,7 @@ mod inventory;
 mod ipam;
 mod policy;
 mod rows;
+mod snapshot;
 mod store;
 mod tenancy;
 

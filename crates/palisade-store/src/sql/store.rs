@@ -413,4 +413,11 @@ impl Store for db::Handle {
     async fn delete_address_list_entry(&self, id: AddressListEntryId) -> Result<()> {
         write_tx!(self, delete_by_id("address_list_entries", id.as_uuid(), AddressListEntryId::KIND))
     }
+
+    async fn policy_snapshot(&self, org: OrganizationId) -> Result<palisade_core::snapshot::PolicySnapshot> {
+        let mut tx = db::consistent_read(self).await?;
+        let snapshot = super::snapshot::policy_snapshot(&mut tx, org).await?;
+        tx.commit().await.map_err(db::db_error)?;
+        Ok(snapshot)
+    }
 }
