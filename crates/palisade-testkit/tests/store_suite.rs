@@ -59,6 +59,9 @@ suite!(
     rule_numbers_are_per_organization_and_never_reused,
     group_pages_load_members_annotations_and_rules_in_batches,
     long_lists_are_written_whole_in_order_or_not_at_all,
+    policy_snapshot_equals_the_per_object_reads,
+    policy_snapshot_of_an_empty_organization_is_empty,
+    policy_snapshot_is_one_state_under_concurrent_writes,
 );
 
 /// The configured statement timeout reaches PostgreSQL sessions.
