@@ -19,6 +19,7 @@ pub mod policy;
 pub mod scope;
 pub mod secret;
 pub mod service;
+pub mod snapshot;
 pub mod store;
 pub mod validate;
 

@@ -41,6 +41,7 @@ use crate::policy::{
     ServerGroup, Tag,
 };
 use crate::secret::{PasswordDigest, SecretHash};
+use crate::snapshot::PolicySnapshot;
 
 #[cfg(doc)]
 use crate::error::Error;
@@ -73,6 +74,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// lock from its first statement). Nothing is visible to others until
     /// [`Writes::commit`]; dropping it rolls back.
     async fn write(&self) -> Result<Box<dyn Writes>>;
+    /// Everything that decides one organization's policy, with its revision, read in one
+    /// consistent transaction (SQLite: one snapshot; PostgreSQL: REPEATABLE READ, READ ONLY)
+    /// by a fixed number of queries, whatever the organization's size.
+    async fn policy_snapshot(&self, org: OrganizationId) -> Result<PolicySnapshot>;
 }
 
 /// Reads, through a read handle or inside a write transaction.

@@ -1836,3 +1836,385 @@ pub async fn grants_confine_writes_to_their_organization(store: Arc<dyn Store>) 
     assert_eq!(revision(&store, theirs.id).await, before);
     assert_eq!(revision(&store, mine.id).await, 0);
 }
+
+// ---------------------------------------------------------------- policy snapshot
+
+use palisade_core::snapshot::PolicySnapshot;
+
+/// Every item of a listing: one page large enough for a test's objects.
+const ALL: PageRequest = PageRequest { page: 1, per_page: 1_000 };
+
+fn tag_object(org: OrganizationId, name: &str) -> Tag {
+    Tag {
+        id: TagId::random(),
+        organization_id: org,
+        name: name.into(),
+        color: "red".into(),
+        created_at: now(),
+    }
+}
+
+fn server_group(org: OrganizationId, name: &str) -> ServerGroup {
+    ServerGroup {
+        id: ServerGroupId::random(),
+        organization_id: org,
+        name: name.into(),
+        segregate: true,
+        created_at: now(),
+    }
+}
+
+fn snapshot_list(org: Option<OrganizationId>, name: &str, addresses: &[&str]) -> AddressList {
+    let id = AddressListId::random();
+    AddressList {
+        id,
+        organization_id: org,
+        name: name.into(),
+        annotations: vec![Annotation { key: "source".into(), value: None }],
+        entries: addresses
+            .iter()
+            .map(|a| AddressListEntry {
+                id: AddressListEntryId::random(),
+                list_id: id,
+                address: (*a).into(),
+                name: Some(format!("entry {a}")),
+            })
+            .collect(),
+        created_at: now(),
+    }
+}
+
+/// Everything policy can depend on, for one organization: servers (one with two interfaces and
+/// an address allocated after creation), tags, server groups, address lists, groups and roles
+/// with members of every kind and rules naming every kind of remote, hosts with and without a
+/// role. Returns the organization and its groups in creation order.
+async fn policy_fixture(
+    store: &Arc<dyn Store>,
+    net: &Network,
+    private: &Network,
+    sub_domain: &str,
+) -> (OrganizationId, Vec<SecurityGroupId>) {
+    let org = organization(sub_domain);
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
+    let org = org.id;
+    let base = if sub_domain.ends_with("other") { 100 } else { 10 };
+    let a = server(org, net.id, &[&format!("10.20.0.{base}")]);
+    once!(store, insert_server(&grants::grant((a).organization_id), &a, &claims(&a))).unwrap();
+    let mut b = server(org, net.id, &[&format!("10.20.0.{}", base + 1)]);
+    b.name = "db".into();
+    b.tags = vec!["env:staging".into()];
+    b.interfaces.push(Interface {
+        id: InterfaceId::random(),
+        network_id: private.id,
+        addresses: vec![addr(&format!("10.30.0.{base}"))],
+    });
+    once!(store, insert_server(&grants::grant((b).organization_id), &b, &claims(&b))).unwrap();
+    // An address allocated to an interface after the server was created.
+    let ip = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, net, IpVersion::V4)).organization_id),
+            &ip_request(org, net, IpVersion::V4)
+        )
+    )
+    .unwrap();
+    let allocation = Allocation { server_id: a.id, interface_id: a.interfaces[0].id };
+    once!(store, set_ip_allocation(&grants::grant(org), ip.id, Some(allocation))).unwrap();
+    // An address held but on no interface: not part of any server.
+    once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, net, IpVersion::V4)).organization_id),
+            &ip_request(org, net, IpVersion::V4)
+        )
+    )
+    .unwrap();
+
+    let prod = tag_object(org, "env:prod");
+    let staging = tag_object(org, "env:staging");
+    once!(store, insert_tag(&grants::grant((prod).organization_id), &prod)).unwrap();
+    once!(store, insert_tag(&grants::grant((staging).organization_id), &staging)).unwrap();
+    let web_servers = server_group(org, "web servers");
+    once!(store, insert_server_group(&grants::grant((web_servers).organization_id), &web_servers)).unwrap();
+    once!(
+        store,
+        insert_server_group(
+            &grants::grant((server_group(org, "empty")).organization_id),
+            &server_group(org, "empty")
+        )
+    )
+    .unwrap();
+    let office = snapshot_list(Some(org), "office", &["192.0.2.0/24", "198.51.100.7"]);
+    once!(store, insert_address_list(&grants::list_grant((office).organization_id), &office)).unwrap();
+    once!(
+        store,
+        insert_address_list(
+            &grants::list_grant((snapshot_list(Some(org), "no entries", &[])).organization_id),
+            &snapshot_list(Some(org), "no entries", &[])
+        )
+    )
+    .unwrap();
+
+    let mut groups = Vec::new();
+    let mut web = group(org, "web");
+    web.members = vec![Member::Tag(prod.id), Member::Server(b.id), Member::ServerGroup(web_servers.id)];
+    web.allow_all_outbound = false;
+    let mut db = group(org, "db");
+    db.members = vec![Member::Server(a.id)];
+    db.annotations = vec![];
+    let mut from_web = rule(db.id, Direction::Inbound, "5432");
+    from_web.remotes = vec![Remote::Group(web.id), Remote::AddressList(office.id)];
+    let mut out = rule(web.id, Direction::Outbound, "");
+    out.remotes = vec![Remote::Tag(staging.id), Remote::ServerGroup(web_servers.id), Remote::Server(a.id)];
+    out.priority = Some(7);
+    once!(
+        store,
+        insert_security_group(
+            &grants::grant((web).organization_id),
+            &web,
+            &[rule(web.id, Direction::Inbound, "80,443"), out]
+        )
+    )
+    .unwrap();
+    once!(
+        store,
+        insert_security_group(&grants::grant((db).organization_id), &db, std::slice::from_ref(&from_web))
+    )
+    .unwrap();
+    // A rule added later comes after the group's first ones.
+    once!(
+        store,
+        insert_rule(
+            &grants::group_grant(&store, (rule(web.id, Direction::Inbound, "22")).group_id).await,
+            &rule(web.id, Direction::Inbound, "22")
+        )
+    )
+    .unwrap();
+    let empty = group(org, "empty");
+    once!(store, insert_security_group(&grants::grant((empty).organization_id), &empty, &[])).unwrap();
+    groups.extend([web.id, db.id, empty.id]);
+
+    // Roles and their hosts (a host without a role, too).
+    let mut role = group(org, "lighthouse");
+    role.kind = GroupKind::Role;
+    let mut hosts_rule = rule(role.id, Direction::Inbound, "4242");
+    hosts_rule.protocol = Protocol::Udp;
+    hosts_rule.remotes = vec![Remote::Hosts { role: Some(role.id), tags: vec!["env:prod".into()] }];
+    once!(store, insert_security_group(&grants::grant((role).organization_id), &role, &[hosts_rule]))
+        .unwrap();
+    let mut idle = group(org, "idle");
+    idle.kind = GroupKind::Role;
+    once!(store, insert_security_group(&grants::grant((idle).organization_id), &idle, &[])).unwrap();
+    groups.extend([role.id, idle.id]);
+    let mut lighthouse = host(org, private.id, "lh", Some(role.id));
+    lighthouse.overlay.is_lighthouse = true;
+    let mut request = ip_request(org, private, IpVersion::V4);
+    request.allocation = Some(Allocation {
+        server_id: lighthouse.server.id,
+        interface_id: lighthouse.server.interfaces[0].id,
+    });
+    once!(
+        store,
+        insert_host(&grants::grant((lighthouse).server.organization_id), &lighthouse, &[], Some(&request))
+    )
+    .unwrap();
+    once!(
+        store,
+        insert_host(
+            &grants::grant((host(org, private.id, "roleless", None)).server.organization_id),
+            &host(org, private.id, "roleless", None),
+            &[],
+            None
+        )
+    )
+    .unwrap();
+    (org, groups)
+}
+
+/// The snapshot holds exactly what the per-object reads give, in their order: the organization's
+/// objects of every kind and the global address lists, nothing of another organization.
+pub async fn policy_snapshot_equals_the_per_object_reads(store: Arc<dyn Store>) {
+    let dc = data_center("snap-dc");
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
+    let mut net = network(dc.id, None, false, None);
+    net.prefixes = vec!["10.20.0.0/24".parse().unwrap()];
+    once!(store, insert_network(&grants::op(), &net)).unwrap();
+    let mut private = network(dc.id, None, false, None);
+    private.prefixes = vec!["10.30.0.0/24".parse().unwrap()];
+    once!(store, insert_network(&grants::op(), &private)).unwrap();
+    let global = snapshot_list(None, "blocklist", &["203.0.113.0/24"]);
+    once!(store, insert_address_list(&grants::list_grant((global).organization_id), &global)).unwrap();
+    let (org, groups) = policy_fixture(&store, &net, &private, "snap").await;
+    // Another organization with objects of every kind, created after: none may appear.
+    let (other, _) = policy_fixture(&store, &net, &private, "snap-other").await;
+
+    let snapshot = store.policy_snapshot(org).await.unwrap();
+    let revision = revision(&store, org).await;
+    assert!(revision > 0, "the fixture's writes moved the revision");
+    assert_eq!((snapshot.organization_id, snapshot.revision), (org, revision));
+
+    // Groups and roles, in creation order, each as read alone, with its rules.
+    assert_eq!(snapshot.groups.iter().map(|g| g.group.id).collect::<Vec<_>>(), groups);
+    for g in &snapshot.groups {
+        assert_eq!(Some(&g.group), once!(store, security_group(g.group.id)).unwrap().as_ref());
+        assert_eq!(g.rules, once!(store, list_rules(g.group.id, ALL)).unwrap().items, "{}", g.group.name);
+    }
+    assert_eq!(snapshot.rule_count(), 5);
+    for kind in [GroupKind::SecurityGroup, GroupKind::Role] {
+        let listed = once!(store, list_security_groups(org, kind, &GroupFilter::default(), ALL)).unwrap();
+        let ours: Vec<SecurityGroup> = snapshot.groups_of(kind).map(|g| g.group.clone()).collect();
+        assert_eq!(ours, listed.items);
+    }
+
+    // Servers (hosts included) with their interfaces, addresses and tags.
+    assert_eq!(snapshot.servers, once!(store, list_servers(org, ALL)).unwrap().items);
+    assert_eq!(snapshot.servers.len(), 4);
+    assert_eq!(snapshot.servers[0].interfaces[0].addresses.len(), 2, "the allocated address is there");
+    assert_eq!(snapshot.servers[1].interfaces.len(), 2);
+    for s in &snapshot.servers {
+        assert_eq!(Some(s), once!(store, server(org, s.id)).unwrap().as_ref());
+    }
+
+    assert_eq!(snapshot.server_groups, once!(store, list_server_groups(org, ALL)).unwrap().items);
+    assert_eq!(snapshot.tags, once!(store, list_tags(org, ALL)).unwrap().items);
+    assert_eq!(snapshot.address_lists, once!(store, list_address_lists(Some(org), ALL)).unwrap().items);
+    assert_eq!(snapshot.global_address_lists, vec![global.clone()]);
+    assert_eq!(snapshot.global_address_lists, once!(store, list_address_lists(None, ALL)).unwrap().items);
+    assert_eq!((snapshot.server_groups.len(), snapshot.tags.len(), snapshot.address_lists.len()), (2, 2, 2));
+
+    // Hosts with their roles: whole, as the host reads give them.
+    let hosts = once!(store, list_hosts(org, HostFilter::default(), ALL)).unwrap().items;
+    let ours: Vec<Host> = snapshot.hosts.iter().map(|h| snapshot.host(h.server_id).unwrap()).collect();
+    assert_eq!(ours, hosts);
+    assert_eq!(ours.iter().map(|h| h.role.is_some()).collect::<Vec<_>>(), [true, false]);
+
+    // The other organization's snapshot is its own, with the same global lists.
+    let theirs = store.policy_snapshot(other).await.unwrap();
+    assert_eq!(theirs.groups.len(), snapshot.groups.len());
+    assert!(theirs.groups.iter().all(|g| g.group.organization_id == other));
+    assert!(theirs.servers.iter().all(|s| s.organization_id == other));
+    assert!(theirs.tags.iter().all(|t| t.organization_id == other));
+    assert_eq!(theirs.servers, once!(store, list_servers(other, ALL)).unwrap().items);
+    assert_eq!(theirs.global_address_lists, vec![global]);
+    for (mine, theirs) in snapshot.groups.iter().zip(&theirs.groups) {
+        assert_ne!(mine.group.id, theirs.group.id);
+    }
+}
+
+/// An organization with nothing has an empty snapshot (but for the global lists, which every
+/// organization sees); so has one that does not exist.
+pub async fn policy_snapshot_of_an_empty_organization_is_empty(store: Arc<dyn Store>) {
+    let org = organization("snap-empty");
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
+    assert_eq!(store.policy_snapshot(org.id).await.unwrap(), PolicySnapshot::empty(org.id));
+    // Another organization's objects change nothing.
+    let dc = data_center("snap-empty-dc");
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
+    let mut net = network(dc.id, None, false, None);
+    net.prefixes = vec!["10.20.0.0/24".parse().unwrap()];
+    once!(store, insert_network(&grants::op(), &net)).unwrap();
+    let mut private = network(dc.id, None, false, None);
+    private.prefixes = vec!["10.30.0.0/24".parse().unwrap()];
+    once!(store, insert_network(&grants::op(), &private)).unwrap();
+    policy_fixture(&store, &net, &private, "snap-empty-other").await;
+    assert_eq!(store.policy_snapshot(org.id).await.unwrap(), PolicySnapshot::empty(org.id));
+    let missing = OrganizationId::random();
+    assert_eq!(store.policy_snapshot(missing).await.unwrap(), PolicySnapshot::empty(missing));
+    // A global list is everybody's.
+    let global = snapshot_list(None, "global", &["203.0.113.9"]);
+    once!(store, insert_address_list(&grants::list_grant((global).organization_id), &global)).unwrap();
+    // It bumps every organization's revision, this one's too.
+    let want =
+        PolicySnapshot { global_address_lists: vec![global], revision: 1, ..PolicySnapshot::empty(org.id) };
+    assert_eq!(store.policy_snapshot(org.id).await.unwrap(), want);
+}
+
+/// A snapshot is one state of the database, even while writes commit: a writer changes, in each
+/// transaction, a group's description (its row: the round), members, annotations and rules
+/// (three other tables, read by three other queries) to the same count, `round % 8`; every
+/// snapshot sees all four agree. Reads that were not one transaction (or PostgreSQL's READ
+/// COMMITTED, where each statement sees its own state) catch some between two commits.
+pub async fn policy_snapshot_is_one_state_under_concurrent_writes(store: Arc<dyn Store>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let org = organization("snap-race");
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
+    let dc = data_center("snap-race-dc");
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
+    let net = network(dc.id, None, false, None);
+    once!(store, insert_network(&grants::op(), &net)).unwrap();
+    let mut servers = Vec::new();
+    for _ in 0..8 {
+        let s = server(org.id, net.id, &[]);
+        once!(store, insert_server(&grants::grant((s).organization_id), &s, &[])).unwrap();
+        servers.push(Member::Server(s.id));
+    }
+    let mut g = group(org.id, "racing");
+    g.description = Some("0".into());
+    g.annotations = vec![];
+    once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
+
+    const ROUNDS: usize = 80;
+    let done = Arc::new(AtomicBool::new(false));
+    // The writer starts once every reader has taken its first snapshot.
+    let started = Arc::new(tokio::sync::Barrier::new(3));
+    let writer = {
+        let (store, done, started) = (store.clone(), done.clone(), started.clone());
+        tokio::spawn(async move {
+            started.wait().await;
+            for round in 1..=ROUNDS {
+                let k = round % 8;
+                let patch = SecurityGroupPatch {
+                    description: Some(Some(round.to_string())),
+                    members: Some(servers[..k].to_vec()),
+                    annotations: Some(
+                        (0..k).map(|i| Annotation { key: format!("k{i}"), value: None }).collect(),
+                    ),
+                    rules: Some(
+                        (0..k).map(|i| rule(g.id, Direction::Inbound, &format!("{}", 100 + i))).collect(),
+                    ),
+                    ..Default::default()
+                };
+                once!(
+                    store,
+                    update_security_group(&grants::group_grant(&store, g.id).await, g.id, &patch, now())
+                )
+                .unwrap();
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    let mut readers = Vec::new();
+    for _ in 0..2 {
+        let (store, done, started) = (store.clone(), done.clone(), started.clone());
+        readers.push(tokio::spawn(async move {
+            let mut rounds = std::collections::BTreeSet::new();
+            for taken in 0usize.. {
+                if taken == 1 {
+                    started.wait().await;
+                }
+                let last = done.load(Ordering::SeqCst);
+                let snapshot = store.policy_snapshot(org.id).await.unwrap();
+                let read = snapshot.group(g.id).unwrap();
+                let round: usize = read.group.description.as_deref().unwrap().parse().unwrap();
+                let counts = (read.group.members.len(), read.group.annotations.len(), read.rules.len());
+                let k = round % 8;
+                assert_eq!(counts, (k, k, k), "a snapshot of round {round} mixes states");
+                assert_eq!(
+                    read.group.members,
+                    snapshot.servers[..k].iter().map(|s| Member::Server(s.id)).collect::<Vec<_>>()
+                );
+                rounds.insert(round);
+                if last {
+                    assert_eq!(round, ROUNDS, "the last snapshot sees the last write");
+                    break;
+                }
+            }
+            rounds.len()
+        }));
+    }
+    writer.await.unwrap();
+    for reader in readers {
+        let rounds = reader.await.unwrap();
+        assert!(rounds >= 3, "the snapshots saw {rounds} states: the reads did not overlap the writes");
+    }
+}

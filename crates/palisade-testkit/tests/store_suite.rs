@@ -63,6 +63,9 @@ suite!(
     refused_writes_reads_and_other_writes_bump_nothing,
     one_transaction_bumps_each_organization_once,
     grants_confine_writes_to_their_organization,
+    policy_snapshot_equals_the_per_object_reads,
+    policy_snapshot_of_an_empty_organization_is_empty,
+    policy_snapshot_is_one_state_under_concurrent_writes,
 );
 
 /// The configured statement timeout reaches PostgreSQL sessions.

@@ -27,21 +27,22 @@ pub(crate) fn entry_from(row: &db::Row) -> Result<AddressListEntry> {
     })
 }
 
+/// A list from its row, without its entries.
+pub(crate) fn list_from(row: &db::Row) -> Result<AddressList> {
+    Ok(AddressList {
+        id: AddressListId::from_uuid(get(row, "id")?),
+        organization_id: get::<Option<Uuid>>(row, "organization_id")?.map(OrganizationId::from_uuid),
+        name: get(row, "name")?,
+        annotations: serde_json::from_str(&get::<String>(row, "annotations")?).map_err(Error::internal)?,
+        entries: Vec::new(),
+        created_at: db::time_of(row, "created_at")?,
+    })
+}
+
 /// Lists from their rows, with the entries of all of them read in one query (a page of lists
 /// costs the same two queries whatever its size).
 async fn lists_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<AddressList>> {
-    let mut lists = Vec::with_capacity(rows.len());
-    for row in rows {
-        lists.push(AddressList {
-            id: AddressListId::from_uuid(get(row, "id")?),
-            organization_id: get::<Option<Uuid>>(row, "organization_id")?.map(OrganizationId::from_uuid),
-            name: get(row, "name")?,
-            annotations: serde_json::from_str(&get::<String>(row, "annotations")?)
-                .map_err(Error::internal)?,
-            entries: Vec::new(),
-            created_at: db::time_of(row, "created_at")?,
-        });
-    }
+    let mut lists = rows.iter().map(list_from).collect::<Result<Vec<_>>>()?;
     if lists.is_empty() {
         return Ok(lists);
     }

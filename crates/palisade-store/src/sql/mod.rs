@@ -15,6 +15,7 @@ mod ipam;
 mod policy;
 mod revisions;
 mod rows;
+mod snapshot;
 mod store;
 mod tenancy;
 

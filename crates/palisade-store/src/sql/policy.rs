@@ -67,27 +67,44 @@ async fn write_annotations(
     .await
 }
 
+/// A group from its row, without its members and annotations (children rows add them).
+pub(crate) fn group_from(row: &db::Row) -> Result<SecurityGroup> {
+    let kind: String = get(row, "kind")?;
+    Ok(SecurityGroup {
+        id: SecurityGroupId::from_uuid(get(row, "id")?),
+        organization_id: OrganizationId::from_uuid(get(row, "organization_id")?),
+        kind: GroupKind::parse(&kind).ok_or_else(|| Error::internal(format!("stored group kind {kind}")))?,
+        name: get(row, "name")?,
+        description: get(row, "description")?,
+        allow_all_inbound: get(row, "allow_all_inbound")?,
+        allow_all_outbound: get(row, "allow_all_outbound")?,
+        members: Vec::new(),
+        annotations: Vec::new(),
+        created_at: db::time_of(row, "created_at")?,
+        updated_at: db::time_of(row, "updated_at")?,
+    })
+}
+
+/// A member from a `security_group_members` row (exactly one of its three columns is set).
+pub(crate) fn member_from(row: &db::Row) -> Result<Member> {
+    Ok(if let Some(server) = get::<Option<Uuid>>(row, "server_id")? {
+        Member::Server(ServerId::from_uuid(server))
+    } else if let Some(group) = get::<Option<Uuid>>(row, "server_group_id")? {
+        Member::ServerGroup(ServerGroupId::from_uuid(group))
+    } else {
+        Member::Tag(TagId::from_uuid(get(row, "tag_id")?))
+    })
+}
+
+/// An annotation from a `security_group_annotations` row.
+pub(crate) fn annotation_from(row: &db::Row) -> Result<Annotation> {
+    Ok(Annotation { key: get(row, "key")?, value: get(row, "value")? })
+}
+
 /// Groups from their rows, with members and annotations read in one query each for all of them
 /// (a page of a listing costs the same few queries whatever its size).
 async fn groups_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<SecurityGroup>> {
-    let mut groups = Vec::with_capacity(rows.len());
-    for row in rows {
-        let kind: String = get(row, "kind")?;
-        groups.push(SecurityGroup {
-            id: SecurityGroupId::from_uuid(get(row, "id")?),
-            organization_id: OrganizationId::from_uuid(get(row, "organization_id")?),
-            kind: GroupKind::parse(&kind)
-                .ok_or_else(|| Error::internal(format!("stored group kind {kind}")))?,
-            name: get(row, "name")?,
-            description: get(row, "description")?,
-            allow_all_inbound: get(row, "allow_all_inbound")?,
-            allow_all_outbound: get(row, "allow_all_outbound")?,
-            members: Vec::new(),
-            annotations: Vec::new(),
-            created_at: db::time_of(row, "created_at")?,
-            updated_at: db::time_of(row, "updated_at")?,
-        });
-    }
+    let mut groups = rows.iter().map(group_from).collect::<Result<Vec<_>>>()?;
     if groups.is_empty() {
         return Ok(groups);
     }
@@ -99,15 +116,8 @@ async fn groups_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<S
          WHERE group_id {among} ORDER BY group_id, position"
     );
     for r in fetch_all(&mut *conn, db::bind_list(sqlx::query(&sql), &ids)).await? {
-        let member = if let Some(server) = get::<Option<Uuid>>(&r, "server_id")? {
-            Member::Server(ServerId::from_uuid(server))
-        } else if let Some(group) = get::<Option<Uuid>>(&r, "server_group_id")? {
-            Member::ServerGroup(ServerGroupId::from_uuid(group))
-        } else {
-            Member::Tag(TagId::from_uuid(get(&r, "tag_id")?))
-        };
         if let Some(&i) = index.get(&get(&r, "group_id")?) {
-            groups[i].members.push(member);
+            groups[i].members.push(member_from(&r)?);
         }
     }
     let sql = format!(
@@ -116,7 +126,7 @@ async fn groups_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<S
     );
     for r in fetch_all(conn, db::bind_list(sqlx::query(&sql), &ids)).await? {
         if let Some(&i) = index.get(&get(&r, "group_id")?) {
-            groups[i].annotations.push(Annotation { key: get(&r, "key")?, value: get(&r, "value")? });
+            groups[i].annotations.push(annotation_from(&r)?);
         }
     }
     Ok(groups)

@@ -23,6 +23,7 @@ use palisade_core::policy::{
     ServerGroup, Tag,
 };
 use palisade_core::secret::{PasswordDigest, SecretHash};
+use palisade_core::snapshot::PolicySnapshot;
 use palisade_core::store::{Reads, Store, TokenCredentials, UserCredentials, Writes};
 use palisade_core::{Page, PageRequest};
 use time::OffsetDateTime;
@@ -63,6 +64,13 @@ impl Store for db::Handle {
 
     async fn write(&self) -> Result<Box<dyn Writes>> {
         Ok(Box::new(db::write(self).await?))
+    }
+
+    async fn policy_snapshot(&self, org: OrganizationId) -> Result<PolicySnapshot> {
+        let mut tx = db::consistent_read(self).await?;
+        let snapshot = super::snapshot::policy_snapshot(&mut tx, org).await?;
+        tx.commit().await.map_err(db::db_error)?;
+        Ok(snapshot)
     }
 }
 
