@@ -1985,7 +1985,7 @@ async fn policy_fixture(
     once!(
         store,
         insert_rule(
-            &grants::group_grant(&store, (rule(web.id, Direction::Inbound, "22")).group_id).await,
+            &grants::group_grant(store, (rule(web.id, Direction::Inbound, "22")).group_id).await,
             &rule(web.id, Direction::Inbound, "22")
         )
     )
