@@ -52,7 +52,8 @@ fn report(backend: Backend, path: &str, s: &Stats, exhausted: bool) {
     );
 }
 
-fn data_center() -> DataCenter {
+/// A data center for a bench's shared network.
+pub(crate) fn data_center() -> DataCenter {
     DataCenter {
         id: DataCenterId::random(),
         name: "Bench".into(),

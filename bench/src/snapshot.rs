@@ -12,12 +12,11 @@ use std::time::{Duration, Instant};
 
 use palisade::open_store;
 use palisade_core::id::{
-    AddressListEntryId, AddressListId, DataCenterId, InterfaceId, IpAddressId, NetworkId, OrganizationId,
-    RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId,
+    AddressListEntryId, AddressListId, InterfaceId, IpAddressId, NetworkId, OrganizationId, RuleId,
+    SecurityGroupId, ServerGroupId, ServerId, TagId,
 };
 use palisade_core::model::{
-    now, Allocation, Country, DataCenter, Interface, IpAddress, Network, Organization, OrganizationStatus,
-    Server,
+    now, Allocation, Interface, IpAddress, Network, Organization, OrganizationStatus, Server,
 };
 use palisade_core::policy::{
     Action, AddressList, AddressListEntry, Annotation, Direction, GroupKind, Member, PortRange, Protocol,
@@ -119,19 +118,7 @@ async fn time_reads(
 /// list (which every organization's snapshot holds).
 async fn shared(store: &Arc<dyn Store>) -> anyhow::Result<Network> {
     let at = now();
-    let dc = DataCenter {
-        id: DataCenterId::random(),
-        name: "Bench".into(),
-        permalink: "bench".into(),
-        country: Country {
-            name: "United Kingdom".into(),
-            iso_code2: "GB".into(),
-            iso_code3: "GBR".into(),
-            time_zone: "Europe/London".into(),
-            eu: false,
-        },
-        created_at: at,
-    };
+    let dc = crate::ipam::data_center();
     once!(store, insert_data_center(&palisade_testkit::grants::op(), &dc))?;
     let network = Network {
         id: NetworkId::random(),
@@ -146,10 +133,7 @@ async fn shared(store: &Arc<dyn Store>) -> anyhow::Result<Network> {
     };
     once!(store, insert_network(&palisade_testkit::grants::op(), &network))?;
     let global = address_list(None, "global blocklist", 20, 250);
-    once!(
-        store,
-        insert_address_list(&palisade_testkit::grants::list_grant((global).organization_id), &global)
-    )?;
+    once!(store, insert_address_list(&palisade_testkit::grants::list_grant(None), &global))?;
     Ok(network)
 }
 

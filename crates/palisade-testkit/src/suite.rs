@@ -1428,36 +1428,18 @@ pub async fn each_policy_write_bumps_its_revision_once(store: Arc<dyn Store>) {
     let other = organization("other-revisions");
     once!(store, insert_organization(&grants::op(), &other)).unwrap();
     assert_eq!(revision(&store, org).await, 0, "no policy write yet");
+    let (mine, my_lists) = (grants::grant(org), grants::list_grant(Some(org)));
 
     // Servers and their addresses.
     let s = server(org, net.id, &["10.9.0.10"]);
-    bumps_once!(
-        store,
-        org,
-        "a server",
-        once!(store, insert_server(&grants::grant((s).organization_id), &s, &claims(&s))).unwrap()
-    );
+    bumps_once!(store, org, "a server", once!(store, insert_server(&mine, &s, &claims(&s))).unwrap());
     let mut request = ip_request(org, &net, IpVersion::V4);
     request.allocation = Some(Allocation { server_id: s.id, interface_id: s.interfaces[0].id });
-    let ip = bumps_once!(
-        store,
-        org,
-        "an allocated address",
-        once!(store, allocate_ip(&grants::grant((request).organization_id), &request)).unwrap()
-    );
-    bumps_once!(
-        store,
-        org,
-        "unallocating",
-        once!(store, set_ip_allocation(&grants::grant(org), ip.id, None)).unwrap()
-    );
+    let ip =
+        bumps_once!(store, org, "an allocated address", once!(store, allocate_ip(&mine, &request)).unwrap());
+    bumps_once!(store, org, "unallocating", once!(store, set_ip_allocation(&mine, ip.id, None)).unwrap());
     let allocation = Some(Allocation { server_id: s.id, interface_id: s.interfaces[0].id });
-    bumps_once!(
-        store,
-        org,
-        "allocating",
-        once!(store, set_ip_allocation(&grants::grant(org), ip.id, allocation)).unwrap()
-    );
+    bumps_once!(store, org, "allocating", once!(store, set_ip_allocation(&mine, ip.id, allocation)).unwrap());
 
     // Groups, members and rules.
     let mut g = group(org, "revisions");
@@ -1467,41 +1449,21 @@ pub async fn each_policy_write_bumps_its_revision_once(store: Arc<dyn Store>) {
         store,
         org,
         "a group with a rule",
-        once!(
-            store,
-            insert_security_group(&grants::grant((g).organization_id), &g, std::slice::from_ref(&r))
-        )
-        .unwrap()
+        once!(store, insert_security_group(&mine, &g, std::slice::from_ref(&r))).unwrap()
     );
     let patch = SecurityGroupPatch { name: Some("renamed".into()), ..Default::default() };
     bumps_once!(
         store,
         org,
         "a group update",
-        once!(store, update_security_group(&grants::group_grant(&store, g.id).await, g.id, &patch, now()))
-            .unwrap()
+        once!(store, update_security_group(&mine, g.id, &patch, now())).unwrap()
     );
     let r2 = rule(g.id, Direction::Inbound, "80");
-    bumps_once!(
-        store,
-        org,
-        "a rule",
-        once!(store, insert_rule(&grants::group_grant(&store, (r2).group_id).await, &r2)).unwrap()
-    );
+    bumps_once!(store, org, "a rule", once!(store, insert_rule(&mine, &r2)).unwrap());
     let mut r2b = r2.clone();
     r2b.ports = parse_ports("8080").unwrap();
-    bumps_once!(
-        store,
-        org,
-        "a rule replaced",
-        once!(store, replace_rule(&grants::group_grant(&store, (r2b).group_id).await, &r2b)).unwrap()
-    );
-    bumps_once!(
-        store,
-        org,
-        "a rule deleted",
-        once!(store, delete_rule(&grants::rule_grant(&store, r2.id).await, r2.id)).unwrap()
-    );
+    bumps_once!(store, org, "a rule replaced", once!(store, replace_rule(&mine, &r2b)).unwrap());
+    bumps_once!(store, org, "a rule deleted", once!(store, delete_rule(&mine, r2.id)).unwrap());
 
     let sg = ServerGroup {
         id: ServerGroupId::random(),
@@ -1510,35 +1472,26 @@ pub async fn each_policy_write_bumps_its_revision_once(store: Arc<dyn Store>) {
         segregate: false,
         created_at: now(),
     };
-    bumps_once!(
-        store,
-        org,
-        "a server group",
-        once!(store, insert_server_group(&grants::grant((sg).organization_id), &sg)).unwrap()
-    );
+    bumps_once!(store, org, "a server group", once!(store, insert_server_group(&mine, &sg)).unwrap());
     let member = Member::ServerGroup(sg.id);
     bumps_once!(
         store,
         org,
         "a member",
-        once!(
-            store,
-            add_security_group_member(&grants::group_grant(&store, g.id).await, g.id, member, now())
-        )
-        .unwrap()
+        once!(store, add_security_group_member(&mine, g.id, member, now())).unwrap()
     );
     let renamed = ServerGroup { name: "vms2".into(), ..sg.clone() };
     bumps_once!(
         store,
         org,
         "a server group update",
-        once!(store, update_server_group(&grants::grant((renamed).organization_id), &renamed)).unwrap()
+        once!(store, update_server_group(&mine, &renamed)).unwrap()
     );
     bumps_once!(
         store,
         org,
         "a server group deleted",
-        once!(store, delete_server_group(&grants::server_group_grant(&store, sg.id).await, sg.id)).unwrap()
+        once!(store, delete_server_group(&mine, sg.id)).unwrap()
     );
 
     let tag = Tag {
@@ -1548,40 +1501,20 @@ pub async fn each_policy_write_bumps_its_revision_once(store: Arc<dyn Store>) {
         color: "red".into(),
         created_at: now(),
     };
-    bumps_once!(
-        store,
-        org,
-        "a tag",
-        once!(store, insert_tag(&grants::grant((tag).organization_id), &tag)).unwrap()
-    );
+    bumps_once!(store, org, "a tag", once!(store, insert_tag(&mine, &tag)).unwrap());
     let recolored = Tag { color: "blue".into(), ..tag.clone() };
-    bumps_once!(
-        store,
-        org,
-        "a tag update",
-        once!(store, update_tag(&grants::grant((recolored).organization_id), &recolored)).unwrap()
-    );
-    bumps_once!(
-        store,
-        org,
-        "a tag deleted",
-        once!(store, delete_tag(&grants::tag_grant(&store, tag.id).await, tag.id)).unwrap()
-    );
+    bumps_once!(store, org, "a tag update", once!(store, update_tag(&mine, &recolored)).unwrap());
+    bumps_once!(store, org, "a tag deleted", once!(store, delete_tag(&mine, tag.id)).unwrap());
 
     // Address lists and entries.
     let list = address_list(Some(org), "office");
-    bumps_once!(
-        store,
-        org,
-        "an address list",
-        once!(store, insert_address_list(&grants::list_grant((list).organization_id), &list)).unwrap()
-    );
+    bumps_once!(store, org, "an address list", once!(store, insert_address_list(&my_lists, &list)).unwrap());
     let renamed = AddressList { name: "office2".into(), ..list.clone() };
     bumps_once!(
         store,
         org,
         "an address list update",
-        once!(store, update_address_list(&grants::list_grant((renamed).organization_id), &renamed)).unwrap()
+        once!(store, update_address_list(&my_lists, &renamed)).unwrap()
     );
     let added = AddressListEntry {
         id: AddressListEntryId::random(),
@@ -1594,82 +1527,48 @@ pub async fn each_policy_write_bumps_its_revision_once(store: Arc<dyn Store>) {
         store,
         org,
         "entries changed",
-        once!(
-            store,
-            change_address_list_entries(&grants::list_grant_of(&store, list.id).await, list.id, &add, &[])
-        )
-        .unwrap()
+        once!(store, change_address_list_entries(&my_lists, list.id, &add, &[])).unwrap()
     );
     let moved = AddressListEntry { address: "192.0.2.8".into(), ..added.clone() };
     bumps_once!(
         store,
         org,
         "an entry update",
-        once!(
-            store,
-            update_address_list_entry(&grants::list_grant_of(&store, (moved).list_id).await, &moved)
-        )
-        .unwrap()
+        once!(store, update_address_list_entry(&my_lists, &moved)).unwrap()
     );
     bumps_once!(
         store,
         org,
         "an entry deleted",
-        once!(store, delete_address_list_entry(&grants::entry_grant(&store, added.id).await, added.id))
-            .unwrap()
+        once!(store, delete_address_list_entry(&my_lists, added.id)).unwrap()
     );
     bumps_once!(
         store,
         org,
         "an address list deleted",
-        once!(store, delete_address_list(&grants::list_grant_of(&store, list.id).await, list.id)).unwrap()
+        once!(store, delete_address_list(&my_lists, list.id)).unwrap()
     );
 
     // A global list may be used by every organization.
     let global = address_list(None, "global");
     let (a, b) = (revision(&store, org).await, revision(&store, other.id).await);
-    once!(store, insert_address_list(&grants::list_grant((global).organization_id), &global)).unwrap();
+    once!(store, insert_address_list(&grants::list_grant(None), &global)).unwrap();
     assert_eq!((revision(&store, org).await, revision(&store, other.id).await), (a + 1, b + 1));
-    once!(store, delete_address_list(&grants::list_grant_of(&store, global.id).await, global.id)).unwrap();
+    once!(store, delete_address_list(&grants::list_grant(None), global.id)).unwrap();
     assert_eq!((revision(&store, org).await, revision(&store, other.id).await), (a + 2, b + 2));
 
     // Hosts (Defined) and their roles.
     let mut role = group(org, "role");
     role.kind = GroupKind::Role;
-    bumps_once!(
-        store,
-        org,
-        "a role",
-        once!(store, insert_security_group(&grants::grant((role).organization_id), &role, &[])).unwrap()
-    );
+    bumps_once!(store, org, "a role", once!(store, insert_security_group(&mine, &role, &[])).unwrap());
     let h = host(org, net.id, "h", Some(role.id));
-    let stored = bumps_once!(
-        store,
-        org,
-        "a host",
-        once!(store, insert_host(&grants::grant((h).server.organization_id), &h, &[], None)).unwrap()
-    );
+    let stored = bumps_once!(store, org, "a host", once!(store, insert_host(&mine, &h, &[], None)).unwrap());
     let moved = Host { role: None, ..stored };
-    bumps_once!(
-        store,
-        org,
-        "a host update",
-        once!(store, update_host(&grants::grant((moved).server.organization_id), &moved)).unwrap()
-    );
+    bumps_once!(store, org, "a host update", once!(store, update_host(&mine, &moved)).unwrap());
 
     // Deletions.
-    bumps_once!(
-        store,
-        org,
-        "a group deleted",
-        once!(store, delete_security_group(&grants::group_grant(&store, g.id).await, g.id)).unwrap()
-    );
-    bumps_once!(
-        store,
-        org,
-        "a server deleted",
-        once!(store, delete_server(&grants::grant(org), s.id)).unwrap()
-    );
+    bumps_once!(store, org, "a group deleted", once!(store, delete_security_group(&mine, g.id)).unwrap());
+    bumps_once!(store, org, "a server deleted", once!(store, delete_server(&mine, s.id)).unwrap());
     assert_eq!(revision(&store, other.id).await, 2, "the other organization saw only the global list");
 }
 
