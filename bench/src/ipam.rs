@@ -12,7 +12,7 @@ use palisade_core::ipam::{host_count, IpVersion};
 use palisade_core::model::{now, Country, DataCenter, IpRequest, Network};
 use palisade_core::Store;
 use palisade_testkit::suite::organization;
-use palisade_testkit::{Backend, TestDatabase};
+use palisade_testkit::{once, Backend, TestDatabase};
 use serde_json::json;
 
 use crate::measure::{drive, ms, Stats};
@@ -52,7 +52,8 @@ fn report(backend: Backend, path: &str, s: &Stats, exhausted: bool) {
     );
 }
 
-fn data_center() -> DataCenter {
+/// A data center for a bench's shared network.
+pub(crate) fn data_center() -> DataCenter {
     DataCenter {
         id: DataCenterId::random(),
         name: "Bench".into(),
@@ -78,9 +79,9 @@ async fn store_fill(
     let db = TestDatabase::new(backend).await;
     let store: Arc<dyn Store> = open_store(&db.url, &db_settings()).await?;
     let dc = data_center();
-    store.insert_data_center(&dc).await?;
+    once!(store, insert_data_center(&::palisade_testkit::grants::op(), &dc))?;
     let org = organization("bench");
-    store.insert_organization(&org).await?;
+    once!(store, insert_organization(&::palisade_testkit::grants::op(), &org))?;
     let network = Network {
         id: NetworkId::random(),
         name: "Bench".into(),
@@ -92,7 +93,7 @@ async fn store_fill(
         organization_id: None,
         created_at: now(),
     };
-    store.insert_network(&network).await?;
+    once!(store, insert_network(&::palisade_testkit::grants::op(), &network))?;
     let version = IpVersion::of_net(&prefix);
     let exhausted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = exhausted.clone();
@@ -111,7 +112,10 @@ async fn store_fill(
                 allocation: None,
                 created_at: now(),
             };
-            match store.allocate_ip(&request).await {
+            match once!(
+                store,
+                allocate_ip(&::palisade_testkit::grants::grant((request).organization_id), &request)
+            ) {
                 Ok(_) => Ok(true),
                 Err(Error::NoAvailableAddresses) => {
                     flag.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -11,6 +11,8 @@
 //! - `security-groups`: Katapult security groups side by side with moto (the AWS EC2 mock):
 //!   walking 1,000 groups, list pages by organization size (split into core and HTTP time),
 //!   create+rule pairs at 1 and 16 clients.
+//! - `snapshot`: the policy snapshot read of an organization of 1,000 groups, 10,000 rules and
+//!   1,000 servers (seeded straight through the store), min/p50/p90/max of many reads.
 //! - `auth-flood`: `/healthz`, a Bearer GET and a Basic GET, idle and under a flood of wrong
 //!   passwords, against a `palisade` process (the Argon2 pool and the failed-auth limits).
 //! - `upgrade-fixture`: not a measurement; writes a release's database and its answers to every
@@ -26,6 +28,7 @@ mod measure;
 mod oversized;
 mod process;
 mod security_groups;
+mod snapshot;
 mod upgrade_fixture;
 mod writes;
 
@@ -112,6 +115,22 @@ enum Command {
         /// The moto_server to start (default: .ci/venv-bench/bin/moto_server, then PATH).
         #[arg(long)]
         moto_server: Option<std::path::PathBuf>,
+    },
+    /// The policy snapshot read (one consistent read of everything that decides an
+    /// organization's policy), against the store: min/p50/p90/max.
+    Snapshot {
+        /// Security groups in the organization.
+        #[arg(long, default_value_t = 1000)]
+        groups: usize,
+        /// Rules in all, spread evenly over the groups.
+        #[arg(long, default_value_t = 10_000)]
+        rules: usize,
+        /// Servers in the organization.
+        #[arg(long, default_value_t = 1000)]
+        servers: usize,
+        /// Timed snapshot reads, after one warm-up.
+        #[arg(long, default_value_t = 50)]
+        reads: usize,
     },
     /// Latency of other requests while clients flood a Hostway route with wrong passwords.
     AuthFlood {
@@ -250,6 +269,9 @@ async fn main() -> anyhow::Result<()> {
         Command::SecurityGroups { groups, org_sizes, repeats, pairs, clients, moto_server } => {
             let plan = security_groups::Plan { groups, org_sizes, repeats, pairs, clients, moto_server, max };
             security_groups::run(&backends, &plan).await
+        }
+        Command::Snapshot { groups, rules, servers, reads } => {
+            snapshot::run(&backends, snapshot::Size { groups, rules, servers }, reads, max).await
         }
         Command::AuthFlood {
             url,

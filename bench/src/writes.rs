@@ -10,7 +10,7 @@ use palisade_core::id::{ApiTokenId, OrganizationId};
 use palisade_core::model::{now, ApiToken, Organization, OrganizationStatus};
 use palisade_core::secret::new_token_secret;
 use palisade_core::{Scope, Store};
-use palisade_testkit::{Backend, TestDatabase};
+use palisade_testkit::{once, Backend, TestDatabase};
 use serde_json::json;
 
 use crate::measure::{drive, ms, Stats};
@@ -100,7 +100,7 @@ async fn level(
                 created_at: at,
                 updated_at: at,
             };
-            store.insert_organization(&org).await?;
+            once!(store, insert_organization(&::palisade_testkit::grants::op(), &org))?;
             let id = ApiTokenId::random();
             let (_, hash) = new_token_secret(id);
             let token = ApiToken {
@@ -112,7 +112,10 @@ async fn level(
                 expires_at: None,
                 created_at: at,
             };
-            store.insert_api_token(&token, &hash).await?;
+            once!(
+                store,
+                insert_api_token(&::palisade_testkit::grants::grant((token).organization_id), &token, &hash)
+            )?;
             Ok(true)
         }
     })

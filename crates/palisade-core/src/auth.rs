@@ -13,6 +13,7 @@
 
 use crate::access::{Action, Needs, Operation};
 use crate::error::{Error, Forbidden, Result};
+use crate::grant::{Grant, OperatorGrant};
 use crate::id::{ApiTokenId, OrganizationId, UserId};
 use crate::scope::Scope;
 
@@ -66,9 +67,10 @@ impl Principal {
     /// the organization does not exist (whether it does or not); then the scopes; then, for
     /// creations, the organization's restriction. Needs no I/O, so faces call it before reading
     /// a body.
-    pub fn authorize(&self, org: OrganizationId, op: Operation) -> Result<()> {
+    pub fn authorize(&self, org: OrganizationId, op: Operation) -> Result<Grant> {
         if op.needs() == Needs::Operator {
-            return self.require_operator();
+            self.require_operator()?;
+            return Ok(Grant::new(org));
         }
         if self.organization_id().is_some_and(|own| own != org) {
             return Err(Error::not_found(OrganizationId::KIND));
@@ -82,13 +84,18 @@ impl Principal {
         if op.action == Action::Create && restricted {
             return Err(Error::Forbidden(Forbidden::ResourceCreationRestricted));
         }
-        Ok(())
+        Ok(Grant::new(org))
     }
 
     /// The authorization of `op` on an object owned by `owner` that the request named by id,
     /// after [`Principal::require_scopes`] and the object's lookup: another organization's object
     /// is reported exactly like a missing one, as a `kind` not found.
-    pub fn authorize_object(&self, owner: OrganizationId, op: Operation, kind: &'static str) -> Result<()> {
+    pub fn authorize_object(
+        &self,
+        owner: OrganizationId,
+        op: Operation,
+        kind: &'static str,
+    ) -> Result<Grant> {
         self.authorize(owner, op).map_err(|e| match e {
             Error::NotFound { .. } => Error::not_found(kind),
             other => other,
@@ -96,9 +103,9 @@ impl Principal {
     }
 
     /// Operator-only operations (tenancy and inventory administration).
-    pub fn require_operator(&self) -> Result<()> {
+    pub fn require_operator(&self) -> Result<OperatorGrant> {
         match self {
-            Principal::Operator => Ok(()),
+            Principal::Operator => Ok(OperatorGrant::new()),
             Principal::Token(_) | Principal::User(_) => Err(Error::Forbidden(Forbidden::OperatorOnly)),
         }
     }

@@ -1,23 +1,47 @@
-//! The storage boundary: what a backend must do, in domain terms.
+//! The storage boundary: what a backend must do, in domain terms, inside transactions.
 //!
-//! Each method is one atomic unit: a backend runs it in a single transaction, so a request
-//! either fully happens or leaves nothing behind (design invariant 5). Uniqueness (sub-domains,
-//! permalinks, usernames, addresses in a network) is enforced by the database's unique indexes
-//! and reported as [`Error::AlreadyExists`], never by read-then-write checks that race.
+//! [`Store::read`] opens a read handle ([`Reads`]); [`Store::write`] opens a write
+//! transaction ([`Writes`], which can also read) that the caller commits with
+//! [`Writes::commit`]: everything done through one handle is one unit of work, all or nothing
+//! (design invariant 5). A handle dropped without commit rolls back. So the core composes
+//! several writes atomically ("operation + job record + revision bump" is one commit), and a
+//! read-modify-write update reads its row with a `*_for_update` method (locked until commit
+//! where rows lock; SQLite's writer holds the whole database) so that concurrent partial
+//! updates of one object cannot lose one another.
+//!
+//! Uniqueness (sub-domains, permalinks, usernames, addresses in a network) is enforced by the
+//! database's unique indexes and reported as [`Error::AlreadyExists`], never by
+//! read-then-write checks that race.
+//!
+//! **Policy revisions.** Each organization has a policy revision ([`Reads::policy_revision`]),
+//! bumped exactly once by the commit of a transaction that made any write able to change a
+//! server's effective policy in it (groups, roles, rules, members, servers, hosts, address
+//! allocations, tags, server groups, address lists and entries; a global address list bumps
+//! every organization). Reads, refused writes and rolled-back transactions bump nothing;
+//! writes that cannot change policy (organizations, tokens, users, data centers, networks, an
+//! address's label, VIP flag or reverse DNS, releasing an unallocated address) bump nothing.
+//!
 //! Backends: `palisade-store`'s `sqlite` (embedded default) and `postgres`.
 
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::id::{ApiTokenId, DataCenterId, IpAddressId, NetworkId, OrganizationId, ServerId};
-use crate::id::{RuleId, SecurityGroupId, ServerGroupId, TagId};
+use crate::grant::{Grant, ListGrant, OperatorGrant};
+use crate::id::{
+    AddressListEntryId, AddressListId, ApiTokenId, DataCenterId, IpAddressId, NetworkId, OrganizationId,
+    RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId,
+};
 use crate::model::{
     Allocation, ApiToken, DataCenter, Host, HostFilter, IpAddress, IpAddressPatch, IpFilter, IpRequest,
     Network, Organization, OrganizationPatch, Server, User,
 };
 use crate::page::{Page, PageRequest};
-use crate::policy::{GroupFilter, GroupKind, Rule, SecurityGroup, SecurityGroupPatch, ServerGroup, Tag};
+use crate::policy::{
+    AddressList, AddressListEntry, GroupFilter, GroupKind, Member, Rule, SecurityGroup, SecurityGroupPatch,
+    ServerGroup, Tag,
+};
 use crate::secret::{PasswordDigest, SecretHash};
+use crate::snapshot::PolicySnapshot;
 
 #[cfg(doc)]
 use crate::error::Error;
@@ -38,224 +62,304 @@ pub struct UserCredentials {
     pub organization: Organization,
 }
 
+/// A database: opens read handles and write transactions.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Answers only when the database does (`/readyz`).
     async fn ping(&self) -> Result<()>;
+    /// A read handle. On SQLite it is one snapshot; on PostgreSQL each call sees what is
+    /// committed when it runs (READ COMMITTED).
+    async fn read(&self) -> Result<Box<dyn Reads>>;
+    /// A write transaction (on SQLite, after this process's earlier writers, holding the write
+    /// lock from its first statement). Nothing is visible to others until
+    /// [`Writes::commit`]; dropping it rolls back.
+    async fn write(&self) -> Result<Box<dyn Writes>>;
+    /// Everything that decides one organization's policy, with its revision, read in one
+    /// consistent transaction (SQLite: one snapshot; PostgreSQL: REPEATABLE READ, READ ONLY)
+    /// by a fixed number of queries, whatever the organization's size.
+    async fn policy_snapshot(&self, org: OrganizationId) -> Result<PolicySnapshot>;
+}
 
+/// Reads, through a read handle or inside a write transaction.
+#[async_trait]
+pub trait Reads: Send {
     /// Server-wide settings (e.g. the operator token's hash).
-    async fn setting(&self, key: &str) -> Result<Option<String>>;
-    /// Stores `value` unless the key exists; returns the value now stored (first writer wins).
-    async fn init_setting(&self, key: &str, value: &str) -> Result<String>;
+    async fn setting(&mut self, key: &str) -> Result<Option<String>>;
 
-    async fn insert_organization(&self, org: &Organization) -> Result<()>;
-    async fn organization(&self, id: OrganizationId) -> Result<Option<Organization>>;
-    async fn organization_by_sub_domain(&self, sub_domain: &str) -> Result<Option<Organization>>;
-    async fn list_organizations(&self, page: PageRequest) -> Result<Page<Organization>>;
-    /// Applies the patch; `updated_at` is set to `at`. [`Error::NotFound`] if absent.
-    async fn update_organization(
-        &self,
-        id: OrganizationId,
-        patch: &OrganizationPatch,
-        at: time::OffsetDateTime,
-    ) -> Result<Organization>;
-    /// Deletes the organization and everything it owns. [`Error::NotFound`] if absent.
-    async fn delete_organization(&self, id: OrganizationId) -> Result<()>;
+    async fn organization(&mut self, id: OrganizationId) -> Result<Option<Organization>>;
+    async fn organization_by_sub_domain(&mut self, sub_domain: &str) -> Result<Option<Organization>>;
+    async fn list_organizations(&mut self, page: PageRequest) -> Result<Page<Organization>>;
 
-    async fn insert_api_token(&self, token: &ApiToken, secret_hash: &SecretHash) -> Result<()>;
     /// A token that is not revoked, with its organization.
-    async fn token_credentials(&self, id: ApiTokenId) -> Result<Option<TokenCredentials>>;
+    async fn token_credentials(&mut self, id: ApiTokenId) -> Result<Option<TokenCredentials>>;
     /// The organization's tokens that are not revoked.
-    async fn list_api_tokens(&self, org: OrganizationId, page: PageRequest) -> Result<Page<ApiToken>>;
-    /// Revokes at once (the row is kept, marked revoked at `at`). [`Error::NotFound`] if the
-    /// token is not the organization's; [`Error::Conflict`] if it is already revoked, so that of
-    /// two concurrent revocations exactly one succeeds.
-    async fn revoke_api_token(
-        &self,
-        org: OrganizationId,
-        id: ApiTokenId,
-        at: time::OffsetDateTime,
-    ) -> Result<()>;
+    async fn list_api_tokens(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<ApiToken>>;
+    async fn user_credentials(&mut self, username: &str) -> Result<Option<UserCredentials>>;
+    async fn list_users(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<User>>;
 
-    async fn insert_user(&self, user: &User, password: &PasswordDigest) -> Result<()>;
-    async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>>;
-    async fn list_users(&self, org: OrganizationId, page: PageRequest) -> Result<Page<User>>;
-
-    async fn insert_data_center(&self, dc: &DataCenter) -> Result<()>;
-    async fn data_center(&self, id: DataCenterId) -> Result<Option<DataCenter>>;
-    async fn list_data_centers(&self, page: PageRequest) -> Result<Page<DataCenter>>;
-
-    async fn insert_network(&self, network: &Network) -> Result<()>;
-    async fn network(&self, id: NetworkId) -> Result<Option<Network>>;
+    async fn data_center(&mut self, id: DataCenterId) -> Result<Option<DataCenter>>;
+    async fn list_data_centers(&mut self, page: PageRequest) -> Result<Page<DataCenter>>;
+    async fn network(&mut self, id: NetworkId) -> Result<Option<Network>>;
     /// Networks visible to `org` (shared ones and its own), or all when `org` is `None`.
-    async fn list_networks(&self, org: Option<OrganizationId>, page: PageRequest) -> Result<Page<Network>>;
-
-    /// Inserts the server with its interfaces and tags, claiming `addresses` (each allocated to
-    /// one of its interfaces, in interface order). An address already used in its network is
-    /// [`Error::AlreadyExists`] with the path `interfaces[i].addresses[j]`.
-    async fn insert_server(&self, server: &Server, addresses: &[IpAddress]) -> Result<()>;
-    async fn server(&self, org: OrganizationId, id: ServerId) -> Result<Option<Server>>;
-    async fn list_servers(&self, org: OrganizationId, page: PageRequest) -> Result<Page<Server>>;
-    /// Deletes the server: addresses claimed with it are released, others only unallocated.
-    async fn delete_server(&self, org: OrganizationId, id: ServerId) -> Result<()>;
-
-    /// Inserts a host: its server (claiming `addresses`, or allocating `allocate` to its
-    /// interface), its overlay settings and its role membership, atomically. A taken name in
-    /// the network is [`crate::Error::AlreadyExists`] on `name`; a role deleted meanwhile is
-    /// not found. Returns the host as stored.
-    async fn insert_host(
-        &self,
-        host: &Host,
-        addresses: &[IpAddress],
-        allocate: Option<&IpRequest>,
-    ) -> Result<Host>;
-    async fn host(&self, org: OrganizationId, id: ServerId) -> Result<Option<Host>>;
+    async fn list_networks(
+        &mut self,
+        org: Option<OrganizationId>,
+        page: PageRequest,
+    ) -> Result<Page<Network>>;
+    async fn server(&mut self, org: OrganizationId, id: ServerId) -> Result<Option<Server>>;
+    async fn list_servers(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<Server>>;
+    async fn host(&mut self, org: OrganizationId, id: ServerId) -> Result<Option<Host>>;
     async fn list_hosts(
-        &self,
+        &mut self,
         org: OrganizationId,
         filter: HostFilter,
         page: PageRequest,
     ) -> Result<Page<Host>>;
-    /// Replaces a host's name, tags, overlay settings and role, atomically.
-    async fn update_host(&self, host: &Host) -> Result<()>;
 
-    /// Allocates one address atomically (see [`crate::ipam`] for the order): never one that is
-    /// in use, reserved, or a network/broadcast address, whatever the concurrency and however
-    /// many processes share the database. [`Error::NoAvailableAddresses`] when none is left.
-    async fn allocate_ip(&self, request: &IpRequest) -> Result<IpAddress>;
-    async fn ip_address(&self, org: OrganizationId, id: IpAddressId) -> Result<Option<IpAddress>>;
+    async fn ip_address(&mut self, org: OrganizationId, id: IpAddressId) -> Result<Option<IpAddress>>;
     /// An address by id, whatever organization holds it (callers authorize afterwards).
-    async fn ip_address_anywhere(&self, id: IpAddressId) -> Result<Option<IpAddress>>;
+    async fn ip_address_anywhere(&mut self, id: IpAddressId) -> Result<Option<IpAddress>>;
     /// The first address (by creation) equal to `address`, within `org` when given.
     async fn ip_address_by_address(
-        &self,
+        &mut self,
         org: Option<OrganizationId>,
         address: std::net::IpAddr,
     ) -> Result<Option<IpAddress>>;
     async fn list_ip_addresses(
-        &self,
+        &mut self,
         org: OrganizationId,
         filter: IpFilter,
         page: PageRequest,
     ) -> Result<Page<IpAddress>>;
-    async fn update_ip_address(
-        &self,
-        org: OrganizationId,
-        id: IpAddressId,
-        patch: &IpAddressPatch,
-    ) -> Result<IpAddress>;
-    /// Returns the address to its network's pool. [`Error::Conflict`] while it is allocated.
-    async fn release_ip_address(&self, org: OrganizationId, id: IpAddressId) -> Result<()>;
-    /// Allocates the address to an interface (or, with `None`, detaches it). [`Error::Conflict`]
-    /// if it is allocated to another interface.
-    async fn set_ip_allocation(
-        &self,
-        org: OrganizationId,
-        id: IpAddressId,
-        allocation: Option<Allocation>,
-    ) -> Result<IpAddress>;
 
-    /// [`Error::AlreadyExists`] (`name`) if the organization has a group of this kind and name.
-    /// Inserts the group with its members, annotations and `rules`, in one transaction.
-    async fn insert_security_group(&self, group: &SecurityGroup, rules: &[Rule]) -> Result<()>;
-    async fn security_group(&self, id: SecurityGroupId) -> Result<Option<SecurityGroup>>;
+    async fn security_group(&mut self, id: SecurityGroupId) -> Result<Option<SecurityGroup>>;
     async fn list_security_groups(
-        &self,
+        &mut self,
         org: OrganizationId,
         kind: GroupKind,
         filter: &GroupFilter,
         page: PageRequest,
     ) -> Result<Page<SecurityGroup>>;
-    /// Applies the patch in one transaction. Turning `allow_all_inbound` (or outbound) on
-    /// deletes the group's rules of that direction; `rules: Some(..)` replaces them all.
-    async fn update_security_group(
-        &self,
-        id: SecurityGroupId,
-        patch: &SecurityGroupPatch,
-        at: time::OffsetDateTime,
-    ) -> Result<SecurityGroup>;
-    /// Deletes the group and its rules.
-    async fn delete_security_group(&self, id: SecurityGroupId) -> Result<()>;
-
-    /// Inserts a rule, refusing ([`crate::policy::allow_all_violation`]) a direction the group
-    /// allows entirely, checked in the same transaction.
-    async fn insert_rule(&self, rule: &Rule) -> Result<()>;
-    async fn rule(&self, id: RuleId) -> Result<Option<Rule>>;
+    async fn rule(&mut self, id: RuleId) -> Result<Option<Rule>>;
     /// Rules in creation order.
-    async fn list_rules(&self, group: SecurityGroupId, page: PageRequest) -> Result<Page<Rule>>;
+    async fn list_rules(&mut self, group: SecurityGroupId, page: PageRequest) -> Result<Page<Rule>>;
     /// Every rule of these groups (a page of a listing), in creation order, in one query.
-    async fn rules_of_groups(&self, groups: &[SecurityGroupId]) -> Result<Vec<Rule>>;
-    /// Replaces a rule's fields, with the same allow-all check as [`Store::insert_rule`].
-    async fn replace_rule(&self, rule: &Rule) -> Result<()>;
-    async fn delete_rule(&self, id: RuleId) -> Result<()>;
-
-    /// Makes `member` a member of the group unless it already is (appended after the others),
-    /// in one transaction that serializes on the group, so concurrent additions all land.
-    /// [`Error::NotFound`] if the group or the member does not exist.
-    async fn add_security_group_member(
-        &self,
-        id: SecurityGroupId,
-        member: crate::policy::Member,
-        at: time::OffsetDateTime,
-    ) -> Result<()>;
+    async fn rules_of_groups(&mut self, groups: &[SecurityGroupId]) -> Result<Vec<Rule>>;
     /// The numbers of these groups' rules, in creation order (for vendors that number rules):
     /// positive, unique within the organization, assigned in the rule's insert transaction
     /// from the organization's own counter, never reused, so they reveal nothing about other
     /// organizations. Groups of other organizations contribute nothing.
     async fn rule_numbers(
-        &self,
+        &mut self,
         org: OrganizationId,
         groups: &[SecurityGroupId],
     ) -> Result<Vec<(RuleId, u64)>>;
     /// The organization's rule holding this number.
-    async fn rule_by_number(&self, org: OrganizationId, number: u64) -> Result<Option<RuleId>>;
+    async fn rule_by_number(&mut self, org: OrganizationId, number: u64) -> Result<Option<RuleId>>;
 
-    async fn insert_server_group(&self, group: &ServerGroup) -> Result<()>;
-    async fn server_group(&self, id: ServerGroupId) -> Result<Option<ServerGroup>>;
-    async fn list_server_groups(&self, org: OrganizationId, page: PageRequest) -> Result<Page<ServerGroup>>;
-    /// Renames or changes `segregate`; [`Error::NotFound`] if absent.
-    async fn update_server_group(&self, group: &ServerGroup) -> Result<()>;
-    /// Deletes the group; security groups lose it as a member.
-    async fn delete_server_group(&self, id: ServerGroupId) -> Result<()>;
+    async fn server_group(&mut self, id: ServerGroupId) -> Result<Option<ServerGroup>>;
+    async fn list_server_groups(
+        &mut self,
+        org: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<ServerGroup>>;
+    async fn tag(&mut self, id: TagId) -> Result<Option<Tag>>;
+    async fn list_tags(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<Tag>>;
 
-    /// [`Error::AlreadyExists`] (`name`) if the organization has a tag of this name.
-    async fn insert_tag(&self, tag: &Tag) -> Result<()>;
-    async fn tag(&self, id: TagId) -> Result<Option<Tag>>;
-    async fn list_tags(&self, org: OrganizationId, page: PageRequest) -> Result<Page<Tag>>;
-    async fn update_tag(&self, tag: &Tag) -> Result<()>;
-    /// Deletes the tag; security groups lose it as a member.
-    async fn delete_tag(&self, id: TagId) -> Result<()>;
-
-    /// Inserts the list with its entries.
-    async fn insert_address_list(&self, list: &crate::policy::AddressList) -> Result<()>;
     /// The list with its entries.
-    async fn address_list(&self, id: crate::id::AddressListId) -> Result<Option<crate::policy::AddressList>>;
+    async fn address_list(&mut self, id: AddressListId) -> Result<Option<AddressList>>;
     /// An organization's lists, or the global ones when `org` is `None` (entries included).
     async fn list_address_lists(
-        &self,
+        &mut self,
         org: Option<OrganizationId>,
         page: PageRequest,
-    ) -> Result<Page<crate::policy::AddressList>>;
+    ) -> Result<Page<AddressList>>;
+    async fn address_list_entry(&mut self, id: AddressListEntryId) -> Result<Option<AddressListEntry>>;
+    async fn list_address_list_entries(
+        &mut self,
+        list: AddressListId,
+        page: PageRequest,
+    ) -> Result<Page<AddressListEntry>>;
+
+    /// The organization's policy revision: 0 until its first policy write, then one more per
+    /// committed transaction that changed its policy (see the module docs).
+    async fn policy_revision(&mut self, org: OrganizationId) -> Result<u64>;
+}
+
+/// A write transaction: every write, and the reads a read-modify-write needs, locked until
+/// commit. Errors leave the transaction to be dropped (rolled back).
+///
+/// Every write takes the proof of its authorization ([`crate::grant`]) and is confined to it:
+/// an object of another organization than the grant's is not found, and an object to insert
+/// must belong to the grant's organization.
+#[async_trait]
+pub trait Writes: Reads {
+    /// Makes everything done through this handle visible at once, bumping the policy revision
+    /// of each organization whose policy it changed, once.
+    async fn commit(self: Box<Self>) -> Result<()>;
+
+    /// Stores `value` unless the key exists; returns the value now stored (first writer wins).
+    async fn init_setting(&mut self, grant: &OperatorGrant, key: &str, value: &str) -> Result<String>;
+
+    async fn insert_organization(&mut self, grant: &OperatorGrant, org: &Organization) -> Result<()>;
+    /// Applies the patch; `updated_at` is set to `at`. [`Error::NotFound`] if absent.
+    async fn update_organization(
+        &mut self,
+        grant: &OperatorGrant,
+        id: OrganizationId,
+        patch: &OrganizationPatch,
+        at: time::OffsetDateTime,
+    ) -> Result<Organization>;
+    /// Deletes the organization and everything it owns. [`Error::NotFound`] if absent.
+    async fn delete_organization(&mut self, grant: &OperatorGrant, id: OrganizationId) -> Result<()>;
+
+    async fn insert_api_token(
+        &mut self,
+        grant: &Grant,
+        token: &ApiToken,
+        secret_hash: &SecretHash,
+    ) -> Result<()>;
+    /// Revokes at once (the row is kept, marked revoked at `at`). [`Error::NotFound`] if the
+    /// token is not the organization's; [`Error::Conflict`] if it is already revoked, so that of
+    /// two concurrent revocations exactly one succeeds.
+    async fn revoke_api_token(
+        &mut self,
+        grant: &Grant,
+        id: ApiTokenId,
+        at: time::OffsetDateTime,
+    ) -> Result<()>;
+    async fn insert_user(&mut self, grant: &Grant, user: &User, password: &PasswordDigest) -> Result<()>;
+
+    async fn insert_data_center(&mut self, grant: &OperatorGrant, dc: &DataCenter) -> Result<()>;
+    async fn insert_network(&mut self, grant: &OperatorGrant, network: &Network) -> Result<()>;
+
+    /// Inserts the server with its interfaces and tags, claiming `addresses` (each allocated to
+    /// one of its interfaces, in interface order). An address already used in its network is
+    /// [`Error::AlreadyExists`] with the path `interfaces[i].addresses[j]`.
+    async fn insert_server(&mut self, grant: &Grant, server: &Server, addresses: &[IpAddress]) -> Result<()>;
+    /// Deletes the server: addresses claimed with it are released, others only unallocated.
+    async fn delete_server(&mut self, grant: &Grant, id: ServerId) -> Result<()>;
+
+    /// Inserts a host: its server (claiming `addresses`, or allocating `allocate` to its
+    /// interface), its overlay settings and its role membership. A taken name in the network is
+    /// [`Error::AlreadyExists`] on `name`; a role deleted meanwhile is not found. Returns the
+    /// host as stored.
+    async fn insert_host(
+        &mut self,
+        grant: &Grant,
+        host: &Host,
+        addresses: &[IpAddress],
+        allocate: Option<&IpRequest>,
+    ) -> Result<Host>;
+    /// The host, locked until commit.
+    async fn host_for_update(&mut self, org: OrganizationId, id: ServerId) -> Result<Option<Host>>;
+    /// Replaces a host's name, tags, overlay settings and role.
+    async fn update_host(&mut self, grant: &Grant, host: &Host) -> Result<()>;
+
+    /// Allocates one address (see [`crate::ipam`] for the order): never one that is in use,
+    /// reserved, or a network/broadcast address, whatever the concurrency and however many
+    /// processes share the database. [`Error::NoAvailableAddresses`] when none is left.
+    async fn allocate_ip(&mut self, grant: &Grant, request: &IpRequest) -> Result<IpAddress>;
+    /// The address, locked until commit.
+    async fn ip_address_for_update(
+        &mut self,
+        org: OrganizationId,
+        id: IpAddressId,
+    ) -> Result<Option<IpAddress>>;
+    async fn update_ip_address(
+        &mut self,
+        grant: &Grant,
+        id: IpAddressId,
+        patch: &IpAddressPatch,
+    ) -> Result<IpAddress>;
+    /// Returns the address to its network's pool. [`Error::Conflict`] while it is allocated.
+    async fn release_ip_address(&mut self, grant: &Grant, id: IpAddressId) -> Result<()>;
+    /// Allocates the address to an interface (or, with `None`, detaches it). [`Error::Conflict`]
+    /// if it is allocated to another interface.
+    async fn set_ip_allocation(
+        &mut self,
+        grant: &Grant,
+        id: IpAddressId,
+        allocation: Option<Allocation>,
+    ) -> Result<IpAddress>;
+
+    /// [`Error::AlreadyExists`] (`name`) if the organization has a group of this kind and name.
+    /// Inserts the group with its members, annotations and `rules`.
+    async fn insert_security_group(
+        &mut self,
+        grant: &Grant,
+        group: &SecurityGroup,
+        rules: &[Rule],
+    ) -> Result<()>;
+    /// The group, locked until commit.
+    async fn security_group_for_update(&mut self, id: SecurityGroupId) -> Result<Option<SecurityGroup>>;
+    /// Applies the patch. Turning `allow_all_inbound` (or outbound) on deletes the group's
+    /// rules of that direction; `rules: Some(..)` replaces them all.
+    async fn update_security_group(
+        &mut self,
+        grant: &Grant,
+        id: SecurityGroupId,
+        patch: &SecurityGroupPatch,
+        at: time::OffsetDateTime,
+    ) -> Result<SecurityGroup>;
+    /// Deletes the group and its rules.
+    async fn delete_security_group(&mut self, grant: &Grant, id: SecurityGroupId) -> Result<()>;
+    /// Makes `member` a member of the group unless it already is (appended after the others).
+    /// [`Error::NotFound`] if the group or the member does not exist.
+    async fn add_security_group_member(
+        &mut self,
+        grant: &Grant,
+        id: SecurityGroupId,
+        member: Member,
+        at: time::OffsetDateTime,
+    ) -> Result<()>;
+
+    /// Inserts a rule, refusing ([`crate::policy::allow_all_violation`]) a direction the group
+    /// allows entirely, checked in the same transaction.
+    async fn insert_rule(&mut self, grant: &Grant, rule: &Rule) -> Result<()>;
+    /// The rule, locked until commit.
+    async fn rule_for_update(&mut self, id: RuleId) -> Result<Option<Rule>>;
+    /// Replaces a rule's fields, with the same allow-all check as [`Writes::insert_rule`].
+    async fn replace_rule(&mut self, grant: &Grant, rule: &Rule) -> Result<()>;
+    async fn delete_rule(&mut self, grant: &Grant, id: RuleId) -> Result<()>;
+
+    async fn insert_server_group(&mut self, grant: &Grant, group: &ServerGroup) -> Result<()>;
+    /// The server group, locked until commit.
+    async fn server_group_for_update(&mut self, id: ServerGroupId) -> Result<Option<ServerGroup>>;
+    /// Renames or changes `segregate`; [`Error::NotFound`] if absent.
+    async fn update_server_group(&mut self, grant: &Grant, group: &ServerGroup) -> Result<()>;
+    /// Deletes the group; security groups lose it as a member.
+    async fn delete_server_group(&mut self, grant: &Grant, id: ServerGroupId) -> Result<()>;
+
+    /// [`Error::AlreadyExists`] (`name`) if the organization has a tag of this name.
+    async fn insert_tag(&mut self, grant: &Grant, tag: &Tag) -> Result<()>;
+    /// The tag, locked until commit.
+    async fn tag_for_update(&mut self, id: TagId) -> Result<Option<Tag>>;
+    async fn update_tag(&mut self, grant: &Grant, tag: &Tag) -> Result<()>;
+    /// Deletes the tag; security groups lose it as a member.
+    async fn delete_tag(&mut self, grant: &Grant, id: TagId) -> Result<()>;
+
+    /// Inserts the list with its entries.
+    async fn insert_address_list(&mut self, grant: &ListGrant, list: &AddressList) -> Result<()>;
+    /// The list with its entries, locked until commit.
+    async fn address_list_for_update(&mut self, id: AddressListId) -> Result<Option<AddressList>>;
     /// Renames and re-annotates a list (entries untouched).
-    async fn update_address_list(&self, list: &crate::policy::AddressList) -> Result<()>;
-    async fn delete_address_list(&self, id: crate::id::AddressListId) -> Result<()>;
-    /// Adds entries and removes the entries with these addresses, in one transaction. An
-    /// address already in the list is [`Error::AlreadyExists`] (`address`).
+    async fn update_address_list(&mut self, grant: &ListGrant, list: &AddressList) -> Result<()>;
+    async fn delete_address_list(&mut self, grant: &ListGrant, id: AddressListId) -> Result<()>;
+    /// Adds entries and removes the entries with these addresses. An address already in the
+    /// list is [`Error::AlreadyExists`] (`address`).
     async fn change_address_list_entries(
-        &self,
-        list: crate::id::AddressListId,
-        add: &[crate::policy::AddressListEntry],
+        &mut self,
+        grant: &ListGrant,
+        list: AddressListId,
+        add: &[AddressListEntry],
         remove: &[String],
     ) -> Result<()>;
-    async fn address_list_entry(
-        &self,
-        id: crate::id::AddressListEntryId,
-    ) -> Result<Option<crate::policy::AddressListEntry>>;
-    async fn list_address_list_entries(
-        &self,
-        list: crate::id::AddressListId,
-        page: PageRequest,
-    ) -> Result<Page<crate::policy::AddressListEntry>>;
-    async fn update_address_list_entry(&self, entry: &crate::policy::AddressListEntry) -> Result<()>;
-    async fn delete_address_list_entry(&self, id: crate::id::AddressListEntryId) -> Result<()>;
+    /// The entry, locked until commit.
+    async fn address_list_entry_for_update(
+        &mut self,
+        id: AddressListEntryId,
+    ) -> Result<Option<AddressListEntry>>;
+    async fn update_address_list_entry(&mut self, grant: &ListGrant, entry: &AddressListEntry) -> Result<()>;
+    async fn delete_address_list_entry(&mut self, grant: &ListGrant, id: AddressListEntryId) -> Result<()>;
 }

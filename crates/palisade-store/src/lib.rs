@@ -17,7 +17,9 @@
 //! - **Transactions**: `db::write` (SQLite: this process's FIFO writer queue, then
 //!   `BEGIN IMMEDIATE`; PostgreSQL: a plain `BEGIN`) and `db::read` (SQLite: a deferred
 //!   transaction, for one snapshot; PostgreSQL: a pooled connection, as READ COMMITTED gives
-//!   each statement its own snapshot anyway).
+//!   each statement its own snapshot anyway), and `db::consistent_read` for reads whose several
+//!   queries must all see one state, such as the policy snapshot (`sql::snapshot`): SQLite's
+//!   deferred transaction again, PostgreSQL's `REPEATABLE READ READ ONLY`.
 //! - **Encodings**: ids are `Uuid` on both (sqlx stores them as 16-byte BLOBs on SQLite and
 //!   `uuid` on PostgreSQL); times (Unix seconds / `timestamptz`), addresses (octets /
 //!   `inet`), CIDRs and CIDR lists (text / `cidr`, `cidr[]`), word lists (space-separated /

@@ -2,9 +2,9 @@
 //! other checksums than the build's, so a database created by an earlier release opens only if
 //! every migration it ran is byte for byte the same. These are the SHA-384 checksums of the
 //! migrations as released before the two store crates became one (`palisade-store-sqlite/` and
-//! `palisade-store-postgres/` at commit cb57306), then of each migration added since, as first
-//! committed; a changed byte fails here, not at a customer's start-up. New schema changes go in
-//! new migrations, added here.
+//! `palisade-store-postgres/` at commit cb57306); a changed byte fails here, not at a
+//! customer's start-up. New schema changes go in new migrations, listed here once released
+//! (since issue 12: 0006, policy revisions; 0007, typed rules; 0008, list indexes).
 
 use sqlx::migrate::Migrator;
 
@@ -35,9 +35,19 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "52d90337dda675b1946ae3e3bf31f5b3f7ac416d9e5ef3b2fa58575a69ab9b52760e85120916f912fef2646cb24f3463",
     ),
     (
+        6,
+        "policy_revisions",
+        "dde3b2447b69dd5a1966fe2684271b9d438b5850ab44c8b2e148188e078c809073816ccf65303c7168abdc0b4a9be1e6",
+    ),
+    (
         7,
         "typed_rules",
         "710070666d30f3779725f13a0019fbb6fa6e48ae275881193758944e54df72518e7c032d7c7a470e970b78f7ea063f79",
+    ),
+    (
+        8,
+        "list_indexes",
+        "e2a9288711916a720fa4faaa60187906c9324a3007faedab3eed84fee7c7a30ffacd6920f1c5eb2c14797835a67ca498",
     ),
 ];
 
@@ -68,9 +78,19 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "fc65a6acdbe2327ea7c83e0653829147ec14ff97d0411dafe5fedd949020f54f42548af5898ba4aca1dced878d5c7aa2",
     ),
     (
+        6,
+        "policy_revisions",
+        "871ac72e8d76e89a4b1d6d026e106f7a7fe0a67421fdc7a5a05e6e176844f7b137259ac3567b9ccf23ef82658b0a047e",
+    ),
+    (
         7,
         "typed_rules",
         "090657dcb70a7f752e4cb81bc79ab5f71465cc278885b990d4964248c8bf0032486649ca17d337ff3ee08a88e3b386de",
+    ),
+    (
+        8,
+        "list_indexes",
+        "eec23ad366e7605f54a4adc16cc83dffaceeb653b80dadbbd8be2d6540282931cbaac15c75fb12b11b297f7b0169c556",
     ),
 ];
 

@@ -10,6 +10,95 @@
 
 pub mod suite;
 
+/// `once!(store, method(args…))`: one store call in a write transaction of its own (a write
+/// transaction reads too), committed when the call succeeds and rolled back when it fails, as
+/// a request that does one thing would do.
+/// Grants for driving a store without a principal (the `test-grants` feature of the core):
+/// the store suite, the HTTP suite's fixtures and the benchmarks. [`op`] stands for the
+/// operator; the others are the grant of an object's organization, read from the store where
+/// only an id is at hand (each read takes a pooled connection of its own: concurrent tests
+/// that already hold write transactions take their grants first, or the pool runs dry).
+pub mod grants {
+    use std::sync::Arc;
+
+    use palisade_core::id::{AddressListEntryId, AddressListId, OrganizationId, RuleId, SecurityGroupId};
+    use palisade_core::id::{ServerGroupId, TagId};
+    use palisade_core::{Grant, ListGrant, OperatorGrant, Store};
+
+    pub fn op() -> OperatorGrant {
+        OperatorGrant::for_tests()
+    }
+
+    pub fn grant(org: OrganizationId) -> Grant {
+        Grant::for_tests(org)
+    }
+
+    /// The grant for a list of this owner (an organization, or none for a global list).
+    pub fn list_grant(owner: Option<OrganizationId>) -> ListGrant {
+        match owner {
+            Some(org) => ListGrant::Organization(grant(org)),
+            None => ListGrant::Global(op()),
+        }
+    }
+
+    async fn read(store: &Arc<dyn Store>) -> Box<dyn palisade_core::Reads> {
+        store.read().await.expect("a read handle")
+    }
+
+    /// The grant of a group's organization (a random one if there is no such group, so that
+    /// writes naming it are refused as not found).
+    pub async fn group_grant(store: &Arc<dyn Store>, id: SecurityGroupId) -> Grant {
+        let group = read(store).await.security_group(id).await.expect("read");
+        grant(group.map_or_else(OrganizationId::random, |g| g.organization_id))
+    }
+
+    pub async fn rule_grant(store: &Arc<dyn Store>, id: RuleId) -> Grant {
+        match read(store).await.rule(id).await.expect("read") {
+            Some(rule) => group_grant(store, rule.group_id).await,
+            None => grant(OrganizationId::random()),
+        }
+    }
+
+    pub async fn tag_grant(store: &Arc<dyn Store>, id: TagId) -> Grant {
+        let tag = read(store).await.tag(id).await.expect("read");
+        grant(tag.map_or_else(OrganizationId::random, |t| t.organization_id))
+    }
+
+    pub async fn server_group_grant(store: &Arc<dyn Store>, id: ServerGroupId) -> Grant {
+        let group = read(store).await.server_group(id).await.expect("read");
+        grant(group.map_or_else(OrganizationId::random, |g| g.organization_id))
+    }
+
+    pub async fn list_grant_of(store: &Arc<dyn Store>, id: AddressListId) -> ListGrant {
+        match read(store).await.address_list(id).await.expect("read") {
+            Some(list) => list_grant(list.organization_id),
+            None => list_grant(Some(OrganizationId::random())),
+        }
+    }
+
+    pub async fn entry_grant(store: &Arc<dyn Store>, id: AddressListEntryId) -> ListGrant {
+        match read(store).await.address_list_entry(id).await.expect("read") {
+            Some(entry) => list_grant_of(store, entry.list_id).await,
+            None => list_grant(Some(OrganizationId::random())),
+        }
+    }
+}
+
+#[macro_export]
+macro_rules! once {
+    ($store:expr, $method:ident ( $($arg:expr),* $(,)? )) => {{
+        #[allow(unused_imports)]
+        use ::palisade_core::{Reads as _, Store as _, Writes as _};
+        async {
+            let mut tx = $store.write().await?;
+            let out = tx.$method($($arg),*).await?;
+            tx.commit().await?;
+            Ok::<_, ::palisade_core::error::Error>(out)
+        }
+        .await
+    }};
+}
+
 use std::sync::Arc;
 
 use palisade_core::Store;

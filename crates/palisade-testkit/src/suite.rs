@@ -17,6 +17,8 @@ use palisade_core::model::{
 use palisade_core::secret::{new_token_secret, PasswordDigest};
 use palisade_core::{PageRequest, Scope, Store};
 
+use crate::{grants, once};
+
 pub fn organization(sub_domain: &str) -> Organization {
     let at = now();
     Organization {
@@ -112,10 +114,10 @@ pub fn claims(server: &Server) -> Vec<IpAddress> {
 
 pub async fn organizations_round_trip(store: Arc<dyn Store>) {
     let a = organization("alpha");
-    store.insert_organization(&a).await.unwrap();
-    assert_eq!(store.organization(a.id).await.unwrap(), Some(a.clone()));
-    assert_eq!(store.organization_by_sub_domain("alpha").await.unwrap(), Some(a.clone()));
-    assert_eq!(store.organization(OrganizationId::random()).await.unwrap(), None);
+    once!(store, insert_organization(&grants::op(), &a)).unwrap();
+    assert_eq!(once!(store, organization(a.id)).unwrap(), Some(a.clone()));
+    assert_eq!(once!(store, organization_by_sub_domain("alpha")).unwrap(), Some(a.clone()));
+    assert_eq!(once!(store, organization(OrganizationId::random())).unwrap(), None);
 
     let patch = OrganizationPatch {
         name: None,
@@ -123,25 +125,25 @@ pub async fn organizations_round_trip(store: Arc<dyn Store>) {
         resource_creation_restricted: Some(true),
     };
     let later = now() + time::Duration::seconds(5);
-    let updated = store.update_organization(a.id, &patch, later).await.unwrap();
+    let updated = once!(store, update_organization(&grants::op(), a.id, &patch, later)).unwrap();
     assert_eq!(updated.status, OrganizationStatus::Suspended);
     assert!(updated.resource_creation_restricted);
     assert_eq!(updated.name, a.name);
     assert_eq!(updated.updated_at, later);
-    assert_eq!(store.organization(a.id).await.unwrap(), Some(updated));
+    assert_eq!(once!(store, organization(a.id)).unwrap(), Some(updated));
     assert_eq!(
-        store.update_organization(OrganizationId::random(), &patch, later).await,
+        once!(store, update_organization(&grants::op(), OrganizationId::random(), &patch, later)),
         Err(Error::not_found("organization"))
     );
 
-    store.delete_organization(a.id).await.unwrap();
-    assert_eq!(store.organization(a.id).await.unwrap(), None);
-    assert_eq!(store.delete_organization(a.id).await, Err(Error::not_found("organization")));
+    once!(store, delete_organization(&grants::op(), a.id)).unwrap();
+    assert_eq!(once!(store, organization(a.id)).unwrap(), None);
+    assert_eq!(once!(store, delete_organization(&grants::op(), a.id)), Err(Error::not_found("organization")));
 }
 
 pub async fn duplicate_sub_domain_is_already_exists(store: Arc<dyn Store>) {
-    store.insert_organization(&organization("dup")).await.unwrap();
-    let err = store.insert_organization(&organization("dup")).await.unwrap_err();
+    once!(store, insert_organization(&grants::op(), &organization("dup"))).unwrap();
+    let err = once!(store, insert_organization(&grants::op(), &organization("dup"))).unwrap_err();
     assert_eq!(err, Error::AlreadyExists { kind: "organization", field: "sub_domain".into() });
 }
 
@@ -149,7 +151,9 @@ pub async fn concurrent_duplicates_have_exactly_one_winner(store: Arc<dyn Store>
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let store = store.clone();
-        tasks.push(tokio::spawn(async move { store.insert_organization(&organization("race")).await }));
+        tasks.push(tokio::spawn(async move {
+            once!(store, insert_organization(&grants::op(), &organization("race")))
+        }));
     }
     let mut ok = 0;
     for t in tasks {
@@ -167,43 +171,48 @@ pub async fn pagination_is_in_creation_order_with_totals(store: Arc<dyn Store>) 
     for i in 0..7 {
         let org = organization(&format!("p{i}"));
         ids.push(org.id);
-        store.insert_organization(&org).await.unwrap();
+        once!(store, insert_organization(&grants::op(), &org)).unwrap();
     }
-    let page = store.list_organizations(PageRequest::new(Some(2), Some(3)).unwrap()).await.unwrap();
+    let page = once!(store, list_organizations(PageRequest::new(Some(2), Some(3)).unwrap())).unwrap();
     assert_eq!(page.total, 7);
     assert_eq!(page.total_pages(), 3);
     assert_eq!(page.items.iter().map(|o| o.id).collect::<Vec<_>>(), ids[3..6]);
-    let last = store.list_organizations(PageRequest::new(Some(3), Some(3)).unwrap()).await.unwrap();
+    let last = once!(store, list_organizations(PageRequest::new(Some(3), Some(3)).unwrap())).unwrap();
     assert_eq!(last.items.iter().map(|o| o.id).collect::<Vec<_>>(), ids[6..]);
-    let beyond = store.list_organizations(PageRequest::new(Some(9), Some(3)).unwrap()).await.unwrap();
+    let beyond = once!(store, list_organizations(PageRequest::new(Some(9), Some(3)).unwrap())).unwrap();
     assert!(beyond.items.is_empty());
     assert_eq!(beyond.total, 7);
 }
 
 pub async fn tokens_round_trip_and_revoke_once(store: Arc<dyn Store>) {
     let org = organization("tok");
-    store.insert_organization(&org).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let t = token(org.id);
     let (secret, hash) = new_token_secret(t.id);
-    store.insert_api_token(&t, &hash).await.unwrap();
-    let creds = store.token_credentials(t.id).await.unwrap().unwrap();
+    once!(store, insert_api_token(&grants::grant((t).organization_id), &t, &hash)).unwrap();
+    let creds = once!(store, token_credentials(t.id)).unwrap().unwrap();
     assert_eq!(creds.token, t);
     assert_eq!(creds.organization, org);
     assert!(creds.secret_hash.verify(secret.expose()));
-    let page = store.list_api_tokens(org.id, PageRequest::default()).await.unwrap();
+    let page = once!(store, list_api_tokens(org.id, PageRequest::default())).unwrap();
     assert_eq!(page.items, vec![t.clone()]);
 
     // Another organization cannot revoke it.
     let other = organization("other");
-    store.insert_organization(&other).await.unwrap();
-    assert_eq!(store.revoke_api_token(other.id, t.id, now()).await, Err(Error::not_found("api token")));
+    once!(store, insert_organization(&grants::op(), &other)).unwrap();
+    assert_eq!(
+        once!(store, revoke_api_token(&grants::grant(other.id), t.id, now())),
+        Err(Error::not_found("api token"))
+    );
 
     // Concurrent revocations: exactly one succeeds, the rest conflict.
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let store = store.clone();
         let (org, id) = (org.id, t.id);
-        tasks.push(tokio::spawn(async move { store.revoke_api_token(org, id, now()).await }));
+        tasks.push(tokio::spawn(
+            async move { once!(store, revoke_api_token(&grants::grant(org), id, now())) },
+        ));
     }
     let mut ok = 0;
     for task in tasks {
@@ -214,128 +223,141 @@ pub async fn tokens_round_trip_and_revoke_once(store: Arc<dyn Store>) {
         }
     }
     assert_eq!(ok, 1);
-    assert!(store.token_credentials(t.id).await.unwrap().is_none(), "a revoked token must not authenticate");
-    assert_eq!(store.list_api_tokens(org.id, PageRequest::default()).await.unwrap().total, 0);
+    assert!(
+        once!(store, token_credentials(t.id)).unwrap().is_none(),
+        "a revoked token must not authenticate"
+    );
+    assert_eq!(once!(store, list_api_tokens(org.id, PageRequest::default())).unwrap().total, 0);
     assert_eq!(
-        store.revoke_api_token(org.id, ApiTokenId::random(), now()).await,
+        once!(store, revoke_api_token(&grants::grant(org.id), ApiTokenId::random(), now())),
         Err(Error::not_found("api token"))
     );
     // A token for a missing organization is refused by the foreign key.
     let orphan = token(OrganizationId::random());
     let (_, hash) = new_token_secret(orphan.id);
-    assert_eq!(store.insert_api_token(&orphan, &hash).await, Err(Error::not_found("organization")));
+    assert_eq!(
+        once!(store, insert_api_token(&grants::grant((orphan).organization_id), &orphan, &hash)),
+        Err(Error::not_found("organization"))
+    );
 }
 
 pub async fn users_round_trip(store: Arc<dyn Store>) {
     let org = organization("users");
-    store.insert_organization(&org).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let user =
         User { id: UserId::random(), organization_id: org.id, username: "alice".into(), created_at: now() };
     let digest = PasswordDigest::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
-    store.insert_user(&user, &digest).await.unwrap();
-    let creds = store.user_credentials("alice").await.unwrap().unwrap();
+    once!(store, insert_user(&grants::grant((user).organization_id), &user, &digest)).unwrap();
+    let creds = once!(store, user_credentials("alice")).unwrap().unwrap();
     assert_eq!((creds.user, creds.password, creds.organization), (user.clone(), digest.clone(), org.clone()));
-    assert!(store.user_credentials("bob").await.unwrap().is_none());
+    assert!(once!(store, user_credentials("bob")).unwrap().is_none());
     let again = User { id: UserId::random(), ..user.clone() };
     assert_eq!(
-        store.insert_user(&again, &digest).await,
+        once!(store, insert_user(&grants::grant((again).organization_id), &again, &digest)),
         Err(Error::AlreadyExists { kind: "user", field: "username".into() })
     );
-    assert_eq!(store.list_users(org.id, PageRequest::default()).await.unwrap().items, vec![user]);
+    assert_eq!(once!(store, list_users(org.id, PageRequest::default())).unwrap().items, vec![user]);
 }
 
 pub async fn settings_first_writer_wins(store: Arc<dyn Store>) {
-    assert_eq!(store.setting("k").await.unwrap(), None);
-    assert_eq!(store.init_setting("k", "first").await.unwrap(), "first");
-    assert_eq!(store.init_setting("k", "second").await.unwrap(), "first");
-    assert_eq!(store.setting("k").await.unwrap().as_deref(), Some("first"));
+    assert_eq!(once!(store, setting("k")).unwrap(), None);
+    assert_eq!(once!(store, init_setting(&grants::op(), "k", "first")).unwrap(), "first");
+    assert_eq!(once!(store, init_setting(&grants::op(), "k", "second")).unwrap(), "first");
+    assert_eq!(once!(store, setting("k")).unwrap().as_deref(), Some("first"));
 }
 
 pub async fn inventory_round_trip(store: Arc<dyn Store>) {
     let dc = data_center("uk-lon-01");
-    store.insert_data_center(&dc).await.unwrap();
-    assert_eq!(store.data_center(dc.id).await.unwrap(), Some(dc.clone()));
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
+    assert_eq!(once!(store, data_center(dc.id)).unwrap(), Some(dc.clone()));
     assert_eq!(
-        store.insert_data_center(&data_center("uk-lon-01")).await,
+        once!(store, insert_data_center(&grants::op(), &data_center("uk-lon-01"))),
         Err(Error::AlreadyExists { kind: "data center", field: "permalink".into() })
     );
-    assert_eq!(store.list_data_centers(PageRequest::default()).await.unwrap().items, vec![dc.clone()]);
+    assert_eq!(once!(store, list_data_centers(PageRequest::default())).unwrap().items, vec![dc.clone()]);
 
     let org = organization("inv");
-    store.insert_organization(&org).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let shared = network(dc.id, Some("public"), true, None);
-    store.insert_network(&shared).await.unwrap();
-    assert_eq!(store.network(shared.id).await.unwrap(), Some(shared.clone()));
+    once!(store, insert_network(&grants::op(), &shared)).unwrap();
+    assert_eq!(once!(store, network(shared.id)).unwrap(), Some(shared.clone()));
     assert_eq!(
-        store.insert_network(&network(dc.id, Some("public"), false, None)).await,
+        once!(store, insert_network(&grants::op(), &network(dc.id, Some("public"), false, None))),
         Err(Error::AlreadyExists { kind: "network", field: "permalink".into() })
     );
     assert_eq!(
-        store.insert_network(&network(dc.id, None, true, None)).await,
+        once!(store, insert_network(&grants::op(), &network(dc.id, None, true, None))),
         Err(Error::AlreadyExists { kind: "default network", field: "data_center_id".into() })
     );
     let private = network(dc.id, None, false, Some(org.id));
-    store.insert_network(&private).await.unwrap();
+    once!(store, insert_network(&grants::op(), &private)).unwrap();
     let other = organization("inv2");
-    store.insert_organization(&other).await.unwrap();
-    assert_eq!(store.list_networks(None, PageRequest::default()).await.unwrap().total, 2);
+    once!(store, insert_organization(&grants::op(), &other)).unwrap();
+    assert_eq!(once!(store, list_networks(None, PageRequest::default())).unwrap().total, 2);
     assert_eq!(
-        store.list_networks(Some(org.id), PageRequest::default()).await.unwrap().items,
+        once!(store, list_networks(Some(org.id), PageRequest::default())).unwrap().items,
         vec![shared.clone(), private.clone()]
     );
     assert_eq!(
-        store.list_networks(Some(other.id), PageRequest::default()).await.unwrap().items,
+        once!(store, list_networks(Some(other.id), PageRequest::default())).unwrap().items,
         vec![shared.clone()]
     );
     assert_eq!(
-        store.insert_network(&network(DataCenterId::random(), None, false, None)).await,
+        once!(store, insert_network(&grants::op(), &network(DataCenterId::random(), None, false, None))),
         Err(Error::not_found("data center"))
     );
 
     let web = server(org.id, shared.id, &["203.0.113.10", "2001:db8::10"]);
-    store.insert_server(&web, &claims(&web)).await.unwrap();
-    assert_eq!(store.server(org.id, web.id).await.unwrap(), Some(web.clone()));
+    once!(store, insert_server(&grants::grant((web).organization_id), &web, &claims(&web))).unwrap();
+    assert_eq!(once!(store, server(org.id, web.id)).unwrap(), Some(web.clone()));
     assert_eq!(
-        store.server(other.id, web.id).await.unwrap(),
+        once!(store, server(other.id, web.id)).unwrap(),
         None,
         "servers are scoped to their organization"
     );
     let clash = server(org.id, shared.id, &["203.0.113.11", "203.0.113.10"]);
     assert_eq!(
-        store.insert_server(&clash, &claims(&clash)).await,
+        once!(store, insert_server(&grants::grant((clash).organization_id), &clash, &claims(&clash))),
         Err(Error::AlreadyExists { kind: "address", field: "interfaces[0].addresses[1]".into() })
     );
-    assert_eq!(store.server(org.id, clash.id).await.unwrap(), None, "a failed insert leaves nothing behind");
+    assert_eq!(
+        once!(store, server(org.id, clash.id)).unwrap(),
+        None,
+        "a failed insert leaves nothing behind"
+    );
     let db = server(org.id, shared.id, &["203.0.113.11"]);
-    store.insert_server(&db, &claims(&db)).await.unwrap();
-    let page = store.list_servers(org.id, PageRequest::default()).await.unwrap();
+    once!(store, insert_server(&grants::grant((db).organization_id), &db, &claims(&db))).unwrap();
+    let page = once!(store, list_servers(org.id, PageRequest::default())).unwrap();
     assert_eq!(page.items, vec![web.clone(), db.clone()]);
-    assert_eq!(store.delete_server(other.id, web.id).await, Err(Error::not_found("server")));
-    store.delete_server(org.id, web.id).await.unwrap();
-    assert_eq!(store.delete_server(org.id, web.id).await, Err(Error::not_found("server")));
+    assert_eq!(
+        once!(store, delete_server(&grants::grant(other.id), web.id)),
+        Err(Error::not_found("server"))
+    );
+    once!(store, delete_server(&grants::grant(org.id), web.id)).unwrap();
+    assert_eq!(once!(store, delete_server(&grants::grant(org.id), web.id)), Err(Error::not_found("server")));
     // Its addresses are free again.
     let again = server(org.id, shared.id, &["203.0.113.10"]);
-    store.insert_server(&again, &claims(&again)).await.unwrap();
+    once!(store, insert_server(&grants::grant((again).organization_id), &again, &claims(&again))).unwrap();
 }
 
 pub async fn deleting_an_organization_removes_what_it_owns(store: Arc<dyn Store>) {
     let dc = data_center("dc");
-    store.insert_data_center(&dc).await.unwrap();
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
     let org = organization("gone");
-    store.insert_organization(&org).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let private = network(dc.id, None, false, Some(org.id));
-    store.insert_network(&private).await.unwrap();
+    once!(store, insert_network(&grants::op(), &private)).unwrap();
     let t = token(org.id);
     let (_, hash) = new_token_secret(t.id);
-    store.insert_api_token(&t, &hash).await.unwrap();
+    once!(store, insert_api_token(&grants::grant((t).organization_id), &t, &hash)).unwrap();
     let s = server(org.id, private.id, &["203.0.113.20"]);
-    store.insert_server(&s, &claims(&s)).await.unwrap();
+    once!(store, insert_server(&grants::grant((s).organization_id), &s, &claims(&s))).unwrap();
 
-    store.delete_organization(org.id).await.unwrap();
-    assert!(store.token_credentials(t.id).await.unwrap().is_none());
-    assert_eq!(store.network(private.id).await.unwrap(), None);
-    assert_eq!(store.server(org.id, s.id).await.unwrap(), None);
-    assert_eq!(store.data_center(dc.id).await.unwrap(), Some(dc));
+    once!(store, delete_organization(&grants::op(), org.id)).unwrap();
+    assert!(once!(store, token_credentials(t.id)).unwrap().is_none());
+    assert_eq!(once!(store, network(private.id)).unwrap(), None);
+    assert_eq!(once!(store, server(org.id, s.id)).unwrap(), None);
+    assert_eq!(once!(store, data_center(dc.id)).unwrap(), Some(dc));
 }
 
 pub async fn ping_answers(store: Arc<dyn Store>) {
@@ -351,14 +373,14 @@ pub async fn ipam_fixture(
     reserved: &[&str],
 ) -> (OrganizationId, Network) {
     let dc = data_center(&format!("dc-{}", uuid::Uuid::new_v4().simple()));
-    store.insert_data_center(&dc).await.unwrap();
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
     let org = organization(&format!("o-{}", uuid::Uuid::new_v4().simple()));
-    store.insert_organization(&org).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let mut net = network(dc.id, None, false, None);
     net.prefixes = prefixes.iter().map(|p| p.parse().unwrap()).collect();
     net.reserved = reserved.iter().map(|p| p.parse().unwrap()).collect();
-    store.insert_network(&net).await.unwrap();
-    (org.id, store.network(net.id).await.unwrap().unwrap())
+    once!(store, insert_network(&grants::op(), &net)).unwrap();
+    (org.id, once!(store, network(net.id)).unwrap().unwrap())
 }
 
 pub fn ip_request(org: OrganizationId, network: &Network, version: IpVersion) -> IpRequest {
@@ -383,7 +405,14 @@ pub async fn a_small_prefix_fills_in_order_then_is_exhausted(store: Arc<dyn Stor
     let (org, net) = ipam_fixture(&store, &["198.51.100.0/28"], &[]).await;
     let mut got = Vec::new();
     for _ in 0..14 {
-        let ip = store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await.unwrap();
+        let ip = once!(
+            store,
+            allocate_ip(
+                &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+                &ip_request(org, &net, IpVersion::V4)
+            )
+        )
+        .unwrap();
         assert_eq!(ip.prefix_len, 28);
         assert_eq!(ip.reverse_dns, format!("{}.rdns.example.net", ip.address.to_string().replace('.', "-")));
         got.push(ip.address);
@@ -391,11 +420,23 @@ pub async fn a_small_prefix_fills_in_order_then_is_exhausted(store: Arc<dyn Stor
     let want: Vec<IpAddr> = (1..=14).map(|i| addr(&format!("198.51.100.{i}"))).collect();
     assert_eq!(got, want, "a /28 hands out .1 to .14 in order: never .0 or .15");
     assert_eq!(
-        store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await,
+        once!(
+            store,
+            allocate_ip(
+                &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+                &ip_request(org, &net, IpVersion::V4)
+            )
+        ),
         Err(Error::NoAvailableAddresses)
     );
     assert_eq!(
-        store.allocate_ip(&ip_request(org, &net, IpVersion::V6)).await,
+        once!(
+            store,
+            allocate_ip(
+                &grants::grant((ip_request(org, &net, IpVersion::V6)).organization_id),
+                &ip_request(org, &net, IpVersion::V6)
+            )
+        ),
         Err(Error::NoAvailableAddresses)
     );
 }
@@ -404,9 +445,15 @@ pub async fn reservations_and_claimed_addresses_are_skipped(store: Arc<dyn Store
     let (org, net) =
         ipam_fixture(&store, &["198.51.100.0/28"], &["198.51.100.1/32", "198.51.100.8/30"]).await;
     let s = server(org, net.id, &["198.51.100.3"]);
-    store.insert_server(&s, &claims(&s)).await.unwrap();
+    once!(store, insert_server(&grants::grant((s).organization_id), &s, &claims(&s))).unwrap();
     let mut got = Vec::new();
-    while let Ok(ip) = store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await {
+    while let Ok(ip) = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+            &ip_request(org, &net, IpVersion::V4)
+        )
+    ) {
         got.push(ip.address);
     }
     let want: Vec<IpAddr> =
@@ -418,16 +465,38 @@ pub async fn released_addresses_are_reused_lowest_first(store: Arc<dyn Store>) {
     let (org, net) = ipam_fixture(&store, &["198.51.100.0/24"], &[]).await;
     let mut ips = Vec::new();
     for _ in 0..6 {
-        ips.push(store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await.unwrap());
+        ips.push(
+            once!(
+                store,
+                allocate_ip(
+                    &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+                    &ip_request(org, &net, IpVersion::V4)
+                )
+            )
+            .unwrap(),
+        );
     }
-    store.release_ip_address(org, ips[3].id).await.unwrap();
-    store.release_ip_address(org, ips[1].id).await.unwrap();
-    assert_eq!(store.ip_address(org, ips[1].id).await.unwrap(), None);
-    assert_eq!(store.release_ip_address(org, ips[1].id).await, Err(Error::not_found("ip address")));
+    once!(store, release_ip_address(&grants::grant(org), ips[3].id)).unwrap();
+    once!(store, release_ip_address(&grants::grant(org), ips[1].id)).unwrap();
+    assert_eq!(once!(store, ip_address(org, ips[1].id)).unwrap(), None);
+    assert_eq!(
+        once!(store, release_ip_address(&grants::grant(org), ips[1].id)),
+        Err(Error::not_found("ip address"))
+    );
     let next: Vec<IpAddr> = {
         let mut v = Vec::new();
         for _ in 0..3 {
-            v.push(store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await.unwrap().address);
+            v.push(
+                once!(
+                    store,
+                    allocate_ip(
+                        &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+                        &ip_request(org, &net, IpVersion::V4)
+                    )
+                )
+                .unwrap()
+                .address,
+            );
         }
         v
     };
@@ -438,21 +507,41 @@ pub async fn ipv6_prefixes_up_to_a_48_allocate_sparsely(store: Arc<dyn Store>) {
     let (org, net) = ipam_fixture(&store, &["2001:db8:1::/48", "2001:db8:2::/64"], &[]).await;
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..200 {
-        let ip = store.allocate_ip(&ip_request(org, &net, IpVersion::V6)).await.unwrap();
+        let ip = once!(
+            store,
+            allocate_ip(
+                &grants::grant((ip_request(org, &net, IpVersion::V6)).organization_id),
+                &ip_request(org, &net, IpVersion::V6)
+            )
+        )
+        .unwrap();
         assert!(net.prefixes[0].contains(&ip.address), "{}", ip.address);
         assert_eq!(ip.prefix_len, 48);
         assert!(seen.insert(ip.address), "duplicate {}", ip.address);
     }
     // A /64 alone works the same way.
     let (org, net) = ipam_fixture(&store, &["2001:db8:3::/64"], &[]).await;
-    let ip = store.allocate_ip(&ip_request(org, &net, IpVersion::V6)).await.unwrap();
+    let ip = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, &net, IpVersion::V6)).organization_id),
+            &ip_request(org, &net, IpVersion::V6)
+        )
+    )
+    .unwrap();
     assert!(net.prefixes[0].contains(&ip.address));
     assert_ne!(ip.address, addr("2001:db8:3::"));
     // Small IPv6 prefixes are sequential, like IPv4.
     let (org, net) = ipam_fixture(&store, &["2001:db8:4::/126"], &[]).await;
     let got: Vec<IpAddr> = {
         let mut v = Vec::new();
-        while let Ok(ip) = store.allocate_ip(&ip_request(org, &net, IpVersion::V6)).await {
+        while let Ok(ip) = once!(
+            store,
+            allocate_ip(
+                &grants::grant((ip_request(org, &net, IpVersion::V6)).organization_id),
+                &ip_request(org, &net, IpVersion::V6)
+            )
+        ) {
             v.push(ip.address);
         }
         v
@@ -465,9 +554,15 @@ pub async fn concurrent_allocations_never_collide(store: Arc<dyn Store>) {
     let mut tasks = Vec::new();
     for _ in 0..64 {
         let (store, net) = (store.clone(), net.clone());
-        tasks.push(tokio::spawn(
-            async move { store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await },
-        ));
+        tasks.push(tokio::spawn(async move {
+            once!(
+                store,
+                allocate_ip(
+                    &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+                    &ip_request(org, &net, IpVersion::V4)
+                )
+            )
+        }));
     }
     let mut got = std::collections::BTreeSet::new();
     let mut exhausted = 0;
@@ -484,68 +579,120 @@ pub async fn concurrent_allocations_never_collide(store: Arc<dyn Store>) {
 pub async fn allocation_to_interfaces_and_server_deletion(store: Arc<dyn Store>) {
     let (org, net) = ipam_fixture(&store, &["198.51.100.0/24"], &[]).await;
     let s = server(org, net.id, &["198.51.100.50"]);
-    store.insert_server(&s, &claims(&s)).await.unwrap();
+    once!(store, insert_server(&grants::grant((s).organization_id), &s, &claims(&s))).unwrap();
     let iface = s.interfaces[0].id;
-    let ip = store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await.unwrap();
+    let ip = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+            &ip_request(org, &net, IpVersion::V4)
+        )
+    )
+    .unwrap();
     assert_eq!(ip.allocation, None);
     let allocation = Allocation { server_id: s.id, interface_id: iface };
-    let allocated = store.set_ip_allocation(org, ip.id, Some(allocation)).await.unwrap();
+    let allocated = once!(store, set_ip_allocation(&grants::grant(org), ip.id, Some(allocation))).unwrap();
     assert_eq!(allocated.allocation, Some(allocation));
     assert_eq!(
-        store.set_ip_allocation(org, ip.id, Some(allocation)).await.unwrap().allocation,
+        once!(store, set_ip_allocation(&grants::grant(org), ip.id, Some(allocation))).unwrap().allocation,
         Some(allocation)
     );
-    let listed = store.server(org, s.id).await.unwrap().unwrap();
+    let listed = once!(store, server(org, s.id)).unwrap().unwrap();
     assert_eq!(listed.interfaces[0].addresses, vec![addr("198.51.100.50"), ip.address]);
-    assert!(matches!(store.release_ip_address(org, ip.id).await, Err(Error::Conflict(_))));
+    assert!(matches!(once!(store, release_ip_address(&grants::grant(org), ip.id)), Err(Error::Conflict(_))));
     let filter = |allocated| IpFilter { allocated: Some(allocated) };
-    assert_eq!(store.list_ip_addresses(org, filter(true), PageRequest::default()).await.unwrap().total, 2);
-    assert_eq!(store.list_ip_addresses(org, filter(false), PageRequest::default()).await.unwrap().total, 0);
+    assert_eq!(once!(store, list_ip_addresses(org, filter(true), PageRequest::default())).unwrap().total, 2);
+    assert_eq!(once!(store, list_ip_addresses(org, filter(false), PageRequest::default())).unwrap().total, 0);
 
     // Another server's interface cannot take it while it is allocated.
     let other = server(org, net.id, &[]);
-    store.insert_server(&other, &[]).await.unwrap();
+    once!(store, insert_server(&grants::grant((other).organization_id), &other, &[])).unwrap();
     let elsewhere = Allocation { server_id: other.id, interface_id: other.interfaces[0].id };
-    assert!(matches!(store.set_ip_allocation(org, ip.id, Some(elsewhere)).await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        once!(store, set_ip_allocation(&grants::grant(org), ip.id, Some(elsewhere))),
+        Err(Error::Conflict(_))
+    ));
 
     // Deleting the server releases its own address and only unallocates the other.
-    store.delete_server(org, s.id).await.unwrap();
-    let kept = store.ip_address(org, ip.id).await.unwrap().unwrap();
+    once!(store, delete_server(&grants::grant(org), s.id)).unwrap();
+    let kept = once!(store, ip_address(org, ip.id)).unwrap().unwrap();
     assert_eq!(kept.allocation, None);
     assert_eq!(
-        store.list_ip_addresses(org, IpFilter::default(), PageRequest::default()).await.unwrap().items,
+        once!(store, list_ip_addresses(org, IpFilter::default(), PageRequest::default())).unwrap().items,
         vec![kept]
     );
     // .50 went to the pool: a server may claim it back, and the cursor moves on meanwhile.
     let reclaimed = server(org, net.id, &["198.51.100.50"]);
-    store.insert_server(&reclaimed, &claims(&reclaimed)).await.unwrap();
-    let reused = store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await.unwrap();
+    once!(store, insert_server(&grants::grant((reclaimed).organization_id), &reclaimed, &claims(&reclaimed)))
+        .unwrap();
+    let reused = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+            &ip_request(org, &net, IpVersion::V4)
+        )
+    )
+    .unwrap();
     assert_eq!(reused.address, addr("198.51.100.2"));
-    store.delete_server(org, reclaimed.id).await.unwrap();
-    let pooled = store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await.unwrap();
+    once!(store, delete_server(&grants::grant(org), reclaimed.id)).unwrap();
+    let pooled = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+            &ip_request(org, &net, IpVersion::V4)
+        )
+    )
+    .unwrap();
     assert_eq!(pooled.address, addr("198.51.100.50"), "released addresses are reused first");
 
-    let unallocated = store.set_ip_allocation(org, reused.id, None).await.unwrap();
+    let unallocated = once!(store, set_ip_allocation(&grants::grant(org), reused.id, None)).unwrap();
     assert_eq!(unallocated.allocation, None);
     assert_eq!(
-        store.set_ip_allocation(OrganizationId::random(), reused.id, None).await,
+        once!(store, set_ip_allocation(&grants::grant(OrganizationId::random()), reused.id, None)),
         Err(Error::not_found("ip address"))
     );
 }
 
 pub async fn deleting_an_organization_returns_its_addresses(store: Arc<dyn Store>) {
     let (org, net) = ipam_fixture(&store, &["198.51.100.0/30"], &[]).await;
-    let a = store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await.unwrap();
-    let b = store.allocate_ip(&ip_request(org, &net, IpVersion::V4)).await.unwrap();
+    let a = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+            &ip_request(org, &net, IpVersion::V4)
+        )
+    )
+    .unwrap();
+    let b = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+            &ip_request(org, &net, IpVersion::V4)
+        )
+    )
+    .unwrap();
     assert_eq!((a.address, b.address), (addr("198.51.100.1"), addr("198.51.100.2")));
     let other = organization("heir");
-    store.insert_organization(&other).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &other)).unwrap();
     assert_eq!(
-        store.allocate_ip(&ip_request(other.id, &net, IpVersion::V4)).await,
+        once!(
+            store,
+            allocate_ip(
+                &grants::grant((ip_request(other.id, &net, IpVersion::V4)).organization_id),
+                &ip_request(other.id, &net, IpVersion::V4)
+            )
+        ),
         Err(Error::NoAvailableAddresses)
     );
-    store.delete_organization(org).await.unwrap();
-    let again = store.allocate_ip(&ip_request(other.id, &net, IpVersion::V4)).await.unwrap();
+    once!(store, delete_organization(&grants::op(), org)).unwrap();
+    let again = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(other.id, &net, IpVersion::V4)).organization_id),
+            &ip_request(other.id, &net, IpVersion::V4)
+        )
+    )
+    .unwrap();
     assert_eq!(again.address, addr("198.51.100.1"));
 }
 
@@ -554,19 +701,22 @@ pub async fn address_fields_update(store: Arc<dyn Store>) {
     let mut request = ip_request(org, &net, IpVersion::V4);
     request.vip = true;
     request.label = Some("web".into());
-    let ip = store.allocate_ip(&request).await.unwrap();
+    let ip = once!(store, allocate_ip(&grants::grant((request).organization_id), &request)).unwrap();
     assert_eq!((ip.vip, ip.label.as_deref()), (true, Some("web")));
     let patch =
         IpAddressPatch { vip: Some(false), label: Some(None), reverse_dns: Some("www.example.net".into()) };
-    let updated = store.update_ip_address(org, ip.id, &patch).await.unwrap();
+    let updated = once!(store, update_ip_address(&grants::grant(org), ip.id, &patch)).unwrap();
     assert_eq!(
         (updated.vip, updated.label.clone(), updated.reverse_dns.as_str()),
         (false, None, "www.example.net")
     );
-    assert_eq!(store.ip_address(org, ip.id).await.unwrap(), Some(updated));
-    assert_eq!(store.ip_address(OrganizationId::random(), ip.id).await.unwrap(), None);
+    assert_eq!(once!(store, ip_address(org, ip.id)).unwrap(), Some(updated));
+    assert_eq!(once!(store, ip_address(OrganizationId::random(), ip.id)).unwrap(), None);
     assert_eq!(
-        store.update_ip_address(org, IpAddressId::random(), &IpAddressPatch::default()).await,
+        once!(
+            store,
+            update_ip_address(&grants::grant(org), IpAddressId::random(), &IpAddressPatch::default())
+        ),
         Err(Error::not_found("ip address"))
     );
 }
@@ -625,78 +775,103 @@ pub fn rule(group: SecurityGroupId, direction: Direction, ports: &str) -> Rule {
 
 pub async fn security_groups_round_trip(store: Arc<dyn Store>) {
     let org = organization("sg");
-    store.insert_organization(&org).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let dc = data_center("sg-dc");
-    store.insert_data_center(&dc).await.unwrap();
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
     let net = network(dc.id, None, false, None);
-    store.insert_network(&net).await.unwrap();
+    once!(store, insert_network(&grants::op(), &net)).unwrap();
     let s = server(org.id, net.id, &[]);
-    store.insert_server(&s, &[]).await.unwrap();
+    once!(store, insert_server(&grants::grant((s).organization_id), &s, &[])).unwrap();
 
     let mut web = group(org.id, "web");
     web.members = vec![Member::Server(s.id)];
-    store.insert_security_group(&web, &[]).await.unwrap();
-    assert_eq!(store.security_group(web.id).await.unwrap(), Some(web.clone()));
+    once!(store, insert_security_group(&grants::grant((web).organization_id), &web, &[])).unwrap();
+    assert_eq!(once!(store, security_group(web.id)).unwrap(), Some(web.clone()));
     assert_eq!(
-        store.insert_security_group(&group(org.id, "web"), &[]).await,
+        once!(
+            store,
+            insert_security_group(
+                &grants::grant((group(org.id, "web")).organization_id),
+                &group(org.id, "web"),
+                &[]
+            )
+        ),
         Err(Error::AlreadyExists { kind: "security group", field: "name".into() })
     );
     // A role of the same name is another kind: allowed.
     let mut role = group(org.id, "web");
     role.kind = GroupKind::Role;
-    store.insert_security_group(&role, &[]).await.unwrap();
+    once!(store, insert_security_group(&grants::grant((role).organization_id), &role, &[])).unwrap();
     let mut db = group(org.id, "db");
     db.annotations = vec![Annotation { key: "env".into(), value: Some("staging".into()) }];
-    store.insert_security_group(&db, &[]).await.unwrap();
+    once!(store, insert_security_group(&grants::grant((db).organization_id), &db, &[])).unwrap();
 
-    let all = store
-        .list_security_groups(
+    let all = once!(
+        store,
+        list_security_groups(
             org.id,
             GroupKind::SecurityGroup,
             &GroupFilter::default(),
             PageRequest::default(),
         )
-        .await
-        .unwrap();
+    )
+    .unwrap();
     assert_eq!(all.items.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), ["web", "db"]);
     let prod =
         GroupFilter { annotations: vec![Annotation { key: "env".into(), value: Some("prod".into()) }] };
-    let filtered = store
-        .list_security_groups(org.id, GroupKind::SecurityGroup, &prod, PageRequest::default())
-        .await
-        .unwrap();
+    let filtered =
+        once!(store, list_security_groups(org.id, GroupKind::SecurityGroup, &prod, PageRequest::default()))
+            .unwrap();
     assert_eq!((filtered.total, filtered.items[0].id), (1, web.id));
 
     let patch =
         SecurityGroupPatch { name: Some("frontend".into()), members: Some(vec![]), ..Default::default() };
-    let updated = store.update_security_group(web.id, &patch, now()).await.unwrap();
+    let updated = once!(
+        store,
+        update_security_group(&grants::group_grant(&store, web.id).await, web.id, &patch, now())
+    )
+    .unwrap();
     assert_eq!((updated.name.as_str(), updated.members.len(), updated.annotations.len()), ("frontend", 0, 1));
     let clash = SecurityGroupPatch { name: Some("db".into()), ..Default::default() };
     assert_eq!(
-        store.update_security_group(web.id, &clash, now()).await,
+        once!(
+            store,
+            update_security_group(&grants::group_grant(&store, web.id).await, web.id, &clash, now())
+        ),
         Err(Error::AlreadyExists { kind: "security group", field: "name".into() })
     );
 
     // Members go away with their server.
     let patch = SecurityGroupPatch { members: Some(vec![Member::Server(s.id)]), ..Default::default() };
-    store.update_security_group(db.id, &patch, now()).await.unwrap();
-    store.delete_server(org.id, s.id).await.unwrap();
-    assert!(store.security_group(db.id).await.unwrap().unwrap().members.is_empty());
+    once!(store, update_security_group(&grants::group_grant(&store, db.id).await, db.id, &patch, now()))
+        .unwrap();
+    once!(store, delete_server(&grants::grant(org.id), s.id)).unwrap();
+    assert!(once!(store, security_group(db.id)).unwrap().unwrap().members.is_empty());
 
-    store.delete_security_group(web.id).await.unwrap();
-    assert_eq!(store.security_group(web.id).await.unwrap(), None);
-    assert_eq!(store.delete_security_group(web.id).await, Err(Error::not_found("security group")));
+    once!(store, delete_security_group(&grants::group_grant(&store, web.id).await, web.id)).unwrap();
+    assert_eq!(once!(store, security_group(web.id)).unwrap(), None);
+    assert_eq!(
+        once!(store, delete_security_group(&grants::group_grant(&store, web.id).await, web.id)),
+        Err(Error::not_found("security group"))
+    );
 }
 
 pub async fn concurrent_group_names_have_one_winner(store: Arc<dyn Store>) {
     let org = organization("race-sg");
-    store.insert_organization(&org).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let store = store.clone();
-        tasks.push(tokio::spawn(
-            async move { store.insert_security_group(&group(org.id, "same"), &[]).await },
-        ));
+        tasks.push(tokio::spawn(async move {
+            once!(
+                store,
+                insert_security_group(
+                    &grants::grant((group(org.id, "same")).organization_id),
+                    &group(org.id, "same"),
+                    &[]
+                )
+            )
+        }));
     }
     let mut ok = 0;
     for t in tasks {
@@ -711,23 +886,36 @@ pub async fn concurrent_group_names_have_one_winner(store: Arc<dyn Store>) {
 
 pub async fn rules_round_trip_and_respect_allow_all(store: Arc<dyn Store>) {
     let org = organization("rules");
-    store.insert_organization(&org).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let g = group(org.id, "g");
-    store.insert_security_group(&g, &[]).await.unwrap();
+    once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
     let ssh = rule(g.id, Direction::Inbound, "22");
-    store.insert_rule(&ssh).await.unwrap();
-    assert_eq!(store.rule(ssh.id).await.unwrap(), Some(ssh.clone()));
+    once!(store, insert_rule(&grants::group_grant(&store, (ssh).group_id).await, &ssh)).unwrap();
+    assert_eq!(once!(store, rule(ssh.id)).unwrap(), Some(ssh.clone()));
     let web = rule(g.id, Direction::Inbound, "80,443,2000-3000");
-    store.insert_rule(&web).await.unwrap();
+    once!(store, insert_rule(&grants::group_grant(&store, (web).group_id).await, &web)).unwrap();
     assert_eq!(
-        store.list_rules(g.id, PageRequest::default()).await.unwrap().items,
+        once!(store, list_rules(g.id, PageRequest::default())).unwrap().items,
         vec![ssh.clone(), web.clone()]
     );
     // The group allows all outbound traffic: no outbound rules.
     let out = rule(g.id, Direction::Outbound, "");
-    assert!(matches!(store.insert_rule(&out).await, Err(Error::Invalid(_))));
+    assert!(matches!(
+        once!(store, insert_rule(&grants::group_grant(&store, (out).group_id).await, &out)),
+        Err(Error::Invalid(_))
+    ));
     assert_eq!(
-        store.insert_rule(&rule(SecurityGroupId::random(), Direction::Inbound, "")).await,
+        once!(
+            store,
+            insert_rule(
+                &grants::group_grant(
+                    &store,
+                    (rule(SecurityGroupId::random(), Direction::Inbound, "")).group_id
+                )
+                .await,
+                &rule(SecurityGroupId::random(), Direction::Inbound, "")
+            )
+        ),
         Err(Error::not_found("security group"))
     );
 
@@ -735,34 +923,39 @@ pub async fn rules_round_trip_and_respect_allow_all(store: Arc<dyn Store>) {
     changed.protocol = Protocol::Icmp;
     changed.ports = vec![];
     changed.description = None;
-    store.replace_rule(&changed).await.unwrap();
-    assert_eq!(store.rule(ssh.id).await.unwrap(), Some(changed));
+    once!(store, replace_rule(&grants::group_grant(&store, (changed).group_id).await, &changed)).unwrap();
+    assert_eq!(once!(store, rule(ssh.id)).unwrap(), Some(changed));
 
     // Allowing all inbound deletes the inbound rules.
     let patch = SecurityGroupPatch { allow_all_inbound: Some(true), ..Default::default() };
-    store.update_security_group(g.id, &patch, now()).await.unwrap();
-    assert_eq!(store.list_rules(g.id, PageRequest::default()).await.unwrap().total, 0);
+    once!(store, update_security_group(&grants::group_grant(&store, g.id).await, g.id, &patch, now()))
+        .unwrap();
+    assert_eq!(once!(store, list_rules(g.id, PageRequest::default())).unwrap().total, 0);
     let patch = SecurityGroupPatch {
         allow_all_inbound: Some(false),
         allow_all_outbound: Some(false),
         ..Default::default()
     };
-    store.update_security_group(g.id, &patch, now()).await.unwrap();
-    store.insert_rule(&out).await.unwrap();
-    store.delete_rule(out.id).await.unwrap();
-    assert_eq!(store.delete_rule(out.id).await, Err(Error::not_found("security group rule")));
+    once!(store, update_security_group(&grants::group_grant(&store, g.id).await, g.id, &patch, now()))
+        .unwrap();
+    once!(store, insert_rule(&grants::group_grant(&store, (out).group_id).await, &out)).unwrap();
+    once!(store, delete_rule(&grants::rule_grant(&store, out.id).await, out.id)).unwrap();
+    assert_eq!(
+        once!(store, delete_rule(&grants::rule_grant(&store, out.id).await, out.id)),
+        Err(Error::not_found("security group rule"))
+    );
     // Deleting the group deletes its rules.
     let last = rule(g.id, Direction::Inbound, "5432");
-    store.insert_rule(&last).await.unwrap();
-    store.delete_security_group(g.id).await.unwrap();
-    assert_eq!(store.rule(last.id).await.unwrap(), None);
+    once!(store, insert_rule(&grants::group_grant(&store, (last).group_id).await, &last)).unwrap();
+    once!(store, delete_security_group(&grants::group_grant(&store, g.id).await, g.id)).unwrap();
+    assert_eq!(once!(store, rule(last.id)).unwrap(), None);
 }
 
 pub async fn tags_round_trip_and_leave_groups_with_them(store: Arc<dyn Store>) {
     use palisade_core::id::TagId;
     use palisade_core::policy::Tag;
     let org = organization("tags");
-    store.insert_organization(&org).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let tag = Tag {
         id: TagId::random(),
         organization_id: org.id,
@@ -770,28 +963,34 @@ pub async fn tags_round_trip_and_leave_groups_with_them(store: Arc<dyn Store>) {
         color: "red".into(),
         created_at: now(),
     };
-    store.insert_tag(&tag).await.unwrap();
-    assert_eq!(store.tag(tag.id).await.unwrap(), Some(tag.clone()));
+    once!(store, insert_tag(&grants::grant((tag).organization_id), &tag)).unwrap();
+    assert_eq!(once!(store, tag(tag.id)).unwrap(), Some(tag.clone()));
     let dup = Tag { id: TagId::random(), ..tag.clone() };
-    assert_eq!(store.insert_tag(&dup).await, Err(Error::AlreadyExists { kind: "tag", field: "name".into() }));
+    assert_eq!(
+        once!(store, insert_tag(&grants::grant((dup).organization_id), &dup)),
+        Err(Error::AlreadyExists { kind: "tag", field: "name".into() })
+    );
     let renamed = Tag { name: "env:staging".into(), color: "green".into(), ..tag.clone() };
-    store.update_tag(&renamed).await.unwrap();
-    assert_eq!(store.list_tags(org.id, PageRequest::default()).await.unwrap().items, vec![renamed]);
+    once!(store, update_tag(&grants::grant((renamed).organization_id), &renamed)).unwrap();
+    assert_eq!(once!(store, list_tags(org.id, PageRequest::default())).unwrap().items, vec![renamed]);
 
     let mut g = group(org.id, "tagged");
     g.members = vec![Member::Tag(tag.id)];
-    store.insert_security_group(&g, &[]).await.unwrap();
-    assert_eq!(store.security_group(g.id).await.unwrap().unwrap().members, vec![Member::Tag(tag.id)]);
-    store.delete_tag(tag.id).await.unwrap();
-    assert!(store.security_group(g.id).await.unwrap().unwrap().members.is_empty());
-    assert_eq!(store.delete_tag(tag.id).await, Err(Error::not_found("tag")));
+    once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
+    assert_eq!(once!(store, security_group(g.id)).unwrap().unwrap().members, vec![Member::Tag(tag.id)]);
+    once!(store, delete_tag(&grants::tag_grant(&store, tag.id).await, tag.id)).unwrap();
+    assert!(once!(store, security_group(g.id)).unwrap().unwrap().members.is_empty());
+    assert_eq!(
+        once!(store, delete_tag(&grants::tag_grant(&store, tag.id).await, tag.id)),
+        Err(Error::not_found("tag"))
+    );
 }
 
 pub async fn address_lists_round_trip(store: Arc<dyn Store>) {
     use palisade_core::id::{AddressListEntryId, AddressListId};
     use palisade_core::policy::{AddressList, AddressListEntry};
     let org = organization("lists");
-    store.insert_organization(&org).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let id = AddressListId::random();
     let entry = |address: &str| AddressListEntry {
         id: AddressListEntryId::random(),
@@ -807,57 +1006,85 @@ pub async fn address_lists_round_trip(store: Arc<dyn Store>) {
         entries: vec![entry("10.0.0.1/24")],
         created_at: now(),
     };
-    store.insert_address_list(&list).await.unwrap();
-    assert_eq!(store.address_list(id).await.unwrap(), Some(list.clone()));
+    once!(store, insert_address_list(&grants::list_grant((list).organization_id), &list)).unwrap();
+    assert_eq!(once!(store, address_list(id)).unwrap(), Some(list.clone()));
     let global =
         AddressList { id: AddressListId::random(), organization_id: None, entries: vec![], ..list.clone() };
-    store.insert_address_list(&global).await.unwrap();
+    once!(store, insert_address_list(&grants::list_grant((global).organization_id), &global)).unwrap();
     assert_eq!(
-        store.list_address_lists(Some(org.id), PageRequest::default()).await.unwrap().items,
+        once!(store, list_address_lists(Some(org.id), PageRequest::default())).unwrap().items,
         vec![list.clone()]
     );
-    assert_eq!(store.list_address_lists(None, PageRequest::default()).await.unwrap().items, vec![global]);
+    assert_eq!(once!(store, list_address_lists(None, PageRequest::default())).unwrap().items, vec![global]);
 
     // Bulk: add two, remove the first, atomically; a duplicate address refuses the whole change.
     let (a, b) = (entry("192.0.2.1"), entry("2001:db8::/64"));
-    store.change_address_list_entries(id, &[a.clone(), b.clone()], &["10.0.0.1/24".into()]).await.unwrap();
+    once!(
+        store,
+        change_address_list_entries(
+            &grants::list_grant_of(&store, id).await,
+            id,
+            &[a.clone(), b.clone()],
+            &["10.0.0.1/24".into()]
+        )
+    )
+    .unwrap();
     assert_eq!(
-        store.list_address_list_entries(id, PageRequest::default()).await.unwrap().items,
+        once!(store, list_address_list_entries(id, PageRequest::default())).unwrap().items,
         vec![a.clone(), b.clone()]
     );
     assert_eq!(
-        store.change_address_list_entries(id, &[entry("198.51.100.0/24"), entry("192.0.2.1")], &[]).await,
+        once!(
+            store,
+            change_address_list_entries(
+                &grants::list_grant_of(&store, id).await,
+                id,
+                &[entry("198.51.100.0/24"), entry("192.0.2.1")],
+                &[]
+            )
+        ),
         Err(Error::AlreadyExists { kind: "address list entry", field: "address".into() })
     );
-    assert_eq!(store.list_address_list_entries(id, PageRequest::default()).await.unwrap().total, 2);
+    assert_eq!(once!(store, list_address_list_entries(id, PageRequest::default())).unwrap().total, 2);
     let renamed = AddressListEntry { name: None, ..a.clone() };
-    store.update_address_list_entry(&renamed).await.unwrap();
-    assert_eq!(store.address_list_entry(a.id).await.unwrap(), Some(renamed));
-    store.delete_address_list_entry(b.id).await.unwrap();
-    assert_eq!(store.delete_address_list_entry(b.id).await, Err(Error::not_found("address list entry")));
+    once!(
+        store,
+        update_address_list_entry(&grants::list_grant_of(&store, (renamed).list_id).await, &renamed)
+    )
+    .unwrap();
+    assert_eq!(once!(store, address_list_entry(a.id)).unwrap(), Some(renamed));
+    once!(store, delete_address_list_entry(&grants::entry_grant(&store, b.id).await, b.id)).unwrap();
+    assert_eq!(
+        once!(store, delete_address_list_entry(&grants::entry_grant(&store, b.id).await, b.id)),
+        Err(Error::not_found("address list entry"))
+    );
 
     let updated = AddressList { name: "Office".into(), annotations: vec![], ..list.clone() };
-    store.update_address_list(&updated).await.unwrap();
-    assert_eq!(store.address_list(id).await.unwrap().unwrap().name, "Office");
-    store.delete_address_list(id).await.unwrap();
-    assert_eq!(store.address_list_entry(a.id).await.unwrap(), None, "entries go with their list");
+    once!(store, update_address_list(&grants::list_grant((updated).organization_id), &updated)).unwrap();
+    assert_eq!(once!(store, address_list(id)).unwrap().unwrap().name, "Office");
+    once!(store, delete_address_list(&grants::list_grant_of(&store, id).await, id)).unwrap();
+    assert_eq!(once!(store, address_list_entry(a.id)).unwrap(), None, "entries go with their list");
 }
 
 pub async fn groups_are_created_and_replaced_with_their_rules(store: Arc<dyn Store>) {
     let org = organization("roles");
-    store.insert_organization(&org).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let mut role = group(org.id, "web");
     role.kind = GroupKind::Role;
     role.allow_all_outbound = false;
     let rules = vec![rule(role.id, Direction::Inbound, "22"), rule(role.id, Direction::Inbound, "443")];
-    store.insert_security_group(&role, &rules).await.unwrap();
-    assert_eq!(store.list_rules(role.id, PageRequest::default()).await.unwrap().items, rules);
+    once!(store, insert_security_group(&grants::grant((role).organization_id), &role, &rules)).unwrap();
+    assert_eq!(once!(store, list_rules(role.id, PageRequest::default())).unwrap().items, rules);
     // A failing insert (duplicate name) leaves no rules behind.
     let mut clash = group(org.id, "web");
     clash.kind = GroupKind::Role;
     let orphan = rule(clash.id, Direction::Inbound, "80");
-    assert!(store.insert_security_group(&clash, std::slice::from_ref(&orphan)).await.is_err());
-    assert_eq!(store.rule(orphan.id).await.unwrap(), None);
+    assert!(once!(
+        store,
+        insert_security_group(&grants::grant((clash).organization_id), &clash, std::slice::from_ref(&orphan))
+    )
+    .is_err());
+    assert_eq!(once!(store, rule(orphan.id)).unwrap(), None);
     // Replacing the rules is one transaction.
     let new = vec![rule(role.id, Direction::Inbound, "8080")];
     let patch = SecurityGroupPatch {
@@ -865,8 +1092,9 @@ pub async fn groups_are_created_and_replaced_with_their_rules(store: Arc<dyn Sto
         description: Some(Some(String::new())),
         ..Default::default()
     };
-    store.update_security_group(role.id, &patch, now()).await.unwrap();
-    assert_eq!(store.list_rules(role.id, PageRequest::default()).await.unwrap().items, new);
+    once!(store, update_security_group(&grants::group_grant(&store, role.id).await, role.id, &patch, now()))
+        .unwrap();
+    assert_eq!(once!(store, list_rules(role.id, PageRequest::default())).unwrap().items, new);
 }
 
 // ---------------------------------------------------------------- hosts
@@ -899,37 +1127,43 @@ pub async fn hosts_round_trip_with_their_role_and_address(store: Arc<dyn Store>)
     web.kind = GroupKind::Role;
     let mut db = group(org, "db");
     db.kind = GroupKind::Role;
-    store.insert_security_group(&web, &[]).await.unwrap();
-    store.insert_security_group(&db, &[]).await.unwrap();
+    once!(store, insert_security_group(&grants::grant((web).organization_id), &web, &[])).unwrap();
+    once!(store, insert_security_group(&grants::grant((db).organization_id), &db, &[])).unwrap();
 
     // One host gets its address from IPAM in the same transaction.
     let first = host(org, net.id, "a", Some(web.id));
     let mut request = ip_request(org, &net, IpVersion::V4);
     request.allocation =
         Some(Allocation { server_id: first.server.id, interface_id: first.server.interfaces[0].id });
-    let stored = store.insert_host(&first, &[], Some(&request)).await.unwrap();
+    let stored = once!(
+        store,
+        insert_host(&grants::grant((first).server.organization_id), &first, &[], Some(&request))
+    )
+    .unwrap();
     assert_eq!(stored.addresses(), [addr("10.1.0.1")]);
     assert_eq!(stored.role, Some(web.id));
     assert_eq!(stored.overlay, first.overlay);
-    assert_eq!(store.host(org, first.server.id).await.unwrap(), Some(stored.clone()));
+    assert_eq!(once!(store, host(org, first.server.id)).unwrap(), Some(stored.clone()));
     let second = host(org, net.id, "b", Some(db.id));
-    store.insert_host(&second, &[], None).await.unwrap();
+    once!(store, insert_host(&grants::grant((second).server.organization_id), &second, &[], None)).unwrap();
 
     // Names are unique per organization and network; nothing of the loser remains.
     let twin = host(org, net.id, "a", None);
-    let err = store.insert_host(&twin, &[], None).await.unwrap_err();
+    let err = once!(store, insert_host(&grants::grant((twin).server.organization_id), &twin, &[], None))
+        .unwrap_err();
     assert_eq!(err, Error::AlreadyExists { kind: "server", field: "name".into() });
-    assert_eq!(store.server(org, twin.server.id).await.unwrap(), None);
+    assert_eq!(once!(store, server(org, twin.server.id)).unwrap(), None);
 
     // Filters.
     let page = PageRequest { page: 1, per_page: 10 };
     let by_role =
-        store.list_hosts(org, HostFilter { role: Some(db.id), ..HostFilter::default() }, page).await.unwrap();
+        once!(store, list_hosts(org, HostFilter { role: Some(db.id), ..HostFilter::default() }, page))
+            .unwrap();
     assert_eq!((by_role.total, by_role.items[0].server.name.as_str()), (1, "b"));
-    let all = store.list_hosts(org, HostFilter::default(), page).await.unwrap();
+    let all = once!(store, list_hosts(org, HostFilter::default(), page)).unwrap();
     assert_eq!(all.items.iter().map(|h| h.server.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     let relays = HostFilter { is_relay: Some(true), ..HostFilter::default() };
-    assert_eq!(store.list_hosts(org, relays, page).await.unwrap().total, 0);
+    assert_eq!(once!(store, list_hosts(org, relays, page)).unwrap().total, 0);
 
     // An update moves the host to another role (one at a time) and rewrites its settings.
     let mut changed = stored;
@@ -937,58 +1171,75 @@ pub async fn hosts_round_trip_with_their_role_and_address(store: Arc<dyn Store>)
     changed.server.name = "renamed".into();
     changed.server.tags = vec![];
     changed.overlay.is_relay = true;
-    store.update_host(&changed).await.unwrap();
-    assert_eq!(store.host(org, changed.server.id).await.unwrap(), Some(changed.clone()));
+    once!(store, update_host(&grants::grant((changed).server.organization_id), &changed)).unwrap();
+    assert_eq!(once!(store, host(org, changed.server.id)).unwrap(), Some(changed.clone()));
     let members = |g: SecurityGroupId| {
         let store = store.clone();
-        async move { store.security_group(g).await.unwrap().unwrap().members.len() }
+        async move { once!(store, security_group(g)).unwrap().unwrap().members.len() }
     };
     assert_eq!((members(web.id).await, members(db.id).await), (0, 2));
     // The native view of the same server agrees.
-    assert_eq!(store.server(org, changed.server.id).await.unwrap().unwrap().name, "renamed");
+    assert_eq!(once!(store, server(org, changed.server.id)).unwrap().unwrap().name, "renamed");
     // Deleting the server removes the host and its membership.
-    store.delete_server(org, changed.server.id).await.unwrap();
-    assert_eq!(store.host(org, changed.server.id).await.unwrap(), None);
+    once!(store, delete_server(&grants::grant(org), changed.server.id)).unwrap();
+    assert_eq!(once!(store, host(org, changed.server.id)).unwrap(), None);
     assert_eq!(members(db.id).await, 1);
 }
 
 pub async fn members_are_added_one_at_a_time_concurrently(store: Arc<dyn Store>) {
     let org = organization("members");
-    store.insert_organization(&org).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let dc = data_center("members-dc");
-    store.insert_data_center(&dc).await.unwrap();
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
     let net = network(dc.id, None, false, None);
-    store.insert_network(&net).await.unwrap();
+    once!(store, insert_network(&grants::op(), &net)).unwrap();
     let g = group(org.id, "g");
-    store.insert_security_group(&g, &[]).await.unwrap();
+    once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
     let mut servers = Vec::new();
     for _ in 0..8 {
         let s = server(org.id, net.id, &[]);
-        store.insert_server(&s, &[]).await.unwrap();
+        once!(store, insert_server(&grants::grant((s).organization_id), &s, &[])).unwrap();
         servers.push(s.id);
     }
     let mut tasks = Vec::new();
+    let grant = grants::grant(org.id);
     for s in servers.iter().chain(servers.iter()) {
         let store = store.clone();
         let (id, s) = (g.id, *s);
         tasks.push(tokio::spawn(async move {
-            store.add_security_group_member(id, Member::Server(s), now()).await
+            once!(store, add_security_group_member(&grant, id, Member::Server(s), now()))
         }));
     }
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    let mut members = store.security_group(g.id).await.unwrap().unwrap().members;
+    let mut members = once!(store, security_group(g.id)).unwrap().unwrap().members;
     members.sort();
     let mut want: Vec<Member> = servers.iter().map(|s| Member::Server(*s)).collect();
     want.sort();
     assert_eq!(members, want, "every server once, none lost");
     assert_eq!(
-        store.add_security_group_member(SecurityGroupId::random(), Member::Server(servers[0]), now()).await,
+        once!(
+            store,
+            add_security_group_member(
+                &grants::group_grant(&store, SecurityGroupId::random()).await,
+                SecurityGroupId::random(),
+                Member::Server(servers[0]),
+                now()
+            )
+        ),
         Err(Error::not_found("security group"))
     );
     assert_eq!(
-        store.add_security_group_member(g.id, Member::Server(ServerId::random()), now()).await,
+        once!(
+            store,
+            add_security_group_member(
+                &grants::group_grant(&store, g.id).await,
+                g.id,
+                Member::Server(ServerId::random()),
+                now()
+            )
+        ),
         Err(Error::not_found("server"))
     );
 }
@@ -996,53 +1247,58 @@ pub async fn members_are_added_one_at_a_time_concurrently(store: Arc<dyn Store>)
 pub async fn rule_numbers_are_per_organization_and_never_reused(store: Arc<dyn Store>) {
     let org = organization("numbers");
     let other = organization("numbers-other");
-    store.insert_organization(&org).await.unwrap();
-    store.insert_organization(&other).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
+    once!(store, insert_organization(&grants::op(), &other)).unwrap();
     let a = group(org.id, "a");
     let first = rule(a.id, Direction::Inbound, "22");
-    store.insert_security_group(&a, std::slice::from_ref(&first)).await.unwrap();
+    once!(
+        store,
+        insert_security_group(&grants::grant((a).organization_id), &a, std::slice::from_ref(&first))
+    )
+    .unwrap();
     let theirs = group(other.id, "theirs");
-    store.insert_security_group(&theirs, &[]).await.unwrap();
+    once!(store, insert_security_group(&grants::grant((theirs).organization_id), &theirs, &[])).unwrap();
     // Two organizations creating rules interleaved: each sees its own consecutive numbers.
     let mut mine = vec![first.id];
     let mut others = Vec::new();
     for port in ["80", "443", "8080"] {
         let r = rule(a.id, Direction::Inbound, port);
-        store.insert_rule(&r).await.unwrap();
+        once!(store, insert_rule(&grants::group_grant(&store, (r).group_id).await, &r)).unwrap();
         mine.push(r.id);
         let r = rule(theirs.id, Direction::Inbound, port);
-        store.insert_rule(&r).await.unwrap();
+        once!(store, insert_rule(&grants::group_grant(&store, (r).group_id).await, &r)).unwrap();
         others.push(r.id);
     }
-    let numbers = store.rule_numbers(org.id, &[a.id]).await.unwrap();
+    let numbers = once!(store, rule_numbers(org.id, &[a.id])).unwrap();
     assert_eq!(numbers, mine.iter().copied().zip(1..).collect::<Vec<_>>());
-    let their_numbers = store.rule_numbers(other.id, &[theirs.id]).await.unwrap();
+    let their_numbers = once!(store, rule_numbers(other.id, &[theirs.id])).unwrap();
     assert_eq!(their_numbers, others.iter().copied().zip(1..).collect::<Vec<_>>());
     // Lookups are scoped to the organization; another organization's groups give nothing.
-    assert_eq!(store.rule_by_number(org.id, 2).await.unwrap(), Some(mine[1]));
-    assert_eq!(store.rule_by_number(other.id, 2).await.unwrap(), Some(others[1]));
-    assert_eq!(store.rule_by_number(other.id, 4).await.unwrap(), None);
-    assert!(store.rule_numbers(org.id, &[theirs.id]).await.unwrap().is_empty());
-    assert_eq!(store.rule_numbers(org.id, &[a.id, theirs.id]).await.unwrap().len(), 4);
+    assert_eq!(once!(store, rule_by_number(org.id, 2)).unwrap(), Some(mine[1]));
+    assert_eq!(once!(store, rule_by_number(other.id, 2)).unwrap(), Some(others[1]));
+    assert_eq!(once!(store, rule_by_number(other.id, 4)).unwrap(), None);
+    assert!(once!(store, rule_numbers(org.id, &[theirs.id])).unwrap().is_empty());
+    assert_eq!(once!(store, rule_numbers(org.id, &[a.id, theirs.id])).unwrap().len(), 4);
     // Deleting the newest rule does not free its number for the next one.
-    store.delete_rule(mine[3]).await.unwrap();
-    assert_eq!(store.rule_by_number(org.id, 4).await.unwrap(), None);
+    once!(store, delete_rule(&grants::rule_grant(&store, mine[3]).await, mine[3])).unwrap();
+    assert_eq!(once!(store, rule_by_number(org.id, 4)).unwrap(), None);
     let fifth = rule(a.id, Direction::Inbound, "9000");
-    store.insert_rule(&fifth).await.unwrap();
-    assert_eq!(store.rule_by_number(org.id, 5).await.unwrap(), Some(fifth.id));
+    once!(store, insert_rule(&grants::group_grant(&store, (fifth).group_id).await, &fifth)).unwrap();
+    assert_eq!(once!(store, rule_by_number(org.id, 5)).unwrap(), Some(fifth.id));
     // Updating a rule keeps its number; replacing a group's rules numbers the new ones.
     let mut changed = first.clone();
     changed.ports = vec![];
-    store.replace_rule(&changed).await.unwrap();
-    assert_eq!(store.rule_by_number(org.id, 1).await.unwrap(), Some(first.id));
+    once!(store, replace_rule(&grants::group_grant(&store, (changed).group_id).await, &changed)).unwrap();
+    assert_eq!(once!(store, rule_by_number(org.id, 1)).unwrap(), Some(first.id));
     let fresh = rule(a.id, Direction::Inbound, "8443");
     let patch = SecurityGroupPatch { rules: Some(vec![fresh.clone()]), ..Default::default() };
-    store.update_security_group(a.id, &patch, now()).await.unwrap();
-    assert_eq!(store.rule_numbers(org.id, &[a.id]).await.unwrap(), vec![(fresh.id, 6)]);
-    assert_eq!(store.rule_by_number(org.id, 1).await.unwrap(), None);
-    assert_eq!(store.rule_by_number(org.id, u64::MAX).await.unwrap(), None);
-    assert!(store.rule_numbers(org.id, &[SecurityGroupId::random()]).await.unwrap().is_empty());
-    assert!(store.rule_numbers(org.id, &[]).await.unwrap().is_empty());
+    once!(store, update_security_group(&grants::group_grant(&store, a.id).await, a.id, &patch, now()))
+        .unwrap();
+    assert_eq!(once!(store, rule_numbers(org.id, &[a.id])).unwrap(), vec![(fresh.id, 6)]);
+    assert_eq!(once!(store, rule_by_number(org.id, 1)).unwrap(), None);
+    assert_eq!(once!(store, rule_by_number(org.id, u64::MAX)).unwrap(), None);
+    assert!(once!(store, rule_numbers(org.id, &[SecurityGroupId::random()])).unwrap().is_empty());
+    assert!(once!(store, rule_numbers(org.id, &[])).unwrap().is_empty());
 }
 
 /// Every kind of remote and multi-range port lists are stored as they are given and read back
@@ -1053,7 +1309,7 @@ pub async fn rule_numbers_are_per_organization_and_never_reused(store: Arc<dyn S
 pub async fn every_remote_kind_and_port_ranges_round_trip(store: Arc<dyn Store>) {
     use palisade_core::id::{AddressListId, ServerGroupId, TagId};
     let org = organization("remotes");
-    store.insert_organization(&org).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let mut g = group(org.id, "remotes");
     g.allow_all_outbound = false;
     let other = group(org.id, "other");
@@ -1087,24 +1343,24 @@ pub async fn every_remote_kind_and_port_ranges_round_trip(store: Arc<dyn Store>)
         with(Direction::Outbound, "", vec![]),
         with(Direction::Inbound, "53", vec![hosts(None, &["x:1", "x:2", "x:3"]), Remote::AnyIpv6]),
     ];
-    store.insert_security_group(&g, &rules).await.unwrap();
+    once!(store, insert_security_group(&grants::grant(org.id), &g, &rules)).unwrap();
     let theirs = vec![with(Direction::Inbound, "8080", vec![Remote::Cidr("192.0.2.0/24".into())])]
         .into_iter()
         .map(|r| Rule { group_id: other.id, ..r })
         .collect::<Vec<_>>();
-    store.insert_security_group(&other, &theirs).await.unwrap();
+    once!(store, insert_security_group(&grants::grant(org.id), &other, &theirs)).unwrap();
     let single = with(Direction::Inbound, "5000-5001,6000", vec![hosts(None, &["solo:1"]), Remote::AnyIpv4]);
-    store.insert_rule(&single).await.unwrap();
+    once!(store, insert_rule(&grants::grant(org.id), &single)).unwrap();
     let mut all = rules.clone();
     all.push(single.clone());
 
     for r in &all {
-        assert_eq!(store.rule(r.id).await.unwrap().as_ref(), Some(r));
+        assert_eq!(once!(store, rule(r.id)).unwrap().as_ref(), Some(r));
     }
-    assert_eq!(store.list_rules(g.id, PageRequest::default()).await.unwrap().items, all);
-    let second = store.list_rules(g.id, PageRequest { page: 2, per_page: 2 }).await.unwrap();
+    assert_eq!(once!(store, list_rules(g.id, PageRequest::default())).unwrap().items, all);
+    let second = once!(store, list_rules(g.id, PageRequest { page: 2, per_page: 2 })).unwrap();
     assert_eq!((second.total, second.items), (4, all[2..].to_vec()));
-    let both = store.rules_of_groups(&[other.id, g.id]).await.unwrap();
+    let both = once!(store, rules_of_groups(&[other.id, g.id])).unwrap();
     let created = [rules.clone(), theirs.clone(), vec![single.clone()]].concat();
     assert_eq!(both, created, "creation order across groups");
 
@@ -1112,13 +1368,16 @@ pub async fn every_remote_kind_and_port_ranges_round_trip(store: Arc<dyn Store>)
     let mut changed = single.clone();
     changed.remotes = vec![Remote::Cidr("::/0".into()), hosts(Some(g.id), &["b:2", "a:1"])];
     changed.ports = port_ranges("7-8,1");
-    store.replace_rule(&changed).await.unwrap();
-    assert_eq!(store.rule(single.id).await.unwrap(), Some(changed.clone()));
+    once!(store, replace_rule(&grants::grant(org.id), &changed)).unwrap();
+    assert_eq!(once!(store, rule(single.id)).unwrap(), Some(changed.clone()));
     let emptied = Rule { remotes: vec![], ports: vec![], ..changed };
-    store.replace_rule(&emptied).await.unwrap();
-    assert_eq!(store.rule(single.id).await.unwrap(), Some(emptied));
+    once!(store, replace_rule(&grants::grant(org.id), &emptied)).unwrap();
+    assert_eq!(once!(store, rule(single.id)).unwrap(), Some(emptied));
     let missing = Rule { id: RuleId::random(), ..single.clone() };
-    assert_eq!(store.replace_rule(&missing).await, Err(Error::not_found("security group rule")));
+    assert_eq!(
+        once!(store, replace_rule(&grants::grant(org.id), &missing)),
+        Err(Error::not_found("security group rule"))
+    );
 
     // Replacing a group's rules; more remote rows than one batched INSERT holds.
     let many: Vec<Rule> = (0..260u16)
@@ -1127,28 +1386,28 @@ pub async fn every_remote_kind_and_port_ranges_round_trip(store: Arc<dyn Store>)
         })
         .collect();
     let patch = SecurityGroupPatch { rules: Some(many.clone()), ..Default::default() };
-    store.update_security_group(g.id, &patch, now()).await.unwrap();
-    assert_eq!(store.list_rules(g.id, PageRequest { page: 1, per_page: 1000 }).await.unwrap().items, many);
-    assert_eq!(store.rules_of_groups(&[g.id]).await.unwrap(), many);
+    once!(store, update_security_group(&grants::grant(org.id), g.id, &patch, now())).unwrap();
+    assert_eq!(once!(store, list_rules(g.id, PageRequest { page: 1, per_page: 1000 })).unwrap().items, many);
+    assert_eq!(once!(store, rules_of_groups(&[g.id])).unwrap(), many);
     for r in &all {
-        assert_eq!(store.rule(r.id).await.unwrap(), None);
+        assert_eq!(once!(store, rule(r.id)).unwrap(), None);
     }
-    store.delete_rule(many[0].id).await.unwrap();
-    assert_eq!(store.rules_of_groups(&[g.id]).await.unwrap(), many[1..].to_vec());
+    once!(store, delete_rule(&grants::grant(org.id), many[0].id)).unwrap();
+    assert_eq!(once!(store, rules_of_groups(&[g.id])).unwrap(), many[1..].to_vec());
 }
 
 /// A page of groups is read in batches: every group gets its own members, annotations and rules,
 /// in order, whatever the others have.
 pub async fn group_pages_load_members_annotations_and_rules_in_batches(store: Arc<dyn Store>) {
     let org = organization("batches");
-    store.insert_organization(&org).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let dc = data_center("batches-dc");
-    store.insert_data_center(&dc).await.unwrap();
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
     let net = network(dc.id, None, false, None);
-    store.insert_network(&net).await.unwrap();
+    once!(store, insert_network(&grants::op(), &net)).unwrap();
     let servers: Vec<Server> = (0..3).map(|_| server(org.id, net.id, &[])).collect();
     for s in &servers {
-        store.insert_server(s, &[]).await.unwrap();
+        once!(store, insert_server(&grants::grant((s).organization_id), s, &[])).unwrap();
     }
     let mut expected = Vec::new();
     for i in 0..12usize {
@@ -1159,34 +1418,43 @@ pub async fn group_pages_load_members_annotations_and_rules_in_batches(store: Ar
             (0..i % 3).map(|k| Annotation { key: format!("k{k}"), value: Some(format!("{i}")) }).collect();
         let rules: Vec<Rule> =
             (0..i % 5).map(|p| rule(g.id, Direction::Inbound, &format!("{}", 1000 + p))).collect();
-        store.insert_security_group(&g, &rules).await.unwrap();
+        once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &rules)).unwrap();
         expected.push((g, rules));
     }
     let other = organization("batches-other");
-    store.insert_organization(&other).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &other)).unwrap();
     let theirs = group(other.id, "theirs");
-    store.insert_security_group(&theirs, &[rule(theirs.id, Direction::Inbound, "22")]).await.unwrap();
+    once!(
+        store,
+        insert_security_group(
+            &grants::grant((theirs).organization_id),
+            &theirs,
+            &[rule(theirs.id, Direction::Inbound, "22")]
+        )
+    )
+    .unwrap();
 
     for (page, range) in [(1u32, 0..5usize), (2, 5..10), (3, 10..12)] {
-        let listed = store
-            .list_security_groups(
+        let listed = once!(
+            store,
+            list_security_groups(
                 org.id,
                 GroupKind::SecurityGroup,
                 &GroupFilter::default(),
                 PageRequest { page, per_page: 5 },
             )
-            .await
-            .unwrap();
+        )
+        .unwrap();
         assert_eq!(listed.total, 12);
         let want: Vec<SecurityGroup> = expected[range.clone()].iter().map(|(g, _)| g.clone()).collect();
         assert_eq!(listed.items, want, "page {page}");
         let ids: Vec<SecurityGroupId> = listed.items.iter().map(|g| g.id).collect();
-        let rules = store.rules_of_groups(&ids).await.unwrap();
+        let rules = once!(store, rules_of_groups(&ids)).unwrap();
         let want: Vec<Rule> = expected[range].iter().flat_map(|(_, r)| r.clone()).collect();
         assert_eq!(rules, want, "page {page}: its groups' rules, in creation order");
     }
-    assert!(store.rules_of_groups(&[]).await.unwrap().is_empty());
-    assert!(store.rules_of_groups(&[SecurityGroupId::random()]).await.unwrap().is_empty());
+    assert!(once!(store, rules_of_groups(&[])).unwrap().is_empty());
+    assert!(once!(store, rules_of_groups(&[SecurityGroupId::random()])).unwrap().is_empty());
 }
 
 /// Lists longer than one batched `INSERT` statement (the store writes up to 500 rows per
@@ -1196,7 +1464,7 @@ pub async fn long_lists_are_written_whole_in_order_or_not_at_all(store: Arc<dyn 
     use palisade_core::id::{AddressListEntryId, AddressListId};
     use palisade_core::policy::{AddressList, AddressListEntry};
     let org = organization("long-lists");
-    store.insert_organization(&org).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let id = AddressListId::random();
     let entry = |i: u32| AddressListEntry {
         id: AddressListEntryId::random(),
@@ -1216,10 +1484,743 @@ pub async fn long_lists_are_written_whole_in_order_or_not_at_all(store: Arc<dyn 
     let mut duplicated = list.clone();
     duplicated.entries.push(AddressListEntry { id: AddressListEntryId::random(), ..entries[3].clone() });
     assert_eq!(
-        store.insert_address_list(&duplicated).await,
+        once!(store, insert_address_list(&grants::list_grant((duplicated).organization_id), &duplicated)),
         Err(Error::AlreadyExists { kind: "address list entry", field: "address".into() })
     );
-    assert_eq!(store.address_list(id).await.unwrap(), None, "nothing of the refused list was written");
-    store.insert_address_list(&list).await.unwrap();
-    assert_eq!(store.address_list(id).await.unwrap(), Some(list));
+    assert_eq!(once!(store, address_list(id)).unwrap(), None, "nothing of the refused list was written");
+    once!(store, insert_address_list(&grants::list_grant((list).organization_id), &list)).unwrap();
+    assert_eq!(once!(store, address_list(id)).unwrap(), Some(list));
+}
+
+// ---------------------------------------------------------------- policy revisions
+
+use palisade_core::id::{AddressListEntryId, AddressListId, ServerGroupId, TagId};
+use palisade_core::policy::{AddressList, AddressListEntry, ServerGroup, Tag};
+
+async fn revision(store: &Arc<dyn Store>, org: OrganizationId) -> u64 {
+    store.read().await.unwrap().policy_revision(org).await.unwrap()
+}
+
+/// `$write` (an expression awaited inside) moves the organization's revision by exactly one.
+macro_rules! bumps_once {
+    ($store:expr, $org:expr, $what:literal, $write:expr) => {{
+        let before = revision(&$store, $org).await;
+        let out = $write;
+        assert_eq!(revision(&$store, $org).await, before + 1, "{} bumps the revision once", $what);
+        out
+    }};
+}
+
+fn address_list(org: Option<OrganizationId>, name: &str) -> AddressList {
+    let id = AddressListId::random();
+    AddressList {
+        id,
+        organization_id: org,
+        name: name.into(),
+        annotations: vec![],
+        entries: vec![AddressListEntry {
+            id: AddressListEntryId::random(),
+            list_id: id,
+            address: "198.51.100.0/24".into(),
+            name: None,
+        }],
+        created_at: now(),
+    }
+}
+
+/// Every kind of write that can change a server's effective policy bumps its organization's
+/// revision exactly once; a global address list bumps every organization's.
+pub async fn each_policy_write_bumps_its_revision_once(store: Arc<dyn Store>) {
+    let (org, net) = ipam_fixture(&store, &["10.9.0.0/24"], &[]).await;
+    let other = organization("other-revisions");
+    once!(store, insert_organization(&grants::op(), &other)).unwrap();
+    assert_eq!(revision(&store, org).await, 0, "no policy write yet");
+    let (mine, my_lists) = (grants::grant(org), grants::list_grant(Some(org)));
+
+    // Servers and their addresses.
+    let s = server(org, net.id, &["10.9.0.10"]);
+    bumps_once!(store, org, "a server", once!(store, insert_server(&mine, &s, &claims(&s))).unwrap());
+    let mut request = ip_request(org, &net, IpVersion::V4);
+    request.allocation = Some(Allocation { server_id: s.id, interface_id: s.interfaces[0].id });
+    let ip =
+        bumps_once!(store, org, "an allocated address", once!(store, allocate_ip(&mine, &request)).unwrap());
+    bumps_once!(store, org, "unallocating", once!(store, set_ip_allocation(&mine, ip.id, None)).unwrap());
+    let allocation = Some(Allocation { server_id: s.id, interface_id: s.interfaces[0].id });
+    bumps_once!(store, org, "allocating", once!(store, set_ip_allocation(&mine, ip.id, allocation)).unwrap());
+
+    // Groups, members and rules.
+    let mut g = group(org, "revisions");
+    g.members = vec![Member::Server(s.id)];
+    let r = rule(g.id, Direction::Inbound, "22");
+    bumps_once!(
+        store,
+        org,
+        "a group with a rule",
+        once!(store, insert_security_group(&mine, &g, std::slice::from_ref(&r))).unwrap()
+    );
+    let patch = SecurityGroupPatch { name: Some("renamed".into()), ..Default::default() };
+    bumps_once!(
+        store,
+        org,
+        "a group update",
+        once!(store, update_security_group(&mine, g.id, &patch, now())).unwrap()
+    );
+    let r2 = rule(g.id, Direction::Inbound, "80");
+    bumps_once!(store, org, "a rule", once!(store, insert_rule(&mine, &r2)).unwrap());
+    let mut r2b = r2.clone();
+    r2b.ports = port_ranges("8080");
+    bumps_once!(store, org, "a rule replaced", once!(store, replace_rule(&mine, &r2b)).unwrap());
+    bumps_once!(store, org, "a rule deleted", once!(store, delete_rule(&mine, r2.id)).unwrap());
+
+    let sg = ServerGroup {
+        id: ServerGroupId::random(),
+        organization_id: org,
+        name: "vms".into(),
+        segregate: false,
+        created_at: now(),
+    };
+    bumps_once!(store, org, "a server group", once!(store, insert_server_group(&mine, &sg)).unwrap());
+    let member = Member::ServerGroup(sg.id);
+    bumps_once!(
+        store,
+        org,
+        "a member",
+        once!(store, add_security_group_member(&mine, g.id, member, now())).unwrap()
+    );
+    let renamed = ServerGroup { name: "vms2".into(), ..sg.clone() };
+    bumps_once!(
+        store,
+        org,
+        "a server group update",
+        once!(store, update_server_group(&mine, &renamed)).unwrap()
+    );
+    bumps_once!(
+        store,
+        org,
+        "a server group deleted",
+        once!(store, delete_server_group(&mine, sg.id)).unwrap()
+    );
+
+    let tag = Tag {
+        id: TagId::random(),
+        organization_id: org,
+        name: "t".into(),
+        color: "red".into(),
+        created_at: now(),
+    };
+    bumps_once!(store, org, "a tag", once!(store, insert_tag(&mine, &tag)).unwrap());
+    let recolored = Tag { color: "blue".into(), ..tag.clone() };
+    bumps_once!(store, org, "a tag update", once!(store, update_tag(&mine, &recolored)).unwrap());
+    bumps_once!(store, org, "a tag deleted", once!(store, delete_tag(&mine, tag.id)).unwrap());
+
+    // Address lists and entries.
+    let list = address_list(Some(org), "office");
+    bumps_once!(store, org, "an address list", once!(store, insert_address_list(&my_lists, &list)).unwrap());
+    let renamed = AddressList { name: "office2".into(), ..list.clone() };
+    bumps_once!(
+        store,
+        org,
+        "an address list update",
+        once!(store, update_address_list(&my_lists, &renamed)).unwrap()
+    );
+    let added = AddressListEntry {
+        id: AddressListEntryId::random(),
+        list_id: list.id,
+        address: "192.0.2.7".into(),
+        name: None,
+    };
+    let add = [added.clone()];
+    bumps_once!(
+        store,
+        org,
+        "entries changed",
+        once!(store, change_address_list_entries(&my_lists, list.id, &add, &[])).unwrap()
+    );
+    let moved = AddressListEntry { address: "192.0.2.8".into(), ..added.clone() };
+    bumps_once!(
+        store,
+        org,
+        "an entry update",
+        once!(store, update_address_list_entry(&my_lists, &moved)).unwrap()
+    );
+    bumps_once!(
+        store,
+        org,
+        "an entry deleted",
+        once!(store, delete_address_list_entry(&my_lists, added.id)).unwrap()
+    );
+    bumps_once!(
+        store,
+        org,
+        "an address list deleted",
+        once!(store, delete_address_list(&my_lists, list.id)).unwrap()
+    );
+
+    // A global list may be used by every organization.
+    let global = address_list(None, "global");
+    let (a, b) = (revision(&store, org).await, revision(&store, other.id).await);
+    once!(store, insert_address_list(&grants::list_grant(None), &global)).unwrap();
+    assert_eq!((revision(&store, org).await, revision(&store, other.id).await), (a + 1, b + 1));
+    once!(store, delete_address_list(&grants::list_grant(None), global.id)).unwrap();
+    assert_eq!((revision(&store, org).await, revision(&store, other.id).await), (a + 2, b + 2));
+
+    // Hosts (Defined) and their roles.
+    let mut role = group(org, "role");
+    role.kind = GroupKind::Role;
+    bumps_once!(store, org, "a role", once!(store, insert_security_group(&mine, &role, &[])).unwrap());
+    let h = host(org, net.id, "h", Some(role.id));
+    let stored = bumps_once!(store, org, "a host", once!(store, insert_host(&mine, &h, &[], None)).unwrap());
+    let moved = Host { role: None, ..stored };
+    bumps_once!(store, org, "a host update", once!(store, update_host(&mine, &moved)).unwrap());
+
+    // Deletions.
+    bumps_once!(store, org, "a group deleted", once!(store, delete_security_group(&mine, g.id)).unwrap());
+    bumps_once!(store, org, "a server deleted", once!(store, delete_server(&mine, s.id)).unwrap());
+    assert_eq!(revision(&store, other.id).await, 2, "the other organization saw only the global list");
+}
+
+/// Reads, refused writes, rolled-back transactions and writes that cannot change policy leave
+/// the revision where it is.
+pub async fn refused_writes_reads_and_other_writes_bump_nothing(store: Arc<dyn Store>) {
+    let (org, net) = ipam_fixture(&store, &["10.8.0.0/24"], &[]).await;
+    let g = group(org, "fixed");
+    once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
+    let start = revision(&store, org).await;
+    assert_eq!(start, 1);
+
+    // Reads, through a read handle and inside a write transaction.
+    let mut r = store.read().await.unwrap();
+    r.security_group(g.id).await.unwrap();
+    r.list_security_groups(org, GroupKind::SecurityGroup, &GroupFilter::default(), PageRequest::all())
+        .await
+        .unwrap();
+    r.list_servers(org, PageRequest::all()).await.unwrap();
+    drop(r);
+    once!(store, list_rules(g.id, PageRequest::all())).unwrap();
+    once!(store, security_group_for_update(g.id)).unwrap();
+    assert_eq!(revision(&store, org).await, start, "reads");
+
+    // Refused writes.
+    assert!(once!(
+        store,
+        insert_security_group(
+            &grants::grant((group(org, "fixed")).organization_id),
+            &group(org, "fixed"),
+            &[]
+        )
+    )
+    .is_err());
+    let mut all_in = group(org, "open");
+    all_in.allow_all_inbound = true;
+    once!(store, insert_security_group(&grants::grant((all_in).organization_id), &all_in, &[])).unwrap();
+    let after_open = revision(&store, org).await;
+    assert!(once!(
+        store,
+        insert_rule(
+            &grants::group_grant(&store, (rule(all_in.id, Direction::Inbound, "22")).group_id).await,
+            &rule(all_in.id, Direction::Inbound, "22")
+        )
+    )
+    .is_err());
+    assert!(once!(store, delete_rule(&grants::rule_grant(&store, RuleId::random()).await, RuleId::random()))
+        .is_err());
+    assert!(
+        once!(store, delete_tag(&grants::tag_grant(&store, TagId::random()).await, TagId::random())).is_err()
+    );
+    assert_eq!(revision(&store, org).await, after_open, "refused writes");
+
+    // A transaction dropped without commit.
+    let mut tx = store.write().await.unwrap();
+    tx.insert_rule(&grants::grant(org), &rule(g.id, Direction::Inbound, "443")).await.unwrap();
+    drop(tx);
+    assert_eq!(revision(&store, org).await, after_open, "a rolled-back transaction");
+
+    // Writes that cannot change any server's policy.
+    let ip = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, &net, IpVersion::V4)).organization_id),
+            &ip_request(org, &net, IpVersion::V4)
+        )
+    )
+    .unwrap();
+    let patch = IpAddressPatch { label: Some(Some("web".into())), ..Default::default() };
+    once!(store, update_ip_address(&grants::grant(org), ip.id, &patch)).unwrap();
+    once!(store, release_ip_address(&grants::grant(org), ip.id)).unwrap();
+    let (_, hash) = new_token_secret(ApiTokenId::random());
+    once!(store, insert_api_token(&grants::grant((token(org)).organization_id), &token(org), &hash)).unwrap();
+    let patch = OrganizationPatch { name: Some("Renamed".into()), ..Default::default() };
+    once!(store, update_organization(&grants::op(), org, &patch, now())).unwrap();
+    assert_eq!(revision(&store, org).await, after_open, "writes outside policy");
+
+    // Another organization's writes.
+    let other = organization("elsewhere");
+    once!(store, insert_organization(&grants::op(), &other)).unwrap();
+    once!(
+        store,
+        insert_security_group(
+            &grants::grant((group(other.id, "theirs")).organization_id),
+            &group(other.id, "theirs"),
+            &[]
+        )
+    )
+    .unwrap();
+    assert_eq!(revision(&store, org).await, after_open, "another organization's writes");
+    assert_eq!(revision(&store, other.id).await, 1);
+}
+
+/// One transaction with several writes bumps each organization it touched once, at commit.
+pub async fn one_transaction_bumps_each_organization_once(store: Arc<dyn Store>) {
+    let a = organization("tx-a");
+    let b = organization("tx-b");
+    once!(store, insert_organization(&grants::op(), &a)).unwrap();
+    once!(store, insert_organization(&grants::op(), &b)).unwrap();
+    let ga = group(a.id, "a");
+    let mut tx = store.write().await.unwrap();
+    let (in_a, in_b) = (grants::grant(a.id), grants::grant(b.id));
+    tx.insert_security_group(&in_a, &ga, &[]).await.unwrap();
+    tx.insert_rule(&in_a, &rule(ga.id, Direction::Inbound, "22")).await.unwrap();
+    tx.insert_rule(&in_a, &rule(ga.id, Direction::Inbound, "80")).await.unwrap();
+    tx.insert_security_group(&in_b, &group(b.id, "b"), &[]).await.unwrap();
+    assert_eq!(tx.policy_revision(a.id).await.unwrap(), 0, "not before commit");
+    tx.commit().await.unwrap();
+    assert_eq!((revision(&store, a.id).await, revision(&store, b.id).await), (1, 1));
+    let rules = once!(store, list_rules(ga.id, PageRequest::all())).unwrap();
+    assert_eq!(rules.total, 2, "every write of the transaction landed");
+}
+
+// ---------------------------------------------------------------- grants
+
+/// A write is confined to its grant's organization: another organization's objects are not
+/// found through it, whatever they are named by, and an object of another organization is not
+/// inserted under it. Nothing changes.
+pub async fn grants_confine_writes_to_their_organization(store: Arc<dyn Store>) {
+    let (mine, theirs) = (organization("grant-mine"), organization("grant-theirs"));
+    once!(store, insert_organization(&grants::op(), &mine)).unwrap();
+    once!(store, insert_organization(&grants::op(), &theirs)).unwrap();
+    let mut g = group(theirs.id, "theirs");
+    g.members = vec![];
+    let r = rule(g.id, Direction::Inbound, "22");
+    once!(store, insert_security_group(&grants::grant(theirs.id), &g, std::slice::from_ref(&r))).unwrap();
+    let tag = Tag {
+        id: TagId::random(),
+        organization_id: theirs.id,
+        name: "t".into(),
+        color: "red".into(),
+        created_at: now(),
+    };
+    once!(store, insert_tag(&grants::grant(theirs.id), &tag)).unwrap();
+    let list = address_list(Some(theirs.id), "theirs");
+    once!(store, insert_address_list(&grants::list_grant(Some(theirs.id)), &list)).unwrap();
+    let before = revision(&store, theirs.id).await;
+
+    let wrong = grants::grant(mine.id);
+    let missing = |kind: &'static str| Err::<(), _>(Error::not_found(kind));
+    let patch = SecurityGroupPatch { name: Some("stolen".into()), ..Default::default() };
+    assert!(once!(store, update_security_group(&wrong, g.id, &patch, now())).is_err());
+    assert_eq!(once!(store, delete_security_group(&wrong, g.id)), missing("security group"));
+    let mut r2 = r.clone();
+    r2.ports = port_ranges("2222");
+    assert!(once!(store, replace_rule(&wrong, &r2)).is_err());
+    assert!(once!(store, insert_rule(&wrong, &rule(g.id, Direction::Inbound, "80"))).is_err());
+    assert_eq!(once!(store, delete_rule(&wrong, r.id)), missing("security group rule"));
+    let renamed = Tag { name: "stolen".into(), ..tag.clone() };
+    assert!(once!(store, update_tag(&wrong, &renamed)).is_err());
+    assert_eq!(once!(store, delete_tag(&wrong, tag.id)), missing("tag"));
+    let wrong_list = grants::list_grant(Some(mine.id));
+    assert!(once!(store, delete_address_list(&wrong_list, list.id)).is_err());
+    assert!(once!(store, delete_address_list(&grants::list_grant(None), list.id)).is_err());
+    let entry = list.entries[0].clone();
+    assert!(once!(store, delete_address_list_entry(&wrong_list, entry.id)).is_err());
+    // Inserting their object under my grant.
+    assert!(once!(store, insert_security_group(&wrong, &group(theirs.id, "planted"), &[])).is_err());
+
+    assert_eq!(once!(store, security_group(g.id)).unwrap(), Some(g.clone()), "the group is untouched");
+    assert_eq!(once!(store, rule(r.id)).unwrap(), Some(r), "the rule is untouched");
+    assert_eq!(once!(store, tag(tag.id)).unwrap(), Some(tag), "the tag is untouched");
+    assert_eq!(once!(store, address_list(list.id)).unwrap(), Some(list), "the list is untouched");
+    assert_eq!(revision(&store, theirs.id).await, before);
+    assert_eq!(revision(&store, mine.id).await, 0);
+}
+
+// ---------------------------------------------------------------- policy snapshot
+
+use palisade_core::snapshot::PolicySnapshot;
+
+/// Every item of a listing: one page large enough for a test's objects.
+const ALL: PageRequest = PageRequest { page: 1, per_page: 1_000 };
+
+fn tag_object(org: OrganizationId, name: &str) -> Tag {
+    Tag {
+        id: TagId::random(),
+        organization_id: org,
+        name: name.into(),
+        color: "red".into(),
+        created_at: now(),
+    }
+}
+
+fn server_group(org: OrganizationId, name: &str) -> ServerGroup {
+    ServerGroup {
+        id: ServerGroupId::random(),
+        organization_id: org,
+        name: name.into(),
+        segregate: true,
+        created_at: now(),
+    }
+}
+
+fn snapshot_list(org: Option<OrganizationId>, name: &str, addresses: &[&str]) -> AddressList {
+    let id = AddressListId::random();
+    AddressList {
+        id,
+        organization_id: org,
+        name: name.into(),
+        annotations: vec![Annotation { key: "source".into(), value: None }],
+        entries: addresses
+            .iter()
+            .map(|a| AddressListEntry {
+                id: AddressListEntryId::random(),
+                list_id: id,
+                address: (*a).into(),
+                name: Some(format!("entry {a}")),
+            })
+            .collect(),
+        created_at: now(),
+    }
+}
+
+/// Everything policy can depend on, for one organization: servers (one with two interfaces and
+/// an address allocated after creation), tags, server groups, address lists, groups and roles
+/// with members of every kind and rules naming every kind of remote, hosts with and without a
+/// role. Returns the organization and its groups in creation order.
+async fn policy_fixture(
+    store: &Arc<dyn Store>,
+    net: &Network,
+    private: &Network,
+    sub_domain: &str,
+) -> (OrganizationId, Vec<SecurityGroupId>) {
+    let org = organization(sub_domain);
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
+    let org = org.id;
+    let base = if sub_domain.ends_with("other") { 100 } else { 10 };
+    let a = server(org, net.id, &[&format!("10.20.0.{base}")]);
+    once!(store, insert_server(&grants::grant((a).organization_id), &a, &claims(&a))).unwrap();
+    let mut b = server(org, net.id, &[&format!("10.20.0.{}", base + 1)]);
+    b.name = "db".into();
+    b.tags = vec!["env:staging".into()];
+    b.interfaces.push(Interface {
+        id: InterfaceId::random(),
+        network_id: private.id,
+        addresses: vec![addr(&format!("10.30.0.{base}"))],
+    });
+    once!(store, insert_server(&grants::grant((b).organization_id), &b, &claims(&b))).unwrap();
+    // An address allocated to an interface after the server was created.
+    let ip = once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, net, IpVersion::V4)).organization_id),
+            &ip_request(org, net, IpVersion::V4)
+        )
+    )
+    .unwrap();
+    let allocation = Allocation { server_id: a.id, interface_id: a.interfaces[0].id };
+    once!(store, set_ip_allocation(&grants::grant(org), ip.id, Some(allocation))).unwrap();
+    // An address held but on no interface: not part of any server.
+    once!(
+        store,
+        allocate_ip(
+            &grants::grant((ip_request(org, net, IpVersion::V4)).organization_id),
+            &ip_request(org, net, IpVersion::V4)
+        )
+    )
+    .unwrap();
+
+    let prod = tag_object(org, "env:prod");
+    let staging = tag_object(org, "env:staging");
+    once!(store, insert_tag(&grants::grant((prod).organization_id), &prod)).unwrap();
+    once!(store, insert_tag(&grants::grant((staging).organization_id), &staging)).unwrap();
+    let web_servers = server_group(org, "web servers");
+    once!(store, insert_server_group(&grants::grant((web_servers).organization_id), &web_servers)).unwrap();
+    once!(
+        store,
+        insert_server_group(
+            &grants::grant((server_group(org, "empty")).organization_id),
+            &server_group(org, "empty")
+        )
+    )
+    .unwrap();
+    let office = snapshot_list(Some(org), "office", &["192.0.2.0/24", "198.51.100.7"]);
+    once!(store, insert_address_list(&grants::list_grant((office).organization_id), &office)).unwrap();
+    once!(
+        store,
+        insert_address_list(
+            &grants::list_grant((snapshot_list(Some(org), "no entries", &[])).organization_id),
+            &snapshot_list(Some(org), "no entries", &[])
+        )
+    )
+    .unwrap();
+
+    let mut groups = Vec::new();
+    let mut web = group(org, "web");
+    web.members = vec![Member::Tag(prod.id), Member::Server(b.id), Member::ServerGroup(web_servers.id)];
+    web.allow_all_outbound = false;
+    let mut db = group(org, "db");
+    db.members = vec![Member::Server(a.id)];
+    db.annotations = vec![];
+    let mut from_web = rule(db.id, Direction::Inbound, "5432");
+    from_web.remotes = vec![Remote::Group(web.id), Remote::AddressList(office.id)];
+    let mut out = rule(web.id, Direction::Outbound, "");
+    out.remotes = vec![Remote::Tag(staging.id), Remote::ServerGroup(web_servers.id), Remote::Server(a.id)];
+    out.priority = Some(7);
+    once!(
+        store,
+        insert_security_group(
+            &grants::grant((web).organization_id),
+            &web,
+            &[rule(web.id, Direction::Inbound, "80,443"), out]
+        )
+    )
+    .unwrap();
+    once!(
+        store,
+        insert_security_group(&grants::grant((db).organization_id), &db, std::slice::from_ref(&from_web))
+    )
+    .unwrap();
+    // A rule added later comes after the group's first ones.
+    once!(
+        store,
+        insert_rule(
+            &grants::group_grant(store, (rule(web.id, Direction::Inbound, "22")).group_id).await,
+            &rule(web.id, Direction::Inbound, "22")
+        )
+    )
+    .unwrap();
+    let empty = group(org, "empty");
+    once!(store, insert_security_group(&grants::grant((empty).organization_id), &empty, &[])).unwrap();
+    groups.extend([web.id, db.id, empty.id]);
+
+    // Roles and their hosts (a host without a role, too).
+    let mut role = group(org, "lighthouse");
+    role.kind = GroupKind::Role;
+    let mut hosts_rule = rule(role.id, Direction::Inbound, "4242");
+    hosts_rule.protocol = Protocol::Udp;
+    hosts_rule.remotes = vec![Remote::Hosts { role: Some(role.id), tags: vec!["env:prod".into()] }];
+    once!(store, insert_security_group(&grants::grant((role).organization_id), &role, &[hosts_rule]))
+        .unwrap();
+    let mut idle = group(org, "idle");
+    idle.kind = GroupKind::Role;
+    once!(store, insert_security_group(&grants::grant((idle).organization_id), &idle, &[])).unwrap();
+    groups.extend([role.id, idle.id]);
+    let mut lighthouse = host(org, private.id, "lh", Some(role.id));
+    lighthouse.overlay.is_lighthouse = true;
+    let mut request = ip_request(org, private, IpVersion::V4);
+    request.allocation = Some(Allocation {
+        server_id: lighthouse.server.id,
+        interface_id: lighthouse.server.interfaces[0].id,
+    });
+    once!(
+        store,
+        insert_host(&grants::grant((lighthouse).server.organization_id), &lighthouse, &[], Some(&request))
+    )
+    .unwrap();
+    once!(
+        store,
+        insert_host(
+            &grants::grant((host(org, private.id, "roleless", None)).server.organization_id),
+            &host(org, private.id, "roleless", None),
+            &[],
+            None
+        )
+    )
+    .unwrap();
+    (org, groups)
+}
+
+/// The snapshot holds exactly what the per-object reads give, in their order: the organization's
+/// objects of every kind and the global address lists, nothing of another organization.
+pub async fn policy_snapshot_equals_the_per_object_reads(store: Arc<dyn Store>) {
+    let dc = data_center("snap-dc");
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
+    let mut net = network(dc.id, None, false, None);
+    net.prefixes = vec!["10.20.0.0/24".parse().unwrap()];
+    once!(store, insert_network(&grants::op(), &net)).unwrap();
+    let mut private = network(dc.id, None, false, None);
+    private.prefixes = vec!["10.30.0.0/24".parse().unwrap()];
+    once!(store, insert_network(&grants::op(), &private)).unwrap();
+    let global = snapshot_list(None, "blocklist", &["203.0.113.0/24"]);
+    once!(store, insert_address_list(&grants::list_grant((global).organization_id), &global)).unwrap();
+    let (org, groups) = policy_fixture(&store, &net, &private, "snap").await;
+    // Another organization with objects of every kind, created after: none may appear.
+    let (other, _) = policy_fixture(&store, &net, &private, "snap-other").await;
+
+    let snapshot = store.policy_snapshot(org).await.unwrap();
+    let revision = revision(&store, org).await;
+    assert!(revision > 0, "the fixture's writes moved the revision");
+    assert_eq!((snapshot.organization_id, snapshot.revision), (org, revision));
+
+    // Groups and roles, in creation order, each as read alone, with its rules.
+    assert_eq!(snapshot.groups.iter().map(|g| g.group.id).collect::<Vec<_>>(), groups);
+    for g in &snapshot.groups {
+        assert_eq!(Some(&g.group), once!(store, security_group(g.group.id)).unwrap().as_ref());
+        assert_eq!(g.rules, once!(store, list_rules(g.group.id, ALL)).unwrap().items, "{}", g.group.name);
+    }
+    assert_eq!(snapshot.rule_count(), 5);
+    for kind in [GroupKind::SecurityGroup, GroupKind::Role] {
+        let listed = once!(store, list_security_groups(org, kind, &GroupFilter::default(), ALL)).unwrap();
+        let ours: Vec<SecurityGroup> = snapshot.groups_of(kind).map(|g| g.group.clone()).collect();
+        assert_eq!(ours, listed.items);
+    }
+
+    // Servers (hosts included) with their interfaces, addresses and tags.
+    assert_eq!(snapshot.servers, once!(store, list_servers(org, ALL)).unwrap().items);
+    assert_eq!(snapshot.servers.len(), 4);
+    assert_eq!(snapshot.servers[0].interfaces[0].addresses.len(), 2, "the allocated address is there");
+    assert_eq!(snapshot.servers[1].interfaces.len(), 2);
+    for s in &snapshot.servers {
+        assert_eq!(Some(s), once!(store, server(org, s.id)).unwrap().as_ref());
+    }
+
+    assert_eq!(snapshot.server_groups, once!(store, list_server_groups(org, ALL)).unwrap().items);
+    assert_eq!(snapshot.tags, once!(store, list_tags(org, ALL)).unwrap().items);
+    assert_eq!(snapshot.address_lists, once!(store, list_address_lists(Some(org), ALL)).unwrap().items);
+    assert_eq!(snapshot.global_address_lists, vec![global.clone()]);
+    assert_eq!(snapshot.global_address_lists, once!(store, list_address_lists(None, ALL)).unwrap().items);
+    assert_eq!((snapshot.server_groups.len(), snapshot.tags.len(), snapshot.address_lists.len()), (2, 2, 2));
+
+    // Hosts with their roles: whole, as the host reads give them.
+    let hosts = once!(store, list_hosts(org, HostFilter::default(), ALL)).unwrap().items;
+    let ours: Vec<Host> = snapshot.hosts.iter().map(|h| snapshot.host(h.server_id).unwrap()).collect();
+    assert_eq!(ours, hosts);
+    assert_eq!(ours.iter().map(|h| h.role.is_some()).collect::<Vec<_>>(), [true, false]);
+
+    // The other organization's snapshot is its own, with the same global lists.
+    let theirs = store.policy_snapshot(other).await.unwrap();
+    assert_eq!(theirs.groups.len(), snapshot.groups.len());
+    assert!(theirs.groups.iter().all(|g| g.group.organization_id == other));
+    assert!(theirs.servers.iter().all(|s| s.organization_id == other));
+    assert!(theirs.tags.iter().all(|t| t.organization_id == other));
+    assert_eq!(theirs.servers, once!(store, list_servers(other, ALL)).unwrap().items);
+    assert_eq!(theirs.global_address_lists, vec![global]);
+    for (mine, theirs) in snapshot.groups.iter().zip(&theirs.groups) {
+        assert_ne!(mine.group.id, theirs.group.id);
+    }
+}
+
+/// An organization with nothing has an empty snapshot (but for the global lists, which every
+/// organization sees); so has one that does not exist.
+pub async fn policy_snapshot_of_an_empty_organization_is_empty(store: Arc<dyn Store>) {
+    let org = organization("snap-empty");
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
+    assert_eq!(store.policy_snapshot(org.id).await.unwrap(), PolicySnapshot::empty(org.id));
+    // Another organization's objects change nothing.
+    let dc = data_center("snap-empty-dc");
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
+    let mut net = network(dc.id, None, false, None);
+    net.prefixes = vec!["10.20.0.0/24".parse().unwrap()];
+    once!(store, insert_network(&grants::op(), &net)).unwrap();
+    let mut private = network(dc.id, None, false, None);
+    private.prefixes = vec!["10.30.0.0/24".parse().unwrap()];
+    once!(store, insert_network(&grants::op(), &private)).unwrap();
+    policy_fixture(&store, &net, &private, "snap-empty-other").await;
+    assert_eq!(store.policy_snapshot(org.id).await.unwrap(), PolicySnapshot::empty(org.id));
+    let missing = OrganizationId::random();
+    assert_eq!(store.policy_snapshot(missing).await.unwrap(), PolicySnapshot::empty(missing));
+    // A global list is everybody's.
+    let global = snapshot_list(None, "global", &["203.0.113.9"]);
+    once!(store, insert_address_list(&grants::list_grant((global).organization_id), &global)).unwrap();
+    // It bumps every organization's revision, this one's too.
+    let want =
+        PolicySnapshot { global_address_lists: vec![global], revision: 1, ..PolicySnapshot::empty(org.id) };
+    assert_eq!(store.policy_snapshot(org.id).await.unwrap(), want);
+}
+
+/// A snapshot is one state of the database, even while writes commit: a writer changes, in each
+/// transaction, a group's description (its row: the round), members, annotations and rules
+/// (three other tables, read by three other queries) to the same count, `round % 8`; every
+/// snapshot sees all four agree. Reads that were not one transaction (or PostgreSQL's READ
+/// COMMITTED, where each statement sees its own state) catch some between two commits.
+pub async fn policy_snapshot_is_one_state_under_concurrent_writes(store: Arc<dyn Store>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let org = organization("snap-race");
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
+    let dc = data_center("snap-race-dc");
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
+    let net = network(dc.id, None, false, None);
+    once!(store, insert_network(&grants::op(), &net)).unwrap();
+    let mut servers = Vec::new();
+    for _ in 0..8 {
+        let s = server(org.id, net.id, &[]);
+        once!(store, insert_server(&grants::grant((s).organization_id), &s, &[])).unwrap();
+        servers.push(Member::Server(s.id));
+    }
+    let mut g = group(org.id, "racing");
+    g.description = Some("0".into());
+    g.annotations = vec![];
+    once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
+
+    const ROUNDS: usize = 80;
+    let done = Arc::new(AtomicBool::new(false));
+    // The writer starts once every reader has taken its first snapshot.
+    let started = Arc::new(tokio::sync::Barrier::new(3));
+    let writer = {
+        let (store, done, started) = (store.clone(), done.clone(), started.clone());
+        tokio::spawn(async move {
+            started.wait().await;
+            for round in 1..=ROUNDS {
+                let k = round % 8;
+                let patch = SecurityGroupPatch {
+                    description: Some(Some(round.to_string())),
+                    members: Some(servers[..k].to_vec()),
+                    annotations: Some(
+                        (0..k).map(|i| Annotation { key: format!("k{i}"), value: None }).collect(),
+                    ),
+                    rules: Some(
+                        (0..k).map(|i| rule(g.id, Direction::Inbound, &format!("{}", 100 + i))).collect(),
+                    ),
+                    ..Default::default()
+                };
+                once!(
+                    store,
+                    update_security_group(&grants::group_grant(&store, g.id).await, g.id, &patch, now())
+                )
+                .unwrap();
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    let mut readers = Vec::new();
+    for _ in 0..2 {
+        let (store, done, started) = (store.clone(), done.clone(), started.clone());
+        readers.push(tokio::spawn(async move {
+            let mut rounds = std::collections::BTreeSet::new();
+            for taken in 0usize.. {
+                if taken == 1 {
+                    started.wait().await;
+                }
+                let last = done.load(Ordering::SeqCst);
+                let snapshot = store.policy_snapshot(org.id).await.unwrap();
+                let read = snapshot.group(g.id).unwrap();
+                let round: usize = read.group.description.as_deref().unwrap().parse().unwrap();
+                let counts = (read.group.members.len(), read.group.annotations.len(), read.rules.len());
+                let k = round % 8;
+                assert_eq!(counts, (k, k, k), "a snapshot of round {round} mixes states");
+                assert_eq!(
+                    read.group.members,
+                    snapshot.servers[..k].iter().map(|s| Member::Server(s.id)).collect::<Vec<_>>()
+                );
+                rounds.insert(round);
+                if last {
+                    assert_eq!(round, ROUNDS, "the last snapshot sees the last write");
+                    break;
+                }
+            }
+            rounds.len()
+        }));
+    }
+    writer.await.unwrap();
+    for reader in readers {
+        let rounds = reader.await.unwrap();
+        assert!(rounds >= 3, "the snapshots saw {rounds} states: the reads did not overlap the writes");
+    }
 }

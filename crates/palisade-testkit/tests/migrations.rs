@@ -12,8 +12,9 @@ use palisade_core::id::{
 };
 use palisade_core::policy::{Action, Direction, Protocol, Remote, Rule};
 use palisade_core::PageRequest;
+use palisade_testkit::grants::group_grant;
 use palisade_testkit::suite::{group, organization, port_ranges, rule};
-use palisade_testkit::{Backend, TestDatabase};
+use palisade_testkit::{once, Backend, TestDatabase};
 use uuid::Uuid;
 
 /// Applies this backend's migrations numbered below `before` (copied from the store crate).
@@ -140,24 +141,40 @@ async fn old_rule_numbers_survive(backend: Backend) {
     let (a, b) = (OrganizationId::from_uuid(a), OrganizationId::from_uuid(b));
     let (ga, gb) = (SecurityGroupId::from_uuid(ga), SecurityGroupId::from_uuid(gb));
     let rid = |i: usize| RuleId::from_uuid(rules[i].0);
-    assert_eq!(store.rule_numbers(a, &[ga]).await.unwrap(), vec![(rid(0), 1), (rid(2), 3)]);
-    assert_eq!(store.rule_numbers(b, &[gb]).await.unwrap(), vec![(rid(1), 2)]);
-    assert_eq!(store.rule_by_number(a, 3).await.unwrap(), Some(rid(2)));
-    assert_eq!(store.rule_by_number(b, 3).await.unwrap(), None);
+    assert_eq!(once!(store, rule_numbers(a, &[ga])).unwrap(), vec![(rid(0), 1), (rid(2), 3)]);
+    assert_eq!(once!(store, rule_numbers(b, &[gb])).unwrap(), vec![(rid(1), 2)]);
+    assert_eq!(once!(store, rule_by_number(a, 3)).unwrap(), Some(rid(2)));
+    assert_eq!(once!(store, rule_by_number(b, 3)).unwrap(), None);
     // New rules continue above every number ever handed out (4 was deleted: never again).
     let next_a = rule(ga, Direction::Inbound, "80");
-    store.insert_rule(&next_a).await.unwrap();
+    once!(
+        store,
+        insert_rule(&::palisade_testkit::grants::group_grant(&store, (next_a).group_id).await, &next_a)
+    )
+    .unwrap();
     let next_b = rule(gb, Direction::Inbound, "80");
-    store.insert_rule(&next_b).await.unwrap();
-    assert_eq!(store.rule_by_number(a, 5).await.unwrap(), Some(next_a.id));
-    assert_eq!(store.rule_by_number(b, 5).await.unwrap(), Some(next_b.id));
+    once!(
+        store,
+        insert_rule(&::palisade_testkit::grants::group_grant(&store, (next_b).group_id).await, &next_b)
+    )
+    .unwrap();
+    assert_eq!(once!(store, rule_by_number(a, 5)).unwrap(), Some(next_a.id));
+    assert_eq!(once!(store, rule_by_number(b, 5)).unwrap(), Some(next_b.id));
     // A new organization starts at 1.
     let c = organization("c");
-    store.insert_organization(&c).await.unwrap();
+    once!(store, insert_organization(&::palisade_testkit::grants::op(), &c)).unwrap();
     let gc = group(c.id, "g");
     let first = rule(gc.id, Direction::Inbound, "22");
-    store.insert_security_group(&gc, std::slice::from_ref(&first)).await.unwrap();
-    assert_eq!(store.rule_numbers(c.id, &[gc.id]).await.unwrap(), vec![(first.id, 1)]);
+    once!(
+        store,
+        insert_security_group(
+            &::palisade_testkit::grants::grant((gc).organization_id),
+            &gc,
+            std::slice::from_ref(&first)
+        )
+    )
+    .unwrap();
+    assert_eq!(once!(store, rule_numbers(c.id, &[gc.id])).unwrap(), vec![(first.id, 1)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,14 +337,14 @@ async fn old_remotes_and_ports_become_typed_rows(backend: Backend) {
         })
         .collect();
     for rule in &expected {
-        assert_eq!(store.rule(rule.id).await.unwrap().as_ref(), Some(rule));
+        assert_eq!(once!(store, rule(rule.id)).unwrap().as_ref(), Some(rule));
     }
-    assert_eq!(store.list_rules(group_id, PageRequest::default()).await.unwrap().items, expected);
-    assert_eq!(store.rules_of_groups(&[group_id]).await.unwrap(), expected);
+    assert_eq!(once!(store, list_rules(group_id, PageRequest::default())).unwrap().items, expected);
+    assert_eq!(once!(store, rules_of_groups(&[group_id])).unwrap(), expected);
     // New rules are written typed next to them.
     let new = rule(group_id, Direction::Inbound, "8080-8081,9000");
-    store.insert_rule(&new).await.unwrap();
-    assert_eq!(store.rule(new.id).await.unwrap(), Some(new));
+    once!(store, insert_rule(&group_grant(&store, group_id).await, &new)).unwrap();
+    assert_eq!(once!(store, rule(new.id)).unwrap(), Some(new));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,7 @@ use palisade_core::id::{SecurityGroupId, ServerId};
 use palisade_core::policy::{Direction, PortRange, Remote, Rule, SecurityGroup};
 use palisade_core::{PageRequest, Store};
 use palisade_testkit::suite::{group, organization, rule};
-use palisade_testkit::{Backend, TestDatabase};
+use palisade_testkit::{grants, once, Backend, TestDatabase};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
 
@@ -48,7 +48,7 @@ async fn group_with(
     let mut g = group(org, name);
     g.allow_all_outbound = false;
     let rules: Vec<Rule> = (0..rules).map(|_| wide_rule(g.id, width)).collect();
-    store.insert_security_group(&g, &rules).await.unwrap();
+    once!(store, insert_security_group(&grants::grant(org), &g, &rules)).unwrap();
     (g, rules)
 }
 
@@ -71,7 +71,7 @@ async fn counts(backend: Backend) {
     let db = TestDatabase::new(backend).await;
     let store = db.store().await;
     let org = organization("counts");
-    store.insert_organization(&org).await.unwrap();
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
     let (small, small_rules) = group_with(&store, org.id, "small", 1, 3).await;
     let (large, large_rules) = group_with(&store, org.id, "large", 40, 12).await;
     let more: Vec<SecurityGroupId> = {
@@ -82,37 +82,44 @@ async fn counts(backend: Backend) {
         ids
     };
 
-    let (one, got) = statements(store.rule(small_rules[0].id)).await;
+    let mut reads = store.read().await.unwrap();
+    let (one, got) = statements(reads.rule(small_rules[0].id)).await;
     assert_eq!(got.unwrap().as_ref(), Some(&small_rules[0]));
-    let (wide, got) = statements(store.rule(large_rules[0].id)).await;
+    let (wide, got) = statements(reads.rule(large_rules[0].id)).await;
     assert_eq!(got.unwrap().as_ref(), Some(&large_rules[0]));
     assert_eq!(one, wide, "a rule");
     assert_eq!(one, 3, "a rule: its row, its remotes (tags joined), its ports");
 
     let page = PageRequest { page: 1, per_page: 30 };
-    let (one, got) = statements(store.list_rules(small.id, page)).await;
+    let (one, got) = statements(reads.list_rules(small.id, page)).await;
     assert_eq!(got.unwrap().items, small_rules);
-    let (wide, got) = statements(store.list_rules(large.id, page)).await;
+    let (wide, got) = statements(reads.list_rules(large.id, page)).await;
     assert_eq!(got.unwrap().items, large_rules[..30].to_vec());
     assert_eq!(one, wide, "a page of a group's rules");
     assert_eq!(one, 4, "a page: the count, the rows, the remotes, the ports");
 
-    let (one, got) = statements(store.rules_of_groups(&[small.id])).await;
+    let (one, got) = statements(reads.rules_of_groups(&[small.id])).await;
     assert_eq!(got.unwrap(), small_rules);
-    let (wide, got) = statements(store.rules_of_groups(&more)).await;
+    let (wide, got) = statements(reads.rules_of_groups(&more)).await;
     assert_eq!(got.unwrap().len(), 40 + 9 * 5);
     assert_eq!(one, wide, "the rules of a page of groups");
     assert_eq!(one, 3, "the rules of groups: the rows, the remotes, the ports");
 
+    drop(reads);
+
     let narrow = Rule { id: small_rules[0].id, ..wide_rule(small.id, 3) };
-    let (one, done) = statements(store.replace_rule(&narrow)).await;
+    let mut tx = store.write().await.unwrap();
+    let (one, done) = statements(tx.replace_rule(&grants::grant(org.id), &narrow)).await;
     done.unwrap();
+    tx.commit().await.unwrap();
     let broad =
         Rule { id: large_rules[0].id, created_at: large_rules[0].created_at, ..wide_rule(large.id, 60) };
-    let (wide, done) = statements(store.replace_rule(&broad)).await;
+    let mut tx = store.write().await.unwrap();
+    let (wide, done) = statements(tx.replace_rule(&grants::grant(org.id), &broad)).await;
     done.unwrap();
+    tx.commit().await.unwrap();
     assert_eq!(one, wide, "replacing a rule");
-    assert_eq!(store.rule(broad.id).await.unwrap(), Some(broad));
+    assert_eq!(once!(store, rule(broad.id)).unwrap(), Some(broad));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use palisade_testkit::{Backend, TestDatabase};
+use palisade_testkit::{once, Backend, TestDatabase};
 
 macro_rules! on_backend {
     ($backend:ident, $($name:ident),* $(,)?) => {
@@ -60,6 +60,13 @@ suite!(
     group_pages_load_members_annotations_and_rules_in_batches,
     every_remote_kind_and_port_ranges_round_trip,
     long_lists_are_written_whole_in_order_or_not_at_all,
+    each_policy_write_bumps_its_revision_once,
+    refused_writes_reads_and_other_writes_bump_nothing,
+    one_transaction_bumps_each_organization_once,
+    grants_confine_writes_to_their_organization,
+    policy_snapshot_equals_the_per_object_reads,
+    policy_snapshot_of_an_empty_organization_is_empty,
+    policy_snapshot_is_one_state_under_concurrent_writes,
 );
 
 /// The configured statement timeout reaches PostgreSQL sessions.
@@ -87,19 +94,23 @@ async fn postgres_maps_a_nul_to_a_client_error() {
         Error::Invalid(v) => v.len() == 1 && v[0].code == ViolationCode::InvalidCharacters,
         _ => false,
     };
-    let err = store.organization_by_sub_domain("a\0b").await.unwrap_err();
+    let err = once!(store, organization_by_sub_domain("a\0b")).unwrap_err();
     assert!(refused(err.clone()), "lookup: {err:?}");
     let mut org = palisade_testkit::suite::organization("nul");
     org.name = "a\0b".into();
-    let err = store.insert_organization(&org).await.unwrap_err();
+    let err = once!(store, insert_organization(&::palisade_testkit::grants::op(), &org)).unwrap_err();
     assert!(refused(err.clone()), "insert: {err:?}");
-    let err = store.user_credentials("a\0b").await.unwrap_err();
+    let err = once!(store, user_credentials("a\0b")).unwrap_err();
     assert!(refused(err.clone()), "user lookup: {err:?}");
     // `jsonb` refuses the escaped form `\u0000` with another code (22P05).
     let (org, net) = palisade_testkit::suite::ipam_fixture(&store, &["10.9.0.0/29"], &[]).await;
     let mut host = palisade_testkit::suite::host(org, net.id, "h", None);
     host.overlay.config_overrides = r#"[{"key":"a","value":"\u0000"}]"#.into();
-    let err = store.insert_host(&host, &[], None).await.unwrap_err();
+    let err = once!(
+        store,
+        insert_host(&::palisade_testkit::grants::grant((host).server.organization_id), &host, &[], None)
+    )
+    .unwrap_err();
     assert!(refused(err.clone()), "jsonb: {err:?}");
-    assert_eq!(store.server(org, host.server.id).await.unwrap(), None, "nothing written");
+    assert_eq!(once!(store, server(org, host.server.id)).unwrap(), None, "nothing written");
 }

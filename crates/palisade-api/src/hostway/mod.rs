@@ -128,7 +128,7 @@ impl Caller {
     /// body or look up what the path names, so a token without the scope is refused (403)
     /// whatever it sent.
     pub fn authorize(&self) -> Result<(), Error> {
-        self.actor.authorize(self.org, self.operation)
+        self.actor.authorize(self.org, self.operation).map(|_grant| ())
     }
 
     /// `{base}/accounts/{account}/{path}/` (Hostway's links end with a slash).
@@ -164,9 +164,7 @@ impl FromRequestParts<AppState> for Caller {
                     Ok(id) => OrganizationRef::Id(id),
                     Err(_) => OrganizationRef::SubDomain(account.clone()),
                 };
-                let org = state.core.resolve_organization(&reference).await?;
-                actor.require_member(org)?;
-                org
+                state.core.member_organization(&actor, &reference).await?
             }
             None => actor.organization_id().ok_or(Error::Forbidden(Forbidden::OperatorOnly))?,
         };

@@ -97,7 +97,7 @@ fn in_argument(argument: &'static str) -> impl Fn(Error) -> Error {
 }
 
 async fn data_center_of(ctx: &Ctx<'_>, id: DataCenterId) -> Result<DataCenter> {
-    ctx.core.visible_data_center(&PermalinkRef::Id(id)).await
+    ctx.core.visible_data_center(ctx.actor, &PermalinkRef::Id(id)).await
 }
 
 /// The full IP object: the address with its network and data center.
@@ -142,8 +142,9 @@ pub async fn get_network(ctx: Ctx<'_>) -> Result<Response> {
 pub async fn default_network(ctx: Ctx<'_>) -> Result<Response> {
     let lookup = ctx.args.require_lookup("data_center", PERMALINK_KEYS)?;
     let reference = data_center_ref(lookup)?;
-    let dc = ctx.core.visible_data_center(&reference).await.map_err(in_argument("data_center"))?;
-    let network = ctx.core.default_network(&reference).await?;
+    // Only the data center's lookup can be invalid (a permalink with control characters).
+    let (dc, network) =
+        ctx.core.default_network(ctx.actor, &reference).await.map_err(in_argument("data_center"))?;
     #[derive(Serialize)]
     struct Body {
         network: NetworkShort,

@@ -7,11 +7,13 @@ use super::Core;
 use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
+use crate::grant::ListGrant;
 use crate::id::{AddressListEntryId, AddressListId, OrganizationId};
 use crate::limits::MAX_ENTRIES;
 use crate::model::now;
 use crate::page::{Page, PageRequest};
 use crate::policy::{AddressList, AddressListEntry, Annotation, CidrError, Remote};
+use crate::store::Writes;
 use crate::validate::Violations;
 
 fn list_op(action: Action) -> Operation {
@@ -40,22 +42,53 @@ fn check_entry(v: &mut Violations, path: &str, entry: &NewEntry) {
     }
 }
 
+/// A list found (or not) if the caller may read it: its own organization's, or a global one;
+/// else not found.
+fn readable_list(actor: &Principal, list: Option<AddressList>) -> Result<AddressList> {
+    let list = list.ok_or(Error::not_found(AddressListId::KIND))?;
+    if let Some(org) = list.organization_id {
+        actor.authorize_object(org, list_op(Action::Read), AddressListId::KIND)?;
+    }
+    Ok(list)
+}
+
+/// A list found (or not) if the caller may change it, with the grant its writes take: its own
+/// organization's, or a global one for the operator; else not found.
+fn writable_list(actor: &Principal, list: Option<AddressList>) -> Result<(AddressList, ListGrant)> {
+    let list = list.ok_or(Error::not_found(AddressListId::KIND))?;
+    let grant = match list.organization_id {
+        Some(org) => ListGrant::Organization(actor.authorize_object(
+            org,
+            list_op(Action::Update),
+            AddressListId::KIND,
+        )?),
+        None => ListGrant::Global(actor.require_operator()?),
+    };
+    Ok((list, grant))
+}
+
+/// An entry's list looked at as the list's own checks do, reported as the entry not found.
+fn as_entry<T>(outcome: Result<T>) -> Result<T> {
+    outcome.map_err(|e| match e {
+        Error::NotFound { .. } => Error::not_found(AddressListEntryId::KIND),
+        other => other,
+    })
+}
+
 impl Core {
-    async fn authorized_list(
-        &self,
+    async fn authorized_list(&self, actor: &Principal, id: AddressListId) -> Result<AddressList> {
+        actor.require_scopes(list_op(Action::Read))?;
+        readable_list(actor, self.read().await?.address_list(id).await?)
+    }
+
+    /// A list the caller may change, locked in `tx` until commit.
+    async fn locked_list(
+        tx: &mut dyn Writes,
         actor: &Principal,
         id: AddressListId,
-        write: bool,
-    ) -> Result<AddressList> {
-        let op = list_op(if write { Action::Update } else { Action::Read });
-        actor.require_scopes(op)?;
-        let list = self.store.address_list(id).await?.ok_or(Error::not_found(AddressListId::KIND))?;
-        match list.organization_id {
-            Some(org) => actor.authorize_object(org, op, AddressListId::KIND)?,
-            None if write => actor.require_operator()?,
-            None => {}
-        }
-        Ok(list)
+    ) -> Result<(AddressList, ListGrant)> {
+        actor.require_scopes(list_op(Action::Update))?;
+        writable_list(actor, tx.address_list_for_update(id).await?)
     }
 
     pub async fn create_address_list(
@@ -66,7 +99,7 @@ impl Core {
         annotations: Vec<Annotation>,
         entries: Vec<NewEntry>,
     ) -> Result<AddressList> {
-        actor.authorize(org, list_op(Action::Create))?;
+        let grant = ListGrant::Organization(actor.authorize(org, list_op(Action::Create))?);
         let mut v = Violations::new();
         v.text("name", &name, 1, NAME_MAX);
         Core::check_annotations(&mut v, &annotations);
@@ -89,12 +122,12 @@ impl Core {
             .collect();
         let list =
             AddressList { id, organization_id: Some(org), name, annotations, entries, created_at: now() };
-        self.store.insert_address_list(&list).await?;
+        write_one!(self, insert_address_list(&grant, &list))?;
         Ok(list)
     }
 
     pub async fn address_list(&self, actor: &Principal, id: AddressListId) -> Result<AddressList> {
-        self.authorized_list(actor, id, false).await
+        self.authorized_list(actor, id).await
     }
 
     /// An organization's lists, or with `None` the global ones.
@@ -111,7 +144,7 @@ impl Core {
             }
             None => actor.require_scopes(list_op(Action::List))?,
         }
-        self.store.list_address_lists(org, page).await
+        self.read().await?.list_address_lists(org, page).await
     }
 
     pub async fn update_address_list(
@@ -121,7 +154,8 @@ impl Core {
         name: Option<String>,
         annotations: Option<Vec<Annotation>>,
     ) -> Result<AddressList> {
-        let mut list = self.authorized_list(actor, id, true).await?;
+        let mut tx = self.write().await?;
+        let (mut list, grant) = Self::locked_list(&mut *tx, actor, id).await?;
         let mut v = Violations::new();
         if let Some(name) = &name {
             v.text("name", name, 1, NAME_MAX);
@@ -132,13 +166,16 @@ impl Core {
         v.finish()?;
         list.name = name.unwrap_or(list.name);
         list.annotations = annotations.unwrap_or(list.annotations);
-        self.store.update_address_list(&list).await?;
+        tx.update_address_list(&grant, &list).await?;
+        tx.commit().await?;
         Ok(list)
     }
 
     pub async fn delete_address_list(&self, actor: &Principal, id: AddressListId) -> Result<AddressList> {
-        let list = self.authorized_list(actor, id, true).await?;
-        self.store.delete_address_list(id).await?;
+        let mut tx = self.write().await?;
+        let (list, grant) = Self::locked_list(&mut *tx, actor, id).await?;
+        tx.delete_address_list(&grant, id).await?;
+        tx.commit().await?;
         Ok(list)
     }
 
@@ -150,7 +187,8 @@ impl Core {
         add: Vec<NewEntry>,
         remove: Vec<String>,
     ) -> Result<Vec<AddressListEntry>> {
-        self.authorized_list(actor, id, true).await?;
+        let mut tx = self.write().await?;
+        let (_, grant) = Self::locked_list(&mut *tx, actor, id).await?;
         let mut v = Violations::new();
         if v.count("add", add.len(), MAX_ENTRIES) {
             for (i, e) in add.iter().enumerate() {
@@ -172,24 +210,9 @@ impl Core {
                 name: e.name,
             })
             .collect();
-        self.store.change_address_list_entries(id, &entries, &remove).await?;
+        tx.change_address_list_entries(&grant, id, &entries, &remove).await?;
+        tx.commit().await?;
         Ok(entries)
-    }
-
-    async fn authorized_entry(
-        &self,
-        actor: &Principal,
-        id: AddressListEntryId,
-        write: bool,
-    ) -> Result<AddressListEntry> {
-        actor.require_scopes(list_op(if write { Action::Update } else { Action::Read }))?;
-        let entry =
-            self.store.address_list_entry(id).await?.ok_or(Error::not_found(AddressListEntryId::KIND))?;
-        self.authorized_list(actor, entry.list_id, write).await.map_err(|e| match e {
-            Error::NotFound { .. } => Error::not_found(AddressListEntryId::KIND),
-            other => other,
-        })?;
-        Ok(entry)
     }
 
     pub async fn address_list_entry(
@@ -197,7 +220,25 @@ impl Core {
         actor: &Principal,
         id: AddressListEntryId,
     ) -> Result<AddressListEntry> {
-        self.authorized_entry(actor, id, false).await
+        actor.require_scopes(list_op(Action::Read))?;
+        let mut r = self.read().await?;
+        let entry = r.address_list_entry(id).await?.ok_or(Error::not_found(AddressListEntryId::KIND))?;
+        as_entry(readable_list(actor, r.address_list(entry.list_id).await?))?;
+        Ok(entry)
+    }
+
+    /// An entry the caller may change, locked in `tx` until commit (its list is only read, so
+    /// that entry writes never wait for a list's lock while holding an entry's).
+    async fn locked_entry(
+        tx: &mut dyn Writes,
+        actor: &Principal,
+        id: AddressListEntryId,
+    ) -> Result<(AddressListEntry, ListGrant)> {
+        actor.require_scopes(list_op(Action::Update))?;
+        let entry =
+            tx.address_list_entry_for_update(id).await?.ok_or(Error::not_found(AddressListEntryId::KIND))?;
+        let (_, grant) = as_entry(writable_list(actor, tx.address_list(entry.list_id).await?))?;
+        Ok((entry, grant))
     }
 
     pub async fn list_address_list_entries(
@@ -206,8 +247,8 @@ impl Core {
         list: AddressListId,
         page: PageRequest,
     ) -> Result<Page<AddressListEntry>> {
-        self.authorized_list(actor, list, false).await?;
-        self.store.list_address_list_entries(list, page).await
+        self.authorized_list(actor, list).await?;
+        self.read().await?.list_address_list_entries(list, page).await
     }
 
     pub async fn update_address_list_entry(
@@ -217,13 +258,15 @@ impl Core {
         address: Option<String>,
         name: Option<Option<String>>,
     ) -> Result<AddressListEntry> {
-        let mut entry = self.authorized_entry(actor, id, true).await?;
+        let mut tx = self.write().await?;
+        let (mut entry, grant) = Self::locked_entry(&mut *tx, actor, id).await?;
         entry.address = address.unwrap_or(entry.address);
         entry.name = name.unwrap_or(entry.name);
         let mut v = Violations::new();
         check_entry(&mut v, "", &NewEntry { address: entry.address.clone(), name: entry.name.clone() });
         v.finish()?;
-        self.store.update_address_list_entry(&entry).await?;
+        tx.update_address_list_entry(&grant, &entry).await?;
+        tx.commit().await?;
         Ok(entry)
     }
 
@@ -232,8 +275,10 @@ impl Core {
         actor: &Principal,
         id: AddressListEntryId,
     ) -> Result<AddressListEntry> {
-        let entry = self.authorized_entry(actor, id, true).await?;
-        self.store.delete_address_list_entry(id).await?;
+        let mut tx = self.write().await?;
+        let (entry, grant) = Self::locked_entry(&mut *tx, actor, id).await?;
+        tx.delete_address_list_entry(&grant, id).await?;
+        tx.commit().await?;
         Ok(entry)
     }
 }

@@ -54,10 +54,10 @@ impl Core {
         org: OrganizationId,
         input: CreateIpAddress,
     ) -> Result<IpAddress> {
-        actor.authorize(org, ip_op(Action::Create))?;
+        let grant = actor.authorize(org, ip_op(Action::Create))?;
         let mut v = Violations::new();
         check_label(&mut v, input.vip, input.label.as_deref());
-        let network = self.store.network(input.network_id).await?.filter(|n| n.usable_by(org));
+        let network = self.read().await?.network(input.network_id).await?.filter(|n| n.usable_by(org));
         match &network {
             None => v.push("network_id", ViolationCode::InvalidReference, "no such network"),
             Some(n) if n.prefixes_of(input.version).next().is_none() => v.push(
@@ -84,7 +84,7 @@ impl Core {
             allocation: None,
             created_at: now(),
         };
-        self.store.allocate_ip(&request).await
+        write_one!(self, allocate_ip(&grant, &request))
     }
 
     pub async fn ip_address(
@@ -94,7 +94,7 @@ impl Core {
         id: IpAddressId,
     ) -> Result<IpAddress> {
         actor.authorize(org, ip_op(Action::Read))?;
-        self.store.ip_address(org, id).await?.ok_or(Error::not_found(IpAddressId::KIND))
+        self.read().await?.ip_address(org, id).await?.ok_or(Error::not_found(IpAddressId::KIND))
     }
 
     pub async fn list_ip_addresses(
@@ -106,7 +106,7 @@ impl Core {
     ) -> Result<Page<IpAddress>> {
         actor.authorize(org, ip_op(Action::List))?;
         self.existing_organization(org).await?;
-        self.store.list_ip_addresses(org, filter, page).await
+        self.read().await?.list_ip_addresses(org, filter, page).await
     }
 
     pub async fn update_ip_address(
@@ -116,8 +116,9 @@ impl Core {
         id: IpAddressId,
         patch: IpAddressPatch,
     ) -> Result<IpAddress> {
-        actor.authorize(org, ip_op(Action::Update))?;
-        let current = self.store.ip_address(org, id).await?.ok_or(Error::not_found(IpAddressId::KIND))?;
+        let grant = actor.authorize(org, ip_op(Action::Update))?;
+        let mut tx = self.write().await?;
+        let current = tx.ip_address_for_update(org, id).await?.ok_or(Error::not_found(IpAddressId::KIND))?;
         let mut v = Violations::new();
         let vip = patch.vip.unwrap_or(current.vip);
         let label = patch.label.clone().unwrap_or(current.label);
@@ -126,7 +127,9 @@ impl Core {
             check_hostname(&mut v, "reverse_dns", name);
         }
         v.finish()?;
-        self.store.update_ip_address(org, id, &patch).await
+        let updated = tx.update_ip_address(&grant, id, &patch).await?;
+        tx.commit().await?;
+        Ok(updated)
     }
 
     pub async fn release_ip_address(
@@ -135,8 +138,8 @@ impl Core {
         org: OrganizationId,
         id: IpAddressId,
     ) -> Result<()> {
-        actor.authorize(org, ip_op(Action::Delete))?;
-        self.store.release_ip_address(org, id).await
+        let grant = actor.authorize(org, ip_op(Action::Delete))?;
+        write_one!(self, release_ip_address(&grant, id))
     }
 
     /// Allocates the address to an interface of a server of the same organization, on the
@@ -149,10 +152,11 @@ impl Core {
         server_id: ServerId,
         interface_id: InterfaceId,
     ) -> Result<IpAddress> {
-        actor.authorize(org, ip_op(Action::Update))?;
-        let ip = self.store.ip_address(org, id).await?.ok_or(Error::not_found(IpAddressId::KIND))?;
+        let grant = actor.authorize(org, ip_op(Action::Update))?;
+        let mut tx = self.write().await?;
+        let ip = tx.ip_address_for_update(org, id).await?.ok_or(Error::not_found(IpAddressId::KIND))?;
         let mut v = Violations::new();
-        match self.store.server(org, server_id).await? {
+        match tx.server(org, server_id).await? {
             None => v.push("server_id", ViolationCode::InvalidReference, "no such server"),
             Some(server) => match server.interfaces.iter().find(|i| i.id == interface_id) {
                 None => {
@@ -165,7 +169,10 @@ impl Core {
             },
         }
         v.finish()?;
-        self.store.set_ip_allocation(org, id, Some(Allocation { server_id, interface_id })).await
+        let allocated =
+            tx.set_ip_allocation(&grant, id, Some(Allocation { server_id, interface_id })).await?;
+        tx.commit().await?;
+        Ok(allocated)
     }
 
     pub async fn unallocate_ip_address(
@@ -174,11 +181,14 @@ impl Core {
         org: OrganizationId,
         id: IpAddressId,
     ) -> Result<IpAddress> {
-        actor.authorize(org, ip_op(Action::Update))?;
-        let ip = self.store.ip_address(org, id).await?.ok_or(Error::not_found(IpAddressId::KIND))?;
+        let grant = actor.authorize(org, ip_op(Action::Update))?;
+        let mut tx = self.write().await?;
+        let ip = tx.ip_address_for_update(org, id).await?.ok_or(Error::not_found(IpAddressId::KIND))?;
         if ip.allocation.is_none() {
             return Err(Error::NotAllocated);
         }
-        self.store.set_ip_allocation(org, id, None).await
+        let unallocated = tx.set_ip_allocation(&grant, id, None).await?;
+        tx.commit().await?;
+        Ok(unallocated)
     }
 }

@@ -20,6 +20,7 @@ use crate::limits::{MAX_CONFIG_OVERRIDES, MAX_CONFIG_OVERRIDES_BYTES, MAX_STATIC
 use crate::model::{now, Allocation, Host, HostFilter, IpRequest, Overlay, Server};
 use crate::page::{Page, PageRequest};
 use crate::service::CreateInterface;
+use crate::store::Reads;
 use crate::validate::{json_has_nul, Violations};
 
 fn host_op(action: Action) -> Operation {
@@ -103,14 +104,14 @@ fn check_config_overrides(v: &mut Violations, text: &str) {
 
 impl Core {
     async fn check_role(
-        &self,
+        r: &mut dyn Reads,
         v: &mut Violations,
         actor: &Principal,
         org: OrganizationId,
         role: Option<SecurityGroupId>,
     ) -> Result<()> {
         if let Some(role) = role {
-            if !self.names_role(actor, org, role).await? {
+            if !Self::role_exists(r, actor, org, role).await? {
                 v.push("role_id", ViolationCode::InvalidReference, "must be an existing role");
             }
         }
@@ -123,12 +124,12 @@ impl Core {
         org: OrganizationId,
         input: CreateHost,
     ) -> Result<Host> {
-        actor.authorize(org, host_op(Action::Create))?;
+        let grant = actor.authorize(org, host_op(Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         check_tags(&mut v, &input.tags);
         check_overlay(&mut v, &input.overlay);
-        self.check_role(&mut v, actor, org, input.role).await?;
+        Self::check_role(&mut *self.read().await?, &mut v, actor, org, input.role).await?;
         let server_id = ServerId::random();
         let created_at = now();
         let plan = InterfacePlan { org, server_id, created_at, at: String::new() };
@@ -139,8 +140,12 @@ impl Core {
         if let Some(interface) =
             interface.as_ref().filter(|_| claims.is_empty() && iface.addresses.is_empty())
         {
-            let network =
-                self.store.network(interface.network_id).await?.ok_or(Error::not_found(NetworkId::KIND))?;
+            let network = self
+                .read()
+                .await?
+                .network(interface.network_id)
+                .await?
+                .ok_or(Error::not_found(NetworkId::KIND))?;
             let version = [IpVersion::V4, IpVersion::V6]
                 .into_iter()
                 .find(|version| network.prefixes_of(*version).next().is_some());
@@ -181,12 +186,12 @@ impl Core {
             overlay: input.overlay,
             modified_at: created_at,
         };
-        self.store.insert_host(&host, &claims, allocate.as_ref()).await
+        write_one!(self, insert_host(&grant, &host, &claims, allocate.as_ref()))
     }
 
     pub async fn host(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<Host> {
         actor.authorize(org, host_op(Action::Read))?;
-        self.store.host(org, id).await?.ok_or(Error::not_found(ServerId::KIND))
+        self.read().await?.host(org, id).await?.ok_or(Error::not_found(ServerId::KIND))
     }
 
     pub async fn list_hosts(
@@ -198,7 +203,7 @@ impl Core {
     ) -> Result<Page<Host>> {
         actor.authorize(org, host_op(Action::List))?;
         self.existing_organization(org).await?;
-        self.store.list_hosts(org, filter, page).await
+        self.read().await?.list_hosts(org, filter, page).await
     }
 
     pub async fn update_host(
@@ -208,8 +213,9 @@ impl Core {
         id: ServerId,
         patch: HostPatch,
     ) -> Result<Host> {
-        actor.authorize(org, host_op(Action::Update))?;
-        let mut host = self.store.host(org, id).await?.ok_or(Error::not_found(ServerId::KIND))?;
+        let grant = actor.authorize(org, host_op(Action::Update))?;
+        let mut tx = self.write().await?;
+        let mut host = tx.host_for_update(org, id).await?.ok_or(Error::not_found(ServerId::KIND))?;
         let mut v = Violations::new();
         if patch.network_id.is_some_and(|n| Some(n) != host.network_id()) {
             v.push("network_id", ViolationCode::InvalidValue, "cannot be changed after the host is created");
@@ -234,7 +240,7 @@ impl Core {
             host.server.tags = tags;
         }
         if let Some(role) = patch.role {
-            self.check_role(&mut v, actor, org, role).await?;
+            Self::check_role(&mut *tx, &mut v, actor, org, role).await?;
             host.role = role;
         }
         let overlay = &mut host.overlay;
@@ -250,14 +256,17 @@ impl Core {
         check_overlay(&mut v, &host.overlay);
         v.finish()?;
         host.modified_at = now();
-        self.store.update_host(&host).await?;
+        tx.update_host(&grant, &host).await?;
+        tx.commit().await?;
         Ok(host)
     }
 
     /// Deletes the host's server (its addresses are released, its role membership goes with it).
     pub async fn delete_host(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<()> {
-        actor.authorize(org, host_op(Action::Delete))?;
-        self.store.host(org, id).await?.ok_or(Error::not_found(ServerId::KIND))?;
-        self.store.delete_server(org, id).await
+        let grant = actor.authorize(org, host_op(Action::Delete))?;
+        let mut tx = self.write().await?;
+        tx.host_for_update(org, id).await?.ok_or(Error::not_found(ServerId::KIND))?;
+        tx.delete_server(&grant, id).await?;
+        tx.commit().await
     }
 }

@@ -75,7 +75,7 @@ pub(super) fn check_tags(v: &mut Violations, tags: &[String]) {
 
 impl Core {
     pub async fn create_data_center(&self, actor: &Principal, input: CreateDataCenter) -> Result<DataCenter> {
-        actor.require_operator()?;
+        let grant = actor.require_operator()?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         v.slug("permalink", &input.permalink);
@@ -114,22 +114,22 @@ impl Core {
             country: input.country,
             created_at: now(),
         };
-        self.store.insert_data_center(&dc).await?;
+        write_one!(self, insert_data_center(&grant, &dc))?;
         Ok(dc)
     }
 
     pub async fn data_center(&self, actor: &Principal, id: DataCenterId) -> Result<DataCenter> {
         actor.require_operator()?;
-        self.store.data_center(id).await?.ok_or(Error::not_found(DataCenterId::KIND))
+        self.read().await?.data_center(id).await?.ok_or(Error::not_found(DataCenterId::KIND))
     }
 
     pub async fn list_data_centers(&self, actor: &Principal, page: PageRequest) -> Result<Page<DataCenter>> {
         actor.require_operator()?;
-        self.store.list_data_centers(page).await
+        self.read().await?.list_data_centers(page).await
     }
 
     pub async fn create_network(&self, actor: &Principal, input: CreateNetwork) -> Result<Network> {
-        actor.require_operator()?;
+        let grant = actor.require_operator()?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         if let Some(permalink) = &input.permalink {
@@ -174,11 +174,11 @@ impl Core {
                 }
             }
         }
-        if self.store.data_center(input.data_center_id).await?.is_none() {
+        if self.read().await?.data_center(input.data_center_id).await?.is_none() {
             v.push("data_center_id", ViolationCode::InvalidReference, "no such data center");
         }
         if let Some(org) = input.organization_id {
-            if self.store.organization(org).await?.is_none() {
+            if self.read().await?.organization(org).await?.is_none() {
                 v.push("organization_id", ViolationCode::InvalidReference, "no such organization");
             }
         }
@@ -194,18 +194,18 @@ impl Core {
             organization_id: input.organization_id,
             created_at: now(),
         };
-        self.store.insert_network(&network).await?;
+        write_one!(self, insert_network(&grant, &network))?;
         Ok(network)
     }
 
     pub async fn network(&self, actor: &Principal, id: NetworkId) -> Result<Network> {
         actor.require_operator()?;
-        self.store.network(id).await?.ok_or(Error::not_found(NetworkId::KIND))
+        self.read().await?.network(id).await?.ok_or(Error::not_found(NetworkId::KIND))
     }
 
     pub async fn list_networks(&self, actor: &Principal, page: PageRequest) -> Result<Page<Network>> {
         actor.require_operator()?;
-        self.store.list_networks(None, page).await
+        self.read().await?.list_networks(None, page).await
     }
 
     pub async fn create_server(
@@ -214,7 +214,7 @@ impl Core {
         org: OrganizationId,
         input: CreateServer,
     ) -> Result<Server> {
-        actor.authorize(org, Operation::new(Resource::Server, Action::Create))?;
+        let grant = actor.authorize(org, Operation::new(Resource::Server, Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         check_tags(&mut v, &input.tags);
@@ -246,7 +246,7 @@ impl Core {
             tags: input.tags,
             created_at,
         };
-        self.store.insert_server(&server, &claims).await?;
+        write_one!(self, insert_server(&grant, &server, &claims))?;
         Ok(server)
     }
 
@@ -264,7 +264,7 @@ impl Core {
         if !v.count(&format!("{at}addresses"), iface.addresses.len(), MAX_ADDRESSES) {
             return Ok(None);
         }
-        let network = self.store.network(iface.network_id).await?.filter(|n| n.usable_by(plan.org));
+        let network = self.read().await?.network(iface.network_id).await?.filter(|n| n.usable_by(plan.org));
         let Some(network) = network else {
             v.push(format!("{at}network_id"), ViolationCode::InvalidReference, "no such network");
             return Ok(None);
@@ -307,7 +307,7 @@ impl Core {
 
     pub async fn server(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<Server> {
         actor.authorize(org, Operation::new(Resource::Server, Action::Read))?;
-        self.store.server(org, id).await?.ok_or(Error::not_found(ServerId::KIND))
+        self.read().await?.server(org, id).await?.ok_or(Error::not_found(ServerId::KIND))
     }
 
     pub async fn list_servers(
@@ -318,11 +318,11 @@ impl Core {
     ) -> Result<Page<Server>> {
         actor.authorize(org, Operation::new(Resource::Server, Action::List))?;
         self.existing_organization(org).await?;
-        self.store.list_servers(org, page).await
+        self.read().await?.list_servers(org, page).await
     }
 
     pub async fn delete_server(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<()> {
-        actor.authorize(org, Operation::new(Resource::Server, Action::Delete))?;
-        self.store.delete_server(org, id).await
+        let grant = actor.authorize(org, Operation::new(Resource::Server, Action::Delete))?;
+        write_one!(self, delete_server(&grant, id))
     }
 }

@@ -52,20 +52,34 @@ impl Core {
         Ok(org)
     }
 
+    /// The id of an organization named by id or sub-domain that the caller belongs to (or any,
+    /// for the operator), for faces whose paths name the account (Hostway); another
+    /// organization is [`Error::NotFound`], like a missing one.
+    pub async fn member_organization(
+        &self,
+        actor: &Principal,
+        reference: &OrganizationRef,
+    ) -> Result<OrganizationId> {
+        let org = self.resolve_organization(reference).await?;
+        actor.require_member(org)?;
+        Ok(org)
+    }
+
     /// The id of an organization named by id or sub-domain ([`Error::NotFound`] if none).
     ///
     /// A sub-domain with control characters (a NUL) names nothing and cannot be compared by
     /// every backend: it is refused as [`Error::Invalid`] at `sub_domain` (faces name their own
     /// field), the same on every backend, without a lookup. It reveals nothing: no organization
     /// can have such a sub-domain.
-    pub async fn resolve_organization(&self, reference: &OrganizationRef) -> Result<OrganizationId> {
+    async fn resolve_organization(&self, reference: &OrganizationRef) -> Result<OrganizationId> {
         match reference {
             OrganizationRef::Id(id) => Ok(*id),
             OrganizationRef::SubDomain(sub) if sub.chars().any(char::is_control) => {
                 Err(invalid_characters("sub_domain"))
             }
             OrganizationRef::SubDomain(sub) => self
-                .store
+                .read()
+                .await?
                 .organization_by_sub_domain(sub)
                 .await?
                 .map(|o| o.id)
@@ -76,10 +90,10 @@ impl Core {
     /// Every organization the caller may see: all for the operator, its own for a token.
     pub async fn visible_organizations(&self, actor: &Principal) -> Result<Vec<crate::model::Organization>> {
         match actor.organization_id() {
-            None => Ok(self.store.list_organizations(PageRequest::all()).await?.items),
+            None => Ok(self.read().await?.list_organizations(PageRequest::all()).await?.items),
             Some(org) => {
                 actor.authorize(org, Operation::new(Resource::Organization, Action::List))?;
-                Ok(self.store.organization(org).await?.into_iter().collect())
+                Ok(self.read().await?.organization(org).await?.into_iter().collect())
             }
         }
     }
@@ -91,12 +105,13 @@ impl Core {
         reference: &PermalinkRef<NetworkId>,
     ) -> Result<Network> {
         let network = match reference {
-            PermalinkRef::Id(id) => self.store.network(*id).await?,
+            PermalinkRef::Id(id) => self.read().await?.network(*id).await?,
             PermalinkRef::Permalink(p) if p.chars().any(char::is_control) => {
                 return Err(invalid_characters("permalink"))
             }
             PermalinkRef::Permalink(p) => {
-                let all = self.store.list_networks(actor.organization_id(), PageRequest::all()).await?;
+                let all =
+                    self.read().await?.list_networks(actor.organization_id(), PageRequest::all()).await?;
                 all.items.into_iter().find(|n| n.permalink.as_deref() == Some(p.as_str()))
             }
         };
@@ -109,32 +124,43 @@ impl Core {
     pub async fn available_networks(&self, actor: &Principal, org: OrganizationId) -> Result<Vec<Network>> {
         actor.authorize(org, Operation::new(Resource::Network, Action::Read))?;
         self.existing_organization(org).await?;
-        Ok(self.store.list_networks(Some(org), PageRequest::all()).await?.items)
+        Ok(self.read().await?.list_networks(Some(org), PageRequest::all()).await?.items)
     }
 
-    /// A data center, by id or permalink. Data centers are public to every authenticated caller.
-    pub async fn visible_data_center(&self, reference: &PermalinkRef<DataCenterId>) -> Result<DataCenter> {
+    /// A data center, by id or permalink. Data centers are public to every authenticated caller:
+    /// the principal is that proof.
+    pub async fn visible_data_center(
+        &self,
+        _actor: &Principal,
+        reference: &PermalinkRef<DataCenterId>,
+    ) -> Result<DataCenter> {
         let dc = match reference {
-            PermalinkRef::Id(id) => self.store.data_center(*id).await?,
+            PermalinkRef::Id(id) => self.read().await?.data_center(*id).await?,
             PermalinkRef::Permalink(p) if p.chars().any(char::is_control) => {
                 return Err(invalid_characters("permalink"))
             }
             PermalinkRef::Permalink(p) => {
-                let all = self.store.list_data_centers(PageRequest::all()).await?;
+                let all = self.read().await?.list_data_centers(PageRequest::all()).await?;
                 all.items.into_iter().find(|d| &d.permalink == p)
             }
         };
         dc.ok_or(Error::not_found(DataCenterId::KIND))
     }
 
-    /// The shared default network of a data center.
-    pub async fn default_network(&self, reference: &PermalinkRef<DataCenterId>) -> Result<Network> {
-        let dc = self.visible_data_center(reference).await?;
-        let all = self.store.list_networks(None, PageRequest::all()).await?;
-        all.items
+    /// A data center (public to every authenticated caller) and its shared default network.
+    pub async fn default_network(
+        &self,
+        actor: &Principal,
+        reference: &PermalinkRef<DataCenterId>,
+    ) -> Result<(DataCenter, Network)> {
+        let dc = self.visible_data_center(actor, reference).await?;
+        let all = self.read().await?.list_networks(None, PageRequest::all()).await?;
+        let network = all
+            .items
             .into_iter()
             .find(|n| n.data_center_id == dc.id && n.is_default && n.organization_id.is_none())
-            .ok_or(Error::not_found(NetworkId::KIND))
+            .ok_or(Error::not_found(NetworkId::KIND))?;
+        Ok((dc, network))
     }
 
     /// An address named by id or by the address itself, if the caller may `action` it.
@@ -147,8 +173,10 @@ impl Core {
         let op = Operation::new(Resource::IpAddress, action);
         actor.require_scopes(op)?;
         let found = match reference {
-            IpRef::Id(id) => self.store.ip_address_anywhere(*id).await?,
-            IpRef::Address(addr) => self.store.ip_address_by_address(actor.organization_id(), *addr).await?,
+            IpRef::Id(id) => self.read().await?.ip_address_anywhere(*id).await?,
+            IpRef::Address(addr) => {
+                self.read().await?.ip_address_by_address(actor.organization_id(), *addr).await?
+            }
         };
         let ip = found.ok_or(Error::not_found(IpAddressId::KIND))?;
         actor.authorize_object(ip.organization_id, op, IpAddressId::KIND)?;
@@ -159,7 +187,7 @@ impl Core {
     pub async fn ip_allocation_server(&self, actor: &Principal, ip: &IpAddress) -> Result<Option<Server>> {
         actor.authorize(ip.organization_id, Operation::new(Resource::IpAddress, Action::Read))?;
         match ip.allocation {
-            Some(a) => self.store.server(ip.organization_id, a.server_id).await,
+            Some(a) => self.read().await?.server(ip.organization_id, a.server_id).await,
             None => Ok(None),
         }
     }
@@ -174,12 +202,18 @@ impl Core {
         org: OrganizationId,
         id: crate::id::SecurityGroupId,
     ) -> Result<bool> {
+        Self::role_exists(&mut *self.read().await?, actor, org, id).await
+    }
+
+    /// [`Core::names_role`] through a read handle or a write transaction.
+    pub(super) async fn role_exists(
+        r: &mut dyn crate::store::Reads,
+        actor: &Principal,
+        org: OrganizationId,
+        id: crate::id::SecurityGroupId,
+    ) -> Result<bool> {
         actor.authorize(org, Operation::read_group(GroupKind::Role))?;
-        Ok(self
-            .store
-            .security_group(id)
-            .await?
-            .is_some_and(|g| g.organization_id == org && g.kind == GroupKind::Role))
+        Ok(r.security_group(id).await?.is_some_and(|g| g.organization_id == org && g.kind == GroupKind::Role))
     }
 
     /// A page of the networks an organization may use, for faces whose clients list them with
@@ -192,6 +226,6 @@ impl Core {
     ) -> Result<crate::page::Page<Network>> {
         actor.authorize(org, Operation::new(Resource::Network, Action::List))?;
         self.existing_organization(org).await?;
-        self.store.list_networks(Some(org), page).await
+        self.read().await?.list_networks(Some(org), page).await
     }
 }

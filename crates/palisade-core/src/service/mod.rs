@@ -1,8 +1,21 @@
 //! The application layer: one method per operation, shared by every face.
 //!
 //! A method authorizes first (one `require_*` call on the principal), then validates the whole
-//! input (collecting every violation), then makes exactly one atomic store call. Faces call
-//! these methods and render the result; they never talk to the store themselves.
+//! input (collecting every violation), then writes in one store transaction: a read-modify-write
+//! update reads its object with a `*_for_update` call in that same transaction, so concurrent
+//! partial updates of one object cannot lose one another. Faces call these methods and render
+//! the result; they never talk to the store themselves.
+
+/// `write_one!(core, method(args…))`: one write in its own transaction, committed if it
+/// succeeds (a failure drops, so rolls back, the transaction).
+macro_rules! write_one {
+    ($core:expr, $method:ident ( $($arg:expr),* $(,)? )) => {{
+        let mut tx = $core.store.write().await?;
+        let out = tx.$method($($arg),*).await?;
+        tx.commit().await?;
+        crate::error::Result::Ok(out)
+    }};
+}
 
 mod address_lists;
 mod addresses;
@@ -26,9 +39,10 @@ pub use tenancy::{CreateApiToken, CreateOrganization, CreateUser, CreatedApiToke
 use crate::auth::{Principal, TokenPrincipal, UserPrincipal};
 use crate::authn::{AuthSettings, Authn, Charge};
 use crate::error::{Error, Forbidden, Result, Unauthenticated};
+use crate::grant::OperatorGrant;
 use crate::model::{now, Organization, OrganizationStatus};
 use crate::secret::{new_operator_secret, token_id_of, RevealedSecret, SecretHash};
-use crate::store::Store;
+use crate::store::{Reads, Store, Writes};
 
 /// The settings key under which the generated operator token's hash is kept.
 pub const OPERATOR_TOKEN_SETTING: &str = "operator_token_sha256";
@@ -67,8 +81,14 @@ impl Core {
         Self { store, operator: Arc::new(operator), settings: Arc::new(settings), authn }
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// A read handle on the store.
+    pub(crate) async fn read(&self) -> Result<Box<dyn Reads>> {
+        self.store.read().await
+    }
+
+    /// A write transaction on the store, for a method to commit.
+    pub(crate) async fn write(&self) -> Result<Box<dyn Writes>> {
+        self.store.write().await
     }
 
     /// Whether the database answers.
@@ -92,7 +112,7 @@ impl Core {
             return Ok(Principal::Operator);
         }
         let id = token_id_of(presented).ok_or_else(invalid)?;
-        let creds = self.store.token_credentials(id).await?.ok_or_else(invalid)?;
+        let creds = self.read().await?.token_credentials(id).await?.ok_or_else(invalid)?;
         if !creds.secret_hash.verify(presented) {
             return Err(invalid());
         }
@@ -132,7 +152,7 @@ impl Core {
         let authn = &self.authn;
         // A username no user can have (a NUL, say) is not looked up, but costs the same.
         let creds = if tenancy::could_be_username(username) {
-            self.store.user_credentials(username).await?
+            self.read().await?.user_credentials(username).await?
         } else {
             None
         };
@@ -191,13 +211,16 @@ pub async fn operator_credential(
     if let Some(given) = given {
         return Ok((SecretHash::of(given), None));
     }
-    if let Some(stored) = store.setting(OPERATOR_TOKEN_SETTING).await? {
+    if let Some(stored) = store.read().await?.setting(OPERATOR_TOKEN_SETTING).await? {
         let hash = SecretHash::from_hex(&stored)
             .ok_or_else(|| Error::internal("stored operator hash is corrupt"))?;
         return Ok((hash, None));
     }
     let (secret, hash) = new_operator_secret();
-    let stored = store.init_setting(OPERATOR_TOKEN_SETTING, &hash.to_hex()).await?;
+    let mut tx = store.write().await?;
+    // The server itself, starting, stands in for the operator.
+    let stored = tx.init_setting(&OperatorGrant::new(), OPERATOR_TOKEN_SETTING, &hash.to_hex()).await?;
+    tx.commit().await?;
     if stored == hash.to_hex() {
         Ok((hash, Some(secret)))
     } else {

@@ -14,6 +14,7 @@ use super::Core;
 use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
+use crate::grant::Authorized;
 use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, TagId};
 use crate::limits::{
     MAX_ANNOTATIONS, MAX_ANNOTATION_VALUE, MAX_MEMBERS, MAX_PORT_RANGES, MAX_REMOTES, MAX_RULES, MAX_TAGS,
@@ -25,6 +26,7 @@ use crate::policy::{
     Action as RuleAction, Annotation, Direction, GroupFilter, GroupKind, Member, PortRange, Protocol, Remote,
     Rule, RulePatch, SecurityGroup, SecurityGroupPatch, ServerGroup,
 };
+use crate::store::{Reads, Writes};
 use crate::validate::Violations;
 
 fn group_op(kind: GroupKind, action: Action) -> Operation {
@@ -69,18 +71,23 @@ fn protocol_name(p: Protocol) -> String {
 
 impl Core {
     /// Members of a group: at most [`MAX_MEMBERS`], counted before any is looked up.
-    async fn check_members(&self, v: &mut Violations, org: OrganizationId, members: &[Member]) -> Result<()> {
+    async fn check_members(
+        r: &mut dyn Reads,
+        v: &mut Violations,
+        org: OrganizationId,
+        members: &[Member],
+    ) -> Result<()> {
         if !v.count("members", members.len(), MAX_MEMBERS) {
             return Ok(());
         }
         let mut seen = BTreeSet::new();
         for (i, member) in members.iter().enumerate() {
             let exists = match member {
-                Member::Server(server) => self.store.server(org, *server).await?.is_some(),
+                Member::Server(server) => r.server(org, *server).await?.is_some(),
                 Member::ServerGroup(group) => {
-                    self.store.server_group(*group).await?.is_some_and(|g| g.organization_id == org)
+                    r.server_group(*group).await?.is_some_and(|g| g.organization_id == org)
                 }
-                Member::Tag(tag) => self.store.tag(*tag).await?.is_some_and(|t| t.organization_id == org),
+                Member::Tag(tag) => r.tag(*tag).await?.is_some_and(|t| t.organization_id == org),
             };
             if !seen.insert(*member) {
                 v.push(format!("members[{i}]"), ViolationCode::Duplicate, "is listed twice");
@@ -123,7 +130,7 @@ impl Core {
 
     /// Validates a rule of `group`; `at` prefixes the paths (`rules[2].`).
     async fn check_rule(
-        &self,
+        r: &mut dyn Reads,
         v: &mut Violations,
         actor: &Principal,
         group: &SecurityGroup,
@@ -143,6 +150,7 @@ impl Core {
         if !Self::check_rule_size(v, rule.ports.len(), &rule.remotes, at) {
             return Ok(());
         }
+        let org = group.organization_id;
         for (i, remote) in rule.remotes.iter().enumerate() {
             // Faces build CIDR remotes with `Remote::cidr`; the core holds every face to it.
             if let Remote::Cidr(text) = remote {
@@ -157,28 +165,16 @@ impl Core {
                 }
             }
             let known = match remote {
-                Remote::Server(id) => self.store.server(group.organization_id, *id).await?.is_some(),
-                Remote::Group(id) => self
-                    .store
-                    .security_group(*id)
-                    .await?
-                    .is_some_and(|g| g.organization_id == group.organization_id),
-                Remote::ServerGroup(id) => self
-                    .store
-                    .server_group(*id)
-                    .await?
-                    .is_some_and(|g| g.organization_id == group.organization_id),
-                Remote::Hosts { role: Some(id), .. } => {
-                    self.names_role(actor, group.organization_id, *id).await?
+                Remote::Server(id) => r.server(org, *id).await?.is_some(),
+                Remote::Group(id) => r.security_group(*id).await?.is_some_and(|g| g.organization_id == org),
+                Remote::ServerGroup(id) => {
+                    r.server_group(*id).await?.is_some_and(|g| g.organization_id == org)
                 }
-                Remote::AddressList(id) => self
-                    .store
-                    .address_list(*id)
-                    .await?
-                    .is_some_and(|l| l.organization_id.is_none_or(|org| org == group.organization_id)),
-                Remote::Tag(id) => {
-                    self.store.tag(*id).await?.is_some_and(|t| t.organization_id == group.organization_id)
+                Remote::Hosts { role: Some(id), .. } => Self::role_exists(r, actor, org, *id).await?,
+                Remote::AddressList(id) => {
+                    r.address_list(*id).await?.is_some_and(|l| l.organization_id.is_none_or(|o| o == org))
                 }
+                Remote::Tag(id) => r.tag(*id).await?.is_some_and(|t| t.organization_id == org),
                 _ => true,
             };
             if !known {
@@ -200,14 +196,35 @@ impl Core {
     ) -> Result<SecurityGroup> {
         let op = group_op(kind, action);
         actor.require_scopes(op)?;
-        let group = self
-            .store
-            .security_group(id)
-            .await?
-            .filter(|g| g.kind == kind)
-            .ok_or(Error::not_found(SecurityGroupId::KIND))?;
-        actor.authorize_object(group.organization_id, op, SecurityGroupId::KIND)?;
-        Ok(group)
+        let group = self.read().await?.security_group(id).await?;
+        Self::authorize_group(actor, group, kind, op).map(Authorized::into_inner)
+    }
+
+    /// [`Core::authorized_group`] in a write transaction: the group is locked until commit, so
+    /// what the caller changes is applied to the group as it is now.
+    async fn locked_group(
+        tx: &mut dyn Writes,
+        actor: &Principal,
+        id: SecurityGroupId,
+        kind: GroupKind,
+        action: Action,
+    ) -> Result<Authorized<SecurityGroup>> {
+        let op = group_op(kind, action);
+        actor.require_scopes(op)?;
+        let group = tx.security_group_for_update(id).await?;
+        Self::authorize_group(actor, group, kind, op)
+    }
+
+    /// A group of `kind` of an organization `op` is allowed on, else not found.
+    fn authorize_group(
+        actor: &Principal,
+        group: Option<SecurityGroup>,
+        kind: GroupKind,
+        op: Operation,
+    ) -> Result<Authorized<SecurityGroup>> {
+        let group = group.filter(|g| g.kind == kind).ok_or(Error::not_found(SecurityGroupId::KIND))?;
+        let grant = actor.authorize_object(group.organization_id, op, SecurityGroupId::KIND)?;
+        Ok(Authorized::new(group, grant))
     }
 
     pub async fn create_security_group(
@@ -216,7 +233,7 @@ impl Core {
         org: OrganizationId,
         input: CreateSecurityGroup,
     ) -> Result<(SecurityGroup, Vec<Rule>)> {
-        actor.authorize(org, group_op(input.kind, Action::Create))?;
+        let grant = actor.authorize(org, group_op(input.kind, Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         if let Some(d) = &input.description {
@@ -231,9 +248,10 @@ impl Core {
         if !rules_sized || !v.count("members", input.members.len(), MAX_MEMBERS) {
             v.checkpoint()?;
         }
-        self.check_members(&mut v, org, &input.members).await?;
+        let mut tx = self.write().await?;
+        Self::check_members(&mut *tx, &mut v, org, &input.members).await?;
         v.finish()?;
-        self.existing_organization(org).await?;
+        tx.organization(org).await?.ok_or(Error::not_found(OrganizationId::KIND))?;
         let at = now();
         let group = SecurityGroup {
             id: SecurityGroupId::random(),
@@ -248,14 +266,15 @@ impl Core {
             created_at: at,
             updated_at: at,
         };
-        let rules = self.build_rules(actor, &group, input.rules).await?;
-        self.store.insert_security_group(&group, &rules).await?;
+        let rules = Self::build_rules(&mut *tx, actor, &group, input.rules).await?;
+        tx.insert_security_group(&grant, &group, &rules).await?;
+        tx.commit().await?;
         Ok((group, rules))
     }
 
     /// Rules for `group` from their descriptions, validated together (paths `rules[i].…`).
     async fn build_rules(
-        &self,
+        r: &mut dyn Reads,
         actor: &Principal,
         group: &SecurityGroup,
         inputs: Vec<CreateRule>,
@@ -289,7 +308,7 @@ impl Core {
             {
                 return Err(crate::policy::allow_all_violation(rule.direction));
             }
-            self.check_rule(&mut v, actor, group, &rule, &format!("rules[{i}].")).await?;
+            Self::check_rule(r, &mut v, actor, group, &rule, &format!("rules[{i}].")).await?;
             rules.push(rule);
         }
         v.finish()?;
@@ -304,7 +323,7 @@ impl Core {
         kind: GroupKind,
     ) -> Result<(SecurityGroup, Vec<Rule>)> {
         let group = self.authorized_group(actor, id, kind, Action::Read).await?;
-        let rules = self.store.list_rules(id, PageRequest::all()).await?.items;
+        let rules = self.read().await?.list_rules(id, PageRequest::all()).await?.items;
         Ok((group, rules))
     }
 
@@ -319,10 +338,11 @@ impl Core {
     ) -> Result<Page<(SecurityGroup, Vec<Rule>)>> {
         actor.authorize(org, group_op(kind, Action::List))?;
         self.existing_organization(org).await?;
-        let groups = self.store.list_security_groups(org, kind, &GroupFilter::default(), page).await?;
+        let groups =
+            self.read().await?.list_security_groups(org, kind, &GroupFilter::default(), page).await?;
         let ids: Vec<SecurityGroupId> = groups.items.iter().map(|g| g.id).collect();
         let mut rules: HashMap<SecurityGroupId, Vec<Rule>> = HashMap::new();
-        for rule in self.store.rules_of_groups(&ids).await? {
+        for rule in self.read().await?.rules_of_groups(&ids).await? {
             rules.entry(rule.group_id).or_default().push(rule);
         }
         let items = groups
@@ -347,7 +367,8 @@ impl Core {
         description: Option<String>,
         rules: Vec<CreateRule>,
     ) -> Result<(SecurityGroup, Vec<Rule>)> {
-        let group = self.authorized_group(actor, id, kind, Action::Update).await?;
+        let mut tx = self.write().await?;
+        let group = Self::locked_group(&mut *tx, actor, id, kind, Action::Update).await?;
         let mut v = Violations::new();
         if let Some(name) = &name {
             v.text("name", name, 1, NAME_MAX);
@@ -356,14 +377,15 @@ impl Core {
             v.text("description", d, 0, NAME_MAX);
         }
         v.finish()?;
-        let rules = self.build_rules(actor, &group, rules).await?;
+        let rules = Self::build_rules(&mut *tx, actor, &group, rules).await?;
         let patch = SecurityGroupPatch {
             name,
             description: Some(description),
             rules: Some(rules.clone()),
             ..Default::default()
         };
-        let group = self.store.update_security_group(id, &patch, now()).await?;
+        let group = tx.update_security_group(group.grant(), id, &patch, now()).await?;
+        tx.commit().await?;
         Ok((group, rules))
     }
 
@@ -397,7 +419,7 @@ impl Core {
         }
         v.finish()?;
         self.existing_organization(org).await?;
-        self.store.list_security_groups(org, kind, filter, page).await
+        self.read().await?.list_security_groups(org, kind, filter, page).await
     }
 
     pub async fn update_security_group(
@@ -407,7 +429,8 @@ impl Core {
         kind: GroupKind,
         patch: SecurityGroupPatch,
     ) -> Result<SecurityGroup> {
-        let group = self.authorized_group(actor, id, kind, Action::Update).await?;
+        let mut tx = self.write().await?;
+        let group = Self::locked_group(&mut *tx, actor, id, kind, Action::Update).await?;
         let mut v = Violations::new();
         if let Some(name) = &patch.name {
             v.text("name", name, 1, NAME_MAX);
@@ -419,10 +442,12 @@ impl Core {
             Self::check_annotations(&mut v, annotations);
         }
         if let Some(members) = &patch.members {
-            self.check_members(&mut v, group.organization_id, members).await?;
+            Self::check_members(&mut *tx, &mut v, group.organization_id, members).await?;
         }
         v.finish()?;
-        self.store.update_security_group(id, &patch, now()).await
+        let group = tx.update_security_group(group.grant(), id, &patch, now()).await?;
+        tx.commit().await?;
+        Ok(group)
     }
 
     pub async fn delete_security_group(
@@ -431,7 +456,8 @@ impl Core {
         id: SecurityGroupId,
         kind: GroupKind,
     ) -> Result<SecurityGroup> {
-        let group = self.authorized_group(actor, id, kind, Action::Delete).await?;
+        let mut tx = self.write().await?;
+        let group = Self::locked_group(&mut *tx, actor, id, kind, Action::Delete).await?;
         // Hosts carry their role: deleting it would silently change what they admit.
         let hosts = group.members.iter().filter(|m| matches!(m, Member::Server(_))).count();
         if kind == GroupKind::Role && hosts > 0 {
@@ -439,8 +465,9 @@ impl Core {
                 "the role is assigned to {hosts} host(s); give them another role or none first"
             )));
         }
-        self.store.delete_security_group(id).await?;
-        Ok(group)
+        tx.delete_security_group(group.grant(), id).await?;
+        tx.commit().await?;
+        Ok(group.into_inner())
     }
 
     pub async fn create_rule(
@@ -450,7 +477,8 @@ impl Core {
         kind: GroupKind,
         input: CreateRule,
     ) -> Result<(Rule, SecurityGroup)> {
-        let group = self.authorized_group(actor, group_id, kind, Action::Update).await?;
+        let mut tx = self.write().await?;
+        let group = Self::locked_group(&mut *tx, actor, group_id, kind, Action::Update).await?;
         let rule = Rule {
             id: RuleId::random(),
             group_id,
@@ -464,10 +492,11 @@ impl Core {
             created_at: now(),
         };
         let mut v = Violations::new();
-        self.check_rule(&mut v, actor, &group, &rule, "").await?;
+        Self::check_rule(&mut *tx, &mut v, actor, &group, &rule, "").await?;
         v.finish()?;
-        self.store.insert_rule(&rule).await?;
-        Ok((rule, group))
+        tx.insert_rule(group.grant(), &rule).await?;
+        tx.commit().await?;
+        Ok((rule, group.into_inner()))
     }
 
     pub async fn list_rules(
@@ -478,7 +507,7 @@ impl Core {
         page: PageRequest,
     ) -> Result<(Page<Rule>, SecurityGroup)> {
         let group = self.authorized_group(actor, group_id, kind, Action::Read).await?;
-        Ok((self.store.list_rules(group_id, page).await?, group))
+        Ok((self.read().await?.list_rules(group_id, page).await?, group))
     }
 
     /// Loads a rule of a group of `kind` the caller may read (or write): scopes first, then the
@@ -492,15 +521,43 @@ impl Core {
     ) -> Result<(Rule, SecurityGroup)> {
         let op = rule_op(kind, write);
         actor.require_scopes(op)?;
-        let rule = self.store.rule(id).await?.ok_or(Error::not_found(RuleId::KIND))?;
-        let group = self
-            .store
-            .security_group(rule.group_id)
-            .await?
-            .filter(|g| g.kind == kind)
-            .ok_or(Error::not_found(RuleId::KIND))?;
-        actor.authorize_object(group.organization_id, op, RuleId::KIND)?;
-        Ok((rule, group))
+        let mut r = self.read().await?;
+        let rule = r.rule(id).await?.ok_or(Error::not_found(RuleId::KIND))?;
+        let group = r.security_group(rule.group_id).await?;
+        let (rule, group) = Self::authorize_rule(actor, rule, group, kind, op)?;
+        Ok((rule, group.into_inner()))
+    }
+
+    /// [`Core::authorized_rule`] for a change, in a write transaction: the rule is locked until
+    /// commit.
+    async fn locked_rule(
+        tx: &mut dyn Writes,
+        actor: &Principal,
+        id: RuleId,
+        kind: GroupKind,
+    ) -> Result<(Rule, Authorized<SecurityGroup>)> {
+        let op = rule_op(kind, true);
+        actor.require_scopes(op)?;
+        // The group is locked first, as every write to a group and its rules does, so that a
+        // rule change and a group change never wait for each other's second lock.
+        let rule = tx.rule(id).await?.ok_or(Error::not_found(RuleId::KIND))?;
+        let group = tx.security_group_for_update(rule.group_id).await?;
+        let rule = tx.rule_for_update(id).await?.ok_or(Error::not_found(RuleId::KIND))?;
+        Self::authorize_rule(actor, rule, group, kind, op)
+    }
+
+    /// A rule whose group is of `kind` and of an organization `op` is allowed on, else not
+    /// found.
+    fn authorize_rule(
+        actor: &Principal,
+        rule: Rule,
+        group: Option<SecurityGroup>,
+        kind: GroupKind,
+        op: Operation,
+    ) -> Result<(Rule, Authorized<SecurityGroup>)> {
+        let group = group.filter(|g| g.kind == kind).ok_or(Error::not_found(RuleId::KIND))?;
+        let grant = actor.authorize_object(group.organization_id, op, RuleId::KIND)?;
+        Ok((rule, Authorized::new(group, grant)))
     }
 
     pub async fn rule(
@@ -519,13 +576,15 @@ impl Core {
         kind: GroupKind,
         patch: RulePatch,
     ) -> Result<(Rule, SecurityGroup)> {
-        let (rule, group) = self.authorized_rule(actor, id, kind, true).await?;
+        let mut tx = self.write().await?;
+        let (rule, group) = Self::locked_rule(&mut *tx, actor, id, kind).await?;
         let updated = rule.patched(&patch);
         let mut v = Violations::new();
-        self.check_rule(&mut v, actor, &group, &updated, "").await?;
+        Self::check_rule(&mut *tx, &mut v, actor, &group, &updated, "").await?;
         v.finish()?;
-        self.store.replace_rule(&updated).await?;
-        Ok((updated, group))
+        tx.replace_rule(group.grant(), &updated).await?;
+        tx.commit().await?;
+        Ok((updated, group.into_inner()))
     }
 
     pub async fn delete_rule(
@@ -534,9 +593,11 @@ impl Core {
         id: RuleId,
         kind: GroupKind,
     ) -> Result<(Rule, SecurityGroup)> {
-        let (rule, group) = self.authorized_rule(actor, id, kind, true).await?;
-        self.store.delete_rule(id).await?;
-        Ok((rule, group))
+        let mut tx = self.write().await?;
+        let (rule, group) = Self::locked_rule(&mut *tx, actor, id, kind).await?;
+        tx.delete_rule(group.grant(), id).await?;
+        tx.commit().await?;
+        Ok((rule, group.into_inner()))
     }
 
     pub async fn create_server_group(
@@ -546,7 +607,7 @@ impl Core {
         name: String,
         segregate: bool,
     ) -> Result<ServerGroup> {
-        actor.authorize(org, Operation::new(Resource::ServerGroup, Action::Create))?;
+        let grant = actor.authorize(org, Operation::new(Resource::ServerGroup, Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &name, 1, NAME_MAX);
         v.finish()?;
@@ -558,25 +619,28 @@ impl Core {
             segregate,
             created_at: now(),
         };
-        self.store.insert_server_group(&group).await?;
-        Ok(group)
-    }
-
-    async fn authorized_server_group(
-        &self,
-        actor: &Principal,
-        id: ServerGroupId,
-        write: bool,
-    ) -> Result<ServerGroup> {
-        let op = Operation::new(Resource::ServerGroup, if write { Action::Update } else { Action::Read });
-        actor.require_scopes(op)?;
-        let group = self.store.server_group(id).await?.ok_or(Error::not_found(ServerGroupId::KIND))?;
-        actor.authorize_object(group.organization_id, op, ServerGroupId::KIND)?;
+        write_one!(self, insert_server_group(&grant, &group))?;
         Ok(group)
     }
 
     pub async fn server_group(&self, actor: &Principal, id: ServerGroupId) -> Result<ServerGroup> {
-        self.authorized_server_group(actor, id, false).await
+        let op = Operation::new(Resource::ServerGroup, Action::Read);
+        actor.require_scopes(op)?;
+        let group = self.read().await?.server_group(id).await?;
+        authorize_found(actor, group, |g| g.organization_id, op, ServerGroupId::KIND)
+            .map(Authorized::into_inner)
+    }
+
+    /// A server group the caller may change, locked in `tx` until commit.
+    async fn locked_server_group(
+        tx: &mut dyn Writes,
+        actor: &Principal,
+        id: ServerGroupId,
+    ) -> Result<Authorized<ServerGroup>> {
+        let op = Operation::new(Resource::ServerGroup, Action::Update);
+        actor.require_scopes(op)?;
+        let group = tx.server_group_for_update(id).await?;
+        authorize_found(actor, group, |g| g.organization_id, op, ServerGroupId::KIND)
     }
 
     pub async fn list_server_groups(
@@ -587,7 +651,7 @@ impl Core {
     ) -> Result<Page<ServerGroup>> {
         actor.authorize(org, Operation::new(Resource::ServerGroup, Action::List))?;
         self.existing_organization(org).await?;
-        self.store.list_server_groups(org, page).await
+        self.read().await?.list_server_groups(org, page).await
     }
 
     pub async fn update_server_group(
@@ -597,22 +661,28 @@ impl Core {
         name: Option<String>,
         segregate: Option<bool>,
     ) -> Result<ServerGroup> {
-        let mut group = self.authorized_server_group(actor, id, true).await?;
+        let mut tx = self.write().await?;
+        let mut group = Self::locked_server_group(&mut *tx, actor, id).await?;
         let mut v = Violations::new();
         if let Some(name) = &name {
             v.text("name", name, 1, NAME_MAX);
         }
         v.finish()?;
-        group.name = name.unwrap_or(group.name);
+        if let Some(name) = name {
+            group.name = name;
+        }
         group.segregate = segregate.unwrap_or(group.segregate);
-        self.store.update_server_group(&group).await?;
-        Ok(group)
+        tx.update_server_group(group.grant(), &group).await?;
+        tx.commit().await?;
+        Ok(group.into_inner())
     }
 
     pub async fn delete_server_group(&self, actor: &Principal, id: ServerGroupId) -> Result<ServerGroup> {
-        let group = self.authorized_server_group(actor, id, true).await?;
-        self.store.delete_server_group(id).await?;
-        Ok(group)
+        let mut tx = self.write().await?;
+        let group = Self::locked_server_group(&mut *tx, actor, id).await?;
+        tx.delete_server_group(group.grant(), id).await?;
+        tx.commit().await?;
+        Ok(group.into_inner())
     }
 
     pub async fn create_tag(
@@ -622,27 +692,30 @@ impl Core {
         name: String,
         color: String,
     ) -> Result<Tag> {
-        actor.authorize(org, Operation::new(Resource::Tag, Action::Create))?;
+        let grant = actor.authorize(org, Operation::new(Resource::Tag, Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &name, 1, NAME_MAX);
         v.text("color", &color, 1, 64);
         v.finish()?;
         self.existing_organization(org).await?;
         let tag = Tag { id: TagId::random(), organization_id: org, name, color, created_at: now() };
-        self.store.insert_tag(&tag).await?;
-        Ok(tag)
-    }
-
-    async fn authorized_tag(&self, actor: &Principal, id: TagId, write: bool) -> Result<Tag> {
-        let op = Operation::new(Resource::Tag, if write { Action::Update } else { Action::Read });
-        actor.require_scopes(op)?;
-        let tag = self.store.tag(id).await?.ok_or(Error::not_found(TagId::KIND))?;
-        actor.authorize_object(tag.organization_id, op, TagId::KIND)?;
+        write_one!(self, insert_tag(&grant, &tag))?;
         Ok(tag)
     }
 
     pub async fn tag(&self, actor: &Principal, id: TagId) -> Result<Tag> {
-        self.authorized_tag(actor, id, false).await
+        let op = Operation::new(Resource::Tag, Action::Read);
+        actor.require_scopes(op)?;
+        let tag = self.read().await?.tag(id).await?;
+        authorize_found(actor, tag, |t| t.organization_id, op, TagId::KIND).map(Authorized::into_inner)
+    }
+
+    /// A tag the caller may change, locked in `tx` until commit.
+    async fn locked_tag(tx: &mut dyn Writes, actor: &Principal, id: TagId) -> Result<Authorized<Tag>> {
+        let op = Operation::new(Resource::Tag, Action::Update);
+        actor.require_scopes(op)?;
+        let tag = tx.tag_for_update(id).await?;
+        authorize_found(actor, tag, |t| t.organization_id, op, TagId::KIND)
     }
 
     pub async fn list_tags(
@@ -653,7 +726,7 @@ impl Core {
     ) -> Result<Page<Tag>> {
         actor.authorize(org, Operation::new(Resource::Tag, Action::List))?;
         self.existing_organization(org).await?;
-        self.store.list_tags(org, page).await
+        self.read().await?.list_tags(org, page).await
     }
 
     pub async fn update_tag(
@@ -663,7 +736,8 @@ impl Core {
         name: Option<String>,
         color: Option<String>,
     ) -> Result<Tag> {
-        let mut tag = self.authorized_tag(actor, id, true).await?;
+        let mut tx = self.write().await?;
+        let mut tag = Self::locked_tag(&mut *tx, actor, id).await?;
         let mut v = Violations::new();
         if let Some(name) = &name {
             v.text("name", name, 1, NAME_MAX);
@@ -672,16 +746,23 @@ impl Core {
             v.text("color", color, 1, 64);
         }
         v.finish()?;
-        tag.name = name.unwrap_or(tag.name);
-        tag.color = color.unwrap_or(tag.color);
-        self.store.update_tag(&tag).await?;
-        Ok(tag)
+        if let Some(name) = name {
+            tag.name = name;
+        }
+        if let Some(color) = color {
+            tag.color = color;
+        }
+        tx.update_tag(tag.grant(), &tag).await?;
+        tx.commit().await?;
+        Ok(tag.into_inner())
     }
 
     pub async fn delete_tag(&self, actor: &Principal, id: TagId) -> Result<Tag> {
-        let tag = self.authorized_tag(actor, id, true).await?;
-        self.store.delete_tag(id).await?;
-        Ok(tag)
+        let mut tx = self.write().await?;
+        let tag = Self::locked_tag(&mut *tx, actor, id).await?;
+        tx.delete_tag(tag.grant(), id).await?;
+        tx.commit().await?;
+        Ok(tag.into_inner())
     }
 }
 
@@ -699,9 +780,10 @@ impl Core {
         kind: GroupKind,
         member: Member,
     ) -> Result<SecurityGroup> {
-        let group = self.authorized_group(actor, id, kind, Action::Update).await?;
+        let mut tx = self.write().await?;
+        let group = Self::locked_group(&mut *tx, actor, id, kind, Action::Update).await?;
         let mut v = Violations::new();
-        self.check_members(&mut v, group.organization_id, &[member]).await?;
+        Self::check_members(&mut *tx, &mut v, group.organization_id, &[member]).await?;
         if v.finish().is_err() {
             return Err(Error::not_found(match member {
                 Member::Server(_) => crate::id::ServerId::KIND,
@@ -709,8 +791,10 @@ impl Core {
                 Member::Tag(_) => TagId::KIND,
             }));
         }
-        self.store.add_security_group_member(id, member, now()).await?;
-        self.store.security_group(id).await?.ok_or(Error::not_found(SecurityGroupId::KIND))
+        tx.add_security_group_member(group.grant(), id, member, now()).await?;
+        let group = tx.security_group(id).await?.ok_or(Error::not_found(SecurityGroupId::KIND))?;
+        tx.commit().await?;
+        Ok(group)
     }
 
     /// The numbers of a group's rules, in creation order (see
@@ -722,7 +806,7 @@ impl Core {
         kind: GroupKind,
     ) -> Result<Vec<(RuleId, u64)>> {
         let group = self.authorized_group(actor, group_id, kind, Action::Read).await?;
-        self.store.rule_numbers(group.organization_id, &[group_id]).await
+        self.read().await?.rule_numbers(group.organization_id, &[group_id]).await
     }
 
     /// The numbers of the rules of several groups of one organization (a page of a listing),
@@ -735,7 +819,7 @@ impl Core {
         groups: &[SecurityGroupId],
     ) -> Result<Vec<(RuleId, u64)>> {
         actor.authorize(org, group_op(kind, Action::List))?;
-        self.store.rule_numbers(org, groups).await
+        self.read().await?.rule_numbers(org, groups).await
     }
 
     /// The organization's rule of a group of `kind` holding a number, if the caller may read
@@ -751,7 +835,22 @@ impl Core {
         write: bool,
     ) -> Result<(Rule, SecurityGroup)> {
         actor.require_scopes(rule_op(kind, write))?;
-        let id = self.store.rule_by_number(org, number).await?.ok_or(Error::not_found(RuleId::KIND))?;
+        let id =
+            self.read().await?.rule_by_number(org, number).await?.ok_or(Error::not_found(RuleId::KIND))?;
         self.authorized_rule(actor, id, kind, write).await
     }
+}
+
+/// An object found (or not) by id, if it belongs to an organization `op` is allowed on; else
+/// not found, so another organization's object cannot be told from a missing one.
+pub(super) fn authorize_found<T>(
+    actor: &Principal,
+    found: Option<T>,
+    owner: impl Fn(&T) -> OrganizationId,
+    op: Operation,
+    kind: &'static str,
+) -> Result<Authorized<T>> {
+    let object = found.ok_or(Error::not_found(kind))?;
+    let grant = actor.authorize_object(owner(&object), op, kind)?;
+    Ok(Authorized::new(object, grant))
 }

@@ -62,7 +62,7 @@ impl Core {
         actor: &Principal,
         input: CreateOrganization,
     ) -> Result<Organization> {
-        actor.require_operator()?;
+        let grant = actor.require_operator()?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         v.slug("sub_domain", &input.sub_domain);
@@ -77,7 +77,7 @@ impl Core {
             created_at: at,
             updated_at: at,
         };
-        self.store.insert_organization(&org).await?;
+        write_one!(self, insert_organization(&grant, &org))?;
         Ok(org)
     }
 
@@ -87,12 +87,12 @@ impl Core {
         page: PageRequest,
     ) -> Result<Page<Organization>> {
         actor.require_operator()?;
-        self.store.list_organizations(page).await
+        self.read().await?.list_organizations(page).await
     }
 
     pub async fn organization(&self, actor: &Principal, id: OrganizationId) -> Result<Organization> {
         actor.authorize(id, Operation::new(Resource::Organization, Action::Read))?;
-        self.store.organization(id).await?.ok_or(Error::not_found(OrganizationId::KIND))
+        self.read().await?.organization(id).await?.ok_or(Error::not_found(OrganizationId::KIND))
     }
 
     pub async fn update_organization(
@@ -101,18 +101,18 @@ impl Core {
         id: OrganizationId,
         patch: OrganizationPatch,
     ) -> Result<Organization> {
-        actor.require_operator()?;
+        let grant = actor.require_operator()?;
         let mut v = Violations::new();
         if let Some(name) = &patch.name {
             v.text("name", name, 1, NAME_MAX);
         }
         v.finish()?;
-        self.store.update_organization(id, &patch, now()).await
+        write_one!(self, update_organization(&grant, id, &patch, now()))
     }
 
     pub async fn delete_organization(&self, actor: &Principal, id: OrganizationId) -> Result<()> {
-        actor.require_operator()?;
-        self.store.delete_organization(id).await
+        let grant = actor.require_operator()?;
+        write_one!(self, delete_organization(&grant, id))
     }
 
     pub async fn create_api_token(
@@ -121,7 +121,7 @@ impl Core {
         org: OrganizationId,
         input: CreateApiToken,
     ) -> Result<CreatedApiToken> {
-        actor.require_operator()?;
+        let grant = actor.require_operator()?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         let sized = v.count("scopes", input.scopes.len(), MAX_SCOPES);
@@ -170,7 +170,7 @@ impl Core {
             expires_at: input.expires_at,
             created_at,
         };
-        self.store.insert_api_token(&token, &hash).await?;
+        write_one!(self, insert_api_token(&grant.within(org), &token, &hash))?;
         Ok(CreatedApiToken { token, secret })
     }
 
@@ -182,7 +182,7 @@ impl Core {
     ) -> Result<Page<ApiToken>> {
         actor.require_operator()?;
         self.existing_organization(org).await?;
-        self.store.list_api_tokens(org, page).await
+        self.read().await?.list_api_tokens(org, page).await
     }
 
     pub async fn revoke_api_token(
@@ -191,8 +191,8 @@ impl Core {
         org: OrganizationId,
         id: ApiTokenId,
     ) -> Result<()> {
-        actor.require_operator()?;
-        self.store.revoke_api_token(org, id, now()).await
+        let grant = actor.require_operator()?;
+        write_one!(self, revoke_api_token(&grant.within(org), id, now()))
     }
 
     pub async fn create_user(
@@ -201,7 +201,7 @@ impl Core {
         org: OrganizationId,
         input: CreateUser,
     ) -> Result<User> {
-        actor.require_operator()?;
+        let grant = actor.require_operator()?;
         let mut v = Violations::new();
         v.text("username", &input.username, 1, USERNAME_MAX);
         if !username_chars(&input.username) {
@@ -216,7 +216,7 @@ impl Core {
         let digest = self.hash_password(&input.password).await?;
         let user =
             User { id: UserId::random(), organization_id: org, username: input.username, created_at: now() };
-        self.store.insert_user(&user, &digest).await?;
+        write_one!(self, insert_user(&grant.within(org), &user, &digest))?;
         Ok(user)
     }
 
@@ -228,10 +228,10 @@ impl Core {
     ) -> Result<Page<User>> {
         actor.require_operator()?;
         self.existing_organization(org).await?;
-        self.store.list_users(org, page).await
+        self.read().await?.list_users(org, page).await
     }
 
     pub(super) async fn existing_organization(&self, id: OrganizationId) -> Result<Organization> {
-        self.store.organization(id).await?.ok_or(Error::not_found(OrganizationId::KIND))
+        self.read().await?.organization(id).await?.ok_or(Error::not_found(OrganizationId::KIND))
     }
 }

@@ -44,6 +44,15 @@ pub(crate) async fn read(store: &Handle) -> Result<Read> {
     store.pool.acquire().await.map_err(db_error)
 }
 
+/// One consistent read of several queries (a policy snapshot): `REPEATABLE READ`, so every
+/// statement of the transaction sees the snapshot its first one took (under the default READ
+/// COMMITTED each statement would see its own, and two queries could see two states), and
+/// `READ ONLY`, as it writes nothing. A read-only transaction is never refused for a
+/// serialization failure, so it needs no retry.
+pub(crate) async fn consistent_read(store: &Handle) -> Result<sqlx::Transaction<'static, Db>> {
+    store.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(db_error)
+}
+
 pub(crate) fn time(t: OffsetDateTime) -> OffsetDateTime {
     t
 }

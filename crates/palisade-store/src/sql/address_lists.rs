@@ -1,5 +1,7 @@
 //! Address lists (an organization's, or global ones) and their entries.
 
+use std::collections::HashMap;
+
 use palisade_core::error::{Error, Result};
 use palisade_core::id::{AddressListEntryId, AddressListId, OrganizationId};
 use palisade_core::policy::{AddressList, AddressListEntry, Annotation};
@@ -8,9 +10,7 @@ use uuid::Uuid;
 
 use super::db::{self, SEQ};
 use super::rows::get;
-use super::{
-    constraint_error, count, execute, fetch_all, fetch_optional, found, insert_rows, limit, offset, Unique,
-};
+use super::{constraint_error, count, execute, fetch_all, found, insert_rows, limit, offset, Unique};
 
 const LIST: &str = "address list";
 
@@ -27,19 +27,38 @@ pub(crate) fn entry_from(row: &db::Row) -> Result<AddressListEntry> {
     })
 }
 
-/// A list from its row, with its entries.
-async fn load(conn: &mut db::Conn, row: &db::Row) -> Result<AddressList> {
-    let id = AddressListId::from_uuid(get(row, "id")?);
-    let sql = format!("SELECT * FROM address_list_entries WHERE list_id = $1 ORDER BY {SEQ}");
-    let entries = fetch_all(conn, sqlx::query(&sql).bind(id.as_uuid())).await?;
+/// A list from its row, without its entries.
+pub(crate) fn list_from(row: &db::Row) -> Result<AddressList> {
     Ok(AddressList {
-        id,
+        id: AddressListId::from_uuid(get(row, "id")?),
         organization_id: get::<Option<Uuid>>(row, "organization_id")?.map(OrganizationId::from_uuid),
         name: get(row, "name")?,
         annotations: serde_json::from_str(&get::<String>(row, "annotations")?).map_err(Error::internal)?,
-        entries: entries.iter().map(entry_from).collect::<Result<_>>()?,
+        entries: Vec::new(),
         created_at: db::time_of(row, "created_at")?,
     })
+}
+
+/// Lists from their rows, with the entries of all of them read in one query (a page of lists
+/// costs the same two queries whatever its size).
+async fn lists_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<AddressList>> {
+    let mut lists = rows.iter().map(list_from).collect::<Result<Vec<_>>>()?;
+    if lists.is_empty() {
+        return Ok(lists);
+    }
+    let ids: Vec<Uuid> = lists.iter().map(|l| l.id.as_uuid()).collect();
+    let index: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let sql = format!(
+        "SELECT * FROM address_list_entries WHERE list_id {} ORDER BY list_id, {SEQ}",
+        db::in_list(1, ids.len())
+    );
+    for row in fetch_all(conn, db::bind_list(sqlx::query(&sql), &ids)).await? {
+        let entry = entry_from(&row)?;
+        if let Some(&i) = index.get(&entry.list_id.as_uuid()) {
+            lists[i].entries.push(entry);
+        }
+    }
+    Ok(lists)
 }
 
 async fn insert_entries(conn: &mut db::Conn, entries: &[AddressListEntry]) -> Result<()> {
@@ -69,13 +88,9 @@ pub(crate) async fn insert_address_list(conn: &mut db::Conn, list: &AddressList)
 }
 
 pub(crate) async fn address_list(conn: &mut db::Conn, id: AddressListId) -> Result<Option<AddressList>> {
-    let row =
-        fetch_optional(conn, sqlx::query("SELECT * FROM address_lists WHERE id = $1").bind(id.as_uuid()))
-            .await?;
-    match row {
-        Some(row) => Ok(Some(load(conn, &row).await?)),
-        None => Ok(None),
-    }
+    let rows =
+        fetch_all(conn, sqlx::query("SELECT * FROM address_lists WHERE id = $1").bind(id.as_uuid())).await?;
+    Ok(lists_from_rows(conn, &rows).await?.pop())
 }
 
 /// A page of an organization's lists, or of the global ones when `org` is `None`.
@@ -93,10 +108,7 @@ pub(crate) async fn address_lists(
         .map_err(db::db_error)?;
     let sql = format!("SELECT * FROM address_lists WHERE {condition} ORDER BY {SEQ} LIMIT $2 OFFSET $3");
     let rows = fetch_all(conn, sqlx::query(&sql).bind(owner).bind(limit(page)).bind(offset(page))).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        items.push(load(conn, row).await?);
-    }
+    let items = lists_from_rows(conn, &rows).await?;
     Ok(Page { items, total: count(total), request: page })
 }
 

@@ -96,6 +96,18 @@ fn bind_filter(query: db::Query<'_>, org: OrganizationId, filter: HostFilter) ->
         .bind(filter.is_relay)
 }
 
+/// A host's overlay settings from its `host_attributes` columns.
+pub(crate) fn overlay_from(row: &db::Row) -> Result<Overlay> {
+    Ok(Overlay {
+        listen_port: u16::try_from(get::<i32>(row, "listen_port")?).map_err(Error::internal)?,
+        is_lighthouse: get(row, "is_lighthouse")?,
+        is_relay: get(row, "is_relay")?,
+        static_addresses: serde_json::from_str(&db::json_of(row, "static_addresses")?)
+            .map_err(Error::internal)?,
+        config_overrides: db::json_of(row, "config_overrides")?,
+    })
+}
+
 async fn hosts_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<Host>> {
     let servers = servers_from_rows(conn, rows).await?;
     let mut hosts = Vec::with_capacity(rows.len());
@@ -103,14 +115,7 @@ async fn hosts_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<Ho
         hosts.push(Host {
             server,
             role: get::<Option<Uuid>>(row, "role_id")?.map(SecurityGroupId::from_uuid),
-            overlay: Overlay {
-                listen_port: u16::try_from(get::<i32>(row, "listen_port")?).map_err(Error::internal)?,
-                is_lighthouse: get(row, "is_lighthouse")?,
-                is_relay: get(row, "is_relay")?,
-                static_addresses: serde_json::from_str(&db::json_of(row, "static_addresses")?)
-                    .map_err(Error::internal)?,
-                config_overrides: db::json_of(row, "config_overrides")?,
-            },
+            overlay: overlay_from(row)?,
             modified_at: db::time_of(row, "modified_at")?,
         });
     }

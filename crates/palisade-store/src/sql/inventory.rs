@@ -134,20 +134,31 @@ pub(crate) async fn list_networks(
     Ok(Page { items, total: count(total), request: page })
 }
 
+/// A server from its row, without its interfaces and tags (children rows add them).
+pub(crate) fn server_from(row: &db::Row) -> Result<Server> {
+    Ok(Server {
+        id: ServerId::from_uuid(get(row, "id")?),
+        organization_id: OrganizationId::from_uuid(get(row, "organization_id")?),
+        name: get(row, "name")?,
+        interfaces: Vec::new(),
+        tags: Vec::new(),
+        created_at: db::time_of(row, "created_at")?,
+    })
+}
+
+/// An interface from an `interfaces` row, without its addresses.
+pub(crate) fn interface_from(row: &db::Row) -> Result<Interface> {
+    Ok(Interface {
+        id: InterfaceId::from_uuid(get(row, "id")?),
+        network_id: NetworkId::from_uuid(get(row, "network_id")?),
+        addresses: Vec::new(),
+    })
+}
+
 /// Servers from their rows, with the interfaces, addresses and tags of all of them in three
 /// queries.
 pub(crate) async fn servers_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<Server>> {
-    let mut servers = Vec::with_capacity(rows.len());
-    for row in rows {
-        servers.push(Server {
-            id: ServerId::from_uuid(get(row, "id")?),
-            organization_id: OrganizationId::from_uuid(get(row, "organization_id")?),
-            name: get(row, "name")?,
-            interfaces: Vec::new(),
-            tags: Vec::new(),
-            created_at: db::time_of(row, "created_at")?,
-        });
-    }
+    let mut servers = rows.iter().map(server_from).collect::<Result<Vec<_>>>()?;
     if servers.is_empty() {
         return Ok(servers);
     }
@@ -169,13 +180,10 @@ pub(crate) async fn servers_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> 
         addresses.entry(get(row, "interface_id")?).or_default().push(db::addr_of(row, "address")?);
     }
     for row in &iface_rows {
-        let id: Uuid = get(row, "id")?;
         if let Some(&i) = by_server.get(&get(row, "server_id")?) {
-            servers[i].interfaces.push(Interface {
-                id: InterfaceId::from_uuid(id),
-                network_id: NetworkId::from_uuid(get(row, "network_id")?),
-                addresses: addresses.remove(&id).unwrap_or_default(),
-            });
+            let mut interface = interface_from(row)?;
+            interface.addresses = addresses.remove(&interface.id.as_uuid()).unwrap_or_default();
+            servers[i].interfaces.push(interface);
         }
     }
     for row in &tag_rows {

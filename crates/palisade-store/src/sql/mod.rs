@@ -4,16 +4,19 @@
 //! and its error mapping (see the crate docs).
 //!
 //! Each operation is a function on a connection inside the caller's transaction, such as
-//! `async fn update_tag(conn: &mut db::Conn, …)`; `store` implements the `Store` trait on top
-//! (open a transaction, call, commit), so each trait method is one transaction.
+//! `async fn update_tag(conn: &mut db::Conn, …)`; `store` implements the core's `Store`,
+//! `Reads` and `Writes` traits on top: a read handle or a write transaction ([`WriteTx`]) whose
+//! methods call those functions, and whose commit bumps the policy revisions (`revisions`).
 
 mod address_lists;
 mod hosts;
 mod inventory;
 mod ipam;
 mod policy;
+mod revisions;
 mod rows;
 mod rules;
+mod snapshot;
 mod store;
 mod tenancy;
 
@@ -28,18 +31,22 @@ use db::SEQ;
 pub(crate) use rows::get;
 
 /// A write transaction and, on SQLite, this process's writer turn: released together on
-/// commit or drop (a dropped transaction rolls back).
+/// commit or drop (a dropped transaction rolls back). It remembers which organizations' policy
+/// its writes changed, to bump their revisions once at commit.
 pub(crate) struct WriteTx {
     tx: sqlx::Transaction<'static, db::Db>,
+    touched: revisions::Touched,
     _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
     pub(crate) fn new(tx: sqlx::Transaction<'static, db::Db>, turn: Option<OwnedMutexGuard<()>>) -> Self {
-        Self { tx, _turn: turn }
+        Self { tx, touched: revisions::Touched::default(), _turn: turn }
     }
 
-    pub(crate) async fn commit(self) -> Result<()> {
+    /// Bumps the touched organizations' policy revisions, then commits.
+    pub(crate) async fn commit(mut self) -> Result<()> {
+        self.touched.bump(&mut self.tx).await?;
         self.tx.commit().await.map_err(db::db_error)
     }
 }
@@ -162,6 +169,16 @@ async fn by_id<T>(
 async fn delete_by_id(conn: &mut db::Conn, table: &str, id: Uuid, kind: &'static str) -> Result<()> {
     let sql = format!("DELETE FROM {table} WHERE id = $1");
     found(execute(conn, sqlx::query(&sql).bind(id)).await?, kind)
+}
+
+/// Locks the row of `table` with this id until commit, where rows lock (PostgreSQL); on SQLite
+/// the write transaction already holds the whole database, so this costs nothing there.
+async fn lock_row(conn: &mut db::Conn, table: &str, id: Uuid) -> Result<()> {
+    if !db::FOR_UPDATE.is_empty() {
+        let sql = format!("SELECT 1 FROM {table} WHERE id = $1{}", db::FOR_UPDATE);
+        fetch_optional(conn, sqlx::query(&sql).bind(id)).await?;
+    }
+    Ok(())
 }
 
 /// One page of the rows `from` a table (an optional owner bound to `$1`), in creation order,

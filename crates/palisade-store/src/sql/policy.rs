@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::db::{self, FOR_SHARE, SEQ};
 use super::rows::get;
-use super::rules::{clear_children, load_children, write_children};
+use super::rules::{clear_children, load_children, load_children_of_organization, write_children};
 use super::{
     constraint_error, count, execute, fetch_all, fetch_optional, found, insert_rows, page_of, position,
     Unique,
@@ -69,27 +69,44 @@ async fn write_annotations(
     .await
 }
 
+/// A group from its row, without its members and annotations (children rows add them).
+pub(crate) fn group_from(row: &db::Row) -> Result<SecurityGroup> {
+    let kind: String = get(row, "kind")?;
+    Ok(SecurityGroup {
+        id: SecurityGroupId::from_uuid(get(row, "id")?),
+        organization_id: OrganizationId::from_uuid(get(row, "organization_id")?),
+        kind: GroupKind::parse(&kind).ok_or_else(|| Error::internal(format!("stored group kind {kind}")))?,
+        name: get(row, "name")?,
+        description: get(row, "description")?,
+        allow_all_inbound: get(row, "allow_all_inbound")?,
+        allow_all_outbound: get(row, "allow_all_outbound")?,
+        members: Vec::new(),
+        annotations: Vec::new(),
+        created_at: db::time_of(row, "created_at")?,
+        updated_at: db::time_of(row, "updated_at")?,
+    })
+}
+
+/// A member from a `security_group_members` row (exactly one of its three columns is set).
+pub(crate) fn member_from(row: &db::Row) -> Result<Member> {
+    Ok(if let Some(server) = get::<Option<Uuid>>(row, "server_id")? {
+        Member::Server(ServerId::from_uuid(server))
+    } else if let Some(group) = get::<Option<Uuid>>(row, "server_group_id")? {
+        Member::ServerGroup(ServerGroupId::from_uuid(group))
+    } else {
+        Member::Tag(TagId::from_uuid(get(row, "tag_id")?))
+    })
+}
+
+/// An annotation from a `security_group_annotations` row.
+pub(crate) fn annotation_from(row: &db::Row) -> Result<Annotation> {
+    Ok(Annotation { key: get(row, "key")?, value: get(row, "value")? })
+}
+
 /// Groups from their rows, with members and annotations read in one query each for all of them
 /// (a page of a listing costs the same few queries whatever its size).
 async fn groups_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<SecurityGroup>> {
-    let mut groups = Vec::with_capacity(rows.len());
-    for row in rows {
-        let kind: String = get(row, "kind")?;
-        groups.push(SecurityGroup {
-            id: SecurityGroupId::from_uuid(get(row, "id")?),
-            organization_id: OrganizationId::from_uuid(get(row, "organization_id")?),
-            kind: GroupKind::parse(&kind)
-                .ok_or_else(|| Error::internal(format!("stored group kind {kind}")))?,
-            name: get(row, "name")?,
-            description: get(row, "description")?,
-            allow_all_inbound: get(row, "allow_all_inbound")?,
-            allow_all_outbound: get(row, "allow_all_outbound")?,
-            members: Vec::new(),
-            annotations: Vec::new(),
-            created_at: db::time_of(row, "created_at")?,
-            updated_at: db::time_of(row, "updated_at")?,
-        });
-    }
+    let mut groups = rows.iter().map(group_from).collect::<Result<Vec<_>>>()?;
     if groups.is_empty() {
         return Ok(groups);
     }
@@ -98,26 +115,20 @@ async fn groups_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<S
     let among = db::in_list(1, ids.len());
     let sql = format!(
         "SELECT group_id, server_id, server_group_id, tag_id FROM security_group_members
-         WHERE group_id {among} ORDER BY position"
+         WHERE group_id {among} ORDER BY group_id, position"
     );
     for r in fetch_all(&mut *conn, db::bind_list(sqlx::query(&sql), &ids)).await? {
-        let member = if let Some(server) = get::<Option<Uuid>>(&r, "server_id")? {
-            Member::Server(ServerId::from_uuid(server))
-        } else if let Some(group) = get::<Option<Uuid>>(&r, "server_group_id")? {
-            Member::ServerGroup(ServerGroupId::from_uuid(group))
-        } else {
-            Member::Tag(TagId::from_uuid(get(&r, "tag_id")?))
-        };
         if let Some(&i) = index.get(&get(&r, "group_id")?) {
-            groups[i].members.push(member);
+            groups[i].members.push(member_from(&r)?);
         }
     }
     let sql = format!(
-        "SELECT group_id, key, value FROM security_group_annotations WHERE group_id {among} ORDER BY position"
+        "SELECT group_id, key, value FROM security_group_annotations WHERE group_id {among}
+         ORDER BY group_id, position"
     );
     for r in fetch_all(conn, db::bind_list(sqlx::query(&sql), &ids)).await? {
         if let Some(&i) = index.get(&get(&r, "group_id")?) {
-            groups[i].annotations.push(Annotation { key: get(&r, "key")?, value: get(&r, "value")? });
+            groups[i].annotations.push(annotation_from(&r)?);
         }
     }
     Ok(groups)
@@ -446,6 +457,19 @@ pub(crate) async fn rules_of_groups(conn: &mut db::Conn, groups: &[SecurityGroup
     );
     let rows = fetch_all(conn, db::bind_list(sqlx::query(&sql), &ids)).await?;
     rules_from_rows(conn, &rows).await
+}
+
+/// Every rule of an organization, in creation order, with their remotes and ports: three
+/// queries (the policy snapshot).
+pub(crate) async fn rules_of_organization(conn: &mut db::Conn, org: OrganizationId) -> Result<Vec<Rule>> {
+    let sql = format!(
+        "SELECT r.* FROM security_group_rules r JOIN security_groups g ON g.id = r.group_id
+         WHERE g.organization_id = $1 ORDER BY r.{SEQ}"
+    );
+    let rows = fetch_all(conn, sqlx::query(&sql).bind(org.as_uuid())).await?;
+    let mut rules = rows.iter().map(rule_from).collect::<Result<Vec<_>>>()?;
+    load_children_of_organization(conn, &mut rules, org).await?;
+    Ok(rules)
 }
 
 /// Replaces what a rule says, its remotes and ports included.

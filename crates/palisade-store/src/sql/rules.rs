@@ -16,7 +16,9 @@
 use std::collections::HashMap;
 
 use palisade_core::error::{Error, Result};
-use palisade_core::id::{AddressListId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId};
+use palisade_core::id::{
+    AddressListId, OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId,
+};
 use palisade_core::policy::{PortRange, Remote, Rule};
 use uuid::Uuid;
 
@@ -29,11 +31,39 @@ use super::{execute, fetch_all, insert_rows, position};
 /// parameters (32,766) is never reached.
 const RULES_PER_QUERY: usize = 10_000;
 
-/// The condition restricting child rows `alias` to the rules of `ids`, bound from `$1`. By id
-/// rather than by group (a subquery): PostgreSQL then knows how few rows it looks for and uses
-/// the index, where for the rules of a few groups it scanned whole child tables.
-fn of_rules(alias: &str, ids: &[Uuid]) -> String {
-    format!("{alias}.rule_id {}", db::in_list(1, ids.len()))
+/// Whose children a query reads: rules by id (a page, a rule, the rules of some groups), or
+/// every rule of an organization (the policy snapshot).
+#[derive(Debug, Clone, Copy)]
+enum Among<'a> {
+    Rules(&'a [Uuid]),
+    Organization(Uuid),
+}
+
+impl Among<'_> {
+    /// The condition restricting child rows `alias` to these rules, its parameters from `$1`
+    /// ([`Among::bind`]). Rules by id rather than by group (a subquery): PostgreSQL then knows
+    /// how few rows it looks for and uses the index, where for the rules of a few groups it
+    /// scanned whole child tables.
+    fn filter(&self, alias: &str) -> String {
+        match self {
+            Among::Rules(ids) => format!("{alias}.rule_id {}", db::in_list(1, ids.len())),
+            Among::Organization(_) => format!(
+                "{alias}.rule_id IN (SELECT r.id FROM security_group_rules r
+                                     JOIN security_groups g ON g.id = r.group_id
+                                     WHERE g.organization_id = $1)"
+            ),
+        }
+    }
+
+    fn bind<'q>(&self, query: db::Query<'q>) -> db::Query<'q>
+    where
+        Self: 'q,
+    {
+        match *self {
+            Among::Rules(ids) => db::bind_list(query, ids),
+            Among::Organization(org) => query.bind(org),
+        }
+    }
 }
 
 /// A remote's row: its kind, CIDR text, object id and role id.
@@ -143,18 +173,28 @@ pub(crate) async fn load_children(conn: &mut db::Conn, rules: &mut [Rule]) -> Re
     let ids: Vec<Uuid> = rules.iter().map(|r| r.id.as_uuid()).collect();
     let index: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     for chunk in ids.chunks(RULES_PER_QUERY) {
-        load(conn, rules, &index, chunk).await?;
+        load(conn, rules, &index, Among::Rules(chunk)).await?;
     }
     Ok(())
 }
 
-/// The remotes (their tags joined) and the ports of the rules `ids`, into the rules `index`
-/// places.
+/// Fills in the remotes and ports of `rules`, every rule of `org` (the policy snapshot): two
+/// queries selecting the organization's children, whatever its size.
+pub(crate) async fn load_children_of_organization(
+    conn: &mut db::Conn,
+    rules: &mut [Rule],
+    org: OrganizationId,
+) -> Result<()> {
+    let index: HashMap<Uuid, usize> = rules.iter().enumerate().map(|(i, r)| (r.id.as_uuid(), i)).collect();
+    load(conn, rules, &index, Among::Organization(org.as_uuid())).await
+}
+
+/// The remotes (their tags joined) and the ports of `among`, into the rules `index` places.
 async fn load(
     conn: &mut db::Conn,
     rules: &mut [Rule],
     index: &HashMap<Uuid, usize>,
-    ids: &[Uuid],
+    among: Among<'_>,
 ) -> Result<()> {
     let sql = format!(
         "SELECT m.rule_id, m.position, m.kind, m.cidr, m.object_id, m.role_id, t.tag
@@ -162,11 +202,11 @@ async fn load(
          LEFT JOIN security_group_rule_remote_tags t
                 ON t.rule_id = m.rule_id AND t.remote_position = m.position AND {}
          WHERE {} ORDER BY m.rule_id, m.position, t.position",
-        of_rules("t", ids),
-        of_rules("m", ids)
+        among.filter("t"),
+        among.filter("m")
     );
     let mut last: Option<(Uuid, i32)> = None;
-    for row in fetch_all(&mut *conn, db::bind_list(sqlx::query(&sql), ids)).await? {
+    for row in fetch_all(&mut *conn, among.bind(sqlx::query(&sql))).await? {
         let rule: Uuid = get(&row, "rule_id")?;
         let Some(&i) = index.get(&rule) else { continue };
         let key = (rule, get::<i32>(&row, "position")?);
@@ -185,9 +225,9 @@ async fn load(
     let sql = format!(
         "SELECT p.rule_id, p.first_port, p.last_port FROM security_group_rule_ports p
          WHERE {} ORDER BY p.rule_id, p.position",
-        of_rules("p", ids)
+        among.filter("p")
     );
-    for row in fetch_all(conn, db::bind_list(sqlx::query(&sql), ids)).await? {
+    for row in fetch_all(conn, among.bind(sqlx::query(&sql))).await? {
         let Some(&i) = index.get(&get::<Uuid>(&row, "rule_id")?) else { continue };
         let port = |col: &str| u16::try_from(get::<i32>(&row, col)?).map_err(Error::internal);
         rules[i].ports.push(PortRange { from: port("first_port")?, to: port("last_port")? });

@@ -1,11 +1,15 @@
-//! The [`Store`] trait, written once: each method opens a transaction (the seam's `write` or
-//! `read`), calls the operation's function on it and, for writes, commits. A failed write
-//! rolls back when its transaction is dropped, so nothing is half-written.
+//! The core's [`Store`], [`Reads`] and [`Writes`] traits, written once: a read handle
+//! ([`ReadTx`]) and a write transaction ([`WriteTx`]) whose methods call the operations'
+//! functions on their connection. Both read alike (`impl_reads!`); the write transaction also
+//! writes, remembers which organizations' policy each write changed (the `touch` calls) and
+//! bumps their revisions once at commit. A dropped write transaction rolls back, so nothing is
+//! half-written.
 
 use std::net::IpAddr;
 
 use async_trait::async_trait;
-use palisade_core::error::Result;
+use palisade_core::error::{Error, Result};
+use palisade_core::grant::{Grant, ListGrant, OperatorGrant};
 use palisade_core::id::{
     AddressListEntryId, AddressListId, ApiTokenId, DataCenterId, IpAddressId, NetworkId, OrganizationId,
     RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId,
@@ -19,32 +23,32 @@ use palisade_core::policy::{
     ServerGroup, Tag,
 };
 use palisade_core::secret::{PasswordDigest, SecretHash};
-use palisade_core::store::{Store, TokenCredentials, UserCredentials};
+use palisade_core::snapshot::PolicySnapshot;
+use palisade_core::store::{Reads, Store, TokenCredentials, UserCredentials, Writes};
 use palisade_core::{Page, PageRequest};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::address_lists::{self as lists, entry_from};
 use super::policy::{server_group_from, tag_from};
-use super::{by_id, db, delete_by_id, hosts, inventory, ipam, page_of, policy, rows, tenancy};
+use super::revisions::{self, owner_of};
+use super::WriteTx;
+use super::{by_id, db, delete_by_id, hosts, inventory, ipam, lock_row, page_of, policy, rows, tenancy};
 
-/// `write_tx!(store, f(args…))`: `f(&mut tx, args…)` in a write transaction, committed if it
-/// succeeds.
-macro_rules! write_tx {
-    ($store:expr, $($f:ident)::+ ( $($arg:expr),* $(,)? )) => {{
-        let mut tx = db::write($store).await?;
-        let out = $($f)::+(&mut tx, $($arg),*).await?;
-        tx.commit().await?;
-        Ok(out)
-    }};
+/// A read handle: on SQLite a deferred transaction (one snapshot), on PostgreSQL a pooled
+/// connection (see the seam's `read`). Dropping it ends it.
+pub(crate) struct ReadTx(db::Read);
+
+impl ReadTx {
+    fn conn(&mut self) -> &mut db::Conn {
+        &mut self.0
+    }
 }
 
-/// `read_tx!(store, f(args…))`: `f(&mut conn, args…)` on a read connection (on SQLite, a
-/// snapshot).
-macro_rules! read_tx {
-    ($store:expr, $($f:ident)::+ ( $($arg:expr),* $(,)? )) => {{
-        let mut conn = db::read($store).await?;
-        $($f)::+(&mut conn, $($arg),*).await
-    }};
+impl WriteTx {
+    fn conn(&mut self) -> &mut db::Conn {
+        self
+    }
 }
 
 #[async_trait]
@@ -54,360 +58,624 @@ impl Store for db::Handle {
         Ok(())
     }
 
-    async fn setting(&self, key: &str) -> Result<Option<String>> {
-        read_tx!(self, tenancy::setting(key))
+    async fn read(&self) -> Result<Box<dyn Reads>> {
+        Ok(Box::new(ReadTx(db::read(self).await?)))
     }
 
-    async fn init_setting(&self, key: &str, value: &str) -> Result<String> {
-        write_tx!(self, tenancy::init_setting(key, value))
+    async fn write(&self) -> Result<Box<dyn Writes>> {
+        Ok(Box::new(db::write(self).await?))
     }
 
-    async fn insert_organization(&self, org: &Organization) -> Result<()> {
-        write_tx!(self, tenancy::insert_organization(org))
+    async fn policy_snapshot(&self, org: OrganizationId) -> Result<PolicySnapshot> {
+        let mut tx = db::consistent_read(self).await?;
+        let snapshot = super::snapshot::policy_snapshot(&mut tx, org).await?;
+        tx.commit().await.map_err(db::db_error)?;
+        Ok(snapshot)
+    }
+}
+
+/// `impl Reads for $t`, on `$t::conn()`: the same reads through a read handle and inside a
+/// write transaction.
+macro_rules! impl_reads {
+    ($t:ty) => {
+        #[async_trait]
+        impl Reads for $t {
+            async fn setting(&mut self, key: &str) -> Result<Option<String>> {
+                tenancy::setting(self.conn(), key).await
+            }
+
+            async fn organization(&mut self, id: OrganizationId) -> Result<Option<Organization>> {
+                by_id(self.conn(), "organizations", id.as_uuid(), rows::organization).await
+            }
+
+            async fn organization_by_sub_domain(&mut self, sub_domain: &str) -> Result<Option<Organization>> {
+                tenancy::organization_by_sub_domain(self.conn(), sub_domain).await
+            }
+
+            async fn list_organizations(&mut self, page: PageRequest) -> Result<Page<Organization>> {
+                page_of(self.conn(), page, None, "FROM organizations", rows::organization).await
+            }
+
+            async fn token_credentials(&mut self, id: ApiTokenId) -> Result<Option<TokenCredentials>> {
+                tenancy::token_credentials(self.conn(), id).await
+            }
+
+            async fn list_api_tokens(
+                &mut self,
+                org: OrganizationId,
+                page: PageRequest,
+            ) -> Result<Page<ApiToken>> {
+                let from = "FROM api_tokens WHERE organization_id = $1 AND revoked_at IS NULL";
+                page_of(self.conn(), page, Some(org.as_uuid()), from, rows::api_token).await
+            }
+
+            async fn user_credentials(&mut self, username: &str) -> Result<Option<UserCredentials>> {
+                tenancy::user_credentials(self.conn(), username).await
+            }
+
+            async fn list_users(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<User>> {
+                let from = "FROM users WHERE organization_id = $1";
+                page_of(self.conn(), page, Some(org.as_uuid()), from, rows::user).await
+            }
+
+            async fn data_center(&mut self, id: DataCenterId) -> Result<Option<DataCenter>> {
+                by_id(self.conn(), "data_centers", id.as_uuid(), rows::data_center).await
+            }
+
+            async fn list_data_centers(&mut self, page: PageRequest) -> Result<Page<DataCenter>> {
+                page_of(self.conn(), page, None, "FROM data_centers", rows::data_center).await
+            }
+
+            async fn network(&mut self, id: NetworkId) -> Result<Option<Network>> {
+                inventory::network(self.conn(), id).await
+            }
+
+            async fn list_networks(
+                &mut self,
+                org: Option<OrganizationId>,
+                page: PageRequest,
+            ) -> Result<Page<Network>> {
+                inventory::list_networks(self.conn(), org, page).await
+            }
+
+            async fn server(&mut self, org: OrganizationId, id: ServerId) -> Result<Option<Server>> {
+                inventory::server(self.conn(), org, id).await
+            }
+
+            async fn list_servers(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<Server>> {
+                inventory::list_servers(self.conn(), org, page).await
+            }
+
+            async fn host(&mut self, org: OrganizationId, id: ServerId) -> Result<Option<Host>> {
+                hosts::host(self.conn(), org, id).await
+            }
+
+            async fn list_hosts(
+                &mut self,
+                org: OrganizationId,
+                filter: HostFilter,
+                page: PageRequest,
+            ) -> Result<Page<Host>> {
+                hosts::list_hosts(self.conn(), org, filter, page).await
+            }
+
+            async fn ip_address(
+                &mut self,
+                org: OrganizationId,
+                id: IpAddressId,
+            ) -> Result<Option<IpAddress>> {
+                ipam::ip_address(self.conn(), org, id).await
+            }
+
+            async fn ip_address_anywhere(&mut self, id: IpAddressId) -> Result<Option<IpAddress>> {
+                by_id(self.conn(), "ip_addresses", id.as_uuid(), rows::ip_address).await
+            }
+
+            async fn ip_address_by_address(
+                &mut self,
+                org: Option<OrganizationId>,
+                address: IpAddr,
+            ) -> Result<Option<IpAddress>> {
+                ipam::ip_address_by_address(self.conn(), org, address).await
+            }
+
+            async fn list_ip_addresses(
+                &mut self,
+                org: OrganizationId,
+                filter: IpFilter,
+                page: PageRequest,
+            ) -> Result<Page<IpAddress>> {
+                ipam::list_ip_addresses(self.conn(), org, filter, page).await
+            }
+
+            async fn security_group(&mut self, id: SecurityGroupId) -> Result<Option<SecurityGroup>> {
+                policy::group(self.conn(), id).await
+            }
+
+            async fn list_security_groups(
+                &mut self,
+                org: OrganizationId,
+                kind: GroupKind,
+                filter: &GroupFilter,
+                page: PageRequest,
+            ) -> Result<Page<SecurityGroup>> {
+                policy::groups(self.conn(), org, kind, filter, page).await
+            }
+
+            async fn rule(&mut self, id: RuleId) -> Result<Option<Rule>> {
+                policy::rule(self.conn(), id).await
+            }
+
+            async fn list_rules(&mut self, group: SecurityGroupId, page: PageRequest) -> Result<Page<Rule>> {
+                policy::list_rules(self.conn(), group, page).await
+            }
+
+            async fn rules_of_groups(&mut self, groups: &[SecurityGroupId]) -> Result<Vec<Rule>> {
+                policy::rules_of_groups(self.conn(), groups).await
+            }
+
+            async fn rule_numbers(
+                &mut self,
+                org: OrganizationId,
+                groups: &[SecurityGroupId],
+            ) -> Result<Vec<(RuleId, u64)>> {
+                policy::rule_numbers(self.conn(), org, groups).await
+            }
+
+            async fn rule_by_number(&mut self, org: OrganizationId, number: u64) -> Result<Option<RuleId>> {
+                policy::rule_by_number(self.conn(), org, number).await
+            }
+
+            async fn server_group(&mut self, id: ServerGroupId) -> Result<Option<ServerGroup>> {
+                by_id(self.conn(), "server_groups", id.as_uuid(), server_group_from).await
+            }
+
+            async fn list_server_groups(
+                &mut self,
+                org: OrganizationId,
+                page: PageRequest,
+            ) -> Result<Page<ServerGroup>> {
+                let from = "FROM server_groups WHERE organization_id = $1";
+                page_of(self.conn(), page, Some(org.as_uuid()), from, server_group_from).await
+            }
+
+            async fn tag(&mut self, id: TagId) -> Result<Option<Tag>> {
+                by_id(self.conn(), "tags", id.as_uuid(), tag_from).await
+            }
+
+            async fn list_tags(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<Tag>> {
+                let from = "FROM tags WHERE organization_id = $1";
+                page_of(self.conn(), page, Some(org.as_uuid()), from, tag_from).await
+            }
+
+            async fn address_list(&mut self, id: AddressListId) -> Result<Option<AddressList>> {
+                lists::address_list(self.conn(), id).await
+            }
+
+            async fn list_address_lists(
+                &mut self,
+                org: Option<OrganizationId>,
+                page: PageRequest,
+            ) -> Result<Page<AddressList>> {
+                lists::address_lists(self.conn(), org, page).await
+            }
+
+            async fn address_list_entry(
+                &mut self,
+                id: AddressListEntryId,
+            ) -> Result<Option<AddressListEntry>> {
+                by_id(self.conn(), "address_list_entries", id.as_uuid(), entry_from).await
+            }
+
+            async fn list_address_list_entries(
+                &mut self,
+                list: AddressListId,
+                page: PageRequest,
+            ) -> Result<Page<AddressListEntry>> {
+                let from = "FROM address_list_entries WHERE list_id = $1";
+                page_of(self.conn(), page, Some(list.as_uuid()), from, entry_from).await
+            }
+
+            async fn policy_revision(&mut self, org: OrganizationId) -> Result<u64> {
+                revisions::revision(self.conn(), org).await
+            }
+        }
+    };
+}
+
+impl_reads!(ReadTx);
+impl_reads!(WriteTx);
+
+#[async_trait]
+impl Writes for WriteTx {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        WriteTx::commit(*self).await
     }
 
-    async fn organization(&self, id: OrganizationId) -> Result<Option<Organization>> {
-        read_tx!(self, by_id("organizations", id.as_uuid(), rows::organization))
+    async fn init_setting(&mut self, _: &OperatorGrant, key: &str, value: &str) -> Result<String> {
+        tenancy::init_setting(self, key, value).await
     }
 
-    async fn organization_by_sub_domain(&self, sub_domain: &str) -> Result<Option<Organization>> {
-        read_tx!(self, tenancy::organization_by_sub_domain(sub_domain))
-    }
-
-    async fn list_organizations(&self, page: PageRequest) -> Result<Page<Organization>> {
-        read_tx!(self, page_of(page, None, "FROM organizations", rows::organization))
+    async fn insert_organization(&mut self, _: &OperatorGrant, org: &Organization) -> Result<()> {
+        tenancy::insert_organization(self, org).await
     }
 
     async fn update_organization(
-        &self,
+        &mut self,
+        _: &OperatorGrant,
         id: OrganizationId,
         patch: &OrganizationPatch,
         at: OffsetDateTime,
     ) -> Result<Organization> {
-        write_tx!(self, tenancy::update_organization(id, patch, at))
+        tenancy::update_organization(self, id, patch, at).await
     }
 
-    async fn delete_organization(&self, id: OrganizationId) -> Result<()> {
-        write_tx!(self, tenancy::delete_organization(id))
+    async fn delete_organization(&mut self, _: &OperatorGrant, id: OrganizationId) -> Result<()> {
+        tenancy::delete_organization(self, id).await
     }
 
-    async fn insert_api_token(&self, token: &ApiToken, secret_hash: &SecretHash) -> Result<()> {
-        write_tx!(self, tenancy::insert_api_token(token, secret_hash))
+    async fn insert_api_token(
+        &mut self,
+        grant: &Grant,
+        token: &ApiToken,
+        secret_hash: &SecretHash,
+    ) -> Result<()> {
+        within(grant, token.organization_id, "api token")?;
+        tenancy::insert_api_token(self, token, secret_hash).await
     }
 
-    async fn token_credentials(&self, id: ApiTokenId) -> Result<Option<TokenCredentials>> {
-        read_tx!(self, tenancy::token_credentials(id))
+    async fn revoke_api_token(&mut self, grant: &Grant, id: ApiTokenId, at: OffsetDateTime) -> Result<()> {
+        tenancy::revoke_api_token(self, grant.organization_id(), id, at).await
     }
 
-    async fn list_api_tokens(&self, org: OrganizationId, page: PageRequest) -> Result<Page<ApiToken>> {
-        let from = "FROM api_tokens WHERE organization_id = $1 AND revoked_at IS NULL";
-        read_tx!(self, page_of(page, Some(org.as_uuid()), from, rows::api_token))
+    async fn insert_user(&mut self, grant: &Grant, user: &User, password: &PasswordDigest) -> Result<()> {
+        within(grant, user.organization_id, "user")?;
+        tenancy::insert_user(self, user, password).await
     }
 
-    async fn revoke_api_token(&self, org: OrganizationId, id: ApiTokenId, at: OffsetDateTime) -> Result<()> {
-        write_tx!(self, tenancy::revoke_api_token(org, id, at))
+    async fn insert_data_center(&mut self, _: &OperatorGrant, dc: &DataCenter) -> Result<()> {
+        inventory::insert_data_center(self, dc).await
     }
 
-    async fn insert_user(&self, user: &User, password: &PasswordDigest) -> Result<()> {
-        write_tx!(self, tenancy::insert_user(user, password))
+    async fn insert_network(&mut self, _: &OperatorGrant, network: &Network) -> Result<()> {
+        inventory::insert_network(self, network).await
     }
 
-    async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>> {
-        read_tx!(self, tenancy::user_credentials(username))
+    async fn insert_server(&mut self, grant: &Grant, server: &Server, addresses: &[IpAddress]) -> Result<()> {
+        within(grant, server.organization_id, ServerId::KIND)?;
+        inventory::insert_server(self, server, addresses).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
-    async fn list_users(&self, org: OrganizationId, page: PageRequest) -> Result<Page<User>> {
-        read_tx!(
-            self,
-            page_of(page, Some(org.as_uuid()), "FROM users WHERE organization_id = $1", rows::user)
-        )
-    }
-
-    async fn insert_data_center(&self, dc: &DataCenter) -> Result<()> {
-        write_tx!(self, inventory::insert_data_center(dc))
-    }
-
-    async fn data_center(&self, id: DataCenterId) -> Result<Option<DataCenter>> {
-        read_tx!(self, by_id("data_centers", id.as_uuid(), rows::data_center))
-    }
-
-    async fn list_data_centers(&self, page: PageRequest) -> Result<Page<DataCenter>> {
-        read_tx!(self, page_of(page, None, "FROM data_centers", rows::data_center))
-    }
-
-    async fn insert_network(&self, network: &Network) -> Result<()> {
-        write_tx!(self, inventory::insert_network(network))
-    }
-
-    async fn network(&self, id: NetworkId) -> Result<Option<Network>> {
-        read_tx!(self, inventory::network(id))
-    }
-
-    async fn list_networks(&self, org: Option<OrganizationId>, page: PageRequest) -> Result<Page<Network>> {
-        read_tx!(self, inventory::list_networks(org, page))
-    }
-
-    async fn insert_server(&self, server: &Server, addresses: &[IpAddress]) -> Result<()> {
-        write_tx!(self, inventory::insert_server(server, addresses))
-    }
-
-    async fn server(&self, org: OrganizationId, id: ServerId) -> Result<Option<Server>> {
-        read_tx!(self, inventory::server(org, id))
-    }
-
-    async fn list_servers(&self, org: OrganizationId, page: PageRequest) -> Result<Page<Server>> {
-        read_tx!(self, inventory::list_servers(org, page))
-    }
-
-    async fn delete_server(&self, org: OrganizationId, id: ServerId) -> Result<()> {
-        write_tx!(self, inventory::delete_server(org, id))
+    async fn delete_server(&mut self, grant: &Grant, id: ServerId) -> Result<()> {
+        inventory::delete_server(self, grant.organization_id(), id).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
     async fn insert_host(
-        &self,
+        &mut self,
+        grant: &Grant,
         host: &Host,
         addresses: &[IpAddress],
         allocate: Option<&IpRequest>,
     ) -> Result<Host> {
-        write_tx!(self, hosts::insert_host(host, addresses, allocate))
+        within(grant, host.server.organization_id, ServerId::KIND)?;
+        if let Some(request) = allocate {
+            within(grant, request.organization_id, IpAddressId::KIND)?;
+        }
+        let host = hosts::insert_host(self, host, addresses, allocate).await?;
+        self.touched.org(grant.organization_id());
+        Ok(host)
     }
 
-    async fn host(&self, org: OrganizationId, id: ServerId) -> Result<Option<Host>> {
-        read_tx!(self, hosts::host(org, id))
+    async fn host_for_update(&mut self, org: OrganizationId, id: ServerId) -> Result<Option<Host>> {
+        lock_row(self, "servers", id.as_uuid()).await?;
+        hosts::host(self, org, id).await
     }
 
-    async fn list_hosts(
-        &self,
+    async fn update_host(&mut self, grant: &Grant, host: &Host) -> Result<()> {
+        within(grant, host.server.organization_id, ServerId::KIND)?;
+        hosts::update_host(self, host).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
+    }
+
+    async fn allocate_ip(&mut self, grant: &Grant, request: &IpRequest) -> Result<IpAddress> {
+        within(grant, request.organization_id, IpAddressId::KIND)?;
+        let ip = ipam::allocate(self, request).await?;
+        if request.allocation.is_some() {
+            self.touched.org(grant.organization_id());
+        }
+        Ok(ip)
+    }
+
+    async fn ip_address_for_update(
+        &mut self,
         org: OrganizationId,
-        filter: HostFilter,
-        page: PageRequest,
-    ) -> Result<Page<Host>> {
-        read_tx!(self, hosts::list_hosts(org, filter, page))
-    }
-
-    async fn update_host(&self, host: &Host) -> Result<()> {
-        write_tx!(self, hosts::update_host(host))
-    }
-
-    async fn allocate_ip(&self, request: &IpRequest) -> Result<IpAddress> {
-        write_tx!(self, ipam::allocate(request))
-    }
-
-    async fn ip_address(&self, org: OrganizationId, id: IpAddressId) -> Result<Option<IpAddress>> {
-        read_tx!(self, ipam::ip_address(org, id))
-    }
-
-    async fn ip_address_anywhere(&self, id: IpAddressId) -> Result<Option<IpAddress>> {
-        read_tx!(self, by_id("ip_addresses", id.as_uuid(), rows::ip_address))
-    }
-
-    async fn ip_address_by_address(
-        &self,
-        org: Option<OrganizationId>,
-        address: IpAddr,
+        id: IpAddressId,
     ) -> Result<Option<IpAddress>> {
-        read_tx!(self, ipam::ip_address_by_address(org, address))
-    }
-
-    async fn list_ip_addresses(
-        &self,
-        org: OrganizationId,
-        filter: IpFilter,
-        page: PageRequest,
-    ) -> Result<Page<IpAddress>> {
-        read_tx!(self, ipam::list_ip_addresses(org, filter, page))
+        lock_row(self, "ip_addresses", id.as_uuid()).await?;
+        ipam::ip_address(self, org, id).await
     }
 
     async fn update_ip_address(
-        &self,
-        org: OrganizationId,
+        &mut self,
+        grant: &Grant,
         id: IpAddressId,
         patch: &IpAddressPatch,
     ) -> Result<IpAddress> {
-        write_tx!(self, ipam::update_ip_address(org, id, patch))
+        ipam::update_ip_address(self, grant.organization_id(), id, patch).await
     }
 
-    async fn release_ip_address(&self, org: OrganizationId, id: IpAddressId) -> Result<()> {
-        write_tx!(self, ipam::release_ip_address(org, id))
+    async fn release_ip_address(&mut self, grant: &Grant, id: IpAddressId) -> Result<()> {
+        ipam::release_ip_address(self, grant.organization_id(), id).await
     }
 
     async fn set_ip_allocation(
-        &self,
-        org: OrganizationId,
+        &mut self,
+        grant: &Grant,
         id: IpAddressId,
         allocation: Option<Allocation>,
     ) -> Result<IpAddress> {
-        write_tx!(self, ipam::set_ip_allocation(org, id, allocation))
+        let ip = ipam::set_ip_allocation(self, grant.organization_id(), id, allocation).await?;
+        self.touched.org(grant.organization_id());
+        Ok(ip)
     }
 
-    async fn insert_security_group(&self, group: &SecurityGroup, rules: &[Rule]) -> Result<()> {
-        write_tx!(self, policy::insert_group(group, rules))
+    async fn insert_security_group(
+        &mut self,
+        grant: &Grant,
+        group: &SecurityGroup,
+        rules: &[Rule],
+    ) -> Result<()> {
+        within(grant, group.organization_id, SecurityGroupId::KIND)?;
+        if rules.iter().any(|r| r.group_id != group.id) {
+            return Err(Error::not_found(SecurityGroupId::KIND));
+        }
+        policy::insert_group(self, group, rules).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
-    async fn security_group(&self, id: SecurityGroupId) -> Result<Option<SecurityGroup>> {
-        read_tx!(self, policy::group(id))
-    }
-
-    async fn list_security_groups(
-        &self,
-        org: OrganizationId,
-        kind: GroupKind,
-        filter: &GroupFilter,
-        page: PageRequest,
-    ) -> Result<Page<SecurityGroup>> {
-        read_tx!(self, policy::groups(org, kind, filter, page))
+    async fn security_group_for_update(&mut self, id: SecurityGroupId) -> Result<Option<SecurityGroup>> {
+        lock_row(self, "security_groups", id.as_uuid()).await?;
+        policy::group(self, id).await
     }
 
     async fn update_security_group(
-        &self,
+        &mut self,
+        grant: &Grant,
         id: SecurityGroupId,
         patch: &SecurityGroupPatch,
         at: OffsetDateTime,
     ) -> Result<SecurityGroup> {
-        write_tx!(self, policy::update_group(id, patch, at))
+        self.owned(grant, GROUP_OWNER, id.as_uuid(), SecurityGroupId::KIND).await?;
+        if patch.rules.iter().flatten().any(|r| r.group_id != id) {
+            return Err(Error::not_found(SecurityGroupId::KIND));
+        }
+        let group = policy::update_group(self, id, patch, at).await?;
+        self.touched.org(grant.organization_id());
+        Ok(group)
     }
 
-    async fn delete_security_group(&self, id: SecurityGroupId) -> Result<()> {
-        write_tx!(self, delete_by_id("security_groups", id.as_uuid(), SecurityGroupId::KIND))
-    }
-
-    async fn insert_rule(&self, rule: &Rule) -> Result<()> {
-        write_tx!(self, policy::insert_rule(rule))
-    }
-
-    async fn rule(&self, id: RuleId) -> Result<Option<Rule>> {
-        read_tx!(self, policy::rule(id))
-    }
-
-    async fn list_rules(&self, group: SecurityGroupId, page: PageRequest) -> Result<Page<Rule>> {
-        read_tx!(self, policy::list_rules(group, page))
-    }
-
-    async fn rules_of_groups(&self, groups: &[SecurityGroupId]) -> Result<Vec<Rule>> {
-        read_tx!(self, policy::rules_of_groups(groups))
-    }
-
-    async fn replace_rule(&self, rule: &Rule) -> Result<()> {
-        write_tx!(self, policy::replace_rule(rule))
-    }
-
-    async fn delete_rule(&self, id: RuleId) -> Result<()> {
-        write_tx!(self, delete_by_id("security_group_rules", id.as_uuid(), RuleId::KIND))
+    async fn delete_security_group(&mut self, grant: &Grant, id: SecurityGroupId) -> Result<()> {
+        self.owned(grant, GROUP_OWNER, id.as_uuid(), SecurityGroupId::KIND).await?;
+        delete_by_id(self, "security_groups", id.as_uuid(), SecurityGroupId::KIND).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
     async fn add_security_group_member(
-        &self,
+        &mut self,
+        grant: &Grant,
         id: SecurityGroupId,
         member: Member,
         at: OffsetDateTime,
     ) -> Result<()> {
-        write_tx!(self, policy::add_member(id, member, at))
+        self.owned(grant, GROUP_OWNER, id.as_uuid(), SecurityGroupId::KIND).await?;
+        policy::add_member(self, id, member, at).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
-    async fn rule_numbers(
-        &self,
-        org: OrganizationId,
-        groups: &[SecurityGroupId],
-    ) -> Result<Vec<(RuleId, u64)>> {
-        read_tx!(self, policy::rule_numbers(org, groups))
+    async fn insert_rule(&mut self, grant: &Grant, rule: &Rule) -> Result<()> {
+        self.owned(grant, GROUP_OWNER, rule.group_id.as_uuid(), SecurityGroupId::KIND).await?;
+        policy::insert_rule(self, rule).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
-    async fn rule_by_number(&self, org: OrganizationId, number: u64) -> Result<Option<RuleId>> {
-        read_tx!(self, policy::rule_by_number(org, number))
+    async fn rule_for_update(&mut self, id: RuleId) -> Result<Option<Rule>> {
+        lock_row(self, "security_group_rules", id.as_uuid()).await?;
+        policy::rule(self, id).await
     }
 
-    async fn insert_server_group(&self, group: &ServerGroup) -> Result<()> {
-        write_tx!(self, policy::insert_server_group(group))
+    async fn replace_rule(&mut self, grant: &Grant, rule: &Rule) -> Result<()> {
+        self.owned(grant, RULE_OWNER, rule.id.as_uuid(), RuleId::KIND).await?;
+        self.owned(grant, GROUP_OWNER, rule.group_id.as_uuid(), RuleId::KIND).await?;
+        policy::replace_rule(self, rule).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
-    async fn server_group(&self, id: ServerGroupId) -> Result<Option<ServerGroup>> {
-        read_tx!(self, by_id("server_groups", id.as_uuid(), server_group_from))
+    async fn delete_rule(&mut self, grant: &Grant, id: RuleId) -> Result<()> {
+        self.owned(grant, RULE_OWNER, id.as_uuid(), RuleId::KIND).await?;
+        delete_by_id(self, "security_group_rules", id.as_uuid(), RuleId::KIND).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
-    async fn list_server_groups(&self, org: OrganizationId, page: PageRequest) -> Result<Page<ServerGroup>> {
-        let from = "FROM server_groups WHERE organization_id = $1";
-        read_tx!(self, page_of(page, Some(org.as_uuid()), from, server_group_from))
+    async fn insert_server_group(&mut self, grant: &Grant, group: &ServerGroup) -> Result<()> {
+        within(grant, group.organization_id, ServerGroupId::KIND)?;
+        policy::insert_server_group(self, group).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
-    async fn update_server_group(&self, group: &ServerGroup) -> Result<()> {
-        write_tx!(self, policy::update_server_group(group))
+    async fn server_group_for_update(&mut self, id: ServerGroupId) -> Result<Option<ServerGroup>> {
+        lock_row(self, "server_groups", id.as_uuid()).await?;
+        by_id(self, "server_groups", id.as_uuid(), server_group_from).await
     }
 
-    async fn delete_server_group(&self, id: ServerGroupId) -> Result<()> {
-        write_tx!(self, delete_by_id("server_groups", id.as_uuid(), ServerGroupId::KIND))
+    async fn update_server_group(&mut self, grant: &Grant, group: &ServerGroup) -> Result<()> {
+        within(grant, group.organization_id, ServerGroupId::KIND)?;
+        self.owned(grant, SERVER_GROUP_OWNER, group.id.as_uuid(), ServerGroupId::KIND).await?;
+        policy::update_server_group(self, group).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
-    async fn insert_tag(&self, tag: &Tag) -> Result<()> {
-        write_tx!(self, policy::insert_tag(tag))
+    async fn delete_server_group(&mut self, grant: &Grant, id: ServerGroupId) -> Result<()> {
+        self.owned(grant, SERVER_GROUP_OWNER, id.as_uuid(), ServerGroupId::KIND).await?;
+        delete_by_id(self, "server_groups", id.as_uuid(), ServerGroupId::KIND).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
-    async fn tag(&self, id: TagId) -> Result<Option<Tag>> {
-        read_tx!(self, by_id("tags", id.as_uuid(), tag_from))
+    async fn insert_tag(&mut self, grant: &Grant, tag: &Tag) -> Result<()> {
+        within(grant, tag.organization_id, TagId::KIND)?;
+        policy::insert_tag(self, tag).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
-    async fn list_tags(&self, org: OrganizationId, page: PageRequest) -> Result<Page<Tag>> {
-        read_tx!(self, page_of(page, Some(org.as_uuid()), "FROM tags WHERE organization_id = $1", tag_from))
+    async fn tag_for_update(&mut self, id: TagId) -> Result<Option<Tag>> {
+        lock_row(self, "tags", id.as_uuid()).await?;
+        by_id(self, "tags", id.as_uuid(), tag_from).await
     }
 
-    async fn update_tag(&self, tag: &Tag) -> Result<()> {
-        write_tx!(self, policy::update_tag(tag))
+    async fn update_tag(&mut self, grant: &Grant, tag: &Tag) -> Result<()> {
+        within(grant, tag.organization_id, TagId::KIND)?;
+        self.owned(grant, TAG_OWNER, tag.id.as_uuid(), TagId::KIND).await?;
+        policy::update_tag(self, tag).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
-    async fn delete_tag(&self, id: TagId) -> Result<()> {
-        write_tx!(self, delete_by_id("tags", id.as_uuid(), TagId::KIND))
+    async fn delete_tag(&mut self, grant: &Grant, id: TagId) -> Result<()> {
+        self.owned(grant, TAG_OWNER, id.as_uuid(), TagId::KIND).await?;
+        delete_by_id(self, "tags", id.as_uuid(), TagId::KIND).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
     }
 
-    async fn insert_address_list(&self, list: &AddressList) -> Result<()> {
-        write_tx!(self, lists::insert_address_list(list))
+    async fn insert_address_list(&mut self, grant: &ListGrant, list: &AddressList) -> Result<()> {
+        if list.organization_id != grant.owner() || list.entries.iter().any(|e| e.list_id != list.id) {
+            return Err(Error::not_found(AddressListId::KIND));
+        }
+        lists::insert_address_list(self, list).await?;
+        self.touch_list_owner(grant);
+        Ok(())
     }
 
-    async fn address_list(&self, id: AddressListId) -> Result<Option<AddressList>> {
-        read_tx!(self, lists::address_list(id))
+    async fn address_list_for_update(&mut self, id: AddressListId) -> Result<Option<AddressList>> {
+        lock_row(self, "address_lists", id.as_uuid()).await?;
+        lists::address_list(self, id).await
     }
 
-    async fn list_address_lists(
-        &self,
-        org: Option<OrganizationId>,
-        page: PageRequest,
-    ) -> Result<Page<AddressList>> {
-        read_tx!(self, lists::address_lists(org, page))
+    async fn update_address_list(&mut self, grant: &ListGrant, list: &AddressList) -> Result<()> {
+        self.owned_list(grant, LIST_OWNER, list.id.as_uuid(), AddressListId::KIND).await?;
+        lists::update_address_list(self, list).await?;
+        self.touch_list_owner(grant);
+        Ok(())
     }
 
-    async fn update_address_list(&self, list: &AddressList) -> Result<()> {
-        write_tx!(self, lists::update_address_list(list))
-    }
-
-    async fn delete_address_list(&self, id: AddressListId) -> Result<()> {
-        write_tx!(self, delete_by_id("address_lists", id.as_uuid(), AddressListId::KIND))
+    async fn delete_address_list(&mut self, grant: &ListGrant, id: AddressListId) -> Result<()> {
+        self.owned_list(grant, LIST_OWNER, id.as_uuid(), AddressListId::KIND).await?;
+        delete_by_id(self, "address_lists", id.as_uuid(), AddressListId::KIND).await?;
+        self.touch_list_owner(grant);
+        Ok(())
     }
 
     async fn change_address_list_entries(
-        &self,
+        &mut self,
+        grant: &ListGrant,
         list: AddressListId,
         add: &[AddressListEntry],
         remove: &[String],
     ) -> Result<()> {
-        write_tx!(self, lists::change_entries(list, add, remove))
+        self.owned_list(grant, LIST_OWNER, list.as_uuid(), AddressListId::KIND).await?;
+        if add.iter().any(|e| e.list_id != list) {
+            return Err(Error::not_found(AddressListId::KIND));
+        }
+        lists::change_entries(self, list, add, remove).await?;
+        self.touch_list_owner(grant);
+        Ok(())
     }
 
-    async fn address_list_entry(&self, id: AddressListEntryId) -> Result<Option<AddressListEntry>> {
-        read_tx!(self, by_id("address_list_entries", id.as_uuid(), entry_from))
+    async fn address_list_entry_for_update(
+        &mut self,
+        id: AddressListEntryId,
+    ) -> Result<Option<AddressListEntry>> {
+        lock_row(self, "address_list_entries", id.as_uuid()).await?;
+        by_id(self, "address_list_entries", id.as_uuid(), entry_from).await
     }
 
-    async fn list_address_list_entries(
-        &self,
-        list: AddressListId,
-        page: PageRequest,
-    ) -> Result<Page<AddressListEntry>> {
-        let from = "FROM address_list_entries WHERE list_id = $1";
-        read_tx!(self, page_of(page, Some(list.as_uuid()), from, entry_from))
+    async fn update_address_list_entry(&mut self, grant: &ListGrant, entry: &AddressListEntry) -> Result<()> {
+        self.owned_list(grant, ENTRY_OWNER, entry.id.as_uuid(), AddressListEntryId::KIND).await?;
+        self.owned_list(grant, LIST_OWNER, entry.list_id.as_uuid(), AddressListEntryId::KIND).await?;
+        lists::update_entry(self, entry).await?;
+        self.touch_list_owner(grant);
+        Ok(())
     }
 
-    async fn update_address_list_entry(&self, entry: &AddressListEntry) -> Result<()> {
-        write_tx!(self, lists::update_entry(entry))
+    async fn delete_address_list_entry(&mut self, grant: &ListGrant, id: AddressListEntryId) -> Result<()> {
+        self.owned_list(grant, ENTRY_OWNER, id.as_uuid(), AddressListEntryId::KIND).await?;
+        delete_by_id(self, "address_list_entries", id.as_uuid(), AddressListEntryId::KIND).await?;
+        self.touch_list_owner(grant);
+        Ok(())
+    }
+}
+
+/// How each kind of object's owner is read (`$1` is its id): its own row, or its parent's.
+const GROUP_OWNER: &str = "SELECT organization_id FROM security_groups WHERE id = $1";
+const SERVER_GROUP_OWNER: &str = "SELECT organization_id FROM server_groups WHERE id = $1";
+const TAG_OWNER: &str = "SELECT organization_id FROM tags WHERE id = $1";
+const LIST_OWNER: &str = "SELECT organization_id FROM address_lists WHERE id = $1";
+const RULE_OWNER: &str = "SELECT g.organization_id FROM security_group_rules r
+                          JOIN security_groups g ON g.id = r.group_id WHERE r.id = $1";
+const ENTRY_OWNER: &str = "SELECT l.organization_id FROM address_list_entries e
+                           JOIN address_lists l ON l.id = e.list_id WHERE e.id = $1";
+
+/// An object to insert under `grant` must be of the grant's organization; else it is reported
+/// as not found, like any object of another organization.
+fn within(grant: &Grant, org: OrganizationId, kind: &'static str) -> Result<()> {
+    if org == grant.organization_id() {
+        Ok(())
+    } else {
+        Err(Error::not_found(kind))
+    }
+}
+
+impl WriteTx {
+    /// The object `id` (its owner read by `query`) exists and belongs to the grant's
+    /// organization; else `kind` not found (another organization's object cannot be told from
+    /// a missing one).
+    async fn owned(&mut self, grant: &Grant, query: &str, id: Uuid, kind: &'static str) -> Result<()> {
+        match owner_of(self, query, id).await? {
+            Some(Some(owner)) if owner == grant.organization_id().as_uuid() => Ok(()),
+            _ => Err(Error::not_found(kind)),
+        }
     }
 
-    async fn delete_address_list_entry(&self, id: AddressListEntryId) -> Result<()> {
-        write_tx!(self, delete_by_id("address_list_entries", id.as_uuid(), AddressListEntryId::KIND))
+    /// [`WriteTx::owned`] for address lists, whose owner may be the installation (a global list).
+    async fn owned_list(
+        &mut self,
+        grant: &ListGrant,
+        query: &str,
+        id: Uuid,
+        kind: &'static str,
+    ) -> Result<()> {
+        match owner_of(self, query, id).await? {
+            Some(owner) if owner == grant.owner().map(|o| o.as_uuid()) => Ok(()),
+            _ => Err(Error::not_found(kind)),
+        }
+    }
+
+    /// Marks the list's owner (every organization, for a global list) as touched.
+    fn touch_list_owner(&mut self, grant: &ListGrant) {
+        self.touched.owner(grant.owner().map(|o| o.as_uuid()));
     }
 }

@@ -46,6 +46,13 @@ pub(crate) async fn read(store: &Handle) -> Result<Read> {
     store.pool.begin().await.map_err(db_error)
 }
 
+/// One consistent read of several queries (a policy snapshot): a deferred transaction. In WAL
+/// mode its first query fixes the state it reads, and every later query of the transaction sees
+/// that state, whatever commits meanwhile; it takes no lock, so writers carry on.
+pub(crate) async fn consistent_read(store: &Handle) -> Result<sqlx::Transaction<'static, Db>> {
+    store.pool.begin().await.map_err(db_error)
+}
+
 pub(crate) fn time(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
 }

@@ -58,7 +58,11 @@ async fn expired_tokens_are_refused() {
         expires_at: Some(now() - time::Duration::seconds(1)),
         created_at: now() - time::Duration::days(1),
     };
-    app.core.store().insert_api_token(&token, &hash).await.unwrap();
+    once!(
+        app.store,
+        insert_api_token(&::palisade_testkit::grants::grant((token).organization_id), &token, &hash)
+    )
+    .unwrap();
     let r = app.get(&format!("/api/v1/organizations/{org}"), secret.expose()).await;
     assert_error(&r, StatusCode::UNAUTHORIZED, "token_expired");
     // Creating a token that is already expired is refused.
@@ -228,7 +232,7 @@ async fn token_secrets_are_stored_only_as_hashes() {
     let app = TestApp::spawn().await;
     let org = app.org("leak-check-org").await;
     let (id, secret) = app.token(&org, &["organizations:read"]).await;
-    let creds = app.core.store().token_credentials(id.parse().unwrap()).await.unwrap().unwrap();
+    let creds = once!(app.store, token_credentials(id.parse().unwrap())).unwrap().unwrap();
     assert_eq!(creds.secret_hash.as_bytes().as_slice(), sha2::Sha256::digest(secret.as_bytes()).as_slice());
     let stored = app.db.stored_text().await;
     assert!(stored.contains("leak-check-org"), "the dump is real: it holds the organization");

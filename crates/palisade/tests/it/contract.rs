@@ -221,7 +221,7 @@ async fn users_create_and_list_with_hashed_passwords() {
     assert_eq!(list.body["users"], json!([r.body["user"]]));
 
     // The password is stored as an Argon2id hash only, and it verifies.
-    let creds = app.core.store().user_credentials("alice").await.unwrap().unwrap();
+    let creds = once!(app.store, user_credentials("alice")).unwrap().unwrap();
     assert!(creds.password.as_phc().starts_with("$argon2id$"));
     assert!(creds.password.verify("correct horse battery"));
     assert!(!app.db.stored_text().await.contains("correct horse battery"));

@@ -60,7 +60,11 @@ async fn existing_role(w: &World, id: &str, name: &str) {
         created_at: at,
         updated_at: at,
     };
-    w.app.core.store().insert_security_group(&group, &[]).await.unwrap();
+    once!(
+        w.app.store,
+        insert_security_group(&::palisade_testkit::grants::grant((group).organization_id), &group, &[])
+    )
+    .unwrap();
 }
 
 fn without_generated(mut v: Value) -> Value {

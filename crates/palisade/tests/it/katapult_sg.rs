@@ -623,7 +623,11 @@ async fn address_lists_as_rule_targets() {
         entries: vec![],
         created_at: palisade_core::model::now(),
     };
-    w.app.core.store().insert_address_list(&global).await.unwrap();
+    once!(
+        w.app.store,
+        insert_address_list(&::palisade_testkit::grants::list_grant((global).organization_id), &global)
+    )
+    .unwrap();
     let global_id = palisade_api::katapult::ids::render("adlst", global.id.as_bytes());
     let (_, text) = call(&w, Method::GET, "address_lists", None).await;
     assert_eq!(

@@ -5,10 +5,14 @@
 
 mod support;
 
+#[macro_use]
+extern crate palisade_testkit;
+
 mod auth;
 mod auth_limits;
 mod binary;
 mod body_limit;
+mod concurrent_patches;
 mod connections;
 mod contract;
 mod defined;

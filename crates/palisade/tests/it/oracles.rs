@@ -446,8 +446,7 @@ async fn a_token_without_the_scope_cannot_probe_ids() {
     assert_eq!(created.status, StatusCode::OK, "{}", created.body);
     let group = created.body["data"]["id"].as_str().unwrap();
     let group = SecurityGroupId::from_bytes(defined_ids::parse("role", group).unwrap());
-    let rule =
-        app.core.store().list_rules(group, palisade_core::PageRequest::all()).await.unwrap().items[0].id;
+    let rule = once!(app.store, list_rules(group, palisade_core::PageRequest::all())).unwrap().items[0].id;
     let (_, katapult) = app.token(&mine.id, &["security_groups"]).await;
     indistinguishable(
         &app,

@@ -527,7 +527,11 @@ async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
         created_at: palisade_core::model::now(),
         updated_at: palisade_core::model::now(),
     };
-    app.core.store().insert_security_group(&role, &[]).await.unwrap();
+    once!(
+        app.store,
+        insert_security_group(&::palisade_testkit::grants::grant((role).organization_id), &role, &[])
+    )
+    .unwrap();
     let role = palisade_api::defined::ids::render("role", role.id.as_bytes());
     let create = palisade_core::service::CreateHost {
         name: "host".into(),
@@ -545,10 +549,9 @@ async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
     let public = public["id"].as_str().unwrap().parse::<palisade_core::id::NetworkId>().unwrap();
     let public = palisade_api::defined::ids::render("network", public.as_bytes());
     let gid = palisade_core::id::SecurityGroupId::from_bytes(ids::parse("sg", &group).unwrap());
-    let stored = app.core.store().security_group(gid).await.unwrap().unwrap();
+    let stored = once!(app.store, security_group(gid)).unwrap().unwrap();
     let hw_group = palisade_api::hostway::ids::render(gid, stored.created_at);
-    let hw_rule =
-        app.core.store().rule_numbers(stored.organization_id, &[gid]).await.unwrap()[0].1.to_string();
+    let hw_rule = once!(app.store, rule_numbers(stored.organization_id, &[gid])).unwrap()[0].1.to_string();
     Tenant {
         id,
         sub_domain: sub_domain.to_owned(),

@@ -15,6 +15,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: TestDatabase,
     pub core: palisade_core::Core,
+    /// The server's store, for fixtures no API can make (the core keeps its own private).
+    pub store: Arc<dyn palisade_core::Store>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -67,7 +69,7 @@ impl TestApp {
         config.core.auth.failures_per_minute_per_user = 1_000_000;
         config.core.auth.failure_tarpit = std::time::Duration::ZERO;
         tune(&mut config);
-        let (app, generated) = Application::build_with_store(config, store).await.unwrap();
+        let (app, generated) = Application::build_with_store(config, store.clone()).await.unwrap();
         assert!(generated.is_none(), "a given admin token must not generate another");
         let addr = app.local_addr().unwrap();
         let core = app.core().expect("the store was given").clone();
@@ -84,6 +86,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             db,
             core,
+            store,
             shutdown: Some(tx),
             handle: Some(handle),
         }

@@ -1,0 +1,79 @@
+//! Policy revisions (migration 0006): which organizations a write transaction changed the
+//! policy of, and the bump its commit makes, once per organization however many writes it
+//! made. The bump runs last, just before `COMMIT`, so the revision rows are locked (on
+//! PostgreSQL) only for that instant, in one order (by id), and a rolled-back transaction
+//! leaves no trace.
+
+use std::collections::BTreeSet;
+
+use palisade_core::error::{Error, Result};
+use palisade_core::id::OrganizationId;
+use uuid::Uuid;
+
+use super::db;
+use super::rows::get;
+use super::{execute, fetch_optional};
+
+/// The organizations a transaction's writes changed the policy of.
+#[derive(Debug, Default)]
+pub(crate) struct Touched {
+    orgs: BTreeSet<Uuid>,
+    /// A global address list changed: every organization may use it.
+    all: bool,
+}
+
+impl Touched {
+    pub(crate) fn org(&mut self, org: OrganizationId) {
+        self.orgs.insert(org.as_uuid());
+    }
+
+    /// An owner column's value: an organization, or none for something global.
+    pub(crate) fn owner(&mut self, owner: Option<Uuid>) {
+        match owner {
+            Some(org) => {
+                self.orgs.insert(org);
+            }
+            None => self.all = true,
+        }
+    }
+
+    /// Bumps each touched organization's revision once.
+    pub(crate) async fn bump(&self, conn: &mut db::Conn) -> Result<()> {
+        const BUMP: &str =
+            "ON CONFLICT (organization_id) DO UPDATE SET revision = policy_revisions.revision + 1";
+        if self.all {
+            // `WHERE TRUE` keeps SQLite from reading `ON CONFLICT` as a join constraint.
+            let sql = format!(
+                "INSERT INTO policy_revisions (organization_id, revision)
+                 SELECT id, 1 FROM organizations WHERE TRUE ORDER BY id {BUMP}"
+            );
+            execute(conn, sqlx::query(&sql)).await?;
+            return Ok(());
+        }
+        let sql = format!("INSERT INTO policy_revisions (organization_id, revision) VALUES ($1, 1) {BUMP}");
+        for org in &self.orgs {
+            // A write can touch an organization deleted in the same transaction: nothing to bump.
+            let exists = sqlx::query("SELECT 1 FROM organizations WHERE id = $1").bind(org);
+            if fetch_optional(conn, exists).await?.is_some() {
+                execute(conn, sqlx::query(&sql).bind(org)).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) async fn revision(conn: &mut db::Conn, org: OrganizationId) -> Result<u64> {
+    let query = sqlx::query("SELECT revision FROM policy_revisions WHERE organization_id = $1");
+    match fetch_optional(conn, query.bind(org.as_uuid())).await? {
+        Some(row) => u64::try_from(get::<i64>(&row, "revision")?).map_err(Error::internal),
+        None => Ok(0),
+    }
+}
+
+/// The owner (`organization_id`) of the row `id` that `query` selects it from (`$1` is the
+/// id): `None` if there is no such row, `Some(None)` for an installation-wide object (a global
+/// address list).
+pub(crate) async fn owner_of(conn: &mut db::Conn, query: &str, id: Uuid) -> Result<Option<Option<Uuid>>> {
+    let row = fetch_optional(conn, sqlx::query(query).bind(id)).await?;
+    row.map(|row| get(&row, "organization_id")).transpose()
+}
