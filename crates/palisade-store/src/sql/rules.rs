@@ -24,16 +24,45 @@ use super::db;
 use super::rows::get;
 use super::{execute, fetch_all, insert_rows, position};
 
-/// Rules per query of [`load_children`]: every page of a listing (at most 200) and a large
-/// organization's rules (10,000) are one query per table, and SQLite's limit on bound
-/// parameters (32,766) is never reached.
+/// Whose children [`load_children`] reads: those of the rules given (a rule, a page of a
+/// group's rules), or every rule of some groups (their rules, all read).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Of<'a> {
+    Rules,
+    Groups(&'a [Uuid]),
+}
+
+/// Rules per query when children are selected by rule id: every page of a listing (at most
+/// 200) and a large organization's rules (10,000) are one query per table, and SQLite's limit
+/// on bound parameters (32,766) is never reached.
 const RULES_PER_QUERY: usize = 10_000;
 
-/// The condition restricting child rows `alias` to the rules of `ids`, bound from `$1`. By id
-/// rather than by group (a subquery): PostgreSQL then knows how few rows it looks for and uses
-/// the index, where for the rules of a few groups it scanned whole child tables.
-fn of_rules(alias: &str, ids: &[Uuid]) -> String {
-    format!("{alias}.rule_id {}", db::in_list(1, ids.len()))
+/// How a query selects child rows: by the rules' ids, or through a subquery over the rules of
+/// some groups. Which is cheaper for many rules differs per backend
+/// (`db::CHILDREN_THROUGH_PARENTS`).
+#[derive(Debug, Clone, Copy)]
+enum Among<'a> {
+    Rules(&'a [Uuid]),
+    Groups(&'a [Uuid]),
+}
+
+impl Among<'_> {
+    /// The condition restricting child rows `alias` to these rules, the ids bound from `$1`.
+    fn filter(&self, alias: &str) -> String {
+        match self {
+            Among::Rules(ids) => format!("{alias}.rule_id {}", db::in_list(1, ids.len())),
+            Among::Groups(ids) => format!(
+                "{alias}.rule_id IN (SELECT id FROM security_group_rules WHERE group_id {})",
+                db::in_list(1, ids.len())
+            ),
+        }
+    }
+
+    fn ids(&self) -> &[Uuid] {
+        match self {
+            Among::Rules(ids) | Among::Groups(ids) => ids,
+        }
+    }
 }
 
 /// A remote's row: its kind, CIDR text, object id and role id.
@@ -137,24 +166,32 @@ pub(crate) async fn clear_children(conn: &mut db::Conn, rule: RuleId) -> Result<
     Ok(())
 }
 
-/// Fills in the remotes and ports of `rules` (decoded from their rows, with none): two queries
-/// (per [`RULES_PER_QUERY`] rules), whatever their number.
-pub(crate) async fn load_children(conn: &mut db::Conn, rules: &mut [Rule]) -> Result<()> {
+/// Fills in the remotes and ports of `rules` (decoded from their rows, with none), which are
+/// those `of` names: two queries (per [`RULES_PER_QUERY`] rules, when by id), whatever their
+/// number.
+pub(crate) async fn load_children(conn: &mut db::Conn, rules: &mut [Rule], of: Of<'_>) -> Result<()> {
     let ids: Vec<Uuid> = rules.iter().map(|r| r.id.as_uuid()).collect();
     let index: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    for chunk in ids.chunks(RULES_PER_QUERY) {
-        load(conn, rules, &index, chunk).await?;
+    match of {
+        Of::Groups(groups) if db::CHILDREN_THROUGH_PARENTS && !rules.is_empty() => {
+            load(conn, rules, &index, Among::Groups(groups)).await
+        }
+        _ => {
+            for chunk in ids.chunks(RULES_PER_QUERY) {
+                load(conn, rules, &index, Among::Rules(chunk)).await?;
+            }
+            Ok(())
+        }
     }
-    Ok(())
 }
 
-/// The remotes (their tags joined) and the ports of the rules `ids`, into the rules `index`
-/// places.
+/// The remotes (their tags joined) and the ports of the rules `among` selects, into the rules
+/// `index` places.
 async fn load(
     conn: &mut db::Conn,
     rules: &mut [Rule],
     index: &HashMap<Uuid, usize>,
-    ids: &[Uuid],
+    among: Among<'_>,
 ) -> Result<()> {
     let sql = format!(
         "SELECT m.rule_id, m.position, m.kind, m.cidr, m.object_id, m.role_id, t.tag
@@ -162,11 +199,11 @@ async fn load(
          LEFT JOIN security_group_rule_remote_tags t
                 ON t.rule_id = m.rule_id AND t.remote_position = m.position AND {}
          WHERE {} ORDER BY m.rule_id, m.position, t.position",
-        of_rules("t", ids),
-        of_rules("m", ids)
+        among.filter("t"),
+        among.filter("m")
     );
     let mut last: Option<(Uuid, i32)> = None;
-    for row in fetch_all(&mut *conn, db::bind_list(sqlx::query(&sql), ids)).await? {
+    for row in fetch_all(&mut *conn, db::bind_list(sqlx::query(&sql), among.ids())).await? {
         let rule: Uuid = get(&row, "rule_id")?;
         let Some(&i) = index.get(&rule) else { continue };
         let key = (rule, get::<i32>(&row, "position")?);
@@ -185,9 +222,9 @@ async fn load(
     let sql = format!(
         "SELECT p.rule_id, p.first_port, p.last_port FROM security_group_rule_ports p
          WHERE {} ORDER BY p.rule_id, p.position",
-        of_rules("p", ids)
+        among.filter("p")
     );
-    for row in fetch_all(conn, db::bind_list(sqlx::query(&sql), ids)).await? {
+    for row in fetch_all(conn, db::bind_list(sqlx::query(&sql), among.ids())).await? {
         let Some(&i) = index.get(&get::<Uuid>(&row, "rule_id")?) else { continue };
         let port = |col: &str| u16::try_from(get::<i32>(&row, col)?).map_err(Error::internal);
         rules[i].ports.push(PortRange { from: port("first_port")?, to: port("last_port")? });
