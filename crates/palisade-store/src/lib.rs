@@ -31,7 +31,9 @@
 //!   the IPv4 test on an address column, and lists of values (`IN ($1, …)` /
 //!   `= ANY($1)`, with `db::bind_list`).
 //! - **Queries that differ**: taking the lowest released address inside a prefix (SQLite: a
-//!   byte range; PostgreSQL: `<<=` with `FOR UPDATE SKIP LOCKED`).
+//!   byte range; PostgreSQL: `<<=` with `FOR UPDATE SKIP LOCKED`); how the remotes and ports
+//!   of many rules are selected (`CHILDREN_THROUGH_PARENTS`: SQLite through a subquery over
+//!   their groups, PostgreSQL by the rules' ids, as each plans best).
 //! - **Errors**: `db::db_error` (what is retryable, PostgreSQL's NUL refusals) and
 //!   `db::violates`, which tells which unique index a violation is of (SQLite names the
 //!   index's first column in the message, PostgreSQL gives the constraint name); the shared

@@ -26,6 +26,13 @@ pub(crate) type Handle = PostgresStore;
 /// inside a transaction too, so `BEGIN`/`COMMIT` would only cost two round trips.
 pub(crate) type Read = sqlx::pool::PoolConnection<Db>;
 
+/// How to select the child rows of many parents (the remotes and ports of the rules of some
+/// groups): by the parents' ids, one array. The planner then sees how few rows are wanted and
+/// seeks them by index, where it may answer a subquery over the parents with a scan of the
+/// whole child table (the rules of 10 groups among 1,000: 1.8 ms by id, 8.1 ms through the
+/// groups).
+pub(crate) const CHILDREN_THROUGH_PARENTS: bool = false;
+
 /// The column that orders a table's rows by creation.
 pub(crate) const SEQ: &str = "seq";
 /// Row locks for read-then-write sequences.

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::db::{self, FOR_SHARE, SEQ};
 use super::rows::get;
-use super::rules::{clear_children, load_children, load_children_of_organization, write_children};
+use super::rules::{clear_children, load_children, write_children, Of};
 use super::{
     constraint_error, count, execute, fetch_all, fetch_optional, found, insert_rows, page_of, position,
     Unique,
@@ -419,17 +419,17 @@ pub(crate) async fn insert_rule(conn: &mut db::Conn, rule: &Rule) -> Result<()> 
     write_children(conn, std::slice::from_ref(rule)).await
 }
 
-/// Rules from their rows, with their remotes and ports.
-async fn rules_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<Rule>> {
+/// Rules from their rows, with their remotes and ports (those of the rules `of` names).
+async fn rules_from_rows(conn: &mut db::Conn, rows: &[db::Row], of: Of<'_>) -> Result<Vec<Rule>> {
     let mut rules = rows.iter().map(rule_from).collect::<Result<Vec<_>>>()?;
-    load_children(conn, &mut rules).await?;
+    load_children(conn, &mut rules, of).await?;
     Ok(rules)
 }
 
 pub(crate) async fn rule(conn: &mut db::Conn, id: RuleId) -> Result<Option<Rule>> {
     let query = sqlx::query("SELECT * FROM security_group_rules WHERE id = $1").bind(id.as_uuid());
     let rows = fetch_all(conn, query).await?;
-    Ok(rules_from_rows(conn, &rows).await?.pop())
+    Ok(rules_from_rows(conn, &rows, Of::Rules).await?.pop())
 }
 
 /// A page of a group's rules, in creation order: three queries and the count.
@@ -440,7 +440,7 @@ pub(crate) async fn list_rules(
 ) -> Result<Page<Rule>> {
     let from = "FROM security_group_rules WHERE group_id = $1";
     let mut page = page_of(conn, page, Some(group.as_uuid()), from, rule_from).await?;
-    load_children(conn, &mut page.items).await?;
+    load_children(conn, &mut page.items, Of::Rules).await?;
     Ok(page)
 }
 
@@ -456,7 +456,7 @@ pub(crate) async fn rules_of_groups(conn: &mut db::Conn, groups: &[SecurityGroup
         db::in_list(1, ids.len())
     );
     let rows = fetch_all(conn, db::bind_list(sqlx::query(&sql), &ids)).await?;
-    rules_from_rows(conn, &rows).await
+    rules_from_rows(conn, &rows, Of::Groups(&ids)).await
 }
 
 /// Every rule of an organization, in creation order, with their remotes and ports: three
@@ -467,9 +467,7 @@ pub(crate) async fn rules_of_organization(conn: &mut db::Conn, org: Organization
          WHERE g.organization_id = $1 ORDER BY r.{SEQ}"
     );
     let rows = fetch_all(conn, sqlx::query(&sql).bind(org.as_uuid())).await?;
-    let mut rules = rows.iter().map(rule_from).collect::<Result<Vec<_>>>()?;
-    load_children_of_organization(conn, &mut rules, org).await?;
-    Ok(rules)
+    rules_from_rows(conn, &rows, Of::Organization(org.as_uuid())).await
 }
 
 /// Replaces what a rule says, its remotes and ports included.

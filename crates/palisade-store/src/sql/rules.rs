@@ -16,9 +16,7 @@
 use std::collections::HashMap;
 
 use palisade_core::error::{Error, Result};
-use palisade_core::id::{
-    AddressListId, OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId,
-};
+use palisade_core::id::{AddressListId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId};
 use palisade_core::policy::{PortRange, Remote, Rule};
 use uuid::Uuid;
 
@@ -26,27 +24,40 @@ use super::db;
 use super::rows::get;
 use super::{execute, fetch_all, insert_rows, position};
 
-/// Rules per query of [`load_children`]: every page of a listing (at most 200) and a large
-/// organization's rules (10,000) are one query per table, and SQLite's limit on bound
-/// parameters (32,766) is never reached.
+/// Whose children [`load_children`] reads: those of the rules given (a rule, a page of a
+/// group's rules), or every rule of some groups or of an organization (their rules, all read).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Of<'a> {
+    Rules,
+    Groups(&'a [Uuid]),
+    Organization(Uuid),
+}
+
+/// Rules per query when children are selected by rule id: every page of a listing (at most
+/// 200) and a large organization's rules (10,000) are one query per table, and SQLite's limit
+/// on bound parameters (32,766) is never reached.
 const RULES_PER_QUERY: usize = 10_000;
 
-/// Whose children a query reads: rules by id (a page, a rule, the rules of some groups), or
-/// every rule of an organization (the policy snapshot).
+/// How a query selects child rows: by the rules' ids, or through a subquery over the rules of
+/// some groups. Which is cheaper for many rules differs per backend
+/// (`db::CHILDREN_THROUGH_PARENTS`).
 #[derive(Debug, Clone, Copy)]
 enum Among<'a> {
     Rules(&'a [Uuid]),
+    Groups(&'a [Uuid]),
     Organization(Uuid),
 }
 
 impl Among<'_> {
     /// The condition restricting child rows `alias` to these rules, its parameters from `$1`
-    /// ([`Among::bind`]). Rules by id rather than by group (a subquery): PostgreSQL then knows
-    /// how few rows it looks for and uses the index, where for the rules of a few groups it
-    /// scanned whole child tables.
+    /// ([`Among::bind`]).
     fn filter(&self, alias: &str) -> String {
         match self {
             Among::Rules(ids) => format!("{alias}.rule_id {}", db::in_list(1, ids.len())),
+            Among::Groups(ids) => format!(
+                "{alias}.rule_id IN (SELECT id FROM security_group_rules WHERE group_id {})",
+                db::in_list(1, ids.len())
+            ),
             Among::Organization(_) => format!(
                 "{alias}.rule_id IN (SELECT r.id FROM security_group_rules r
                                      JOIN security_groups g ON g.id = r.group_id
@@ -60,7 +71,7 @@ impl Among<'_> {
         Self: 'q,
     {
         match *self {
-            Among::Rules(ids) => db::bind_list(query, ids),
+            Among::Rules(ids) | Among::Groups(ids) => db::bind_list(query, ids),
             Among::Organization(org) => query.bind(org),
         }
     }
@@ -167,29 +178,30 @@ pub(crate) async fn clear_children(conn: &mut db::Conn, rule: RuleId) -> Result<
     Ok(())
 }
 
-/// Fills in the remotes and ports of `rules` (decoded from their rows, with none): two queries
-/// (per [`RULES_PER_QUERY`] rules), whatever their number.
-pub(crate) async fn load_children(conn: &mut db::Conn, rules: &mut [Rule]) -> Result<()> {
+/// Fills in the remotes and ports of `rules` (decoded from their rows, with none), which are
+/// those `of` names: two queries (per [`RULES_PER_QUERY`] rules, when by id), whatever their
+/// number.
+pub(crate) async fn load_children(conn: &mut db::Conn, rules: &mut [Rule], of: Of<'_>) -> Result<()> {
     let ids: Vec<Uuid> = rules.iter().map(|r| r.id.as_uuid()).collect();
     let index: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    for chunk in ids.chunks(RULES_PER_QUERY) {
-        load(conn, rules, &index, Among::Rules(chunk)).await?;
+    match of {
+        Of::Groups(groups) if db::CHILDREN_THROUGH_PARENTS && !rules.is_empty() => {
+            load(conn, rules, &index, Among::Groups(groups)).await
+        }
+        Of::Organization(org) if db::CHILDREN_THROUGH_PARENTS && !rules.is_empty() => {
+            load(conn, rules, &index, Among::Organization(org)).await
+        }
+        _ => {
+            for chunk in ids.chunks(RULES_PER_QUERY) {
+                load(conn, rules, &index, Among::Rules(chunk)).await?;
+            }
+            Ok(())
+        }
     }
-    Ok(())
 }
 
-/// Fills in the remotes and ports of `rules`, every rule of `org` (the policy snapshot): two
-/// queries selecting the organization's children, whatever its size.
-pub(crate) async fn load_children_of_organization(
-    conn: &mut db::Conn,
-    rules: &mut [Rule],
-    org: OrganizationId,
-) -> Result<()> {
-    let index: HashMap<Uuid, usize> = rules.iter().enumerate().map(|(i, r)| (r.id.as_uuid(), i)).collect();
-    load(conn, rules, &index, Among::Organization(org.as_uuid())).await
-}
-
-/// The remotes (their tags joined) and the ports of `among`, into the rules `index` places.
+/// The remotes (their tags joined) and the ports of the rules `among` selects, into the rules
+/// `index` places.
 async fn load(
     conn: &mut db::Conn,
     rules: &mut [Rule],

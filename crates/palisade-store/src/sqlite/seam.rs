@@ -24,6 +24,12 @@ pub(crate) type Handle = SqliteStore;
 /// A read: a deferred transaction, so a multi-query read sees one snapshot.
 pub(crate) type Read = sqlx::Transaction<'static, Db>;
 
+/// How to select the child rows of many parents (the remotes and ports of the rules of some
+/// groups): through a subquery over the parents. SQLite walks it and seeks each child by
+/// index; binding thousands of ids one by one costs more than that (the ports of 10,000 rules:
+/// 38 ms through a subquery over their parents, 165 ms by id).
+pub(crate) const CHILDREN_THROUGH_PARENTS: bool = true;
+
 /// The column that orders a table's rows by creation.
 pub(crate) const SEQ: &str = "rowid";
 /// Row locks: none needed, the transaction holds the database's write lock.
