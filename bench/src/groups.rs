@@ -66,7 +66,7 @@ async fn one(backend: Backend, groups: usize) -> anyhow::Result<()> {
     let server_id =
         server["server"]["id"].as_str().context("no server id")?.parse().map_err(anyhow::Error::msg)?;
 
-    let org = org_text.parse().map_err(anyhow::Error::msg)?;
+    let org: palisade_core::id::OrganizationId = org_text.parse().map_err(anyhow::Error::msg)?;
     let seeding = Instant::now();
     for i in 0..groups {
         let rule = CreateRule {
@@ -79,7 +79,6 @@ async fn one(backend: Backend, groups: usize) -> anyhow::Result<()> {
             description: None,
         };
         let input = CreateSecurityGroup {
-            kind: GroupKind::SecurityGroup,
             name: format!("group-{i:05}"),
             description: Some("a firewall group of the benchmark".into()),
             allow_all_inbound: false,
@@ -88,7 +87,7 @@ async fn one(backend: Backend, groups: usize) -> anyhow::Result<()> {
             annotations: Vec::new(),
             rules: vec![rule],
         };
-        core.create_security_group(&Principal::Operator, org, input).await?;
+        core.create_security_group(&Principal::Operator, org, GroupKind::SecurityGroup, Ok(input)).await?;
         core.create_server_group(&Principal::Operator, org, format!("vm-group-{i:05}"), true).await?;
     }
     let seeded = seeding.elapsed();

@@ -301,7 +301,6 @@ pub async fn create(
     let Body(body) = body?;
     let input = parse(&s.core, &caller, &body, true).await?;
     let create = CreateSecurityGroup {
-        kind: GroupKind::Role,
         name: input.name.unwrap_or_default(),
         description: Some(input.description),
         allow_all_inbound: false,
@@ -310,8 +309,11 @@ pub async fn create(
         annotations: Vec::new(),
         rules: input.rules,
     };
-    let (group, rules) =
-        s.core.create_security_group(&caller.actor, caller.org, create).await.map_err(renamed)?;
+    let (group, rules) = s
+        .core
+        .create_security_group(&caller.actor, caller.org, GroupKind::Role, Ok(create))
+        .await
+        .map_err(renamed)?;
     Ok(data(role_view(&group, &rules, false)))
 }
 
@@ -323,12 +325,12 @@ pub async fn list(
     let (request, counts) = list_request(query)?;
     let result = s.core.groups_with_rules(&caller.actor, caller.org, GroupKind::Role, request).await?;
     let metadata = list_metadata(&result, counts);
-    Ok(page(result.items.iter().map(|(g, r)| role_view(g, r, true)).collect(), metadata))
+    Ok(page(result.items.iter().map(|g| role_view(&g.group, &g.rules, true)).collect(), metadata))
 }
 
 pub async fn get(State(s): State<AppState>, caller: Caller, IdSegment(id): IdSegment) -> Result<Response> {
-    let (group, rules) = s.core.group_with_rules(&caller.actor, role_id(&id)?, GroupKind::Role).await?;
-    Ok(data(role_view(&group, &rules, false)))
+    let role = s.core.group_with_rules(&caller.actor, role_id(&id)?, GroupKind::Role).await?;
+    Ok(data(role_view(&role.group, &role.rules, false)))
 }
 
 /// Full replacement: an omitted description becomes `""`, omitted rules become none; the name

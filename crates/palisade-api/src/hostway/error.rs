@@ -71,7 +71,7 @@ fn field(path: &str) -> String {
         "remotes[0]" => "cidr".into(),
         "per_page" => "pageSize".into(),
         // The account a path names by sub-domain (`/accounts/{accountId}/…`).
-        "sub_domain" => "accountId".into(),
+        "organization.sub_domain" => "accountId".into(),
         other => other.to_owned(),
     }
 }

@@ -8,16 +8,16 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use palisade_core::error::ViolationCode;
-use palisade_core::id::{SecurityGroupId, ServerId};
+use palisade_core::id::ServerId;
 use palisade_core::policy::{Member, Rule, SecurityGroup, SecurityGroupPatch};
-use palisade_core::service::CreateSecurityGroup;
+use palisade_core::service::{CreateSecurityGroup, GroupRules};
 use palisade_core::validate::Violations;
 use palisade_core::{Error, PageRequest};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::error::HostwayError;
-use super::lookup::{group_in_account, KIND};
+use super::lookup::{group_in_account, named_in_body, KIND};
 use super::views::{one, rule_views, Link, Numbers, RuleView};
 use super::{ids, page_of, wrapped, BodyResult, Caller, Params};
 use crate::AppState;
@@ -58,11 +58,8 @@ fn view(caller: &Caller, group: &SecurityGroup, rules: &[Rule], numbers: &Number
 }
 
 /// The group with its rules and their numbers, rendered.
-async fn full_view(state: &AppState, caller: &Caller, group: &SecurityGroup) -> Result<GroupView> {
-    let (group, rules) = state.core.group_with_rules(&caller.actor, group.id, KIND).await?;
-    let numbers: Numbers =
-        state.core.rule_numbers(&caller.actor, group.id, KIND).await?.into_iter().collect();
-    Ok(view(caller, &group, &rules, &numbers))
+fn full_view(caller: &Caller, group: &GroupRules) -> GroupView {
+    view(caller, &group.group, &group.rules, &group.numbers)
 }
 
 /// `displayName` and `description` of a `securityGroup` object, each optional here.
@@ -101,7 +98,6 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: BodyRes
         return Err(Error::invalid("displayName", ViolationCode::Required, "is required").into());
     };
     let input = CreateSecurityGroup {
-        kind: KIND,
         name,
         description: description.flatten(),
         allow_all_inbound: false,
@@ -110,7 +106,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: BodyRes
         annotations: Vec::new(),
         rules: Vec::new(),
     };
-    let (group, rules) = state.core.create_security_group(&caller.actor, caller.org, input).await?;
+    let (group, rules) = state.core.create_security_group(&caller.actor, caller.org, KIND, Ok(input)).await?;
     Ok((StatusCode::CREATED, one("securityGroup", view(&caller, &group, &rules, &Numbers::new())))
         .into_response())
 }
@@ -130,11 +126,8 @@ pub async fn list(
     let mut groups = Vec::new();
     loop {
         let batch = state.core.groups_with_rules(&caller.actor, caller.org, KIND, request).await?;
-        let ids: Vec<SecurityGroupId> = batch.items.iter().map(|(g, _)| g.id).collect();
-        let numbers: Numbers =
-            state.core.rule_numbers_of(&caller.actor, caller.org, KIND, &ids).await?.into_iter().collect();
         let last = paged.is_some() || batch.items.len() < usize::try_from(request.per_page).unwrap_or(0);
-        groups.extend(batch.items.iter().map(|(group, rules)| view(&caller, group, rules, &numbers)));
+        groups.extend(batch.items.iter().map(|group| full_view(&caller, group)));
         if last {
             break;
         }
@@ -145,9 +138,9 @@ pub async fn list(
 
 /// `GET /accounts/{accountId}/os-security-groups/{groupId}` → 200.
 pub async fn get(State(state): State<AppState>, caller: Caller, params: Params) -> Result<Response> {
-    let group = group_in_account(&state, &caller, params.get("group_id")).await?;
-    let view = full_view(&state, &caller, &group).await?;
-    Ok(one("securityGroup", view).into_response())
+    let group = group_in_account(&caller, params.get("group_id"))?;
+    let group = state.core.group_with_rules(&caller.actor, group, KIND).await?;
+    Ok(one("securityGroup", full_view(&caller, &group)).into_response())
 }
 
 /// `PUT /accounts/{accountId}/os-security-groups/{groupId}`: `displayName` and/or
@@ -158,7 +151,7 @@ pub async fn update(
     params: Params,
     body: BodyResult,
 ) -> Result<Response> {
-    let group = group_in_account(&state, &caller, params.get("group_id")).await?;
+    let group = group_in_account(&caller, params.get("group_id"))?;
     let body = body?;
     let (name, description) = fields(wrapped(&body, "securityGroup")?)?;
     if name.is_none() && description.is_none() {
@@ -167,15 +160,14 @@ pub async fn update(
         );
     }
     let patch = SecurityGroupPatch { name, description, ..Default::default() };
-    let group = state.core.update_security_group(&caller.actor, group.id, KIND, patch).await?;
-    let view = full_view(&state, &caller, &group).await?;
-    Ok(one("securityGroup", view).into_response())
+    let group = state.core.update_security_group(&caller.actor, group, KIND, patch).await?;
+    Ok(one("securityGroup", full_view(&caller, &group)).into_response())
 }
 
 /// `DELETE /accounts/{accountId}/os-security-groups/{groupId}` → 204, no body.
 pub async fn delete(State(state): State<AppState>, caller: Caller, params: Params) -> Result<Response> {
-    let group = group_in_account(&state, &caller, params.get("group_id")).await?;
-    state.core.delete_security_group(&caller.actor, group.id, KIND).await?;
+    let group = group_in_account(&caller, params.get("group_id"))?;
+    state.core.delete_security_group(&caller.actor, group, KIND).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -208,13 +200,12 @@ pub async fn assign(
     }
     v.finish()?;
     let id = id.unwrap_or_default();
-    let group = group_in_account(&state, &caller, &id).await.map_err(|e| match e {
-        Error::NotFound { .. } => {
-            Error::invalid("id", ViolationCode::InvalidReference, "no such firewall group")
-        }
-        other => other,
-    })?;
-    state.core.add_group_member(&caller.actor, group.id, KIND, Member::Server(server)).await?;
+    let group = group_in_account(&caller, &id).map_err(named_in_body("id"))?;
+    state
+        .core
+        .add_group_member(&caller.actor, group, KIND, Member::Server(server))
+        .await
+        .map_err(named_in_body("id"))?;
     #[derive(Serialize)]
     struct Assigned {
         id: String,

@@ -1,7 +1,6 @@
 //! Hostway group ids: `group` + creation date (`2012May11`, UTC) + `_` + the 128-bit id in 22
-//! base62 characters (Hostway shows 9, which cannot carry 128 bits). Parsing checks the shape;
-//! callers compare the rendering of the group found with the text given, so the date must be
-//! the group's own.
+//! base62 characters (Hostway shows 9, which cannot carry 128 bits). Parsing checks the shape
+//! and yields the id and the date, which the core compares with the group's own.
 
 use palisade_core::id::SecurityGroupId;
 use time::OffsetDateTime;
@@ -18,8 +17,8 @@ pub fn render(id: SecurityGroupId, created_at: OffsetDateTime) -> String {
     base62::render(&format!("group{:04}{month}{:02}", day.year(), day.day()), id.as_bytes())
 }
 
-/// The group id inside a Hostway group id, if the text has that shape.
-pub fn parse(text: &str) -> Option<SecurityGroupId> {
+/// The group id and the creation day inside a Hostway group id, if the text has that shape.
+pub fn parse(text: &str) -> Option<(SecurityGroupId, time::Date)> {
     let rest = text.strip_prefix("group")?;
     let (date, _) = rest.split_once('_')?;
     let ok = date.len() == 9
@@ -31,7 +30,14 @@ pub fn parse(text: &str) -> Option<SecurityGroupId> {
     if !ok {
         return None;
     }
-    base62::parse(&format!("group{date}"), text).map(SecurityGroupId::from_bytes)
+    let month = MONTHS.iter().position(|m| *m == &date[4..7]).and_then(|i| u8::try_from(i + 1).ok())?;
+    let day = time::Date::from_calendar_date(
+        date[..4].parse().ok()?,
+        time::Month::try_from(month).ok()?,
+        date[7..].parse().ok()?,
+    )
+    .ok()?;
+    base62::parse(&format!("group{date}"), text).map(|bytes| (SecurityGroupId::from_bytes(bytes), day))
 }
 
 #[cfg(test)]
@@ -44,7 +50,7 @@ mod tests {
         let at = time::macros::datetime!(2012-05-11 23:59 UTC);
         let text = render(id, at);
         assert!(text.starts_with("group2012May11_") && text.len() == "group2012May11_".len() + 22, "{text}");
-        assert_eq!(parse(&text), Some(id));
+        assert_eq!(parse(&text), Some((id, time::macros::date!(2012 - 05 - 11))));
         assert_eq!(render(id, time::macros::datetime!(2012-05-12 01:00 +02:00)), text, "dates are UTC");
         for bad in [
             "group2012May11_OK30Zs7Ju",
@@ -53,6 +59,7 @@ mod tests {
             "grp2012May11_0000000000000000000000",
             "group2012May11-0000000000000000000000",
             "group2012May1é_000000000000000000000",
+            "group2012Feb30_0000000000000000000000",
             "",
         ] {
             assert_eq!(parse(bad), None, "{bad}");

@@ -23,7 +23,7 @@
 //!   deviation in length only; the date is checked when parsing, so each group has exactly one
 //!   id. Rules: numeric strings, the rule's number within its organization (assigned from the
 //!   organization's own counter when the rule is inserted, never reused, so it reveals nothing
-//!   about other accounts; `Store::rule_numbers`). A rule is looked up by the caller's account
+//!   about other accounts; `Reads::rule_numbers`). A rule is looked up by the caller's account
 //!   and its number.
 //! - **Paging.** The rules list and the group list take `page` and `pageSize` (both or
 //!   neither, at most 200). Without them the group list answers every group, as Hostway

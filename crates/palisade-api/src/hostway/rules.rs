@@ -12,17 +12,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use palisade_core::error::ViolationCode;
 use palisade_core::policy::{Action, CidrError, Direction, PortRange, Protocol, Remote, Rule};
-use palisade_core::service::CreateRule;
+use palisade_core::service::{CreateRule, GroupRules, NewRule, RuleRef};
 use palisade_core::validate::Violations;
 use palisade_core::Error;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::error::HostwayError;
-use super::lookup::{group_in_account, KIND};
-use super::views::{
-    action_name, cidr, number_of, one, ports, priority, protocol_name, Link, Numbers, AH, ESP, GRE,
-};
+use super::lookup::{group_in_account, named_in_body, KIND};
+use super::views::{action_name, cidr, number_of, one, ports, priority, protocol_name, Link, AH, ESP, GRE};
 use super::{ids, page_of, wrapped, BodyResult, Caller, Params};
 use crate::AppState;
 
@@ -201,16 +199,13 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: BodyRes
     caller.authorize()?;
     let body = body?;
     let (parent, input) = parse(wrapped(&body, "securityGroupRule")?)?;
-    let group = group_in_account(&state, &caller, &parent).await.map_err(|e| match e {
-        Error::NotFound { .. } => {
-            Error::invalid("parentGroupId", ViolationCode::InvalidReference, "no such firewall group")
-        }
-        other => other,
-    })?;
-    let (rule, group) = state.core.create_rule(&caller.actor, group.id, KIND, input).await?;
-    let numbers: Numbers =
-        state.core.rule_numbers(&caller.actor, group.id, KIND).await?.into_iter().collect();
-    let id = number_of(&numbers, rule.id);
+    let group = group_in_account(&caller, &parent).map_err(named_in_body("parentGroupId"))?;
+    let NewRule { rule, group, number } = state
+        .core
+        .create_rule(&caller.actor, group, KIND, input)
+        .await
+        .map_err(named_in_body("parentGroupId"))?;
+    let id = number.to_string();
     let (from_port, to_port) = ports(&rule);
     let view = CreatedRule {
         from_port,
@@ -248,10 +243,8 @@ pub async fn list(
 ) -> Result<Response> {
     let page = page_of(query)?;
     let text = params.get("group_id");
-    let group = group_in_account(&state, &caller, text).await?;
-    let (_, rules) = state.core.group_with_rules(&caller.actor, group.id, KIND).await?;
-    let numbers: Numbers =
-        state.core.rule_numbers(&caller.actor, group.id, KIND).await?.into_iter().collect();
+    let group = group_in_account(&caller, text)?;
+    let GroupRules { rules, numbers, .. } = state.core.group_with_rules(&caller.actor, group, KIND).await?;
     let inbound: Vec<&Rule> = rules.iter().filter(|r| r.direction == Direction::Inbound).collect();
     if inbound.is_empty() {
         return Err(Error::not_found("security group rule").into());
@@ -297,10 +290,6 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, params: Param
         return Err(not_found());
     }
     let number: u64 = text.parse().map_err(|_| not_found())?;
-    let (rule, group) = state.core.rule_by_number(&caller.actor, caller.org, number, KIND, true).await?;
-    if group.organization_id != caller.org || group.kind != KIND {
-        return Err(not_found());
-    }
-    state.core.delete_rule(&caller.actor, rule.id, KIND).await?;
+    state.core.delete_rule(&caller.actor, RuleRef::Number(caller.org, number), KIND).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -138,7 +138,7 @@ pub async fn list_global(ctx: Ctx<'_>) -> Result<Response> {
 pub async fn list(ctx: Ctx<'_>) -> Result<Response> {
     let org_lookup = ctx.args.require_lookup("organization", ORGANIZATION_KEYS)?;
     let page = ctx.args.page()?;
-    let org = organization(&ctx, org_lookup).await?;
+    let org = organization(org_lookup)?;
     let page = ctx.core.list_address_lists(ctx.actor, Some(org), page).await?;
     Ok(page_body(&page))
 }
@@ -149,7 +149,7 @@ pub async fn create(ctx: Ctx<'_>) -> Result<Response> {
     args.require_object("properties")?;
     let name = args.string(&["properties", "name"])?.unwrap_or_default();
     let annotations = annotations(args)?.unwrap_or_default();
-    let org = organization(&ctx, org_lookup).await?;
+    let org = organization(org_lookup)?;
     let list = ctx.core.create_address_list(ctx.actor, org, name, annotations, Vec::new()).await?;
     Ok(with_status(StatusCode::CREATED, &list_body(&list)))
 }

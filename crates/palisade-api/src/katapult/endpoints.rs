@@ -1,15 +1,13 @@
-//! Katapult endpoints: read the arguments (400s first, as Apia does), resolve the organization
-//! and authorize the route's operation there (404s), then validate what else the request names,
-//! make one core call, render the vendor's object.
-
-use std::collections::HashMap;
+//! Katapult endpoints: read the arguments (400s first, as Apia does), then make one core call,
+//! which resolves the organization and authorizes the route's operation there (404s) before it
+//! looks up or validates what else the request names, and render the vendor's object.
 
 use axum::response::Response;
 use palisade_core::id::{DataCenterId, IpAddressId, NetworkId, OrganizationId};
 use palisade_core::ipam::IpVersion;
-use palisade_core::model::{DataCenter, IpAddress, IpAddressPatch, IpFilter};
-use palisade_core::service::{CreateIpAddress, IpRef, OrganizationRef, PermalinkRef};
-use palisade_core::{Core, Error, Operation, Principal};
+use palisade_core::model::{IpAddressPatch, IpFilter};
+use palisade_core::service::{CreateIpAddress, IpRef, NetworkArg, OrganizationRef, PermalinkRef};
+use palisade_core::{Core, Error, Principal};
 use serde::Serialize;
 use serde_json::json;
 
@@ -28,15 +26,16 @@ pub struct Ctx<'a> {
     pub core: &'a Core,
     pub actor: &'a Principal,
     pub args: &'a Args,
-    /// The route's operation.
-    pub op: Operation,
 }
 
 fn typed<T>(prefix: &str, text: &str, kind: &'static str, make: fn([u8; 16]) -> T) -> Result<T> {
     ids::parse(prefix, text).map(make).ok_or(Error::not_found(kind))
 }
 
-fn organization_ref(lookup: Lookup) -> Result<OrganizationRef> {
+/// The organization a route names. The core resolves it and authorizes the route's operation
+/// there before it looks at anything else the request names, so an organization that is not
+/// the caller's answers exactly like one that does not exist.
+pub(super) fn organization(lookup: Lookup) -> Result<OrganizationRef> {
     match lookup.key {
         "sub_domain" => Ok(OrganizationRef::SubDomain(lookup.value)),
         _ => typed(ids::ORGANIZATION, &lookup.value, OrganizationId::KIND, OrganizationId::from_bytes)
@@ -72,41 +71,6 @@ pub(super) const ORGANIZATION_KEYS: &[&str] = &["id", "sub_domain"];
 const PERMALINK_KEYS: &[&str] = &["id", "permalink"];
 const IP_KEYS: &[&str] = &["id", "address"];
 
-/// The organization a route names, once the caller is authorized for the route's operation
-/// there: before any other reference or argument is validated, so an organization that is not
-/// the caller's answers exactly like one that does not exist, whatever else the request says.
-pub(super) async fn organization(ctx: &Ctx<'_>, lookup: Lookup) -> Result<OrganizationId> {
-    ctx.core
-        .authorized_organization(ctx.actor, &organization_ref(lookup)?, ctx.op)
-        .await
-        .map_err(in_argument("organization"))
-}
-
-/// The core names a lookup's fields alone (`sub_domain`); Apia names the argument they are in
-/// (`organization.sub_domain`).
-fn in_argument(argument: &'static str) -> impl Fn(Error) -> Error {
-    move |e| match e {
-        Error::Invalid(violations) => Error::Invalid(
-            violations
-                .into_iter()
-                .map(|v| palisade_core::Violation::new(format!("{argument}.{}", v.path), v.code, v.message))
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
-async fn data_center_of(ctx: &Ctx<'_>, id: DataCenterId) -> Result<DataCenter> {
-    ctx.core.visible_data_center(ctx.actor, &PermalinkRef::Id(id)).await
-}
-
-/// The full IP object: the address with its network and data center.
-async fn ip_full(ctx: &Ctx<'_>, ip: &IpAddress) -> Result<IpFull> {
-    let network = ctx.core.visible_network(ctx.actor, &PermalinkRef::Id(ip.network_id)).await?;
-    let dc = data_center_of(ctx, network.data_center_id).await?;
-    Ok(IpFull::new(ip, &network, &dc))
-}
-
 pub async fn list_organizations(ctx: Ctx<'_>) -> Result<Response> {
     let orgs = ctx.core.visible_organizations(ctx.actor).await?;
     #[derive(Serialize)]
@@ -118,8 +82,7 @@ pub async fn list_organizations(ctx: Ctx<'_>) -> Result<Response> {
 
 pub async fn get_organization(ctx: Ctx<'_>) -> Result<Response> {
     let lookup = ctx.args.require_lookup("organization", ORGANIZATION_KEYS)?;
-    let id = organization(&ctx, lookup).await?;
-    let org = ctx.core.organization(ctx.actor, id).await?;
+    let org = ctx.core.organization(ctx.actor, organization(lookup)?).await?;
     #[derive(Serialize)]
     struct Body {
         organization: OrganizationFull,
@@ -129,9 +92,7 @@ pub async fn get_organization(ctx: Ctx<'_>) -> Result<Response> {
 
 pub async fn get_network(ctx: Ctx<'_>) -> Result<Response> {
     let lookup = ctx.args.require_lookup("network", PERMALINK_KEYS)?;
-    let network =
-        ctx.core.visible_network(ctx.actor, &network_ref(lookup)?).await.map_err(in_argument("network"))?;
-    let dc = data_center_of(&ctx, network.data_center_id).await?;
+    let (dc, network) = ctx.core.visible_network(ctx.actor, &network_ref(lookup)?).await?;
     #[derive(Serialize)]
     struct Body {
         network: NetworkFull,
@@ -142,9 +103,7 @@ pub async fn get_network(ctx: Ctx<'_>) -> Result<Response> {
 pub async fn default_network(ctx: Ctx<'_>) -> Result<Response> {
     let lookup = ctx.args.require_lookup("data_center", PERMALINK_KEYS)?;
     let reference = data_center_ref(lookup)?;
-    // Only the data center's lookup can be invalid (a permalink with control characters).
-    let (dc, network) =
-        ctx.core.default_network(ctx.actor, &reference).await.map_err(in_argument("data_center"))?;
+    let (dc, network) = ctx.core.default_network(ctx.actor, &reference).await?;
     #[derive(Serialize)]
     struct Body {
         network: NetworkShort,
@@ -154,19 +113,9 @@ pub async fn default_network(ctx: Ctx<'_>) -> Result<Response> {
 
 pub async fn available_networks(ctx: Ctx<'_>) -> Result<Response> {
     let lookup = ctx.args.require_lookup("organization", ORGANIZATION_KEYS)?;
-    let org = organization(&ctx, lookup).await?;
-    let networks = ctx.core.available_networks(ctx.actor, org).await?;
-    let mut data_centers: HashMap<DataCenterId, DataCenter> = HashMap::new();
-    let mut items: Vec<NetworkShort> = Vec::with_capacity(networks.len());
-    for network in &networks {
-        if !data_centers.contains_key(&network.data_center_id) {
-            let dc = data_center_of(&ctx, network.data_center_id).await?;
-            data_centers.insert(dc.id, dc);
-        }
-        if let Some(dc) = data_centers.get(&network.data_center_id) {
-            items.push(NetworkOf::new(network, DataCenterShort::from(dc)));
-        }
-    }
+    let networks = ctx.core.available_networks(ctx.actor, organization(lookup)?).await?;
+    let items: Vec<NetworkShort> =
+        networks.iter().map(|(dc, network)| NetworkOf::new(network, DataCenterShort::from(dc))).collect();
     #[derive(Serialize)]
     struct Body {
         networks: Vec<NetworkShort>,
@@ -192,23 +141,19 @@ pub async fn create_ip(ctx: Ctx<'_>) -> Result<Response> {
     let version = args.require(&["version"], args.enumeration(&["version"], &["ipv4", "ipv6"])?)?;
     let vip = args.boolean(&["vip"])?.unwrap_or(false);
     let label = label(args)?;
-    let org = organization(&ctx, org_lookup).await?;
-    let network = ctx
-        .core
-        .visible_network(ctx.actor, &network_ref(network_lookup)?)
-        .await
-        .map_err(in_argument("network"))?;
+    let org = organization(org_lookup)?;
+    let network = NetworkArg::Lookup(network_ref(network_lookup)?);
     let version = if version == "ipv4" { IpVersion::V4 } else { IpVersion::V6 };
-    let input = CreateIpAddress { network_id: network.id, version, vip, label };
+    let input = CreateIpAddress { network, version, vip, label };
     let ip = ctx.core.create_ip_address(ctx.actor, org, input).await?;
-    Ok(ok(&IpBody { ip_address: ip_full(&ctx, &ip).await? }))
+    Ok(ok(&IpBody { ip_address: IpFull::of(&ip) }))
 }
 
 pub async fn list_ips(ctx: Ctx<'_>) -> Result<Response> {
     let lookup = ctx.args.require_lookup("organization", ORGANIZATION_KEYS)?;
     let allocated = ctx.args.boolean(&["allocated"])?;
     let page = ctx.args.page()?;
-    let org = organization(&ctx, lookup).await?;
+    let org = organization(lookup)?;
     let page = ctx.core.list_ip_addresses(ctx.actor, org, IpFilter { allocated }, page).await?;
     #[derive(Serialize)]
     struct Body {
@@ -218,14 +163,12 @@ pub async fn list_ips(ctx: Ctx<'_>) -> Result<Response> {
     Ok(ok(&Body { pagination: (&page).into(), ip_addresses: page.items.iter().map(Into::into).collect() }))
 }
 
-async fn located(ctx: &Ctx<'_>) -> Result<IpAddress> {
-    let lookup = ctx.args.require_lookup("ip_address", IP_KEYS)?;
-    ctx.core.locate_ip_address(ctx.actor, &ip_ref(lookup)?, ctx.op.action).await
+fn located(args: &Args) -> Result<IpRef> {
+    ip_ref(args.require_lookup("ip_address", IP_KEYS)?)
 }
 
 pub async fn get_ip(ctx: Ctx<'_>) -> Result<Response> {
-    let ip = located(&ctx).await?;
-    let server = ctx.core.ip_allocation_server(ctx.actor, &ip).await?;
+    let ip = ctx.core.ip_address(ctx.actor, &located(ctx.args)?).await?;
     #[derive(Serialize)]
     struct Target {
         id: String,
@@ -242,11 +185,11 @@ pub async fn get_ip(ctx: Ctx<'_>) -> Result<Response> {
         ip_address: IpFull,
         allocation: Option<Allocation>,
     }
-    let allocation = server.map(|s| Allocation {
+    let allocation = ip.server.as_ref().map(|s| Allocation {
         kind: "VirtualMachine",
-        value: Target { id: ids::render(ids::SERVER, s.id.as_bytes()), name: s.name },
+        value: Target { id: ids::render(ids::SERVER, s.id.as_bytes()), name: s.name.clone() },
     });
-    Ok(ok(&Body { ip_address: ip_full(&ctx, &ip).await?, allocation }))
+    Ok(ok(&Body { ip_address: IpFull::of(&ip), allocation }))
 }
 
 pub async fn update_ip(ctx: Ctx<'_>) -> Result<Response> {
@@ -254,7 +197,7 @@ pub async fn update_ip(ctx: Ctx<'_>) -> Result<Response> {
     let vip = args.boolean(&["vip"])?;
     let new_label = label(args)?;
     let reverse_dns = args.string(&["reverse_dns"])?;
-    let ip = located(&ctx).await?;
+    let ip = located(args)?;
     // Katapult: "" or null clears the label, and making an address a non-VIP clears it too.
     let label = if args.present(&["label"]) {
         Some(new_label)
@@ -264,18 +207,16 @@ pub async fn update_ip(ctx: Ctx<'_>) -> Result<Response> {
         None
     };
     let patch = IpAddressPatch { vip, label, reverse_dns };
-    let ip = ctx.core.update_ip_address(ctx.actor, ip.organization_id, ip.id, patch).await?;
-    Ok(ok(&IpBody { ip_address: ip_full(&ctx, &ip).await? }))
+    let ip = ctx.core.update_ip_address(ctx.actor, &ip, patch).await?;
+    Ok(ok(&IpBody { ip_address: IpFull::of(&ip) }))
 }
 
 pub async fn release_ip(ctx: Ctx<'_>) -> Result<Response> {
-    let ip = located(&ctx).await?;
-    ctx.core.release_ip_address(ctx.actor, ip.organization_id, ip.id).await?;
+    ctx.core.release_ip_address(ctx.actor, &located(ctx.args)?).await?;
     Ok(ok(&json!({})))
 }
 
 pub async fn unallocate_ip(ctx: Ctx<'_>) -> Result<Response> {
-    let ip = located(&ctx).await?;
-    ctx.core.unallocate_ip_address(ctx.actor, ip.organization_id, ip.id).await?;
+    ctx.core.unallocate_ip_address(ctx.actor, &located(ctx.args)?).await?;
     Ok(ok(&json!({})))
 }

@@ -449,7 +449,7 @@ async fn handle(
     let bytes =
         crate::body_limit::read(Request::from_parts(parts, body), state.config.max_body_bytes).await?;
     let args = Args::parse(query.as_deref(), content_type.as_deref(), &bytes, captures)?;
-    let ctx = endpoints::Ctx { core: &state.core, actor: &actor, args: &args, op: route.op };
+    let ctx = endpoints::Ctx { core: &state.core, actor: &actor, args: &args };
     match route.endpoint {
         Endpoint::ListOrganizations => endpoints::list_organizations(ctx).await,
         Endpoint::GetOrganization => endpoints::get_organization(ctx).await,

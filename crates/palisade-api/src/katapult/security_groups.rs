@@ -203,18 +203,19 @@ pub async fn create_group(ctx: Ctx<'_>) -> Result<Response> {
     let allow_all_outbound = args.boolean(&["properties", "allow_all_outbound"])?.unwrap_or(false);
     let associations = args.strings(&["properties", "associations"])?.unwrap_or_default();
     let annotations = annotations(args)?.unwrap_or_default();
-    let org = organization(&ctx, org_lookup).await?;
-    let input = CreateSecurityGroup {
-        kind: GroupKind::SecurityGroup,
+    let org = organization(org_lookup)?;
+    // An unknown association is a 422 inside the organization: the core answers it only once
+    // the organization is authorized.
+    let input = members(&associations).map(|members| CreateSecurityGroup {
         name,
         description: None,
         allow_all_inbound,
         allow_all_outbound,
-        members: members(&associations)?,
+        members,
         annotations,
         rules: Vec::new(),
-    };
-    let (group, _) = ctx.core.create_security_group(ctx.actor, org, input).await?;
+    });
+    let (group, _) = ctx.core.create_security_group(ctx.actor, org, GroupKind::SecurityGroup, input).await?;
     Ok(group_body(&group))
 }
 
@@ -223,7 +224,7 @@ pub async fn list_groups(ctx: Ctx<'_>) -> Result<Response> {
     let org_lookup = args.require_lookup("organization", ORGANIZATION_KEYS)?;
     let filter = GroupFilter { annotations: annotations(args)?.unwrap_or_default() };
     let page = args.page()?;
-    let org = organization(&ctx, org_lookup).await?;
+    let org = organization(org_lookup)?;
     let page = ctx.core.list_security_groups(ctx.actor, org, GroupKind::SecurityGroup, &filter, page).await?;
     #[derive(Serialize)]
     struct Body {
@@ -256,8 +257,8 @@ pub async fn update_group(ctx: Ctx<'_>) -> Result<Response> {
         annotations: annotations(args)?,
         rules: None,
     };
-    let group = ctx.core.update_security_group(ctx.actor, id, GroupKind::SecurityGroup, patch).await?;
-    Ok(group_body(&group))
+    let updated = ctx.core.update_security_group(ctx.actor, id, GroupKind::SecurityGroup, patch).await?;
+    Ok(group_body(&updated.group))
 }
 
 pub async fn delete_group(ctx: Ctx<'_>) -> Result<Response> {
@@ -354,9 +355,9 @@ pub async fn create_rule(ctx: Ctx<'_>) -> Result<Response> {
         remotes: remotes(&targets)?,
         description: notes,
     };
-    let (rule, group) =
+    let created =
         ctx.core.create_rule(ctx.actor, id, GroupKind::SecurityGroup, input).await.map_err(notes_path)?;
-    Ok(ok(&RuleBody { security_group_rule: rule_view(&rule, Some(&group)) }))
+    Ok(ok(&RuleBody { security_group_rule: rule_view(&created.rule, Some(&created.group)) }))
 }
 
 pub async fn list_rules(ctx: Ctx<'_>) -> Result<Response> {
@@ -453,7 +454,7 @@ pub async fn create_server_group(ctx: Ctx<'_>) -> Result<Response> {
     args.require_object("properties")?;
     let name = args.string(&["properties", "name"])?.unwrap_or_default();
     let segregate = args.boolean(&["properties", "segregate"])?.unwrap_or(true);
-    let org = organization(&ctx, org_lookup).await?;
+    let org = organization(org_lookup)?;
     let group = ctx.core.create_server_group(ctx.actor, org, name, segregate).await?;
     Ok(ok(&ServerGroupBody { virtual_machine_group: (&group).into() }))
 }
@@ -469,7 +470,7 @@ pub async fn list_server_groups(ctx: Ctx<'_>) -> Result<Response> {
     let org_lookup = ctx.args.require_lookup("organization", ORGANIZATION_KEYS)?;
     let paged = ctx.args.present(&["page"]) || ctx.args.present(&["per_page"]);
     let page = if paged { ctx.args.page()? } else { PageRequest::all() };
-    let org = organization(&ctx, org_lookup).await?;
+    let org = organization(org_lookup)?;
     let page = ctx.core.list_server_groups(ctx.actor, org, page).await?;
     #[derive(Serialize)]
     struct Body {
@@ -575,7 +576,7 @@ pub async fn create_tag(ctx: Ctx<'_>) -> Result<Response> {
     let name = args.string(&["properties", "name"])?.unwrap_or_default();
     // Katapult's default colour is not documented; the palette's first entry is used.
     let color = args.enumeration(&["properties", "color"], COLORS)?.unwrap_or(COLORS[0]);
-    let org = organization(&ctx, org_lookup).await?;
+    let org = organization(org_lookup)?;
     let tag = ctx.core.create_tag(ctx.actor, org, name, color.to_owned()).await?;
     Ok(ok(&TagBody { tag: tag_view(&tag, true) }))
 }
@@ -583,7 +584,7 @@ pub async fn create_tag(ctx: Ctx<'_>) -> Result<Response> {
 pub async fn list_tags(ctx: Ctx<'_>) -> Result<Response> {
     let org_lookup = ctx.args.require_lookup("organization", ORGANIZATION_KEYS)?;
     let page = ctx.args.page()?;
-    let org = organization(&ctx, org_lookup).await?;
+    let org = organization(org_lookup)?;
     let page = ctx.core.list_tags(ctx.actor, org, page).await?;
     #[derive(Serialize)]
     struct Body {

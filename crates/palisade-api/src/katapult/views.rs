@@ -2,6 +2,7 @@
 
 use palisade_core::ipam::address_with_mask;
 use palisade_core::model::{DataCenter, IpAddress, Network, Organization, OrganizationStatus};
+use palisade_core::service::IpAddressDetail;
 use palisade_core::Page;
 use serde::Serialize;
 
@@ -151,7 +152,8 @@ impl Subnet {
 }
 
 impl IpFull {
-    pub fn new(ip: &IpAddress, network: &Network, data_center: &DataCenter) -> Self {
+    pub fn of(detail: &IpAddressDetail) -> Self {
+        let IpAddressDetail { ip, network, data_center, .. } = detail;
         Self {
             id: ids::render(ids::IP_ADDRESS, ip.id.as_bytes()),
             address: ip.address.to_string(),

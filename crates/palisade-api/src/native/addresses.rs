@@ -7,7 +7,7 @@ use axum::Json;
 use palisade_core::error::BadRequest;
 use palisade_core::id::{InterfaceId, IpAddressId, OrganizationId, ServerId};
 use palisade_core::model::{IpAddressPatch, IpFilter};
-use palisade_core::service::CreateIpAddress;
+use palisade_core::service::{CreateIpAddress, IpRef, NetworkArg};
 use palisade_core::{Action, Error, Operation, Resource};
 use serde::Deserialize;
 
@@ -86,13 +86,13 @@ pub async fn create(
     actor.authorize(org, ip_op(Action::Create))?;
     let NativeJson(body) = body?;
     let input = CreateIpAddress {
-        network_id: palisade_core::id::NetworkId::from_uuid(body.network_id),
+        network: NetworkArg::Field(palisade_core::id::NetworkId::from_uuid(body.network_id)),
         version: body.version.into(),
         vip: body.vip,
         label: body.label,
     };
     let ip = s.core.create_ip_address(&actor, org, input).await?;
-    Ok((StatusCode::CREATED, Json(IpAddressResponse { ip_address: ip.into() })))
+    Ok((StatusCode::CREATED, Json(IpAddressResponse { ip_address: ip.ip.into() })))
 }
 
 /// List the organization's addresses (`ip_addresses` or `ip_addresses:read`).
@@ -124,8 +124,8 @@ pub async fn get(
     NativePath((id, ip_id)): NativePath<(String, String)>,
 ) -> Result<Json<IpAddressResponse>> {
     let (org, ip) = ids(&id, &ip_id)?;
-    let ip = s.core.ip_address(&actor, org, ip).await?;
-    Ok(Json(IpAddressResponse { ip_address: ip.into() }))
+    let ip = s.core.ip_address(&actor, &IpRef::Owned(org, ip)).await?;
+    Ok(Json(IpAddressResponse { ip_address: ip.ip.into() }))
 }
 
 /// Change `vip`, `label` (`null` clears it) or `reverse_dns` (`ip_addresses`).
@@ -144,8 +144,8 @@ pub async fn update(
     actor.authorize(org, ip_op(Action::Update))?;
     let NativeJson(body) = body?;
     let patch = IpAddressPatch { vip: body.vip, label: body.label, reverse_dns: body.reverse_dns };
-    let ip = s.core.update_ip_address(&actor, org, ip, patch).await?;
-    Ok(Json(IpAddressResponse { ip_address: ip.into() }))
+    let ip = s.core.update_ip_address(&actor, &IpRef::Owned(org, ip), patch).await?;
+    Ok(Json(IpAddressResponse { ip_address: ip.ip.into() }))
 }
 
 /// Release an address back to its network (`ip_addresses`). Refused while it is allocated.
@@ -159,7 +159,7 @@ pub async fn release(
     NativePath((id, ip_id)): NativePath<(String, String)>,
 ) -> Result<StatusCode> {
     let (org, ip) = ids(&id, &ip_id)?;
-    s.core.release_ip_address(&actor, org, ip).await?;
+    s.core.release_ip_address(&actor, &IpRef::Owned(org, ip)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -180,8 +180,8 @@ pub async fn allocate(
     let NativeJson(body) = body?;
     let server = ServerId::from_uuid(body.server_id);
     let interface = InterfaceId::from_uuid(body.interface_id);
-    let ip = s.core.allocate_ip_address(&actor, org, ip, server, interface).await?;
-    Ok(Json(IpAddressResponse { ip_address: ip.into() }))
+    let ip = s.core.allocate_ip_address(&actor, &IpRef::Owned(org, ip), server, interface).await?;
+    Ok(Json(IpAddressResponse { ip_address: ip.ip.into() }))
 }
 
 /// Detach the address from its server; the organization keeps it (`ip_addresses`).
@@ -195,6 +195,6 @@ pub async fn unallocate(
     NativePath((id, ip_id)): NativePath<(String, String)>,
 ) -> Result<Json<IpAddressResponse>> {
     let (org, ip) = ids(&id, &ip_id)?;
-    let ip = s.core.unallocate_ip_address(&actor, org, ip).await?;
-    Ok(Json(IpAddressResponse { ip_address: ip.into() }))
+    let ip = s.core.unallocate_ip_address(&actor, &IpRef::Owned(org, ip)).await?;
+    Ok(Json(IpAddressResponse { ip_address: ip.ip.into() }))
 }

@@ -2,13 +2,14 @@
 //! An organization's lists are its own; global lists (no organization) are the operator's and
 //! readable by every organization's tokens that hold an address-list scope.
 
+use super::lookup::OrganizationRef;
 use super::tenancy::NAME_MAX;
 use super::Core;
 use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::grant::ListGrant;
-use crate::id::{AddressListEntryId, AddressListId, OrganizationId};
+use crate::id::{AddressListEntryId, AddressListId};
 use crate::limits::MAX_ENTRIES;
 use crate::model::now;
 use crate::page::{Page, PageRequest};
@@ -94,11 +95,12 @@ impl Core {
     pub async fn create_address_list(
         &self,
         actor: &Principal,
-        org: OrganizationId,
+        org: impl Into<OrganizationRef> + Send,
         name: String,
         annotations: Vec<Annotation>,
         entries: Vec<NewEntry>,
     ) -> Result<AddressList> {
+        let org = self.resolve_organization(&org.into()).await?;
         let grant = ListGrant::Organization(actor.authorize(org, list_op(Action::Create))?);
         let mut v = Violations::new();
         v.text("name", &name, 1, NAME_MAX);
@@ -134,16 +136,21 @@ impl Core {
     pub async fn list_address_lists(
         &self,
         actor: &Principal,
-        org: Option<OrganizationId>,
+        org: Option<OrganizationRef>,
         page: PageRequest,
     ) -> Result<Page<AddressList>> {
-        match org {
+        let org = match org {
             Some(org) => {
+                let org = self.resolve_organization(&org).await?;
                 actor.authorize(org, list_op(Action::List))?;
                 self.existing_organization(org).await?;
+                Some(org)
             }
-            None => actor.require_scopes(list_op(Action::List))?,
-        }
+            None => {
+                actor.require_scopes(list_op(Action::List))?;
+                None
+            }
+        };
         self.read().await?.list_address_lists(org, page).await
     }
 

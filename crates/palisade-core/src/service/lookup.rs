@@ -11,7 +11,7 @@ use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::id::{DataCenterId, IpAddressId, NetworkId, OrganizationId};
-use crate::model::{DataCenter, IpAddress, Network, Server};
+use crate::model::{DataCenter, Network};
 use crate::page::PageRequest;
 use crate::policy::GroupKind;
 use crate::validate::invalid_characters;
@@ -30,28 +30,24 @@ pub enum PermalinkRef<Id> {
     Permalink(String),
 }
 
+impl From<OrganizationId> for OrganizationRef {
+    fn from(id: OrganizationId) -> Self {
+        OrganizationRef::Id(id)
+    }
+}
+
 /// How a client names an IP address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IpRef {
+    /// By id alone (Katapult's `ip_address[id]`).
     Id(IpAddressId),
+    /// By the address itself, among the caller's organization's (any, for the operator).
     Address(IpAddr),
+    /// By id inside the organization a path names (the native API).
+    Owned(OrganizationId, IpAddressId),
 }
 
 impl Core {
-    /// The id of an organization named by id or sub-domain, if the caller may `op` there: what
-    /// a face calls before it validates anything else a request names. An organization that does
-    /// not exist and one that is not the caller's are the same [`Error::NotFound`].
-    pub async fn authorized_organization(
-        &self,
-        actor: &Principal,
-        reference: &OrganizationRef,
-        op: Operation,
-    ) -> Result<OrganizationId> {
-        let org = self.resolve_organization(reference).await?;
-        actor.authorize(org, op)?;
-        Ok(org)
-    }
-
     /// The id of an organization named by id or sub-domain that the caller belongs to (or any,
     /// for the operator), for faces whose paths name the account (Hostway); another
     /// organization is [`Error::NotFound`], like a missing one.
@@ -68,14 +64,14 @@ impl Core {
     /// The id of an organization named by id or sub-domain ([`Error::NotFound`] if none).
     ///
     /// A sub-domain with control characters (a NUL) names nothing and cannot be compared by
-    /// every backend: it is refused as [`Error::Invalid`] at `sub_domain` (faces name their own
-    /// field), the same on every backend, without a lookup. It reveals nothing: no organization
+    /// every backend: it is refused as [`Error::Invalid`] at `organization.sub_domain`, the
+    /// same on every backend, without a lookup. It reveals nothing: no organization
     /// can have such a sub-domain.
-    async fn resolve_organization(&self, reference: &OrganizationRef) -> Result<OrganizationId> {
+    pub(super) async fn resolve_organization(&self, reference: &OrganizationRef) -> Result<OrganizationId> {
         match reference {
             OrganizationRef::Id(id) => Ok(*id),
             OrganizationRef::SubDomain(sub) if sub.chars().any(char::is_control) => {
-                Err(invalid_characters("sub_domain"))
+                Err(invalid_characters("organization.sub_domain"))
             }
             OrganizationRef::SubDomain(sub) => self
                 .read()
@@ -98,46 +94,55 @@ impl Core {
         }
     }
 
-    /// A network the caller may use: shared, or its organization's own.
+    /// A network the caller may use (shared, or its organization's own) and its data center.
     pub async fn visible_network(
         &self,
         actor: &Principal,
         reference: &PermalinkRef<NetworkId>,
-    ) -> Result<Network> {
+    ) -> Result<(DataCenter, Network)> {
+        let mut reads = self.read().await?;
         let network = match reference {
-            PermalinkRef::Id(id) => self.read().await?.network(*id).await?,
+            PermalinkRef::Id(id) => reads.network(*id).await?,
             PermalinkRef::Permalink(p) if p.chars().any(char::is_control) => {
-                return Err(invalid_characters("permalink"))
+                return Err(invalid_characters("network.permalink"))
             }
             PermalinkRef::Permalink(p) => {
-                let all =
-                    self.read().await?.list_networks(actor.organization_id(), PageRequest::all()).await?;
+                let all = reads.list_networks(actor.organization_id(), PageRequest::all()).await?;
                 all.items.into_iter().find(|n| n.permalink.as_deref() == Some(p.as_str()))
             }
         };
-        network
+        let network = network
             .filter(|n| actor.organization_id().is_none_or(|org| n.usable_by(org)))
-            .ok_or(Error::not_found(NetworkId::KIND))
+            .ok_or(Error::not_found(NetworkId::KIND))?;
+        let dc =
+            reads.data_center(network.data_center_id).await?.ok_or(Error::not_found(DataCenterId::KIND))?;
+        Ok((dc, network))
     }
 
-    /// Networks an organization may use.
-    pub async fn available_networks(&self, actor: &Principal, org: OrganizationId) -> Result<Vec<Network>> {
+    /// The networks an organization may use, each with its data center.
+    pub async fn available_networks(
+        &self,
+        actor: &Principal,
+        org: impl Into<OrganizationRef> + Send,
+    ) -> Result<Vec<(DataCenter, Network)>> {
+        let org = self.resolve_organization(&org.into()).await?;
         actor.authorize(org, Operation::new(Resource::Network, Action::Read))?;
         self.existing_organization(org).await?;
-        Ok(self.read().await?.list_networks(Some(org), PageRequest::all()).await?.items)
+        let mut reads = self.read().await?;
+        let networks = reads.list_networks(Some(org), PageRequest::all()).await?.items;
+        let data_centers = reads.list_data_centers(PageRequest::all()).await?.items;
+        Ok(networks
+            .into_iter()
+            .filter_map(|n| data_centers.iter().find(|d| d.id == n.data_center_id).map(|d| (d.clone(), n)))
+            .collect())
     }
 
-    /// A data center, by id or permalink. Data centers are public to every authenticated caller:
-    /// the principal is that proof.
-    pub async fn visible_data_center(
-        &self,
-        _actor: &Principal,
-        reference: &PermalinkRef<DataCenterId>,
-    ) -> Result<DataCenter> {
+    /// A data center, by id or permalink. Data centers are public to every authenticated caller.
+    async fn visible_data_center(&self, reference: &PermalinkRef<DataCenterId>) -> Result<DataCenter> {
         let dc = match reference {
             PermalinkRef::Id(id) => self.read().await?.data_center(*id).await?,
             PermalinkRef::Permalink(p) if p.chars().any(char::is_control) => {
-                return Err(invalid_characters("permalink"))
+                return Err(invalid_characters("data_center.permalink"))
             }
             PermalinkRef::Permalink(p) => {
                 let all = self.read().await?.list_data_centers(PageRequest::all()).await?;
@@ -150,10 +155,10 @@ impl Core {
     /// A data center (public to every authenticated caller) and its shared default network.
     pub async fn default_network(
         &self,
-        actor: &Principal,
+        _actor: &Principal,
         reference: &PermalinkRef<DataCenterId>,
     ) -> Result<(DataCenter, Network)> {
-        let dc = self.visible_data_center(actor, reference).await?;
+        let dc = self.visible_data_center(reference).await?;
         let all = self.read().await?.list_networks(None, PageRequest::all()).await?;
         let network = all
             .items
@@ -161,35 +166,6 @@ impl Core {
             .find(|n| n.data_center_id == dc.id && n.is_default && n.organization_id.is_none())
             .ok_or(Error::not_found(NetworkId::KIND))?;
         Ok((dc, network))
-    }
-
-    /// An address named by id or by the address itself, if the caller may `action` it.
-    pub async fn locate_ip_address(
-        &self,
-        actor: &Principal,
-        reference: &IpRef,
-        action: Action,
-    ) -> Result<IpAddress> {
-        let op = Operation::new(Resource::IpAddress, action);
-        actor.require_scopes(op)?;
-        let found = match reference {
-            IpRef::Id(id) => self.read().await?.ip_address_anywhere(*id).await?,
-            IpRef::Address(addr) => {
-                self.read().await?.ip_address_by_address(actor.organization_id(), *addr).await?
-            }
-        };
-        let ip = found.ok_or(Error::not_found(IpAddressId::KIND))?;
-        actor.authorize_object(ip.organization_id, op, IpAddressId::KIND)?;
-        Ok(ip)
-    }
-
-    /// The server an address the caller may read is allocated to, if any.
-    pub async fn ip_allocation_server(&self, actor: &Principal, ip: &IpAddress) -> Result<Option<Server>> {
-        actor.authorize(ip.organization_id, Operation::new(Resource::IpAddress, Action::Read))?;
-        match ip.allocation {
-            Some(a) => self.read().await?.server(ip.organization_id, a.server_id).await,
-            None => Ok(None),
-        }
     }
 
     /// Whether `id` names a role of `org` (Defined's `allowedRoleID` and `roleID`). Naming a

@@ -29,11 +29,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use address_lists::NewEntry;
-pub use addresses::CreateIpAddress;
+pub use addresses::{CreateIpAddress, IpAddressDetail, NetworkArg};
 pub use hosts::{CreateHost, HostPatch};
 pub use inventory::{CreateDataCenter, CreateInterface, CreateNetwork, CreateServer};
 pub use lookup::{IpRef, OrganizationRef, PermalinkRef};
-pub use policy::{CreateRule, CreateSecurityGroup};
+pub use policy::{CreateRule, CreateSecurityGroup, GroupRef, GroupRules, NewRule, RuleRef};
 pub use tenancy::{CreateApiToken, CreateOrganization, CreateUser, CreatedApiToken, NAME_MAX};
 
 use crate::auth::{Principal, TokenPrincipal, UserPrincipal};

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::lookup::OrganizationRef;
 use super::tenancy::NAME_MAX;
 use super::Core;
 use crate::access::{Action, Operation, Resource};
@@ -40,7 +41,6 @@ fn rule_op(kind: GroupKind, write: bool) -> Operation {
 
 #[derive(Debug, Clone)]
 pub struct CreateSecurityGroup {
-    pub kind: GroupKind,
     pub name: String,
     pub description: Option<String>,
     pub allow_all_inbound: bool,
@@ -60,6 +60,63 @@ pub struct CreateRule {
     pub priority: Option<i32>,
     pub remotes: Vec<Remote>,
     pub description: Option<String>,
+}
+
+/// How a client names a security group or role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupRef {
+    pub id: SecurityGroupId,
+    /// The organization the request names it in (a path's account): a group of another
+    /// organization is not found.
+    pub organization: Option<OrganizationId>,
+    /// The day of creation (UTC) the name carries (Hostway's ids carry it): a group created on
+    /// another day is not found.
+    pub created_on: Option<time::Date>,
+}
+
+impl From<SecurityGroupId> for GroupRef {
+    fn from(id: SecurityGroupId) -> Self {
+        GroupRef { id, organization: None, created_on: None }
+    }
+}
+
+impl GroupRef {
+    fn names(&self, group: &SecurityGroup) -> bool {
+        self.organization.is_none_or(|org| org == group.organization_id)
+            && self
+                .created_on
+                .is_none_or(|day| day == group.created_at.to_offset(time::UtcOffset::UTC).date())
+    }
+}
+
+/// How a client names a rule: by id, or by the number its organization gave it (Hostway's
+/// `145`; numbers are per organization, so the same number names another rule elsewhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleRef {
+    Id(RuleId),
+    Number(OrganizationId, u64),
+}
+
+impl From<RuleId> for RuleRef {
+    fn from(id: RuleId) -> Self {
+        RuleRef::Id(id)
+    }
+}
+
+/// A group with all its rules and their numbers (in their organization), read together.
+#[derive(Debug, Clone)]
+pub struct GroupRules {
+    pub group: SecurityGroup,
+    pub rules: Vec<Rule>,
+    pub numbers: HashMap<RuleId, u64>,
+}
+
+/// A rule just created, with its group and the number its organization gave it.
+#[derive(Debug, Clone)]
+pub struct NewRule {
+    pub rule: Rule,
+    pub group: SecurityGroup,
+    pub number: u64,
 }
 
 fn protocol_name(p: Protocol) -> String {
@@ -185,19 +242,19 @@ impl Core {
     }
 
     /// Loads a group of `kind` the caller may `action`: the scopes first, then the group; any
-    /// other group (another organization's, or of the other kind) is simply not found. Faces
-    /// call it to authorize before they validate a request about the group.
-    pub async fn authorized_group(
-        &self,
+    /// other group (another organization's, of the other kind, or not the one the reference's
+    /// qualifiers name) is simply not found.
+    async fn authorized_group(
+        reads: &mut dyn Reads,
         actor: &Principal,
-        id: SecurityGroupId,
+        reference: &GroupRef,
         kind: GroupKind,
         action: Action,
     ) -> Result<SecurityGroup> {
         let op = group_op(kind, action);
         actor.require_scopes(op)?;
-        let group = self.read().await?.security_group(id).await?;
-        Self::authorize_group(actor, group, kind, op).map(Authorized::into_inner)
+        let group = reads.security_group(reference.id).await?;
+        Self::authorize_group(actor, group, reference, kind, op).map(Authorized::into_inner)
     }
 
     /// [`Core::authorized_group`] in a write transaction: the group is locked until commit, so
@@ -205,35 +262,48 @@ impl Core {
     async fn locked_group(
         tx: &mut dyn Writes,
         actor: &Principal,
-        id: SecurityGroupId,
+        reference: &GroupRef,
         kind: GroupKind,
         action: Action,
     ) -> Result<Authorized<SecurityGroup>> {
         let op = group_op(kind, action);
         actor.require_scopes(op)?;
-        let group = tx.security_group_for_update(id).await?;
-        Self::authorize_group(actor, group, kind, op)
+        let group = tx.security_group_for_update(reference.id).await?;
+        Self::authorize_group(actor, group, reference, kind, op)
     }
 
-    /// A group of `kind` of an organization `op` is allowed on, else not found.
+    /// A group of `kind` that `reference` names, of an organization `op` is allowed on, else
+    /// not found.
     fn authorize_group(
         actor: &Principal,
         group: Option<SecurityGroup>,
+        reference: &GroupRef,
         kind: GroupKind,
         op: Operation,
     ) -> Result<Authorized<SecurityGroup>> {
-        let group = group.filter(|g| g.kind == kind).ok_or(Error::not_found(SecurityGroupId::KIND))?;
+        let group = group
+            .filter(|g| g.kind == kind && reference.names(g))
+            .ok_or(Error::not_found(SecurityGroupId::KIND))?;
         let grant = actor.authorize_object(group.organization_id, op, SecurityGroupId::KIND)?;
         Ok(Authorized::new(group, grant))
     }
 
+    /// Creates a group of `kind` with its members, annotations and rules, atomically.
+    ///
+    /// `input` is the request as the face read it. An error the face found in it that is only
+    /// an error inside an organization the caller may use (Katapult's unknown association, a
+    /// 422) is answered after the organization is resolved and authorized, so that it cannot
+    /// tell another organization from a missing one.
     pub async fn create_security_group(
         &self,
         actor: &Principal,
-        org: OrganizationId,
-        input: CreateSecurityGroup,
+        org: impl Into<OrganizationRef> + Send,
+        kind: GroupKind,
+        input: Result<CreateSecurityGroup>,
     ) -> Result<(SecurityGroup, Vec<Rule>)> {
-        let grant = actor.authorize(org, group_op(input.kind, Action::Create))?;
+        let org = self.resolve_organization(&org.into()).await?;
+        let grant = actor.authorize(org, group_op(kind, Action::Create))?;
+        let input = input?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         if let Some(d) = &input.description {
@@ -256,7 +326,7 @@ impl Core {
         let group = SecurityGroup {
             id: SecurityGroupId::random(),
             organization_id: org,
-            kind: input.kind,
+            kind,
             name: input.name,
             description: input.description,
             allow_all_inbound: input.allow_all_inbound,
@@ -315,16 +385,24 @@ impl Core {
         Ok(rules)
     }
 
-    /// A group with all its rules (Defined renders roles with their rules inline).
+    /// A group with all its rules and their numbers, read together (Defined renders roles with
+    /// their rules inline; Hostway numbers them).
     pub async fn group_with_rules(
         &self,
         actor: &Principal,
-        id: SecurityGroupId,
+        reference: impl Into<GroupRef> + Send,
         kind: GroupKind,
-    ) -> Result<(SecurityGroup, Vec<Rule>)> {
-        let group = self.authorized_group(actor, id, kind, Action::Read).await?;
-        let rules = self.read().await?.list_rules(id, PageRequest::all()).await?.items;
-        Ok((group, rules))
+    ) -> Result<GroupRules> {
+        let mut reads = self.read().await?;
+        let group = Self::authorized_group(&mut *reads, actor, &reference.into(), kind, Action::Read).await?;
+        Self::rules_of(&mut *reads, group).await
+    }
+
+    /// `group`'s rules and their numbers, read through `reads`.
+    async fn rules_of(reads: &mut dyn Reads, group: SecurityGroup) -> Result<GroupRules> {
+        let rules = reads.list_rules(group.id, PageRequest::all()).await?.items;
+        let numbers = reads.rule_numbers(group.organization_id, &[group.id]).await?.into_iter().collect();
+        Ok(GroupRules { group, rules, numbers })
     }
 
     /// A page of groups of one kind, each with all its rules: a few queries per page (groups,
@@ -335,22 +413,24 @@ impl Core {
         org: OrganizationId,
         kind: GroupKind,
         page: PageRequest,
-    ) -> Result<Page<(SecurityGroup, Vec<Rule>)>> {
+    ) -> Result<Page<GroupRules>> {
         actor.authorize(org, group_op(kind, Action::List))?;
         self.existing_organization(org).await?;
-        let groups =
-            self.read().await?.list_security_groups(org, kind, &GroupFilter::default(), page).await?;
+        let mut reads = self.read().await?;
+        let groups = reads.list_security_groups(org, kind, &GroupFilter::default(), page).await?;
         let ids: Vec<SecurityGroupId> = groups.items.iter().map(|g| g.id).collect();
         let mut rules: HashMap<SecurityGroupId, Vec<Rule>> = HashMap::new();
-        for rule in self.read().await?.rules_of_groups(&ids).await? {
+        for rule in reads.rules_of_groups(&ids).await? {
             rules.entry(rule.group_id).or_default().push(rule);
         }
+        let mut numbers: HashMap<RuleId, u64> = reads.rule_numbers(org, &ids).await?.into_iter().collect();
         let items = groups
             .items
             .into_iter()
-            .map(|g| {
-                let own = rules.remove(&g.id).unwrap_or_default();
-                (g, own)
+            .map(|group| {
+                let rules = rules.remove(&group.id).unwrap_or_default();
+                let numbers = rules.iter().filter_map(|r| numbers.remove_entry(&r.id)).collect();
+                GroupRules { group, rules, numbers }
             })
             .collect();
         Ok(Page { items, total: groups.total, request: groups.request })
@@ -368,7 +448,7 @@ impl Core {
         rules: Vec<CreateRule>,
     ) -> Result<(SecurityGroup, Vec<Rule>)> {
         let mut tx = self.write().await?;
-        let group = Self::locked_group(&mut *tx, actor, id, kind, Action::Update).await?;
+        let group = Self::locked_group(&mut *tx, actor, &id.into(), kind, Action::Update).await?;
         let mut v = Violations::new();
         if let Some(name) = &name {
             v.text("name", name, 1, NAME_MAX);
@@ -392,20 +472,22 @@ impl Core {
     pub async fn security_group(
         &self,
         actor: &Principal,
-        id: SecurityGroupId,
+        reference: impl Into<GroupRef> + Send,
         kind: GroupKind,
     ) -> Result<SecurityGroup> {
-        self.authorized_group(actor, id, kind, Action::Read).await
+        let mut reads = self.read().await?;
+        Self::authorized_group(&mut *reads, actor, &reference.into(), kind, Action::Read).await
     }
 
     pub async fn list_security_groups(
         &self,
         actor: &Principal,
-        org: OrganizationId,
+        org: impl Into<OrganizationRef> + Send,
         kind: GroupKind,
         filter: &GroupFilter,
         page: PageRequest,
     ) -> Result<Page<SecurityGroup>> {
+        let org = self.resolve_organization(&org.into()).await?;
         actor.authorize(org, group_op(kind, Action::List))?;
         // Filter values are compared, not stored: only their number and characters matter.
         let mut v = Violations::new();
@@ -422,15 +504,17 @@ impl Core {
         self.read().await?.list_security_groups(org, kind, filter, page).await
     }
 
+    /// Changes a group; answers it as committed, with its rules and their numbers.
     pub async fn update_security_group(
         &self,
         actor: &Principal,
-        id: SecurityGroupId,
+        reference: impl Into<GroupRef> + Send,
         kind: GroupKind,
         patch: SecurityGroupPatch,
-    ) -> Result<SecurityGroup> {
+    ) -> Result<GroupRules> {
         let mut tx = self.write().await?;
-        let group = Self::locked_group(&mut *tx, actor, id, kind, Action::Update).await?;
+        let group = Self::locked_group(&mut *tx, actor, &reference.into(), kind, Action::Update).await?;
+        let id = group.id;
         let mut v = Violations::new();
         if let Some(name) = &patch.name {
             v.text("name", name, 1, NAME_MAX);
@@ -446,6 +530,7 @@ impl Core {
         }
         v.finish()?;
         let group = tx.update_security_group(group.grant(), id, &patch, now()).await?;
+        let group = Self::rules_of(&mut *tx, group).await?;
         tx.commit().await?;
         Ok(group)
     }
@@ -453,11 +538,12 @@ impl Core {
     pub async fn delete_security_group(
         &self,
         actor: &Principal,
-        id: SecurityGroupId,
+        reference: impl Into<GroupRef> + Send,
         kind: GroupKind,
     ) -> Result<SecurityGroup> {
         let mut tx = self.write().await?;
-        let group = Self::locked_group(&mut *tx, actor, id, kind, Action::Delete).await?;
+        let group = Self::locked_group(&mut *tx, actor, &reference.into(), kind, Action::Delete).await?;
+        let id = group.id;
         // Hosts carry their role: deleting it would silently change what they admit.
         let hosts = group.members.iter().filter(|m| matches!(m, Member::Server(_))).count();
         if kind == GroupKind::Role && hosts > 0 {
@@ -473,15 +559,15 @@ impl Core {
     pub async fn create_rule(
         &self,
         actor: &Principal,
-        group_id: SecurityGroupId,
+        group: impl Into<GroupRef> + Send,
         kind: GroupKind,
         input: CreateRule,
-    ) -> Result<(Rule, SecurityGroup)> {
+    ) -> Result<NewRule> {
         let mut tx = self.write().await?;
-        let group = Self::locked_group(&mut *tx, actor, group_id, kind, Action::Update).await?;
+        let group = Self::locked_group(&mut *tx, actor, &group.into(), kind, Action::Update).await?;
         let rule = Rule {
             id: RuleId::random(),
-            group_id,
+            group_id: group.id,
             direction: input.direction,
             action: input.action,
             protocol: input.protocol,
@@ -495,8 +581,14 @@ impl Core {
         Self::check_rule(&mut *tx, &mut v, actor, &group, &rule, "").await?;
         v.finish()?;
         tx.insert_rule(group.grant(), &rule).await?;
+        let number = tx
+            .rule_numbers(group.organization_id, &[group.id])
+            .await?
+            .into_iter()
+            .find_map(|(id, number)| (id == rule.id).then_some(number))
+            .ok_or_else(|| Error::internal("a rule was inserted without a number"))?;
         tx.commit().await?;
-        Ok((rule, group.into_inner()))
+        Ok(NewRule { rule, group: group.into_inner(), number })
     }
 
     pub async fn list_rules(
@@ -506,8 +598,9 @@ impl Core {
         kind: GroupKind,
         page: PageRequest,
     ) -> Result<(Page<Rule>, SecurityGroup)> {
-        let group = self.authorized_group(actor, group_id, kind, Action::Read).await?;
-        Ok((self.read().await?.list_rules(group_id, page).await?, group))
+        let mut reads = self.read().await?;
+        let group = Self::authorized_group(&mut *reads, actor, &group_id.into(), kind, Action::Read).await?;
+        Ok((reads.list_rules(group_id, page).await?, group))
     }
 
     /// Loads a rule of a group of `kind` the caller may read (or write): scopes first, then the
@@ -533,11 +626,19 @@ impl Core {
     async fn locked_rule(
         tx: &mut dyn Writes,
         actor: &Principal,
-        id: RuleId,
+        reference: &RuleRef,
         kind: GroupKind,
     ) -> Result<(Rule, Authorized<SecurityGroup>)> {
         let op = rule_op(kind, true);
         actor.require_scopes(op)?;
+        // Scopes are checked before a number is looked up, so a caller without them cannot tell
+        // a used number from a free one.
+        let id = match *reference {
+            RuleRef::Id(id) => id,
+            RuleRef::Number(org, number) => {
+                tx.rule_by_number(org, number).await?.ok_or(Error::not_found(RuleId::KIND))?
+            }
+        };
         // The group is locked first, as every write to a group and its rules does, so that a
         // rule change and a group change never wait for each other's second lock.
         let rule = tx.rule(id).await?.ok_or(Error::not_found(RuleId::KIND))?;
@@ -577,7 +678,7 @@ impl Core {
         patch: RulePatch,
     ) -> Result<(Rule, SecurityGroup)> {
         let mut tx = self.write().await?;
-        let (rule, group) = Self::locked_rule(&mut *tx, actor, id, kind).await?;
+        let (rule, group) = Self::locked_rule(&mut *tx, actor, &id.into(), kind).await?;
         let updated = rule.patched(&patch);
         let mut v = Violations::new();
         Self::check_rule(&mut *tx, &mut v, actor, &group, &updated, "").await?;
@@ -590,12 +691,12 @@ impl Core {
     pub async fn delete_rule(
         &self,
         actor: &Principal,
-        id: RuleId,
+        reference: impl Into<RuleRef> + Send,
         kind: GroupKind,
     ) -> Result<(Rule, SecurityGroup)> {
         let mut tx = self.write().await?;
-        let (rule, group) = Self::locked_rule(&mut *tx, actor, id, kind).await?;
-        tx.delete_rule(group.grant(), id).await?;
+        let (rule, group) = Self::locked_rule(&mut *tx, actor, &reference.into(), kind).await?;
+        tx.delete_rule(group.grant(), rule.id).await?;
         tx.commit().await?;
         Ok((rule, group.into_inner()))
     }
@@ -603,10 +704,11 @@ impl Core {
     pub async fn create_server_group(
         &self,
         actor: &Principal,
-        org: OrganizationId,
+        org: impl Into<OrganizationRef> + Send,
         name: String,
         segregate: bool,
     ) -> Result<ServerGroup> {
+        let org = self.resolve_organization(&org.into()).await?;
         let grant = actor.authorize(org, Operation::new(Resource::ServerGroup, Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &name, 1, NAME_MAX);
@@ -646,9 +748,10 @@ impl Core {
     pub async fn list_server_groups(
         &self,
         actor: &Principal,
-        org: OrganizationId,
+        org: impl Into<OrganizationRef> + Send,
         page: PageRequest,
     ) -> Result<Page<ServerGroup>> {
+        let org = self.resolve_organization(&org.into()).await?;
         actor.authorize(org, Operation::new(Resource::ServerGroup, Action::List))?;
         self.existing_organization(org).await?;
         self.read().await?.list_server_groups(org, page).await
@@ -688,10 +791,11 @@ impl Core {
     pub async fn create_tag(
         &self,
         actor: &Principal,
-        org: OrganizationId,
+        org: impl Into<OrganizationRef> + Send,
         name: String,
         color: String,
     ) -> Result<Tag> {
+        let org = self.resolve_organization(&org.into()).await?;
         let grant = actor.authorize(org, Operation::new(Resource::Tag, Action::Create))?;
         let mut v = Violations::new();
         v.text("name", &name, 1, NAME_MAX);
@@ -721,9 +825,10 @@ impl Core {
     pub async fn list_tags(
         &self,
         actor: &Principal,
-        org: OrganizationId,
+        org: impl Into<OrganizationRef> + Send,
         page: PageRequest,
     ) -> Result<Page<Tag>> {
+        let org = self.resolve_organization(&org.into()).await?;
         actor.authorize(org, Operation::new(Resource::Tag, Action::List))?;
         self.existing_organization(org).await?;
         self.read().await?.list_tags(org, page).await
@@ -776,12 +881,13 @@ impl Core {
     pub async fn add_group_member(
         &self,
         actor: &Principal,
-        id: SecurityGroupId,
+        reference: impl Into<GroupRef> + Send,
         kind: GroupKind,
         member: Member,
     ) -> Result<SecurityGroup> {
         let mut tx = self.write().await?;
-        let group = Self::locked_group(&mut *tx, actor, id, kind, Action::Update).await?;
+        let group = Self::locked_group(&mut *tx, actor, &reference.into(), kind, Action::Update).await?;
+        let id = group.id;
         let mut v = Violations::new();
         Self::check_members(&mut *tx, &mut v, group.organization_id, &[member]).await?;
         if v.finish().is_err() {
@@ -795,49 +901,6 @@ impl Core {
         let group = tx.security_group(id).await?.ok_or(Error::not_found(SecurityGroupId::KIND))?;
         tx.commit().await?;
         Ok(group)
-    }
-
-    /// The numbers of a group's rules, in creation order (see
-    /// [`crate::store::Store::rule_numbers`]).
-    pub async fn rule_numbers(
-        &self,
-        actor: &Principal,
-        group_id: SecurityGroupId,
-        kind: GroupKind,
-    ) -> Result<Vec<(RuleId, u64)>> {
-        let group = self.authorized_group(actor, group_id, kind, Action::Read).await?;
-        self.read().await?.rule_numbers(group.organization_id, &[group_id]).await
-    }
-
-    /// The numbers of the rules of several groups of one organization (a page of a listing),
-    /// in one store call; groups of another organization contribute nothing.
-    pub async fn rule_numbers_of(
-        &self,
-        actor: &Principal,
-        org: OrganizationId,
-        kind: GroupKind,
-        groups: &[SecurityGroupId],
-    ) -> Result<Vec<(RuleId, u64)>> {
-        actor.authorize(org, group_op(kind, Action::List))?;
-        self.read().await?.rule_numbers(org, groups).await
-    }
-
-    /// The organization's rule of a group of `kind` holding a number, if the caller may read
-    /// (or write) it; else not found. Numbers are per organization: the same number names
-    /// another rule elsewhere. Scopes are checked before the lookup, so a caller without them
-    /// cannot tell a used number from a free one.
-    pub async fn rule_by_number(
-        &self,
-        actor: &Principal,
-        org: OrganizationId,
-        number: u64,
-        kind: GroupKind,
-        write: bool,
-    ) -> Result<(Rule, SecurityGroup)> {
-        actor.require_scopes(rule_op(kind, write))?;
-        let id =
-            self.read().await?.rule_by_number(org, number).await?.ok_or(Error::not_found(RuleId::KIND))?;
-        self.authorized_rule(actor, id, kind, write).await
     }
 }
 

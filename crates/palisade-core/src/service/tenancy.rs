@@ -3,6 +3,7 @@
 use ipnet::IpNet;
 use time::OffsetDateTime;
 
+use super::lookup::OrganizationRef;
 use super::Core;
 use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
@@ -90,7 +91,12 @@ impl Core {
         self.read().await?.list_organizations(page).await
     }
 
-    pub async fn organization(&self, actor: &Principal, id: OrganizationId) -> Result<Organization> {
+    pub async fn organization(
+        &self,
+        actor: &Principal,
+        id: impl Into<OrganizationRef> + Send,
+    ) -> Result<Organization> {
+        let id = self.resolve_organization(&id.into()).await?;
         actor.authorize(id, Operation::new(Resource::Organization, Action::Read))?;
         self.read().await?.organization(id).await?.ok_or(Error::not_found(OrganizationId::KIND))
     }

@@ -456,7 +456,7 @@ async fn the_same_groups_as_the_katapult_face() {
         rule(&w, json!({"protocol": "ESP", "cidr": "192.0.2.0/24", "parentGroupId": id, "action": "DROP"}))
             .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let sg = palisade_api::katapult::ids::render("sg", ids::parse(&id).unwrap().as_bytes());
+    let sg = palisade_api::katapult::ids::render("sg", ids::parse(&id).unwrap().0.as_bytes());
     let r = w.app.get(&format!("/core/v1/security_groups/{sg}/rules"), &token).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let k = &r.body["security_group_rules"][0];
@@ -503,8 +503,8 @@ async fn rules_are_created_listed_and_deleted() {
             "toPort": 80, "parentGroupId": group, "cidr": "127.0.0.1/24", "action": "ACCEPT", "priority": 10, "id": id}})
     );
     // Canonically: an inbound allow rule from that CIDR, priority negated (Hostway: higher first).
-    let gid = ids::parse(&group).unwrap();
-    let (_, rules) = w
+    let (gid, _) = ids::parse(&group).unwrap();
+    let rules = w
         .app
         .core
         .group_with_rules(
@@ -513,7 +513,8 @@ async fn rules_are_created_listed_and_deleted() {
             palisade_core::policy::GroupKind::SecurityGroup,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .rules;
     assert_eq!(rules.len(), 1);
     assert_eq!(
         (rules[0].direction, rules[0].action, rules[0].priority, &rules[0].remotes),
@@ -1132,7 +1133,7 @@ async fn the_group_list_pages_like_the_rules_list() {
     use palisade_core::policy::{Action, Direction, GroupKind, PortRange, Protocol, Remote};
     use palisade_core::service::{CreateRule, CreateSecurityGroup};
     let w = world().await;
-    let org = w.org.parse().unwrap();
+    let org: palisade_core::id::OrganizationId = w.org.parse().unwrap();
     // 205 groups: more than one batch of 200; rules of every group numbered per account.
     let mut names = Vec::new();
     for i in 0..205u16 {
@@ -1148,7 +1149,6 @@ async fn the_group_list_pages_like_the_rules_list() {
             })
             .collect();
         let input = CreateSecurityGroup {
-            kind: GroupKind::SecurityGroup,
             name: format!("g{i:03}"),
             description: None,
             allow_all_inbound: false,
@@ -1157,7 +1157,16 @@ async fn the_group_list_pages_like_the_rules_list() {
             annotations: vec![],
             rules,
         };
-        w.app.core.create_security_group(&palisade_core::Principal::Operator, org, input).await.unwrap();
+        w.app
+            .core
+            .create_security_group(
+                &palisade_core::Principal::Operator,
+                org,
+                GroupKind::SecurityGroup,
+                Ok(input),
+            )
+            .await
+            .unwrap();
         names.push(format!("g{i:03}"));
     }
     let w = &w;
