@@ -111,7 +111,6 @@ impl Core {
             }
         }
         v.finish()?;
-        self.existing_organization(org).await?;
         let id = AddressListId::random();
         let entries = entries
             .into_iter()
@@ -124,7 +123,7 @@ impl Core {
             .collect();
         let list =
             AddressList { id, organization_id: Some(org), name, annotations, entries, created_at: now() };
-        write_one!(self, insert_address_list(&grant, &list))?;
+        write_one!(self, in org, insert_address_list(&grant, &list))?;
         Ok(list)
     }
 
@@ -139,11 +138,12 @@ impl Core {
         org: Option<OrganizationRef>,
         page: PageRequest,
     ) -> Result<Page<AddressList>> {
+        let mut reads = self.read().await?;
         let org = match org {
             Some(org) => {
-                let org = self.resolve_organization(&org).await?;
+                let org = Self::resolve_in(&mut *reads, &org).await?;
                 actor.authorize(org, list_op(Action::List))?;
-                self.existing_organization(org).await?;
+                Self::existing_in(&mut *reads, org).await?;
                 Some(org)
             }
             None => {
@@ -151,7 +151,7 @@ impl Core {
                 None
             }
         };
-        self.read().await?.list_address_lists(org, page).await
+        reads.list_address_lists(org, page).await
     }
 
     pub async fn update_address_list(

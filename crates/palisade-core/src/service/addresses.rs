@@ -130,9 +130,10 @@ impl Core {
             NetworkArg::Lookup(reference) => self.visible_network(actor, reference).await?.1.id,
             NetworkArg::Field(id) => *id,
         };
+        let mut tx = self.write().await?;
         let mut v = Violations::new();
         check_label(&mut v, input.vip, input.label.as_deref());
-        let network = self.read().await?.network(network_id).await?.filter(|n| n.usable_by(org));
+        let network = tx.network(network_id).await?.filter(|n| n.usable_by(org));
         match &network {
             None => v.push("network_id", ViolationCode::InvalidReference, "no such network"),
             Some(n) if n.prefixes_of(input.version).next().is_none() => v.push(
@@ -147,7 +148,7 @@ impl Core {
         }
         v.finish()?;
         let network = network.ok_or(Error::not_found(NetworkId::KIND))?;
-        self.existing_organization(org).await?;
+        Self::existing_in(&mut *tx, org).await?;
         let request = IpRequest {
             id: IpAddressId::random(),
             organization_id: org,
@@ -159,7 +160,6 @@ impl Core {
             allocation: None,
             created_at: now(),
         };
-        let mut tx = self.write().await?;
         let ip = tx.allocate_ip(&grant, &request).await?;
         let detail = detail(&mut *tx, ip).await?;
         tx.commit().await?;
@@ -180,10 +180,11 @@ impl Core {
         filter: IpFilter,
         page: PageRequest,
     ) -> Result<Page<IpAddress>> {
-        let org = self.resolve_organization(&org.into()).await?;
+        let mut reads = self.read().await?;
+        let org = Self::resolve_in(&mut *reads, &org.into()).await?;
         actor.authorize(org, ip_op(Action::List))?;
-        self.existing_organization(org).await?;
-        self.read().await?.list_ip_addresses(org, filter, page).await
+        Self::existing_in(&mut *reads, org).await?;
+        reads.list_ip_addresses(org, filter, page).await
     }
 
     /// Changes an address's VIP flag, label or reverse DNS, validated against its locked row.

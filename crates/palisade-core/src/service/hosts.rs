@@ -172,7 +172,7 @@ impl Core {
         }
         v.finish()?;
         let interface = interface.ok_or(Error::not_found(NetworkId::KIND))?;
-        self.existing_organization(org).await?;
+        Self::existing_in(&mut *self.read().await?, org).await?;
         let host = Host {
             server: Server {
                 id: server_id,
@@ -202,8 +202,7 @@ impl Core {
         page: PageRequest,
     ) -> Result<Page<Host>> {
         actor.authorize(org, host_op(Action::List))?;
-        self.existing_organization(org).await?;
-        self.read().await?.list_hosts(org, filter, page).await
+        self.read_in(org).await?.list_hosts(org, filter, page).await
     }
 
     pub async fn update_host(

@@ -237,7 +237,7 @@ impl Core {
             }
         }
         v.finish()?;
-        self.existing_organization(org).await?;
+        Self::existing_in(&mut *self.read().await?, org).await?;
         let server = Server {
             id: server_id,
             organization_id: org,
@@ -317,8 +317,7 @@ impl Core {
         page: PageRequest,
     ) -> Result<Page<Server>> {
         actor.authorize(org, Operation::new(Resource::Server, Action::List))?;
-        self.existing_organization(org).await?;
-        self.read().await?.list_servers(org, page).await
+        self.read_in(org).await?.list_servers(org, page).await
     }
 
     pub async fn delete_server(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<()> {

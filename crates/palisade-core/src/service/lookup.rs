@@ -14,6 +14,7 @@ use crate::id::{DataCenterId, IpAddressId, NetworkId, OrganizationId};
 use crate::model::{DataCenter, Network};
 use crate::page::PageRequest;
 use crate::policy::GroupKind;
+use crate::store::Reads;
 use crate::validate::invalid_characters;
 
 /// How a client names an organization.
@@ -67,15 +68,27 @@ impl Core {
     /// every backend: it is refused as [`Error::Invalid`] at `organization.sub_domain`, the
     /// same on every backend, without a lookup. It reveals nothing: no organization
     /// can have such a sub-domain.
+    ///
+    /// Write methods resolve before they open their transaction (a sub-domain costs a read
+    /// handle, an id nothing); read methods resolve in their own handle ([`Core::resolve_in`]).
     pub(super) async fn resolve_organization(&self, reference: &OrganizationRef) -> Result<OrganizationId> {
+        match reference {
+            OrganizationRef::Id(id) => Ok(*id),
+            OrganizationRef::SubDomain(_) => Self::resolve_in(&mut *self.read().await?, reference).await,
+        }
+    }
+
+    /// [`Core::resolve_organization`] through `reads`.
+    pub(super) async fn resolve_in(
+        reads: &mut dyn Reads,
+        reference: &OrganizationRef,
+    ) -> Result<OrganizationId> {
         match reference {
             OrganizationRef::Id(id) => Ok(*id),
             OrganizationRef::SubDomain(sub) if sub.chars().any(char::is_control) => {
                 Err(invalid_characters("organization.sub_domain"))
             }
-            OrganizationRef::SubDomain(sub) => self
-                .read()
-                .await?
+            OrganizationRef::SubDomain(sub) => reads
                 .organization_by_sub_domain(sub)
                 .await?
                 .map(|o| o.id)
@@ -125,10 +138,10 @@ impl Core {
         actor: &Principal,
         org: impl Into<OrganizationRef> + Send,
     ) -> Result<Vec<(DataCenter, Network)>> {
-        let org = self.resolve_organization(&org.into()).await?;
-        actor.authorize(org, Operation::new(Resource::Network, Action::Read))?;
-        self.existing_organization(org).await?;
         let mut reads = self.read().await?;
+        let org = Self::resolve_in(&mut *reads, &org.into()).await?;
+        actor.authorize(org, Operation::new(Resource::Network, Action::Read))?;
+        Self::existing_in(&mut *reads, org).await?;
         let networks = reads.list_networks(Some(org), PageRequest::all()).await?.items;
         let data_centers = reads.list_data_centers(PageRequest::all()).await?.items;
         Ok(networks
@@ -201,7 +214,6 @@ impl Core {
         page: PageRequest,
     ) -> Result<crate::page::Page<Network>> {
         actor.authorize(org, Operation::new(Resource::Network, Action::List))?;
-        self.existing_organization(org).await?;
-        self.read().await?.list_networks(Some(org), page).await
+        self.read_in(org).await?.list_networks(Some(org), page).await
     }
 }

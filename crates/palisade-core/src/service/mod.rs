@@ -15,6 +15,13 @@ macro_rules! write_one {
         tx.commit().await?;
         crate::error::Result::Ok(out)
     }};
+    // The same, in a transaction that first checks that the organization exists.
+    ($core:expr, in $org:expr, $method:ident ( $($arg:expr),* $(,)? )) => {{
+        let mut tx = $core.write_in($org).await?;
+        let out = tx.$method($($arg),*).await?;
+        tx.commit().await?;
+        crate::error::Result::Ok(out)
+    }};
 }
 
 mod address_lists;

@@ -415,8 +415,7 @@ impl Core {
         page: PageRequest,
     ) -> Result<Page<GroupRules>> {
         actor.authorize(org, group_op(kind, Action::List))?;
-        self.existing_organization(org).await?;
-        let mut reads = self.read().await?;
+        let mut reads = self.read_in(org).await?;
         let groups = reads.list_security_groups(org, kind, &GroupFilter::default(), page).await?;
         let ids: Vec<SecurityGroupId> = groups.items.iter().map(|g| g.id).collect();
         let mut rules: HashMap<SecurityGroupId, Vec<Rule>> = HashMap::new();
@@ -487,7 +486,8 @@ impl Core {
         filter: &GroupFilter,
         page: PageRequest,
     ) -> Result<Page<SecurityGroup>> {
-        let org = self.resolve_organization(&org.into()).await?;
+        let mut reads = self.read().await?;
+        let org = Self::resolve_in(&mut *reads, &org.into()).await?;
         actor.authorize(org, group_op(kind, Action::List))?;
         // Filter values are compared, not stored: only their number and characters matter.
         let mut v = Violations::new();
@@ -500,8 +500,8 @@ impl Core {
             }
         }
         v.finish()?;
-        self.existing_organization(org).await?;
-        self.read().await?.list_security_groups(org, kind, filter, page).await
+        Self::existing_in(&mut *reads, org).await?;
+        reads.list_security_groups(org, kind, filter, page).await
     }
 
     /// Changes a group; answers it as committed, with its rules and their numbers.
@@ -713,7 +713,6 @@ impl Core {
         let mut v = Violations::new();
         v.text("name", &name, 1, NAME_MAX);
         v.finish()?;
-        self.existing_organization(org).await?;
         let group = ServerGroup {
             id: ServerGroupId::random(),
             organization_id: org,
@@ -721,7 +720,7 @@ impl Core {
             segregate,
             created_at: now(),
         };
-        write_one!(self, insert_server_group(&grant, &group))?;
+        write_one!(self, in org, insert_server_group(&grant, &group))?;
         Ok(group)
     }
 
@@ -751,10 +750,11 @@ impl Core {
         org: impl Into<OrganizationRef> + Send,
         page: PageRequest,
     ) -> Result<Page<ServerGroup>> {
-        let org = self.resolve_organization(&org.into()).await?;
+        let mut reads = self.read().await?;
+        let org = Self::resolve_in(&mut *reads, &org.into()).await?;
         actor.authorize(org, Operation::new(Resource::ServerGroup, Action::List))?;
-        self.existing_organization(org).await?;
-        self.read().await?.list_server_groups(org, page).await
+        Self::existing_in(&mut *reads, org).await?;
+        reads.list_server_groups(org, page).await
     }
 
     pub async fn update_server_group(
@@ -801,9 +801,8 @@ impl Core {
         v.text("name", &name, 1, NAME_MAX);
         v.text("color", &color, 1, 64);
         v.finish()?;
-        self.existing_organization(org).await?;
         let tag = Tag { id: TagId::random(), organization_id: org, name, color, created_at: now() };
-        write_one!(self, insert_tag(&grant, &tag))?;
+        write_one!(self, in org, insert_tag(&grant, &tag))?;
         Ok(tag)
     }
 
@@ -828,10 +827,11 @@ impl Core {
         org: impl Into<OrganizationRef> + Send,
         page: PageRequest,
     ) -> Result<Page<Tag>> {
-        let org = self.resolve_organization(&org.into()).await?;
+        let mut reads = self.read().await?;
+        let org = Self::resolve_in(&mut *reads, &org.into()).await?;
         actor.authorize(org, Operation::new(Resource::Tag, Action::List))?;
-        self.existing_organization(org).await?;
-        self.read().await?.list_tags(org, page).await
+        Self::existing_in(&mut *reads, org).await?;
+        reads.list_tags(org, page).await
     }
 
     pub async fn update_tag(

@@ -14,6 +14,7 @@ use crate::model::{now, ApiToken, Organization, OrganizationPatch, OrganizationS
 use crate::page::{Page, PageRequest};
 use crate::scope::Scope;
 use crate::secret::{new_token_secret, RevealedSecret};
+use crate::store::{Reads, Writes};
 use crate::validate::Violations;
 
 pub const NAME_MAX: usize = 255;
@@ -96,9 +97,10 @@ impl Core {
         actor: &Principal,
         id: impl Into<OrganizationRef> + Send,
     ) -> Result<Organization> {
-        let id = self.resolve_organization(&id.into()).await?;
+        let mut reads = self.read().await?;
+        let id = Self::resolve_in(&mut *reads, &id.into()).await?;
         actor.authorize(id, Operation::new(Resource::Organization, Action::Read))?;
-        self.read().await?.organization(id).await?.ok_or(Error::not_found(OrganizationId::KIND))
+        Self::existing_in(&mut *reads, id).await
     }
 
     pub async fn update_organization(
@@ -164,7 +166,6 @@ impl Core {
             v.push("expires_at", ViolationCode::InvalidValue, "must be in the future");
         }
         v.finish()?;
-        self.existing_organization(org).await?;
         let id = ApiTokenId::random();
         let (secret, hash) = new_token_secret(id);
         let token = ApiToken {
@@ -176,7 +177,7 @@ impl Core {
             expires_at: input.expires_at,
             created_at,
         };
-        write_one!(self, insert_api_token(&grant.within(org), &token, &hash))?;
+        write_one!(self, in org, insert_api_token(&grant.within(org), &token, &hash))?;
         Ok(CreatedApiToken { token, secret })
     }
 
@@ -187,8 +188,7 @@ impl Core {
         page: PageRequest,
     ) -> Result<Page<ApiToken>> {
         actor.require_operator()?;
-        self.existing_organization(org).await?;
-        self.read().await?.list_api_tokens(org, page).await
+        self.read_in(org).await?.list_api_tokens(org, page).await
     }
 
     pub async fn revoke_api_token(
@@ -218,11 +218,10 @@ impl Core {
             v.push("password", ViolationCode::InvalidLength, "must have a length between 8 and 1024");
         }
         v.finish()?;
-        self.existing_organization(org).await?;
         let digest = self.hash_password(&input.password).await?;
         let user =
             User { id: UserId::random(), organization_id: org, username: input.username, created_at: now() };
-        write_one!(self, insert_user(&grant.within(org), &user, &digest))?;
+        write_one!(self, in org, insert_user(&grant.within(org), &user, &digest))?;
         Ok(user)
     }
 
@@ -233,11 +232,25 @@ impl Core {
         page: PageRequest,
     ) -> Result<Page<User>> {
         actor.require_operator()?;
-        self.existing_organization(org).await?;
-        self.read().await?.list_users(org, page).await
+        self.read_in(org).await?.list_users(org, page).await
     }
 
-    pub(super) async fn existing_organization(&self, id: OrganizationId) -> Result<Organization> {
-        self.read().await?.organization(id).await?.ok_or(Error::not_found(OrganizationId::KIND))
+    /// The organization `id`, read through `reads` ([`Error::NotFound`] if none).
+    pub(super) async fn existing_in(reads: &mut dyn Reads, id: OrganizationId) -> Result<Organization> {
+        reads.organization(id).await?.ok_or(Error::not_found(OrganizationId::KIND))
+    }
+
+    /// A read handle in which the organization `org` exists ([`Error::NotFound`] if not).
+    pub(super) async fn read_in(&self, org: OrganizationId) -> Result<Box<dyn Reads>> {
+        let mut reads = self.read().await?;
+        Self::existing_in(&mut *reads, org).await?;
+        Ok(reads)
+    }
+
+    /// A write transaction in which the organization `org` exists ([`Error::NotFound`] if not).
+    pub(super) async fn write_in(&self, org: OrganizationId) -> Result<Box<dyn Writes>> {
+        let mut tx = self.write().await?;
+        Self::existing_in(&mut *tx, org).await?;
+        Ok(tx)
     }
 }
