@@ -4,7 +4,10 @@
 //! latency, and pairs per second at each `--clients` level), and Katapult list pages at several
 //! organization sizes, each split into the time the core takes for it in-process and the rest
 //! (HTTP, authentication, views, JSON), so that what a page costs per item, and whether a page
-//! costs more in a bigger organization, shows.
+//! costs more in a bigger organization, shows. Palisade keeps list pages by policy revision
+//! (`palisade_core`'s `group_pages`): the walk is timed both as a client repeating it sees it
+//! and right after a policy change (a new tag), when every page is read again; the pages table
+//! times pages read again.
 //!
 //! Times are client-measured latencies over loopback: the server's time plus a loopback round
 //! trip, which is the same for both sides. Palisade runs in this process on each backend of
@@ -51,6 +54,9 @@ struct Side {
     /// Median time to list every group, over `walk_requests` requests that returned
     /// `walk_items` groups.
     walk: Duration,
+    /// Median time of the same walk right after a policy change, when no page kept by policy
+    /// revision can answer (Palisade only; moto keeps nothing).
+    walk_after_change: Option<Duration>,
     walk_items: usize,
     walk_requests: usize,
     /// Create+rule pairs, one entry per level of `Plan::clients`.
@@ -179,6 +185,12 @@ fn side_by_side(plan: &Plan, peer: Option<&(String, Side)>, measured: &[(Backend
         palisade: measured.iter().map(|(_, (s, _))| ms(s.walk)).collect(),
         rate: false,
     });
+    rows.push(Row {
+        label: "  the same walk right after a policy change, ms".to_owned(),
+        moto: moto_side.map(|s| ms(s.walk)),
+        palisade: measured.iter().map(|(_, (s, _))| s.walk_after_change.map_or(f64::NAN, ms)).collect(),
+        rate: false,
+    });
     for (i, &clients) in plan.clients.iter().enumerate() {
         let clients = plural(clients, "client");
         let level = |side: &Side| side.levels.get(i).map_or(f64::NAN, |stats| ms(stats.percentile(0.5)));
@@ -223,7 +235,9 @@ fn plural(n: usize, word: &str) -> String {
 
 fn pages_table(measured: &[(Backend, (Side, Vec<Pages>))]) {
     println!();
-    println!("Katapult list pages, median ms:");
+    println!(
+        "Katapult list pages, each read right after a policy change (no page kept by revision), median ms:"
+    );
     println!("  http = the request, as the table above measures it");
     println!(
         "  core = the same page asked of palisade_core::Core in-process (authorization, organization \

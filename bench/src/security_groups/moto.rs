@@ -147,7 +147,7 @@ pub async fn measure(server: &Path, plan: &Plan) -> anyhow::Result<Side> {
         async move { pair(&ec2, &name).await }
     })
     .await?;
-    Ok(Side { walk, walk_items, walk_requests: 1, levels })
+    Ok(Side { walk, walk_after_change: None, walk_items, walk_requests: 1, levels })
 }
 
 /// One create+rule pair, as a client makes it.

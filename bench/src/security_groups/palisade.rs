@@ -46,15 +46,28 @@ pub async fn measure(backend: Backend, plan: &Plan) -> anyhow::Result<(Side, Vec
     let mut walk = None;
     for (size, tenant) in &tenants {
         if *size == plan.groups {
-            walk = Some(median_of(plan.repeats, plan.max, || tenant.walk(*size)).await?);
+            let warm = median_of(plan.repeats, plan.max, || tenant.walk(*size)).await?;
+            let cold = median_of(plan.repeats, plan.max, || async {
+                tenant.touch().await?;
+                tenant.walk(*size).await
+            })
+            .await?;
+            walk = Some((warm, cold.0));
         }
+        // Pages are timed right after a policy change: what reading them costs, not what
+        // answering a page kept for the current policy revision costs.
         for (page, per_page) in page_plan(*size) {
-            let (http, seen) = median_of(plan.repeats, plan.max, || tenant.page(page, per_page)).await?;
+            let (http, seen) = median_of(plan.repeats, plan.max, || async {
+                tenant.touch().await?;
+                tenant.page(page, per_page).await
+            })
+            .await?;
             let request = PageRequest { page, per_page };
             let (in_core, items) = median_of(plan.repeats, plan.max, || {
                 let core = &core;
                 let org = tenant.org;
                 async move {
+                    tenant.touch().await?;
                     let started = Instant::now();
                     let listed = core
                         .list_security_groups(
@@ -81,7 +94,8 @@ pub async fn measure(backend: Backend, plan: &Plan) -> anyhow::Result<(Side, Vec
             });
         }
     }
-    let (walk, (walk_items, walk_requests)) = walk.context("the walked organization was not seeded")?;
+    let ((walk, (walk_items, walk_requests)), walk_after_change) =
+        walk.context("the walked organization was not seeded")?;
     anyhow::ensure!(walk_items == plan.groups, "the walk saw {walk_items} groups of {}", plan.groups);
 
     let pairs = Tenant::new(&client, &base, "pairs").await?;
@@ -92,7 +106,7 @@ pub async fn measure(backend: Backend, plan: &Plan) -> anyhow::Result<(Side, Vec
     .await?;
     let _ = stop.send(());
     server.await??;
-    Ok((Side { walk, walk_items, walk_requests, levels }, pages))
+    Ok((Side { walk, walk_after_change: Some(walk_after_change), walk_items, walk_requests, levels }, pages))
 }
 
 /// The pages timed in an organization of `size`: page 1 at each size, and its last page of 200.
@@ -188,6 +202,14 @@ impl Tenant {
             }
         })
         .await
+    }
+
+    /// A policy change (a new tag), so that no page kept for the previous policy revision
+    /// answers the next read.
+    async fn touch(&self) -> anyhow::Result<()> {
+        static TOUCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!("touch-{}", TOUCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        self.katapult("organizations/_/tags", json!({"properties": {"name": name}})).await.map(drop)
     }
 
     /// One create+rule pair, as a client makes it.

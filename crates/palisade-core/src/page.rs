@@ -7,7 +7,7 @@
 use crate::error::{Error, Violation, ViolationCode};
 
 /// Which slice of a list to return. `page` is 1-based.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PageRequest {
     pub page: u32,
     pub per_page: u32,

@@ -89,7 +89,7 @@ pub struct ServerGroup {
 
 /// A key/value label on a group or list (Katapult's `KeyValue`). Serializes as
 /// `{"key", "value"}`, which is also how the stores keep lists of them.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Annotation {
     pub key: String,
     pub value: Option<String>,
@@ -381,7 +381,7 @@ pub fn allow_all_violation(direction: Direction) -> crate::Error {
 }
 
 /// Filters for listing groups: every annotation given must be present with that value.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct GroupFilter {
     pub annotations: Vec<Annotation>,
 }

@@ -26,6 +26,7 @@ macro_rules! write_one {
 
 mod address_lists;
 mod addresses;
+mod group_pages;
 mod hosts;
 mod inventory;
 mod lookup;
@@ -76,6 +77,8 @@ pub struct Core {
     operator: Arc<SecretHash>,
     settings: Arc<CoreSettings>,
     authn: Arc<Authn>,
+    /// Group listing pages kept by policy revision.
+    group_pages: Arc<group_pages::GroupPages>,
 }
 
 impl Core {
@@ -85,7 +88,8 @@ impl Core {
 
     pub fn with_settings(store: Arc<dyn Store>, operator: SecretHash, settings: CoreSettings) -> Self {
         let authn = Arc::new(Authn::new(&settings.auth));
-        Self { store, operator: Arc::new(operator), settings: Arc::new(settings), authn }
+        let group_pages = Arc::default();
+        Self { store, operator: Arc::new(operator), settings: Arc::new(settings), authn, group_pages }
     }
 
     /// A read handle on the store.

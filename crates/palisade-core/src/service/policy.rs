@@ -501,7 +501,15 @@ impl Core {
         }
         v.finish()?;
         Self::existing_in(&mut *reads, org).await?;
-        reads.list_security_groups(org, kind, filter, page).await
+        // The page kept for the organization's current policy revision, if any: one indexed
+        // read instead of the page's (see `group_pages`).
+        let revision = reads.policy_revision(org).await?;
+        if let Some(kept) = self.group_pages.get(org, kind, filter, page, revision) {
+            return Ok(Page::clone(&kept));
+        }
+        let listed = std::sync::Arc::new(reads.list_security_groups(org, kind, filter, page).await?);
+        self.group_pages.keep(org, kind, filter, page, revision, listed.clone());
+        Ok(std::sync::Arc::unwrap_or_clone(listed))
     }
 
     /// Changes a group; answers it as committed, with its rules and their numbers.

@@ -42,6 +42,17 @@ pub(crate) const FOR_SHARE: &str = " FOR SHARE";
 pub(crate) const JSON: &str = "::jsonb";
 /// True for an IPv4 row of `ip_addresses`.
 pub(crate) const IPV4: &str = "family(address) = 4";
+/// A group's members (of `security_groups g`) as one JSON array of strings, in their order: a
+/// kind letter (`s` server, `g` server group, `t` tag) then the id.
+pub(crate) const GROUP_MEMBERS_JSON: &str = "(SELECT COALESCE(json_agg(CASE
+        WHEN m.server_id IS NOT NULL THEN 's' || m.server_id::text
+        WHEN m.server_group_id IS NOT NULL THEN 'g' || m.server_group_id::text
+        ELSE 't' || m.tag_id::text END ORDER BY m.position), '[]'::json)::text
+    FROM security_group_members m WHERE m.group_id = g.id)";
+/// A group's annotations as one JSON array of `[key, value]` pairs, in their order.
+pub(crate) const GROUP_ANNOTATIONS_JSON: &str =
+    "(SELECT COALESCE(json_agg(json_build_array(a.key, a.value) ORDER BY a.position), '[]'::json)::text
+    FROM security_group_annotations a WHERE a.group_id = g.id)";
 
 pub(crate) async fn write(store: &Handle) -> Result<WriteTx> {
     Ok(WriteTx::new(store.pool.begin().await.map_err(db_error)?, None))

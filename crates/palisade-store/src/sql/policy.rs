@@ -98,6 +98,34 @@ pub(crate) fn member_from(row: &db::Row) -> Result<Member> {
     })
 }
 
+/// A group from a row that also carries its members and annotations as JSON
+/// (`db::GROUP_MEMBERS_JSON`, `db::GROUP_ANNOTATIONS_JSON`): a page of groups in one query of
+/// one row per group.
+fn group_with_children(row: &db::Row) -> Result<SecurityGroup> {
+    let mut group = group_from(row)?;
+    let members: Vec<String> = serde_json::from_str(&get::<String>(row, "members_json")?)
+        .map_err(|e| Error::internal(format!("group members as JSON: {e}")))?;
+    group.members = members.iter().map(|m| member_of(m)).collect::<Result<_>>()?;
+    let annotations: Vec<(String, Option<String>)> =
+        serde_json::from_str(&get::<String>(row, "annotations_json")?)
+            .map_err(|e| Error::internal(format!("group annotations as JSON: {e}")))?;
+    group.annotations = annotations.into_iter().map(|(key, value)| Annotation { key, value }).collect();
+    Ok(group)
+}
+
+/// A member from its JSON form: a kind letter and the id (hex or hyphenated).
+fn member_of(text: &str) -> Result<Member> {
+    let bad = || Error::internal(format!("stored group member {text}"));
+    let (kind, id) = (text.get(..1).ok_or_else(bad)?, text.get(1..).ok_or_else(bad)?);
+    let id = Uuid::parse_str(id).map_err(|_| bad())?;
+    Ok(match kind {
+        "s" => Member::Server(ServerId::from_uuid(id)),
+        "g" => Member::ServerGroup(ServerGroupId::from_uuid(id)),
+        "t" => Member::Tag(TagId::from_uuid(id)),
+        _ => return Err(bad()),
+    })
+}
+
 /// An annotation from a `security_group_annotations` row.
 pub(crate) fn annotation_from(row: &db::Row) -> Result<Annotation> {
     Ok(Annotation { key: get(row, "key")?, value: get(row, "value")? })
@@ -343,7 +371,12 @@ pub(crate) async fn groups(
     }
     let count_sql = format!("SELECT COUNT(*) FROM security_groups g WHERE {condition}");
     let list_sql = format!(
-        "SELECT * FROM security_groups g WHERE {condition} ORDER BY {SEQ} LIMIT ${} OFFSET ${}",
+        // The page is cut first, so that only its rows' members and annotations are gathered.
+        "SELECT g.*, {} AS members_json, {} AS annotations_json
+         FROM (SELECT {SEQ} AS page_seq, * FROM security_groups g WHERE {condition} ORDER BY {SEQ} LIMIT ${} OFFSET ${}) g
+         ORDER BY g.page_seq",
+        db::GROUP_MEMBERS_JSON,
+        db::GROUP_ANNOTATIONS_JSON,
         n + 1,
         n + 2
     );
@@ -355,7 +388,7 @@ pub(crate) async fn groups(
     }
     let total = total.fetch_one(&mut *conn).await.map_err(db::db_error)?;
     let rows = fetch_all(conn, list.bind(super::limit(page)).bind(super::offset(page))).await?;
-    let items = groups_from_rows(conn, &rows).await?;
+    let items = rows.iter().map(group_with_children).collect::<Result<Vec<_>>>()?;
     Ok(Page { items, total: count(total), request: page })
 }
 

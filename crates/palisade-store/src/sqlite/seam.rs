@@ -37,6 +37,18 @@ pub(crate) const FOR_UPDATE: &str = "";
 pub(crate) const FOR_SHARE: &str = "";
 /// JSON columns are TEXT: a text parameter needs no cast.
 pub(crate) const JSON: &str = "";
+/// A group's members (of `security_groups g`) as one JSON array of strings, in their order: a
+/// kind letter (`s` server, `g` server group, `t` tag) then the id in hex. A page of groups
+/// then carries its members in its own rows instead of a second query of one row per member.
+pub(crate) const GROUP_MEMBERS_JSON: &str = "(SELECT json_group_array(CASE
+        WHEN m.server_id IS NOT NULL THEN 's' || hex(m.server_id)
+        WHEN m.server_group_id IS NOT NULL THEN 'g' || hex(m.server_group_id)
+        ELSE 't' || hex(m.tag_id) END ORDER BY m.position)
+    FROM security_group_members m WHERE m.group_id = g.id)";
+/// A group's annotations as one JSON array of `[key, value]` pairs, in their order.
+pub(crate) const GROUP_ANNOTATIONS_JSON: &str =
+    "(SELECT json_group_array(json_array(a.key, a.value) ORDER BY a.position)
+    FROM security_group_annotations a WHERE a.group_id = g.id)";
 /// True for an IPv4 row of `ip_addresses`.
 pub(crate) const IPV4: &str = "length(address) = 4";
 

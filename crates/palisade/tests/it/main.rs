@@ -20,6 +20,7 @@ mod defined_hosts;
 mod defined_order;
 mod durability;
 mod error_order;
+mod group_pages;
 mod hostway;
 mod hostway_links;
 mod ipam;
