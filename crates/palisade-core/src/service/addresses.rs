@@ -52,6 +52,11 @@ pub struct IpAddressDetail {
 /// The network, data center and allocated server of `ip`, read through `reads`.
 async fn detail(reads: &mut dyn Reads, ip: IpAddress) -> Result<IpAddressDetail> {
     let network = reads.network(ip.network_id).await?.ok_or(Error::not_found(NetworkId::KIND))?;
+    detail_on(reads, ip, network).await
+}
+
+/// [`detail`] when the address's network is already at hand.
+async fn detail_on(reads: &mut dyn Reads, ip: IpAddress, network: Network) -> Result<IpAddressDetail> {
     let data_center =
         reads.data_center(network.data_center_id).await?.ok_or(Error::not_found(DataCenterId::KIND))?;
     let server = match ip.allocation {
@@ -152,7 +157,7 @@ impl Core {
         let request = IpRequest {
             id: IpAddressId::random(),
             organization_id: org,
-            network,
+            network: network.clone(),
             version: input.version,
             vip: input.vip,
             label: input.label,
@@ -161,7 +166,7 @@ impl Core {
             created_at: now(),
         };
         let ip = tx.allocate_ip(&grant, &request).await?;
-        let detail = detail(&mut *tx, ip).await?;
+        let detail = detail_on(&mut *tx, ip, network).await?;
         tx.commit().await?;
         Ok(detail)
     }

@@ -50,13 +50,14 @@ impl Touched {
             execute(conn, sqlx::query(&sql)).await?;
             return Ok(());
         }
-        let sql = format!("INSERT INTO policy_revisions (organization_id, revision) VALUES ($1, 1) {BUMP}");
+        // A write can touch an organization deleted in the same transaction: nothing to bump
+        // (the `SELECT` finds no row, so nothing is inserted). One statement per organization.
+        let sql = format!(
+            "INSERT INTO policy_revisions (organization_id, revision)
+             SELECT id, 1 FROM organizations WHERE id = $1 {BUMP}"
+        );
         for org in &self.orgs {
-            // A write can touch an organization deleted in the same transaction: nothing to bump.
-            let exists = sqlx::query("SELECT 1 FROM organizations WHERE id = $1").bind(org);
-            if fetch_optional(conn, exists).await?.is_some() {
-                execute(conn, sqlx::query(&sql).bind(org)).await?;
-            }
+            execute(conn, sqlx::query(&sql).bind(org)).await?;
         }
         Ok(())
     }

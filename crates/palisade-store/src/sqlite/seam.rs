@@ -56,7 +56,7 @@ pub(crate) const IPV4: &str = "length(address) = 4";
 /// process's earlier writers.
 pub(crate) async fn write(store: &Handle) -> Result<WriteTx> {
     let turn = store.writer.clone().lock_owned().await;
-    let tx = store.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+    let tx = store.writes.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
     Ok(WriteTx::new(tx, Some(turn)))
 }
 
