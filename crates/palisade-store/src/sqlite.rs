@@ -80,9 +80,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(config.busy_timeout);
+        // A connection to a local file does not go stale: no ping (a round trip to the
+        // connection's worker thread) before each use.
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(seam::db_error)?;
@@ -93,6 +96,7 @@ impl SqliteStore {
         let writes = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(config.acquire_timeout)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(seam::db_error)?;

@@ -129,23 +129,23 @@ impl Core {
         v.text("name", &input.name, 1, NAME_MAX);
         check_tags(&mut v, &input.tags);
         check_overlay(&mut v, &input.overlay);
-        Self::check_role(&mut *self.read().await?, &mut v, actor, org, input.role).await?;
+        // Every lookup of the validation through one read handle, released before the write.
+        let mut reads = self.read().await?;
+        Self::check_role(&mut *reads, &mut v, actor, org, input.role).await?;
         let server_id = ServerId::random();
         let created_at = now();
         let plan = InterfacePlan { org, server_id, created_at, at: String::new() };
         let iface = CreateInterface { network_id: input.network_id, addresses: input.addresses };
         let mut claims = Vec::new();
-        let interface = self.plan_interface(&mut v, &plan, &iface, &mut BTreeSet::new(), &mut claims).await?;
+        let interface = self
+            .plan_interface(&mut *reads, &mut v, &plan, &iface, &mut BTreeSet::new(), &mut claims)
+            .await?;
         let mut allocate = None;
         if let Some(interface) =
             interface.as_ref().filter(|_| claims.is_empty() && iface.addresses.is_empty())
         {
-            let network = self
-                .read()
-                .await?
-                .network(interface.network_id)
-                .await?
-                .ok_or(Error::not_found(NetworkId::KIND))?;
+            let network =
+                reads.network(interface.network_id).await?.ok_or(Error::not_found(NetworkId::KIND))?;
             let version = [IpVersion::V4, IpVersion::V6]
                 .into_iter()
                 .find(|version| network.prefixes_of(*version).next().is_some());
@@ -172,7 +172,8 @@ impl Core {
         }
         v.finish()?;
         let interface = interface.ok_or(Error::not_found(NetworkId::KIND))?;
-        Self::existing_in(&mut *self.read().await?, org).await?;
+        Self::existing_in(&mut *reads, org).await?;
+        drop(reads);
         let host = Host {
             server: Server {
                 id: server_id,

@@ -15,6 +15,7 @@ use crate::ipam;
 use crate::limits::{MAX_ADDRESSES, MAX_INTERFACES, MAX_PREFIXES, MAX_RESERVED, MAX_TAGS};
 use crate::model::{now, Allocation, Country, DataCenter, Interface, IpAddress, Network, Server};
 use crate::page::{Page, PageRequest};
+use crate::store::Reads;
 use crate::validate::Violations;
 
 #[derive(Debug, Clone)]
@@ -228,16 +229,19 @@ impl Core {
         let mut interfaces = Vec::with_capacity(input.interfaces.len());
         let mut claims = Vec::new();
         let mut seen = BTreeSet::new();
+        // Every lookup of the validation through one read handle, released before the write.
+        let mut reads = self.read().await?;
         for (i, iface) in input.interfaces.iter().enumerate() {
             let planned = InterfacePlan { org, server_id, created_at, at: format!("interfaces[{i}].") };
             if let Some(interface) =
-                self.plan_interface(&mut v, &planned, iface, &mut seen, &mut claims).await?
+                self.plan_interface(&mut *reads, &mut v, &planned, iface, &mut seen, &mut claims).await?
             {
                 interfaces.push(interface);
             }
         }
         v.finish()?;
-        Self::existing_in(&mut *self.read().await?, org).await?;
+        Self::existing_in(&mut *reads, org).await?;
+        drop(reads);
         let server = Server {
             id: server_id,
             organization_id: org,
@@ -254,6 +258,7 @@ impl Core {
     /// paths start with `plan.at`; addresses are checked for duplicates across `seen`.
     pub(super) async fn plan_interface(
         &self,
+        reads: &mut dyn Reads,
         v: &mut Violations,
         plan: &InterfacePlan,
         iface: &CreateInterface,
@@ -264,7 +269,7 @@ impl Core {
         if !v.count(&format!("{at}addresses"), iface.addresses.len(), MAX_ADDRESSES) {
             return Ok(None);
         }
-        let network = self.read().await?.network(iface.network_id).await?.filter(|n| n.usable_by(plan.org));
+        let network = reads.network(iface.network_id).await?.filter(|n| n.usable_by(plan.org));
         let Some(network) = network else {
             v.push(format!("{at}network_id"), ViolationCode::InvalidReference, "no such network");
             return Ok(None);
