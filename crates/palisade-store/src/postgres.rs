@@ -3,10 +3,11 @@
 //!
 //! Everything that must be consistent across nodes is in the database: uniqueness is enforced
 //! by constraints (the loser of a race gets a clean `AlreadyExists` or `Conflict`), the
-//! operator token's hash is a row, and nothing is cached per process. Rows read to be changed
-//! are locked (`seam::FOR_UPDATE`). The pool fails fast when the database is unreachable
-//! (requests get 503, `/readyz` reports it) and heals by itself when it returns: broken
-//! connections are tested and replaced on acquire. The SQL is the shared `sql` module; `seam`
+//! operator token's hash is a row, and nothing is cached per process that the database does not
+//! key (the core keeps group listing pages by the database's policy revision). Rows read to be
+//! changed are locked (`seam::FOR_UPDATE`). The pool fails fast when the database is unreachable
+//! (requests get 503, `/readyz` reports it) and heals by itself when it returns: a connection
+//! idle for longer than [`PING_AFTER_IDLE`] is tested on acquire and replaced if broken. The SQL is the shared `sql` module; `seam`
 //! is what PostgreSQL does differently.
 
 // The shared SQL, compiled here for this backend (the crate docs say why).
@@ -19,6 +20,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use palisade_core::error::{Error, Result};
+
+/// A pooled connection idle this long is pinged before it is used again.
+pub const PING_AFTER_IDLE: Duration = Duration::from_millis(500);
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
@@ -82,7 +86,18 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)
-            .test_before_acquire(true)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    // A connection in steady use has just proved itself; pinging it before every
+                    // use cost a round trip per transaction (a write is BEGIN, its statements
+                    // and COMMIT). One that sat idle may have died with the server: test it.
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy_with(options);
         if let Err(e) = sqlx::migrate!("./migrations/postgres").run(&pool).await {
             pool.close().await;
