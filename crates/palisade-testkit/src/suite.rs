@@ -1729,7 +1729,12 @@ pub async fn refused_writes_reads_and_other_writes_bump_nothing(store: Arc<dyn S
     );
     assert_eq!(revision(&store, org).await, after_open, "refused writes");
 
-    // A transaction dropped without commit.
+    // A transaction dropped without commit: its rule is never seen, and the next write (on
+    // SQLite, the same writer connection, which rolls the open transaction back first) works.
+    let rules_of_g = |store: Arc<dyn Store>| async move {
+        store.read().await.unwrap().list_rules(g.id, PageRequest::all()).await.unwrap().items.len()
+    };
+    let rules_before = rules_of_g(store.clone()).await;
     let mut tx = store.write().await.unwrap();
     tx.insert_rule(&grants::grant(org), &rule(g.id, Direction::Inbound, "443")).await.unwrap();
     drop(tx);
@@ -1747,6 +1752,7 @@ pub async fn refused_writes_reads_and_other_writes_bump_nothing(store: Arc<dyn S
     let patch = IpAddressPatch { label: Some(Some("web".into())), ..Default::default() };
     once!(store, update_ip_address(&grants::grant(org), ip.id, &patch)).unwrap();
     once!(store, release_ip_address(&grants::grant(org), ip.id)).unwrap();
+    assert_eq!(rules_of_g(store.clone()).await, rules_before, "the dropped transaction's rule");
     let (_, hash) = new_token_secret(ApiTokenId::random());
     once!(store, insert_api_token(&grants::grant((token(org)).organization_id), &token(org), &hash)).unwrap();
     let patch = OrganizationPatch { name: Some("Renamed".into()), ..Default::default() };

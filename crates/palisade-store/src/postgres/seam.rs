@@ -54,8 +54,15 @@ pub(crate) const GROUP_ANNOTATIONS_JSON: &str =
     "(SELECT COALESCE(json_agg(json_build_array(a.key, a.value) ORDER BY a.position), '[]'::json)::text
     FROM security_group_annotations a WHERE a.group_id = g.id)";
 
+/// A write transaction: a pooled connection in `BEGIN`; dropped, it rolls back.
+pub(crate) type WriteConn = sqlx::Transaction<'static, Db>;
+
 pub(crate) async fn write(store: &Handle) -> Result<WriteTx> {
-    Ok(WriteTx::new(store.pool.begin().await.map_err(db_error)?, None))
+    Ok(WriteTx::new(store.pool.begin().await.map_err(db_error)?))
+}
+
+pub(crate) async fn commit(tx: WriteConn) -> Result<()> {
+    tx.commit().await.map_err(db_error)
 }
 
 pub(crate) async fn read(store: &Handle) -> Result<Read> {

@@ -22,7 +22,6 @@ mod tenancy;
 
 use palisade_core::error::{Error, Result};
 use palisade_core::{Page, PageRequest};
-use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use super::seam as db;
@@ -30,24 +29,23 @@ use db::SEQ;
 
 pub(crate) use rows::get;
 
-/// A write transaction and, on SQLite, this process's writer turn: released together on
-/// commit or drop (a dropped transaction rolls back). It remembers which organizations' policy
-/// its writes changed, to bump their revisions once at commit.
+/// A write transaction (the seam's `WriteConn`: on SQLite this process's writer connection and
+/// turn), released on commit or drop; a dropped transaction rolls back. It remembers which
+/// organizations' policy its writes changed, to bump their revisions once at commit.
 pub(crate) struct WriteTx {
-    tx: sqlx::Transaction<'static, db::Db>,
+    tx: db::WriteConn,
     touched: revisions::Touched,
-    _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
-    pub(crate) fn new(tx: sqlx::Transaction<'static, db::Db>, turn: Option<OwnedMutexGuard<()>>) -> Self {
-        Self { tx, touched: revisions::Touched::default(), _turn: turn }
+    pub(crate) fn new(tx: db::WriteConn) -> Self {
+        Self { tx, touched: revisions::Touched::default() }
     }
 
     /// Bumps the touched organizations' policy revisions, then commits.
     pub(crate) async fn commit(mut self) -> Result<()> {
         self.touched.bump(&mut self.tx).await?;
-        self.tx.commit().await.map_err(db::db_error)
+        db::commit(self.tx).await
     }
 }
 

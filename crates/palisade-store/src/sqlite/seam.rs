@@ -52,12 +52,57 @@ pub(crate) const GROUP_ANNOTATIONS_JSON: &str =
 /// True for an IPv4 row of `ip_addresses`.
 pub(crate) const IPV4: &str = "length(address) = 4";
 
+/// This process's one write connection, and whether a transaction was left open on it (its
+/// holder was dropped without committing: the next writer rolls it back first).
+#[derive(Debug)]
+pub(crate) struct Writer {
+    conn: Conn,
+    open: bool,
+}
+
+impl Writer {
+    pub(crate) fn new(conn: Conn) -> Self {
+        Self { conn, open: false }
+    }
+}
+
+/// A write transaction: this process's writer connection, held (so other writers of this
+/// process queue, FIFO) from `BEGIN IMMEDIATE` to `COMMIT`. Every write runs on the one
+/// connection: one SQLite worker thread, one warm page cache, and no hand-off through a pool
+/// between one writer and the next.
+pub(crate) struct WriteConn(tokio::sync::OwnedMutexGuard<Writer>);
+
+impl std::ops::Deref for WriteConn {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.0.conn
+    }
+}
+
+impl std::ops::DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.0.conn
+    }
+}
+
 /// A write transaction holding SQLite's write lock from its first statement, after this
-/// process's earlier writers.
+/// process's earlier writers. A transaction its holder dropped without committing is rolled
+/// back first (a dropped `WriteTx` cannot run SQL itself).
 pub(crate) async fn write(store: &Handle) -> Result<WriteTx> {
-    let turn = store.writer.clone().lock_owned().await;
-    let tx = store.writes.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
-    Ok(WriteTx::new(tx, Some(turn)))
+    let mut turn = store.writer.clone().lock_owned().await;
+    if turn.open {
+        sqlx::query("ROLLBACK").execute(&mut turn.conn).await.map_err(db_error)?;
+        turn.open = false;
+    }
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut turn.conn).await.map_err(db_error)?;
+    turn.open = true;
+    Ok(WriteTx::new(WriteConn(turn)))
+}
+
+pub(crate) async fn commit(mut tx: WriteConn) -> Result<()> {
+    sqlx::query("COMMIT").execute(&mut tx.0.conn).await.map_err(db_error)?;
+    tx.0.open = false;
+    Ok(())
 }
 
 pub(crate) async fn read(store: &Handle) -> Result<Read> {
