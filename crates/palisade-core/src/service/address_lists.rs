@@ -138,20 +138,16 @@ impl Core {
         org: Option<OrganizationRef>,
         page: PageRequest,
     ) -> Result<Page<AddressList>> {
-        let mut reads = self.read().await?;
-        let org = match org {
+        match org {
             Some(org) => {
-                let org = Self::resolve_in(&mut *reads, &org).await?;
-                actor.authorize(org, list_op(Action::List))?;
-                Self::existing_in(&mut *reads, org).await?;
-                Some(org)
+                let (org, mut reads) = self.read_in_organization(actor, &org, list_op(Action::List)).await?;
+                reads.list_address_lists(Some(org), page).await
             }
             None => {
                 actor.require_scopes(list_op(Action::List))?;
-                None
+                self.read().await?.list_address_lists(None, page).await
             }
-        };
-        reads.list_address_lists(org, page).await
+        }
     }
 
     pub async fn update_address_list(

@@ -185,10 +185,7 @@ impl Core {
         filter: IpFilter,
         page: PageRequest,
     ) -> Result<Page<IpAddress>> {
-        let mut reads = self.read().await?;
-        let org = Self::resolve_in(&mut *reads, &org.into()).await?;
-        actor.authorize(org, ip_op(Action::List))?;
-        Self::existing_in(&mut *reads, org).await?;
+        let (org, mut reads) = self.read_in_organization(actor, &org.into(), ip_op(Action::List)).await?;
         reads.list_ip_addresses(org, filter, page).await
     }
 

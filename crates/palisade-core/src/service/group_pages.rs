@@ -25,12 +25,13 @@ use crate::policy::{GroupFilter, GroupKind, SecurityGroup};
 /// about 100 KiB).
 pub const MAX_GROUPS: usize = 40_000;
 
+/// One listing: which page of which organization's groups of which kind, filtered how.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
-    org: OrganizationId,
-    kind: GroupKind,
-    filter: GroupFilter,
-    page: PageRequest,
+pub struct Listing {
+    pub org: OrganizationId,
+    pub kind: GroupKind,
+    pub filter: GroupFilter,
+    pub page: PageRequest,
 }
 
 #[derive(Debug)]
@@ -43,7 +44,7 @@ struct Kept {
 
 #[derive(Debug, Default)]
 struct Pages {
-    kept: HashMap<Key, Kept>,
+    kept: HashMap<Listing, Kept>,
     groups: usize,
     inserted: u64,
 }
@@ -56,41 +57,24 @@ pub struct GroupPages {
 
 impl GroupPages {
     /// The page kept for exactly this listing at `revision`, if any.
-    pub fn get(
-        &self,
-        org: OrganizationId,
-        kind: GroupKind,
-        filter: &GroupFilter,
-        page: PageRequest,
-        revision: u64,
-    ) -> Option<Arc<Page<SecurityGroup>>> {
-        let key = Key { org, kind, filter: filter.clone(), page };
+    pub fn get(&self, listing: &Listing, revision: u64) -> Option<Arc<Page<SecurityGroup>>> {
         let pages = self.pages.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        pages.kept.get(&key).filter(|k| k.revision == revision).map(|k| k.page.clone())
+        pages.kept.get(listing).filter(|k| k.revision == revision).map(|k| k.page.clone())
     }
 
     /// Keeps `listed`, read at `revision`, replacing what was kept for the same listing.
-    pub fn keep(
-        &self,
-        org: OrganizationId,
-        kind: GroupKind,
-        filter: &GroupFilter,
-        page: PageRequest,
-        revision: u64,
-        listed: Arc<Page<SecurityGroup>>,
-    ) {
+    pub fn keep(&self, listing: Listing, revision: u64, listed: Arc<Page<SecurityGroup>>) {
         let size = listed.items.len();
         if size > MAX_GROUPS {
             return;
         }
-        let key = Key { org, kind, filter: filter.clone(), page };
         let mut pages = self.pages.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if pages.groups + size > MAX_GROUPS {
             pages.evict_oldest_half();
         }
         pages.inserted += 1;
         let kept = Kept { revision, order: pages.inserted, page: listed };
-        if let Some(old) = pages.kept.insert(key, kept) {
+        if let Some(old) = pages.kept.insert(listing, kept) {
             pages.groups -= old.page.items.len();
         }
         pages.groups += size;
@@ -133,33 +117,42 @@ mod tests {
     #[test]
     fn a_page_is_answered_only_at_the_revision_it_was_read_at() {
         let pages = GroupPages::default();
-        let (org, kind, filter, req) =
-            (OrganizationId::random(), GroupKind::SecurityGroup, GroupFilter::default(), PageRequest::all());
-        assert!(pages.get(org, kind, &filter, req, 1).is_none());
-        pages.keep(org, kind, &filter, req, 1, page(3));
-        assert_eq!(pages.get(org, kind, &filter, req, 1).map(|p| p.items.len()), Some(3));
-        assert!(pages.get(org, kind, &filter, req, 2).is_none(), "a later revision is a miss");
-        assert!(pages.get(OrganizationId::random(), kind, &filter, req, 1).is_none());
-        assert!(pages.get(org, GroupKind::Role, &filter, req, 1).is_none());
+        let listing = Listing {
+            org: OrganizationId::random(),
+            kind: GroupKind::SecurityGroup,
+            filter: GroupFilter::default(),
+            page: PageRequest::all(),
+        };
+        assert!(pages.get(&listing, 1).is_none());
+        pages.keep(listing.clone(), 1, page(3));
+        assert_eq!(pages.get(&listing, 1).map(|p| p.items.len()), Some(3));
+        assert!(pages.get(&listing, 2).is_none(), "a later revision is a miss");
+        assert!(pages.get(&Listing { org: OrganizationId::random(), ..listing.clone() }, 1).is_none());
+        assert!(pages.get(&Listing { kind: GroupKind::Role, ..listing.clone() }, 1).is_none());
         let other = PageRequest { page: 2, per_page: 10 };
-        assert!(pages.get(org, kind, &filter, other, 1).is_none());
-        pages.keep(org, kind, &filter, req, 2, page(4));
-        assert!(pages.get(org, kind, &filter, req, 1).is_none(), "replaced by the newer read");
-        assert_eq!(pages.get(org, kind, &filter, req, 2).map(|p| p.items.len()), Some(4));
+        assert!(pages.get(&Listing { page: other, ..listing.clone() }, 1).is_none());
+        pages.keep(listing.clone(), 2, page(4));
+        assert!(pages.get(&listing, 1).is_none(), "replaced by the newer read");
+        assert_eq!(pages.get(&listing, 2).map(|p| p.items.len()), Some(4));
     }
 
     #[test]
     fn the_bound_holds() {
         let pages = GroupPages::default();
-        let (kind, filter, req) = (GroupKind::SecurityGroup, GroupFilter::default(), PageRequest::all());
+        let listing = || Listing {
+            org: OrganizationId::random(),
+            kind: GroupKind::SecurityGroup,
+            filter: GroupFilter::default(),
+            page: PageRequest::all(),
+        };
         for _ in 0..(MAX_GROUPS / 200) * 3 {
-            pages.keep(OrganizationId::random(), kind, &filter, req, 1, page(200));
+            pages.keep(listing(), 1, page(200));
             let kept = pages.pages.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             assert!(kept.groups <= MAX_GROUPS, "{} groups kept", kept.groups);
             assert_eq!(kept.groups, kept.kept.values().map(|k| k.page.items.len()).sum::<usize>());
         }
-        let org = OrganizationId::random();
-        pages.keep(org, kind, &filter, req, 1, page(200));
-        assert!(pages.get(org, kind, &filter, req, 1).is_some(), "the newest page is kept");
+        let newest = listing();
+        pages.keep(newest.clone(), 1, page(200));
+        assert!(pages.get(&newest, 1).is_some(), "the newest page is kept");
     }
 }

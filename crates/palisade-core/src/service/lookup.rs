@@ -78,6 +78,21 @@ impl Core {
         }
     }
 
+    /// A read handle and the organization `reference` names, resolved and checked to exist in
+    /// it once the caller may `op` there: what a list (or an organization's read) starts with.
+    pub(super) async fn read_in_organization(
+        &self,
+        actor: &Principal,
+        reference: &OrganizationRef,
+        op: Operation,
+    ) -> Result<(OrganizationId, Box<dyn Reads>)> {
+        let mut reads = self.read().await?;
+        let org = Self::resolve_in(&mut *reads, reference).await?;
+        actor.authorize(org, op)?;
+        Self::existing_in(&mut *reads, org).await?;
+        Ok((org, reads))
+    }
+
     /// [`Core::resolve_organization`] through `reads`.
     pub(super) async fn resolve_in(
         reads: &mut dyn Reads,
@@ -138,10 +153,8 @@ impl Core {
         actor: &Principal,
         org: impl Into<OrganizationRef> + Send,
     ) -> Result<Vec<(DataCenter, Network)>> {
-        let mut reads = self.read().await?;
-        let org = Self::resolve_in(&mut *reads, &org.into()).await?;
-        actor.authorize(org, Operation::new(Resource::Network, Action::Read))?;
-        Self::existing_in(&mut *reads, org).await?;
+        let op = Operation::new(Resource::Network, Action::Read);
+        let (org, mut reads) = self.read_in_organization(actor, &org.into(), op).await?;
         let networks = reads.list_networks(Some(org), PageRequest::all()).await?.items;
         let data_centers = reads.list_data_centers(PageRequest::all()).await?.items;
         Ok(networks

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::group_pages;
 use super::lookup::OrganizationRef;
 use super::tenancy::NAME_MAX;
 use super::Core;
@@ -504,11 +505,12 @@ impl Core {
         // The page kept for the organization's current policy revision, if any: one indexed
         // read instead of the page's (see `group_pages`).
         let revision = reads.policy_revision(org).await?;
-        if let Some(kept) = self.group_pages.get(org, kind, filter, page, revision) {
+        let listing = group_pages::Listing { org, kind, filter: filter.clone(), page };
+        if let Some(kept) = self.group_pages.get(&listing, revision) {
             return Ok(Page::clone(&kept));
         }
         let listed = std::sync::Arc::new(reads.list_security_groups(org, kind, filter, page).await?);
-        self.group_pages.keep(org, kind, filter, page, revision, listed.clone());
+        self.group_pages.keep(listing, revision, listed.clone());
         Ok(std::sync::Arc::unwrap_or_clone(listed))
     }
 
@@ -758,10 +760,8 @@ impl Core {
         org: impl Into<OrganizationRef> + Send,
         page: PageRequest,
     ) -> Result<Page<ServerGroup>> {
-        let mut reads = self.read().await?;
-        let org = Self::resolve_in(&mut *reads, &org.into()).await?;
-        actor.authorize(org, Operation::new(Resource::ServerGroup, Action::List))?;
-        Self::existing_in(&mut *reads, org).await?;
+        let op = Operation::new(Resource::ServerGroup, Action::List);
+        let (org, mut reads) = self.read_in_organization(actor, &org.into(), op).await?;
         reads.list_server_groups(org, page).await
     }
 
@@ -835,10 +835,8 @@ impl Core {
         org: impl Into<OrganizationRef> + Send,
         page: PageRequest,
     ) -> Result<Page<Tag>> {
-        let mut reads = self.read().await?;
-        let org = Self::resolve_in(&mut *reads, &org.into()).await?;
-        actor.authorize(org, Operation::new(Resource::Tag, Action::List))?;
-        Self::existing_in(&mut *reads, org).await?;
+        let op = Operation::new(Resource::Tag, Action::List);
+        let (org, mut reads) = self.read_in_organization(actor, &org.into(), op).await?;
         reads.list_tags(org, page).await
     }
 
