@@ -86,8 +86,11 @@ async fn one(backend: Backend, groups: usize) -> anyhow::Result<()> {
             members: vec![Member::Server(server_id)],
             annotations: Vec::new(),
             rules: vec![rule],
+            id: None,
+            ip_version: None,
         };
-        core.create_security_group(&Principal::Operator, org, GroupKind::SecurityGroup, Ok(input)).await?;
+        core.create_security_group(&Principal::Operator, org, GroupKind::SecurityGroup, Ok(input), None)
+            .await?;
         core.create_server_group(&Principal::Operator, org, format!("vm-group-{i:05}"), true).await?;
     }
     let seeded = seeding.elapsed();

@@ -31,6 +31,7 @@ mod security_groups;
 mod snapshot;
 mod upgrade_fixture;
 mod writes;
+mod zstack;
 
 use clap::{Parser, Subcommand};
 use palisade::{Application, DbSettings, ServeConfig};
@@ -115,6 +116,16 @@ enum Command {
         /// The moto_server to start (default: .ci/venv-bench/bin/moto_server, then PATH).
         #[arg(long)]
         moto_server: Option<std::path::PathBuf>,
+    },
+    /// ZStack's CreateSecurityGroup + poll to completion, pairs per second, beside the core's
+    /// ceiling (the same create and job record without HTTP).
+    Zstack {
+        /// Concurrency levels to measure.
+        #[arg(long, value_delimiter = ',', default_value = "1,16")]
+        clients: Vec<usize>,
+        /// Pairs per level.
+        #[arg(long, default_value_t = 2000)]
+        pairs: usize,
     },
     /// The policy snapshot read (one consistent read of everything that decides an
     /// organization's policy), against the store: min/p50/p90/max.
@@ -297,6 +308,7 @@ async fn main() -> anyhow::Result<()> {
             };
             auth_flood::run(&backends, &plan).await
         }
+        Command::Zstack { clients, pairs } => zstack::run(&backends, &clients, pairs, max).await,
         Command::UpgradeFixture { out } => upgrade_fixture::run(&backends, &out).await,
     }
 }

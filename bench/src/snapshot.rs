@@ -284,6 +284,9 @@ async fn seed(
                 allow_all_outbound: true,
                 members,
                 annotations: vec![Annotation { key: "tier".into(), value: Some(format!("{}", i % 3)) }],
+                enabled: true,
+                ip_version: None,
+                serial: 0,
                 created_at: at,
                 updated_at: at,
             };

@@ -2,8 +2,8 @@
 //!
 //! This is the only crate that knows any wire format. Each face lives in its own module with its
 //! wire types, its translation to [`palisade_core::Core`] calls, and exactly one error renderer.
-//! Today: the native API (`/api/v1`), the health probes, and the Katapult, Defined and Hostway
-//! faces (ZStack next), merged in [`router`]. What every face does the same way (routes,
+//! Today: the native API (`/api/v1`), the health probes, and the Katapult, Defined, Hostway and
+//! ZStack faces, merged in [`router`]. What every face does the same way (routes,
 //! credentials, fallbacks, request ids, error logging) is the [`frame`]; faces never import one
 //! another.
 
@@ -17,6 +17,7 @@ pub mod katapult;
 pub mod native;
 pub mod rate;
 pub mod trace;
+pub mod zstack;
 
 use std::sync::Arc;
 
@@ -60,8 +61,15 @@ pub struct AppState {
 }
 
 /// Every face's routes and the probes, each declared once (`frame::routes`).
-fn faces() -> [Routes; 5] {
-    [health::routes(), katapult::routes(), defined::routes(), hostway::routes(), native::routes()]
+fn faces() -> [Routes; 6] {
+    [
+        health::routes(),
+        katapult::routes(),
+        defined::routes(),
+        hostway::routes(),
+        zstack::routes(),
+        native::routes(),
+    ]
 }
 
 /// The whole HTTP application: every face and the probes; any other path is an unknown route

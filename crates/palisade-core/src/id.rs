@@ -145,6 +145,11 @@ typed_id!(
     RuleId,
     "security group rule"
 );
+typed_id!(
+    /// An asynchronous call's record (ZStack's API jobs): its id is the poll URL's last segment.
+    JobId,
+    "job"
+);
 
 #[cfg(test)]
 mod tests {

@@ -9,8 +9,8 @@ use ipnet::IpNet;
 use time::OffsetDateTime;
 
 use crate::id::{
-    ApiTokenId, DataCenterId, InterfaceId, IpAddressId, NetworkId, OrganizationId, SecurityGroupId, ServerId,
-    UserId,
+    ApiTokenId, DataCenterId, InterfaceId, IpAddressId, JobId, NetworkId, OrganizationId, SecurityGroupId,
+    ServerId, UserId,
 };
 use crate::ipam::IpVersion;
 use crate::scope::Scope;
@@ -97,6 +97,31 @@ pub struct User {
     pub organization_id: OrganizationId,
     pub username: String,
     pub created_at: OffsetDateTime,
+}
+
+/// A signed-in user's session (ZStack's `OAuth <session uuid>`): the uuid is a bearer secret,
+/// stored only as its SHA-256, shown once at login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user_id: UserId,
+    pub organization_id: OrganizationId,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// The answer an asynchronous call's poll gives, as its face rendered it, written in the
+/// transaction of the operation it reports (so a poll on any node sees it once it exists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub id: JobId,
+    /// `None` for a call refused before any organization was known (an invalid session).
+    pub organization_id: Option<OrganizationId>,
+    /// The poll's HTTP status.
+    pub status: u16,
+    /// The poll's body.
+    pub body: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -108,8 +108,41 @@ pub struct SecurityGroup {
     pub allow_all_outbound: bool,
     pub members: Vec<Member>,
     pub annotations: Vec<Annotation>,
+    /// A disabled group stays in the model, but its rules stop applying (ZStack's
+    /// `state: Disabled`).
+    pub enabled: bool,
+    /// The one address family the group's rules apply to (ZStack 3.1-3.9's `ipVersion`);
+    /// `None`: both.
+    pub ip_version: Option<IpVersion>,
+    /// The group's number in the order groups were created in this installation (ZStack's
+    /// `internalId`); set by the store when the group is inserted.
+    pub serial: u64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+/// An IP address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpVersion {
+    V4,
+    V6,
+}
+
+impl IpVersion {
+    pub const fn number(self) -> u8 {
+        match self {
+            Self::V4 => 4,
+            Self::V6 => 6,
+        }
+    }
+
+    pub fn from_number(n: i64) -> Option<Self> {
+        match n {
+            4 => Some(Self::V4),
+            6 => Some(Self::V6),
+            _ => None,
+        }
+    }
 }
 
 /// Changes to a group; `None` leaves a field as it is.
@@ -121,6 +154,7 @@ pub struct SecurityGroupPatch {
     pub allow_all_outbound: Option<bool>,
     pub members: Option<Vec<Member>>,
     pub annotations: Option<Vec<Annotation>>,
+    pub enabled: Option<bool>,
     /// Replaces every rule of the group (Defined's full-replacement PUT).
     pub rules: Option<Vec<Rule>>,
 }

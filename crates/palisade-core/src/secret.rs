@@ -98,6 +98,21 @@ pub fn new_operator_secret() -> (RevealedSecret, SecretHash) {
     (RevealedSecret(secret), hash)
 }
 
+/// A fresh session id (ZStack's session uuid: 32 lowercase hex characters, 128 random bits,
+/// random enough for a bare SHA-256 to be its verifier, like a token's).
+pub fn new_session_secret() -> (RevealedSecret, SecretHash) {
+    let secret = HEXLOWER.encode(&random_bytes::<16>());
+    let hash = SecretHash::of(&secret);
+    (RevealedSecret(secret), hash)
+}
+
+/// What a ZStack client sends for a password: the SHA-512 of the clear text, in lowercase hex.
+/// Palisade keeps an Argon2id digest of this form (never the form itself) so that a ZStack
+/// login can be verified without the clear password.
+pub fn sha512_hex(password: &str) -> String {
+    HEXLOWER.encode(&sha2::Sha512::digest(password.as_bytes()))
+}
+
 /// The token id embedded in an organization token, if the text has that shape.
 pub fn token_id_of(presented: &str) -> Option<ApiTokenId> {
     let rest = presented.strip_prefix(TOKEN_PREFIX)?;
@@ -142,6 +157,19 @@ impl fmt::Debug for PasswordDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha512_hex_is_what_zstack_clients_send() {
+        // ZStack's manual, cookbook and SDK samples: the default admin's "password".
+        assert_eq!(
+            sha512_hex("password"),
+            "b109f3bbbc244eb82441917ed06d618b9008dd09b3befd1b5e07394c706a8bb980b1d7785e5976ec049b46df5f1326af5a2ea6d103fd07c95385ffab0cacbc86"
+        );
+        let (secret, hash) = new_session_secret();
+        assert_eq!(secret.expose().len(), 32);
+        assert!(secret.expose().bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(hash.verify(secret.expose()));
+    }
 
     #[test]
     fn token_secret_verifies_and_embeds_its_id() {

@@ -28,12 +28,12 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::grant::{Grant, ListGrant, OperatorGrant};
 use crate::id::{
-    AddressListEntryId, AddressListId, ApiTokenId, DataCenterId, IpAddressId, NetworkId, OrganizationId,
-    RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId,
+    AddressListEntryId, AddressListId, ApiTokenId, DataCenterId, IpAddressId, JobId, NetworkId,
+    OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId, UserId,
 };
 use crate::model::{
     Allocation, ApiToken, DataCenter, Host, HostFilter, IpAddress, IpAddressPatch, IpFilter, IpRequest,
-    Network, Organization, OrganizationPatch, Server, User,
+    JobRecord, Network, Organization, OrganizationPatch, Server, Session, User,
 };
 use crate::page::{Page, PageRequest};
 use crate::policy::{
@@ -59,6 +59,16 @@ pub struct TokenCredentials {
 pub struct UserCredentials {
     pub user: User,
     pub password: PasswordDigest,
+    /// The digest of the password's SHA-512 hex, for session sign-in (`None` for a user created
+    /// before sessions, until their next Basic sign-in).
+    pub session_password: Option<PasswordDigest>,
+    pub organization: Organization,
+}
+
+/// What session authentication needs: the session and its organization.
+#[derive(Debug, Clone)]
+pub struct SessionCredentials {
+    pub session: Session,
     pub organization: Organization,
 }
 
@@ -95,6 +105,10 @@ pub trait Reads: Send {
     /// The organization's tokens that are not revoked.
     async fn list_api_tokens(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<ApiToken>>;
     async fn user_credentials(&mut self, username: &str) -> Result<Option<UserCredentials>>;
+    /// The session whose id has this SHA-256 (expired or not), with its organization.
+    async fn session(&mut self, id_hash: &SecretHash) -> Result<Option<SessionCredentials>>;
+    /// An asynchronous call's record (expired or not).
+    async fn job(&mut self, id: JobId) -> Result<Option<JobRecord>>;
     async fn list_users(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<User>>;
 
     async fn data_center(&mut self, id: DataCenterId) -> Result<Option<DataCenter>>;
@@ -228,7 +242,30 @@ pub trait Writes: Reads {
         id: ApiTokenId,
         at: time::OffsetDateTime,
     ) -> Result<()>;
-    async fn insert_user(&mut self, grant: &Grant, user: &User, password: &PasswordDigest) -> Result<()>;
+    /// A user with the digests of its password and of the password's SHA-512 hex (sessions).
+    async fn insert_user(
+        &mut self,
+        grant: &Grant,
+        user: &User,
+        password: &PasswordDigest,
+        session_password: &PasswordDigest,
+    ) -> Result<()>;
+    /// Sets a user's session verifier (see [`UserCredentials::session_password`]).
+    async fn set_session_password(
+        &mut self,
+        grant: &Grant,
+        user: UserId,
+        digest: &PasswordDigest,
+    ) -> Result<()>;
+    async fn insert_session(&mut self, grant: &Grant, session: &Session, id_hash: &SecretHash) -> Result<()>;
+    /// Ends the session whose id has this SHA-256; holding the id is the authority. Whether one
+    /// was ended.
+    async fn delete_session(&mut self, id_hash: &SecretHash) -> Result<bool>;
+    /// Records an asynchronous call's answer; `grant` is its organization's (`None` for a call
+    /// refused before its caller was known). An id in use is [`Error::AlreadyExists`].
+    async fn insert_job(&mut self, grant: Option<&Grant>, job: &JobRecord) -> Result<()>;
+    /// Deletes sessions and job records expired at `now`; how many went.
+    async fn purge_expired(&mut self, grant: &OperatorGrant, now: time::OffsetDateTime) -> Result<u64>;
 
     async fn insert_data_center(&mut self, grant: &OperatorGrant, dc: &DataCenter) -> Result<()>;
     async fn insert_network(&mut self, grant: &OperatorGrant, network: &Network) -> Result<()>;
@@ -284,13 +321,14 @@ pub trait Writes: Reads {
     ) -> Result<IpAddress>;
 
     /// [`Error::AlreadyExists`] (`name`) if the organization has a group of this kind and name.
-    /// Inserts the group with its members, annotations and `rules`.
+    /// Inserts the group with its members, annotations and `rules`; returns the group's
+    /// [`SecurityGroup::serial`]. An id in use is [`Error::AlreadyExists`] too.
     async fn insert_security_group(
         &mut self,
         grant: &Grant,
         group: &SecurityGroup,
         rules: &[Rule],
-    ) -> Result<()>;
+    ) -> Result<u64>;
     /// The group, locked until commit.
     async fn security_group_for_update(&mut self, id: SecurityGroupId) -> Result<Option<SecurityGroup>>;
     /// Applies the patch. Turning `allow_all_inbound` (or outbound) on deletes the group's

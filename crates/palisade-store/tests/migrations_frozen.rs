@@ -4,7 +4,8 @@
 //! migrations as released before the two store crates became one (`palisade-store-sqlite/` and
 //! `palisade-store-postgres/` at commit cb57306); a changed byte fails here, not at a
 //! customer's start-up. New schema changes go in new migrations, listed here once released
-//! (since issue 12: 0006, policy revisions; 0007, typed rules; 0008, list indexes).
+//! (since issue 12: 0006, policy revisions; 0007, typed rules; 0008, list indexes; issue 13: 0009,
+//! sessions, jobs and ZStack's group state).
 
 use sqlx::migrate::Migrator;
 
@@ -49,6 +50,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "list_indexes",
         "e2a9288711916a720fa4faaa60187906c9324a3007faedab3eed84fee7c7a30ffacd6920f1c5eb2c14797835a67ca498",
     ),
+    (
+        9,
+        "zstack",
+        "e66e327696e28c0fbb040447dd13c23402d5bd1aaad720bd81daddd2c61e2513961208db902df3a6f4f169a7ba2fb022",
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -91,6 +97,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "list_indexes",
         "eec23ad366e7605f54a4adc16cc83dffaceeb653b80dadbbd8be2d6540282931cbaac15c75fb12b11b297f7b0169c556",
+    ),
+    (
+        9,
+        "zstack",
+        "5f2e53c3af20985201b37181e90667fcc1d14719cd38a08e7ffaf3a7319a31223553c01d5be3a3a4ee2b2f0cda6854b9",
     ),
 ];
 

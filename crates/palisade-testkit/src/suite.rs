@@ -247,13 +247,13 @@ pub async fn users_round_trip(store: Arc<dyn Store>) {
     let user =
         User { id: UserId::random(), organization_id: org.id, username: "alice".into(), created_at: now() };
     let digest = PasswordDigest::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
-    once!(store, insert_user(&grants::grant((user).organization_id), &user, &digest)).unwrap();
+    once!(store, insert_user(&grants::grant((user).organization_id), &user, &digest, &digest)).unwrap();
     let creds = once!(store, user_credentials("alice")).unwrap().unwrap();
     assert_eq!((creds.user, creds.password, creds.organization), (user.clone(), digest.clone(), org.clone()));
     assert!(once!(store, user_credentials("bob")).unwrap().is_none());
     let again = User { id: UserId::random(), ..user.clone() };
     assert_eq!(
-        once!(store, insert_user(&grants::grant((again).organization_id), &again, &digest)),
+        once!(store, insert_user(&grants::grant((again).organization_id), &again, &digest, &digest)),
         Err(Error::AlreadyExists { kind: "user", field: "username".into() })
     );
     assert_eq!(once!(store, list_users(org.id, PageRequest::default())).unwrap().items, vec![user]);
@@ -741,6 +741,9 @@ pub fn group(org: OrganizationId, name: &str) -> SecurityGroup {
         allow_all_outbound: true,
         members: vec![],
         annotations: vec![Annotation { key: "env".into(), value: Some("prod".into()) }],
+        enabled: true,
+        ip_version: None,
+        serial: 0,
         created_at: at,
         updated_at: at,
     }
@@ -785,7 +788,8 @@ pub async fn security_groups_round_trip(store: Arc<dyn Store>) {
 
     let mut web = group(org.id, "web");
     web.members = vec![Member::Server(s.id)];
-    once!(store, insert_security_group(&grants::grant((web).organization_id), &web, &[])).unwrap();
+    web.serial =
+        once!(store, insert_security_group(&grants::grant((web).organization_id), &web, &[])).unwrap();
     assert_eq!(once!(store, security_group(web.id)).unwrap(), Some(web.clone()));
     assert_eq!(
         once!(
@@ -801,10 +805,11 @@ pub async fn security_groups_round_trip(store: Arc<dyn Store>) {
     // A role of the same name is another kind: allowed.
     let mut role = group(org.id, "web");
     role.kind = GroupKind::Role;
-    once!(store, insert_security_group(&grants::grant((role).organization_id), &role, &[])).unwrap();
+    role.serial =
+        once!(store, insert_security_group(&grants::grant((role).organization_id), &role, &[])).unwrap();
     let mut db = group(org.id, "db");
     db.annotations = vec![Annotation { key: "env".into(), value: Some("staging".into()) }];
-    once!(store, insert_security_group(&grants::grant((db).organization_id), &db, &[])).unwrap();
+    db.serial = once!(store, insert_security_group(&grants::grant((db).organization_id), &db, &[])).unwrap();
 
     let all = once!(
         store,
@@ -876,7 +881,7 @@ pub async fn concurrent_group_names_have_one_winner(store: Arc<dyn Store>) {
     let mut ok = 0;
     for t in tasks {
         match t.await.unwrap() {
-            Ok(()) => ok += 1,
+            Ok(_) => ok += 1,
             Err(Error::AlreadyExists { .. }) => {}
             Err(other) => panic!("unexpected {other:?}"),
         }
@@ -887,8 +892,8 @@ pub async fn concurrent_group_names_have_one_winner(store: Arc<dyn Store>) {
 pub async fn rules_round_trip_and_respect_allow_all(store: Arc<dyn Store>) {
     let org = organization("rules");
     once!(store, insert_organization(&grants::op(), &org)).unwrap();
-    let g = group(org.id, "g");
-    once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
+    let mut g = group(org.id, "g");
+    g.serial = once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
     let ssh = rule(g.id, Direction::Inbound, "22");
     once!(store, insert_rule(&grants::group_grant(&store, (ssh).group_id).await, &ssh)).unwrap();
     assert_eq!(once!(store, rule(ssh.id)).unwrap(), Some(ssh.clone()));
@@ -976,7 +981,7 @@ pub async fn tags_round_trip_and_leave_groups_with_them(store: Arc<dyn Store>) {
 
     let mut g = group(org.id, "tagged");
     g.members = vec![Member::Tag(tag.id)];
-    once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
+    g.serial = once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
     assert_eq!(once!(store, security_group(g.id)).unwrap().unwrap().members, vec![Member::Tag(tag.id)]);
     once!(store, delete_tag(&grants::tag_grant(&store, tag.id).await, tag.id)).unwrap();
     assert!(once!(store, security_group(g.id)).unwrap().unwrap().members.is_empty());
@@ -1073,7 +1078,8 @@ pub async fn groups_are_created_and_replaced_with_their_rules(store: Arc<dyn Sto
     role.kind = GroupKind::Role;
     role.allow_all_outbound = false;
     let rules = vec![rule(role.id, Direction::Inbound, "22"), rule(role.id, Direction::Inbound, "443")];
-    once!(store, insert_security_group(&grants::grant((role).organization_id), &role, &rules)).unwrap();
+    role.serial =
+        once!(store, insert_security_group(&grants::grant((role).organization_id), &role, &rules)).unwrap();
     assert_eq!(once!(store, list_rules(role.id, PageRequest::default())).unwrap().items, rules);
     // A failing insert (duplicate name) leaves no rules behind.
     let mut clash = group(org.id, "web");
@@ -1127,8 +1133,9 @@ pub async fn hosts_round_trip_with_their_role_and_address(store: Arc<dyn Store>)
     web.kind = GroupKind::Role;
     let mut db = group(org, "db");
     db.kind = GroupKind::Role;
-    once!(store, insert_security_group(&grants::grant((web).organization_id), &web, &[])).unwrap();
-    once!(store, insert_security_group(&grants::grant((db).organization_id), &db, &[])).unwrap();
+    web.serial =
+        once!(store, insert_security_group(&grants::grant((web).organization_id), &web, &[])).unwrap();
+    db.serial = once!(store, insert_security_group(&grants::grant((db).organization_id), &db, &[])).unwrap();
 
     // One host gets its address from IPAM in the same transaction.
     let first = host(org, net.id, "a", Some(web.id));
@@ -1193,8 +1200,8 @@ pub async fn members_are_added_one_at_a_time_concurrently(store: Arc<dyn Store>)
     once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
     let net = network(dc.id, None, false, None);
     once!(store, insert_network(&grants::op(), &net)).unwrap();
-    let g = group(org.id, "g");
-    once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
+    let mut g = group(org.id, "g");
+    g.serial = once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
     let mut servers = Vec::new();
     for _ in 0..8 {
         let s = server(org.id, net.id, &[]);
@@ -1256,8 +1263,9 @@ pub async fn rule_numbers_are_per_organization_and_never_reused(store: Arc<dyn S
         insert_security_group(&grants::grant((a).organization_id), &a, std::slice::from_ref(&first))
     )
     .unwrap();
-    let theirs = group(other.id, "theirs");
-    once!(store, insert_security_group(&grants::grant((theirs).organization_id), &theirs, &[])).unwrap();
+    let mut theirs = group(other.id, "theirs");
+    theirs.serial =
+        once!(store, insert_security_group(&grants::grant((theirs).organization_id), &theirs, &[])).unwrap();
     // Two organizations creating rules interleaved: each sees its own consecutive numbers.
     let mut mine = vec![first.id];
     let mut others = Vec::new();
@@ -1418,7 +1426,8 @@ pub async fn group_pages_load_members_annotations_and_rules_in_batches(store: Ar
             (0..i % 3).map(|k| Annotation { key: format!("k{k}"), value: Some(format!("{i}")) }).collect();
         let rules: Vec<Rule> =
             (0..i % 5).map(|p| rule(g.id, Direction::Inbound, &format!("{}", 1000 + p))).collect();
-        once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &rules)).unwrap();
+        g.serial =
+            once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &rules)).unwrap();
         expected.push((g, rules));
     }
     let other = organization("batches-other");
@@ -1683,8 +1692,8 @@ pub async fn each_policy_write_bumps_its_revision_once(store: Arc<dyn Store>) {
 /// the revision where it is.
 pub async fn refused_writes_reads_and_other_writes_bump_nothing(store: Arc<dyn Store>) {
     let (org, net) = ipam_fixture(&store, &["10.8.0.0/24"], &[]).await;
-    let g = group(org, "fixed");
-    once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
+    let mut g = group(org, "fixed");
+    g.serial = once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
     let start = revision(&store, org).await;
     assert_eq!(start, 1);
 
@@ -1712,7 +1721,8 @@ pub async fn refused_writes_reads_and_other_writes_bump_nothing(store: Arc<dyn S
     .is_err());
     let mut all_in = group(org, "open");
     all_in.allow_all_inbound = true;
-    once!(store, insert_security_group(&grants::grant((all_in).organization_id), &all_in, &[])).unwrap();
+    all_in.serial =
+        once!(store, insert_security_group(&grants::grant((all_in).organization_id), &all_in, &[])).unwrap();
     let after_open = revision(&store, org).await;
     assert!(once!(
         store,
@@ -1807,7 +1817,8 @@ pub async fn grants_confine_writes_to_their_organization(store: Arc<dyn Store>) 
     let mut g = group(theirs.id, "theirs");
     g.members = vec![];
     let r = rule(g.id, Direction::Inbound, "22");
-    once!(store, insert_security_group(&grants::grant(theirs.id), &g, std::slice::from_ref(&r))).unwrap();
+    g.serial =
+        once!(store, insert_security_group(&grants::grant(theirs.id), &g, std::slice::from_ref(&r))).unwrap();
     let tag = Tag {
         id: TagId::random(),
         organization_id: theirs.id,
@@ -2002,8 +2013,9 @@ async fn policy_fixture(
         )
     )
     .unwrap();
-    let empty = group(org, "empty");
-    once!(store, insert_security_group(&grants::grant((empty).organization_id), &empty, &[])).unwrap();
+    let mut empty = group(org, "empty");
+    empty.serial =
+        once!(store, insert_security_group(&grants::grant((empty).organization_id), &empty, &[])).unwrap();
     groups.extend([web.id, db.id, empty.id]);
 
     // Roles and their hosts (a host without a role, too).
@@ -2016,7 +2028,8 @@ async fn policy_fixture(
         .unwrap();
     let mut idle = group(org, "idle");
     idle.kind = GroupKind::Role;
-    once!(store, insert_security_group(&grants::grant((idle).organization_id), &idle, &[])).unwrap();
+    idle.serial =
+        once!(store, insert_security_group(&grants::grant((idle).organization_id), &idle, &[])).unwrap();
     groups.extend([role.id, idle.id]);
     let mut lighthouse = host(org, private.id, "lh", Some(role.id));
     lighthouse.overlay.is_lighthouse = true;
@@ -2163,7 +2176,7 @@ pub async fn policy_snapshot_is_one_state_under_concurrent_writes(store: Arc<dyn
     let mut g = group(org.id, "racing");
     g.description = Some("0".into());
     g.annotations = vec![];
-    once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
+    g.serial = once!(store, insert_security_group(&grants::grant((g).organization_id), &g, &[])).unwrap();
 
     const ROUNDS: usize = 80;
     let done = Arc::new(AtomicBool::new(false));

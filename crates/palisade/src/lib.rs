@@ -155,9 +155,28 @@ pub struct Started {
     pub generated: Option<RevealedSecret>,
 }
 
-/// The background task opening the store; stopped with the application.
+/// The application's background task: opening the store, then housekeeping; stopped with the
+/// application.
 #[derive(Debug)]
 struct Opening(JoinHandle<()>);
+
+/// How often expired sessions and job records are deleted (they are refused as soon as they
+/// expire; this only keeps the tables small).
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(300);
+
+/// Deletes expired sessions and job records every [`HOUSEKEEPING_EVERY`], for as long as the
+/// server runs.
+async fn housekeeping(core: Core) {
+    let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
+    loop {
+        every.tick().await;
+        match core.purge_expired().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "deleted expired sessions and job records"),
+            Err(e) => tracing::warn!(error = %e, "could not delete expired sessions and job records"),
+        }
+    }
+}
 
 impl Drop for Opening {
     fn drop(&mut self) {
@@ -190,7 +209,8 @@ impl Application {
         let listener = bind(&config.listen).await?;
         let gate = Gate::starting();
         gate.open(router);
-        let app = Self { listener, gate: Arc::new(gate), http: config.http, core: Some(core), opening: None };
+        let opening = Some(Opening(tokio::spawn(housekeeping(core.clone()))));
+        let app = Self { listener, gate: Arc::new(gate), http: config.http, core: Some(core), opening };
         Ok((app, generated))
     }
 
@@ -247,8 +267,8 @@ async fn open_in_background(config: ServeConfig, gate: Arc<Gate>, started: onesh
             Ok((core, router, generated)) => {
                 gate.open(router);
                 tracing::info!(attempt, "palisade ready: database open and migrated");
-                let _ = started.send(Started { core, generated });
-                return;
+                let _ = started.send(Started { core: core.clone(), generated });
+                return housekeeping(core).await;
             }
             Err(e) => {
                 // Errors name the backend, never the URL (which may carry a password).

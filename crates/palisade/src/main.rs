@@ -146,6 +146,17 @@ struct ServeArgs {
     /// refused at once regardless.
     #[arg(long, env = "PALISADE_PASSWORD_CACHE_SECONDS", default_value_t = 60)]
     password_cache_seconds: u64,
+
+    /// How long a session (ZStack's `OAuth <session uuid>`) lasts after sign-in, in seconds.
+    #[arg(long, env = "PALISADE_SESSION_LIFETIME_SECONDS", default_value_t = 7200,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    session_lifetime_seconds: u64,
+
+    /// How long the answer of an asynchronous call (ZStack's API jobs) is kept for its poll, in
+    /// seconds; expired sessions and answers are deleted every few minutes.
+    #[arg(long, env = "PALISADE_JOB_RETENTION_SECONDS", default_value_t = 10_800,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    job_retention_seconds: u64,
 }
 
 #[tokio::main]
@@ -205,7 +216,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             public_url: args.public_url,
             trusted_proxies: args.trusted_proxies,
         },
-        core: CoreSettings { reverse_dns_pattern: args.reverse_dns_pattern, auth },
+        core: CoreSettings {
+            reverse_dns_pattern: args.reverse_dns_pattern,
+            auth,
+            session_lifetime: Duration::from_secs(args.session_lifetime_seconds),
+            job_retention: Duration::from_secs(args.job_retention_seconds),
+        },
     };
     let (app, startup) = Application::build(config).await?;
     let addr = app.local_addr()?;

@@ -308,10 +308,12 @@ pub async fn create(
         members: Vec::new(),
         annotations: Vec::new(),
         rules: input.rules,
+        id: None,
+        ip_version: None,
     };
     let (group, rules) = s
         .core
-        .create_security_group(&caller.actor, caller.org, GroupKind::Role, Ok(create))
+        .create_security_group(&caller.actor, caller.org, GroupKind::Role, Ok(create), None)
         .await
         .map_err(renamed)?;
     Ok(data(role_view(&group, &rules, false)))
@@ -354,6 +356,6 @@ pub async fn replace(
 }
 
 pub async fn delete(State(s): State<AppState>, caller: Caller, IdSegment(id): IdSegment) -> Result<Response> {
-    s.core.delete_security_group(&caller.actor, role_id(&id)?, GroupKind::Role).await?;
+    s.core.delete_security_group(&caller.actor, role_id(&id)?, GroupKind::Role, None).await?;
     Ok(deleted())
 }

@@ -22,7 +22,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use palisade_core::Error;
 
-use crate::{defined, hostway, katapult, native};
+use crate::{defined, hostway, katapult, native, zstack};
 
 /// The API faces a request path can belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,7 @@ pub enum Face {
     Katapult,
     Defined,
     Hostway,
+    ZStack,
 }
 
 impl Face {
@@ -41,6 +42,7 @@ impl Face {
             Face::Katapult => "katapult",
             Face::Defined => "defined",
             Face::Hostway => "hostway",
+            Face::ZStack => "zstack",
         }
     }
 
@@ -54,6 +56,8 @@ impl Face {
             Face::Katapult
         } else if hostway::owns(path) {
             Face::Hostway
+        } else if zstack::owns(path) {
+            Face::ZStack
         } else if under("/v1/roles")
             || under("/v1/networks")
             || ["/v1", "/v2", "/v3"].iter().any(|p| under(&format!("{p}/hosts")))
@@ -71,6 +75,7 @@ impl Face {
             Face::Katapult => katapult::render_error(&error, method, path),
             Face::Defined => defined::render_error(error),
             Face::Hostway => hostway::error::HostwayError(error).into_response(),
+            Face::ZStack => zstack::error::render(error, path),
         }
     }
 
@@ -82,6 +87,7 @@ impl Face {
             Face::Katapult => self.render(Error::not_found("route"), method, path),
             Face::Defined => defined::error::method_not_allowed(),
             Face::Hostway => hostway::error::method_not_allowed(),
+            Face::ZStack => zstack::error::method_not_allowed(path),
         }
     }
 }
@@ -126,5 +132,8 @@ mod tests {
         assert_eq!(Face::of("/v1/rolesx"), Face::Native);
         assert_eq!(Face::of("/api/v1/organizations"), Face::Native);
         assert_eq!(Face::of("/healthz"), Face::Native);
+        assert_eq!(Face::of("/zstack/v1/security-groups"), Face::ZStack);
+        assert_eq!(Face::of("/zstack"), Face::ZStack);
+        assert_eq!(Face::of("/zstackx"), Face::Native);
     }
 }

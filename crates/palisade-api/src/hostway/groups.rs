@@ -105,8 +105,11 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: BodyRes
         members: Vec::new(),
         annotations: Vec::new(),
         rules: Vec::new(),
+        id: None,
+        ip_version: None,
     };
-    let (group, rules) = state.core.create_security_group(&caller.actor, caller.org, KIND, Ok(input)).await?;
+    let (group, rules) =
+        state.core.create_security_group(&caller.actor, caller.org, KIND, Ok(input), None).await?;
     Ok((StatusCode::CREATED, one("securityGroup", view(&caller, &group, &rules, &Numbers::new())))
         .into_response())
 }
@@ -160,14 +163,14 @@ pub async fn update(
         );
     }
     let patch = SecurityGroupPatch { name, description, ..Default::default() };
-    let group = state.core.update_security_group(&caller.actor, group, KIND, patch).await?;
+    let group = state.core.update_security_group(&caller.actor, group, KIND, patch, None).await?;
     Ok(one("securityGroup", full_view(&caller, &group)).into_response())
 }
 
 /// `DELETE /accounts/{accountId}/os-security-groups/{groupId}` → 204, no body.
 pub async fn delete(State(state): State<AppState>, caller: Caller, params: Params) -> Result<Response> {
     let group = group_in_account(&caller, params.get("group_id"))?;
-    state.core.delete_security_group(&caller.actor, group, KIND).await?;
+    state.core.delete_security_group(&caller.actor, group, KIND, None).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -214,8 +214,11 @@ pub async fn create_group(ctx: Ctx<'_>) -> Result<Response> {
         members,
         annotations,
         rules: Vec::new(),
+        id: None,
+        ip_version: None,
     });
-    let (group, _) = ctx.core.create_security_group(ctx.actor, org, GroupKind::SecurityGroup, input).await?;
+    let (group, _) =
+        ctx.core.create_security_group(ctx.actor, org, GroupKind::SecurityGroup, input, None).await?;
     Ok(group_body(&group))
 }
 
@@ -256,14 +259,16 @@ pub async fn update_group(ctx: Ctx<'_>) -> Result<Response> {
         members: associations.as_deref().map(members).transpose()?,
         annotations: annotations(args)?,
         rules: None,
+        enabled: None,
     };
-    let updated = ctx.core.update_security_group(ctx.actor, id, GroupKind::SecurityGroup, patch).await?;
+    let updated =
+        ctx.core.update_security_group(ctx.actor, id, GroupKind::SecurityGroup, patch, None).await?;
     Ok(group_body(&updated.group))
 }
 
 pub async fn delete_group(ctx: Ctx<'_>) -> Result<Response> {
     let id = group_lookup(ctx.args)?;
-    let group = ctx.core.delete_security_group(ctx.actor, id, GroupKind::SecurityGroup).await?;
+    let group = ctx.core.delete_security_group(ctx.actor, id, GroupKind::SecurityGroup, None).await?;
     #[derive(Serialize)]
     struct Body {
         security_group: GroupRef,

@@ -108,6 +108,9 @@ mod tests {
             allow_all_outbound: false,
             members: vec![],
             annotations: vec![],
+            enabled: true,
+            ip_version: None,
+            serial: 0,
             created_at: at,
             updated_at: at,
         };

@@ -31,6 +31,7 @@ mod hosts;
 mod inventory;
 mod lookup;
 mod policy;
+mod sessions;
 mod tenancy;
 
 use std::net::IpAddr;
@@ -42,6 +43,7 @@ pub use hosts::{CreateHost, HostPatch};
 pub use inventory::{CreateDataCenter, CreateInterface, CreateNetwork, CreateServer};
 pub use lookup::{IpRef, OrganizationRef, PermalinkRef};
 pub use policy::{CreateRule, CreateSecurityGroup, GroupRef, GroupRules, NewRule, RuleRef};
+pub use sessions::{Job, NewSession};
 pub use tenancy::{CreateApiToken, CreateOrganization, CreateUser, CreatedApiToken, NAME_MAX};
 
 use crate::auth::{Principal, TokenPrincipal, UserPrincipal};
@@ -62,11 +64,21 @@ pub struct CoreSettings {
     pub reverse_dns_pattern: String,
     /// Password hashing, verification cache and failed-authentication limits.
     pub auth: AuthSettings,
+    /// How long a session lasts after it is opened (ZStack's `identity/session.timeout`).
+    pub session_lifetime: std::time::Duration,
+    /// How long an asynchronous call's answer is kept for its poll (ZStack's
+    /// `rest/completedApi.expiredPeriod`).
+    pub job_retention: std::time::Duration,
 }
 
 impl Default for CoreSettings {
     fn default() -> Self {
-        Self { reverse_dns_pattern: "{dashed}.rdns.example.net".into(), auth: AuthSettings::default() }
+        Self {
+            reverse_dns_pattern: "{dashed}.rdns.example.net".into(),
+            auth: AuthSettings::default(),
+            session_lifetime: std::time::Duration::from_secs(7200),
+            job_retention: std::time::Duration::from_secs(10_800),
+        }
     }
 }
 
@@ -179,6 +191,15 @@ impl Core {
             authn.verified.insert(key);
         }
         require_active(&creds.organization)?;
+        if creds.session_password.is_none() {
+            // A user from before sessions: the clear password is at hand, so its session
+            // verifier can be made now (once: the next sign-in finds it).
+            let digest = self.hash_password(&crate::secret::sha512_hex(password)).await?;
+            let mut tx = self.write().await?;
+            tx.set_session_password(&crate::grant::Grant::new(creds.organization.id), creds.user.id, &digest)
+                .await?;
+            tx.commit().await?;
+        }
         Ok(Principal::User(UserPrincipal {
             organization_id: creds.organization.id,
             user_id: creds.user.id,

@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::group_pages;
 use super::lookup::OrganizationRef;
+use super::sessions::Job;
 use super::tenancy::NAME_MAX;
 use super::Core;
 use crate::access::{Action, Operation, Resource};
@@ -25,8 +26,8 @@ use crate::model::now;
 use crate::page::{Page, PageRequest};
 use crate::policy::Tag;
 use crate::policy::{
-    Action as RuleAction, Annotation, Direction, GroupFilter, GroupKind, Member, PortRange, Protocol, Remote,
-    Rule, RulePatch, SecurityGroup, SecurityGroupPatch, ServerGroup,
+    Action as RuleAction, Annotation, Direction, GroupFilter, GroupKind, IpVersion, Member, PortRange,
+    Protocol, Remote, Rule, RulePatch, SecurityGroup, SecurityGroupPatch, ServerGroup,
 };
 use crate::store::{Reads, Writes};
 use crate::validate::Violations;
@@ -42,14 +43,20 @@ fn rule_op(kind: GroupKind, write: bool) -> Operation {
 
 #[derive(Debug, Clone)]
 pub struct CreateSecurityGroup {
+    /// The id the client chose (ZStack's `resourceUuid`); a fresh one when `None`. An id in use
+    /// is refused as already existing.
+    pub id: Option<SecurityGroupId>,
     pub name: String,
     pub description: Option<String>,
     pub allow_all_inbound: bool,
     pub allow_all_outbound: bool,
     pub members: Vec<Member>,
     pub annotations: Vec<Annotation>,
-    /// Rules created with the group, atomically.
+    /// Rules created with the group, atomically. A rule may name the group itself as a remote
+    /// (ZStack's default same-group rules), through the id given in `id`.
     pub rules: Vec<CreateRule>,
+    /// See [`SecurityGroup::ip_version`].
+    pub ip_version: Option<IpVersion>,
 }
 
 #[derive(Debug, Clone)]
@@ -224,6 +231,8 @@ impl Core {
             }
             let known = match remote {
                 Remote::Server(id) => r.server(org, *id).await?.is_some(),
+                // The group itself (ZStack's same-group rules) exists once its rules do.
+                Remote::Group(id) if *id == group.id => true,
                 Remote::Group(id) => r.security_group(*id).await?.is_some_and(|g| g.organization_id == org),
                 Remote::ServerGroup(id) => {
                     r.server_group(*id).await?.is_some_and(|g| g.organization_id == org)
@@ -301,6 +310,7 @@ impl Core {
         org: impl Into<OrganizationRef> + Send,
         kind: GroupKind,
         input: Result<CreateSecurityGroup>,
+        job: Option<Job<'_, (SecurityGroup, Vec<Rule>)>>,
     ) -> Result<(SecurityGroup, Vec<Rule>)> {
         let org = self.resolve_organization(&org.into()).await?;
         let grant = actor.authorize(org, group_op(kind, Action::Create))?;
@@ -324,8 +334,8 @@ impl Core {
         v.finish()?;
         tx.organization(org).await?.ok_or(Error::not_found(OrganizationId::KIND))?;
         let at = now();
-        let group = SecurityGroup {
-            id: SecurityGroupId::random(),
+        let mut group = SecurityGroup {
+            id: input.id.unwrap_or_else(SecurityGroupId::random),
             organization_id: org,
             kind,
             name: input.name,
@@ -334,13 +344,20 @@ impl Core {
             allow_all_outbound: input.allow_all_outbound,
             members: input.members,
             annotations: input.annotations,
+            enabled: true,
+            ip_version: input.ip_version,
+            serial: 0,
             created_at: at,
             updated_at: at,
         };
         let rules = Self::build_rules(&mut *tx, actor, &group, input.rules).await?;
-        tx.insert_security_group(&grant, &group, &rules).await?;
+        group.serial = tx.insert_security_group(&grant, &group, &rules).await?;
+        let out = (group, rules);
+        if let Some(job) = job {
+            tx.insert_job(Some(&grant), &self.job_record(&job, org, &out)).await?;
+        }
         tx.commit().await?;
-        Ok((group, rules))
+        Ok(out)
     }
 
     /// Rules for `group` from their descriptions, validated together (paths `rules[i].…`).
@@ -521,6 +538,7 @@ impl Core {
         reference: impl Into<GroupRef> + Send,
         kind: GroupKind,
         patch: SecurityGroupPatch,
+        job: Option<Job<'_, GroupRules>>,
     ) -> Result<GroupRules> {
         let mut tx = self.write().await?;
         let group = Self::locked_group(&mut *tx, actor, &reference.into(), kind, Action::Update).await?;
@@ -539,8 +557,12 @@ impl Core {
             Self::check_members(&mut *tx, &mut v, group.organization_id, members).await?;
         }
         v.finish()?;
-        let group = tx.update_security_group(group.grant(), id, &patch, now()).await?;
+        let grant = *group.grant();
+        let group = tx.update_security_group(&grant, id, &patch, now()).await?;
         let group = Self::rules_of(&mut *tx, group).await?;
+        if let Some(job) = job {
+            tx.insert_job(Some(&grant), &self.job_record(&job, grant.organization_id(), &group)).await?;
+        }
         tx.commit().await?;
         Ok(group)
     }
@@ -550,6 +572,7 @@ impl Core {
         actor: &Principal,
         reference: impl Into<GroupRef> + Send,
         kind: GroupKind,
+        job: Option<Job<'_, SecurityGroup>>,
     ) -> Result<SecurityGroup> {
         let mut tx = self.write().await?;
         let group = Self::locked_group(&mut *tx, actor, &reference.into(), kind, Action::Delete).await?;
@@ -562,6 +585,10 @@ impl Core {
             )));
         }
         tx.delete_security_group(group.grant(), id).await?;
+        if let Some(job) = job {
+            let record = self.job_record(&job, group.organization_id, &group);
+            tx.insert_job(Some(group.grant()), &record).await?;
+        }
         tx.commit().await?;
         Ok(group.into_inner())
     }

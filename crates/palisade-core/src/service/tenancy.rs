@@ -219,9 +219,11 @@ impl Core {
         }
         v.finish()?;
         let digest = self.hash_password(&input.password).await?;
+        // What ZStack clients send at sign-in: see `sessions`.
+        let session_digest = self.hash_password(&crate::secret::sha512_hex(&input.password)).await?;
         let user =
             User { id: UserId::random(), organization_id: org, username: input.username, created_at: now() };
-        write_one!(self, in org, insert_user(&grant.within(org), &user, &digest))?;
+        write_one!(self, in org, insert_user(&grant.within(org), &user, &digest, &session_digest))?;
         Ok(user)
     }
 

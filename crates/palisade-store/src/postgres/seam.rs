@@ -197,6 +197,8 @@ pub(crate) fn violates(e: &dyn DatabaseError, unique: Unique) -> bool {
             Unique::ServerTag => "server_tags_unique",
             Unique::AddressInNetwork => "ip_addresses_in_network",
             Unique::GroupName => "security_groups_name_key",
+            Unique::GroupId => "security_groups_pkey",
+            Unique::JobId => "jobs_pkey",
             Unique::TagName => "tags_name_key",
             Unique::ListEntryAddress => "address_list_entries_address_key",
             Unique::HostName => "host_attributes_name_key",

@@ -16,6 +16,7 @@ mod policy;
 mod revisions;
 mod rows;
 mod rules;
+mod sessions;
 mod snapshot;
 mod store;
 mod tenancy;
@@ -74,6 +75,8 @@ pub(crate) enum Unique {
     ServerTag,
     AddressInNetwork,
     GroupName,
+    GroupId,
+    JobId,
     TagName,
     ListEntryAddress,
     HostName,
@@ -91,6 +94,8 @@ impl Unique {
             Unique::ServerTag => ("tag", "tags"),
             Unique::AddressInNetwork => ("address", "address"),
             Unique::GroupName => ("security group", "name"),
+            Unique::GroupId => ("security group", "id"),
+            Unique::JobId => ("job", "id"),
             Unique::TagName => ("tag", "name"),
             Unique::ListEntryAddress => ("address list entry", "address"),
             Unique::HostName => ("server", "name"),

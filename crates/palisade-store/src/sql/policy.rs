@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use palisade_core::error::{Error, Result};
 use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId};
 use palisade_core::policy::{
-    allow_all_violation, Action, Annotation, Direction, GroupFilter, GroupKind, Member, Protocol, Rule,
-    SecurityGroup, SecurityGroupPatch, ServerGroup, Tag,
+    allow_all_violation, Action, Annotation, Direction, GroupFilter, GroupKind, IpVersion, Member, Protocol,
+    Rule, SecurityGroup, SecurityGroupPatch, ServerGroup, Tag,
 };
 use palisade_core::{Page, PageRequest};
 use time::OffsetDateTime;
@@ -82,6 +82,14 @@ pub(crate) fn group_from(row: &db::Row) -> Result<SecurityGroup> {
         allow_all_outbound: get(row, "allow_all_outbound")?,
         members: Vec::new(),
         annotations: Vec::new(),
+        enabled: get(row, "enabled")?,
+        ip_version: match get::<Option<i16>>(row, "ip_version")? {
+            None => None,
+            Some(n) => {
+                Some(IpVersion::from_number(n.into()).ok_or_else(|| Error::internal("stored ip version"))?)
+            }
+        },
+        serial: u64::try_from(get::<i64>(row, "seq")?).map_err(|_| Error::internal("stored group seq"))?,
         created_at: db::time_of(row, "created_at")?,
         updated_at: db::time_of(row, "updated_at")?,
     })
@@ -317,31 +325,35 @@ pub(crate) async fn update_server_group(conn: &mut db::Conn, g: &ServerGroup) ->
     )
 }
 
-/// Creates a group with its members, annotations and rules.
-pub(crate) async fn insert_group(conn: &mut db::Conn, g: &SecurityGroup, rules: &[Rule]) -> Result<()> {
-    sqlx::query(
+/// Creates a group with its members, annotations and rules; returns its serial (creation order).
+pub(crate) async fn insert_group(conn: &mut db::Conn, g: &SecurityGroup, rules: &[Rule]) -> Result<u64> {
+    let insert = format!(
         "INSERT INTO security_groups (id, organization_id, kind, name, description, allow_all_inbound,
-                                      allow_all_outbound, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(g.id.as_uuid())
-    .bind(g.organization_id.as_uuid())
-    .bind(g.kind.as_str())
-    .bind(&g.name)
-    .bind(g.description.as_deref())
-    .bind(g.allow_all_inbound)
-    .bind(g.allow_all_outbound)
-    .bind(db::time(g.created_at))
-    .bind(db::time(g.updated_at))
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| constraint_error(e, &[Unique::GroupName], ORG))?;
+                                      allow_all_outbound, created_at, updated_at, enabled, ip_version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {SEQ} AS serial"
+    );
+    let row = sqlx::query(&insert)
+        .bind(g.id.as_uuid())
+        .bind(g.organization_id.as_uuid())
+        .bind(g.kind.as_str())
+        .bind(&g.name)
+        .bind(g.description.as_deref())
+        .bind(g.allow_all_inbound)
+        .bind(g.allow_all_outbound)
+        .bind(db::time(g.created_at))
+        .bind(db::time(g.updated_at))
+        .bind(g.enabled)
+        .bind(g.ip_version.map(|v| i16::from(v.number())))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| constraint_error(e, &[Unique::GroupName, Unique::GroupId], ORG))?;
     write_members(conn, g.id, &g.members).await?;
     write_annotations(conn, g.id, &g.annotations).await?;
     for rule in rules {
         insert_rule_row(conn, rule).await?;
     }
-    write_children(conn, rules).await
+    write_children(conn, rules).await?;
+    u64::try_from(get::<i64>(&row, "serial")?).map_err(|_| Error::internal("group serial"))
 }
 
 pub(crate) async fn group(conn: &mut db::Conn, id: SecurityGroupId) -> Result<Option<SecurityGroup>> {
@@ -405,7 +417,8 @@ pub(crate) async fn update_group(
             description = CASE WHEN $2 THEN $3 ELSE description END,
             allow_all_inbound = COALESCE($4, allow_all_inbound),
             allow_all_outbound = COALESCE($5, allow_all_outbound),
-            updated_at = $6
+            updated_at = $6,
+            enabled = COALESCE($8, enabled)
          WHERE id = $7",
     );
     let done = update
@@ -416,6 +429,7 @@ pub(crate) async fn update_group(
         .bind(patch.allow_all_outbound)
         .bind(db::time(at))
         .bind(id.as_uuid())
+        .bind(patch.enabled)
         .execute(&mut *conn)
         .await
         .map_err(|e| constraint_error(e, &[Unique::GroupName], ORG))?;

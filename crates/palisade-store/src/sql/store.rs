@@ -11,12 +11,12 @@ use async_trait::async_trait;
 use palisade_core::error::{Error, Result};
 use palisade_core::grant::{Grant, ListGrant, OperatorGrant};
 use palisade_core::id::{
-    AddressListEntryId, AddressListId, ApiTokenId, DataCenterId, IpAddressId, NetworkId, OrganizationId,
-    RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId,
+    AddressListEntryId, AddressListId, ApiTokenId, DataCenterId, IpAddressId, JobId, NetworkId,
+    OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId, UserId,
 };
 use palisade_core::model::{
     Allocation, ApiToken, DataCenter, Host, HostFilter, IpAddress, IpAddressPatch, IpFilter, IpRequest,
-    Network, Organization, OrganizationPatch, Server, User,
+    JobRecord, Network, Organization, OrganizationPatch, Server, Session, User,
 };
 use palisade_core::policy::{
     AddressList, AddressListEntry, GroupFilter, GroupKind, Member, Rule, SecurityGroup, SecurityGroupPatch,
@@ -24,7 +24,7 @@ use palisade_core::policy::{
 };
 use palisade_core::secret::{PasswordDigest, SecretHash};
 use palisade_core::snapshot::PolicySnapshot;
-use palisade_core::store::{Reads, Store, TokenCredentials, UserCredentials, Writes};
+use palisade_core::store::{Reads, SessionCredentials, Store, TokenCredentials, UserCredentials, Writes};
 use palisade_core::{Page, PageRequest};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -33,7 +33,9 @@ use super::address_lists::{self as lists, entry_from};
 use super::policy::{server_group_from, tag_from};
 use super::revisions::{self, owner_of};
 use super::WriteTx;
-use super::{by_id, db, delete_by_id, hosts, inventory, ipam, lock_row, page_of, policy, rows, tenancy};
+use super::{
+    by_id, db, delete_by_id, hosts, inventory, ipam, lock_row, page_of, policy, rows, sessions, tenancy,
+};
 
 /// A read handle: on SQLite a deferred transaction (one snapshot), on PostgreSQL a pooled
 /// connection (see the seam's `read`). Dropping it ends it.
@@ -111,6 +113,14 @@ macro_rules! impl_reads {
 
             async fn user_credentials(&mut self, username: &str) -> Result<Option<UserCredentials>> {
                 tenancy::user_credentials(self.conn(), username).await
+            }
+
+            async fn session(&mut self, id_hash: &SecretHash) -> Result<Option<SessionCredentials>> {
+                sessions::session(self.conn(), id_hash).await
+            }
+
+            async fn job(&mut self, id: JobId) -> Result<Option<JobRecord>> {
+                sessions::job(self.conn(), id).await
             }
 
             async fn list_users(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<User>> {
@@ -328,9 +338,44 @@ impl Writes for WriteTx {
         tenancy::revoke_api_token(self, grant.organization_id(), id, at).await
     }
 
-    async fn insert_user(&mut self, grant: &Grant, user: &User, password: &PasswordDigest) -> Result<()> {
+    async fn insert_user(
+        &mut self,
+        grant: &Grant,
+        user: &User,
+        password: &PasswordDigest,
+        session_password: &PasswordDigest,
+    ) -> Result<()> {
         within(grant, user.organization_id, "user")?;
-        tenancy::insert_user(self, user, password).await
+        tenancy::insert_user(self, user, password, session_password).await
+    }
+
+    async fn set_session_password(
+        &mut self,
+        grant: &Grant,
+        user: UserId,
+        digest: &PasswordDigest,
+    ) -> Result<()> {
+        tenancy::set_session_password(self, grant.organization_id(), user, digest).await
+    }
+
+    async fn insert_session(&mut self, grant: &Grant, session: &Session, id_hash: &SecretHash) -> Result<()> {
+        within(grant, session.organization_id, "user")?;
+        sessions::insert_session(self, session, id_hash).await
+    }
+
+    async fn delete_session(&mut self, id_hash: &SecretHash) -> Result<bool> {
+        sessions::delete_session(self, id_hash).await
+    }
+
+    async fn insert_job(&mut self, grant: Option<&Grant>, job: &JobRecord) -> Result<()> {
+        if job.organization_id != grant.map(Grant::organization_id) {
+            return Err(Error::not_found(OrganizationId::KIND));
+        }
+        sessions::insert_job(self, job).await
+    }
+
+    async fn purge_expired(&mut self, _: &OperatorGrant, now: OffsetDateTime) -> Result<u64> {
+        sessions::purge_expired(self, now).await
     }
 
     async fn insert_data_center(&mut self, _: &OperatorGrant, dc: &DataCenter) -> Result<()> {
@@ -429,14 +474,14 @@ impl Writes for WriteTx {
         grant: &Grant,
         group: &SecurityGroup,
         rules: &[Rule],
-    ) -> Result<()> {
+    ) -> Result<u64> {
         within(grant, group.organization_id, SecurityGroupId::KIND)?;
         if rules.iter().any(|r| r.group_id != group.id) {
             return Err(Error::not_found(SecurityGroupId::KIND));
         }
-        policy::insert_group(self, group, rules).await?;
+        let serial = policy::insert_group(self, group, rules).await?;
         self.touched.org(grant.organization_id());
-        Ok(())
+        Ok(serial)
     }
 
     async fn security_group_for_update(&mut self, id: SecurityGroupId) -> Result<Option<SecurityGroup>> {

@@ -1,7 +1,7 @@
 //! Settings, organizations, and the credentials of organizations: API tokens and users.
 
 use palisade_core::error::{Error, Result};
-use palisade_core::id::{ApiTokenId, OrganizationId};
+use palisade_core::id::{ApiTokenId, OrganizationId, UserId};
 use palisade_core::model::{ApiToken, Organization, OrganizationPatch, User};
 use palisade_core::secret::{PasswordDigest, SecretHash};
 use palisade_core::store::{TokenCredentials, UserCredentials};
@@ -157,15 +157,22 @@ pub(crate) async fn revoke_api_token(
     Ok(())
 }
 
-pub(crate) async fn insert_user(conn: &mut db::Conn, user: &User, password: &PasswordDigest) -> Result<()> {
+pub(crate) async fn insert_user(
+    conn: &mut db::Conn,
+    user: &User,
+    password: &PasswordDigest,
+    session_password: &PasswordDigest,
+) -> Result<()> {
     sqlx::query(
-        "INSERT INTO users (id, organization_id, username, password_phc, created_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO users (id, organization_id, username, password_phc, created_at, zstack_password_phc)
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(user.id.as_uuid())
     .bind(user.organization_id.as_uuid())
     .bind(&user.username)
     .bind(password.as_phc())
     .bind(db::time(user.created_at))
+    .bind(session_password.as_phc())
     .execute(conn)
     .await
     .map_err(|e| constraint_error(e, &[Unique::Username], ORG))?;
@@ -180,6 +187,21 @@ pub(crate) async fn user_credentials(conn: &mut db::Conn, username: &str) -> Res
     Ok(Some(UserCredentials {
         user: rows::user(&row)?,
         password: PasswordDigest::from_phc(get(&row, "password_phc")?),
+        session_password: get::<Option<String>>(&row, "zstack_password_phc")?.map(PasswordDigest::from_phc),
         organization: rows::organization_with(&row, "o_")?,
     }))
+}
+
+/// Sets a user's session verifier, if the user is of `org`.
+pub(crate) async fn set_session_password(
+    conn: &mut db::Conn,
+    org: OrganizationId,
+    user: UserId,
+    digest: &PasswordDigest,
+) -> Result<()> {
+    let update = "UPDATE users SET zstack_password_phc = $1 WHERE id = $2 AND organization_id = $3";
+    let done =
+        execute(conn, sqlx::query(update).bind(digest.as_phc()).bind(user.as_uuid()).bind(org.as_uuid()))
+            .await?;
+    found(done, UserId::KIND)
 }

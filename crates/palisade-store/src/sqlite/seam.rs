@@ -241,6 +241,8 @@ pub(crate) fn violates(e: &dyn DatabaseError, unique: Unique) -> bool {
         Unique::ServerTag => "server_tags.server_id",
         Unique::AddressInNetwork => "ip_addresses.network_id",
         Unique::GroupName => "security_groups.organization_id",
+        Unique::GroupId => "security_groups.id",
+        Unique::JobId => "jobs.id",
         Unique::TagName => "tags.organization_id",
         Unique::ListEntryAddress => "address_list_entries.list_id",
         Unique::HostName => "host_attributes.organization_id",

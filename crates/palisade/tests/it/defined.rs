@@ -57,6 +57,9 @@ async fn existing_role(w: &World, id: &str, name: &str) {
         allow_all_outbound: true,
         members: vec![],
         annotations: vec![],
+        enabled: true,
+        ip_version: None,
+        serial: 0,
         created_at: at,
         updated_at: at,
     };

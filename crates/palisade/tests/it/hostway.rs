@@ -1156,6 +1156,8 @@ async fn the_group_list_pages_like_the_rules_list() {
             members: vec![],
             annotations: vec![],
             rules,
+            id: None,
+            ip_version: None,
         };
         w.app
             .core
@@ -1164,6 +1166,7 @@ async fn the_group_list_pages_like_the_rules_list() {
                 org,
                 GroupKind::SecurityGroup,
                 Ok(input),
+                None,
             )
             .await
             .unwrap();

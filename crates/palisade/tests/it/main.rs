@@ -40,3 +40,4 @@ mod resilience;
 mod route_table;
 mod upgrade;
 mod validation;
+mod zstack;

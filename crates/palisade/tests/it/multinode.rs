@@ -189,3 +189,66 @@ async fn two_nodes_allocating_at_once_never_collide() {
     a.terminate();
     b.terminate();
 }
+
+/// A ZStack session opened on one node works on the other, and a job created through one node
+/// is polled through the other: both live in the shared database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zstack_sessions_and_jobs_are_seen_by_every_node() {
+    use reqwest::Method;
+    let db = TestDatabase::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--database-url", db.url.as_str(), "--admin-token", OPERATOR];
+    let a = Server::start_with(dir.path(), &args);
+    let b = Server::start_with(dir.path(), &args);
+    let (a_url, b_url) = (a.ready_url(), b.ready_url());
+    let client = reqwest::Client::new();
+    let (_, org) = call(
+        &client,
+        Method::POST,
+        format!("{a_url}/api/v1/organizations"),
+        Some(json!({"name": "Acme", "sub_domain": "acme"})),
+    )
+    .await;
+    let org = org["organization"]["id"].as_str().unwrap().to_owned();
+    let user = json!({"username": "admin", "password": "password"});
+    let (status, _) =
+        call(&client, Method::POST, format!("{a_url}/api/v1/organizations/{org}/users"), Some(user)).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let login = json!({"logInByAccount": {"accountName": "admin", "password": palisade_core::secret::sha512_hex("password")}});
+    let res = client.put(format!("{a_url}/zstack/v1/accounts/login")).json(&login).send().await.unwrap();
+    let session: Value = res.json().await.unwrap();
+    let session = session["inventory"]["uuid"].as_str().unwrap().to_owned();
+    let res = client
+        .post(format!("{a_url}/zstack/v1/security-groups"))
+        .header("Authorization", format!("OAuth {session}"))
+        .body(r#"{"params":{"name":"web"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let accepted: Value = res.json().await.unwrap();
+    let location = accepted["location"].as_str().unwrap();
+    assert!(location.starts_with(&a_url), "{location} is node A's own address");
+    let on_b = location.replace(&a_url, &b_url);
+    let polled = |url: String| {
+        let (client, session) = (&client, session.clone());
+        async move {
+            let res =
+                client.get(url).header("Authorization", format!("OAuth {session}")).send().await.unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    let (status, from_b) = polled(on_b).await;
+    assert_eq!(status, StatusCode::OK, "{from_b}");
+    assert_eq!(polled(location.to_owned()).await, (StatusCode::OK, from_b.clone()));
+    let group: Value = serde_json::from_str(&from_b).unwrap();
+    assert_eq!(group["inventory"]["name"], "web");
+    // The session is valid on B, and signing out on B ends it on A.
+    let (status, _) = polled(format!("{b_url}/zstack/v1/security-groups")).await;
+    assert_eq!(status, StatusCode::OK);
+    client.delete(format!("{b_url}/zstack/v1/accounts/sessions/{session}")).send().await.unwrap();
+    let (status, text) = polled(format!("{a_url}/zstack/v1/security-groups")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(text.contains("ID.1001"));
+}

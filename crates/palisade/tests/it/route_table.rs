@@ -524,6 +524,9 @@ async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
         allow_all_outbound: true,
         members: vec![],
         annotations: vec![],
+        enabled: true,
+        ip_version: None,
+        serial: 0,
         created_at: palisade_core::model::now(),
         updated_at: palisade_core::model::now(),
     };
@@ -639,7 +642,9 @@ impl Served {
 fn served() -> Vec<Served> {
     let mut table = expected();
     let mut served = Vec::new();
-    for route in palisade_api::route_table() {
+    // ZStack's routes take sessions, not tokens: `zstack_routes_refuse_callers_without_the_right`
+    // walks them.
+    for route in palisade_api::route_table().into_iter().filter(|r| r.face.name() != "zstack") {
         let context = format!("{} {} {}", route.face.name(), route.method, route.path);
         let listed = table
             .keys()
@@ -881,4 +886,136 @@ async fn a_token_without_the_scope_is_refused_before_its_body_is_read() {
     // Nothing was written by any refused call.
     assert_eq!(app.count("security_groups").await, 4);
     assert_eq!(app.count("servers").await, 4);
+}
+
+/// How a ZStack route is called.
+#[derive(Debug, Clone, Copy)]
+enum ZStackCall {
+    /// Needs no session (sign-in, sign-out, validation).
+    Open,
+    /// A query: `503 ID.1001` for an invalid session, another account's objects are not listed.
+    Sync,
+    /// An operation: `202`, its job reports `ID.1001`, another account's objects are not found.
+    Async,
+    /// The poll of a job: only the job's own account sees it.
+    Poll,
+}
+
+/// Walks every ZStack route (read from the route table, so a route added later must be
+/// registered here): without `Authorization`, with an expired session, and with another
+/// account's session; the other account's objects stay untouched.
+#[tokio::test]
+async fn zstack_routes_refuse_callers_without_the_right() {
+    use crate::zstack::{job_id, log_in, poll, signed_in, zs};
+    use ZStackCall::*;
+    let expected: BTreeMap<(&str, &str), (ZStackCall, Option<&str>)> = [
+        (("PUT", "/zstack/v1/accounts/login"), (Open, None)),
+        (("DELETE", "/zstack/v1/accounts/sessions/{uuid}"), (Open, None)),
+        (("GET", "/zstack/v1/accounts/sessions/{uuid}/valid"), (Open, None)),
+        (("GET", "/zstack/v1/api-jobs/{uuid}"), (Poll, None)),
+        (("POST", "/zstack/v1/security-groups"), (Async, Some(r#"{"params":{"name":"planted"}}"#))),
+        (("GET", "/zstack/v1/security-groups"), (Sync, None)),
+        (("GET", "/zstack/v1/security-groups/{uuid}"), (Sync, None)),
+        (("DELETE", "/zstack/v1/security-groups/{uuid}"), (Async, None)),
+        (
+            ("PUT", "/zstack/v1/security-groups/{uuid}/actions"),
+            (Async, Some(r#"{"updateSecurityGroup":{"name":"stolen"}}"#)),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let app = TestApp::spawn().await;
+    // An expired session first (the only session when it is aged), then the two accounts'.
+    let (_, expired) = signed_in(&app, "old", "old").await;
+    assert_eq!(app.db.execute("UPDATE sessions SET expires_at = created_at").await, 1);
+    let (_, mine) = signed_in(&app, "mine", "me").await;
+    let (_, theirs) = signed_in(&app, "theirs", "them").await;
+    let created = zs(
+        &app,
+        Method::POST,
+        "/zstack/v1/security-groups",
+        Some(&theirs),
+        Some(&job_id()),
+        Some(r#"{"params":{"name":"theirs"}}"#),
+    )
+    .await;
+    let their_job = created.json()["location"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let their_group =
+        poll(&app, &created, &theirs).await.json()["inventory"]["uuid"].as_str().unwrap().to_owned();
+
+    let mut walked = 0;
+    for route in palisade_api::route_table().into_iter().filter(|r| r.face.name() == "zstack") {
+        let key = (route.method.as_str(), route.path.as_str());
+        let Some(&(call, body)) = expected.get(&key) else {
+            panic!("{key:?} is served but not in this test's table: register it");
+        };
+        walked += 1;
+        let id = if route.path.starts_with("/zstack/v1/api-jobs") { &their_job } else { &their_group };
+        let path = route.path.replace("{uuid}", id);
+        let method = route.method.clone();
+        let send = |session: Option<String>| {
+            let (app, method, path) = (&app, method.clone(), path.clone());
+            async move { zs(app, method, &path, session.as_deref(), Some(&job_id()), body).await }
+        };
+        if let Open = call {
+            // No session needed: what each answers without one.
+            let r = send(None).await;
+            let want = match route.method.as_str() {
+                "PUT" => StatusCode::BAD_REQUEST, // no `logInByAccount` in the body
+                _ => StatusCode::OK,
+            };
+            assert_eq!(r.status, want, "{key:?}: {}", r.text);
+            continue;
+        }
+        let r = send(None).await;
+        assert_eq!(
+            (r.status, r.text.as_str()),
+            (StatusCode::BAD_REQUEST, "missing header 'Authorization'"),
+            "{key:?}"
+        );
+        let r = send(Some(expired.clone())).await;
+        match call {
+            Sync => assert_eq!(r.json()["error"]["code"], "ID.1001", "{key:?}: {}", r.text),
+            Async => assert_eq!(poll(&app, &r, &expired).await.json()["error"]["code"], "ID.1001", "{key:?}"),
+            Poll => {
+                assert_eq!((r.status, r.text.as_str()), (StatusCode::NOT_FOUND, "the job has been expired"))
+            }
+            Open => unreachable!(),
+        }
+        let r = send(Some(mine.clone())).await;
+        match call {
+            Sync => {
+                assert_eq!(r.status, StatusCode::OK, "{key:?}: {}", r.text);
+                assert!(
+                    !r.text.contains(&their_group) && !r.text.contains("\"theirs\""),
+                    "{key:?} leaks: {}",
+                    r.text
+                );
+            }
+            // Creating acts in the caller's own account; the others find nothing of theirs.
+            Async if route.method == Method::POST => {
+                assert_eq!(poll(&app, &r, &mine).await.status, StatusCode::OK, "{key:?}")
+            }
+            Async if route.method == Method::DELETE => assert_eq!(poll(&app, &r, &mine).await.text, "{}"),
+            Async => assert_eq!(poll(&app, &r, &mine).await.json()["error"]["code"], "SYS.1003", "{key:?}"),
+            Poll => {
+                assert_eq!((r.status, r.text.as_str()), (StatusCode::NOT_FOUND, "the job has been expired"))
+            }
+            Open => unreachable!(),
+        }
+    }
+    assert_eq!(walked, expected.len(), "every registered route is served");
+    // Their group is as they made it, and only the caller's own create added one.
+    let r = zs(
+        &app,
+        Method::GET,
+        &format!("/zstack/v1/security-groups/{their_group}"),
+        Some(&theirs),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["inventories"][0]["name"], "theirs");
+    assert_eq!(app.count("security_groups").await, 2);
+    log_in(&app, "me", "password").await;
 }
