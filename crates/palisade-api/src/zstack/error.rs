@@ -23,7 +23,7 @@
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use palisade_core::error::{BadRequest, Violation};
+use palisade_core::error::{BadRequest, Violation, ViolationCode};
 use palisade_core::Error;
 use serde::Serialize;
 
@@ -81,8 +81,14 @@ pub fn error_code(error: &Error) -> ErrorCode {
     const FAILED: (&str, &str) = ("SYS.1006", "An operation failed");
     const INTERNAL: (&str, &str) = ("SYS.1000", "An internal error happened in system");
     let ((code, description), details) = match error {
+        // A reference to something that does not exist (a remote group) is ZStack's resource
+        // check, not an argument's.
         Error::Invalid(violations) => {
-            (INVALID, violations.iter().map(violation).collect::<Vec<_>>().join("; "))
+            let missing = violations.iter().all(|v| v.code == ViolationCode::InvalidReference);
+            (
+                if missing { NOT_FOUND } else { INVALID },
+                violations.iter().map(violation).collect::<Vec<_>>().join("; "),
+            )
         }
         Error::BadRequest(BadRequest::MissingArgument { path }) => {
             (INVALID, format!("field[{}] is mandatory, can not be null", path.join(".")))

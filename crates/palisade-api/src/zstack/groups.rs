@@ -49,7 +49,7 @@ fn type_error(field: &str, expected: &str, value: &Value) -> ZStackError {
 }
 
 /// A string field (`null` or absent: `None`).
-fn string(params: &Map<String, Value>, field: &str) -> Result<Option<String>, ZStackError> {
+pub(super) fn string(params: &Map<String, Value>, field: &str) -> Result<Option<String>, ZStackError> {
     match params.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -58,7 +58,7 @@ fn string(params: &Map<String, Value>, field: &str) -> Result<Option<String>, ZS
 }
 
 /// An integer field; `22.0` and `"22"` are integers too, as ZStack's type check reads them.
-fn integer(params: &Map<String, Value>, field: &str) -> Result<Option<i64>, ZStackError> {
+pub(super) fn integer(params: &Map<String, Value>, field: &str) -> Result<Option<i64>, ZStackError> {
     let value = match params.get(field) {
         None | Some(Value::Null) => return Ok(None),
         Some(value) => value,
@@ -135,7 +135,7 @@ fn create_input(body: &Body) -> Result<Result<CreateSecurityGroup, Error>, ZStac
     })())
 }
 
-fn organization(actor: &Principal) -> Result<palisade_core::id::OrganizationId, ZStackError> {
+pub(super) fn organization(actor: &Principal) -> Result<palisade_core::id::OrganizationId, ZStackError> {
     actor
         .organization_id()
         .ok_or(ZStackError::Api(Error::Forbidden(palisade_core::error::Forbidden::OperatorOnly)))

@@ -34,6 +34,7 @@ pub mod error;
 pub mod groups;
 pub mod gson;
 pub mod query;
+pub mod rules;
 pub mod views;
 
 use palisade_core::{Action, Operation, Resource};
@@ -57,6 +58,7 @@ fn groups_may(action: Action) -> Guard {
 /// API), as in ZStack's router.
 pub fn routes() -> Routes {
     let group = "/zstack/v1/security-groups/{uuid}";
+    let rules = "/zstack/v1/security-groups/rules";
     Routes::new(Face::ZStack)
         .with_request_ids()
         .put("/zstack/v1/accounts/login", Guard::Open, accounts::log_in)
@@ -68,6 +70,10 @@ pub fn routes() -> Routes {
         .get(group, groups_may(Action::Read), groups::query_one)
         .delete(group, groups_may(Action::Delete), groups::delete)
         .put(&format!("{group}/actions"), groups_may(Action::Update), groups::actions)
+        .post(&format!("{group}/rules"), groups_may(Action::Update), rules::add)
+        .get(rules, groups_may(Action::List), rules::query)
+        .get(&format!("{rules}/{{uuid}}"), groups_may(Action::Read), rules::query_one)
+        .delete(rules, groups_may(Action::Update), rules::delete)
 }
 
 /// Whether a path is under this face (answered in its envelope).

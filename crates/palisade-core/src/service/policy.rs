@@ -725,6 +725,84 @@ impl Core {
         Ok((updated, group.into_inner()))
     }
 
+    /// Adds rules to a group in one transaction (ZStack's AddSecurityGroupRule: up to
+    /// [`MAX_RULES`] at once, all or none) and returns the group with all its rules. `inputs`
+    /// makes the rules from the group as it is now (a face's checks may depend on it: ZStack's
+    /// rules must be of their group's IP version), after the group was found and authorized.
+    /// With `refuse_existing`, a rule equal to one the group has (same direction, action,
+    /// protocol, ports and remotes) is refused as a `Duplicate` violation at `rules[i]`.
+    pub async fn create_rules(
+        &self,
+        actor: &Principal,
+        group: impl Into<GroupRef> + Send,
+        kind: GroupKind,
+        inputs: impl FnOnce(&SecurityGroup) -> Result<Vec<CreateRule>> + Send,
+        refuse_existing: bool,
+        job: Option<Job<'_, GroupRules>>,
+    ) -> Result<GroupRules> {
+        let mut tx = self.write().await?;
+        let group = Self::locked_group(&mut *tx, actor, &group.into(), kind, Action::Update).await?;
+        let inputs = inputs(&group)?;
+        let rules = Self::build_rules(&mut *tx, actor, &group, inputs).await?;
+        if refuse_existing {
+            let existing = tx.list_rules(group.id, PageRequest::all()).await?.items;
+            let same = |a: &Rule, b: &Rule| {
+                (a.direction, a.action, a.protocol, &a.ports, &a.remotes)
+                    == (b.direction, b.action, b.protocol, &b.ports, &b.remotes)
+            };
+            let mut v = Violations::new();
+            for (i, rule) in rules.iter().enumerate() {
+                if existing.iter().any(|e| same(e, rule)) {
+                    v.push(format!("rules[{i}]"), ViolationCode::Duplicate, "the group has this rule");
+                }
+            }
+            v.finish()?;
+        }
+        for rule in &rules {
+            tx.insert_rule(group.grant(), rule).await?;
+        }
+        let grant = *group.grant();
+        let out = Self::rules_of(&mut *tx, group.into_inner()).await?;
+        if let Some(job) = job {
+            tx.insert_job(Some(&grant), &self.job_record(&job, grant.organization_id(), &out)).await?;
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Deletes the rules among `ids` that the caller may change, in one transaction (ZStack's
+    /// DeleteSecurityGroupRule: ids of no rule, or of another organization's, are dropped), and
+    /// returns the group of the first rule deleted with its remaining rules; `None` (and no
+    /// job recorded) when no id named such a rule.
+    pub async fn delete_rules(
+        &self,
+        actor: &Principal,
+        ids: &[RuleId],
+        kind: GroupKind,
+        job: Option<Job<'_, GroupRules>>,
+    ) -> Result<Option<GroupRules>> {
+        let mut tx = self.write().await?;
+        let mut first: Option<Authorized<SecurityGroup>> = None;
+        for &id in ids {
+            let (rule, group) = match Self::locked_rule(&mut *tx, actor, &RuleRef::Id(id), kind).await {
+                Ok(found) => found,
+                Err(Error::NotFound { .. }) => continue,
+                Err(other) => return Err(other),
+            };
+            tx.delete_rule(group.grant(), rule.id).await?;
+            first.get_or_insert(group);
+        }
+        let Some(group) = first else { return Ok(None) };
+        let grant = *group.grant();
+        let group = tx.security_group(group.id).await?.ok_or_else(|| Error::internal("a group vanished"))?;
+        let out = Self::rules_of(&mut *tx, group).await?;
+        if let Some(job) = job {
+            tx.insert_job(Some(&grant), &self.job_record(&job, grant.organization_id(), &out)).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(out))
+    }
+
     pub async fn delete_rule(
         &self,
         actor: &Principal,

@@ -921,6 +921,13 @@ async fn zstack_routes_refuse_callers_without_the_right() {
             ("PUT", "/zstack/v1/security-groups/{uuid}/actions"),
             (Async, Some(r#"{"updateSecurityGroup":{"name":"stolen"}}"#)),
         ),
+        (
+            ("POST", "/zstack/v1/security-groups/{uuid}/rules"),
+            (Async, Some(r#"{"params":{"rules":[{"type":"Ingress","protocol":"ALL"}]}}"#)),
+        ),
+        (("GET", "/zstack/v1/security-groups/rules"), (Sync, None)),
+        (("GET", "/zstack/v1/security-groups/rules/{uuid}"), (Sync, None)),
+        (("DELETE", "/zstack/v1/security-groups/rules"), (Async, None)),
     ]
     .into_iter()
     .collect();
@@ -940,8 +947,9 @@ async fn zstack_routes_refuse_callers_without_the_right() {
     )
     .await;
     let their_job = created.json()["location"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
-    let their_group =
-        poll(&app, &created, &theirs).await.json()["inventory"]["uuid"].as_str().unwrap().to_owned();
+    let their_inventory = poll(&app, &created, &theirs).await.json()["inventory"].clone();
+    let their_group = their_inventory["uuid"].as_str().unwrap().to_owned();
+    let their_rule = their_inventory["rules"][0]["uuid"].as_str().unwrap().to_owned();
 
     let mut walked = 0;
     for route in palisade_api::route_table().into_iter().filter(|r| r.face.name() == "zstack") {
@@ -950,8 +958,17 @@ async fn zstack_routes_refuse_callers_without_the_right() {
             panic!("{key:?} is served but not in this test's table: register it");
         };
         walked += 1;
-        let id = if route.path.starts_with("/zstack/v1/api-jobs") { &their_job } else { &their_group };
-        let path = route.path.replace("{uuid}", id);
+        let id = if route.path.starts_with("/zstack/v1/api-jobs") {
+            &their_job
+        } else if route.path.contains("/rules/") {
+            &their_rule
+        } else {
+            &their_group
+        };
+        let mut path = route.path.replace("{uuid}", id);
+        if route.path.ends_with("/rules") && route.method == Method::DELETE {
+            path.push_str(&format!("?ruleUuids={their_rule}"));
+        }
         let method = route.method.clone();
         let send = |session: Option<String>| {
             let (app, method, path) = (&app, method.clone(), path.clone());
@@ -993,7 +1010,7 @@ async fn zstack_routes_refuse_callers_without_the_right() {
                 );
             }
             // Creating acts in the caller's own account; the others find nothing of theirs.
-            Async if route.method == Method::POST => {
+            Async if route.path == "/zstack/v1/security-groups" => {
                 assert_eq!(poll(&app, &r, &mine).await.status, StatusCode::OK, "{key:?}")
             }
             Async if route.method == Method::DELETE => assert_eq!(poll(&app, &r, &mine).await.text, "{}"),
@@ -1016,6 +1033,7 @@ async fn zstack_routes_refuse_callers_without_the_right() {
     )
     .await;
     assert_eq!(r.json()["inventories"][0]["name"], "theirs");
+    assert_eq!(r.json()["inventories"][0]["rules"].as_array().unwrap().len(), 2, "their rules are untouched");
     assert_eq!(app.count("security_groups").await, 2);
     log_in(&app, "me", "password").await;
 }

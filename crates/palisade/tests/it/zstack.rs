@@ -706,3 +706,173 @@ async fn job_answers_expire_and_expired_rows_are_purged() {
     assert_eq!(app.count("jobs").await, 0);
     assert_eq!(app.count("sessions").await, 1, "the session has not expired");
 }
+
+/// Adds rules through ZStack; returns the job's answer.
+async fn add_rules(app: &TestApp, session: &str, group: &str, params: Value) -> Answer {
+    let body = json!({"params": params}).to_string();
+    let path = format!("/zstack/v1/security-groups/{group}/rules");
+    let r = zs(app, Method::POST, &path, Some(session), Some(&job_id()), Some(&body)).await;
+    poll(app, &r, session).await
+}
+
+#[tokio::test]
+async fn rules_are_added_checked_queried_and_deleted() {
+    let app = TestApp::spawn().await;
+    let (_, session) = signed_in(&app, "acme", "admin").await;
+    let web = create_group(&app, &session, json!({"name": "web"})).await;
+    let db = create_group(&app, &session, json!({"name": "db"})).await;
+    let (web_id, db_id) = (web["uuid"].as_str().unwrap().to_owned(), db["uuid"].as_str().unwrap().to_owned());
+    let rules = json!([
+        {"type": "Ingress", "protocol": "TCP", "startPort": 22, "endPort": 22, "allowedCidr": "10.0.0.0/8"},
+        {"type": "Ingress", "protocol": "TCP", "startPort": 8443, "endPort": 8080},
+        {"type": "Egress", "protocol": "UDP", "startPort": 53},
+        {"type": "Ingress", "protocol": "ICMP", "startPort": -1, "endPort": -1},
+    ]);
+    let done = add_rules(&app, &session, &web_id, json!({"rules": rules})).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    let inv = done.json()["inventory"].clone();
+    let added: Vec<Value> = inv["rules"].as_array().unwrap()[2..].to_vec();
+    let shape = |r: &Value| {
+        json!([
+            r["type"],
+            r["protocol"],
+            r["startPort"],
+            r["endPort"],
+            r["allowedCidr"],
+            r["ipVersion"],
+            r["state"],
+            r.get("remoteSecurityGroupUuid")
+        ])
+    };
+    let shapes: Vec<Value> = added.iter().map(shape).collect();
+    assert_eq!(
+        shapes,
+        vec![
+            json!(["Ingress", "TCP", 22, 22, "10.0.0.0/8", 4, "Enabled", null]),
+            json!(["Ingress", "TCP", 8080, 8443, "0.0.0.0/0", 4, "Enabled", null]),
+            json!(["Egress", "UDP", 53, 53, "0.0.0.0/0", 4, "Enabled", null]),
+            json!(["Ingress", "ICMP", -1, -1, "0.0.0.0/0", 4, "Enabled", null]),
+        ]
+    );
+    assert!(added
+        .iter()
+        .all(|r| r["securityGroupUuid"] == web_id && r.get("remoteSecurityGroupUuid").is_none()));
+
+    // One rule per remote group.
+    let done = add_rules(&app, &session, &db_id, json!({"rules": [{"type": "Ingress", "protocol": "TCP", "startPort": 5432}], "remoteSecurityGroupUuids": [web_id]})).await;
+    let inv = done.json()["inventory"].clone();
+    assert_eq!(inv["rules"][2]["remoteSecurityGroupUuid"], web_id);
+    assert_eq!(inv["rules"][2]["allowedCidr"], "0.0.0.0/0");
+
+    // ZStack's checks and messages, through the job (the reference's example verbatim).
+    let failure = |group: String, params: Value| {
+        let (app, session) = (&app, session.clone());
+        async move {
+            let done = add_rules(app, &session, &group, params).await;
+            let (status, code, details) = error_of(&done);
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            (code, details)
+        }
+    };
+    let (code, details) = failure(web_id.clone(), json!({"rules": [{"type": "Ingress", "ipVersion": 4, "startPort": 22, "endPort": 22, "protocol": "TCP", "allowedCidr": "10.0.0.0/33"}]})).await;
+    assert_eq!(code, "SYS.1007");
+    assert_eq!(
+        details,
+        r#"invalid CIDR[10.0.0.0/33]. rule dump: {"type":"Ingress","ipVersion":4,"startPort":22,"endPort":22,"protocol":"TCP","allowedCidr":"10.0.0.0/33"}"#
+    );
+    let (_, details) = failure(web_id.clone(), json!({"rules": [{"type": "Ingress", "protocol": "TCP", "startPort": 22, "allowedCidr": "10.0.0.0/8"}]})).await;
+    assert!(details.starts_with("rule exist. rule dump: "), "{details}");
+    let twice = json!({"type": "Egress", "protocol": "TCP", "startPort": 443});
+    let (_, details) = failure(web_id.clone(), json!({"rules": [twice, twice]})).await;
+    assert!(details.starts_with("rule should not be duplicated."), "{details}");
+    let (_, details) = failure(web_id.clone(), json!({"rules": []})).await;
+    assert_eq!(details, "field[rules] must be a nonempty list");
+    let (_, details) = failure(
+        web_id.clone(),
+        json!({"rules": [{"type": "Ingress", "protocol": "TCP", "startPort": 22, "ipVersion": 6}]}),
+    )
+    .await;
+    assert_eq!(details, "security group rule ipVersion [6] is different from security group version [4]");
+    let (code, _) = failure("0".repeat(32), json!({"rules": [{"type": "Ingress", "protocol": "ALL"}]})).await;
+    assert_eq!(code, "SYS.1003");
+    let (code, details) = failure(web_id.clone(), json!({"rules": [{"type": "Ingress", "protocol": "ALL"}], "remoteSecurityGroupUuids": ["0".repeat(32)]})).await;
+    assert_eq!(code, "SYS.1003", "{details}");
+    let many: Vec<Value> =
+        (0..2001).map(|p| json!({"type": "Ingress", "protocol": "TCP", "startPort": p})).collect();
+    let (_, details) = failure(web_id.clone(), json!({"rules": many})).await;
+    assert_eq!(details, "the amount of rules exceeds limit, maximum 2000 rules are allowed in one request");
+    assert_eq!(app.count("security_group_rules").await, 9, "refused requests wrote nothing");
+
+    // QuerySecurityGroupRule.
+    let q = |query: &str| {
+        let (app, session, query) = (&app, session.clone(), query.to_owned());
+        async move {
+            zs(
+                app,
+                Method::GET,
+                &format!("/zstack/v1/security-groups/rules{query}"),
+                Some(&session),
+                None,
+                None,
+            )
+            .await
+            .json()
+        }
+    };
+    assert_eq!(q("").await["inventories"].as_array().unwrap().len(), 9);
+    let tcp = q("?q=protocol=TCP&q=type=Ingress&replyWithCount=true").await;
+    assert_eq!(tcp["total"], 3);
+    let one = added[0]["uuid"].as_str().unwrap().to_owned();
+    assert_eq!(q(&format!("/{one}")).await["inventories"], json!([added[0]]));
+    assert_eq!(q(&format!("?q=securityGroupUuid={db_id}&count=true")).await, json!({"total": 3}));
+
+    // DeleteSecurityGroupRule: repeated, indexed; unknown uuids are dropped; none left: {}.
+    let delete = |query: String| {
+        let (app, session) = (&app, session.clone());
+        async move {
+            let r = zs(
+                app,
+                Method::DELETE,
+                &format!("/zstack/v1/security-groups/rules?{query}"),
+                Some(&session),
+                Some(&job_id()),
+                None,
+            )
+            .await;
+            poll(app, &r, &session).await
+        }
+    };
+    let (a, b) = (added[1]["uuid"].as_str().unwrap(), added[2]["uuid"].as_str().unwrap());
+    let done = delete(format!("ruleUuids={a}&ruleUuids={b}&ruleUuids={}", "0".repeat(32))).await;
+    let inv = done.json()["inventory"].clone();
+    assert_eq!((inv["uuid"].as_str(), inv["rules"].as_array().unwrap().len()), (Some(web_id.as_str()), 4));
+    let done = delete(format!("ruleUuids.0={one}")).await;
+    assert_eq!(done.json()["inventory"]["rules"].as_array().unwrap().len(), 3);
+    let done = delete(format!("ruleUuids={}", "0".repeat(32))).await;
+    assert_eq!((done.status, done.text.as_str()), (StatusCode::OK, "{}"));
+    assert_eq!(app.count("security_group_rules").await, 6);
+}
+
+/// The Python SDK sends a list parameter of a DELETE as its Python repr (`ruleUuids=['a']`):
+/// no rule has that uuid, so ZStack answers success with `{}` and deletes nothing (reference
+/// §5.1); so does Palisade.
+#[tokio::test]
+async fn the_python_sdks_rule_requests_are_answered_as_zstack_answers_them() {
+    let app = TestApp::spawn().await;
+    let (_, session) = signed_in(&app, "acme", "admin").await;
+    let group = create_group(&app, &session, json!({"name": "web"})).await;
+    let group = group["uuid"].as_str().unwrap();
+    // AddSecurityGroupRuleAction: the group's uuid is in the URL, not the body.
+    let body = r#"{"params": {"rules": [{"allowedCidr": "0.0.0.0/0", "endPort": 22, "type": "Ingress", "startPort": 22, "protocol": "TCP"}], "userTags": [], "systemTags": []}}"#;
+    let path = format!("/zstack/v1/security-groups/{group}/rules");
+    let r = zs(&app, Method::POST, &path, Some(&session), Some(&job_id()), Some(body)).await;
+    let inv = poll(&app, &r, &session).await.json()["inventory"].clone();
+    let rule = inv["rules"][2]["uuid"].as_str().unwrap().to_owned();
+    // DeleteSecurityGroupRuleAction: `ruleUuids=['<uuid>']&sessionId=…` (percent-encoded on the
+    // wire by the HTTP library).
+    let path = format!("/zstack/v1/security-groups/rules?ruleUuids=%5B%27{rule}%27%5D&sessionId={session}");
+    let r = zs(&app, Method::DELETE, &path, Some(&session), Some(&job_id()), None).await;
+    let done = poll(&app, &r, &session).await;
+    assert_eq!((done.status, done.text.as_str()), (StatusCode::OK, "{}"));
+    assert_eq!(app.count("security_group_rules").await, 3, "nothing deleted, as in ZStack");
+}
