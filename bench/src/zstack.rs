@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use palisade_core::id::{JobId, SecurityGroupId};
-use palisade_core::policy::{Action, Direction, GroupKind, IpVersion, Protocol, Remote, Rule, SecurityGroup};
-use palisade_core::service::{CreateRule, CreateSecurityGroup, Job};
+use palisade_core::policy::{GroupKind, IpVersion, Rule, SecurityGroup};
+use palisade_core::service::{CreateSecurityGroup, Job};
 use palisade_core::Principal;
 use palisade_testkit::{Backend, TestDatabase};
 use serde_json::{json, Value};
@@ -90,15 +90,6 @@ async fn level(backend: Backend, clients: usize, pairs: usize, max: Duration) ->
         let core = core.clone();
         async move {
             let id = SecurityGroupId::random();
-            let same_group = |direction| CreateRule {
-                direction,
-                action: Action::Allow,
-                protocol: Protocol::Any,
-                ports: Vec::new(),
-                priority: None,
-                remotes: vec![Remote::Group(id)],
-                description: None,
-            };
             let input = CreateSecurityGroup {
                 id: Some(id),
                 name: format!("core-{n}"),
@@ -107,7 +98,7 @@ async fn level(backend: Backend, clients: usize, pairs: usize, max: Duration) ->
                 allow_all_outbound: false,
                 members: Vec::new(),
                 annotations: Vec::new(),
-                rules: vec![same_group(Direction::Inbound), same_group(Direction::Outbound)],
+                rules: palisade_api::zstack::groups::default_rules(id),
                 ip_version: Some(IpVersion::V4),
             };
             let render = |(group, rules): &(SecurityGroup, Vec<Rule>)| {

@@ -248,6 +248,14 @@ pub struct Interface {
     pub addresses: Vec<IpAddr>,
 }
 
+/// Whose an interface is: its server, network and organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterfaceOwner {
+    pub server_id: ServerId,
+    pub network_id: NetworkId,
+    pub organization_id: OrganizationId,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {
     pub id: ServerId,

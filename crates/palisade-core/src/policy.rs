@@ -7,8 +7,8 @@
 use time::OffsetDateTime;
 
 use crate::id::{
-    AddressListEntryId, AddressListId, OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId,
-    TagId,
+    AddressListEntryId, AddressListId, InterfaceId, NetworkId, OrganizationId, RuleId, SecurityGroupId,
+    ServerGroupId, ServerId, TagId,
 };
 
 /// Whether an object is a security group (address-oriented vendors) or a role (Defined).
@@ -42,6 +42,23 @@ pub enum Member {
     ServerGroup(ServerGroupId),
     /// Every server carrying the tag's name.
     Tag(TagId),
+    /// Every interface on the network (ZStack's L3 network attached to a group).
+    Network(NetworkId),
+    /// One interface of a server (ZStack's VM NIC).
+    Interface(InterfaceId),
+}
+
+impl Member {
+    /// The kind of object the member names ("server not found").
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Server(_) => ServerId::KIND,
+            Self::ServerGroup(_) => ServerGroupId::KIND,
+            Self::Tag(_) => TagId::KIND,
+            Self::Network(_) => NetworkId::KIND,
+            Self::Interface(_) => InterfaceId::KIND,
+        }
+    }
 }
 
 /// A tag: a name servers carry (`env:prod`), as an object policy can refer to.

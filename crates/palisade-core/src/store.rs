@@ -28,12 +28,12 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::grant::{Grant, ListGrant, OperatorGrant};
 use crate::id::{
-    AddressListEntryId, AddressListId, ApiTokenId, DataCenterId, IpAddressId, JobId, NetworkId,
+    AddressListEntryId, AddressListId, ApiTokenId, DataCenterId, InterfaceId, IpAddressId, JobId, NetworkId,
     OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId, UserId,
 };
 use crate::model::{
-    Allocation, ApiToken, DataCenter, Host, HostFilter, IpAddress, IpAddressPatch, IpFilter, IpRequest,
-    JobRecord, Network, Organization, OrganizationPatch, Server, Session, User,
+    Allocation, ApiToken, DataCenter, Host, HostFilter, InterfaceOwner, IpAddress, IpAddressPatch, IpFilter,
+    IpRequest, JobRecord, Network, Organization, OrganizationPatch, Server, Session, User,
 };
 use crate::page::{Page, PageRequest};
 use crate::policy::{
@@ -121,6 +121,8 @@ pub trait Reads: Send {
         page: PageRequest,
     ) -> Result<Page<Network>>;
     async fn server(&mut self, org: OrganizationId, id: ServerId) -> Result<Option<Server>>;
+    /// Whose an interface is, whatever organization's.
+    async fn interface(&mut self, id: InterfaceId) -> Result<Option<InterfaceOwner>>;
     async fn list_servers(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<Server>>;
     async fn host(&mut self, org: OrganizationId, id: ServerId) -> Result<Option<Host>>;
     async fn list_hosts(

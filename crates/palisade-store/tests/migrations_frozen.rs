@@ -5,7 +5,7 @@
 //! `palisade-store-postgres/` at commit cb57306); a changed byte fails here, not at a
 //! customer's start-up. New schema changes go in new migrations, listed here once released
 //! (since issue 12: 0006, policy revisions; 0007, typed rules; 0008, list indexes; issue 13: 0009,
-//! sessions, jobs and ZStack's group state).
+//! sessions, jobs and ZStack's group state; 0010, network and interface members).
 
 use sqlx::migrate::Migrator;
 
@@ -55,6 +55,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "zstack",
         "e66e327696e28c0fbb040447dd13c23402d5bd1aaad720bd81daddd2c61e2513961208db902df3a6f4f169a7ba2fb022",
     ),
+    (
+        10,
+        "member_kinds",
+        "c3d4b80af885203c3bab807b68ae44c699ea33dc8aedb88a8f43377a1d4b01f915753f843415c08a788016d90c2fea04",
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -102,6 +107,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         9,
         "zstack",
         "5f2e53c3af20985201b37181e90667fcc1d14719cd38a08e7ffaf3a7319a31223553c01d5be3a3a4ee2b2f0cda6854b9",
+    ),
+    (
+        10,
+        "member_kinds",
+        "127449acfb1a96efa199136dc0e2c33673fcec122169cb8b22dc2606c597ce08cdb953aabd47a443b34e03ceb8977b75",
     ),
 ];
 

@@ -39,10 +39,12 @@ impl From<&SecurityGroup> for GroupView {
             associations: g
                 .members
                 .iter()
-                .map(|m| match m {
-                    Member::Server(s) => ids::render(ids::SERVER, s.as_bytes()),
-                    Member::ServerGroup(g) => ids::render(ids::SERVER_GROUP, g.as_bytes()),
-                    Member::Tag(t) => ids::render(ids::TAG, t.as_bytes()),
+                // Networks and interfaces (ZStack's attachments) are no Katapult association.
+                .filter_map(|m| match m {
+                    Member::Server(s) => Some(ids::render(ids::SERVER, s.as_bytes())),
+                    Member::ServerGroup(g) => Some(ids::render(ids::SERVER_GROUP, g.as_bytes())),
+                    Member::Tag(t) => Some(ids::render(ids::TAG, t.as_bytes())),
+                    Member::Network(_) | Member::Interface(_) => None,
                 })
                 .collect(),
         }

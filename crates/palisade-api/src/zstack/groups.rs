@@ -112,15 +112,6 @@ fn create_input(body: &Body) -> Result<Result<CreateSecurityGroup, Error>, ZStac
             Some(text) => resource_uuid(text)?,
             None => SecurityGroupId::random(),
         };
-        let same_group = |direction| CreateRule {
-            direction,
-            action: Action::Allow,
-            protocol: Protocol::Any,
-            ports: Vec::new(),
-            priority: None,
-            remotes: vec![Remote::Group(id)],
-            description: None,
-        };
         Ok(CreateSecurityGroup {
             id: Some(id),
             name,
@@ -129,10 +120,25 @@ fn create_input(body: &Body) -> Result<Result<CreateSecurityGroup, Error>, ZStac
             allow_all_outbound: false,
             members: Vec::new(),
             annotations: Vec::new(),
-            rules: vec![same_group(Direction::Inbound), same_group(Direction::Outbound)],
+            rules: default_rules(id),
             ip_version: Some(ip_version),
         })
     })())
+}
+
+/// ZStack's default rules of a new group (3.1–3.9): traffic flows within the group, in both
+/// directions (protocol ALL, the group itself as the remote).
+pub fn default_rules(id: SecurityGroupId) -> Vec<CreateRule> {
+    let same_group = |direction| CreateRule {
+        direction,
+        action: Action::Allow,
+        protocol: Protocol::Any,
+        ports: Vec::new(),
+        priority: None,
+        remotes: vec![Remote::Group(id)],
+        description: None,
+    };
+    vec![same_group(Direction::Inbound), same_group(Direction::Outbound)]
 }
 
 pub(super) fn organization(actor: &Principal) -> Result<palisade_core::id::OrganizationId, ZStackError> {
@@ -194,15 +200,30 @@ async fn answer(
     raw: Option<&str>,
     uuid: Option<String>,
 ) -> Result<Response, ZStackError> {
+    let inventories =
+        |groups: &[GroupRules]| groups.iter().map(|g| views::group(&g.group, &g.rules)).collect();
+    query_groups(s, call, raw, uuid, GROUP_FIELDS, inventories, schema).await
+}
+
+/// A query over inventories made from the caller's organization's groups with their rules:
+/// ZStack's query parameters, `uuid=` added for a `/{uuid}` path, the fields it may name.
+pub(super) async fn query_groups(
+    s: &AppState,
+    call: &SyncCall,
+    raw: Option<&str>,
+    uuid: Option<String>,
+    fields: &[&str],
+    inventories: impl Fn(&[GroupRules]) -> Vec<gson::Obj>,
+    schema: impl Fn(usize, &gson::Obj) -> Vec<(String, &'static str)>,
+) -> Result<Response, ZStackError> {
     let mut query = Query::parse(raw)?;
     if let Some(uuid) = uuid {
         query.conditions.push(super::query::Condition { field: "uuid".into(), op: "=", value: uuid });
     }
-    query.check_fields(GROUP_FIELDS)?;
+    query.check_fields(fields)?;
     let org = organization(&call.actor)?;
     let groups = s.core.groups_with_rules(&call.actor, org, KIND, PageRequest::all()).await?;
-    let all = groups.items.iter().map(|g| views::group(&g.group, &g.rules)).collect();
-    Ok(json(StatusCode::OK, query.answer(all, schema)))
+    Ok(json(StatusCode::OK, query.answer(inventories(&groups.items), schema)))
 }
 
 /// `PUT /security-groups/{uuid}/actions` with `updateSecurityGroup` `{name?, description?}` or

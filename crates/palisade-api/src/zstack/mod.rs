@@ -29,6 +29,7 @@
 //!   `userTags` and `tagUuids` are accepted and ignored.
 
 pub mod accounts;
+pub mod attachments;
 pub mod call;
 pub mod error;
 pub mod groups;
@@ -74,6 +75,28 @@ pub fn routes() -> Routes {
         .get(rules, groups_may(Action::List), rules::query)
         .get(&format!("{rules}/{{uuid}}"), groups_may(Action::Read), rules::query_one)
         .delete(rules, groups_may(Action::Update), rules::delete)
+        .post(
+            &format!("{group}/l3-networks/{{l3_network_uuid}}"),
+            groups_may(Action::Update),
+            attachments::attach_l3,
+        )
+        .delete(
+            &format!("{group}/l3-networks/{{l3_network_uuid}}"),
+            groups_may(Action::Update),
+            attachments::detach_l3,
+        )
+        .post(&format!("{group}/vm-instances/nics"), groups_may(Action::Update), attachments::add_nics)
+        .delete(&format!("{group}/vm-instances/nics"), groups_may(Action::Update), attachments::remove_nics)
+        .get(
+            "/zstack/v1/security-groups/vm-instances/nics",
+            groups_may(Action::List),
+            attachments::query_nics,
+        )
+        .get(
+            &format!("{group}/vm-instances/candidate-nics"),
+            groups_may(Action::Read),
+            attachments::candidate_nics,
+        )
 }
 
 /// Whether a path is under this face (answered in its envelope).

@@ -23,14 +23,14 @@ use palisade_core::error::ViolationCode;
 use palisade_core::id::{RuleId, SecurityGroupId};
 use palisade_core::policy::{Action, Direction, GroupKind, IpVersion, PortRange, Protocol, Remote};
 use palisade_core::service::{CreateRule, GroupRules, Job};
-use palisade_core::{Error, PageRequest};
+use palisade_core::Error;
 use serde_json::{Map, Value};
 
 use super::call::{AsyncCall, Body, Done, SyncCall};
-use super::error::{json, ZStackError};
-use super::groups::{integer, organization, string};
+use super::error::ZStackError;
+use super::groups::{integer, query_groups, string};
 use super::gson::{self, Node, Obj};
-use super::query::{params, Condition, Query};
+use super::query::params;
 use super::views::{self, RULE_CLASS};
 use crate::AppState;
 
@@ -456,16 +456,11 @@ async fn answer(
     raw: Option<&str>,
     uuid: Option<String>,
 ) -> Result<Response, ZStackError> {
-    let mut query = Query::parse(raw)?;
-    if let Some(uuid) = uuid {
-        query.conditions.push(Condition { field: "uuid".into(), op: "=", value: uuid });
-    }
-    query.check_fields(RULE_FIELDS)?;
-    let org = organization(&call.actor)?;
-    let groups = s.core.groups_with_rules(&call.actor, org, KIND, PageRequest::all()).await?;
-    let all =
-        groups.items.iter().flat_map(|g| g.rules.iter().filter_map(|r| views::rule(&g.group, r))).collect();
-    Ok(json(StatusCode::OK, query.answer(all, |i, _| vec![(format!("inventories[{i}]"), RULE_CLASS)])))
+    let inventories = |groups: &[GroupRules]| {
+        groups.iter().flat_map(|g| g.rules.iter().filter_map(|r| views::rule(&g.group, r))).collect()
+    };
+    let schema = |i: usize, _: &Obj| vec![(format!("inventories[{i}]"), RULE_CLASS)];
+    query_groups(s, call, raw, uuid, RULE_FIELDS, inventories, schema).await
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! cannot express (deny or reject, several port ranges or remotes, remotes such as tags or
 //! address lists, other IP protocols) are left out of `rules`; they still apply.
 
-use palisade_core::policy::{Action, Direction, IpVersion, Protocol, Remote, Rule, SecurityGroup};
+use palisade_core::policy::{Action, Direction, IpVersion, Member, Protocol, Remote, Rule, SecurityGroup};
 
 use super::gson::{date, uuid, Node, Obj};
 
@@ -42,7 +42,19 @@ pub fn group(group: &SecurityGroup, rules: &[Rule]) -> Obj {
         .with("lastOpDate", date(group.updated_at))
         .with("internalId", Node::Int(i64::try_from(group.serial).unwrap_or(i64::MAX)))
         .with("rules", Node::List(rules.iter().filter_map(|r| rule(group, r)).map(Node::Obj).collect()))
-        .with("attachedL3NetworkUuids", Node::List(Vec::new()))
+        .with("attachedL3NetworkUuids", Node::List(attached_networks(group)))
+}
+
+/// The L3 networks the group is attached to (its network members).
+fn attached_networks(group: &SecurityGroup) -> Vec<Node> {
+    group
+        .members
+        .iter()
+        .filter_map(|m| match m {
+            Member::Network(n) => Some(uuid(n.as_uuid())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `SecurityGroupRuleInventory`, if ZStack can express the rule (see the module's docs).

@@ -42,7 +42,7 @@ pub use addresses::{CreateIpAddress, IpAddressDetail, NetworkArg};
 pub use hosts::{CreateHost, HostPatch};
 pub use inventory::{CreateDataCenter, CreateInterface, CreateNetwork, CreateServer};
 pub use lookup::{IpRef, OrganizationRef, PermalinkRef};
-pub use policy::{CreateRule, CreateSecurityGroup, GroupRef, GroupRules, NewRule, RuleRef};
+pub use policy::{CreateRule, CreateSecurityGroup, GroupRef, GroupRules, NewRule, Nic, RuleRef};
 pub use sessions::{Job, NewSession};
 pub use tenancy::{CreateApiToken, CreateOrganization, CreateUser, CreatedApiToken, NAME_MAX};
 
@@ -51,8 +51,9 @@ use crate::authn::{AuthSettings, Authn, Charge};
 use crate::error::{Error, Forbidden, Result, Unauthenticated};
 use crate::grant::OperatorGrant;
 use crate::model::{now, Organization, OrganizationStatus};
+use crate::secret::PasswordDigest;
 use crate::secret::{new_operator_secret, token_id_of, RevealedSecret, SecretHash};
-use crate::store::{Reads, Store, Writes};
+use crate::store::{Reads, Store, UserCredentials, Writes};
 
 /// The settings key under which the generated operator token's hash is kept.
 pub const OPERATOR_TOKEN_SETTING: &str = "operator_token_sha256";
@@ -171,26 +172,7 @@ impl Core {
     }
 
     async fn check_password(&self, username: &str, password: &str) -> Result<Principal> {
-        let invalid = || Error::Unauthenticated(Unauthenticated::InvalidCredentials);
-        let authn = &self.authn;
-        // A username no user can have (a NUL, say) is not looked up, but costs the same.
-        let creds = if tenancy::could_be_username(username) {
-            self.read().await?.user_credentials(username).await?
-        } else {
-            None
-        };
-        let Some(creds) = creds else {
-            authn.hasher.verify_nothing(password).await?;
-            return Err(invalid());
-        };
-        let key = authn.verified.key(username, password, &creds.password);
-        if !authn.verified.contains(&key) {
-            if !authn.hasher.verify(&creds.password, password).await? {
-                return Err(invalid());
-            }
-            authn.verified.insert(key);
-        }
-        require_active(&creds.organization)?;
+        let (creds, principal) = self.verified_user(username, password, |c| Some(c.password.clone())).await?;
         if creds.session_password.is_none() {
             // A user from before sessions: the clear password is at hand, so its session
             // verifier can be made now (once: the next sign-in finds it).
@@ -200,11 +182,45 @@ impl Core {
                 .await?;
             tx.commit().await?;
         }
-        Ok(Principal::User(UserPrincipal {
+        Ok(principal)
+    }
+
+    /// The user `username` if `password` matches the verifier `verifier` picks from its
+    /// credentials (the clear password's digest, or for sessions its SHA-512's) and its
+    /// organization is active. Argon2id runs on the bounded pool, only on a miss of the cache
+    /// of recent successes; an unknown username (or one that cannot be a username, such as one
+    /// with a NUL, which is not looked up) or a missing verifier costs the same Argon2id.
+    async fn verified_user(
+        &self,
+        username: &str,
+        password: &str,
+        verifier: fn(&UserCredentials) -> Option<PasswordDigest>,
+    ) -> Result<(UserCredentials, Principal)> {
+        let invalid = || Error::Unauthenticated(Unauthenticated::InvalidCredentials);
+        let authn = &self.authn;
+        let creds = if tenancy::could_be_username(username) {
+            self.read().await?.user_credentials(username).await?
+        } else {
+            None
+        };
+        let Some((creds, digest)) = creds.and_then(|c| verifier(&c).map(|d| (c, d))) else {
+            authn.hasher.verify_nothing(password).await?;
+            return Err(invalid());
+        };
+        let key = authn.verified.key(username, password, &digest);
+        if !authn.verified.contains(&key) {
+            if !authn.hasher.verify(&digest, password).await? {
+                return Err(invalid());
+            }
+            authn.verified.insert(key);
+        }
+        require_active(&creds.organization)?;
+        let principal = Principal::User(UserPrincipal {
             organization_id: creds.organization.id,
             user_id: creds.user.id,
             resource_creation_restricted: creds.organization.resource_creation_restricted,
-        }))
+        });
+        Ok((creds, principal))
     }
 
     /// A password's Argon2id digest, computed on the bounded pool.

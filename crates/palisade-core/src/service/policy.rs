@@ -70,6 +70,15 @@ pub struct CreateRule {
     pub description: Option<String>,
 }
 
+/// An interface of one of an organization's servers (ZStack's VM NIC): its server, its place
+/// among the server's interfaces, and the interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nic {
+    pub server: crate::id::ServerId,
+    pub device: usize,
+    pub interface: crate::model::Interface,
+}
+
 /// How a client names a security group or role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupRef {
@@ -153,6 +162,13 @@ impl Core {
                     r.server_group(*group).await?.is_some_and(|g| g.organization_id == org)
                 }
                 Member::Tag(tag) => r.tag(*tag).await?.is_some_and(|t| t.organization_id == org),
+                // The organization's own networks and the shared ones.
+                Member::Network(network) => {
+                    r.network(*network).await?.is_some_and(|n| n.organization_id.is_none_or(|o| o == org))
+                }
+                Member::Interface(interface) => {
+                    r.interface(*interface).await?.is_some_and(|i| i.organization_id == org)
+                }
             };
             if !seen.insert(*member) {
                 v.push(format!("members[{i}]"), ViolationCode::Duplicate, "is listed twice");
@@ -160,7 +176,7 @@ impl Core {
                 v.push(
                     format!("members[{i}]"),
                     ViolationCode::InvalidReference,
-                    "is not a server or server group of the organization",
+                    format!("is not a {} of the organization", member.kind()),
                 );
             }
         }
@@ -557,6 +573,14 @@ impl Core {
             Self::check_members(&mut *tx, &mut v, group.organization_id, members).await?;
         }
         v.finish()?;
+        let mut patch = patch;
+        if let Some(members) = &mut patch.members {
+            // Networks and interfaces are attached through ZStack only: a face replacing the
+            // members it can name keeps them.
+            let attached =
+                group.members.iter().filter(|m| matches!(m, Member::Network(_) | Member::Interface(_)));
+            members.extend(attached.filter(|m| !members.contains(m)).copied().collect::<Vec<_>>());
+        }
         let grant = *group.grant();
         let group = tx.update_security_group(&grant, id, &patch, now()).await?;
         let group = Self::rules_of(&mut *tx, group).await?;
@@ -768,6 +792,67 @@ impl Core {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Replaces a group's members with what `decide` makes of the group and of its
+    /// organization's interfaces, in one transaction (ZStack's attach and detach of L3 networks
+    /// and VM NICs, whose rules depend on both), and returns the group with its rules.
+    pub async fn change_members(
+        &self,
+        actor: &Principal,
+        group: impl Into<GroupRef> + Send,
+        kind: GroupKind,
+        decide: impl FnOnce(&SecurityGroup, &[Nic]) -> Result<Vec<Member>> + Send,
+        job: Option<Job<'_, GroupRules>>,
+    ) -> Result<GroupRules> {
+        let mut tx = self.write().await?;
+        let group = Self::locked_group(&mut *tx, actor, &group.into(), kind, Action::Update).await?;
+        let nics = Self::nics_in(&mut *tx, group.organization_id).await?;
+        let members = decide(&group, &nics)?;
+        let mut v = Violations::new();
+        Self::check_members(&mut *tx, &mut v, group.organization_id, &members).await?;
+        v.finish()?;
+        let grant = *group.grant();
+        let patch = SecurityGroupPatch { members: Some(members), ..Default::default() };
+        let updated = tx.update_security_group(&grant, group.id, &patch, now()).await?;
+        let out = Self::rules_of(&mut *tx, updated).await?;
+        if let Some(job) = job {
+            tx.insert_job(Some(&grant), &self.job_record(&job, grant.organization_id(), &out)).await?;
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// An organization's groups of `kind` and its servers' interfaces, read together (ZStack's
+    /// NIC memberships and candidate NICs are computed from both).
+    pub async fn groups_and_nics(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        kind: GroupKind,
+    ) -> Result<(Vec<SecurityGroup>, Vec<Nic>)> {
+        actor.authorize(org, group_op(kind, Action::List))?;
+        actor.authorize(org, Operation::new(Resource::Server, Action::List))?;
+        let mut reads = self.read_in(org).await?;
+        let groups =
+            reads.list_security_groups(org, kind, &GroupFilter::default(), PageRequest::all()).await?;
+        Ok((groups.items, Self::nics_in(&mut *reads, org).await?))
+    }
+
+    /// The interfaces of an organization's servers.
+    async fn nics_in(reads: &mut dyn Reads, org: OrganizationId) -> Result<Vec<Nic>> {
+        let servers = reads.list_servers(org, PageRequest::all()).await?.items;
+        Ok(servers
+            .into_iter()
+            .flat_map(|server| {
+                let id = server.id;
+                server.interfaces.into_iter().enumerate().map(move |(device, interface)| Nic {
+                    server: id,
+                    device,
+                    interface,
+                })
+            })
+            .collect())
     }
 
     /// Deletes the rules among `ids` that the caller may change, in one transaction (ZStack's
@@ -1002,11 +1087,7 @@ impl Core {
         let mut v = Violations::new();
         Self::check_members(&mut *tx, &mut v, group.organization_id, &[member]).await?;
         if v.finish().is_err() {
-            return Err(Error::not_found(match member {
-                Member::Server(_) => crate::id::ServerId::KIND,
-                Member::ServerGroup(_) => ServerGroupId::KIND,
-                Member::Tag(_) => TagId::KIND,
-            }));
+            return Err(Error::not_found(member.kind()));
         }
         tx.add_security_group_member(group.grant(), id, member, now()).await?;
         let group = tx.security_group(id).await?.ok_or(Error::not_found(SecurityGroupId::KIND))?;

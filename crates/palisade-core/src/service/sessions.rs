@@ -20,7 +20,7 @@
 
 use std::net::IpAddr;
 
-use super::{require_active, settle, tenancy, Core};
+use super::{require_active, settle, Core};
 use crate::auth::{Principal, UserPrincipal};
 use crate::error::{Error, Result, Unauthenticated};
 use crate::grant::{Grant, OperatorGrant};
@@ -79,30 +79,8 @@ impl Core {
     }
 
     async fn check_session_password(&self, username: &str, password_sha512: &str) -> Result<Principal> {
-        let invalid = || Error::Unauthenticated(Unauthenticated::InvalidCredentials);
-        let authn = &self.authn;
-        let creds = if tenancy::could_be_username(username) {
-            self.read().await?.user_credentials(username).await?
-        } else {
-            None
-        };
-        let Some((creds, digest)) = creds.and_then(|c| c.session_password.clone().map(|d| (c, d))) else {
-            authn.hasher.verify_nothing(password_sha512).await?;
-            return Err(invalid());
-        };
-        let key = authn.verified.key(username, password_sha512, &digest);
-        if !authn.verified.contains(&key) {
-            if !authn.hasher.verify(&digest, password_sha512).await? {
-                return Err(invalid());
-            }
-            authn.verified.insert(key);
-        }
-        require_active(&creds.organization)?;
-        Ok(Principal::User(UserPrincipal {
-            organization_id: creds.organization.id,
-            user_id: creds.user.id,
-            resource_creation_restricted: creds.organization.resource_creation_restricted,
-        }))
+        let verified = self.verified_user(username, password_sha512, |c| c.session_password.clone()).await;
+        verified.map(|(_, principal)| principal)
     }
 
     /// The user a session id stands for. An unknown or expired id counts as a failure of

@@ -47,6 +47,8 @@ pub(crate) const IPV4: &str = "family(address) = 4";
 pub(crate) const GROUP_MEMBERS_JSON: &str = "(SELECT COALESCE(json_agg(CASE
         WHEN m.server_id IS NOT NULL THEN 's' || m.server_id::text
         WHEN m.server_group_id IS NOT NULL THEN 'g' || m.server_group_id::text
+        WHEN m.network_id IS NOT NULL THEN 'n' || m.network_id::text
+        WHEN m.interface_id IS NOT NULL THEN 'i' || m.interface_id::text
         ELSE 't' || m.tag_id::text END ORDER BY m.position), '[]'::json)::text
     FROM security_group_members m WHERE m.group_id = g.id)";
 /// A group's annotations as one JSON array of `[key, value]` pairs, in their order.

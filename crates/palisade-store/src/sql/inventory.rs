@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use palisade_core::error::{Error, Result};
 use palisade_core::id::{DataCenterId, InterfaceId, NetworkId, OrganizationId, ServerId};
-use palisade_core::model::{DataCenter, Interface, IpAddress, Network, Server};
+use palisade_core::model::{DataCenter, Interface, InterfaceOwner, IpAddress, Network, Server};
 use palisade_core::{Page, PageRequest};
 use uuid::Uuid;
 
@@ -286,4 +286,18 @@ pub(crate) async fn delete_server(conn: &mut db::Conn, org: OrganizationId, id: 
     ipam::release_where(conn, "server_id = $1 AND server_owned = TRUE", id.as_uuid()).await?;
     execute(conn, sqlx::query("DELETE FROM servers WHERE id = $1").bind(id.as_uuid())).await?;
     Ok(())
+}
+
+/// Whose an interface is (its server's organization).
+pub(crate) async fn interface(conn: &mut db::Conn, id: InterfaceId) -> Result<Option<InterfaceOwner>> {
+    let query = sqlx::query(
+        "SELECT i.server_id, i.network_id, s.organization_id FROM interfaces i JOIN servers s ON s.id = i.server_id
+         WHERE i.id = $1",
+    );
+    let Some(row) = fetch_optional(conn, query.bind(id.as_uuid())).await? else { return Ok(None) };
+    Ok(Some(InterfaceOwner {
+        server_id: ServerId::from_uuid(get(&row, "server_id")?),
+        network_id: NetworkId::from_uuid(get(&row, "network_id")?),
+        organization_id: OrganizationId::from_uuid(get(&row, "organization_id")?),
+    }))
 }

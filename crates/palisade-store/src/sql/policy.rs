@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use palisade_core::error::{Error, Result};
-use palisade_core::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId};
+use palisade_core::id::{
+    InterfaceId, NetworkId, OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId,
+};
 use palisade_core::policy::{
     allow_all_violation, Action, Annotation, Direction, GroupFilter, GroupKind, IpVersion, Member, Protocol,
     Rule, SecurityGroup, SecurityGroupPatch, ServerGroup, Tag,
@@ -24,26 +26,33 @@ use super::{
 const GROUP: &str = "security group";
 const ORG: &str = "organization";
 
-/// A member's three columns (server, server group, tag), exactly one of them set.
-fn member_columns(member: &Member) -> (Option<Uuid>, Option<Uuid>, Option<Uuid>) {
-    match member {
-        Member::Server(s) => (Some(s.as_uuid()), None, None),
-        Member::ServerGroup(g) => (None, Some(g.as_uuid()), None),
-        Member::Tag(t) => (None, None, Some(t.as_uuid())),
-    }
+/// A member's columns, in [`MEMBER_COLUMNS`] order: exactly one of them set.
+fn member_columns(member: &Member) -> [Option<Uuid>; 5] {
+    let mut columns = [None; 5];
+    let (at, id) = match member {
+        Member::Server(s) => (0, s.as_uuid()),
+        Member::ServerGroup(g) => (1, g.as_uuid()),
+        Member::Tag(t) => (2, t.as_uuid()),
+        Member::Network(n) => (3, n.as_uuid()),
+        Member::Interface(i) => (4, i.as_uuid()),
+    };
+    columns[at] = Some(id);
+    columns
 }
+
+/// The columns naming a member (migrations 0002 and 0010).
+const MEMBER_COLUMNS: &str = "server_id, server_group_id, tag_id, network_id, interface_id";
 
 async fn write_members(conn: &mut db::Conn, id: SecurityGroupId, members: &[Member]) -> Result<()> {
     let group = id.as_uuid();
     execute(conn, sqlx::query("DELETE FROM security_group_members WHERE group_id = $1").bind(group)).await?;
-    let into = "security_group_members (group_id, position, server_id, server_group_id, tag_id)";
+    let into = format!("security_group_members (group_id, position, {MEMBER_COLUMNS})");
     insert_rows(
         conn,
-        into,
+        &into,
         members,
         |q, i, member| {
-            let (server, server_group, tag) = member_columns(member);
-            q.bind(group).bind(position(i)).bind(server).bind(server_group).bind(tag)
+            member_columns(member).into_iter().fold(q.bind(group).bind(position(i)), |q, c| q.bind(c))
         },
         |e| constraint_error(e, &[], ServerId::KIND),
     )
@@ -95,12 +104,17 @@ pub(crate) fn group_from(row: &db::Row) -> Result<SecurityGroup> {
     })
 }
 
-/// A member from a `security_group_members` row (exactly one of its three columns is set).
+/// A member from a `security_group_members` row (exactly one of its columns is set).
 pub(crate) fn member_from(row: &db::Row) -> Result<Member> {
-    Ok(if let Some(server) = get::<Option<Uuid>>(row, "server_id")? {
+    let column = |name: &str| get::<Option<Uuid>>(row, name);
+    Ok(if let Some(server) = column("server_id")? {
         Member::Server(ServerId::from_uuid(server))
-    } else if let Some(group) = get::<Option<Uuid>>(row, "server_group_id")? {
+    } else if let Some(group) = column("server_group_id")? {
         Member::ServerGroup(ServerGroupId::from_uuid(group))
+    } else if let Some(network) = column("network_id")? {
+        Member::Network(NetworkId::from_uuid(network))
+    } else if let Some(interface) = column("interface_id")? {
+        Member::Interface(InterfaceId::from_uuid(interface))
     } else {
         Member::Tag(TagId::from_uuid(get(row, "tag_id")?))
     })
@@ -130,6 +144,8 @@ fn member_of(text: &str) -> Result<Member> {
         "s" => Member::Server(ServerId::from_uuid(id)),
         "g" => Member::ServerGroup(ServerGroupId::from_uuid(id)),
         "t" => Member::Tag(TagId::from_uuid(id)),
+        "n" => Member::Network(NetworkId::from_uuid(id)),
+        "i" => Member::Interface(InterfaceId::from_uuid(id)),
         _ => return Err(bad()),
     })
 }
@@ -150,7 +166,7 @@ async fn groups_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<S
     let index: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     let among = db::in_list(1, ids.len());
     let sql = format!(
-        "SELECT group_id, server_id, server_group_id, tag_id FROM security_group_members
+        "SELECT group_id, {MEMBER_COLUMNS} FROM security_group_members
          WHERE group_id {among} ORDER BY group_id, position"
     );
     for r in fetch_all(&mut *conn, db::bind_list(sqlx::query(&sql), &ids)).await? {
@@ -542,27 +558,18 @@ pub(crate) async fn add_member(
 ) -> Result<()> {
     let touch = sqlx::query("UPDATE security_groups SET updated_at = $1 WHERE id = $2");
     found(execute(conn, touch.bind(db::time(at)).bind(id.as_uuid())).await?, GROUP)?;
-    let (server, server_group, tag) = member_columns(&member);
-    let missing = match member {
-        Member::Server(_) => ServerId::KIND,
-        Member::ServerGroup(_) => ServerGroupId::KIND,
-        Member::Tag(_) => TagId::KIND,
-    };
-    sqlx::query(
-        "INSERT INTO security_group_members (group_id, position, server_id, server_group_id, tag_id)
+    let insert = format!(
+        "INSERT INTO security_group_members (group_id, position, {MEMBER_COLUMNS})
          SELECT $1, (SELECT COALESCE(MAX(position) + 1, 0) FROM security_group_members WHERE group_id = $1),
-                $2, $3, $4
+                $2, $3, $4, $5, $6
          WHERE NOT EXISTS (SELECT 1 FROM security_group_members
                            WHERE group_id = $1 AND server_id IS NOT DISTINCT FROM $2
-                             AND server_group_id IS NOT DISTINCT FROM $3 AND tag_id IS NOT DISTINCT FROM $4)",
-    )
-    .bind(id.as_uuid())
-    .bind(server)
-    .bind(server_group)
-    .bind(tag)
-    .execute(conn)
-    .await
-    .map_err(|e| constraint_error(e, &[], missing))?;
+                             AND server_group_id IS NOT DISTINCT FROM $3 AND tag_id IS NOT DISTINCT FROM $4
+                             AND network_id IS NOT DISTINCT FROM $5 AND interface_id IS NOT DISTINCT FROM $6)"
+    );
+    let query =
+        member_columns(&member).into_iter().fold(sqlx::query(&insert).bind(id.as_uuid()), |q, c| q.bind(c));
+    query.execute(conn).await.map_err(|e| constraint_error(e, &[], member.kind()))?;
     Ok(())
 }
 

@@ -67,7 +67,8 @@ async fn groups(conn: &mut db::Conn, org: OrganizationId, snapshot: &mut PolicyS
     let groups = &mut snapshot.groups;
     let of_org = "JOIN security_groups g ON g.id = c.group_id WHERE g.organization_id = $1";
     let sql = format!(
-        "SELECT c.group_id, c.server_id, c.server_group_id, c.tag_id FROM security_group_members c {of_org}
+        "SELECT c.group_id, c.server_id, c.server_group_id, c.tag_id, c.network_id, c.interface_id
+         FROM security_group_members c {of_org}
          ORDER BY c.group_id, c.position"
     );
     for row in rows_of(conn, &sql, org).await? {

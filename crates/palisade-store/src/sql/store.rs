@@ -11,12 +11,12 @@ use async_trait::async_trait;
 use palisade_core::error::{Error, Result};
 use palisade_core::grant::{Grant, ListGrant, OperatorGrant};
 use palisade_core::id::{
-    AddressListEntryId, AddressListId, ApiTokenId, DataCenterId, IpAddressId, JobId, NetworkId,
+    AddressListEntryId, AddressListId, ApiTokenId, DataCenterId, InterfaceId, IpAddressId, JobId, NetworkId,
     OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId, UserId,
 };
 use palisade_core::model::{
-    Allocation, ApiToken, DataCenter, Host, HostFilter, IpAddress, IpAddressPatch, IpFilter, IpRequest,
-    JobRecord, Network, Organization, OrganizationPatch, Server, Session, User,
+    Allocation, ApiToken, DataCenter, Host, HostFilter, InterfaceOwner, IpAddress, IpAddressPatch, IpFilter,
+    IpRequest, JobRecord, Network, Organization, OrganizationPatch, Server, Session, User,
 };
 use palisade_core::policy::{
     AddressList, AddressListEntry, GroupFilter, GroupKind, Member, Rule, SecurityGroup, SecurityGroupPatch,
@@ -150,6 +150,10 @@ macro_rules! impl_reads {
 
             async fn server(&mut self, org: OrganizationId, id: ServerId) -> Result<Option<Server>> {
                 inventory::server(self.conn(), org, id).await
+            }
+
+            async fn interface(&mut self, id: InterfaceId) -> Result<Option<InterfaceOwner>> {
+                inventory::interface(self.conn(), id).await
             }
 
             async fn list_servers(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<Server>> {

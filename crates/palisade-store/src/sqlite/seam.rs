@@ -43,6 +43,8 @@ pub(crate) const JSON: &str = "";
 pub(crate) const GROUP_MEMBERS_JSON: &str = "(SELECT json_group_array(CASE
         WHEN m.server_id IS NOT NULL THEN 's' || hex(m.server_id)
         WHEN m.server_group_id IS NOT NULL THEN 'g' || hex(m.server_group_id)
+        WHEN m.network_id IS NOT NULL THEN 'n' || hex(m.network_id)
+        WHEN m.interface_id IS NOT NULL THEN 'i' || hex(m.interface_id)
         ELSE 't' || hex(m.tag_id) END ORDER BY m.position)
     FROM security_group_members m WHERE m.group_id = g.id)";
 /// A group's annotations as one JSON array of `[key, value]` pairs, in their order.

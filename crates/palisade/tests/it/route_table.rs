@@ -928,6 +928,15 @@ async fn zstack_routes_refuse_callers_without_the_right() {
         (("GET", "/zstack/v1/security-groups/rules"), (Sync, None)),
         (("GET", "/zstack/v1/security-groups/rules/{uuid}"), (Sync, None)),
         (("DELETE", "/zstack/v1/security-groups/rules"), (Async, None)),
+        (("POST", "/zstack/v1/security-groups/{uuid}/l3-networks/{l3_network_uuid}"), (Async, None)),
+        (("DELETE", "/zstack/v1/security-groups/{uuid}/l3-networks/{l3_network_uuid}"), (Async, None)),
+        (
+            ("POST", "/zstack/v1/security-groups/{uuid}/vm-instances/nics"),
+            (Async, Some(r#"{"params":{"vmNicUuids":["00000000000000000000000000000000"]}}"#)),
+        ),
+        (("DELETE", "/zstack/v1/security-groups/{uuid}/vm-instances/nics"), (Async, None)),
+        (("GET", "/zstack/v1/security-groups/vm-instances/nics"), (Sync, None)),
+        (("GET", "/zstack/v1/security-groups/{uuid}/vm-instances/candidate-nics"), (Sync, None)),
     ]
     .into_iter()
     .collect();
@@ -965,7 +974,7 @@ async fn zstack_routes_refuse_callers_without_the_right() {
         } else {
             &their_group
         };
-        let mut path = route.path.replace("{uuid}", id);
+        let mut path = route.path.replace("{uuid}", id).replace("{l3_network_uuid}", &"0".repeat(32));
         if route.path.ends_with("/rules") && route.method == Method::DELETE {
             path.push_str(&format!("?ruleUuids={their_rule}"));
         }
@@ -1001,6 +1010,10 @@ async fn zstack_routes_refuse_callers_without_the_right() {
         }
         let r = send(Some(mine.clone())).await;
         match call {
+            // A query about their group by name: not found (ZStack's resource check).
+            Sync if route.path.ends_with("/candidate-nics") => {
+                assert_eq!(r.json()["error"]["code"], "SYS.1003", "{key:?}: {}", r.text)
+            }
             Sync => {
                 assert_eq!(r.status, StatusCode::OK, "{key:?}: {}", r.text);
                 assert!(
@@ -1013,7 +1026,14 @@ async fn zstack_routes_refuse_callers_without_the_right() {
             Async if route.path == "/zstack/v1/security-groups" => {
                 assert_eq!(poll(&app, &r, &mine).await.status, StatusCode::OK, "{key:?}")
             }
-            Async if route.method == Method::DELETE => assert_eq!(poll(&app, &r, &mine).await.text, "{}"),
+            // Deleting their group or rules: as if missing (ZStack answers success, `{}`).
+            Async
+                if route.method == Method::DELETE
+                    && !route.path.contains("/l3-networks/")
+                    && !route.path.ends_with("/nics") =>
+            {
+                assert_eq!(poll(&app, &r, &mine).await.text, "{}")
+            }
             Async => assert_eq!(poll(&app, &r, &mine).await.json()["error"]["code"], "SYS.1003", "{key:?}"),
             Poll => {
                 assert_eq!((r.status, r.text.as_str()), (StatusCode::NOT_FOUND, "the job has been expired"))

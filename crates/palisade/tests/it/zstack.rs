@@ -876,3 +876,113 @@ async fn the_python_sdks_rule_requests_are_answered_as_zstack_answers_them() {
     assert_eq!((done.status, done.text.as_str()), (StatusCode::OK, "{}"));
     assert_eq!(app.count("security_group_rules").await, 3, "nothing deleted, as in ZStack");
 }
+
+/// A server of `org` with one interface on `network` holding `address`; returns (server id,
+/// interface id), as ZStack uuids.
+async fn server(app: &TestApp, org: &str, name: &str, network: &str, address: &str) -> (String, String) {
+    let body = json!({"name": name, "interfaces": [{"network_id": network, "addresses": [address]}]});
+    let r = app.post(&format!("/api/v1/organizations/{org}/servers"), OPERATOR, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = |v: &Value| v.as_str().unwrap().replace('-', "");
+    (id(&r.body["server"]["id"]), id(&r.body["server"]["interfaces"][0]["id"]))
+}
+
+#[tokio::test]
+async fn l3_networks_and_vm_nics_are_attached_and_detached() {
+    let app = TestApp::spawn().await;
+    let (org, session) = signed_in(&app, "acme", "admin").await;
+    let network = app.network().await;
+    let l3 = network.replace('-', "");
+    let (vm, nic) = server(&app, &org, "vm1", &network, "203.0.113.10").await;
+    let (_, other_nic) = server(&app, &org, "vm2", &network, "203.0.113.11").await;
+    let g = create_group(&app, &session, json!({"name": "web"})).await;
+    let group = g["uuid"].as_str().unwrap().to_owned();
+    let call = |method: Method, path: String, body: Option<Value>| {
+        let (app, session) = (&app, session.clone());
+        async move {
+            let body = body.map(|b| b.to_string());
+            let r = zs(app, method, &path, Some(&session), Some(&job_id()), body.as_deref()).await;
+            poll(app, &r, &session).await
+        }
+    };
+    let l3_path = format!("/zstack/v1/security-groups/{group}/l3-networks/{l3}");
+    let nics_path = format!("/zstack/v1/security-groups/{group}/vm-instances/nics");
+    let candidates = || {
+        let (app, session, group) = (&app, session.clone(), group.clone());
+        async move {
+            let path = format!("/zstack/v1/security-groups/{group}/vm-instances/candidate-nics");
+            zs(app, Method::GET, &path, Some(&session), None, None).await.json()
+        }
+    };
+
+    // A NIC joins only a group attached to its network.
+    let r = call(Method::POST, nics_path.clone(), Some(json!({"params": {"vmNicUuids": [nic]}}))).await;
+    let (_, code, details) = error_of(&r);
+    assert_eq!(code, "SYS.1007");
+    assert_eq!(details, format!("VM nics[uuids:[{nic}]] are not on L3 networks that have been attached to the security group[uuid:{group}]"));
+    assert_eq!(candidates().await["inventories"], json!([]));
+
+    let attached = call(Method::POST, l3_path.clone(), None).await;
+    assert_eq!(attached.status, StatusCode::OK, "{}", attached.text);
+    assert_eq!(attached.json()["inventory"]["attachedL3NetworkUuids"], json!([l3]));
+    let again = call(Method::POST, l3_path.clone(), None).await;
+    assert_eq!(
+        error_of(&again),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SYS.1006".into(),
+            format!("security group[uuid:{group}] has attached to l3Network[uuid:{l3}], can't attach again")
+        )
+    );
+    let unknown = call(
+        Method::POST,
+        format!("/zstack/v1/security-groups/{group}/l3-networks/{}", "0".repeat(32)),
+        None,
+    )
+    .await;
+    assert_eq!(error_of(&unknown).1, "SYS.1003");
+
+    // Both NICs are candidates; one joins (answer {}), the other stays a candidate.
+    let listed = candidates().await;
+    let uuids: Vec<&str> =
+        listed["inventories"].as_array().unwrap().iter().map(|n| n["uuid"].as_str().unwrap()).collect();
+    assert_eq!(uuids, [nic.as_str(), other_nic.as_str()]);
+    assert_eq!(
+        listed["inventories"][0],
+        json!({"uuid": nic, "vmInstanceUuid": vm, "l3NetworkUuid": l3, "ip": "203.0.113.10", "ipVersion": 4, "deviceId": 0, "type": "VNIC"})
+    );
+    let added = call(Method::POST, nics_path.clone(), Some(json!({"params": {"vmNicUuids": [nic]}}))).await;
+    assert_eq!((added.status, added.text.as_str()), (StatusCode::OK, "{}"));
+    let missing =
+        call(Method::POST, nics_path.clone(), Some(json!({"params": {"vmNicUuids": ["0".repeat(32)]}})))
+            .await;
+    assert_eq!(error_of(&missing).1, "SYS.1003");
+    assert_eq!(candidates().await["inventories"].as_array().unwrap().len(), 1);
+    let refs =
+        zs(&app, Method::GET, "/zstack/v1/security-groups/vm-instances/nics", Some(&session), None, None)
+            .await
+            .json();
+    let r0 = &refs["inventories"][0];
+    assert_eq!(
+        (r0["vmNicUuid"].as_str(), r0["securityGroupUuid"].as_str(), r0["vmInstanceUuid"].as_str()),
+        (Some(nic.as_str()), Some(group.as_str()), Some(vm.as_str()))
+    );
+    let q = format!("/zstack/v1/security-groups/vm-instances/nics?q=vmNicUuid={other_nic}");
+    assert_eq!(zs(&app, Method::GET, &q, Some(&session), None, None).await.json()["inventories"], json!([]));
+
+    // The memberships are canonical: a Katapult-style replacement of the members keeps them.
+    assert_eq!(app.count("security_group_members").await, 2);
+
+    // Leaving: NICs not in the group are ignored; detaching the network also removes its NICs.
+    let removed = call(Method::DELETE, format!("{nics_path}?vmNicUuids={other_nic}"), None).await;
+    assert_eq!(removed.text, "{}");
+    assert_eq!(app.count("security_group_members").await, 2);
+    let detached = call(Method::DELETE, l3_path.clone(), None).await;
+    assert_eq!(detached.json()["inventory"]["attachedL3NetworkUuids"], json!([]));
+    assert_eq!(app.count("security_group_members").await, 0, "the NIC on it left too");
+    let again = call(Method::DELETE, l3_path, None).await;
+    assert_eq!(
+        error_of(&again).2,
+        format!("security group[uuid:{group}] has not attached to l3Network[uuid:{l3}], can't detach")
+    );
+}
