@@ -252,6 +252,14 @@ pub trait Writes: Reads {
         password: &PasswordDigest,
         session_password: &PasswordDigest,
     ) -> Result<()>;
+    /// Replaces a user's password: both digests (the clear password's and its SHA-512's).
+    async fn set_password(
+        &mut self,
+        grant: &Grant,
+        user: UserId,
+        password: &PasswordDigest,
+        session_password: &PasswordDigest,
+    ) -> Result<()>;
     /// Sets a user's session verifier (see [`UserCredentials::session_password`]).
     async fn set_session_password(
         &mut self,

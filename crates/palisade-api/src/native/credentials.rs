@@ -5,13 +5,14 @@ use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use palisade_core::id::{ApiTokenId, OrganizationId};
+use palisade_core::id::{ApiTokenId, OrganizationId, UserId};
 use palisade_core::service::{CreateApiToken, CreateUser};
 
 use super::error::{ErrorBody, NativeError};
 use super::extract::{path_id, NativeJson, NativePath, OperatorActor, PageQuery, Pagination};
 use super::wire::{
-    ApiTokenList, CreateApiTokenRequest, CreateUserRequest, CreatedApiTokenResponse, UserList, UserResponse,
+    ApiTokenList, ChangePasswordRequest, CreateApiTokenRequest, CreateUserRequest, CreatedApiTokenResponse,
+    UserList, UserResponse,
 };
 use crate::AppState;
 
@@ -118,4 +119,23 @@ pub async fn list_users(
     let page = s.core.list_users(&actor, org, page).await?;
     let pagination = (&page).into();
     Ok(Json(UserList { users: page.items.into_iter().map(Into::into).collect(), pagination }))
+}
+
+/// Change a user's password. The old password stops working at once, on every face (HTTP Basic
+/// and ZStack sign-in alike); sessions already open run until they expire.
+#[utoipa::path(put, path = "/organizations/{id}/users/{user_id}/password", tag = "credentials",
+    params(("id" = String, Path, description = "Organization id"), ("user_id" = String, Path, description = "User id")),
+    request_body = ChangePasswordRequest,
+    responses((status = 204), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn change_password(
+    State(s): State<AppState>,
+    OperatorActor(actor): OperatorActor,
+    NativePath((id, user_id)): NativePath<(String, String)>,
+    NativeJson(body): NativeJson<ChangePasswordRequest>,
+) -> Result<StatusCode> {
+    let org: OrganizationId = path_id(&id, OrganizationId::KIND)?;
+    let user: UserId = path_id(&user_id, UserId::KIND)?;
+    s.core.change_password(&actor, org, user, body.password).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

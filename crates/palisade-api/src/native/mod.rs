@@ -61,6 +61,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(credentials::create_token, credentials::list_tokens))
         .routes(routes!(credentials::revoke_token))
         .routes(routes!(credentials::create_user, credentials::list_users))
+        .routes(routes!(credentials::change_password))
         .routes(routes!(inventory::create_data_center, inventory::list_data_centers))
         .routes(routes!(inventory::get_data_center))
         .routes(routes!(inventory::create_network, inventory::list_networks))

@@ -197,6 +197,14 @@ pub struct CreateUserRequest {
     pub password: String,
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// 8 to 1024 characters; stored only as Argon2id hashes.
+    #[schema(value_type = Password)]
+    pub password: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
     pub id: Uuid,

@@ -213,10 +213,7 @@ impl Core {
         if !username_chars(&input.username) {
             v.push("username", ViolationCode::InvalidValue, "may contain only letters, digits and . _ @ -");
         }
-        let len = input.password.chars().count();
-        if !(8..=1024).contains(&len) {
-            v.push("password", ViolationCode::InvalidLength, "must have a length between 8 and 1024");
-        }
+        Self::check_password_length(&mut v, &input.password);
         v.finish()?;
         let digest = self.hash_password(&input.password).await?;
         // What ZStack clients send at sign-in: see `sessions`.
@@ -225,6 +222,32 @@ impl Core {
             User { id: UserId::random(), organization_id: org, username: input.username, created_at: now() };
         write_one!(self, in org, insert_user(&grant.within(org), &user, &digest, &session_digest))?;
         Ok(user)
+    }
+
+    /// Replaces a user's password (operator only): the Argon2id digests of the clear password
+    /// and of its SHA-512 hex (what ZStack clients sign in with) are both replaced, so the old
+    /// password stops working on every face at once.
+    pub async fn change_password(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        user: UserId,
+        password: String,
+    ) -> Result<()> {
+        let grant = actor.require_operator()?;
+        let mut v = Violations::new();
+        Self::check_password_length(&mut v, &password);
+        v.finish()?;
+        let digest = self.hash_password(&password).await?;
+        let session_digest = self.hash_password(&crate::secret::sha512_hex(&password)).await?;
+        write_one!(self, in org, set_password(&grant.within(org), user, &digest, &session_digest))
+    }
+
+    fn check_password_length(v: &mut Violations, password: &str) {
+        let len = password.chars().count();
+        if !(8..=1024).contains(&len) {
+            v.push("password", ViolationCode::InvalidLength, "must have a length between 8 and 1024");
+        }
     }
 
     pub async fn list_users(

@@ -353,6 +353,16 @@ impl Writes for WriteTx {
         tenancy::insert_user(self, user, password, session_password).await
     }
 
+    async fn set_password(
+        &mut self,
+        grant: &Grant,
+        user: UserId,
+        password: &PasswordDigest,
+        session_password: &PasswordDigest,
+    ) -> Result<()> {
+        tenancy::set_password(self, grant.organization_id(), user, password, session_password).await
+    }
+
     async fn set_session_password(
         &mut self,
         grant: &Grant,

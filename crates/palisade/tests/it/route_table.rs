@@ -167,6 +167,13 @@ fn expected() -> Table {
     add("native", "GET", "/api/v1/organizations/{id}/users", Operator, None);
     add(
         "native",
+        "PUT",
+        "/api/v1/organizations/{id}/users/{user_id}/password",
+        Operator,
+        Some(json!({"password": "password2"})),
+    );
+    add(
+        "native",
         "POST",
         "/api/v1/data_centers",
         Operator,
@@ -584,6 +591,7 @@ fn fill(path: &str, t: &Tenant, dc: &str) -> String {
     path.replace("{id}", &t.id)
         .replace("{server_id}", &t.server)
         .replace("{token_id}", &nil)
+        .replace("{user_id}", &nil)
         .replace("{ip_id}", &nil)
         .replace("{role_id}", &t.role)
         .replace("{host_id}", &t.host)

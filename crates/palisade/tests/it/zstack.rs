@@ -986,3 +986,47 @@ async fn l3_networks_and_vm_nics_are_attached_and_detached() {
         format!("security group[uuid:{group}] has not attached to l3Network[uuid:{l3}], can't detach")
     );
 }
+
+/// The native password change replaces both verifiers: the old password stops working for
+/// HTTP Basic and for ZStack sign-in at once, the new one works for both.
+#[tokio::test]
+async fn a_changed_password_signs_in_everywhere() {
+    let app = TestApp::spawn().await;
+    let org = app.org("acme").await;
+    let r = app
+        .post(
+            &format!("/api/v1/organizations/{org}/users"),
+            OPERATOR,
+            json!({"username": "alice", "password": "password"}),
+        )
+        .await;
+    let user = r.body["user"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/organizations/{org}/users/{user}/password");
+    let r = app.request(Method::PUT, &path, Some(OPERATOR), Some(json!({"password": "correct-horse"}))).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let r = app.request(Method::PUT, &path, Some(OPERATOR), Some(json!({"password": "short"}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let missing = format!("/api/v1/organizations/{org}/users/{}/password", uuid::Uuid::nil());
+    let r =
+        app.request(Method::PUT, &missing, Some(OPERATOR), Some(json!({"password": "correct-horse"}))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+
+    let sign_in = |password: &str| {
+        let body =
+            json!({"logInByAccount": {"accountName": "alice", "password": sha512_hex(password)}}).to_string();
+        let app = &app;
+        async move { zs(app, Method::PUT, "/zstack/v1/accounts/login", None, None, Some(&body)).await.status }
+    };
+    assert_eq!(sign_in("password").await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(sign_in("correct-horse").await, StatusCode::OK);
+    let basic = |password: &str| {
+        let header = crate::support::basic("alice", password);
+        let app = &app;
+        async move {
+            let url = format!("{}/accounts/acme/os-security-groups", app.base);
+            app.client.get(url).header("Authorization", header).send().await.unwrap().status()
+        }
+    };
+    assert_eq!(basic("password").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(basic("correct-horse").await, StatusCode::OK);
+}
