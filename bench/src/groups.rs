@@ -74,6 +74,7 @@ async fn one(backend: Backend, groups: usize) -> anyhow::Result<()> {
             action: Action::Allow,
             protocol: Protocol::Tcp,
             ports: vec![PortRange { from: 22, to: 22 }],
+            icmp: None,
             priority: Some(0),
             remotes: vec![Remote::Cidr(format!("10.{}.{}.0/24", i / 256, i % 256))],
             description: None,

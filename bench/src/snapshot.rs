@@ -300,6 +300,7 @@ async fn seed(
                     action: Action::Allow,
                     protocol: Protocol::Tcp,
                     ports: vec![PortRange { from: port(r), to: port(r) }],
+                    icmp: None,
                     priority: None,
                     remotes: match r % 4 {
                         0 => vec![Remote::Cidr(format!("10.{}.{}.0/24", i % 256, r % 256))],

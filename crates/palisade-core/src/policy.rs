@@ -378,6 +378,13 @@ impl Remote {
     }
 }
 
+/// The ICMP (or ICMPv6) messages a rule matches: one type, and one code of it or every code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IcmpMatch {
+    pub icmp_type: u8,
+    pub code: Option<u8>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub id: RuleId,
@@ -387,6 +394,8 @@ pub struct Rule {
     pub protocol: Protocol,
     /// Empty: every port (or the protocol has none).
     pub ports: Vec<PortRange>,
+    /// ICMP rules only: the messages matched; `None`: every ICMP message.
+    pub icmp: Option<IcmpMatch>,
     /// Lower first; `None` sorts after every number, in creation order.
     pub priority: Option<i32>,
     /// Empty: nothing matches (a rule without targets admits no traffic).
@@ -414,6 +423,10 @@ impl Rule {
             action: patch.action.unwrap_or(self.action),
             protocol: patch.protocol.unwrap_or(self.protocol),
             ports: patch.ports.clone().unwrap_or_else(|| self.ports.clone()),
+            // A face that changes the protocol away from ICMP cannot keep an ICMP type.
+            icmp: self.icmp.filter(|_| {
+                matches!(patch.protocol.unwrap_or(self.protocol), Protocol::Icmp | Protocol::Icmpv6)
+            }),
             priority: patch.priority.unwrap_or(self.priority),
             remotes: patch.remotes.clone().unwrap_or_else(|| self.remotes.clone()),
             description: patch.description.clone().unwrap_or_else(|| self.description.clone()),

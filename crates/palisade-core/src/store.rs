@@ -267,7 +267,15 @@ pub trait Writes: Reads {
         user: UserId,
         digest: &PasswordDigest,
     ) -> Result<()>;
-    async fn insert_session(&mut self, grant: &Grant, session: &Session, id_hash: &SecretHash) -> Result<()>;
+    /// Inserts a session unless its user has `limit` sessions that have not expired at
+    /// `session.created_at` ([`Error::Conflict`] then).
+    async fn insert_session(
+        &mut self,
+        grant: &Grant,
+        session: &Session,
+        id_hash: &SecretHash,
+        limit: u32,
+    ) -> Result<()>;
     /// Ends the session whose id has this SHA-256; holding the id is the authority. Whether one
     /// was ended.
     async fn delete_session(&mut self, id_hash: &SecretHash) -> Result<bool>;

@@ -5,7 +5,8 @@
 //! `palisade-store-postgres/` at commit cb57306); a changed byte fails here, not at a
 //! customer's start-up. New schema changes go in new migrations, listed here once released
 //! (since issue 12: 0006, policy revisions; 0007, typed rules; 0008, list indexes; issue 13: 0009,
-//! sessions, jobs and ZStack's group state; 0010, network and interface members).
+//! sessions, jobs and ZStack's group state; 0010, network and interface members;
+//! 0011, rules' ICMP types).
 
 use sqlx::migrate::Migrator;
 
@@ -60,6 +61,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "member_kinds",
         "c3d4b80af885203c3bab807b68ae44c699ea33dc8aedb88a8f43377a1d4b01f915753f843415c08a788016d90c2fea04",
     ),
+    (
+        11,
+        "icmp_types",
+        "6a9e672f9a5b83939db1866a307fdb235e7b5522fd1b5297a94f704361a716b436afdda5b61b2472abc519d3fcd4057f",
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -112,6 +118,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         10,
         "member_kinds",
         "127449acfb1a96efa199136dc0e2c33673fcec122169cb8b22dc2606c597ce08cdb953aabd47a443b34e03ceb8977b75",
+    ),
+    (
+        11,
+        "icmp_types",
+        "f36f20fab28af43bae706c9668a11c74aad0550e00197a3ed11f5330246cd2ce41c0fbf0b761f29466d65b7996913e44",
     ),
 ];
 

@@ -769,6 +769,7 @@ pub fn rule(group: SecurityGroupId, direction: Direction, ports: &str) -> Rule {
         action: Action::Allow,
         protocol: Protocol::Tcp,
         ports: port_ranges(ports),
+        icmp: None,
         priority: None,
         remotes: vec![Remote::AnyIpv4, Remote::Cidr("10.0.0.1/24".into())],
         description: Some("SSH".into()),

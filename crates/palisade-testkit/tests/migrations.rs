@@ -330,6 +330,7 @@ async fn old_remotes_and_ports_become_typed_rows(backend: Backend) {
             action: Action::Allow,
             protocol: Protocol::Tcp,
             ports: port_ranges(ports),
+            icmp: None,
             priority: None,
             remotes,
             description: None,

@@ -157,6 +157,12 @@ struct ServeArgs {
     #[arg(long, env = "PALISADE_JOB_RETENTION_SECONDS", default_value_t = 10_800,
           value_parser = clap::value_parser!(u64).range(1..))]
     job_retention_seconds: u64,
+
+    /// Most unexpired sessions one user may hold; a further sign-in is refused (ZStack's
+    /// `ID.1006`) until one ends or expires.
+    #[arg(long, env = "PALISADE_SESSIONS_PER_USER", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    sessions_per_user: u32,
 }
 
 #[tokio::main]
@@ -221,6 +227,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             auth,
             session_lifetime: Duration::from_secs(args.session_lifetime_seconds),
             job_retention: Duration::from_secs(args.job_retention_seconds),
+            sessions_per_user: args.sessions_per_user,
         },
     };
     let (app, startup) = Application::build(config).await?;

@@ -260,6 +260,7 @@ async fn parse(
                 action: Action::Allow,
                 protocol,
                 ports,
+                icmp: None,
                 priority: None,
                 remotes: vec![Remote::Hosts { role, tags }],
                 description,

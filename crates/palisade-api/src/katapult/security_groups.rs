@@ -358,6 +358,7 @@ pub async fn create_rule(ctx: Ctx<'_>) -> Result<Response> {
         action: action(act),
         protocol: protocol(proto),
         ports: port_ranges(&port_text)?,
+        icmp: None,
         priority: None,
         remotes: remotes(&targets)?,
         description: notes,

@@ -52,6 +52,7 @@ pub async fn log_in(
     let opened = match s.core.open_session(name, password, source).await {
         Ok(opened) => opened,
         Err(Error::Unauthenticated(_)) => return Err(ZStackError::SignIn),
+        Err(Error::Conflict(details)) => return Err(ZStackError::TooManySessions(details)),
         Err(other) => return Err(other.into()),
     };
     let session = &opened.session;

@@ -36,6 +36,8 @@ pub enum ZStackError {
     Api(Error),
     /// A failed sign-in (`ID.1000`).
     SignIn,
+    /// A sign-in beyond the user's open sessions (`ID.1006`).
+    TooManySessions(String),
 }
 
 impl From<Error> for ZStackError {
@@ -160,17 +162,19 @@ impl IntoResponse for ZStackError {
                 crate::frame::retry_after(&error, response)
             }
             ZStackError::SignIn => {
-                let body = ErrorBody {
-                    error: ErrorCode {
-                        code: "ID.1000",
-                        description: "Unable to authenticate a user",
-                        details: "wrong account name or password".into(),
-                    },
-                };
-                json(StatusCode::SERVICE_UNAVAILABLE, serde_json::to_string(&body).unwrap_or_default())
+                coded("ID.1000", "Unable to authenticate a user", "wrong account name or password".into())
+            }
+            ZStackError::TooManySessions(details) => {
+                coded("ID.1006", "The number of sessions of the user exceeds the limit", details)
             }
         }
     }
+}
+
+/// A `503` with an error code of ZStack's identity module.
+fn coded(code: &'static str, description: &'static str, details: String) -> Response {
+    let body = ErrorBody { error: ErrorCode { code, description, details } };
+    json(StatusCode::SERVICE_UNAVAILABLE, serde_json::to_string(&body).unwrap_or_default())
 }
 
 /// A core error raised outside a handler (limits, readiness, unknown routes) on a ZStack path.

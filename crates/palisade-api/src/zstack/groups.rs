@@ -134,6 +134,7 @@ pub fn default_rules(id: SecurityGroupId) -> Vec<CreateRule> {
         action: Action::Allow,
         protocol: Protocol::Any,
         ports: Vec::new(),
+        icmp: None,
         priority: None,
         remotes: vec![Remote::Group(id)],
         description: None,

@@ -7,21 +7,24 @@
 //!
 //! - `Ingress`/`Egress` → inbound/outbound; `ALL` → any protocol; `TCP`/`UDP` with the port
 //!   range (`0-65535` is every port; a range from 0 starts at 1, as no packet has port 0);
-//!   `ICMP` → ICMP (IPv4) or ICMPv6 (`ipVersion` 6), any type;
+//!   `ICMP` → ICMP (IPv4) or ICMPv6 (`ipVersion` 6), `startPort` the type and `endPort` the
+//!   code (`-1`: every one);
 //! - `allowedCidr` → the remote (`0.0.0.0/0`, `::/0`: every address of the family); with
 //!   remote groups, each group is the remote.
 //!
-//! Not expressible in the canonical model, so refused with `SYS.1007` saying so: a specific
-//! ICMP type or code (ZStack: `startPort`/`endPort` of an ICMP rule; only `-1`, any, is taken),
-//! and an `allowedCidr` narrower than the whole family together with remote groups (ZStack
-//! matches both at once).
+//! Not expressible in the canonical model, so refused with `SYS.1007` saying so: an
+//! `allowedCidr` narrower than the whole family together with remote groups (ZStack matches
+//! both at once). ZStack also turns a reversed range round for ICMP, swapping type and code;
+//! Palisade does so for TCP and UDP only.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use palisade_core::error::ViolationCode;
 use palisade_core::id::{RuleId, SecurityGroupId};
-use palisade_core::policy::{Action, Direction, GroupKind, IpVersion, PortRange, Protocol, Remote};
+use palisade_core::policy::{
+    Action, Direction, GroupKind, IcmpMatch, IpVersion, PortRange, Protocol, Remote,
+};
 use palisade_core::service::{CreateRule, GroupRules, Job};
 use palisade_core::Error;
 use serde_json::{Map, Value};
@@ -180,15 +183,12 @@ fn check(mut ao: RuleAo, group_version: IpVersion) -> Result<RuleAo, Error> {
             group_version.number()
         )));
     }
-    if protocol == "ICMP" && (ao.start != Some(-1) || ao.end != Some(-1)) {
-        return Err(argerr(format!(
-            "ICMP types and codes are not supported by Palisade: give startPort -1 (any ICMP). rule dump: {}",
-            dump(&ao)
-        )));
+    // A reversed port range is turned round (for ICMP the two are a type and a code).
+    if protocol == "TCP" || protocol == "UDP" {
+        let (start, end) = (ao.start.unwrap_or(0), ao.end.unwrap_or(0));
+        ao.start = Some(start.min(end));
+        ao.end = Some(start.max(end));
     }
-    let (start, end) = (ao.start.unwrap_or(-1), ao.end.unwrap_or(-1));
-    ao.start = Some(start.min(end));
-    ao.end = Some(start.max(end));
     Ok(ao)
 }
 
@@ -240,6 +240,14 @@ fn canonical(ao: &RuleAo, group: Option<SecurityGroupId>) -> Result<CreateRule, 
         Some("ICMP") => (Protocol::Icmp, Vec::new()),
         _ => (Protocol::Any, Vec::new()),
     };
+    // ICMP: `startPort` is the type and `endPort` the code, -1 meaning every one.
+    let icmp = match (ao.protocol.as_deref(), ao.start, ao.end) {
+        (Some("ICMP"), Some(kind), code) if kind >= 0 => Some(IcmpMatch {
+            icmp_type: u8::try_from(kind).unwrap_or(u8::MAX),
+            code: code.filter(|c| *c >= 0).map(|c| u8::try_from(c).unwrap_or(u8::MAX)),
+        }),
+        _ => None,
+    };
     Ok(CreateRule {
         direction: if ao.kind.as_deref() == Some("Egress") {
             Direction::Outbound
@@ -249,6 +257,7 @@ fn canonical(ao: &RuleAo, group: Option<SecurityGroupId>) -> Result<CreateRule, 
         action: Action::Allow,
         protocol,
         ports,
+        icmp,
         priority: None,
         remotes: vec![remote],
         description: None,

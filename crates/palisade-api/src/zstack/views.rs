@@ -68,7 +68,11 @@ pub fn rule(group: &SecurityGroup, rule: &Rule) -> Option<Obj> {
             let name = if rule.protocol == Protocol::Tcp { "TCP" } else { "UDP" };
             (name, range.map_or((0, 65535), |r| (i64::from(r.from), i64::from(r.to))))
         }
-        (Protocol::Icmp | Protocol::Icmpv6, None) => ("ICMP", (-1, -1)),
+        (Protocol::Icmp | Protocol::Icmpv6, None) => {
+            let (kind, code) =
+                rule.icmp.map_or((-1, -1), |i| (i64::from(i.icmp_type), i.code.map_or(-1, i64::from)));
+            ("ICMP", (kind, code))
+        }
         _ => return None,
     };
     let group_version = ip_version(group);

@@ -70,6 +70,10 @@ pub struct CoreSettings {
     /// How long an asynchronous call's answer is kept for its poll (ZStack's
     /// `rest/completedApi.expiredPeriod`).
     pub job_retention: std::time::Duration,
+    /// Most unexpired sessions one user may hold (ZStack's `session.maxConcurrent`): sign-ins are
+    /// cheap once a password is in the verification cache, so without a bound one user could
+    /// fill the sessions table.
+    pub sessions_per_user: u32,
 }
 
 impl Default for CoreSettings {
@@ -79,6 +83,7 @@ impl Default for CoreSettings {
             auth: AuthSettings::default(),
             session_lifetime: std::time::Duration::from_secs(7200),
             job_retention: std::time::Duration::from_secs(10_800),
+            sessions_per_user: 500,
         }
     }
 }

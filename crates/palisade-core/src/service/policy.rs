@@ -26,8 +26,8 @@ use crate::model::now;
 use crate::page::{Page, PageRequest};
 use crate::policy::Tag;
 use crate::policy::{
-    Action as RuleAction, Annotation, Direction, GroupFilter, GroupKind, IpVersion, Member, PortRange,
-    Protocol, Remote, Rule, RulePatch, SecurityGroup, SecurityGroupPatch, ServerGroup,
+    Action as RuleAction, Annotation, Direction, GroupFilter, GroupKind, IcmpMatch, IpVersion, Member,
+    PortRange, Protocol, Remote, Rule, RulePatch, SecurityGroup, SecurityGroupPatch, ServerGroup,
 };
 use crate::store::{Reads, Writes};
 use crate::validate::Violations;
@@ -65,6 +65,8 @@ pub struct CreateRule {
     pub action: RuleAction,
     pub protocol: Protocol,
     pub ports: Vec<PortRange>,
+    /// See [`Rule::icmp`].
+    pub icmp: Option<IcmpMatch>,
     pub priority: Option<i32>,
     pub remotes: Vec<Remote>,
     pub description: Option<String>,
@@ -223,6 +225,13 @@ impl Core {
                 format!("{at}ports"),
                 ViolationCode::InvalidValue,
                 format!("cannot be set with {}", protocol_name(rule.protocol)),
+            );
+        }
+        if rule.icmp.is_some() && !matches!(rule.protocol, Protocol::Icmp | Protocol::Icmpv6) {
+            v.push(
+                format!("{at}icmp"),
+                ViolationCode::InvalidValue,
+                "an ICMP type applies to ICMP rules only",
             );
         }
         if let Some(d) = &rule.description {
@@ -402,6 +411,7 @@ impl Core {
                 action: input.action,
                 protocol: input.protocol,
                 ports: input.ports,
+                icmp: input.icmp,
                 priority: input.priority,
                 remotes: input.remotes,
                 description: input.description,
@@ -633,6 +643,7 @@ impl Core {
             action: input.action,
             protocol: input.protocol,
             ports: input.ports,
+            icmp: input.icmp,
             priority: input.priority,
             remotes: input.remotes,
             description: input.description,
@@ -771,8 +782,8 @@ impl Core {
         if refuse_existing {
             let existing = tx.list_rules(group.id, PageRequest::all()).await?.items;
             let same = |a: &Rule, b: &Rule| {
-                (a.direction, a.action, a.protocol, &a.ports, &a.remotes)
-                    == (b.direction, b.action, b.protocol, &b.ports, &b.remotes)
+                (a.direction, a.action, a.protocol, &a.ports, a.icmp, &a.remotes)
+                    == (b.direction, b.action, b.protocol, &b.ports, b.icmp, &b.remotes)
             };
             let mut v = Violations::new();
             for (i, rule) in rules.iter().enumerate() {

@@ -52,7 +52,10 @@ impl<T> std::fmt::Debug for Job<'_, T> {
 impl Core {
     /// Opens a session for `username`, whose password the client sent as its SHA-512 hex. A wrong
     /// password (or a user without a session verifier yet) counts as a failure of `source` and of
-    /// `username`, and costs the same Argon2id as a right one.
+    /// `username`, and costs the same Argon2id as a right one. A user holds at most
+    /// [`CoreSettings::sessions_per_user`] unexpired sessions ([`Error::Conflict`] beyond).
+    ///
+    /// [`CoreSettings::sessions_per_user`]: super::CoreSettings::sessions_per_user
     pub async fn open_session(
         &self,
         username: &str,
@@ -73,7 +76,8 @@ impl Core {
         };
         let (secret, hash) = new_session_secret();
         let mut tx = self.write().await?;
-        tx.insert_session(&Grant::new(user.organization_id), &session, &hash).await?;
+        let limit = self.settings.sessions_per_user;
+        tx.insert_session(&Grant::new(user.organization_id), &session, &hash, limit).await?;
         tx.commit().await?;
         Ok(NewSession { secret, session })
     }

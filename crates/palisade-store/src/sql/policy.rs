@@ -8,8 +8,8 @@ use palisade_core::id::{
     InterfaceId, NetworkId, OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId,
 };
 use palisade_core::policy::{
-    allow_all_violation, Action, Annotation, Direction, GroupFilter, GroupKind, IpVersion, Member, Protocol,
-    Rule, SecurityGroup, SecurityGroupPatch, ServerGroup, Tag,
+    allow_all_violation, Action, Annotation, Direction, GroupFilter, GroupKind, IcmpMatch, IpVersion, Member,
+    Protocol, Rule, SecurityGroup, SecurityGroupPatch, ServerGroup, Tag,
 };
 use palisade_core::{Page, PageRequest};
 use time::OffsetDateTime;
@@ -198,6 +198,15 @@ fn rule_from(row: &db::Row) -> Result<Rule> {
         action: Action::parse(&action).ok_or_else(|| Error::internal("stored action"))?,
         protocol: Protocol::parse(&protocol).ok_or_else(|| Error::internal("stored protocol"))?,
         ports: Vec::new(),
+        icmp: match get::<Option<i16>>(row, "icmp_type")? {
+            None => None,
+            Some(t) => Some(IcmpMatch {
+                icmp_type: u8::try_from(t).map_err(|_| Error::internal("stored icmp type"))?,
+                code: get::<Option<i16>>(row, "icmp_code")?
+                    .map(|c| u8::try_from(c).map_err(|_| Error::internal("stored icmp code")))
+                    .transpose()?,
+            }),
+        },
         priority: get(row, "priority")?,
         remotes: Vec::new(),
         description: get(row, "description")?,
@@ -222,9 +231,9 @@ async fn check_direction(conn: &mut db::Conn, rule: &Rule) -> Result<()> {
     Ok(())
 }
 
-/// Binds `$1`..`$5`: what a rule's row says (direction, action, protocol, priority,
-/// description), as both inserting and replacing write it; its remotes and ports are rows of
-/// their own (`super::rules`).
+/// Binds `$1`..`$7`: what a rule's row says (direction, action, protocol, priority,
+/// description, ICMP type and code), as both inserting and replacing write it; its remotes and
+/// ports are rows of their own (`super::rules`).
 fn bind_rule<'q>(query: db::Query<'q>, rule: &'q Rule) -> db::Query<'q> {
     query
         .bind(rule.direction.as_str())
@@ -232,6 +241,8 @@ fn bind_rule<'q>(query: db::Query<'q>, rule: &'q Rule) -> db::Query<'q> {
         .bind(rule.protocol.as_text())
         .bind(rule.priority)
         .bind(rule.description.as_deref())
+        .bind(rule.icmp.map(|i| i16::from(i.icmp_type)))
+        .bind(rule.icmp.and_then(|i| i.code).map(i16::from))
 }
 
 /// Inserts one rule row and numbers it (no checks); its remotes and ports are the caller's to
@@ -239,8 +250,8 @@ fn bind_rule<'q>(query: db::Query<'q>, rule: &'q Rule) -> db::Query<'q> {
 async fn insert_rule_row(conn: &mut db::Conn, rule: &Rule) -> Result<()> {
     let insert = sqlx::query(
         "INSERT INTO security_group_rules (direction, action, protocol, priority, description,
-                                           id, group_id, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                           icmp_type, icmp_code, id, group_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     );
     bind_rule(insert, rule)
         .bind(rule.id.as_uuid())
@@ -538,8 +549,8 @@ pub(crate) async fn replace_rule(conn: &mut db::Conn, rule: &Rule) -> Result<()>
     check_direction(conn, rule).await?;
     let update = sqlx::query(
         "UPDATE security_group_rules SET direction = $1, action = $2, protocol = $3, priority = $4,
-                description = $5
-         WHERE id = $6",
+                description = $5, icmp_type = $6, icmp_code = $7
+         WHERE id = $8",
     );
     let update = bind_rule(update, rule).bind(rule.id.as_uuid());
     found(execute(conn, update).await?, RuleId::KIND)?;

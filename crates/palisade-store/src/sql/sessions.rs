@@ -9,13 +9,31 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::rows::{self, get, ORG_COLUMNS};
-use super::{constraint_error, db, execute, fetch_optional, Unique};
+use super::{constraint_error, db, execute, fetch_optional, lock_row, Unique};
 
+/// Inserts a session unless its user has `limit` unexpired ones. The user's row is locked first
+/// (where rows lock; SQLite's writer holds the database), so concurrent sign-ins of one user
+/// count one another.
 pub(crate) async fn insert_session(
     conn: &mut db::Conn,
     session: &Session,
     id_hash: &SecretHash,
+    limit: u32,
 ) -> Result<()> {
+    let user = session.user_id.as_uuid();
+    lock_row(conn, "users", user).await?;
+    let open = "SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND expires_at > $2";
+    let open: i64 = sqlx::query_scalar(open)
+        .bind(user)
+        .bind(db::time(session.created_at))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db::db_error)?;
+    if open >= i64::from(limit) {
+        return Err(Error::Conflict(format!(
+            "the user has {open} open sessions, the most allowed is {limit}"
+        )));
+    }
     sqlx::query(
         "INSERT INTO sessions (id_sha256, user_id, organization_id, created_at, expires_at)
          SELECT $1, id, organization_id, $3, $4 FROM users WHERE id = $2 AND organization_id = $5",

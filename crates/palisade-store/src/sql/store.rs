@@ -372,9 +372,15 @@ impl Writes for WriteTx {
         tenancy::set_session_password(self, grant.organization_id(), user, digest).await
     }
 
-    async fn insert_session(&mut self, grant: &Grant, session: &Session, id_hash: &SecretHash) -> Result<()> {
+    async fn insert_session(
+        &mut self,
+        grant: &Grant,
+        session: &Session,
+        id_hash: &SecretHash,
+        limit: u32,
+    ) -> Result<()> {
         within(grant, session.organization_id, "user")?;
-        sessions::insert_session(self, session, id_hash).await
+        sessions::insert_session(self, session, id_hash, limit).await
     }
 
     async fn delete_session(&mut self, id_hash: &SecretHash) -> Result<bool> {

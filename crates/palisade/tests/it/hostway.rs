@@ -1143,6 +1143,7 @@ async fn the_group_list_pages_like_the_rules_list() {
                 action: Action::Allow,
                 protocol: Protocol::Tcp,
                 ports: vec![PortRange { from: 1000 + p, to: 1000 + p }],
+                icmp: None,
                 priority: Some(0),
                 remotes: vec![Remote::Cidr("0.0.0.0/0".into())],
                 description: None,

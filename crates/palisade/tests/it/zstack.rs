@@ -868,9 +868,9 @@ async fn the_python_sdks_rule_requests_are_answered_as_zstack_answers_them() {
     let r = zs(&app, Method::POST, &path, Some(&session), Some(&job_id()), Some(body)).await;
     let inv = poll(&app, &r, &session).await.json()["inventory"].clone();
     let rule = inv["rules"][2]["uuid"].as_str().unwrap().to_owned();
-    // DeleteSecurityGroupRuleAction: `ruleUuids=['<uuid>']&sessionId=…` (percent-encoded on the
+    // DeleteSecurityGroupRuleAction: `sessionId=…&ruleUuids=[u'<uuid>']` (percent-encoded on the
     // wire by the HTTP library).
-    let path = format!("/zstack/v1/security-groups/rules?ruleUuids=%5B%27{rule}%27%5D&sessionId={session}");
+    let path = format!("/zstack/v1/security-groups/rules?sessionId={session}&ruleUuids=%5Bu%27{rule}%27%5D");
     let r = zs(&app, Method::DELETE, &path, Some(&session), Some(&job_id()), None).await;
     let done = poll(&app, &r, &session).await;
     assert_eq!((done.status, done.text.as_str()), (StatusCode::OK, "{}"));
@@ -1029,4 +1029,67 @@ async fn a_changed_password_signs_in_everywhere() {
     };
     assert_eq!(basic("password").await, StatusCode::UNAUTHORIZED);
     assert_eq!(basic("correct-horse").await, StatusCode::OK);
+}
+
+/// ICMP rules carry their type in `startPort` and their code in `endPort` (`-1`: every one);
+/// the canonical rule keeps them, and they read back as sent.
+#[tokio::test]
+async fn icmp_rules_keep_their_type_and_code() {
+    let app = TestApp::spawn().await;
+    let (_, session) = signed_in(&app, "acme", "admin").await;
+    let group = create_group(&app, &session, json!({"name": "web"})).await;
+    let group = group["uuid"].as_str().unwrap().to_owned();
+    let rules = json!([
+        {"type": "Ingress", "protocol": "ICMP", "startPort": 8, "endPort": 0},
+        {"type": "Ingress", "protocol": "ICMP", "startPort": 3},
+        {"type": "Egress", "protocol": "ICMP", "startPort": -1, "endPort": -1},
+    ]);
+    let done = add_rules(&app, &session, &group, json!({"rules": rules})).await;
+    let inv = done.json()["inventory"].clone();
+    let icmp: Vec<Value> = inv["rules"].as_array().unwrap()[2..]
+        .iter()
+        .map(|r| json!([r["type"], r["protocol"], r["startPort"], r["endPort"]]))
+        .collect();
+    assert_eq!(
+        icmp,
+        vec![
+            json!(["Ingress", "ICMP", 8, 0]),
+            json!(["Ingress", "ICMP", 3, 3]),
+            json!(["Egress", "ICMP", -1, -1])
+        ]
+    );
+    // The same type with another code is another rule; the same one again is refused.
+    let done = add_rules(
+        &app,
+        &session,
+        &group,
+        json!({"rules": [{"type": "Ingress", "protocol": "ICMP", "startPort": 8, "endPort": 1}]}),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    let done = add_rules(
+        &app,
+        &session,
+        &group,
+        json!({"rules": [{"type": "Ingress", "protocol": "ICMP", "startPort": 8, "endPort": 0}]}),
+    )
+    .await;
+    assert!(error_of(&done).2.starts_with("rule exist."), "{}", done.text);
+}
+
+/// A user holds a bounded number of open sessions (ZStack's `session.maxConcurrent`,
+/// `ID.1006`); ending one makes room.
+#[tokio::test]
+async fn a_user_holds_a_bounded_number_of_sessions() {
+    let app = TestApp::spawn_tuned(|c| c.core.sessions_per_user = 2).await;
+    let (_, first) = signed_in(&app, "acme", "admin").await;
+    log_in(&app, "admin", "password").await;
+    let body =
+        json!({"logInByAccount": {"accountName": "admin", "password": sha512_hex("password")}}).to_string();
+    let r = zs(&app, Method::PUT, "/zstack/v1/accounts/login", None, None, Some(&body)).await;
+    let (status, code, details) = error_of(&r);
+    assert_eq!((status, code.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "ID.1006"));
+    assert_eq!(details, "the user has 2 open sessions, the most allowed is 2");
+    zs(&app, Method::DELETE, &format!("/zstack/v1/accounts/sessions/{first}"), None, None, None).await;
+    log_in(&app, "admin", "password").await;
 }

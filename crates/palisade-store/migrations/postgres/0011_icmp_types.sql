@@ -1,0 +1,5 @@
+-- A rule's ICMP type and code (issue 13: ZStack's ICMP rules name them in startPort/endPort).
+-- NULL type: every ICMP message; NULL code: every code of the type.
+ALTER TABLE security_group_rules
+    ADD COLUMN icmp_type smallint CHECK (icmp_type BETWEEN 0 AND 255),
+    ADD COLUMN icmp_code smallint CHECK (icmp_code BETWEEN 0 AND 255);
