@@ -1093,3 +1093,36 @@ async fn a_user_holds_a_bounded_number_of_sessions() {
     zs(&app, Method::DELETE, &format!("/zstack/v1/accounts/sessions/{first}"), None, None, None).await;
     log_in(&app, "admin", "password").await;
 }
+
+/// The poll `location` is the URL the client used: the request's `Host`, or what a trusted
+/// proxy forwarded (`X-Forwarded-Proto`/`-Host`), or the configured public URL. Forwarded
+/// headers from anyone else are the client's own claims and are not believed.
+#[tokio::test]
+async fn the_location_is_the_url_the_client_used() {
+    async fn location(app: &TestApp, session: String) -> String {
+        let forwarded = [
+            ("host", "internal:8080"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "zstack.example.com"),
+        ];
+        let mut req = app
+            .client
+            .post(format!("{}/zstack/v1/security-groups", app.base))
+            .header("Authorization", format!("OAuth {session}"))
+            .body(format!(r#"{{"params":{{"name":"g{}"}}}}"#, job_id()));
+        for (name, value) in forwarded {
+            req = req.header(name, value);
+        }
+        let body: Value = req.send().await.unwrap().json().await.unwrap();
+        body["location"].as_str().unwrap().rsplit_once("/api-jobs/").unwrap().0.to_owned()
+    }
+    let app = TestApp::spawn().await;
+    let (_, session) = signed_in(&app, "acme", "admin").await;
+    assert_eq!(location(&app, session).await, "http://internal:8080/zstack/v1");
+    let app = TestApp::spawn_tuned(|c| c.api.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await;
+    let (_, session) = signed_in(&app, "acme", "admin").await;
+    assert_eq!(location(&app, session).await, "https://zstack.example.com/zstack/v1");
+    let app = TestApp::spawn_tuned(|c| c.api.public_url = Some("https://cloud.example.net".into())).await;
+    let (_, session) = signed_in(&app, "acme", "admin").await;
+    assert_eq!(location(&app, session).await, "https://cloud.example.net/zstack/v1");
+}
