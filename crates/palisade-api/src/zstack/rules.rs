@@ -12,6 +12,10 @@
 //! - `allowedCidr` → the remote (`0.0.0.0/0`, `::/0`: every address of the family); with
 //!   remote groups, each group is the remote.
 //!
+//! What newer SDKs (4.7.21+) send is taken too: `action` (`DROP` is a deny rule, shown with
+//! `"action": "DROP"`), one range of `dstPortRange`, one CIDR of `srcIpRange`/`dstIpRange`, a
+//! rule's own `remoteSecurityGroupUuid`, `description`.
+//!
 //! Not expressible in the canonical model, so refused with `SYS.1007` saying so: an
 //! `allowedCidr` narrower than the whole family together with remote groups (ZStack matches
 //! both at once). ZStack also turns a reversed range round for ICMP, swapping type and code;
@@ -66,6 +70,19 @@ struct RuleAo {
     end: Option<i64>,
     protocol: Option<String>,
     cidr: Option<String>,
+    /// What newer SDKs (4.7.21+) send besides: `action`, `dstPortRange`, `srcIpRange` /
+    /// `dstIpRange`, a per-rule `remoteSecurityGroupUuid`, `description`.
+    newer: Newer,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Newer {
+    action: Option<String>,
+    dst_port_range: Option<String>,
+    src_ip_range: Option<String>,
+    dst_ip_range: Option<String>,
+    remote: Option<String>,
+    description: Option<String>,
 }
 
 impl RuleAo {
@@ -77,7 +94,49 @@ impl RuleAo {
             end: integer(map, "endPort")?,
             protocol: string(map, "protocol")?,
             cidr: string(map, "allowedCidr")?,
+            newer: Newer {
+                action: string(map, "action")?,
+                dst_port_range: string(map, "dstPortRange")?,
+                src_ip_range: string(map, "srcIpRange")?,
+                dst_ip_range: string(map, "dstIpRange")?,
+                remote: string(map, "remoteSecurityGroupUuid")?,
+                description: string(map, "description")?,
+            },
         })
+    }
+
+    /// A newer SDK's fields in the classic ones (ZStack 4.7.21 converts the other way): one
+    /// port range of `dstPortRange` as `startPort`/`endPort`, one address or CIDR of the
+    /// direction's IP range as `allowedCidr`. Lists and address ranges are refused: a ZStack rule
+    /// of this dialect has one range and one CIDR.
+    fn classic(mut self) -> Result<Self, Error> {
+        let unsupported = |field: &str, value: &str| {
+            argerr(format!(
+                "{field}[{value}] names several ranges or an address range; give one port range or one CIDR per rule"
+            ))
+        };
+        if let (None, Some(range)) = (self.start, self.newer.dst_port_range.clone()) {
+            let bound = |t: &str| t.trim().parse::<i64>().map_err(|_| unsupported("dstPortRange", &range));
+            match range.split_once('-') {
+                _ if range.contains(',') => return Err(unsupported("dstPortRange", &range)),
+                Some((from, to)) => (self.start, self.end) = (Some(bound(from)?), Some(bound(to)?)),
+                None => (self.start, self.end) = (Some(bound(&range)?), Some(bound(&range)?)),
+            }
+        }
+        let ip_range = match self.kind.as_deref() {
+            Some("Egress") => self.newer.dst_ip_range.clone(),
+            _ => self.newer.src_ip_range.clone(),
+        };
+        if let (None, Some(range)) = (&self.cidr, ip_range) {
+            if range.contains(',') || range.contains('-') {
+                return Err(unsupported("ipRange", &range));
+            }
+            self.cidr = Some(range);
+        }
+        match self.newer.action.as_deref() {
+            None | Some("ACCEPT" | "DROP") => Ok(self),
+            Some(other) => Err(argerr(format!("invalid action[{other}], valid actions are [ACCEPT, DROP]"))),
+        }
     }
 
     /// ZStack's "rule dump": the `RuleAO` as Gson writes it.
@@ -98,7 +157,8 @@ fn argerr(message: String) -> Error {
 }
 
 /// ZStack's checks of one rule, in its order; the rule normalised, or the first failure.
-fn check(mut ao: RuleAo, group_version: IpVersion) -> Result<RuleAo, Error> {
+fn check(ao: RuleAo, group_version: IpVersion) -> Result<RuleAo, Error> {
+    let mut ao = ao.classic()?;
     let dump = |ao: &RuleAo| ao.dump();
     match ao.kind.as_deref() {
         None => return Err(argerr(format!("rule type can not be null. rule dump: {}", dump(&ao)))),
@@ -199,9 +259,22 @@ fn same(a: &RuleAo, b: &RuleAo) -> bool {
         None | Some("" | "0.0.0.0/0" | "::/0") => String::new(),
         Some(c) => c.to_owned(),
     };
+    let action = |ao: &RuleAo| ao.newer.action.clone().unwrap_or_else(|| "ACCEPT".into());
     (a.start, a.end, &a.protocol, &a.kind, a.ip_version)
         == (b.start, b.end, &b.protocol, &b.kind, b.ip_version)
         && cidr(a) == cidr(b)
+        && action(a) == action(b)
+}
+
+/// A remote group named by uuid (one that is no uuid names no group).
+fn remote_group(uuid: &str) -> Result<SecurityGroupId, Error> {
+    gson::parse_uuid(uuid).map(SecurityGroupId::from_uuid).ok_or_else(|| {
+        Error::invalid(
+            "remoteSecurityGroupUuids",
+            ViolationCode::InvalidReference,
+            format!("invalid field[remoteSecurityGroupUuids], resource[uuid:{uuid}, type:SecurityGroupVO] not found"),
+        )
+    })
 }
 
 /// The canonical rule of a checked `RuleAO` and a remote (a group, or the CIDR).
@@ -254,13 +327,13 @@ fn canonical(ao: &RuleAo, group: Option<SecurityGroupId>) -> Result<CreateRule, 
         } else {
             Direction::Inbound
         },
-        action: Action::Allow,
+        action: if ao.newer.action.as_deref() == Some("DROP") { Action::Deny } else { Action::Allow },
         protocol,
         ports,
         icmp,
         priority: None,
         remotes: vec![remote],
-        description: None,
+        description: ao.newer.description.clone(),
     })
 }
 
@@ -328,24 +401,25 @@ fn build(
         }
     }
     let groups: Vec<Option<SecurityGroupId>> = match remotes {
-        Some(uuids) if !uuids.is_empty() => uuids
-            .iter()
-            .map(|u| {
-                gson::parse_uuid(u).map(|id| Some(SecurityGroupId::from_uuid(id))).ok_or_else(|| {
-                    Error::invalid(
-                        "remoteSecurityGroupUuids",
-                        ViolationCode::InvalidReference,
-                        format!("invalid field[remoteSecurityGroupUuids], resource[uuid:{u}, type:SecurityGroupVO] not found"),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?,
+        Some(uuids) if !uuids.is_empty() => {
+            uuids.iter().map(|u| remote_group(u).map(Some)).collect::<Result<_, _>>()?
+        }
         _ => vec![None],
     };
     let mut creates = Vec::new();
     let mut sources = Vec::new();
     for ao in &checked {
-        for group in &groups {
+        // A newer SDK names the remote group per rule; both ways at once is a conflict.
+        let own =
+            match &ao.newer.remote {
+                Some(_) if groups != [None] => return Err(argerr(
+                    "remoteSecurityGroupUuids and a rule's remoteSecurityGroupUuid cannot be given together"
+                        .into(),
+                )),
+                Some(uuid) => vec![Some(remote_group(uuid)?)],
+                None => groups.clone(),
+            };
+        for group in &own {
             creates.push(canonical(ao, *group)?);
             sources.push(ao.clone());
         }
@@ -484,6 +558,7 @@ mod tests {
             end,
             protocol: Some(protocol.into()),
             cidr: cidr.map(str::to_owned),
+            newer: Newer::default(),
         }
     }
 

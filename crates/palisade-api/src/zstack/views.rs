@@ -2,10 +2,11 @@
 //! `ipVersion`), fields in the inventory classes' order.
 //!
 //! A canonical rule is shown as a ZStack rule when ZStack can say what it means: an allow rule
-//! of protocol any/TCP/UDP/ICMP, with at most one port range, whose one remote is a CIDR (or all
-//! addresses of a family) or a security group. Rules made through other faces that ZStack
-//! cannot express (deny or reject, several port ranges or remotes, remotes such as tags or
-//! address lists, other IP protocols) are left out of `rules`; they still apply.
+//! (or a deny rule, with 4.7.21's `"action": "DROP"`) of protocol any/TCP/UDP/ICMP, with at most
+//! one port range, whose one remote is a CIDR (or all addresses of a family) or a security
+//! group. Rules made through other faces that ZStack cannot express (reject, several port ranges
+//! or remotes, remotes such as tags or address lists, other IP protocols) are left out of
+//! `rules`; they still apply.
 
 use palisade_core::policy::{Action, Direction, IpVersion, Member, Protocol, Remote, Rule, SecurityGroup};
 
@@ -59,7 +60,7 @@ fn attached_networks(group: &SecurityGroup) -> Vec<Node> {
 
 /// `SecurityGroupRuleInventory`, if ZStack can express the rule (see the module's docs).
 pub fn rule(group: &SecurityGroup, rule: &Rule) -> Option<Obj> {
-    if rule.action != Action::Allow || rule.ports.len() > 1 || rule.remotes.len() != 1 {
+    if rule.action == Action::Reject || rule.ports.len() > 1 || rule.remotes.len() != 1 {
         return None;
     }
     let (protocol, ports) = match (rule.protocol, rule.ports.first()) {
@@ -103,6 +104,8 @@ pub fn rule(group: &SecurityGroup, rule: &Rule) -> Option<Obj> {
             .with("state", Node::from(state(group.enabled)))
             .with("allowedCidr", Node::Str(cidr))
             .with("remoteSecurityGroupUuid", remote_group)
+            // Deny rules exist from 4.7.21 on; they say so, in that dialect's field.
+            .with("action", (rule.action == Action::Deny).then(|| Node::from("DROP")))
             .with("createDate", date(rule.created_at))
             .with("lastOpDate", date(rule.created_at)),
     )

@@ -1126,3 +1126,50 @@ async fn the_location_is_the_url_the_client_used() {
     let (_, session) = signed_in(&app, "acme", "admin").await;
     assert_eq!(location(&app, session).await, "https://cloud.example.net/zstack/v1");
 }
+
+/// What a 4.7.21+ SDK sends in a rule is taken: `action` (DROP is a deny rule, shown with its
+/// `action`), `dstPortRange`, `srcIpRange`, a rule's own `remoteSecurityGroupUuid`,
+/// `description`; what this dialect cannot hold is refused through the job.
+#[tokio::test]
+async fn newer_sdks_rule_fields_are_taken() {
+    let app = TestApp::spawn().await;
+    let (_, session) = signed_in(&app, "acme", "admin").await;
+    let web = create_group(&app, &session, json!({"name": "web"})).await;
+    let db = create_group(&app, &session, json!({"name": "db"})).await;
+    let (web, db) = (web["uuid"].as_str().unwrap().to_owned(), db["uuid"].as_str().unwrap().to_owned());
+    let rules = json!([
+        {"type": "Ingress", "protocol": "TCP", "dstPortRange": "8000-8080", "srcIpRange": "10.1.0.0/16", "action": "DROP", "description": "no proxies"},
+        {"type": "Ingress", "protocol": "TCP", "dstPortRange": "5432", "remoteSecurityGroupUuid": db, "priority": 1},
+    ]);
+    let done = add_rules(&app, &session, &web, json!({"rules": rules, "priority": -1})).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    let added = done.json()["inventory"]["rules"].as_array().unwrap()[2..].to_vec();
+    let shape = |r: &Value| {
+        json!([
+            r["startPort"],
+            r["endPort"],
+            r["allowedCidr"],
+            r.get("remoteSecurityGroupUuid"),
+            r.get("action")
+        ])
+    };
+    assert_eq!(shape(&added[0]), json!([8000, 8080, "10.1.0.0/16", null, "DROP"]));
+    assert_eq!(shape(&added[1]), json!([5432, 5432, "0.0.0.0/0", db, null]));
+    for (rule, expected) in [
+        (
+            json!({"type": "Ingress", "protocol": "TCP", "dstPortRange": "80,443"}),
+            "dstPortRange[80,443] names several ranges",
+        ),
+        (
+            json!({"type": "Ingress", "protocol": "TCP", "startPort": 22, "srcIpRange": "10.0.0.1-10.0.0.9"}),
+            "ipRange[10.0.0.1-10.0.0.9] names several ranges",
+        ),
+        (
+            json!({"type": "Ingress", "protocol": "TCP", "startPort": 22, "action": "REJECT"}),
+            "invalid action[REJECT], valid actions are [ACCEPT, DROP]",
+        ),
+    ] {
+        let done = add_rules(&app, &session, &web, json!({"rules": [rule]})).await;
+        assert!(error_of(&done).2.starts_with(expected), "{}", done.text);
+    }
+}
