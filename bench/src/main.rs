@@ -21,6 +21,7 @@
 //! `cargo run --release -p palisade-bench -- --help`
 
 mod auth_flood;
+mod engine;
 mod groups;
 mod hosts;
 mod ipam;
@@ -126,6 +127,19 @@ enum Command {
         /// Pairs per level.
         #[arg(long, default_value_t = 2000)]
         pairs: usize,
+    },
+    /// The policy evaluator in process: compile a snapshot of provider size into its index, then
+    /// flow checks per second on one core (beside a bare address lookup).
+    Engine {
+        #[arg(long, default_value_t = 10_000)]
+        groups: usize,
+        #[arg(long, default_value_t = 100_000)]
+        rules: usize,
+        #[arg(long, default_value_t = 10_000)]
+        servers: usize,
+        /// Timed compilations.
+        #[arg(long, default_value_t = 5)]
+        compiles: usize,
     },
     /// The policy snapshot read (one consistent read of everything that decides an
     /// organization's policy), against the store: min/p50/p90/max.
@@ -307,6 +321,9 @@ async fn main() -> anyhow::Result<()> {
                 probe_source,
             };
             auth_flood::run(&backends, &plan).await
+        }
+        Command::Engine { groups, rules, servers, compiles } => {
+            engine::run(engine::Size { groups, rules, servers }, compiles, max)
         }
         Command::Zstack { clients, pairs } => zstack::run(&backends, &clients, pairs, max).await,
         Command::UpgradeFixture { out } => upgrade_fixture::run(&backends, &out).await,

@@ -247,11 +247,12 @@ async fn sessions_open_end_and_are_checked() {
 
 #[tokio::test]
 async fn sessions_expire_and_survive_a_restart() {
-    let app = TestApp::spawn_tuned(|c| c.core.session_lifetime = std::time::Duration::from_secs(1)).await;
+    // Times are kept in whole seconds, so a lifetime of 2 s lasts between 1 and 2 s.
+    let app = TestApp::spawn_tuned(|c| c.core.session_lifetime = std::time::Duration::from_secs(2)).await;
     let (_, session) = signed_in(&app, "acme", "admin").await;
     let q = zs(&app, Method::GET, "/zstack/v1/security-groups", Some(&session), None, None).await;
     assert_eq!(q.status, StatusCode::OK);
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let q = zs(&app, Method::GET, "/zstack/v1/security-groups", Some(&session), None, None).await;
     assert_eq!(error_of(&q).1, "ID.1001");
 
@@ -692,13 +693,14 @@ async fn the_python_sdks_requests_are_answered() {
 
 #[tokio::test]
 async fn job_answers_expire_and_expired_rows_are_purged() {
-    let app = TestApp::spawn_tuned(|c| c.core.job_retention = std::time::Duration::from_secs(1)).await;
+    // Times are kept in whole seconds, so answers kept 2 s are kept between 1 and 2 s.
+    let app = TestApp::spawn_tuned(|c| c.core.job_retention = std::time::Duration::from_secs(2)).await;
     let (_, session) = signed_in(&app, "acme", "admin").await;
     let body = r#"{"params":{"name":"web"}}"#;
     let r = zs(&app, Method::POST, "/zstack/v1/security-groups", Some(&session), Some(&job_id()), Some(body))
         .await;
     assert_eq!(poll(&app, &r, &session).await.status, StatusCode::OK);
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let expired = poll(&app, &r, &session).await;
     assert_eq!((expired.status, expired.text.as_str()), (StatusCode::NOT_FOUND, "the job has been expired"));
     assert_eq!(app.count("jobs").await, 1, "refused at once, deleted by the housekeeping");

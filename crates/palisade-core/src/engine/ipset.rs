@@ -1,0 +1,133 @@
+//! Sets of addresses as sorted, disjoint, non-adjacent intervals, one list per family: a rule's
+//! remote of a million addresses is a handful of intervals, and membership is a binary search.
+
+use std::net::IpAddr;
+
+/// A set of IPv4 and IPv6 addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpSet {
+    v4: Vec<(u128, u128)>,
+    v6: Vec<(u128, u128)>,
+}
+
+fn key(address: IpAddr) -> (bool, u128) {
+    match address {
+        IpAddr::V4(a) => (false, u128::from(u32::from(a))),
+        // An IPv4-mapped IPv6 address is the IPv4 address it carries.
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => (false, u128::from(u32::from(v4))),
+            None => (true, u128::from(a)),
+        },
+    }
+}
+
+impl IpSet {
+    /// Every address of one family (`all:ipv4`, `all:ipv6`).
+    pub fn all(v6: bool) -> Self {
+        let mut set = Self::default();
+        if v6 {
+            set.v6.push((0, u128::MAX));
+        } else {
+            set.v4.push((0, u128::from(u32::MAX)));
+        }
+        set
+    }
+
+    /// The addresses of a network (host bits cleared: `10.0.0.5/24` is `10.0.0.0/24`).
+    pub fn network(net: ipnet::IpNet) -> Self {
+        let mut set = Self::default();
+        set.insert_net(net);
+        set
+    }
+
+    pub fn insert_address(&mut self, address: IpAddr) {
+        let (v6, at) = key(address);
+        self.list(v6).push((at, at));
+    }
+
+    pub fn insert_net(&mut self, net: ipnet::IpNet) {
+        let net = net.trunc();
+        let (v6, first) = key(net.network());
+        let (_, last) = key(net.broadcast());
+        self.list(v6).push((first, last));
+    }
+
+    pub fn extend(&mut self, other: &IpSet) {
+        self.v4.extend_from_slice(&other.v4);
+        self.v6.extend_from_slice(&other.v6);
+    }
+
+    fn list(&mut self, v6: bool) -> &mut Vec<(u128, u128)> {
+        if v6 {
+            &mut self.v6
+        } else {
+            &mut self.v4
+        }
+    }
+
+    /// Sorts and merges the intervals; call once after inserting.
+    pub fn normalized(mut self) -> Self {
+        for list in [&mut self.v4, &mut self.v6] {
+            list.sort_unstable();
+            let mut merged: Vec<(u128, u128)> = Vec::with_capacity(list.len());
+            for &(first, last) in list.iter() {
+                match merged.last_mut() {
+                    Some(previous) if first <= previous.1.saturating_add(1) => {
+                        previous.1 = previous.1.max(last)
+                    }
+                    _ => merged.push((first, last)),
+                }
+            }
+            *list = merged;
+        }
+        self
+    }
+
+    /// Whether the (normalized) set holds `address`.
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let (v6, at) = key(address);
+        let list = if v6 { &self.v6 } else { &self.v4 };
+        let i = list.partition_point(|&(first, _)| first <= at);
+        i > 0 && list[i - 1].1 >= at
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
+    /// The intervals, IPv4 then IPv6, as first and last address.
+    pub fn ranges(&self) -> impl Iterator<Item = (IpAddr, IpAddr)> + '_ {
+        let v4 = self.v4.iter().map(|&(a, b)| {
+            let addr = |n: u128| IpAddr::from(std::net::Ipv4Addr::from(u32::try_from(n).unwrap_or(u32::MAX)));
+            (addr(a), addr(b))
+        });
+        let v6 = self.v6.iter().map(|&(a, b)| {
+            (IpAddr::from(std::net::Ipv6Addr::from(a)), IpAddr::from(std::net::Ipv6Addr::from(b)))
+        });
+        v4.chain(v6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_merge_and_answer_membership() {
+        let mut set = IpSet::default();
+        set.insert_net("10.0.0.5/24".parse().unwrap());
+        set.insert_net("10.0.1.0/24".parse().unwrap());
+        set.insert_address("192.0.2.1".parse().unwrap());
+        set.insert_net("2001:db8::/64".parse().unwrap());
+        let set = set.normalized();
+        assert_eq!(set.v4.len(), 2, "adjacent /24s are one interval");
+        for inside in ["10.0.0.0", "10.0.1.255", "192.0.2.1", "2001:db8::ffff", "::ffff:10.0.0.7"] {
+            assert!(set.contains(inside.parse().unwrap()), "{inside}");
+        }
+        for outside in ["10.0.2.0", "192.0.2.2", "2001:db8:1::", "9.255.255.255"] {
+            assert!(!set.contains(outside.parse().unwrap()), "{outside}");
+        }
+        assert!(IpSet::all(false).normalized().contains("255.255.255.255".parse().unwrap()));
+        assert!(!IpSet::all(false).normalized().contains("::1".parse().unwrap()));
+    }
+}

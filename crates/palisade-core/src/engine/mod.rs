@@ -1,0 +1,448 @@
+//! The policy evaluator: what a [`PolicySnapshot`] means for one flow, as a pure function.
+//!
+//! [`CompiledPolicy::compile`] turns a snapshot into an index once: address → interface, and per
+//! interface and direction the rules that apply to it in evaluation order, each rule's remote a
+//! shared [`IpSet`]. [`CompiledPolicy::check`] then decides a [`Flow`] by walking two short lists.
+//! The meaning is the one `docs/policy-semantics.md` writes down:
+//!
+//! - a flow crosses the source interface's egress and the destination interface's ingress; an
+//!   address no server of the organization holds has no policy of its own (that side is absent);
+//! - an interface that no enabled group applies to is unfiltered (allowed, decided by nothing);
+//! - a governed interface: the rules of the direction from every enabled group applying to it,
+//!   lower priority first, rules without priority after all numbered ones; within one tier deny
+//!   and reject before allow, then creation order; the first rule that matches decides. No
+//!   match: allowed if an applying group allows that whole direction, else denied;
+//! - a group applies to an interface through its server (and so a host's role), a tag the
+//!   server carries, the interface itself or the network it is on; a server group applies to
+//!   its servers (none yet: servers do not join server groups);
+//! - a rule matches when the protocol, the destination port (or ICMP type and code) and the
+//!   remote match, and the flow's family is the group's, if the group has one. A remote is the
+//!   addresses it names now; a reference to something that no longer exists, a disabled group's
+//!   members, and a rule without remotes match nothing.
+
+mod ipset;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub use ipset::IpSet;
+
+use crate::id::{InterfaceId, NetworkId, RuleId, SecurityGroupId, ServerId};
+use crate::policy::{Action, Direction, IcmpMatch, IpVersion, Member, PortRange, Protocol, Remote, Rule};
+use crate::snapshot::{GroupPolicy, PolicySnapshot};
+
+/// An IP protocol of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlowProtocol {
+    Tcp,
+    Udp,
+    Icmp,
+    Icmpv6,
+    /// Another IP protocol, by number.
+    Other(u8),
+}
+
+impl FlowProtocol {
+    /// The protocol by number (6 is TCP, 17 UDP, 1 ICMP, 58 ICMPv6).
+    pub fn from_number(n: u8) -> Self {
+        match n {
+            6 => Self::Tcp,
+            17 => Self::Udp,
+            1 => Self::Icmp,
+            58 => Self::Icmpv6,
+            other => Self::Other(other),
+        }
+    }
+}
+
+/// A packet's flow: its first packet decides it (replies of an allowed flow pass).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Flow {
+    pub source: IpAddr,
+    pub destination: IpAddr,
+    pub protocol: FlowProtocol,
+    /// The destination port (TCP, UDP).
+    pub port: Option<u16>,
+    /// ICMP type and code.
+    pub icmp: Option<(u8, u8)>,
+}
+
+/// What is done with a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Allow,
+    Deny,
+    Reject,
+}
+
+/// What decided one side of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decision {
+    /// No enabled group applies to the interface: unfiltered.
+    Ungoverned,
+    /// This rule matched first.
+    Rule { group: SecurityGroupId, rule: RuleId },
+    /// No rule matched, and this group allows the whole direction.
+    AllowAll { group: SecurityGroupId },
+    /// No rule matched and no applying group allows the whole direction.
+    NoMatch,
+}
+
+/// The verdict of one side of a flow (the source's egress or the destination's ingress).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SideVerdict {
+    pub server: ServerId,
+    pub interface: InterfaceId,
+    pub verdict: Verdict,
+    pub decided_by: Decision,
+}
+
+/// The verdict of a flow: each side it crosses, and the overall one (the first side, in the
+/// flow's path, that does not allow it; else allowed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowVerdict {
+    pub verdict: Verdict,
+    pub egress: Option<SideVerdict>,
+    pub ingress: Option<SideVerdict>,
+}
+
+/// One rule as evaluated.
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    pub group: SecurityGroupId,
+    pub rule: RuleId,
+    pub action: Action,
+    protocol: Protocol,
+    ports: Vec<PortRange>,
+    icmp: Option<IcmpMatch>,
+    family: Option<IpVersion>,
+    /// The addresses the rule's remotes name, resolved when the policy was compiled.
+    pub remote: Arc<IpSet>,
+}
+
+impl CompiledRule {
+    fn matches(&self, flow: &Flow, remote: IpAddr) -> bool {
+        let family_ok = match self.family {
+            None => true,
+            Some(IpVersion::V4) => is_v4(flow.destination),
+            Some(IpVersion::V6) => !is_v4(flow.destination),
+        };
+        family_ok
+            && protocol_matches(self.protocol, &self.ports, self.icmp, flow)
+            && self.remote.contains(remote)
+    }
+}
+
+fn is_v4(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(_) => true,
+        IpAddr::V6(a) => a.to_ipv4_mapped().is_some(),
+    }
+}
+
+/// Whether a rule's protocol, ports and ICMP type admit the flow (`any` with ports means TCP and
+/// UDP on those ports).
+fn protocol_matches(protocol: Protocol, ports: &[PortRange], icmp: Option<IcmpMatch>, flow: &Flow) -> bool {
+    let port_ok =
+        || ports.is_empty() || flow.port.is_some_and(|p| ports.iter().any(|r| r.from <= p && p <= r.to));
+    let icmp_ok = || {
+        icmp.is_none_or(|m| {
+            flow.icmp.is_some_and(|(t, c)| t == m.icmp_type && m.code.is_none_or(|mc| mc == c))
+        })
+    };
+    match (protocol, flow.protocol) {
+        (Protocol::Any, FlowProtocol::Tcp | FlowProtocol::Udp) => port_ok(),
+        (Protocol::Any, _) => ports.is_empty(),
+        (Protocol::Tcp, FlowProtocol::Tcp) | (Protocol::Udp, FlowProtocol::Udp) => port_ok(),
+        (Protocol::Icmp, FlowProtocol::Icmp) | (Protocol::Icmpv6, FlowProtocol::Icmpv6) => icmp_ok(),
+        (Protocol::Number(n), p) => FlowProtocol::from_number(n) == p && (n != 6 && n != 17 || port_ok()),
+        _ => false,
+    }
+}
+
+/// One interface's policy: the rules of each direction in evaluation order, and the groups
+/// that allow a whole direction.
+#[derive(Debug, Clone)]
+pub struct InterfacePolicy {
+    pub server: ServerId,
+    pub governed: bool,
+    pub ingress: Vec<CompiledRule>,
+    pub egress: Vec<CompiledRule>,
+    pub allow_all_ingress: Option<SecurityGroupId>,
+    pub allow_all_egress: Option<SecurityGroupId>,
+}
+
+/// A snapshot compiled for evaluation.
+#[derive(Debug, Clone)]
+pub struct CompiledPolicy {
+    pub revision: u64,
+    /// Each address of a server's interface, to that interface (the first server in the
+    /// snapshot's order holding it, if several do).
+    by_address: HashMap<IpAddr, InterfaceId>,
+    interfaces: HashMap<InterfaceId, InterfacePolicy>,
+}
+
+/// Where an interface is: its server, network and addresses.
+struct Place<'a> {
+    server: ServerId,
+    network: NetworkId,
+    tags: &'a [String],
+    addresses: &'a [IpAddr],
+}
+
+/// Evaluation order of the rules of one direction: numbered priorities first (lower first), then
+/// the unnumbered tier; within a tier deny and reject before allow; then creation order.
+fn order_key(rule: &Rule, position: usize) -> (bool, i32, bool, time::OffsetDateTime, usize) {
+    (
+        rule.priority.is_none(),
+        rule.priority.unwrap_or(0),
+        rule.action == Action::Allow,
+        rule.created_at,
+        position,
+    )
+}
+
+impl CompiledPolicy {
+    pub fn compile(snapshot: &PolicySnapshot) -> Self {
+        let places: Vec<(InterfaceId, Place<'_>)> = snapshot
+            .servers
+            .iter()
+            .flat_map(|s| {
+                s.interfaces.iter().map(move |i| {
+                    (
+                        i.id,
+                        Place { server: s.id, network: i.network_id, tags: &s.tags, addresses: &i.addresses },
+                    )
+                })
+            })
+            .collect();
+        let mut by_address = HashMap::new();
+        for (id, place) in &places {
+            for address in place.addresses {
+                by_address.entry(*address).or_insert(*id);
+            }
+        }
+        let tag_names: HashMap<_, _> = snapshot.tags.iter().map(|t| (t.id, t.name.as_str())).collect();
+        // Which interfaces (indices into `places`) each kind of member names.
+        let mut by_server: HashMap<ServerId, Vec<usize>> = HashMap::new();
+        let mut by_network: HashMap<NetworkId, Vec<usize>> = HashMap::new();
+        let mut by_tag: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut by_interface: HashMap<InterfaceId, usize> = HashMap::new();
+        for (i, (id, place)) in places.iter().enumerate() {
+            by_server.entry(place.server).or_default().push(i);
+            by_network.entry(place.network).or_default().push(i);
+            for tag in place.tags {
+                by_tag.entry(tag.as_str()).or_default().push(i);
+            }
+            by_interface.insert(*id, i);
+        }
+        // The interfaces each enabled group applies to, in `places` order.
+        let applies = |group: &GroupPolicy| -> Vec<usize> {
+            if !group.group.enabled {
+                return Vec::new();
+            }
+            let mut found: Vec<usize> = Vec::new();
+            for member in &group.group.members {
+                let named = match member {
+                    Member::Server(s) => by_server.get(s).map(Vec::as_slice),
+                    Member::ServerGroup(_) => None,
+                    Member::Tag(t) => tag_names.get(t).and_then(|name| by_tag.get(name)).map(Vec::as_slice),
+                    Member::Network(n) => by_network.get(n).map(Vec::as_slice),
+                    Member::Interface(i) => by_interface.get(i).map(std::slice::from_ref),
+                };
+                found.extend(named.unwrap_or_default());
+            }
+            found.sort_unstable();
+            found.dedup();
+            found
+        };
+        let members: HashMap<SecurityGroupId, Vec<usize>> =
+            snapshot.groups.iter().map(|g| (g.group.id, applies(g))).collect();
+        let addresses_of = |at: &[usize], set: &mut IpSet| {
+            for place in at.iter().filter_map(|i| places.get(*i)) {
+                place.1.addresses.iter().for_each(|a| set.insert_address(*a));
+            }
+        };
+        let mut remotes: HashMap<Remote, Arc<IpSet>> = HashMap::new();
+        let mut resolve = |remote: &Remote| -> Arc<IpSet> {
+            if let Some(set) = remotes.get(remote) {
+                return set.clone();
+            }
+            let mut set = IpSet::default();
+            match remote {
+                Remote::AnyIpv4 => set = IpSet::all(false),
+                Remote::AnyIpv6 => set = IpSet::all(true),
+                Remote::Cidr(_) => {
+                    if let Some(net) = remote.network() {
+                        set.insert_net(net);
+                    }
+                }
+                Remote::Server(id) => {
+                    addresses_of(by_server.get(id).map(Vec::as_slice).unwrap_or_default(), &mut set)
+                }
+                Remote::Group(id) => {
+                    addresses_of(members.get(id).map(Vec::as_slice).unwrap_or_default(), &mut set)
+                }
+                Remote::ServerGroup(_) => {}
+                Remote::Tag(id) => {
+                    let named = tag_names.get(id).and_then(|name| by_tag.get(name));
+                    addresses_of(named.map(Vec::as_slice).unwrap_or_default(), &mut set);
+                }
+                Remote::AddressList(id) => {
+                    let lists = snapshot.address_lists.iter().chain(&snapshot.global_address_lists);
+                    for entry in lists.filter(|l| l.id == *id).flat_map(|l| &l.entries) {
+                        if let Some(net) = Remote::Cidr(entry.address.clone()).network() {
+                            set.insert_net(net);
+                        }
+                    }
+                }
+                Remote::Hosts { role, tags } => {
+                    for host in &snapshot.hosts {
+                        let Some(server) = snapshot.server(host.server_id) else { continue };
+                        let role_ok = role.is_none_or(|r| host.role == Some(r));
+                        let tags_ok = tags.iter().all(|t| server.tags.contains(t));
+                        if role_ok && tags_ok {
+                            server
+                                .interfaces
+                                .iter()
+                                .flat_map(|i| &i.addresses)
+                                .for_each(|a| set.insert_address(*a));
+                        }
+                    }
+                }
+            }
+            let set = Arc::new(set.normalized());
+            remotes.insert(remote.clone(), set.clone());
+            set
+        };
+
+        let mut interfaces: HashMap<InterfaceId, InterfacePolicy> = places
+            .iter()
+            .map(|(id, p)| {
+                let policy = InterfacePolicy {
+                    server: p.server,
+                    governed: false,
+                    ingress: Vec::new(),
+                    egress: Vec::new(),
+                    allow_all_ingress: None,
+                    allow_all_egress: None,
+                };
+                (*id, policy)
+            })
+            .collect();
+        // Rules with their evaluation keys, per interface and direction.
+        type Keyed = ((bool, i32, bool, time::OffsetDateTime, usize), CompiledRule);
+        let mut keyed: HashMap<(InterfaceId, Direction), Vec<Keyed>> = HashMap::new();
+        let mut position = 0;
+        for group in &snapshot.groups {
+            let applied: Vec<InterfaceId> = members
+                .get(&group.group.id)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|i| places.get(*i).map(|(id, _)| *id))
+                .collect();
+            for id in &applied {
+                let Some(policy) = interfaces.get_mut(id) else { continue };
+                policy.governed = true;
+                if group.group.allow_all_inbound {
+                    policy.allow_all_ingress.get_or_insert(group.group.id);
+                }
+                if group.group.allow_all_outbound {
+                    policy.allow_all_egress.get_or_insert(group.group.id);
+                }
+            }
+            for rule in &group.rules {
+                position += 1;
+                if applied.is_empty() {
+                    continue;
+                }
+                // One remote (the usual case) shares its resolved set; several are merged.
+                let remote = match rule.remotes.as_slice() {
+                    [one] => resolve(one),
+                    many => {
+                        let mut set = IpSet::default();
+                        for remote in many {
+                            set.extend(&resolve(remote));
+                        }
+                        Arc::new(set.normalized())
+                    }
+                };
+                let compiled = CompiledRule {
+                    group: group.group.id,
+                    rule: rule.id,
+                    action: rule.action,
+                    protocol: rule.protocol,
+                    ports: rule.ports.clone(),
+                    icmp: rule.icmp,
+                    family: group.group.ip_version,
+                    remote,
+                };
+                for id in &applied {
+                    keyed
+                        .entry((*id, rule.direction))
+                        .or_default()
+                        .push((order_key(rule, position), compiled.clone()));
+                }
+            }
+        }
+        for ((id, direction), mut rules) in keyed {
+            rules.sort_by_key(|(key, _)| *key);
+            let Some(policy) = interfaces.get_mut(&id) else { continue };
+            let list = rules.into_iter().map(|(_, r)| r).collect();
+            match direction {
+                Direction::Inbound => policy.ingress = list,
+                Direction::Outbound => policy.egress = list,
+            }
+        }
+        Self { revision: snapshot.revision, by_address, interfaces }
+    }
+
+    /// The policy of the interface holding `address`, if a server of the organization holds it.
+    pub fn interface_of(&self, address: IpAddr) -> Option<(InterfaceId, &InterfacePolicy)> {
+        let id = self.by_address.get(&address)?;
+        Some((*id, self.interfaces.get(id)?))
+    }
+
+    /// The verdict of `flow`.
+    pub fn check(&self, flow: &Flow) -> FlowVerdict {
+        let egress = self.interface_of(flow.source).map(|(id, p)| side(id, p, Direction::Outbound, flow));
+        let ingress =
+            self.interface_of(flow.destination).map(|(id, p)| side(id, p, Direction::Inbound, flow));
+        let verdict = [egress, ingress]
+            .iter()
+            .flatten()
+            .map(|s| s.verdict)
+            .find(|v| *v != Verdict::Allow)
+            .unwrap_or(Verdict::Allow);
+        FlowVerdict { verdict, egress, ingress }
+    }
+}
+
+/// One side of a flow at an interface.
+fn side(interface: InterfaceId, policy: &InterfacePolicy, direction: Direction, flow: &Flow) -> SideVerdict {
+    let decided = |verdict, decided_by| SideVerdict { server: policy.server, interface, verdict, decided_by };
+    if !policy.governed {
+        return decided(Verdict::Allow, Decision::Ungoverned);
+    }
+    let (rules, allow_all, remote) = match direction {
+        Direction::Inbound => (&policy.ingress, policy.allow_all_ingress, flow.source),
+        Direction::Outbound => (&policy.egress, policy.allow_all_egress, flow.destination),
+    };
+    if let Some(rule) = rules.iter().find(|r| r.matches(flow, remote)) {
+        let verdict = match rule.action {
+            Action::Allow => Verdict::Allow,
+            Action::Deny => Verdict::Deny,
+            Action::Reject => Verdict::Reject,
+        };
+        return decided(verdict, Decision::Rule { group: rule.group, rule: rule.rule });
+    }
+    match allow_all {
+        Some(group) => decided(Verdict::Allow, Decision::AllowAll { group }),
+        None => decided(Verdict::Deny, Decision::NoMatch),
+    }
+}
+
+#[cfg(test)]
+mod tests;
