@@ -38,7 +38,8 @@ fn address(n: usize) -> IpAddr {
     IpAddr::from([10, (n >> 16) as u8, (n >> 8) as u8, n as u8])
 }
 
-/// A deterministic policy of `size`: each group on two servers (every tenth also on a tag),
+/// A deterministic policy of `size`: each group on two servers (every thousandth also on a tag:
+/// a third of all servers),
 /// its share of the rules mostly inbound TCP from a /16, another group, a server or anywhere,
 /// some denies at a priority.
 pub fn policy(size: Size) -> PolicySnapshot {
@@ -76,7 +77,8 @@ pub fn policy(size: Size) -> PolicySnapshot {
             Member::Server(ServerId::from_bytes(id(1, g % size.servers.max(1)))),
             Member::Server(ServerId::from_bytes(id(1, (g + 1) % size.servers.max(1)))),
         ];
-        if g % 10 == 0 {
+        // A few broad groups (every thousandth: a tier's third of all servers), the rest narrow.
+        if g % 1000 == 0 {
             members.push(Member::Tag(TagId::from_bytes(id(5, g % 3))));
         }
         let share = size.rules * (g + 1) / size.groups - size.rules * g / size.groups;

@@ -114,7 +114,11 @@ pub struct CompiledRule {
     pub rule: RuleId,
     pub action: Action,
     protocol: Protocol,
-    ports: Vec<PortRange>,
+    /// Shared, so that a rule applied to many interfaces is copied cheaply (an interface's
+    /// rules are kept inline, in order, for a scan that stays in cache).
+    ports: Arc<[PortRange]>,
+    /// The lowest and highest port of `ports`: most flows are turned away by it at once.
+    span: (u16, u16),
     icmp: Option<IcmpMatch>,
     family: Option<IpVersion>,
     /// The addresses the rule's remotes name, resolved when the policy was compiled.
@@ -128,7 +132,13 @@ impl CompiledRule {
             Some(IpVersion::V4) => is_v4(flow.destination),
             Some(IpVersion::V6) => !is_v4(flow.destination),
         };
-        family_ok
+        // Ports only ever decide TCP and UDP flows.
+        let ported = matches!(flow.protocol, FlowProtocol::Tcp | FlowProtocol::Udp);
+        let in_span = !ported
+            || self.ports.is_empty()
+            || flow.port.is_none_or(|p| self.span.0 <= p && p <= self.span.1);
+        in_span
+            && family_ok
             && protocol_matches(self.protocol, &self.ports, self.icmp, flow)
             && self.remote.contains(remote)
     }
@@ -374,7 +384,11 @@ impl CompiledPolicy {
                     rule: rule.id,
                     action: rule.action,
                     protocol: rule.protocol,
-                    ports: rule.ports.clone(),
+                    ports: rule.ports.as_slice().into(),
+                    span: (
+                        rule.ports.iter().map(|r| r.from).min().unwrap_or(0),
+                        rule.ports.iter().map(|r| r.to).max().unwrap_or(u16::MAX),
+                    ),
                     icmp: rule.icmp,
                     family: group.group.ip_version,
                     remote,
