@@ -171,14 +171,91 @@ fn protocol_matches(protocol: Protocol, ports: &[PortRange], icmp: Option<IcmpMa
     }
 }
 
+/// What a flow is, as a bit of [`Key::protocols`].
+fn protocol_bit(protocol: FlowProtocol) -> u8 {
+    match protocol {
+        FlowProtocol::Tcp => 1,
+        FlowProtocol::Udp => 2,
+        FlowProtocol::Icmp => 4,
+        FlowProtocol::Icmpv6 => 8,
+        FlowProtocol::Other(_) => 16,
+    }
+}
+
+/// The few bytes of a rule that turn most flows away, kept apart from the rule so that a scan
+/// of an interface's rules reads little memory: the flows' protocols it can match, its family,
+/// and the span of its ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key {
+    protocols: u8,
+    /// 0: both families; 4 or 6.
+    family: u8,
+    /// Whether `span` applies (TCP and UDP flows, rule with ports).
+    ported: bool,
+    span: (u16, u16),
+}
+
+impl Key {
+    fn of(rule: &CompiledRule) -> Self {
+        let with_ports = !rule.ports.is_empty();
+        let protocols = match rule.protocol {
+            Protocol::Any if with_ports => 1 | 2,
+            Protocol::Any => 31,
+            Protocol::Tcp => 1,
+            Protocol::Udp => 2,
+            Protocol::Icmp => 4,
+            Protocol::Icmpv6 => 8,
+            Protocol::Number(n) => protocol_bit(FlowProtocol::from_number(n)),
+        };
+        let family = rule.family.map_or(0, IpVersion::number);
+        Key { protocols, family, ported: with_ports, span: rule.span }
+    }
+
+    /// Whether the rule may match a flow of this protocol bit, family and port (the rule's own
+    /// check decides).
+    fn admits(&self, bit: u8, v4: bool, port: Option<u16>) -> bool {
+        self.protocols & bit != 0
+            && (self.family == 0 || (self.family == 4) == v4)
+            && (!self.ported || bit > 2 || port.is_none_or(|p| self.span.0 <= p && p <= self.span.1))
+    }
+}
+
+/// The rules of one direction of an interface, in evaluation order, with their keys.
+#[derive(Debug, Clone, Default)]
+pub struct RuleList {
+    keys: Vec<Key>,
+    rules: Vec<CompiledRule>,
+}
+
+impl RuleList {
+    fn new(rules: Vec<CompiledRule>) -> Self {
+        Self { keys: rules.iter().map(Key::of).collect(), rules }
+    }
+
+    /// The rules, in evaluation order.
+    pub fn rules(&self) -> &[CompiledRule] {
+        &self.rules
+    }
+
+    /// The first rule that matches `flow` with `remote` as the other end.
+    fn first_match(&self, flow: &Flow, remote: IpAddr) -> Option<&CompiledRule> {
+        let (bit, v4) = (protocol_bit(flow.protocol), is_v4(flow.destination));
+        self.keys
+            .iter()
+            .zip(&self.rules)
+            .find(|(key, rule)| key.admits(bit, v4, flow.port) && rule.matches(flow, remote))
+            .map(|(_, rule)| rule)
+    }
+}
+
 /// One interface's policy: the rules of each direction in evaluation order, and the groups
 /// that allow a whole direction.
 #[derive(Debug, Clone)]
 pub struct InterfacePolicy {
     pub server: ServerId,
     pub governed: bool,
-    pub ingress: Vec<CompiledRule>,
-    pub egress: Vec<CompiledRule>,
+    pub ingress: RuleList,
+    pub egress: RuleList,
     pub allow_all_ingress: Option<SecurityGroupId>,
     pub allow_all_egress: Option<SecurityGroupId>,
 }
@@ -333,8 +410,8 @@ impl CompiledPolicy {
                 let policy = InterfacePolicy {
                     server: p.server,
                     governed: false,
-                    ingress: Vec::new(),
-                    egress: Vec::new(),
+                    ingress: RuleList::default(),
+                    egress: RuleList::default(),
                     allow_all_ingress: None,
                     allow_all_egress: None,
                 };
@@ -404,7 +481,7 @@ impl CompiledPolicy {
         for ((id, direction), mut rules) in keyed {
             rules.sort_by_key(|(key, _)| *key);
             let Some(policy) = interfaces.get_mut(&id) else { continue };
-            let list = rules.into_iter().map(|(_, r)| r).collect();
+            let list = RuleList::new(rules.into_iter().map(|(_, r)| r).collect());
             match direction {
                 Direction::Inbound => policy.ingress = list,
                 Direction::Outbound => policy.egress = list,
@@ -444,7 +521,7 @@ fn side(interface: InterfaceId, policy: &InterfacePolicy, direction: Direction, 
         Direction::Inbound => (&policy.ingress, policy.allow_all_ingress, flow.source),
         Direction::Outbound => (&policy.egress, policy.allow_all_egress, flow.destination),
     };
-    if let Some(rule) = rules.iter().find(|r| r.matches(flow, remote)) {
+    if let Some(rule) = rules.first_match(flow, remote) {
         let verdict = match rule.action {
             Action::Allow => Verdict::Allow,
             Action::Deny => Verdict::Deny,
