@@ -252,20 +252,15 @@ pub trait Writes: Reads {
         password: &PasswordDigest,
         session_password: &PasswordDigest,
     ) -> Result<()>;
-    /// Replaces a user's password: both digests (the clear password's and its SHA-512's).
+    /// Sets a user's digests: the clear password's (kept when `None`: a user from before
+    /// sessions gaining its session verifier) and its SHA-512's
+    /// ([`UserCredentials::session_password`]).
     async fn set_password(
         &mut self,
         grant: &Grant,
         user: UserId,
-        password: &PasswordDigest,
+        password: Option<&PasswordDigest>,
         session_password: &PasswordDigest,
-    ) -> Result<()>;
-    /// Sets a user's session verifier (see [`UserCredentials::session_password`]).
-    async fn set_session_password(
-        &mut self,
-        grant: &Grant,
-        user: UserId,
-        digest: &PasswordDigest,
     ) -> Result<()>;
     /// Inserts a session unless its user has `limit` sessions that have not expired at
     /// `session.created_at` ([`Error::Conflict`] then).

@@ -167,7 +167,9 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(300);
 /// Deletes expired sessions and job records every [`HOUSEKEEPING_EVERY`], for as long as the
 /// server runs.
 async fn housekeeping(core: Core) {
-    let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
+    // The first pass waits one period too: nothing at start-up competes with serving.
+    let mut every =
+        tokio::time::interval_at(tokio::time::Instant::now() + HOUSEKEEPING_EVERY, HOUSEKEEPING_EVERY);
     loop {
         every.tick().await;
         match core.purge_expired().await {

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use super::call::{AsyncCall, Body, Done, SyncCall};
 use super::error::{json, ZStackError};
-use super::groups::organization;
+use super::groups::{group_id, organization};
 use super::gson::{self, date, uuid, Node, Obj};
 use super::query::{params, Query};
 use super::views;
@@ -37,10 +37,6 @@ const REF_FIELDS: &[&str] =
     &["uuid", "vmNicUuid", "securityGroupUuid", "vmInstanceUuid", "createDate", "lastOpDate"];
 const NIC_FIELDS: &[&str] =
     &["uuid", "vmInstanceUuid", "l3NetworkUuid", "ip", "ipVersion", "deviceId", "type"];
-
-fn group_id(text: &str) -> Result<SecurityGroupId, Error> {
-    gson::parse_uuid(text).map(SecurityGroupId::from_uuid).ok_or(Error::not_found(SecurityGroupId::KIND))
-}
 
 fn hex(id: uuid::Uuid) -> String {
     gson::hex(id)

@@ -278,7 +278,7 @@ fn action_patch(body: &Body, uuid: &str) -> Result<Result<SecurityGroupPatch, Er
 }
 
 /// A group named in a path; a malformed uuid names no group.
-fn group_id(uuid: &str) -> Result<SecurityGroupId, Error> {
+pub(super) fn group_id(uuid: &str) -> Result<SecurityGroupId, Error> {
     gson::parse_uuid(uuid).map(SecurityGroupId::from_uuid).ok_or(Error::not_found(SecurityGroupId::KIND))
 }
 

@@ -35,7 +35,7 @@ use serde_json::{Map, Value};
 
 use super::call::{AsyncCall, Body, Done, SyncCall};
 use super::error::ZStackError;
-use super::groups::{integer, query_groups, string};
+use super::groups::{group_id, integer, query_groups, string};
 use super::gson::{self, Node, Obj};
 use super::query::params;
 use super::views::{self, RULE_CLASS};
@@ -441,9 +441,7 @@ pub async fn add(
     };
     let core = &s.core;
     call.run(core, |actor, job| async move {
-        let id = gson::parse_uuid(&uuid)
-            .map(SecurityGroupId::from_uuid)
-            .ok_or(Error::not_found(SecurityGroupId::KIND))?;
+        let id = group_id(&uuid)?;
         let render = |g: &GroupRules| views::inventory(views::group(&g.group, &g.rules));
         // The rules are checked against the group as the core found it (its IP version), and
         // remembered as sent, for the message about a rule the group already has.

@@ -117,30 +117,16 @@ pub struct CompiledRule {
     /// Shared, so that a rule applied to many interfaces is copied cheaply (an interface's
     /// rules are kept inline, in order, for a scan that stays in cache).
     ports: Arc<[PortRange]>,
-    /// The lowest and highest port of `ports`: most flows are turned away by it at once.
-    span: (u16, u16),
     icmp: Option<IcmpMatch>,
-    family: Option<IpVersion>,
     /// The addresses the rule's remotes name, resolved when the policy was compiled.
     pub remote: Arc<IpSet>,
 }
 
 impl CompiledRule {
+    /// Whether the rule matches, once its [`Key`] admitted the flow (the family and the port
+    /// span are the key's to check).
     fn matches(&self, flow: &Flow, remote: IpAddr) -> bool {
-        let family_ok = match self.family {
-            None => true,
-            Some(IpVersion::V4) => is_v4(flow.destination),
-            Some(IpVersion::V6) => !is_v4(flow.destination),
-        };
-        // Ports only ever decide TCP and UDP flows.
-        let ported = matches!(flow.protocol, FlowProtocol::Tcp | FlowProtocol::Udp);
-        let in_span = !ported
-            || self.ports.is_empty()
-            || flow.port.is_none_or(|p| self.span.0 <= p && p <= self.span.1);
-        in_span
-            && family_ok
-            && protocol_matches(self.protocol, &self.ports, self.icmp, flow)
-            && self.remote.contains(remote)
+        protocol_matches(self.protocol, &self.ports, self.icmp, flow) && self.remote.contains(remote)
     }
 }
 
@@ -196,7 +182,8 @@ struct Key {
 }
 
 impl Key {
-    fn of(rule: &CompiledRule) -> Self {
+    /// The key of `rule`, of a group restricted to `family`.
+    fn of(rule: &Rule, family: Option<IpVersion>) -> Self {
         let with_ports = !rule.ports.is_empty();
         let protocols = match rule.protocol {
             Protocol::Any if with_ports => 1 | 2,
@@ -207,8 +194,11 @@ impl Key {
             Protocol::Icmpv6 => 8,
             Protocol::Number(n) => protocol_bit(FlowProtocol::from_number(n)),
         };
-        let family = rule.family.map_or(0, IpVersion::number);
-        Key { protocols, family, ported: with_ports, span: rule.span }
+        let span = (
+            rule.ports.iter().map(|r| r.from).min().unwrap_or(0),
+            rule.ports.iter().map(|r| r.to).max().unwrap_or(u16::MAX),
+        );
+        Key { protocols, family: family.map_or(0, IpVersion::number), ported: with_ports, span }
     }
 
     /// Whether the rule may match a flow of this protocol bit, family and port (the rule's own
@@ -228,8 +218,9 @@ pub struct RuleList {
 }
 
 impl RuleList {
-    fn new(rules: Vec<CompiledRule>) -> Self {
-        Self { keys: rules.iter().map(Key::of).collect(), rules }
+    fn new(rules: Vec<(Key, CompiledRule)>) -> Self {
+        let (keys, rules) = rules.into_iter().unzip();
+        Self { keys, rules }
     }
 
     /// The rules, in evaluation order.
@@ -419,7 +410,7 @@ impl CompiledPolicy {
             })
             .collect();
         // Rules with their evaluation keys, per interface and direction.
-        type Keyed = ((bool, i32, bool, time::OffsetDateTime, usize), CompiledRule);
+        type Keyed = ((bool, i32, bool, time::OffsetDateTime, usize), (Key, CompiledRule));
         let mut keyed: HashMap<(InterfaceId, Direction), Vec<Keyed>> = HashMap::new();
         let mut position = 0;
         for group in &snapshot.groups {
@@ -462,19 +453,15 @@ impl CompiledPolicy {
                     action: rule.action,
                     protocol: rule.protocol,
                     ports: rule.ports.as_slice().into(),
-                    span: (
-                        rule.ports.iter().map(|r| r.from).min().unwrap_or(0),
-                        rule.ports.iter().map(|r| r.to).max().unwrap_or(u16::MAX),
-                    ),
                     icmp: rule.icmp,
-                    family: group.group.ip_version,
                     remote,
                 };
+                let key = Key::of(rule, group.group.ip_version);
                 for id in &applied {
                     keyed
                         .entry((*id, rule.direction))
                         .or_default()
-                        .push((order_key(rule, position), compiled.clone()));
+                        .push((order_key(rule, position), (key, compiled.clone())));
                 }
             }
         }

@@ -183,7 +183,7 @@ impl Core {
             // verifier can be made now (once: the next sign-in finds it).
             let digest = self.hash_password(&crate::secret::sha512_hex(password)).await?;
             let mut tx = self.write().await?;
-            tx.set_session_password(&crate::grant::Grant::new(creds.organization.id), creds.user.id, &digest)
+            tx.set_password(&crate::grant::Grant::new(creds.organization.id), creds.user.id, None, &digest)
                 .await?;
             tx.commit().await?;
         }

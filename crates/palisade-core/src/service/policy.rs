@@ -378,10 +378,7 @@ impl Core {
         let rules = Self::build_rules(&mut *tx, actor, &group, input.rules).await?;
         group.serial = tx.insert_security_group(&grant, &group, &rules).await?;
         let out = (group, rules);
-        if let Some(job) = job {
-            tx.insert_job(Some(&grant), &self.job_record(&job, org, &out)).await?;
-        }
-        tx.commit().await?;
+        self.commit_with_job(tx, &grant, job, &out).await?;
         Ok(out)
     }
 
@@ -594,10 +591,7 @@ impl Core {
         let grant = *group.grant();
         let group = tx.update_security_group(&grant, id, &patch, now()).await?;
         let group = Self::rules_of(&mut *tx, group).await?;
-        if let Some(job) = job {
-            tx.insert_job(Some(&grant), &self.job_record(&job, grant.organization_id(), &group)).await?;
-        }
-        tx.commit().await?;
+        self.commit_with_job(tx, &grant, job, &group).await?;
         Ok(group)
     }
 
@@ -619,11 +613,7 @@ impl Core {
             )));
         }
         tx.delete_security_group(group.grant(), id).await?;
-        if let Some(job) = job {
-            let record = self.job_record(&job, group.organization_id, &group);
-            tx.insert_job(Some(group.grant()), &record).await?;
-        }
-        tx.commit().await?;
+        self.commit_with_job(tx, group.grant(), job, &*group).await?;
         Ok(group.into_inner())
     }
 
@@ -798,10 +788,7 @@ impl Core {
         }
         let grant = *group.grant();
         let out = Self::rules_of(&mut *tx, group.into_inner()).await?;
-        if let Some(job) = job {
-            tx.insert_job(Some(&grant), &self.job_record(&job, grant.organization_id(), &out)).await?;
-        }
-        tx.commit().await?;
+        self.commit_with_job(tx, &grant, job, &out).await?;
         Ok(out)
     }
 
@@ -827,10 +814,7 @@ impl Core {
         let patch = SecurityGroupPatch { members: Some(members), ..Default::default() };
         let updated = tx.update_security_group(&grant, group.id, &patch, now()).await?;
         let out = Self::rules_of(&mut *tx, updated).await?;
-        if let Some(job) = job {
-            tx.insert_job(Some(&grant), &self.job_record(&job, grant.organization_id(), &out)).await?;
-        }
-        tx.commit().await?;
+        self.commit_with_job(tx, &grant, job, &out).await?;
         Ok(out)
     }
 
@@ -892,10 +876,7 @@ impl Core {
         let grant = *group.grant();
         let group = tx.security_group(group.id).await?.ok_or_else(|| Error::internal("a group vanished"))?;
         let out = Self::rules_of(&mut *tx, group).await?;
-        if let Some(job) = job {
-            tx.insert_job(Some(&grant), &self.job_record(&job, grant.organization_id(), &out)).await?;
-        }
-        tx.commit().await?;
+        self.commit_with_job(tx, &grant, job, &out).await?;
         Ok(Some(out))
     }
 

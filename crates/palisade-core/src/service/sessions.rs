@@ -27,6 +27,7 @@ use crate::grant::{Grant, OperatorGrant};
 use crate::id::{JobId, OrganizationId};
 use crate::model::{now, JobRecord, Session};
 use crate::secret::{new_session_secret, RevealedSecret, SecretHash};
+use crate::store::Writes;
 
 /// A session just opened: its id is shown to the caller now and never again.
 #[derive(Debug, Clone)]
@@ -122,15 +123,30 @@ impl Core {
         tx.commit().await
     }
 
-    /// The record of `job` answering `out`, owned by `org`, to write in the operation's
-    /// transaction.
-    pub(super) fn job_record<T>(&self, job: &Job<'_, T>, org: OrganizationId, out: &T) -> JobRecord {
+    /// Commits an operation's transaction, with its job's answer to `out` written in it first
+    /// when the call has a job (the record exists exactly when the operation committed).
+    pub(super) async fn commit_with_job<T: Sync>(
+        &self,
+        mut tx: Box<dyn Writes>,
+        grant: &Grant,
+        job: Option<Job<'_, T>>,
+        out: &T,
+    ) -> Result<()> {
+        if let Some(job) = job {
+            let record = self.job_record(job.id, Some(grant.organization_id()), 200, (job.render)(out));
+            tx.insert_job(Some(grant), &record).await?;
+        }
+        tx.commit().await
+    }
+
+    /// A job's answer, kept for the retention from now.
+    fn job_record(&self, id: JobId, org: Option<OrganizationId>, status: u16, body: String) -> JobRecord {
         let at = now();
         JobRecord {
-            id: job.id,
-            organization_id: Some(org),
-            status: 200,
-            body: (job.render)(out),
+            id,
+            organization_id: org,
+            status,
+            body,
             created_at: at,
             expires_at: at + self.settings.job_retention,
         }
@@ -149,15 +165,7 @@ impl Core {
         body: String,
     ) -> Result<()> {
         let org = actor.and_then(Principal::organization_id);
-        let at = now();
-        let record = JobRecord {
-            id,
-            organization_id: org,
-            status,
-            body,
-            created_at: at,
-            expires_at: at + self.settings.job_retention,
-        };
+        let record = self.job_record(id, org, status, body);
         let grant = org.map(Grant::new);
         let mut tx = self.write().await?;
         tx.insert_job(grant.as_ref(), &record).await?;

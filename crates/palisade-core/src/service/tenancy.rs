@@ -240,7 +240,7 @@ impl Core {
         v.finish()?;
         let digest = self.hash_password(&password).await?;
         let session_digest = self.hash_password(&crate::secret::sha512_hex(&password)).await?;
-        write_one!(self, in org, set_password(&grant.within(org), user, &digest, &session_digest))
+        write_one!(self, in org, set_password(&grant.within(org), user, Some(&digest), &session_digest))
     }
 
     fn check_password_length(v: &mut Violations, password: &str) {

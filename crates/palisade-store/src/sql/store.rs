@@ -357,19 +357,10 @@ impl Writes for WriteTx {
         &mut self,
         grant: &Grant,
         user: UserId,
-        password: &PasswordDigest,
+        password: Option<&PasswordDigest>,
         session_password: &PasswordDigest,
     ) -> Result<()> {
         tenancy::set_password(self, grant.organization_id(), user, password, session_password).await
-    }
-
-    async fn set_session_password(
-        &mut self,
-        grant: &Grant,
-        user: UserId,
-        digest: &PasswordDigest,
-    ) -> Result<()> {
-        tenancy::set_session_password(self, grant.organization_id(), user, digest).await
     }
 
     async fn insert_session(

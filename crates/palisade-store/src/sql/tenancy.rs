@@ -192,34 +192,20 @@ pub(crate) async fn user_credentials(conn: &mut db::Conn, username: &str) -> Res
     }))
 }
 
-/// Replaces both of a user's digests, if the user is of `org`.
+/// Sets a user's digests (the clear password's kept when `None`), if the user is of `org`.
 pub(crate) async fn set_password(
     conn: &mut db::Conn,
     org: OrganizationId,
     user: UserId,
-    password: &PasswordDigest,
+    password: Option<&PasswordDigest>,
     session_password: &PasswordDigest,
 ) -> Result<()> {
-    let update =
-        "UPDATE users SET password_phc = $1, zstack_password_phc = $2 WHERE id = $3 AND organization_id = $4";
+    let update = "UPDATE users SET password_phc = COALESCE($1, password_phc), zstack_password_phc = $2
+                  WHERE id = $3 AND organization_id = $4";
     let query = sqlx::query(update)
-        .bind(password.as_phc())
+        .bind(password.map(PasswordDigest::as_phc))
         .bind(session_password.as_phc())
         .bind(user.as_uuid())
         .bind(org.as_uuid());
     found(execute(conn, query).await?, UserId::KIND)
-}
-
-/// Sets a user's session verifier, if the user is of `org`.
-pub(crate) async fn set_session_password(
-    conn: &mut db::Conn,
-    org: OrganizationId,
-    user: UserId,
-    digest: &PasswordDigest,
-) -> Result<()> {
-    let update = "UPDATE users SET zstack_password_phc = $1 WHERE id = $2 AND organization_id = $3";
-    let done =
-        execute(conn, sqlx::query(update).bind(digest.as_phc()).bind(user.as_uuid()).bind(org.as_uuid()))
-            .await?;
-    found(done, UserId::KIND)
 }
