@@ -13,6 +13,9 @@
 //!   create+rule pairs at 1 and 16 clients.
 //! - `snapshot`: the policy snapshot read of an organization of 1,000 groups, 10,000 rules and
 //!   1,000 servers (seeded straight through the store), min/p50/p90/max of many reads.
+//! - `policy`: the policy engine over HTTP on an organization of 10,000 groups, 100,000 rules and
+//!   10,000 servers: a server's effective policy (cold, warm at 1 and 16 clients), flow checks,
+//!   lint, and the first read after a write.
 //! - `auth-flood`: `/healthz`, a Bearer GET and a Basic GET, idle and under a flood of wrong
 //!   passwords, against a `palisade` process (the Argon2 pool and the failed-auth limits).
 //! - `upgrade-fixture`: not a measurement; writes a release's database and its answers to every
@@ -27,6 +30,7 @@ mod hosts;
 mod ipam;
 mod measure;
 mod oversized;
+mod policy_http;
 mod process;
 mod security_groups;
 mod snapshot;
@@ -140,6 +144,22 @@ enum Command {
         /// Timed compilations.
         #[arg(long, default_value_t = 5)]
         compiles: usize,
+    },
+    /// The policy engine over HTTP at provider size: effective policies, flow checks and lint of
+    /// one organization seeded through the store; cold, warm and after a write.
+    Policy {
+        #[arg(long, default_value_t = 10_000)]
+        groups: usize,
+        #[arg(long, default_value_t = 100_000)]
+        rules: usize,
+        #[arg(long, default_value_t = 10_000)]
+        servers: usize,
+        /// Requests per measured row.
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        /// Concurrent clients of the many-client rows.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
     },
     /// The policy snapshot read (one consistent read of everything that decides an
     /// organization's policy), against the store: min/p50/p90/max.
@@ -324,6 +344,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Engine { groups, rules, servers, compiles } => {
             engine::run(engine::Size { groups, rules, servers }, compiles, max)
+        }
+        Command::Policy { groups, rules, servers, requests, clients } => {
+            policy_http::run(&backends, snapshot::Size { groups, rules, servers }, requests, clients, max)
+                .await
         }
         Command::Zstack { clients, pairs } => zstack::run(&backends, &clients, pairs, max).await,
         Command::UpgradeFixture { out } => upgrade_fixture::run(&backends, &out).await,

@@ -116,7 +116,7 @@ async fn time_reads(
 
 /// A data center, a shared network with room for every server's address, and a global address
 /// list (which every organization's snapshot holds).
-async fn shared(store: &Arc<dyn Store>) -> anyhow::Result<Network> {
+pub async fn shared(store: &Arc<dyn Store>) -> anyhow::Result<Network> {
     let at = now();
     let dc = crate::ipam::data_center();
     once!(store, insert_data_center(&palisade_testkit::grants::op(), &dc))?;
@@ -162,7 +162,7 @@ fn port(r: usize) -> u16 {
 }
 
 /// One organization of `size`; its servers' addresses start at `first_address` in the network.
-async fn seed(
+pub async fn seed(
     store: &Arc<dyn Store>,
     network: &Network,
     name: &str,

@@ -25,6 +25,8 @@ pub enum Resource {
     AddressList,
     /// Overlay hosts (Defined).
     Host,
+    /// The policy engine's answers: flow checks, effective policies, lint.
+    Policy,
 }
 
 /// What is done to it.
@@ -116,6 +118,8 @@ impl Operation {
             (Resource::Host, Create) => AnyOf(&[Scope::HOSTS_CREATE]),
             (Resource::Host, Update) => AnyOf(&[Scope::HOSTS_UPDATE]),
             (Resource::Host, Delete) => AnyOf(&[Scope::HOSTS_DELETE]),
+            (Resource::Policy, Read | List) => AnyOf(&[Scope::POLICY_READ]),
+            (Resource::Policy, Create | Update | Delete) => Operator,
         }
     }
 

@@ -60,6 +60,7 @@ impl Scope {
     pub const HOSTS_LIST: Scope = Scope::known("hosts:list");
     pub const HOSTS_UPDATE: Scope = Scope::known("hosts:update");
     pub const HOSTS_DELETE: Scope = Scope::known("hosts:delete");
+    pub const POLICY_READ: Scope = Scope::known("policy:read");
 }
 
 impl fmt::Debug for Scope {
@@ -175,6 +176,8 @@ const CATALOGUE: &[&str] = &[
     "networks:list",
     "networks:update",
     "audit-logs:list",
+    // Palisade's own: the policy engine's flow checks, effective policies and lint.
+    "policy:read",
 ];
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 
 pub(crate) mod error;
 mod hosts;
-pub mod ids;
+pub use crate::frame::vendor_ids::defined as ids;
 mod networks;
 mod paging;
 mod roles;

@@ -17,6 +17,7 @@ pub mod credentials;
 pub mod fallback;
 pub mod request_id;
 pub mod routes;
+pub mod vendor_ids;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};

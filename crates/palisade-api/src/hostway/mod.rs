@@ -46,7 +46,7 @@
 
 pub(crate) mod error;
 mod groups;
-pub mod ids;
+pub use crate::frame::vendor_ids::hostway as ids;
 mod lookup;
 mod media;
 mod rules;

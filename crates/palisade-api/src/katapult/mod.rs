@@ -18,7 +18,7 @@ mod args;
 mod encode;
 mod endpoints;
 pub mod error;
-pub mod ids;
+pub use crate::frame::vendor_ids::katapult as ids;
 mod ports;
 mod security_groups;
 mod views;

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod inventory;
 pub mod organizations;
+pub mod policy;
 pub mod schema;
 pub mod wire;
 
@@ -38,6 +39,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "credentials", description = "API tokens and users of an organization"),
         (name = "inventory", description = "Data centers, networks and servers"),
         (name = "ip addresses", description = "IP address management"),
+        (name = "policy", description = "The policy engine: flow checks, effective policies, lint"),
     )
 )]
 struct ApiDoc;
@@ -71,7 +73,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(addresses::create, addresses::list))
         .routes(routes!(addresses::get, addresses::update, addresses::release))
         .routes(routes!(addresses::allocate))
-        .routes(routes!(addresses::unallocate));
+        .routes(routes!(addresses::unallocate))
+        .routes(routes!(policy::check_flow))
+        .routes(routes!(policy::server_policy))
+        .routes(routes!(policy::lint));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(PREFIX, v1)
 }
 

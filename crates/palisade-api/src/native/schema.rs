@@ -154,6 +154,20 @@ pub fn tag_list() -> ArrayBuilder {
     ArrayBuilder::new().items(Name::schema()).max_items(Some(MAX_TAGS)).unique_items(true)
 }
 
+/// One end of a flow to check: an IPv4 or IPv6 address, or a server id.
+pub fn flow_endpoint() -> utoipa::openapi::schema::OneOfBuilder {
+    let format = |f: utoipa::openapi::KnownFormat, description: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(f)))
+            .description(Some(description))
+    };
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(format(utoipa::openapi::KnownFormat::Ipv4, "An IPv4 address"))
+        .item(format(utoipa::openapi::KnownFormat::Ipv6, "An IPv6 address"))
+        .item(format(utoipa::openapi::KnownFormat::Uuid, "A server id: its first address"))
+}
+
 /// `palisade_core`'s limit on a server's tags.
 pub const MAX_TAGS: usize = 64;
 

@@ -121,7 +121,7 @@ pub fn uuid(id: Uuid) -> Node {
 }
 
 pub fn hex(id: Uuid) -> String {
-    id.simple().to_string()
+    crate::frame::vendor_ids::zstack::render(id.as_bytes())
 }
 
 /// A UUID ZStack's way (32 hex characters, no dashes); ZStack's own ids are lowercase, and any

@@ -95,6 +95,60 @@ impl IpSet {
         self.v4.is_empty() && self.v6.is_empty()
     }
 
+    /// Whether every address of (normalized) `other` is in this (normalized) set.
+    pub fn is_superset_of(&self, other: &IpSet) -> bool {
+        let within = |outer: &[(u128, u128)], inner: &[(u128, u128)]| {
+            // The bounds first: most sets that are not supersets fail here.
+            let bounded = match (outer.first(), outer.last(), inner.first(), inner.last()) {
+                (_, _, None, _) | (_, _, _, None) => return true,
+                (Some(o_first), Some(o_last), Some(i_first), Some(i_last)) => {
+                    o_first.0 <= i_first.0 && o_last.1 >= i_last.1
+                }
+                _ => false,
+            };
+            bounded
+                && inner.iter().all(|&(first, last)| {
+                    let i = outer.partition_point(|&(start, _)| start <= first);
+                    i > 0 && outer[i - 1].1 >= last
+                })
+        };
+        within(&self.v4, &other.v4) && within(&self.v6, &other.v6)
+    }
+
+    /// The set's addresses of one family only.
+    pub fn only(mut self, v6: bool) -> Self {
+        self.list(!v6).clear();
+        self
+    }
+
+    /// Whether the set holds every address of one family.
+    pub fn holds_all(&self, v6: bool) -> bool {
+        self.is_superset_of(&IpSet::all(v6))
+    }
+
+    /// Whether the set holds an address of each family: (IPv4, IPv6).
+    pub fn families(&self) -> (bool, bool) {
+        (!self.v4.is_empty(), !self.v6.is_empty())
+    }
+
+    /// The set as the fewest CIDRs, IPv4 then IPv6 (an interval that is not a network is cut
+    /// into networks).
+    pub fn cidrs(&self) -> Vec<ipnet::IpNet> {
+        let mut out = Vec::new();
+        for (first, last) in self.ranges() {
+            match (first, last) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => {
+                    out.extend(ipnet::Ipv4Subnets::new(a, b, 0).map(ipnet::IpNet::V4))
+                }
+                (IpAddr::V6(a), IpAddr::V6(b)) => {
+                    out.extend(ipnet::Ipv6Subnets::new(a, b, 0).map(ipnet::IpNet::V6))
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// The intervals, IPv4 then IPv6, as first and last address.
     pub fn ranges(&self) -> impl Iterator<Item = (IpAddr, IpAddr)> + '_ {
         let v4 = self.v4.iter().map(|&(a, b)| {
@@ -129,5 +183,33 @@ mod tests {
         }
         assert!(IpSet::all(false).normalized().contains("255.255.255.255".parse().unwrap()));
         assert!(!IpSet::all(false).normalized().contains("::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn supersets_families_and_cidrs() {
+        let set = |nets: &[&str]| {
+            let mut s = IpSet::default();
+            nets.iter().for_each(|n| s.insert_net(n.parse().unwrap()));
+            s.normalized()
+        };
+        let big = set(&["10.0.0.0/16", "2001:db8::/32"]);
+        assert!(big.is_superset_of(&set(&["10.0.3.0/24", "10.0.0.1/32"])));
+        assert!(!big.is_superset_of(&set(&["10.0.3.0/24", "10.1.0.0/24"])));
+        assert!(!set(&["10.0.0.0/25", "10.0.0.128/25"]).is_superset_of(&set(&["10.0.1.0/24"])));
+        assert!(set(&["10.0.0.0/25", "10.0.0.128/25"]).is_superset_of(&set(&["10.0.0.0/24"])));
+        assert!(big.is_superset_of(&IpSet::default()));
+        assert!(set(&["0.0.0.0/1", "128.0.0.0/1"]).holds_all(false));
+        assert!(!big.holds_all(false) && !big.holds_all(true));
+        assert_eq!(set(&["10.0.0.0/24"]).families(), (true, false));
+        let mut odd = IpSet::default();
+        odd.insert_address("10.0.0.1".parse().unwrap());
+        odd.insert_address("10.0.0.2".parse().unwrap());
+        odd.insert_address("10.0.0.3".parse().unwrap());
+        let cidrs: Vec<String> = odd.normalized().cidrs().iter().map(ToString::to_string).collect();
+        assert_eq!(cidrs, ["10.0.0.1/32", "10.0.0.2/31"]);
+        assert_eq!(
+            big.cidrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["10.0.0.0/16", "2001:db8::/32"]
+        );
     }
 }

@@ -21,6 +21,7 @@
 //!   members, and a rule without remotes match nothing.
 
 mod ipset;
+pub mod lint;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -123,6 +124,19 @@ pub struct CompiledRule {
 }
 
 impl CompiledRule {
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The destination port ranges (empty: every port, or the protocol has none).
+    pub fn ports(&self) -> &[PortRange] {
+        &self.ports
+    }
+
+    pub fn icmp(&self) -> Option<IcmpMatch> {
+        self.icmp
+    }
+
     /// Whether the rule matches, once its [`Key`] admitted the flow (the family and the port
     /// span are the key's to check).
     fn matches(&self, flow: &Flow, remote: IpAddr) -> bool {
@@ -210,32 +224,21 @@ impl Key {
     }
 }
 
-/// The rules of one direction of an interface, in evaluation order, with their keys.
+/// The rules of one direction of an interface, in evaluation order: their ranks in the compiled
+/// policy's catalogue (four bytes each, so that a rule applying to thousands of interfaces costs
+/// little; the catalogue holds the rule once).
 #[derive(Debug, Clone, Default)]
 pub struct RuleList {
-    keys: Vec<Key>,
-    rules: Vec<CompiledRule>,
+    ranks: Vec<u32>,
 }
 
 impl RuleList {
-    fn new(rules: Vec<(Key, CompiledRule)>) -> Self {
-        let (keys, rules) = rules.into_iter().unzip();
-        Self { keys, rules }
+    pub fn len(&self) -> usize {
+        self.ranks.len()
     }
 
-    /// The rules, in evaluation order.
-    pub fn rules(&self) -> &[CompiledRule] {
-        &self.rules
-    }
-
-    /// The first rule that matches `flow` with `remote` as the other end.
-    fn first_match(&self, flow: &Flow, remote: IpAddr) -> Option<&CompiledRule> {
-        let (bit, v4) = (protocol_bit(flow.protocol), is_v4(flow.destination));
-        self.keys
-            .iter()
-            .zip(&self.rules)
-            .find(|(key, rule)| key.admits(bit, v4, flow.port) && rule.matches(flow, remote))
-            .map(|(_, rule)| rule)
+    pub fn is_empty(&self) -> bool {
+        self.ranks.is_empty()
     }
 }
 
@@ -251,6 +254,15 @@ pub struct InterfacePolicy {
     pub allow_all_egress: Option<SecurityGroupId>,
 }
 
+/// A rule of the snapshot as compiled, whether or not its group applies anywhere (lint reads
+/// rules that decide nothing yet).
+#[derive(Debug, Clone)]
+pub struct CatalogRule {
+    pub direction: Direction,
+    key: Key,
+    pub rule: CompiledRule,
+}
+
 /// A snapshot compiled for evaluation.
 #[derive(Debug, Clone)]
 pub struct CompiledPolicy {
@@ -259,6 +271,15 @@ pub struct CompiledPolicy {
     /// snapshot's order holding it, if several do).
     by_address: HashMap<IpAddr, InterfaceId>,
     interfaces: HashMap<InterfaceId, InterfacePolicy>,
+    /// The interfaces each group applies to, in the snapshot's order (none: disabled, or its
+    /// members name nothing).
+    applied: HashMap<SecurityGroupId, Vec<InterfaceId>>,
+    /// Every rule once, in evaluation order (the order is a function of the rule alone, so one
+    /// interface's rules are the catalogue's restricted to its groups), keys apart so a scan
+    /// reads little memory.
+    keys: Vec<Key>,
+    catalog: Vec<CatalogRule>,
+    rank: HashMap<RuleId, u32>,
 }
 
 /// Where an interface is: its server, network and addresses.
@@ -409,11 +430,12 @@ impl CompiledPolicy {
                 (*id, policy)
             })
             .collect();
-        // Rules with their evaluation keys, per interface and direction.
-        type Keyed = ((bool, i32, bool, time::OffsetDateTime, usize), (Key, CompiledRule));
-        let mut keyed: HashMap<(InterfaceId, Direction), Vec<Keyed>> = HashMap::new();
+        // Every rule with its evaluation order and the interfaces it applies to.
+        type Ordered = ((bool, i32, bool, time::OffsetDateTime, usize), CatalogRule, usize);
+        let mut ordered: Vec<Ordered> = Vec::with_capacity(snapshot.rule_count());
+        let mut applied_to: Vec<Vec<InterfaceId>> = Vec::with_capacity(snapshot.groups.len());
         let mut position = 0;
-        for group in &snapshot.groups {
+        for (g, group) in snapshot.groups.iter().enumerate() {
             let applied: Vec<InterfaceId> = members
                 .get(&group.group.id)
                 .map(Vec::as_slice)
@@ -433,9 +455,6 @@ impl CompiledPolicy {
             }
             for rule in &group.rules {
                 position += 1;
-                if applied.is_empty() {
-                    continue;
-                }
                 // One remote (the usual case) shares its resolved set; several are merged.
                 let remote = match rule.remotes.as_slice() {
                     [one] => resolve(one),
@@ -457,24 +476,98 @@ impl CompiledPolicy {
                     remote,
                 };
                 let key = Key::of(rule, group.group.ip_version);
-                for id in &applied {
-                    keyed
-                        .entry((*id, rule.direction))
-                        .or_default()
-                        .push((order_key(rule, position), (key, compiled.clone())));
-                }
+                let entry = CatalogRule { direction: rule.direction, key, rule: compiled };
+                ordered.push((order_key(rule, position), entry, g));
             }
+            applied_to.push(applied);
         }
-        for ((id, direction), mut rules) in keyed {
-            rules.sort_by_key(|(key, _)| *key);
+        ordered.sort_by_key(|(order, _, _)| *order);
+        // Walking the rules in evaluation order appends each to its interfaces' lists, which so
+        // come out in order without a sort of their own.
+        let mut lists: HashMap<(InterfaceId, Direction), Vec<u32>> = HashMap::new();
+        let mut keys = Vec::with_capacity(ordered.len());
+        let mut catalog = Vec::with_capacity(ordered.len());
+        let mut rank = HashMap::with_capacity(ordered.len());
+        for (r, (_, entry, g)) in ordered.into_iter().enumerate() {
+            let r = u32::try_from(r).unwrap_or(u32::MAX);
+            for id in applied_to.get(g).map(Vec::as_slice).unwrap_or_default() {
+                lists.entry((*id, entry.direction)).or_default().push(r);
+            }
+            keys.push(entry.key);
+            rank.insert(entry.rule.rule, r);
+            catalog.push(entry);
+        }
+        for ((id, direction), ranks) in lists {
             let Some(policy) = interfaces.get_mut(&id) else { continue };
-            let list = RuleList::new(rules.into_iter().map(|(_, r)| r).collect());
             match direction {
-                Direction::Inbound => policy.ingress = list,
-                Direction::Outbound => policy.egress = list,
+                Direction::Inbound => policy.ingress = RuleList { ranks },
+                Direction::Outbound => policy.egress = RuleList { ranks },
             }
         }
-        Self { revision: snapshot.revision, by_address, interfaces }
+        let applied = snapshot.groups.iter().map(|g| g.group.id).zip(applied_to).collect::<HashMap<_, _>>();
+        Self { revision: snapshot.revision, by_address, interfaces, applied, keys, catalog, rank }
+    }
+
+    /// The rules of a list, in evaluation order.
+    pub fn rules_in<'a>(&'a self, list: &'a RuleList) -> impl Iterator<Item = &'a CatalogRule> + 'a {
+        list.ranks.iter().filter_map(|r| self.catalog.get(*r as usize))
+    }
+
+    /// The first rule of `list` that matches `flow` with `remote` as the other end.
+    fn first_match(&self, list: &RuleList, flow: &Flow, remote: IpAddr) -> Option<&CompiledRule> {
+        let (bit, v4) = (protocol_bit(flow.protocol), is_v4(flow.destination));
+        list.ranks.iter().find_map(|&r| {
+            let r = r as usize;
+            let admitted = self.keys.get(r).is_some_and(|key| key.admits(bit, v4, flow.port));
+            let rule = &self.catalog.get(r)?.rule;
+            (admitted && rule.matches(flow, remote)).then_some(rule)
+        })
+    }
+
+    /// The policy of one interface.
+    pub fn interface(&self, id: InterfaceId) -> Option<&InterfacePolicy> {
+        self.interfaces.get(&id)
+    }
+
+    /// The interfaces `group` applies to, in the snapshot's order.
+    pub fn applied(&self, group: SecurityGroupId) -> &[InterfaceId] {
+        self.applied.get(&group).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// A rule of the snapshot as compiled.
+    pub fn rule(&self, id: RuleId) -> Option<&CatalogRule> {
+        self.catalog.get(*self.rank.get(&id)? as usize)
+    }
+
+    /// One side of a flow at an interface.
+    fn side(
+        &self,
+        interface: InterfaceId,
+        policy: &InterfacePolicy,
+        direction: Direction,
+        flow: &Flow,
+    ) -> SideVerdict {
+        let decided =
+            |verdict, decided_by| SideVerdict { server: policy.server, interface, verdict, decided_by };
+        if !policy.governed {
+            return decided(Verdict::Allow, Decision::Ungoverned);
+        }
+        let (rules, allow_all, remote) = match direction {
+            Direction::Inbound => (&policy.ingress, policy.allow_all_ingress, flow.source),
+            Direction::Outbound => (&policy.egress, policy.allow_all_egress, flow.destination),
+        };
+        if let Some(rule) = self.first_match(rules, flow, remote) {
+            let verdict = match rule.action {
+                Action::Allow => Verdict::Allow,
+                Action::Deny => Verdict::Deny,
+                Action::Reject => Verdict::Reject,
+            };
+            return decided(verdict, Decision::Rule { group: rule.group, rule: rule.rule });
+        }
+        match allow_all {
+            Some(group) => decided(Verdict::Allow, Decision::AllowAll { group }),
+            None => decided(Verdict::Deny, Decision::NoMatch),
+        }
     }
 
     /// The policy of the interface holding `address`, if a server of the organization holds it.
@@ -485,9 +578,10 @@ impl CompiledPolicy {
 
     /// The verdict of `flow`.
     pub fn check(&self, flow: &Flow) -> FlowVerdict {
-        let egress = self.interface_of(flow.source).map(|(id, p)| side(id, p, Direction::Outbound, flow));
+        let egress =
+            self.interface_of(flow.source).map(|(id, p)| self.side(id, p, Direction::Outbound, flow));
         let ingress =
-            self.interface_of(flow.destination).map(|(id, p)| side(id, p, Direction::Inbound, flow));
+            self.interface_of(flow.destination).map(|(id, p)| self.side(id, p, Direction::Inbound, flow));
         let verdict = [egress, ingress]
             .iter()
             .flatten()
@@ -495,30 +589,6 @@ impl CompiledPolicy {
             .find(|v| *v != Verdict::Allow)
             .unwrap_or(Verdict::Allow);
         FlowVerdict { verdict, egress, ingress }
-    }
-}
-
-/// One side of a flow at an interface.
-fn side(interface: InterfaceId, policy: &InterfacePolicy, direction: Direction, flow: &Flow) -> SideVerdict {
-    let decided = |verdict, decided_by| SideVerdict { server: policy.server, interface, verdict, decided_by };
-    if !policy.governed {
-        return decided(Verdict::Allow, Decision::Ungoverned);
-    }
-    let (rules, allow_all, remote) = match direction {
-        Direction::Inbound => (&policy.ingress, policy.allow_all_ingress, flow.source),
-        Direction::Outbound => (&policy.egress, policy.allow_all_egress, flow.destination),
-    };
-    if let Some(rule) = rules.first_match(flow, remote) {
-        let verdict = match rule.action {
-            Action::Allow => Verdict::Allow,
-            Action::Deny => Verdict::Deny,
-            Action::Reject => Verdict::Reject,
-        };
-        return decided(verdict, Decision::Rule { group: rule.group, rule: rule.rule });
-    }
-    match allow_all {
-        Some(group) => decided(Verdict::Allow, Decision::AllowAll { group }),
-        None => decided(Verdict::Deny, Decision::NoMatch),
     }
 }
 

@@ -653,3 +653,5 @@ fn the_random_policies_reach_every_decision() {
         assert!(seen.get(kind).copied().unwrap_or(0) >= 40, "{kind}: {seen:?}");
     }
 }
+
+mod lint_tests;

@@ -26,6 +26,7 @@ macro_rules! write_one {
 
 mod address_lists;
 mod addresses;
+mod evaluation;
 mod group_pages;
 mod hosts;
 mod inventory;
@@ -39,6 +40,7 @@ use std::sync::Arc;
 
 pub use address_lists::NewEntry;
 pub use addresses::{CreateIpAddress, IpAddressDetail, NetworkArg};
+pub use evaluation::{Endpoint, Evaluated, FlowCheck, FlowQuery, LintReport, ServerPolicy};
 pub use hosts::{CreateHost, HostPatch};
 pub use inventory::{CreateDataCenter, CreateInterface, CreateNetwork, CreateServer};
 pub use lookup::{IpRef, OrganizationRef, PermalinkRef};
@@ -97,6 +99,8 @@ pub struct Core {
     authn: Arc<Authn>,
     /// Group listing pages kept by policy revision.
     group_pages: Arc<group_pages::GroupPages>,
+    /// Compiled policies kept by policy revision.
+    evaluations: Arc<evaluation::Evaluations>,
 }
 
 impl Core {
@@ -106,8 +110,15 @@ impl Core {
 
     pub fn with_settings(store: Arc<dyn Store>, operator: SecretHash, settings: CoreSettings) -> Self {
         let authn = Arc::new(Authn::new(&settings.auth));
-        let group_pages = Arc::default();
-        Self { store, operator: Arc::new(operator), settings: Arc::new(settings), authn, group_pages }
+        let (group_pages, evaluations) = (Arc::default(), Arc::default());
+        Self {
+            store,
+            operator: Arc::new(operator),
+            settings: Arc::new(settings),
+            authn,
+            group_pages,
+            evaluations,
+        }
     }
 
     /// A read handle on the store.

@@ -35,6 +35,7 @@ mod openapi;
 mod oracles;
 mod ordered;
 mod persistence;
+mod policy_engine;
 mod replay;
 mod resilience;
 mod route_table;

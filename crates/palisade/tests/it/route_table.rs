@@ -220,6 +220,16 @@ fn expected() -> Table {
         Some(allocate),
     );
     add("native", "POST", "/api/v1/organizations/{id}/ip_addresses/{ip_id}/unallocate", Org(ips), None);
+    let policy_read: &[&str] = &["policy:read"];
+    add(
+        "native",
+        "POST",
+        "/api/v1/organizations/{id}/flow_checks",
+        Org(policy_read),
+        Some(json!({"source": "10.0.0.1", "destination": "10.0.0.2", "protocol": "tcp", "port": 22})),
+    );
+    add("native", "GET", "/api/v1/organizations/{id}/servers/{server_id}/policy", Org(policy_read), None);
+    add("native", "GET", "/api/v1/organizations/{id}/policy/lint", Org(policy_read), None);
 
     add("katapult", "GET", "/core/v1/organizations", Listing(orgs_read), None);
     add("katapult", "GET", "/core/v1/organizations/:organization", Org(orgs_read), None);

@@ -1,0 +1,411 @@
+//! The policy engine served: flow checks with an explanation, a server's effective policy, and
+//! lint. All three read one compiled policy per organization, kept while its revision holds:
+//! a request costs one revision read when nothing changed, and one snapshot read plus one
+//! compile (off the async workers) when something did. Every node compiles for itself, so a
+//! change on one node is seen by the next request on any node (the revision is the database's).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use super::Core;
+use crate::access::{Action, Operation, Resource};
+use crate::auth::Principal;
+use crate::engine::lint::{lint, Finding};
+use crate::engine::{CompiledPolicy, Decision, Flow, FlowProtocol, FlowVerdict, SideVerdict, Verdict};
+use crate::error::{Error, Result, ViolationCode};
+use crate::id::{OrganizationId, RuleId, ServerId};
+use crate::model::Server;
+use crate::policy::{Direction, Remote, Rule};
+use crate::snapshot::PolicySnapshot;
+use crate::validate::Violations;
+
+/// One organization's policy at one revision, as read and as compiled.
+#[derive(Debug)]
+pub struct Evaluated {
+    pub snapshot: PolicySnapshot,
+    pub compiled: CompiledPolicy,
+}
+
+impl Evaluated {
+    pub fn revision(&self) -> u64 {
+        self.snapshot.revision
+    }
+
+    /// The rule with this id, with its group.
+    pub fn rule(&self, id: RuleId) -> Option<(&crate::policy::SecurityGroup, &Rule)> {
+        let entry = self.compiled.rule(id)?;
+        let group = self.snapshot.group(entry.rule.group)?;
+        Some((&group.group, group.rules.iter().find(|r| r.id == id)?))
+    }
+}
+
+/// The compiled policies of the organizations asked about, each at the revision it was read at.
+#[derive(Debug, Default)]
+pub(crate) struct Evaluations(Mutex<HashMap<OrganizationId, Arc<Evaluated>>>);
+
+/// Most organizations whose compiled policy is kept; beyond it, the cache starts afresh (an
+/// organization's next request compiles again).
+const KEPT: usize = 256;
+
+impl Evaluations {
+    fn get(&self, org: OrganizationId, revision: u64) -> Option<Arc<Evaluated>> {
+        let cache = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.get(&org).filter(|e| e.revision() == revision).cloned()
+    }
+
+    fn put(&self, org: OrganizationId, evaluated: Arc<Evaluated>) {
+        let mut cache = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= KEPT && !cache.contains_key(&org) {
+            cache.clear();
+        }
+        // A slower reader must not replace a newer policy with its older one.
+        if cache.get(&org).is_none_or(|e| e.revision() <= evaluated.revision()) {
+            cache.insert(org, evaluated);
+        }
+    }
+}
+
+/// One end of a flow to check: an address, or a server meaning its first address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Address(IpAddr),
+    Server(ServerId),
+}
+
+/// A flow to check, as a client asks: `icmp_type` defaults to an echo request (ping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowQuery {
+    pub source: Endpoint,
+    pub destination: Endpoint,
+    pub protocol: FlowProtocol,
+    pub port: Option<u16>,
+    pub icmp_type: Option<u8>,
+    pub icmp_code: Option<u8>,
+}
+
+/// A flow check's answer.
+#[derive(Debug, Clone)]
+pub struct FlowCheck {
+    pub evaluated: Arc<Evaluated>,
+    pub flow: Flow,
+    pub verdict: FlowVerdict,
+    /// The organization's numbers (Hostway's rule ids) of the deciding rules.
+    pub rule_numbers: HashMap<RuleId, u64>,
+    /// One or two plain sentences.
+    pub explanation: String,
+}
+
+/// A server's effective policy.
+#[derive(Debug, Clone)]
+pub struct ServerPolicy {
+    pub evaluated: Arc<Evaluated>,
+    pub server: Server,
+}
+
+/// Lint's findings at a revision.
+#[derive(Debug, Clone)]
+pub struct LintReport {
+    pub revision: u64,
+    pub findings: Vec<Finding>,
+}
+
+const READ_POLICY: Operation = Operation::new(Resource::Policy, Action::Read);
+
+impl Core {
+    /// The organization's compiled policy at its current revision.
+    pub(crate) async fn evaluated(&self, org: OrganizationId) -> Result<Arc<Evaluated>> {
+        let revision = self.read_in(org).await?.policy_revision(org).await?;
+        if let Some(evaluated) = self.evaluations.get(org, revision) {
+            return Ok(evaluated);
+        }
+        let snapshot = self.store.policy_snapshot(org).await?;
+        // Compiling a provider-sized policy takes a fraction of a second of CPU: keep it off the
+        // async workers.
+        let evaluated = tokio::task::spawn_blocking(move || {
+            let compiled = CompiledPolicy::compile(&snapshot);
+            Arc::new(Evaluated { snapshot, compiled })
+        })
+        .await
+        .map_err(Error::internal)?;
+        self.evaluations.put(org, evaluated.clone());
+        Ok(evaluated)
+    }
+
+    /// Would this flow pass, and why.
+    pub async fn check_flow(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        query: FlowQuery,
+    ) -> Result<FlowCheck> {
+        actor.authorize(org, READ_POLICY)?;
+        let mut violations = Violations::new();
+        let ported = matches!(query.protocol, FlowProtocol::Tcp | FlowProtocol::Udp);
+        let icmp = matches!(query.protocol, FlowProtocol::Icmp | FlowProtocol::Icmpv6);
+        match query.port {
+            None if ported => violations.push("port", ViolationCode::Required, "is required for tcp and udp"),
+            Some(0) => violations.push("port", ViolationCode::InvalidValue, "must be between 1 and 65535"),
+            Some(_) if !ported => {
+                violations.push("port", ViolationCode::InvalidValue, "applies to tcp and udp only")
+            }
+            _ => {}
+        }
+        if !icmp && (query.icmp_type.is_some() || query.icmp_code.is_some()) {
+            violations.push("icmp_type", ViolationCode::InvalidValue, "applies to icmp and icmpv6 only");
+        }
+        if query.icmp_code.is_some() && query.icmp_type.is_none() {
+            violations.push("icmp_code", ViolationCode::Required, "needs icmp_type");
+        }
+        violations.finish()?;
+        let evaluated = self.evaluated(org).await?;
+        let address = |end: Endpoint, path: &str| -> Result<IpAddr> {
+            match end {
+                Endpoint::Address(a) => Ok(a),
+                Endpoint::Server(id) => evaluated
+                    .snapshot
+                    .server(id)
+                    .ok_or(Error::invalid(path, ViolationCode::InvalidReference, "no such server"))?
+                    .interfaces
+                    .iter()
+                    .flat_map(|i| &i.addresses)
+                    .next()
+                    .copied()
+                    .ok_or(Error::invalid(path, ViolationCode::InvalidValue, "the server has no address")),
+            }
+        };
+        let (source, destination) =
+            (address(query.source, "source"), address(query.destination, "destination"));
+        let (source, destination) = match (source, destination) {
+            (Ok(s), Ok(d)) => (s, d),
+            (Err(Error::Invalid(mut a)), Err(Error::Invalid(b))) => {
+                a.extend(b);
+                return Err(Error::Invalid(a));
+            }
+            (Err(e), _) | (_, Err(e)) => return Err(e),
+        };
+        if family(source) != family(destination) {
+            return Err(Error::invalid(
+                "destination",
+                ViolationCode::InvalidValue,
+                "must be of the same address family as the source",
+            ));
+        }
+        let echo = if query.protocol == FlowProtocol::Icmpv6 { 128 } else { 8 };
+        let flow = Flow {
+            source,
+            destination,
+            protocol: query.protocol,
+            port: query.port,
+            icmp: icmp.then(|| (query.icmp_type.unwrap_or(echo), query.icmp_code.unwrap_or(0))),
+        };
+        let verdict = evaluated.compiled.check(&flow);
+        let deciding: Vec<RuleId> = [verdict.egress, verdict.ingress]
+            .iter()
+            .flatten()
+            .filter_map(|s| match s.decided_by {
+                Decision::Rule { rule, .. } => Some(rule),
+                _ => None,
+            })
+            .collect();
+        let rule_numbers = self.numbers_of(org, &evaluated, &deciding).await?;
+        let explanation = explain(&evaluated, &flow, &verdict);
+        Ok(FlowCheck { evaluated, flow, verdict, rule_numbers, explanation })
+    }
+
+    async fn numbers_of(
+        &self,
+        org: OrganizationId,
+        evaluated: &Evaluated,
+        rules: &[RuleId],
+    ) -> Result<HashMap<RuleId, u64>> {
+        let mut groups: Vec<_> =
+            rules.iter().filter_map(|r| evaluated.compiled.rule(*r)).map(|r| r.rule.group).collect();
+        groups.dedup();
+        let numbers = self.read().await?.rule_numbers(org, &groups).await?;
+        Ok(numbers.into_iter().filter(|(id, _)| rules.contains(id)).collect())
+    }
+
+    /// What applies to one server, in evaluation order, with remotes resolved.
+    pub async fn server_policy(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        id: ServerId,
+    ) -> Result<ServerPolicy> {
+        actor.authorize(org, READ_POLICY)?;
+        let evaluated = self.evaluated(org).await?;
+        let server = evaluated.snapshot.server(id).cloned().ok_or(Error::not_found(ServerId::KIND))?;
+        Ok(ServerPolicy { evaluated, server })
+    }
+
+    /// What in the organization's policy is probably wrong.
+    pub async fn lint_policy(&self, actor: &Principal, org: OrganizationId) -> Result<LintReport> {
+        actor.authorize(org, READ_POLICY)?;
+        let evaluated = self.evaluated(org).await?;
+        let findings = lint(&evaluated.snapshot, &evaluated.compiled);
+        Ok(LintReport { revision: evaluated.revision(), findings })
+    }
+}
+
+fn family(address: IpAddr) -> u8 {
+    match address {
+        IpAddr::V4(_) => 4,
+        IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => 4,
+        IpAddr::V6(_) => 6,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The explanation.
+
+fn verdict_word(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Allow => "allows",
+        Verdict::Deny => "denies",
+        Verdict::Reject => "rejects",
+    }
+}
+
+/// `tcp/22`, `icmp type 8 code 0`, `protocol 47`.
+fn describe_flow(flow: &Flow) -> String {
+    let what = match (flow.protocol, flow.port, flow.icmp) {
+        (FlowProtocol::Tcp, Some(p), _) => format!("tcp/{p}"),
+        (FlowProtocol::Udp, Some(p), _) => format!("udp/{p}"),
+        (FlowProtocol::Icmp, _, Some((t, c))) => format!("icmp type {t} code {c}"),
+        (FlowProtocol::Icmpv6, _, Some((t, c))) => format!("icmpv6 type {t} code {c}"),
+        (FlowProtocol::Other(n), ..) => format!("protocol {n}"),
+        (p, ..) => format!("{p:?}").to_lowercase(),
+    };
+    format!("{what} from {} to {}", flow.source, flow.destination)
+}
+
+/// `the egress of server 'web' (10.0.0.1)`.
+fn side_name(evaluated: &Evaluated, side: &SideVerdict, direction: Direction, address: IpAddr) -> String {
+    let server = evaluated.snapshot.server(side.server).map_or("?", |s| s.name.as_str());
+    let way = if direction == Direction::Inbound { "ingress" } else { "egress" };
+    format!("the {way} of server '{server}' ({address})")
+}
+
+/// One side's verdict as a clause: `the ingress of server 'db' (10.0.0.2) denies it by rule …`.
+fn clause(evaluated: &Evaluated, side: &SideVerdict, direction: Direction, address: IpAddr) -> String {
+    let name = side_name(evaluated, side, direction, address);
+    let group_name =
+        |id| evaluated.snapshot.group(id).map_or_else(|| id.to_string(), |g| format!("'{}'", g.group.name));
+    let whole = if direction == Direction::Inbound { "inbound" } else { "outbound" };
+    match side.decided_by {
+        Decision::Ungoverned => format!("{name} is unfiltered, as no enabled group or role applies to it"),
+        Decision::Rule { group, rule } => {
+            let (kind, shape) =
+                evaluated.rule(rule).map_or((String::from("group"), String::new()), |(g, r)| {
+                    (
+                        g.kind.as_str().replace('_', " "),
+                        format!(" ({})", describe_rule(&evaluated.snapshot, r)),
+                    )
+                });
+            format!(
+                "{name} {} it by rule {rule}{shape} of {kind} {}",
+                verdict_word(side.verdict),
+                group_name(group)
+            )
+        }
+        Decision::AllowAll { group } => {
+            format!(
+                "{name} allows it: no rule matched and group {} allows all {whole} traffic",
+                group_name(group)
+            )
+        }
+        Decision::NoMatch => format!(
+            "{name} denies it: no rule matched and no group applying to it allows all {whole} traffic"
+        ),
+    }
+}
+
+/// `deny tcp 22 from 10.0.0.0/24`, as the rule is written.
+fn describe_rule(snapshot: &PolicySnapshot, rule: &Rule) -> String {
+    let ports: Vec<String> = rule
+        .ports
+        .iter()
+        .map(|r| if r.from == r.to { r.from.to_string() } else { format!("{}-{}", r.from, r.to) })
+        .collect();
+    let ports = if ports.is_empty() { String::new() } else { format!(" {}", ports.join(",")) };
+    let way = if rule.direction == Direction::Inbound { "from" } else { "to" };
+    let remotes = match rule.remotes.len() {
+        0 => "nothing".to_owned(),
+        1..=3 => rule.remotes.iter().map(|r| describe_remote(snapshot, r)).collect::<Vec<_>>().join(", "),
+        n => format!("{n} remotes"),
+    };
+    format!("{} {}{ports} {way} {remotes}", rule.action.as_str(), rule.protocol.as_text())
+}
+
+fn describe_remote(snapshot: &PolicySnapshot, remote: &Remote) -> String {
+    let group =
+        |id| snapshot.group(id).map_or_else(|| format!("{id} (gone)"), |g| format!("'{}'", g.group.name));
+    match remote {
+        Remote::AnyIpv4 => "all IPv4".into(),
+        Remote::AnyIpv6 => "all IPv6".into(),
+        Remote::Cidr(c) => c.clone(),
+        Remote::Server(id) => snapshot
+            .server(*id)
+            .map_or_else(|| format!("server {id} (gone)"), |s| format!("server '{}'", s.name)),
+        Remote::Group(id) => format!("the members of {}", group(*id)),
+        Remote::ServerGroup(id) => snapshot
+            .server_groups
+            .iter()
+            .find(|g| g.id == *id)
+            .map_or_else(|| format!("server group {id} (gone)"), |g| format!("server group '{}'", g.name)),
+        Remote::Tag(id) => snapshot
+            .tags
+            .iter()
+            .find(|t| t.id == *id)
+            .map_or_else(|| format!("tag {id} (gone)"), |t| format!("tag '{}'", t.name)),
+        Remote::AddressList(id) => snapshot
+            .address_lists
+            .iter()
+            .chain(&snapshot.global_address_lists)
+            .find(|l| l.id == *id)
+            .map_or_else(|| format!("address list {id} (gone)"), |l| format!("address list '{}'", l.name)),
+        Remote::Hosts { role: None, tags } if tags.is_empty() => "every host".into(),
+        Remote::Hosts { role, tags } => {
+            let role = role.map(|r| format!(" with role {}", group(r))).unwrap_or_default();
+            let tags = if tags.is_empty() { String::new() } else { format!(" tagged {}", tags.join(", ")) };
+            format!("hosts{role}{tags}")
+        }
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// One or two sentences: the verdict with the side that decided it, then the other side.
+pub(crate) fn explain(evaluated: &Evaluated, flow: &Flow, verdict: &FlowVerdict) -> String {
+    let flow_text = describe_flow(flow);
+    let egress = verdict.egress.map(|s| clause(evaluated, &s, Direction::Outbound, flow.source));
+    let ingress = verdict.ingress.map(|s| clause(evaluated, &s, Direction::Inbound, flow.destination));
+    let outcome = match verdict.verdict {
+        Verdict::Allow => "Allowed",
+        Verdict::Deny => "Denied",
+        Verdict::Reject => "Rejected",
+    };
+    match (egress, ingress) {
+        (None, None) => format!(
+            "{outcome}: {flow_text} involves no address of a server of this organization, so no policy applies."
+        ),
+        (Some(one), None) | (None, Some(one)) => {
+            let other = if verdict.egress.is_some() { flow.destination } else { flow.source };
+            format!(
+                "{outcome}: {flow_text}: {one}. {other} belongs to no server of this organization, so it has no policy of its own."
+            )
+        }
+        // The side that decided first, then the other.
+        (Some(e), Some(i)) => {
+            let (first, second) = match verdict.egress {
+                Some(side) if side.verdict == verdict.verdict => (e, i),
+                _ => (i, e),
+            };
+            format!("{outcome}: {flow_text}: {first}. {}.", capitalized(&second))
+        }
+    }
+}
