@@ -358,6 +358,7 @@ fn build(plan: &Plan) -> PolicySnapshot {
             name: format!("s{n}"),
             interfaces,
             tags,
+            server_group: None,
             created_at: at(0),
         });
         if let Some(role) = host {
@@ -501,6 +502,7 @@ fn two_servers(rules: Vec<Rule>, allow_all_inbound: bool) -> PolicySnapshot {
             name: format!("s{n}"),
             interfaces: vec![interface],
             tags: vec![],
+            server_group: None,
             created_at: at(0),
         });
     }

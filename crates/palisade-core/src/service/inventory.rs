@@ -248,6 +248,7 @@ impl Core {
             name: input.name,
             interfaces,
             tags: input.tags,
+            server_group: None,
             created_at,
         };
         write_one!(self, insert_server(&grant, &server, &claims))?;
