@@ -193,6 +193,13 @@ fn expected() -> Table {
     add("native", "POST", "/api/v1/organizations/{id}/servers", Org(servers), Some(json!({"name": "s"})));
     add("native", "GET", "/api/v1/organizations/{id}/servers", Org(servers_read), None);
     add("native", "GET", "/api/v1/organizations/{id}/servers/{server_id}", Org(servers_read), None);
+    add(
+        "native",
+        "PATCH",
+        "/api/v1/organizations/{id}/servers/{server_id}",
+        Org(servers),
+        Some(json!({"name": "s"})),
+    );
     add("native", "DELETE", "/api/v1/organizations/{id}/servers/{server_id}", Org(servers), None);
     add(
         "native",
