@@ -38,6 +38,7 @@ mod persistence;
 mod replay;
 mod resilience;
 mod route_table;
+mod server_groups;
 mod upgrade;
 mod validation;
 mod zstack;
