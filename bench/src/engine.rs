@@ -67,6 +67,7 @@ pub fn policy(size: Size) -> PolicySnapshot {
                 addresses: vec![address(n)],
             }],
             tags: vec![format!("tier:{}", n % 3)],
+            server_group: None,
             created_at: at,
         })
         .collect();

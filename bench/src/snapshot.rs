@@ -232,6 +232,7 @@ pub async fn seed(
                     addresses: vec![address],
                 }],
                 tags: vec!["env:prod".into(), tag_names[i % tag_names.len()].clone()],
+                server_group: None,
                 created_at: now(),
             };
             let claim = IpAddress {

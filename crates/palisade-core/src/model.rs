@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::id::{
     ApiTokenId, DataCenterId, InterfaceId, IpAddressId, JobId, NetworkId, OrganizationId, SecurityGroupId,
-    ServerId, UserId,
+    ServerGroupId, ServerId, UserId,
 };
 use crate::ipam::IpVersion;
 use crate::scope::Scope;
@@ -263,6 +263,10 @@ pub struct Server {
     pub name: String,
     pub interfaces: Vec<Interface>,
     pub tags: Vec<String>,
+    /// The server group it belongs to, of its own organization (Katapult's
+    /// `VirtualMachine.group`: at most one). Policy members and remotes naming the group mean
+    /// this server; deleting the group leaves the server in none.
+    pub server_group: Option<ServerGroupId>,
     pub created_at: OffsetDateTime,
 }
 

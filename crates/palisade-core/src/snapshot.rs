@@ -17,10 +17,11 @@
 //! - **Servers**, with their interfaces' addresses and their tags: a member or a remote naming a
 //!   server means its addresses; a tag member or remote means the servers carrying its name;
 //!   Defined's host remotes select servers by role and tags.
-//! - **Server groups** and **tags**: members and remotes refer to them by id; a tag's *name* is
-//!   what servers carry, so the id must be resolved to the name here. (Servers do not yet join
-//!   server groups; the groups are here so a reference to one resolves, to nothing, rather than
-//!   dangling.)
+//! - **Server groups** and **tags**: members and remotes refer to them by id. A server names
+//!   its server group by id ([`Server::server_group`]), so a group's servers are found from the
+//!   servers; the groups are here so that a reference to one resolves (to the servers in it,
+//!   perhaps none) rather than dangling. A tag's *name* is what servers carry, so the id must
+//!   be resolved to the name here.
 //! - **Address lists** with their entries, the organization's own and the global ones (the
 //!   operator's, usable by every organization): [`Remote::AddressList`] means a list's entries.
 //! - **Hosts** (servers of an overlay network) with their roles and overlay settings: a host's

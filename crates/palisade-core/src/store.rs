@@ -121,6 +121,10 @@ pub trait Reads: Send {
         page: PageRequest,
     ) -> Result<Page<Network>>;
     async fn server(&mut self, org: OrganizationId, id: ServerId) -> Result<Option<Server>>;
+    /// A server by id, whatever organization's (callers authorize its owner afterwards).
+    async fn server_anywhere(&mut self, id: ServerId) -> Result<Option<Server>>;
+    /// The organization's addresses allocated to the server's interfaces, in creation order.
+    async fn server_ip_addresses(&mut self, org: OrganizationId, id: ServerId) -> Result<Vec<IpAddress>>;
     /// Whose an interface is, whatever organization's.
     async fn interface(&mut self, id: InterfaceId) -> Result<Option<InterfaceOwner>>;
     async fn list_servers(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<Server>>;
@@ -283,12 +287,20 @@ pub trait Writes: Reads {
     async fn insert_data_center(&mut self, grant: &OperatorGrant, dc: &DataCenter) -> Result<()>;
     async fn insert_network(&mut self, grant: &OperatorGrant, network: &Network) -> Result<()>;
 
-    /// Inserts the server with its interfaces and tags, claiming `addresses` (each allocated to
-    /// one of its interfaces, in interface order). An address already used in its network is
+    /// Inserts the server with its interfaces, tags and server group (which must be the grant's
+    /// organization's), claiming `addresses` (each allocated to one of its interfaces, in
+    /// interface order). An address already used in its network is
     /// [`Error::AlreadyExists`] with the path `interfaces[i].addresses[j]`.
     async fn insert_server(&mut self, grant: &Grant, server: &Server, addresses: &[IpAddress]) -> Result<()>;
     /// Deletes the server: addresses claimed with it are released, others only unallocated.
     async fn delete_server(&mut self, grant: &Grant, id: ServerId) -> Result<()>;
+    /// The server, whatever organization's, locked until commit.
+    async fn server_for_update(&mut self, id: ServerId) -> Result<Option<Server>>;
+    /// Replaces a server's name, tags and server group (its interfaces and addresses stay). A
+    /// server group that is not the grant's organization's (or no longer exists) is
+    /// [`Error::NotFound`] as a server group; a host's name taken in its network is
+    /// [`Error::AlreadyExists`] on `name`.
+    async fn update_server(&mut self, grant: &Grant, server: &Server) -> Result<()>;
 
     /// Inserts a host: its server (claiming `addresses`, or allocating `allocate` to its
     /// interface), its overlay settings and its role membership. A taken name in the network is

@@ -6,7 +6,7 @@
 //! customer's start-up. New schema changes go in new migrations, listed here once released
 //! (since issue 12: 0006, policy revisions; 0007, typed rules; 0008, list indexes; issue 13: 0009,
 //! sessions, jobs and ZStack's group state; 0010, network and interface members;
-//! 0011, rules' ICMP types).
+//! 0011, rules' ICMP types; servers in server groups: 0012, a server's server group).
 
 use sqlx::migrate::Migrator;
 
@@ -66,6 +66,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "icmp_types",
         "6a9e672f9a5b83939db1866a307fdb235e7b5522fd1b5297a94f704361a716b436afdda5b61b2472abc519d3fcd4057f",
     ),
+    (
+        12,
+        "server_group_membership",
+        "4f83c16b1268616297a7e18c57eb5ab9e43d03563b0338c71ea7c532a2aa5b856ea513e32f3a193d70a11df1dcdf1c1a",
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -123,6 +128,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         11,
         "icmp_types",
         "f36f20fab28af43bae706c9668a11c74aad0550e00197a3ed11f5330246cd2ce41c0fbf0b761f29466d65b7996913e44",
+    ),
+    (
+        12,
+        "server_group_membership",
+        "79de4c84398081417a114cfdf23817719e439d00a053b1823424c9df117542a8962a6e075eea10a12abaa8a6465a9413",
     ),
 ];
 

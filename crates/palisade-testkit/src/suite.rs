@@ -85,6 +85,7 @@ fn server(org: OrganizationId, net: NetworkId, addresses: &[&str]) -> Server {
             addresses: addresses.iter().map(|a| a.parse::<IpAddr>().unwrap()).collect(),
         }],
         tags: vec!["env:prod".into(), "role:web".into()],
+        server_group: None,
         created_at: now(),
     }
 }
@@ -1116,6 +1117,7 @@ pub fn host(org: OrganizationId, network: NetworkId, name: &str, role: Option<Se
             name: name.to_owned(),
             interfaces: vec![Interface { id: InterfaceId::random(), network_id: network, addresses: vec![] }],
             tags: vec!["env:prod".into()],
+            server_group: None,
             created_at: at,
         },
         role,
@@ -1806,6 +1808,121 @@ pub async fn one_transaction_bumps_each_organization_once(store: Arc<dyn Store>)
     assert_eq!(rules.total, 2, "every write of the transaction landed");
 }
 
+// ---------------------------------------------------------------- servers in server groups
+
+/// A server is in at most one server group of its own organization (Katapult's
+/// `VirtualMachine.group`): every read gives it, each change bumps the organization's policy
+/// revision exactly once, another organization's group (or a missing one) is not found and
+/// changes nothing, and deleting the group leaves its servers in none.
+pub async fn servers_join_one_server_group_of_their_organization(store: Arc<dyn Store>) {
+    let (org, net) = ipam_fixture(&store, &["10.7.0.0/24"], &[]).await;
+    let other = organization("vmg-other");
+    once!(store, insert_organization(&grants::op(), &other)).unwrap();
+    let (mine, theirs) = (grants::grant(org), grants::grant(other.id));
+    let (front, back) = (server_group(org, "front"), server_group(org, "back"));
+    once!(store, insert_server_group(&mine, &front)).unwrap();
+    once!(store, insert_server_group(&mine, &back)).unwrap();
+    let foreign = server_group(other.id, "foreign");
+    once!(store, insert_server_group(&theirs, &foreign)).unwrap();
+    let mut web = server(org, net.id, &["10.7.0.10"]);
+    once!(store, insert_server(&mine, &web, &claims(&web))).unwrap();
+    assert_eq!(once!(store, server(org, web.id)).unwrap().unwrap().server_group, None);
+
+    // Every read of the server gives its group.
+    let reads_agree = |store: Arc<dyn Store>, expected: Server| async move {
+        let mut r = store.read().await.unwrap();
+        assert_eq!(r.server(org, expected.id).await.unwrap().as_ref(), Some(&expected), "server");
+        assert_eq!(r.server_anywhere(expected.id).await.unwrap().as_ref(), Some(&expected), "anywhere");
+        let listed = r.list_servers(org, PageRequest::all()).await.unwrap().items;
+        assert!(listed.contains(&expected), "list: {listed:?}");
+        drop(r);
+        let snapshot = store.policy_snapshot(org).await.unwrap();
+        assert_eq!(snapshot.server(expected.id), Some(&expected), "snapshot");
+    };
+    web.server_group = Some(front.id);
+    bumps_once!(store, org, "joining a group", once!(store, update_server(&mine, &web)).unwrap());
+    reads_agree(store.clone(), web.clone()).await;
+    web.server_group = Some(back.id);
+    bumps_once!(store, org, "moving to another group", once!(store, update_server(&mine, &web)).unwrap());
+    reads_agree(store.clone(), web.clone()).await;
+
+    // Another organization's group, a missing one, and a write under another organization's
+    // grant: refused, nothing changed, no revision.
+    let before = revision(&store, org).await;
+    let stray = Server { server_group: Some(foreign.id), ..web.clone() };
+    assert_eq!(once!(store, update_server(&mine, &stray)), Err(Error::not_found("virtual machine group")));
+    let missing = Server { server_group: Some(ServerGroupId::random()), ..web.clone() };
+    assert_eq!(once!(store, update_server(&mine, &missing)), Err(Error::not_found("virtual machine group")));
+    assert_eq!(once!(store, update_server(&theirs, &web)), Err(Error::not_found("server")));
+    let theirs_claimed = Server { organization_id: other.id, ..web.clone() };
+    assert_eq!(once!(store, update_server(&theirs, &theirs_claimed)), Err(Error::not_found("server")));
+    let mut joining = server(org, net.id, &["10.7.0.11"]);
+    joining.server_group = Some(foreign.id);
+    assert_eq!(
+        once!(store, insert_server(&mine, &joining, &claims(&joining))),
+        Err(Error::not_found("virtual machine group")),
+        "a new server cannot join another organization's group either"
+    );
+    assert_eq!(once!(store, server(org, joining.id)).unwrap(), None);
+    assert_eq!(revision(&store, org).await, before, "refused writes bump nothing");
+    reads_agree(store.clone(), web.clone()).await;
+
+    // Name and tags are written with the group, and the server is locked to be read for it.
+    web.name = "web-renamed".into();
+    web.tags = vec!["env:staging".into()];
+    web.server_group = None;
+    bumps_once!(store, org, "leaving the group", once!(store, update_server(&mine, &web)).unwrap());
+    assert_eq!(once!(store, server_for_update(web.id)).unwrap(), Some(web.clone()));
+    reads_agree(store.clone(), web.clone()).await;
+    let addresses = once!(store, server_ip_addresses(org, web.id)).unwrap();
+    assert_eq!(addresses.iter().map(|a| a.address).collect::<Vec<_>>(), vec![addr("10.7.0.10")]);
+    assert!(once!(store, server_ip_addresses(other.id, web.id)).unwrap().is_empty());
+
+    // A new server may be created in a group of its own organization.
+    joining.server_group = Some(front.id);
+    once!(store, insert_server(&mine, &joining, &claims(&joining))).unwrap();
+    reads_agree(store.clone(), joining.clone()).await;
+
+    // Deleting the group takes its servers out of it (one bump, for the deletion).
+    web.server_group = Some(front.id);
+    once!(store, update_server(&mine, &web)).unwrap();
+    bumps_once!(
+        store,
+        org,
+        "deleting the group",
+        once!(store, delete_server_group(&mine, front.id)).unwrap()
+    );
+    web.server_group = None;
+    joining.server_group = None;
+    reads_agree(store.clone(), web.clone()).await;
+    reads_agree(store.clone(), joining.clone()).await;
+    let snapshot = store.policy_snapshot(org).await.unwrap();
+    assert_eq!(snapshot.server_groups.iter().map(|g| g.id).collect::<Vec<_>>(), vec![back.id]);
+}
+
+/// A host's name is mirrored in its attributes (unique per network): renaming its server moves
+/// the mirror, and a name another host of the network has is refused with nothing changed.
+pub async fn renaming_a_hosts_server_keeps_host_names_unique(store: Arc<dyn Store>) {
+    let (org, net) = ipam_fixture(&store, &["10.6.0.0/24"], &[]).await;
+    let mine = grants::grant(org);
+    let a = once!(store, insert_host(&mine, &host(org, net.id, "a", None), &[], None)).unwrap();
+    let b = once!(store, insert_host(&mine, &host(org, net.id, "b", None), &[], None)).unwrap();
+    let mut renamed = a.server.clone();
+    renamed.name = "c".into();
+    once!(store, update_server(&mine, &renamed)).unwrap();
+    assert_eq!(once!(store, host(org, a.server.id)).unwrap().unwrap().server.name, "c");
+    // "a" is free again, "b" is taken.
+    let again = once!(store, insert_host(&mine, &host(org, net.id, "a", None), &[], None));
+    assert!(again.is_ok(), "{again:?}");
+    let mut clash = b.server.clone();
+    clash.name = "c".into();
+    assert_eq!(
+        once!(store, update_server(&mine, &clash)),
+        Err(Error::AlreadyExists { kind: "server", field: "name".into() })
+    );
+    assert_eq!(once!(store, host(org, b.server.id)).unwrap().unwrap().server.name, "b");
+}
+
 // ---------------------------------------------------------------- grants
 
 /// A write is confined to its grant's organization: another organization's objects are not
@@ -1960,6 +2077,9 @@ async fn policy_fixture(
     once!(store, insert_tag(&grants::grant((staging).organization_id), &staging)).unwrap();
     let web_servers = server_group(org, "web servers");
     once!(store, insert_server_group(&grants::grant((web_servers).organization_id), &web_servers)).unwrap();
+    // A server in a server group.
+    let a = Server { server_group: Some(web_servers.id), ..a };
+    once!(store, update_server(&grants::grant(org), &a)).unwrap();
     once!(
         store,
         insert_server_group(

@@ -57,6 +57,8 @@ suite!(
     hosts_round_trip_with_their_role_and_address,
     members_are_added_one_at_a_time_concurrently,
     rule_numbers_are_per_organization_and_never_reused,
+    servers_join_one_server_group_of_their_organization,
+    renaming_a_hosts_server_keeps_host_names_unique,
     group_pages_load_members_annotations_and_rules_in_batches,
     every_remote_kind_and_port_ranges_round_trip,
     long_lists_are_written_whole_in_order_or_not_at_all,

@@ -241,13 +241,20 @@ impl Args {
     /// absent from query and body, the path segment of the same name is used as
     /// `{"<first key>": segment}`.
     pub fn lookup(&self, name: &'static str, keys: &[&'static str]) -> Result<Option<Lookup>, Error> {
-        let Some(value) = self.get(&[name]) else {
+        if self.get(&[name]).is_none() {
             return Ok(self
                 .segments
                 .get(name)
                 .map(|segment| Lookup { key: keys[0], value: segment.clone() }));
-        };
-        let Value::Object(object) = value else { return Err(invalid(&[name], "object_expected", None)) };
+        }
+        self.lookup_at(&[name], keys)
+    }
+
+    /// A lookup argument nested at `path` (`properties.group`), without a path fallback;
+    /// `None` when absent or `null`.
+    pub fn lookup_at(&self, path: &[&str], keys: &[&'static str]) -> Result<Option<Lookup>, Error> {
+        let Some(value) = self.get(path) else { return Ok(None) };
+        let Value::Object(object) = value else { return Err(invalid(path, "object_expected", None)) };
         let mut found = Vec::new();
         for key in keys {
             match object.get(*key) {
@@ -255,19 +262,20 @@ impl Args {
                 Some(Value::String(s)) => found.push(Lookup { key, value: s.clone() }),
                 Some(Value::Number(n)) => found.push(Lookup { key, value: n.to_string() }),
                 Some(_) => {
-                    return Err(invalid(&[name, key], "invalid_scalar", Some("Value must be a string")))
+                    let at: Vec<&str> = path.iter().copied().chain([*key]).collect();
+                    return Err(invalid(&at, "invalid_scalar", Some("Value must be a string")));
                 }
             }
         }
         match found.len() {
             0 => Err(invalid(
-                &[name],
+                path,
                 "missing_lookup_value",
                 Some(&format!("One of {} must be provided", keys.join(", "))),
             )),
             1 => Ok(found.pop()),
             _ => Err(invalid(
-                &[name],
+                path,
                 "ambiguous_lookup_values",
                 Some(&format!("Only one of {} may be provided", keys.join(", "))),
             )),

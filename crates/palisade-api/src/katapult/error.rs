@@ -83,6 +83,8 @@ impl Argument {
 }
 
 fn not_found_code(kind: &str) -> (String, String) {
+    // Palisade's servers are Katapult's virtual machines.
+    let kind = if kind == palisade_core::id::ServerId::KIND { "virtual machine" } else { kind };
     let code = format!("{}_not_found", kind.replace(' ', "_"));
     let description = match kind {
         "ip address" => {
@@ -336,6 +338,19 @@ mod tests {
         );
         assert_eq!(argument_path("organization.sub_domain").1, None);
         assert_eq!(argument_path(""), (vec![], None));
+    }
+
+    #[test]
+    fn servers_are_virtual_machines() {
+        assert_eq!(
+            not_found_code("server"),
+            (
+                "virtual_machine_not_found".to_owned(),
+                "No virtual machine was found matching any of the criteria provided in the arguments"
+                    .to_owned()
+            )
+        );
+        assert_eq!(not_found_code("virtual machine group").0, "virtual_machine_group_not_found");
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub use crate::frame::vendor_ids::katapult as ids;
 mod ports;
 mod security_groups;
 mod views;
+mod virtual_machines;
 
 use std::collections::HashMap;
 
@@ -55,6 +56,9 @@ enum Endpoint {
     UpdateIp,
     ReleaseIp,
     UnallocateIp,
+    ListServers,
+    GetServer,
+    UpdateServer,
     ListGroups,
     CreateGroup,
     GetGroup,
@@ -170,6 +174,24 @@ const ROUTES: &[Route] = &[
         pattern: "ip_addresses/:ip_address/unallocate",
         endpoint: Endpoint::UnallocateIp,
         op: op(Resource::IpAddress, Action::Update),
+    },
+    Route {
+        method: Method::GET,
+        pattern: "organizations/:organization/virtual_machines",
+        endpoint: Endpoint::ListServers,
+        op: op(Resource::Server, Action::List),
+    },
+    Route {
+        method: Method::GET,
+        pattern: "virtual_machines/:virtual_machine",
+        endpoint: Endpoint::GetServer,
+        op: op(Resource::Server, Action::Read),
+    },
+    Route {
+        method: Method::PATCH,
+        pattern: "virtual_machines/:virtual_machine",
+        endpoint: Endpoint::UpdateServer,
+        op: op(Resource::Server, Action::Update),
     },
     Route {
         method: Method::GET,
@@ -462,6 +484,9 @@ async fn handle(
         Endpoint::UpdateIp => endpoints::update_ip(ctx).await,
         Endpoint::ReleaseIp => endpoints::release_ip(ctx).await,
         Endpoint::UnallocateIp => endpoints::unallocate_ip(ctx).await,
+        Endpoint::ListServers => virtual_machines::list(ctx).await,
+        Endpoint::GetServer => virtual_machines::get(ctx).await,
+        Endpoint::UpdateServer => virtual_machines::update(ctx).await,
         Endpoint::ListGroups => security_groups::list_groups(ctx).await,
         Endpoint::CreateGroup => security_groups::create_group(ctx).await,
         Endpoint::GetGroup => security_groups::get_group(ctx).await,
@@ -525,6 +550,15 @@ mod tests {
         assert!(
             find_route("GET", &["security_groups", "rules"]).is_none(),
             "no backtracking to the wildcard"
+        );
+        // `virtual_machines` and `virtual_machine_groups` are distinct literals.
+        assert_eq!(
+            find_route("PATCH", &["virtual_machines", "vm_x"]).unwrap().0.endpoint,
+            Endpoint::UpdateServer
+        );
+        assert_eq!(
+            find_route("GET", &["virtual_machine_groups", "vmgrp_x"]).unwrap().0.endpoint,
+            Endpoint::GetServerGroup
         );
         let (r, caps) = find_route("POST", &["ip_addresses", ":ip_address", "unallocate"]).unwrap();
         assert_eq!((r.endpoint, caps["ip_address"].as_str()), (Endpoint::UnallocateIp, ":ip_address"));

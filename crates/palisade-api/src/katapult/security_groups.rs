@@ -16,7 +16,7 @@ use super::encode::ok;
 use super::endpoints::{organization, Ctx, ORGANIZATION_KEYS};
 use super::ids;
 use super::ports;
-use super::views::Pagination;
+use super::views::{Pagination, ServerGroupView};
 
 type Result<T> = std::result::Result<T, Error>;
 
@@ -425,25 +425,6 @@ pub async fn delete_rule(ctx: Ctx<'_>) -> Result<Response> {
 
 // ---------------------------------------------------------------- virtual machine groups
 
-#[derive(Debug, Serialize)]
-struct ServerGroupView {
-    id: String,
-    name: String,
-    segregate: bool,
-    created_at: i64,
-}
-
-impl From<&palisade_core::policy::ServerGroup> for ServerGroupView {
-    fn from(g: &palisade_core::policy::ServerGroup) -> Self {
-        Self {
-            id: ids::render(ids::SERVER_GROUP, g.id.as_bytes()),
-            name: g.name.clone(),
-            segregate: g.segregate,
-            created_at: g.created_at.unix_timestamp(),
-        }
-    }
-}
-
 #[derive(Serialize)]
 struct ServerGroupBody {
     virtual_machine_group: ServerGroupView,
@@ -550,7 +531,7 @@ const COLORS: &[&str] = &[
 ];
 
 #[derive(Debug, Serialize)]
-struct TagView {
+pub(super) struct TagView {
     id: String,
     name: String,
     color: String,
@@ -558,7 +539,8 @@ struct TagView {
     created_at: Option<i64>,
 }
 
-fn tag_view(t: &palisade_core::policy::Tag, full: bool) -> TagView {
+/// A tag; `full` adds its creation time (the list leaves it out, as Katapult's does).
+pub(super) fn tag_view(t: &palisade_core::policy::Tag, full: bool) -> TagView {
     TagView {
         id: ids::render(ids::TAG, t.id.as_bytes()),
         name: t.name.clone(),

@@ -2,6 +2,7 @@
 
 use palisade_core::ipam::address_with_mask;
 use palisade_core::model::{DataCenter, IpAddress, Network, Organization, OrganizationStatus};
+use palisade_core::policy::ServerGroup;
 use palisade_core::service::IpAddressDetail;
 use palisade_core::Page;
 use serde::Serialize;
@@ -25,6 +26,29 @@ impl<T> From<&Page<T>> for Pagination {
             total: p.total,
             per_page: p.request.per_page,
             large_set: false,
+        }
+    }
+}
+
+/// A virtual machine group, alone or as a virtual machine's `group`: the keys Katapult's
+/// recorded answers have (`tests/fixtures/katapult`, 2023). Its 2024 schema adds
+/// `auto_segregate`, automatic placement on separate hypervisors; Palisade places no virtual
+/// machines, so it has no value to give and leaves the key out, as the recordings do.
+#[derive(Debug, Serialize)]
+pub struct ServerGroupView {
+    pub id: String,
+    pub name: String,
+    pub segregate: bool,
+    pub created_at: i64,
+}
+
+impl From<&ServerGroup> for ServerGroupView {
+    fn from(g: &ServerGroup) -> Self {
+        Self {
+            id: ids::render(ids::SERVER_GROUP, g.id.as_bytes()),
+            name: g.name.clone(),
+            segregate: g.segregate,
+            created_at: g.created_at.unix_timestamp(),
         }
     }
 }

@@ -4,15 +4,18 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use palisade_core::id::ServerGroupId;
 use palisade_core::id::{DataCenterId, NetworkId, OrganizationId, ServerId};
-use palisade_core::service::{CreateDataCenter, CreateInterface, CreateNetwork, CreateServer};
+use palisade_core::service::{
+    CreateDataCenter, CreateInterface, CreateNetwork, CreateServer, ServerPatch, ServerRef,
+};
 use palisade_core::{Action, Operation, Resource};
 
 use super::error::{ErrorBody, NativeError};
 use super::extract::{path_id, Actor, NativeJson, NativePath, OperatorActor, PageQuery, Pagination};
 use super::wire::{
     CreateDataCenterRequest, CreateNetworkRequest, CreateServerRequest, DataCenterList, DataCenterResponse,
-    NetworkList, NetworkResponse, ServerList, ServerResponse,
+    NetworkList, NetworkResponse, ServerList, ServerResponse, UpdateServerRequest,
 };
 use crate::AppState;
 
@@ -178,6 +181,34 @@ pub async fn get_server(
     let server_id: ServerId = path_id(&server_id, ServerId::KIND)?;
     let server = s.core.server(&actor, org, server_id).await?;
     Ok(Json(ServerResponse { server: server.into() }))
+}
+
+/// Change a server's `name`, `tags` or `server_group_id` (`null` takes it out of its group)
+/// (`virtual_machines`; naming a server group also needs `virtual_machine_groups` or
+/// `virtual_machine_groups:read`). A server group that is not the organization's is not found.
+#[utoipa::path(patch, path = "/organizations/{id}/servers/{server_id}", tag = "inventory",
+    params(("id" = String, Path, description = "Organization id"), ("server_id" = String, Path, description = "Server id")),
+    request_body = UpdateServerRequest,
+    responses((status = 200, body = ServerResponse), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update_server(
+    State(s): State<AppState>,
+    Actor(actor): Actor,
+    NativePath((id, server_id)): NativePath<(String, String)>,
+    body: Result<NativeJson<UpdateServerRequest>>,
+) -> Result<Json<ServerResponse>> {
+    let org: OrganizationId = path_id(&id, OrganizationId::KIND)?;
+    let server_id: ServerId = path_id(&server_id, ServerId::KIND)?;
+    // Authorized before the body is looked at: no scope, no validation.
+    actor.authorize(org, Operation::new(Resource::Server, Action::Update))?;
+    let NativeJson(body) = body?;
+    let patch = ServerPatch {
+        name: body.name,
+        tags: body.tags,
+        server_group: body.server_group_id.map(|g| g.map(ServerGroupId::from_uuid)),
+    };
+    let detail = s.core.update_server(&actor, ServerRef::Owned(org, server_id), patch).await?;
+    Ok(Json(ServerResponse { server: detail.server.into() }))
 }
 
 /// Delete a server (`virtual_machines`).

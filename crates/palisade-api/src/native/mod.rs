@@ -69,7 +69,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(inventory::create_network, inventory::list_networks))
         .routes(routes!(inventory::get_network))
         .routes(routes!(inventory::create_server, inventory::list_servers))
-        .routes(routes!(inventory::get_server, inventory::delete_server))
+        .routes(routes!(inventory::get_server, inventory::update_server, inventory::delete_server))
         .routes(routes!(addresses::create, addresses::list))
         .routes(routes!(addresses::get, addresses::update, addresses::release))
         .routes(routes!(addresses::allocate))

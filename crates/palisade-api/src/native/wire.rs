@@ -416,6 +416,25 @@ pub struct CreateServerRequest {
     pub tags: Vec<String>,
 }
 
+/// Changes to a server; an absent field stays as it is.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateServerRequest {
+    #[schema(value_type = Option<Name>)]
+    pub name: Option<String>,
+    /// Replaces the server's tags: at most 64 names, each at most once.
+    #[serde(default)]
+    #[schema(schema_with = tag_list)]
+    pub tags: Option<Vec<String>>,
+    /// The server group (a Katapult virtual machine group of the organization) the server
+    /// joins, leaving the one it was in; `null` takes it out of its group. Naming a group needs
+    /// `virtual_machine_groups` or `virtual_machine_groups:read` as well; a group that is not the
+    /// organization's is not found.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Uuid>)]
+    pub server_group_id: Option<Option<Uuid>>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InterfaceView {
     pub id: Uuid,
@@ -440,6 +459,8 @@ pub struct ServerView {
     pub name: String,
     pub interfaces: Vec<InterfaceView>,
     pub tags: Vec<String>,
+    /// The server group the server is in, or `null`.
+    pub server_group_id: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -453,6 +474,7 @@ impl From<Server> for ServerView {
             name: s.name,
             interfaces: s.interfaces.into_iter().map(Into::into).collect(),
             tags: s.tags,
+            server_group_id: s.server_group.map(|g| g.as_uuid()),
             created_at: s.created_at,
         }
     }
@@ -510,9 +532,11 @@ pub struct CreateIpAddressRequest {
     pub label: Option<String>,
 }
 
-/// Absent stays `None`; `null` becomes `Some(None)`.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+/// Absent stays `None` (with `#[serde(default)]`); `null` becomes `Some(None)`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

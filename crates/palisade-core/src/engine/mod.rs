@@ -13,8 +13,8 @@
 //!   and reject before allow, then creation order; the first rule that matches decides. No
 //!   match: allowed if an applying group allows that whole direction, else denied;
 //! - a group applies to an interface through its server (and so a host's role), a tag the
-//!   server carries, the interface itself or the network it is on; a server group applies to
-//!   its servers (none yet: servers do not join server groups);
+//!   server carries, the server group the server is in, the interface itself or the network it
+//!   is on;
 //! - a rule matches when the protocol, the destination port (or ICMP type and code) and the
 //!   remote match, and the flow's family is the group's, if the group has one. A remote is the
 //!   addresses it names now; a reference to something that no longer exists, a disabled group's
@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 pub use ipset::IpSet;
 
-use crate::id::{InterfaceId, NetworkId, RuleId, SecurityGroupId, ServerId};
+use crate::id::{InterfaceId, NetworkId, RuleId, SecurityGroupId, ServerGroupId, ServerId};
 use crate::policy::{Action, Direction, IcmpMatch, IpVersion, Member, PortRange, Protocol, Remote, Rule};
 use crate::snapshot::{GroupPolicy, PolicySnapshot};
 
@@ -286,6 +286,7 @@ pub struct CompiledPolicy {
 struct Place<'a> {
     server: ServerId,
     network: NetworkId,
+    server_group: Option<ServerGroupId>,
     tags: &'a [String],
     addresses: &'a [IpAddr],
 }
@@ -309,10 +310,14 @@ impl CompiledPolicy {
             .iter()
             .flat_map(|s| {
                 s.interfaces.iter().map(move |i| {
-                    (
-                        i.id,
-                        Place { server: s.id, network: i.network_id, tags: &s.tags, addresses: &i.addresses },
-                    )
+                    let place = Place {
+                        server: s.id,
+                        network: i.network_id,
+                        server_group: s.server_group,
+                        tags: &s.tags,
+                        addresses: &i.addresses,
+                    };
+                    (i.id, place)
                 })
             })
             .collect();
@@ -326,11 +331,15 @@ impl CompiledPolicy {
         // Which interfaces (indices into `places`) each kind of member names.
         let mut by_server: HashMap<ServerId, Vec<usize>> = HashMap::new();
         let mut by_network: HashMap<NetworkId, Vec<usize>> = HashMap::new();
+        let mut by_server_group: HashMap<ServerGroupId, Vec<usize>> = HashMap::new();
         let mut by_tag: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut by_interface: HashMap<InterfaceId, usize> = HashMap::new();
         for (i, (id, place)) in places.iter().enumerate() {
             by_server.entry(place.server).or_default().push(i);
             by_network.entry(place.network).or_default().push(i);
+            if let Some(group) = place.server_group {
+                by_server_group.entry(group).or_default().push(i);
+            }
             for tag in place.tags {
                 by_tag.entry(tag.as_str()).or_default().push(i);
             }
@@ -345,7 +354,7 @@ impl CompiledPolicy {
             for member in &group.group.members {
                 let named = match member {
                     Member::Server(s) => by_server.get(s).map(Vec::as_slice),
-                    Member::ServerGroup(_) => None,
+                    Member::ServerGroup(g) => by_server_group.get(g).map(Vec::as_slice),
                     Member::Tag(t) => tag_names.get(t).and_then(|name| by_tag.get(name)).map(Vec::as_slice),
                     Member::Network(n) => by_network.get(n).map(Vec::as_slice),
                     Member::Interface(i) => by_interface.get(i).map(std::slice::from_ref),
@@ -383,7 +392,9 @@ impl CompiledPolicy {
                 Remote::Group(id) => {
                     addresses_of(members.get(id).map(Vec::as_slice).unwrap_or_default(), &mut set)
                 }
-                Remote::ServerGroup(_) => {}
+                Remote::ServerGroup(id) => {
+                    addresses_of(by_server_group.get(id).map(Vec::as_slice).unwrap_or_default(), &mut set)
+                }
                 Remote::Tag(id) => {
                     let named = tag_names.get(id).and_then(|name| by_tag.get(name));
                     addresses_of(named.map(Vec::as_slice).unwrap_or_default(), &mut set);

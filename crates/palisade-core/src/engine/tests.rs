@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::*;
 use crate::id::{AddressListEntryId, AddressListId, OrganizationId, ServerGroupId, TagId};
 use crate::model::{Interface, Overlay, Server};
-use crate::policy::{AddressList, AddressListEntry, GroupKind, SecurityGroup, Tag};
+use crate::policy::{AddressList, AddressListEntry, GroupKind, SecurityGroup, ServerGroup, Tag};
 use crate::snapshot::HostPolicy;
 
 fn id16(kind: u8, n: usize) -> [u8; 16] {
@@ -33,6 +33,9 @@ fn network_id(n: usize) -> NetworkId {
 }
 fn tag_id(n: usize) -> TagId {
     TagId::from_bytes(id16(5, n))
+}
+fn server_group_id(n: usize) -> ServerGroupId {
+    ServerGroupId::from_bytes(id16(10, n))
 }
 fn rule_id(group: usize, n: usize) -> RuleId {
     let mut b = id16(6, n);
@@ -89,7 +92,7 @@ fn applies(s: &PolicySnapshot, g: &SecurityGroup, server: &Server, interface: &I
     g.enabled
         && g.members.iter().any(|m| match m {
             Member::Server(id) => *id == server.id,
-            Member::ServerGroup(_) => false,
+            Member::ServerGroup(g) => server.server_group == Some(*g),
             Member::Tag(t) => s.tags.iter().any(|tag| tag.id == *t && server.tags.contains(&tag.name)),
             Member::Network(n) => *n == interface.network_id,
             Member::Interface(i) => *i == interface.id,
@@ -115,7 +118,9 @@ fn remote_contains(s: &PolicySnapshot, remote: &Remote, address: IpAddr) -> bool
                     })
                 })
         }),
-        Remote::ServerGroup(_) => false,
+        Remote::ServerGroup(g) => {
+            s.servers.iter().any(|sv| sv.server_group == Some(*g) && holds(sv, address))
+        }
         Remote::Tag(id) => s.tags.iter().any(|t| {
             t.id == *id && s.servers.iter().any(|sv| sv.tags.contains(&t.name) && holds(sv, address))
         }),
@@ -238,9 +243,9 @@ fn naive(s: &PolicySnapshot, flow: &Flow) -> FlowVerdict {
 // ---------------------------------------------------------------------------------------------
 // Random policies.
 
-/// A server: its interfaces (network, addresses from `POOL`), which `TAGS` it carries, and
-/// whether it is a host (with a role).
-type ServerPlan = (Vec<(usize, Vec<usize>)>, Vec<bool>, Option<Option<usize>>);
+/// A server: its interfaces (network, addresses from `POOL`), which `TAGS` it carries,
+/// whether it is a host (with a role), and its server group.
+type ServerPlan = (Vec<(usize, Vec<usize>)>, Vec<bool>, Option<Option<usize>>, Option<usize>);
 /// A group: enabled, allow-all in and out, IP version, members (kind, index), rules.
 type GroupPlan = (bool, bool, bool, u8, Vec<(u8, usize)>, Vec<RulePlan>);
 
@@ -271,7 +276,10 @@ fn rule_plan() -> impl Strategy<Value = RulePlan> {
         prop::collection::vec((1u16..9, 0u16..3), 0..2),
         prop::option::of((0u8..3, prop::option::of(0u8..2))),
         prop::option::of(-1i32..2),
-        prop::collection::vec((prop_oneof![2 => Just(0u8), 3 => Just(2u8), 5 => 0u8..9], 0usize..5), 1..3),
+        prop::collection::vec(
+            (prop_oneof![2 => Just(0u8), 3 => Just(2u8), 1 => Just(9u8), 5 => 0u8..10], 0usize..5),
+            1..3,
+        ),
         0i64..3,
     )
         .prop_map(|(inbound, action, protocol, ports, icmp, priority, remotes, created)| RulePlan {
@@ -292,6 +300,8 @@ fn plan() -> impl Strategy<Value = Plan> {
         prop::collection::vec(interface, 1..3),
         prop::collection::vec(any::<bool>(), TAGS.len()),
         prop::option::of(prop::option::of(0usize..4)),
+        // Two server groups exist (a third is named by members and remotes, and holds nobody).
+        prop::option::weighted(0.8, 0usize..2),
     );
     let group = (
         prop::bool::weighted(0.85),
@@ -321,6 +331,15 @@ fn build(plan: &Plan) -> PolicySnapshot {
             created_at: at(0),
         })
         .collect();
+    s.server_groups = (0..2)
+        .map(|n| ServerGroup {
+            id: server_group_id(n),
+            organization_id: org,
+            name: format!("vmg{n}"),
+            segregate: false,
+            created_at: at(0),
+        })
+        .collect();
     s.address_lists = vec![AddressList {
         id: LIST,
         organization_id: Some(org),
@@ -339,7 +358,7 @@ fn build(plan: &Plan) -> PolicySnapshot {
         created_at: at(0),
     }];
     let mut next_interface = 0;
-    for (n, (interfaces, tags, host)) in plan.servers.iter().enumerate() {
+    for (n, (interfaces, tags, host, server_group)) in plan.servers.iter().enumerate() {
         let interfaces = interfaces
             .iter()
             .map(|(network, addresses)| {
@@ -358,6 +377,7 @@ fn build(plan: &Plan) -> PolicySnapshot {
             name: format!("s{n}"),
             interfaces,
             tags,
+            server_group: server_group.map(server_group_id),
             created_at: at(0),
         });
         if let Some(role) = host {
@@ -377,7 +397,7 @@ fn build(plan: &Plan) -> PolicySnapshot {
                 1 => Member::Tag(tag_id(*n % 3)),
                 2 => Member::Network(network_id(*n % 3)),
                 3 => Member::Interface(interface_id(*n)),
-                4 => Member::ServerGroup(ServerGroupId::from_bytes(id16(10, *n))),
+                4 => Member::ServerGroup(server_group_id(*n % 3)),
                 _ => Member::Server(server_id(*n + 100)),
             })
             .collect();
@@ -432,10 +452,11 @@ fn build(plan: &Plan) -> PolicySnapshot {
                         } else {
                             AddressListId::from_bytes([1; 16])
                         }),
-                        _ => Remote::Hosts {
+                        8 => Remote::Hosts {
                             role: (*n % 2 == 0).then(|| group_id(*n / 2)),
                             tags: TAGS.iter().take(*n % 3).map(|t| (*t).to_owned()).collect(),
                         },
+                        _ => Remote::ServerGroup(server_group_id(*n % 3)),
                     })
                     .collect(),
                 description: None,
@@ -501,6 +522,7 @@ fn two_servers(rules: Vec<Rule>, allow_all_inbound: bool) -> PolicySnapshot {
             name: format!("s{n}"),
             interfaces: vec![interface],
             tags: vec![],
+            server_group: None,
             created_at: at(0),
         });
     }
@@ -604,6 +626,32 @@ fn disabled_groups_and_dangling_references_admit_nothing() {
 }
 
 #[test]
+fn a_server_group_names_the_servers_in_it_as_a_member_and_as_a_remote() {
+    // db's group applies to db through db's server group, and admits SSH from web's.
+    let mut s = two_servers(vec![rule(0, Action::Allow, None, &[(22, 22)], "10.0.0.1")], false);
+    s.groups[0].rules[0].remotes = vec![Remote::ServerGroup(server_group_id(0))];
+    s.groups[0].group.members = vec![Member::ServerGroup(server_group_id(1))];
+    s.servers[0].server_group = Some(server_group_id(0));
+    s.servers[1].server_group = Some(server_group_id(1));
+    let p = CompiledPolicy::compile(&s);
+    let v = p.check(&tcp("10.0.0.1", "10.0.0.2", 22));
+    assert_eq!(
+        (v.verdict, v.ingress.map(|i| i.decided_by)),
+        (Verdict::Allow, Some(Decision::Rule { group: group_id(0), rule: rule_id(0, 0) }))
+    );
+    assert_eq!(p.check(&tcp("10.0.0.9", "10.0.0.2", 22)).verdict, Verdict::Deny, "not in the group");
+    // web leaves its group: the remote no longer names it.
+    let mut left = s.clone();
+    left.servers[0].server_group = None;
+    let v = CompiledPolicy::compile(&left).check(&tcp("10.0.0.1", "10.0.0.2", 22));
+    assert_eq!((v.verdict, v.ingress.map(|i| i.decided_by)), (Verdict::Deny, Some(Decision::NoMatch)));
+    // db leaves its group: the group no longer applies to it.
+    s.servers[1].server_group = None;
+    let v = CompiledPolicy::compile(&s).check(&tcp("10.0.0.1", "10.0.0.2", 22));
+    assert_eq!(v.ingress.map(|i| i.decided_by), Some(Decision::Ungoverned));
+}
+
+#[test]
 fn any_with_ports_means_tcp_and_udp_and_icmp_types_match_exactly() {
     let mut s = two_servers(vec![rule(0, Action::Allow, None, &[(53, 53)], "0.0.0.0/0")], false);
     s.groups[0].rules[0].protocol = Protocol::Any;
@@ -636,6 +684,12 @@ fn the_random_policies_reach_every_decision() {
         for _ in 0..20 {
             let flow = flow().new_tree(&mut runner).unwrap_or_else(|e| panic!("{e}")).current();
             let verdict = compiled.check(&flow);
+            let sides = [(verdict.egress, flow.destination), (verdict.ingress, flow.source)];
+            for (side, remote) in sides.into_iter().filter_map(|(side, remote)| side.map(|s| (s, remote))) {
+                for kind in server_group_parts(&snapshot, &side, remote) {
+                    *seen.entry(kind).or_default() += 1;
+                }
+            }
             for side in [verdict.egress, verdict.ingress].into_iter().flatten() {
                 let kind = match side.decided_by {
                     Decision::Ungoverned => "ungoverned",
@@ -652,6 +706,39 @@ fn the_random_policies_reach_every_decision() {
     for kind in ["ungoverned", "allow rule", "deny rule", "reject rule", "allow all", "no match"] {
         assert!(seen.get(kind).copied().unwrap_or(0) >= 40, "{kind}: {seen:?}");
     }
+    // Server groups govern interfaces often; rules decide a side a few hundred times in all, and
+    // a server-group remote decides a share of those.
+    let by_group = |kind| seen.get(kind).copied().unwrap_or(0);
+    assert!(by_group("governed through a server group") >= 40, "{seen:?}");
+    assert!(by_group("decided by a server group remote") >= 10, "{seen:?}");
+}
+
+/// The parts server groups played in deciding one side of a flow (`remote`: the other end): an
+/// enabled group applied to the side's interface through the server group its server is in,
+/// and the deciding rule matched through a server-group remote holding `remote`.
+fn server_group_parts(s: &PolicySnapshot, side: &SideVerdict, remote: IpAddr) -> Vec<&'static str> {
+    let mut parts = Vec::new();
+    let Some(server) = s.server(side.server) else { return parts };
+    let through_group = s.groups.iter().any(|g| {
+        g.group.enabled
+            && g.group
+                .members
+                .iter()
+                .any(|m| matches!(m, Member::ServerGroup(id) if server.server_group == Some(*id)))
+    });
+    if through_group {
+        parts.push("governed through a server group");
+    }
+    if let Decision::Rule { group, rule } = side.decided_by {
+        let rule = s.group(group).and_then(|g| g.rules.iter().find(|r| r.id == rule));
+        let by_group = rule.is_some_and(|r| {
+            r.remotes.iter().any(|rm| matches!(rm, Remote::ServerGroup(_)) && remote_contains(s, rm, remote))
+        });
+        if by_group {
+            parts.push("decided by a server group remote");
+        }
+    }
+    parts
 }
 
 mod lint_tests;

@@ -181,6 +181,7 @@ impl Core {
                 name: input.name,
                 interfaces: vec![interface],
                 tags: input.tags,
+                server_group: None,
                 created_at,
             },
             role: input.role,

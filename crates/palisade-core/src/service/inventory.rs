@@ -1,21 +1,34 @@
 //! Inventory: data centers, networks, servers and their interfaces.
+//!
+//! A server may belong to one server group of its organization (Katapult's virtual machine
+//! groups): that membership is what a group member or a rule remote naming the server group
+//! means, so changing it is a policy write. Naming a server group in a change needs the right to
+//! read server groups, checked before anything is looked up (as naming a role does), so a change
+//! cannot be used to probe for groups; another organization's group is not found, like a missing
+//! one.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use time::OffsetDateTime;
 
+use super::addresses::IpAddressDetail;
+use super::lookup::OrganizationRef;
 use super::tenancy::NAME_MAX;
 use super::Core;
 use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
-use crate::id::{DataCenterId, InterfaceId, IpAddressId, NetworkId, OrganizationId, ServerId};
+use crate::grant::Grant;
+use crate::id::{DataCenterId, InterfaceId, IpAddressId, NetworkId, OrganizationId, ServerGroupId, ServerId};
 use crate::ipam;
 use crate::limits::{MAX_ADDRESSES, MAX_INTERFACES, MAX_PREFIXES, MAX_RESERVED, MAX_TAGS};
-use crate::model::{now, Allocation, Country, DataCenter, Interface, IpAddress, Network, Server};
+use crate::model::{
+    now, Allocation, Country, DataCenter, Interface, IpAddress, Network, Organization, Server,
+};
 use crate::page::{Page, PageRequest};
-use crate::store::Reads;
+use crate::policy::{ServerGroup, Tag};
+use crate::store::{Reads, Writes};
 use crate::validate::Violations;
 
 #[derive(Debug, Clone)]
@@ -48,6 +61,41 @@ pub struct CreateServer {
     pub name: String,
     pub interfaces: Vec<CreateInterface>,
     pub tags: Vec<String>,
+}
+
+/// Changes to a server; `None` keeps a field as it is. `server_group: Some(None)` takes the
+/// server out of its group. Its interfaces and addresses are changed through IP address
+/// management, not here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerPatch {
+    pub name: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub server_group: Option<Option<ServerGroupId>>,
+}
+
+/// How a client names a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerRef {
+    /// By id alone (Katapult's `virtual_machine[id]`): the scopes are checked first, the owner
+    /// after the lookup, so another organization's server is reported like a missing one.
+    Id(ServerId),
+    /// By id inside the organization a path names (the native API), authorized before the
+    /// lookup.
+    Owned(OrganizationId, ServerId),
+}
+
+/// A server with what faces show beside it, read in one handle: its organization, its server
+/// group, the organization's tag objects named like the server's tags (a tag name without an
+/// object has none), and the address records of its interfaces with their networks.
+#[derive(Debug, Clone)]
+pub struct ServerDetail {
+    pub server: Server,
+    pub organization: Organization,
+    pub group: Option<ServerGroup>,
+    /// In the order of the server's tags.
+    pub tags: Vec<Tag>,
+    /// In creation order.
+    pub addresses: Vec<IpAddressDetail>,
 }
 
 /// Where a planned interface belongs, and the path prefix of its violations.
@@ -248,6 +296,7 @@ impl Core {
             name: input.name,
             interfaces,
             tags: input.tags,
+            server_group: None,
             created_at,
         };
         write_one!(self, insert_server(&grant, &server, &claims))?;
@@ -318,11 +367,138 @@ impl Core {
     pub async fn list_servers(
         &self,
         actor: &Principal,
-        org: OrganizationId,
+        org: impl Into<OrganizationRef> + Send,
         page: PageRequest,
     ) -> Result<Page<Server>> {
-        actor.authorize(org, Operation::new(Resource::Server, Action::List))?;
-        self.read_in(org).await?.list_servers(org, page).await
+        let op = Operation::new(Resource::Server, Action::List);
+        let (org, mut reads) = self.read_in_organization(actor, &org.into(), op).await?;
+        reads.list_servers(org, page).await
+    }
+
+    /// A server with its organization, server group, tag objects and addresses
+    /// ([`ServerDetail`]), read in one handle.
+    pub async fn server_detail(&self, actor: &Principal, reference: ServerRef) -> Result<ServerDetail> {
+        let op = Operation::new(Resource::Server, Action::Read);
+        let mut reads = self.read().await?;
+        let found = match reference {
+            ServerRef::Owned(org, id) => {
+                actor.authorize(org, op)?;
+                reads.server(org, id).await?
+            }
+            ServerRef::Id(id) => {
+                actor.require_scopes(op)?;
+                reads.server_anywhere(id).await?
+            }
+        };
+        let server = found.ok_or(Error::not_found(ServerId::KIND))?;
+        actor.authorize_object(server.organization_id, op, ServerId::KIND)?;
+        Self::detail_of(&mut *reads, server).await
+    }
+
+    /// Changes a server's name, tags or server group in one transaction, reading the server
+    /// locked (so concurrent changes of different fields all land). Naming a server group needs
+    /// the right to read server groups, checked with the operation's own scopes before anything
+    /// is looked up; a group that is missing or of another organization is not found. Moving a
+    /// server between groups changes what policy naming either group means, so it bumps the
+    /// organization's policy revision.
+    pub async fn update_server(
+        &self,
+        actor: &Principal,
+        reference: ServerRef,
+        patch: ServerPatch,
+    ) -> Result<ServerDetail> {
+        let op = Operation::new(Resource::Server, Action::Update);
+        match reference {
+            ServerRef::Owned(org, _) => {
+                actor.authorize(org, op)?;
+            }
+            ServerRef::Id(_) => actor.require_scopes(op)?,
+        }
+        if let Some(Some(_)) = patch.server_group {
+            actor.require_scopes(Operation::new(Resource::ServerGroup, Action::Read))?;
+        }
+        let mut tx = self.write().await?;
+        let (grant, mut server) = Self::locked_server(&mut *tx, actor, reference, op).await?;
+        if let Some(Some(group)) = patch.server_group {
+            let found = tx.server_group(group).await?;
+            if found.is_none_or(|g| g.organization_id != server.organization_id) {
+                return Err(Error::not_found(ServerGroupId::KIND));
+            }
+        }
+        let mut v = Violations::new();
+        if let Some(name) = patch.name {
+            v.text("name", &name, 1, NAME_MAX);
+            server.name = name;
+        }
+        if let Some(tags) = patch.tags {
+            check_tags(&mut v, &tags);
+            server.tags = tags;
+        }
+        v.finish()?;
+        if let Some(group) = patch.server_group {
+            server.server_group = group;
+        }
+        tx.update_server(&grant, &server).await?;
+        let detail = Self::detail_of(&mut *tx, server).await?;
+        tx.commit().await?;
+        Ok(detail)
+    }
+
+    /// The server `reference` names, locked in `tx`, if the caller may `op` it.
+    async fn locked_server(
+        tx: &mut dyn Writes,
+        actor: &Principal,
+        reference: ServerRef,
+        op: Operation,
+    ) -> Result<(Grant, Server)> {
+        let (id, org) = match reference {
+            ServerRef::Owned(org, id) => (id, Some(org)),
+            ServerRef::Id(id) => (id, None),
+        };
+        let server = tx
+            .server_for_update(id)
+            .await?
+            .filter(|s| org.is_none_or(|org| org == s.organization_id))
+            .ok_or(Error::not_found(ServerId::KIND))?;
+        let grant = actor.authorize_object(server.organization_id, op, ServerId::KIND)?;
+        Ok((grant, server))
+    }
+
+    /// What [`ServerDetail`] adds to `server`, read through `reads`.
+    async fn detail_of(reads: &mut dyn Reads, server: Server) -> Result<ServerDetail> {
+        let org = server.organization_id;
+        let organization = Self::existing_in(reads, org).await?;
+        let group = match server.server_group {
+            Some(id) => reads.server_group(id).await?.filter(|g| g.organization_id == org),
+            None => None,
+        };
+        let tags = if server.tags.is_empty() {
+            Vec::new()
+        } else {
+            let all = reads.list_tags(org, PageRequest::all()).await?.items;
+            server.tags.iter().filter_map(|name| all.iter().find(|t| &t.name == name).cloned()).collect()
+        };
+        let mut networks: Vec<(Network, DataCenter)> = Vec::new();
+        let mut addresses = Vec::new();
+        for ip in reads.server_ip_addresses(org, server.id).await? {
+            if !networks.iter().any(|(n, _)| n.id == ip.network_id) {
+                let network = reads.network(ip.network_id).await?.ok_or(Error::not_found(NetworkId::KIND))?;
+                let dc = reads
+                    .data_center(network.data_center_id)
+                    .await?
+                    .ok_or(Error::not_found(DataCenterId::KIND))?;
+                networks.push((network, dc));
+            }
+            if let Some((network, data_center)) = networks.iter().find(|(n, _)| n.id == ip.network_id) {
+                addresses.push(IpAddressDetail {
+                    ip,
+                    network: network.clone(),
+                    data_center: data_center.clone(),
+                    server: Some(server.clone()),
+                });
+            }
+        }
+        Ok(ServerDetail { server, organization, group, tags, addresses })
     }
 
     pub async fn delete_server(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<()> {

@@ -42,7 +42,9 @@ pub use address_lists::NewEntry;
 pub use addresses::{CreateIpAddress, IpAddressDetail, NetworkArg};
 pub use evaluation::{Endpoint, Evaluated, FlowCheck, FlowQuery, LintReport, ServerPolicy};
 pub use hosts::{CreateHost, HostPatch};
-pub use inventory::{CreateDataCenter, CreateInterface, CreateNetwork, CreateServer};
+pub use inventory::{
+    CreateDataCenter, CreateInterface, CreateNetwork, CreateServer, ServerDetail, ServerPatch, ServerRef,
+};
 pub use lookup::{IpRef, OrganizationRef, PermalinkRef};
 pub use policy::{CreateRule, CreateSecurityGroup, GroupRef, GroupRules, NewRule, Nic, RuleRef};
 pub use sessions::{Job, NewSession};

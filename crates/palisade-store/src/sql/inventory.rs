@@ -4,16 +4,16 @@
 use std::collections::HashMap;
 
 use palisade_core::error::{Error, Result};
-use palisade_core::id::{DataCenterId, InterfaceId, NetworkId, OrganizationId, ServerId};
+use palisade_core::id::{DataCenterId, InterfaceId, NetworkId, OrganizationId, ServerGroupId, ServerId};
 use palisade_core::model::{DataCenter, Interface, InterfaceOwner, IpAddress, Network, Server};
 use palisade_core::{Page, PageRequest};
 use uuid::Uuid;
 
 use super::db::{self, SEQ};
-use super::rows::get;
+use super::rows::{self, get};
 use super::{
-    constraint_error, count, execute, fetch_all, fetch_optional, insert_rows, ipam, limit, offset, position,
-    Unique,
+    constraint_error, count, execute, fetch_all, fetch_optional, found, insert_rows, ipam, limit, offset,
+    position, Unique,
 };
 
 const ORG: &str = "organization";
@@ -142,6 +142,7 @@ pub(crate) fn server_from(row: &db::Row) -> Result<Server> {
         name: get(row, "name")?,
         interfaces: Vec::new(),
         tags: Vec::new(),
+        server_group: get::<Option<Uuid>>(row, "server_group_id")?.map(ServerGroupId::from_uuid),
         created_at: db::time_of(row, "created_at")?,
     })
 }
@@ -226,11 +227,14 @@ pub(crate) async fn insert_server(
     server: &Server,
     addresses: &[IpAddress],
 ) -> Result<()> {
-    sqlx::query("INSERT INTO servers (id, organization_id, name, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(server.id.as_uuid())
-        .bind(server.organization_id.as_uuid())
-        .bind(&server.name)
-        .bind(db::time(server.created_at))
+    sqlx::query(
+        "INSERT INTO servers (id, organization_id, name, server_group_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(server.id.as_uuid())
+    .bind(server.organization_id.as_uuid())
+    .bind(&server.name)
+    .bind(server.server_group.map(|g| g.as_uuid()))
+    .bind(db::time(server.created_at))
         .execute(&mut *conn)
         .await
         .map_err(|e| constraint_error(e, &[], ORG))?;
@@ -258,6 +262,50 @@ pub(crate) async fn server(conn: &mut db::Conn, org: OrganizationId, id: ServerI
     let query = sqlx::query("SELECT * FROM servers WHERE id = $1 AND organization_id = $2");
     let rows = fetch_all(conn, query.bind(id.as_uuid()).bind(org.as_uuid())).await?;
     Ok(servers_from_rows(conn, &rows).await?.pop())
+}
+
+/// A server by id, whatever organization's (callers authorize its owner afterwards).
+pub(crate) async fn server_anywhere(conn: &mut db::Conn, id: ServerId) -> Result<Option<Server>> {
+    let rows = fetch_all(conn, sqlx::query("SELECT * FROM servers WHERE id = $1").bind(id.as_uuid())).await?;
+    Ok(servers_from_rows(conn, &rows).await?.pop())
+}
+
+/// The organization's address records allocated to the server's interfaces, in creation order
+/// (the order `Store::server` lists an interface's addresses in).
+pub(crate) async fn server_ip_addresses(
+    conn: &mut db::Conn,
+    org: OrganizationId,
+    id: ServerId,
+) -> Result<Vec<IpAddress>> {
+    let sql = format!(
+        "SELECT * FROM ip_addresses WHERE server_id = $1 AND organization_id = $2 AND interface_id IS NOT NULL
+         ORDER BY {SEQ}"
+    );
+    let rows = fetch_all(conn, sqlx::query(&sql).bind(id.as_uuid()).bind(org.as_uuid())).await?;
+    rows.iter().map(rows::ip_address).collect()
+}
+
+/// Rewrites a server's name, tags and server group (its interfaces are left as they are). A
+/// host's name is mirrored in its attributes, where it is unique per network, so it moves with
+/// it. A server group deleted meanwhile is not found.
+pub(crate) async fn update_server(conn: &mut db::Conn, server: &Server) -> Result<()> {
+    let update = sqlx::query(
+        "UPDATE servers SET name = $1, server_group_id = $2 WHERE id = $3 AND organization_id = $4",
+    )
+    .bind(&server.name)
+    .bind(server.server_group.map(|g| g.as_uuid()))
+    .bind(server.id.as_uuid())
+    .bind(server.organization_id.as_uuid());
+    let done = update.execute(&mut *conn).await.map_err(|e| constraint_error(e, &[], ServerGroupId::KIND))?;
+    found(done, ServerId::KIND)?;
+    write_tags(conn, server.id, &server.tags).await?;
+    sqlx::query("UPDATE host_attributes SET name = $1 WHERE server_id = $2")
+        .bind(&server.name)
+        .bind(server.id.as_uuid())
+        .execute(conn)
+        .await
+        .map_err(|e| constraint_error(e, &[Unique::HostName], NetworkId::KIND))?;
+    Ok(())
 }
 
 pub(crate) async fn list_servers(

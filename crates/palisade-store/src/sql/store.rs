@@ -152,6 +152,18 @@ macro_rules! impl_reads {
                 inventory::server(self.conn(), org, id).await
             }
 
+            async fn server_anywhere(&mut self, id: ServerId) -> Result<Option<Server>> {
+                inventory::server_anywhere(self.conn(), id).await
+            }
+
+            async fn server_ip_addresses(
+                &mut self,
+                org: OrganizationId,
+                id: ServerId,
+            ) -> Result<Vec<IpAddress>> {
+                inventory::server_ip_addresses(self.conn(), org, id).await
+            }
+
             async fn interface(&mut self, id: InterfaceId) -> Result<Option<InterfaceOwner>> {
                 inventory::interface(self.conn(), id).await
             }
@@ -399,6 +411,9 @@ impl Writes for WriteTx {
 
     async fn insert_server(&mut self, grant: &Grant, server: &Server, addresses: &[IpAddress]) -> Result<()> {
         within(grant, server.organization_id, ServerId::KIND)?;
+        if let Some(group) = server.server_group {
+            self.owned(grant, SERVER_GROUP_OWNER, group.as_uuid(), ServerGroupId::KIND).await?;
+        }
         inventory::insert_server(self, server, addresses).await?;
         self.touched.org(grant.organization_id());
         Ok(())
@@ -406,6 +421,23 @@ impl Writes for WriteTx {
 
     async fn delete_server(&mut self, grant: &Grant, id: ServerId) -> Result<()> {
         inventory::delete_server(self, grant.organization_id(), id).await?;
+        self.touched.org(grant.organization_id());
+        Ok(())
+    }
+
+    async fn server_for_update(&mut self, id: ServerId) -> Result<Option<Server>> {
+        lock_row(self, "servers", id.as_uuid()).await?;
+        inventory::server_anywhere(self, id).await
+    }
+
+    async fn update_server(&mut self, grant: &Grant, server: &Server) -> Result<()> {
+        within(grant, server.organization_id, ServerId::KIND)?;
+        // The server first: a server that is not the grant's is not found, whatever it names.
+        self.owned(grant, SERVER_OWNER, server.id.as_uuid(), ServerId::KIND).await?;
+        if let Some(group) = server.server_group {
+            self.owned(grant, SERVER_GROUP_OWNER, group.as_uuid(), ServerGroupId::KIND).await?;
+        }
+        inventory::update_server(self, server).await?;
         self.touched.org(grant.organization_id());
         Ok(())
     }
@@ -687,6 +719,7 @@ impl Writes for WriteTx {
 
 /// How each kind of object's owner is read (`$1` is its id): its own row, or its parent's.
 const GROUP_OWNER: &str = "SELECT organization_id FROM security_groups WHERE id = $1";
+const SERVER_OWNER: &str = "SELECT organization_id FROM servers WHERE id = $1";
 const SERVER_GROUP_OWNER: &str = "SELECT organization_id FROM server_groups WHERE id = $1";
 const TAG_OWNER: &str = "SELECT organization_id FROM tags WHERE id = $1";
 const LIST_OWNER: &str = "SELECT organization_id FROM address_lists WHERE id = $1";

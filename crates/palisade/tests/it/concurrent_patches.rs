@@ -14,15 +14,16 @@ const ROUNDS: usize = 12;
 
 struct World {
     app: TestApp,
+    org: String,
     token: String,
 }
 
 async fn world() -> World {
     let app = TestApp::spawn().await;
     let org = app.org("racing").await;
-    let scopes = ["security_groups", "virtual_machine_groups", "tags", "address_lists"];
+    let scopes = ["security_groups", "virtual_machine_groups", "tags", "address_lists", "virtual_machines"];
     let (_, token) = app.token(&org, &scopes).await;
-    World { app, token }
+    World { app, org, token }
 }
 
 async fn call(w: &World, method: Method, path: &str, body: &Value) -> Value {
@@ -101,6 +102,27 @@ async fn concurrent_patches_of_a_virtual_machine_group_both_land() {
         ],
     };
     race(&w, "virtual machine group", r).await;
+}
+
+#[tokio::test]
+async fn concurrent_patches_of_a_virtual_machine_both_land() {
+    let w = world().await;
+    let body = json!({"organization": {"sub_domain": "racing"}, "properties": {"name": "g"}});
+    let group = create(&w, "organizations/_/virtual_machine_groups", body, "/virtual_machine_group/id").await;
+    let created = w
+        .app
+        .post(&format!("/api/v1/organizations/{}/servers", w.org), &w.token, json!({"name": "vm"}))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let server = created.body["server"]["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap();
+    let r = Race {
+        path: format!("virtual_machines/{}", palisade_api::katapult::ids::render("vm", server.as_bytes())),
+        reset: json!({"properties": {"name": "vm", "group": null}}),
+        first: json!({"properties": {"name": "renamed"}}),
+        second: json!({"properties": {"group": {"id": group}}}),
+        expect: [("/virtual_machine/name", json!("renamed")), ("/virtual_machine/group/id", json!(group))],
+    };
+    race(&w, "virtual machine", r).await;
 }
 
 #[tokio::test]

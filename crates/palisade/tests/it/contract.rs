@@ -312,7 +312,7 @@ async fn servers_with_interfaces_addresses_and_tags() {
         normalise(r.body.clone()),
         json!({"server": {"id": "<id>", "organization_id": "<organization_id>", "name": "web-1",
             "interfaces": [{"id": "<id>", "network_id": "<network_id>", "addresses": ["203.0.113.10", "2001:db8::10"]}],
-            "tags": ["env:prod"], "created_at": "<created_at>"}})
+            "tags": ["env:prod"], "server_group_id": null, "created_at": "<created_at>"}})
     );
     assert_eq!(r.body["server"]["interfaces"][0]["network_id"], net.as_str());
     let id = r.body["server"]["id"].as_str().unwrap().to_owned();

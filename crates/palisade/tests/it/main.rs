@@ -39,6 +39,7 @@ mod policy_engine;
 mod replay;
 mod resilience;
 mod route_table;
+mod server_groups;
 mod upgrade;
 mod validation;
 mod zstack;

@@ -193,6 +193,13 @@ fn expected() -> Table {
     add("native", "POST", "/api/v1/organizations/{id}/servers", Org(servers), Some(json!({"name": "s"})));
     add("native", "GET", "/api/v1/organizations/{id}/servers", Org(servers_read), None);
     add("native", "GET", "/api/v1/organizations/{id}/servers/{server_id}", Org(servers_read), None);
+    add(
+        "native",
+        "PATCH",
+        "/api/v1/organizations/{id}/servers/{server_id}",
+        Org(servers),
+        Some(json!({"name": "s"})),
+    );
     add("native", "DELETE", "/api/v1/organizations/{id}/servers/{server_id}", Org(servers), None);
     add(
         "native",
@@ -248,6 +255,15 @@ fn expected() -> Table {
     add("katapult", "PATCH", "/core/v1/ip_addresses/:ip_address", Org(ips), Some(json!({"vip": false})));
     add("katapult", "DELETE", "/core/v1/ip_addresses/:ip_address", Org(ips), None);
     add("katapult", "POST", "/core/v1/ip_addresses/:ip_address/unallocate", Org(ips), None);
+    add("katapult", "GET", "/core/v1/organizations/:organization/virtual_machines", Org(servers_read), None);
+    add("katapult", "GET", "/core/v1/virtual_machines/:virtual_machine", Org(servers_read), None);
+    add(
+        "katapult",
+        "PATCH",
+        "/core/v1/virtual_machines/:virtual_machine",
+        Org(servers),
+        Some(json!({"properties": {"name": "s"}})),
+    );
     let sg_read: &[&str] = &["security_groups", "security_groups:read"];
     let sg: &[&str] = &["security_groups"];
     let sg_delete: &[&str] = &["security_group"];
@@ -611,6 +627,7 @@ fn fill(path: &str, t: &Tenant, dc: &str) -> String {
         .replace(":organization", &katapult_id("org", &t.id))
         .replace(":ip_address", &katapult_id("ip", &t.ip))
         .replace(":virtual_machine_group", &t.server_group)
+        .replace(":virtual_machine", &katapult_id("vm", &t.server))
         .replace(":tag", &t.tag)
         .replace(":address_list_entry", &t.entry)
         .replace(":address_list", &t.list)

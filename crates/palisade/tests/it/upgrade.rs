@@ -8,6 +8,8 @@
 //! the release did not have), replays every recorded GET and compares status, content type and
 //! body byte for byte. Two allowances only: Defined bodies are compared as parsed JSON (key
 //! order aside), and the server's own base URL in Hostway links is the placeholder `{BASE}`.
+//! Fields added since a release are left out of today's answer before the comparison
+//! ([`ADDED_SINCE_RELEASE`]), each with the one value every row of a released database has.
 //! Ids and timestamps must read back identical. Then writes on the upgraded data: a Katapult
 //! rule added to and another changed in an existing group, a Hostway rule (numbered after the
 //! release's last one), an address from the release's pool of released addresses, a Defined
@@ -24,6 +26,11 @@ use serde_json::{json, Value};
 use sqlx::Connection;
 
 use crate::support::{Backend, TestApp, TestDatabase, OPERATOR};
+
+/// Fields answers have gained since the releases, as the exact text each adds to an answer of its
+/// face, with the value every row a release wrote has (a release's servers are in no server
+/// group). Nothing else may differ.
+const ADDED_SINCE_RELEASE: &[(&str, &str)] = &[("native", "\"server_group_id\":null,")];
 
 fn releases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upgrade");
@@ -195,7 +202,11 @@ impl Replay<'_> {
     /// The difference between the recorded answer and today's, if any.
     async fn check(&self, e: &Exchange) -> Option<String> {
         let got = self.get(&e.path, &e.credential).await;
-        let body = got.text.replace(&self.app.base, "{BASE}");
+        let mut body = got.text.replace(&self.app.base, "{BASE}");
+        for (face, added) in ADDED_SINCE_RELEASE.iter().filter(|(face, _)| *face == e.face) {
+            assert!(!e.body.contains(added), "{face}: {added} was in the release's answer already");
+            body = body.replace(added, "");
+        }
         let same_body = if e.face == "defined" {
             // Another change fixes Defined's key order; the content must not move.
             serde_json::from_str::<Value>(&body).ok() == serde_json::from_str::<Value>(&e.body).ok()
