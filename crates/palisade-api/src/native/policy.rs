@@ -3,19 +3,22 @@
 //! (or the operator). The core computes; this module names things the way clients read them:
 //! the deciding rules with the ids every vendor face shows for them, remotes as CIDRs.
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
 use palisade_core::engine::lint::Finding;
 use palisade_core::engine::{
-    CompiledRule, Decision, FlowProtocol, InterfacePolicy, RuleList, SideVerdict, Verdict,
+    CompiledRule, Decision, FlowProtocol, InterfacePolicy, IpSet, RuleList, SideVerdict, Verdict,
 };
 use palisade_core::id::{OrganizationId, RuleId, ServerId};
 use palisade_core::policy::{Direction, GroupKind, SecurityGroup};
 use palisade_core::service::{Endpoint, Evaluated, FlowQuery};
 use palisade_core::{Action, Error, Operation, Resource, ViolationCode};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -179,8 +182,8 @@ pub struct EffectiveRule {
     pub icmp_type: Option<u8>,
     pub icmp_code: Option<u8>,
     pub priority: Option<i32>,
-    /// The addresses the rule's remotes name now, as CIDRs (IPv4 first).
-    pub remotes: Vec<String>,
+    /// The name, in the response's `sets`, of the addresses the rule's remotes name now.
+    pub remote_set: String,
 }
 
 /// What a direction does when no rule matches.
@@ -205,7 +208,9 @@ pub struct InterfacePolicyView {
 }
 
 /// A server's effective policy at a revision. `governed`, `ingress`, `egress` and `defaults`
-/// are those of its first interface; `interfaces` has each.
+/// are those of its first interface; `interfaces` has each. Rules name their remote addresses
+/// by set, each set once in `sets` (many rules share one: a group's members, `all:ipv4`), as
+/// nftables will hold them.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServerPolicyResponse {
     pub revision: u64,
@@ -215,6 +220,9 @@ pub struct ServerPolicyResponse {
     pub egress: Vec<EffectiveRule>,
     pub defaults: Defaults,
     pub interfaces: Vec<InterfacePolicyView>,
+    /// Address sets by name: CIDRs, IPv4 first. A name is a digest of the content, so the same
+    /// addresses keep their name from one revision to the next.
+    pub sets: BTreeMap<String, Vec<String>>,
 }
 
 /// One lint finding.
@@ -318,24 +326,26 @@ pub async fn server_policy(
     let server_id: ServerId = path_id(&server_id, ServerId::KIND)?;
     let policy = s.core.server_policy(&actor, org, server_id).await?;
     let evaluated = &policy.evaluated;
+    let mut sets = SetNames::default();
     let interfaces: Vec<InterfacePolicyView> = policy
         .server
         .interfaces
         .iter()
         .map(|i| {
             let compiled = evaluated.compiled.interface(i.id);
-            let rules = |pick: fn(&InterfacePolicy) -> &RuleList| {
-                compiled.map(|p| {
-                    evaluated.compiled.rules_in(pick(p)).map(|r| effective_rule(evaluated, &r.rule)).collect()
-                })
+            let mut rules = |pick: fn(&InterfacePolicy) -> &RuleList| -> Vec<EffectiveRule> {
+                let Some(policy) = compiled else { return Vec::new() };
+                let list = evaluated.compiled.rules_in(pick(policy));
+                list.map(|r| effective_rule(evaluated, &r.rule, &mut sets)).collect()
             };
+            let (ingress, egress) = (rules(|p| &p.ingress), rules(|p| &p.egress));
             InterfacePolicyView {
                 interface_id: i.id.as_uuid(),
                 network_id: i.network_id.as_uuid(),
                 addresses: i.addresses.clone(),
                 governed: compiled.is_some_and(|p| p.governed),
-                ingress: rules(|p| &p.ingress).unwrap_or_default(),
-                egress: rules(|p| &p.egress).unwrap_or_default(),
+                ingress,
+                egress,
                 defaults: defaults(compiled),
             }
         })
@@ -349,6 +359,7 @@ pub async fn server_policy(
         egress: first.map(|i| i.egress.clone()).unwrap_or_default(),
         defaults: first.map_or_else(|| defaults(None), |i| i.defaults),
         interfaces,
+        sets: sets.sets,
     }))
 }
 
@@ -479,7 +490,29 @@ fn face_ids(
     }
 }
 
-fn effective_rule(evaluated: &Evaluated, rule: &CompiledRule) -> EffectiveRule {
+/// The address sets of one answer, named by content.
+#[derive(Default)]
+struct SetNames {
+    /// Compiled sets are shared between rules: each is rendered once.
+    seen: HashMap<*const IpSet, String>,
+    sets: BTreeMap<String, Vec<String>>,
+}
+
+impl SetNames {
+    fn name(&mut self, set: &Arc<IpSet>) -> String {
+        if let Some(name) = self.seen.get(&Arc::as_ptr(set)) {
+            return name.clone();
+        }
+        let cidrs: Vec<String> = set.cidrs().iter().map(ToString::to_string).collect();
+        let digest = sha2::Sha256::digest(cidrs.join(",").as_bytes());
+        let name = format!("set_{}", data_encoding::HEXLOWER.encode(&digest[..8]));
+        self.sets.entry(name.clone()).or_insert(cidrs);
+        self.seen.insert(Arc::as_ptr(set), name.clone());
+        name
+    }
+}
+
+fn effective_rule(evaluated: &Evaluated, rule: &CompiledRule, sets: &mut SetNames) -> EffectiveRule {
     let written = evaluated.rule(rule.rule);
     EffectiveRule {
         group_id: rule.group.as_uuid(),
@@ -491,7 +524,7 @@ fn effective_rule(evaluated: &Evaluated, rule: &CompiledRule) -> EffectiveRule {
         icmp_type: rule.icmp().map(|m| m.icmp_type),
         icmp_code: rule.icmp().and_then(|m| m.code),
         priority: written.and_then(|(_, r)| r.priority),
-        remotes: rule.remote.cidrs().iter().map(ToString::to_string).collect(),
+        remote_set: sets.name(&rule.remote),
     }
 }
 

@@ -14,6 +14,7 @@ const SCOPES: &[&str] = &[
     "security_groups",
     "security_group",
     "virtual_machines",
+    "virtual_machine_groups",
     "roles:create",
     "roles:read",
     "hosts:create",
@@ -245,6 +246,55 @@ async fn three_faces_one_policy_checked_explained_and_linted() {
     assert!(c["ingress"].is_null(), "an address of no server has no policy");
     assert_eq!(c["decided_by"][0]["rule_id"], Value::Null);
 
+    // --- A VM group target: the rule admits the group's machines, as they join and leave.
+    let vmg = w
+        .katapult(
+            Method::POST,
+            "organizations/_/virtual_machine_groups",
+            json!({"organization": {"sub_domain": "acme"}, "properties": {"name": "frontends", "segregate": false}}),
+        )
+        .await["virtual_machine_group"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = w
+        .katapult(
+            Method::POST,
+            &format!("security_groups/{sg}/rules"),
+            json!({"properties": {"direction": "inbound", "protocol": "TCP", "ports": "6432", "targets": [vmg]}}),
+        )
+        .await;
+    let vmg_rule = r["security_group_rule"]["id"].as_str().unwrap().to_owned();
+    let c = w.check("203.0.113.10", "203.0.113.20", "tcp", Some(6432)).await;
+    assert_eq!(
+        (c["verdict"].clone(), c["ingress"]["decision"].clone()),
+        (json!("deny"), json!("no_match")),
+        "web is in no VM group yet"
+    );
+    let revision = c["revision"].as_u64().unwrap();
+    w.katapult(
+        Method::PATCH,
+        &format!("virtual_machines/{}", katapult_id("vm", &web)),
+        json!({"properties": {"group": {"id": vmg}}}),
+    )
+    .await;
+    let c = w.check("203.0.113.10", "203.0.113.20", "tcp", Some(6432)).await;
+    assert_eq!(c["verdict"], "allow", "{c}");
+    assert_eq!(c["decided_by"][0]["face_ids"]["katapult"]["rule"], json!(vmg_rule));
+    assert!(c["explanation"].as_str().unwrap().contains("server group 'frontends'"), "{c}");
+    assert_eq!(c["revision"].as_u64().unwrap(), revision + 1, "joining a group is a policy change");
+    let r = w
+        .app
+        .patch(
+            &format!("/api/v1/organizations/{}/servers/{web}", w.org),
+            &w.token,
+            json!({"server_group_id": null}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let c = w.check("203.0.113.10", "203.0.113.20", "tcp", Some(6432)).await;
+    assert_eq!((c["verdict"].clone(), c["revision"].as_u64().unwrap()), (json!("deny"), revision + 2), "{c}");
+
     // --- Defined: the cache role admits the app role, and nobody else.
     let c = w.check("203.0.113.40", "203.0.113.50", "tcp", Some(6379)).await;
     assert_eq!(c["verdict"], "allow", "{c}");
@@ -273,7 +323,9 @@ async fn three_faces_one_policy_checked_explained_and_linted() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["action"].clone(), r["ports"].clone(), r["remotes"].clone()))
+        .map(|r| {
+            (r["action"].clone(), r["ports"].clone(), p["sets"][r["remote_set"].as_str().unwrap()].clone())
+        })
         .collect();
     assert_eq!(
         ingress,
@@ -281,9 +333,12 @@ async fn three_faces_one_policy_checked_explained_and_linted() {
             (json!("deny"), json!([{"from": 5432, "to": 5432}]), json!(["203.0.113.30/32"])),
             (json!("allow"), json!([{"from": 5432, "to": 5432}]), json!(["203.0.113.10/32"])),
             (json!("allow"), json!([{"from": 22, "to": 22}]), json!(["203.0.113.0/24"])),
+            (json!("allow"), json!([{"from": 6432, "to": 6432}]), json!([])),
         ]
     );
     assert_eq!(p["ingress"][1]["group_name"], "db-sg");
+    assert_eq!(p["sets"].as_object().unwrap().len(), 4, "each set once: {}", p["sets"]);
+    assert_eq!(p["interfaces"][0]["ingress"], p["ingress"], "the first interface's");
     assert_eq!(p["egress"], json!([]));
     assert_eq!(p["interfaces"].as_array().unwrap().len(), 1);
     assert_eq!(p["interfaces"][0]["addresses"], json!(["203.0.113.20"]));
