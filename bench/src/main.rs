@@ -56,6 +56,17 @@ struct Cli {
     max_secs: u64,
 }
 
+/// An organization of provider size: the policy engine's targets are set at these numbers.
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct ProviderSize {
+    #[arg(long, default_value_t = 10_000)]
+    groups: usize,
+    #[arg(long, default_value_t = 100_000)]
+    rules: usize,
+    #[arg(long, default_value_t = 10_000)]
+    servers: usize,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Organization + token creation: HTTP vs the raw store.
@@ -135,12 +146,8 @@ enum Command {
     /// The policy evaluator in process: compile a snapshot of provider size into its index, then
     /// flow checks per second on one core (beside a bare address lookup).
     Engine {
-        #[arg(long, default_value_t = 10_000)]
-        groups: usize,
-        #[arg(long, default_value_t = 100_000)]
-        rules: usize,
-        #[arg(long, default_value_t = 10_000)]
-        servers: usize,
+        #[command(flatten)]
+        size: ProviderSize,
         /// Timed compilations.
         #[arg(long, default_value_t = 5)]
         compiles: usize,
@@ -148,12 +155,8 @@ enum Command {
     /// The policy engine over HTTP at provider size: effective policies, flow checks and lint of
     /// one organization seeded through the store; cold, warm and after a write.
     Policy {
-        #[arg(long, default_value_t = 10_000)]
-        groups: usize,
-        #[arg(long, default_value_t = 100_000)]
-        rules: usize,
-        #[arg(long, default_value_t = 10_000)]
-        servers: usize,
+        #[command(flatten)]
+        size: ProviderSize,
         /// Requests per measured row.
         #[arg(long, default_value_t = 2000)]
         requests: usize,
@@ -342,10 +345,10 @@ async fn main() -> anyhow::Result<()> {
             };
             auth_flood::run(&backends, &plan).await
         }
-        Command::Engine { groups, rules, servers, compiles } => {
+        Command::Engine { size: ProviderSize { groups, rules, servers }, compiles } => {
             engine::run(engine::Size { groups, rules, servers }, compiles, max)
         }
-        Command::Policy { groups, rules, servers, requests, clients } => {
+        Command::Policy { size: ProviderSize { groups, rules, servers }, requests, clients } => {
             policy_http::run(&backends, snapshot::Size { groups, rules, servers }, requests, clients, max)
                 .await
         }

@@ -281,7 +281,7 @@ pub async fn check_flow(
             Decision::AllowAll { group } => (group, None),
             Decision::NoMatch | Decision::Ungoverned => continue,
         };
-        let Some(group) = evaluated.snapshot.group(group).map(|g| &g.group) else { continue };
+        let Some(group) = evaluated.group(group) else { continue };
         let number = rule.and_then(|r| check.rule_numbers.get(&r).copied());
         decided_by.push(DecidingRule {
             group_id: group.id.as_uuid(),

@@ -14,7 +14,7 @@ use crate::auth::Principal;
 use crate::engine::lint::{lint, Finding};
 use crate::engine::{CompiledPolicy, Decision, Flow, FlowProtocol, FlowVerdict, SideVerdict, Verdict};
 use crate::error::{Error, Result, ViolationCode};
-use crate::id::{OrganizationId, RuleId, ServerId};
+use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerId};
 use crate::model::Server;
 use crate::policy::{Direction, Remote, Rule};
 use crate::snapshot::PolicySnapshot;
@@ -25,18 +25,39 @@ use crate::validate::Violations;
 pub struct Evaluated {
     pub snapshot: PolicySnapshot,
     pub compiled: CompiledPolicy,
+    /// Where each rule is written: its group's and its own index in the snapshot (answers
+    /// name thousands of rules; a scan of the groups for each would cost more than the rest).
+    written: HashMap<RuleId, (usize, usize)>,
+    groups: HashMap<SecurityGroupId, usize>,
 }
 
 impl Evaluated {
+    pub fn new(snapshot: PolicySnapshot) -> Self {
+        let compiled = CompiledPolicy::compile(&snapshot);
+        let written = snapshot
+            .groups
+            .iter()
+            .enumerate()
+            .flat_map(|(g, group)| group.rules.iter().enumerate().map(move |(r, rule)| (rule.id, (g, r))))
+            .collect();
+        let groups = snapshot.groups.iter().enumerate().map(|(g, group)| (group.group.id, g)).collect();
+        Self { snapshot, compiled, written, groups }
+    }
+
     pub fn revision(&self) -> u64 {
         self.snapshot.revision
     }
 
     /// The rule with this id, with its group.
     pub fn rule(&self, id: RuleId) -> Option<(&crate::policy::SecurityGroup, &Rule)> {
-        let entry = self.compiled.rule(id)?;
-        let group = self.snapshot.group(entry.rule.group)?;
-        Some((&group.group, group.rules.iter().find(|r| r.id == id)?))
+        let (g, r) = *self.written.get(&id)?;
+        let group = self.snapshot.groups.get(g)?;
+        Some((&group.group, group.rules.get(r)?))
+    }
+
+    /// The group or role with this id.
+    pub fn group(&self, id: SecurityGroupId) -> Option<&crate::policy::SecurityGroup> {
+        self.snapshot.groups.get(*self.groups.get(&id)?).map(|g| &g.group)
     }
 }
 
@@ -122,12 +143,9 @@ impl Core {
         let snapshot = self.store.policy_snapshot(org).await?;
         // Compiling a provider-sized policy takes a fraction of a second of CPU: keep it off the
         // async workers.
-        let evaluated = tokio::task::spawn_blocking(move || {
-            let compiled = CompiledPolicy::compile(&snapshot);
-            Arc::new(Evaluated { snapshot, compiled })
-        })
-        .await
-        .map_err(Error::internal)?;
+        let evaluated = tokio::task::spawn_blocking(move || Arc::new(Evaluated::new(snapshot)))
+            .await
+            .map_err(Error::internal)?;
         self.evaluations.put(org, evaluated.clone());
         Ok(evaluated)
     }
@@ -290,8 +308,7 @@ fn side_name(evaluated: &Evaluated, side: &SideVerdict, direction: Direction, ad
 /// One side's verdict as a clause: `the ingress of server 'db' (10.0.0.2) denies it by rule …`.
 fn clause(evaluated: &Evaluated, side: &SideVerdict, direction: Direction, address: IpAddr) -> String {
     let name = side_name(evaluated, side, direction, address);
-    let group_name =
-        |id| evaluated.snapshot.group(id).map_or_else(|| id.to_string(), |g| format!("'{}'", g.group.name));
+    let group_name = |id| evaluated.group(id).map_or_else(|| id.to_string(), |g| format!("'{}'", g.name));
     let whole = if direction == Direction::Inbound { "inbound" } else { "outbound" };
     match side.decided_by {
         Decision::Ungoverned => format!("{name} is unfiltered, as no enabled group or role applies to it"),
