@@ -252,3 +252,73 @@ async fn zstack_sessions_and_jobs_are_seen_by_every_node() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
     assert!(text.contains("ID.1001"));
 }
+
+/// Each node keeps its own compiled policy by revision: a rule written through one node changes
+/// the next flow check on the other, which had compiled (and kept) the policy before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_change_on_one_node_is_the_next_answer_on_another() {
+    use reqwest::Method;
+    let db = TestDatabase::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--database-url", db.url.as_str(), "--admin-token", OPERATOR];
+    let a = Server::start_with(dir.path(), &args);
+    let b = Server::start_with(dir.path(), &args);
+    let (a_url, b_url) = (a.ready_url(), b.ready_url());
+    let client = reqwest::Client::new();
+    let post = |url: String, body: Value| {
+        let client = client.clone();
+        async move {
+            let (status, body) = call(&client, Method::POST, url, Some(body)).await;
+            assert!(status.is_success(), "{status}: {body}");
+            body
+        }
+    };
+    let org = post(format!("{a_url}/api/v1/organizations"), json!({"name": "Acme", "sub_domain": "acme"}))
+        .await["organization"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dc = post(
+        format!("{a_url}/api/v1/data_centers"),
+        json!({"name": "L", "permalink": "l", "country": {"name": "UK", "iso_code2": "GB", "iso_code3": "GBR",
+            "time_zone": "Europe/London", "eu": false}}),
+    )
+    .await;
+    let network = post(
+        format!("{a_url}/api/v1/networks"),
+        json!({"name": "N", "permalink": "n", "data_center_id": dc["data_center"]["id"],
+            "prefixes": ["203.0.113.0/24"], "default": true, "organization_id": null}),
+    )
+    .await["network"]["id"]
+        .clone();
+    let server = post(
+        format!("{a_url}/api/v1/organizations/{org}/servers"),
+        json!({"name": "db", "interfaces": [{"network_id": network, "addresses": ["203.0.113.20"]}]}),
+    )
+    .await["server"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let vm = palisade_api::katapult::ids::render("vm", uuid::Uuid::parse_str(&server).unwrap().as_bytes());
+    let group = post(
+        format!("{a_url}/core/v1/organizations/_/security_groups"),
+        json!({"organization": {"sub_domain": "acme"}, "properties": {"name": "db", "associations": [vm]}}),
+    )
+    .await["security_group"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let check =
+        json!({"source": "198.51.100.7", "destination": "203.0.113.20", "protocol": "tcp", "port": 5432});
+    let first = post(format!("{b_url}/api/v1/organizations/{org}/flow_checks"), check.clone()).await;
+    assert_eq!(first["verdict"], "deny", "{first}");
+
+    post(
+        format!("{a_url}/core/v1/security_groups/{group}/rules"),
+        json!({"properties": {"direction": "inbound", "protocol": "TCP", "ports": "5432", "targets": ["198.51.100.0/24"]}}),
+    )
+    .await;
+    let next = post(format!("{b_url}/api/v1/organizations/{org}/flow_checks"), check).await;
+    assert_eq!(next["verdict"], "allow", "{next}");
+    assert_eq!(next["revision"].as_u64().unwrap(), first["revision"].as_u64().unwrap() + 1);
+}
