@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use palisade_core::error::ViolationCode;
 use palisade_core::id::ServerId;
-use palisade_core::policy::{Member, Rule, SecurityGroup, SecurityGroupPatch};
+use palisade_core::policy::{Member, SecurityGroupPatch};
 use palisade_core::service::{CreateSecurityGroup, GroupRules};
 use palisade_core::validate::Violations;
 use palisade_core::{Error, PageRequest};
@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use super::error::HostwayError;
 use super::lookup::{group_in_account, named_in_body, KIND};
-use super::views::{one, rule_views, Link, Numbers, RuleView};
+use super::views::{described, one, project, Link, RuleView};
 use super::{ids, page_of, wrapped, BodyResult, Caller, Params};
 use crate::AppState;
 
@@ -37,13 +37,15 @@ struct GroupView {
     servers: Vec<String>,
 }
 
-fn view(caller: &Caller, group: &SecurityGroup, rules: &[Rule], numbers: &Numbers) -> GroupView {
+fn view(caller: &Caller, rules: &GroupRules) -> GroupView {
+    let group = &rules.group;
     let id = ids::render(group.id, group.created_at);
+    let (shown, notes) = project(rules);
     GroupView {
         display_name: group.name.clone(),
-        description: group.description.clone().unwrap_or_default(),
+        description: described(group.description.as_deref(), &notes),
         links: Link::to_self(caller.link(&format!("os-security-groups/{id}"))),
-        rules: rule_views(rules, numbers),
+        rules: shown.into_iter().map(RuleView::from).collect(),
         id,
         account_number: caller.account(),
         servers: group
@@ -59,7 +61,7 @@ fn view(caller: &Caller, group: &SecurityGroup, rules: &[Rule], numbers: &Number
 
 /// The group with its rules and their numbers, rendered.
 fn full_view(caller: &Caller, group: &GroupRules) -> GroupView {
-    view(caller, &group.group, &group.rules, &group.numbers)
+    view(caller, group)
 }
 
 /// `displayName` and `description` of a `securityGroup` object, each optional here.
@@ -110,8 +112,8 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: BodyRes
     };
     let (group, rules) =
         state.core.create_security_group(&caller.actor, caller.org, KIND, Ok(input), None).await?;
-    Ok((StatusCode::CREATED, one("securityGroup", view(&caller, &group, &rules, &Numbers::new())))
-        .into_response())
+    let created = GroupRules { group, rules, numbers: HashMap::new(), resolved: HashMap::new() };
+    Ok((StatusCode::CREATED, one("securityGroup", view(&caller, &created))).into_response())
 }
 
 /// `GET /accounts/{accountId}/os-security-groups[?page=&pageSize=]` → 200

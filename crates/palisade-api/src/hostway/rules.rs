@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use palisade_core::error::ViolationCode;
-use palisade_core::policy::{Action, CidrError, Direction, PortRange, Protocol, Remote, Rule};
+use palisade_core::policy::{Action, CidrError, Direction, PortRange, Protocol, Remote};
 use palisade_core::service::{CreateRule, GroupRules, NewRule, RuleRef};
 use palisade_core::validate::Violations;
 use palisade_core::Error;
@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use super::error::HostwayError;
 use super::lookup::{group_in_account, named_in_body, KIND};
-use super::views::{action_name, cidr, number_of, one, ports, priority, protocol_name, Link, AH, ESP, GRE};
+use super::views::{one, project, protocol_name, Link, Shown, AH, ESP, GRE};
 use super::{ids, page_of, wrapped, BodyResult, Caller, Params};
 use crate::AppState;
 
@@ -207,16 +207,22 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: BodyRes
         .await
         .map_err(named_in_body("parentGroupId"))?;
     let id = number.to_string();
-    let (from_port, to_port) = ports(&rule);
+    // A rule written through Hostway is one Hostway rule: its projection is itself.
+    let parent_group_id = ids::render(group.id, group.created_at);
+    let numbers = HashMap::from([(rule.id, number)]);
+    let written = GroupRules { group, rules: vec![rule], numbers, resolved: HashMap::new() };
+    let shown = project(&written).0.into_iter().next().ok_or_else(|| {
+        HostwayError(Error::internal("a rule written through Hostway shows as no Hostway rule"))
+    })?;
     let view = CreatedRule {
-        from_port,
-        protocol: protocol_name(rule.protocol),
+        from_port: shown.from_port,
+        protocol: shown.protocol,
         links: Link::to_self(caller.link(&format!("os-security-group-rules/{id}"))),
-        to_port,
-        parent_group_id: ids::render(group.id, group.created_at),
-        cidr: cidr(&rule),
-        action: action_name(rule.action),
-        priority: priority(&rule),
+        to_port: shown.to_port,
+        parent_group_id,
+        cidr: Some(shown.cidr),
+        action: shown.action,
+        priority: shown.priority,
         id,
     };
     Ok((StatusCode::CREATED, one("securityGroupRule", view)).into_response())
@@ -230,7 +236,7 @@ struct ListedRule {
     from_port: u16,
     protocol: String,
     to_port: u16,
-    cidr: Option<String>,
+    cidr: String,
     id: String,
 }
 
@@ -245,32 +251,30 @@ pub async fn list(
     let page = page_of(query)?;
     let text = params.get("group_id");
     let group = group_in_account(&caller, text)?;
-    let GroupRules { rules, numbers, .. } = state.core.group_with_rules(&caller.actor, group, KIND).await?;
-    let inbound: Vec<&Rule> = rules.iter().filter(|r| r.direction == Direction::Inbound).collect();
-    if inbound.is_empty() {
+    let group = state.core.group_with_rules(&caller.actor, group, KIND).await?;
+    let (shown, _) = project(&group);
+    // Hostway answers 404 for a group without rules; one that allows all inbound has its two.
+    if shown.is_empty() {
         return Err(Error::not_found("security group rule").into());
     }
-    let shown = match page {
+    let shown: Vec<Shown> = match page {
         Some(page) => {
             let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
             let limit = usize::try_from(page.limit()).unwrap_or(usize::MAX);
-            inbound.into_iter().skip(offset).take(limit).collect()
+            shown.into_iter().skip(offset).take(limit).collect()
         }
-        None => inbound,
+        None => shown,
     };
     let list: Vec<ListedRule> = shown
         .into_iter()
-        .map(|r| {
-            let (from_port, to_port) = ports(r);
-            ListedRule {
-                priority: priority(r),
-                action: action_name(r.action),
-                from_port,
-                protocol: protocol_name(r.protocol),
-                to_port,
-                cidr: cidr(r),
-                id: number_of(&numbers, r.id),
-            }
+        .map(|r| ListedRule {
+            priority: r.priority,
+            action: r.action,
+            from_port: r.from_port,
+            protocol: r.protocol,
+            to_port: r.to_port,
+            cidr: r.cidr,
+            id: r.id,
         })
         .collect();
     #[derive(Serialize)]

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use axum::Json;
 use palisade_core::id::RuleId;
 use palisade_core::policy::{Action, Direction, Protocol, Remote, Rule};
+use palisade_core::service::GroupRules;
 use serde::Serialize;
 
 /// Rule numbers by rule, for views.
@@ -59,29 +60,120 @@ pub(super) fn action_name(a: Action) -> &'static str {
     }
 }
 
-/// `fromPort`/`toPort`: the rule's first range; all ports of TCP/UDP are 1-65535; `0`/`0` for
-/// protocols without ports.
-pub(super) fn ports(rule: &Rule) -> (u16, u16) {
-    match rule.ports.first() {
-        Some(range) => (range.from, range.to),
-        None if matches!(rule.protocol, Protocol::Tcp | Protocol::Udp) => (1, 65535),
-        None => (0, 0),
-    }
-}
-
-/// The source CIDR: the first CIDR remote (or the "any" remotes as /0).
-pub(super) fn cidr(rule: &Rule) -> Option<String> {
-    rule.remotes.iter().find_map(|r| match r {
-        Remote::Cidr(text) => Some(text.clone()),
-        Remote::AnyIpv4 => Some("0.0.0.0/0".into()),
-        Remote::AnyIpv6 => Some("::/0".into()),
-        _ => None,
-    })
-}
-
 /// Hostway priority (higher first, 0 lowest) from the canonical one (lower first).
 pub(super) fn priority(rule: &Rule) -> i64 {
     rule.priority.map_or(0, |p| -i64::from(p))
+}
+
+/// One Hostway rule as shown: a canonical rule shows as one or several
+/// (`docs/policy-semantics.md`, "Projections").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Shown {
+    pub protocol: String,
+    pub from_port: u16,
+    pub to_port: u16,
+    pub cidr: String,
+    pub action: &'static str,
+    pub priority: i64,
+    pub id: String,
+}
+
+/// What Hostway shows of a group: its rules, each canonical inbound rule as many Hostway
+/// rules as it takes to say it (per protocol, port range and address), the allow-all default
+/// as two `ACCEPT ALL` rules with id `0`; and the notes on what it cannot show (outbound rules,
+/// ICMP messages), for the group's description.
+pub(super) fn project(group: &GroupRules) -> (Vec<Shown>, Vec<String>) {
+    let (mut shown, mut notes) = (Vec::new(), Vec::new());
+    let outbound = group.rules.iter().filter(|r| r.direction == Direction::Outbound).count();
+    if outbound > 0 {
+        notes.push(format!("{outbound} outbound rule(s) not shown"));
+    }
+    for rule in group.rules.iter().filter(|r| r.direction == Direction::Inbound) {
+        let id = number_of(&group.numbers, rule.id);
+        let protocols: Vec<String> = match rule.protocol {
+            Protocol::Any if !rule.ports.is_empty() => vec!["TCP".into(), "UDP".into()],
+            other => vec![protocol_name(other)],
+        };
+        let ranges: Vec<(u16, u16)> = match (rule.protocol.has_ports(), rule.ports.as_slice()) {
+            (true, []) if rule.protocol != Protocol::Any => vec![(1, 65535)],
+            (true, ports) if !ports.is_empty() => ports.iter().map(|r| (r.from, r.to)).collect(),
+            _ => vec![(0, 0)],
+        };
+        if let Some(icmp) = rule.icmp {
+            let message = match icmp.code {
+                Some(code) => format!("type {} code {code}", icmp.icmp_type),
+                None => format!("type {}", icmp.icmp_type),
+            };
+            if rule.action != Action::Allow {
+                notes.push(format!("rule {id} ({} ICMP {message}) not shown", action_name(rule.action)));
+                continue;
+            }
+            notes.push(format!("rule {id} allows ICMP {message} only"));
+        }
+        for protocol in &protocols {
+            for &(from_port, to_port) in &ranges {
+                for cidr in cidrs(group, rule) {
+                    shown.push(Shown {
+                        protocol: protocol.clone(),
+                        from_port,
+                        to_port,
+                        cidr,
+                        action: action_name(rule.action),
+                        priority: priority(rule),
+                        id: id.clone(),
+                    });
+                }
+            }
+        }
+    }
+    if group.group.allow_all_inbound {
+        for cidr in ["0.0.0.0/0", "::/0"] {
+            let all = "ALL".to_owned();
+            let action = action_name(Action::Allow);
+            shown.push(Shown {
+                protocol: all,
+                from_port: 0,
+                to_port: 0,
+                cidr: cidr.into(),
+                action,
+                priority: 0,
+                id: "0".into(),
+            });
+        }
+    }
+    (shown, notes)
+}
+
+/// The addresses of a rule's remotes as Hostway CIDRs: as written when they are addresses (so a
+/// Hostway rule round-trips), else the addresses they name now.
+fn cidrs(group: &GroupRules, rule: &Rule) -> Vec<String> {
+    let written: Option<Vec<String>> = rule
+        .remotes
+        .iter()
+        .map(|r| match r {
+            Remote::Cidr(text) => Some(text.clone()),
+            Remote::AnyIpv4 => Some("0.0.0.0/0".into()),
+            Remote::AnyIpv6 => Some("::/0".into()),
+            _ => None,
+        })
+        .collect();
+    written.unwrap_or_else(|| {
+        group
+            .resolved
+            .get(&rule.id)
+            .map(|set| set.cidrs().iter().map(ToString::to_string).collect())
+            .unwrap_or_default()
+    })
+}
+
+/// The group's description with the notes on what Hostway cannot show.
+pub(super) fn described(description: Option<&str>, notes: &[String]) -> String {
+    let description = description.unwrap_or_default();
+    match (description.is_empty(), notes.is_empty()) {
+        (_, true) => description.to_owned(),
+        (true, false) => format!("[palisade: {}]", notes.join("; ")),
+        (false, false) => format!("{description} [palisade: {}]", notes.join("; ")),
+    }
 }
 
 pub(super) fn number_of(numbers: &Numbers, id: RuleId) -> String {
@@ -95,28 +187,22 @@ pub(super) struct RuleView {
     from_port: u16,
     to_port: u16,
     protocol: String,
-    cidr: Option<String>,
+    cidr: String,
     action: &'static str,
     priority: i64,
     id: String,
 }
 
-/// The inbound rules (Hostway has no direction) in creation order.
-pub(super) fn rule_views(rules: &[Rule], numbers: &Numbers) -> Vec<RuleView> {
-    rules
-        .iter()
-        .filter(|r| r.direction == Direction::Inbound)
-        .map(|r| {
-            let (from_port, to_port) = ports(r);
-            RuleView {
-                from_port,
-                to_port,
-                protocol: protocol_name(r.protocol),
-                cidr: cidr(r),
-                action: action_name(r.action),
-                priority: priority(r),
-                id: number_of(numbers, r.id),
-            }
-        })
-        .collect()
+impl From<Shown> for RuleView {
+    fn from(s: Shown) -> Self {
+        RuleView {
+            from_port: s.from_port,
+            to_port: s.to_port,
+            protocol: s.protocol,
+            cidr: s.cidr,
+            action: s.action,
+            priority: s.priority,
+            id: s.id,
+        }
+    }
 }

@@ -128,6 +128,10 @@ pub struct GroupRules {
     pub group: SecurityGroup,
     pub rules: Vec<Rule>,
     pub numbers: HashMap<RuleId, u64>,
+    /// For each rule with a remote that is not an address (a server, group, server group, tag,
+    /// address list or Defined hosts), the addresses its remotes name at the policy's current
+    /// revision: what a face that can only show addresses shows for it.
+    pub resolved: HashMap<RuleId, std::sync::Arc<crate::engine::IpSet>>,
 }
 
 /// A rule just created, with its group and the number its organization gave it.
@@ -436,14 +440,38 @@ impl Core {
     ) -> Result<GroupRules> {
         let mut reads = self.read().await?;
         let group = Self::authorized_group(&mut *reads, actor, &reference.into(), kind, Action::Read).await?;
-        Self::rules_of(&mut *reads, group).await
+        let mut found = [Self::rules_of(&mut *reads, group).await?];
+        drop(reads);
+        self.resolve_references(&mut found).await?;
+        let [group] = found;
+        Ok(group)
+    }
+
+    /// Fills each group's `resolved` from the organization's compiled policy, which is read (and
+    /// compiled, once per revision) only when a rule has a remote that is not an address.
+    async fn resolve_references(&self, groups: &mut [GroupRules]) -> Result<()> {
+        let referring = |rule: &Rule| rule.remotes.iter().any(|r| r.network().is_none());
+        let Some(org) =
+            groups.iter().find(|g| g.rules.iter().any(referring)).map(|g| g.group.organization_id)
+        else {
+            return Ok(());
+        };
+        let evaluated = self.evaluated(org).await?;
+        for group in groups {
+            for rule in group.rules.iter().filter(|r| referring(r)) {
+                if let Some(entry) = evaluated.compiled.rule(rule.id) {
+                    group.resolved.insert(rule.id, entry.rule.remote.clone());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `group`'s rules and their numbers, read through `reads`.
     async fn rules_of(reads: &mut dyn Reads, group: SecurityGroup) -> Result<GroupRules> {
         let rules = reads.list_rules(group.id, PageRequest::all()).await?.items;
         let numbers = reads.rule_numbers(group.organization_id, &[group.id]).await?.into_iter().collect();
-        Ok(GroupRules { group, rules, numbers })
+        Ok(GroupRules { group, rules, numbers, resolved: HashMap::new() })
     }
 
     /// A page of groups of one kind, each with all its rules: a few queries per page (groups,
@@ -470,9 +498,12 @@ impl Core {
             .map(|group| {
                 let rules = rules.remove(&group.id).unwrap_or_default();
                 let numbers = rules.iter().filter_map(|r| numbers.remove_entry(&r.id)).collect();
-                GroupRules { group, rules, numbers }
+                GroupRules { group, rules, numbers, resolved: HashMap::new() }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        drop(reads);
+        let mut items = items;
+        self.resolve_references(&mut items).await?;
         Ok(Page { items, total: groups.total, request: groups.request })
     }
 

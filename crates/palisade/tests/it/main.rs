@@ -36,6 +36,7 @@ mod oracles;
 mod ordered;
 mod persistence;
 mod policy_engine;
+mod projections;
 mod replay;
 mod resilience;
 mod route_table;
