@@ -109,28 +109,65 @@ fn target(remote: &Remote) -> String {
     }
 }
 
-fn protocol_text(p: Protocol) -> String {
+/// Katapult's protocol for a canonical one, and what the rule really is when Katapult's enum
+/// (TCP, UDP, ICMP) cannot say it: the closest value, with the truth in `notes`
+/// (`docs/policy-semantics.md`, "Projections").
+fn protocol_text(p: Protocol) -> (&'static str, Option<String>) {
     match p {
-        Protocol::Tcp => "TCP".into(),
-        Protocol::Udp => "UDP".into(),
-        Protocol::Icmp => "ICMP".into(),
-        other => other.as_text().to_uppercase(),
+        Protocol::Tcp | Protocol::Number(6) => ("TCP", None),
+        Protocol::Udp | Protocol::Number(17) => ("UDP", None),
+        Protocol::Icmp | Protocol::Number(1) => ("ICMP", None),
+        Protocol::Any => ("TCP", Some("protocol any: TCP, UDP and every other protocol".into())),
+        Protocol::Icmpv6 | Protocol::Number(58) => ("ICMP", Some("ICMPv6, not ICMP".into())),
+        Protocol::Number(n) => {
+            let name = match n {
+                47 => " (GRE)",
+                50 => " (ESP)",
+                51 => " (AH)",
+                _ => "",
+            };
+            ("TCP", Some(format!("IP protocol {n}{name}, not TCP")))
+        }
+    }
+}
+
+/// The notes of a rule Katapult cannot say exactly: its protocol, ICMP message, `reject` and
+/// priority, after the rule's own description.
+fn notes(rule: &Rule, protocol_note: Option<String>) -> Option<String> {
+    let mut facts: Vec<String> = protocol_note.into_iter().collect();
+    if let Some(icmp) = rule.icmp {
+        facts.push(match icmp.code {
+            Some(code) => format!("ICMP type {} code {code} only", icmp.icmp_type),
+            None => format!("ICMP type {} only", icmp.icmp_type),
+        });
+    }
+    if rule.action == Action::Reject {
+        facts.push("reject: refused with an error, not dropped".into());
+    }
+    if let Some(priority) = rule.priority {
+        facts.push(format!("priority {priority}: evaluated before every rule without one, lower first"));
+    }
+    let marker = (!facts.is_empty()).then(|| format!("[palisade: {}]", facts.join("; ")));
+    match (rule.description.clone(), marker) {
+        (Some(text), Some(marker)) => Some(format!("{text} {marker}")),
+        (text, marker) => text.or(marker),
     }
 }
 
 fn rule_view(rule: &Rule, group: Option<&SecurityGroup>) -> RuleView {
+    let (protocol, protocol_note) = protocol_text(rule.protocol);
     RuleView {
         id: ids::render(ids::RULE, rule.id.as_bytes()),
         security_group: group.map(group_ref),
         direction: rule.direction.as_str(),
-        protocol: protocol_text(rule.protocol),
+        protocol: protocol.to_owned(),
         action: match rule.action {
             Action::Allow => "allow",
             Action::Deny | Action::Reject => "deny",
         },
         ports: ports::render(&rule.ports),
         targets: rule.remotes.iter().map(target).collect(),
-        notes: rule.description.clone(),
+        notes: notes(rule, protocol_note),
     }
 }
 

@@ -451,7 +451,9 @@ async fn the_same_groups_as_the_katapult_face() {
     let r = send(&w.app, Method::DELETE, &format!("{}/{id}", groups(&w)), Some(&bearer), None).await;
     let got = fault(&r, StatusCode::FORBIDDEN);
     assert_eq!(got["forbidden"]["details"], "the credential lacks the scope security_group");
-    // Hostway's rules read back through the Katapult face (an ESP rule is protocol 50 there).
+    // Hostway's rules read back through the Katapult face: Katapult's protocols are TCP, UDP and
+    // ICMP, so an ESP rule shows as the closest one with the truth in its notes, with its
+    // priority (docs/policy-semantics.md, "Projections").
     let r =
         rule(&w, json!({"protocol": "ESP", "cidr": "192.0.2.0/24", "parentGroupId": id, "action": "DROP"}))
             .await;
@@ -462,9 +464,13 @@ async fn the_same_groups_as_the_katapult_face() {
     let k = &r.body["security_group_rules"][0];
     assert_eq!(
         (k["direction"].as_str(), k["protocol"].as_str(), k["action"].as_str(), k["targets"][0].as_str()),
-        (Some("inbound"), Some("50"), Some("deny"), Some("192.0.2.0/24")),
+        (Some("inbound"), Some("TCP"), Some("deny"), Some("192.0.2.0/24")),
         "{}",
         r.body
+    );
+    assert_eq!(
+        k["notes"],
+        "[palisade: IP protocol 50 (ESP), not TCP; priority 0: evaluated before every rule without one, lower first]"
     );
 }
 

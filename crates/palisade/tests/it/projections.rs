@@ -49,14 +49,20 @@ impl World {
     }
 
     async fn hostway(&self, method: Method, path: &str) -> (StatusCode, Value) {
-        let res = self
-            .app
-            .client
-            .request(method, format!("{}/accounts/{}/{path}", self.app.base, self.org))
-            .header("authorization", &self.basic)
-            .send()
-            .await
-            .unwrap();
+        self.hostway_send(method, path, None).await
+    }
+
+    async fn hostway_with(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+        self.hostway_send(method, path, Some(body)).await
+    }
+
+    async fn hostway_send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let url = format!("{}/accounts/{}/{path}", self.app.base, self.org);
+        let mut req = self.app.client.request(method, url).header("authorization", &self.basic);
+        if let Some(body) = body {
+            req = req.header("content-type", "application/json").body(body.to_string());
+        }
+        let res = req.send().await.unwrap();
         let status = res.status();
         (status, res.json().await.unwrap_or(Value::Null))
     }
@@ -172,4 +178,54 @@ async fn a_group_that_allows_all_inbound_shows_it_on_hostway() {
     let (status, _) =
         w.hostway(Method::GET, &format!("os-security-groups/{}/rules", closed["id"].as_str().unwrap())).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn hostway_rules_read_on_katapult_say_what_the_enum_cannot_in_notes() {
+    let w = World::new().await;
+    let (status, body) = w
+        .hostway_with(
+            Method::POST,
+            "os-security-groups",
+            json!({"securityGroup": {"displayName": "edge", "description": ""}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let hw = body["securityGroup"]["id"].as_str().unwrap().to_owned();
+    for rule in [
+        json!({"protocol": "GRE", "fromPort": 0, "toPort": 0, "cidr": "198.51.100.0/24", "action": "ACCEPT", "priority": 10}),
+        json!({"protocol": "TCP", "fromPort": 22, "toPort": 22, "cidr": "10.0.0.0/8", "action": "REJECT"}),
+        json!({"protocol": "UDP", "fromPort": 53, "toPort": 53, "cidr": "10.0.0.0/8", "action": "DROP"}),
+    ] {
+        let mut rule = rule;
+        rule["parentGroupId"] = json!(hw);
+        let (status, body) =
+            w.hostway_with(Method::POST, "os-security-group-rules", json!({"securityGroupRule": rule})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (group, _) = palisade_api::hostway::ids::parse(&hw).unwrap();
+    let sg = palisade_api::katapult::ids::render("sg", group.as_bytes());
+    let list = w.katapult(Method::GET, &format!("security_groups/{sg}/rules"), json!({})).await;
+    let rules: Vec<Value> = list["security_group_rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r["id"] = json!("<id>");
+            r
+        })
+        .collect();
+    let priority = |p: i32| format!("priority {p}: evaluated before every rule without one, lower first");
+    assert_eq!(
+        rules,
+        [
+            json!({"id": "<id>", "direction": "inbound", "protocol": "TCP", "action": "allow", "ports": null,
+                "targets": ["198.51.100.0/24"], "notes": format!("[palisade: IP protocol 47 (GRE), not TCP; {}]", priority(-10))}),
+            json!({"id": "<id>", "direction": "inbound", "protocol": "TCP", "action": "deny", "ports": "22",
+                "targets": ["10.0.0.0/8"], "notes": format!("[palisade: reject: refused with an error, not dropped; {}]", priority(0))}),
+            json!({"id": "<id>", "direction": "inbound", "protocol": "UDP", "action": "deny", "ports": "53",
+                "targets": ["10.0.0.0/8"], "notes": format!("[palisade: {}]", priority(0))}),
+        ]
+    );
 }
