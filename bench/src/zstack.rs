@@ -102,7 +102,8 @@ async fn level(backend: Backend, clients: usize, pairs: usize, max: Duration) ->
                 ip_version: Some(IpVersion::V4),
             };
             let render = |(group, rules): &(SecurityGroup, Vec<Rule>)| {
-                palisade_api::zstack::views::inventory(palisade_api::zstack::views::group(group, rules))
+                let views = palisade_api::zstack::views::group(group, rules, &Default::default());
+                palisade_api::zstack::views::inventory(views)
             };
             let job = Job { id: JobId::random(), render: &render };
             core.create_security_group(

@@ -47,7 +47,7 @@ fn operr(message: String) -> Error {
 }
 
 fn render(g: &GroupRules) -> String {
-    views::inventory(views::group(&g.group, &g.rules))
+    views::inventory(views::group(&g.group, &g.rules, &g.resolved))
 }
 
 /// Runs a membership change as an asynchronous call; `empty` answers `{}` instead of the group.

@@ -158,8 +158,9 @@ pub async fn create(State(s): State<AppState>, call: AsyncCall, body: Body) -> R
     let core = &s.core;
     call.run(core, |actor, job| async move {
         let org = organization(&actor)?;
-        let render =
-            |(group, rules): &(SecurityGroup, Vec<Rule>)| views::inventory(views::group(group, rules));
+        let render = |(group, rules): &(SecurityGroup, Vec<Rule>)| {
+            views::inventory(views::group(group, rules, &views::Resolved::new()))
+        };
         core.create_security_group(&actor, org, KIND, input, Some(Job { id: job, render: &render })).await?;
         Ok(Done::Recorded)
     })
@@ -201,8 +202,9 @@ async fn answer(
     raw: Option<&str>,
     uuid: Option<String>,
 ) -> Result<Response, ZStackError> {
-    let inventories =
-        |groups: &[GroupRules]| groups.iter().map(|g| views::group(&g.group, &g.rules)).collect();
+    let inventories = |groups: &[GroupRules]| {
+        groups.iter().map(|g| views::group(&g.group, &g.rules, &g.resolved)).collect()
+    };
     query_groups(s, call, raw, uuid, GROUP_FIELDS, inventories, schema).await
 }
 
@@ -243,7 +245,7 @@ pub async fn actions(
     let core = &s.core;
     call.run(core, |actor, job| async move {
         let id = group_id(&uuid)?;
-        let render = |g: &GroupRules| views::inventory(views::group(&g.group, &g.rules));
+        let render = |g: &GroupRules| views::inventory(views::group(&g.group, &g.rules, &g.resolved));
         core.update_security_group(&actor, id, KIND, patch?, Some(Job { id: job, render: &render })).await?;
         Ok(Done::Recorded)
     })

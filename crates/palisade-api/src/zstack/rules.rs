@@ -442,7 +442,7 @@ pub async fn add(
     let core = &s.core;
     call.run(core, |actor, job| async move {
         let id = group_id(&uuid)?;
-        let render = |g: &GroupRules| views::inventory(views::group(&g.group, &g.rules));
+        let render = |g: &GroupRules| views::inventory(views::group(&g.group, &g.rules, &g.resolved));
         // The rules are checked against the group as the core found it (its IP version), and
         // remembered as sent, for the message about a rule the group already has.
         let sources = std::sync::Mutex::new(Vec::new());
@@ -503,7 +503,7 @@ pub async fn delete(State(s): State<AppState>, call: AsyncCall, RawQuery(raw): R
     let ids = rule_ids(raw.as_deref());
     let core = &s.core;
     call.run(core, |actor, job| async move {
-        let render = |g: &GroupRules| views::inventory(views::group(&g.group, &g.rules));
+        let render = |g: &GroupRules| views::inventory(views::group(&g.group, &g.rules, &g.resolved));
         match core.delete_rules(&actor, &ids, KIND, Some(Job { id: job, render: &render })).await? {
             Some(_) => Ok(Done::Recorded),
             None => Ok(Done::Answer("{}".into())),
@@ -538,7 +538,10 @@ async fn answer(
     uuid: Option<String>,
 ) -> Result<Response, ZStackError> {
     let inventories = |groups: &[GroupRules]| {
-        groups.iter().flat_map(|g| g.rules.iter().filter_map(|r| views::rule(&g.group, r))).collect()
+        groups
+            .iter()
+            .flat_map(|g| g.rules.iter().flat_map(|r| views::rules(&g.group, r, &g.resolved)))
+            .collect()
     };
     let schema = |i: usize, _: &Obj| vec![(format!("inventories[{i}]"), RULE_CLASS)];
     query_groups(s, call, raw, uuid, RULE_FIELDS, inventories, schema).await

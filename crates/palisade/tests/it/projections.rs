@@ -229,3 +229,148 @@ async fn hostway_rules_read_on_katapult_say_what_the_enum_cannot_in_notes() {
         ]
     );
 }
+
+#[tokio::test]
+async fn rules_from_katapult_and_hostway_read_on_zstack_are_expanded_never_narrowed() {
+    let w = World::new().await;
+    let body =
+        json!({"name": "web-1", "interfaces": [{"network_id": w.network, "addresses": ["203.0.113.10"]}]});
+    let r = w.app.post(&format!("/api/v1/organizations/{}/servers", w.org), OPERATOR, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let server = r.body["server"]["id"].as_str().unwrap().to_owned();
+    let vm = palisade_api::katapult::ids::render("vm", uuid::Uuid::parse_str(&server).unwrap().as_bytes());
+    let sg = w
+        .group(
+            json!({"name": "web"}),
+            &[
+                json!({"direction": "inbound", "protocol": "TCP", "ports": "80,443", "targets": ["10.0.0.0/24", vm]}),
+                json!({"direction": "outbound", "protocol": "UDP", "ports": "53", "targets": ["all:ipv4"], "action": "deny"}),
+            ],
+        )
+        .await;
+    let group =
+        uuid::Uuid::from_bytes(palisade_api::katapult::ids::parse("sg", &sg).unwrap()).simple().to_string();
+    let session = crate::zstack::log_in(&w.app, "alice", "correct horse battery").await;
+    let path = format!("/zstack/v1/security-groups/rules?q=securityGroupUuid={group}");
+    let answer = crate::zstack::zs(&w.app, Method::GET, &path, Some(&session), None, None).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let shown: Vec<(String, String, i64, i64, String, Value)> = answer.json()["inventories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["type"].as_str().unwrap().to_owned(),
+                r["protocol"].as_str().unwrap().to_owned(),
+                r["startPort"].as_i64().unwrap(),
+                r["endPort"].as_i64().unwrap(),
+                r["allowedCidr"].as_str().unwrap().to_owned(),
+                r.get("action").cloned().unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    let part = |kind: &str, protocol: &str, port: i64, cidr: &str, action: Value| {
+        (kind.to_owned(), protocol.to_owned(), port, port, cidr.to_owned(), action)
+    };
+    assert_eq!(
+        shown,
+        [
+            // Two ranges × (a CIDR and a VM): the VM's address now; one uuid per canonical rule.
+            part("Ingress", "TCP", 80, "10.0.0.0/24", Value::Null),
+            part("Ingress", "TCP", 80, "203.0.113.10/32", Value::Null),
+            part("Ingress", "TCP", 443, "10.0.0.0/24", Value::Null),
+            part("Ingress", "TCP", 443, "203.0.113.10/32", Value::Null),
+            part("Egress", "UDP", 53, "0.0.0.0/0", json!("DROP")),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn zstack_rules_read_on_katapult_and_hostway_and_hostway_rules_on_zstack() {
+    let w = World::new().await;
+    let session = crate::zstack::log_in(&w.app, "alice", "correct horse battery").await;
+    let group = crate::zstack::create_group(&w.app, &session, json!({"name": "app"})).await;
+    let id = group["uuid"].as_str().unwrap().to_owned();
+    let body = json!({"params": {"rules": [
+        {"type": "Ingress", "protocol": "TCP", "startPort": 22, "endPort": 22, "allowedCidr": "10.0.0.0/8"}]}})
+    .to_string();
+    let path = format!("/zstack/v1/security-groups/{id}/rules");
+    let accepted = crate::zstack::zs(
+        &w.app,
+        Method::POST,
+        &path,
+        Some(&session),
+        Some(&crate::zstack::job_id()),
+        Some(&body),
+    )
+    .await;
+    assert_eq!(crate::zstack::poll(&w.app, &accepted, &session).await.status, StatusCode::OK);
+
+    // Katapult: the default rules' `ALL` is TCP with the truth in notes; the group remote is
+    // the group itself; the TCP rule is itself.
+    let sg = palisade_api::katapult::ids::render("sg", uuid::Uuid::parse_str(&id).unwrap().as_bytes());
+    let list = w.katapult(Method::GET, &format!("security_groups/{sg}/rules"), json!({})).await;
+    let rules: Vec<(Value, Value, Value, Value, Value)> = list["security_group_rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["direction"].clone(),
+                r["protocol"].clone(),
+                r["ports"].clone(),
+                r["targets"].clone(),
+                r["notes"].clone(),
+            )
+        })
+        .collect();
+    let any = json!("[palisade: protocol any: TCP, UDP and every other protocol]");
+    assert_eq!(
+        rules,
+        [
+            (json!("inbound"), json!("TCP"), Value::Null, json!([sg]), any.clone()),
+            (json!("outbound"), json!("TCP"), Value::Null, json!([sg]), any),
+            (json!("inbound"), json!("TCP"), json!("22"), json!(["10.0.0.0/8"]), Value::Null),
+        ]
+    );
+
+    // Hostway: the TCP rule as itself; the default Ingress rule's remote is the group's members
+    // (none: it admits nothing, so shows nothing); the Egress one is noted.
+    let seen = w.seen("app").await;
+    let hostway = shown(&seen);
+    assert_eq!(hostway.len(), 1, "{seen}");
+    assert_eq!((hostway[0].0.as_str(), hostway[0].1, hostway[0].3.as_str()), ("TCP", 22, "10.0.0.0/8"));
+    assert!(seen["description"].as_str().unwrap().ends_with("[palisade: 1 outbound rule(s) not shown]"));
+
+    // Hostway's GRE allow and UDP drop, on ZStack: `ALL` (ZStack has no GRE) and a `DROP`.
+    let (status, body) = w
+        .hostway_with(
+            Method::POST,
+            "os-security-groups",
+            json!({"securityGroup": {"displayName": "edge", "description": ""}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let hw = body["securityGroup"]["id"].as_str().unwrap().to_owned();
+    for rule in [
+        json!({"protocol": "GRE", "fromPort": 0, "toPort": 0, "cidr": "198.51.100.0/24", "action": "ACCEPT", "parentGroupId": hw}),
+        json!({"protocol": "UDP", "fromPort": 53, "toPort": 53, "cidr": "10.0.0.0/8", "action": "DROP", "parentGroupId": hw}),
+    ] {
+        let (status, body) =
+            w.hostway_with(Method::POST, "os-security-group-rules", json!({"securityGroupRule": rule})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let edge = palisade_api::hostway::ids::parse(&hw).unwrap().0.as_uuid().simple().to_string();
+    let path = format!("/zstack/v1/security-groups/rules?q=securityGroupUuid={edge}");
+    let answer = crate::zstack::zs(&w.app, Method::GET, &path, Some(&session), None, None).await;
+    let shown: Vec<Value> = answer.json()["inventories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| json!([r["protocol"], r["startPort"], r["endPort"], r["allowedCidr"], r.get("action")]))
+        .collect();
+    assert_eq!(
+        shown,
+        [json!(["ALL", -1, -1, "198.51.100.0/24", null]), json!(["UDP", 53, 53, "10.0.0.0/8", "DROP"])]
+    );
+}
