@@ -24,14 +24,29 @@ async fn call(
     (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
 }
 
+/// Two server processes on one fresh PostgreSQL database (kept alive with the value).
+struct Nodes {
+    a: Server,
+    b: Server,
+    _dir: tempfile::TempDir,
+    _db: TestDatabase,
+}
+
+impl Nodes {
+    async fn start() -> Self {
+        let db = TestDatabase::new(Backend::Postgres).await;
+        let dir = tempfile::tempdir().unwrap();
+        let args = ["--database-url", db.url.as_str(), "--admin-token", OPERATOR];
+        let a = Server::start_with(dir.path(), &args);
+        let b = Server::start_with(dir.path(), &args);
+        Nodes { a, b, _dir: dir, _db: db }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_one_postgres() {
-    let db = TestDatabase::new(Backend::Postgres).await;
-    let dir = tempfile::tempdir().unwrap();
-    let args = ["--database-url", db.url.as_str(), "--admin-token", OPERATOR];
-    let a = Server::start_with(dir.path(), &args);
-    let b = Server::start_with(dir.path(), &args);
-    let (a_url, b_url) = (a.ready_url(), b.ready_url());
+    let nodes = Nodes::start().await;
+    let (a_url, b_url) = (nodes.a.ready_url(), nodes.b.ready_url());
     assert_ne!(a_url, b_url);
     let client = reqwest::Client::new();
     use reqwest::Method;
@@ -111,7 +126,7 @@ async fn two_nodes_share_one_postgres() {
         call(&client, Method::GET, format!("{b_url}/api/v1/organizations?per_page=200"), None).await;
     assert_eq!(list["pagination"]["total"], 11);
 
-    let (log_a, log_b) = (a.terminate(), b.terminate());
+    let (log_a, log_b) = (nodes.a.terminate(), nodes.b.terminate());
     assert!(
         !log_a.contains("palop_") && !log_b.contains("palop_"),
         "a given admin token is never generated or printed"
@@ -120,12 +135,8 @@ async fn two_nodes_share_one_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_allocating_at_once_never_collide() {
-    let db = TestDatabase::new(Backend::Postgres).await;
-    let dir = tempfile::tempdir().unwrap();
-    let args = ["--database-url", db.url.as_str(), "--admin-token", OPERATOR];
-    let a = Server::start_with(dir.path(), &args);
-    let b = Server::start_with(dir.path(), &args);
-    let (a_url, b_url) = (a.ready_url(), b.ready_url());
+    let nodes = Nodes::start().await;
+    let (a_url, b_url) = (nodes.a.ready_url(), nodes.b.ready_url());
     let client = reqwest::Client::new();
     use reqwest::Method;
     let (_, org) = call(
@@ -186,8 +197,8 @@ async fn two_nodes_allocating_at_once_never_collide() {
         }
     }
     assert_eq!((seen.len(), exhausted), (62, 18));
-    a.terminate();
-    b.terminate();
+    nodes.a.terminate();
+    nodes.b.terminate();
 }
 
 /// A ZStack session opened on one node works on the other, and a job created through one node
@@ -195,12 +206,8 @@ async fn two_nodes_allocating_at_once_never_collide() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zstack_sessions_and_jobs_are_seen_by_every_node() {
     use reqwest::Method;
-    let db = TestDatabase::new(Backend::Postgres).await;
-    let dir = tempfile::tempdir().unwrap();
-    let args = ["--database-url", db.url.as_str(), "--admin-token", OPERATOR];
-    let a = Server::start_with(dir.path(), &args);
-    let b = Server::start_with(dir.path(), &args);
-    let (a_url, b_url) = (a.ready_url(), b.ready_url());
+    let nodes = Nodes::start().await;
+    let (a_url, b_url) = (nodes.a.ready_url(), nodes.b.ready_url());
     let client = reqwest::Client::new();
     let (_, org) = call(
         &client,
@@ -258,12 +265,8 @@ async fn zstack_sessions_and_jobs_are_seen_by_every_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_change_on_one_node_is_the_next_answer_on_another() {
     use reqwest::Method;
-    let db = TestDatabase::new(Backend::Postgres).await;
-    let dir = tempfile::tempdir().unwrap();
-    let args = ["--database-url", db.url.as_str(), "--admin-token", OPERATOR];
-    let a = Server::start_with(dir.path(), &args);
-    let b = Server::start_with(dir.path(), &args);
-    let (a_url, b_url) = (a.ready_url(), b.ready_url());
+    let nodes = Nodes::start().await;
+    let (a_url, b_url) = (nodes.a.ready_url(), nodes.b.ready_url());
     let client = reqwest::Client::new();
     let post = |url: String, body: Value| {
         let client = client.clone();

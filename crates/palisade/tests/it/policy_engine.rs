@@ -21,17 +21,19 @@ const SCOPES: &[&str] = &[
     "policy:read",
 ];
 
-struct World {
-    app: TestApp,
-    org: String,
-    token: String,
+/// One organization (`acme`) with a token holding every scope the policy tests use, a user
+/// for Hostway and ZStack (`alice`), and the shared network.
+pub(crate) struct World {
+    pub app: TestApp,
+    pub org: String,
+    pub token: String,
     /// Hostway's `Authorization: Basic` value.
-    basic: String,
-    network: String,
+    pub basic: String,
+    pub network: String,
 }
 
 impl World {
-    async fn new() -> Self {
+    pub async fn new() -> Self {
         let app = TestApp::spawn().await;
         let org = app.org("acme").await;
         let (_, token) = app.token(&org, SCOPES).await;
@@ -41,7 +43,7 @@ impl World {
     }
 
     /// A server with one address on the shared network; returns its id.
-    async fn server(&self, name: &str, address: &str) -> String {
+    pub async fn server(&self, name: &str, address: &str) -> String {
         let body =
             json!({"name": name, "interfaces": [{"network_id": self.network, "addresses": [address]}]});
         let r = self.app.post(&format!("/api/v1/organizations/{}/servers", self.org), OPERATOR, body).await;
@@ -49,7 +51,7 @@ impl World {
         r.body["server"]["id"].as_str().unwrap().to_owned()
     }
 
-    async fn katapult(&self, method: Method, path: &str, body: Value) -> Value {
+    pub async fn katapult(&self, method: Method, path: &str, body: Value) -> Value {
         let r = self.app.request(method, &format!("/core/v1/{path}"), Some(&self.token), Some(body)).await;
         assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
         r.body
@@ -61,7 +63,7 @@ impl World {
         r.body["data"].clone()
     }
 
-    async fn hostway(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn hostway(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let mut req =
             self.app.client.request(method, format!("{}/accounts/{}/{path}", self.app.base, self.org));
         req = req.header("authorization", &self.basic);
@@ -98,7 +100,7 @@ impl World {
 }
 
 /// The Katapult id of a canonical uuid.
-fn katapult_id(prefix: &str, uuid: &str) -> String {
+pub(crate) fn katapult_id(prefix: &str, uuid: &str) -> String {
     palisade_api::katapult::ids::render(prefix, uuid::Uuid::parse_str(uuid).unwrap().as_bytes())
 }
 

@@ -7,32 +7,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{TestApp, OPERATOR};
-
-struct World {
-    app: TestApp,
-    org: String,
-    token: String,
-    basic: String,
-    network: String,
-}
+use crate::policy_engine::{katapult_id, World};
 
 impl World {
-    async fn new() -> Self {
-        let app = TestApp::spawn().await;
-        let org = app.org("acme").await;
-        let (_, token) = app.token(&org, &["security_groups", "security_group", "virtual_machines"]).await;
-        let basic = app.user(&org, "alice", "correct horse battery").await;
-        let network = app.network().await;
-        World { app, org, token, basic, network }
-    }
-
-    async fn katapult(&self, method: Method, path: &str, body: Value) -> Value {
-        let r = self.app.request(method, &format!("/core/v1/{path}"), Some(&self.token), Some(body)).await;
-        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
-        r.body
-    }
-
     /// A Katapult group with these properties and rules; returns its Katapult id.
     async fn group(&self, properties: Value, rules: &[Value]) -> String {
         let body = json!({"organization": {"sub_domain": "acme"}, "properties": properties});
@@ -48,28 +25,26 @@ impl World {
         sg
     }
 
-    async fn hostway(&self, method: Method, path: &str) -> (StatusCode, Value) {
-        self.hostway_send(method, path, None).await
-    }
-
-    async fn hostway_with(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
-        self.hostway_send(method, path, Some(body)).await
-    }
-
-    async fn hostway_send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let url = format!("{}/accounts/{}/{path}", self.app.base, self.org);
-        let mut req = self.app.client.request(method, url).header("authorization", &self.basic);
-        if let Some(body) = body {
-            req = req.header("content-type", "application/json").body(body.to_string());
+    /// A Hostway group with these rules (their `parentGroupId` filled in); returns its id.
+    async fn hostway_group(&self, name: &str, rules: &[Value]) -> String {
+        let group = json!({"securityGroup": {"displayName": name, "description": ""}});
+        let (status, body) = self.hostway(Method::POST, "os-security-groups", Some(group)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["securityGroup"]["id"].as_str().unwrap().to_owned();
+        for rule in rules {
+            let mut rule = rule.clone();
+            rule["parentGroupId"] = json!(id);
+            let (status, body) = self
+                .hostway(Method::POST, "os-security-group-rules", Some(json!({"securityGroupRule": rule})))
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
         }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        (status, res.json().await.unwrap_or(Value::Null))
+        id
     }
 
     /// The Hostway view of the group named `name`.
     async fn seen(&self, name: &str) -> Value {
-        let (status, list) = self.hostway(Method::GET, "os-security-groups").await;
+        let (status, list) = self.hostway(Method::GET, "os-security-groups", None).await;
         assert_eq!(status, StatusCode::OK, "{list}");
         list["securityGroups"].as_array().unwrap().iter().find(|g| g["displayName"] == name).unwrap().clone()
     }
@@ -108,12 +83,7 @@ fn row(
 #[tokio::test]
 async fn katapult_rules_read_on_hostway_are_expanded_never_narrowed() {
     let w = World::new().await;
-    let body =
-        json!({"name": "web-1", "interfaces": [{"network_id": w.network, "addresses": ["203.0.113.10"]}]});
-    let r = w.app.post(&format!("/api/v1/organizations/{}/servers", w.org), OPERATOR, body).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let server = r.body["server"]["id"].as_str().unwrap().to_owned();
-    let vm = palisade_api::katapult::ids::render("vm", uuid::Uuid::parse_str(&server).unwrap().as_bytes());
+    let vm = katapult_id("vm", &w.server("web-1", "203.0.113.10").await);
 
     w.group(
         json!({"name": "web", "associations": [vm]}),
@@ -150,10 +120,10 @@ async fn katapult_rules_read_on_hostway_are_expanded_never_narrowed() {
 
     // The rules list says the same; deleting any part deletes the rule it is part of.
     let group_id = seen["id"].as_str().unwrap();
-    let (status, list) = w.hostway(Method::GET, &format!("os-security-groups/{group_id}/rules")).await;
+    let (status, list) = w.hostway(Method::GET, &format!("os-security-groups/{group_id}/rules"), None).await;
     assert_eq!(status, StatusCode::OK, "{list}");
     assert_eq!(list["list"].as_array().unwrap().len(), 7);
-    let (status, _) = w.hostway(Method::DELETE, &format!("os-security-group-rules/{a}")).await;
+    let (status, _) = w.hostway(Method::DELETE, &format!("os-security-group-rules/{a}"), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(shown(&w.seen("web").await).len(), 3, "the four parts of the deleted rule are gone");
 }
@@ -168,41 +138,33 @@ async fn a_group_that_allows_all_inbound_shows_it_on_hostway() {
         [row("ALL", 0, 0, "0.0.0.0/0", "ACCEPT", "0"), row("ALL", 0, 0, "::/0", "ACCEPT", "0")]
     );
     // Its rules list is no 404 ("no rules") while every inbound flow is open.
-    let (status, list) =
-        w.hostway(Method::GET, &format!("os-security-groups/{}/rules", seen["id"].as_str().unwrap())).await;
+    let (status, list) = w
+        .hostway(Method::GET, &format!("os-security-groups/{}/rules", seen["id"].as_str().unwrap()), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{list}");
     assert_eq!(list["list"].as_array().unwrap().len(), 2);
     // A closed group with no inbound rule still answers Hostway's 404.
     w.group(json!({"name": "closed"}), &[]).await;
     let closed = w.seen("closed").await;
-    let (status, _) =
-        w.hostway(Method::GET, &format!("os-security-groups/{}/rules", closed["id"].as_str().unwrap())).await;
+    let (status, _) = w
+        .hostway(Method::GET, &format!("os-security-groups/{}/rules", closed["id"].as_str().unwrap()), None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn hostway_rules_read_on_katapult_say_what_the_enum_cannot_in_notes() {
     let w = World::new().await;
-    let (status, body) = w
-        .hostway_with(
-            Method::POST,
-            "os-security-groups",
-            json!({"securityGroup": {"displayName": "edge", "description": ""}}),
+    let hw = w
+        .hostway_group(
+            "edge",
+            &[
+                json!({"protocol": "GRE", "fromPort": 0, "toPort": 0, "cidr": "198.51.100.0/24", "action": "ACCEPT", "priority": 10}),
+                json!({"protocol": "TCP", "fromPort": 22, "toPort": 22, "cidr": "10.0.0.0/8", "action": "REJECT"}),
+                json!({"protocol": "UDP", "fromPort": 53, "toPort": 53, "cidr": "10.0.0.0/8", "action": "DROP"}),
+            ],
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let hw = body["securityGroup"]["id"].as_str().unwrap().to_owned();
-    for rule in [
-        json!({"protocol": "GRE", "fromPort": 0, "toPort": 0, "cidr": "198.51.100.0/24", "action": "ACCEPT", "priority": 10}),
-        json!({"protocol": "TCP", "fromPort": 22, "toPort": 22, "cidr": "10.0.0.0/8", "action": "REJECT"}),
-        json!({"protocol": "UDP", "fromPort": 53, "toPort": 53, "cidr": "10.0.0.0/8", "action": "DROP"}),
-    ] {
-        let mut rule = rule;
-        rule["parentGroupId"] = json!(hw);
-        let (status, body) =
-            w.hostway_with(Method::POST, "os-security-group-rules", json!({"securityGroupRule": rule})).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
     let (group, _) = palisade_api::hostway::ids::parse(&hw).unwrap();
     let sg = palisade_api::katapult::ids::render("sg", group.as_bytes());
     let list = w.katapult(Method::GET, &format!("security_groups/{sg}/rules"), json!({})).await;
@@ -233,12 +195,7 @@ async fn hostway_rules_read_on_katapult_say_what_the_enum_cannot_in_notes() {
 #[tokio::test]
 async fn rules_from_katapult_and_hostway_read_on_zstack_are_expanded_never_narrowed() {
     let w = World::new().await;
-    let body =
-        json!({"name": "web-1", "interfaces": [{"network_id": w.network, "addresses": ["203.0.113.10"]}]});
-    let r = w.app.post(&format!("/api/v1/organizations/{}/servers", w.org), OPERATOR, body).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let server = r.body["server"]["id"].as_str().unwrap().to_owned();
-    let vm = palisade_api::katapult::ids::render("vm", uuid::Uuid::parse_str(&server).unwrap().as_bytes());
+    let vm = katapult_id("vm", &w.server("web-1", "203.0.113.10").await);
     let sg = w
         .group(
             json!({"name": "web"}),
@@ -343,23 +300,15 @@ async fn zstack_rules_read_on_katapult_and_hostway_and_hostway_rules_on_zstack()
     assert!(seen["description"].as_str().unwrap().ends_with("[palisade: 1 outbound rule(s) not shown]"));
 
     // Hostway's GRE allow and UDP drop, on ZStack: `ALL` (ZStack has no GRE) and a `DROP`.
-    let (status, body) = w
-        .hostway_with(
-            Method::POST,
-            "os-security-groups",
-            json!({"securityGroup": {"displayName": "edge", "description": ""}}),
+    let hw = w
+        .hostway_group(
+            "edge",
+            &[
+                json!({"protocol": "GRE", "fromPort": 0, "toPort": 0, "cidr": "198.51.100.0/24", "action": "ACCEPT"}),
+                json!({"protocol": "UDP", "fromPort": 53, "toPort": 53, "cidr": "10.0.0.0/8", "action": "DROP"}),
+            ],
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let hw = body["securityGroup"]["id"].as_str().unwrap().to_owned();
-    for rule in [
-        json!({"protocol": "GRE", "fromPort": 0, "toPort": 0, "cidr": "198.51.100.0/24", "action": "ACCEPT", "parentGroupId": hw}),
-        json!({"protocol": "UDP", "fromPort": 53, "toPort": 53, "cidr": "10.0.0.0/8", "action": "DROP", "parentGroupId": hw}),
-    ] {
-        let (status, body) =
-            w.hostway_with(Method::POST, "os-security-group-rules", json!({"securityGroupRule": rule})).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
     let edge = palisade_api::hostway::ids::parse(&hw).unwrap().0.as_uuid().simple().to_string();
     let path = format!("/zstack/v1/security-groups/rules?q=securityGroupUuid={edge}");
     let answer = crate::zstack::zs(&w.app, Method::GET, &path, Some(&session), None, None).await;
