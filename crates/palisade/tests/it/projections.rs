@@ -1,8 +1,9 @@
-//! One policy, every dialect: rules written through Katapult, read through Hostway, shown as
-//! `docs/policy-semantics.md` ("Projections") says: expanded per port range and address with the
-//! rule's own number, references as the addresses they name now, the allow-all default as two
-//! `ACCEPT ALL` rules, and what Hostway cannot show noted in the group's description. Never
-//! fewer open flows than the policy has.
+//! One policy, every dialect: rules written through one face and read through another, shown
+//! as `docs/policy-semantics.md` ("Projections") says. Hostway: expanded per protocol, port range
+//! and address with the rule's own number, references as the addresses they name now, the
+//! allow-all default as two `ACCEPT ALL` rules, what it cannot show noted in the group's
+//! description. Katapult: one rule each, what its protocol enum cannot say in `notes`. ZStack:
+//! expanded like Hostway, with the rule's own uuid. Never fewer open flows than the policy has.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
