@@ -15,6 +15,12 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked || exit 1
 fi
 
+# The dataplane tests check every compiled ruleset with `nft -c` (nftables, as root).
+if ! command -v nft >/dev/null 2>&1; then
+    echo "installing nftables" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables; } || exit 1
+fi
+
 bash scripts/postgres.sh || exit 1
 
 failed=()

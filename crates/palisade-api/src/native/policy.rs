@@ -11,10 +11,10 @@ use axum::extract::State;
 use axum::Json;
 use palisade_core::engine::lint::Finding;
 use palisade_core::engine::{
-    CompiledRule, Decision, FlowProtocol, InterfacePolicy, IpSet, RuleList, SideVerdict, Verdict,
+    CatalogRule, Decision, FlowProtocol, InterfacePolicy, IpSet, RuleList, SideVerdict, Verdict,
 };
 use palisade_core::id::{OrganizationId, RuleId, ServerId};
-use palisade_core::policy::{Direction, GroupKind, SecurityGroup};
+use palisade_core::policy::{Direction, GroupKind, IpVersion, SecurityGroup};
 use palisade_core::service::{Endpoint, Evaluated, FlowQuery};
 use palisade_core::{Action, Error, Operation, Resource, ViolationCode};
 use serde::{Deserialize, Serialize};
@@ -182,6 +182,9 @@ pub struct EffectiveRule {
     pub icmp_type: Option<u8>,
     pub icmp_code: Option<u8>,
     pub priority: Option<i32>,
+    /// The one address family (4 or 6) the rule's group restricts it to (ZStack's `ipVersion`);
+    /// null: both.
+    pub ip_version: Option<u8>,
     /// The name, in the response's `sets`, of the addresses the rule's remotes name now.
     pub remote_set: String,
 }
@@ -336,7 +339,7 @@ pub async fn server_policy(
             let mut rules = |pick: fn(&InterfacePolicy) -> &RuleList| -> Vec<EffectiveRule> {
                 let Some(policy) = compiled else { return Vec::new() };
                 let list = evaluated.compiled.rules_in(pick(policy));
-                list.map(|r| effective_rule(evaluated, &r.rule, &mut sets)).collect()
+                list.map(|r| effective_rule(evaluated, r, &mut sets)).collect()
             };
             let (ingress, egress) = (rules(|p| &p.ingress), rules(|p| &p.egress));
             InterfacePolicyView {
@@ -512,7 +515,8 @@ impl SetNames {
     }
 }
 
-fn effective_rule(evaluated: &Evaluated, rule: &CompiledRule, sets: &mut SetNames) -> EffectiveRule {
+fn effective_rule(evaluated: &Evaluated, entry: &CatalogRule, sets: &mut SetNames) -> EffectiveRule {
+    let rule = &entry.rule;
     let written = evaluated.rule(rule.rule);
     EffectiveRule {
         group_id: rule.group.as_uuid(),
@@ -524,6 +528,7 @@ fn effective_rule(evaluated: &Evaluated, rule: &CompiledRule, sets: &mut SetName
         icmp_type: rule.icmp().map(|m| m.icmp_type),
         icmp_code: rule.icmp().and_then(|m| m.code),
         priority: written.and_then(|(_, r)| r.priority),
+        ip_version: entry.family().map(IpVersion::number),
         remote_set: sets.name(&rule.remote),
     }
 }

@@ -263,6 +263,17 @@ pub struct CatalogRule {
     pub rule: CompiledRule,
 }
 
+impl CatalogRule {
+    /// The one address family the rule's group restricts it to, if any.
+    pub fn family(&self) -> Option<IpVersion> {
+        match self.key.family {
+            4 => Some(IpVersion::V4),
+            6 => Some(IpVersion::V6),
+            _ => None,
+        }
+    }
+}
+
 /// A snapshot compiled for evaluation.
 #[derive(Debug, Clone)]
 pub struct CompiledPolicy {
