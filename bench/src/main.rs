@@ -16,6 +16,8 @@
 //! - `policy`: the policy engine over HTTP on an organization of 10,000 groups, 100,000 rules and
 //!   10,000 servers: a server's effective policy (cold, warm at 1 and 16 clients), flow checks,
 //!   lint, and the first read after a write.
+//! - `dataplane`: the nftables compiler and `nft -f` at 85,000 rules (Neutron's worst case),
+//!   with a set of 50,000 addresses: compile, first apply and whole-table replace.
 //! - `auth-flood`: `/healthz`, a Bearer GET and a Basic GET, idle and under a flood of wrong
 //!   passwords, against a `palisade` process (the Argon2 pool and the failed-auth limits).
 //! - `upgrade-fixture`: not a measurement; writes a release's database and its answers to every
@@ -24,6 +26,7 @@
 //! `cargo run --release -p palisade-bench -- --help`
 
 mod auth_flood;
+mod dataplane;
 mod engine;
 mod groups;
 mod hosts;
@@ -163,6 +166,20 @@ enum Command {
         /// Concurrent clients of the many-client rows.
         #[arg(long, default_value_t = 16)]
         clients: usize,
+    },
+    /// The nftables compiler and `nft -f` at Neutron's worst case (85,000 rules): compile,
+    /// apply and replace times in a network namespace of its own (root, ip and nft needed).
+    Dataplane {
+        #[arg(long, default_value_t = 85_000)]
+        rules: usize,
+        /// Distinct remote address sets the rules draw from.
+        #[arg(long, default_value_t = 1_000)]
+        sets: usize,
+        /// Addresses in the largest set.
+        #[arg(long, default_value_t = 50_000)]
+        big_set: usize,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
     },
     /// The policy snapshot read (one consistent read of everything that decides an
     /// organization's policy), against the store: min/p50/p90/max.
@@ -351,6 +368,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Policy { size: ProviderSize { groups, rules, servers }, requests, clients } => {
             policy_http::run(&backends, snapshot::Size { groups, rules, servers }, requests, clients, max)
                 .await
+        }
+        Command::Dataplane { rules, sets, big_set, repeats } => {
+            dataplane::run(dataplane::Plan { rules, sets, big_set, repeats })
         }
         Command::Zstack { clients, pairs } => zstack::run(&backends, &clients, pairs, max).await,
         Command::UpgradeFixture { out } => upgrade_fixture::run(&backends, &out).await,
