@@ -154,6 +154,15 @@ fn notes(rule: &Rule, protocol_note: Option<String>) -> Option<String> {
     }
 }
 
+/// Notes as a client writes them back: without the `[palisade: …]` marker a read added (the
+/// marker says what the rule is; it is not the rule's description).
+fn written_notes(notes: &str) -> String {
+    match notes.rfind("[palisade: ") {
+        Some(at) if notes.ends_with(']') => notes[..at].trim_end().to_owned(),
+        _ => notes.to_owned(),
+    }
+}
+
 fn rule_view(rule: &Rule, group: Option<&SecurityGroup>) -> RuleView {
     let (protocol, protocol_note) = protocol_text(rule.protocol);
     RuleView {
@@ -389,7 +398,7 @@ pub async fn create_rule(ctx: Ctx<'_>) -> Result<Response> {
     let act = args.enumeration(&["properties", "action"], ACTIONS)?.unwrap_or("allow");
     let port_text = args.string(&["properties", "ports"])?.unwrap_or_default();
     let targets = args.strings(&["properties", "targets"])?.unwrap_or_default();
-    let notes = args.string(&["properties", "notes"])?.filter(|n| !n.is_empty());
+    let notes = args.string(&["properties", "notes"])?.map(|n| written_notes(&n)).filter(|n| !n.is_empty());
     let input = CreateRule {
         direction: direction(dir),
         action: action(act),
@@ -440,7 +449,9 @@ pub async fn update_rule(ctx: Ctx<'_>) -> Result<Response> {
         ports: args.string(&["properties", "ports"])?.map(|p| port_ranges(&p)).transpose()?,
         priority: None,
         remotes: args.strings(&["properties", "targets"])?.map(|t| remotes(&t)).transpose()?,
-        description: args.string(&["properties", "notes"])?.map(|n| Some(n).filter(|n| !n.is_empty())),
+        description: args
+            .string(&["properties", "notes"])?
+            .map(|n| Some(written_notes(&n)).filter(|n| !n.is_empty())),
     };
     let (rule, group) =
         ctx.core.update_rule(ctx.actor, id, GroupKind::SecurityGroup, patch).await.map_err(notes_path)?;

@@ -180,6 +180,22 @@ async fn hostway_rules_read_on_katapult_say_what_the_enum_cannot_in_notes() {
         })
         .collect();
     let priority = |p: i32| format!("priority {p}: evaluated before every rule without one, lower first");
+    // A client writing the notes it read back stores no marker: the next read shows it once.
+    let first = list["security_group_rules"][0].clone();
+    let id = first["id"].as_str().unwrap();
+    let patch = json!({"properties": {"notes": format!("edge tunnel {}", first["notes"].as_str().unwrap())}});
+    let patched = w
+        .katapult(Method::PATCH, &format!("security_groups/rules/_?security_group_rule%5Bid%5D={id}"), patch)
+        .await;
+    assert_eq!(
+        patched["security_group_rule"]["notes"],
+        format!("edge tunnel [palisade: IP protocol 47 (GRE), not TCP; {}]", priority(-10))
+    );
+    let patch = json!({"properties": {"notes": first["notes"].clone()}});
+    let patched = w
+        .katapult(Method::PATCH, &format!("security_groups/rules/_?security_group_rule%5Bid%5D={id}"), patch)
+        .await;
+    assert_eq!(patched["security_group_rule"]["notes"], first["notes"], "the marker alone: no description");
     assert_eq!(
         rules,
         [
