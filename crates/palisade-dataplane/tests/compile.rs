@@ -3,9 +3,6 @@
 //! (the check runs no rule: it parses and validates against the kernel's nftables, so it needs
 //! `nft` and CAP_NET_ADMIN; `scripts/test.sh` installs nftables where it is missing).
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use palisade_dataplane::{script, table, CompileError, EffectivePolicy};
 use serde_json::{json, Value};
 
@@ -132,29 +129,11 @@ fn the_corpus_compiles_to_its_reviewed_tables() {
 
 #[test]
 fn every_compiled_script_is_accepted_by_nft() {
-    let nft = Command::new("nft").arg("--version").output();
-    assert!(nft.is_ok_and(|o| o.status.success()), "nft is missing: install nftables (scripts/test.sh does)");
     for (name, policy) in corpus() {
         let text = script(&policy).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let mut child = Command::new("nft")
-            .args(["-c", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("nft: {e}"));
-        child
-            .stdin
-            .take()
-            .map(|mut stdin| stdin.write_all(text.as_bytes()))
-            .transpose()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let out = child.wait_with_output().unwrap_or_else(|e| panic!("nft: {e}"));
-        assert!(
-            out.status.success(),
-            "{name}: nft refused it:\n{}\n{text}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(complaint) = palisade_testkit::nft_check(&text) {
+            panic!("{name}: nft refused it:\n{complaint}\n{text}");
+        }
     }
 }
 

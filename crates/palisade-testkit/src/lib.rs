@@ -314,3 +314,27 @@ impl Drop for TestDatabase {
         let _ = done.join();
     }
 }
+
+/// Whether `nft -c -f -` accepts `script`: nftables parses it and validates it against the
+/// kernel, applying nothing (needs `nft` and CAP_NET_ADMIN; `scripts/test.sh` installs
+/// nftables where it is missing). `Err` holds nft's complaint.
+pub fn nft_check(script: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("nft")
+        .args(["-c", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("nft (install nftables; scripts/test.sh does): {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(script.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}

@@ -350,7 +350,9 @@ async fn three_faces_one_policy_checked_explained_and_linted() {
         let policy: palisade_dataplane::EffectivePolicy =
             serde_json::from_value(answer.clone()).unwrap_or_else(|e| panic!("{e}: {answer}"));
         let script = palisade_dataplane::script(&policy).unwrap_or_else(|e| panic!("{e}"));
-        nft_accepts(&script);
+        if let Err(complaint) = palisade_testkit::nft_check(&script) {
+            panic!("nft refused:\n{complaint}\n{script}");
+        }
     }
     let unfiltered = w.policy(&web).await;
     assert_eq!(
@@ -447,22 +449,4 @@ async fn flow_checks_refuse_what_they_cannot_answer_and_hide_other_organizations
     assert_error(&r, StatusCode::FORBIDDEN, "scope_not_granted");
     let r = w.app.get(&format!("/api/v1/organizations/{}/policy/lint", w.org), &weak).await;
     assert_error(&r, StatusCode::FORBIDDEN, "scope_not_granted");
-}
-
-/// `nft -c -f -` accepts the script (checked against the kernel, nothing applied).
-fn nft_accepts(script: &str) {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("nft")
-        .args(["-c", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("nft (install nftables; scripts/test.sh does): {e}"));
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-    }
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.status.success(), "nft refused:\n{}\n{script}", String::from_utf8_lossy(&out.stderr));
 }
