@@ -111,6 +111,7 @@ async fn level(
                 allowed_networks: vec![],
                 expires_at: None,
                 created_at: at,
+                server_id: None,
             };
             once!(
                 store,

@@ -27,6 +27,9 @@ pub enum Resource {
     Host,
     /// The policy engine's answers: flow checks, effective policies, lint.
     Policy,
+    /// A server's enforcement on its host: its effective policy as its agent reads it, the
+    /// agent's reports, the agent's tokens.
+    Enforcement,
 }
 
 /// What is done to it.
@@ -120,6 +123,11 @@ impl Operation {
             (Resource::Host, Delete) => AnyOf(&[Scope::HOSTS_DELETE]),
             (Resource::Policy, Read | List) => AnyOf(&[Scope::POLICY_READ]),
             (Resource::Policy, Create | Update | Delete) => Operator,
+            // Reading (a server's policy, its enforcement state) is also `policy:read`'s; the
+            // agent's report is only an agent's; its tokens are the operator's to make.
+            (Resource::Enforcement, Read | List) => AnyOf(&[Scope::POLICY_READ, Scope::AGENT]),
+            (Resource::Enforcement, Update) => AnyOf(&[Scope::AGENT]),
+            (Resource::Enforcement, Create | Delete) => Operator,
         }
     }
 
@@ -129,6 +137,11 @@ impl Operation {
             Needs::AnyOf(scopes) => scopes,
             Needs::Member | Needs::Operator => &[],
         }
+    }
+
+    /// Whether an agent token (bound to one server) may perform it, on its own server.
+    pub const fn for_agents(self) -> bool {
+        matches!((self.resource, self.action), (Resource::Enforcement, Action::Read | Action::Update))
     }
 
     /// Reading the group (or role) of `kind`, which naming it in a reference requires.

@@ -14,7 +14,7 @@
 use crate::access::{Action, Needs, Operation};
 use crate::error::{Error, Forbidden, Result};
 use crate::grant::{Grant, OperatorGrant};
-use crate::id::{ApiTokenId, OrganizationId, UserId};
+use crate::id::{ApiTokenId, OrganizationId, ServerId, UserId};
 use crate::scope::Scope;
 
 /// An authenticated caller.
@@ -42,6 +42,9 @@ pub struct TokenPrincipal {
     pub token_id: ApiTokenId,
     pub scopes: Vec<Scope>,
     pub resource_creation_restricted: bool,
+    /// An agent token's server: then only [`Operation::for_agents`] operations on that server
+    /// are allowed ([`Principal::authorize_server`]).
+    pub server: Option<ServerId>,
 }
 
 impl Principal {
@@ -49,6 +52,11 @@ impl Principal {
     /// up or parsed: a token must hold one of the operation's scopes; users hold every scope;
     /// operator-only operations refuse everyone else.
     pub fn require_scopes(&self, op: Operation) -> Result<()> {
+        if let Principal::Token(TokenPrincipal { server: Some(_), .. }) = self {
+            if !op.for_agents() {
+                return Err(Error::Forbidden(Forbidden::AgentTokenOnly));
+            }
+        }
         match (self, op.needs()) {
             (Principal::Operator, _) => Ok(()),
             (_, Needs::Operator) => Err(Error::Forbidden(Forbidden::OperatorOnly)),
@@ -74,6 +82,10 @@ impl Principal {
         }
         if self.organization_id().is_some_and(|own| own != org) {
             return Err(Error::not_found(OrganizationId::KIND));
+        }
+        if self.bound_server().is_some() {
+            // Agent tokens act on their server only, through `authorize_server`.
+            return Err(Error::Forbidden(Forbidden::AgentTokenOnly));
         }
         self.require_scopes(op)?;
         let restricted = match self {
@@ -102,6 +114,33 @@ impl Principal {
         })
     }
 
+    /// The authorization of `op` on `org`'s server `server`: [`Principal::authorize`], except
+    /// that an agent token may also act on its own server (and a server of its organization
+    /// that is not its own is, to it, not found).
+    pub fn authorize_server(&self, org: OrganizationId, server: ServerId, op: Operation) -> Result<Grant> {
+        match self.bound_server() {
+            None => self.authorize(org, op),
+            Some(own) => {
+                if self.organization_id() != Some(org) {
+                    return Err(Error::not_found(OrganizationId::KIND));
+                }
+                self.require_scopes(op)?;
+                if own != server {
+                    return Err(Error::not_found(ServerId::KIND));
+                }
+                Ok(Grant::new(org))
+            }
+        }
+    }
+
+    /// An agent token's server.
+    pub fn bound_server(&self) -> Option<ServerId> {
+        match self {
+            Principal::Token(token) => token.server,
+            Principal::Operator | Principal::User(_) => None,
+        }
+    }
+
     /// Operator-only operations (tenancy and inventory administration).
     pub fn require_operator(&self) -> Result<OperatorGrant> {
         match self {
@@ -114,6 +153,9 @@ impl Principal {
     /// any token of `org`; other organizations are told it does not exist.
     pub fn require_member(&self, org: OrganizationId) -> Result<()> {
         match self {
+            Principal::Token(token) if token.server.is_some() => {
+                Err(Error::Forbidden(Forbidden::AgentTokenOnly))
+            }
             Principal::Token(token) if token.organization_id != org => {
                 Err(Error::not_found(OrganizationId::KIND))
             }
@@ -145,6 +187,7 @@ mod tests {
             token_id: ApiTokenId::random(),
             scopes: scopes.to_vec(),
             resource_creation_restricted: false,
+            server: None,
         })
     }
 
@@ -180,6 +223,40 @@ mod tests {
             t.authorize(mine, Operation::new(Resource::Organization, Action::Delete)),
             Err(Error::Forbidden(Forbidden::OperatorOnly))
         );
+    }
+
+    #[test]
+    fn agent_tokens_act_only_on_their_own_server() {
+        let org = OrganizationId::random();
+        let (own, other) = (ServerId::random(), ServerId::random());
+        let agent = Principal::Token(TokenPrincipal {
+            organization_id: org,
+            token_id: ApiTokenId::random(),
+            scopes: vec![Scope::AGENT],
+            resource_creation_restricted: false,
+            server: Some(own),
+        });
+        let read = Operation::new(Resource::Enforcement, Action::Read);
+        let report = Operation::new(Resource::Enforcement, Action::Update);
+        assert!(agent.authorize_server(org, own, read).is_ok());
+        assert!(agent.authorize_server(org, own, report).is_ok());
+        assert_eq!(agent.authorize_server(org, other, read), Err(Error::not_found("server")));
+        assert_eq!(
+            agent.authorize_server(OrganizationId::random(), own, read),
+            Err(Error::not_found("organization"))
+        );
+        let only = Err(Error::Forbidden(Forbidden::AgentTokenOnly));
+        assert_eq!(agent.authorize(org, read).map(drop), only);
+        assert_eq!(agent.authorize_server(org, own, READ_SERVERS).map(drop), only);
+        assert_eq!(agent.require_scopes(Operation::new(Resource::Policy, Action::Read)), only);
+        assert_eq!(agent.require_member(org), only);
+        // An ordinary token needs its scopes on any server; `agent` is not among them to report.
+        let reader = token(org, &[Scope::POLICY_READ]);
+        assert!(reader.authorize_server(org, other, read).is_ok());
+        assert!(matches!(
+            reader.authorize_server(org, other, report),
+            Err(Error::Forbidden(Forbidden::MissingScope(_)))
+        ));
     }
 
     #[test]

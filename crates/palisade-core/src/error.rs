@@ -81,6 +81,8 @@ pub enum Forbidden {
     ResourceCreationRestricted,
     /// Only the operator may do this.
     OperatorOnly,
+    /// An agent token may only read its own server's policy and report its enforcement.
+    AgentTokenOnly,
 }
 
 /// Why a caller could not be identified.

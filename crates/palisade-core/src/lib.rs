@@ -8,6 +8,7 @@
 pub mod access;
 pub mod auth;
 pub mod authn;
+pub mod changes;
 pub mod engine;
 pub mod error;
 pub mod grant;

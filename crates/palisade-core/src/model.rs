@@ -74,6 +74,24 @@ pub struct ApiToken {
     pub allowed_networks: Vec<IpNet>,
     pub expires_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
+    /// An agent token's server: the one server whose policy it may read and whose enforcement
+    /// it reports (scope `agent`); `None` for every other token.
+    pub server_id: Option<ServerId>,
+}
+
+/// What a server's host agent last reported: the policy in force on the host, and whether its
+/// last attempt to apply one failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnforcementReport {
+    pub server_id: ServerId,
+    /// The policy revision of the rules in force; `None` until an apply succeeded.
+    pub applied_revision: Option<u64>,
+    /// The content digest (the effective policy's `digest`) of the rules in force.
+    pub applied_digest: Option<String>,
+    pub applied_at: Option<OffsetDateTime>,
+    /// The last attempt's error; `None` when it succeeded.
+    pub last_error: Option<String>,
+    pub reported_at: OffsetDateTime,
 }
 
 impl ApiToken {

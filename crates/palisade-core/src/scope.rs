@@ -30,6 +30,12 @@ impl Scope {
         CATALOGUE.iter().map(|s| Scope(s))
     }
 
+    /// Every scope an organization's token may be given: all but [`Scope::AGENT`], which only
+    /// agent tokens hold.
+    pub fn grantable() -> impl Iterator<Item = Scope> {
+        Self::all().filter(|s| *s != Scope::AGENT)
+    }
+
     const fn known(name: &'static str) -> Self {
         Scope(name)
     }
@@ -61,6 +67,9 @@ impl Scope {
     pub const HOSTS_UPDATE: Scope = Scope::known("hosts:update");
     pub const HOSTS_DELETE: Scope = Scope::known("hosts:delete");
     pub const POLICY_READ: Scope = Scope::known("policy:read");
+    /// A host agent's: read its server's policy, report what it applied. Only agent tokens
+    /// (bound to one server) hold it.
+    pub const AGENT: Scope = Scope::known("agent");
 }
 
 impl fmt::Debug for Scope {
@@ -178,6 +187,9 @@ const CATALOGUE: &[&str] = &[
     "audit-logs:list",
     // Palisade's own: the policy engine's flow checks, effective policies and lint.
     "policy:read",
+    // A host agent's (agent tokens only: bound to one server, made by
+    // `POST …/servers/{id}/agent_tokens`).
+    "agent",
 ];
 
 #[cfg(test)]

@@ -25,6 +25,7 @@
 
 use async_trait::async_trait;
 
+use crate::changes::PolicyChanges;
 use crate::error::Result;
 use crate::grant::{Grant, ListGrant, OperatorGrant};
 use crate::id::{
@@ -32,8 +33,9 @@ use crate::id::{
     OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId, UserId,
 };
 use crate::model::{
-    Allocation, ApiToken, DataCenter, Host, HostFilter, InterfaceOwner, IpAddress, IpAddressPatch, IpFilter,
-    IpRequest, JobRecord, Network, Organization, OrganizationPatch, Server, Session, User,
+    Allocation, ApiToken, DataCenter, EnforcementReport, Host, HostFilter, InterfaceOwner, IpAddress,
+    IpAddressPatch, IpFilter, IpRequest, JobRecord, Network, Organization, OrganizationPatch, Server,
+    Session, User,
 };
 use crate::page::{Page, PageRequest};
 use crate::policy::{
@@ -88,6 +90,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// consistent transaction (SQLite: one snapshot; PostgreSQL: REPEATABLE READ, READ ONLY)
     /// by a fixed number of queries, whatever the organization's size.
     async fn policy_snapshot(&self, org: OrganizationId) -> Result<PolicySnapshot>;
+    /// The announcements of committed policy changes ([`crate::changes`]): of this node's
+    /// writes, and on PostgreSQL of every node's.
+    fn policy_changes(&self) -> std::sync::Arc<PolicyChanges>;
 }
 
 /// Reads, through a read handle or inside a write transaction.
@@ -204,6 +209,13 @@ pub trait Reads: Send {
     /// The organization's policy revision: 0 until its first policy write, then one more per
     /// committed transaction that changed its policy (see the module docs).
     async fn policy_revision(&mut self, org: OrganizationId) -> Result<u64>;
+
+    /// What the host agent of `org`'s server `server` last reported, if it ever did.
+    async fn enforcement(
+        &mut self,
+        org: OrganizationId,
+        server: ServerId,
+    ) -> Result<Option<EnforcementReport>>;
 }
 
 /// A write transaction: every write, and the reads a read-modify-write needs, locked until
@@ -248,6 +260,10 @@ pub trait Writes: Reads {
         id: ApiTokenId,
         at: time::OffsetDateTime,
     ) -> Result<()>;
+    /// Replaces the server's enforcement report ([`Error::NotFound`] if the server is not the
+    /// grant's organization's). `applied_*` left `None` keep their stored values: a failed
+    /// attempt leaves the rules in force as they were. Bumps no revision.
+    async fn report_enforcement(&mut self, grant: &Grant, report: &EnforcementReport) -> Result<()>;
     /// A user with the digests of its password and of the password's SHA-512 hex (sessions).
     async fn insert_user(
         &mut self,

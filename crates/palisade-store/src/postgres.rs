@@ -17,7 +17,10 @@ mod seam;
 mod sql;
 
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use palisade_core::changes::PolicyChanges;
 
 use palisade_core::error::{Error, Result};
 
@@ -65,6 +68,10 @@ impl PostgresConfig {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// This node's waiters, woken by its own commits at once and by every node's through the
+    /// listener (`seam::policy_changes`), started by the first waiter.
+    changes: Arc<PolicyChanges>,
+    listener: Arc<OnceLock<seam::Listener>>,
 }
 
 impl PostgresStore {
@@ -103,7 +110,7 @@ impl PostgresStore {
             pool.close().await;
             return Err(Error::Unavailable(format!("migrating the PostgreSQL database failed: {e}")));
         }
-        Ok(Self { pool })
+        Ok(Self { pool, changes: Arc::default(), listener: Arc::default() })
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -61,6 +61,9 @@ pub struct SqliteStore {
     /// costs far more tail latency than waiting in line here. Other processes on the same file
     /// still wait through `busy_timeout`.
     writer: Arc<Mutex<seam::Writer>>,
+    /// Announced after each commit that changed policy: a SQLite database has one process
+    /// writing it, so that reaches every waiter.
+    changes: Arc<palisade_core::changes::PolicyChanges>,
 }
 
 impl SqliteStore {
@@ -94,7 +97,7 @@ impl SqliteStore {
             .await
             .map_err(|e| Error::Unavailable(format!("migrating the SQLite database failed: {e}")))?;
         let writer = options.connect().await.map_err(seam::db_error)?;
-        Ok(Self { pool, writer: Arc::new(Mutex::new(seam::Writer::new(writer))) })
+        Ok(Self { pool, writer: Arc::new(Mutex::new(seam::Writer::new(writer))), changes: Arc::default() })
     }
 
     pub fn pool(&self) -> &SqlitePool {

@@ -71,6 +71,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "server_group_membership",
         "4f83c16b1268616297a7e18c57eb5ab9e43d03563b0338c71ea7c532a2aa5b856ea513e32f3a193d70a11df1dcdf1c1a",
     ),
+    (
+        13,
+        "enforcement",
+        "9b00bdc99751d657ab5a7a78cb10471f687b34811c591ded226717fb4f638a8cca1bd012664e5cf973a0136df6b5ae88",
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -133,6 +138,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         12,
         "server_group_membership",
         "79de4c84398081417a114cfdf23817719e439d00a053b1823424c9df117542a8962a6e075eea10a12abaa8a6465a9413",
+    ),
+    (
+        13,
+        "enforcement",
+        "78575cb82144e3e24c31cdadf415250e0060e93fc39f427906516912cc945d219ccb01bf87088f1e496689b104885174",
     ),
 ];
 

@@ -8,6 +8,7 @@
 // Test support: a panic is how a failed check is reported.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod netns;
 pub mod suite;
 
 /// `once!(store, method(args…))`: one store call in a write transaction of its own (a write

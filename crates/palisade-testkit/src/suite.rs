@@ -11,8 +11,9 @@ use palisade_core::id::{
 };
 use palisade_core::ipam::IpVersion;
 use palisade_core::model::{
-    now, Allocation, ApiToken, Country, DataCenter, Host, HostFilter, Interface, IpAddress, IpAddressPatch,
-    IpFilter, IpRequest, Network, Organization, OrganizationPatch, OrganizationStatus, Overlay, Server, User,
+    now, Allocation, ApiToken, Country, DataCenter, EnforcementReport, Host, HostFilter, Interface,
+    IpAddress, IpAddressPatch, IpFilter, IpRequest, Network, Organization, OrganizationPatch,
+    OrganizationStatus, Overlay, Server, User,
 };
 use palisade_core::secret::{new_token_secret, PasswordDigest};
 use palisade_core::{PageRequest, Scope, Store};
@@ -41,6 +42,7 @@ pub fn token(org: OrganizationId) -> ApiToken {
         allowed_networks: vec!["192.0.2.0/24".parse().unwrap(), "2001:db8::/48".parse().unwrap()],
         expires_at: Some(now() + time::Duration::days(1)),
         created_at: now(),
+        server_id: None,
     }
 }
 
@@ -2363,4 +2365,70 @@ pub async fn policy_snapshot_is_one_state_under_concurrent_writes(store: Arc<dyn
         let rounds = reader.await.unwrap();
         assert!(rounds >= 3, "the snapshots saw {rounds} states: the reads did not overlap the writes");
     }
+}
+
+// ---------------------------------------------------------------- enforcement
+
+/// Whether an announcement comes within `wait`.
+async fn woken(sub: &mut palisade_core::changes::Subscription, wait: std::time::Duration) -> bool {
+    tokio::time::timeout(wait, sub.changed()).await.is_ok()
+}
+
+/// A committed policy change is announced to the organization's waiters (and only to its), a
+/// rolled-back one is not; agents' reports are stored per server, a failed attempt keeping the
+/// rules last applied, and they bump no revision.
+pub async fn policy_changes_are_announced_and_reports_kept(store: Arc<dyn Store>) {
+    use std::time::Duration;
+    let (org, net) = ipam_fixture(&store, &["10.9.0.0/24"], &[]).await;
+    let other = organization("announced-elsewhere");
+    once!(store, insert_organization(&grants::op(), &other)).unwrap();
+    let changes = store.policy_changes();
+    let mut sub = changes.subscribe(org);
+    // A listener that starts (PostgreSQL's, at the first subscription) may have missed
+    // announcements: it wakes every waiter once it listens. Let that pass.
+    woken(&mut sub, Duration::from_millis(500)).await;
+    once!(store, insert_security_group(&grants::grant(other.id), &group(other.id, "theirs"), &[])).unwrap();
+    assert!(!woken(&mut sub, Duration::from_millis(200)).await, "another organization's change");
+    let mut tx = store.write().await.unwrap();
+    tx.insert_security_group(&grants::grant(org), &group(org, "dropped"), &[]).await.unwrap();
+    drop(tx);
+    assert!(!woken(&mut sub, Duration::from_millis(200)).await, "a rolled-back change");
+    once!(store, insert_security_group(&grants::grant(org), &group(org, "kept"), &[])).unwrap();
+    assert!(woken(&mut sub, Duration::from_millis(200)).await, "a committed change");
+
+    let s = server(org, net.id, &[]);
+    once!(store, insert_server(&grants::grant(org), &s, &[])).unwrap();
+    assert!(woken(&mut sub, Duration::from_millis(200)).await, "a new server");
+    let start = revision(&store, org).await;
+    assert_eq!(store.read().await.unwrap().enforcement(org, s.id).await.unwrap(), None);
+    let at = time::OffsetDateTime::from_unix_timestamp(now().unix_timestamp()).unwrap();
+    let applied = EnforcementReport {
+        server_id: s.id,
+        applied_revision: Some(start),
+        applied_digest: Some("d1".into()),
+        applied_at: Some(at),
+        last_error: None,
+        reported_at: at,
+    };
+    once!(store, report_enforcement(&grants::grant(org), &applied)).unwrap();
+    let read =
+        |store: Arc<dyn Store>| async move { store.read().await.unwrap().enforcement(org, s.id).await };
+    assert_eq!(read(store.clone()).await.unwrap(), Some(applied.clone()));
+    let failed = EnforcementReport {
+        applied_revision: None,
+        applied_digest: None,
+        applied_at: None,
+        last_error: Some("nft: no such file".into()),
+        ..applied.clone()
+    };
+    once!(store, report_enforcement(&grants::grant(org), &failed)).unwrap();
+    let kept = read(store.clone()).await.unwrap().unwrap();
+    assert_eq!((kept.applied_revision, kept.applied_digest.as_deref()), (Some(start), Some("d1")));
+    assert_eq!(kept.last_error.as_deref(), Some("nft: no such file"));
+    assert!(matches!(
+        once!(store, report_enforcement(&grants::grant(other.id), &applied)),
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(revision(&store, org).await, start, "reports change no policy");
+    assert!(!woken(&mut sub, Duration::from_millis(200)).await, "nor announce any");
 }

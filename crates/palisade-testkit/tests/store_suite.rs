@@ -69,6 +69,7 @@ suite!(
     policy_snapshot_equals_the_per_object_reads,
     policy_snapshot_of_an_empty_organization_is_empty,
     policy_snapshot_is_one_state_under_concurrent_writes,
+    policy_changes_are_announced_and_reports_kept,
 );
 
 /// The configured statement timeout reaches PostgreSQL sessions.

@@ -26,6 +26,57 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Print the native API's OpenAPI document (JSON) to standard output.
     Openapi,
+    /// Enforce one server's policy on this host with nftables, following every change.
+    ///
+    /// Fetches the server's effective policy, applies it as the `inet palisade` table in one
+    /// `nft -f` transaction (no other table is touched), reports what it applied, then waits
+    /// for the next change with a long poll. It never removes the rules: they stay in force
+    /// while the control plane is unreachable and after the agent stops.
+    ///
+    /// Example:
+    ///   the server's agent token, made by the operator:
+    ///     curl -X POST -H "Authorization: Bearer $OPERATOR" -d '{"name":"web-1"}' \
+    ///       http://cp:8080/api/v1/servers/$SERVER/agent_tokens
+    ///   palisade agent --control-plane http://cp:8080 --token pal_… --server $SERVER \
+    ///     --state-dir /var/lib/palisade-agent
+    #[command(verbatim_doc_comment)]
+    Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+struct AgentArgs {
+    /// The control plane's base URL (plain HTTP).
+    #[arg(long, env = "PALISADE_CONTROL_PLANE")]
+    control_plane: String,
+
+    /// The server's agent token (`POST /api/v1/servers/{id}/agent_tokens`).
+    #[arg(long, env = "PALISADE_AGENT_TOKEN", hide_env_values = true)]
+    token: String,
+
+    /// The id of the server whose policy this host enforces.
+    #[arg(long, env = "PALISADE_SERVER")]
+    server: uuid::Uuid,
+
+    /// Apply the rules inside this network namespace (`ip netns exec NAME nft …`).
+    #[arg(long, env = "PALISADE_NETNS")]
+    netns: Option<String>,
+
+    /// Keep the applied rules here, to restore them at the next start before the control
+    /// plane answers.
+    #[arg(long, env = "PALISADE_STATE_DIR")]
+    state_dir: Option<std::path::PathBuf>,
+
+    /// How long the control plane may hold one long poll (seconds).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=300))]
+    poll_wait_seconds: u64,
+
+    /// Longest pause between attempts while the control plane fails (ms).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    max_backoff_ms: u64,
+
+    /// The nft program.
+    #[arg(long, default_value = "nft")]
+    nft: String,
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +221,20 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(*args).await,
+        Command::Agent(args) => {
+            init_logging();
+            let config = palisade::agent::AgentConfig {
+                control_plane: args.control_plane,
+                token: args.token,
+                server: args.server,
+                netns: args.netns,
+                state_dir: args.state_dir,
+                poll_wait: Duration::from_secs(args.poll_wait_seconds),
+                max_backoff: Duration::from_millis(args.max_backoff_ms),
+                nft: args.nft,
+            };
+            palisade::agent::run(config, palisade::shutdown_signal()).await
+        }
         Command::Openapi => {
             let doc = palisade_api::native::openapi();
             println!("{}", doc.to_pretty_json()?);
@@ -192,12 +257,17 @@ fn auth_settings(args: &ServeArgs) -> AuthSettings {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+/// Logs to standard error at INFO (or as `RUST_LOG` says).
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
     let auth = auth_settings(&args);
     let config = ServeConfig {
         listen: args.listen,

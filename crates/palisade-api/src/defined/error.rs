@@ -114,6 +114,7 @@ impl IntoResponse for DefinedError {
                         "the organization may not create resources".into()
                     }
                     Forbidden::OperatorOnly => "use an organization's API key".into(),
+                    Forbidden::AgentTokenOnly => crate::frame::AGENT_TOKEN_ONLY.into(),
                     Forbidden::MissingScope(_) => String::new(),
                 };
                 (StatusCode::FORBIDDEN, vec![item("ERR_FORBIDDEN", message, None)])

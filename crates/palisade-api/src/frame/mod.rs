@@ -25,6 +25,11 @@ use palisade_core::Error;
 
 use crate::{defined, hostway, katapult, native, zstack};
 
+/// Why an agent token (bound to one server) is refused anything but its two operations, in the
+/// faces whose envelopes carry a message of their own.
+pub const AGENT_TOKEN_ONLY: &str =
+    "an agent token may only read its own server's policy and report its enforcement";
+
 /// The API faces a request path can belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Face {

@@ -87,6 +87,7 @@ fn forbidden_details(reason: &Forbidden) -> String {
         Forbidden::OrganizationNotActivated => "the account is not activated".into(),
         Forbidden::ResourceCreationRestricted => "the account may not create resources".into(),
         Forbidden::OperatorOnly => "name the account in the path, or use an account's credentials".into(),
+        Forbidden::AgentTokenOnly => crate::frame::AGENT_TOKEN_ONLY.into(),
     }
 }
 

@@ -296,7 +296,7 @@ pub fn render(error: &Error, info: &RequestInfo) -> Rendered {
                 "The organization chosen is not permitted to create resources".into(),
                 Detail::Errors { errors: vec!["Resource creation is restricted for this organization".into()] },
             ),
-            Forbidden::OperatorOnly => (
+            Forbidden::OperatorOnly | Forbidden::AgentTokenOnly => (
                 StatusCode::FORBIDDEN,
                 "permission_denied",
                 "The authenticated identity is not permitted to perform this action".into(),

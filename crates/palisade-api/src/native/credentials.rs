@@ -45,7 +45,7 @@ pub async fn create_token(
 }
 
 /// A response carrying a secret: never stored by a cache.
-fn no_store(response: impl IntoResponse) -> Response {
+pub(super) fn no_store(response: impl IntoResponse) -> Response {
     let mut response = response.into_response();
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response

@@ -227,6 +227,9 @@ impl NativeError {
                     "only the operator token may do this".into(),
                     None,
                 ),
+                Forbidden::AgentTokenOnly => {
+                    (StatusCode::FORBIDDEN, "agent_token", crate::frame::AGENT_TOKEN_ONLY.into(), None)
+                }
             },
             Error::RateLimited { what, limit, retry_after } => (
                 StatusCode::TOO_MANY_REQUESTS,

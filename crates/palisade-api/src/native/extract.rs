@@ -151,27 +151,35 @@ impl FromRequestParts<AppState> for Pagination {
     type Rejection = NativeError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let axum::extract::Query(q) =
-            axum::extract::Query::<PageQuery>::from_request_parts(parts, state).await.map_err(|e| {
-                NativeError(Error::BadRequest(BadRequest::MalformedParameter {
-                    name: "query".into(),
-                    message: e.body_text(),
-                }))
-            })?;
-        let number = |name: &str, value: Option<String>| -> Result<Option<u32>, Error> {
-            value
-                .map(|v| {
-                    v.parse::<u32>().map_err(|_| {
-                        Error::BadRequest(BadRequest::MalformedParameter {
-                            name: name.into(),
-                            message: "must be a positive integer".into(),
-                        })
-                    })
-                })
-                .transpose()
-        };
-        let page = number("page", q.page)?;
-        let per_page = number("per_page", q.per_page)?;
+        let NativeQuery(q) = NativeQuery::<PageQuery>::from_request_parts(parts, state).await?;
+        let page = query_number("page", q.page.as_deref())?;
+        let per_page = query_number("per_page", q.per_page.as_deref())?;
         Ok(Pagination(PageRequest::new(page, per_page)?))
     }
+}
+
+/// A query string, refused in the native envelope when it does not parse. Numbers are taken as
+/// text and read with [`query_number`], so that `?page=x` names its parameter.
+#[derive(Debug)]
+pub struct NativeQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for NativeQuery<T> {
+    type Rejection = NativeError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(q) = axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| NativeError(malformed("query", &e.body_text())))?;
+        Ok(NativeQuery(q))
+    }
+}
+
+/// A malformed query parameter.
+pub fn malformed(name: &str, message: &str) -> Error {
+    Error::BadRequest(BadRequest::MalformedParameter { name: name.into(), message: message.into() })
+}
+
+/// A non-negative integer query parameter, if present.
+pub fn query_number<N: std::str::FromStr>(name: &str, value: Option<&str>) -> Result<Option<N>, Error> {
+    value.map(|v| v.parse::<N>().map_err(|_| malformed(name, "must be a non-negative integer"))).transpose()
 }

@@ -6,6 +6,7 @@
 
 pub mod addresses;
 pub mod credentials;
+pub mod enforcement;
 pub mod error;
 pub mod extract;
 pub mod inventory;
@@ -40,6 +41,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "inventory", description = "Data centers, networks and servers"),
         (name = "ip addresses", description = "IP address management"),
         (name = "policy", description = "The policy engine: flow checks, effective policies, lint"),
+        (name = "enforcement", description = "Host agents: their tokens, and what they applied"),
     )
 )]
 struct ApiDoc;
@@ -76,7 +78,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(addresses::unallocate))
         .routes(routes!(policy::check_flow))
         .routes(routes!(policy::server_policy))
-        .routes(routes!(policy::lint));
+        .routes(routes!(policy::lint))
+        .routes(routes!(policy::agent_policy))
+        .routes(routes!(enforcement::create_agent_token))
+        .routes(routes!(enforcement::report, enforcement::get));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(PREFIX, v1)
 }
 

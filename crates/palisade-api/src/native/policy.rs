@@ -7,7 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use axum::extract::State;
+use axum::http::header::{ETAG, IF_NONE_MATCH};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use palisade_core::engine::lint::Finding;
 use palisade_core::engine::{
@@ -15,15 +20,15 @@ use palisade_core::engine::{
 };
 use palisade_core::id::{OrganizationId, RuleId, ServerId};
 use palisade_core::policy::{Direction, GroupKind, IpVersion, SecurityGroup};
-use palisade_core::service::{Endpoint, Evaluated, FlowQuery};
-use palisade_core::{Action, Error, Operation, Resource, ViolationCode};
+use palisade_core::service::{Endpoint, Evaluated, FlowQuery, Next, ServerPolicy, ServerRef};
+use palisade_core::{Action, Error, Operation, Principal, Resource, ViolationCode};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::error::{ErrorBody, NativeError};
-use super::extract::{path_id, Actor, NativeJson, NativePath};
+use super::extract::{malformed, path_id, query_number, Actor, NativeJson, NativePath, NativeQuery};
 use super::schema::flow_endpoint;
 use crate::frame::vendor_ids;
 use crate::AppState;
@@ -217,6 +222,9 @@ pub struct InterfacePolicyView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServerPolicyResponse {
     pub revision: u64,
+    /// A digest of everything below (not of `revision`): equal digests, equal policies. It is
+    /// also the answer's `ETag`; a host agent reports it with the revision it applied.
+    pub digest: String,
     pub server_id: Uuid,
     pub governed: bool,
     pub ingress: Vec<EffectiveRule>,
@@ -314,20 +322,127 @@ pub async fn check_flow(
     }))
 }
 
+/// `?after_revision=&wait=` on a server's policy: the host agent's long poll.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PolicyWait {
+    /// Hold the request until the organization's policy revision is above this one and the
+    /// server's policy differs from the one whose digest `If-None-Match` names (if given); at
+    /// the end of `wait`, answer 304 Not Modified (with the revision now in force in
+    /// `X-Palisade-Revision`).
+    #[param(value_type = Option<u64>, minimum = 0)]
+    pub after_revision: Option<String>,
+    /// Longest hold, in seconds (default 30, at most 300).
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 300)]
+    pub wait: Option<String>,
+}
+
+/// Default and longest hold of a long poll.
+const WAIT_DEFAULT: u64 = 30;
+const WAIT_MAX: u64 = 300;
+
+/// The response header giving the revision a 304 Not Modified answer stands for.
+pub const REVISION_HEADER: &str = "x-palisade-revision";
+
 /// A server's effective policy: what applies to it, in evaluation order, with every remote
-/// resolved to addresses (`policy:read`).
+/// resolved to addresses (`policy:read`, or the server's agent token). With `after_revision`,
+/// a long poll: answered when the server's policy changes, or 304 after `wait` seconds. With
+/// `If-None-Match: "<digest>"` alone, 304 at once if the policy is still that one.
 #[utoipa::path(get, path = "/organizations/{id}/servers/{server_id}/policy", tag = "policy",
-    params(("id" = String, Path, description = "Organization id"), ("server_id" = String, Path, description = "Server id")),
-    responses((status = 200, body = ServerPolicyResponse), (status = "4XX", body = ErrorBody)),
+    params(("id" = String, Path, description = "Organization id"), ("server_id" = String, Path, description = "Server id"), PolicyWait),
+    responses((status = 200, body = ServerPolicyResponse), (status = 304, description = "Not modified (see `after_revision`)"),
+        (status = "4XX", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn server_policy(
     State(s): State<AppState>,
     Actor(actor): Actor,
     NativePath((id, server_id)): NativePath<(String, String)>,
-) -> Result<Json<ServerPolicyResponse>> {
+    NativeQuery(wait): NativeQuery<PolicyWait>,
+    headers: HeaderMap,
+) -> Result<Response> {
     let org: OrganizationId = path_id(&id, OrganizationId::KIND)?;
     let server_id: ServerId = path_id(&server_id, ServerId::KIND)?;
-    let policy = s.core.server_policy(&actor, org, server_id).await?;
+    answer_policy(&s, &actor, ServerRef::Owned(org, server_id), wait, &headers).await
+}
+
+/// The same, by the server's id alone: what a host agent asks, knowing only its server.
+#[utoipa::path(get, path = "/servers/{server_id}/policy", tag = "enforcement",
+    params(("server_id" = String, Path, description = "Server id"), PolicyWait),
+    responses((status = 200, body = ServerPolicyResponse), (status = 304, description = "Not modified (see `after_revision`)"),
+        (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn agent_policy(
+    State(s): State<AppState>,
+    Actor(actor): Actor,
+    NativePath(server_id): NativePath<String>,
+    NativeQuery(wait): NativeQuery<PolicyWait>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let server_id: ServerId = path_id(&server_id, ServerId::KIND)?;
+    answer_policy(&s, &actor, ServerRef::Id(server_id), wait, &headers).await
+}
+
+async fn answer_policy(
+    s: &AppState,
+    actor: &Principal,
+    server: ServerRef,
+    wait: PolicyWait,
+    headers: &HeaderMap,
+) -> Result<Response> {
+    let after = query_number("after_revision", wait.after_revision.as_deref())?;
+    let hold = query_number("wait", wait.wait.as_deref())?.unwrap_or(WAIT_DEFAULT);
+    if hold > WAIT_MAX {
+        return Err(malformed("wait", &format!("must be at most {WAIT_MAX} seconds")).into());
+    }
+    let known = if_none_match(headers);
+    let until = tokio::time::Instant::now() + Duration::from_secs(hold);
+    let wait = palisade_core::service::PolicyWait { after, known: known.as_deref(), until };
+    let next = s
+        .core
+        .next_server_policy(actor, server, wait, |policy| {
+            let view = policy_view(policy);
+            let digest = view.digest.clone();
+            (view, digest)
+        })
+        .await?;
+    Ok(match next {
+        Next::Changed(view) => with_etag(view),
+        Next::Unchanged(view) => not_modified(&view),
+    })
+}
+
+/// The digest `If-None-Match` names (one entity tag, quoted or not, weak or not).
+fn if_none_match(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(IF_NONE_MATCH)?.to_str().ok()?.trim();
+    let value = value.strip_prefix("W/").unwrap_or(value);
+    Some(value.trim_matches('"').to_owned())
+}
+
+fn with_etag(view: ServerPolicyResponse) -> Response {
+    let tag = etag(&view.digest);
+    let mut response = Json(view).into_response();
+    if let Some(tag) = tag {
+        response.headers_mut().insert(ETAG, tag);
+    }
+    response
+}
+
+fn etag(digest: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!("\"{digest}\"")).ok()
+}
+
+fn not_modified(view: &ServerPolicyResponse) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    if let Some(tag) = etag(&view.digest) {
+        response.headers_mut().insert(ETAG, tag);
+    }
+    response.headers_mut().insert(REVISION_HEADER, HeaderValue::from(view.revision));
+    response
+}
+
+/// The native view of a server's effective policy.
+pub(super) fn policy_view(policy: &ServerPolicy) -> ServerPolicyResponse {
+    let server_id = policy.server.id;
     let evaluated = &policy.evaluated;
     let mut sets = SetNames::default();
     let interfaces: Vec<InterfacePolicyView> = policy
@@ -354,8 +469,9 @@ pub async fn server_policy(
         })
         .collect();
     let first = interfaces.first();
-    Ok(Json(ServerPolicyResponse {
+    let mut view = ServerPolicyResponse {
         revision: evaluated.revision(),
+        digest: String::new(),
         server_id: server_id.as_uuid(),
         governed: first.is_some_and(|i| i.governed),
         ingress: first.map(|i| i.ingress.clone()).unwrap_or_default(),
@@ -363,7 +479,16 @@ pub async fn server_policy(
         defaults: first.map_or_else(|| defaults(None), |i| i.defaults),
         interfaces,
         sets: sets.sets,
-    }))
+    };
+    view.digest = content_digest(&view);
+    view
+}
+
+/// The digest of a policy's content: its interfaces and sets (the first interface's lists are
+/// copies), not its revision.
+fn content_digest(view: &ServerPolicyResponse) -> String {
+    let content = serde_json::to_vec(&(&view.server_id, &view.interfaces, &view.sets)).unwrap_or_default();
+    data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(&content)[..16])
 }
 
 /// What in the organization's policy is probably wrong (`policy:read`).

@@ -156,6 +156,9 @@ pub struct ApiTokenView {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
+    /// An agent token's server (absent for other tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<Uuid>,
 }
 
 impl From<ApiToken> for ApiTokenView {
@@ -168,6 +171,7 @@ impl From<ApiToken> for ApiTokenView {
             allowed_networks: t.allowed_networks.iter().map(ToString::to_string).collect(),
             expires_at: t.expires_at,
             created_at: t.created_at,
+            server_id: t.server_id.map(|s| s.as_uuid()),
         }
     }
 }

@@ -63,20 +63,34 @@ impl Evaluated {
 
 /// The compiled policies of the organizations asked about, each at the revision it was read at.
 #[derive(Debug, Default)]
-pub(crate) struct Evaluations(Mutex<HashMap<OrganizationId, Arc<Evaluated>>>);
+pub(crate) struct Evaluations {
+    kept: Mutex<HashMap<OrganizationId, Arc<Evaluated>>>,
+    /// Per organization, the turn to read and compile (see `Core::evaluated`).
+    turns: Mutex<HashMap<OrganizationId, Arc<tokio::sync::Mutex<()>>>>,
+}
 
 /// Most organizations whose compiled policy is kept; beyond it, the cache starts afresh (an
 /// organization's next request compiles again).
 const KEPT: usize = 256;
 
 impl Evaluations {
+    /// The kept policy of `org` if it is of `revision` or newer.
     fn get(&self, org: OrganizationId, revision: u64) -> Option<Arc<Evaluated>> {
-        let cache = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.get(&org).filter(|e| e.revision() == revision).cloned()
+        let cache = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.get(&org).filter(|e| e.revision() >= revision).cloned()
+    }
+
+    fn turn(&self, org: OrganizationId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self.turns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if turns.len() >= KEPT && !turns.contains_key(&org) {
+            // Only turns nobody holds or waits for can go.
+            turns.retain(|_, turn| Arc::strong_count(turn) > 1);
+        }
+        turns.entry(org).or_default().clone()
     }
 
     fn put(&self, org: OrganizationId, evaluated: Arc<Evaluated>) {
-        let mut cache = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cache = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.len() >= KEPT && !cache.contains_key(&org) {
             cache.clear();
         }
@@ -132,11 +146,21 @@ pub struct LintReport {
 }
 
 const READ_POLICY: Operation = Operation::new(Resource::Policy, Action::Read);
+/// One server's policy: `policy:read`'s, and its own agent's.
+pub const READ_SERVER_POLICY: Operation = Operation::new(Resource::Enforcement, Action::Read);
 
 impl Core {
     /// The organization's compiled policy at its current revision.
     pub(crate) async fn evaluated(&self, org: OrganizationId) -> Result<Arc<Evaluated>> {
         let revision = self.read_in(org).await?.policy_revision(org).await?;
+        if let Some(evaluated) = self.evaluations.get(org, revision) {
+            return Ok(evaluated);
+        }
+        // One compile per organization at a time: a change wakes every agent's long poll at
+        // once, and each would otherwise read and compile the same snapshot. Whoever waited
+        // takes what the one before it compiled, if it is at least as new as what it asked.
+        let turn = self.evaluations.turn(org);
+        let _turn = turn.lock().await;
         if let Some(evaluated) = self.evaluations.get(org, revision) {
             return Ok(evaluated);
         }
@@ -251,7 +275,7 @@ impl Core {
         org: OrganizationId,
         id: ServerId,
     ) -> Result<ServerPolicy> {
-        actor.authorize(org, READ_POLICY)?;
+        actor.authorize_server(org, id, READ_SERVER_POLICY)?;
         let evaluated = self.evaluated(org).await?;
         let server = evaluated.snapshot.server(id).cloned().ok_or(Error::not_found(ServerId::KIND))?;
         Ok(ServerPolicy { evaluated, server })

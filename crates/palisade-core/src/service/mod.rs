@@ -26,6 +26,7 @@ macro_rules! write_one {
 
 mod address_lists;
 mod addresses;
+mod enforcement;
 mod evaluation;
 mod group_pages;
 mod hosts;
@@ -40,6 +41,10 @@ use std::sync::Arc;
 
 pub use address_lists::NewEntry;
 pub use addresses::{CreateIpAddress, IpAddressDetail, NetworkArg};
+pub use enforcement::{
+    Applied, Enforcement, Next, PolicyWait, MAKE_AGENT_TOKEN, REPORT_ENFORCEMENT, REPORT_ERROR_MAX,
+};
+pub use evaluation::READ_SERVER_POLICY;
 pub use evaluation::{Endpoint, Evaluated, FlowCheck, FlowQuery, LintReport, ServerPolicy};
 pub use hosts::{CreateHost, HostPatch};
 pub use inventory::{
@@ -170,6 +175,7 @@ impl Core {
             token_id: creds.token.id,
             scopes: creds.token.scopes,
             resource_creation_restricted: creds.organization.resource_creation_restricted,
+            server: creds.token.server_id,
         }))
     }
 

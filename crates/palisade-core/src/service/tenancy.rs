@@ -144,6 +144,11 @@ impl Core {
                     ViolationCode::Duplicate,
                     format!("scope `{name}` is listed twice"),
                 ),
+                Some(Scope::AGENT) => v.push(
+                    format!("scopes[{i}]"),
+                    ViolationCode::InvalidValue,
+                    "only agent tokens hold `agent`: create one with POST …/servers/{server_id}/agent_tokens",
+                ),
                 Some(scope) => scopes.push(scope),
                 None if name.chars().any(char::is_control) => {
                     v.name_chars(&format!("scopes[{i}]"), name);
@@ -176,6 +181,7 @@ impl Core {
             allowed_networks,
             expires_at: input.expires_at,
             created_at,
+            server_id: None,
         };
         write_one!(self, in org, insert_api_token(&grant.within(org), &token, &hash))?;
         Ok(CreatedApiToken { token, secret })

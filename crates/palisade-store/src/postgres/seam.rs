@@ -7,6 +7,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use palisade_core::changes::PolicyChanges;
 use palisade_core::error::{Error, Result};
 use sqlx::error::DatabaseError;
 use sqlx::postgres::PgArguments;
@@ -60,7 +61,88 @@ pub(crate) const GROUP_ANNOTATIONS_JSON: &str =
 pub(crate) type WriteConn = sqlx::Transaction<'static, Db>;
 
 pub(crate) async fn write(store: &Handle) -> Result<WriteTx> {
-    Ok(WriteTx::new(store.pool.begin().await.map_err(db_error)?))
+    Ok(WriteTx::new(store.pool.begin().await.map_err(db_error)?, store.changes.clone()))
+}
+
+/// The channel of policy-change announcements between nodes.
+const CHANNEL: &str = "palisade_policy";
+
+/// Announces the transaction's policy changes to every node: `NOTIFY` is delivered at commit,
+/// and not at all on rollback.
+pub(crate) async fn announce(conn: &mut Conn, payloads: Vec<String>) -> Result<()> {
+    for payload in payloads {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(payload)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// This node's announcements, hearing every node's once the first waiter asked for them.
+pub(crate) fn policy_changes(store: &Handle) -> std::sync::Arc<PolicyChanges> {
+    store.listener.get_or_init(|| Listener::spawn(&store.pool, store.changes.clone()));
+    store.changes.clone()
+}
+
+/// The task that turns other nodes' `NOTIFY`s into this node's announcements, on a connection of
+/// its own (not one of the pool's, which serve requests). Stopped with the store.
+#[derive(Debug)]
+pub(crate) struct Listener(tokio::task::JoinHandle<()>);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Listener {
+    fn spawn(pool: &sqlx::PgPool, changes: std::sync::Arc<PolicyChanges>) -> Self {
+        let own = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with((*pool.connect_options()).clone());
+        Self(tokio::spawn(listen(own, changes)))
+    }
+}
+
+/// Listens until stopped. Whenever it (re)connects it may have missed announcements, so it
+/// wakes every waiter to look again; while the database is away it retries every second.
+async fn listen(pool: sqlx::PgPool, changes: std::sync::Arc<PolicyChanges>) {
+    loop {
+        match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(mut listener) => match listener.listen(CHANNEL).await {
+                Ok(()) => loop {
+                    changes.changed_everywhere();
+                    let heard = loop {
+                        match listener.try_recv().await {
+                            Ok(Some(notification)) => deliver(&changes, notification.payload()),
+                            // Reconnecting (the next call does): some may be lost meanwhile.
+                            Ok(None) => break true,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "policy change listener failed; reconnecting");
+                                break false;
+                            }
+                        }
+                    };
+                    if !heard {
+                        break;
+                    }
+                },
+                Err(e) => tracing::warn!(error = %e, "cannot LISTEN for policy changes; retrying"),
+            },
+            Err(e) => tracing::warn!(error = %e, "cannot connect to listen for policy changes; retrying"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+fn deliver(changes: &PolicyChanges, payload: &str) {
+    match payload.parse::<Uuid>() {
+        Ok(org) => changes.changed(palisade_core::id::OrganizationId::from_uuid(org)),
+        Err(_) => changes.changed_everywhere(),
+    }
 }
 
 pub(crate) async fn commit(tx: WriteConn) -> Result<()> {

@@ -9,6 +9,7 @@
 //! methods call those functions, and whose commit bumps the policy revisions (`revisions`).
 
 mod address_lists;
+mod enforcement;
 mod hosts;
 mod inventory;
 mod ipam;
@@ -21,6 +22,9 @@ mod snapshot;
 mod store;
 mod tenancy;
 
+use std::sync::Arc;
+
+use palisade_core::changes::PolicyChanges;
 use palisade_core::error::{Error, Result};
 use palisade_core::{Page, PageRequest};
 use uuid::Uuid;
@@ -36,17 +40,23 @@ pub(crate) use rows::get;
 pub(crate) struct WriteTx {
     tx: db::WriteConn,
     touched: revisions::Touched,
+    changes: Arc<PolicyChanges>,
 }
 
 impl WriteTx {
-    pub(crate) fn new(tx: db::WriteConn) -> Self {
-        Self { tx, touched: revisions::Touched::default() }
+    pub(crate) fn new(tx: db::WriteConn, changes: Arc<PolicyChanges>) -> Self {
+        Self { tx, touched: revisions::Touched::default(), changes }
     }
 
-    /// Bumps the touched organizations' policy revisions, then commits.
+    /// Bumps the touched organizations' policy revisions and announces them (to other nodes
+    /// where the backend has any, at commit), commits, then announces them to this node's
+    /// waiters ([`palisade_core::changes`]).
     pub(crate) async fn commit(mut self) -> Result<()> {
         self.touched.bump(&mut self.tx).await?;
-        db::commit(self.tx).await
+        db::announce(&mut self.tx, self.touched.payloads()).await?;
+        db::commit(self.tx).await?;
+        self.touched.announce(&self.changes);
+        Ok(())
     }
 }
 

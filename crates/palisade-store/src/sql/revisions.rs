@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use palisade_core::changes::PolicyChanges;
 use palisade_core::error::{Error, Result};
 use palisade_core::id::OrganizationId;
 use uuid::Uuid;
@@ -13,6 +14,9 @@ use uuid::Uuid;
 use super::db;
 use super::rows::get;
 use super::{execute, fetch_optional};
+
+/// The announcement payload that means every organization.
+pub(crate) const ALL: &str = "*";
 
 /// The organizations a transaction's writes changed the policy of.
 #[derive(Debug, Default)]
@@ -35,6 +39,25 @@ impl Touched {
             }
             None => self.all = true,
         }
+    }
+
+    /// Tells this node's waiters ([`PolicyChanges`]) what the committed transaction changed.
+    pub(crate) fn announce(&self, changes: &PolicyChanges) {
+        if self.all {
+            changes.changed_everywhere();
+        }
+        for org in &self.orgs {
+            changes.changed(OrganizationId::from_uuid(*org));
+        }
+    }
+
+    /// What [`PolicyChanges`] announcements the transaction's commit owes, as `NOTIFY`
+    /// payloads: an organization's id, or `*` for every organization.
+    pub(crate) fn payloads(&self) -> Vec<String> {
+        if self.all {
+            return vec![ALL.to_owned()];
+        }
+        self.orgs.iter().map(Uuid::to_string).collect()
     }
 
     /// Bumps each touched organization's revision once.

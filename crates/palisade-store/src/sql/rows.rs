@@ -58,6 +58,7 @@ pub(crate) fn api_token(row: &db::Row) -> Result<ApiToken> {
         allowed_networks: db::nets_of(row, "allowed_networks")?,
         expires_at: db::opt_time_of(row, "expires_at")?,
         created_at: db::time_of(row, "created_at")?,
+        server_id: get::<Option<Uuid>>(row, "server_id")?.map(ServerId::from_uuid),
     })
 }
 

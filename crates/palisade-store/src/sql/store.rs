@@ -15,8 +15,9 @@ use palisade_core::id::{
     OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId, UserId,
 };
 use palisade_core::model::{
-    Allocation, ApiToken, DataCenter, Host, HostFilter, InterfaceOwner, IpAddress, IpAddressPatch, IpFilter,
-    IpRequest, JobRecord, Network, Organization, OrganizationPatch, Server, Session, User,
+    Allocation, ApiToken, DataCenter, EnforcementReport, Host, HostFilter, InterfaceOwner, IpAddress,
+    IpAddressPatch, IpFilter, IpRequest, JobRecord, Network, Organization, OrganizationPatch, Server,
+    Session, User,
 };
 use palisade_core::policy::{
     AddressList, AddressListEntry, GroupFilter, GroupKind, Member, Rule, SecurityGroup, SecurityGroupPatch,
@@ -34,7 +35,8 @@ use super::policy::{server_group_from, tag_from};
 use super::revisions::{self, owner_of};
 use super::WriteTx;
 use super::{
-    by_id, db, delete_by_id, hosts, inventory, ipam, lock_row, page_of, policy, rows, sessions, tenancy,
+    by_id, db, delete_by_id, enforcement, hosts, inventory, ipam, lock_row, page_of, policy, rows, sessions,
+    tenancy,
 };
 
 /// A read handle: on SQLite a deferred transaction (one snapshot), on PostgreSQL a pooled
@@ -73,6 +75,10 @@ impl Store for db::Handle {
         let snapshot = super::snapshot::policy_snapshot(&mut tx, org).await?;
         tx.commit().await.map_err(db::db_error)?;
         Ok(snapshot)
+    }
+
+    fn policy_changes(&self) -> std::sync::Arc<palisade_core::changes::PolicyChanges> {
+        db::policy_changes(self)
     }
 }
 
@@ -305,6 +311,14 @@ macro_rules! impl_reads {
             async fn policy_revision(&mut self, org: OrganizationId) -> Result<u64> {
                 revisions::revision(self.conn(), org).await
             }
+
+            async fn enforcement(
+                &mut self,
+                org: OrganizationId,
+                server: ServerId,
+            ) -> Result<Option<EnforcementReport>> {
+                enforcement::latest(self.conn(), org, server).await
+            }
         }
     };
 }
@@ -352,6 +366,10 @@ impl Writes for WriteTx {
 
     async fn revoke_api_token(&mut self, grant: &Grant, id: ApiTokenId, at: OffsetDateTime) -> Result<()> {
         tenancy::revoke_api_token(self, grant.organization_id(), id, at).await
+    }
+
+    async fn report_enforcement(&mut self, grant: &Grant, report: &EnforcementReport) -> Result<()> {
+        enforcement::report(self, grant.organization_id(), report).await
     }
 
     async fn insert_user(

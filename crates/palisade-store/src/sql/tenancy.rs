@@ -95,8 +95,8 @@ pub(crate) async fn insert_api_token(
     secret_hash: &SecretHash,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO api_tokens (id, organization_id, name, scopes, allowed_networks, expires_at, secret_sha256, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO api_tokens (id, organization_id, name, scopes, allowed_networks, expires_at, secret_sha256, created_at, server_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(token.id.as_uuid())
     .bind(token.organization_id.as_uuid())
@@ -106,6 +106,7 @@ pub(crate) async fn insert_api_token(
     .bind(token.expires_at.map(db::time))
     .bind(secret_hash.as_bytes().as_slice())
     .bind(db::time(token.created_at))
+    .bind(token.server_id.map(|s| s.as_uuid()))
     .execute(conn)
     .await
     .map_err(|e| constraint_error(e, &[], ORG))?;

@@ -98,7 +98,17 @@ pub(crate) async fn write(store: &Handle) -> Result<WriteTx> {
     }
     sqlx::query("BEGIN IMMEDIATE").execute(&mut turn.conn).await.map_err(db_error)?;
     turn.open = true;
-    Ok(WriteTx::new(WriteConn(turn)))
+    Ok(WriteTx::new(WriteConn(turn), store.changes.clone()))
+}
+
+/// Nothing to tell other processes: one process writes a SQLite database, and the commit's own
+/// announcement reaches every waiter of this one.
+pub(crate) async fn announce(_: &mut Conn, _: Vec<String>) -> Result<()> {
+    Ok(())
+}
+
+pub(crate) fn policy_changes(store: &Handle) -> std::sync::Arc<palisade_core::changes::PolicyChanges> {
+    store.changes.clone()
 }
 
 pub(crate) async fn commit(mut tx: WriteConn) -> Result<()> {

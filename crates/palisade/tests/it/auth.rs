@@ -57,6 +57,7 @@ async fn expired_tokens_are_refused() {
         allowed_networks: vec![],
         expires_at: Some(now() - time::Duration::seconds(1)),
         created_at: now() - time::Duration::days(1),
+        server_id: None,
     };
     once!(
         app.store,

@@ -19,6 +19,8 @@ mod defined;
 mod defined_hosts;
 mod defined_order;
 mod durability;
+mod enforcement;
+mod enforcement_netns;
 mod error_order;
 mod group_pages;
 mod hostway;

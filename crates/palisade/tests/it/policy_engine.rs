@@ -34,7 +34,11 @@ pub(crate) struct World {
 
 impl World {
     pub async fn new() -> Self {
-        let app = TestApp::spawn().await;
+        Self::on(TestApp::spawn().await).await
+    }
+
+    /// The same world on a server the caller started.
+    pub async fn on(app: TestApp) -> Self {
         let org = app.org("acme").await;
         let (_, token) = app.token(&org, SCOPES).await;
         let basic = app.user(&org, "alice", "correct horse battery").await;
@@ -57,7 +61,7 @@ impl World {
         r.body
     }
 
-    async fn defined(&self, path: &str, body: Value) -> Value {
+    pub async fn defined(&self, path: &str, body: Value) -> Value {
         let r = self.app.request(Method::POST, path, Some(&self.token), Some(body)).await;
         assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
         r.body["data"].clone()
@@ -75,7 +79,7 @@ impl World {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
-    async fn check(&self, source: &str, destination: &str, protocol: &str, port: Option<u16>) -> Value {
+    pub async fn check(&self, source: &str, destination: &str, protocol: &str, port: Option<u16>) -> Value {
         let mut body = json!({"source": source, "destination": destination, "protocol": protocol});
         if let Some(port) = port {
             body["port"] = json!(port);

@@ -216,7 +216,7 @@ async fn replay(file: &PathBuf, tally: &mut Tally) {
     let app = TestApp::spawn().await;
     let mut map = fixture(&app).await;
     let org = map.remove("org").unwrap();
-    let all: Vec<&str> = palisade_core::Scope::all().map(|s| s.as_str()).collect();
+    let all: Vec<&str> = palisade_core::Scope::grantable().map(|s| s.as_str()).collect();
     let (_, token) = app.token(&org, &all).await;
     let name = file.file_name().unwrap().to_string_lossy().replace(".cassette.yaml", "");
     for (n, it) in cassette.interactions.iter().enumerate() {

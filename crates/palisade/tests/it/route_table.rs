@@ -35,6 +35,9 @@ enum Access {
     OwnOrg(&'static [&'static str]),
     /// Anyone, without credentials (the probes, the OpenAPI document).
     Open,
+    /// The agent token of the server the path names (scope `agent`, which no other token can
+    /// hold), or the operator.
+    Agent,
 }
 
 /// How a face answers the generic refusals.
@@ -235,7 +238,24 @@ fn expected() -> Table {
         Org(policy_read),
         Some(json!({"source": "10.0.0.1", "destination": "10.0.0.2", "protocol": "tcp", "port": 22})),
     );
-    add("native", "GET", "/api/v1/organizations/{id}/servers/{server_id}/policy", Org(policy_read), None);
+    let server_policy: &[&str] = &["policy:read", "agent"];
+    add("native", "GET", "/api/v1/organizations/{id}/servers/{server_id}/policy", Org(server_policy), None);
+    add("native", "GET", "/api/v1/servers/{server_id}/policy", Org(server_policy), None);
+    add("native", "GET", "/api/v1/servers/{server_id}/enforcement", Org(server_policy), None);
+    add(
+        "native",
+        "PUT",
+        "/api/v1/servers/{server_id}/enforcement",
+        Agent,
+        Some(json!({"applied_revision": 1, "applied_digest": "0123"})),
+    );
+    add(
+        "native",
+        "POST",
+        "/api/v1/servers/{server_id}/agent_tokens",
+        Operator,
+        Some(json!({"name": "agent"})),
+    );
     add("native", "GET", "/api/v1/organizations/{id}/policy/lint", Org(policy_read), None);
 
     add("katapult", "GET", "/core/v1/organizations", Listing(orgs_read), None);
@@ -693,6 +713,9 @@ fn served() -> Vec<Served> {
         match (route.guard, access) {
             (Guard::Open, Access::Open) => {}
             (Guard::Bearer, access) if !matches!(access, Access::Open) => {}
+            (Guard::Operation(op), Access::Agent) => {
+                assert_eq!(scopes(op), ["agent"], "{context} declares {op:?}")
+            }
             (Guard::Operation(op), Access::Org(names) | Access::Listing(names) | Access::OwnOrg(names)) => {
                 assert_eq!(scopes(op), names, "{context} declares {op:?}")
             }
@@ -708,6 +731,11 @@ fn served() -> Vec<Served> {
     }
     assert!(table.is_empty(), "listed here but not served: {:?}", table.keys().collect::<Vec<_>>());
     served
+}
+
+/// Every scope an organization's token can be given (`agent` is only agent tokens').
+fn grantable_scopes() -> Vec<&'static str> {
+    palisade_core::Scope::grantable().map(|s| s.as_str()).collect()
 }
 
 /// A data center with a shared public network, and two organizations, `mine` and `theirs`,
@@ -732,7 +760,7 @@ async fn every_route_refuses_callers_without_the_right() {
     let app = TestApp::spawn().await;
     let served = served();
     let (dc_id, mine, theirs) = two_tenants(&app).await;
-    let all_scopes: Vec<&str> = palisade_core::Scope::all().map(|s| s.as_str()).collect();
+    let all_scopes = grantable_scopes();
     let (_, mine_all) = app.token(&mine.id, &all_scopes).await;
     let (_, mine_none) = app.token(&mine.id, &[]).await;
 
@@ -792,6 +820,11 @@ async fn every_route_refuses_callers_without_the_right() {
             Access::Org(_) | Access::Member => {
                 assert_eq!(r.status, StatusCode::NOT_FOUND, "{context} with another org's token: {}", r.body);
             }
+            // No organization's token can hold `agent`: refused before anything is looked up.
+            Access::Agent => {
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{context} with an org token: {}", r.body);
+                assert_eq!((face.code)(&r.body), face.scope_code, "{context}");
+            }
             Access::Listing(_) => {
                 assert_eq!(r.status, StatusCode::OK, "{context}: {}", r.body);
                 let text = r.body.to_string();
@@ -814,6 +847,10 @@ async fn every_route_refuses_callers_without_the_right() {
         match access {
             Access::Operator => {
                 assert_eq!(r.status, StatusCode::FORBIDDEN, "{context} with a scopeless token: {}", r.body)
+            }
+            Access::Agent => {
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{context} with a scopeless token: {}", r.body);
+                assert_eq!(r.body["error"]["details"]["scopes"], json!(["agent"]), "{context}");
             }
             Access::Org(scopes) | Access::Listing(scopes) | Access::OwnOrg(scopes) => {
                 assert_eq!(r.status, StatusCode::FORBIDDEN, "{context} with a scopeless token: {}", r.body);
@@ -864,7 +901,7 @@ async fn a_token_without_the_scope_is_refused_before_its_body_is_read() {
     let app = TestApp::spawn().await;
     let served = served();
     let (dc_id, mine, _) = two_tenants(&app).await;
-    let all_scopes: Vec<&str> = palisade_core::Scope::all().map(|s| s.as_str()).collect();
+    let all_scopes = grantable_scopes();
     let mut tokens: BTreeMap<Vec<&str>, String> = BTreeMap::new();
     let (mut checked, mut faces) = (0, std::collections::BTreeSet::new());
     for (route, template) in served.iter().flat_map(|r| r.templates().into_iter().map(move |t| (r, t))) {
@@ -875,6 +912,7 @@ async fn a_token_without_the_scope_is_refused_before_its_body_is_read() {
         let needed: &[&str] = match access {
             Access::Org(scopes) | Access::Listing(scopes) | Access::OwnOrg(scopes) => scopes,
             Access::Operator => &[],
+            Access::Agent => &["agent"],
             Access::Member | Access::Public | Access::Open => continue,
         };
         let granted: Vec<&str> = all_scopes.iter().filter(|s| !needed.contains(s)).copied().collect();
@@ -921,6 +959,52 @@ async fn a_token_without_the_scope_is_refused_before_its_body_is_read() {
     // Nothing was written by any refused call.
     assert_eq!(app.count("security_groups").await, 4);
     assert_eq!(app.count("servers").await, 4);
+}
+
+/// A server's agent token walks every route of every face: only its own server's policy and
+/// enforcement answer it; everything else is refused 403 in the face's envelope (never a 404
+/// that would tell what exists, never a 2xx), and nothing is written.
+#[tokio::test]
+async fn an_agent_token_is_refused_everywhere_but_its_own_servers_policy() {
+    let app = TestApp::spawn().await;
+    let served = served();
+    let (dc_id, mine, _) = two_tenants(&app).await;
+    let r = app
+        .post(&format!("/api/v1/servers/{}/agent_tokens", mine.server), OPERATOR, json!({"name": "a"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let agent = r.body["secret"].as_str().unwrap().to_owned();
+    let own = [
+        ("GET", "/api/v1/organizations/{id}/servers/{server_id}/policy"),
+        ("GET", "/api/v1/servers/{server_id}/policy"),
+        ("GET", "/api/v1/servers/{server_id}/enforcement"),
+        ("PUT", "/api/v1/servers/{server_id}/enforcement"),
+    ];
+    let (before_groups, before_servers) = (app.count("security_groups").await, app.count("servers").await);
+    let mut refused = 0;
+    for (route, template) in served.iter().flat_map(|r| r.templates().into_iter().map(move |t| (r, t))) {
+        if let Access::Open = route.access {
+            continue;
+        }
+        let method = route.route.method.clone();
+        let context = format!("{method} {template}");
+        let path = fill(&template, &mine, &dc_id);
+        let r = request_any(&app, method.clone(), &path, Some(&agent), fill_body(&route.body, &mine)).await;
+        if own.contains(&(method.as_str(), template.as_str())) {
+            assert!(r.status.is_success(), "{context} is the agent's own: {}", r.body);
+            continue;
+        }
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{context} with an agent token: {}", r.body);
+        let face = face(route.face());
+        let code = (face.code)(&r.body);
+        assert!(!code.is_empty(), "{context}: {}", r.body);
+        refused += 1;
+    }
+    assert!(refused > 100, "only {refused} routes refused");
+    assert_eq!(
+        (app.count("security_groups").await, app.count("servers").await),
+        (before_groups, before_servers)
+    );
 }
 
 /// How a ZStack route is called.

@@ -45,6 +45,13 @@ impl TestApp {
         Self::spawn_configured(db, store, |_| {}).await
     }
 
+    /// Starts a server on an existing database with a configuration the test adjusts (a
+    /// restart on the same port, say).
+    pub async fn spawn_on_tuned(db: TestDatabase, tune: impl FnOnce(&mut ServeConfig)) -> Self {
+        let store = db.store().await;
+        Self::spawn_configured(db, store, tune).await
+    }
+
     /// A fresh database and a configuration the test adjusts.
     pub async fn spawn_tuned(tune: impl FnOnce(&mut ServeConfig)) -> Self {
         let db = TestDatabase::from_env().await;

@@ -1,0 +1,218 @@
+//! Enforcement on hosts, as the control plane sees it: per-server agent tokens, the agents'
+//! reports of what they applied, and the wait for a server's next policy (the agent's long
+//! poll, woken by [`crate::changes`]).
+//!
+//! An agent token is an API token bound to one server holding only the `agent` scope: it may
+//! read that server's effective policy and report its enforcement, and is refused everything
+//! else on every face ([`Principal::authorize_server`]). Only the operator makes them.
+
+use time::OffsetDateTime;
+
+use crate::access::{Action, Operation, Resource};
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::id::{ApiTokenId, OrganizationId, ServerId};
+use crate::model::{now, ApiToken, EnforcementReport};
+use crate::scope::Scope;
+use crate::secret::new_token_secret;
+use crate::validate::Violations;
+
+use super::evaluation::{ServerPolicy, READ_SERVER_POLICY};
+use super::tenancy::NAME_MAX;
+use super::{Core, CreatedApiToken, ServerRef};
+
+/// Making a server's agent token (the operator's).
+pub const MAKE_AGENT_TOKEN: Operation = Operation::new(Resource::Enforcement, Action::Create);
+/// An agent's report of what it applied (its own server's agent only).
+pub const REPORT_ENFORCEMENT: Operation = Operation::new(Resource::Enforcement, Action::Update);
+
+/// Longest error text an agent may report (the rest is cut).
+pub const REPORT_ERROR_MAX: usize = 2000;
+/// Longest content digest an agent may report.
+const DIGEST_MAX: usize = 128;
+
+/// A server's desired policy (what it should have) beside what its agent reported applying.
+#[derive(Debug, Clone)]
+pub struct Enforcement {
+    pub report: Option<EnforcementReport>,
+    pub policy: ServerPolicy,
+}
+
+/// What a long poll for a server's policy waits for.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyWait<'a> {
+    /// Hold until the organization's policy revision is above this one; `None`: answer at once.
+    pub after: Option<u64>,
+    /// The digest of the policy the caller has.
+    pub known: Option<&'a str>,
+    /// When to give up holding.
+    pub until: tokio::time::Instant,
+}
+
+/// A long poll's answer.
+#[derive(Debug)]
+pub enum Next<V> {
+    /// The policy differs from the one the caller has.
+    Changed(V),
+    /// It does not (yet): this is the one in force.
+    Unchanged(V),
+}
+
+/// What an agent reports after an attempt to apply its server's policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The policy of this revision and content digest is in force.
+    Policy { revision: u64, digest: String },
+    /// The attempt failed: the rules in force are what they were.
+    Failed { error: String },
+}
+
+impl Core {
+    /// A new agent token for `org`'s server `server` (operator only): scope `agent`, bound to
+    /// the server, shown once.
+    pub async fn create_agent_token(
+        &self,
+        actor: &Principal,
+        server: ServerId,
+        name: String,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<CreatedApiToken> {
+        let org = self.server_organization(actor, server, MAKE_AGENT_TOKEN).await?;
+        let grant = actor.authorize_server(org, server, MAKE_AGENT_TOKEN)?;
+        let mut v = Violations::new();
+        v.text("name", &name, 1, NAME_MAX);
+        let created_at = now();
+        if expires_at.is_some_and(|exp| exp <= created_at) {
+            v.push("expires_at", crate::ViolationCode::InvalidValue, "must be in the future");
+        }
+        v.finish()?;
+        let id = ApiTokenId::random();
+        let (secret, hash) = new_token_secret(id);
+        let token = ApiToken {
+            id,
+            organization_id: org,
+            name,
+            scopes: vec![Scope::AGENT],
+            allowed_networks: Vec::new(),
+            expires_at,
+            created_at,
+            server_id: Some(server),
+        };
+        let mut tx = self.write_in(org).await?;
+        tx.server(org, server).await?.ok_or(Error::not_found(ServerId::KIND))?;
+        tx.insert_api_token(&grant, &token, &hash).await?;
+        tx.commit().await?;
+        Ok(CreatedApiToken { token, secret })
+    }
+
+    /// Records what the server's agent applied (its own agent only).
+    pub async fn report_enforcement(
+        &self,
+        actor: &Principal,
+        server: ServerId,
+        applied: Applied,
+    ) -> Result<Enforcement> {
+        let org = self.server_organization(actor, server, REPORT_ENFORCEMENT).await?;
+        let grant = actor.authorize_server(org, server, REPORT_ENFORCEMENT)?;
+        let at = now();
+        let report = match applied {
+            Applied::Policy { revision, digest } => {
+                let mut v = Violations::new();
+                v.text("digest", &digest, 1, DIGEST_MAX);
+                v.finish()?;
+                EnforcementReport {
+                    server_id: server,
+                    applied_revision: Some(revision),
+                    applied_digest: Some(digest),
+                    applied_at: Some(at),
+                    last_error: None,
+                    reported_at: at,
+                }
+            }
+            Applied::Failed { error } => EnforcementReport {
+                server_id: server,
+                applied_revision: None,
+                applied_digest: None,
+                applied_at: None,
+                last_error: Some(error.chars().take(REPORT_ERROR_MAX).collect()),
+                reported_at: at,
+            },
+        };
+        let mut tx = self.write().await?;
+        tx.report_enforcement(&grant, &report).await?;
+        let stored =
+            tx.enforcement(org, server).await?.ok_or_else(|| Error::internal("report not stored"))?;
+        tx.commit().await?;
+        let policy = self.server_policy(actor, org, server).await?;
+        Ok(Enforcement { report: Some(stored), policy })
+    }
+
+    /// The server's policy beside what its agent last reported, if it ever did (`policy:read`,
+    /// or its own agent).
+    pub async fn enforcement(&self, actor: &Principal, server: ServerId) -> Result<Enforcement> {
+        let org = self.server_organization(actor, server, READ_SERVER_POLICY).await?;
+        actor.authorize_server(org, server, READ_SERVER_POLICY)?;
+        let report = self.read_in(org).await?.enforcement(org, server).await?;
+        let policy = self.server_policy(actor, org, server).await?;
+        Ok(Enforcement { report, policy })
+    }
+
+    /// The organization of `server`, for a caller who names only the server (a host agent
+    /// knows its server's id, not its organization's): an agent token's own organization;
+    /// otherwise the server's, if the caller may do `op` there. The scopes are checked before
+    /// anything is looked up; a server the caller may not see is not found.
+    async fn server_organization(
+        &self,
+        actor: &Principal,
+        server: ServerId,
+        op: Operation,
+    ) -> Result<OrganizationId> {
+        actor.require_scopes(op)?;
+        if let (Some(_), Some(org)) = (actor.bound_server(), actor.organization_id()) {
+            return Ok(org);
+        }
+        let found = self.read().await?.server_anywhere(server).await?;
+        let org = found.ok_or(Error::not_found(ServerId::KIND))?.organization_id;
+        actor.authorize_object(org, op, ServerId::KIND)?;
+        Ok(org)
+    }
+
+    /// A server's effective policy, as the caller renders it (`view`: the rendering and its
+    /// content digest), once it differs from the one the caller has (`known`, a digest).
+    /// Without `after`, at once: [`Next::Unchanged`] if it is still `known`. With `after` (the
+    /// host agent's long poll), held until the organization's revision is above `after` and
+    /// the rendering differs from `known`, or until `until` ([`Next::Unchanged`], the policy
+    /// now in force). Held polls wake on [`crate::changes`], not by polling, and only answer
+    /// for a change of *this* server's policy.
+    pub async fn next_server_policy<V>(
+        &self,
+        actor: &Principal,
+        server: ServerRef,
+        wait: PolicyWait<'_>,
+        view: impl Fn(&ServerPolicy) -> (V, String),
+    ) -> Result<Next<V>> {
+        let (org, id) = match server {
+            ServerRef::Owned(org, id) => (org, id),
+            ServerRef::Id(id) => (self.server_organization(actor, id, READ_SERVER_POLICY).await?, id),
+        };
+        let differs = |digest: &str| wait.known != Some(digest);
+        let Some(after) = wait.after else {
+            let (rendered, digest) = view(&self.server_policy(actor, org, id).await?);
+            return Ok(if differs(&digest) { Next::Changed(rendered) } else { Next::Unchanged(rendered) });
+        };
+        actor.authorize_server(org, id, READ_SERVER_POLICY)?;
+        // Subscribed before the first look: a change between a look and the wait is heard.
+        let mut changes = self.store.policy_changes().subscribe(org);
+        loop {
+            let policy = self.server_policy(actor, org, id).await?;
+            let revision = policy.evaluated.revision();
+            let (rendered, digest) = view(&policy);
+            if revision > after && differs(&digest) {
+                return Ok(Next::Changed(rendered));
+            }
+            if tokio::time::timeout_at(wait.until, changes.changed()).await.is_err() {
+                return Ok(Next::Unchanged(rendered));
+            }
+        }
+    }
+}
