@@ -15,10 +15,14 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked || exit 1
 fi
 
-# The dataplane tests check every compiled ruleset with `nft -c` (nftables, as root).
-if ! command -v nft >/dev/null 2>&1; then
-    echo "installing nftables" >&2
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables; } || exit 1
+# The dataplane tests check every compiled ruleset with `nft -c`, and the enforcement tests
+# send real packets between network namespaces (as root): nftables, and ping for ICMP probes.
+missing=()
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } || exit 1
 fi
 
 bash scripts/postgres.sh || exit 1

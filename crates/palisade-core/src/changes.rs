@@ -28,11 +28,13 @@ pub struct PolicyChanges {
     /// Bumped for changes of every organization at once (global address lists, a reconnected
     /// listener that may have missed some).
     everywhere: watch::Sender<()>,
+    /// Set when the server stops: held waits end at once (see [`PolicyChanges::close`]).
+    closed: watch::Sender<bool>,
 }
 
 impl Default for PolicyChanges {
     fn default() -> Self {
-        Self { orgs: Mutex::default(), everywhere: watch::Sender::new(()) }
+        Self { orgs: Mutex::default(), everywhere: watch::Sender::new(()), closed: watch::Sender::new(false) }
     }
 }
 
@@ -42,7 +44,13 @@ impl PolicyChanges {
     pub fn subscribe(&self, org: OrganizationId) -> Subscription {
         let mut orgs = self.orgs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let own = orgs.entry(org).or_insert_with(|| watch::Sender::new(())).subscribe();
-        Subscription { own, everywhere: self.everywhere.subscribe() }
+        Subscription { own, everywhere: self.everywhere.subscribe(), closed: self.closed.subscribe() }
+    }
+
+    /// The server is stopping: every wait ends now and from now on, so that long polls are
+    /// answered (with what they have) instead of holding the shutdown for their whole wait.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
     }
 
     /// `org`'s policy revision may have moved.
@@ -68,19 +76,32 @@ impl PolicyChanges {
 pub struct Subscription {
     own: watch::Receiver<()>,
     everywhere: watch::Receiver<()>,
+    closed: watch::Receiver<bool>,
 }
 
 impl Subscription {
     /// Completes at the next announcement for the organization (or one made since the last
-    /// call, or since subscribing). Pends forever if the store is gone: callers bound the wait.
+    /// call, or since subscribing), and at once after [`PolicyChanges::close`]. Pends forever
+    /// if the store is gone: callers bound the wait.
     pub async fn changed(&mut self) {
+        if self.is_closed() {
+            return;
+        }
         let result = tokio::select! {
             r = self.own.changed() => r,
             r = self.everywhere.changed() => r,
+            r = self.closed.changed() => r,
         };
         if result.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+impl Subscription {
+    /// Whether the server is stopping.
+    pub fn is_closed(&self) -> bool {
+        *self.closed.borrow()
     }
 }
 
@@ -106,6 +127,9 @@ mod tests {
         assert!(!woken(&mut sub).await, "one announcement wakes once");
         changes.changed_everywhere();
         assert!(woken(&mut sub).await);
+        changes.close();
+        assert!(woken(&mut sub).await && woken(&mut sub).await, "closed: every wait ends at once");
+        assert!(sub.is_closed());
     }
 
     #[tokio::test]

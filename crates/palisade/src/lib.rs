@@ -211,7 +211,7 @@ impl Application {
         let (core, router, generated) = api(&config, store).await?;
         let listener = bind(&config.listen).await?;
         let gate = Gate::starting();
-        gate.open(router);
+        gate.open(router, &core);
         let opening = Some(Opening(tokio::spawn(housekeeping(core.clone()))));
         let app = Self { listener, gate: Arc::new(gate), http: config.http, core: Some(core), opening };
         Ok((app, generated))
@@ -231,6 +231,11 @@ impl Application {
     /// the database, if it was still trying).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let Self { listener, gate, http, opening, .. } = self;
+        let closing = gate.clone();
+        let shutdown = async move {
+            shutdown.await;
+            closing.closing();
+        };
         let served = serve::serve(listener, gate, http, shutdown).await;
         drop(opening);
         served
@@ -268,7 +273,7 @@ async fn open_in_background(config: ServeConfig, gate: Arc<Gate>, started: onesh
         };
         match opened.await {
             Ok((core, router, generated)) => {
-                gate.open(router);
+                gate.open(router, &core);
                 tracing::info!(attempt, "palisade ready: database open and migrated");
                 let _ = started.send(Started { core: core.clone(), generated });
                 return housekeeping(core).await;

@@ -210,7 +210,8 @@ impl Core {
             if revision > after && differs(&digest) {
                 return Ok(Next::Changed(rendered));
             }
-            if tokio::time::timeout_at(wait.until, changes.changed()).await.is_err() {
+            let woken = tokio::time::timeout_at(wait.until, changes.changed()).await.is_ok();
+            if !woken || changes.is_closed() {
                 return Ok(Next::Unchanged(rendered));
             }
         }

@@ -138,6 +138,12 @@ impl Core {
         self.store.write().await
     }
 
+    /// The server is stopping: held long polls answer now (with the policy they have) rather
+    /// than hold the shutdown for the rest of their wait.
+    pub fn end_long_polls(&self) {
+        self.store.policy_changes().close();
+    }
+
     /// Whether the database answers.
     pub async fn ready(&self) -> Result<()> {
         self.store.ping().await

@@ -261,3 +261,36 @@ async fn a_long_poll_answers_when_its_servers_policy_changes_and_only_then() {
         assert!(r.body["error"]["code"].is_string(), "{query}: {}", r.body);
     }
 }
+
+#[tokio::test]
+async fn stopping_the_server_answers_held_long_polls_at_once() {
+    let w = World::new().await;
+    let web = w.server("web", "203.0.113.10").await;
+    let agent = agent_token(&w, &web).await;
+    let (_, _, _, policy) = poll(&w, &agent, &web, "", None).await;
+    let (revision, digest) =
+        (policy["revision"].as_u64().unwrap(), policy["digest"].as_str().unwrap().to_owned());
+    let held = {
+        let url = format!("{}/api/v1/servers/{web}/policy?after_revision={revision}&wait=120", w.app.base);
+        let (client, agent) = (w.app.client.clone(), agent.clone());
+        tokio::spawn(async move {
+            let res = client
+                .get(url)
+                .bearer_auth(agent)
+                .header("if-none-match", format!("\"{digest}\""))
+                .send()
+                .await;
+            res.map(|r| r.status())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    w.app.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the shutdown waited {:?} for a long poll",
+        started.elapsed()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(5), held).await.unwrap().unwrap();
+    assert_eq!(status.ok(), Some(StatusCode::NOT_MODIFIED), "the held poll is answered with what it has");
+}

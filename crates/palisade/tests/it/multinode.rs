@@ -325,3 +325,99 @@ async fn a_policy_change_on_one_node_is_the_next_answer_on_another() {
     assert_eq!(next["verdict"], "allow", "{next}");
     assert_eq!(next["revision"].as_u64().unwrap(), first["revision"].as_u64().unwrap() + 1);
 }
+
+/// A host agent's long poll held on node B is answered by a change written through node A
+/// (PostgreSQL `NOTIFY`, heard by B's listener), within a second; a change that leaves the
+/// server's policy alone does not answer it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_node_answers_a_long_poll_held_on_another() {
+    use reqwest::Method;
+    let nodes = Nodes::start().await;
+    let (a_url, b_url) = (nodes.a.ready_url(), nodes.b.ready_url());
+    let client = reqwest::Client::new();
+    let post = |url: String, body: Value| {
+        let client = client.clone();
+        async move {
+            let (status, body) = call(&client, Method::POST, url, Some(body)).await;
+            assert!(status.is_success(), "{status}: {body}");
+            body
+        }
+    };
+    let org = post(format!("{a_url}/api/v1/organizations"), json!({"name": "A", "sub_domain": "a"})).await;
+    let org = org["organization"]["id"].as_str().unwrap().to_owned();
+    let country = json!({"name": "United Kingdom", "iso_code2": "GB", "iso_code3": "GBR", "time_zone": "Europe/London", "eu": false});
+    let dc = post(
+        format!("{a_url}/api/v1/data_centers"),
+        json!({"name": "L", "permalink": "l", "country": country}),
+    )
+    .await;
+    let net = post(
+        format!("{a_url}/api/v1/networks"),
+        json!({"name": "N", "data_center_id": dc["data_center"]["id"], "prefixes": ["198.51.100.0/24"]}),
+    )
+    .await;
+    let net = net["network"]["id"].as_str().unwrap().to_owned();
+    let mut servers = Vec::new();
+    for (name, address) in [("web", "198.51.100.10"), ("db", "198.51.100.20")] {
+        let body = json!({"name": name, "interfaces": [{"network_id": net, "addresses": [address]}]});
+        let s = post(format!("{a_url}/api/v1/organizations/{org}/servers"), body).await;
+        servers.push(s["server"]["id"].as_str().unwrap().to_owned());
+    }
+    let (web, db) = (servers[0].clone(), servers[1].clone());
+    let token = post(format!("{a_url}/api/v1/servers/{web}/agent_tokens"), json!({"name": "web"})).await;
+    let agent = token["secret"].as_str().unwrap().to_owned();
+    let res =
+        client.get(format!("{b_url}/api/v1/servers/{web}/policy")).bearer_auth(&agent).send().await.unwrap();
+    let policy: Value = res.json().await.unwrap();
+    let (revision, digest) =
+        (policy["revision"].as_u64().unwrap(), policy["digest"].as_str().unwrap().to_owned());
+
+    let held = {
+        let (client, b_url, web, agent, digest) =
+            (client.clone(), b_url.clone(), web.clone(), agent.clone(), digest.clone());
+        tokio::spawn(async move {
+            let res = client
+                .get(format!("{b_url}/api/v1/servers/{web}/policy?after_revision={revision}&wait=20"))
+                .bearer_auth(&agent)
+                .header("if-none-match", format!("\"{digest}\""))
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.json::<Value>().await.unwrap(), std::time::Instant::now())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let scopes = json!({"name": "t", "scopes": ["security_groups", "virtual_machines"]});
+    let token = post(format!("{a_url}/api/v1/organizations/{org}/api_tokens"), scopes).await;
+    let token = token["secret"].as_str().unwrap().to_owned();
+    // A Katapult group on `member` with an SSH rule, written through node A.
+    let group = |name: &'static str, member: String| {
+        let (client, a_url, token) = (client.clone(), a_url.clone(), token.clone());
+        async move {
+            let vm = crate::policy_engine::katapult_id("vm", &member);
+            let properties = json!({"name": name, "associations": [vm], "allow_all_inbound": false, "allow_all_outbound": true});
+            let res = client
+                .post(format!("{a_url}/core/v1/organizations/_/security_groups"))
+                .bearer_auth(&token)
+                .json(&json!({"organization": {"sub_domain": "a"}, "properties": properties}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+    };
+    // Another server's change: the poll on B stays held.
+    group("db", db).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!held.is_finished(), "another server's change answered the poll");
+    let written = std::time::Instant::now();
+    group("web", web).await;
+    let (status, body, answered) =
+        tokio::time::timeout(std::time::Duration::from_secs(5), held).await.unwrap().unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_ne!(body["digest"], json!(digest));
+    let took = answered.duration_since(written);
+    assert!(took < std::time::Duration::from_secs(1), "node B heard node A's change after {took:?}");
+    nodes.a.terminate();
+    nodes.b.terminate();
+}
