@@ -27,12 +27,15 @@
 
 mod auth_flood;
 mod dataplane;
+mod enforce;
 mod engine;
+mod fanout;
 mod groups;
 mod hosts;
 mod ipam;
 mod measure;
 mod oversized;
+mod packets;
 mod policy_http;
 mod process;
 mod security_groups;
@@ -180,6 +183,39 @@ enum Command {
         big_set: usize,
         #[arg(long, default_value_t = 5)]
         repeats: usize,
+    },
+    /// Per-packet cost of 50,000 remote addresses: new TCP (and UDP) flows per second through the
+    /// input hook with no table, conntrack only, an interval set, and a linear chain of one rule
+    /// per address, between two network namespaces (root, ip and nft needed).
+    Packets {
+        /// Remote addresses in the set and in the chain (besides the client).
+        #[arg(long, default_value_t = 50_000)]
+        addresses: usize,
+        /// Upper bound on the new flows of each configuration.
+        #[arg(long, default_value_t = 20_000)]
+        max_connects: usize,
+        /// Upper bound on the seconds of each configuration.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Skip the UDP variant.
+        #[arg(long)]
+        tcp_only: bool,
+    },
+    /// End to end: an API write (a Katapult rule) to the rules in force on one host, through
+    /// `palisade agent` in a network namespace: p50/p90/p99 (root, ip and nft needed).
+    Enforce {
+        /// Changes to time.
+        #[arg(long, default_value_t = 100)]
+        changes: usize,
+    },
+    /// Fan-out on PostgreSQL: one long poll per server held on two `palisade serve` nodes; a
+    /// change to a group on every server; time until every poll has the new policy.
+    Fanout {
+        #[command(flatten)]
+        size: ProviderSize,
+        /// How long each poll may be held (seconds).
+        #[arg(long, default_value_t = 120)]
+        hold_secs: u64,
     },
     /// The policy snapshot read (one consistent read of everything that decides an
     /// organization's policy), against the store: min/p50/p90/max.
@@ -369,8 +405,16 @@ async fn main() -> anyhow::Result<()> {
             policy_http::run(&backends, snapshot::Size { groups, rules, servers }, requests, clients, max)
                 .await
         }
+        Command::Enforce { changes } => enforce::run(&backends, changes, max).await,
+        Command::Fanout { size: ProviderSize { groups, rules, servers }, hold_secs } => {
+            fanout::run(snapshot::Size { groups, rules, servers }, std::time::Duration::from_secs(hold_secs))
+                .await
+        }
         Command::Dataplane { rules, sets, big_set, repeats } => {
             dataplane::run(dataplane::Plan { rules, sets, big_set, repeats })
+        }
+        Command::Packets { addresses, max_connects, seconds, tcp_only } => {
+            packets::run(packets::Plan { addresses, max_connects, seconds, udp: !tcp_only })
         }
         Command::Zstack { clients, pairs } => zstack::run(&backends, &clients, pairs, max).await,
         Command::UpgradeFixture { out } => upgrade_fixture::run(&backends, &out).await,

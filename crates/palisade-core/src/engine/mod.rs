@@ -13,8 +13,8 @@
 //!   and reject before allow, then creation order; the first rule that matches decides. No
 //!   match: allowed if an applying group allows that whole direction, else denied;
 //! - a group applies to an interface through its server (and so a host's role), a tag the
-//!   server carries, the server group the server is in, the interface itself or the network it
-//!   is on;
+//!   server carries, the server group the server is in, or the interface itself (a network
+//!   member, ZStack's attached L3, only admits the network's NICs to the group);
 //! - a rule matches when the protocol, the destination port (or ICMP type and code) and the
 //!   remote match, and the flow's family is the group's, if the group has one. A remote is the
 //!   addresses it names now; a reference to something that no longer exists, a disabled group's
@@ -293,10 +293,9 @@ pub struct CompiledPolicy {
     rank: HashMap<RuleId, u32>,
 }
 
-/// Where an interface is: its server, network and addresses.
+/// Where an interface is: its server and addresses.
 struct Place<'a> {
     server: ServerId,
-    network: NetworkId,
     server_group: Option<ServerGroupId>,
     tags: &'a [String],
     addresses: &'a [IpAddr],
@@ -323,7 +322,6 @@ impl CompiledPolicy {
                 s.interfaces.iter().map(move |i| {
                     let place = Place {
                         server: s.id,
-                        network: i.network_id,
                         server_group: s.server_group,
                         tags: &s.tags,
                         addresses: &i.addresses,
@@ -341,13 +339,11 @@ impl CompiledPolicy {
         let tag_names: HashMap<_, _> = snapshot.tags.iter().map(|t| (t.id, t.name.as_str())).collect();
         // Which interfaces (indices into `places`) each kind of member names.
         let mut by_server: HashMap<ServerId, Vec<usize>> = HashMap::new();
-        let mut by_network: HashMap<NetworkId, Vec<usize>> = HashMap::new();
         let mut by_server_group: HashMap<ServerGroupId, Vec<usize>> = HashMap::new();
         let mut by_tag: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut by_interface: HashMap<InterfaceId, usize> = HashMap::new();
         for (i, (id, place)) in places.iter().enumerate() {
             by_server.entry(place.server).or_default().push(i);
-            by_network.entry(place.network).or_default().push(i);
             if let Some(group) = place.server_group {
                 by_server_group.entry(group).or_default().push(i);
             }
@@ -367,7 +363,9 @@ impl CompiledPolicy {
                     Member::Server(s) => by_server.get(s).map(Vec::as_slice),
                     Member::ServerGroup(g) => by_server_group.get(g).map(Vec::as_slice),
                     Member::Tag(t) => tag_names.get(t).and_then(|name| by_tag.get(name)).map(Vec::as_slice),
-                    Member::Network(n) => by_network.get(n).map(Vec::as_slice),
+                    // An attached network (ZStack's L3) only admits its NICs to the group: the
+                    // group applies to the NICs added to it, as ZStack's agents enforce it.
+                    Member::Network(_) => None,
                     Member::Interface(i) => by_interface.get(i).map(std::slice::from_ref),
                 };
                 found.extend(named.unwrap_or_default());

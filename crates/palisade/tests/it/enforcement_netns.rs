@@ -1,8 +1,8 @@
 //! Enforcement with real packets: network namespaces joined by veth pairs on a bridge act as
 //! hosts with Palisade servers' addresses, each enforced by its own `palisade agent` process
 //! (`--netns`) following the control plane. TCP, UDP and ICMP probes between them pass or are
-//! dropped exactly as the flow check predicts, for policies written through Katapult, Defined
-//! and Hostway; a change through the API is in force within a second; a server leaving a
+//! dropped exactly as the flow check predicts, for policies written through Katapult, Defined,
+//! Hostway and ZStack; a change through the API is in force within a second; a server leaving a
 //! remote group loses its access; each namespace's own nftables table survives every apply;
 //! with the control plane stopped the rules stay (and an agent restarted meanwhile restores
 //! them from its state directory), and after the control plane returns the agents converge.
@@ -21,6 +21,7 @@ use serde_json::json;
 use crate::enforcement::{agent_token, katapult_group};
 use crate::policy_engine::{katapult_id, World};
 use crate::support::{TestApp, OPERATOR};
+use crate::zstack::{add_rules, create_group, job_id, log_in, poll, zs};
 
 /// How long a probe of a flow expected to be dropped waits.
 const SILENT: Duration = Duration::from_millis(400);
@@ -213,12 +214,19 @@ async fn agents_enforce_the_policy_on_real_packets() {
         let host = lab.host(&[format!("{address}/24").parse().unwrap()]).unwrap();
         nodes.push(Node { name, address, server, host });
     }
-    let [web, db, admin, app, cache] = &nodes[..] else { unreachable!() };
+    // ZStack's hosts: zdb's group admits zweb's group (a remote-group rule); zother is in none.
+    for (name, last) in [("zweb", 60), ("zdb", 70), ("zother", 80)] {
+        let address: IpAddr = format!("203.0.113.{last}").parse().unwrap();
+        let server = w.server(name, &address.to_string()).await;
+        let host = lab.host(&[format!("{address}/24").parse().unwrap()]).unwrap();
+        nodes.push(Node { name, address, server, host });
+    }
+    let [web, db, admin, app, cache, zweb, zdb, zother] = &nodes[..] else { unreachable!() };
 
     // Services on every host, and a table of the host's own that Palisade must never touch.
     let mut listeners = Vec::new();
     for node in &nodes {
-        for port in [22, 80, 5432, 6379] {
+        for port in [22, 80, 3306, 5432, 6379] {
             listeners.push(node.host.tcp_listen(port).unwrap());
         }
         listeners.push(node.host.udp_echo(53).unwrap());
@@ -259,6 +267,41 @@ async fn agents_enforce_the_policy_on_real_packets() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
+    // ZStack: two groups on the shared L3 network, each with its VM's NIC; zdb's admits MySQL
+    // from zweb's group, zweb's lets it out to zdb's (a ZStack group's egress is its rules).
+    let session = log_in(&w.app, "alice", "correct horse battery").await;
+    let zweb_group =
+        create_group(&w.app, &session, json!({"name": "zweb"})).await["uuid"].as_str().unwrap().to_owned();
+    let zdb_group =
+        create_group(&w.app, &session, json!({"name": "zdb"})).await["uuid"].as_str().unwrap().to_owned();
+    let mysql = |kind: &str, remote: &str| json!({"rules": [{"type": kind, "protocol": "TCP", "startPort": 3306, "endPort": 3306}], "remoteSecurityGroupUuids": [remote]});
+    let done = add_rules(&w.app, &session, &zdb_group, mysql("Ingress", &zweb_group)).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    let done = add_rules(&w.app, &session, &zweb_group, mysql("Egress", &zdb_group)).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    let l3 = w.network.replace('-', "");
+    for (group, node) in [(&zweb_group, zweb), (&zdb_group, zdb)] {
+        let nic = w
+            .app
+            .get(&format!("/api/v1/organizations/{}/servers/{}", w.org, node.server), OPERATOR)
+            .await
+            .body["server"]["interfaces"][0]["id"]
+            .as_str()
+            .unwrap()
+            .replace('-', "");
+        for (path, body) in [
+            (format!("/zstack/v1/security-groups/{group}/l3-networks/{l3}"), None),
+            (
+                format!("/zstack/v1/security-groups/{group}/vm-instances/nics"),
+                Some(json!({"params": {"vmNicUuids": [nic]}}).to_string()),
+            ),
+        ] {
+            let r = zs(&w.app, Method::POST, &path, Some(&session), Some(&job_id()), body.as_deref()).await;
+            let done = poll(&w.app, &r, &session).await;
+            assert_eq!(done.status, StatusCode::OK, "{path}: {}", done.text);
+        }
+    }
+
     // One agent per host.
     let mut agents = Vec::new();
     let mut tokens = Vec::new();
@@ -267,7 +310,13 @@ async fn agents_enforce_the_policy_on_real_packets() {
         agents.push(Agent::start(&base, &token, &node.server, &node.host, &state.path().join(node.name)));
         tokens.push(token);
     }
-    converged(&w, &[web, db, admin, app, cache]).await;
+    converged(&w, &[web, db, admin, app, cache, zweb, zdb, zother]).await;
+
+    // ZStack's remote-group rule; an L3 network attached to a group filters no other host.
+    flows(&w, zweb, zdb, "tcp", Some(3306), Probe::Open).await;
+    flows(&w, zother, zdb, "tcp", Some(3306), Probe::Silent).await;
+    flows(&w, zweb, zdb, "tcp", Some(22), Probe::Silent).await;
+    flows(&w, zother, web, "tcp", Some(22), Probe::Open).await;
 
     // Katapult's SSH rule from one address; everything else to db dropped.
     flows(&w, web, db, "tcp", Some(22), Probe::Open).await;
@@ -330,7 +379,7 @@ async fn agents_enforce_the_policy_on_real_packets() {
     flows(&w, web, db, "tcp", Some(5432), Probe::Silent).await;
 
     // The hosts' own tables survived every apply.
-    converged(&w, &[web, db, admin, app, cache]).await;
+    converged(&w, &[web, db, admin, app, cache, zweb, zdb, zother]).await;
     for node in &nodes {
         let foreign = node.host.nft_table("inet", "foreign").unwrap();
         assert!(foreign.is_some_and(|t| t.contains("counter")), "{}'s own table was touched", node.name);
@@ -361,7 +410,7 @@ async fn agents_enforce_the_policy_on_real_packets() {
     w.katapult(Method::POST, &format!("security_groups/{sg}/rules"), rule).await;
     until(admin, db, "tcp", 22, Probe::Open).await;
     flows(&w, admin, db, "tcp", Some(22), Probe::Open).await;
-    converged(&w, &[web, db, admin, app, cache]).await;
+    converged(&w, &[web, db, admin, app, cache, zweb, zdb, zother]).await;
 
     // SIGTERM: the agent exits cleanly and leaves its rules.
     let status = agents.remove(1).terminate();

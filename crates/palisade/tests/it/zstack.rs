@@ -713,7 +713,7 @@ async fn job_answers_expire_and_expired_rows_are_purged() {
 }
 
 /// Adds rules through ZStack; returns the job's answer.
-async fn add_rules(app: &TestApp, session: &str, group: &str, params: Value) -> Answer {
+pub(crate) async fn add_rules(app: &TestApp, session: &str, group: &str, params: Value) -> Answer {
     let body = json!({"params": params}).to_string();
     let path = format!("/zstack/v1/security-groups/{group}/rules");
     let r = zs(app, Method::POST, &path, Some(session), Some(&job_id()), Some(&body)).await;

@@ -236,7 +236,7 @@ fn the_random_policies_shadow_rules_every_way() {
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let (mut applied, mut unapplied) = (0, 0);
-    for _ in 0..300 {
+    for _ in 0..500 {
         let snapshot = build(&plan().new_tree(&mut runner).unwrap_or_else(|e| panic!("{e}")).current());
         let compiled = CompiledPolicy::compile(&snapshot);
         let shadowed = naive_shadowed(&snapshot, &compiled);
