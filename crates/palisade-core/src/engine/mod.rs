@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 pub use ipset::IpSet;
 
-use crate::id::{InterfaceId, NetworkId, RuleId, SecurityGroupId, ServerGroupId, ServerId};
+use crate::id::{InterfaceId, RuleId, SecurityGroupId, ServerGroupId, ServerId};
 use crate::policy::{Action, Direction, IcmpMatch, IpVersion, Member, PortRange, Protocol, Remote, Rule};
 use crate::snapshot::{GroupPolicy, PolicySnapshot};
 

@@ -14,11 +14,10 @@ use crate::error::{Error, Result};
 use crate::id::{ApiTokenId, OrganizationId, ServerId};
 use crate::model::{now, ApiToken, EnforcementReport};
 use crate::scope::Scope;
-use crate::secret::new_token_secret;
 use crate::validate::Violations;
 
 use super::evaluation::{ServerPolicy, READ_SERVER_POLICY};
-use super::tenancy::NAME_MAX;
+use super::tenancy::{with_secret, NAME_MAX};
 use super::{Core, CreatedApiToken, ServerRef};
 
 /// Making a server's agent token (the operator's).
@@ -86,10 +85,8 @@ impl Core {
             v.push("expires_at", crate::ViolationCode::InvalidValue, "must be in the future");
         }
         v.finish()?;
-        let id = ApiTokenId::random();
-        let (secret, hash) = new_token_secret(id);
-        let token = ApiToken {
-            id,
+        let (token, secret, hash) = with_secret(ApiToken {
+            id: ApiTokenId::random(),
             organization_id: org,
             name,
             scopes: vec![Scope::AGENT],
@@ -97,7 +94,7 @@ impl Core {
             expires_at,
             created_at,
             server_id: Some(server),
-        };
+        });
         let mut tx = self.write_in(org).await?;
         tx.server(org, server).await?.ok_or(Error::not_found(ServerId::KIND))?;
         tx.insert_api_token(&grant, &token, &hash).await?;

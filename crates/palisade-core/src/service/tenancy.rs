@@ -13,7 +13,7 @@ use crate::limits::{MAX_ALLOWED_NETWORKS, MAX_SCOPES};
 use crate::model::{now, ApiToken, Organization, OrganizationPatch, OrganizationStatus, User};
 use crate::page::{Page, PageRequest};
 use crate::scope::Scope;
-use crate::secret::{new_token_secret, RevealedSecret};
+use crate::secret::{new_token_secret, RevealedSecret, SecretHash};
 use crate::store::{Reads, Writes};
 use crate::validate::Violations;
 
@@ -56,6 +56,13 @@ pub struct CreatedApiToken {
 pub struct CreateUser {
     pub username: String,
     pub password: String,
+}
+
+/// A new token with a fresh id, and its secret (shown once) and the secret's hash (kept).
+pub(super) fn with_secret(token: ApiToken) -> (ApiToken, RevealedSecret, SecretHash) {
+    let id = ApiTokenId::random();
+    let (secret, hash) = new_token_secret(id);
+    (ApiToken { id, ..token }, secret, hash)
 }
 
 impl Core {
@@ -171,10 +178,8 @@ impl Core {
             v.push("expires_at", ViolationCode::InvalidValue, "must be in the future");
         }
         v.finish()?;
-        let id = ApiTokenId::random();
-        let (secret, hash) = new_token_secret(id);
-        let token = ApiToken {
-            id,
+        let unsaved = ApiToken {
+            id: ApiTokenId::random(),
             organization_id: org,
             name: input.name,
             scopes,
@@ -183,6 +188,7 @@ impl Core {
             created_at,
             server_id: None,
         };
+        let (token, secret, hash) = with_secret(unsaved);
         write_one!(self, in org, insert_api_token(&grant.within(org), &token, &hash))?;
         Ok(CreatedApiToken { token, secret })
     }

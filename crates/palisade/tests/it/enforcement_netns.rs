@@ -178,21 +178,7 @@ async fn agents_enforce_the_policy_on_real_packets() {
         let host = lab.host(&[format!("{address}/24").parse().unwrap()]).unwrap();
         nodes.push(Node { name, address, server, host });
     }
-    let app_role = w.defined("/v1/roles", json!({"name": "app"})).await["id"].as_str().unwrap().to_owned();
-    let cache_role = w
-        .defined(
-            "/v1/roles",
-            json!({"name": "cache", "firewallRules": [{"protocol": "TCP", "allowedRoleID": app_role,
-                "portRange": {"from": 6379, "to": 6379}}]}),
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let network = palisade_api::defined::ids::render(
-        palisade_api::defined::ids::NETWORK,
-        uuid::Uuid::parse_str(&w.network).unwrap().as_bytes(),
-    );
+    let (app_role, cache_role, network) = w.cache_admits_app().await;
     for (name, last, role) in [("app", 40, &app_role), ("cache", 50, &cache_role)] {
         let address: IpAddr = format!("203.0.113.{last}").parse().unwrap();
         w.defined(

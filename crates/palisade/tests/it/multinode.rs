@@ -24,6 +24,41 @@ async fn call(
     (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
 }
 
+/// POSTs as the operator; the answer, which must be a success.
+async fn posted(client: &reqwest::Client, url: String, body: Value) -> Value {
+    let (status, body) = call(client, reqwest::Method::POST, url, Some(body)).await;
+    assert!(status.is_success(), "{status}: {body}");
+    body
+}
+
+/// An organization (`sub_domain`), a data center and a shared network on `prefix`, through the
+/// node at `base`: the organization's and the network's ids.
+async fn organization_with_network(
+    client: &reqwest::Client,
+    base: &str,
+    sub_domain: &str,
+    prefix: &str,
+) -> (String, String) {
+    let org = posted(
+        client,
+        format!("{base}/api/v1/organizations"),
+        json!({"name": sub_domain, "sub_domain": sub_domain}),
+    )
+    .await;
+    let country = json!({"name": "UK", "iso_code2": "GB", "iso_code3": "GBR", "time_zone": "Europe/London", "eu": false});
+    let dc = posted(
+        client,
+        format!("{base}/api/v1/data_centers"),
+        json!({"name": "L", "permalink": "l", "country": country}),
+    )
+    .await;
+    let body = json!({"name": "N", "permalink": "n", "data_center_id": dc["data_center"]["id"], "prefixes": [prefix],
+        "default": true, "organization_id": null});
+    let network = posted(client, format!("{base}/api/v1/networks"), body).await;
+    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
+    (id(&org["organization"]), id(&network["network"]))
+}
+
 /// Two server processes on one fresh PostgreSQL database (kept alive with the value).
 struct Nodes {
     a: Server,
@@ -264,36 +299,14 @@ async fn zstack_sessions_and_jobs_are_seen_by_every_node() {
 /// the next flow check on the other, which had compiled (and kept) the policy before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_change_on_one_node_is_the_next_answer_on_another() {
-    use reqwest::Method;
     let nodes = Nodes::start().await;
     let (a_url, b_url) = (nodes.a.ready_url(), nodes.b.ready_url());
     let client = reqwest::Client::new();
     let post = |url: String, body: Value| {
         let client = client.clone();
-        async move {
-            let (status, body) = call(&client, Method::POST, url, Some(body)).await;
-            assert!(status.is_success(), "{status}: {body}");
-            body
-        }
+        async move { posted(&client, url, body).await }
     };
-    let org = post(format!("{a_url}/api/v1/organizations"), json!({"name": "Acme", "sub_domain": "acme"}))
-        .await["organization"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let dc = post(
-        format!("{a_url}/api/v1/data_centers"),
-        json!({"name": "L", "permalink": "l", "country": {"name": "UK", "iso_code2": "GB", "iso_code3": "GBR",
-            "time_zone": "Europe/London", "eu": false}}),
-    )
-    .await;
-    let network = post(
-        format!("{a_url}/api/v1/networks"),
-        json!({"name": "N", "permalink": "n", "data_center_id": dc["data_center"]["id"],
-            "prefixes": ["203.0.113.0/24"], "default": true, "organization_id": null}),
-    )
-    .await["network"]["id"]
-        .clone();
+    let (org, network) = organization_with_network(&client, &a_url, "acme", "203.0.113.0/24").await;
     let server = post(
         format!("{a_url}/api/v1/organizations/{org}/servers"),
         json!({"name": "db", "interfaces": [{"network_id": network, "addresses": ["203.0.113.20"]}]}),
@@ -331,32 +344,14 @@ async fn a_policy_change_on_one_node_is_the_next_answer_on_another() {
 /// server's policy alone does not answer it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_on_one_node_answers_a_long_poll_held_on_another() {
-    use reqwest::Method;
     let nodes = Nodes::start().await;
     let (a_url, b_url) = (nodes.a.ready_url(), nodes.b.ready_url());
     let client = reqwest::Client::new();
     let post = |url: String, body: Value| {
         let client = client.clone();
-        async move {
-            let (status, body) = call(&client, Method::POST, url, Some(body)).await;
-            assert!(status.is_success(), "{status}: {body}");
-            body
-        }
+        async move { posted(&client, url, body).await }
     };
-    let org = post(format!("{a_url}/api/v1/organizations"), json!({"name": "A", "sub_domain": "a"})).await;
-    let org = org["organization"]["id"].as_str().unwrap().to_owned();
-    let country = json!({"name": "United Kingdom", "iso_code2": "GB", "iso_code3": "GBR", "time_zone": "Europe/London", "eu": false});
-    let dc = post(
-        format!("{a_url}/api/v1/data_centers"),
-        json!({"name": "L", "permalink": "l", "country": country}),
-    )
-    .await;
-    let net = post(
-        format!("{a_url}/api/v1/networks"),
-        json!({"name": "N", "data_center_id": dc["data_center"]["id"], "prefixes": ["198.51.100.0/24"]}),
-    )
-    .await;
-    let net = net["network"]["id"].as_str().unwrap().to_owned();
+    let (org, net) = organization_with_network(&client, &a_url, "a", "198.51.100.0/24").await;
     let mut servers = Vec::new();
     for (name, address) in [("web", "198.51.100.10"), ("db", "198.51.100.20")] {
         let body = json!({"name": name, "interfaces": [{"network_id": net, "addresses": [address]}]});

@@ -55,6 +55,23 @@ impl World {
         r.body["server"]["id"].as_str().unwrap().to_owned()
     }
 
+    /// Defined roles `app` and `cache`, `cache` admitting `app` on Redis's port; returns their
+    /// ids and the shared network's Defined id (for hosts).
+    pub async fn cache_admits_app(&self) -> (String, String, String) {
+        let app = self.defined("/v1/roles", json!({"name": "app"})).await["id"].as_str().unwrap().to_owned();
+        let rule =
+            json!([{"protocol": "TCP", "allowedRoleID": app, "portRange": {"from": 6379, "to": 6379}}]);
+        let cache = self.defined("/v1/roles", json!({"name": "cache", "firewallRules": rule})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let network = palisade_api::defined::ids::render(
+            palisade_api::defined::ids::NETWORK,
+            uuid::Uuid::parse_str(&self.network).unwrap().as_bytes(),
+        );
+        (app, cache, network)
+    }
+
     pub async fn katapult(&self, method: Method, path: &str, body: Value) -> Value {
         let r = self.app.request(method, &format!("/core/v1/{path}"), Some(&self.token), Some(body)).await;
         assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
@@ -144,21 +161,7 @@ async fn three_faces_one_policy_checked_explained_and_linted() {
     }
 
     // Defined: `cache` admits `app` on Redis's port.
-    let app_role = w.defined("/v1/roles", json!({"name": "app"})).await["id"].as_str().unwrap().to_owned();
-    let cache_role = w
-        .defined(
-            "/v1/roles",
-            json!({"name": "cache", "firewallRules": [{"protocol": "TCP", "allowedRoleID": app_role,
-                "portRange": {"from": 6379, "to": 6379}}]}),
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let network = palisade_api::defined::ids::render(
-        palisade_api::defined::ids::NETWORK,
-        uuid::Uuid::parse_str(&w.network).unwrap().as_bytes(),
-    );
+    let (app_role, cache_role, network) = w.cache_admits_app().await;
     for (name, address, role) in
         [("h-app", "203.0.113.40", &app_role), ("h-cache", "203.0.113.50", &cache_role)]
     {
