@@ -7,6 +7,12 @@
 //! (policy → script), the script's size, and `nft -f` apply time into a network namespace the
 //! benchmark creates and deletes: the first apply, a replace of the whole table (what every
 //! policy change costs the agent), and the same replace with `nft -c` (check only) beside it.
+//!
+//! Then the same at what "85,000 iptables rules" means for Neutron's iptables driver, where a
+//! rule with a remote group is one iptables rule per remote address: `rules / remote` rules
+//! each naming its own set of `remote` addresses (850 × 100), one nft rule each with its
+//! addresses in a set, as Palisade compiles them.
+//!
 //! Needs root, `ip` and `nft`.
 
 use std::collections::BTreeMap;
@@ -25,12 +31,18 @@ pub struct Plan {
     pub sets: usize,
     pub big_set: usize,
     pub repeats: usize,
+    /// Every set this size (and one set per rule) instead of `big_set` and small ones.
+    pub uniform: Option<usize>,
 }
 
 fn policy(plan: Plan, revision: u64) -> EffectivePolicy {
     let mut sets = BTreeMap::new();
     for s in 0..plan.sets.max(1) {
-        let size = if s == 0 { plan.big_set } else { 1 + s % 64 };
+        let size = match plan.uniform {
+            Some(size) => size,
+            None if s == 0 => plan.big_set,
+            None => 1 + s % 64,
+        };
         let nets = (0..size)
             .map(|i| {
                 let n = u32::try_from(s * 1_000_003 + i * 4).unwrap_or(0);
@@ -113,11 +125,21 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times.get(times.len() / 2).copied().unwrap_or_default()
 }
 
-pub fn run(plan: Plan) -> anyhow::Result<()> {
+pub fn run(plan: Plan, iptables_equivalent: usize, remote: usize) -> anyhow::Result<()> {
     println!(
         "palisade dataplane: {} rules, {} address sets (the largest {} addresses), median of {}",
         plan.rules, plan.sets, plan.big_set, plan.repeats
     );
+    measure(plan)?;
+    let rules = (iptables_equivalent / remote.max(1)).max(1);
+    println!(
+        "palisade dataplane: {iptables_equivalent} iptables-rule equivalent: {rules} rules × {remote} remote addresses each (one iptables rule per rule and address without ipsets), median of {}",
+        plan.repeats
+    );
+    measure(Plan { rules, sets: rules, big_set: remote, repeats: plan.repeats, uniform: Some(remote) })
+}
+
+fn measure(plan: Plan) -> anyhow::Result<()> {
     let mut compiles = Vec::new();
     let mut text = String::new();
     for revision in 0..plan.repeats.max(1) {

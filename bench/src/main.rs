@@ -183,6 +183,12 @@ enum Command {
         big_set: usize,
         #[arg(long, default_value_t = 5)]
         repeats: usize,
+        /// The second measurement: iptables rules (rule × remote address) to be equivalent to.
+        #[arg(long, default_value_t = 85_000)]
+        iptables_equivalent: usize,
+        /// Remote addresses per rule in the second measurement.
+        #[arg(long, default_value_t = 100)]
+        remote: usize,
     },
     /// Per-packet cost of 50,000 remote addresses: new TCP (and UDP) flows per second through the
     /// input hook with no table, conntrack only, an interval set, and a linear chain of one rule
@@ -410,9 +416,11 @@ async fn main() -> anyhow::Result<()> {
             fanout::run(snapshot::Size { groups, rules, servers }, std::time::Duration::from_secs(hold_secs))
                 .await
         }
-        Command::Dataplane { rules, sets, big_set, repeats } => {
-            dataplane::run(dataplane::Plan { rules, sets, big_set, repeats })
-        }
+        Command::Dataplane { rules, sets, big_set, repeats, iptables_equivalent, remote } => dataplane::run(
+            dataplane::Plan { rules, sets, big_set, repeats, uniform: None },
+            iptables_equivalent,
+            remote,
+        ),
         Command::Packets { addresses, max_connects, seconds, tcp_only } => {
             packets::run(packets::Plan { addresses, max_connects, seconds, udp: !tcp_only })
         }

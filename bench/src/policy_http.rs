@@ -124,7 +124,7 @@ pub async fn run(
         };
         row("effective policy, cold (compile)", &drive(1, 1, max, policy_of.clone()).await?);
         let largest = {
-            let (mut bytes, mut rules) = (0, 0);
+            let (mut bytes, mut rules, mut kept) = (0, 0, serde_json::Value::Null);
             for (id, _) in servers.iter().take(50) {
                 let r =
                     client.get(format!("{base}/servers/{id}/policy")).bearer_auth(OPERATOR).send().await?;
@@ -134,15 +134,32 @@ pub async fn run(
                     bytes = size;
                     rules = body["ingress"].as_array().map_or(0, Vec::len)
                         + body["egress"].as_array().map_or(0, Vec::len);
+                    kept = body;
                 }
             }
-            (bytes, rules)
+            (bytes, rules, kept)
         };
         println!(
             "{:>9} | largest effective policy of 50 servers: {} rules, {} KiB of JSON",
             backend_name(backend),
             largest.1,
             largest.0 / 1024
+        );
+        // What its host's agent does with it: read the answer, compile the nft script.
+        let (mut compiles, mut script_len) = (Vec::new(), 0);
+        for _ in 0..5 {
+            let t = Instant::now();
+            let policy: palisade_dataplane::EffectivePolicy = serde_json::from_value(largest.2.clone())?;
+            let script = palisade_dataplane::script(&policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+            compiles.push(t.elapsed());
+            script_len = script.len();
+        }
+        compiles.sort();
+        println!(
+            "{:>9} | its host's ruleset: parse + compile to nft {:.1} ms (median of 5), {} KiB of script",
+            backend_name(backend),
+            ms(compiles[2]),
+            script_len / 1024
         );
         row("effective policy, 1 client", &drive(1, requests, max, policy_of.clone()).await?);
         row(

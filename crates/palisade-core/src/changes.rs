@@ -24,7 +24,8 @@ use crate::id::OrganizationId;
 /// The announcements of one store (one node), per organization.
 #[derive(Debug)]
 pub struct PolicyChanges {
-    orgs: Mutex<HashMap<OrganizationId, watch::Sender<()>>>,
+    /// Per organization, the highest revision announced (0: none known, only that it moved).
+    orgs: Mutex<HashMap<OrganizationId, watch::Sender<u64>>>,
     /// Bumped for changes of every organization at once (global address lists, a reconnected
     /// listener that may have missed some).
     everywhere: watch::Sender<()>,
@@ -43,7 +44,7 @@ impl PolicyChanges {
     /// [`Subscription::changed`].
     pub fn subscribe(&self, org: OrganizationId) -> Subscription {
         let mut orgs = self.orgs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let own = orgs.entry(org).or_insert_with(|| watch::Sender::new(())).subscribe();
+        let own = orgs.entry(org).or_insert_with(|| watch::Sender::new(0)).subscribe();
         Subscription { own, everywhere: self.everywhere.subscribe(), closed: self.closed.subscribe() }
     }
 
@@ -53,14 +54,14 @@ impl PolicyChanges {
         self.closed.send_replace(true);
     }
 
-    /// `org`'s policy revision may have moved.
-    pub fn changed(&self, org: OrganizationId) {
+    /// `org`'s policy revision moved (to `revision`, when the announcement says).
+    pub fn changed(&self, org: OrganizationId, revision: Option<u64>) {
         let mut orgs = self.orgs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(sender) = orgs.get(&org) {
             if sender.receiver_count() == 0 {
                 orgs.remove(&org);
             } else {
-                sender.send_replace(());
+                sender.send_modify(|known| *known = (*known).max(revision.unwrap_or(0)));
             }
         }
     }
@@ -74,7 +75,7 @@ impl PolicyChanges {
 /// One waiter's view of one organization's announcements.
 #[derive(Debug)]
 pub struct Subscription {
-    own: watch::Receiver<()>,
+    own: watch::Receiver<u64>,
     everywhere: watch::Receiver<()>,
     closed: watch::Receiver<bool>,
 }
@@ -99,6 +100,12 @@ impl Subscription {
 }
 
 impl Subscription {
+    /// The highest revision announced for the organization, if an announcement said one: a
+    /// waiter that has a policy at least this new need not ask the database.
+    pub fn announced(&self) -> Option<u64> {
+        Some(*self.own.borrow()).filter(|r| *r > 0)
+    }
+
     /// Whether the server is stopping.
     pub fn is_closed(&self) -> bool {
         *self.closed.borrow()
@@ -120,11 +127,15 @@ mod tests {
         let (mine, other) = (OrganizationId::random(), OrganizationId::random());
         let mut sub = changes.subscribe(mine);
         assert!(!woken(&mut sub).await, "nothing announced yet");
-        changes.changed(other);
+        changes.changed(other, Some(3));
         assert!(!woken(&mut sub).await, "another organization's change");
-        changes.changed(mine);
+        changes.changed(mine, Some(7));
         assert!(woken(&mut sub).await);
         assert!(!woken(&mut sub).await, "one announcement wakes once");
+        assert_eq!(sub.announced(), Some(7));
+        changes.changed(mine, Some(5));
+        assert!(woken(&mut sub).await);
+        assert_eq!(sub.announced(), Some(7), "the highest revision announced");
         changes.changed_everywhere();
         assert!(woken(&mut sub).await);
         changes.close();
@@ -137,10 +148,11 @@ mod tests {
         let changes = PolicyChanges::default();
         let org = OrganizationId::random();
         let mut sub = changes.subscribe(org);
-        changes.changed(org);
+        assert_eq!(sub.announced(), None);
+        changes.changed(org, None);
         assert!(woken(&mut sub).await, "announced between subscribing and waiting");
         drop(sub);
-        changes.changed(org);
+        changes.changed(org, None);
         assert!(changes.orgs.lock().expect("not poisoned").is_empty(), "the last waiter left");
     }
 }

@@ -2399,6 +2399,9 @@ pub async fn policy_changes_are_announced_and_reports_kept(store: Arc<dyn Store>
     let s = server(org, net.id, &[]);
     once!(store, insert_server(&grants::grant(org), &s, &[])).unwrap();
     assert!(woken(&mut sub, Duration::from_millis(200)).await, "a new server");
+    // On PostgreSQL the commit is announced twice: at once to this node, then through NOTIFY.
+    while woken(&mut sub, Duration::from_millis(300)).await {}
+    assert_eq!(sub.announced(), Some(revision(&store, org).await), "announced with its revision");
     let start = revision(&store, org).await;
     assert_eq!(store.read().await.unwrap().enforcement(org, s.id).await.unwrap(), None);
     let at = time::OffsetDateTime::from_unix_timestamp(now().unix_timestamp()).unwrap();

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use time::OffsetDateTime;
 
 use super::*;
-use crate::id::{AddressListEntryId, AddressListId, OrganizationId, ServerGroupId, TagId};
+use crate::id::{AddressListEntryId, AddressListId, NetworkId, OrganizationId, ServerGroupId, TagId};
 use crate::model::{Interface, Overlay, Server};
 use crate::policy::{AddressList, AddressListEntry, GroupKind, SecurityGroup, ServerGroup, Tag};
 use crate::snapshot::HostPolicy;

@@ -201,7 +201,7 @@ impl Core {
         // Subscribed before the first look: a change between a look and the wait is heard.
         let mut changes = self.store.policy_changes().subscribe(org);
         loop {
-            let policy = self.server_policy(actor, org, id).await?;
+            let policy = self.server_policy_since(actor, org, id, changes.announced()).await?;
             let revision = policy.evaluated.revision();
             let (rendered, digest) = view(&policy);
             if revision > after && differs(&digest) {

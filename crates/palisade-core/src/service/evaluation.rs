@@ -152,6 +152,20 @@ pub const READ_SERVER_POLICY: Operation = Operation::new(Resource::Enforcement, 
 impl Core {
     /// The organization's compiled policy at its current revision.
     pub(crate) async fn evaluated(&self, org: OrganizationId) -> Result<Arc<Evaluated>> {
+        self.evaluated_since(org, None).await
+    }
+
+    /// The organization's compiled policy; given `announced` (a revision a commit announced,
+    /// [`crate::changes`]), one kept at least that new is taken without asking the database:
+    /// a change that wakes thousands of long polls costs one revision read, not one each.
+    pub(crate) async fn evaluated_since(
+        &self,
+        org: OrganizationId,
+        announced: Option<u64>,
+    ) -> Result<Arc<Evaluated>> {
+        if let Some(kept) = announced.and_then(|revision| self.evaluations.get(org, revision)) {
+            return Ok(kept);
+        }
         let revision = self.read_in(org).await?.policy_revision(org).await?;
         if let Some(evaluated) = self.evaluations.get(org, revision) {
             return Ok(evaluated);
@@ -275,8 +289,20 @@ impl Core {
         org: OrganizationId,
         id: ServerId,
     ) -> Result<ServerPolicy> {
+        self.server_policy_since(actor, org, id, None).await
+    }
+
+    /// [`Core::server_policy`] on a policy at least as new as `announced` (see
+    /// [`Core::evaluated_since`]).
+    pub(crate) async fn server_policy_since(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        id: ServerId,
+        announced: Option<u64>,
+    ) -> Result<ServerPolicy> {
         actor.authorize_server(org, id, READ_SERVER_POLICY)?;
-        let evaluated = self.evaluated(org).await?;
+        let evaluated = self.evaluated_since(org, announced).await?;
         let server = evaluated.snapshot.server(id).cloned().ok_or(Error::not_found(ServerId::KIND))?;
         Ok(ServerPolicy { evaluated, server })
     }

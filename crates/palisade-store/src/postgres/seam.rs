@@ -138,9 +138,11 @@ async fn listen(pool: sqlx::PgPool, changes: std::sync::Arc<PolicyChanges>) {
     }
 }
 
+/// `<organization id>:<revision>`, or anything else meaning every organization.
 fn deliver(changes: &PolicyChanges, payload: &str) {
-    match payload.parse::<Uuid>() {
-        Ok(org) => changes.changed(palisade_core::id::OrganizationId::from_uuid(org)),
+    let (org, revision) = payload.split_once(':').unwrap_or((payload, ""));
+    match org.parse::<Uuid>() {
+        Ok(org) => changes.changed(palisade_core::id::OrganizationId::from_uuid(org), revision.parse().ok()),
         Err(_) => changes.changed_everywhere(),
     }
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::db;
 use super::rows::get;
-use super::{execute, fetch_optional};
+use super::{fetch_all, fetch_optional};
 
 /// The announcement payload that means every organization.
 pub(crate) const ALL: &str = "*";
@@ -24,6 +24,8 @@ pub(crate) struct Touched {
     orgs: BTreeSet<Uuid>,
     /// A global address list changed: every organization may use it.
     all: bool,
+    /// The revisions the commit made, once bumped.
+    bumped: Vec<(Uuid, u64)>,
 }
 
 impl Touched {
@@ -41,36 +43,38 @@ impl Touched {
         }
     }
 
-    /// Tells this node's waiters ([`PolicyChanges`]) what the committed transaction changed.
+    /// Tells this node's waiters ([`PolicyChanges`]) what the committed transaction changed,
+    /// with the revisions its commit made.
     pub(crate) fn announce(&self, changes: &PolicyChanges) {
         if self.all {
             changes.changed_everywhere();
         }
-        for org in &self.orgs {
-            changes.changed(OrganizationId::from_uuid(*org));
+        for (org, revision) in &self.bumped {
+            changes.changed(OrganizationId::from_uuid(*org), Some(*revision));
         }
     }
 
     /// What [`PolicyChanges`] announcements the transaction's commit owes, as `NOTIFY`
-    /// payloads: an organization's id, or `*` for every organization.
+    /// payloads: `<organization id>:<revision>`, or `*` for every organization.
     pub(crate) fn payloads(&self) -> Vec<String> {
         if self.all {
             return vec![ALL.to_owned()];
         }
-        self.orgs.iter().map(Uuid::to_string).collect()
+        self.bumped.iter().map(|(org, revision)| format!("{org}:{revision}")).collect()
     }
 
-    /// Bumps each touched organization's revision once.
-    pub(crate) async fn bump(&self, conn: &mut db::Conn) -> Result<()> {
+    /// Bumps each touched organization's revision once, remembering the revisions made.
+    pub(crate) async fn bump(&mut self, conn: &mut db::Conn) -> Result<()> {
         const BUMP: &str =
-            "ON CONFLICT (organization_id) DO UPDATE SET revision = policy_revisions.revision + 1";
+            "ON CONFLICT (organization_id) DO UPDATE SET revision = policy_revisions.revision + 1
+            RETURNING organization_id, revision";
         if self.all {
             // `WHERE TRUE` keeps SQLite from reading `ON CONFLICT` as a join constraint.
             let sql = format!(
                 "INSERT INTO policy_revisions (organization_id, revision)
                  SELECT id, 1 FROM organizations WHERE TRUE ORDER BY id {BUMP}"
             );
-            execute(conn, sqlx::query(&sql)).await?;
+            fetch_all(conn, sqlx::query(&sql)).await?;
             return Ok(());
         }
         // A write can touch an organization deleted in the same transaction: nothing to bump
@@ -80,7 +84,10 @@ impl Touched {
              SELECT id, 1 FROM organizations WHERE id = $1 {BUMP}"
         );
         for org in &self.orgs {
-            execute(conn, sqlx::query(&sql).bind(org)).await?;
+            if let Some(row) = fetch_optional(conn, sqlx::query(&sql).bind(org)).await? {
+                let revision = u64::try_from(get::<i64>(&row, "revision")?).map_err(Error::internal)?;
+                self.bumped.push((*org, revision));
+            }
         }
         Ok(())
     }
