@@ -2,9 +2,10 @@
 //! allowed: one interval set (`ip saddr @remotes`, what the agent compiles) against a linear
 //! chain of one rule per address (what an iptables-style compiler would produce).
 //!
-//! A lab of two network namespaces on a bridge ([`palisade_testkit::netns`]): a client
-//! (10.78.0.1) and a server (10.78.0.2) with a TCP listener on port 7000 (and a UDP echo on port
-//! 7000). The server's `inet` table is, in turn:
+//! A lab of network namespaces on a bridge ([`palisade_testkit::netns`]): a client (10.78.0.1)
+//! and, for each measured row, a fresh server (10.78.0.10, .11, …: a new namespace, so that no
+//! conntrack entry of an earlier row is found) with a TCP listener on port 7000 and a UDP echo
+//! on port 7000. The server's `inet` table is, in turn:
 //!
 //! - none at all: the ceiling (no netfilter, and no conntrack, in that namespace);
 //! - conntrack only: `ct state established,related accept`, nothing else, to tell what tracking a
@@ -19,8 +20,10 @@
 //! connects and closes as fast as it can, up to `max_connects` connections or `seconds` seconds
 //! per configuration; the client closes with `SO_LINGER` 0 (a reset, no `TIME_WAIT`), so that
 //! its ephemeral ports never run out and each port's next SYN starts a new conntrack entry. The
-//! UDP variant sends one datagram from a fresh socket on a never-reused source port and waits for
-//! its echo. Both chains end in `drop`, so a connection that succeeds went through the accept
+//! UDP variant sends one datagram from a fresh socket on a source port not used before in that
+//! row and waits for its echo. Printed per row: the mean time of a flow (1 / rate) and its
+//! median, which a busy machine disturbs less; the extra cost of each table is taken from the
+//! medians. Both chains end in `drop`, so a connection that succeeds went through the accept
 //! rule; a third host, not in the set, is checked to be dropped. Needs root, `ip` and `nft`.
 
 use std::fmt::Write as _;
@@ -40,7 +43,8 @@ use palisade_testkit::netns::{Host, Lab, Probe};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 2);
+/// The first row's server; the next rows' count up from it.
+const FIRST_SERVER: u8 = 10;
 /// In the lab but not in the set: must be dropped, which shows the chains really filter.
 const STRANGER: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 3);
 const PORT: u16 = 7000;
@@ -50,8 +54,8 @@ const TABLE: &str = "palisade_bench";
 const FLOW_TIMEOUT: Duration = Duration::from_millis(500);
 /// Flows before each measured run, not counted: caches, neighbour entries, the listener's thread.
 const WARM_UP: usize = 200;
-/// UDP source ports handed out, each once in the whole run: a reused port could find its old
-/// conntrack entry (30 s) and skip the rules.
+/// UDP source ports handed out, each once in a row: a reused port could find its old conntrack
+/// entry (30 s) and skip the rules.
 const UDP_PORTS: std::ops::RangeInclusive<u16> = 10_000..=65_000;
 
 #[derive(Debug, Clone, Copy)]
@@ -96,23 +100,7 @@ impl Proto {
 struct Row {
     config: Config,
     load: Option<Duration>,
-    flows: usize,
-    failed: usize,
-    elapsed: Duration,
-}
-
-impl Row {
-    fn rate(&self) -> f64 {
-        self.flows as f64 / self.elapsed.as_secs_f64()
-    }
-
-    /// Mean wall time of one flow (single-threaded client), in µs.
-    fn micros(&self) -> f64 {
-        if self.flows == 0 {
-            return f64::NAN;
-        }
-        self.elapsed.as_secs_f64() * 1e6 / self.flows as f64
-    }
+    flows: Flows,
 }
 
 pub fn run(plan: Plan) -> anyhow::Result<()> {
@@ -121,23 +109,25 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
     let remotes = remotes(plan.addresses);
     let budget = Duration::from_secs(plan.seconds);
 
-    // Declared before the services, so dropped after them: the namespaces outlive the threads.
     let mut lab = Lab::new().context("creating the lab (root, ip and nft needed)")?;
-    let server = lab.host(&[net(SERVER)])?;
     let client = lab.host(&[net(CLIENT)])?;
     let stranger = lab.host(&[net(STRANGER)])?;
-    let _tcp = TcpService::start(&server, PORT)?;
-    let _udp = server.udp_echo(PORT)?;
-    let to = SocketAddr::V4(SocketAddrV4::new(SERVER, PORT));
 
     let mut protos = vec![Proto::Tcp];
     if plan.udp {
         protos.push(Proto::Udp);
     }
-    let mut next_udp_port = *UDP_PORTS.start();
+    let mut next_server = FIRST_SERVER;
     for proto in protos {
         let mut rows = Vec::new();
         for config in CONFIGS {
+            let address = Ipv4Addr::new(10, 78, 0, next_server);
+            next_server += 1;
+            let server = lab.host(&[net(address)])?;
+            // Dropped (stopped and joined) at the end of the row, before the lab.
+            let _tcp = TcpService::start(&server, PORT)?;
+            let _udp = server.udp_echo(PORT)?;
+            let to = SocketAddr::V4(SocketAddrV4::new(address, PORT));
             let load = match script(config, proto, &remotes) {
                 Some(text) => {
                     let started = Instant::now();
@@ -146,18 +136,10 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
                 }
                 None => None,
             };
+            let max = plan.max_connects;
             let flows = match proto {
-                Proto::Tcp => {
-                    let max = plan.max_connects;
-                    in_namespace(&client, move || tcp_flows(to, WARM_UP, max, budget))?
-                }
-                Proto::Udp => {
-                    let (flows, next) = in_namespace(&client, move || {
-                        udp_flows(to, next_udp_port, WARM_UP, plan.max_connects, budget)
-                    })?;
-                    next_udp_port = next;
-                    flows
-                }
+                Proto::Tcp => in_namespace(&client, move || tcp_flows(to, WARM_UP, max, budget))?,
+                Proto::Udp => in_namespace(&client, move || udp_flows(to, WARM_UP, max, budget))?,
             };
             anyhow::ensure!(flows.flows > 0, "{config:?} ({}): no flow went through", proto.name());
             if matches!(config, Config::Set | Config::Linear) {
@@ -171,10 +153,7 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
                     proto.name()
                 );
             }
-            if load.is_some() {
-                server.nft(&format!("delete table inet {TABLE}\n"))?;
-            }
-            rows.push(Row { config, load, flows: flows.flows, failed: flows.failed, elapsed: flows.elapsed });
+            rows.push(Row { config, load, flows });
         }
         print(plan, proto, &rows);
     }
@@ -185,12 +164,12 @@ fn print(plan: Plan, proto: Proto, rows: &[Row]) {
     let n = thousands(plan.addresses);
     let (what, unit) = match proto {
         Proto::Tcp => ("new TCP connections/s", "connects/s"),
-        Proto::Udp => ("new UDP flows/s (one datagram and its echo each)", "flows/s"),
+        Proto::Udp => ("new UDP flows/s (a datagram from a fresh socket and its echo)", "flows/s"),
     };
     println!("packets: {what} through the input hook, {n} remote addresses (client matched last)");
     println!(
-        "  {:<30} {:>13} {:>8} {:>11} {:>16} {:>12}",
-        "configuration", "load (nft -f)", "flows", unit, "µs per new flow", "vs ceiling"
+        "  {:<31} {:>13} {:>7} {:>10} {:>13} {:>12} {:>10}",
+        "configuration", "load (nft -f)", "flows", unit, "µs/flow mean", "µs/flow p50", "vs ceiling"
     );
     let ceiling = rows.iter().find(|r| r.config == Config::Ceiling);
     for row in rows {
@@ -200,33 +179,41 @@ fn print(plan: Plan, proto: Proto, rows: &[Row]) {
             Config::Set => format!("set (interval, {n} + 1)"),
             Config::Linear => format!("linear chain ({n} + 1 rules)"),
         };
+        let f = &row.flows;
         let load = row.load.map_or_else(|| "-".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()));
-        let ratio = ceiling.map_or(f64::NAN, |c| row.rate() / c.rate());
-        let failed = if row.failed > 0 { format!("  ({} timed out)", row.failed) } else { String::new() };
+        let ratio = ceiling.map_or(f64::NAN, |c| f.rate() / c.flows.rate());
+        let failed = if f.failed > 0 { format!("  ({} timed out)", f.failed) } else { String::new() };
         println!(
-            "  {label:<30} {load:>13} {:>8} {:>11.0} {:>16.1} {:>11.2}x{failed}",
-            row.flows,
-            row.rate(),
-            row.micros(),
+            "  {label:<31} {load:>13} {:>7} {:>10.0} {:>13.1} {:>12.1} {:>9.2}x{failed}",
+            f.flows,
+            f.rate(),
+            f.mean_micros(),
+            micros(f.median),
             ratio
         );
     }
-    let us = |config| rows.iter().find(|r| r.config == config).map_or(f64::NAN, Row::micros);
+    let p50 = |config| rows.iter().find(|r| r.config == config).map_or(f64::NAN, |r| micros(r.flows.median));
     let (base, ct, set, linear) =
-        (us(Config::Ceiling), us(Config::Conntrack), us(Config::Set), us(Config::Linear));
+        (p50(Config::Ceiling), p50(Config::Conntrack), p50(Config::Set), p50(Config::Linear));
     println!(
-        "  extra µs per new flow over the ceiling: conntrack only {:+.1}, set {:+.1}, linear chain {:+.1}",
+        "  extra µs per new flow over the ceiling (p50): conntrack only {:+.1}, set {:+.1}, linear chain {:+.1}",
         ct - base,
         set - base,
         linear - base
     );
     println!(
-        "  beyond conntrack, matching the client among {n} + 1 addresses: set {:+.1} µs, linear chain {:+.1} µs ({:.0}x the set's)",
+        "  beyond conntrack, finding the client among {n} + 1 addresses (p50): set {:+.1} µs, linear chain {:+.1} µs",
         set - ct,
         linear - ct,
-        (linear - ct) / (set - ct).max(0.1)
     );
-    println!("  ({STRANGER}, not in the set, was dropped by both; time limit {} s per row)", plan.seconds);
+    println!(
+        "  ({STRANGER}, not in the set, was dropped by both chains; each row: a fresh server namespace, at most {} flows or {} s)",
+        plan.max_connects, plan.seconds
+    );
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
 }
 
 /// `count` distinct random /32s in 10.128.0.0/9 (never the lab's 10.78.0.0/24), reproducibly.
@@ -283,9 +270,28 @@ fn script(config: Config, proto: Proto, remotes: &[Ipv4Addr]) -> Option<String> 
 /// What one run of flows did.
 #[derive(Debug)]
 struct Flows {
+    /// Flows that went through.
     flows: usize,
+    /// Flows that timed out.
     failed: usize,
+    /// The whole run.
     elapsed: Duration,
+    /// The median time of one successful flow.
+    median: Duration,
+}
+
+impl Flows {
+    fn rate(&self) -> f64 {
+        self.flows as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Mean wall time of one flow (single-threaded client, so 1 / rate), in µs.
+    fn mean_micros(&self) -> f64 {
+        if self.flows == 0 {
+            return f64::NAN;
+        }
+        micros(self.elapsed) / self.flows as f64
+    }
 }
 
 /// Connect + close (a reset: `SO_LINGER` 0) to `to`, `warm_up` times unmeasured, then up to `max`
@@ -312,17 +318,11 @@ fn tcp_flows(to: SocketAddr, warm_up: usize, max: usize, budget: Duration) -> io
     repeat(max, budget, once)
 }
 
-/// One datagram from a fresh socket on a source port never used before (from `first_port` on) to
-/// the echo at `to`, and its echo, `warm_up` times unmeasured, then up to `max` times or for
-/// `budget`; stops early when the ports run out. Returns the next unused port too.
-fn udp_flows(
-    to: SocketAddr,
-    first_port: u16,
-    warm_up: usize,
-    max: usize,
-    budget: Duration,
-) -> io::Result<(Flows, u16)> {
-    let mut port = first_port;
+/// One datagram from a fresh socket on a source port not used before (from the start of
+/// [`UDP_PORTS`] on) to the echo at `to`, and its echo, `warm_up` times unmeasured, then up to
+/// `max` times or for `budget`; stops early when the ports run out.
+fn udp_flows(to: SocketAddr, warm_up: usize, max: usize, budget: Duration) -> io::Result<Flows> {
+    let mut port = *UDP_PORTS.start();
     let mut once = || -> io::Result<Option<bool>> {
         let socket = loop {
             if port > *UDP_PORTS.end() {
@@ -354,11 +354,10 @@ fn udp_flows(
         }
     }
     let flows = repeat(max, budget, &mut once)?;
-    drop(once);
     if port > *UDP_PORTS.end() {
         eprintln!("packets: UDP source ports {UDP_PORTS:?} ran out; the row has fewer flows");
     }
-    Ok((flows, port))
+    Ok(flows)
 }
 
 /// Runs `once` until it has run `max` times, `budget` has passed or it says stop (`None`);
@@ -369,17 +368,26 @@ fn repeat(
     mut once: impl FnMut() -> io::Result<Option<bool>>,
 ) -> io::Result<Flows> {
     let started = Instant::now();
-    let (mut flows, mut failed) = (0, 0);
+    let mut times = Vec::with_capacity(max.min(1 << 20));
+    let mut failed = 0;
     let mut elapsed = Duration::ZERO;
-    while flows + failed < max && elapsed < budget {
+    while times.len() + failed < max && elapsed < budget {
+        let before = elapsed;
         match once()? {
-            Some(true) => flows += 1,
-            Some(false) => failed += 1,
+            Some(true) => {
+                elapsed = started.elapsed();
+                times.push(elapsed - before);
+            }
+            Some(false) => {
+                failed += 1;
+                elapsed = started.elapsed();
+            }
             None => break,
         }
-        elapsed = started.elapsed();
     }
-    Ok(Flows { flows, failed, elapsed })
+    times.sort_unstable();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    Ok(Flows { flows: times.len(), failed, elapsed, median })
 }
 
 /// Runs `f` on a fresh thread that joined `host`'s network namespace first, and waits for it:
@@ -465,7 +473,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
