@@ -487,7 +487,10 @@ pub(super) fn policy_view(policy: &ServerPolicy) -> ServerPolicyResponse {
 /// The digest of a policy's content: its interfaces and sets (the first interface's lists are
 /// copies), not its revision.
 fn content_digest(view: &ServerPolicyResponse) -> String {
-    let content = serde_json::to_vec(&(&view.server_id, &view.interfaces, &view.sets)).unwrap_or_default();
+    // Sets by name: a set's name is a digest of its content, so its addresses need not be
+    // written out again (a long poll per server renders this once each).
+    let sets: Vec<&String> = view.sets.keys().collect();
+    let content = serde_json::to_vec(&(&view.server_id, &view.interfaces, sets)).unwrap_or_default();
     data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(&content)[..16])
 }
 
@@ -627,14 +630,14 @@ struct SetNames {
 }
 
 impl SetNames {
-    fn name(&mut self, set: &Arc<IpSet>) -> String {
+    /// The set's name, rendered by the compiled policy once for every answer of its revision.
+    fn name(&mut self, evaluated: &Evaluated, set: &Arc<IpSet>) -> String {
         if let Some(name) = self.seen.get(&Arc::as_ptr(set)) {
             return name.clone();
         }
-        let cidrs: Vec<String> = set.cidrs().iter().map(ToString::to_string).collect();
-        let digest = sha2::Sha256::digest(cidrs.join(",").as_bytes());
-        let name = format!("set_{}", data_encoding::HEXLOWER.encode(&digest[..8]));
-        self.sets.entry(name.clone()).or_insert(cidrs);
+        let rendered = evaluated.rendered_set(set);
+        let name = format!("set_{}", data_encoding::HEXLOWER.encode(&rendered.digest[..8]));
+        self.sets.entry(name.clone()).or_insert_with(|| rendered.cidrs.clone());
         self.seen.insert(Arc::as_ptr(set), name.clone());
         name
     }
@@ -654,7 +657,7 @@ fn effective_rule(evaluated: &Evaluated, entry: &CatalogRule, sets: &mut SetName
         icmp_code: rule.icmp().and_then(|m| m.code),
         priority: written.and_then(|(_, r)| r.priority),
         ip_version: entry.family().map(IpVersion::number),
-        remote_set: sets.name(&rule.remote),
+        remote_set: sets.name(evaluated, &rule.remote),
     }
 }
 

@@ -8,11 +8,13 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use sha2::Digest;
+
 use super::Core;
 use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::engine::lint::{lint, Finding};
-use crate::engine::{CompiledPolicy, Decision, Flow, FlowProtocol, FlowVerdict, SideVerdict, Verdict};
+use crate::engine::{CompiledPolicy, Decision, Flow, FlowProtocol, FlowVerdict, IpSet, SideVerdict, Verdict};
 use crate::error::{Error, Result, ViolationCode};
 use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerId};
 use crate::model::Server;
@@ -29,6 +31,19 @@ pub struct Evaluated {
     /// name thousands of rules; a scan of the groups for each would cost more than the rest).
     written: HashMap<RuleId, (usize, usize)>,
     groups: HashMap<SecurityGroupId, usize>,
+    /// Where each server is in the snapshot (a change can wake one long poll per server).
+    servers: HashMap<ServerId, usize>,
+    /// Address sets as answers show them, rendered once for this compiled policy (see
+    /// [`Evaluated::rendered_set`]); keyed by the compiled set's address, which lives as long.
+    rendered: Mutex<HashMap<usize, Arc<RenderedSet>>>,
+}
+
+/// One compiled address set as answers show it: CIDRs as text, and a digest of that text.
+#[derive(Debug)]
+pub struct RenderedSet {
+    pub cidrs: Vec<String>,
+    /// SHA-256 of the CIDRs joined with `,`: equal digests, equal sets.
+    pub digest: [u8; 32],
 }
 
 impl Evaluated {
@@ -41,7 +56,8 @@ impl Evaluated {
             .flat_map(|(g, group)| group.rules.iter().enumerate().map(move |(r, rule)| (rule.id, (g, r))))
             .collect();
         let groups = snapshot.groups.iter().enumerate().map(|(g, group)| (group.group.id, g)).collect();
-        Self { snapshot, compiled, written, groups }
+        let servers = snapshot.servers.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+        Self { snapshot, compiled, written, groups, servers, rendered: Mutex::default() }
     }
 
     pub fn revision(&self) -> u64 {
@@ -53,6 +69,26 @@ impl Evaluated {
         let (g, r) = *self.written.get(&id)?;
         let group = self.snapshot.groups.get(g)?;
         Some((&group.group, group.rules.get(r)?))
+    }
+
+    /// `set` (one of this compiled policy's) rendered, once: a change that wakes a long poll per
+    /// server renders each shared set once, not once per server.
+    pub fn rendered_set(&self, set: &Arc<IpSet>) -> Arc<RenderedSet> {
+        let key = Arc::as_ptr(set) as usize;
+        if let Some(done) = self.rendered.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key)
+        {
+            return done.clone();
+        }
+        let cidrs: Vec<String> = set.cidrs().iter().map(ToString::to_string).collect();
+        let digest = sha2::Sha256::digest(cidrs.join(",").as_bytes()).into();
+        let done = Arc::new(RenderedSet { cidrs, digest });
+        let mut rendered = self.rendered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        rendered.entry(key).or_insert(done).clone()
+    }
+
+    /// The server with this id.
+    pub fn server(&self, id: ServerId) -> Option<&crate::model::Server> {
+        self.snapshot.servers.get(*self.servers.get(&id)?)
     }
 
     /// The group or role with this id.
@@ -303,7 +339,7 @@ impl Core {
     ) -> Result<ServerPolicy> {
         actor.authorize_server(org, id, READ_SERVER_POLICY)?;
         let evaluated = self.evaluated_since(org, announced).await?;
-        let server = evaluated.snapshot.server(id).cloned().ok_or(Error::not_found(ServerId::KIND))?;
+        let server = evaluated.server(id).cloned().ok_or(Error::not_found(ServerId::KIND))?;
         Ok(ServerPolicy { evaluated, server })
     }
 
