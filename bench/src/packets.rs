@@ -310,6 +310,17 @@ fn tcp_flows(to: SocketAddr, warm_up: usize, max: usize, budget: Duration) -> io
             Err(e) => Err(e),
         }
     };
+    warmed_up(warm_up, max, budget, once)
+}
+
+/// `once` `warm_up` times unmeasured (stopping at the first flow that does not pass), then
+/// [`repeat`].
+fn warmed_up(
+    warm_up: usize,
+    max: usize,
+    budget: Duration,
+    mut once: impl FnMut() -> io::Result<Option<bool>>,
+) -> io::Result<Flows> {
     for _ in 0..warm_up {
         if once()? != Some(true) {
             break;
@@ -348,12 +359,7 @@ fn udp_flows(to: SocketAddr, warm_up: usize, max: usize, budget: Duration) -> io
             Err(e) => Err(e),
         }
     };
-    for _ in 0..warm_up {
-        if once()? != Some(true) {
-            break;
-        }
-    }
-    let flows = repeat(max, budget, &mut once)?;
+    let flows = warmed_up(warm_up, max, budget, &mut once)?;
     if port > *UDP_PORTS.end() {
         eprintln!("packets: UDP source ports {UDP_PORTS:?} ran out; the row has fewer flows");
     }

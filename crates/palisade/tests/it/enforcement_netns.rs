@@ -331,16 +331,7 @@ async fn agents_enforce_the_policy_on_real_packets() {
     flows(&w, admin, db, "tcp", Some(80), Probe::Open).await;
 
     // A remote group's member leaving it loses its access.
-    let vmg = w
-        .katapult(
-            Method::POST,
-            "organizations/_/virtual_machine_groups",
-            json!({"organization": {"sub_domain": "acme"}, "properties": {"name": "frontends", "segregate": false}}),
-        )
-        .await["virtual_machine_group"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let vmg = w.vm_group("frontends").await;
     let rule =
         json!({"properties": {"direction": "inbound", "protocol": "TCP", "ports": "5432", "targets": [vmg]}});
     w.katapult(Method::POST, &format!("security_groups/{sg}/rules"), rule).await;

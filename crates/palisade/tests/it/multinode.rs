@@ -302,12 +302,9 @@ async fn a_policy_change_on_one_node_is_the_next_answer_on_another() {
     let nodes = Nodes::start().await;
     let (a_url, b_url) = (nodes.a.ready_url(), nodes.b.ready_url());
     let client = reqwest::Client::new();
-    let post = |url: String, body: Value| {
-        let client = client.clone();
-        async move { posted(&client, url, body).await }
-    };
     let (org, network) = organization_with_network(&client, &a_url, "acme", "203.0.113.0/24").await;
-    let server = post(
+    let server = posted(
+        &client,
         format!("{a_url}/api/v1/organizations/{org}/servers"),
         json!({"name": "db", "interfaces": [{"network_id": network, "addresses": ["203.0.113.20"]}]}),
     )
@@ -316,7 +313,8 @@ async fn a_policy_change_on_one_node_is_the_next_answer_on_another() {
         .unwrap()
         .to_owned();
     let vm = palisade_api::katapult::ids::render("vm", uuid::Uuid::parse_str(&server).unwrap().as_bytes());
-    let group = post(
+    let group = posted(
+        &client,
         format!("{a_url}/core/v1/organizations/_/security_groups"),
         json!({"organization": {"sub_domain": "acme"}, "properties": {"name": "db", "associations": [vm]}}),
     )
@@ -326,15 +324,16 @@ async fn a_policy_change_on_one_node_is_the_next_answer_on_another() {
         .to_owned();
     let check =
         json!({"source": "198.51.100.7", "destination": "203.0.113.20", "protocol": "tcp", "port": 5432});
-    let first = post(format!("{b_url}/api/v1/organizations/{org}/flow_checks"), check.clone()).await;
+    let first =
+        posted(&client, format!("{b_url}/api/v1/organizations/{org}/flow_checks"), check.clone()).await;
     assert_eq!(first["verdict"], "deny", "{first}");
 
-    post(
+    posted(&client,
         format!("{a_url}/core/v1/security_groups/{group}/rules"),
         json!({"properties": {"direction": "inbound", "protocol": "TCP", "ports": "5432", "targets": ["198.51.100.0/24"]}}),
     )
     .await;
-    let next = post(format!("{b_url}/api/v1/organizations/{org}/flow_checks"), check).await;
+    let next = posted(&client, format!("{b_url}/api/v1/organizations/{org}/flow_checks"), check).await;
     assert_eq!(next["verdict"], "allow", "{next}");
     assert_eq!(next["revision"].as_u64().unwrap(), first["revision"].as_u64().unwrap() + 1);
 }
@@ -347,19 +346,16 @@ async fn a_change_on_one_node_answers_a_long_poll_held_on_another() {
     let nodes = Nodes::start().await;
     let (a_url, b_url) = (nodes.a.ready_url(), nodes.b.ready_url());
     let client = reqwest::Client::new();
-    let post = |url: String, body: Value| {
-        let client = client.clone();
-        async move { posted(&client, url, body).await }
-    };
     let (org, net) = organization_with_network(&client, &a_url, "a", "198.51.100.0/24").await;
     let mut servers = Vec::new();
     for (name, address) in [("web", "198.51.100.10"), ("db", "198.51.100.20")] {
         let body = json!({"name": name, "interfaces": [{"network_id": net, "addresses": [address]}]});
-        let s = post(format!("{a_url}/api/v1/organizations/{org}/servers"), body).await;
+        let s = posted(&client, format!("{a_url}/api/v1/organizations/{org}/servers"), body).await;
         servers.push(s["server"]["id"].as_str().unwrap().to_owned());
     }
     let (web, db) = (servers[0].clone(), servers[1].clone());
-    let token = post(format!("{a_url}/api/v1/servers/{web}/agent_tokens"), json!({"name": "web"})).await;
+    let token =
+        posted(&client, format!("{a_url}/api/v1/servers/{web}/agent_tokens"), json!({"name": "web"})).await;
     let agent = token["secret"].as_str().unwrap().to_owned();
     let res =
         client.get(format!("{b_url}/api/v1/servers/{web}/policy")).bearer_auth(&agent).send().await.unwrap();
@@ -383,7 +379,7 @@ async fn a_change_on_one_node_answers_a_long_poll_held_on_another() {
     };
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let scopes = json!({"name": "t", "scopes": ["security_groups", "virtual_machines"]});
-    let token = post(format!("{a_url}/api/v1/organizations/{org}/api_tokens"), scopes).await;
+    let token = posted(&client, format!("{a_url}/api/v1/organizations/{org}/api_tokens"), scopes).await;
     let token = token["secret"].as_str().unwrap().to_owned();
     // A Katapult group on `member` with an SSH rule, written through node A.
     let group = |name: &'static str, member: String| {

@@ -55,6 +55,14 @@ impl World {
         r.body["server"]["id"].as_str().unwrap().to_owned()
     }
 
+    /// A Katapult VM group; its id.
+    pub async fn vm_group(&self, name: &str) -> String {
+        let body =
+            json!({"organization": {"sub_domain": "acme"}, "properties": {"name": name, "segregate": false}});
+        let created = self.katapult(Method::POST, "organizations/_/virtual_machine_groups", body).await;
+        created["virtual_machine_group"]["id"].as_str().unwrap().to_owned()
+    }
+
     /// Defined roles `app` and `cache`, `cache` admitting `app` on Redis's port; returns their
     /// ids and the shared network's Defined id (for hosts).
     pub async fn cache_admits_app(&self) -> (String, String, String) {
@@ -256,16 +264,7 @@ async fn three_faces_one_policy_checked_explained_and_linted() {
     assert_eq!(c["decided_by"][0]["rule_id"], Value::Null);
 
     // --- A VM group target: the rule admits the group's machines, as they join and leave.
-    let vmg = w
-        .katapult(
-            Method::POST,
-            "organizations/_/virtual_machine_groups",
-            json!({"organization": {"sub_domain": "acme"}, "properties": {"name": "frontends", "segregate": false}}),
-        )
-        .await["virtual_machine_group"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let vmg = w.vm_group("frontends").await;
     let r = w
         .katapult(
             Method::POST,
