@@ -48,8 +48,8 @@ pub struct EnforcementReportRequest {
     /// The `digest` of the policy applied.
     #[schema(max_length = 128)]
     pub applied_digest: Option<String>,
-    /// Instead: why the last attempt failed (the rules in force stay as they were).
-    #[schema(max_length = 2000)]
+    /// Instead: why the last attempt failed (the rules in force stay as they were). Kept to its
+    /// first 2,000 characters.
     pub error: Option<String>,
 }
 

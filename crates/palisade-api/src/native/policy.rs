@@ -330,7 +330,7 @@ pub struct PolicyWait {
     /// server's policy differs from the one whose digest `If-None-Match` names (if given); at
     /// the end of `wait`, answer 304 Not Modified (with the revision now in force in
     /// `X-Palisade-Revision`).
-    #[param(value_type = Option<u64>, minimum = 0)]
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 9223372036854775807_u64)]
     pub after_revision: Option<String>,
     /// Longest hold, in seconds (default 30, at most 300).
     #[param(value_type = Option<u32>, minimum = 0, maximum = 300)]
@@ -389,7 +389,11 @@ async fn answer_policy(
     wait: PolicyWait,
     headers: &HeaderMap,
 ) -> Result<Response> {
-    let after = query_number("after_revision", wait.after_revision.as_deref())?;
+    let after: Option<u64> = query_number("after_revision", wait.after_revision.as_deref())?;
+    // Revisions are stored as 64-bit signed integers.
+    if after.is_some_and(|a| i64::try_from(a).is_err()) {
+        return Err(malformed("after_revision", &format!("must be at most {}", i64::MAX)).into());
+    }
     let hold = query_number("wait", wait.wait.as_deref())?.unwrap_or(WAIT_DEFAULT);
     if hold > WAIT_MAX {
         return Err(malformed("wait", &format!("must be at most {WAIT_MAX} seconds")).into());

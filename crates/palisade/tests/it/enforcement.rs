@@ -255,7 +255,9 @@ async fn a_long_poll_answers_when_its_servers_policy_changes_and_only_then() {
     assert!(started.elapsed() >= Duration::from_millis(900), "held {:?}", started.elapsed());
 
     // Bad parameters, in the native envelope.
-    for query in ["?after_revision=x", "?after_revision=1&wait=301", "?wait=-1"] {
+    for query in
+        ["?after_revision=x", "?after_revision=1&wait=301", "?wait=-1", "?after_revision=9223372036854775808"]
+    {
         let r = w.app.get(&format!("/api/v1/servers/{web}/policy{query}"), &agent).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.body);
         assert!(r.body["error"]["code"].is_string(), "{query}: {}", r.body);
