@@ -115,7 +115,11 @@ impl Core {
         let report = match applied {
             Applied::Policy { revision, digest } => {
                 let mut v = Violations::new();
-                v.text("digest", &digest, 1, DIGEST_MAX);
+                v.text("applied_digest", &digest, 1, DIGEST_MAX);
+                if i64::try_from(revision).is_err() {
+                    // Revisions are stored as 64-bit signed integers.
+                    v.push("applied_revision", crate::ViolationCode::InvalidValue, "is no revision");
+                }
                 v.finish()?;
                 EnforcementReport {
                     server_id: server,

@@ -166,16 +166,15 @@ async fn agent_tokens_read_only_their_servers_policy_and_report_it() {
         .request(Method::PUT, &format!("/api/v1/servers/{web}/enforcement"), Some(&w.token), Some(report))
         .await;
     assert_error(&r, StatusCode::FORBIDDEN, "scope_not_granted");
-    let r = w
-        .app
-        .request(
-            Method::PUT,
-            &format!("/api/v1/servers/{web}/enforcement"),
-            Some(&agent),
-            Some(json!({"applied_revision": 3})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let refused = [
+        json!({"applied_revision": 3}),
+        json!({"applied_revision": 9_223_372_036_854_775_808_u64, "applied_digest": "d"}),
+    ];
+    for half in refused {
+        let path = format!("/api/v1/servers/{web}/enforcement");
+        let r = w.app.request(Method::PUT, &path, Some(&agent), Some(half)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    }
 
     // A change to the server's policy puts it out of sync, as the operator sees it.
     katapult_group(&w, "ssh", &web, 22, "203.0.113.20").await;
