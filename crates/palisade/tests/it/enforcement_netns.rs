@@ -224,34 +224,12 @@ async fn agents_enforce_the_policy_on_real_packets() {
     let dns = json!({"properties": {"direction": "inbound", "protocol": "UDP", "ports": "53", "targets": ["203.0.113.10"]}});
     w.katapult(Method::POST, &format!("security_groups/{sg}/rules"), dns).await;
     // Hostway: admin's group DROPs web on port 80 at priority 20, over an ACCEPT of all at 10.
-    let (status, body) = w
-        .hostway(
-            Method::POST,
-            "os-security-groups",
-            Some(json!({"securityGroup": {"displayName": "edge", "description": ""}})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let hw_group = body["securityGroup"]["id"].as_str().unwrap().to_owned();
-    for rule in [
+    let rules = [
         json!({"fromPort": 80, "toPort": 80, "protocol": "TCP", "cidr": "0.0.0.0/0", "action": "ACCEPT", "priority": 10}),
         json!({"fromPort": 80, "toPort": 80, "protocol": "TCP", "cidr": "203.0.113.10/32", "action": "DROP", "priority": 20}),
-    ] {
-        let mut rule = rule;
-        rule["parentGroupId"] = json!(hw_group);
-        let (status, body) = w
-            .hostway(Method::POST, "os-security-group-rules", Some(json!({"securityGroupRule": rule})))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
-    let (status, body) = w
-        .hostway(
-            Method::PUT,
-            &format!("flexcloud/servers/{}/os-security-group", admin.server),
-            Some(json!({"securityGroup": {"id": hw_group, "status": "enabled"}})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    ];
+    let (edge, _) = w.hostway_group("edge", &rules).await;
+    w.hostway_enable(&edge, &admin.server).await;
 
     // ZStack: two groups on the shared L3 network, each with its VM's NIC; zdb's admits MySQL
     // from zweb's group, zweb's lets it out to zdb's (a ZStack group's egress is its rules).

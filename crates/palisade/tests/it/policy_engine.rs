@@ -55,6 +55,33 @@ impl World {
         r.body["server"]["id"].as_str().unwrap().to_owned()
     }
 
+    /// A Hostway group `name` with `rules` (each a `securityGroupRule` whose `parentGroupId` is
+    /// filled in); its id and its rules' ids.
+    pub async fn hostway_group(&self, name: &str, rules: &[Value]) -> (String, Vec<String>) {
+        let group = json!({"securityGroup": {"displayName": name, "description": ""}});
+        let (status, body) = self.hostway(Method::POST, "os-security-groups", Some(group)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["securityGroup"]["id"].as_str().unwrap().to_owned();
+        let mut ids = Vec::new();
+        for rule in rules {
+            let mut rule = rule.clone();
+            rule["parentGroupId"] = json!(id);
+            let body = json!({"securityGroupRule": rule});
+            let (status, body) = self.hostway(Method::POST, "os-security-group-rules", Some(body)).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            ids.push(body["securityGroupRule"]["id"].as_str().unwrap().to_owned());
+        }
+        (id, ids)
+    }
+
+    /// Enables the Hostway group `group` on `server`.
+    pub async fn hostway_enable(&self, group: &str, server: &str) {
+        let enabled = json!({"securityGroup": {"id": group, "status": "enabled"}});
+        let path = format!("flexcloud/servers/{server}/os-security-group");
+        let (status, body) = self.hostway(Method::PUT, &path, Some(enabled)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     /// A Katapult VM group; its id.
     pub async fn vm_group(&self, name: &str) -> String {
         let body =
@@ -182,37 +209,17 @@ async fn three_faces_one_policy_checked_explained_and_linted() {
 
     // Hostway: the edge group, a DROP of one address at priority 20 over an ACCEPT of all at 10,
     // and SSH open to the world.
-    let (status, body) = w
-        .hostway(
-            Method::POST,
-            "os-security-groups",
-            Some(json!({"securityGroup": {"displayName": "edge", "description": ""}})),
+    let (hw_group, hw_rules) = w
+        .hostway_group(
+            "edge",
+            &[
+                json!({"fromPort": 80, "toPort": 80, "protocol": "TCP", "cidr": "0.0.0.0/0", "action": "ACCEPT", "priority": 10}),
+                json!({"fromPort": 80, "toPort": 80, "protocol": "TCP", "cidr": "203.0.113.10/32", "action": "DROP", "priority": 20}),
+                json!({"fromPort": 22, "toPort": 22, "protocol": "TCP", "cidr": "0.0.0.0/0", "action": "ACCEPT", "priority": 5}),
+            ],
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let hw_group = body["securityGroup"]["id"].as_str().unwrap().to_owned();
-    let mut hw_rules = Vec::new();
-    for rule in [
-        json!({"fromPort": 80, "toPort": 80, "protocol": "TCP", "cidr": "0.0.0.0/0", "action": "ACCEPT", "priority": 10}),
-        json!({"fromPort": 80, "toPort": 80, "protocol": "TCP", "cidr": "203.0.113.10/32", "action": "DROP", "priority": 20}),
-        json!({"fromPort": 22, "toPort": 22, "protocol": "TCP", "cidr": "0.0.0.0/0", "action": "ACCEPT", "priority": 5}),
-    ] {
-        let mut rule = rule;
-        rule["parentGroupId"] = json!(hw_group);
-        let (status, body) = w
-            .hostway(Method::POST, "os-security-group-rules", Some(json!({"securityGroupRule": rule})))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        hw_rules.push(body["securityGroupRule"]["id"].as_str().unwrap().to_owned());
-    }
-    let (status, body) = w
-        .hostway(
-            Method::PUT,
-            &format!("flexcloud/servers/{edge}/os-security-group"),
-            Some(json!({"securityGroup": {"id": hw_group, "status": "enabled"}})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    w.hostway_enable(&hw_group, &edge).await;
 
     // --- Katapult's group: the VM target admits the web server; the deny beats the allow.
     let c = w.check("203.0.113.10", "203.0.113.20", "tcp", Some(5432)).await;
