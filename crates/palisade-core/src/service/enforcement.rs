@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use crate::access::{Action, Operation, Resource};
 use crate::auth::Principal;
 use crate::error::{Error, Result};
+use crate::grant::Grant;
 use crate::id::{ApiTokenId, OrganizationId, ServerId};
 use crate::model::{now, ApiToken, EnforcementReport};
 use crate::scope::Scope;
@@ -76,8 +77,7 @@ impl Core {
         name: String,
         expires_at: Option<OffsetDateTime>,
     ) -> Result<CreatedApiToken> {
-        let org = self.server_organization(actor, server, MAKE_AGENT_TOKEN).await?;
-        let grant = actor.authorize_server(org, server, MAKE_AGENT_TOKEN)?;
+        let (org, grant) = self.authorize_named_server(actor, server, MAKE_AGENT_TOKEN).await?;
         let mut v = Violations::new();
         v.text("name", &name, 1, NAME_MAX);
         let created_at = now();
@@ -109,8 +109,7 @@ impl Core {
         server: ServerId,
         applied: Applied,
     ) -> Result<Enforcement> {
-        let org = self.server_organization(actor, server, REPORT_ENFORCEMENT).await?;
-        let grant = actor.authorize_server(org, server, REPORT_ENFORCEMENT)?;
+        let (org, grant) = self.authorize_named_server(actor, server, REPORT_ENFORCEMENT).await?;
         let at = now();
         let report = match applied {
             Applied::Policy { revision, digest } => {
@@ -151,31 +150,35 @@ impl Core {
     /// The server's policy beside what its agent last reported, if it ever did (`policy:read`,
     /// or its own agent).
     pub async fn enforcement(&self, actor: &Principal, server: ServerId) -> Result<Enforcement> {
-        let org = self.server_organization(actor, server, READ_SERVER_POLICY).await?;
-        actor.authorize_server(org, server, READ_SERVER_POLICY)?;
+        let (org, _) = self.authorize_named_server(actor, server, READ_SERVER_POLICY).await?;
         let report = self.read_in(org).await?.enforcement(org, server).await?;
         let policy = self.server_policy(actor, org, server).await?;
         Ok(Enforcement { report, policy })
     }
 
-    /// The organization of `server`, for a caller who names only the server (a host agent
-    /// knows its server's id, not its organization's): an agent token's own organization;
-    /// otherwise the server's, if the caller may do `op` there. The scopes are checked before
-    /// anything is looked up; a server the caller may not see is not found.
-    async fn server_organization(
+    /// The authorization of `op` on `server`, named by its id alone (a host agent knows its
+    /// server's id, not its organization's), with the server's organization: an agent token's
+    /// own; otherwise the server's, if the caller may do `op` there. The scopes are checked
+    /// before anything is looked up; a server the caller may not see is not found.
+    async fn authorize_named_server(
         &self,
         actor: &Principal,
         server: ServerId,
         op: Operation,
-    ) -> Result<OrganizationId> {
+    ) -> Result<(OrganizationId, Grant)> {
         actor.require_scopes(op)?;
-        if let (Some(_), Some(org)) = (actor.bound_server(), actor.organization_id()) {
-            return Ok(org);
-        }
-        let found = self.read().await?.server_anywhere(server).await?;
-        let org = found.ok_or(Error::not_found(ServerId::KIND))?.organization_id;
-        actor.authorize_object(org, op, ServerId::KIND)?;
-        Ok(org)
+        let org = match (actor.bound_server(), actor.organization_id()) {
+            (Some(_), Some(org)) => org,
+            _ => {
+                let found = self.read().await?.server_anywhere(server).await?;
+                found.ok_or(Error::not_found(ServerId::KIND))?.organization_id
+            }
+        };
+        let grant = actor.authorize_server(org, server, op).map_err(|e| match e {
+            Error::NotFound { .. } => Error::not_found(ServerId::KIND),
+            other => other,
+        })?;
+        Ok((org, grant))
     }
 
     /// A server's effective policy, as the caller renders it (`view`: the rendering and its
@@ -194,7 +197,7 @@ impl Core {
     ) -> Result<Next<V>> {
         let (org, id) = match server {
             ServerRef::Owned(org, id) => (org, id),
-            ServerRef::Id(id) => (self.server_organization(actor, id, READ_SERVER_POLICY).await?, id),
+            ServerRef::Id(id) => (self.authorize_named_server(actor, id, READ_SERVER_POLICY).await?.0, id),
         };
         let differs = |digest: &str| wait.known != Some(digest);
         let Some(after) = wait.after else {
