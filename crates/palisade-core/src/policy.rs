@@ -385,7 +385,7 @@ pub struct IcmpMatch {
     pub code: Option<u8>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Rule {
     pub id: RuleId,
     pub group_id: SecurityGroupId,

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 /// A set of IPv4 and IPv6 addresses.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct IpSet {
     v4: Vec<(u128, u128)>,
     v6: Vec<(u128, u128)>,

@@ -533,6 +533,16 @@ impl CompiledPolicy {
         list.ranks.iter().filter_map(|r| self.catalog.get(*r as usize))
     }
 
+    /// The rules of a list, in evaluation order, each with its place in [`CompiledPolicy::catalog`].
+    pub fn ranked<'a>(&'a self, list: &'a RuleList) -> impl Iterator<Item = (usize, &'a CatalogRule)> + 'a {
+        list.ranks.iter().filter_map(|&r| Some((r as usize, self.catalog.get(r as usize)?)))
+    }
+
+    /// Every rule of the snapshot as compiled, once, in evaluation order.
+    pub fn catalog(&self) -> &[CatalogRule] {
+        &self.catalog
+    }
+
     /// The first rule of `list` that matches `flow` with `remote` as the other end.
     fn first_match(&self, list: &RuleList, flow: &Flow, remote: IpAddr) -> Option<&CompiledRule> {
         let (bit, v4) = (protocol_bit(flow.protocol), is_v4(flow.destination));

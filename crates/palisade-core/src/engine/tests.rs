@@ -741,4 +741,85 @@ fn server_group_parts(s: &PolicySnapshot, side: &SideVerdict, remote: IpAddr) ->
     parts
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fingerprints: what a long poll compares instead of rendering its server's policy again.
+
+/// What a server's effective policy consists of, taken from the compiled policy the long way:
+/// per interface, its addresses, whether it is governed, the allow-all groups, and each rule
+/// in order as written and compiled, with its group's name and its resolved remote.
+type Content = Vec<(
+    InterfaceId,
+    NetworkId,
+    Vec<IpAddr>,
+    Option<(bool, Option<SecurityGroupId>, Option<SecurityGroupId>)>,
+    Vec<(Direction, Option<IpVersion>, Rule, String, IpSet)>,
+)>;
+
+fn content(evaluated: &crate::service::Evaluated, server: &Server) -> Content {
+    let compiled = &evaluated.compiled;
+    server
+        .interfaces
+        .iter()
+        .map(|i| {
+            let policy = compiled.interface(i.id);
+            let rules = policy
+                .map(|p| {
+                    compiled
+                        .rules_in(&p.ingress)
+                        .chain(compiled.rules_in(&p.egress))
+                        .filter_map(|entry| {
+                            let (group, written) = evaluated.rule(entry.rule.rule)?;
+                            Some((
+                                entry.direction,
+                                entry.family(),
+                                written.clone(),
+                                group.name.clone(),
+                                (*entry.rule.remote).clone(),
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let flags = policy.map(|p| (p.governed, p.allow_all_ingress, p.allow_all_egress));
+            (i.id, i.network_id, i.addresses.clone(), flags, rules)
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// One group of a random policy replaced by another (its rules, members or flags change,
+    /// and so may the remotes naming it): a server's fingerprint changes exactly when what
+    /// applies to it does, so that a long poll skipping equal fingerprints misses no change.
+    #[test]
+    fn a_fingerprint_changes_exactly_when_a_servers_policy_does(
+        plan in plan(),
+        other in plan(),
+        at in 0usize..5,
+        renamed in any::<bool>(),
+    ) {
+        let before = build(&plan);
+        let mut changed = plan.clone();
+        if let (Some(slot), Some(group)) = (changed.groups.get_mut(at), other.groups.first()) {
+            *slot = group.clone();
+        }
+        let mut after = build(&changed);
+        if renamed {
+            if let Some(g) = after.groups.get_mut(at) {
+                g.group.name.push_str(" (renamed)");
+            }
+        }
+        let (before, after) =
+            (crate::service::Evaluated::new(before), crate::service::Evaluated::new(after));
+        for server in &before.snapshot.servers {
+            let same_content = content(&before, server) == content(&after, server);
+            let same_print = before.fingerprint(server.id) == after.fingerprint(server.id);
+            prop_assert_eq!(same_content, same_print, "server {}", server.name);
+            prop_assert!(before.fingerprint(server.id).is_some());
+        }
+        prop_assert_eq!(before.fingerprint(ServerId::from_bytes([0xee; 16])), None);
+    }
+}
+
 mod lint_tests;

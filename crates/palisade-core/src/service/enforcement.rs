@@ -207,17 +207,28 @@ impl Core {
         actor.authorize_server(org, id, READ_SERVER_POLICY)?;
         // Subscribed before the first look: a change between a look and the wait is heard.
         let mut changes = self.store.policy_changes().subscribe(org);
+        // The fingerprint of the policy last rendered, when it was the one the caller has: a
+        // wake-up that left this server's policy as it was renders nothing (every poll of the
+        // organization wakes; only those whose server's policy changed do more than compare).
+        let mut unchanged_at: Option<u64> = None;
+        // Set once the wait is over: one last look answers with the policy in force.
+        let mut last_look = false;
         loop {
             let policy = self.server_policy_since(actor, org, id, changes.announced()).await?;
             let revision = policy.evaluated.revision();
-            let (rendered, digest) = view(&policy);
-            if revision > after && differs(&digest) {
-                return Ok(Next::Changed(rendered));
+            let print = policy.evaluated.fingerprint(id);
+            if last_look || print.is_none() || print != unchanged_at {
+                let (rendered, digest) = view(&policy);
+                if revision > after && differs(&digest) {
+                    return Ok(Next::Changed(rendered));
+                }
+                if last_look {
+                    return Ok(Next::Unchanged(rendered));
+                }
+                unchanged_at = print.filter(|_| !differs(&digest));
             }
             let woken = tokio::time::timeout_at(wait.until, changes.changed()).await.is_ok();
-            if !woken || changes.is_closed() {
-                return Ok(Next::Unchanged(rendered));
-            }
+            last_look = !woken || changes.is_closed();
         }
     }
 }

@@ -46,6 +46,32 @@ async fn poll(
     (status, etag, revision, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
 }
 
+/// A long poll for `server`'s policy after `revision`, holding `digest`, held in the
+/// background: its status, body and when it was answered.
+fn hold(
+    w: &World,
+    token: &str,
+    server: &str,
+    revision: u64,
+    digest: &str,
+    wait: u64,
+) -> tokio::task::JoinHandle<(StatusCode, Value, Instant)> {
+    let url = format!("{}/api/v1/servers/{server}/policy?after_revision={revision}&wait={wait}", w.app.base);
+    let request = w.app.client.get(url).bearer_auth(token).header("if-none-match", format!("\"{digest}\""));
+    tokio::spawn(async move {
+        let res = request.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
+        (status, body, Instant::now())
+    })
+}
+
+/// The policy an agent has: revision and digest.
+fn held_policy(policy: &Value) -> (u64, String) {
+    (policy["revision"].as_u64().unwrap(), policy["digest"].as_str().unwrap().to_owned())
+}
+
 /// A Katapult group on `server` with one inbound TCP rule on `port` from `from`.
 pub(crate) async fn katapult_group(w: &World, name: &str, server: &str, port: u16, from: &str) -> String {
     let group = w
@@ -199,8 +225,7 @@ async fn a_long_poll_answers_when_its_servers_policy_changes_and_only_then() {
     let agent = agent_token(&w, &web).await;
     let web_sg = katapult_group(&w, "web", &web, 22, "203.0.113.20").await;
     let (_, _, _, policy) = poll(&w, &agent, &web, "", None).await;
-    let (revision, digest) =
-        (policy["revision"].as_u64().unwrap(), policy["digest"].as_str().unwrap().to_owned());
+    let (revision, digest) = held_policy(&policy);
 
     // An older revision is answered at once.
     if revision > 0 {
@@ -209,22 +234,7 @@ async fn a_long_poll_answers_when_its_servers_policy_changes_and_only_then() {
         assert_eq!(status, StatusCode::OK);
     }
 
-    let held = {
-        let (app_base, client, agent, web, digest) =
-            (w.app.base.clone(), w.app.client.clone(), agent.clone(), web.clone(), digest.clone());
-        tokio::spawn(async move {
-            let started = Instant::now();
-            let res = client
-                .get(format!("{app_base}/api/v1/servers/{web}/policy?after_revision={revision}&wait=20"))
-                .bearer_auth(&agent)
-                .header("if-none-match", format!("\"{digest}\""))
-                .send()
-                .await
-                .unwrap();
-            let status = res.status();
-            (status, res.json::<Value>().await.unwrap(), Instant::now(), started)
-        })
-    };
+    let held = hold(&w, &agent, &web, revision, &digest, 20);
     tokio::time::sleep(Duration::from_millis(300)).await;
     // A change of another server's policy moves the revision, not this poll.
     katapult_group(&w, "db-only", &db, 5432, "203.0.113.10").await;
@@ -234,7 +244,7 @@ async fn a_long_poll_answers_when_its_servers_policy_changes_and_only_then() {
     let changed_at = Instant::now();
     let https = json!({"properties": {"direction": "inbound", "protocol": "TCP", "ports": "443", "targets": ["203.0.113.20"]}});
     w.katapult(Method::POST, &format!("security_groups/{web_sg}/rules"), https).await;
-    let (status, body, answered_at, _) =
+    let (status, body, answered_at) =
         tokio::time::timeout(Duration::from_secs(5), held).await.unwrap().unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["revision"].as_u64().unwrap() >= revision + 2, "{body}");
@@ -263,27 +273,56 @@ async fn a_long_poll_answers_when_its_servers_policy_changes_and_only_then() {
     }
 }
 
+/// A server's policy changes without any of its own groups changing: a group its rule names
+/// gains a member (the rule's remote set grows), or its group is renamed (the name is shown).
+/// A change to that named group's rules leaves its policy, and its poll, alone.
+#[tokio::test]
+async fn a_long_poll_answers_changes_of_what_its_policy_names_too() {
+    let w = World::new().await;
+    let web = w.server("web", "203.0.113.10").await;
+    let db = w.server("db", "203.0.113.20").await;
+    let worker = w.server("worker", "203.0.113.30").await;
+    let front = katapult_group(&w, "front", &web, 80, "198.51.100.7").await;
+    let back = katapult_group(&w, "back", &db, 5432, &front).await;
+    let agent = agent_token(&w, &db).await;
+    let (_, _, _, policy) = poll(&w, &agent, &db, "", None).await;
+    let (revision, digest) = held_policy(&policy);
+    let set = |p: &Value| p["sets"][p["ingress"][0]["remote_set"].as_str().unwrap()].clone();
+    assert_eq!(set(&policy), json!(["203.0.113.10/32"]), "{policy}");
+
+    let held = hold(&w, &agent, &db, revision, &digest, 20);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let https = json!({"properties": {"direction": "inbound", "protocol": "TCP", "ports": "443", "targets": ["198.51.100.7"]}});
+    w.katapult(Method::POST, &format!("security_groups/{front}/rules"), https).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!held.is_finished(), "a rule of the named group is not part of this server's policy");
+
+    let members =
+        json!({"properties": {"associations": [katapult_id("vm", &web), katapult_id("vm", &worker)]}});
+    w.katapult(Method::PATCH, &format!("security_groups/{front}"), members).await;
+    let (status, body, _) = tokio::time::timeout(Duration::from_secs(5), held).await.unwrap().unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(set(&body), json!(["203.0.113.10/32", "203.0.113.30/32"]), "{body}");
+    let (revision, digest) = held_policy(&body);
+
+    let held = hold(&w, &agent, &db, revision, &digest, 20);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let renamed = json!({"properties": {"name": "backend"}});
+    w.katapult(Method::PATCH, &format!("security_groups/{back}"), renamed).await;
+    let (status, body, _) = tokio::time::timeout(Duration::from_secs(5), held).await.unwrap().unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ingress"][0]["group_name"], "backend", "{body}");
+    assert_ne!(body["digest"], json!(digest));
+}
+
 #[tokio::test]
 async fn stopping_the_server_answers_held_long_polls_at_once() {
     let w = World::new().await;
     let web = w.server("web", "203.0.113.10").await;
     let agent = agent_token(&w, &web).await;
     let (_, _, _, policy) = poll(&w, &agent, &web, "", None).await;
-    let (revision, digest) =
-        (policy["revision"].as_u64().unwrap(), policy["digest"].as_str().unwrap().to_owned());
-    let held = {
-        let url = format!("{}/api/v1/servers/{web}/policy?after_revision={revision}&wait=120", w.app.base);
-        let (client, agent) = (w.app.client.clone(), agent.clone());
-        tokio::spawn(async move {
-            let res = client
-                .get(url)
-                .bearer_auth(agent)
-                .header("if-none-match", format!("\"{digest}\""))
-                .send()
-                .await;
-            res.map(|r| r.status())
-        })
-    };
+    let (revision, digest) = held_policy(&policy);
+    let held = hold(&w, &agent, &web, revision, &digest, 120);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
     w.app.stop().await;
@@ -292,6 +331,6 @@ async fn stopping_the_server_answers_held_long_polls_at_once() {
         "the shutdown waited {:?} for a long poll",
         started.elapsed()
     );
-    let status = tokio::time::timeout(Duration::from_secs(5), held).await.unwrap().unwrap();
-    assert_eq!(status.ok(), Some(StatusCode::NOT_MODIFIED), "the held poll is answered with what it has");
+    let (status, _, _) = tokio::time::timeout(Duration::from_secs(5), held).await.unwrap().unwrap();
+    assert_eq!(status, StatusCode::NOT_MODIFIED, "the held poll is answered with what it has");
 }
