@@ -222,6 +222,10 @@ enum Command {
         /// How long each poll may be held (seconds).
         #[arg(long, default_value_t = 120)]
         hold_secs: u64,
+        /// The `palisade` binary the nodes run (default: the one beside this bench), to compare
+        /// another build.
+        #[arg(long)]
+        server_binary: Option<std::path::PathBuf>,
     },
     /// The policy snapshot read (one consistent read of everything that decides an
     /// organization's policy), against the store: min/p50/p90/max.
@@ -412,9 +416,9 @@ async fn main() -> anyhow::Result<()> {
                 .await
         }
         Command::Enforce { changes } => enforce::run(&backends, changes, max).await,
-        Command::Fanout { size: ProviderSize { groups, rules, servers }, hold_secs } => {
-            fanout::run(snapshot::Size { groups, rules, servers }, std::time::Duration::from_secs(hold_secs))
-                .await
+        Command::Fanout { size: ProviderSize { groups, rules, servers }, hold_secs, server_binary } => {
+            let size = snapshot::Size { groups, rules, servers };
+            fanout::run(size, std::time::Duration::from_secs(hold_secs), server_binary).await
         }
         Command::Dataplane { rules, sets, big_set, repeats, iptables_equivalent, remote } => dataplane::run(
             dataplane::Plan { rules, sets, big_set, repeats, uniform: None },

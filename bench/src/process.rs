@@ -28,6 +28,11 @@ impl Spawned {
         Ok(Self { child, base: format!("http://127.0.0.1:{port}") })
     }
 
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits until `GET {base}{path}` answers a success, for at most `within`.
     pub async fn ready(&mut self, path: &str, within: Duration) -> anyhow::Result<()> {
         let client = reqwest::Client::new();
