@@ -349,3 +349,54 @@ async fn a_network_with_an_attached_security_group_is_in_use() {
     let r = app.delete(&format!("/api/v1/networks/{network}"), OPERATOR).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
 }
+
+/// A network deleted while servers are being created on it: the deletion holds the network
+/// while it counts what uses it, so either it wins and every creation is refused, or it is
+/// refused because a server got there first; never a server left on a network that is gone,
+/// never a 5xx.
+#[tokio::test]
+async fn a_network_is_never_deleted_from_under_a_new_server() {
+    let app = TestApp::spawn().await;
+    let org = app.org("racing").await;
+    let dc = data_center(&app, "uk-lon-01").await;
+    for round in 0..8 {
+        let net = network(&app, &dc, &format!("race-{round}"), "203.0.113.0/24").await;
+        let net = net["id"].as_str().unwrap().to_owned();
+        let send = |method: Method, path: String, body: Option<Value>| {
+            let (client, base) = (app.client.clone(), app.base.clone());
+            tokio::spawn(async move {
+                let mut req = client.request(method, format!("{base}{path}")).bearer_auth(OPERATOR);
+                if let Some(body) = body {
+                    req = req.json(&body);
+                }
+                req.send().await.unwrap().status()
+            })
+        };
+        let creations: Vec<_> = (0..4)
+            .map(|i| {
+                let body = json!({"name": format!("s{round}-{i}"), "interfaces": [{"network_id": net, "addresses": []}]});
+                send(Method::POST, format!("/api/v1/organizations/{org}/servers"), Some(body))
+            })
+            .collect();
+        let deletion = send(Method::DELETE, format!("/api/v1/networks/{net}"), None).await.unwrap();
+        let mut created = 0;
+        for creation in creations {
+            let status = creation.await.unwrap();
+            assert!(status.is_success() || status.is_client_error(), "round {round}: {status}");
+            created += usize::from(status == StatusCode::CREATED);
+        }
+        match deletion {
+            StatusCode::NO_CONTENT => {
+                assert_eq!(created, 0, "round {round}: servers created on a deleted network")
+            }
+            StatusCode::CONFLICT => assert!(created > 0, "round {round}: refused, yet nothing used it"),
+            other => panic!("round {round}: the deletion answered {other}"),
+        }
+    }
+    let servers = app.get(&format!("/api/v1/organizations/{org}/servers?per_page=100"), OPERATOR).await;
+    let networks = app.get("/api/v1/networks?per_page=100", OPERATOR).await.body.to_string();
+    for server in servers.body["servers"].as_array().unwrap() {
+        let on = server["interfaces"][0]["network_id"].as_str().unwrap();
+        assert!(networks.contains(on), "{} is on a network that is gone", server["name"]);
+    }
+}
