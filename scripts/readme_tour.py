@@ -208,14 +208,18 @@ def main():
             path = os.path.join(workdir, "tour.sh")
             with open(path, "w") as f:
                 f.write("\n".join(script) + "\n")
-            run = subprocess.run(
-                ["bash", path],
-                cwd=workdir,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                timeout=120,
-            )
+            try:
+                run = subprocess.run(
+                    ["bash", path],
+                    cwd=workdir,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    timeout=120,
+                )
+            except subprocess.TimeoutExpired as timeout:
+                output = timeout.stdout.decode(errors="replace") if timeout.stdout else ""
+                run = subprocess.CompletedProcess(timeout.cmd, 124, output + "\nreadme-tour: timed out after 120 s")
             scopes_problem = check_scopes(args.readme, port, token)
         finally:
             server.terminate()
