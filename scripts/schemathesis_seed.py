@@ -3,7 +3,7 @@
 Without real ids nearly every generated request for an organization's objects ends in a 404 and
 never reaches the handlers' logic or their 2xx response schemas. So this makes a small world (a
 data center, a network, an organization with a server, addresses, tokens and a user, plus
-objects meant to be deleted) and binds schemathesis's path and body parameters to those ids most
+objects meant to be deleted, unused data centers and networks among them) and binds schemathesis's path and body parameters to those ids most
 of the time (generated values the rest of the time). Delete operations get their own victims so
 that the objects the other operations need survive the run.
 
@@ -35,6 +35,22 @@ net = call(
     "/networks",
     {"name": "Seed net", "data_center_id": dc, "prefixes": ["198.51.100.0/24", "2001:db8:5::/64"], "reserved": ["198.51.100.1"]},
 )["network"]["id"]
+
+
+# Unused data centers and networks, for the deletes (the seed's own are in use: deleting them
+# is refused with 409 `in_use`, which the deletes meet when they draw a generated id instead).
+dc_victims = [
+    call("POST", "/data_centers", {"name": f"Victim DC {i}", "permalink": f"victim-dc-{i}", "country": country})[
+        "data_center"
+    ]["id"]
+    for i in range(8)
+]
+network_victims = [
+    call("POST", "/networks", {"name": f"Victim net {i}", "data_center_id": dc, "prefixes": [f"10.{i}.0.0/24"]})[
+        "network"
+    ]["id"]
+    for i in range(8)
+]
 
 
 def org(sub_domain):
@@ -77,7 +93,9 @@ dictionaries = {
     "orgs": [main],
     "org_victims": org_victims,
     "dcs": [dc],
+    "dc_victims": dc_victims,
     "networks": [net],
+    "network_victims": network_victims,
     "servers": [srv["id"]],
     "server_victims": server_victims,
     "interfaces": [interface],
@@ -93,12 +111,14 @@ bindings = [
     (r"^/api/v1/organizations/\{id\}/servers/\{server_id\}$", "DELETE", {"path.id": "orgs", "path.server_id": "server_victims"}),
     (r"^/api/v1/organizations/\{id\}/ip_addresses/\{ip_id\}$", "DELETE", {"path.id": "orgs", "path.ip_id": "ip_victims"}),
     (r"^/api/v1/organizations/\{id\}/api_tokens/\{token_id\}$", "DELETE", {"path.id": "orgs", "path.token_id": "token_victims"}),
+    (r"^/api/v1/data_centers/\{id\}$", "DELETE", {"path.id": "dc_victims"}),
+    (r"^/api/v1/networks/\{id\}$", "DELETE", {"path.id": "network_victims"}),
     (r"^/api/v1/organizations/\{id\}$", "GET|PATCH", {"path.id": "orgs"}),
     (r"^/api/v1/organizations/\{id\}/servers/\{server_id\}$", "GET", {"path.id": "orgs", "path.server_id": "servers"}),
     (r"^/api/v1/organizations/\{id\}/ip_addresses/\{ip_id\}", "GET|PATCH|POST", {"path.id": "orgs", "path.ip_id": "ips"}),
     (r"^/api/v1/organizations/\{id\}/[a-z_]+$", "GET|POST", {"path.id": "orgs"}),
-    (r"^/api/v1/data_centers/\{id\}$", "GET", {"path.id": "dcs"}),
-    (r"^/api/v1/networks/\{id\}$", "GET", {"path.id": "networks"}),
+    (r"^/api/v1/data_centers/\{id\}$", "GET|PATCH", {"path.id": "dcs"}),
+    (r"^/api/v1/networks/\{id\}$", "GET|PATCH", {"path.id": "networks"}),
 ]
 body_bindings = {
     "body.network_id": "networks",

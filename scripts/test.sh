@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it: formatting, lints, then every test of the
 # workspace with cargo-nextest — the HTTP suite once on SQLite and once on PostgreSQL, the store
-# suite and the multi-node tests on both/PostgreSQL — then schemathesis against the native
-# OpenAPI document of a running server on each backend (scripts/schemathesis.sh). Installs and
-# starts what is missing first.
+# suite and the multi-node tests on both/PostgreSQL — then the README's tour as written against a
+# fresh server (scripts/readme-tour.sh), then schemathesis against the native OpenAPI document of
+# a running server on each backend (scripts/schemathesis.sh). Installs and starts what is missing
+# first.
 #
 # Every stage runs even when an earlier one failed, so one red test does not hide the other
 # backend; the script fails at the end if any stage did, naming them.
@@ -42,6 +43,7 @@ stage fmt cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 stage tests-sqlite cargo nextest run --workspace --locked --no-fail-fast
 stage tests-postgres env PALISADE_TEST_BACKEND=postgres cargo nextest run -p palisade --locked --no-fail-fast
+stage readme-tour bash scripts/readme-tour.sh
 stage schemathesis-sqlite bash scripts/schemathesis.sh
 stage schemathesis-postgres bash scripts/schemathesis.sh --postgres
 

@@ -30,6 +30,8 @@ pub enum Resource {
     /// A server's enforcement on its host: its effective policy as its agent reads it, the
     /// agent's reports, the agent's tokens.
     Enforcement,
+    /// The catalogue of scope names (`GET /api/v1/scopes`): what a token may be given.
+    ScopeCatalogue,
 }
 
 /// What is done to it.
@@ -128,6 +130,10 @@ impl Operation {
             (Resource::Enforcement, Read | List) => AnyOf(&[Scope::POLICY_READ, Scope::AGENT]),
             (Resource::Enforcement, Update) => AnyOf(&[Scope::AGENT]),
             (Resource::Enforcement, Create | Delete) => Operator,
+            // Any caller may learn which scopes exist (not an agent token: it reads its policy
+            // only); the catalogue is code, nobody changes it.
+            (Resource::ScopeCatalogue, Read | List) => Member,
+            (Resource::ScopeCatalogue, Create | Update | Delete) => Operator,
         }
     }
 

@@ -85,6 +85,25 @@ pub enum Forbidden {
     AgentTokenOnly,
 }
 
+/// How many objects of one kind use an object that is to be deleted ([`Error::InUse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsedBy {
+    /// The kind, plural, as the native API names it: `servers`, `ip_addresses`, `networks`,
+    /// `security_groups`.
+    pub kind: &'static str,
+    pub count: u64,
+}
+
+/// `servers: 2, ip_addresses: 1`: what [`Error::InUse`] says uses the object.
+pub fn used_by_text(used_by: &[UsedBy]) -> String {
+    let parts: Vec<String> = used_by.iter().map(|u| format!("{}: {}", u.kind, u.count)).collect();
+    if parts.is_empty() {
+        "other objects".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// Why a caller could not be identified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unauthenticated {
@@ -128,6 +147,11 @@ pub enum Error {
 
     #[error("conflict: {0}")]
     Conflict(String),
+
+    /// The object cannot be deleted while others use it: `used_by` says how many of each kind
+    /// (only kinds with at least one), so a client knows what to delete or move first.
+    #[error("the {kind} is in use ({})", used_by_text(.used_by))]
+    InUse { kind: &'static str, used_by: Vec<UsedBy> },
 
     /// An address was to be unallocated but is not allocated to anything.
     #[error("the address is not allocated")]

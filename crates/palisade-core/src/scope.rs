@@ -22,12 +22,18 @@ impl Scope {
 
     /// Looks a name up in the catalogue.
     pub fn parse(name: &str) -> Option<Self> {
-        CATALOGUE.iter().find(|s| **s == name).map(|s| Scope(s))
+        CATALOGUE.iter().find(|(s, _)| *s == name).map(|(s, _)| Scope(s))
     }
 
     /// Every known scope.
     pub fn all() -> impl Iterator<Item = Scope> {
-        CATALOGUE.iter().map(|s| Scope(s))
+        CATALOGUE.iter().map(|(s, _)| Scope(s))
+    }
+
+    /// What the scope grants in Palisade, in one line (`GET /api/v1/scopes` lists it beside the
+    /// name).
+    pub fn description(&self) -> &'static str {
+        CATALOGUE.iter().find(|(s, _)| *s == self.0).map_or("", |(_, d)| d)
     }
 
     /// Every scope an organization's token may be given: all but [`Scope::AGENT`], which only
@@ -108,88 +114,89 @@ impl From<Scope> for &'static str {
 #[error("unknown scope `{0}`")]
 pub struct UnknownScope(pub String);
 
-/// Every scope name, grouped by the vendor that defined it.
-const CATALOGUE: &[&str] = &[
+/// Every scope name with a one-line description of what it grants here, grouped by the vendor
+/// that defined it. Names Palisade accepts for compatibility but no route of it asks for say so.
+const CATALOGUE: &[(&str, &str)] = &[
     // Katapult core/v1 (OAuth list without the `api.katapult.io/core/v1/` prefix).
-    "address_lists",
-    "address_lists:read",
-    "api_tokens",
-    "api_tokens:read",
-    "disk_backup_policies",
-    "disk_backup_policies:read",
-    "certificates:read",
-    "disks",
-    "disks:read",
-    "disk_templates",
-    "disk_templates:read",
-    "file_storage_volumes",
-    "file_storage_volumes:read",
-    "ip_addresses",
-    "ip_addresses:read",
-    "object_storage",
-    "object_storage:read",
-    "organizations:read",
-    "organizations:delete",
-    "managed_organizations",
-    "managed_organizations:delete",
-    "security_groups",
-    "security_groups:read",
-    "tags",
-    "tags:read",
-    "tasks:read",
-    "trash_objects:read",
-    "trash_objects:purge",
-    "trash_objects:restore",
-    "dns",
-    "dns:read",
-    "load_balancers",
-    "load_balancers:read",
-    "virtual_machines",
-    "virtual_machines:read",
-    "virtual_machines:power_actions",
-    "virtual_machines:console",
-    "virtual_machines:authorized_keys",
-    "virtual_machines:network_interfaces",
-    "virtual_machine_groups",
-    "virtual_machine_groups:read",
-    "virtual_networks",
-    "virtual_networks:read",
+    ("address_lists", "Katapult: read and change the organization's address lists and their entries."),
+    ("address_lists:read", "Katapult: read the organization's address lists and their entries."),
+    ("api_tokens", "Katapult: manage API tokens (accepted; Palisade's tokens are the operator's to manage)."),
+    ("api_tokens:read", "Katapult: read API tokens (accepted; no Palisade route uses it)."),
+    ("disk_backup_policies", "Katapult: disk backup policies (accepted; no Palisade route uses it)."),
+    ("disk_backup_policies:read", "Katapult: read disk backup policies (accepted; no Palisade route uses it)."),
+    ("certificates:read", "Katapult: read certificates (accepted; no Palisade route uses it)."),
+    ("disks", "Katapult: disks (accepted; no Palisade route uses it)."),
+    ("disks:read", "Katapult: read disks (accepted; no Palisade route uses it)."),
+    ("disk_templates", "Katapult: disk templates (accepted; no Palisade route uses it)."),
+    ("disk_templates:read", "Katapult: read disk templates (accepted; no Palisade route uses it)."),
+    ("file_storage_volumes", "Katapult: file storage volumes (accepted; no Palisade route uses it)."),
+    ("file_storage_volumes:read", "Katapult: read file storage volumes (accepted; no Palisade route uses it)."),
+    ("ip_addresses", "Allocate, change, allocate to servers and release the organization's IP addresses (native, Katapult)."),
+    ("ip_addresses:read", "Read the organization's IP addresses (native, Katapult)."),
+    ("object_storage", "Katapult: object storage (accepted; no Palisade route uses it)."),
+    ("object_storage:read", "Katapult: read object storage (accepted; no Palisade route uses it)."),
+    ("organizations:read", "Read the organization itself (native, Katapult)."),
+    ("organizations:delete", "Katapult: delete organizations (accepted; only the operator deletes organizations)."),
+    ("managed_organizations", "Katapult: managed organizations (accepted; no Palisade route uses it)."),
+    ("managed_organizations:delete", "Katapult: delete managed organizations (accepted; no Palisade route uses it)."),
+    ("security_groups", "Create, read and change security groups and their rules (Katapult, Hostway)."),
+    ("security_groups:read", "Read security groups and their rules (Katapult, Hostway)."),
+    ("tags", "Katapult: read and change the organization's tags."),
+    ("tags:read", "Katapult: read the organization's tags."),
+    ("tasks:read", "Katapult: read tasks (accepted; no Palisade route uses it)."),
+    ("trash_objects:read", "Katapult: read trash objects (accepted; no Palisade route uses it)."),
+    ("trash_objects:purge", "Katapult: purge trash objects (accepted; no Palisade route uses it)."),
+    ("trash_objects:restore", "Katapult: restore trash objects (accepted; no Palisade route uses it)."),
+    ("dns", "Katapult: DNS (accepted; no Palisade route uses it)."),
+    ("dns:read", "Katapult: read DNS (accepted; no Palisade route uses it)."),
+    ("load_balancers", "Katapult: load balancers (accepted; no Palisade route uses it)."),
+    ("load_balancers:read", "Katapult: read load balancers (accepted; no Palisade route uses it)."),
+    ("virtual_machines", "Create, read, change and delete the organization's servers (native; Katapult's virtual machines)."),
+    ("virtual_machines:read", "Read the organization's servers (native; Katapult's virtual machines)."),
+    ("virtual_machines:power_actions", "Katapult: power actions (accepted; no Palisade route uses it)."),
+    ("virtual_machines:console", "Katapult: consoles (accepted; no Palisade route uses it)."),
+    ("virtual_machines:authorized_keys", "Katapult: authorized keys (accepted; no Palisade route uses it)."),
+    ("virtual_machines:network_interfaces", "Katapult: network interfaces (accepted; no Palisade route uses it)."),
+    ("virtual_machine_groups", "Katapult: read and change virtual machine groups (server groups); name one in a server change."),
+    ("virtual_machine_groups:read", "Katapult: read virtual machine groups (server groups); name one in a server change."),
+    ("virtual_networks", "Katapult: virtual networks (accepted; no Palisade route uses it)."),
+    ("virtual_networks:read", "Katapult: read virtual networks (accepted; no Palisade route uses it)."),
     // Katapult's quirk: deleting a security group needs the singular name.
-    "security_group",
+    ("security_group", "Delete security groups (Katapult's singular scope for deletion; Hostway too)."),
     // Defined Networking (`resource:action`).
-    "hosts:create",
-    "hosts:read",
-    "hosts:list",
-    "hosts:update",
-    "hosts:delete",
-    "hosts:enroll",
-    "hosts:block",
-    "hosts:unblock",
-    "hosts:debug",
-    "roles:create",
-    "roles:read",
-    "roles:list",
-    "roles:update",
-    "roles:delete",
-    "routes:create",
-    "routes:read",
-    "routes:list",
-    "routes:update",
-    "routes:delete",
-    "tags:create",
-    "tags:list",
-    "tags:update",
-    "tags:delete",
-    "networks:create",
-    "networks:read",
-    "networks:list",
-    "networks:update",
-    "audit-logs:list",
+    ("hosts:create", "Defined: create hosts."),
+    ("hosts:read", "Defined: read a host."),
+    ("hosts:list", "Defined: list hosts."),
+    ("hosts:update", "Defined: change hosts."),
+    ("hosts:delete", "Defined: delete hosts."),
+    ("hosts:enroll", "Defined: enroll hosts (accepted; no Palisade route uses it)."),
+    ("hosts:block", "Defined: block hosts (accepted; no Palisade route uses it)."),
+    ("hosts:unblock", "Defined: unblock hosts (accepted; no Palisade route uses it)."),
+    ("hosts:debug", "Defined: debug hosts (accepted; no Palisade route uses it)."),
+    ("roles:create", "Defined: create roles."),
+    ("roles:read", "Defined: read a role, and name a role in a rule or a host."),
+    ("roles:list", "Defined: list roles."),
+    ("roles:update", "Defined: change roles and their firewall rules."),
+    ("roles:delete", "Defined: delete roles."),
+    ("routes:create", "Defined: create routes (accepted; no Palisade route uses it)."),
+    ("routes:read", "Defined: read routes (accepted; no Palisade route uses it)."),
+    ("routes:list", "Defined: list routes (accepted; no Palisade route uses it)."),
+    ("routes:update", "Defined: change routes (accepted; no Palisade route uses it)."),
+    ("routes:delete", "Defined: delete routes (accepted; no Palisade route uses it)."),
+    ("tags:create", "Defined: create tags (accepted; no Palisade route uses it)."),
+    ("tags:list", "Defined: list tags (accepted; no Palisade route uses it)."),
+    ("tags:update", "Defined: change tags (accepted; no Palisade route uses it)."),
+    ("tags:delete", "Defined: delete tags (accepted; no Palisade route uses it)."),
+    ("networks:create", "Defined: create networks (accepted; networks are the operator's to create)."),
+    ("networks:read", "Defined: read networks (accepted; no Palisade route uses it)."),
+    ("networks:list", "Defined: list the networks the organization may use."),
+    ("networks:update", "Defined: change networks (accepted; networks are the operator's to change)."),
+    ("audit-logs:list", "Defined: list audit logs (accepted; no Palisade route uses it)."),
     // Palisade's own: the policy engine's flow checks, effective policies and lint.
-    "policy:read",
+    ("policy:read", "Palisade: flow checks, servers' effective policies and enforcement state, lint."),
     // A host agent's (agent tokens only: bound to one server, made by
     // `POST …/servers/{id}/agent_tokens`).
-    "agent",
+    ("agent", "Palisade: a host agent's (agent tokens only, bound to one server): read its policy, report what it applied."),
 ];
 
 #[cfg(test)]
@@ -198,7 +205,7 @@ mod tests {
 
     #[test]
     fn catalogue_has_every_vendor_scope_once() {
-        let mut names: Vec<_> = CATALOGUE.to_vec();
+        let mut names: Vec<_> = CATALOGUE.iter().map(|(name, _)| *name).collect();
         names.sort_unstable();
         let before = names.len();
         names.dedup();
@@ -207,6 +214,10 @@ mod tests {
             assert_eq!(Scope::parse(name).map(|s| s.as_str()), Some(name));
         }
         assert!(Scope::parse("roles:fly").is_none());
+        for scope in Scope::all() {
+            let description = scope.description();
+            assert!(!description.is_empty() && !description.contains('\n'), "{scope}: {description:?}");
+        }
         assert_eq!(Scope::SECURITY_GROUP_DELETE.as_str(), "security_group");
         for s in [Scope::ORGANIZATIONS_READ, Scope::SERVERS, Scope::SERVERS_READ, Scope::IP_ADDRESSES] {
             assert!(Scope::parse(s.as_str()).is_some(), "{s} missing from catalogue");

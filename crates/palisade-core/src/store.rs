@@ -26,7 +26,7 @@
 use async_trait::async_trait;
 
 use crate::changes::PolicyChanges;
-use crate::error::Result;
+use crate::error::{Result, UsedBy};
 use crate::grant::{Grant, ListGrant, OperatorGrant};
 use crate::id::{
     AddressListEntryId, AddressListId, ApiTokenId, DataCenterId, InterfaceId, IpAddressId, JobId, NetworkId,
@@ -301,7 +301,33 @@ pub trait Writes: Reads {
     async fn purge_expired(&mut self, grant: &OperatorGrant, now: time::OffsetDateTime) -> Result<u64>;
 
     async fn insert_data_center(&mut self, grant: &OperatorGrant, dc: &DataCenter) -> Result<()>;
+    /// The data center, locked until commit (networks cannot be added to it meanwhile).
+    async fn data_center_for_update(&mut self, id: DataCenterId) -> Result<Option<DataCenter>>;
+    /// Replaces a data center's name, permalink and country. A permalink taken is
+    /// [`Error::AlreadyExists`] on `permalink`; a missing data center is not found.
+    async fn update_data_center(&mut self, grant: &OperatorGrant, dc: &DataCenter) -> Result<()>;
+    /// What uses a data center: its networks, and the servers with an interface on one of them
+    /// (only kinds with at least one). Meaningful under [`Writes::data_center_for_update`]'s lock.
+    async fn data_center_usage(&mut self, id: DataCenterId) -> Result<Vec<UsedBy>>;
+    /// Deletes a data center. Callers check [`Writes::data_center_usage`] first, under the lock;
+    /// one still used is [`Error::InUse`], a missing one not found.
+    async fn delete_data_center(&mut self, grant: &OperatorGrant, id: DataCenterId) -> Result<()>;
     async fn insert_network(&mut self, grant: &OperatorGrant, network: &Network) -> Result<()>;
+    /// The network, locked until commit (nothing can start using it meanwhile: interfaces,
+    /// addresses and members referring to it wait for the lock).
+    async fn network_for_update(&mut self, id: NetworkId) -> Result<Option<Network>>;
+    /// Replaces a network's name, permalink and default flag (its prefixes, reserved ranges,
+    /// data center and owner stay). A permalink taken is [`Error::AlreadyExists`] on
+    /// `permalink`, a second shared default network of the data center on `default`.
+    async fn update_network(&mut self, grant: &OperatorGrant, network: &Network) -> Result<()>;
+    /// What uses a network: servers with an interface on it (hosts included), IP address
+    /// records in it, security groups it is a member of (only kinds with at least one).
+    /// Meaningful under [`Writes::network_for_update`]'s lock.
+    async fn network_usage(&mut self, id: NetworkId) -> Result<Vec<UsedBy>>;
+    /// Deletes a network with its prefixes, reserved ranges and released-address pool. Callers
+    /// check [`Writes::network_usage`] first, under the lock; one still used is
+    /// [`Error::InUse`], a missing one not found.
+    async fn delete_network(&mut self, grant: &OperatorGrant, id: NetworkId) -> Result<()>;
 
     /// Inserts the server with its interfaces, tags and server group (which must be the grant's
     /// organization's), claiming `addresses` (each allocated to one of its interfaces, in

@@ -122,6 +122,9 @@ impl IntoResponse for DefinedError {
             Error::Conflict(message) => {
                 (StatusCode::CONFLICT, vec![item("ERR_CONFLICT", message.clone(), None)])
             }
+            in_use @ Error::InUse { .. } => {
+                (StatusCode::CONFLICT, vec![item("ERR_CONFLICT", in_use.to_string(), None)])
+            }
             Error::NoAvailableAddresses => (
                 StatusCode::BAD_REQUEST,
                 vec![item("ERR_INVALID_VALUE", "the network has no address left", Some("ipAddress".into()))],

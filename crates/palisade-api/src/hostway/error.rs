@@ -163,6 +163,9 @@ impl IntoResponse for HostwayError {
             Error::Conflict(message) => {
                 fault(StatusCode::CONFLICT, "computeFault", "Conflict", 409, message.clone())
             }
+            in_use @ Error::InUse { .. } => {
+                fault(StatusCode::CONFLICT, "computeFault", "Conflict", 409, in_use.to_string())
+            }
             Error::NoAvailableAddresses => bad_request("the network has no address left".into()),
             Error::NotAllocated => bad_request("the address is not allocated".into()),
             Error::Forbidden(reason) => {

@@ -239,6 +239,12 @@ pub fn render(error: &Error, info: &RequestInfo) -> Rendered {
             "Object cannot be deleted".into(),
             Detail::Errors { errors: vec![message.clone()] },
         ),
+        Error::InUse { .. } => (
+            StatusCode::CONFLICT,
+            "deletion_restricted",
+            "Object cannot be deleted".into(),
+            Detail::Errors { errors: vec![error.to_string()] },
+        ),
         Error::NotAllocated => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "no_allocation",

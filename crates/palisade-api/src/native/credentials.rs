@@ -9,16 +9,29 @@ use palisade_core::id::{ApiTokenId, OrganizationId, UserId};
 use palisade_core::service::{CreateApiToken, CreateUser};
 
 use super::error::{ErrorBody, NativeError};
-use super::extract::{path_id, NativeJson, NativePath, OperatorActor, PageQuery, Pagination};
+use super::extract::{path_id, Actor, NativeJson, NativePath, OperatorActor, PageQuery, Pagination};
 use super::wire::{
     ApiTokenList, ChangePasswordRequest, CreateApiTokenRequest, CreateUserRequest, CreatedApiTokenResponse,
-    UserList, UserResponse,
+    ScopeList, ScopeView, UserList, UserResponse,
 };
 use crate::AppState;
 
 type Result<T> = std::result::Result<T, NativeError>;
 
-/// Create an API token. The secret is in this response only; only its hash is kept.
+/// The scope catalogue: every scope name a token may hold, with what it grants (any token; an
+/// agent token is refused, as everywhere but its server's policy).
+#[utoipa::path(get, path = "/scopes", tag = "credentials",
+    responses((status = 200, body = ScopeList), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_scopes(State(s): State<AppState>, Actor(actor): Actor) -> Result<Json<ScopeList>> {
+    let scopes = s.core.scope_catalogue(&actor)?;
+    let scopes =
+        scopes.into_iter().map(|s| ScopeView { name: s.as_str(), description: s.description() }).collect();
+    Ok(Json(ScopeList { scopes }))
+}
+
+/// Create an API token (scope names: `GET /api/v1/scopes`). The secret is in this response only;
+/// only its hash is kept.
 #[utoipa::path(post, path = "/organizations/{id}/api_tokens", tag = "credentials",
     params(("id" = String, Path, description = "Organization id")),
     request_body = CreateApiTokenRequest,

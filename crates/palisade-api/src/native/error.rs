@@ -8,7 +8,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use palisade_core::error::{BadRequest, Forbidden, Unauthenticated, Violation, ViolationCode};
+use palisade_core::error::{used_by_text, BadRequest, Forbidden, Unauthenticated, Violation, ViolationCode};
 use palisade_core::scope::Scope;
 use palisade_core::Error;
 use serde::Serialize;
@@ -53,6 +53,16 @@ pub enum Details {
     Network { ip_address: String },
     /// `rate_limited`: requests per minute, and seconds until the next is admitted.
     RateLimit { limit: u32, retry_after: u64 },
+    /// `in_use`: what uses the object, by kind.
+    InUse { used_by: Vec<UsedByView> },
+}
+
+/// How many objects of one kind use an object that cannot be deleted (`in_use`).
+#[derive(Debug, Serialize)]
+pub struct UsedByView {
+    /// `servers`, `ip_addresses`, `networks` or `security_groups`.
+    pub kind: &'static str,
+    pub count: u64,
 }
 
 /// One offending field. Keys `code`, `message`, `path`, as native clients have always read
@@ -167,6 +177,14 @@ impl NativeError {
                 )
             }
             Error::Conflict(message) => (StatusCode::CONFLICT, "conflict", message.clone(), None),
+            Error::InUse { kind, used_by } => (
+                StatusCode::CONFLICT,
+                "in_use",
+                format!("the {kind} is in use ({}); delete or move them first", used_by_text(used_by)),
+                Some(Details::InUse {
+                    used_by: used_by.iter().map(|u| UsedByView { kind: u.kind, count: u.count }).collect(),
+                }),
+            ),
             Error::NotAllocated => (
                 StatusCode::CONFLICT,
                 "not_allocated",

@@ -7,7 +7,8 @@ use axum::Json;
 use palisade_core::id::ServerGroupId;
 use palisade_core::id::{DataCenterId, NetworkId, OrganizationId, ServerId};
 use palisade_core::service::{
-    CreateDataCenter, CreateInterface, CreateNetwork, CreateServer, ServerPatch, ServerRef,
+    CreateDataCenter, CreateInterface, CreateNetwork, CreateServer, DataCenterPatch, NetworkPatch,
+    ServerPatch, ServerRef,
 };
 use palisade_core::{Action, Operation, Resource};
 
@@ -15,7 +16,8 @@ use super::error::{ErrorBody, NativeError};
 use super::extract::{path_id, Actor, NativeJson, NativePath, OperatorActor, PageQuery, Pagination};
 use super::wire::{
     CreateDataCenterRequest, CreateNetworkRequest, CreateServerRequest, DataCenterList, DataCenterResponse,
-    NetworkList, NetworkResponse, ServerList, ServerResponse, UpdateServerRequest,
+    NetworkList, NetworkResponse, ServerList, ServerResponse, UpdateDataCenterRequest, UpdateNetworkRequest,
+    UpdateServerRequest,
 };
 use crate::AppState;
 
@@ -63,6 +65,41 @@ pub async fn get_data_center(
     let id: DataCenterId = path_id(&id, DataCenterId::KIND)?;
     let dc = s.core.data_center(&actor, id).await?;
     Ok(Json(DataCenterResponse { data_center: dc.into() }))
+}
+
+/// Change a data center's `name`, `permalink` or `country` (operator only).
+#[utoipa::path(patch, path = "/data_centers/{id}", tag = "inventory",
+    params(("id" = String, Path, description = "Data center id")),
+    request_body = UpdateDataCenterRequest,
+    responses((status = 200, body = DataCenterResponse), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update_data_center(
+    State(s): State<AppState>,
+    OperatorActor(actor): OperatorActor,
+    NativePath(id): NativePath<String>,
+    NativeJson(body): NativeJson<UpdateDataCenterRequest>,
+) -> Result<Json<DataCenterResponse>> {
+    let id: DataCenterId = path_id(&id, DataCenterId::KIND)?;
+    let patch =
+        DataCenterPatch { name: body.name, permalink: body.permalink, country: body.country.map(Into::into) };
+    let dc = s.core.update_data_center(&actor, id, patch).await?;
+    Ok(Json(DataCenterResponse { data_center: dc.into() }))
+}
+
+/// Delete a data center (operator only). Refused with 409 `in_use` while it has networks
+/// (`details.used_by` counts them and their servers): delete those first.
+#[utoipa::path(delete, path = "/data_centers/{id}", tag = "inventory",
+    params(("id" = String, Path, description = "Data center id")),
+    responses((status = 204), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete_data_center(
+    State(s): State<AppState>,
+    OperatorActor(actor): OperatorActor,
+    NativePath(id): NativePath<String>,
+) -> Result<StatusCode> {
+    let id: DataCenterId = path_id(&id, DataCenterId::KIND)?;
+    s.core.delete_data_center(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Create a network with IPv4 and/or IPv6 prefixes (operator only).
@@ -115,6 +152,42 @@ pub async fn get_network(
     let id: NetworkId = path_id(&id, NetworkId::KIND)?;
     let network = s.core.network(&actor, id).await?;
     Ok(Json(NetworkResponse { network: network.into() }))
+}
+
+/// Change a network's `name`, `permalink` (`null` removes it) or `default` flag (operator
+/// only). Its prefixes and reserved ranges stay as they are.
+#[utoipa::path(patch, path = "/networks/{id}", tag = "inventory",
+    params(("id" = String, Path, description = "Network id")),
+    request_body = UpdateNetworkRequest,
+    responses((status = 200, body = NetworkResponse), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update_network(
+    State(s): State<AppState>,
+    OperatorActor(actor): OperatorActor,
+    NativePath(id): NativePath<String>,
+    NativeJson(body): NativeJson<UpdateNetworkRequest>,
+) -> Result<Json<NetworkResponse>> {
+    let id: NetworkId = path_id(&id, NetworkId::KIND)?;
+    let patch = NetworkPatch { name: body.name, permalink: body.permalink, is_default: body.default };
+    let network = s.core.update_network(&actor, id, patch).await?;
+    Ok(Json(NetworkResponse { network: network.into() }))
+}
+
+/// Delete a network (operator only). Refused with 409 `in_use` while servers have interfaces
+/// on it, addresses of it are held, or security groups are attached to it
+/// (`details.used_by` counts each): delete or release those first.
+#[utoipa::path(delete, path = "/networks/{id}", tag = "inventory",
+    params(("id" = String, Path, description = "Network id")),
+    responses((status = 204), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete_network(
+    State(s): State<AppState>,
+    OperatorActor(actor): OperatorActor,
+    NativePath(id): NativePath<String>,
+) -> Result<StatusCode> {
+    let id: NetworkId = path_id(&id, NetworkId::KIND)?;
+    s.core.delete_network(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Create a server with its interfaces and addresses. The operator, or the organization's

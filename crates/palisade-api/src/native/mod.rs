@@ -37,7 +37,7 @@ pub const PREFIX: &str = "/api/v1";
     modifiers(&BearerAuth),
     tags(
         (name = "organizations", description = "Tenancy"),
-        (name = "credentials", description = "API tokens and users of an organization"),
+        (name = "credentials", description = "API tokens and users of an organization, and the scopes tokens hold"),
         (name = "inventory", description = "Data centers, networks and servers"),
         (name = "ip addresses", description = "IP address management"),
         (name = "policy", description = "The policy engine: flow checks, effective policies, lint"),
@@ -66,10 +66,15 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(credentials::revoke_token))
         .routes(routes!(credentials::create_user, credentials::list_users))
         .routes(routes!(credentials::change_password))
+        .routes(routes!(credentials::list_scopes))
         .routes(routes!(inventory::create_data_center, inventory::list_data_centers))
-        .routes(routes!(inventory::get_data_center))
+        .routes(routes!(
+            inventory::get_data_center,
+            inventory::update_data_center,
+            inventory::delete_data_center
+        ))
         .routes(routes!(inventory::create_network, inventory::list_networks))
-        .routes(routes!(inventory::get_network))
+        .routes(routes!(inventory::get_network, inventory::update_network, inventory::delete_network))
         .routes(routes!(inventory::create_server, inventory::list_servers))
         .routes(routes!(inventory::get_server, inventory::update_server, inventory::delete_server))
         .routes(routes!(addresses::create, addresses::list))

@@ -131,7 +131,8 @@ pub struct OrganizationList {
 pub struct CreateApiTokenRequest {
     #[schema(value_type = Name)]
     pub name: String,
-    /// Scope names from the catalogue (every face's vendor scopes), each at most once.
+    /// Scope names from the catalogue (every face's vendor scopes), each at most once;
+    /// `GET /api/v1/scopes` lists them with what each grants.
     #[schema(schema_with = scope_list)]
     pub scopes: Vec<String>,
     /// CIDRs or addresses the token may be used from; empty or absent means anywhere.
@@ -291,6 +292,18 @@ pub struct CreateDataCenterRequest {
     pub country: CountryWire,
 }
 
+/// Changes to a data center; an absent field stays as it is.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDataCenterRequest {
+    #[schema(value_type = Option<Name>)]
+    pub name: Option<String>,
+    #[schema(value_type = Option<Slug>)]
+    pub permalink: Option<String>,
+    /// Replaces the whole country.
+    pub country: Option<CountryWire>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DataCenterView {
     pub id: Uuid,
@@ -349,6 +362,21 @@ pub struct CreateNetworkRequest {
     /// Owning organization; `null` or absent for a network shared by all.
     #[serde(default)]
     pub organization_id: Option<Uuid>,
+}
+
+/// Changes to a network; an absent field stays as it is. Prefixes, reserved ranges, the data
+/// center and the owner cannot be changed: addresses are allocated from them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateNetworkRequest {
+    #[schema(value_type = Option<Name>)]
+    pub name: Option<String>,
+    /// A new permalink, or `null` to remove it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Slug>)]
+    pub permalink: Option<Option<String>>,
+    /// Whether this is the data center's default shared network (one per data center).
+    pub default: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -614,4 +642,22 @@ pub struct IpAddressResponse {
 pub struct IpAddressList {
     pub ip_addresses: Vec<IpAddressView>,
     pub pagination: PaginationView,
+}
+
+// ---------------------------------------------------------------- scopes
+
+/// One scope of the catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScopeView {
+    /// The name, as a token's `scopes` lists it.
+    pub name: &'static str,
+    /// What it grants in Palisade, in one line.
+    pub description: &'static str,
+}
+
+/// Every scope name any face understands, in catalogue order (Katapult's, Defined's, then
+/// Palisade's own). `agent` is only agent tokens' (made by `POST /api/v1/servers/{id}/agent_tokens`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScopeList {
+    pub scopes: Vec<ScopeView>,
 }

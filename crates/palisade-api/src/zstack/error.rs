@@ -110,7 +110,9 @@ pub fn error_code(error: &Error) -> ErrorCode {
         }
         Error::NotFound { kind } => (NOT_FOUND, format!("the {kind} is not found")),
         Error::Conflict(message) => (FAILED, message.clone()),
-        Error::NotAllocated | Error::NoAvailableAddresses => (FAILED, error.to_string()),
+        Error::NotAllocated | Error::NoAvailableAddresses | Error::InUse { .. } => {
+            (FAILED, error.to_string())
+        }
         Error::Unauthenticated(_) => (
             ("ID.1001", "The session is invalid, either wrong session id or the session has been expired"),
             "Session expired".to_owned(),

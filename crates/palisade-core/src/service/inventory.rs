@@ -50,6 +50,23 @@ pub struct CreateNetwork {
     pub organization_id: Option<OrganizationId>,
 }
 
+/// Changes to a data center; `None` keeps a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct DataCenterPatch {
+    pub name: Option<String>,
+    pub permalink: Option<String>,
+    pub country: Option<Country>,
+}
+
+/// Changes to a network; `None` keeps a field as it is, `permalink: Some(None)` removes it.
+/// Prefixes and reserved ranges are not changed here: addresses are allocated from them.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkPatch {
+    pub name: Option<String>,
+    pub permalink: Option<Option<String>>,
+    pub is_default: Option<bool>,
+}
+
 #[derive(Debug, Clone)]
 pub struct CreateInterface {
     pub network_id: NetworkId,
@@ -122,39 +139,43 @@ pub(super) fn check_tags(v: &mut Violations, tags: &[String]) {
     }
 }
 
+/// A data center's country: a name, ISO 3166-1 codes, an IANA time zone name.
+fn check_country(v: &mut Violations, c: &Country) {
+    v.text("country.name", &c.name, 1, NAME_MAX);
+    let upper = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_uppercase());
+    if !upper(&c.iso_code2, 2) {
+        v.push(
+            "country.iso_code2",
+            ViolationCode::InvalidValue,
+            "must be two upper-case letters (ISO 3166-1 alpha-2)",
+        );
+    }
+    if !upper(&c.iso_code3, 3) {
+        v.push(
+            "country.iso_code3",
+            ViolationCode::InvalidValue,
+            "must be three upper-case letters (ISO 3166-1 alpha-3)",
+        );
+    }
+    let tz_ok = !c.time_zone.is_empty()
+        && c.time_zone.len() <= 64
+        && c.time_zone.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b));
+    if !tz_ok {
+        v.push(
+            "country.time_zone",
+            ViolationCode::InvalidValue,
+            "must be an IANA time zone name such as Europe/London",
+        );
+    }
+}
+
 impl Core {
     pub async fn create_data_center(&self, actor: &Principal, input: CreateDataCenter) -> Result<DataCenter> {
         let grant = actor.require_operator()?;
         let mut v = Violations::new();
         v.text("name", &input.name, 1, NAME_MAX);
         v.slug("permalink", &input.permalink);
-        let c = &input.country;
-        v.text("country.name", &c.name, 1, NAME_MAX);
-        let upper = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_uppercase());
-        if !upper(&c.iso_code2, 2) {
-            v.push(
-                "country.iso_code2",
-                ViolationCode::InvalidValue,
-                "must be two upper-case letters (ISO 3166-1 alpha-2)",
-            );
-        }
-        if !upper(&c.iso_code3, 3) {
-            v.push(
-                "country.iso_code3",
-                ViolationCode::InvalidValue,
-                "must be three upper-case letters (ISO 3166-1 alpha-3)",
-            );
-        }
-        let tz_ok = !c.time_zone.is_empty()
-            && c.time_zone.len() <= 64
-            && c.time_zone.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b));
-        if !tz_ok {
-            v.push(
-                "country.time_zone",
-                ViolationCode::InvalidValue,
-                "must be an IANA time zone name such as Europe/London",
-            );
-        }
+        check_country(&mut v, &input.country);
         v.finish()?;
         let dc = DataCenter {
             id: DataCenterId::random(),
@@ -175,6 +196,51 @@ impl Core {
     pub async fn list_data_centers(&self, actor: &Principal, page: PageRequest) -> Result<Page<DataCenter>> {
         actor.require_operator()?;
         self.read().await?.list_data_centers(page).await
+    }
+
+    /// Changes a data center's name, permalink or country, reading it locked (so concurrent
+    /// changes of different fields all land). Data centers decide no policy: no revision moves.
+    pub async fn update_data_center(
+        &self,
+        actor: &Principal,
+        id: DataCenterId,
+        patch: DataCenterPatch,
+    ) -> Result<DataCenter> {
+        let grant = actor.require_operator()?;
+        let mut v = Violations::new();
+        if let Some(name) = &patch.name {
+            v.text("name", name, 1, NAME_MAX);
+        }
+        if let Some(permalink) = &patch.permalink {
+            v.slug("permalink", permalink);
+        }
+        if let Some(country) = &patch.country {
+            check_country(&mut v, country);
+        }
+        v.finish()?;
+        let mut tx = self.write().await?;
+        let mut dc = tx.data_center_for_update(id).await?.ok_or(Error::not_found(DataCenterId::KIND))?;
+        dc.name = patch.name.unwrap_or(dc.name);
+        dc.permalink = patch.permalink.unwrap_or(dc.permalink);
+        dc.country = patch.country.unwrap_or(dc.country);
+        tx.update_data_center(&grant, &dc).await?;
+        tx.commit().await?;
+        Ok(dc)
+    }
+
+    /// Deletes a data center that has no networks ([`Error::InUse`] saying how many networks
+    /// and servers use it otherwise). It is locked first, so no network can be added between
+    /// the count and the deletion.
+    pub async fn delete_data_center(&self, actor: &Principal, id: DataCenterId) -> Result<()> {
+        let grant = actor.require_operator()?;
+        let mut tx = self.write().await?;
+        tx.data_center_for_update(id).await?.ok_or(Error::not_found(DataCenterId::KIND))?;
+        let used_by = tx.data_center_usage(id).await?;
+        if !used_by.is_empty() {
+            return Err(Error::InUse { kind: DataCenterId::KIND, used_by });
+        }
+        tx.delete_data_center(&grant, id).await?;
+        tx.commit().await
     }
 
     pub async fn create_network(&self, actor: &Principal, input: CreateNetwork) -> Result<Network> {
@@ -255,6 +321,50 @@ impl Core {
     pub async fn list_networks(&self, actor: &Principal, page: PageRequest) -> Result<Page<Network>> {
         actor.require_operator()?;
         self.read().await?.list_networks(None, page).await
+    }
+
+    /// Changes a network's name, permalink or default flag, reading it locked (so concurrent
+    /// changes of different fields all land). Its prefixes and reserved ranges stay: addresses
+    /// are allocated from them. Networks decide no policy: no revision moves.
+    pub async fn update_network(
+        &self,
+        actor: &Principal,
+        id: NetworkId,
+        patch: NetworkPatch,
+    ) -> Result<Network> {
+        let grant = actor.require_operator()?;
+        let mut v = Violations::new();
+        if let Some(name) = &patch.name {
+            v.text("name", name, 1, NAME_MAX);
+        }
+        if let Some(Some(permalink)) = &patch.permalink {
+            v.slug("permalink", permalink);
+        }
+        v.finish()?;
+        let mut tx = self.write().await?;
+        let mut network = tx.network_for_update(id).await?.ok_or(Error::not_found(NetworkId::KIND))?;
+        network.name = patch.name.unwrap_or(network.name);
+        network.permalink = patch.permalink.unwrap_or(network.permalink);
+        network.is_default = patch.is_default.unwrap_or(network.is_default);
+        tx.update_network(&grant, &network).await?;
+        tx.commit().await?;
+        Ok(network)
+    }
+
+    /// Deletes a network nothing uses: no server interface or host on it, no address record in
+    /// it, no security group attached to it ([`Error::InUse`] saying how many of each
+    /// otherwise). It is locked first, so nothing can start using it between the count and the
+    /// deletion.
+    pub async fn delete_network(&self, actor: &Principal, id: NetworkId) -> Result<()> {
+        let grant = actor.require_operator()?;
+        let mut tx = self.write().await?;
+        tx.network_for_update(id).await?.ok_or(Error::not_found(NetworkId::KIND))?;
+        let used_by = tx.network_usage(id).await?;
+        if !used_by.is_empty() {
+            return Err(Error::InUse { kind: NetworkId::KIND, used_by });
+        }
+        tx.delete_network(&grant, id).await?;
+        tx.commit().await
     }
 
     pub async fn create_server(

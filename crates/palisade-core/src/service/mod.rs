@@ -48,7 +48,8 @@ pub use evaluation::READ_SERVER_POLICY;
 pub use evaluation::{Endpoint, Evaluated, FlowCheck, FlowQuery, LintReport, ServerPolicy};
 pub use hosts::{CreateHost, HostPatch};
 pub use inventory::{
-    CreateDataCenter, CreateInterface, CreateNetwork, CreateServer, ServerDetail, ServerPatch, ServerRef,
+    CreateDataCenter, CreateInterface, CreateNetwork, CreateServer, DataCenterPatch, NetworkPatch,
+    ServerDetail, ServerPatch, ServerRef,
 };
 pub use lookup::{IpRef, OrganizationRef, PermalinkRef};
 pub use policy::{CreateRule, CreateSecurityGroup, GroupRef, GroupRules, NewRule, Nic, RuleRef};

@@ -66,6 +66,14 @@ pub(super) fn with_secret(token: ApiToken) -> (ApiToken, RevealedSecret, SecretH
 }
 
 impl Core {
+    /// The scope catalogue: every scope name, with what it grants, in catalogue order. Any
+    /// authenticated caller may read it (an agent token reads only its server's policy), so a
+    /// tenant can see what to ask its operator for; it names nothing of anyone's.
+    pub fn scope_catalogue(&self, actor: &Principal) -> Result<Vec<Scope>> {
+        actor.require_scopes(Operation::new(Resource::ScopeCatalogue, Action::List))?;
+        Ok(Scope::all().collect())
+    }
+
     pub async fn create_organization(
         &self,
         actor: &Principal,

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use palisade_core::error::{Error, Result};
+use palisade_core::error::{Error, Result, UsedBy};
 use palisade_core::id::{DataCenterId, InterfaceId, NetworkId, OrganizationId, ServerGroupId, ServerId};
 use palisade_core::model::{DataCenter, Interface, InterfaceOwner, IpAddress, Network, Server};
 use palisade_core::{Page, PageRequest};
@@ -37,6 +37,69 @@ pub(crate) async fn insert_data_center(conn: &mut db::Conn, dc: &DataCenter) -> 
     .await
     .map_err(|e| constraint_error(e, &[Unique::DataCenterPermalink], ORG))?;
     Ok(())
+}
+
+pub(crate) async fn update_data_center(conn: &mut db::Conn, dc: &DataCenter) -> Result<()> {
+    let update = sqlx::query(
+        "UPDATE data_centers SET name = $1, permalink = $2, country_name = $3, country_iso_code2 = $4,
+                                 country_iso_code3 = $5, country_time_zone = $6, country_eu = $7
+         WHERE id = $8",
+    )
+    .bind(&dc.name)
+    .bind(&dc.permalink)
+    .bind(&dc.country.name)
+    .bind(&dc.country.iso_code2)
+    .bind(&dc.country.iso_code3)
+    .bind(&dc.country.time_zone)
+    .bind(dc.country.eu)
+    .bind(dc.id.as_uuid());
+    let done = update
+        .execute(conn)
+        .await
+        .map_err(|e| constraint_error(e, &[Unique::DataCenterPermalink], DataCenterId::KIND))?;
+    found(done, DataCenterId::KIND)
+}
+
+/// The counts `sql` selects (one column per kind, named so), keeping the kinds with at least one.
+async fn usage(conn: &mut db::Conn, sql: &str, id: Uuid, kinds: &[&'static str]) -> Result<Vec<UsedBy>> {
+    let Some(row) = fetch_optional(conn, sqlx::query(sql).bind(id)).await? else { return Ok(Vec::new()) };
+    let mut used = Vec::new();
+    for kind in kinds {
+        let n: i64 = get(&row, kind)?;
+        if n > 0 {
+            used.push(UsedBy { kind, count: count(n) });
+        }
+    }
+    Ok(used)
+}
+
+/// A data center's networks, and the servers with an interface on one of them.
+pub(crate) async fn data_center_usage(conn: &mut db::Conn, id: DataCenterId) -> Result<Vec<UsedBy>> {
+    let sql = "SELECT (SELECT COUNT(*) FROM networks WHERE data_center_id = $1) AS networks,
+                      (SELECT COUNT(DISTINCT i.server_id) FROM interfaces i
+                         JOIN networks n ON n.id = i.network_id WHERE n.data_center_id = $1) AS servers";
+    usage(conn, sql, id.as_uuid(), &["networks", "servers"]).await
+}
+
+/// A data center that nothing uses: a network added meanwhile (which the caller's lock
+/// prevents) would fail its foreign key, reported as in use.
+pub(crate) async fn delete_data_center(conn: &mut db::Conn, id: DataCenterId) -> Result<()> {
+    let done = sqlx::query("DELETE FROM data_centers WHERE id = $1")
+        .bind(id.as_uuid())
+        .execute(conn)
+        .await
+        .map_err(|e| in_use(e, DataCenterId::KIND))?;
+    found(done, DataCenterId::KIND)
+}
+
+/// A foreign-key violation of a deletion: something still refers to the `kind`.
+fn in_use(e: sqlx::Error, kind: &'static str) -> Error {
+    match &e {
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+            Error::InUse { kind, used_by: Vec::new() }
+        }
+        _ => db::db_error(e),
+    }
 }
 
 pub(crate) async fn insert_network(conn: &mut db::Conn, network: &Network) -> Result<()> {
@@ -113,6 +176,50 @@ pub(crate) async fn network(conn: &mut db::Conn, id: NetworkId) -> Result<Option
     let rows =
         fetch_all(conn, sqlx::query("SELECT * FROM networks WHERE id = $1").bind(id.as_uuid())).await?;
     Ok(networks_from_rows(conn, &rows).await?.pop())
+}
+
+/// Rewrites a network's name, permalink and default flag. A second shared default network of
+/// its data center is reported on `default`, the field this write sets.
+pub(crate) async fn update_network(conn: &mut db::Conn, network: &Network) -> Result<()> {
+    let update = sqlx::query("UPDATE networks SET name = $1, permalink = $2, is_default = $3 WHERE id = $4")
+        .bind(&network.name)
+        .bind(network.permalink.as_deref())
+        .bind(network.is_default)
+        .bind(network.id.as_uuid());
+    let done = update.execute(conn).await.map_err(|e| {
+        match constraint_error(e, &[Unique::NetworkPermalink, Unique::SharedDefaultNetwork], NetworkId::KIND)
+        {
+            Error::AlreadyExists { kind, field } if field == "data_center_id" => {
+                Error::AlreadyExists { kind, field: "default".to_owned() }
+            }
+            other => other,
+        }
+    })?;
+    found(done, NetworkId::KIND)
+}
+
+/// What uses a network: servers with an interface on it or a host of it, address records in
+/// it, security groups it is a member of (ZStack's L3 network attachments).
+pub(crate) async fn network_usage(conn: &mut db::Conn, id: NetworkId) -> Result<Vec<UsedBy>> {
+    let sql = "SELECT (SELECT COUNT(*) FROM servers WHERE id IN
+                         (SELECT server_id FROM interfaces WHERE network_id = $1
+                          UNION SELECT server_id FROM host_attributes WHERE network_id = $1)) AS servers,
+                      (SELECT COUNT(*) FROM ip_addresses WHERE network_id = $1) AS ip_addresses,
+                      (SELECT COUNT(DISTINCT group_id) FROM security_group_members WHERE network_id = $1)
+                        AS security_groups";
+    usage(conn, sql, id.as_uuid(), &["servers", "ip_addresses", "security_groups"]).await
+}
+
+/// A network that nothing uses, with its prefixes, reserved ranges and released-address pool
+/// (which cascade). Something added meanwhile (which the caller's lock prevents) would fail a
+/// foreign key, reported as in use.
+pub(crate) async fn delete_network(conn: &mut db::Conn, id: NetworkId) -> Result<()> {
+    let done = sqlx::query("DELETE FROM networks WHERE id = $1")
+        .bind(id.as_uuid())
+        .execute(conn)
+        .await
+        .map_err(|e| in_use(e, NetworkId::KIND))?;
+    found(done, NetworkId::KIND)
 }
 
 /// Shared networks and, with `org`, that organization's own.

@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use async_trait::async_trait;
-use palisade_core::error::{Error, Result};
+use palisade_core::error::{Error, Result, UsedBy};
 use palisade_core::grant::{Grant, ListGrant, OperatorGrant};
 use palisade_core::id::{
     AddressListEntryId, AddressListId, ApiTokenId, DataCenterId, InterfaceId, IpAddressId, JobId, NetworkId,
@@ -423,8 +423,44 @@ impl Writes for WriteTx {
         inventory::insert_data_center(self, dc).await
     }
 
+    async fn data_center_for_update(&mut self, id: DataCenterId) -> Result<Option<DataCenter>> {
+        lock_row(self, "data_centers", id.as_uuid()).await?;
+        by_id(self.conn(), "data_centers", id.as_uuid(), rows::data_center).await
+    }
+
+    async fn update_data_center(&mut self, _: &OperatorGrant, dc: &DataCenter) -> Result<()> {
+        inventory::update_data_center(self, dc).await
+    }
+
+    async fn data_center_usage(&mut self, id: DataCenterId) -> Result<Vec<UsedBy>> {
+        inventory::data_center_usage(self, id).await
+    }
+
+    async fn delete_data_center(&mut self, _: &OperatorGrant, id: DataCenterId) -> Result<()> {
+        inventory::delete_data_center(self, id).await
+    }
+
     async fn insert_network(&mut self, _: &OperatorGrant, network: &Network) -> Result<()> {
         inventory::insert_network(self, network).await
+    }
+
+    async fn network_for_update(&mut self, id: NetworkId) -> Result<Option<Network>> {
+        lock_row(self, "networks", id.as_uuid()).await?;
+        inventory::network(self, id).await
+    }
+
+    // Networks and data centers decide no server's policy (the snapshot holds neither), so
+    // these writes touch no revision.
+    async fn update_network(&mut self, _: &OperatorGrant, network: &Network) -> Result<()> {
+        inventory::update_network(self, network).await
+    }
+
+    async fn network_usage(&mut self, id: NetworkId) -> Result<Vec<UsedBy>> {
+        inventory::network_usage(self, id).await
+    }
+
+    async fn delete_network(&mut self, _: &OperatorGrant, id: NetworkId) -> Result<()> {
+        inventory::delete_network(self, id).await
     }
 
     async fn insert_server(&mut self, grant: &Grant, server: &Server, addresses: &[IpAddress]) -> Result<()> {

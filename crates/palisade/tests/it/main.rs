@@ -25,6 +25,7 @@ mod error_order;
 mod group_pages;
 mod hostway;
 mod hostway_links;
+mod inventory_changes;
 mod ipam;
 mod katapult;
 mod katapult_sg;

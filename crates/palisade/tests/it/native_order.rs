@@ -141,6 +141,13 @@ async fn native_answers_keep_the_documented_key_order() {
         .await;
     let dc = dc["data_center"]["id"].as_str().unwrap().to_owned();
     n.call(get.clone(), "/api/v1/data_centers/{id}", &format!("{dcs}/{dc}"), None).await;
+    n.call(
+        patch.clone(),
+        "/api/v1/data_centers/{id}",
+        &format!("{dcs}/{dc}"),
+        Some(json!({"name": "London"})),
+    )
+    .await;
     n.call(get.clone(), dcs, dcs, None).await;
 
     let nets = "/api/v1/networks";
@@ -155,6 +162,9 @@ async fn native_answers_keep_the_documented_key_order() {
         .await;
     let net = net["network"]["id"].as_str().unwrap().to_owned();
     n.call(get.clone(), "/api/v1/networks/{id}", &format!("{nets}/{net}"), None).await;
+    n.call(patch.clone(), "/api/v1/networks/{id}", &format!("{nets}/{net}"), Some(json!({"name": "Public"})))
+        .await;
+    n.call(get.clone(), "/api/v1/scopes", "/api/v1/scopes", None).await;
     n.call(get.clone(), nets, nets, None).await;
 
     let servers = "/api/v1/organizations/{id}/servers";
@@ -177,6 +187,13 @@ async fn native_answers_keep_the_documented_key_order() {
     )
     .await;
     n.call(get.clone(), servers, &path, None).await;
+    n.call(
+        patch.clone(),
+        "/api/v1/organizations/{id}/servers/{server_id}",
+        &format!("{path}/{server_id}"),
+        Some(json!({"name": "web", "tags": ["prod"]})),
+    )
+    .await;
 
     let ips = "/api/v1/organizations/{id}/ip_addresses";
     let path = format!("{orgs}/{org}/ip_addresses");

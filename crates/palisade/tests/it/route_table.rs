@@ -184,6 +184,8 @@ fn expected() -> Table {
     );
     add("native", "GET", "/api/v1/data_centers", Operator, None);
     add("native", "GET", "/api/v1/data_centers/{id}", Operator, None);
+    add("native", "PATCH", "/api/v1/data_centers/{id}", Operator, Some(json!({"name": "d2"})));
+    add("native", "DELETE", "/api/v1/data_centers/{id}", Operator, None);
     add(
         "native",
         "POST",
@@ -193,6 +195,9 @@ fn expected() -> Table {
     );
     add("native", "GET", "/api/v1/networks", Operator, None);
     add("native", "GET", "/api/v1/networks/{id}", Operator, None);
+    add("native", "PATCH", "/api/v1/networks/{id}", Operator, Some(json!({"name": "n2"})));
+    add("native", "DELETE", "/api/v1/networks/{id}", Operator, None);
+    add("native", "GET", "/api/v1/scopes", Public, None);
     add("native", "POST", "/api/v1/organizations/{id}/servers", Org(servers), Some(json!({"name": "s"})));
     add("native", "GET", "/api/v1/organizations/{id}/servers", Org(servers_read), None);
     add("native", "GET", "/api/v1/organizations/{id}/servers/{server_id}", Org(servers_read), None);
