@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 
 pub mod agent;
 mod body_deadline;
+pub mod cli;
 mod gate;
 mod serve;
 

@@ -18,6 +18,9 @@ use tracing_subscriber::EnvFilter;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    #[command(flatten)]
+    connection: palisade::cli::Connection,
 }
 
 #[derive(Debug, Subcommand)]
@@ -41,6 +44,8 @@ enum Command {
     ///     --state-dir /var/lib/palisade-agent
     #[command(verbatim_doc_comment)]
     Agent(AgentArgs),
+    #[command(flatten)]
+    Client(palisade::cli::ClientCommand),
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +240,10 @@ async fn main() -> anyhow::Result<()> {
             };
             palisade::agent::run(config, palisade::shutdown_signal()).await
         }
+        Command::Client(command) => {
+            let code = palisade::cli::run(cli.connection, command).await;
+            std::process::exit(i32::from(code));
+        }
         Command::Openapi => {
             let doc = palisade_api::native::openapi();
             println!("{}", doc.to_pretty_json()?);
@@ -313,4 +322,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     app.run_until(palisade::shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

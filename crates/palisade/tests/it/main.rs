@@ -12,6 +12,7 @@ mod auth;
 mod auth_limits;
 mod binary;
 mod body_limit;
+mod cli;
 mod concurrent_patches;
 mod connections;
 mod contract;

@@ -1,0 +1,778 @@
+//! `palisade` as an operator's client of the native API (`palisade org list`, `palisade
+//! flow-check …`): each command is one or a few HTTP calls to a running server, shown as a
+//! table for people or as the API's own JSON for scripts. The server holds every rule; the CLI
+//! only names things conveniently (an organization by its sub-domain, a flow as `tcp/22`) and
+//! tells outcomes apart by exit code (see [`client::Failure::exit_code`]).
+
+pub mod client;
+pub mod output;
+
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use client::{Client, Failure, Outcome};
+use output::{print, record, table, Format};
+
+/// Where the API is and who is asking, shared by every client command.
+#[derive(Debug, Clone, Args)]
+pub struct Connection {
+    /// The server's base URL.
+    #[arg(
+        long,
+        env = "PALISADE_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true,
+        help_heading = "Client options"
+    )]
+    pub url: String,
+
+    /// A bearer token: the operator token, or an organization's API token.
+    #[arg(
+        long,
+        env = "PALISADE_TOKEN",
+        hide_env_values = true,
+        global = true,
+        help_heading = "Client options"
+    )]
+    pub token: Option<String>,
+
+    /// Output: a table for people, or the API's JSON for scripts.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_enum,
+        default_value = "table",
+        global = true,
+        help_heading = "Client options"
+    )]
+    pub format: Format,
+}
+
+/// An organization, by id or sub-domain.
+#[derive(Debug, Clone, Args)]
+pub struct OrgArg {
+    /// The organization: its id or its sub-domain.
+    #[arg(long = "org", env = "PALISADE_ORG")]
+    pub org: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization (operator).
+    ///
+    /// Example: palisade org create --name "Acme" --sub-domain acme
+    #[command(verbatim_doc_comment)]
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        sub_domain: String,
+    },
+    /// List organizations (operator).
+    ///
+    /// Example: palisade org list -o json
+    #[command(verbatim_doc_comment)]
+    List,
+    /// Show one organization, by id or sub-domain.
+    ///
+    /// Example: palisade org show acme
+    #[command(verbatim_doc_comment)]
+    Show { org: String },
+    /// Change an organization's name, status or resource-creation restriction (operator).
+    ///
+    /// Example: palisade org update acme --status suspended
+    #[command(verbatim_doc_comment)]
+    Update {
+        org: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// active, suspended or not_activated.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        resource_creation_restricted: Option<bool>,
+    },
+    /// Delete an organization and everything it owns (operator).
+    ///
+    /// Example: palisade org delete acme
+    #[command(verbatim_doc_comment)]
+    Delete { org: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token; its secret is printed once.
+    ///
+    /// Example: palisade token create --org acme --name ci --scope security_groups --scope virtual_machines:read
+    /// (scope names: palisade scopes)
+    #[command(verbatim_doc_comment)]
+    Create {
+        #[command(flatten)]
+        org: OrgArg,
+        #[arg(long)]
+        name: String,
+        /// A scope the token holds (repeat for more).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Only from these addresses or CIDRs (repeat; default: anywhere).
+        #[arg(long = "allowed-network")]
+        allowed_networks: Vec<String>,
+        /// When it stops working (RFC 3339, e.g. 2027-01-01T00:00:00Z).
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    /// List an organization's tokens (never their secrets).
+    ///
+    /// Example: palisade token list --org acme
+    #[command(verbatim_doc_comment)]
+    List {
+        #[command(flatten)]
+        org: OrgArg,
+    },
+    /// Revoke a token: refused from its next request on.
+    ///
+    /// Example: palisade token revoke --org acme 0b6f…
+    #[command(verbatim_doc_comment)]
+    Revoke {
+        #[command(flatten)]
+        org: OrgArg,
+        /// The token's id (not its secret).
+        token_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (for faces that sign in with a password). The password is read from
+    /// standard input (one line) unless --password is given.
+    ///
+    /// Example: echo 's3cret-pass' | palisade user create --org acme --username alice
+    #[command(verbatim_doc_comment)]
+    Create {
+        #[command(flatten)]
+        org: OrgArg,
+        #[arg(long)]
+        username: String,
+        #[arg(long, hide_env_values = true, env = "PALISADE_USER_PASSWORD")]
+        password: Option<String>,
+    },
+    /// List an organization's users.
+    ///
+    /// Example: palisade user list --org acme
+    #[command(verbatim_doc_comment)]
+    List {
+        #[command(flatten)]
+        org: OrgArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DcCommand {
+    /// List data centers (operator).
+    ///
+    /// Example: palisade dc list
+    #[command(verbatim_doc_comment)]
+    List,
+    /// Show a data center.
+    ///
+    /// Example: palisade dc show 5c1e…
+    #[command(verbatim_doc_comment)]
+    Show { id: String },
+    /// Create a data center (operator).
+    ///
+    /// Example: palisade dc create --name London --permalink lon --country "United Kingdom" \
+    ///            --iso2 GB --iso3 GBR --time-zone Europe/London
+    #[command(verbatim_doc_comment)]
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        permalink: String,
+        #[command(flatten)]
+        country: Country,
+    },
+    /// Change a data center's name or permalink.
+    ///
+    /// Example: palisade dc update 5c1e… --name "London 2"
+    #[command(verbatim_doc_comment)]
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        permalink: Option<String>,
+    },
+    /// Delete a data center (refused while networks use it).
+    ///
+    /// Example: palisade dc delete 5c1e…
+    #[command(verbatim_doc_comment)]
+    Delete { id: String },
+}
+
+/// A data center's country.
+#[derive(Debug, Clone, Args)]
+pub struct Country {
+    /// The country's name.
+    #[arg(long = "country", id = "country_name")]
+    name: String,
+    #[arg(long)]
+    iso2: String,
+    #[arg(long)]
+    iso3: String,
+    #[arg(long)]
+    time_zone: String,
+    /// The country is in the European Union.
+    #[arg(long)]
+    eu: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// List networks (operator).
+    ///
+    /// Example: palisade network list
+    #[command(verbatim_doc_comment)]
+    List,
+    /// Show a network.
+    ///
+    /// Example: palisade network show 9a0d…
+    #[command(verbatim_doc_comment)]
+    Show { id: String },
+    /// Create a network with IPv4 and/or IPv6 prefixes (operator).
+    ///
+    /// Example: palisade network create --name public --data-center 5c1e… --prefix 203.0.113.0/24 --default
+    #[command(verbatim_doc_comment)]
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        data_center: String,
+        /// A prefix (repeat for more).
+        #[arg(long = "prefix", required = true)]
+        prefixes: Vec<String>,
+        /// A range never handed out (repeat).
+        #[arg(long = "reserved")]
+        reserved: Vec<String>,
+        #[arg(long)]
+        permalink: Option<String>,
+        /// The default network of its data center.
+        #[arg(long)]
+        default: bool,
+        /// Only this organization's (id or sub-domain); default: shared.
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Change a network's name, permalink or default flag.
+    ///
+    /// Example: palisade network update 9a0d… --name public-2
+    #[command(verbatim_doc_comment)]
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        permalink: Option<String>,
+        #[arg(long)]
+        default: Option<bool>,
+    },
+    /// Delete a network (refused while servers or addresses use it).
+    ///
+    /// Example: palisade network delete 9a0d…
+    #[command(verbatim_doc_comment)]
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// List an organization's servers.
+    ///
+    /// Example: palisade server list --org acme
+    #[command(verbatim_doc_comment)]
+    List {
+        #[command(flatten)]
+        org: OrgArg,
+    },
+    /// Show a server.
+    ///
+    /// Example: palisade server show --org acme 7d2c…
+    #[command(verbatim_doc_comment)]
+    Show {
+        #[command(flatten)]
+        org: OrgArg,
+        id: String,
+    },
+    /// Create a server, with one interface on a network and its addresses.
+    ///
+    /// Example: palisade server create --org acme --name web-1 --network 9a0d… --address 203.0.113.10 --tag env:prod
+    #[command(verbatim_doc_comment)]
+    Create {
+        #[command(flatten)]
+        org: OrgArg,
+        #[arg(long)]
+        name: String,
+        /// The network of its one interface (none: no interface).
+        #[arg(long)]
+        network: Option<String>,
+        /// An address of that interface (repeat).
+        #[arg(long = "address", requires = "network")]
+        addresses: Vec<String>,
+        /// A tag (repeat).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+    },
+    /// Change a server's name or tags (--tag replaces them all; --no-tags removes them).
+    ///
+    /// Example: palisade server update --org acme 7d2c… --tag env:prod --tag tier:web
+    #[command(verbatim_doc_comment)]
+    Update {
+        #[command(flatten)]
+        org: OrgArg,
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[arg(long, conflicts_with = "tags")]
+        no_tags: bool,
+    },
+    /// Delete a server.
+    ///
+    /// Example: palisade server delete --org acme 7d2c…
+    #[command(verbatim_doc_comment)]
+    Delete {
+        #[command(flatten)]
+        org: OrgArg,
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IpCommand {
+    /// List an organization's addresses.
+    ///
+    /// Example: palisade ip list --org acme
+    #[command(verbatim_doc_comment)]
+    List {
+        #[command(flatten)]
+        org: OrgArg,
+    },
+    /// Show an address.
+    ///
+    /// Example: palisade ip show --org acme 41aa…
+    #[command(verbatim_doc_comment)]
+    Show {
+        #[command(flatten)]
+        org: OrgArg,
+        id: String,
+    },
+    /// Take a free address of a network for the organization.
+    ///
+    /// Example: palisade ip create --org acme --network 9a0d… --version 4
+    #[command(verbatim_doc_comment)]
+    Create {
+        #[command(flatten)]
+        org: OrgArg,
+        #[arg(long)]
+        network: String,
+        /// 4 or 6.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(4..=6))]
+        version: u8,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Release an address back to its network.
+    ///
+    /// Example: palisade ip release --org acme 41aa…
+    #[command(verbatim_doc_comment)]
+    Release {
+        #[command(flatten)]
+        org: OrgArg,
+        id: String,
+    },
+}
+
+/// The client commands.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// An organization's API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// An organization's users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Data centers.
+    #[command(subcommand)]
+    Dc(DcCommand),
+    /// Networks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// An organization's servers.
+    #[command(subcommand)]
+    Server(ServerCommand),
+    /// An organization's IP addresses.
+    #[command(subcommand)]
+    Ip(IpCommand),
+    /// Would a flow pass, and why: the verdict and its explanation.
+    ///
+    /// SOURCE and DESTINATION are addresses or server ids; FLOW is tcp/PORT, udp/PORT, icmp,
+    /// icmpv6 or a protocol number. Exits 0 when allowed, 1 when denied or rejected.
+    ///
+    /// Example: palisade flow-check --org acme 203.0.113.10 203.0.113.20 tcp/22
+    #[command(verbatim_doc_comment)]
+    FlowCheck {
+        #[command(flatten)]
+        org: OrgArg,
+        source: String,
+        destination: String,
+        flow: String,
+    },
+    /// What in an organization's policy is probably wrong.
+    ///
+    /// Example: palisade lint --org acme
+    #[command(verbatim_doc_comment)]
+    Lint {
+        #[command(flatten)]
+        org: OrgArg,
+    },
+    /// A server's effective policy: what applies to it, in evaluation order.
+    ///
+    /// Example: palisade policy 7d2c…
+    #[command(verbatim_doc_comment)]
+    Policy { server: String },
+    /// The scope names a token may hold, and what each allows.
+    ///
+    /// Example: palisade scopes
+    #[command(verbatim_doc_comment)]
+    Scopes,
+}
+
+/// Runs one client command; the exit code says how it went.
+pub async fn run(connection: Connection, command: ClientCommand) -> u8 {
+    let client = Client::new(&connection.url, connection.token.clone());
+    match dispatch(&client, connection.format, command).await {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("palisade: {failure}");
+            failure.exit_code()
+        }
+    }
+}
+
+/// Columns of each kind of listing.
+const ORGS: &[(&str, &str)] =
+    &[("ID", "id"), ("NAME", "name"), ("SUB-DOMAIN", "sub_domain"), ("STATUS", "status")];
+const TOKENS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("NAME", "name"),
+    ("SCOPES", "scopes"),
+    ("EXPIRES", "expires_at"),
+    ("SERVER", "server_id"),
+];
+const USERS: &[(&str, &str)] = &[("ID", "id"), ("USERNAME", "username"), ("CREATED", "created_at")];
+const DCS: &[(&str, &str)] =
+    &[("ID", "id"), ("NAME", "name"), ("PERMALINK", "permalink"), ("COUNTRY", "country.iso_code2")];
+const NETWORKS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("NAME", "name"),
+    ("PREFIXES", "prefixes"),
+    ("DATA CENTER", "data_center_id"),
+    ("DEFAULT", "default"),
+];
+const SERVERS: &[(&str, &str)] = &[("ID", "id"), ("NAME", "name"), ("TAGS", "tags")];
+const ADDRESSES: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("ADDRESS", "address"),
+    ("NETWORK", "network_id"),
+    ("LABEL", "label"),
+    ("INTERFACE", "interface_id"),
+];
+const SCOPES: &[(&str, &str)] = &[("SCOPE", "name"), ("ALLOWS", "description")];
+const FINDINGS: &[(&str, &str)] = &[("SEVERITY", "severity"), ("KIND", "kind"), ("MESSAGE", "message")];
+
+/// Drops absent fields of a request body (the API reads an absent field as "leave it").
+fn present(fields: &[(&str, Option<Value>)]) -> Value {
+    Value::Object(fields.iter().filter_map(|(k, v)| Some(((*k).to_owned(), v.clone()?))).collect())
+}
+
+async fn dispatch(client: &Client, format: Format, command: ClientCommand) -> Outcome<u8> {
+    let show = |value: &Value| print(format, value, record);
+    let list = |items: Vec<Value>, columns: &[(&str, &str)]| {
+        print(format, &Value::Array(items.clone()), |_| table(&items, columns));
+    };
+    match command {
+        ClientCommand::Org(command) => match command {
+            OrgCommand::Create { name, sub_domain } => {
+                let body = json!({"name": name, "sub_domain": sub_domain});
+                show(&client.call(Method::POST, "/organizations", Some(body)).await?["organization"]);
+            }
+            OrgCommand::List => list(client.all("/organizations", "organizations").await?, ORGS),
+            OrgCommand::Show { org } => {
+                let id = client.organization(&org).await?;
+                show(&client.get(&format!("/organizations/{id}")).await?["organization"]);
+            }
+            OrgCommand::Update { org, name, status, resource_creation_restricted } => {
+                let id = client.organization(&org).await?;
+                let body = present(&[
+                    ("name", name.map(Value::from)),
+                    ("status", status.map(Value::from)),
+                    ("resource_creation_restricted", resource_creation_restricted.map(Value::from)),
+                ]);
+                let answer = client.call(Method::PATCH, &format!("/organizations/{id}"), Some(body)).await?;
+                show(&answer["organization"]);
+            }
+            OrgCommand::Delete { org } => {
+                let id = client.organization(&org).await?;
+                client.call(Method::DELETE, &format!("/organizations/{id}"), None).await?;
+            }
+        },
+        ClientCommand::Token(command) => match command {
+            TokenCommand::Create { org, name, scopes, allowed_networks, expires_at } => {
+                let id = client.organization(&org.org).await?;
+                let body = present(&[
+                    ("name", Some(name.into())),
+                    ("scopes", Some(scopes.into())),
+                    ("allowed_networks", Some(allowed_networks.into())),
+                    ("expires_at", expires_at.map(Value::from)),
+                ]);
+                let answer =
+                    client.call(Method::POST, &format!("/organizations/{id}/api_tokens"), Some(body)).await?;
+                print(format, &answer, |a| {
+                    let secret = a["secret"].as_str().unwrap_or_default();
+                    format!("{}\nsecret  {secret}\n(the secret is shown only now)", record(&a["api_token"]))
+                });
+            }
+            TokenCommand::List { org } => {
+                let id = client.organization(&org.org).await?;
+                list(client.all(&format!("/organizations/{id}/api_tokens"), "api_tokens").await?, TOKENS);
+            }
+            TokenCommand::Revoke { org, token_id } => {
+                let id = client.organization(&org.org).await?;
+                client
+                    .call(Method::DELETE, &format!("/organizations/{id}/api_tokens/{token_id}"), None)
+                    .await?;
+            }
+        },
+        ClientCommand::User(command) => match command {
+            UserCommand::Create { org, username, password } => {
+                let id = client.organization(&org.org).await?;
+                let password = match password {
+                    Some(p) => p,
+                    None => read_line().map_err(|e| Failure::Usage(format!("reading the password: {e}")))?,
+                };
+                let body = json!({"username": username, "password": password});
+                show(
+                    &client.call(Method::POST, &format!("/organizations/{id}/users"), Some(body)).await?
+                        ["user"],
+                );
+            }
+            UserCommand::List { org } => {
+                let id = client.organization(&org.org).await?;
+                list(client.all(&format!("/organizations/{id}/users"), "users").await?, USERS);
+            }
+        },
+        ClientCommand::Dc(command) => match command {
+            DcCommand::List => list(client.all("/data_centers", "data_centers").await?, DCS),
+            DcCommand::Show { id } => show(&client.get(&format!("/data_centers/{id}")).await?["data_center"]),
+            DcCommand::Create { name, permalink, country } => {
+                let body = json!({"name": name, "permalink": permalink, "country": {"name": country.name,
+                    "iso_code2": country.iso2, "iso_code3": country.iso3, "time_zone": country.time_zone,
+                    "eu": country.eu}});
+                show(&client.call(Method::POST, "/data_centers", Some(body)).await?["data_center"]);
+            }
+            DcCommand::Update { id, name, permalink } => {
+                let body =
+                    present(&[("name", name.map(Value::from)), ("permalink", permalink.map(Value::from))]);
+                let answer = client.call(Method::PATCH, &format!("/data_centers/{id}"), Some(body)).await?;
+                show(&answer["data_center"]);
+            }
+            DcCommand::Delete { id } => {
+                client.call(Method::DELETE, &format!("/data_centers/{id}"), None).await?;
+            }
+        },
+        ClientCommand::Network(command) => match command {
+            NetworkCommand::List => list(client.all("/networks", "networks").await?, NETWORKS),
+            NetworkCommand::Show { id } => show(&client.get(&format!("/networks/{id}")).await?["network"]),
+            NetworkCommand::Create { name, data_center, prefixes, reserved, permalink, default, org } => {
+                let org = match org {
+                    Some(org) => Some(Value::from(client.organization(&org).await?)),
+                    None => None,
+                };
+                let body = present(&[
+                    ("name", Some(name.into())),
+                    ("data_center_id", Some(data_center.into())),
+                    ("prefixes", Some(prefixes.into())),
+                    ("reserved", Some(reserved.into())),
+                    ("permalink", permalink.map(Value::from)),
+                    ("default", Some(default.into())),
+                    ("organization_id", org),
+                ]);
+                show(&client.call(Method::POST, "/networks", Some(body)).await?["network"]);
+            }
+            NetworkCommand::Update { id, name, permalink, default } => {
+                let body = present(&[
+                    ("name", name.map(Value::from)),
+                    ("permalink", permalink.map(Value::from)),
+                    ("default", default.map(Value::from)),
+                ]);
+                show(&client.call(Method::PATCH, &format!("/networks/{id}"), Some(body)).await?["network"]);
+            }
+            NetworkCommand::Delete { id } => {
+                client.call(Method::DELETE, &format!("/networks/{id}"), None).await?;
+            }
+        },
+        ClientCommand::Server(command) => match command {
+            ServerCommand::List { org } => {
+                let id = client.organization(&org.org).await?;
+                list(client.all(&format!("/organizations/{id}/servers"), "servers").await?, SERVERS);
+            }
+            ServerCommand::Show { org, id } => {
+                let org = client.organization(&org.org).await?;
+                show(&client.get(&format!("/organizations/{org}/servers/{id}")).await?["server"]);
+            }
+            ServerCommand::Create { org, name, network, addresses, tags } => {
+                let org = client.organization(&org.org).await?;
+                let interfaces: Vec<Value> =
+                    network.map(|n| json!({"network_id": n, "addresses": addresses})).into_iter().collect();
+                let body = json!({"name": name, "interfaces": interfaces, "tags": tags});
+                let answer =
+                    client.call(Method::POST, &format!("/organizations/{org}/servers"), Some(body)).await?;
+                show(&answer["server"]);
+            }
+            ServerCommand::Update { org, id, name, tags, no_tags } => {
+                let org = client.organization(&org.org).await?;
+                let tags = (no_tags || !tags.is_empty()).then(|| Value::from(tags));
+                let body = present(&[("name", name.map(Value::from)), ("tags", tags)]);
+                let path = format!("/organizations/{org}/servers/{id}");
+                show(&client.call(Method::PATCH, &path, Some(body)).await?["server"]);
+            }
+            ServerCommand::Delete { org, id } => {
+                let org = client.organization(&org.org).await?;
+                client.call(Method::DELETE, &format!("/organizations/{org}/servers/{id}"), None).await?;
+            }
+        },
+        ClientCommand::Ip(command) => match command {
+            IpCommand::List { org } => {
+                let id = client.organization(&org.org).await?;
+                list(
+                    client.all(&format!("/organizations/{id}/ip_addresses"), "ip_addresses").await?,
+                    ADDRESSES,
+                );
+            }
+            IpCommand::Show { org, id } => {
+                let org = client.organization(&org.org).await?;
+                show(&client.get(&format!("/organizations/{org}/ip_addresses/{id}")).await?["ip_address"]);
+            }
+            IpCommand::Create { org, network, version, label } => {
+                let org = client.organization(&org.org).await?;
+                let version = if version == 6 { "ipv6" } else { "ipv4" };
+                let body = present(&[
+                    ("network_id", Some(network.into())),
+                    ("version", Some(version.into())),
+                    ("label", label.map(Value::from)),
+                ]);
+                let path = format!("/organizations/{org}/ip_addresses");
+                show(&client.call(Method::POST, &path, Some(body)).await?["ip_address"]);
+            }
+            IpCommand::Release { org, id } => {
+                let org = client.organization(&org.org).await?;
+                client.call(Method::DELETE, &format!("/organizations/{org}/ip_addresses/{id}"), None).await?;
+            }
+        },
+        ClientCommand::FlowCheck { org, source, destination, flow } => {
+            let org = client.organization(&org.org).await?;
+            let (protocol, port) = match flow.split_once('/') {
+                Some((protocol, port)) => {
+                    let port: u16 = port
+                        .parse()
+                        .map_err(|_| Failure::Usage(format!("{port:?} is no port (FLOW is like tcp/22)")))?;
+                    (protocol.to_owned(), Some(port))
+                }
+                None => (flow, None),
+            };
+            let body = present(&[
+                ("source", Some(source.into())),
+                ("destination", Some(destination.into())),
+                ("protocol", Some(protocol.into())),
+                ("port", port.map(Value::from)),
+            ]);
+            let answer =
+                client.call(Method::POST, &format!("/organizations/{org}/flow_checks"), Some(body)).await?;
+            print(format, &answer, |a| {
+                let verdict = a["verdict"].as_str().unwrap_or("?").to_uppercase();
+                format!("{verdict}\n{}", a["explanation"].as_str().unwrap_or_default())
+            });
+            return Ok(if answer["verdict"] == "allow" { 0 } else { 1 });
+        }
+        ClientCommand::Lint { org } => {
+            let org = client.organization(&org.org).await?;
+            let answer = client.get(&format!("/organizations/{org}/policy/lint")).await?;
+            let findings = answer["findings"].as_array().cloned().unwrap_or_default();
+            print(format, &answer, |a| {
+                let head = format!("revision {}: {} findings", a["revision"], findings.len());
+                if findings.is_empty() {
+                    head
+                } else {
+                    format!("{head}\n{}", table(&findings, FINDINGS))
+                }
+            });
+        }
+        ClientCommand::Policy { server } => {
+            let answer = client.get(&format!("/servers/{server}/policy")).await?;
+            print(format, &answer, policy_text);
+        }
+        ClientCommand::Scopes => {
+            list(client.get("/scopes").await?["scopes"].as_array().cloned().unwrap_or_default(), SCOPES)
+        }
+    }
+    Ok(0)
+}
+
+/// A server's effective policy for people: each direction's rules in order, then the default.
+fn policy_text(policy: &Value) -> String {
+    let mut out = vec![format!(
+        "server {} at revision {} ({})",
+        policy["server_id"].as_str().unwrap_or("?"),
+        policy["revision"],
+        if policy["governed"] == true { "governed" } else { "unfiltered: no group applies" }
+    )];
+    for (direction, from) in [("ingress", "from"), ("egress", "to")] {
+        let rules = policy[direction].as_array().cloned().unwrap_or_default();
+        out.push(format!("{direction}:"));
+        for rule in &rules {
+            let ports: Vec<String> = rule["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    if p["from"] == p["to"] {
+                        p["from"].to_string()
+                    } else {
+                        format!("{}-{}", p["from"], p["to"])
+                    }
+                })
+                .collect();
+            let set = rule["remote_set"].as_str().unwrap_or_default();
+            let remotes = policy["sets"][set].as_array().map_or(0, Vec::len);
+            out.push(format!(
+                "  {} {}{} {from} {set} ({remotes} CIDRs)  [{}]",
+                rule["action"].as_str().unwrap_or("?"),
+                rule["protocol"].as_str().unwrap_or("?"),
+                if ports.is_empty() { String::new() } else { format!(" {}", ports.join(",")) },
+                rule["group_name"].as_str().unwrap_or("?"),
+            ));
+        }
+        out.push(format!("  otherwise: {}", policy["defaults"][direction].as_str().unwrap_or("?")));
+    }
+    out.join("\n")
+}
+
+/// One line of standard input, without its line break.
+fn read_line() -> std::io::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}

@@ -1,0 +1,158 @@
+//! The operator CLI as an operator runs it: the `palisade` binary as a process against a
+//! running server, through its tables, its JSON and its exit codes (0 done, 1 a flow check's
+//! deny, 2 a wrong command, 3 refused, 5 nothing answers). Runs on both backends.
+
+use std::process::Output;
+
+use serde_json::{json, Value};
+
+use crate::enforcement::katapult_group;
+use crate::policy_engine::World;
+use crate::support::OPERATOR;
+
+/// Runs `palisade ARGS` against `w`'s server as the operator; stdin is `input`.
+async fn palisade(w: &World, args: &[&str], input: &str) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_palisade"));
+    command
+        .args(args)
+        .env("PALISADE_URL", &w.app.base)
+        .env("PALISADE_TOKEN", OPERATOR)
+        .env_remove("PALISADE_ORG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("the palisade binary runs");
+    if let Some(mut stdin) = child.stdin.take() {
+        use tokio::io::AsyncWriteExt;
+        stdin.write_all(input.as_bytes()).await.unwrap();
+    }
+    child.wait_with_output().await.unwrap()
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command that must succeed, with `-o json`: its JSON.
+async fn json_of(w: &World, args: &[&str]) -> Value {
+    let args: Vec<&str> = args.iter().copied().chain(["-o", "json"]).collect();
+    let out = palisade(w, &args, "").await;
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_cli_administers_organizations_tokens_and_users() {
+    let w = World::new().await;
+    let created = json_of(&w, &["org", "create", "--name", "Globex", "--sub-domain", "globex"]).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["sub_domain"], "globex");
+    // An organization by sub-domain or id, the same.
+    assert_eq!(json_of(&w, &["org", "show", "globex"]).await, json_of(&w, &["org", "show", &id]).await);
+    let listed = palisade(&w, &["org", "list"], "").await;
+    let table = text(&listed);
+    assert!(table.starts_with("ID "), "{table}");
+    assert!(
+        table.lines().any(|l| l.contains(&id) && l.contains("globex") && l.contains("active")),
+        "{table}"
+    );
+    let updated = json_of(&w, &["org", "update", "globex", "--name", "Globex Corporation"]).await;
+    assert_eq!(updated["name"], "Globex Corporation");
+
+    // A token: its secret printed once, never listed; then revoked.
+    let out =
+        palisade(&w, &["token", "create", "--org", "globex", "--name", "ci", "--scope", "policy:read"], "")
+            .await;
+    assert_eq!(out.status.code(), Some(0));
+    let shown = text(&out);
+    let secret = shown.lines().find_map(|l| l.strip_prefix("secret  ")).unwrap().to_owned();
+    assert!(secret.starts_with("pal_"), "{shown}");
+    let tokens = json_of(&w, &["token", "list", "--org", "globex"]).await;
+    assert_eq!(tokens.as_array().unwrap().len(), 1);
+    assert!(!tokens.to_string().contains(&secret), "a listing shows no secret");
+    let token_id = tokens[0]["id"].as_str().unwrap().to_owned();
+    let r = w.app.get(&format!("/api/v1/organizations/{id}/policy/lint"), &secret).await;
+    assert_eq!(r.status, reqwest::StatusCode::OK, "the new token works: {}", r.body);
+    let out = palisade(&w, &["token", "revoke", "--org", "globex", &token_id], "").await;
+    assert_eq!(out.status.code(), Some(0));
+    let r = w.app.get(&format!("/api/v1/organizations/{id}/policy/lint"), &secret).await;
+    assert_eq!(r.status, reqwest::StatusCode::UNAUTHORIZED, "revoked: {}", r.body);
+
+    // A user, its password read from standard input.
+    let out =
+        palisade(&w, &["user", "create", "--org", "globex", "--username", "bob"], "a long enough password\n")
+            .await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let users = json_of(&w, &["user", "list", "--org", "globex"]).await;
+    assert_eq!(users[0]["username"], "bob");
+
+    // Refused (3), with the API's reason; a wrong command (2); nothing there (5).
+    let out =
+        palisade(&w, &["token", "create", "--org", "globex", "--name", "x", "--scope", "roles:*"], "").await;
+    assert_eq!(out.status.code(), Some(3));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("400") && said.contains("roles:*"), "{said}");
+    let out = palisade(&w, &["org", "show", "initech"], "").await;
+    assert_eq!(out.status.code(), Some(3), "no such organization");
+    let out = palisade(&w, &["org", "create", "--name", "x"], "").await;
+    assert_eq!(out.status.code(), Some(2), "--sub-domain missing");
+    let out = palisade(&w, &["org", "list", "--url", "http://127.0.0.1:9"], "").await;
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let updated = json_of(&w, &["org", "update", "globex", "--status", "suspended"]).await;
+    assert_eq!(updated["status"], "suspended");
+    let out = palisade(&w, &["org", "delete", "globex"], "").await;
+    assert_eq!(out.status.code(), Some(0));
+    let out = palisade(&w, &["org", "show", &id], "").await;
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[tokio::test]
+async fn the_cli_checks_flows_lints_and_shows_a_servers_policy() {
+    let w = World::new().await;
+    let web = w.server("web", "203.0.113.10").await;
+    let db = w.server("db", "203.0.113.20").await;
+    katapult_group(&w, "db", &db, 5432, "203.0.113.10").await;
+
+    let servers = json_of(&w, &["server", "list", "--org", "acme"]).await;
+    let names: Vec<&str> = servers.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["web", "db"]);
+
+    // Allowed: exit 0; denied: exit 1, with the explanation.
+    let out =
+        palisade(&w, &["flow-check", "--org", "acme", "203.0.113.10", "203.0.113.20", "tcp/5432"], "").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).starts_with("ALLOW\nAllowed: tcp/5432 from 203.0.113.10 to 203.0.113.20"),
+        "{}",
+        text(&out)
+    );
+    let out = palisade(&w, &["flow-check", "--org", "acme", &web, &db, "tcp/22"], "").await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).starts_with("DENY\nDenied: tcp/22"), "{}", text(&out));
+    let out = palisade(&w, &["flow-check", "--org", "acme", &web, &db, "tcp/ssh"], "").await;
+    assert_eq!(out.status.code(), Some(2), "a port that is no number");
+
+    // The effective policy, for people and as the API's JSON.
+    let out = palisade(&w, &["policy", &db], "").await;
+    let shown = text(&out);
+    assert!(shown.contains("ingress:\n  allow tcp 5432 from set_"), "{shown}");
+    assert!(shown.contains("[db]\n  otherwise: deny"), "{shown}");
+    let policy = json_of(&w, &["policy", &db]).await;
+    let api = w.app.get(&format!("/api/v1/servers/{db}/policy"), OPERATOR).await;
+    assert_eq!(policy, api.body);
+
+    // Lint and scopes.
+    let lint = json_of(&w, &["lint", "--org", "acme"]).await;
+    assert!(lint["findings"].is_array() && lint["revision"].is_u64(), "{lint}");
+    let scopes = json_of(&w, &["scopes"]).await;
+    assert!(scopes.as_array().unwrap().iter().any(|s| s["name"] == "policy:read"), "{scopes}");
+
+    // A server's tags, replaced.
+    let updated =
+        json_of(&w, &["server", "update", "--org", "acme", &web, "--tag", "env:prod", "--tag", "tier:web"])
+            .await;
+    assert_eq!(updated["tags"], json!(["env:prod", "tier:web"]));
+    let cleared = json_of(&w, &["server", "update", "--org", "acme", &web, "--no-tags"]).await;
+    assert_eq!(cleared["tags"], json!([]));
+}
