@@ -232,6 +232,8 @@ pub trait Writes: Reads {
 
     /// Stores `value` unless the key exists; returns the value now stored (first writer wins).
     async fn init_setting(&mut self, grant: &OperatorGrant, key: &str, value: &str) -> Result<String>;
+    /// Stores `value` under the key, replacing what it held.
+    async fn put_setting(&mut self, grant: &OperatorGrant, key: &str, value: &str) -> Result<()>;
 
     async fn insert_organization(&mut self, grant: &OperatorGrant, org: &Organization) -> Result<()>;
     /// Applies the patch; `updated_at` is set to `at`. [`Error::NotFound`] if absent.

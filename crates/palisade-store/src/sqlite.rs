@@ -104,3 +104,18 @@ impl SqliteStore {
         &self.pool
     }
 }
+
+/// Writes a consistent copy of the database at `url` to `to` (a new file) while servers use
+/// it: SQLite's `VACUUM INTO` reads one snapshot, so writers carry on and the copy holds no
+/// half of any transaction. The database is opened as it is: not created, not migrated (a
+/// backup taken before an upgrade is of the old version).
+pub async fn backup(url: &str, to: &Path) -> Result<()> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| Error::Unavailable(format!("invalid SQLite URL: {e}")))?
+        .create_if_missing(false)
+        .read_only(true);
+    let mut conn = options.connect().await.map_err(seam::db_error)?;
+    let to = to.to_str().ok_or_else(|| Error::Unavailable("the backup path is not UTF-8".into()))?;
+    sqlx::query("VACUUM INTO $1").bind(to).execute(&mut conn).await.map_err(seam::db_error)?;
+    Ok(())
+}

@@ -262,11 +262,16 @@ pub async fn users_round_trip(store: Arc<dyn Store>) {
     assert_eq!(once!(store, list_users(org.id, PageRequest::default())).unwrap().items, vec![user]);
 }
 
-pub async fn settings_first_writer_wins(store: Arc<dyn Store>) {
+pub async fn settings_first_writer_wins_and_a_put_replaces(store: Arc<dyn Store>) {
     assert_eq!(once!(store, setting("k")).unwrap(), None);
     assert_eq!(once!(store, init_setting(&grants::op(), "k", "first")).unwrap(), "first");
     assert_eq!(once!(store, init_setting(&grants::op(), "k", "second")).unwrap(), "first");
     assert_eq!(once!(store, setting("k")).unwrap().as_deref(), Some("first"));
+    // A put replaces it (the operator token's rotation), and creates one that was not there.
+    once!(store, put_setting(&grants::op(), "k", "rotated")).unwrap();
+    assert_eq!(once!(store, setting("k")).unwrap().as_deref(), Some("rotated"));
+    once!(store, put_setting(&grants::op(), "new", "v")).unwrap();
+    assert_eq!(once!(store, setting("new")).unwrap().as_deref(), Some("v"));
 }
 
 pub async fn inventory_round_trip(store: Arc<dyn Store>) {

@@ -90,6 +90,19 @@ impl Default for DbSettings {
     }
 }
 
+/// Writes a consistent copy of the SQLite database at `url` to the new file `to`.
+pub async fn backup_sqlite(url: &str, to: &std::path::Path) -> anyhow::Result<()> {
+    if !url.starts_with("sqlite:") {
+        anyhow::bail!("only a SQLite database is backed up here; for PostgreSQL use pg_dump");
+    }
+    if to.exists() {
+        anyhow::bail!("{} exists: the backup goes to a new file", to.display());
+    }
+    palisade_store::sqlite::backup(url, to)
+        .await
+        .with_context(|| format!("backing up {url} to {}", to.display()))
+}
+
 /// Opens the store a database URL names: `sqlite://...` or `postgres://...`.
 pub async fn open_store(url: &str, db: &DbSettings) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {

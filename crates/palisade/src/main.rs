@@ -44,8 +44,48 @@ enum Command {
     ///     --state-dir /var/lib/palisade-agent
     #[command(verbatim_doc_comment)]
     Agent(AgentArgs),
+    /// Apply the database's pending migrations, then exit (servers also do it when they
+    /// start; this is for upgrades run as their own step).
+    ///
+    /// Example: palisade migrate --database-url postgres://palisade@db/palisade
+    #[command(verbatim_doc_comment)]
+    Migrate(DatabaseArg),
+    /// Administration on the database itself, where the API cannot help.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     #[command(flatten)]
     Client(palisade::cli::ClientCommand),
+}
+
+/// The database an offline command works on.
+#[derive(Debug, Args)]
+struct DatabaseArg {
+    /// The server's database (as `palisade serve --database-url`).
+    #[arg(long, env = "PALISADE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Replace the stored operator token with a new one, printed once (a lost generated token
+    /// has no other way back). Running servers accept the old one until they restart; a server
+    /// started with --admin-token ignores the stored one.
+    ///
+    /// Example: palisade admin rotate-operator-token --database-url sqlite://palisade-data/palisade.db
+    #[command(verbatim_doc_comment)]
+    RotateOperatorToken(DatabaseArg),
+    /// Write a consistent copy of a SQLite database while servers use it (VACUUM INTO). For
+    /// PostgreSQL use pg_dump, which does the same.
+    ///
+    /// Example: palisade admin backup --to /var/backups/palisade-2026-12-05.db
+    #[command(verbatim_doc_comment)]
+    Backup {
+        #[command(flatten)]
+        database: DatabaseArg,
+        /// The copy: a new file (an existing one is refused).
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -239,6 +279,22 @@ async fn main() -> anyhow::Result<()> {
                 nft: args.nft,
             };
             palisade::agent::run(config, palisade::shutdown_signal()).await
+        }
+        Command::Migrate(db) => {
+            palisade::open_store(&db.database_url, &DbSettings::default()).await?;
+            println!("the database is migrated to this version's schema");
+            Ok(())
+        }
+        Command::Admin(AdminCommand::RotateOperatorToken(db)) => {
+            let store = palisade::open_store(&db.database_url, &DbSettings::default()).await?;
+            let secret = palisade_core::service::rotate_operator_credential(store.as_ref()).await?;
+            println!("New operator token (shown only now; restart running servers): {}", secret.expose());
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Backup { database, to }) => {
+            palisade::backup_sqlite(&database.database_url, &to).await?;
+            println!("backed up to {}", to.display());
+            Ok(())
         }
         Command::Client(command) => {
             let code = palisade::cli::run(cli.connection, command).await;

@@ -283,6 +283,18 @@ fn require_active(org: &Organization) -> Result<()> {
 /// the stored hash of an earlier generated token is used; on the very first start a token is
 /// generated, its hash stored, and the secret returned so the caller can print it once. When
 /// several nodes start at once on a shared database, the first writer wins and only it prints.
+/// Replaces the stored operator token with a new one, returned to be shown once (`palisade
+/// admin rotate-operator-token`: a lost generated token has no other way back). Servers read
+/// the stored hash when they start: running ones accept the old token until restarted.
+pub async fn rotate_operator_credential(store: &dyn Store) -> Result<RevealedSecret> {
+    let (secret, hash) = new_operator_secret();
+    let mut tx = store.write().await?;
+    // The administrator at the database stands in for the operator.
+    tx.put_setting(&OperatorGrant::new(), OPERATOR_TOKEN_SETTING, &hash.to_hex()).await?;
+    tx.commit().await?;
+    Ok(secret)
+}
+
 pub async fn operator_credential(
     store: &dyn Store,
     given: Option<&str>,

@@ -336,6 +336,10 @@ impl Writes for WriteTx {
         tenancy::init_setting(self, key, value).await
     }
 
+    async fn put_setting(&mut self, _: &OperatorGrant, key: &str, value: &str) -> Result<()> {
+        tenancy::put_setting(self, key, value).await
+    }
+
     async fn insert_organization(&mut self, _: &OperatorGrant, org: &Organization) -> Result<()> {
         tenancy::insert_organization(self, org).await
     }

@@ -25,6 +25,13 @@ pub(crate) async fn init_setting(conn: &mut db::Conn, key: &str, value: &str) ->
     setting(conn, key).await?.ok_or_else(|| Error::internal("a setting vanished"))
 }
 
+pub(crate) async fn put_setting(conn: &mut db::Conn, key: &str, value: &str) -> Result<()> {
+    let upsert =
+        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2";
+    execute(conn, sqlx::query(upsert).bind(key).bind(value)).await?;
+    Ok(())
+}
+
 pub(crate) async fn insert_organization(conn: &mut db::Conn, org: &Organization) -> Result<()> {
     sqlx::query(
         "INSERT INTO organizations (id, name, sub_domain, status, resource_creation_restricted, created_at, updated_at)

@@ -156,3 +156,76 @@ async fn the_cli_checks_flows_lints_and_shows_a_servers_policy() {
     let cleared = json_of(&w, &["server", "update", "--org", "acme", &web, "--no-tags"]).await;
     assert_eq!(cleared["tags"], json!([]));
 }
+
+/// `palisade ARGS` with nothing from the environment: stdout, and the exit code.
+fn offline(args: &[&str]) -> (String, Option<i32>) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(args)
+        .env_remove("PALISADE_URL")
+        .env_remove("PALISADE_TOKEN")
+        .env_remove("PALISADE_DATABASE_URL")
+        .output()
+        .unwrap();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code())
+}
+
+/// The token a rotation printed.
+fn rotated(url: &str) -> String {
+    let (out, code) = offline(&["admin", "rotate-operator-token", "--database-url", url]);
+    assert_eq!(code, Some(0), "{out}");
+    out.trim().rsplit(' ').next().unwrap().to_owned()
+}
+
+/// What the administrator does on the database itself: migrate, replace a lost operator token
+/// (running servers keep the old one until restarted), and back up a SQLite database in use.
+#[test]
+fn offline_administration_migrates_rotates_the_operator_token_and_backs_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/p.db", dir.path().display());
+    let (out, code) = offline(&["migrate", "--database-url", &url]);
+    assert_eq!(code, Some(0), "{out}");
+    let first = rotated(&url);
+    assert!(first.starts_with("palop_"), "{first}");
+
+    let server = crate::binary::Server::start_logging(dir.path(), &["--database-url", &url], "info");
+    let base = server.ready_url();
+    let as_operator = |token: &str, args: &[&str]| {
+        let args: Vec<&str> = args.iter().copied().chain(["--url", &base, "--token", token]).collect();
+        offline(&args).1
+    };
+    assert_eq!(as_operator(&first, &["org", "create", "--name", "Acme", "--sub-domain", "acme"]), Some(0));
+
+    // A backup while the server runs; never over an existing file.
+    let copy = dir.path().join("backup.db");
+    let copy_arg = copy.to_str().unwrap();
+    let (out, code) = offline(&["admin", "backup", "--database-url", &url, "--to", copy_arg]);
+    assert_eq!(code, Some(0), "{out}");
+    let (_, code) = offline(&["admin", "backup", "--database-url", &url, "--to", copy_arg]);
+    assert_ne!(code, Some(0), "an existing file is not overwritten");
+    let (_, code) =
+        offline(&["admin", "backup", "--database-url", "postgres://x@127.0.0.1/x", "--to", "/tmp/x"]);
+    assert_ne!(code, Some(0), "PostgreSQL is pg_dump's");
+
+    // A new token: the running server keeps the old one; after a restart only the new works.
+    let second = rotated(&url);
+    assert_ne!(first, second);
+    assert_eq!(as_operator(&first, &["org", "list"]), Some(0));
+    server.terminate();
+    let server = crate::binary::Server::start_logging(dir.path(), &["--database-url", &url], "info");
+    let base = server.ready_url();
+    let as_operator = |token: &str, args: &[&str]| {
+        let args: Vec<&str> = args.iter().copied().chain(["--url", &base, "--token", token]).collect();
+        offline(&args).1
+    };
+    assert_eq!(as_operator(&first, &["org", "list"]), Some(3));
+    assert_eq!(as_operator(&second, &["org", "show", "acme"]), Some(0));
+    server.terminate();
+
+    // The backup is a database of its own, with the organization and the token of its time.
+    let copy_url = format!("sqlite://{copy_arg}");
+    let server = crate::binary::Server::start_logging(dir.path(), &["--database-url", &copy_url], "info");
+    let base = server.ready_url();
+    let args = ["org", "show", "acme", "--url", &base, "--token", &first];
+    assert_eq!(offline(&args).1, Some(0));
+    server.terminate();
+}
