@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod enforcement;
 pub mod error;
 pub mod extract;
+pub mod groups;
 pub mod inventory;
 pub mod organizations;
 pub mod policy;
@@ -84,6 +85,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(policy::check_flow))
         .routes(routes!(policy::server_policy))
         .routes(routes!(policy::lint))
+        .routes(routes!(groups::list_groups))
+        .routes(routes!(groups::get_group))
         .routes(routes!(policy::agent_policy))
         .routes(routes!(enforcement::create_agent_token))
         .routes(routes!(enforcement::report, enforcement::get));

@@ -589,7 +589,7 @@ fn side_view(side: &SideVerdict, address: IpAddr) -> SideView {
 /// The ids the vendor faces show for `group` and `rule`: security groups on Katapult, Hostway
 /// (inbound rules only, numbered per organization) and ZStack; roles on Defined (whose rules
 /// have no ids).
-fn face_ids(
+pub(super) fn face_ids(
     group: &SecurityGroup,
     rule: Option<RuleId>,
     direction: Direction,

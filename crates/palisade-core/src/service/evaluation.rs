@@ -410,6 +410,41 @@ impl Core {
         Ok(ServerPolicy { evaluated, server })
     }
 
+    /// A page of the organization's groups and roles of every face, with their rules, as the
+    /// policy engine reads them (`policy:read`): one consistent revision, in creation order.
+    pub async fn policy_groups(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        page: crate::page::PageRequest,
+    ) -> Result<(Arc<Evaluated>, crate::page::Page<usize>)> {
+        actor.authorize(org, READ_POLICY)?;
+        let evaluated = self.evaluated(org).await?;
+        let total = evaluated.snapshot.groups.len();
+        let start = usize::try_from(page.offset()).unwrap_or(usize::MAX).min(total);
+        let end = start.saturating_add(usize::try_from(page.limit()).unwrap_or(usize::MAX)).min(total);
+        let items = (start..end).collect();
+        Ok((
+            evaluated,
+            crate::page::Page { items, total: u64::try_from(total).unwrap_or(u64::MAX), request: page },
+        ))
+    }
+
+    /// One group or role of any face, with its rules (`policy:read`); `None` (an id that is
+    /// none) is not found, once the caller may look.
+    pub async fn policy_group(
+        &self,
+        actor: &Principal,
+        org: OrganizationId,
+        id: Option<SecurityGroupId>,
+    ) -> Result<(Arc<Evaluated>, usize)> {
+        actor.authorize(org, READ_POLICY)?;
+        let evaluated = self.evaluated(org).await?;
+        let found = id.and_then(|id| evaluated.groups.get(&id).copied());
+        let at = found.ok_or(Error::not_found(SecurityGroupId::KIND))?;
+        Ok((evaluated, at))
+    }
+
     /// What in the organization's policy is probably wrong.
     pub async fn lint_policy(&self, actor: &Principal, org: OrganizationId) -> Result<LintReport> {
         actor.authorize(org, READ_POLICY)?;
@@ -508,7 +543,8 @@ fn describe_rule(snapshot: &PolicySnapshot, rule: &Rule) -> String {
     format!("{} {}{ports} {way} {remotes}", rule.action.as_str(), rule.protocol.as_text())
 }
 
-fn describe_remote(snapshot: &PolicySnapshot, remote: &Remote) -> String {
+/// A rule's remote as people name it: `all IPv4`, `the members of 'web'`, `server 'db'`.
+pub fn describe_remote(snapshot: &PolicySnapshot, remote: &Remote) -> String {
     let group =
         |id| snapshot.group(id).map_or_else(|| format!("{id} (gone)"), |g| format!("'{}'", g.group.name));
     match remote {

@@ -392,6 +392,42 @@ pub enum IpCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// List the security groups and roles of every face (policy:read).
+    ///
+    /// Example: palisade group list --org acme
+    #[command(verbatim_doc_comment)]
+    List {
+        #[command(flatten)]
+        org: OrgArg,
+    },
+    /// Show a group or role with what it applies to and its rules (policy:read).
+    ///
+    /// Example: palisade group show --org acme 3f9e…
+    #[command(verbatim_doc_comment)]
+    Show {
+        #[command(flatten)]
+        org: OrgArg,
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RuleCommand {
+    /// List a group's or role's rules as written, whichever face wrote them (policy:read).
+    ///
+    /// Example: palisade rule list --org acme --group 3f9e…
+    #[command(verbatim_doc_comment)]
+    List {
+        #[command(flatten)]
+        org: OrgArg,
+        /// The group or role.
+        #[arg(long)]
+        group: String,
+    },
+}
+
 /// The client commands.
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -416,6 +452,12 @@ pub enum ClientCommand {
     /// An organization's IP addresses.
     #[command(subcommand)]
     Ip(IpCommand),
+    /// Security groups and roles of every face.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Rules of a group or role.
+    #[command(subcommand)]
+    Rule(RuleCommand),
     /// Would a flow pass, and why: the verdict and its explanation.
     ///
     /// SOURCE and DESTINATION are addresses or server ids; FLOW is tcp/PORT, udp/PORT, icmp,
@@ -489,6 +531,23 @@ const ADDRESSES: &[(&str, &str)] = &[
     ("NETWORK", "network_id"),
     ("LABEL", "label"),
     ("INTERFACE", "interface_id"),
+];
+const GROUPS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("KIND", "kind"),
+    ("NAME", "name"),
+    ("ENABLED", "enabled"),
+    ("RULES", "rules_count"),
+    ("MEMBERS", "members"),
+];
+const RULES: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("DIRECTION", "direction"),
+    ("ACTION", "action"),
+    ("PROTOCOL", "protocol"),
+    ("PORTS", "ports"),
+    ("PRIORITY", "priority"),
+    ("REMOTES", "remotes"),
 ];
 const SCOPES: &[(&str, &str)] = &[("SCOPE", "name"), ("ALLOWS", "description")];
 const FINDINGS: &[(&str, &str)] = &[("SEVERITY", "severity"), ("KIND", "kind"), ("MESSAGE", "message")];
@@ -682,6 +741,23 @@ async fn dispatch(client: &Client, format: Format, command: ClientCommand) -> Ou
                 client.call(Method::DELETE, &format!("/organizations/{org}/ip_addresses/{id}"), None).await?;
             }
         },
+        ClientCommand::Group(GroupCommand::List { org }) => {
+            let org = client.organization(&org.org).await?;
+            list(client.all(&format!("/organizations/{org}/groups"), "groups").await?, GROUPS);
+        }
+        ClientCommand::Group(GroupCommand::Show { org, id }) => {
+            let org = client.organization(&org.org).await?;
+            let answer = client.get(&format!("/organizations/{org}/groups/{id}")).await?;
+            print(format, &answer, |a| {
+                let rules = a["rules"].as_array().cloned().unwrap_or_default();
+                format!("{}\n\n{}", record(&a["group"]), table(&rules, RULES))
+            });
+        }
+        ClientCommand::Rule(RuleCommand::List { org, group }) => {
+            let org = client.organization(&org.org).await?;
+            let answer = client.get(&format!("/organizations/{org}/groups/{group}")).await?;
+            list(answer["rules"].as_array().cloned().unwrap_or_default(), RULES);
+        }
         ClientCommand::FlowCheck { org, source, destination, flow } => {
             let org = client.organization(&org.org).await?;
             let (protocol, port) = match flow.split_once('/') {

@@ -142,6 +142,18 @@ async fn the_cli_checks_flows_lints_and_shows_a_servers_policy() {
     let api = w.app.get(&format!("/api/v1/servers/{db}/policy"), OPERATOR).await;
     assert_eq!(policy, api.body);
 
+    // Groups and rules of every face.
+    let groups = json_of(&w, &["group", "list", "--org", "acme"]).await;
+    assert_eq!(groups[0]["name"], "db");
+    let group = groups[0]["id"].as_str().unwrap().to_owned();
+    let out = palisade(&w, &["group", "list", "--org", "acme"], "").await;
+    assert!(text(&out).lines().nth(1).is_some_and(|l| l.contains("security_group  db")), "{}", text(&out));
+    let out = palisade(&w, &["rule", "list", "--org", "acme", "--group", &group], "").await;
+    let rules = text(&out);
+    assert!(rules.lines().nth(1).is_some_and(|l| l.contains("inbound") && l.contains("5432")), "{rules}");
+    let shown = json_of(&w, &["group", "show", "--org", "acme", &group]).await;
+    assert_eq!(shown["rules"][0]["remotes"], json!(["203.0.113.10"]));
+
     // Lint and scopes.
     let lint = json_of(&w, &["lint", "--org", "acme"]).await;
     assert!(lint["findings"].is_array() && lint["revision"].is_u64(), "{lint}");

@@ -32,6 +32,7 @@ mod katapult;
 mod katapult_sg;
 mod limits;
 mod multinode;
+mod native_groups;
 mod native_order;
 mod nesting;
 mod nul;

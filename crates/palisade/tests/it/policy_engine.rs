@@ -160,7 +160,7 @@ pub(crate) fn katapult_id(prefix: &str, uuid: &str) -> String {
     palisade_api::katapult::ids::render(prefix, uuid::Uuid::parse_str(uuid).unwrap().as_bytes())
 }
 
-fn uuid_of_katapult(prefix: &str, id: &str) -> String {
+pub(crate) fn uuid_of_katapult(prefix: &str, id: &str) -> String {
     uuid::Uuid::from_bytes(palisade_api::katapult::ids::parse(prefix, id).unwrap()).to_string()
 }
 

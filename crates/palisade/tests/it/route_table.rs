@@ -262,6 +262,8 @@ fn expected() -> Table {
         Some(json!({"name": "agent"})),
     );
     add("native", "GET", "/api/v1/organizations/{id}/policy/lint", Org(policy_read), None);
+    add("native", "GET", "/api/v1/organizations/{id}/groups", Org(policy_read), None);
+    add("native", "GET", "/api/v1/organizations/{id}/groups/{group_id}", Org(policy_read), None);
 
     add("katapult", "GET", "/core/v1/organizations", Listing(orgs_read), None);
     add("katapult", "GET", "/core/v1/organizations/:organization", Org(orgs_read), None);
