@@ -209,9 +209,14 @@ def main():
             with open(path, "w") as f:
                 f.write("\n".join(script) + "\n")
             try:
+                # The tour's `palisade` commands are the built binary, as after `cargo install`;
+                # nothing of the reader's own PALISADE_* settings leaks in.
+                env = {k: v for k, v in os.environ.items() if not k.startswith("PALISADE_")}
+                env["PATH"] = os.path.dirname(binary) + os.pathsep + env.get("PATH", "")
                 run = subprocess.run(
                     ["bash", path],
                     cwd=workdir,
+                    env=env,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     text=True,
