@@ -53,7 +53,10 @@ pub fn read_error(rejection: BytesRejection, limit: usize) -> Error {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         Error::BadRequest(BadRequest::TooLarge { limit })
     } else {
-        Error::BadRequest(BadRequest::MalformedBody { path: None, message: rejection.body_text() })
+        Error::BadRequest(BadRequest::MalformedBody {
+            path: None,
+            message: crate::frame::json_words::json_words(&rejection.body_text()),
+        })
     }
 }
 

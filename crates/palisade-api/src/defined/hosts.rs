@@ -386,7 +386,8 @@ async fn list(
     shape: Shape,
 ) -> Result<Response> {
     let (request, counts) = list_request(query)?;
-    let Query(f) = filter.map_err(|e| bad_parameter("query", &e.body_text()))?;
+    let Query(f) =
+        filter.map_err(|e| bad_parameter("query", &crate::frame::json_words::json_words(&e.body_text())))?;
     let role = filter_id(f.role.as_deref(), ids::ROLE);
     let network = filter_id(f.network.as_deref(), ids::NETWORK);
     let filter = HostFilter {

@@ -45,7 +45,8 @@ pub(super) fn bad_parameter(name: &str, message: &str) -> DefinedError {
 
 /// The page a list request asks for, and whether it wants counts.
 pub(super) fn list_request(query: QueryResult<ListQuery>) -> Result<(PageRequest, bool)> {
-    let Query(q) = query.map_err(|e| bad_parameter("query", &e.body_text()))?;
+    let Query(q) =
+        query.map_err(|e| bad_parameter("query", &crate::frame::json_words::json_words(&e.body_text())))?;
     let per_page = match q.page_size.as_deref() {
         None => 25,
         Some(n) => n

@@ -8,13 +8,15 @@
 //! - credentials and the client's address ([`credentials`]);
 //! - request ids ([`request_id`]), `Retry-After` ([`retry_after`]) and the logging of internal
 //!   errors ([`log`]), which every face's one renderer calls;
-//! - the `prefix_` + base62 id codec that two faces share ([`base62`]).
+//! - the `prefix_` + base62 id codec that two faces share ([`base62`]);
+//! - serde's messages in JSON's words, not Rust's ([`json_words`]).
 //!
 //! Faces depend on the frame, never on each other: what two faces share moves here.
 
 pub mod base62;
 pub mod credentials;
 pub mod fallback;
+pub mod json_words;
 pub mod request_id;
 pub mod routes;
 pub mod vendor_ids;

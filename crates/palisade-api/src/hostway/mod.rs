@@ -179,7 +179,10 @@ pub fn page_of(
 ) -> Result<Option<PageRequest>, Error> {
     let query = query
         .map_err(|e| {
-            Error::BadRequest(BadRequest::MalformedParameter { name: "query".into(), message: e.body_text() })
+            Error::BadRequest(BadRequest::MalformedParameter {
+                name: "query".into(),
+                message: crate::frame::json_words::json_words(&e.body_text()),
+            })
         })?
         .0;
     let number = |name: &str| -> Result<Option<u32>, Error> {

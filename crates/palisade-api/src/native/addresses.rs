@@ -50,7 +50,7 @@ impl FromRequestParts<AppState> for Allocated {
         let axum::extract::Query(q) =
             axum::extract::Query::<AllocatedQuery>::from_request_parts(parts, state)
                 .await
-                .map_err(|e| malformed(e.body_text()))?;
+                .map_err(|e| malformed(crate::frame::json_words::json_words(&e.body_text())))?;
         let allocated = match q.allocated.as_deref() {
             None => None,
             Some("true") => Some(true),

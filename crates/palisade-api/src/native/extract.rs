@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::error::NativeError;
+use crate::frame::json_words::json_words;
 use crate::AppState;
 
 /// Any authenticated caller.
@@ -76,11 +77,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             message: "request body is empty; expected a JSON object".into(),
         }));
     }
+    // Every native body is an object; serde would read an array as the object's fields in
+    // order (`[0]: expected a string`), which misleads.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(Error::BadRequest(BadRequest::MalformedBody {
+            path: None,
+            message: "invalid type: array, expected an object".into(),
+        }));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let malformed = |path: Option<String>, e: serde_json::Error| {
         // serde_json appends " at line 1 column 9" to messages; keep the message itself.
         let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        let message = json_words(message.split(" at line ").next().unwrap_or(&message));
         Error::BadRequest(BadRequest::MalformedBody { path, message })
     };
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -124,7 +133,7 @@ where
             |e| {
                 NativeError(Error::BadRequest(BadRequest::MalformedParameter {
                     name: "path".into(),
-                    message: e.body_text(),
+                    message: json_words(&e.body_text()),
                 }))
             },
         )
@@ -169,7 +178,7 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for NativeQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let axum::extract::Query(q) = axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
-            .map_err(|e| NativeError(malformed("query", &e.body_text())))?;
+            .map_err(|e| NativeError(malformed("query", &json_words(&e.body_text()))))?;
         Ok(NativeQuery(q))
     }
 }

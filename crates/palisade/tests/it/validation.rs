@@ -74,6 +74,15 @@ async fn malformed_bodies_on_every_writing_route() {
         for (content_type, body, status, code) in cases {
             let r = app.raw(method.clone(), path, OPERATOR, content_type, body).await;
             assert_error(&r, status, code);
+            // In JSON's words: no name of a Rust type (`struct CreateOrganizationRequest`).
+            let said = r.body.to_string();
+            for rust in ["struct", "Request", "Wire", "u32", "u64", "usize"] {
+                assert!(!said.contains(rust), "{method} {path}: {said}");
+            }
+        }
+        for body in [&b"[]"[..], b"[1,2,3]"] {
+            let r = app.raw(method.clone(), path, OPERATOR, "application/json", body.to_vec()).await;
+            assert_eq!(r.body["error"]["message"], "invalid type: array, expected an object", "{}", r.body);
         }
     }
     assert_eq!(counts(&app).await, before, "a refused request wrote something");
