@@ -93,6 +93,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The announcements of committed policy changes ([`crate::changes`]): of this node's
     /// writes, and on PostgreSQL of every node's.
     fn policy_changes(&self) -> std::sync::Arc<PolicyChanges>;
+    /// The server is done with the database: waits for the connections in use to come back,
+    /// then closes them (SQLite then folds its write-ahead log back into the database file and
+    /// removes `-wal` and `-shm`, unless another process still has it open). Nothing is read or
+    /// written after this.
+    async fn close(&self);
 }
 
 /// Reads, through a read handle or inside a write transaction.

@@ -39,6 +39,13 @@ impl Gate {
         }
     }
 
+    /// The server has stopped serving: close the database, if it was ever opened.
+    pub(crate) async fn close(&self) {
+        if let Some(core) = self.core.get() {
+            core.close().await;
+        }
+    }
+
     /// The router for the next request.
     pub(crate) fn router(&self) -> Router {
         self.ready.get().unwrap_or(&self.starting).clone()

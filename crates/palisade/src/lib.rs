@@ -245,13 +245,15 @@ impl Application {
     /// the database, if it was still trying).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let Self { listener, gate, http, opening, .. } = self;
-        let closing = gate.clone();
+        let (closing, closed) = (gate.clone(), gate.clone());
         let shutdown = async move {
             shutdown.await;
             closing.closing();
         };
         let served = serve::serve(listener, gate, http, shutdown).await;
         drop(opening);
+        // Every request is answered: the database can go.
+        closed.close().await;
         served
     }
 }

@@ -145,6 +145,11 @@ impl Core {
         self.store.policy_changes().close();
     }
 
+    /// The server has stopped: close the database (see [`crate::Store::close`]).
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
     /// Whether the database answers.
     pub async fn ready(&self) -> Result<()> {
         self.store.ping().await

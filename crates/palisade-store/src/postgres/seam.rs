@@ -147,6 +147,11 @@ fn deliver(changes: &PolicyChanges, payload: &str) {
     }
 }
 
+/// Closes the pool once its connections are back (the listener's, if any, goes with the store).
+pub(crate) async fn close(store: &Handle) {
+    store.pool.close().await;
+}
+
 pub(crate) async fn commit(tx: WriteConn) -> Result<()> {
     tx.commit().await.map_err(db_error)
 }

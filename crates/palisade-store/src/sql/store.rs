@@ -80,6 +80,10 @@ impl Store for db::Handle {
     fn policy_changes(&self) -> std::sync::Arc<palisade_core::changes::PolicyChanges> {
         db::policy_changes(self)
     }
+
+    async fn close(&self) {
+        db::close(self).await;
+    }
 }
 
 /// `impl Reads for $t`, on `$t::conn()`: the same reads through a read handle and inside a

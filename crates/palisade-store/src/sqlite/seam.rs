@@ -107,6 +107,22 @@ pub(crate) async fn announce(_: &mut Conn, _: Vec<String>) -> Result<()> {
     Ok(())
 }
 
+/// Closes the pool, then leaves write-ahead logging on the writer connection, the last one
+/// open: SQLite checkpoints the log into the database and removes `-wal` and `-shm` (a process
+/// killed before this leaves them, and the next start recovers from them). If another process
+/// has the database open the switch is refused, and the files stay for it.
+pub(crate) async fn close(store: &Handle) {
+    store.pool.close().await;
+    let mut writer = store.writer.lock().await;
+    if writer.open {
+        let _ = sqlx::query("ROLLBACK").execute(&mut writer.conn).await;
+        writer.open = false;
+    }
+    if let Err(e) = sqlx::query("PRAGMA journal_mode = DELETE").execute(&mut writer.conn).await {
+        tracing::debug!(error = %e, "the write-ahead log stays: another process has the database open");
+    }
+}
+
 pub(crate) fn policy_changes(store: &Handle) -> std::sync::Arc<palisade_core::changes::PolicyChanges> {
     store.changes.clone()
 }

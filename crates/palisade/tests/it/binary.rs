@@ -184,6 +184,10 @@ async fn first_start_generates_an_operator_token_once_and_logs_no_secrets() {
 
     let log = server.terminate();
     assert!(log.contains("shutting down"), "{log}");
+    // A clean stop closes the database: SQLite's write-ahead log is folded back and removed.
+    for leftover in ["palisade.db-wal", "palisade.db-shm"] {
+        assert!(!dir.path().join("palisade-data").join(leftover).exists(), "{leftover} stayed after SIGTERM");
+    }
     assert_eq!(log.matches(&operator).count(), 1, "the operator token is printed exactly once");
     assert!(!log.contains(&secret), "a token secret reached the log");
     assert!(!log.contains(secret.rsplit('_').next().unwrap()), "part of a token secret reached the log");
