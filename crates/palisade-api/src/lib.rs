@@ -14,7 +14,9 @@ pub mod frame;
 pub mod health;
 pub mod hostway;
 pub mod katapult;
+pub mod metrics;
 pub mod native;
+pub mod observe;
 pub mod rate;
 pub mod trace;
 pub mod zstack;
@@ -75,6 +77,7 @@ fn faces() -> [Routes; 6] {
 /// The whole HTTP application: every face and the probes; any other path is an unknown route
 /// in the envelope of the face that owns it.
 pub fn router(core: Core, config: ApiConfig) -> Router {
+    metrics::install();
     let rate_limits = Arc::new(rate::RateLimits::per_minute(config.requests_per_minute));
     let limit = config.max_body_bytes;
     let state = AppState { core, config: Arc::new(config), rate_limits };

@@ -66,8 +66,10 @@ impl Server {
             let text = self.out.lock().unwrap().clone();
             // Only the start-up line: with RUST_LOG=trace other lines may carry an `addr=` too.
             let line = text.lines().find(|l| l.contains("palisade listening"));
-            if let Some(rest) = line.and_then(|l| l.split("addr=").nth(1)) {
-                let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+            // `addr=…` in text, `"addr":"…"` in JSON lines (`--log-format json`).
+            let rest = line.and_then(|l| l.split("addr=").nth(1).or_else(|| l.split("\"addr\":\"").nth(1)));
+            if let Some(rest) = rest {
+                let addr: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
                 return format!("http://{addr}");
             }
             assert!(Instant::now() < deadline, "server did not start: {text}");

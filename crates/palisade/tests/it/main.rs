@@ -34,6 +34,7 @@ mod multinode;
 mod native_order;
 mod nesting;
 mod nul;
+mod observability;
 mod openapi;
 mod oracles;
 mod ordered;
