@@ -4,7 +4,7 @@
 //! so a node that lost its database is taken out of rotation instead of failing requests.
 //!
 //! `/metrics` is Prometheus' scrape ([`crate::metrics`]): open like the probes, as scrapers
-//! usually carry no credentials; it shows counts by route, never ids or secrets.
+//! usually carry no credentials, unless a metrics token is configured; it never shows secrets.
 //!
 //! [`starting`] is what a node serves before its database first answered: it listens at once
 //! (so orchestrators see it alive), is not ready, and answers every API request 503 in the
@@ -33,7 +33,14 @@ pub fn routes() -> Routes {
 }
 
 /// `GET /metrics`: Prometheus' text format ([`crate::metrics`]).
-async fn scrape(State(state): State<AppState>) -> Response {
+async fn scrape(State(state): State<AppState>, parts: axum::http::request::Parts) -> Response {
+    if let Some(expected) = &state.config.metrics_token {
+        let given = crate::frame::credentials::bearer(&parts).unwrap_or_default();
+        if !crate::metrics::token_matches(given, expected) {
+            let error = Error::Unauthenticated(palisade_core::error::Unauthenticated::InvalidCredentials);
+            return crate::frame::render(error, "GET", "/metrics");
+        }
+    }
     let body = crate::metrics::scrape(&state.core).await;
     let mut response = body.into_response();
     response

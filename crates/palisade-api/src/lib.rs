@@ -41,6 +41,9 @@ pub struct ApiConfig {
     pub public_url: Option<String>,
     /// Reverse proxies whose `X-Forwarded-*` headers are believed. See [`forwarded`].
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// When set, `GET /metrics` asks for it as a Bearer token; by default it is open, as
+    /// Prometheus scrapes. See [`metrics`].
+    pub metrics_token: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -50,6 +53,7 @@ impl Default for ApiConfig {
             requests_per_minute: 1000,
             public_url: None,
             trusted_proxies: Vec::new(),
+            metrics_token: None,
         }
     }
 }

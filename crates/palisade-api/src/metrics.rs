@@ -1,7 +1,12 @@
 //! Prometheus metrics: recorded through the `metrics` facade where things happen (one
 //! middleware for requests, [`crate::frame::log`] for refusals), rendered by
-//! `metrics-exporter-prometheus` at `GET /metrics` (on the main listener, without credentials,
-//! as Prometheus scrapes: the series name routes and counts, never ids, tokens or addresses).
+//! `metrics-exporter-prometheus` at `GET /metrics` (on the main listener; open, as Prometheus
+//! usually scrapes, unless `--metrics-token` is set). Request series are labelled by route
+//! template, never by a path's ids; the policy gauges name organizations and servers by id,
+//! never tokens, names or addresses.
+//!
+//! IPAM utilisation per prefix is not here: addresses are stored without the prefix they came
+//! from, so it would take reading every address of every network at each scrape.
 //!
 //! The recorder is process-global: [`install`] sets it once (a `OnceLock`), so several servers
 //! in one process (the tests) share it and each sees every server's counts; tests compare
@@ -80,10 +85,54 @@ pub fn auth_failure(face: &'static str) {
     metrics::counter!(AUTH_FAILURES, "face" => face).increment(1);
 }
 
-/// The Prometheus text of every series, with the gauges read now (the database pool).
+/// Connections of the pool, by `state` (`in_use`, `idle`).
+pub const POOL: &str = "palisade_db_pool_connections";
+/// SQLite: writers waiting for the one write connection.
+pub const WRITE_QUEUE: &str = "palisade_sqlite_write_queue_depth";
+/// Each organization's policy revision, by `organization` (id).
+pub const POLICY_REVISION: &str = "palisade_policy_revision";
+/// Each reporting server's applied-revision lag, by `organization` and `server` (ids).
+pub const POLICY_LAG: &str = "palisade_server_policy_revision_lag";
+/// Most organizations (and most servers) one scrape reports on: a scrape is two bounded reads.
+const MAX_GAUGE_SERIES: u32 = 10_000;
+
+/// Whether `given` is the configured metrics token (compared by digest, in constant time for
+/// equal lengths of digest).
+pub fn token_matches(given: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(given.as_bytes()), Sha256::digest(expected.as_bytes()));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The Prometheus text of every series, with the gauges read now: the pool and write queue (no
+/// query), and policy revisions and lags (one bounded read; skipped, with a warning, when the
+/// database does not answer, so the request counters still reach the scraper).
+///
+/// Gauges live in the process-wide recorder: an organization deleted since keeps its last
+/// value until the process restarts.
 pub async fn scrape(core: &palisade_core::Core) -> String {
-    let _ = core;
     let handle = install();
+    let pool = core.pool_stats();
+    metrics::gauge!(POOL, "state" => "in_use").set(f64::from(pool.size.saturating_sub(pool.idle)));
+    metrics::gauge!(POOL, "state" => "idle").set(f64::from(pool.idle));
+    if let Some(queue) = pool.write_queue {
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!(WRITE_QUEUE).set(queue as f64);
+    }
+    match core.policy_gauges(MAX_GAUGE_SERIES).await {
+        Ok(gauges) => {
+            for (org, revision) in gauges.revisions {
+                #[allow(clippy::cast_precision_loss)]
+                metrics::gauge!(POLICY_REVISION, "organization" => org.to_string()).set(revision as f64);
+            }
+            for (org, server, lag) in gauges.lags {
+                #[allow(clippy::cast_precision_loss)]
+                metrics::gauge!(POLICY_LAG, "organization" => org.to_string(), "server" => server.to_string())
+                    .set(lag as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: could not read policy revisions"),
+    }
     handle.run_upkeep();
     handle.render()
 }

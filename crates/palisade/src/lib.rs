@@ -69,6 +69,8 @@ impl ServeConfig {
         let mut shown = self.clone();
         shown.admin_token = self.admin_token.as_ref().map(|_| palisade_api::trace::REDACTED.to_owned());
         shown.database_url = redact_url(&self.database_url);
+        shown.api.metrics_token =
+            self.api.metrics_token.as_ref().map(|_| palisade_api::trace::REDACTED.to_owned());
         shown
     }
 }

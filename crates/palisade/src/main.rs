@@ -95,6 +95,11 @@ struct ServeArgs {
     #[arg(long, env = "PALISADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
+    /// When set, `GET /metrics` answers only `Authorization: Bearer <this>` (Prometheus'
+    /// `authorization` setting); by default it is open, like the probes.
+    #[arg(long, env = "PALISADE_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+
     /// Address and port to listen on.
     #[arg(long, env = "PALISADE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
@@ -309,6 +314,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             requests_per_minute: args.requests_per_minute,
             public_url: args.public_url,
             trusted_proxies: args.trusted_proxies,
+            metrics_token: args.metrics_token,
         },
         core: CoreSettings {
             reverse_dns_pattern: args.reverse_dns_pattern,

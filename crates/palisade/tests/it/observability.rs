@@ -124,3 +124,121 @@ async fn json_request_log_lines_carry_their_fields_and_no_secrets() {
     }
     server.terminate();
 }
+
+/// The value of the series `name` whose labels include every one of `labels` (0 when absent:
+/// a counter not yet incremented is not rendered).
+fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            let (metric, rest) = key.split_once('{').unwrap_or((key, ""));
+            (metric == name && labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))))
+                .then(|| value.parse::<f64>().unwrap())
+        })
+        .sum()
+}
+
+async fn scrape(app: &crate::support::TestApp) -> String {
+    let res = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    res.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn metrics_counters_move_and_gauges_are_read_at_scrape_time() {
+    use crate::enforcement::{agent_token, katapult_group};
+    use crate::policy_engine::World;
+    use crate::support::{TestApp, OPERATOR};
+    use reqwest::Method;
+
+    let app = TestApp::spawn_tuned(|c| c.api.requests_per_minute = 5).await;
+    let w = World::on(app).await;
+    let web = w.server("web", "203.0.113.10").await;
+    let agent = agent_token(&w, &web).await;
+    katapult_group(&w, "first", &web, 22, "198.51.100.0/24").await;
+    // The agent applies the policy of now; a later change puts it one revision or more behind.
+    let policy = w.app.get(&format!("/api/v1/servers/{web}/policy"), &agent).await;
+    let applied = policy.body["revision"].as_u64().unwrap();
+    let report = json!({"applied_revision": applied, "applied_digest": policy.body["digest"]});
+    let r = w
+        .app
+        .request(Method::PUT, &format!("/api/v1/servers/{web}/enforcement"), Some(&agent), Some(report))
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    katapult_group(&w, "second", &web, 443, "198.51.100.0/24").await;
+
+    let before = scrape(&w.app).await;
+    let ok = [("face", "native"), ("route", "/api/v1/organizations"), ("method", "GET"), ("status", "200")];
+    let missing = [("face", "native"), ("route", "unmatched"), ("method", "GET"), ("status", "404")];
+    let refused =
+        [("face", "native"), ("route", "/api/v1/organizations"), ("method", "GET"), ("status", "401")];
+    assert_eq!(w.app.get("/api/v1/organizations", OPERATOR).await.status, StatusCode::OK);
+    assert_eq!(w.app.get("/api/v1/organizations", OPERATOR).await.status, StatusCode::OK);
+    assert_eq!(w.app.get("/api/v1/no-such-thing", OPERATOR).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(w.app.get("/api/v1/organizations", "pal_wrong_token").await.status, StatusCode::UNAUTHORIZED);
+    // Katapult counts requests per token: a fresh one, past its 5 a minute.
+    let (_, limited) = w.app.token(&w.org, &["organizations:read"]).await;
+    let statuses: Vec<_> =
+        futures_statuses(&w.app, "/core/v1/organizations/_?organization[sub_domain]=acme", &limited, 7).await;
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    let after = scrape(&w.app).await;
+
+    let delta =
+        |name: &str, labels: &[(&str, &str)]| series(&after, name, labels) - series(&before, name, labels);
+    assert_eq!(delta("palisade_http_requests_total", &ok), 2.0, "{after}");
+    assert_eq!(delta("palisade_http_requests_total", &missing), 1.0, "{after}");
+    assert_eq!(delta("palisade_http_requests_total", &refused), 1.0, "{after}");
+    let timed = [("face", "native"), ("route", "/api/v1/organizations"), ("method", "GET")];
+    assert_eq!(delta("palisade_http_request_duration_seconds_count", &timed), 3.0, "{after}");
+    assert!(after.contains("palisade_http_request_duration_seconds_bucket{"), "real buckets: {after}");
+    assert!(delta("palisade_authentication_failures_total", &[("face", "native")]) >= 1.0, "{after}");
+    let limited_series = [("face", "katapult"), ("limit", "requests")];
+    assert!(delta("palisade_rate_limited_total", &limited_series) >= 1.0, "{after}");
+    let katapult_429 =
+        [("face", "katapult"), ("route", "/core/v1/organizations/:organization"), ("status", "429")];
+    assert!(delta("palisade_http_requests_total", &katapult_429) >= 1.0, "{after}");
+
+    // Gauges, read at scrape time.
+    assert!(after.contains("palisade_db_pool_connections{state=\"idle\"}"), "{after}");
+    assert!(after.contains("palisade_db_pool_connections{state=\"in_use\"}"), "{after}");
+    if std::env::var("PALISADE_TEST_BACKEND").as_deref() != Ok("postgres") {
+        assert!(after.contains("palisade_sqlite_write_queue_depth "), "{after}");
+    }
+    let revision = series(&after, "palisade_policy_revision", &[("organization", &w.org)]);
+    assert!(revision > 0.0, "{after}");
+    let lag =
+        series(&after, "palisade_server_policy_revision_lag", &[("organization", &w.org), ("server", &web)]);
+    assert!(lag >= 1.0, "{after}");
+    #[allow(clippy::cast_precision_loss)]
+    let expected_lag = revision - applied as f64;
+    assert_eq!(lag, expected_lag, "{after}");
+}
+
+/// `n` GETs of `path` with `token`, one after another: their statuses.
+async fn futures_statuses(
+    app: &crate::support::TestApp,
+    path: &str,
+    token: &str,
+    n: usize,
+) -> Vec<StatusCode> {
+    let mut statuses = Vec::new();
+    for _ in 0..n {
+        let res = app.client.get(format!("{}{path}", app.base)).bearer_auth(token).send().await.unwrap();
+        statuses.push(res.status());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn a_metrics_token_guards_the_scrape_when_set() {
+    let app =
+        crate::support::TestApp::spawn_tuned(|c| c.api.metrics_token = Some("scrape-secret".into())).await;
+    let url = format!("{}/metrics", app.base);
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let wrong = app.client.get(&url).bearer_auth("nope").send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let right = app.client.get(&url).bearer_auth("scrape-secret").send().await.unwrap();
+    assert_eq!(right.status(), StatusCode::OK);
+}
