@@ -344,23 +344,6 @@ async fn open_in_background(config: ServeConfig, gate: Arc<Gate>, started: onesh
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_passwords_are_redacted() {
-        assert_eq!(redact_url("postgres://u:p%40ss@db:5432/x"), "postgres://u:[redacted]@db:5432/x");
-        assert_eq!(
-            redact_url("postgres://u@db/x?password=s&sslmode=a"),
-            "postgres://u@db/x?password=[redacted]&sslmode=[redacted]"
-        );
-        assert_eq!(redact_url("sqlite://palisade-data/palisade.db"), "sqlite://palisade-data/palisade.db");
-        let config = ServeConfig { admin_token: Some("palop_secret".into()), ..ServeConfig::default() };
-        assert!(!format!("{:?}", config.redacted()).contains("palop_secret"));
-    }
-}
-
 /// Completes on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -388,4 +371,21 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://u:p%40ss@db:5432/x"), "postgres://u:[redacted]@db:5432/x");
+        assert_eq!(
+            redact_url("postgres://u@db/x?password=s&sslmode=a"),
+            "postgres://u@db/x?password=[redacted]&sslmode=[redacted]"
+        );
+        assert_eq!(redact_url("sqlite://palisade-data/palisade.db"), "sqlite://palisade-data/palisade.db");
+        let config = ServeConfig { admin_token: Some("palop_secret".into()), ..ServeConfig::default() };
+        assert!(!format!("{:?}", config.redacted()).contains("palop_secret"));
+    }
 }
