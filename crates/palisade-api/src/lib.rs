@@ -14,7 +14,9 @@ pub mod frame;
 pub mod health;
 pub mod hostway;
 pub mod katapult;
+pub mod metrics;
 pub mod native;
+pub mod observe;
 pub mod rate;
 pub mod trace;
 pub mod zstack;
@@ -39,6 +41,9 @@ pub struct ApiConfig {
     pub public_url: Option<String>,
     /// Reverse proxies whose `X-Forwarded-*` headers are believed. See [`forwarded`].
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// When set, `GET /metrics` asks for it as a Bearer token; by default it is open, as
+    /// Prometheus scrapes. See [`metrics`].
+    pub metrics_token: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -48,6 +53,7 @@ impl Default for ApiConfig {
             requests_per_minute: 1000,
             public_url: None,
             trusted_proxies: Vec::new(),
+            metrics_token: None,
         }
     }
 }
@@ -75,6 +81,7 @@ fn faces() -> [Routes; 6] {
 /// The whole HTTP application: every face and the probes; any other path is an unknown route
 /// in the envelope of the face that owns it.
 pub fn router(core: Core, config: ApiConfig) -> Router {
+    metrics::install();
     let rate_limits = Arc::new(rate::RateLimits::per_minute(config.requests_per_minute));
     let limit = config.max_body_bytes;
     let state = AppState { core, config: Arc::new(config), rate_limits };

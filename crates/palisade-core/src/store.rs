@@ -74,6 +74,27 @@ pub struct SessionCredentials {
     pub organization: Organization,
 }
 
+/// The connection pool and write queue as they are now, for `/metrics` (read without a query).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections of the read/write pool.
+    pub size: u32,
+    /// Of those, idle.
+    pub idle: u32,
+    /// SQLite: writers of this process waiting for the one write connection (none on PostgreSQL).
+    pub write_queue: Option<u64>,
+}
+
+/// Numbers about every organization's policy, for `/metrics`: one bounded read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyGauges {
+    /// Each organization's policy revision (organizations whose policy never changed: none).
+    pub revisions: Vec<(OrganizationId, u64)>,
+    /// Each reporting server's lag: its organization's revision minus the revision its agent
+    /// last applied (a server that never applied: the whole revision).
+    pub lags: Vec<(OrganizationId, ServerId, u64)>,
+}
+
 /// A database: opens read handles and write transactions.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
@@ -98,6 +119,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// removes `-wal` and `-shm`, unless another process still has it open). Nothing is read or
     /// written after this.
     async fn close(&self);
+    /// The pool's connections and the write queue, now (no query).
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats::default()
+    }
 }
 
 /// Reads, through a read handle or inside a write transaction.
@@ -221,6 +246,9 @@ pub trait Reads: Send {
         org: OrganizationId,
         server: ServerId,
     ) -> Result<Option<EnforcementReport>>;
+
+    /// Policy revisions and servers' applied-revision lags, at most `limit` of each (by id).
+    async fn policy_gauges(&mut self, limit: u32) -> Result<PolicyGauges>;
 }
 
 /// A write transaction: every write, and the reads a read-modify-write needs, locked until

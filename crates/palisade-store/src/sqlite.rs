@@ -64,6 +64,8 @@ pub struct SqliteStore {
     /// Announced after each commit that changed policy: a SQLite database has one process
     /// writing it, so that reaches every waiter.
     changes: Arc<palisade_core::changes::PolicyChanges>,
+    /// Writers of this process waiting for `writer` (`/metrics`).
+    write_queue: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl SqliteStore {
@@ -97,7 +99,12 @@ impl SqliteStore {
             .await
             .map_err(|e| Error::Unavailable(format!("migrating the SQLite database failed: {e}")))?;
         let writer = options.connect().await.map_err(seam::db_error)?;
-        Ok(Self { pool, writer: Arc::new(Mutex::new(seam::Writer::new(writer))), changes: Arc::default() })
+        Ok(Self {
+            pool,
+            writer: Arc::new(Mutex::new(seam::Writer::new(writer))),
+            changes: Arc::default(),
+            write_queue: Default::default(),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {

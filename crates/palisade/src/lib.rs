@@ -63,6 +63,52 @@ impl Default for ServeConfig {
     }
 }
 
+impl ServeConfig {
+    /// This configuration as it may be logged: the admin token and the database URL's password
+    /// (and every value of its query, which may carry one) replaced by `[redacted]`.
+    pub fn redacted(&self) -> Self {
+        let mut shown = self.clone();
+        shown.admin_token = self.admin_token.as_ref().map(|_| palisade_api::trace::REDACTED.to_owned());
+        shown.database_url = redact_url(&self.database_url);
+        shown.api.metrics_token =
+            self.api.metrics_token.as_ref().map(|_| palisade_api::trace::REDACTED.to_owned());
+        shown
+    }
+}
+
+/// `postgres://user:secret@host/db?password=x` → `postgres://user:[redacted]@host/db?password=[redacted]`.
+pub fn redact_url(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            // The user information ends at the last `@` before the path.
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+                    let password = if userinfo.contains(':') {
+                        format!(":{}", palisade_api::trace::REDACTED)
+                    } else {
+                        String::new()
+                    };
+                    format!("{scheme}://{user}{password}@{host}{path}")
+                }
+                None => head.to_owned(),
+            }
+        }
+        None => head.to_owned(),
+    };
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(&palisade_api::trace::redact_query(query));
+    }
+    out
+}
+
 /// Connection-pool settings, for either backend.
 #[derive(Debug, Clone)]
 pub struct DbSettings {
@@ -206,6 +252,7 @@ impl Application {
     /// documentation); until then requests are answered 503. Fails only for what no retry
     /// would fix: an unusable database URL, an address that cannot be bound.
     pub async fn build(config: ServeConfig) -> anyhow::Result<(Self, Startup)> {
+        tracing::info!(config = ?config.redacted(), "effective configuration");
         check_database_url(&config.database_url)?;
         let listener = bind(&config.listen).await?;
         let gate = Arc::new(Gate::starting());
@@ -273,7 +320,11 @@ async fn api(
     let core = Core::with_settings(store, operator, config.core.clone());
     let router = palisade_api::router(core.clone(), config.api.clone())
         .layer(axum::middleware::from_fn_with_state(config.http.request_body_timeout, body_deadline::enforce))
-        .layer(palisade_api::trace::layer());
+        .layer(palisade_api::trace::layer())
+        .layer(axum::middleware::from_fn_with_state(
+            palisade_api::observe::Observe { trusted_proxies: Arc::new(config.api.trusted_proxies.clone()) },
+            palisade_api::observe::observe,
+        ));
     Ok((core, router, generated))
 }
 
@@ -336,4 +387,21 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://u:p%40ss@db:5432/x"), "postgres://u:[redacted]@db:5432/x");
+        assert_eq!(
+            redact_url("postgres://u@db/x?password=s&sslmode=a"),
+            "postgres://u@db/x?password=[redacted]&sslmode=[redacted]"
+        );
+        assert_eq!(redact_url("sqlite://palisade-data/palisade.db"), "sqlite://palisade-data/palisade.db");
+        let config = ServeConfig { admin_token: Some("palop_secret".into()), ..ServeConfig::default() };
+        assert!(!format!("{:?}", config.redacted()).contains("palop_secret"));
+    }
 }

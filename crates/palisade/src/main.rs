@@ -124,8 +124,27 @@ struct AgentArgs {
     nft: String,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (fields under `fields`), for log collectors.
+    Json,
+}
+
 #[derive(Debug, Args)]
 struct ServeArgs {
+    /// Log line format: `text` or `json` (one object per line). The level is `RUST_LOG`'s
+    /// (default: info, one line per request; SQL statements are left out unless asked for).
+    #[arg(long, env = "PALISADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    /// When set, `GET /metrics` answers only `Authorization: Bearer <this>` (Prometheus'
+    /// `authorization` setting); by default it is open, like the probes.
+    #[arg(long, env = "PALISADE_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+
     /// Address and port to listen on.
     #[arg(long, env = "PALISADE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
@@ -267,7 +286,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Agent(args) => {
-            init_logging();
+            init_logging(LogFormat::Text);
             let config = palisade::agent::AgentConfig {
                 control_plane: args.control_plane,
                 token: args.token,
@@ -322,17 +341,21 @@ fn auth_settings(args: &ServeArgs) -> AuthSettings {
     }
 }
 
-/// Logs to standard error at INFO (or as `RUST_LOG` says).
-fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+/// Logs to standard error at INFO (or as `RUST_LOG` says), as text or JSON lines. sqlx's
+/// statement log (`sqlx::query`, INFO/DEBUG) stays out by default; its slow-statement warnings
+/// stay in.
+fn init_logging(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx::query=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    init_logging();
+    init_logging(args.log_format);
     let auth = auth_settings(&args);
     let config = ServeConfig {
         listen: args.listen,
@@ -356,6 +379,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             requests_per_minute: args.requests_per_minute,
             public_url: args.public_url,
             trusted_proxies: args.trusted_proxies,
+            metrics_token: args.metrics_token,
         },
         core: CoreSettings {
             reverse_dns_pattern: args.reverse_dns_pattern,

@@ -53,14 +53,20 @@ pub fn basic(parts: &Parts) -> Option<Result<(String, String), Error>> {
 
 /// The caller of a face that takes API tokens only (native, Katapult, Defined).
 pub async fn token_caller(core: &Core, parts: &Parts) -> Result<Principal, Error> {
-    core.authenticate(bearer(parts), source_ip(parts)).await
+    let principal = core.authenticate(bearer(parts), source_ip(parts)).await?;
+    super::request_id::note_principal(&principal);
+    Ok(principal)
 }
 
 /// The caller of a face that also takes an organization's users over HTTP Basic (Hostway):
 /// Basic when the request sends it, else an API token.
 pub async fn user_or_token_caller(core: &Core, parts: &Parts) -> Result<Principal, Error> {
     match basic(parts) {
-        Some(Ok((user, password))) => core.authenticate_user(&user, &password, source_ip(parts)).await,
+        Some(Ok((user, password))) => {
+            let principal = core.authenticate_user(&user, &password, source_ip(parts)).await?;
+            super::request_id::note_principal(&principal);
+            Ok(principal)
+        }
         Some(Err(e)) => Err(e),
         None => token_caller(core, parts).await,
     }

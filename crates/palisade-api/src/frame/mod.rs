@@ -106,8 +106,10 @@ pub fn render(error: Error, method: &str, path: &str) -> Response {
 }
 
 /// Logs what a client is never shown: an internal error's detail (ERROR) and why the service is
-/// unavailable (WARN). Every face's renderer calls this once per error it renders.
+/// unavailable (WARN), and counts refusals operators alert on (failed authentication, rate
+/// limits: [`crate::metrics`]). Every face's renderer calls this once per error it renders.
 pub fn log(error: &Error) {
+    crate::metrics::refusal(error);
     match error {
         Error::Internal(detail) => tracing::error!(%detail, "internal error"),
         Error::Unavailable(detail) => tracing::warn!(%detail, "service unavailable"),

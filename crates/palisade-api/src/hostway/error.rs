@@ -56,7 +56,7 @@ fn fault(
     code: u16,
     details: String,
 ) -> Response {
-    let body = Fault { message, code, details, errorid: request_id::fresh() };
+    let body = Fault { message, code, details, errorid: request_id::current() };
     (status, one(name, body)).into_response()
 }
 

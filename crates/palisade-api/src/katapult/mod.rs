@@ -452,6 +452,7 @@ async fn handle(
 ) -> Result<Response, Error> {
     let segments: Vec<&str> = info.api_path.split('/').filter(|s| !s.is_empty()).collect();
     let (route, captures) = find_route(&info.method, &segments).ok_or(Error::not_found("route"))?;
+    crate::frame::request_id::note_route(format!("{PREFIX}/{}", route.pattern));
     let (parts, body) = request.into_parts();
     let actor = token_caller(&state.core, &parts).await?;
     let key = match &actor {

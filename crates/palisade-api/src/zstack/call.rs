@@ -43,7 +43,12 @@ fn session_id(parts: &Parts) -> Result<String, ZStackError> {
 async fn caller(core: &Core, id: &str, source: IpAddr) -> Result<Result<Principal, Error>, ZStackError> {
     match core.authenticate_session(id, source).await {
         Err(e @ Error::RateLimited { .. }) => Err(e.into()),
-        outcome => Ok(outcome),
+        outcome => {
+            if let Ok(principal) = &outcome {
+                crate::frame::request_id::note_principal(principal);
+            }
+            Ok(outcome)
+        }
     }
 }
 

@@ -164,6 +164,7 @@ impl IntoResponse for ZStackError {
                 crate::frame::retry_after(&error, response)
             }
             ZStackError::SignIn => {
+                crate::metrics::auth_failure("zstack");
                 coded("ID.1000", "Unable to authenticate a user", "wrong account name or password".into())
             }
             ZStackError::TooManySessions(details) => {

@@ -155,6 +155,18 @@ impl Core {
         self.store.ping().await
     }
 
+    /// The pool's connections and the write queue, now (no query), for `/metrics`.
+    pub fn pool_stats(&self) -> crate::store::PoolStats {
+        self.store.pool_stats()
+    }
+
+    /// Policy revisions and servers' applied-revision lags, at most `limit` of each, for
+    /// `/metrics`. Numbers by id only, nothing an organization wrote: the metrics endpoint
+    /// answers the operator's scraper, not a caller of the API, so no principal is asked for.
+    pub async fn policy_gauges(&self, limit: u32) -> Result<crate::store::PolicyGauges> {
+        self.store.read().await?.policy_gauges(limit).await
+    }
+
     /// Identifies the caller from a bearer credential, checking expiry, source network and the
     /// organization's state. An invalid or expired credential counts as a failure of `source`
     /// (see [`crate::authn::failures`]); a source over its limit is refused (429) before its

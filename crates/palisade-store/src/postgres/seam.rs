@@ -295,3 +295,11 @@ pub(crate) fn violates(e: &dyn DatabaseError, unique: Unique) -> bool {
             Unique::HostName => "host_attributes_name_key",
         })
 }
+
+/// The pool now; PostgreSQL has no write queue of this process's own.
+pub(crate) fn pool_stats(store: &Handle) -> palisade_core::store::PoolStats {
+    let pool = store.pool();
+    let size = pool.size();
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+    palisade_core::store::PoolStats { size, idle, write_queue: None }
+}

@@ -84,6 +84,10 @@ impl Store for db::Handle {
     async fn close(&self) {
         db::close(self).await;
     }
+
+    fn pool_stats(&self) -> palisade_core::store::PoolStats {
+        db::pool_stats(self)
+    }
 }
 
 /// `impl Reads for $t`, on `$t::conn()`: the same reads through a read handle and inside a
@@ -322,6 +326,10 @@ macro_rules! impl_reads {
                 server: ServerId,
             ) -> Result<Option<EnforcementReport>> {
                 enforcement::latest(self.conn(), org, server).await
+            }
+
+            async fn policy_gauges(&mut self, limit: u32) -> Result<palisade_core::store::PolicyGauges> {
+                revisions::gauges(self.conn(), limit).await
             }
         }
     };

@@ -91,7 +91,10 @@ impl std::ops::DerefMut for WriteConn {
 /// process's earlier writers. A transaction its holder dropped without committing is rolled
 /// back first (a dropped `WriteTx` cannot run SQL itself).
 pub(crate) async fn write(store: &Handle) -> Result<WriteTx> {
-    let mut turn = store.writer.clone().lock_owned().await;
+    let mut turn = {
+        let _waiting = Waiting::new(&store.write_queue);
+        store.writer.clone().lock_owned().await
+    };
     if turn.open {
         sqlx::query("ROLLBACK").execute(&mut turn.conn).await.map_err(db_error)?;
         turn.open = false;
@@ -275,4 +278,30 @@ pub(crate) fn violates(e: &dyn DatabaseError, unique: Unique) -> bool {
         Unique::ListEntryAddress => "address_list_entries.list_id",
         Unique::HostName => "host_attributes.organization_id",
     })
+}
+
+/// One writer counted in the write queue while it waits (uncounted however it stops waiting,
+/// including when its request is dropped).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn new(queue: &'a std::sync::atomic::AtomicU64) -> Self {
+        queue.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(queue)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The read pool now, and the writers waiting for the write connection.
+pub(crate) fn pool_stats(store: &Handle) -> palisade_core::store::PoolStats {
+    let pool = store.pool();
+    let size = pool.size();
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+    let queue = store.write_queue.load(std::sync::atomic::Ordering::Relaxed);
+    palisade_core::store::PoolStats { size, idle, write_queue: Some(queue) }
 }

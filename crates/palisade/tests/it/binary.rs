@@ -27,13 +27,19 @@ impl Server {
         Self::start_logging(dir, args, "trace")
     }
 
-    /// With extra `serve` arguments and a `RUST_LOG` filter (`info` for busy tests).
+    /// With extra `serve` arguments and a `RUST_LOG` filter (`info` for busy tests; empty: no
+    /// `RUST_LOG`, the server's default filter).
     pub fn start_logging(dir: &std::path::Path, args: &[&str], log: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
+        if log.is_empty() {
+            command.env_remove("RUST_LOG");
+        } else {
+            command.env("RUST_LOG", log);
+        }
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .current_dir(dir)
-            .env("RUST_LOG", log)
             .env_remove("PALISADE_ADMIN_TOKEN")
             .env_remove("PALISADE_DATABASE_URL")
             .stdout(Stdio::piped())
@@ -66,8 +72,10 @@ impl Server {
             let text = self.out.lock().unwrap().clone();
             // Only the start-up line: with RUST_LOG=trace other lines may carry an `addr=` too.
             let line = text.lines().find(|l| l.contains("palisade listening"));
-            if let Some(rest) = line.and_then(|l| l.split("addr=").nth(1)) {
-                let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+            // `addr=…` in text, `"addr":"…"` in JSON lines (`--log-format json`).
+            let rest = line.and_then(|l| l.split("addr=").nth(1).or_else(|| l.split("\"addr\":\"").nth(1)));
+            if let Some(rest) = rest {
+                let addr: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
                 return format!("http://{addr}");
             }
             assert!(Instant::now() < deadline, "server did not start: {text}");

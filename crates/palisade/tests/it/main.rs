@@ -36,6 +36,7 @@ mod native_groups;
 mod native_order;
 mod nesting;
 mod nul;
+mod observability;
 mod openapi;
 mod oracles;
 mod ordered;
