@@ -57,6 +57,15 @@ pub struct OrgArg {
     pub org: String,
 }
 
+/// One object of an organization: the organization, and the object's id.
+#[derive(Debug, Clone, Args)]
+pub struct InOrg {
+    #[command(flatten)]
+    pub org: OrgArg,
+    /// The object's id.
+    pub id: String,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
     /// Create an organization (operator).
@@ -297,11 +306,7 @@ pub enum ServerCommand {
     ///
     /// Example: palisade server show --org acme 7d2c…
     #[command(verbatim_doc_comment)]
-    Show {
-        #[command(flatten)]
-        org: OrgArg,
-        id: String,
-    },
+    Show(InOrg),
     /// Create a server, with one interface on a network and its addresses.
     ///
     /// Example: palisade server create --org acme --name web-1 --network 9a0d… --address 203.0.113.10 --tag env:prod
@@ -340,11 +345,7 @@ pub enum ServerCommand {
     ///
     /// Example: palisade server delete --org acme 7d2c…
     #[command(verbatim_doc_comment)]
-    Delete {
-        #[command(flatten)]
-        org: OrgArg,
-        id: String,
-    },
+    Delete(InOrg),
 }
 
 #[derive(Debug, Subcommand)]
@@ -361,11 +362,7 @@ pub enum IpCommand {
     ///
     /// Example: palisade ip show --org acme 41aa…
     #[command(verbatim_doc_comment)]
-    Show {
-        #[command(flatten)]
-        org: OrgArg,
-        id: String,
-    },
+    Show(InOrg),
     /// Take a free address of a network for the organization.
     ///
     /// Example: palisade ip create --org acme --network 9a0d… --version 4
@@ -376,8 +373,8 @@ pub enum IpCommand {
         #[arg(long)]
         network: String,
         /// 4 or 6.
-        #[arg(long, value_parser = clap::value_parser!(u8).range(4..=6))]
-        version: u8,
+        #[arg(long, value_parser = ["4", "6"])]
+        version: String,
         #[arg(long)]
         label: Option<String>,
     },
@@ -385,11 +382,7 @@ pub enum IpCommand {
     ///
     /// Example: palisade ip release --org acme 41aa…
     #[command(verbatim_doc_comment)]
-    Release {
-        #[command(flatten)]
-        org: OrgArg,
-        id: String,
-    },
+    Release(InOrg),
 }
 
 #[derive(Debug, Subcommand)]
@@ -406,11 +399,7 @@ pub enum GroupCommand {
     ///
     /// Example: palisade group show --org acme 3f9e…
     #[command(verbatim_doc_comment)]
-    Show {
-        #[command(flatten)]
-        org: OrgArg,
-        id: String,
-    },
+    Show(InOrg),
 }
 
 #[derive(Debug, Subcommand)]
@@ -688,7 +677,7 @@ async fn dispatch(client: &Client, format: Format, command: ClientCommand) -> Ou
                 let id = client.organization(&org.org).await?;
                 list(client.all(&format!("/organizations/{id}/servers"), "servers").await?, SERVERS);
             }
-            ServerCommand::Show { org, id } => {
+            ServerCommand::Show(InOrg { org, id }) => {
                 let org = client.organization(&org.org).await?;
                 show(&client.get(&format!("/organizations/{org}/servers/{id}")).await?["server"]);
             }
@@ -708,7 +697,7 @@ async fn dispatch(client: &Client, format: Format, command: ClientCommand) -> Ou
                 let path = format!("/organizations/{org}/servers/{id}");
                 show(&client.call(Method::PATCH, &path, Some(body)).await?["server"]);
             }
-            ServerCommand::Delete { org, id } => {
+            ServerCommand::Delete(InOrg { org, id }) => {
                 let org = client.organization(&org.org).await?;
                 client.call(Method::DELETE, &format!("/organizations/{org}/servers/{id}"), None).await?;
             }
@@ -721,13 +710,13 @@ async fn dispatch(client: &Client, format: Format, command: ClientCommand) -> Ou
                     ADDRESSES,
                 );
             }
-            IpCommand::Show { org, id } => {
+            IpCommand::Show(InOrg { org, id }) => {
                 let org = client.organization(&org.org).await?;
                 show(&client.get(&format!("/organizations/{org}/ip_addresses/{id}")).await?["ip_address"]);
             }
             IpCommand::Create { org, network, version, label } => {
                 let org = client.organization(&org.org).await?;
-                let version = if version == 6 { "ipv6" } else { "ipv4" };
+                let version = if version == "6" { "ipv6" } else { "ipv4" };
                 let body = present(&[
                     ("network_id", Some(network.into())),
                     ("version", Some(version.into())),
@@ -736,7 +725,7 @@ async fn dispatch(client: &Client, format: Format, command: ClientCommand) -> Ou
                 let path = format!("/organizations/{org}/ip_addresses");
                 show(&client.call(Method::POST, &path, Some(body)).await?["ip_address"]);
             }
-            IpCommand::Release { org, id } => {
+            IpCommand::Release(InOrg { org, id }) => {
                 let org = client.organization(&org.org).await?;
                 client.call(Method::DELETE, &format!("/organizations/{org}/ip_addresses/{id}"), None).await?;
             }
@@ -745,7 +734,7 @@ async fn dispatch(client: &Client, format: Format, command: ClientCommand) -> Ou
             let org = client.organization(&org.org).await?;
             list(client.all(&format!("/organizations/{org}/groups"), "groups").await?, GROUPS);
         }
-        ClientCommand::Group(GroupCommand::Show { org, id }) => {
+        ClientCommand::Group(GroupCommand::Show(InOrg { org, id })) => {
             let org = client.organization(&org.org).await?;
             let answer = client.get(&format!("/organizations/{org}/groups/{id}")).await?;
             print(format, &answer, |a| {
