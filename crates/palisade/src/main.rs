@@ -1,6 +1,8 @@
 //! `palisade`: the control plane server and its admin commands.
 
-use clap::{Args, Parser, Subcommand};
+mod config_file;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::time::Duration;
 
 use palisade::{Application, DbSettings, HttpSettings, ServeConfig, DEFAULT_DATABASE_URL};
@@ -135,6 +137,17 @@ enum LogFormat {
 
 #[derive(Debug, Args)]
 struct ServeArgs {
+    /// Settings from a TOML file: keys are these flags' long names (`listen = "0.0.0.0:8080"`,
+    /// `trusted-proxies = ["10.0.0.0/8"]`). A flag or an environment variable overrides the
+    /// file; the file overrides the defaults.
+    #[arg(long, env = "PALISADE_CONFIG")]
+    config: Option<std::path::PathBuf>,
+
+    /// Print every setting's value and where it came from (flag, environment, file, default),
+    /// secrets hidden, then exit.
+    #[arg(long)]
+    print_config: bool,
+
     /// Log line format: `text` or `json` (one object per line). The level is `RUST_LOG`'s
     /// (default: info, one line per request; SQL statements are left out unless asked for).
     #[arg(long, env = "PALISADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -282,8 +295,20 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let args: Vec<String> = std::env::args().collect();
+    let mut command = Cli::command();
+    let mut from_file = std::collections::BTreeSet::new();
+    if let Some(file) = config_file::named(&args) {
+        (command, from_file) = config_file::apply(command, &file)?;
+    }
+    let matches = command.clone().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
+        Command::Serve(args) if args.print_config => {
+            let serve = matches.subcommand_matches("serve").unwrap_or(&matches);
+            println!("{}", config_file::describe(&command, serve, &from_file));
+            Ok(())
+        }
         Command::Serve(args) => serve(*args).await,
         Command::Agent(args) => {
             init_logging(LogFormat::Text);

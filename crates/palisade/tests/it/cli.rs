@@ -241,3 +241,64 @@ fn offline_administration_migrates_rotates_the_operator_token_and_backs_up() {
     assert_eq!(offline(&args).1, Some(0));
     server.terminate();
 }
+
+/// `palisade serve --config FILE`: the file's settings, under flags and environment variables,
+/// over the defaults, as `--print-config` shows them; an unknown key is refused by name; a server
+/// started from the file uses it.
+#[test]
+fn a_config_file_sits_between_the_environment_and_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("palisade.toml");
+    let url = format!("sqlite://{}/from-file.db", dir.path().display());
+    std::fs::write(
+        &file,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndatabase-url = \"{url}\"\ndb_max_connections = 4\n\
+             requests-per-minute = 7\ntrusted-proxies = [\"10.0.0.0/8\", \"192.0.2.1\"]\n\
+             admin-token = \"palop_from_the_file_000000000000\"\n"
+        ),
+    )
+    .unwrap();
+    let config = file.to_str().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["serve", "--config", config, "--print-config", "--db-max-connections", "9"])
+        .env("PALISADE_REQUESTS_PER_MINUTE", "5")
+        .env_remove("PALISADE_LISTEN")
+        .env_remove("PALISADE_DATABASE_URL")
+        .env_remove("PALISADE_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{shown}{}", String::from_utf8_lossy(&out.stderr));
+    for line in [
+        "listen = \"127.0.0.1:0\"  # file",
+        &format!("database-url = \"{url}\"  # file"),
+        "db-max-connections = \"9\"  # flag",
+        "requests-per-minute = \"5\"  # environment",
+        "trusted-proxies = \"10.0.0.0/8,192.0.2.1\"  # file",
+        "admin-token = \"[redacted]\"  # file",
+        "max-body-bytes = \"1048576\"  # default",
+    ] {
+        assert!(shown.lines().any(|l| l == line), "no line {line:?} in:\n{shown}");
+    }
+    assert!(!shown.contains("palop_from_the_file"), "{shown}");
+
+    // An unknown key, named, with the valid ones.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "listne = \"127.0.0.1:1\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["serve", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(said.contains("unknown setting `listne`") && said.contains("listen"), "{said}");
+
+    // A server started from the file: its database, its operator token.
+    let server = crate::binary::Server::start_logging(dir.path(), &["--config", config], "info");
+    let base = server.ready_url();
+    let args = ["org", "list", "--url", &base, "--token", "palop_from_the_file_000000000000"];
+    assert_eq!(offline(&args).1, Some(0));
+    server.terminate();
+    assert!(dir.path().join("from-file.db").exists());
+}
