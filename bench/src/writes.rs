@@ -112,6 +112,7 @@ async fn level(
                 expires_at: None,
                 created_at: at,
                 server_id: None,
+                revoked_at: None,
             };
             once!(
                 store,

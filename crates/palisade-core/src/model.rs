@@ -77,6 +77,9 @@ pub struct ApiToken {
     /// An agent token's server: the one server whose policy it may read and whose enforcement
     /// it reports (scope `agent`); `None` for every other token.
     pub server_id: Option<ServerId>,
+    /// When it was revoked: it is refused from then on, and stays listed (who had access, and
+    /// until when). `None`: in force.
+    pub revoked_at: Option<OffsetDateTime>,
 }
 
 /// What a server's host agent last reported: the policy in force on the host, and whether its

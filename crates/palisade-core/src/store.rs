@@ -137,7 +137,7 @@ pub trait Reads: Send {
 
     /// A token that is not revoked, with its organization.
     async fn token_credentials(&mut self, id: ApiTokenId) -> Result<Option<TokenCredentials>>;
-    /// The organization's tokens that are not revoked.
+    /// The organization's tokens, in creation order, revoked ones included (with `revoked_at`).
     async fn list_api_tokens(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<ApiToken>>;
     async fn user_credentials(&mut self, username: &str) -> Result<Option<UserCredentials>>;
     /// The session whose id has this SHA-256 (expired or not), with its organization.

@@ -43,6 +43,7 @@ pub fn token(org: OrganizationId) -> ApiToken {
         expires_at: Some(now() + time::Duration::days(1)),
         created_at: now(),
         server_id: None,
+        revoked_at: None,
     }
 }
 
@@ -230,7 +231,11 @@ pub async fn tokens_round_trip_and_revoke_once(store: Arc<dyn Store>) {
         once!(store, token_credentials(t.id)).unwrap().is_none(),
         "a revoked token must not authenticate"
     );
-    assert_eq!(once!(store, list_api_tokens(org.id, PageRequest::default())).unwrap().total, 0);
+    // Revoked, it stays listed, with when.
+    let listed = once!(store, list_api_tokens(org.id, PageRequest::default())).unwrap().items;
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].revoked_at.is_some_and(|at| at >= t.created_at), "{listed:?}");
+    assert_eq!(ApiToken { revoked_at: None, ..listed[0].clone() }, t);
     assert_eq!(
         once!(store, revoke_api_token(&grants::grant(org.id), ApiTokenId::random(), now())),
         Err(Error::not_found("api token"))

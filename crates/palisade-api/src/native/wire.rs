@@ -160,6 +160,10 @@ pub struct ApiTokenView {
     /// An agent token's server (absent for other tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_id: Option<Uuid>,
+    /// When it was revoked (it is refused since, and stays listed); `null`: in force.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<OffsetDateTime>,
 }
 
 impl From<ApiToken> for ApiTokenView {
@@ -173,6 +177,7 @@ impl From<ApiToken> for ApiTokenView {
             expires_at: t.expires_at,
             created_at: t.created_at,
             server_id: t.server_id.map(|s| s.as_uuid()),
+            revoked_at: t.revoked_at,
         }
     }
 }

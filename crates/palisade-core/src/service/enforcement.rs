@@ -94,6 +94,7 @@ impl Core {
             expires_at,
             created_at,
             server_id: Some(server),
+            revoked_at: None,
         });
         let mut tx = self.write_in(org).await?;
         tx.server(org, server).await?.ok_or(Error::not_found(ServerId::KIND))?;

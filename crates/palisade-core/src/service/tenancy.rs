@@ -195,6 +195,7 @@ impl Core {
             expires_at: input.expires_at,
             created_at,
             server_id: None,
+            revoked_at: None,
         };
         let (token, secret, hash) = with_secret(unsaved);
         write_one!(self, in org, insert_api_token(&grant.within(org), &token, &hash))?;

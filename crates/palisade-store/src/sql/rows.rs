@@ -59,6 +59,7 @@ pub(crate) fn api_token(row: &db::Row) -> Result<ApiToken> {
         expires_at: db::opt_time_of(row, "expires_at")?,
         created_at: db::time_of(row, "created_at")?,
         server_id: get::<Option<Uuid>>(row, "server_id")?.map(ServerId::from_uuid),
+        revoked_at: db::opt_time_of(row, "revoked_at")?,
     })
 }
 

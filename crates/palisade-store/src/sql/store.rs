@@ -121,7 +121,7 @@ macro_rules! impl_reads {
                 org: OrganizationId,
                 page: PageRequest,
             ) -> Result<Page<ApiToken>> {
-                let from = "FROM api_tokens WHERE organization_id = $1 AND revoked_at IS NULL";
+                let from = "FROM api_tokens WHERE organization_id = $1";
                 page_of(self.conn(), page, Some(org.as_uuid()), from, rows::api_token).await
             }
 

@@ -502,6 +502,7 @@ const TOKENS: &[(&str, &str)] = &[
     ("SCOPES", "scopes"),
     ("EXPIRES", "expires_at"),
     ("SERVER", "server_id"),
+    ("REVOKED", "revoked_at"),
 ];
 const USERS: &[(&str, &str)] = &[("ID", "id"), ("USERNAME", "username"), ("CREATED", "created_at")];
 const DCS: &[(&str, &str)] =

@@ -58,6 +58,7 @@ async fn expired_tokens_are_refused() {
         expires_at: Some(now() - time::Duration::seconds(1)),
         created_at: now() - time::Duration::days(1),
         server_id: None,
+        revoked_at: None,
     };
     once!(
         app.store,

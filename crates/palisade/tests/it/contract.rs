@@ -115,7 +115,7 @@ async fn api_tokens_create_list_revoke() {
         json!({"api_token": {"id": "<id>", "organization_id": "<organization_id>", "name": "terraform",
             "scopes": ["security_groups", "security_group", "roles:create"],
             "allowed_networks": ["127.0.0.0/8", "2001:db8::1/128"],
-            "expires_at": "<expires_at>", "created_at": "<created_at>"}, "secret": secret})
+            "expires_at": "<expires_at>", "created_at": "<created_at>", "revoked_at": null}, "secret": secret})
     );
     assert_eq!(r.body["api_token"]["expires_at"], "2999-01-01T00:00:00Z");
     assert_eq!(r.body["api_token"]["organization_id"], org.as_str());
@@ -138,14 +138,17 @@ async fn api_tokens_create_list_revoke() {
         StatusCode::UNAUTHORIZED,
         "invalid_token",
     );
-    // Revoking twice: the second is a clean conflict, and the listing no longer shows it.
+    // Revoking twice: the second is a clean conflict; the listing still shows it, revoked.
     assert_error(
         &app.delete(&format!("/api/v1/organizations/{org}/api_tokens/{reader_id}"), OPERATOR).await,
         StatusCode::CONFLICT,
         "conflict",
     );
     let listed = app.get(&format!("/api/v1/organizations/{org}/api_tokens"), OPERATOR).await;
-    assert_eq!(listed.body["pagination"]["total"], 1);
+    assert_eq!(listed.body["pagination"]["total"], 2);
+    assert_eq!(listed.body["api_tokens"][0]["revoked_at"], serde_json::Value::Null, "still in force");
+    let revoked_at = listed.body["api_tokens"][1]["revoked_at"].as_str().unwrap();
+    assert!(revoked_at >= listed.body["api_tokens"][1]["created_at"].as_str().unwrap(), "{revoked_at}");
     // A token id of one organization cannot be revoked through another.
     let other = app.org("other").await;
     assert_error(
