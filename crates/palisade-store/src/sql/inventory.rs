@@ -18,24 +18,31 @@ use super::{
 
 const ORG: &str = "organization";
 
+/// Binds what describes a data center, in this order: name, permalink, and the country's
+/// name, codes, time zone and EU membership.
+fn bind_described<'q>(query: db::Query<'q>, dc: &'q DataCenter) -> db::Query<'q> {
+    query
+        .bind(&dc.name)
+        .bind(&dc.permalink)
+        .bind(&dc.country.name)
+        .bind(&dc.country.iso_code2)
+        .bind(&dc.country.iso_code3)
+        .bind(&dc.country.time_zone)
+        .bind(dc.country.eu)
+}
+
 pub(crate) async fn insert_data_center(conn: &mut db::Conn, dc: &DataCenter) -> Result<()> {
-    sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO data_centers (id, name, permalink, country_name, country_iso_code2, country_iso_code3,
                                    country_time_zone, country_eu, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
-    .bind(dc.id.as_uuid())
-    .bind(&dc.name)
-    .bind(&dc.permalink)
-    .bind(&dc.country.name)
-    .bind(&dc.country.iso_code2)
-    .bind(&dc.country.iso_code3)
-    .bind(&dc.country.time_zone)
-    .bind(dc.country.eu)
-    .bind(db::time(dc.created_at))
-    .execute(conn)
-    .await
-    .map_err(|e| constraint_error(e, &[Unique::DataCenterPermalink], ORG))?;
+    .bind(dc.id.as_uuid());
+    bind_described(insert, dc)
+        .bind(db::time(dc.created_at))
+        .execute(conn)
+        .await
+        .map_err(|e| constraint_error(e, &[Unique::DataCenterPermalink], ORG))?;
     Ok(())
 }
 
@@ -44,15 +51,8 @@ pub(crate) async fn update_data_center(conn: &mut db::Conn, dc: &DataCenter) -> 
         "UPDATE data_centers SET name = $1, permalink = $2, country_name = $3, country_iso_code2 = $4,
                                  country_iso_code3 = $5, country_time_zone = $6, country_eu = $7
          WHERE id = $8",
-    )
-    .bind(&dc.name)
-    .bind(&dc.permalink)
-    .bind(&dc.country.name)
-    .bind(&dc.country.iso_code2)
-    .bind(&dc.country.iso_code3)
-    .bind(&dc.country.time_zone)
-    .bind(dc.country.eu)
-    .bind(dc.id.as_uuid());
+    );
+    let update = bind_described(update, dc).bind(dc.id.as_uuid());
     let done = update
         .execute(conn)
         .await
