@@ -301,6 +301,12 @@ async fn main() -> anyhow::Result<()> {
     if let Some(file) = config_file::named(&args) {
         (command, from_file) = config_file::apply(command, &file)?;
     }
+    // The CLI's profile is the client commands' own: a server never reads it.
+    let server_side = ["serve", "agent", "migrate", "admin", "openapi"];
+    let client = args.get(1).is_some_and(|c| !server_side.contains(&c.as_str()));
+    if let Some(profile) = palisade::cli::profile::path().filter(|_| client) {
+        command = palisade::cli::profile::apply(command, &profile)?;
+    }
     let matches = command.clone().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {

@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod output;
+pub mod profile;
 
 use clap::{Args, Subcommand};
 use reqwest::Method;

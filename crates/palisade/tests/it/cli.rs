@@ -18,6 +18,7 @@ async fn palisade(w: &World, args: &[&str], input: &str) -> Output {
         .env("PALISADE_URL", &w.app.base)
         .env("PALISADE_TOKEN", OPERATOR)
         .env_remove("PALISADE_ORG")
+        .env("PALISADE_PROFILE", "/nonexistent/palisade-profile.toml")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -176,6 +177,7 @@ fn offline(args: &[&str]) -> (String, Option<i32>) {
         .env_remove("PALISADE_URL")
         .env_remove("PALISADE_TOKEN")
         .env_remove("PALISADE_DATABASE_URL")
+        .env("PALISADE_PROFILE", "/nonexistent/palisade-profile.toml")
         .output()
         .unwrap();
     (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code())
@@ -301,4 +303,48 @@ fn a_config_file_sits_between_the_environment_and_the_defaults() {
     assert_eq!(offline(&args).1, Some(0));
     server.terminate();
     assert!(dir.path().join("from-file.db").exists());
+}
+
+/// The CLI's profile: the server, token and organization an operator uses, under flags and
+/// environment variables; refused when others may read the token in it.
+#[tokio::test]
+async fn a_profile_holds_the_url_token_and_organization() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new().await;
+    w.server("web", "203.0.113.10").await;
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("cli.toml");
+    std::fs::write(&profile, format!("url = \"{}\"\ntoken = \"{OPERATOR}\"\norg = \"acme\"\n", w.app.base))
+        .unwrap();
+    std::fs::set_permissions(&profile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // As a child process the tokio way: the server answering it runs on this test's runtime.
+    let run = async |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_palisade"));
+        command.args(args).env("PALISADE_PROFILE", &profile);
+        for name in ["PALISADE_URL", "PALISADE_TOKEN", "PALISADE_ORG"] {
+            command.env_remove(name);
+        }
+        command.envs(env.iter().copied());
+        let out = command.output().await.unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.status.code(),
+        )
+    };
+    let (listed, said, code) = run(&["server", "list", "-o", "json"], &[]).await;
+    assert_eq!(code, Some(0), "{said}");
+    assert!(listed.contains("\"web\""), "{listed}");
+    // The environment overrides the profile.
+    let (_, _, code) = run(&["server", "list"], &[("PALISADE_TOKEN", "pal_not_a_token")]).await;
+    assert_eq!(code, Some(3), "the environment's token was used");
+    // A token others may read is refused; so is an unknown key.
+    std::fs::set_permissions(&profile, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (_, said, code) = run(&["server", "list"], &[]).await;
+    assert_ne!(code, Some(0));
+    assert!(said.contains("chmod 600"), "{said}");
+    std::fs::write(&profile, "uri = \"http://x\"\n").unwrap();
+    let (_, said, code) = run(&["org", "list"], &[]).await;
+    assert_ne!(code, Some(0));
+    assert!(said.contains("unknown key `uri`"), "{said}");
 }
