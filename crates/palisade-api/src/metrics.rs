@@ -94,6 +94,9 @@ pub const POLICY_REVISION: &str = "palisade_policy_revision";
 /// Each reporting server's applied-revision lag, by `organization` and `server` (ids).
 pub const POLICY_LAG: &str = "palisade_server_policy_revision_lag";
 /// Most organizations (and most servers) one scrape reports on: a scrape is two bounded reads.
+/// Addresses of a network's prefix, by `state`: `used` (address records taken from it) and
+/// `free` (allocatable ones left: host addresses less reserved ranges less those taken).
+pub const IPAM: &str = "palisade_ipam_addresses";
 const MAX_GAUGE_SERIES: u32 = 10_000;
 
 /// Whether `given` is the configured metrics token (compared by digest, in constant time for
@@ -132,6 +135,21 @@ pub async fn scrape(core: &palisade_core::Core) -> String {
             }
         }
         Err(e) => tracing::warn!(error = %e, "metrics: could not read policy revisions"),
+    }
+    match core.ipam_gauges(MAX_GAUGE_SERIES).await {
+        Ok(prefixes) => {
+            for p in prefixes {
+                let (network, prefix) = (p.network.to_string(), p.prefixes);
+                #[allow(clippy::cast_precision_loss)]
+                let (used, free) = (p.used as f64, p.free as f64);
+                let labels = |state: &'static str| {
+                    [("network", network.clone()), ("prefix", prefix.clone()), ("state", state.to_owned())]
+                };
+                metrics::gauge!(IPAM, &labels("used")).set(used);
+                metrics::gauge!(IPAM, &labels("free")).set(free);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: could not read address use"),
     }
     handle.run_upkeep();
     handle.render()

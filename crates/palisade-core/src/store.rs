@@ -249,6 +249,9 @@ pub trait Reads: Send {
 
     /// Policy revisions and servers' applied-revision lags, at most `limit` of each (by id).
     async fn policy_gauges(&mut self, limit: u32) -> Result<PolicyGauges>;
+    /// Address records per network and prefix length (the prefix each came from), at most
+    /// `limit` rows: one grouped count, for `/metrics`.
+    async fn ipam_usage(&mut self, limit: u32) -> Result<Vec<(NetworkId, u8, u64)>>;
 }
 
 /// A write transaction: every write, and the reads a read-modify-write needs, locked until

@@ -167,6 +167,41 @@ impl Core {
         self.store.read().await?.policy_gauges(limit).await
     }
 
+    /// How full each network prefix is, for `/metrics` (the operator's scraper, no principal):
+    /// per network, the prefixes of one length (usually one prefix) with the addresses taken
+    /// from them and the allocatable ones left (host addresses, less reserved ranges, less
+    /// those taken). At most `limit` prefixes, of the first 200 networks.
+    pub async fn ipam_gauges(&self, limit: u32) -> Result<Vec<PrefixUsage>> {
+        let mut reads = self.read().await?;
+        let used = reads.ipam_usage(limit).await?;
+        let networks = reads.list_networks(None, crate::page::PageRequest::new(Some(1), Some(200))?).await?;
+        let mut gauges = Vec::new();
+        for network in networks.items {
+            let mut lengths: Vec<u8> = network.prefixes.iter().map(ipnet::IpNet::prefix_len).collect();
+            lengths.sort_unstable();
+            lengths.dedup();
+            for length in lengths {
+                let prefixes: Vec<&ipnet::IpNet> =
+                    network.prefixes.iter().filter(|p| p.prefix_len() == length).collect();
+                let capacity: u128 = prefixes.iter().map(|p| allocatable(p, &network.reserved)).sum();
+                let taken = used
+                    .iter()
+                    .find(|(n, l, _)| *n == network.id && *l == length)
+                    .map_or(0, |(_, _, used)| *used);
+                gauges.push(PrefixUsage {
+                    network: network.id,
+                    prefixes: prefixes.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+                    used: taken,
+                    free: capacity.saturating_sub(u128::from(taken)),
+                });
+                if gauges.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
+                    return Ok(gauges);
+                }
+            }
+        }
+        Ok(gauges)
+    }
+
     /// Identifies the caller from a bearer credential, checking expiry, source network and the
     /// organization's state. An invalid or expired credential counts as a failure of `source`
     /// (see [`crate::authn::failures`]); a source over its limit is refused (429) before its
@@ -300,6 +335,45 @@ fn require_active(org: &Organization) -> Result<()> {
 /// the stored hash of an earlier generated token is used; on the very first start a token is
 /// generated, its hash stored, and the secret returned so the caller can print it once. When
 /// several nodes start at once on a shared database, the first writer wins and only it prints.
+/// How full one network's prefixes of one length are (`/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixUsage {
+    pub network: crate::id::NetworkId,
+    /// The prefixes, comma-separated (one, unless the network has several of this length).
+    pub prefixes: String,
+    /// Address records taken from them.
+    pub used: u64,
+    /// Allocatable addresses left.
+    pub free: u128,
+}
+
+/// Host addresses of `prefix` outside the `reserved` ranges (which may overlap each other).
+fn allocatable(prefix: &ipnet::IpNet, reserved: &[ipnet::IpNet]) -> u128 {
+    let (first, last) = crate::ipam::host_offsets(prefix);
+    // Reserved ranges inside the prefix as offset intervals, merged so overlaps count once.
+    let mut ranges: Vec<(u128, u128)> = reserved
+        .iter()
+        .filter(|r| prefix.contains(&r.network()) && r.prefix_len() >= prefix.prefix_len())
+        .map(|r| {
+            let start = crate::ipam::offset_of(prefix, r.network()).max(first);
+            let end = crate::ipam::offset_of(prefix, r.broadcast()).min(last);
+            (start, end)
+        })
+        .filter(|(start, end)| start <= end)
+        .collect();
+    ranges.sort_unstable();
+    let mut reserved_hosts = 0u128;
+    let mut covered: Option<u128> = None;
+    for (start, end) in ranges {
+        let start = covered.map_or(start, |c| start.max(c.saturating_add(1)));
+        if start <= end {
+            reserved_hosts += end - start + 1;
+        }
+        covered = Some(covered.map_or(end, |c| c.max(end)));
+    }
+    (last - first + 1).saturating_sub(reserved_hosts)
+}
+
 /// Replaces the stored operator token with a new one, returned to be shown once (`palisade
 /// admin rotate-operator-token`: a lost generated token has no other way back). Servers read
 /// the stored hash when they start: running ones accept the old token until restarted.
@@ -335,5 +409,25 @@ pub async fn operator_credential(
         let hash = SecretHash::from_hex(&stored)
             .ok_or_else(|| Error::internal("stored operator hash is corrupt"))?;
         Ok((hash, None))
+    }
+}
+
+#[cfg(test)]
+mod ipam_gauge_tests {
+    use super::allocatable;
+
+    fn net(text: &str) -> ipnet::IpNet {
+        text.parse().unwrap_or_else(|_| ipnet::IpNet::from(std::net::IpAddr::from([0, 0, 0, 0])))
+    }
+
+    #[test]
+    fn allocatable_counts_host_addresses_less_reserved_ranges_once() {
+        assert_eq!(allocatable(&net("203.0.113.0/24"), &[]), 254);
+        // A reserved /30 at the start: its network-address offset is no host anyway.
+        assert_eq!(allocatable(&net("203.0.113.0/24"), &[net("203.0.113.0/30")]), 251);
+        // Overlapping reservations count once; one outside the prefix not at all.
+        let reserved = [net("203.0.113.8/29"), net("203.0.113.12/30"), net("198.51.100.0/24")];
+        assert_eq!(allocatable(&net("203.0.113.0/24"), &reserved), 246);
+        assert_eq!(allocatable(&net("2001:db8::/126"), &[]), 3);
     }
 }

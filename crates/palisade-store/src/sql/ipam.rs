@@ -5,7 +5,7 @@
 
 use ipnet::IpNet;
 use palisade_core::error::{Error, Result};
-use palisade_core::id::{InterfaceId, IpAddressId, OrganizationId};
+use palisade_core::id::{InterfaceId, IpAddressId, NetworkId, OrganizationId};
 use palisade_core::ipam;
 use palisade_core::model::{Allocation, IpAddress, IpAddressPatch, IpFilter, IpRequest};
 use palisade_core::{Page, PageRequest};
@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use super::db::{self, FOR_UPDATE, IPV4, SEQ};
 use super::rows;
-use super::{constraint_error, execute, fetch_optional, page_of, position, Unique};
+use super::rows::get;
+use super::{constraint_error, execute, fetch_all, fetch_optional, page_of, position, Unique};
 
 const NETWORK: &str = "network";
 
@@ -286,4 +287,18 @@ pub(crate) async fn set_ip_allocation(
         }
         None => Error::not_found(IpAddressId::KIND),
     })
+}
+
+/// Address records per network and prefix length, at most `limit` rows (`/metrics`).
+pub(crate) async fn usage(conn: &mut db::Conn, limit: u32) -> Result<Vec<(NetworkId, u8, u64)>> {
+    let sql = "SELECT network_id, prefix_len, COUNT(*) AS used FROM ip_addresses
+               GROUP BY network_id, prefix_len ORDER BY network_id, prefix_len LIMIT $1";
+    let mut usage = Vec::new();
+    for row in fetch_all(conn, sqlx::query(sql).bind(i64::from(limit))).await? {
+        let network = NetworkId::from_uuid(get(&row, "network_id")?);
+        let length = u8::try_from(get::<i16>(&row, "prefix_len")?).map_err(Error::internal)?;
+        let used = u64::try_from(get::<i64>(&row, "used")?).map_err(Error::internal)?;
+        usage.push((network, length, used));
+    }
+    Ok(usage)
 }

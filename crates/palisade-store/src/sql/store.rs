@@ -331,6 +331,10 @@ macro_rules! impl_reads {
             async fn policy_gauges(&mut self, limit: u32) -> Result<palisade_core::store::PolicyGauges> {
                 revisions::gauges(self.conn(), limit).await
             }
+
+            async fn ipam_usage(&mut self, limit: u32) -> Result<Vec<(NetworkId, u8, u64)>> {
+                ipam::usage(self.conn(), limit).await
+            }
         }
     };
 }

@@ -221,6 +221,20 @@ async fn metrics_counters_move_and_gauges_are_read_at_scrape_time() {
     #[allow(clippy::cast_precision_loss)]
     let expected_lag = revision - applied as f64;
     assert_eq!(lag, expected_lag, "{after}");
+
+    // Address use per prefix: the web server's one address of the /24 (254 host addresses),
+    // none yet of the /64; one more taken moves both numbers.
+    let v4 = |state| [("network", w.network.as_str()), ("prefix", "203.0.113.0/24"), ("state", state)];
+    assert_eq!(series(&after, "palisade_ipam_addresses", &v4("used")), 1.0, "{after}");
+    assert_eq!(series(&after, "palisade_ipam_addresses", &v4("free")), 253.0, "{after}");
+    let v6 = |state| [("network", w.network.as_str()), ("prefix", "2001:db8::/64"), ("state", state)];
+    assert!(after.contains("palisade_ipam_addresses{network="), "{after}");
+    assert_eq!(series(&after, "palisade_ipam_addresses", &v6("used")), 0.0, "{after}");
+    assert!(series(&after, "palisade_ipam_addresses", &v6("free")) > 1.8e19, "2^64 - 1: {after}");
+    w.server("db", "203.0.113.20").await;
+    let later = scrape(&w.app).await;
+    assert_eq!(series(&later, "palisade_ipam_addresses", &v4("used")), 2.0, "{later}");
+    assert_eq!(series(&later, "palisade_ipam_addresses", &v4("free")), 252.0, "{later}");
 }
 
 /// `n` GETs of `path` with `token`, one after another: their statuses.
