@@ -273,6 +273,17 @@ pub struct PortRange {
     pub to: u16,
 }
 
+/// `22`, or `1000-2000`: as people (and lint, flow explanations, the native views) write it.
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.from == self.to {
+            write!(f, "{}", self.from)
+        } else {
+            write!(f, "{}-{}", self.from, self.to)
+        }
+    }
+}
+
 /// Where traffic of a rule comes from (inbound) or goes to (outbound).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Remote {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::parser::ValueSource;
+use palisade::toml_defaults;
 
 /// The subcommand a configuration file configures.
 const SERVE: &str = "serve";
@@ -35,56 +36,26 @@ pub fn named(args: &[String]) -> Option<PathBuf> {
     std::env::var_os("PALISADE_CONFIG").map(PathBuf::from)
 }
 
-/// A string, number or boolean as the flag would take it.
-fn scalar(value: &toml_edit::Value) -> Option<String> {
-    match value {
-        toml_edit::Value::String(s) => Some(s.value().clone()),
-        toml_edit::Value::Integer(i) => Some(i.value().to_string()),
-        toml_edit::Value::Boolean(b) => Some(b.value().to_string()),
-        _ => None,
-    }
-}
-
 /// `command` with the file's settings as the `serve` subcommand's defaults; the ids it set.
 pub fn apply(command: clap::Command, file: &Path) -> anyhow::Result<(clap::Command, BTreeSet<String>)> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let document: toml_edit::DocumentMut =
-        text.parse().with_context(|| format!("{} is not valid TOML", file.display()))?;
-    let serve = command.find_subcommand(SERVE).context("no serve command")?;
+    let settings = toml_defaults::read(file)?.with_context(|| format!("{}: no such file", file.display()))?;
+    let mut serve = command.find_subcommand(SERVE).cloned().context("no serve command")?;
     let known: Vec<String> = serve
         .get_arguments()
         .filter(|a| a.get_long().is_some() && !matches!(a.get_id().as_str(), "config" | "print_config"))
         .map(|a| a.get_id().to_string())
         .collect();
-    let mut settings = Vec::new();
-    for (key, item) in document.iter() {
+    let mut set = BTreeSet::new();
+    for (key, value) in settings {
         let id = key.replace('-', "_");
         if !known.contains(&id) {
             let valid: Vec<String> = known.iter().map(|k| k.replace('_', "-")).collect();
             bail!("{}: unknown setting `{key}`; settings are: {}", file.display(), valid.join(", "));
         }
-        let value = match item.as_value() {
-            Some(toml_edit::Value::Array(items)) => {
-                items.iter().map(scalar).collect::<Option<Vec<_>>>().map(|v| v.join(","))
-            }
-            Some(value) => scalar(value),
-            None => None,
-        };
-        let Some(value) = value else {
-            bail!("{}: `{key}` must be a string, a number, a boolean or a list of those", file.display());
-        };
-        settings.push((id, value));
+        serve = toml_defaults::with_default(serve, &id, value);
+        set.insert(id);
     }
-    let set: BTreeSet<String> = settings.iter().map(|(id, _)| id.clone()).collect();
-    let command = command.mut_subcommand(SERVE, |mut serve| {
-        for (id, value) in settings {
-            // Defaults are `'static` to clap; a few strings live as long as the process anyway.
-            let value: &'static str = Box::leak(value.into_boxed_str());
-            serve = serve.mut_arg(id, |arg| arg.default_value(value));
-        }
-        serve
-    });
-    Ok((command, set))
+    Ok((command.mut_subcommand(SERVE, |_| serve), set))
 }
 
 /// Every `serve` setting as `key = value  # where it came from`, secrets hidden.

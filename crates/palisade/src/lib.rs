@@ -30,6 +30,7 @@ mod body_deadline;
 pub mod cli;
 mod gate;
 mod serve;
+pub mod toml_defaults;
 
 use gate::Gate;
 pub use serve::HttpSettings;

@@ -5,8 +5,8 @@
 use axum::extract::State;
 use axum::Json;
 use palisade_core::id::{OrganizationId, SecurityGroupId};
-use palisade_core::policy::{IpVersion, Member, Rule};
-use palisade_core::service::describe_remote;
+use palisade_core::policy::{IpVersion, Rule};
+use palisade_core::service::{describe_member, describe_remote};
 use palisade_core::snapshot::{GroupPolicy, PolicySnapshot};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -80,26 +80,6 @@ pub struct GroupResponse {
     pub rules: Vec<GroupRuleView>,
 }
 
-fn member_text(snapshot: &PolicySnapshot, member: &Member) -> String {
-    match member {
-        Member::Server(id) => snapshot
-            .server(*id)
-            .map_or_else(|| format!("server {id} (gone)"), |s| format!("server '{}'", s.name)),
-        Member::ServerGroup(id) => snapshot
-            .server_groups
-            .iter()
-            .find(|g| g.id == *id)
-            .map_or_else(|| format!("server group {id} (gone)"), |g| format!("server group '{}'", g.name)),
-        Member::Tag(id) => snapshot
-            .tags
-            .iter()
-            .find(|t| t.id == *id)
-            .map_or_else(|| format!("tag {id} (gone)"), |t| format!("tag '{}'", t.name)),
-        Member::Network(id) => format!("network {id}"),
-        Member::Interface(id) => format!("interface {id}"),
-    }
-}
-
 fn group_view(snapshot: &PolicySnapshot, g: &GroupPolicy) -> GroupView {
     let group = &g.group;
     let direction = palisade_core::policy::Direction::Inbound;
@@ -112,7 +92,7 @@ fn group_view(snapshot: &PolicySnapshot, g: &GroupPolicy) -> GroupView {
         allow_all_inbound: group.allow_all_inbound,
         allow_all_outbound: group.allow_all_outbound,
         ip_version: group.ip_version.map(IpVersion::number),
-        members: group.members.iter().map(|m| member_text(snapshot, m)).collect(),
+        members: group.members.iter().map(|m| describe_member(snapshot, m)).collect(),
         rules_count: g.rules.len(),
         face_ids: face_ids(group, None, direction, None),
         created_at: group.created_at,
@@ -125,11 +105,7 @@ fn rule_view(snapshot: &PolicySnapshot, rule: &Rule) -> GroupRuleView {
         direction: rule.direction.as_str().to_owned(),
         action: rule.action.as_str().to_owned(),
         protocol: rule.protocol.as_text(),
-        ports: rule
-            .ports
-            .iter()
-            .map(|p| if p.from == p.to { p.from.to_string() } else { format!("{}-{}", p.from, p.to) })
-            .collect(),
+        ports: rule.ports.iter().map(ToString::to_string).collect(),
         icmp_type: rule.icmp.map(|m| m.icmp_type),
         icmp_code: rule.icmp.and_then(|m| m.code),
         priority: rule.priority,

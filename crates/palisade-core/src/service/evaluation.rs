@@ -17,9 +17,9 @@ use crate::auth::Principal;
 use crate::engine::lint::{lint, Finding};
 use crate::engine::{CompiledPolicy, Decision, Flow, FlowProtocol, FlowVerdict, IpSet, SideVerdict, Verdict};
 use crate::error::{Error, Result, ViolationCode};
-use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerId};
+use crate::id::{OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId};
 use crate::model::Server;
-use crate::policy::{Direction, Remote, Rule};
+use crate::policy::{Direction, Member, Remote, Rule};
 use crate::snapshot::PolicySnapshot;
 use crate::validate::Violations;
 
@@ -528,11 +528,7 @@ fn clause(evaluated: &Evaluated, side: &SideVerdict, direction: Direction, addre
 
 /// `deny tcp 22 from 10.0.0.0/24`, as the rule is written.
 fn describe_rule(snapshot: &PolicySnapshot, rule: &Rule) -> String {
-    let ports: Vec<String> = rule
-        .ports
-        .iter()
-        .map(|r| if r.from == r.to { r.from.to_string() } else { format!("{}-{}", r.from, r.to) })
-        .collect();
+    let ports: Vec<String> = rule.ports.iter().map(ToString::to_string).collect();
     let ports = if ports.is_empty() { String::new() } else { format!(" {}", ports.join(",")) };
     let way = if rule.direction == Direction::Inbound { "from" } else { "to" };
     let remotes = match rule.remotes.len() {
@@ -551,20 +547,10 @@ pub fn describe_remote(snapshot: &PolicySnapshot, remote: &Remote) -> String {
         Remote::AnyIpv4 => "all IPv4".into(),
         Remote::AnyIpv6 => "all IPv6".into(),
         Remote::Cidr(c) => c.clone(),
-        Remote::Server(id) => snapshot
-            .server(*id)
-            .map_or_else(|| format!("server {id} (gone)"), |s| format!("server '{}'", s.name)),
+        Remote::Server(id) => server_text(snapshot, *id),
         Remote::Group(id) => format!("the members of {}", group(*id)),
-        Remote::ServerGroup(id) => snapshot
-            .server_groups
-            .iter()
-            .find(|g| g.id == *id)
-            .map_or_else(|| format!("server group {id} (gone)"), |g| format!("server group '{}'", g.name)),
-        Remote::Tag(id) => snapshot
-            .tags
-            .iter()
-            .find(|t| t.id == *id)
-            .map_or_else(|| format!("tag {id} (gone)"), |t| format!("tag '{}'", t.name)),
+        Remote::ServerGroup(id) => server_group_text(snapshot, *id),
+        Remote::Tag(id) => tag_text(snapshot, *id),
         Remote::AddressList(id) => snapshot
             .address_lists
             .iter()
@@ -578,6 +564,31 @@ pub fn describe_remote(snapshot: &PolicySnapshot, remote: &Remote) -> String {
             format!("hosts{role}{tags}")
         }
     }
+}
+
+/// A group's member as people name it: `server 'web'`, `tag 'env:prod'`.
+pub fn describe_member(snapshot: &PolicySnapshot, member: &Member) -> String {
+    match member {
+        Member::Server(id) => server_text(snapshot, *id),
+        Member::ServerGroup(id) => server_group_text(snapshot, *id),
+        Member::Tag(id) => tag_text(snapshot, *id),
+        Member::Network(id) => format!("network {id}"),
+        Member::Interface(id) => format!("interface {id}"),
+    }
+}
+
+fn server_text(snapshot: &PolicySnapshot, id: ServerId) -> String {
+    snapshot.server(id).map_or_else(|| format!("server {id} (gone)"), |s| format!("server '{}'", s.name))
+}
+
+fn server_group_text(snapshot: &PolicySnapshot, id: ServerGroupId) -> String {
+    let found = snapshot.server_groups.iter().find(|g| g.id == id);
+    found.map_or_else(|| format!("server group {id} (gone)"), |g| format!("server group '{}'", g.name))
+}
+
+fn tag_text(snapshot: &PolicySnapshot, id: TagId) -> String {
+    let found = snapshot.tags.iter().find(|t| t.id == id);
+    found.map_or_else(|| format!("tag {id} (gone)"), |t| format!("tag '{}'", t.name))
 }
 
 fn capitalized(text: &str) -> String {

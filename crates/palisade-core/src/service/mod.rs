@@ -45,7 +45,9 @@ pub use enforcement::{
     Applied, Enforcement, Next, PolicyWait, MAKE_AGENT_TOKEN, REPORT_ENFORCEMENT, REPORT_ERROR_MAX,
 };
 pub use evaluation::READ_SERVER_POLICY;
-pub use evaluation::{describe_remote, Endpoint, Evaluated, FlowCheck, FlowQuery, LintReport, ServerPolicy};
+pub use evaluation::{
+    describe_member, describe_remote, Endpoint, Evaluated, FlowCheck, FlowQuery, LintReport, ServerPolicy,
+};
 pub use hosts::{CreateHost, HostPatch};
 pub use inventory::{
     CreateDataCenter, CreateInterface, CreateNetwork, CreateServer, DataCenterPatch, NetworkPatch,

@@ -7,7 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
+
+use crate::toml_defaults;
 
 /// The profile's keys, and the argument each stands for.
 const KEYS: &[(&str, &str)] = &[("url", "url"), ("token", "token"), ("org", "org"), ("output", "format")];
@@ -26,43 +28,19 @@ pub fn path() -> Option<PathBuf> {
 /// `command` with the profile's values as the defaults of the arguments they stand for (in
 /// every subcommand that has them); unchanged when there is no profile.
 pub fn apply(command: clap::Command, file: &Path) -> anyhow::Result<clap::Command> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(command),
-        Err(e) => return Err(e).with_context(|| format!("reading the profile {}", file.display())),
-    };
-    let document: toml_edit::DocumentMut =
-        text.parse().with_context(|| format!("the profile {} is not valid TOML", file.display()))?;
+    let Some(settings) = toml_defaults::read(file)? else { return Ok(command) };
     let mut command = command;
-    for (key, item) in document.iter() {
+    for (key, value) in settings {
         let Some((_, id)) = KEYS.iter().find(|(k, _)| *k == key) else {
             let keys: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
             bail!("the profile {}: unknown key `{key}`; keys are: {}", file.display(), keys.join(", "));
         };
-        let Some(value) = item.as_str() else {
-            bail!("the profile {}: `{key}` must be a string", file.display());
-        };
         if key == "token" && readable_by_others(file) {
             bail!("the profile {} holds a token and others may read it: chmod 600 {0}", file.display());
         }
-        // Defaults are `'static` to clap; a few strings live as long as the process anyway.
-        let value: &'static str = Box::leak(value.to_owned().into_boxed_str());
-        command = with_default(command, id, value);
+        command = toml_defaults::with_default(command, id, value);
     }
     Ok(command)
-}
-
-/// `command` with `value` as the default of argument `id`, wherever it is declared.
-fn with_default(command: clap::Command, id: &str, value: &'static str) -> clap::Command {
-    let mut command = command;
-    if command.get_arguments().any(|a| a.get_id() == id) {
-        command = command.mut_arg(id, |a| a.default_value(value).required(false));
-    }
-    let names: Vec<String> = command.get_subcommands().map(|s| s.get_name().to_owned()).collect();
-    for name in names {
-        command = command.mut_subcommand(name, |sub| with_default(sub, id, value));
-    }
-    command
 }
 
 #[cfg(unix)]
