@@ -8,6 +8,8 @@
 //!   redacted path for those who need it), status, latency, request id, face, the authenticated
 //!   caller's organization when the face learned it, and the client's address (the TCP peer, or
 //!   what a trusted proxy forwarded: [`crate::forwarded`]). No header is ever logged.
+//! - **Audit origin**: the face and request id, for the audit events of the changes the request
+//!   makes ([`palisade_core::audit::within`]).
 //! - **Metrics** ([`crate::metrics`]): requests by face, route template, method and status, and
 //!   their latency histogram. Labels come from the route table and a fixed method list, so a
 //!   client cannot grow the number of series: unknown paths are all `route="unmatched"`.
@@ -78,7 +80,10 @@ pub async fn observe(State(observe): State<Observe>, request: Request, next: Nex
     let matched = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
     let client = client_address(&request, &observe.trusted_proxies);
     let context = RequestContext::new(id, face);
-    let mut response = request_id::scope(context.clone(), next.run(request)).await;
+    // The audit trail names the face and request of every change the request makes.
+    let origin = palisade_core::audit::Origin { face: face.to_owned(), request_id: Some(context.id.clone()) };
+    let run = palisade_core::audit::within(origin, next.run(request));
+    let mut response = request_id::scope(context.clone(), run).await;
     let latency = started.elapsed();
     let found = context.found();
     // A dispatcher's own template is more precise than axum's catch-all.

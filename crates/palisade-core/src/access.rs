@@ -30,6 +30,8 @@ pub enum Resource {
     /// A server's enforcement on its host: its effective policy as its agent reads it, the
     /// agent's reports, the agent's tokens.
     Enforcement,
+    /// The audit trail: who changed what, when, through which face.
+    Audit,
     /// The catalogue of scope names (`GET /api/v1/scopes`): what a token may be given.
     ScopeCatalogue,
 }
@@ -130,6 +132,9 @@ impl Operation {
             (Resource::Enforcement, Read | List) => AnyOf(&[Scope::POLICY_READ, Scope::AGENT]),
             (Resource::Enforcement, Update) => AnyOf(&[Scope::AGENT]),
             (Resource::Enforcement, Create | Delete) => Operator,
+            // The trail is written by the core, never through the API.
+            (Resource::Audit, Read | List) => AnyOf(&[Scope::AUDIT_READ]),
+            (Resource::Audit, Create | Update | Delete) => Operator,
             // Any caller may learn which scopes exist (not an agent token: it reads its policy
             // only); the catalogue is code, nobody changes it.
             (Resource::ScopeCatalogue, Read | List) => Member,

@@ -150,6 +150,11 @@ typed_id!(
     JobId,
     "job"
 );
+typed_id!(
+    /// One event of the audit trail.
+    AuditEventId,
+    "audit event"
+);
 
 #[cfg(test)]
 mod tests {

@@ -18,7 +18,8 @@ use ipnet::IpNet;
 use crate::id::random_bytes;
 
 /// IPv4 or IPv6, as clients name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum IpVersion {
     V4,
     V6,

@@ -6,6 +6,7 @@
 //! in sight, is what lets the faces stay thin and behave identically (design invariants 1 and 2).
 
 pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod authn;
 pub mod changes;

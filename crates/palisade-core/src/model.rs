@@ -22,7 +22,8 @@ pub fn now() -> OffsetDateTime {
     now.replace_nanosecond(0).unwrap_or(now)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OrganizationStatus {
     Active,
     Suspended,
@@ -45,14 +46,16 @@ impl OrganizationStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Organization {
     pub id: OrganizationId,
     pub name: String,
     pub sub_domain: String,
     pub status: OrganizationStatus,
     pub resource_creation_restricted: bool,
+    #[serde(skip)]
     pub created_at: OffsetDateTime,
+    #[serde(skip)]
     pub updated_at: OffsetDateTime,
 }
 
@@ -64,7 +67,7 @@ pub struct OrganizationPatch {
     pub resource_creation_restricted: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ApiToken {
     pub id: ApiTokenId,
     pub organization_id: OrganizationId,
@@ -72,13 +75,16 @@ pub struct ApiToken {
     pub scopes: Vec<Scope>,
     /// Source networks the token may be used from; empty means anywhere.
     pub allowed_networks: Vec<IpNet>,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
+    #[serde(skip)]
     pub created_at: OffsetDateTime,
     /// An agent token's server: the one server whose policy it may read and whose enforcement
     /// it reports (scope `agent`); `None` for every other token.
     pub server_id: Option<ServerId>,
     /// When it was revoked: it is refused from then on, and stays listed (who had access, and
     /// until when). `None`: in force.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
 }
 
@@ -112,11 +118,12 @@ impl ApiToken {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct User {
     pub id: UserId,
     pub organization_id: OrganizationId,
     pub username: String,
+    #[serde(skip)]
     pub created_at: OffsetDateTime,
 }
 
@@ -145,7 +152,7 @@ pub struct JobRecord {
     pub expires_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Country {
     pub name: String,
     /// ISO 3166-1 alpha-2, upper case.
@@ -157,16 +164,17 @@ pub struct Country {
     pub eu: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DataCenter {
     pub id: DataCenterId,
     pub name: String,
     pub permalink: String,
     pub country: Country,
+    #[serde(skip)]
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Network {
     pub id: NetworkId,
     pub name: String,
@@ -179,6 +187,7 @@ pub struct Network {
     pub is_default: bool,
     /// `None`: shared by every organization; `Some`: private to one.
     pub organization_id: Option<OrganizationId>,
+    #[serde(skip)]
     pub created_at: OffsetDateTime,
 }
 
@@ -199,14 +208,14 @@ impl Network {
 }
 
 /// Where an address is in use: one interface of one server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Allocation {
     pub server_id: ServerId,
     pub interface_id: InterfaceId,
 }
 
 /// An address of a network held by an organization, possibly allocated to a server interface.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct IpAddress {
     pub id: IpAddressId,
     pub organization_id: OrganizationId,
@@ -220,6 +229,7 @@ pub struct IpAddress {
     pub allocation: Option<Allocation>,
     /// Claimed as part of a server's creation: released with the server rather than kept.
     pub server_owned: bool,
+    #[serde(skip)]
     pub created_at: OffsetDateTime,
 }
 
@@ -262,7 +272,7 @@ pub struct IpFilter {
     pub allocated: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Interface {
     pub id: InterfaceId,
     pub network_id: NetworkId,
@@ -277,7 +287,7 @@ pub struct InterfaceOwner {
     pub organization_id: OrganizationId,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Server {
     pub id: ServerId,
     pub organization_id: OrganizationId,
@@ -288,6 +298,7 @@ pub struct Server {
     /// `VirtualMachine.group`: at most one). Policy members and remotes naming the group mean
     /// this server; deleting the group leaves the server in none.
     pub server_group: Option<ServerGroupId>,
+    #[serde(skip)]
     pub created_at: OffsetDateTime,
 }
 
@@ -297,11 +308,14 @@ pub struct Server {
 /// group, so policy sees a host's role the way it sees any group membership.
 ///
 /// [`GroupKind::Role`]: crate::policy::GroupKind::Role
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Host {
+    #[serde(flatten)]
     pub server: Server,
     pub role: Option<SecurityGroupId>,
+    #[serde(flatten)]
     pub overlay: Overlay,
+    #[serde(skip)]
     pub modified_at: OffsetDateTime,
 }
 
@@ -317,7 +331,7 @@ impl Host {
 }
 
 /// Nebula's per-host settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Overlay {
     /// UDP port Nebula listens on; 0 picks one at random.
     pub listen_port: u16,

@@ -12,7 +12,8 @@ use crate::id::{
 };
 
 /// Whether an object is a security group (address-oriented vendors) or a role (Defined).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum GroupKind {
     SecurityGroup,
     Role,
@@ -36,7 +37,8 @@ impl GroupKind {
 }
 
 /// What a group applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Member {
     Server(ServerId),
     ServerGroup(ServerGroupId),
@@ -62,29 +64,31 @@ impl Member {
 }
 
 /// A tag: a name servers carry (`env:prod`), as an object policy can refer to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Tag {
     pub id: TagId,
     pub organization_id: OrganizationId,
     pub name: String,
     /// Display colour (Katapult's palette names).
     pub color: String,
+    #[serde(skip)]
     pub created_at: OffsetDateTime,
 }
 
 /// A named, reusable set of addresses and networks (Katapult's address lists). Global lists
 /// (`organization_id: None`) are the operator's and readable by every organization.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AddressList {
     pub id: AddressListId,
     pub organization_id: Option<OrganizationId>,
     pub name: String,
     pub annotations: Vec<Annotation>,
     pub entries: Vec<AddressListEntry>,
+    #[serde(skip)]
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AddressListEntry {
     pub id: AddressListEntryId,
     pub list_id: AddressListId,
@@ -94,13 +98,14 @@ pub struct AddressListEntry {
 }
 
 /// A named set of servers that policy can refer to (Katapult's virtual machine groups).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ServerGroup {
     pub id: ServerGroupId,
     pub organization_id: OrganizationId,
     pub name: String,
     /// Katapult: keep the group's servers on different hypervisors.
     pub segregate: bool,
+    #[serde(skip)]
     pub created_at: OffsetDateTime,
 }
 
@@ -112,7 +117,7 @@ pub struct Annotation {
     pub value: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SecurityGroup {
     pub id: SecurityGroupId,
     pub organization_id: OrganizationId,
@@ -134,12 +139,15 @@ pub struct SecurityGroup {
     /// The group's number in the order groups were created in this installation (ZStack's
     /// `internalId`); set by the store when the group is inserted.
     pub serial: u64,
+    #[serde(skip)]
     pub created_at: OffsetDateTime,
+    #[serde(skip)]
     pub updated_at: OffsetDateTime,
 }
 
 /// An IP address family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum IpVersion {
     V4,
     V6,
@@ -176,7 +184,8 @@ pub struct SecurityGroupPatch {
     pub rules: Option<Vec<Rule>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Direction {
     Inbound,
     Outbound,
@@ -199,7 +208,8 @@ impl Direction {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     Allow,
     Deny,
@@ -236,6 +246,13 @@ pub enum Protocol {
     Number(u8),
 }
 
+/// `tcp`, `udp`, `any`, … or the protocol number, as [`Protocol::as_text`] writes it.
+impl serde::Serialize for Protocol {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.as_text())
+    }
+}
+
 impl Protocol {
     /// Whether rules of this protocol may name ports (for `Any`, they apply to TCP and UDP, as
     /// in Nebula).
@@ -267,7 +284,7 @@ impl Protocol {
 }
 
 /// An inclusive port range, 1..=65535.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct PortRange {
     pub from: u16,
     pub to: u16,
@@ -285,7 +302,8 @@ impl std::fmt::Display for PortRange {
 }
 
 /// Where traffic of a rule comes from (inbound) or goes to (outbound).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Remote {
     AnyIpv4,
     AnyIpv6,
@@ -390,13 +408,13 @@ impl Remote {
 }
 
 /// The ICMP (or ICMPv6) messages a rule matches: one type, and one code of it or every code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct IcmpMatch {
     pub icmp_type: u8,
     pub code: Option<u8>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Rule {
     pub id: RuleId,
     pub group_id: SecurityGroupId,
@@ -412,6 +430,7 @@ pub struct Rule {
     /// Empty: nothing matches (a rule without targets admits no traffic).
     pub remotes: Vec<Remote>,
     pub description: Option<String>,
+    #[serde(skip)]
     pub created_at: OffsetDateTime,
 }
 

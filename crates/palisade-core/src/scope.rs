@@ -73,6 +73,7 @@ impl Scope {
     pub const HOSTS_UPDATE: Scope = Scope::known("hosts:update");
     pub const HOSTS_DELETE: Scope = Scope::known("hosts:delete");
     pub const POLICY_READ: Scope = Scope::known("policy:read");
+    pub const AUDIT_READ: Scope = Scope::known("audit:read");
     /// A host agent's: read its server's policy, report what it applied. Only agent tokens
     /// (bound to one server) hold it.
     pub const AGENT: Scope = Scope::known("agent");
@@ -194,6 +195,7 @@ const CATALOGUE: &[(&str, &str)] = &[
     ("audit-logs:list", "Defined: list audit logs (accepted; no Palisade route uses it)."),
     // Palisade's own: the policy engine's flow checks, effective policies and lint.
     ("policy:read", "Palisade: flow checks, servers' effective policies and enforcement state, lint."),
+    ("audit:read", "Palisade: the organization's audit trail, who changed what and when."),
     // A host agent's (agent tokens only: bound to one server, made by
     // `POST …/servers/{id}/agent_tokens`).
     ("agent", "Palisade: a host agent's (agent tokens only, bound to one server): read its policy, report what it applied."),

@@ -25,6 +25,7 @@
 
 use async_trait::async_trait;
 
+use crate::audit::{AuditEvent, AuditFilter};
 use crate::changes::PolicyChanges;
 use crate::error::{Result, UsedBy};
 use crate::grant::{Grant, ListGrant, OperatorGrant};
@@ -252,6 +253,12 @@ pub trait Reads: Send {
     /// Address records per network and prefix length (the prefix each came from), at most
     /// `limit` rows: one grouped count, for `/metrics`.
     async fn ipam_usage(&mut self, limit: u32) -> Result<Vec<(NetworkId, u8, u64)>>;
+    /// A page of the audit trail's events that `filter` selects, newest first.
+    async fn list_audit_events(
+        &mut self,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEvent>>;
 }
 
 /// A write transaction: every write, and the reads a read-modify-write needs, locked until
@@ -301,6 +308,8 @@ pub trait Writes: Reads {
     /// Replaces the server's enforcement report ([`Error::NotFound`] if the server is not the
     /// grant's organization's). `applied_*` left `None` keep their stored values: a failed
     /// attempt leaves the rules in force as they were. Bumps no revision.
+    /// Appends `event` to the audit trail, in this transaction (the core records each write's).
+    async fn record_audit(&mut self, event: &AuditEvent) -> Result<()>;
     async fn report_enforcement(&mut self, grant: &Grant, report: &EnforcementReport) -> Result<()>;
     /// A user with the digests of its password and of the password's SHA-512 hex (sessions).
     async fn insert_user(

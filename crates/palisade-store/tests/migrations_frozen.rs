@@ -6,7 +6,8 @@
 //! customer's start-up. New schema changes go in new migrations, listed here once released
 //! (since issue 12: 0006, policy revisions; 0007, typed rules; 0008, list indexes; issue 13: 0009,
 //! sessions, jobs and ZStack's group state; 0010, network and interface members;
-//! 0011, rules' ICMP types; servers in server groups: 0012, a server's server group).
+//! 0011, rules' ICMP types; servers in server groups: 0012, a server's server group; issue 15: 0013,
+//! enforcement; issue 16: 0014, the audit trail).
 
 use sqlx::migrate::Migrator;
 
@@ -76,6 +77,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "enforcement",
         "9b00bdc99751d657ab5a7a78cb10471f687b34811c591ded226717fb4f638a8cca1bd012664e5cf973a0136df6b5ae88",
     ),
+    (
+        14,
+        "audit_events",
+        "eed7186f4955d9be733181420e37e0145dddef6c43dd6ac9774ddfa470b6e51b659f6c4d3d37d30dea18f33837a780f0",
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -143,6 +149,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         13,
         "enforcement",
         "78575cb82144e3e24c31cdadf415250e0060e93fc39f427906516912cc945d219ccb01bf87088f1e496689b104885174",
+    ),
+    (
+        14,
+        "audit_events",
+        "49de04ac77853ac21f590bb638b16e635767044cedd94e4b3b4a7cf04b80758385cddde88e425d10a27acf8a4ce3919f",
     ),
 ];
 

@@ -2445,3 +2445,70 @@ pub async fn policy_changes_are_announced_and_reports_kept(store: Arc<dyn Store>
     assert_eq!(revision(&store, org).await, start, "reports change no policy");
     assert!(!woken(&mut sub, Duration::from_millis(200)).await, "nor announce any");
 }
+
+/// The audit trail: events read back as written (their changes' JSON included), newest first,
+/// and each filter selects what it names.
+pub async fn audit_events_read_back_newest_first_and_filter(store: Arc<dyn Store>) {
+    use palisade_core::audit::{Actor, AuditEvent, AuditFilter, FieldChange, ObjectKind, Verb};
+    use palisade_core::id::{ApiTokenId, AuditEventId, OrganizationId};
+
+    let (a, b) = (OrganizationId::random(), OrganizationId::random());
+    let token = Actor::Token(ApiTokenId::random());
+    let at = now();
+    let event = |org, actor, kind, ago: i64, request: &str| AuditEvent {
+        id: AuditEventId::random(),
+        at: at - time::Duration::seconds(ago),
+        organization_id: org,
+        actor,
+        face: "native".into(),
+        request_id: Some(request.into()),
+        operation: Verb::Update,
+        object_kind: kind,
+        object_id: "7d2c".into(),
+        changes: vec![FieldChange {
+            field: "name".into(),
+            before: serde_json::json!("a"),
+            after: serde_json::json!({"nested": [1, null, "ü"]}),
+        }],
+    };
+    let written = [
+        event(Some(a), Actor::Operator, ObjectKind::Tag, 30, "r1"),
+        event(Some(a), token, ObjectKind::Rule, 20, "r2"),
+        event(Some(b), token, ObjectKind::Tag, 10, "r3"),
+        event(None, Actor::Operator, ObjectKind::DataCenter, 5, "r4"),
+    ];
+    for e in &written {
+        once!(store, record_audit(e)).unwrap();
+    }
+    let [e0, e1, e2, e3] = written;
+    let listed = |filter: AuditFilter| {
+        let store = store.clone();
+        async move { once!(store, list_audit_events(&filter, PageRequest::default())).unwrap().items }
+    };
+    let all = AuditFilter::default();
+    assert_eq!(listed(all.clone()).await, [e3.clone(), e2.clone(), e1.clone(), e0.clone()]);
+    assert_eq!(
+        listed(AuditFilter { organization_id: Some(a), ..all.clone() }).await,
+        [e1.clone(), e0.clone()]
+    );
+    assert_eq!(listed(AuditFilter { actor: Some(token), ..all.clone() }).await, [e2.clone(), e1.clone()]);
+    assert_eq!(
+        listed(AuditFilter { actor: Some(Actor::Operator), ..all.clone() }).await,
+        [e3.clone(), e0.clone()]
+    );
+    let tags =
+        AuditFilter { object_kind: Some(ObjectKind::Tag), object_id: Some("7d2c".into()), ..all.clone() };
+    assert_eq!(listed(tags).await, [e2.clone(), e0.clone()]);
+    assert_eq!(
+        listed(AuditFilter { request_id: Some("r2".into()), ..all.clone() }).await,
+        std::slice::from_ref(&e1)
+    );
+    let window = AuditFilter {
+        since: Some(at - time::Duration::seconds(25)),
+        until: Some(at - time::Duration::seconds(10)),
+        ..all.clone()
+    };
+    assert_eq!(listed(window).await, std::slice::from_ref(&e1));
+    let second = once!(store, list_audit_events(&all, PageRequest { page: 2, per_page: 3 })).unwrap();
+    assert_eq!((second.items, second.total), (vec![e0], 4));
+}

@@ -36,6 +36,7 @@ suite!(
     pagination_is_in_creation_order_with_totals,
     tokens_round_trip_and_revoke_once,
     users_round_trip,
+    audit_events_read_back_newest_first_and_filter,
     settings_first_writer_wins_and_a_put_replaces,
     inventory_round_trip,
     deleting_an_organization_removes_what_it_owns,

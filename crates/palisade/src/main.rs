@@ -337,7 +337,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Admin(AdminCommand::RotateOperatorToken(db)) => {
             let store = palisade::open_store(&db.database_url, &DbSettings::default()).await?;
-            let secret = palisade_core::service::rotate_operator_credential(store.as_ref()).await?;
+            // Recorded in the audit trail as the operator's, through the `cli`.
+            let origin = palisade_core::audit::Origin::offline("cli");
+            let rotate = palisade_core::service::rotate_operator_credential(store.as_ref());
+            let secret = palisade_core::audit::within(origin, rotate).await?;
             println!("New operator token (shown only now; restart running servers): {}", secret.expose());
             Ok(())
         }

@@ -5,6 +5,7 @@
 //! (`frame::routes`) is read from that same document.
 
 pub mod addresses;
+pub mod audit;
 pub mod credentials;
 pub mod enforcement;
 pub mod error;
@@ -43,6 +44,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "ip addresses", description = "IP address management"),
         (name = "policy", description = "The policy engine: flow checks, effective policies, lint"),
         (name = "enforcement", description = "Host agents: their tokens, and what they applied"),
+        (name = "audit", description = "The audit trail: who changed what, when, through which face"),
     )
 )]
 struct ApiDoc;
@@ -89,7 +91,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(groups::get_group))
         .routes(routes!(policy::agent_policy))
         .routes(routes!(enforcement::create_agent_token))
-        .routes(routes!(enforcement::report, enforcement::get));
+        .routes(routes!(enforcement::report, enforcement::get))
+        .routes(routes!(audit::list));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(PREFIX, v1)
 }
 

@@ -6,6 +6,7 @@ use super::lookup::OrganizationRef;
 use super::tenancy::NAME_MAX;
 use super::Core;
 use crate::access::{Action, Operation, Resource};
+use crate::audit::{self, Change, ObjectKind, Verb};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::grant::ListGrant;
@@ -123,7 +124,8 @@ impl Core {
             .collect();
         let list =
             AddressList { id, organization_id: Some(org), name, annotations, entries, created_at: now() };
-        write_one!(self, in org, insert_address_list(&grant, &list))?;
+        let created = Change::created(Some(org), ObjectKind::AddressList, id, &list);
+        write_one!(self, actor, in org, created, insert_address_list(&grant, &list))?;
         Ok(list)
     }
 
@@ -157,8 +159,9 @@ impl Core {
         name: Option<String>,
         annotations: Option<Vec<Annotation>>,
     ) -> Result<AddressList> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let (mut list, grant) = Self::locked_list(&mut *tx, actor, id).await?;
+        let before = audit::state(&list);
         let mut v = Violations::new();
         if let Some(name) = &name {
             v.text("name", name, 1, NAME_MAX);
@@ -170,14 +173,16 @@ impl Core {
         list.name = name.unwrap_or(list.name);
         list.annotations = annotations.unwrap_or(list.annotations);
         tx.update_address_list(&grant, &list).await?;
+        tx.record(Change::updated(grant.owner(), ObjectKind::AddressList, id, &before, &list)).await?;
         tx.commit().await?;
         Ok(list)
     }
 
     pub async fn delete_address_list(&self, actor: &Principal, id: AddressListId) -> Result<AddressList> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let (list, grant) = Self::locked_list(&mut *tx, actor, id).await?;
         tx.delete_address_list(&grant, id).await?;
+        tx.record(Change::deleted(grant.owner(), ObjectKind::AddressList, id, &list)).await?;
         tx.commit().await?;
         Ok(list)
     }
@@ -190,7 +195,7 @@ impl Core {
         add: Vec<NewEntry>,
         remove: Vec<String>,
     ) -> Result<Vec<AddressListEntry>> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let (_, grant) = Self::locked_list(&mut *tx, actor, id).await?;
         let mut v = Violations::new();
         if v.count("add", add.len(), MAX_ENTRIES) {
@@ -214,6 +219,14 @@ impl Core {
             })
             .collect();
         tx.change_address_list_entries(&grant, id, &entries, &remove).await?;
+        let mut change = Change::new(grant.owner(), Verb::Update, ObjectKind::AddressList, id);
+        if !entries.is_empty() {
+            change = change.field("entries_added", (), &entries);
+        }
+        if !remove.is_empty() {
+            change = change.field("entries_removed", &remove, ());
+        }
+        tx.record(change).await?;
         tx.commit().await?;
         Ok(entries)
     }
@@ -261,14 +274,16 @@ impl Core {
         address: Option<String>,
         name: Option<Option<String>>,
     ) -> Result<AddressListEntry> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let (mut entry, grant) = Self::locked_entry(&mut *tx, actor, id).await?;
+        let before = audit::state(&entry);
         entry.address = address.unwrap_or(entry.address);
         entry.name = name.unwrap_or(entry.name);
         let mut v = Violations::new();
         check_entry(&mut v, "", &NewEntry { address: entry.address.clone(), name: entry.name.clone() });
         v.finish()?;
         tx.update_address_list_entry(&grant, &entry).await?;
+        tx.record(Change::updated(grant.owner(), ObjectKind::AddressListEntry, id, &before, &entry)).await?;
         tx.commit().await?;
         Ok(entry)
     }
@@ -278,9 +293,10 @@ impl Core {
         actor: &Principal,
         id: AddressListEntryId,
     ) -> Result<AddressListEntry> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let (entry, grant) = Self::locked_entry(&mut *tx, actor, id).await?;
         tx.delete_address_list_entry(&grant, id).await?;
+        tx.record(Change::deleted(grant.owner(), ObjectKind::AddressListEntry, id, &entry)).await?;
         tx.commit().await?;
         Ok(entry)
     }

@@ -4,6 +4,7 @@ use super::lookup::{IpRef, OrganizationRef, PermalinkRef};
 use super::tenancy::NAME_MAX;
 use super::Core;
 use crate::access::{Action, Operation, Resource};
+use crate::audit::{self, Change, ObjectKind};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::grant::Grant;
@@ -135,7 +136,7 @@ impl Core {
             NetworkArg::Lookup(reference) => self.visible_network(actor, reference).await?.1.id,
             NetworkArg::Field(id) => *id,
         };
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let mut v = Violations::new();
         check_label(&mut v, input.vip, input.label.as_deref());
         let network = tx.network(network_id).await?.filter(|n| n.usable_by(org));
@@ -166,6 +167,7 @@ impl Core {
             created_at: now(),
         };
         let ip = tx.allocate_ip(&grant, &request).await?;
+        tx.record(Change::created(Some(org), ObjectKind::IpAddress, ip.id, &ip)).await?;
         let detail = detail_on(&mut *tx, ip, network).await?;
         tx.commit().await?;
         Ok(detail)
@@ -196,8 +198,9 @@ impl Core {
         reference: &IpRef,
         patch: IpAddressPatch,
     ) -> Result<IpAddressDetail> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let (grant, current) = Self::locked_ip(&mut *tx, actor, reference, Action::Update).await?;
+        let before = audit::state(&current);
         let mut v = Violations::new();
         let vip = patch.vip.unwrap_or(current.vip);
         let label = patch.label.clone().unwrap_or(current.label);
@@ -207,6 +210,14 @@ impl Core {
         }
         v.finish()?;
         let updated = tx.update_ip_address(&grant, current.id, &patch).await?;
+        tx.record(Change::updated(
+            Some(updated.organization_id),
+            ObjectKind::IpAddress,
+            updated.id,
+            &before,
+            &updated,
+        ))
+        .await?;
         let detail = detail(&mut *tx, updated).await?;
         tx.commit().await?;
         Ok(detail)
@@ -214,9 +225,10 @@ impl Core {
 
     /// Returns an address to its network; refused while it is allocated.
     pub async fn release_ip_address(&self, actor: &Principal, reference: &IpRef) -> Result<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let (grant, ip) = locate(&mut *tx, actor, reference, Action::Delete).await?;
         tx.release_ip_address(&grant, ip.id).await?;
+        tx.record(Change::deleted(Some(ip.organization_id), ObjectKind::IpAddress, ip.id, &ip)).await?;
         tx.commit().await
     }
 
@@ -229,7 +241,7 @@ impl Core {
         server_id: ServerId,
         interface_id: InterfaceId,
     ) -> Result<IpAddressDetail> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let (grant, ip) = Self::locked_ip(&mut *tx, actor, reference, Action::Update).await?;
         let mut v = Violations::new();
         match tx.server(ip.organization_id, server_id).await? {
@@ -247,6 +259,14 @@ impl Core {
         v.finish()?;
         let allocated =
             tx.set_ip_allocation(&grant, ip.id, Some(Allocation { server_id, interface_id })).await?;
+        tx.record(Change::updated(
+            Some(ip.organization_id),
+            ObjectKind::IpAddress,
+            ip.id,
+            &audit::state(&ip),
+            &allocated,
+        ))
+        .await?;
         let detail = detail(&mut *tx, allocated).await?;
         tx.commit().await?;
         Ok(detail)
@@ -258,12 +278,20 @@ impl Core {
         actor: &Principal,
         reference: &IpRef,
     ) -> Result<IpAddressDetail> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let (grant, ip) = Self::locked_ip(&mut *tx, actor, reference, Action::Update).await?;
         if ip.allocation.is_none() {
             return Err(Error::NotAllocated);
         }
         let unallocated = tx.set_ip_allocation(&grant, ip.id, None).await?;
+        tx.record(Change::updated(
+            Some(ip.organization_id),
+            ObjectKind::IpAddress,
+            ip.id,
+            &audit::state(&ip),
+            &unallocated,
+        ))
+        .await?;
         let detail = detail(&mut *tx, unallocated).await?;
         tx.commit().await?;
         Ok(detail)

@@ -9,6 +9,7 @@
 use time::OffsetDateTime;
 
 use crate::access::{Action, Operation, Resource};
+use crate::audit::{Change, ObjectKind};
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::grant::Grant;
@@ -96,9 +97,10 @@ impl Core {
             server_id: Some(server),
             revoked_at: None,
         });
-        let mut tx = self.write_in(org).await?;
+        let mut tx = self.write_in(actor, org).await?;
         tx.server(org, server).await?.ok_or(Error::not_found(ServerId::KIND))?;
         tx.insert_api_token(&grant, &token, &hash).await?;
+        tx.record(Change::created(Some(org), ObjectKind::ApiToken, token.id, &token)).await?;
         tx.commit().await?;
         Ok(CreatedApiToken { token, secret })
     }
@@ -139,11 +141,14 @@ impl Core {
                 reported_at: at,
             },
         };
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         tx.report_enforcement(&grant, &report).await?;
         let stored =
             tx.enforcement(org, server).await?.ok_or_else(|| Error::internal("report not stored"))?;
-        tx.commit().await?;
+        // What a host applied, not a change anyone asked for: reports come once per server for
+        // every policy change (10,000 rows for one change on 10,000 servers), and the latest is
+        // the server's enforcement state.
+        tx.commit_unrecorded().await?;
         let policy = self.server_policy(actor, org, server).await?;
         Ok(Enforcement { report: Some(stored), policy })
     }

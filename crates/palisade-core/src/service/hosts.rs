@@ -12,6 +12,7 @@ use super::inventory::{check_tags, InterfacePlan};
 use super::tenancy::NAME_MAX;
 use super::Core;
 use crate::access::{Action, Operation, Resource};
+use crate::audit::{self, Change, ObjectKind};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::id::{IpAddressId, NetworkId, OrganizationId, SecurityGroupId, ServerId};
@@ -188,7 +189,8 @@ impl Core {
             overlay: input.overlay,
             modified_at: created_at,
         };
-        write_one!(self, insert_host(&grant, &host, &claims, allocate.as_ref()))
+        let created = Change::created(Some(org), ObjectKind::Host, server_id, &host);
+        write_one!(self, actor, created, insert_host(&grant, &host, &claims, allocate.as_ref()))
     }
 
     pub async fn host(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<Host> {
@@ -215,8 +217,9 @@ impl Core {
         patch: HostPatch,
     ) -> Result<Host> {
         let grant = actor.authorize(org, host_op(Action::Update))?;
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let mut host = tx.host_for_update(org, id).await?.ok_or(Error::not_found(ServerId::KIND))?;
+        let before = audit::state(&host);
         let mut v = Violations::new();
         if patch.network_id.is_some_and(|n| Some(n) != host.network_id()) {
             v.push("network_id", ViolationCode::InvalidValue, "cannot be changed after the host is created");
@@ -258,6 +261,7 @@ impl Core {
         v.finish()?;
         host.modified_at = now();
         tx.update_host(&grant, &host).await?;
+        tx.record(Change::updated(Some(org), ObjectKind::Host, id, &before, &host)).await?;
         tx.commit().await?;
         Ok(host)
     }
@@ -265,9 +269,10 @@ impl Core {
     /// Deletes the host's server (its addresses are released, its role membership goes with it).
     pub async fn delete_host(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<()> {
         let grant = actor.authorize(org, host_op(Action::Delete))?;
-        let mut tx = self.write().await?;
-        tx.host_for_update(org, id).await?.ok_or(Error::not_found(ServerId::KIND))?;
+        let mut tx = self.write(actor).await?;
+        let host = tx.host_for_update(org, id).await?.ok_or(Error::not_found(ServerId::KIND))?;
         tx.delete_server(&grant, id).await?;
+        tx.record(Change::deleted(Some(org), ObjectKind::Host, id, &host)).await?;
         tx.commit().await
     }
 }

@@ -17,6 +17,7 @@ use super::lookup::OrganizationRef;
 use super::tenancy::NAME_MAX;
 use super::Core;
 use crate::access::{Action, Operation, Resource};
+use crate::audit::{self, Change, ObjectKind};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::grant::Grant;
@@ -184,7 +185,8 @@ impl Core {
             country: input.country,
             created_at: now(),
         };
-        write_one!(self, insert_data_center(&grant, &dc))?;
+        let created = Change::created(None, ObjectKind::DataCenter, dc.id, &dc);
+        write_one!(self, actor, created, insert_data_center(&grant, &dc))?;
         Ok(dc)
     }
 
@@ -218,12 +220,14 @@ impl Core {
             check_country(&mut v, country);
         }
         v.finish()?;
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let mut dc = tx.data_center_for_update(id).await?.ok_or(Error::not_found(DataCenterId::KIND))?;
+        let before = audit::state(&dc);
         dc.name = patch.name.unwrap_or(dc.name);
         dc.permalink = patch.permalink.unwrap_or(dc.permalink);
         dc.country = patch.country.unwrap_or(dc.country);
         tx.update_data_center(&grant, &dc).await?;
+        tx.record(Change::updated(None, ObjectKind::DataCenter, id, &before, &dc)).await?;
         tx.commit().await?;
         Ok(dc)
     }
@@ -233,13 +237,14 @@ impl Core {
     /// the count and the deletion.
     pub async fn delete_data_center(&self, actor: &Principal, id: DataCenterId) -> Result<()> {
         let grant = actor.require_operator()?;
-        let mut tx = self.write().await?;
-        tx.data_center_for_update(id).await?.ok_or(Error::not_found(DataCenterId::KIND))?;
+        let mut tx = self.write(actor).await?;
+        let dc = tx.data_center_for_update(id).await?.ok_or(Error::not_found(DataCenterId::KIND))?;
         let used_by = tx.data_center_usage(id).await?;
         if !used_by.is_empty() {
             return Err(Error::InUse { kind: DataCenterId::KIND, used_by });
         }
         tx.delete_data_center(&grant, id).await?;
+        tx.record(Change::deleted(None, ObjectKind::DataCenter, id, &dc)).await?;
         tx.commit().await
     }
 
@@ -309,7 +314,8 @@ impl Core {
             organization_id: input.organization_id,
             created_at: now(),
         };
-        write_one!(self, insert_network(&grant, &network))?;
+        let created = Change::created(network.organization_id, ObjectKind::Network, network.id, &network);
+        write_one!(self, actor, created, insert_network(&grant, &network))?;
         Ok(network)
     }
 
@@ -341,12 +347,15 @@ impl Core {
             v.slug("permalink", permalink);
         }
         v.finish()?;
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let mut network = tx.network_for_update(id).await?.ok_or(Error::not_found(NetworkId::KIND))?;
+        let before = audit::state(&network);
         network.name = patch.name.unwrap_or(network.name);
         network.permalink = patch.permalink.unwrap_or(network.permalink);
         network.is_default = patch.is_default.unwrap_or(network.is_default);
         tx.update_network(&grant, &network).await?;
+        tx.record(Change::updated(network.organization_id, ObjectKind::Network, id, &before, &network))
+            .await?;
         tx.commit().await?;
         Ok(network)
     }
@@ -357,13 +366,14 @@ impl Core {
     /// deletion.
     pub async fn delete_network(&self, actor: &Principal, id: NetworkId) -> Result<()> {
         let grant = actor.require_operator()?;
-        let mut tx = self.write().await?;
-        tx.network_for_update(id).await?.ok_or(Error::not_found(NetworkId::KIND))?;
+        let mut tx = self.write(actor).await?;
+        let network = tx.network_for_update(id).await?.ok_or(Error::not_found(NetworkId::KIND))?;
         let used_by = tx.network_usage(id).await?;
         if !used_by.is_empty() {
             return Err(Error::InUse { kind: NetworkId::KIND, used_by });
         }
         tx.delete_network(&grant, id).await?;
+        tx.record(Change::deleted(network.organization_id, ObjectKind::Network, id, &network)).await?;
         tx.commit().await
     }
 
@@ -409,7 +419,8 @@ impl Core {
             server_group: None,
             created_at,
         };
-        write_one!(self, insert_server(&grant, &server, &claims))?;
+        let created = Change::created(Some(org), ObjectKind::Server, server.id, &server);
+        write_one!(self, actor, created, insert_server(&grant, &server, &claims))?;
         Ok(server)
     }
 
@@ -527,8 +538,9 @@ impl Core {
         if let Some(Some(_)) = patch.server_group {
             actor.require_scopes(Operation::new(Resource::ServerGroup, Action::Read))?;
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let (grant, mut server) = Self::locked_server(&mut *tx, actor, reference, op).await?;
+        let before = audit::state(&server);
         if let Some(Some(group)) = patch.server_group {
             let found = tx.server_group(group).await?;
             if found.is_none_or(|g| g.organization_id != server.organization_id) {
@@ -549,6 +561,8 @@ impl Core {
             server.server_group = group;
         }
         tx.update_server(&grant, &server).await?;
+        let (org, id) = (server.organization_id, server.id);
+        tx.record(Change::updated(Some(org), ObjectKind::Server, id, &before, &server)).await?;
         let detail = Self::detail_of(&mut *tx, server).await?;
         tx.commit().await?;
         Ok(detail)
@@ -613,6 +627,14 @@ impl Core {
 
     pub async fn delete_server(&self, actor: &Principal, org: OrganizationId, id: ServerId) -> Result<()> {
         let grant = actor.authorize(org, Operation::new(Resource::Server, Action::Delete))?;
-        write_one!(self, delete_server(&grant, id))
+        let mut tx = self.write(actor).await?;
+        let server = tx
+            .server_for_update(id)
+            .await?
+            .filter(|s| s.organization_id == org)
+            .ok_or(Error::not_found(ServerId::KIND))?;
+        tx.delete_server(&grant, id).await?;
+        tx.record(Change::deleted(Some(org), ObjectKind::Server, id, &server)).await?;
+        tx.commit().await
     }
 }

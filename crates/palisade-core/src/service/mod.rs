@@ -6,19 +6,22 @@
 //! partial updates of one object cannot lose one another. Faces call these methods and render
 //! the result; they never talk to the store themselves.
 
-/// `write_one!(core, method(args…))`: one write in its own transaction, committed if it
-/// succeeds (a failure drops, so rolls back, the transaction).
+/// `write_one!(core, actor, change, method(args…))`: one write in its own transaction, recorded
+/// as `change` by `actor` and committed if it succeeds (a failure drops, so rolls back, the
+/// transaction).
 macro_rules! write_one {
-    ($core:expr, $method:ident ( $($arg:expr),* $(,)? )) => {{
-        let mut tx = $core.store.write().await?;
+    ($core:expr, $actor:expr, $change:expr, $method:ident ( $($arg:expr),* $(,)? )) => {{
+        let mut tx = $core.write($actor).await?;
         let out = tx.$method($($arg),*).await?;
+        tx.record($change).await?;
         tx.commit().await?;
         crate::error::Result::Ok(out)
     }};
     // The same, in a transaction that first checks that the organization exists.
-    ($core:expr, in $org:expr, $method:ident ( $($arg:expr),* $(,)? )) => {{
-        let mut tx = $core.write_in($org).await?;
+    ($core:expr, $actor:expr, in $org:expr, $change:expr, $method:ident ( $($arg:expr),* $(,)? )) => {{
+        let mut tx = $core.write_in($actor, $org).await?;
         let out = tx.$method($($arg),*).await?;
+        tx.record($change).await?;
         tx.commit().await?;
         crate::error::Result::Ok(out)
     }};
@@ -26,6 +29,7 @@ macro_rules! write_one {
 
 mod address_lists;
 mod addresses;
+mod audit_trail;
 mod enforcement;
 mod evaluation;
 mod group_pages;
@@ -58,6 +62,7 @@ pub use policy::{CreateRule, CreateSecurityGroup, GroupRef, GroupRules, NewRule,
 pub use sessions::{Job, NewSession};
 pub use tenancy::{CreateApiToken, CreateOrganization, CreateUser, CreatedApiToken, NAME_MAX};
 
+use crate::audit::{Actor, Change, ObjectKind, Verb};
 use crate::auth::{Principal, TokenPrincipal, UserPrincipal};
 use crate::authn::{AuthSettings, Authn, Charge};
 use crate::error::{Error, Forbidden, Result, Unauthenticated};
@@ -66,6 +71,61 @@ use crate::model::{now, Organization, OrganizationStatus};
 use crate::secret::PasswordDigest;
 use crate::secret::{new_operator_secret, token_id_of, RevealedSecret, SecretHash};
 use crate::store::{Reads, Store, UserCredentials, Writes};
+
+/// A write transaction that commits only with an account of what it wrote: each write records
+/// its [`Change`] in the audit trail, in the transaction itself ([`Tx::record`]), and
+/// [`Tx::commit`] refuses a transaction that recorded nothing. A write that forgot its event
+/// then fails in every test that reaches it instead of leaving a silent gap in the trail.
+/// Housekeeping that carries out no principal's request (purging expired sessions, deriving a
+/// verifier at sign-in, an agent's report of what its host applied) says so with
+/// [`Tx::commit_unrecorded`].
+pub(crate) struct Tx {
+    tx: Box<dyn Writes>,
+    actor: Actor,
+    recorded: bool,
+}
+
+impl Tx {
+    /// Records `change`, made by this transaction's actor, in the audit trail.
+    pub(crate) async fn record(&mut self, change: Change) -> Result<()> {
+        self.tx.record_audit(&change.by(self.actor)).await?;
+        self.recorded = true;
+        Ok(())
+    }
+
+    /// Records `change` as `actor`'s: for a transaction that learned who acts only inside it
+    /// (a session ended by its id).
+    pub(crate) async fn record_by(&mut self, actor: Actor, change: Change) -> Result<()> {
+        self.actor = actor;
+        self.record(change).await
+    }
+
+    pub(crate) async fn commit(self) -> Result<()> {
+        if !self.recorded {
+            return Err(Error::internal("a write transaction recorded no audit event"));
+        }
+        self.tx.commit().await
+    }
+
+    /// Commits housekeeping that is nobody's change to audit (see [`Tx`]).
+    pub(crate) async fn commit_unrecorded(self) -> Result<()> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = dyn Writes;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.tx
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut *self.tx
+    }
+}
 
 /// The settings key under which the generated operator token's hash is kept.
 pub const OPERATOR_TOKEN_SETTING: &str = "operator_token_sha256";
@@ -136,9 +196,11 @@ impl Core {
         self.store.read().await
     }
 
-    /// A write transaction on the store, for a method to commit.
-    pub(crate) async fn write(&self) -> Result<Box<dyn Writes>> {
-        self.store.write().await
+    /// A write transaction on the store for `actor`'s changes, for a method to record and
+    /// commit.
+    pub(crate) async fn write(&self, actor: impl Into<Actor> + Send) -> Result<Tx> {
+        let actor = actor.into();
+        Ok(Tx { tx: self.store.write().await?, actor, recorded: false })
     }
 
     /// The server is stopping: held long polls answer now (with the policy they have) rather
@@ -262,10 +324,11 @@ impl Core {
             // A user from before sessions: the clear password is at hand, so its session
             // verifier can be made now (once: the next sign-in finds it).
             let digest = self.hash_password(&crate::secret::sha512_hex(password)).await?;
-            let mut tx = self.write().await?;
+            let mut tx = self.write(&principal).await?;
             tx.set_password(&crate::grant::Grant::new(creds.organization.id), creds.user.id, None, &digest)
                 .await?;
-            tx.commit().await?;
+            // The same password, in a second form: nobody's change.
+            tx.commit_unrecorded().await?;
         }
         Ok(principal)
     }
@@ -384,6 +447,8 @@ pub async fn rotate_operator_credential(store: &dyn Store) -> Result<RevealedSec
     let mut tx = store.write().await?;
     // The administrator at the database stands in for the operator.
     tx.put_setting(&OperatorGrant::new(), OPERATOR_TOKEN_SETTING, &hash.to_hex()).await?;
+    let rotated = Change::new(None, Verb::Rotate, ObjectKind::OperatorToken, "operator");
+    tx.record_audit(&rotated.by(Actor::Operator)).await?;
     tx.commit().await?;
     Ok(secret)
 }

@@ -15,6 +15,7 @@ use super::sessions::Job;
 use super::tenancy::NAME_MAX;
 use super::Core;
 use crate::access::{Action, Operation, Resource};
+use crate::audit::{self, Change, ObjectKind, Verb};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::grant::Authorized;
@@ -358,7 +359,7 @@ impl Core {
         if !rules_sized || !v.count("members", input.members.len(), MAX_MEMBERS) {
             v.checkpoint()?;
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         Self::check_members(&mut *tx, &mut v, org, &input.members).await?;
         v.finish()?;
         tx.organization(org).await?.ok_or(Error::not_found(OrganizationId::KIND))?;
@@ -381,6 +382,8 @@ impl Core {
         };
         let rules = Self::build_rules(&mut *tx, actor, &group, input.rules).await?;
         group.serial = tx.insert_security_group(&grant, &group, &rules).await?;
+        let created = Change::created(Some(org), kind.into(), group.id, &group).field("rules", (), &rules);
+        tx.record(created).await?;
         let out = (group, rules);
         self.commit_with_job(tx, &grant, job, &out).await?;
         Ok(out)
@@ -518,7 +521,7 @@ impl Core {
         description: Option<String>,
         rules: Vec<CreateRule>,
     ) -> Result<(SecurityGroup, Vec<Rule>)> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let group = Self::locked_group(&mut *tx, actor, &id.into(), kind, Action::Update).await?;
         let mut v = Violations::new();
         if let Some(name) = &name {
@@ -529,13 +532,19 @@ impl Core {
         }
         v.finish()?;
         let rules = Self::build_rules(&mut *tx, actor, &group, rules).await?;
+        let before = (audit::state(&*group), tx.list_rules(id, PageRequest::all()).await?.items);
         let patch = SecurityGroupPatch {
             name,
             description: Some(description),
             rules: Some(rules.clone()),
             ..Default::default()
         };
-        let group = tx.update_security_group(group.grant(), id, &patch, now()).await?;
+        let grant = *group.grant();
+        let group = tx.update_security_group(&grant, id, &patch, now()).await?;
+        let org = Some(group.organization_id);
+        let change =
+            Change::updated(org, kind.into(), id, &before.0, &group).field("rules", &before.1, &rules);
+        tx.record(change).await?;
         tx.commit().await?;
         Ok((group, rules))
     }
@@ -594,7 +603,7 @@ impl Core {
         patch: SecurityGroupPatch,
         job: Option<Job<'_, GroupRules>>,
     ) -> Result<GroupRules> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let group = Self::locked_group(&mut *tx, actor, &reference.into(), kind, Action::Update).await?;
         let id = group.id;
         let mut v = Violations::new();
@@ -620,7 +629,17 @@ impl Core {
             members.extend(attached.filter(|m| !members.contains(m)).copied().collect::<Vec<_>>());
         }
         let grant = *group.grant();
+        let rules_before = match patch.rules {
+            Some(_) => Some(tx.list_rules(id, PageRequest::all()).await?.items),
+            None => None,
+        };
+        let before = audit::state(&*group);
         let group = tx.update_security_group(&grant, id, &patch, now()).await?;
+        let mut change = Change::updated(Some(group.organization_id), kind.into(), id, &before, &group);
+        if let (Some(before), Some(after)) = (&rules_before, &patch.rules) {
+            change = change.field("rules", before, after);
+        }
+        tx.record(change).await?;
         let group = Self::rules_of(&mut *tx, group).await?;
         self.commit_with_job(tx, &grant, job, &group).await?;
         Ok(group)
@@ -633,7 +652,7 @@ impl Core {
         kind: GroupKind,
         job: Option<Job<'_, SecurityGroup>>,
     ) -> Result<SecurityGroup> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let group = Self::locked_group(&mut *tx, actor, &reference.into(), kind, Action::Delete).await?;
         let id = group.id;
         // Hosts carry their role: deleting it would silently change what they admit.
@@ -644,6 +663,7 @@ impl Core {
             )));
         }
         tx.delete_security_group(group.grant(), id).await?;
+        tx.record(Change::deleted(Some(group.organization_id), kind.into(), id, &*group)).await?;
         self.commit_with_job(tx, group.grant(), job, &*group).await?;
         Ok(group.into_inner())
     }
@@ -655,7 +675,7 @@ impl Core {
         kind: GroupKind,
         input: CreateRule,
     ) -> Result<NewRule> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let group = Self::locked_group(&mut *tx, actor, &group.into(), kind, Action::Update).await?;
         let rule = Rule {
             id: RuleId::random(),
@@ -674,6 +694,7 @@ impl Core {
         Self::check_rule(&mut *tx, &mut v, actor, &group, &rule, "").await?;
         v.finish()?;
         tx.insert_rule(group.grant(), &rule).await?;
+        tx.record(Change::created(Some(group.organization_id), ObjectKind::Rule, rule.id, &rule)).await?;
         let number = tx
             .rule_numbers(group.organization_id, &[group.id])
             .await?
@@ -770,13 +791,15 @@ impl Core {
         kind: GroupKind,
         patch: RulePatch,
     ) -> Result<(Rule, SecurityGroup)> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let (rule, group) = Self::locked_rule(&mut *tx, actor, &id.into(), kind).await?;
         let updated = rule.patched(&patch);
         let mut v = Violations::new();
         Self::check_rule(&mut *tx, &mut v, actor, &group, &updated, "").await?;
         v.finish()?;
         tx.replace_rule(group.grant(), &updated).await?;
+        let org = Some(group.organization_id);
+        tx.record(Change::updated(org, ObjectKind::Rule, id, &audit::state(&rule), &updated)).await?;
         tx.commit().await?;
         Ok((updated, group.into_inner()))
     }
@@ -796,7 +819,7 @@ impl Core {
         refuse_existing: bool,
         job: Option<Job<'_, GroupRules>>,
     ) -> Result<GroupRules> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let group = Self::locked_group(&mut *tx, actor, &group.into(), kind, Action::Update).await?;
         let inputs = inputs(&group)?;
         let rules = Self::build_rules(&mut *tx, actor, &group, inputs).await?;
@@ -816,6 +839,7 @@ impl Core {
         }
         for rule in &rules {
             tx.insert_rule(group.grant(), rule).await?;
+            tx.record(Change::created(Some(group.organization_id), ObjectKind::Rule, rule.id, rule)).await?;
         }
         let grant = *group.grant();
         let out = Self::rules_of(&mut *tx, group.into_inner()).await?;
@@ -834,7 +858,7 @@ impl Core {
         decide: impl FnOnce(&SecurityGroup, &[Nic]) -> Result<Vec<Member>> + Send,
         job: Option<Job<'_, GroupRules>>,
     ) -> Result<GroupRules> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let group = Self::locked_group(&mut *tx, actor, &group.into(), kind, Action::Update).await?;
         let nics = Self::nics_in(&mut *tx, group.organization_id).await?;
         let members = decide(&group, &nics)?;
@@ -844,6 +868,9 @@ impl Core {
         let grant = *group.grant();
         let patch = SecurityGroupPatch { members: Some(members), ..Default::default() };
         let updated = tx.update_security_group(&grant, group.id, &patch, now()).await?;
+        let before = audit::state(&*group);
+        tx.record(Change::updated(Some(updated.organization_id), kind.into(), updated.id, &before, &updated))
+            .await?;
         let out = Self::rules_of(&mut *tx, updated).await?;
         self.commit_with_job(tx, &grant, job, &out).await?;
         Ok(out)
@@ -892,7 +919,7 @@ impl Core {
         kind: GroupKind,
         job: Option<Job<'_, GroupRules>>,
     ) -> Result<Option<GroupRules>> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let mut first: Option<Authorized<SecurityGroup>> = None;
         for &id in ids {
             let (rule, group) = match Self::locked_rule(&mut *tx, actor, &RuleRef::Id(id), kind).await {
@@ -901,6 +928,7 @@ impl Core {
                 Err(other) => return Err(other),
             };
             tx.delete_rule(group.grant(), rule.id).await?;
+            tx.record(Change::deleted(Some(group.organization_id), ObjectKind::Rule, rule.id, &rule)).await?;
             first.get_or_insert(group);
         }
         let Some(group) = first else { return Ok(None) };
@@ -917,9 +945,10 @@ impl Core {
         reference: impl Into<RuleRef> + Send,
         kind: GroupKind,
     ) -> Result<(Rule, SecurityGroup)> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let (rule, group) = Self::locked_rule(&mut *tx, actor, &reference.into(), kind).await?;
         tx.delete_rule(group.grant(), rule.id).await?;
+        tx.record(Change::deleted(Some(group.organization_id), ObjectKind::Rule, rule.id, &rule)).await?;
         tx.commit().await?;
         Ok((rule, group.into_inner()))
     }
@@ -943,7 +972,8 @@ impl Core {
             segregate,
             created_at: now(),
         };
-        write_one!(self, in org, insert_server_group(&grant, &group))?;
+        let created = Change::created(Some(org), ObjectKind::ServerGroup, group.id, &group);
+        write_one!(self, actor, in org, created, insert_server_group(&grant, &group))?;
         Ok(group)
     }
 
@@ -985,8 +1015,9 @@ impl Core {
         name: Option<String>,
         segregate: Option<bool>,
     ) -> Result<ServerGroup> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let mut group = Self::locked_server_group(&mut *tx, actor, id).await?;
+        let before = audit::state(&*group);
         let mut v = Violations::new();
         if let Some(name) = &name {
             v.text("name", name, 1, NAME_MAX);
@@ -997,14 +1028,17 @@ impl Core {
         }
         group.segregate = segregate.unwrap_or(group.segregate);
         tx.update_server_group(group.grant(), &group).await?;
+        let org = Some(group.organization_id);
+        tx.record(Change::updated(org, ObjectKind::ServerGroup, id, &before, &*group)).await?;
         tx.commit().await?;
         Ok(group.into_inner())
     }
 
     pub async fn delete_server_group(&self, actor: &Principal, id: ServerGroupId) -> Result<ServerGroup> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let group = Self::locked_server_group(&mut *tx, actor, id).await?;
         tx.delete_server_group(group.grant(), id).await?;
+        tx.record(Change::deleted(Some(group.organization_id), ObjectKind::ServerGroup, id, &*group)).await?;
         tx.commit().await?;
         Ok(group.into_inner())
     }
@@ -1023,7 +1057,8 @@ impl Core {
         v.text("color", &color, 1, 64);
         v.finish()?;
         let tag = Tag { id: TagId::random(), organization_id: org, name, color, created_at: now() };
-        write_one!(self, in org, insert_tag(&grant, &tag))?;
+        let created = Change::created(Some(org), ObjectKind::Tag, tag.id, &tag);
+        write_one!(self, actor, in org, created, insert_tag(&grant, &tag))?;
         Ok(tag)
     }
 
@@ -1060,8 +1095,9 @@ impl Core {
         name: Option<String>,
         color: Option<String>,
     ) -> Result<Tag> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let mut tag = Self::locked_tag(&mut *tx, actor, id).await?;
+        let before = audit::state(&*tag);
         let mut v = Violations::new();
         if let Some(name) = &name {
             v.text("name", name, 1, NAME_MAX);
@@ -1077,14 +1113,16 @@ impl Core {
             tag.color = color;
         }
         tx.update_tag(tag.grant(), &tag).await?;
+        tx.record(Change::updated(Some(tag.organization_id), ObjectKind::Tag, id, &before, &*tag)).await?;
         tx.commit().await?;
         Ok(tag.into_inner())
     }
 
     pub async fn delete_tag(&self, actor: &Principal, id: TagId) -> Result<Tag> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let tag = Self::locked_tag(&mut *tx, actor, id).await?;
         tx.delete_tag(tag.grant(), id).await?;
+        tx.record(Change::deleted(Some(tag.organization_id), ObjectKind::Tag, id, &*tag)).await?;
         tx.commit().await?;
         Ok(tag.into_inner())
     }
@@ -1104,7 +1142,7 @@ impl Core {
         kind: GroupKind,
         member: Member,
     ) -> Result<SecurityGroup> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor).await?;
         let group = Self::locked_group(&mut *tx, actor, &reference.into(), kind, Action::Update).await?;
         let id = group.id;
         let mut v = Violations::new();
@@ -1113,6 +1151,12 @@ impl Core {
             return Err(Error::not_found(member.kind()));
         }
         tx.add_security_group_member(group.grant(), id, member, now()).await?;
+        let added = Change::new(Some(group.organization_id), Verb::AddMember, kind.into(), id).field(
+            "member",
+            (),
+            member,
+        );
+        tx.record(added).await?;
         let group = tx.security_group(id).await?.ok_or(Error::not_found(SecurityGroupId::KIND))?;
         tx.commit().await?;
         Ok(group)

@@ -20,14 +20,14 @@
 
 use std::net::IpAddr;
 
-use super::{require_active, settle, Core};
+use super::{require_active, settle, Core, Tx};
+use crate::audit::{Actor, Change, ObjectKind, Verb};
 use crate::auth::{Principal, UserPrincipal};
 use crate::error::{Error, Result, Unauthenticated};
 use crate::grant::{Grant, OperatorGrant};
 use crate::id::{JobId, OrganizationId};
 use crate::model::{now, JobRecord, Session};
 use crate::secret::{new_session_secret, RevealedSecret, SecretHash};
-use crate::store::Writes;
 
 /// A session just opened: its id is shown to the caller now and never again.
 #[derive(Debug, Clone)]
@@ -76,9 +76,11 @@ impl Core {
             expires_at: at + self.settings.session_lifetime,
         };
         let (secret, hash) = new_session_secret();
-        let mut tx = self.write().await?;
+        let mut tx = self.write(Actor::User(user.user_id)).await?;
         let limit = self.settings.sessions_per_user;
         tx.insert_session(&Grant::new(user.organization_id), &session, &hash, limit).await?;
+        let org = Some(user.organization_id);
+        tx.record(Change::new(org, Verb::SignIn, ObjectKind::User, user.user_id)).await?;
         tx.commit().await?;
         Ok(NewSession { secret, session })
     }
@@ -118,8 +120,16 @@ impl Core {
     /// Ends a session. Holding its id is the authority to end it; an unknown id is no error
     /// (ending a session twice ends it once).
     pub async fn close_session(&self, presented: &str) -> Result<()> {
-        let mut tx = self.write().await?;
-        tx.delete_session(&SecretHash::of(presented)).await?;
+        let hash = SecretHash::of(presented);
+        let mut tx = self.write(Actor::Operator).await?;
+        let Some(creds) = tx.session(&hash).await? else {
+            // No session, nothing changed.
+            return tx.commit_unrecorded().await;
+        };
+        tx.delete_session(&hash).await?;
+        let (org, user) = (creds.session.organization_id, creds.session.user_id);
+        tx.record_by(Actor::User(user), Change::new(Some(org), Verb::SignOut, ObjectKind::User, user))
+            .await?;
         tx.commit().await
     }
 
@@ -127,7 +137,7 @@ impl Core {
     /// when the call has a job (the record exists exactly when the operation committed).
     pub(super) async fn commit_with_job<T: Sync>(
         &self,
-        mut tx: Box<dyn Writes>,
+        mut tx: Tx,
         grant: &Grant,
         job: Option<Job<'_, T>>,
         out: &T,
@@ -167,9 +177,10 @@ impl Core {
         let org = actor.and_then(Principal::organization_id);
         let record = self.job_record(id, org, status, body);
         let grant = org.map(Grant::new);
-        let mut tx = self.write().await?;
+        let mut tx = self.write(actor.map_or(Actor::Operator, Actor::from)).await?;
         tx.insert_job(grant.as_ref(), &record).await?;
-        tx.commit().await
+        // The answer of a refusal: nothing changed.
+        tx.commit_unrecorded().await
     }
 
     /// The answer of an asynchronous call, while it is kept. A job of an organization is found
@@ -188,9 +199,10 @@ impl Core {
     /// Deletes expired sessions and job records (the server runs this periodically). Returns
     /// how many rows went.
     pub async fn purge_expired(&self) -> Result<u64> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(Actor::Operator).await?;
         let purged = tx.purge_expired(&OperatorGrant::new(), now()).await?;
-        tx.commit().await?;
+        // Housekeeping: what expired was already gone for every caller.
+        tx.commit_unrecorded().await?;
         Ok(purged)
     }
 }

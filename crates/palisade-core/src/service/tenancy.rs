@@ -4,8 +4,9 @@ use ipnet::IpNet;
 use time::OffsetDateTime;
 
 use super::lookup::OrganizationRef;
-use super::Core;
+use super::{Core, Tx};
 use crate::access::{Action, Operation, Resource};
+use crate::audit::{self, Change, ObjectKind, Verb};
 use crate::auth::Principal;
 use crate::error::{Error, Result, ViolationCode};
 use crate::id::{ApiTokenId, OrganizationId, UserId};
@@ -14,7 +15,7 @@ use crate::model::{now, ApiToken, Organization, OrganizationPatch, OrganizationS
 use crate::page::{Page, PageRequest};
 use crate::scope::Scope;
 use crate::secret::{new_token_secret, RevealedSecret, SecretHash};
-use crate::store::{Reads, Writes};
+use crate::store::Reads;
 use crate::validate::Violations;
 
 pub const NAME_MAX: usize = 255;
@@ -94,7 +95,8 @@ impl Core {
             created_at: at,
             updated_at: at,
         };
-        write_one!(self, insert_organization(&grant, &org))?;
+        let created = Change::created(Some(org.id), ObjectKind::Organization, org.id, &org);
+        write_one!(self, actor, created, insert_organization(&grant, &org))?;
         Ok(org)
     }
 
@@ -130,12 +132,21 @@ impl Core {
             v.text("name", name, 1, NAME_MAX);
         }
         v.finish()?;
-        write_one!(self, update_organization(&grant, id, &patch, now()))
+        let mut tx = self.write_in(actor, id).await?;
+        let before = audit::state(&Self::existing_in(&mut *tx, id).await?);
+        let org = tx.update_organization(&grant, id, &patch, now()).await?;
+        tx.record(Change::updated(Some(id), ObjectKind::Organization, id, &before, &org)).await?;
+        tx.commit().await?;
+        Ok(org)
     }
 
     pub async fn delete_organization(&self, actor: &Principal, id: OrganizationId) -> Result<()> {
         let grant = actor.require_operator()?;
-        write_one!(self, delete_organization(&grant, id))
+        let mut tx = self.write_in(actor, id).await?;
+        let before = Self::existing_in(&mut *tx, id).await?;
+        tx.delete_organization(&grant, id).await?;
+        tx.record(Change::deleted(Some(id), ObjectKind::Organization, id, &before)).await?;
+        tx.commit().await
     }
 
     pub async fn create_api_token(
@@ -198,7 +209,8 @@ impl Core {
             revoked_at: None,
         };
         let (token, secret, hash) = with_secret(unsaved);
-        write_one!(self, in org, insert_api_token(&grant.within(org), &token, &hash))?;
+        let created = Change::created(Some(org), ObjectKind::ApiToken, token.id, &token);
+        write_one!(self, actor, in org, created, insert_api_token(&grant.within(org), &token, &hash))?;
         Ok(CreatedApiToken { token, secret })
     }
 
@@ -219,7 +231,8 @@ impl Core {
         id: ApiTokenId,
     ) -> Result<()> {
         let grant = actor.require_operator()?;
-        write_one!(self, revoke_api_token(&grant.within(org), id, now()))
+        let revoked = Change::new(Some(org), Verb::Revoke, ObjectKind::ApiToken, id);
+        write_one!(self, actor, revoked, revoke_api_token(&grant.within(org), id, now()))
     }
 
     pub async fn create_user(
@@ -241,7 +254,8 @@ impl Core {
         let session_digest = self.hash_password(&crate::secret::sha512_hex(&input.password)).await?;
         let user =
             User { id: UserId::random(), organization_id: org, username: input.username, created_at: now() };
-        write_one!(self, in org, insert_user(&grant.within(org), &user, &digest, &session_digest))?;
+        let created = Change::created(Some(org), ObjectKind::User, user.id, &user);
+        write_one!(self, actor, in org, created, insert_user(&grant.within(org), &user, &digest, &session_digest))?;
         Ok(user)
     }
 
@@ -261,7 +275,8 @@ impl Core {
         v.finish()?;
         let digest = self.hash_password(&password).await?;
         let session_digest = self.hash_password(&crate::secret::sha512_hex(&password)).await?;
-        write_one!(self, in org, set_password(&grant.within(org), user, Some(&digest), &session_digest))
+        let set = Change::new(Some(org), Verb::SetPassword, ObjectKind::User, user);
+        write_one!(self, actor, in org, set, set_password(&grant.within(org), user, Some(&digest), &session_digest))
     }
 
     fn check_password_length(v: &mut Violations, password: &str) {
@@ -294,8 +309,8 @@ impl Core {
     }
 
     /// A write transaction in which the organization `org` exists ([`Error::NotFound`] if not).
-    pub(super) async fn write_in(&self, org: OrganizationId) -> Result<Box<dyn Writes>> {
-        let mut tx = self.write().await?;
+    pub(super) async fn write_in(&self, actor: &Principal, org: OrganizationId) -> Result<Tx> {
+        let mut tx = self.write(actor).await?;
         Self::existing_in(&mut *tx, org).await?;
         Ok(tx)
     }

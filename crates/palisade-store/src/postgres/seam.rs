@@ -169,6 +169,9 @@ pub(crate) async fn consistent_read(store: &Handle) -> Result<sqlx::Transaction<
     store.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(db_error)
 }
 
+/// A time as bound to a query.
+pub(crate) type Time = OffsetDateTime;
+
 pub(crate) fn time(t: OffsetDateTime) -> OffsetDateTime {
     t
 }

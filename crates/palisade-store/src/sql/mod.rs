@@ -9,6 +9,7 @@
 //! methods call those functions, and whose commit bumps the policy revisions (`revisions`).
 
 mod address_lists;
+mod audit;
 mod enforcement;
 mod hosts;
 mod inventory;

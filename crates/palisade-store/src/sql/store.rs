@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 
 use async_trait::async_trait;
+use palisade_core::audit::{AuditEvent, AuditFilter};
 use palisade_core::error::{Error, Result, UsedBy};
 use palisade_core::grant::{Grant, ListGrant, OperatorGrant};
 use palisade_core::id::{
@@ -35,8 +36,8 @@ use super::policy::{server_group_from, tag_from};
 use super::revisions::{self, owner_of};
 use super::WriteTx;
 use super::{
-    by_id, db, delete_by_id, enforcement, hosts, inventory, ipam, lock_row, page_of, policy, rows, sessions,
-    tenancy,
+    audit, by_id, db, delete_by_id, enforcement, hosts, inventory, ipam, lock_row, page_of, policy, rows,
+    sessions, tenancy,
 };
 
 /// A read handle: on SQLite a deferred transaction (one snapshot), on PostgreSQL a pooled
@@ -335,6 +336,14 @@ macro_rules! impl_reads {
             async fn ipam_usage(&mut self, limit: u32) -> Result<Vec<(NetworkId, u8, u64)>> {
                 ipam::usage(self.conn(), limit).await
             }
+
+            async fn list_audit_events(
+                &mut self,
+                filter: &AuditFilter,
+                page: PageRequest,
+            ) -> Result<Page<AuditEvent>> {
+                audit::list(self.conn(), filter, page).await
+            }
         }
     };
 }
@@ -386,6 +395,10 @@ impl Writes for WriteTx {
 
     async fn revoke_api_token(&mut self, grant: &Grant, id: ApiTokenId, at: OffsetDateTime) -> Result<()> {
         tenancy::revoke_api_token(self, grant.organization_id(), id, at).await
+    }
+
+    async fn record_audit(&mut self, event: &AuditEvent) -> Result<()> {
+        audit::record(self, event).await
     }
 
     async fn report_enforcement(&mut self, grant: &Grant, report: &EnforcementReport) -> Result<()> {

@@ -147,6 +147,9 @@ pub(crate) async fn consistent_read(store: &Handle) -> Result<sqlx::Transaction<
     store.pool.begin().await.map_err(db_error)
 }
 
+/// A time as bound to a query.
+pub(crate) type Time = i64;
+
 pub(crate) fn time(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
 }

@@ -480,6 +480,47 @@ pub enum ClientCommand {
     /// Example: palisade scopes
     #[command(verbatim_doc_comment)]
     Scopes,
+    /// The audit trail, newest first: who changed what, when, and through which face.
+    ///
+    /// Every write on every face is recorded with the fields it changed (before → after;
+    /// `-o json` shows them). The operator sees every organization's events; a token with
+    /// `audit:read` its own organization's.
+    ///
+    /// Example: palisade audit --org acme --kind security_group --since 2026-12-01T00:00:00Z
+    #[command(verbatim_doc_comment)]
+    Audit(AuditArgs),
+}
+
+/// Which events `palisade audit` shows.
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Only this organization's events (an id or sub-domain).
+    #[arg(long)]
+    org: Option<String>,
+    /// Only events about objects of this kind (security_group, rule, api_token, server, …).
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only events about the object with this id.
+    #[arg(long)]
+    object: Option<String>,
+    /// Only this principal's changes: operator, token:ID or user:ID.
+    #[arg(long)]
+    principal: Option<String>,
+    /// Only the changes of the request with this X-Request-ID.
+    #[arg(long)]
+    request: Option<String>,
+    /// Only events at or after this time (RFC 3339).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only events before this time (RFC 3339).
+    #[arg(long)]
+    until: Option<String>,
+    /// How many events per page (at most 200).
+    #[arg(long, default_value_t = 30)]
+    limit: u32,
+    /// Which page, counted from the newest.
+    #[arg(long, default_value_t = 1)]
+    page: u32,
 }
 
 /// Runs one client command; the exit code says how it went.
@@ -539,6 +580,15 @@ const RULES: &[(&str, &str)] = &[
     ("PORTS", "ports"),
     ("PRIORITY", "priority"),
     ("REMOTES", "remotes"),
+];
+const AUDIT: &[(&str, &str)] = &[
+    ("AT", "at"),
+    ("PRINCIPAL", "principal"),
+    ("FACE", "face"),
+    ("OPERATION", "operation"),
+    ("KIND", "object_kind"),
+    ("OBJECT", "object_id"),
+    ("FIELDS", "fields"),
 ];
 const SCOPES: &[(&str, &str)] = &[("SCOPE", "name"), ("ALLOWS", "description")];
 const FINDINGS: &[(&str, &str)] = &[("SEVERITY", "severity"), ("KIND", "kind"), ("MESSAGE", "message")];
@@ -793,6 +843,57 @@ async fn dispatch(client: &Client, format: Format, command: ClientCommand) -> Ou
         }
         ClientCommand::Scopes => {
             list(client.get("/scopes").await?["scopes"].as_array().cloned().unwrap_or_default(), SCOPES)
+        }
+        ClientCommand::Audit(args) => {
+            let org = match &args.org {
+                Some(org) => Some(client.organization(org).await?),
+                None => None,
+            };
+            let mut query =
+                reqwest::Url::parse("http://query/").map_err(|e| Failure::Usage(e.to_string()))?;
+            query.query_pairs_mut().extend_pairs(
+                [
+                    ("organization_id", org),
+                    ("object_kind", args.kind),
+                    ("object_id", args.object),
+                    ("principal", args.principal),
+                    ("request_id", args.request),
+                    ("since", args.since),
+                    ("until", args.until),
+                    ("per_page", Some(args.limit.to_string())),
+                    ("page", Some(args.page.to_string())),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v?))),
+            );
+            let answer = client.get(&format!("/audit_events?{}", query.query().unwrap_or_default())).await?;
+            print(format, &answer, |a| {
+                let events: Vec<Value> = a["audit_events"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| {
+                        let mut e = e.clone();
+                        let fields: Vec<Value> = e["changes"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|c| c["field"].clone())
+                            .collect();
+                        e["fields"] = Value::Array(fields);
+                        e
+                    })
+                    .collect();
+                let p = &a["pagination"];
+                format!(
+                    "{}
+page {} of {} ({} events)",
+                    table(&events, AUDIT),
+                    p["page"],
+                    p["total_pages"],
+                    p["total"]
+                )
+            });
         }
     }
     Ok(0)

@@ -106,6 +106,38 @@ async fn the_cli_administers_organizations_tokens_and_users() {
     assert_eq!(out.status.code(), Some(0));
     let out = palisade(&w, &["org", "show", &id], "").await;
     assert_eq!(out.status.code(), Some(3));
+
+    // The audit trail of all that, newest first, kept after the organization went; the
+    // refused token created nothing.
+    let trail = json_of(&w, &["audit", "--org", &id]).await;
+    let done: Vec<(&str, &str, &str, &str)> = trail["audit_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let field = |k: &str| e[k].as_str().unwrap_or("-");
+            (field("operation"), field("object_kind"), field("principal"), field("face"))
+        })
+        .collect();
+    assert_eq!(
+        done,
+        [
+            ("delete", "organization", "operator", "native"),
+            ("update", "organization", "operator", "native"),
+            ("create", "user", "operator", "native"),
+            ("revoke", "api_token", "operator", "native"),
+            ("create", "api_token", "operator", "native"),
+            ("update", "organization", "operator", "native"),
+            ("create", "organization", "operator", "native"),
+        ]
+    );
+    assert!(!trail.to_string().contains(&secret), "no secret in the trail");
+    let out = palisade(&w, &["audit", "--org", &id, "--kind", "api_token", "--limit", "1"], "").await;
+    let table = text(&out);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("AT ") && lines[0].contains("PRINCIPAL"), "{table}");
+    assert!(lines[1].contains("revoke") && lines[1].contains(&token_id), "{table}");
+    assert_eq!(lines.last(), Some(&"page 1 of 2 (2 events)"), "{table}");
 }
 
 #[tokio::test]
@@ -233,6 +265,20 @@ fn offline_administration_migrates_rotates_the_operator_token_and_backs_up() {
     };
     assert_eq!(as_operator(&first, &["org", "list"]), Some(3));
     assert_eq!(as_operator(&second, &["org", "show", "acme"]), Some(0));
+    // Both rotations are in the trail, the administrator's at the database.
+    let (out, code) =
+        offline(&["audit", "--kind", "operator_token", "-o", "json", "--url", &base, "--token", &second]);
+    assert_eq!(code, Some(0), "{out}");
+    let trail: Value = serde_json::from_str(&out).unwrap();
+    let rotations: Vec<(&str, &str, &str)> = trail["audit_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (e["operation"].as_str().unwrap(), e["face"].as_str().unwrap(), e["principal"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(rotations, [("rotate", "cli", "operator"); 2]);
     server.terminate();
 
     // The backup is a database of its own, with the organization and the token of its time.

@@ -30,13 +30,14 @@ async fn call(w: &World, method: Method, path: &str, body: &Value) -> Value {
     let res = w
         .app
         .client
-        .request(method, format!("{}/core/v1/{path}", w.app.base))
+        .request(method.clone(), format!("{}/core/v1/{path}", w.app.base))
         .bearer_auth(&w.token)
         .json(body)
         .send()
         .await
         .unwrap();
     let status = res.status();
+    w.app.assert_audited(&method, &format!("/core/v1/{path}"), status, res.headers()).await;
     let text = res.text().await.unwrap();
     assert!(matches!(status, StatusCode::OK | StatusCode::CREATED), "{path}: {status} {text}");
     serde_json::from_str(&text).unwrap()

@@ -31,7 +31,7 @@ pub(crate) async fn world() -> World {
 /// Sends a request with an optional `Authorization` value and raw body, as Hostway's examples
 /// do (`Content-Type: application/json`).
 async fn send(app: &TestApp, method: Method, path: &str, auth: Option<&str>, body: Option<&str>) -> Answer {
-    let mut req = app.client.request(method, format!("{}{path}", app.base));
+    let mut req = app.client.request(method.clone(), format!("{}{path}", app.base));
     if let Some(auth) = auth {
         req = req.header("authorization", auth);
     }
@@ -39,6 +39,7 @@ async fn send(app: &TestApp, method: Method, path: &str, auth: Option<&str>, bod
         req = req.header("content-type", "application/json").body(body.to_owned());
     }
     let res = req.send().await.unwrap();
+    app.assert_audited(&method, path, res.status(), res.headers()).await;
     Answer { status: res.status(), headers: res.headers().clone(), text: res.text().await.unwrap() }
 }
 

@@ -59,7 +59,7 @@ async fn call_as(
     body: Option<&str>,
     token: Option<&str>,
 ) -> (StatusCode, reqwest::header::HeaderMap, String) {
-    let mut req = w.app.client.request(method, format!("{}/core/v1/{path}", w.app.base));
+    let mut req = w.app.client.request(method.clone(), format!("{}/core/v1/{path}", w.app.base));
     if let Some(token) = token {
         req = req.bearer_auth(token);
     }
@@ -69,6 +69,7 @@ async fn call_as(
     let res = req.send().await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
+    w.app.assert_audited(&method, &format!("/core/v1/{path}"), status, &headers).await;
     (status, headers, res.text().await.unwrap())
 }
 

@@ -8,6 +8,7 @@ mod support;
 #[macro_use]
 extern crate palisade_testkit;
 
+mod audit;
 mod auth;
 mod auth_limits;
 mod binary;

@@ -200,6 +200,7 @@ fn expected() -> Table {
     add("native", "PATCH", "/api/v1/networks/{id}", Operator, Some(json!({"name": "n2"})));
     add("native", "DELETE", "/api/v1/networks/{id}", Operator, None);
     add("native", "GET", "/api/v1/scopes", Public, None);
+    add("native", "GET", "/api/v1/audit_events", Listing(&["audit:read"]), None);
     add("native", "POST", "/api/v1/organizations/{id}/servers", Org(servers), Some(json!({"name": "s"})));
     add("native", "GET", "/api/v1/organizations/{id}/servers", Org(servers_read), None);
     add("native", "GET", "/api/v1/organizations/{id}/servers/{server_id}", Org(servers_read), None);

@@ -117,7 +117,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        let mut req = self.client.request(method.clone(), format!("{}{}", self.base, path));
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
@@ -127,6 +127,7 @@ impl TestApp {
         let res = req.send().await.unwrap();
         let status = res.status();
         let headers = res.headers().clone();
+        self.assert_audited(&method, path, status, &headers).await;
         let bytes = res.bytes().await.unwrap();
         let body = if bytes.is_empty() {
             Value::Null
@@ -148,7 +149,7 @@ impl TestApp {
     ) -> Reply {
         let res = self
             .client
-            .request(method, format!("{}{}", self.base, path))
+            .request(method.clone(), format!("{}{}", self.base, path))
             .bearer_auth(token)
             .header("content-type", content_type)
             .body(body)
@@ -157,6 +158,7 @@ impl TestApp {
             .unwrap();
         let status = res.status();
         let headers = res.headers().clone();
+        self.assert_audited(&method, path, status, &headers).await;
         let bytes = res.bytes().await.unwrap();
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| panic!("non-JSON body for {path}: {}", String::from_utf8_lossy(&bytes)));
@@ -268,6 +270,46 @@ impl TestApp {
             .await;
         assert_eq!(net.status, StatusCode::CREATED, "{}", net.body);
         net.body["network"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// The audit trail's invariant, checked on every request the suite sends through the faces'
+    /// helpers: a write that succeeded left at least one audit event with its request id.
+    /// Exempt: writes by method that change nothing (a flow check is a question sent by
+    /// `POST`; ending a ZStack session that does not exist answers `200`), an agent's report of
+    /// what its host applied (not a change anyone asked for; see `Core::report_enforcement`),
+    /// and ZStack's `202`s, whose operation may have been refused (its poll says; a refusal
+    /// records nothing). `audit.rs` checks sign-outs and ZStack's operations by themselves.
+    pub async fn assert_audited(
+        &self,
+        method: &Method,
+        path: &str,
+        status: StatusCode,
+        headers: &reqwest::header::HeaderMap,
+    ) {
+        const UNAUDITED: &[&str] = &["/flow_checks", "/enforcement", "/zstack/v1/accounts/sessions/"];
+        let write = matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+        if !write || !status.is_success() || status == StatusCode::ACCEPTED {
+            return;
+        }
+        let path = path.split('?').next().unwrap_or(path);
+        if UNAUDITED.iter().any(|p| path.ends_with(p) || (p.ends_with('/') && path.starts_with(p))) {
+            return;
+        }
+        let id = headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("{method} {path} answered without X-Request-ID"));
+        let filter =
+            palisade_core::audit::AuditFilter { request_id: Some(id.to_owned()), ..Default::default() };
+        let events = self
+            .store
+            .read()
+            .await
+            .unwrap()
+            .list_audit_events(&filter, palisade_core::PageRequest::default())
+            .await
+            .unwrap();
+        assert!(events.total > 0, "{method} {path} answered {status} but left no audit event");
     }
 
     /// Row count of a table, read straight from the database.

@@ -23,7 +23,7 @@ pub(crate) async fn zs(
 ) -> Answer {
     let mut req = app
         .client
-        .request(method, format!("{}{path}", app.base))
+        .request(method.clone(), format!("{}{path}", app.base))
         .header("Content-Type", "application/json;charset=UTF-8");
     if let Some(session) = session {
         req = req.header("Authorization", format!("OAuth {session}"));
@@ -36,6 +36,7 @@ pub(crate) async fn zs(
     }
     let res = req.send().await.unwrap();
     let (status, headers) = (res.status(), res.headers().clone());
+    app.assert_audited(&method, path, status, &headers).await;
     Answer { status, headers, text: res.text().await.unwrap() }
 }
 
