@@ -51,6 +51,11 @@ pub fn install() -> &'static PrometheusHandle {
             AUTH_FAILURES,
             "Requests refused for missing, invalid or expired credentials"
         );
+        metrics::describe_counter!(POOL_ACQUIRED, "Database read handles and write transactions opened");
+        metrics::describe_counter!(
+            POOL_WAIT,
+            "Time spent waiting for database handles: a pooled connection, or SQLite's write turn"
+        );
         handle
     })
 }
@@ -87,6 +92,10 @@ pub fn auth_failure(face: &'static str) {
 
 /// Connections of the pool, by `state` (`in_use`, `idle`).
 pub const POOL: &str = "palisade_db_pool_connections";
+/// Read handles and write transactions opened, and the time callers waited for them (a pooled
+/// connection, or SQLite's write turn): their rate's ratio is the mean wait.
+pub const POOL_ACQUIRED: &str = "palisade_db_pool_acquired_total";
+pub const POOL_WAIT: &str = "palisade_db_pool_acquire_wait_microseconds_total";
 /// SQLite: writers waiting for the one write connection.
 pub const WRITE_QUEUE: &str = "palisade_sqlite_write_queue_depth";
 /// Each organization's policy revision, by `organization` (id).
@@ -118,6 +127,8 @@ pub async fn scrape(core: &palisade_core::Core) -> String {
     let pool = core.pool_stats();
     metrics::gauge!(POOL, "state" => "in_use").set(f64::from(pool.size.saturating_sub(pool.idle)));
     metrics::gauge!(POOL, "state" => "idle").set(f64::from(pool.idle));
+    metrics::counter!(POOL_ACQUIRED).absolute(pool.acquired);
+    metrics::counter!(POOL_WAIT).absolute(u64::try_from(pool.acquire_wait.as_micros()).unwrap_or(u64::MAX));
     if let Some(queue) = pool.write_queue {
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!(WRITE_QUEUE).set(queue as f64);

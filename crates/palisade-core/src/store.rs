@@ -84,6 +84,11 @@ pub struct PoolStats {
     pub idle: u32,
     /// SQLite: writers of this process waiting for the one write connection (none on PostgreSQL).
     pub write_queue: Option<u64>,
+    /// Read handles and write transactions opened since the store was, and the time their
+    /// callers spent waiting for them in all (a pooled connection; on SQLite a write's turn on
+    /// the one write connection): the pool's wait, as a rate of one over the other.
+    pub acquired: u64,
+    pub acquire_wait: std::time::Duration,
 }
 
 /// Numbers about every organization's policy, for `/metrics`: one bounded read.

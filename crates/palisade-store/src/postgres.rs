@@ -72,6 +72,8 @@ pub struct PostgresStore {
     /// listener (`seam::policy_changes`), started by the first waiter.
     changes: Arc<PolicyChanges>,
     listener: Arc<OnceLock<seam::Listener>>,
+    /// Time waited for handles and transactions (`/metrics`).
+    waits: Arc<sql::Waits>,
 }
 
 impl PostgresStore {
@@ -110,7 +112,7 @@ impl PostgresStore {
             pool.close().await;
             return Err(Error::Unavailable(format!("migrating the PostgreSQL database failed: {e}")));
         }
-        Ok(Self { pool, changes: Arc::default(), listener: Arc::default() })
+        Ok(Self { pool, changes: Arc::default(), listener: Arc::default(), waits: Arc::default() })
     }
 
     pub fn pool(&self) -> &PgPool {

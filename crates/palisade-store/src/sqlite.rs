@@ -66,6 +66,8 @@ pub struct SqliteStore {
     changes: Arc<palisade_core::changes::PolicyChanges>,
     /// Writers of this process waiting for `writer` (`/metrics`).
     write_queue: Arc<std::sync::atomic::AtomicU64>,
+    /// Time waited for handles and transactions (`/metrics`).
+    waits: Arc<sql::Waits>,
 }
 
 impl SqliteStore {
@@ -104,6 +106,7 @@ impl SqliteStore {
             writer: Arc::new(Mutex::new(seam::Writer::new(writer))),
             changes: Arc::default(),
             write_queue: Default::default(),
+            waits: Arc::default(),
         })
     }
 

@@ -304,5 +304,6 @@ pub(crate) fn pool_stats(store: &Handle) -> palisade_core::store::PoolStats {
     let pool = store.pool();
     let size = pool.size();
     let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
-    palisade_core::store::PoolStats { size, idle, write_queue: None }
+    let (acquired, acquire_wait) = store.waits.totals();
+    palisade_core::store::PoolStats { size, idle, write_queue: None, acquired, acquire_wait }
 }

@@ -35,6 +35,28 @@ use db::SEQ;
 
 pub(crate) use rows::get;
 
+/// How long callers waited for read handles and write transactions, in all (`/metrics`: the
+/// pool's wait). Counted where both backends open them (`store`), so it holds for both.
+#[derive(Debug, Default)]
+pub(crate) struct Waits {
+    count: std::sync::atomic::AtomicU64,
+    micros: std::sync::atomic::AtomicU64,
+}
+
+impl Waits {
+    pub(crate) fn note(&self, waited: std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.count.fetch_add(1, Relaxed);
+        self.micros.fetch_add(u64::try_from(waited.as_micros()).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    /// Handles opened, and the time waited for them.
+    pub(crate) fn totals(&self) -> (u64, std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.count.load(Relaxed), std::time::Duration::from_micros(self.micros.load(Relaxed)))
+    }
+}
+
 /// A write transaction (the seam's `WriteConn`: on SQLite this process's writer connection and
 /// turn), released on commit or drop; a dropped transaction rolls back. It remembers which
 /// organizations' policy its writes changed, to bump their revisions once at commit.

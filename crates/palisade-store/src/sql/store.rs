@@ -64,11 +64,17 @@ impl Store for db::Handle {
     }
 
     async fn read(&self) -> Result<Box<dyn Reads>> {
-        Ok(Box::new(ReadTx(db::read(self).await?)))
+        let started = std::time::Instant::now();
+        let read = db::read(self).await;
+        self.waits.note(started.elapsed());
+        Ok(Box::new(ReadTx(read?)))
     }
 
     async fn write(&self) -> Result<Box<dyn Writes>> {
-        Ok(Box::new(db::write(self).await?))
+        let started = std::time::Instant::now();
+        let write = db::write(self).await;
+        self.waits.note(started.elapsed());
+        Ok(Box::new(write?))
     }
 
     async fn policy_snapshot(&self, org: OrganizationId) -> Result<PolicySnapshot> {

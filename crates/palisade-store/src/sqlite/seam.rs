@@ -306,5 +306,6 @@ pub(crate) fn pool_stats(store: &Handle) -> palisade_core::store::PoolStats {
     let size = pool.size();
     let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
     let queue = store.write_queue.load(std::sync::atomic::Ordering::Relaxed);
-    palisade_core::store::PoolStats { size, idle, write_queue: Some(queue) }
+    let (acquired, acquire_wait) = store.waits.totals();
+    palisade_core::store::PoolStats { size, idle, write_queue: Some(queue), acquired, acquire_wait }
 }

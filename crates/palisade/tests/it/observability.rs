@@ -210,6 +210,10 @@ async fn metrics_counters_move_and_gauges_are_read_at_scrape_time() {
     // Gauges, read at scrape time.
     assert!(after.contains("palisade_db_pool_connections{state=\"idle\"}"), "{after}");
     assert!(after.contains("palisade_db_pool_connections{state=\"in_use\"}"), "{after}");
+    // Every request above opened at least one read handle; waits add up from zero.
+    assert!(delta("palisade_db_pool_acquired_total", &[]) >= 4.0, "{after}");
+    assert!(series(&after, "palisade_db_pool_acquire_wait_microseconds_total", &[]) >= 0.0, "{after}");
+    assert!(after.contains("palisade_db_pool_acquire_wait_microseconds_total "), "{after}");
     if std::env::var("PALISADE_TEST_BACKEND").as_deref() != Ok("postgres") {
         assert!(after.contains("palisade_sqlite_write_queue_depth "), "{after}");
     }
