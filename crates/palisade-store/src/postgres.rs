@@ -74,6 +74,8 @@ pub struct PostgresStore {
     listener: Arc<OnceLock<seam::Listener>>,
     /// Time waited for handles and transactions (`/metrics`).
     waits: Arc<sql::Waits>,
+    /// Groups' rules as policy snapshots last read them, by rules version (`sql::rules`).
+    group_rules: Arc<sql::RulesCache>,
 }
 
 impl PostgresStore {
@@ -112,7 +114,13 @@ impl PostgresStore {
             pool.close().await;
             return Err(Error::Unavailable(format!("migrating the PostgreSQL database failed: {e}")));
         }
-        Ok(Self { pool, changes: Arc::default(), listener: Arc::default(), waits: Arc::default() })
+        Ok(Self {
+            pool,
+            changes: Arc::default(),
+            listener: Arc::default(),
+            waits: Arc::default(),
+            group_rules: Arc::default(),
+        })
     }
 
     pub fn pool(&self) -> &PgPool {

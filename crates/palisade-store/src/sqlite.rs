@@ -68,6 +68,8 @@ pub struct SqliteStore {
     write_queue: Arc<std::sync::atomic::AtomicU64>,
     /// Time waited for handles and transactions (`/metrics`).
     waits: Arc<sql::Waits>,
+    /// Groups' rules as policy snapshots last read them, by rules version (`sql::rules`).
+    group_rules: Arc<sql::RulesCache>,
 }
 
 impl SqliteStore {
@@ -107,6 +109,7 @@ impl SqliteStore {
             changes: Arc::default(),
             write_queue: Default::default(),
             waits: Arc::default(),
+            group_rules: Arc::default(),
         })
     }
 

@@ -7,7 +7,8 @@
 //! (since issue 12: 0006, policy revisions; 0007, typed rules; 0008, list indexes; issue 13: 0009,
 //! sessions, jobs and ZStack's group state; 0010, network and interface members;
 //! 0011, rules' ICMP types; servers in server groups: 0012, a server's server group; issue 15: 0013,
-//! enforcement; issue 16: 0014, the audit trail).
+//! enforcement; issue 16: 0014, the audit trail;
+//! issue 15: 0015, groups' rules versions).
 
 use sqlx::migrate::Migrator;
 
@@ -82,6 +83,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "audit_events",
         "eed7186f4955d9be733181420e37e0145dddef6c43dd6ac9774ddfa470b6e51b659f6c4d3d37d30dea18f33837a780f0",
     ),
+    (
+        15,
+        "group_rules_versions",
+        "79fe229b8ea5f3ebe9fb5e553151690dcdfc7bf368e0584ff07e76c44af11a2233cb2c5f5677a168a75ba43292a56b5c",
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -154,6 +160,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         14,
         "audit_events",
         "49de04ac77853ac21f590bb638b16e635767044cedd94e4b3b4a7cf04b80758385cddde88e425d10a27acf8a4ce3919f",
+    ),
+    (
+        15,
+        "group_rules_versions",
+        "2811077e4cc5bb1de2c907d342286c06e069f32d1c88069fe4d8470d3986e2dadaafd07299e31c9819bc9c0b4222a1d1",
     ),
 ];
 

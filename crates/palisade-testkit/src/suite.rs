@@ -2512,3 +2512,87 @@ pub async fn audit_events_read_back_newest_first_and_filter(store: Arc<dyn Store
     let second = once!(store, list_audit_events(&all, PageRequest { page: 2, per_page: 3 })).unwrap();
     assert_eq!((second.items, second.total), (vec![e0], 4));
 }
+
+/// A snapshot keeps the groups' rules it read (by group and rules version), so the next one
+/// reads only the rules of groups a write touched. Whoever writes (this store or another node,
+/// `other`, on the same database), the next snapshot shows every group's rules as they are now:
+/// a rule replaced, added or deleted, the rules replaced wholesale (one under a kept id with other
+/// remotes and ports), a direction's rules dropped by an allow-all flag, the group deleted and
+/// made again under its id.
+pub async fn policy_snapshots_keep_a_groups_rules_only_while_unchanged(
+    store: Arc<dyn Store>,
+    other: Arc<dyn Store>,
+) {
+    let org = organization("kept");
+    once!(store, insert_organization(&grants::op(), &org)).unwrap();
+    let grant = grants::grant(org.id);
+    let mut g = group(org.id, "web");
+    g.allow_all_outbound = false;
+    let untouched = group(org.id, "untouched");
+    let rules: Vec<Rule> =
+        ["22", "80,443", "1000-2000"].iter().map(|p| rule(g.id, Direction::Inbound, p)).collect();
+    once!(store, insert_security_group(&grant, &g, &rules)).unwrap();
+    let kept_rules = vec![rule(untouched.id, Direction::Inbound, "25")];
+    once!(store, insert_security_group(&grant, &untouched, &kept_rules)).unwrap();
+    let rules_now = |s: &palisade_core::snapshot::PolicySnapshot| -> Vec<Rule> {
+        s.groups.iter().filter(|p| p.group.id == g.id).flat_map(|p| p.rules.clone()).collect()
+    };
+    let check = |s: &palisade_core::snapshot::PolicySnapshot| {
+        let untouched_now: Vec<Rule> =
+            s.groups.iter().filter(|p| p.group.id == untouched.id).flat_map(|p| p.rules.clone()).collect();
+        assert_eq!(untouched_now, kept_rules);
+    };
+    let first = store.policy_snapshot(org.id).await.unwrap();
+    assert_eq!(rules_now(&first), rules);
+
+    // Replaced on either node: the next snapshot of either shows it.
+    for (writer, reader) in [(&other, &store), (&store, &store), (&store, &other)] {
+        let mut changed = rules_now(&reader.policy_snapshot(org.id).await.unwrap())[0].clone();
+        changed.remotes = vec![Remote::Cidr(format!("192.0.2.{}/32", changed.ports.len() + 7))];
+        changed.ports.push(PortRange { from: 9000, to: 9000 });
+        once!(writer, replace_rule(&grant, &changed)).unwrap();
+        let seen = reader.policy_snapshot(org.id).await.unwrap();
+        assert_eq!(rules_now(&seen)[0], changed);
+        assert_eq!(rules_now(&seen), once!(reader, list_rules(g.id, ALL)).unwrap().items);
+        check(&seen);
+    }
+
+    // The rules replaced wholesale on the other node, one of them under a kept id with other
+    // children; then one more added and one deleted.
+    let mut again = rules_now(&store.policy_snapshot(org.id).await.unwrap());
+    again[1].remotes = vec![Remote::AnyIpv6];
+    again[1].ports = port_ranges("53");
+    again.remove(2);
+    let patch = SecurityGroupPatch { rules: Some(again.clone()), ..Default::default() };
+    once!(other, update_security_group(&grant, g.id, &patch, now())).unwrap();
+    assert_eq!(rules_now(&store.policy_snapshot(org.id).await.unwrap()), again);
+    let added = rule(g.id, Direction::Inbound, "8443");
+    once!(other, insert_rule(&grant, &added)).unwrap();
+    let mut with_added = again.clone();
+    with_added.push(added.clone());
+    assert_eq!(rules_now(&store.policy_snapshot(org.id).await.unwrap()), with_added);
+    once!(other, delete_rule(&grant, again[0].id)).unwrap();
+    let seen = store.policy_snapshot(org.id).await.unwrap();
+    check(&seen);
+    let seen = rules_now(&seen);
+    assert_eq!(seen, once!(store, list_rules(g.id, ALL)).unwrap().items);
+    assert_eq!(seen.iter().map(|r| r.id).collect::<Vec<_>>(), [again[1].id, added.id]);
+    assert_eq!((seen[0].remotes.clone(), seen[0].ports.clone()), (vec![Remote::AnyIpv6], port_ranges("53")));
+
+    // Rules replaced, then inbound allowed to all, on the other node: the inbound rules go.
+    let one = vec![rule(g.id, Direction::Inbound, "7")];
+    let patch = SecurityGroupPatch { rules: Some(one.clone()), ..Default::default() };
+    once!(other, update_security_group(&grant, g.id, &patch, now())).unwrap();
+    assert_eq!(rules_now(&store.policy_snapshot(org.id).await.unwrap()), one);
+    let patch = SecurityGroupPatch { allow_all_inbound: Some(true), ..Default::default() };
+    once!(other, update_security_group(&grant, g.id, &patch, now())).unwrap();
+    assert_eq!(rules_now(&store.policy_snapshot(org.id).await.unwrap()), []);
+
+    // Deleted and made again under its id, with other rules.
+    once!(other, delete_security_group(&grant, g.id)).unwrap();
+    let anew = vec![rule(g.id, Direction::Outbound, "123")];
+    once!(other, insert_security_group(&grant, &g, &anew)).unwrap();
+    let seen = store.policy_snapshot(org.id).await.unwrap();
+    assert_eq!(rules_now(&seen), anew);
+    check(&seen);
+}

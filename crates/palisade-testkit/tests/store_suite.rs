@@ -73,6 +73,28 @@ suite!(
     policy_changes_are_announced_and_reports_kept,
 );
 
+/// Two nodes on one database: a snapshot keeps a group's rules only while they are unchanged.
+mod two_nodes {
+    use super::*;
+
+    async fn run(backend: Backend) {
+        let db = TestDatabase::new(backend).await;
+        let (store, other) = (db.store().await, db.store().await);
+        palisade_testkit::suite::policy_snapshots_keep_a_groups_rules_only_while_unchanged(store, other)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_snapshots_keep_a_groups_rules_only_while_unchanged() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_snapshots_keep_a_groups_rules_only_while_unchanged() {
+        run(Backend::Postgres).await;
+    }
+}
+
 /// The configured statement timeout reaches PostgreSQL sessions.
 #[tokio::test]
 async fn postgres_sessions_carry_the_statement_timeout() {

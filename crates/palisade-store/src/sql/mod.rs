@@ -34,6 +34,7 @@ use super::seam as db;
 use db::SEQ;
 
 pub(crate) use rows::get;
+pub(crate) use rules::RulesCache;
 
 /// How long callers waited for read handles and write transactions, in all (`/metrics`: the
 /// pool's wait). Counted where both backends open them (`store`), so it holds for both.

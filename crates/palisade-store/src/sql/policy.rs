@@ -123,7 +123,7 @@ pub(crate) fn member_from(row: &db::Row) -> Result<Member> {
 /// A group from a row that also carries its members and annotations as JSON
 /// (`db::GROUP_MEMBERS_JSON`, `db::GROUP_ANNOTATIONS_JSON`): a page of groups in one query of
 /// one row per group.
-fn group_with_children(row: &db::Row) -> Result<SecurityGroup> {
+pub(crate) fn group_with_children(row: &db::Row) -> Result<SecurityGroup> {
     let mut group = group_from(row)?;
     let members: Vec<String> = serde_json::from_str(&get::<String>(row, "members_json")?)
         .map_err(|e| Error::internal(format!("group members as JSON: {e}")))?;
@@ -245,6 +245,20 @@ fn bind_rule<'q>(query: db::Query<'q>, rule: &'q Rule) -> db::Query<'q> {
         .bind(rule.icmp.and_then(|i| i.code).map(i16::from))
 }
 
+/// A new version of a group's rules (migration 0015): random, so that writers on any node never
+/// give one group the same version twice.
+fn rules_version() -> i64 {
+    i64::from_ne_bytes(SecurityGroupId::random().as_bytes()[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// The group's rules (rows, remotes or ports) change in this transaction: a new rules version
+/// for it, so that no policy snapshot keeps what they were (`rules::RulesCache`).
+pub(crate) async fn rules_changed(conn: &mut db::Conn, group: SecurityGroupId) -> Result<()> {
+    let bump = sqlx::query("UPDATE security_groups SET rules_version = $1 WHERE id = $2");
+    execute(conn, bump.bind(rules_version()).bind(group.as_uuid())).await?;
+    Ok(())
+}
+
 /// Inserts one rule row and numbers it (no checks); its remotes and ports are the caller's to
 /// write ([`write_children`], once for all the rules it inserts).
 async fn insert_rule_row(conn: &mut db::Conn, rule: &Rule) -> Result<()> {
@@ -352,12 +366,22 @@ pub(crate) async fn update_server_group(conn: &mut db::Conn, g: &ServerGroup) ->
     )
 }
 
+/// The rule `id` is about to be deleted: a new rules version for its group (see
+/// [`rules_changed`]).
+pub(crate) async fn rule_goes(conn: &mut db::Conn, id: RuleId) -> Result<()> {
+    let bump = "UPDATE security_groups SET rules_version = $1
+                WHERE id = (SELECT group_id FROM security_group_rules WHERE id = $2)";
+    execute(conn, sqlx::query(bump).bind(rules_version()).bind(id.as_uuid())).await?;
+    Ok(())
+}
+
 /// Creates a group with its members, annotations and rules; returns its serial (creation order).
 pub(crate) async fn insert_group(conn: &mut db::Conn, g: &SecurityGroup, rules: &[Rule]) -> Result<u64> {
     let insert = format!(
         "INSERT INTO security_groups (id, organization_id, kind, name, description, allow_all_inbound,
-                                      allow_all_outbound, created_at, updated_at, enabled, ip_version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {SEQ} AS serial"
+                                      allow_all_outbound, created_at, updated_at, enabled, ip_version,
+                                      rules_version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {SEQ} AS serial"
     );
     let row = sqlx::query(&insert)
         .bind(g.id.as_uuid())
@@ -371,6 +395,7 @@ pub(crate) async fn insert_group(conn: &mut db::Conn, g: &SecurityGroup, rules: 
         .bind(db::time(g.updated_at))
         .bind(g.enabled)
         .bind(g.ip_version.map(|v| i16::from(v.number())))
+        .bind(rules_version())
         .fetch_one(&mut *conn)
         .await
         .map_err(|e| constraint_error(e, &[Unique::GroupName, Unique::GroupId], ORG))?;
@@ -445,7 +470,8 @@ pub(crate) async fn update_group(
             allow_all_inbound = COALESCE($4, allow_all_inbound),
             allow_all_outbound = COALESCE($5, allow_all_outbound),
             updated_at = $6,
-            enabled = COALESCE($8, enabled)
+            enabled = COALESCE($8, enabled),
+            rules_version = $9
          WHERE id = $7",
     );
     let done = update
@@ -457,6 +483,8 @@ pub(crate) async fn update_group(
         .bind(db::time(at))
         .bind(id.as_uuid())
         .bind(patch.enabled)
+        // Its rules may go (an allow-all flag turned on) or be replaced: a new version, always.
+        .bind(rules_version())
         .execute(&mut *conn)
         .await
         .map_err(|e| constraint_error(e, &[Unique::GroupName], ORG))?;
@@ -489,6 +517,7 @@ pub(crate) async fn update_group(
 /// Adds a rule to its group, unless the group allows all of that direction.
 pub(crate) async fn insert_rule(conn: &mut db::Conn, rule: &Rule) -> Result<()> {
     check_direction(conn, rule).await?;
+    rules_changed(conn, rule.group_id).await?;
     insert_rule_row(conn, rule).await?;
     write_children(conn, std::slice::from_ref(rule)).await
 }
@@ -554,6 +583,7 @@ pub(crate) async fn replace_rule(conn: &mut db::Conn, rule: &Rule) -> Result<()>
     );
     let update = bind_rule(update, rule).bind(rule.id.as_uuid());
     found(execute(conn, update).await?, RuleId::KIND)?;
+    rules_changed(conn, rule.group_id).await?;
     clear_children(conn, rule.id).await?;
     write_children(conn, std::slice::from_ref(rule)).await
 }

@@ -14,9 +14,12 @@
 //! (the rules are read first), which PostgreSQL plans as index lookups for a page.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use palisade_core::error::{Error, Result};
-use palisade_core::id::{AddressListId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId};
+use palisade_core::id::{
+    AddressListId, OrganizationId, RuleId, SecurityGroupId, ServerGroupId, ServerId, TagId,
+};
 use palisade_core::policy::{PortRange, Remote, Rule};
 use uuid::Uuid;
 
@@ -245,4 +248,85 @@ async fn load(
         rules[i].ports.push(PortRange { from: port("first_port")?, to: port("last_port")? });
     }
     Ok(())
+}
+
+/// The rules of each organization's groups, with their remotes and ports, as its last policy
+/// snapshot read them, by group and rules version. A group's rules version changes in the
+/// transaction of every write of its rules (on any node: `policy::rules_changed`), so a group
+/// read at a version has exactly the rules kept for it: a snapshot reads the groups, and the
+/// rules only of those whose version it has not kept. After a write the next snapshot reads the
+/// rules of the groups that write touched, not the organization's 100,000 (most of a
+/// provider-size snapshot's read). Kept per store handle (per node) and bounded to
+/// [`MOST_KEPT`] rules; an organization's entry is replaced by its latest snapshot, so deleted
+/// groups leave with it.
+#[derive(Debug, Default)]
+pub(crate) struct RulesCache {
+    by_org: Mutex<HashMap<OrganizationId, Arc<HashMap<Uuid, Kept>>>>,
+}
+
+/// One group's rules at one version of them.
+#[derive(Debug, Clone)]
+struct Kept {
+    version: i64,
+    rules: Arc<Vec<Rule>>,
+}
+
+/// Most rules kept, over every organization (a few hundred bytes each).
+const MOST_KEPT: usize = 1_000_000;
+
+/// Groups per query when the rules of some groups are read (SQLite's bound parameters).
+const GROUPS_PER_QUERY: usize = 10_000;
+
+impl RulesCache {
+    /// The rules of `org`'s `groups` (each with its rules version), by group: what was kept at
+    /// the same version, the rest read (three queries per [`GROUPS_PER_QUERY`] groups, or for
+    /// the whole organization when none was kept); then keeps them as they are now.
+    pub(crate) async fn rules(
+        &self,
+        conn: &mut db::Conn,
+        org: OrganizationId,
+        groups: &[(SecurityGroupId, i64)],
+    ) -> Result<HashMap<Uuid, Arc<Vec<Rule>>>> {
+        let kept = self.by_org.lock().ok().and_then(|by_org| by_org.get(&org).cloned()).unwrap_or_default();
+        let mut now: HashMap<Uuid, Kept> = HashMap::with_capacity(groups.len());
+        let mut unread = Vec::new();
+        for &(group, version) in groups {
+            match kept.get(&group.as_uuid()) {
+                Some(k) if k.version == version => {
+                    now.insert(group.as_uuid(), k.clone());
+                }
+                _ => unread.push((group, version)),
+            }
+        }
+        if !unread.is_empty() {
+            let read = if unread.len() == groups.len() {
+                super::policy::rules_of_organization(conn, org).await?
+            } else {
+                let mut read = Vec::new();
+                for chunk in unread.chunks(GROUPS_PER_QUERY) {
+                    let ids: Vec<SecurityGroupId> = chunk.iter().map(|(g, _)| *g).collect();
+                    read.extend(super::policy::rules_of_groups(conn, &ids).await?);
+                }
+                read
+            };
+            let mut by_group: HashMap<Uuid, Vec<Rule>> = HashMap::new();
+            for rule in read {
+                by_group.entry(rule.group_id.as_uuid()).or_default().push(rule);
+            }
+            for (group, version) in unread {
+                let rules = Arc::new(by_group.remove(&group.as_uuid()).unwrap_or_default());
+                now.insert(group.as_uuid(), Kept { version, rules });
+            }
+        }
+        let rules = now.iter().map(|(group, k)| (*group, k.rules.clone())).collect();
+        if let Ok(mut by_org) = self.by_org.lock() {
+            by_org.insert(org, Arc::new(now));
+            let total: usize =
+                by_org.values().flat_map(|groups| groups.values()).map(|k| k.rules.len()).sum();
+            if total > MOST_KEPT {
+                by_org.retain(|kept, _| *kept == org);
+            }
+        }
+        Ok(rules)
+    }
 }

@@ -2,14 +2,17 @@
 //! policy, read on one connection inside the caller's consistent read (the seam's
 //! `consistent_read`: one state of the database for every query).
 //!
-//! The cost is a fixed number of queries (sixteen, with the revision), whatever the organization's size: one
-//! per table, each selecting the organization's rows (children through a join with their
-//! parent), each decoded by the same row decoder the per-object reads use, assembled here with
-//! hash maps. Every list comes out in the order the per-object reads give it (creation order;
+//! The cost is a fixed number of queries (eleven to fourteen, with the revision), whatever the
+//! organization's size: about one per table, each selecting the organization's rows (children
+//! through a join with their parent; a group's members and annotations as JSON in its own row),
+//! each decoded by the same row decoder the per-object reads use, assembled here with hash maps.
+//! Rules, most of a large organization, are read only for the groups whose rules version the
+//! store has not kept (`rules::RulesCache`): after a write, those the write touched. Every list comes out in the order the per-object reads give it (creation order;
 //! members, annotations, interfaces and tags by position), so a snapshot's group, server or host
 //! is the same value `Store::security_group`, `Store::server` or `Store::host` reads.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use palisade_core::error::Result;
 use palisade_core::id::{OrganizationId, SecurityGroupId, ServerId};
@@ -22,10 +25,9 @@ use super::db::{self, SEQ};
 use super::fetch_all;
 use super::hosts::overlay_from;
 use super::inventory::{interface_from, server_from};
-use super::policy::{
-    annotation_from, group_from, member_from, rules_of_organization, server_group_from, tag_from,
-};
+use super::policy::{group_with_children, server_group_from, tag_from};
 use super::rows::get;
+use super::rules::RulesCache;
 
 /// Each row of one query, with `$1` bound to the organization.
 async fn rows_of(conn: &mut db::Conn, sql: &str, org: OrganizationId) -> Result<Vec<db::Row>> {
@@ -38,10 +40,14 @@ fn index_of(ids: impl Iterator<Item = Uuid>) -> HashMap<Uuid, usize> {
 }
 
 /// The organization's policy, with its revision, as the connection's transaction sees it.
-pub(crate) async fn policy_snapshot(conn: &mut db::Conn, org: OrganizationId) -> Result<PolicySnapshot> {
+pub(crate) async fn policy_snapshot(
+    conn: &mut db::Conn,
+    org: OrganizationId,
+    seen: &RulesCache,
+) -> Result<PolicySnapshot> {
     let mut snapshot = PolicySnapshot::empty(org);
     snapshot.revision = super::revisions::revision(conn, org).await?;
-    groups(conn, org, &mut snapshot).await?;
+    groups(conn, org, &mut snapshot, seen).await?;
     servers(conn, org, &mut snapshot).await?;
     let sql = format!("SELECT * FROM server_groups WHERE organization_id = $1 ORDER BY {SEQ}");
     snapshot.server_groups =
@@ -54,40 +60,37 @@ pub(crate) async fn policy_snapshot(conn: &mut db::Conn, org: OrganizationId) ->
 }
 
 /// Groups and roles with their members, annotations and rules (with their remotes and ports):
-/// six queries.
-async fn groups(conn: &mut db::Conn, org: OrganizationId, snapshot: &mut PolicySnapshot) -> Result<()> {
-    let sql = format!("SELECT * FROM security_groups WHERE organization_id = $1 ORDER BY {SEQ}");
-    let groups: Vec<GroupPolicy> = rows_of(conn, &sql, org)
-        .await?
+/// one query, and three for the rules of the groups `seen` has not kept at their version.
+async fn groups(
+    conn: &mut db::Conn,
+    org: OrganizationId,
+    snapshot: &mut PolicySnapshot,
+    seen: &RulesCache,
+) -> Result<()> {
+    // Each group with its members and annotations in its own row, as JSON (as a page of groups
+    // reads them): one row per group rather than one per member and per annotation.
+    let sql = format!(
+        "SELECT g.*, {} AS members_json, {} AS annotations_json FROM security_groups g
+         WHERE g.organization_id = $1 ORDER BY g.{SEQ}",
+        db::GROUP_MEMBERS_JSON,
+        db::GROUP_ANNOTATIONS_JSON
+    );
+    let rows = rows_of(conn, &sql, org).await?;
+    snapshot.groups = rows
         .iter()
-        .map(|row| Ok(GroupPolicy { group: group_from(row)?, rules: Vec::new() }))
+        .map(|row| Ok(GroupPolicy { group: group_with_children(row)?, rules: Vec::new() }))
         .collect::<Result<_>>()?;
-    snapshot.groups = groups;
-    let index = index_of(snapshot.groups.iter().map(|g| g.group.id.as_uuid()));
+    let versions = snapshot
+        .groups
+        .iter()
+        .zip(&rows)
+        .map(|(g, row)| Ok((g.group.id, get::<i64>(row, "rules_version")?)))
+        .collect::<Result<Vec<_>>>()?;
     let groups = &mut snapshot.groups;
-    let of_org = "JOIN security_groups g ON g.id = c.group_id WHERE g.organization_id = $1";
-    let sql = format!(
-        "SELECT c.group_id, c.server_id, c.server_group_id, c.tag_id, c.network_id, c.interface_id
-         FROM security_group_members c {of_org}
-         ORDER BY c.group_id, c.position"
-    );
-    for row in rows_of(conn, &sql, org).await? {
-        if let Some(&i) = index.get(&get(&row, "group_id")?) {
-            groups[i].group.members.push(member_from(&row)?);
-        }
-    }
-    let sql = format!(
-        "SELECT c.group_id, c.key, c.value FROM security_group_annotations c {of_org}
-         ORDER BY c.group_id, c.position"
-    );
-    for row in rows_of(conn, &sql, org).await? {
-        if let Some(&i) = index.get(&get(&row, "group_id")?) {
-            groups[i].group.annotations.push(annotation_from(&row)?);
-        }
-    }
-    for rule in rules_of_organization(conn, org).await? {
-        if let Some(&i) = index.get(&rule.group_id.as_uuid()) {
-            groups[i].rules.push(rule);
+    let mut kept = seen.rules(conn, org, &versions).await?;
+    for group in groups.iter_mut() {
+        if let Some(rules) = kept.remove(&group.group.id.as_uuid()) {
+            group.rules = Arc::unwrap_or_clone(rules);
         }
     }
     Ok(())

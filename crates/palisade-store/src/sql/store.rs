@@ -79,7 +79,7 @@ impl Store for db::Handle {
 
     async fn policy_snapshot(&self, org: OrganizationId) -> Result<PolicySnapshot> {
         let mut tx = db::consistent_read(self).await?;
-        let snapshot = super::snapshot::policy_snapshot(&mut tx, org).await?;
+        let snapshot = super::snapshot::policy_snapshot(&mut tx, org, &self.group_rules).await?;
         tx.commit().await.map_err(db::db_error)?;
         Ok(snapshot)
     }
@@ -683,6 +683,7 @@ impl Writes for WriteTx {
 
     async fn delete_rule(&mut self, grant: &Grant, id: RuleId) -> Result<()> {
         self.owned(grant, RULE_OWNER, id.as_uuid(), RuleId::KIND).await?;
+        policy::rule_goes(self, id).await?;
         delete_by_id(self, "security_group_rules", id.as_uuid(), RuleId::KIND).await?;
         self.touched.org(grant.organization_id());
         Ok(())
