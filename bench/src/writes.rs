@@ -1,16 +1,18 @@
 //! Organization + API token creation: HTTP against the real server vs the same inserts
-//! straight against the store, in the same transaction shape.
+//! straight against the store, in the same transaction shape (each write with its audit event,
+//! the token's after the organization's existence check, as the core does).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use palisade::open_store;
-use palisade_core::id::{ApiTokenId, OrganizationId};
+use palisade_core::audit::{Actor, AuditEvent, Change, ObjectKind};
+use palisade_core::id::{ApiTokenId, AuditEventId, OrganizationId};
 use palisade_core::model::{now, ApiToken, Organization, OrganizationStatus};
 use palisade_core::secret::new_token_secret;
 use palisade_core::{Scope, Store};
-use palisade_testkit::{once, Backend, TestDatabase};
+use palisade_testkit::{Backend, TestDatabase};
 use serde_json::json;
 
 use crate::measure::{drive, ms, Stats};
@@ -100,7 +102,12 @@ async fn level(
                 created_at: at,
                 updated_at: at,
             };
-            once!(store, insert_organization(&::palisade_testkit::grants::op(), &org))?;
+            // As the core writes it: the organization and its audit event, in one transaction.
+            let mut tx = store.write().await?;
+            tx.insert_organization(&::palisade_testkit::grants::op(), &org).await?;
+            tx.record_audit(&audited(Change::created(Some(org.id), ObjectKind::Organization, org.id, &org)))
+                .await?;
+            tx.commit().await?;
             let id = ApiTokenId::random();
             let (_, hash) = new_token_secret(id);
             let token = ApiToken {
@@ -114,13 +121,32 @@ async fn level(
                 server_id: None,
                 revoked_at: None,
             };
-            once!(
-                store,
-                insert_api_token(&::palisade_testkit::grants::grant((token).organization_id), &token, &hash)
-            )?;
+            let mut tx = store.write().await?;
+            tx.organization(org.id).await?;
+            tx.insert_api_token(&::palisade_testkit::grants::grant(token.organization_id), &token, &hash)
+                .await?;
+            tx.record_audit(&audited(Change::created(Some(org.id), ObjectKind::ApiToken, id, &token)))
+                .await?;
+            tx.commit().await?;
             Ok(true)
         }
     })
     .await?;
     Ok((http, raw))
+}
+
+/// The audit event the core records for `change` (the operator's, through the native face).
+fn audited(change: Change) -> AuditEvent {
+    AuditEvent {
+        id: AuditEventId::random(),
+        at: now(),
+        organization_id: change.organization_id,
+        actor: Actor::Operator,
+        face: "native".into(),
+        request_id: Some(uuid::Uuid::new_v4().to_string()),
+        operation: change.operation,
+        object_kind: change.object_kind,
+        object_id: change.object_id,
+        changes: change.changes,
+    }
 }

@@ -81,7 +81,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (
         14,
         "audit_events",
-        "eed7186f4955d9be733181420e37e0145dddef6c43dd6ac9774ddfa470b6e51b659f6c4d3d37d30dea18f33837a780f0",
+        "7fc459e657f67ed687a4bc0deebafca0748cdde4a4b962f387b092cc8fb8ce72980961179af8d361b24e628fde4e40d4",
     ),
     (
         15,
@@ -159,7 +159,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (
         14,
         "audit_events",
-        "49de04ac77853ac21f590bb638b16e635767044cedd94e4b3b4a7cf04b80758385cddde88e425d10a27acf8a4ce3919f",
+        "215e1692abd5063d3bcbbe75b519f848e84f86a31343c28749d8e37930dc4940c334f294f12036875af272a52d18f449",
     ),
     (
         15,

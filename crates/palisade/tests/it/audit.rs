@@ -163,14 +163,7 @@ async fn each_faces_writes_are_recorded_with_who_where_and_what_changed() {
 async fn no_secret_reaches_the_trail() {
     let app = TestApp::spawn().await;
     let org = app.org("acme").await;
-    let r = app
-        .post(
-            &format!("/api/v1/organizations/{org}/api_tokens"),
-            OPERATOR,
-            json!({"name": "ci", "scopes": ["tags"]}),
-        )
-        .await;
-    let secret = r.body["secret"].as_str().unwrap().to_owned();
+    let (_, secret) = app.token(&org, &["tags"]).await;
     let password = "a password nobody may read";
     app.user(&org, "bob", password).await;
     let user = trail(&app, OPERATOR, "object_kind=user").await[0]["object_id"].as_str().unwrap().to_owned();
