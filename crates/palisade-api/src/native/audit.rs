@@ -69,7 +69,8 @@ pub struct AuditEventView {
     /// Who: `operator`, `token:<id>` or `user:<id>`.
     pub principal: String,
     /// The face the request came through (`native`, `katapult`, `defined`, `hostway`,
-    /// `zstack`), or `cli` for the offline `palisade admin` commands.
+    /// `zstack`), `cli` for the offline `palisade admin` commands, or `server` for the server's
+    /// own (the operator token it generates at its first start).
     pub face: String,
     /// The request's `X-Request-ID`, as its access log line has it.
     pub request_id: Option<String>,

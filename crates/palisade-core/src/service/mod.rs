@@ -469,6 +469,10 @@ pub async fn operator_credential(
     let mut tx = store.write().await?;
     // The server itself, starting, stands in for the operator.
     let stored = tx.init_setting(&OperatorGrant::new(), OPERATOR_TOKEN_SETTING, &hash.to_hex()).await?;
+    if stored == hash.to_hex() {
+        let generated = Change::new(None, Verb::Create, ObjectKind::OperatorToken, "operator");
+        tx.record_audit(&generated.by(Actor::Operator)).await?;
+    }
     tx.commit().await?;
     if stored == hash.to_hex() {
         Ok((hash, Some(secret)))

@@ -189,6 +189,22 @@ async fn first_start_generates_an_operator_token_once_and_logs_no_secrets() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // The generation is the trail's first event, the server's own.
+    let trail: serde_json::Value = client
+        .get(format!("{base}/api/v1/audit_events?object_kind=operator_token"))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let generated = &trail["audit_events"][0];
+    assert_eq!(
+        (&generated["operation"], &generated["principal"], &generated["face"], &trail["pagination"]["total"]),
+        (&json!("create"), &json!("operator"), &json!("server"), &json!(1)),
+        "{trail}"
+    );
 
     let log = server.terminate();
     assert!(log.contains("shutting down"), "{log}");
