@@ -51,9 +51,9 @@ pub struct AuditQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FieldChangeView {
     pub field: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub before: serde_json::Value,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub after: serde_json::Value,
 }
 
