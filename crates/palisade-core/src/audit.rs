@@ -48,12 +48,17 @@ impl Actor {
     }
 
     /// The principal's id (none for the operator).
-    pub fn id(&self) -> Option<String> {
+    pub fn uuid(&self) -> Option<uuid::Uuid> {
         match self {
             Self::Operator => None,
-            Self::Token(id) => Some(id.to_string()),
-            Self::User(id) => Some(id.to_string()),
+            Self::Token(id) => Some(id.as_uuid()),
+            Self::User(id) => Some(id.as_uuid()),
         }
+    }
+
+    /// The principal's id as text (none for the operator).
+    pub fn id(&self) -> Option<String> {
+        self.uuid().map(|id| id.hyphenated().to_string())
     }
 
     /// The actor a stored kind and id name.

@@ -132,7 +132,8 @@ impl Core {
             v.text("name", name, 1, NAME_MAX);
         }
         v.finish()?;
-        let mut tx = self.write_in(actor, id).await?;
+        // Read once: the organization as it is (not found if missing) is the event's before.
+        let mut tx = self.write(actor).await?;
         let before = audit::state(&Self::existing_in(&mut *tx, id).await?);
         let org = tx.update_organization(&grant, id, &patch, now()).await?;
         tx.record(Change::updated(Some(id), ObjectKind::Organization, id, &before, &org)).await?;
@@ -142,7 +143,7 @@ impl Core {
 
     pub async fn delete_organization(&self, actor: &Principal, id: OrganizationId) -> Result<()> {
         let grant = actor.require_operator()?;
-        let mut tx = self.write_in(actor, id).await?;
+        let mut tx = self.write(actor).await?;
         let before = Self::existing_in(&mut *tx, id).await?;
         tx.delete_organization(&grant, id).await?;
         tx.record(Change::deleted(Some(id), ObjectKind::Organization, id, &before)).await?;

@@ -19,17 +19,12 @@ pub(crate) async fn record(conn: &mut db::Conn, event: &AuditEvent) -> Result<()
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11{})",
         db::JSON
     );
-    let actor_id = match event.actor {
-        Actor::Operator => None,
-        Actor::Token(id) => Some(id.as_uuid()),
-        Actor::User(id) => Some(id.as_uuid()),
-    };
     let insert = sqlx::query(&sql)
         .bind(event.id.as_uuid())
         .bind(db::time(event.at))
         .bind(event.organization_id.map(|o| o.as_uuid()))
         .bind(event.actor.kind())
-        .bind(actor_id)
+        .bind(event.actor.uuid())
         .bind(&event.face)
         .bind(event.request_id.as_deref())
         .bind(event.operation.as_str())
@@ -64,10 +59,8 @@ pub(crate) async fn list(
     }
     if let Some(actor) = filter.actor {
         conditions.push(("actor_kind =", Value::Text(actor.kind())));
-        match actor {
-            Actor::Operator => {}
-            Actor::Token(id) => conditions.push(("actor_id =", Value::Id(id.as_uuid()))),
-            Actor::User(id) => conditions.push(("actor_id =", Value::Id(id.as_uuid()))),
+        if let Some(id) = actor.uuid() {
+            conditions.push(("actor_id =", Value::Id(id)));
         }
     }
     if let Some(request) = &filter.request_id {
