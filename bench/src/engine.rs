@@ -116,6 +116,7 @@ pub fn policy(size: Size) -> PolicySnapshot {
             description: None,
             allow_all_inbound: false,
             allow_all_outbound: g % 2 == 0,
+            allow_unmatched_outbound: false,
             members,
             annotations: vec![],
             enabled: true,

@@ -84,6 +84,7 @@ async fn one(backend: Backend, groups: usize) -> anyhow::Result<()> {
             description: Some("a firewall group of the benchmark".into()),
             allow_all_inbound: false,
             allow_all_outbound: true,
+            allow_unmatched_outbound: false,
             members: vec![Member::Server(server_id)],
             annotations: Vec::new(),
             rules: vec![rule],

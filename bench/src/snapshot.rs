@@ -283,6 +283,7 @@ pub async fn seed(
                 description: Some("a security group of the benchmark".into()),
                 allow_all_inbound: false,
                 allow_all_outbound: true,
+                allow_unmatched_outbound: false,
                 members,
                 annotations: vec![Annotation { key: "tier".into(), value: Some(format!("{}", i % 3)) }],
                 enabled: true,

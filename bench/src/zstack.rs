@@ -96,6 +96,7 @@ async fn level(backend: Backend, clients: usize, pairs: usize, max: Duration) ->
                 description: None,
                 allow_all_inbound: false,
                 allow_all_outbound: false,
+                allow_unmatched_outbound: true,
                 members: Vec::new(),
                 annotations: Vec::new(),
                 rules: palisade_api::zstack::groups::default_rules(id),

@@ -128,6 +128,10 @@ pub struct SecurityGroup {
     pub allow_all_inbound: bool,
     /// Every outbound flow is allowed; the group then has no outbound rules.
     pub allow_all_outbound: bool,
+    /// Outbound flows that no rule matches are allowed, while the group keeps its outbound
+    /// rules, which decide first: ZStack's egress, which its agents end in the NIC's egress
+    /// policy, `ALLOW` by default. Implied by `allow_all_outbound`.
+    pub allow_unmatched_outbound: bool,
     pub members: Vec<Member>,
     pub annotations: Vec<Annotation>,
     /// A disabled group stays in the model, but its rules stop applying (ZStack's
@@ -177,6 +181,7 @@ pub struct SecurityGroupPatch {
     pub description: Option<Option<String>>,
     pub allow_all_inbound: Option<bool>,
     pub allow_all_outbound: Option<bool>,
+    pub allow_unmatched_outbound: Option<bool>,
     pub members: Option<Vec<Member>>,
     pub annotations: Option<Vec<Annotation>>,
     pub enabled: Option<bool>,

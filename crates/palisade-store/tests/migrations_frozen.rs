@@ -8,7 +8,7 @@
 //! sessions, jobs and ZStack's group state; 0010, network and interface members;
 //! 0011, rules' ICMP types; servers in server groups: 0012, a server's server group; issue 15: 0013,
 //! enforcement; issue 16: 0014, the audit trail;
-//! issue 15: 0015, groups' rules versions).
+//! issue 15: 0015, groups' rules versions; 0016, ZStack's unmatched egress).
 
 use sqlx::migrate::Migrator;
 
@@ -88,6 +88,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "group_rules_versions",
         "79fe229b8ea5f3ebe9fb5e553151690dcdfc7bf368e0584ff07e76c44af11a2233cb2c5f5677a168a75ba43292a56b5c",
     ),
+    (
+        16,
+        "unmatched_outbound",
+        "8ebbe505a633819171537d7cd902c41db6105a7c695b9ab447355eea1e6169da48de0443591067f524a52ea41692d160",
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -165,6 +170,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         15,
         "group_rules_versions",
         "2811077e4cc5bb1de2c907d342286c06e069f32d1c88069fe4d8470d3986e2dadaafd07299e31c9819bc9c0b4222a1d1",
+    ),
+    (
+        16,
+        "unmatched_outbound",
+        "93f47143c20182365f38ff21fb714a04d4fb98539248e3a26ead4789b23160dc540466241ad666cc01d116d7621f7442",
     ),
 ];
 

@@ -752,6 +752,7 @@ pub fn group(org: OrganizationId, name: &str) -> SecurityGroup {
         description: None,
         allow_all_inbound: false,
         allow_all_outbound: true,
+        allow_unmatched_outbound: false,
         members: vec![],
         annotations: vec![Annotation { key: "env".into(), value: Some("prod".into()) }],
         enabled: true,
@@ -958,6 +959,15 @@ pub async fn rules_round_trip_and_respect_allow_all(store: Arc<dyn Store>) {
     once!(store, update_security_group(&grants::group_grant(&store, g.id).await, g.id, &patch, now()))
         .unwrap();
     once!(store, insert_rule(&grants::group_grant(&store, (out).group_id).await, &out)).unwrap();
+    // Letting unmatched outbound flows out keeps the outbound rules (ZStack's egress), and is
+    // read back as written.
+    let patch = SecurityGroupPatch { allow_unmatched_outbound: Some(true), ..Default::default() };
+    let opened =
+        once!(store, update_security_group(&grants::group_grant(&store, g.id).await, g.id, &patch, now()))
+            .unwrap();
+    assert!(opened.allow_unmatched_outbound && !opened.allow_all_outbound);
+    assert_eq!(once!(store, security_group(g.id)).unwrap().map(|g| g.allow_unmatched_outbound), Some(true));
+    assert_eq!(once!(store, rule(out.id)).unwrap(), Some(out.clone()));
     once!(store, delete_rule(&grants::rule_grant(&store, out.id).await, out.id)).unwrap();
     assert_eq!(
         once!(store, delete_rule(&grants::rule_grant(&store, out.id).await, out.id)),

@@ -393,3 +393,51 @@ async fn sqlite_an_undecodable_remote_stops_the_migration() {
 async fn postgres_an_undecodable_remote_stops_the_migration() {
     an_undecodable_remote_stops_the_migration(Backend::Postgres).await;
 }
+
+/// Migration 0016: the ZStack groups of a database from before it (the groups with an address
+/// family, which only the ZStack face sets) let unmatched outbound flows out, as ZStack's
+/// agents do; other groups keep their outbound as it was; the policy revision of their
+/// organization moves, so that its agents fetch the wider egress.
+async fn zstack_groups_from_before_0016_let_unmatched_outbound_out(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    migrate_until(&db, "0016").await;
+    let (org, katapult, zstack) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    old_group(&db, org, katapult).await;
+    let (now, false_) = match db.backend {
+        Backend::Sqlite => ("0", "0"),
+        Backend::Postgres => ("to_timestamp(0)", "false"),
+    };
+    exec(
+        &db,
+        &format!(
+            "INSERT INTO security_groups (id, organization_id, kind, name, description, allow_all_inbound,
+                                          allow_all_outbound, created_at, updated_at, ip_version)
+             VALUES (?, ?, 'security_group', 'zstack', NULL, {false_}, {false_}, {now}, {now}, 4)"
+        ),
+        &[zstack, org],
+    )
+    .await;
+    exec(&db, "INSERT INTO policy_revisions (organization_id, revision) VALUES (?, 7)", &[org]).await;
+
+    let store = db.store().await;
+    let flag = |group: Uuid| {
+        let store = store.clone();
+        async move {
+            let group = once!(store, security_group(SecurityGroupId::from_uuid(group))).unwrap().unwrap();
+            (group.allow_all_outbound, group.allow_unmatched_outbound)
+        }
+    };
+    assert_eq!(flag(zstack).await, (false, true));
+    assert_eq!(flag(katapult).await, (false, false));
+    assert_eq!(once!(store, policy_revision(OrganizationId::from_uuid(org))).unwrap(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_zstack_groups_from_before_0016_let_unmatched_outbound_out() {
+    zstack_groups_from_before_0016_let_unmatched_outbound_out(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_zstack_groups_from_before_0016_let_unmatched_outbound_out() {
+    zstack_groups_from_before_0016_let_unmatched_outbound_out(Backend::Postgres).await;
+}

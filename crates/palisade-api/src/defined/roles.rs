@@ -306,6 +306,7 @@ pub async fn create(
         description: Some(input.description),
         allow_all_inbound: false,
         allow_all_outbound: true,
+        allow_unmatched_outbound: false,
         members: Vec::new(),
         annotations: Vec::new(),
         rules: input.rules,

@@ -104,6 +104,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: BodyRes
         description: description.flatten(),
         allow_all_inbound: false,
         allow_all_outbound: true,
+        allow_unmatched_outbound: false,
         members: Vec::new(),
         annotations: Vec::new(),
         rules: Vec::new(),

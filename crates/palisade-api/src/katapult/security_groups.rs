@@ -35,7 +35,10 @@ impl From<&SecurityGroup> for GroupView {
             id: ids::render(ids::SECURITY_GROUP, g.id.as_bytes()),
             name: g.name.clone(),
             allow_all_inbound: g.allow_all_inbound,
-            allow_all_outbound: g.allow_all_outbound,
+            // A group whose unmatched outbound flows pass (ZStack's) shows as allowing all
+            // outbound: its outbound rules are then moot unless they deny, which Katapult's
+            // rules show as they are, so a reader never believes traffic closed that is open.
+            allow_all_outbound: g.allow_all_outbound || g.allow_unmatched_outbound,
             associations: g
                 .members
                 .iter()
@@ -259,6 +262,7 @@ pub async fn create_group(ctx: Ctx<'_>) -> Result<Response> {
         description: None,
         allow_all_inbound,
         allow_all_outbound,
+        allow_unmatched_outbound: false,
         members,
         annotations,
         rules: Vec::new(),
@@ -299,11 +303,14 @@ pub async fn update_group(ctx: Ctx<'_>) -> Result<Response> {
     let args = ctx.args;
     let id = group_lookup(args)?;
     let associations = args.strings(&["properties", "associations"])?;
+    let allow_all_outbound = args.boolean(&["properties", "allow_all_outbound"])?;
     let patch = SecurityGroupPatch {
         name: args.string(&["properties", "name"])?,
         description: None,
         allow_all_inbound: args.boolean(&["properties", "allow_all_inbound"])?,
-        allow_all_outbound: args.boolean(&["properties", "allow_all_outbound"])?,
+        allow_all_outbound,
+        // Katapult's flag is the whole outbound default: set either way, it leaves no other.
+        allow_unmatched_outbound: allow_all_outbound.map(|_| false),
         members: associations.as_deref().map(members).transpose()?,
         annotations: annotations(args)?,
         rules: None,

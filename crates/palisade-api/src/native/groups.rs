@@ -33,6 +33,9 @@ pub struct GroupView {
     pub enabled: bool,
     pub allow_all_inbound: bool,
     pub allow_all_outbound: bool,
+    /// Outbound flows that no rule matches pass, after the group's outbound rules have decided
+    /// what they match (ZStack's groups: a NIC's egress policy, ALLOW by default).
+    pub allow_unmatched_outbound: bool,
     /// The one address family its rules apply to (4 or 6); absent: both.
     pub ip_version: Option<u8>,
     /// What it applies to, as people name it (`server 'web'`, `tag 'env:prod'`).
@@ -91,6 +94,7 @@ fn group_view(snapshot: &PolicySnapshot, g: &GroupPolicy) -> GroupView {
         enabled: group.enabled,
         allow_all_inbound: group.allow_all_inbound,
         allow_all_outbound: group.allow_all_outbound,
+        allow_unmatched_outbound: group.allow_unmatched_outbound,
         ip_version: group.ip_version.map(IpVersion::number),
         members: group.members.iter().map(|m| describe_member(snapshot, m)).collect(),
         rules_count: g.rules.len(),

@@ -118,6 +118,9 @@ fn create_input(body: &Body) -> Result<Result<CreateSecurityGroup, Error>, ZStac
             description,
             allow_all_inbound: false,
             allow_all_outbound: false,
+            // ZStack's agents end a NIC's egress in its egress policy, ALLOW unless changed
+            // (docs/policy-semantics.md, ZStack).
+            allow_unmatched_outbound: true,
             members: Vec::new(),
             annotations: Vec::new(),
             rules: default_rules(id),

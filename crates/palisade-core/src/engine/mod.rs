@@ -84,7 +84,8 @@ pub enum Decision {
     Ungoverned,
     /// This rule matched first.
     Rule { group: SecurityGroupId, rule: RuleId },
-    /// No rule matched, and this group allows the whole direction.
+    /// No rule matched, and this group allows the whole direction (or, outbound, what no rule
+    /// matches).
     AllowAll { group: SecurityGroupId },
     /// No rule matched and no applying group allows the whole direction.
     NoMatch,
@@ -243,7 +244,8 @@ impl RuleList {
 }
 
 /// One interface's policy: the rules of each direction in evaluation order, and the groups
-/// that allow a whole direction.
+/// that allow what no rule of a direction matches (a whole direction, or ZStack's unmatched
+/// egress).
 #[derive(Debug, Clone)]
 pub struct InterfacePolicy {
     pub server: ServerId,
@@ -469,7 +471,7 @@ impl CompiledPolicy {
                 if group.group.allow_all_inbound {
                     policy.allow_all_ingress.get_or_insert(group.group.id);
                 }
-                if group.group.allow_all_outbound {
+                if group.group.allow_all_outbound || group.group.allow_unmatched_outbound {
                     policy.allow_all_egress.get_or_insert(group.group.id);
                 }
             }

@@ -221,7 +221,7 @@ fn naive_side(s: &PolicySnapshot, address: IpAddr, direction: Direction, flow: &
     }
     let allow_all = groups.iter().find(|g| match direction {
         Direction::Inbound => g.group.allow_all_inbound,
-        Direction::Outbound => g.group.allow_all_outbound,
+        Direction::Outbound => g.group.allow_all_outbound || g.group.allow_unmatched_outbound,
     });
     Some(match allow_all {
         Some(g) => verdict(Verdict::Allow, Decision::AllowAll { group: g.group.id }),
@@ -247,7 +247,7 @@ fn naive(s: &PolicySnapshot, flow: &Flow) -> FlowVerdict {
 /// whether it is a host (with a role), and its server group.
 type ServerPlan = (Vec<(usize, Vec<usize>)>, Vec<bool>, Option<Option<usize>>, Option<usize>);
 /// A group: enabled, allow-all in and out, IP version, members (kind, index), rules.
-type GroupPlan = (bool, bool, bool, u8, Vec<(u8, usize)>, Vec<RulePlan>);
+type GroupPlan = (bool, bool, u8, u8, Vec<(u8, usize)>, Vec<RulePlan>);
 
 #[derive(Debug, Clone)]
 struct Plan {
@@ -306,7 +306,8 @@ fn plan() -> impl Strategy<Value = Plan> {
     let group = (
         prop::bool::weighted(0.85),
         prop::bool::weighted(0.2),
-        prop::bool::weighted(0.2),
+        // Outbound when no rule matches: deny, allow all (no rule kept), allow what is unmatched.
+        prop_oneof![6 => Just(0u8), 2 => Just(1u8), 2 => Just(2u8)],
         0u8..3,
         // Members: servers and tags most often (a network member applies to nothing), so that groups govern interfaces.
         prop::collection::vec((prop_oneof![3 => Just(0u8), 3 => Just(1u8), 4 => 0u8..6], 0usize..5), 1..4),
@@ -408,7 +409,8 @@ fn build(plan: &Plan) -> PolicySnapshot {
             name: format!("g{g}"),
             description: None,
             allow_all_inbound: *all_in,
-            allow_all_outbound: *all_out,
+            allow_all_outbound: *all_out == 1,
+            allow_unmatched_outbound: *all_out == 2,
             members,
             annotations: vec![],
             enabled: *enabled,
@@ -534,6 +536,7 @@ fn two_servers(rules: Vec<Rule>, allow_all_inbound: bool) -> PolicySnapshot {
         description: None,
         allow_all_inbound,
         allow_all_outbound: true,
+        allow_unmatched_outbound: false,
         members: vec![Member::Server(server_id(1))],
         annotations: vec![],
         enabled: true,
@@ -611,6 +614,33 @@ fn the_first_matching_rule_in_evaluation_order_decides() {
     );
     // A non-canonical CIDR means its network; an address outside every server has no policy.
     assert_eq!(p.check(&tcp("10.0.0.2", "192.0.2.1", 443)).ingress, None);
+}
+
+#[test]
+fn unmatched_outbound_passes_once_the_outbound_rules_have_decided() {
+    // db's group (ZStack's kind) keeps an outbound deny of SMTP, and lets what no rule matches
+    // out, as ZStack's NIC egress policy ALLOW does.
+    let mut deny_smtp = rule(0, Action::Deny, None, &[(25, 25)], "0.0.0.0/0");
+    deny_smtp.direction = Direction::Outbound;
+    let mut s = two_servers(vec![deny_smtp], false);
+    s.groups[0].group.allow_all_outbound = false;
+    s.groups[0].group.allow_unmatched_outbound = true;
+    let p = CompiledPolicy::compile(&s);
+    let smtp = p.check(&tcp("10.0.0.2", "192.0.2.1", 25));
+    assert_eq!(
+        (smtp.verdict, smtp.egress.map(|e| e.decided_by)),
+        (Verdict::Deny, Some(Decision::Rule { group: group_id(0), rule: rule_id(0, 0) }))
+    );
+    let https = p.check(&tcp("10.0.0.2", "192.0.2.1", 443));
+    assert_eq!(
+        (https.verdict, https.egress.map(|e| e.decided_by)),
+        (Verdict::Allow, Some(Decision::AllowAll { group: group_id(0) }))
+    );
+    // Without the flag, the outbound rules are an allow-list: nothing allows HTTPS.
+    s.groups[0].group.allow_unmatched_outbound = false;
+    let p = CompiledPolicy::compile(&s);
+    let https = p.check(&tcp("10.0.0.2", "192.0.2.1", 443));
+    assert_eq!((https.verdict, https.egress.map(|e| e.decided_by)), (Verdict::Deny, Some(Decision::NoMatch)));
 }
 
 #[test]

@@ -515,10 +515,16 @@ fn clause(evaluated: &Evaluated, side: &SideVerdict, direction: Direction, addre
             )
         }
         Decision::AllowAll { group } => {
-            format!(
-                "{name} allows it: no rule matched and group {} allows all {whole} traffic",
-                group_name(group)
-            )
+            let unmatched = direction == Direction::Outbound
+                && evaluated
+                    .group(group)
+                    .is_some_and(|g| !g.allow_all_outbound && g.allow_unmatched_outbound);
+            let what = if unmatched {
+                "the outbound traffic that no rule matches"
+            } else {
+                &format!("all {whole} traffic")
+            };
+            format!("{name} allows it: no rule matched and group {} allows {what}", group_name(group))
         }
         Decision::NoMatch => format!(
             "{name} denies it: no rule matched and no group applying to it allows all {whole} traffic"

@@ -106,6 +106,7 @@ mod tests {
             description: None,
             allow_all_inbound: false,
             allow_all_outbound: false,
+            allow_unmatched_outbound: false,
             members: vec![],
             annotations: vec![],
             enabled: true,

@@ -51,6 +51,8 @@ pub struct CreateSecurityGroup {
     pub description: Option<String>,
     pub allow_all_inbound: bool,
     pub allow_all_outbound: bool,
+    /// See [`SecurityGroup::allow_unmatched_outbound`].
+    pub allow_unmatched_outbound: bool,
     pub members: Vec<Member>,
     pub annotations: Vec<Annotation>,
     /// Rules created with the group, atomically. A rule may name the group itself as a remote
@@ -372,6 +374,7 @@ impl Core {
             description: input.description,
             allow_all_inbound: input.allow_all_inbound,
             allow_all_outbound: input.allow_all_outbound,
+            allow_unmatched_outbound: input.allow_unmatched_outbound,
             members: input.members,
             annotations: input.annotations,
             enabled: true,

@@ -89,6 +89,7 @@ pub(crate) fn group_from(row: &db::Row) -> Result<SecurityGroup> {
         description: get(row, "description")?,
         allow_all_inbound: get(row, "allow_all_inbound")?,
         allow_all_outbound: get(row, "allow_all_outbound")?,
+        allow_unmatched_outbound: get(row, "allow_unmatched_outbound")?,
         members: Vec::new(),
         annotations: Vec::new(),
         enabled: get(row, "enabled")?,
@@ -380,8 +381,8 @@ pub(crate) async fn insert_group(conn: &mut db::Conn, g: &SecurityGroup, rules: 
     let insert = format!(
         "INSERT INTO security_groups (id, organization_id, kind, name, description, allow_all_inbound,
                                       allow_all_outbound, created_at, updated_at, enabled, ip_version,
-                                      rules_version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {SEQ} AS serial"
+                                      rules_version, allow_unmatched_outbound)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {SEQ} AS serial"
     );
     let row = sqlx::query(&insert)
         .bind(g.id.as_uuid())
@@ -396,6 +397,7 @@ pub(crate) async fn insert_group(conn: &mut db::Conn, g: &SecurityGroup, rules: 
         .bind(g.enabled)
         .bind(g.ip_version.map(|v| i16::from(v.number())))
         .bind(rules_version())
+        .bind(g.allow_unmatched_outbound)
         .fetch_one(&mut *conn)
         .await
         .map_err(|e| constraint_error(e, &[Unique::GroupName, Unique::GroupId], ORG))?;
@@ -471,7 +473,8 @@ pub(crate) async fn update_group(
             allow_all_outbound = COALESCE($5, allow_all_outbound),
             updated_at = $6,
             enabled = COALESCE($8, enabled),
-            rules_version = $9
+            rules_version = $9,
+            allow_unmatched_outbound = COALESCE($10, allow_unmatched_outbound)
          WHERE id = $7",
     );
     let done = update
@@ -485,6 +488,7 @@ pub(crate) async fn update_group(
         .bind(patch.enabled)
         // Its rules may go (an allow-all flag turned on) or be replaced: a new version, always.
         .bind(rules_version())
+        .bind(patch.allow_unmatched_outbound)
         .execute(&mut *conn)
         .await
         .map_err(|e| constraint_error(e, &[Unique::GroupName], ORG))?;

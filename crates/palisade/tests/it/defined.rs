@@ -55,6 +55,7 @@ async fn existing_role(w: &World, id: &str, name: &str) {
         description: Some(String::new()),
         allow_all_inbound: false,
         allow_all_outbound: true,
+        allow_unmatched_outbound: false,
         members: vec![],
         annotations: vec![],
         enabled: true,

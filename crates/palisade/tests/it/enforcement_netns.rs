@@ -232,7 +232,8 @@ async fn agents_enforce_the_policy_on_real_packets() {
     w.hostway_enable(&edge, &admin.server).await;
 
     // ZStack: two groups on the shared L3 network, each with its VM's NIC; zdb's admits MySQL
-    // from zweb's group, zweb's lets it out to zdb's (a ZStack group's egress is its rules).
+    // from zweb's group. zweb's egress ends in ALLOW, as ZStack's NIC egress policy does: its
+    // ACCEPT to zdb's group decides nothing, its DROP of PostgreSQL to anywhere does.
     let session = log_in(&w.app, "alice", "correct horse battery").await;
     let zweb_group =
         create_group(&w.app, &session, json!({"name": "zweb"})).await["uuid"].as_str().unwrap().to_owned();
@@ -242,6 +243,9 @@ async fn agents_enforce_the_policy_on_real_packets() {
     let done = add_rules(&w.app, &session, &zdb_group, mysql("Ingress", &zweb_group)).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text);
     let done = add_rules(&w.app, &session, &zweb_group, mysql("Egress", &zdb_group)).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    let no_postgres = json!({"rules": [{"type": "Egress", "protocol": "TCP", "dstPortRange": "5432", "dstIpRange": "0.0.0.0/0", "action": "DROP"}]});
+    let done = add_rules(&w.app, &session, &zweb_group, no_postgres).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text);
     let l3 = w.network.replace('-', "");
     for (group, node) in [(&zweb_group, zweb), (&zdb_group, zdb)] {
@@ -281,6 +285,9 @@ async fn agents_enforce_the_policy_on_real_packets() {
     flows(&w, zother, zdb, "tcp", Some(3306), Probe::Silent).await;
     flows(&w, zweb, zdb, "tcp", Some(22), Probe::Silent).await;
     flows(&w, zother, web, "tcp", Some(22), Probe::Open).await;
+    // ZStack's egress: open where no rule matches, dropped where its DROP rule does.
+    flows(&w, zweb, web, "tcp", Some(80), Probe::Open).await;
+    flows(&w, zweb, web, "tcp", Some(5432), Probe::Silent).await;
 
     // Katapult's SSH rule from one address; everything else to db dropped.
     flows(&w, web, db, "tcp", Some(22), Probe::Open).await;

@@ -1161,6 +1161,7 @@ async fn the_group_list_pages_like_the_rules_list() {
             description: None,
             allow_all_inbound: false,
             allow_all_outbound: true,
+            allow_unmatched_outbound: false,
             members: vec![],
             annotations: vec![],
             rules,

@@ -40,7 +40,8 @@ async fn every_faces_groups_and_roles_are_listed_and_shown_with_their_rules() {
         "revision": r.body["revision"],
         "group": {
             "id": id, "kind": "security_group", "name": "db", "description": null, "enabled": true,
-            "allow_all_inbound": false, "allow_all_outbound": true, "ip_version": null,
+            "allow_all_inbound": false, "allow_all_outbound": true,
+            "allow_unmatched_outbound": false, "ip_version": null,
             "members": ["server 'db'"], "rules_count": 1,
             "face_ids": group["face_ids"], "created_at": group["created_at"],
         },

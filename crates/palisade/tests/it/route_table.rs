@@ -585,6 +585,7 @@ async fn tenant(app: &TestApp, sub_domain: &str, dc: &Value) -> Tenant {
         description: Some(String::new()),
         allow_all_inbound: false,
         allow_all_outbound: true,
+        allow_unmatched_outbound: false,
         members: vec![],
         annotations: vec![],
         enabled: true,

@@ -1179,3 +1179,90 @@ async fn newer_sdks_rule_fields_are_taken() {
         assert!(error_of(&done).2.starts_with(expected), "{}", done.text);
     }
 }
+
+/// ZStack's agents end a NIC's egress in its egress policy, ALLOW unless changed, after the rules
+/// of its groups (4.7.21+: first match, DROP rules deny). So a VM whose group has only the
+/// default rules reaches the world, a DROP egress rule still drops, and an ACCEPT egress rule
+/// closes nothing. ZStack's classic agents (3.x–4.6) differ in that last case only: once a user
+/// egress rule exists, their NIC chain ends in DROP (an allow-list). Palisade follows the newer
+/// agents, which admit more (docs/policy-semantics.md, ZStack).
+#[tokio::test]
+async fn egress_no_rule_matches_is_allowed_as_zstack_agents_allow_it() {
+    let app = TestApp::spawn().await;
+    let (org, session) = signed_in(&app, "acme", "admin").await;
+    let network = app.network().await;
+    let (_, nic) = server(&app, &org, "vm1", &network, "203.0.113.10").await;
+    let g = create_group(&app, &session, json!({"name": "web"})).await;
+    let group = g["uuid"].as_str().unwrap().to_owned();
+    for (path, body) in [
+        (format!("/zstack/v1/security-groups/{group}/l3-networks/{}", network.replace('-', "")), None),
+        (
+            format!("/zstack/v1/security-groups/{group}/vm-instances/nics"),
+            Some(json!({"params": {"vmNicUuids": [nic]}}).to_string()),
+        ),
+    ] {
+        let r = zs(&app, Method::POST, &path, Some(&session), Some(&job_id()), body.as_deref()).await;
+        assert_eq!(poll(&app, &r, &session).await.status, StatusCode::OK, "{path}");
+    }
+    let check = |port: u16| {
+        let app = &app;
+        let path = format!("/api/v1/organizations/{org}/flow_checks");
+        async move {
+            let body = json!({"source": "203.0.113.10", "destination": "198.51.100.7", "protocol": "tcp", "port": port});
+            let r = app.post(&path, OPERATOR, body).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            let egress = &r.body["egress"];
+            (
+                r.body["verdict"].clone(),
+                egress["decision"].clone(),
+                r.body["explanation"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+
+    // Only the default rules (ALL to the group itself): the world is reachable.
+    let (verdict, decision, explanation) = check(443).await;
+    assert_eq!((verdict, decision), (json!("allow"), json!("allow_all")));
+    assert!(
+        explanation
+            .contains("no rule matched and group 'web' allows the outbound traffic that no rule matches"),
+        "{explanation}"
+    );
+
+    // A DROP egress rule drops; an ACCEPT egress rule closes nothing (classic agents: it would).
+    let rules = json!([
+        {"type": "Egress", "protocol": "TCP", "dstPortRange": "25", "dstIpRange": "0.0.0.0/0", "action": "DROP"},
+        {"type": "Egress", "protocol": "TCP", "startPort": 22, "endPort": 22, "allowedCidr": "10.0.0.0/8"},
+    ]);
+    let done = add_rules(&app, &session, &group, json!({"rules": rules})).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    assert_eq!(check(25).await.0, json!("deny"));
+    assert_eq!(check(443).await.0, json!("allow"));
+
+    // The compiled policy's egress default says the same, and so does the native group view.
+    let servers = app.get(&format!("/api/v1/organizations/{org}/servers"), OPERATOR).await;
+    let vm = servers.body["servers"][0]["id"].as_str().unwrap().to_owned();
+    let policy = app.get(&format!("/api/v1/organizations/{org}/servers/{vm}/policy"), OPERATOR).await;
+    assert_eq!(policy.body["defaults"], json!({"ingress": "deny", "egress": "allow"}), "{}", policy.body);
+    let uuid = uuid::Uuid::parse_str(&group).unwrap().to_string();
+    let view = app.get(&format!("/api/v1/organizations/{org}/groups/{uuid}"), OPERATOR).await;
+    let view = &view.body["group"];
+    assert_eq!(
+        (&view["allow_all_outbound"], &view["allow_unmatched_outbound"]),
+        (&json!(false), &json!(true)),
+        "{view}"
+    );
+
+    // Katapult shows the group as allowing all outbound (its rules as they are); a Katapult
+    // client setting allow_all_outbound to false makes the outbound rules an allow-list.
+    let (_, token) = app.token(&org, &["security_groups:read", "security_groups"]).await;
+    let sg = palisade_api::katapult::ids::render("sg", uuid::Uuid::parse_str(&group).unwrap().as_bytes());
+    let shown = app.get(&format!("/core/v1/security_groups/{sg}"), &token).await;
+    assert_eq!(shown.body["security_group"]["allow_all_outbound"], json!(true), "{}", shown.body);
+    let body = json!({"properties": {"allow_all_outbound": false}});
+    let patched =
+        app.request(Method::PATCH, &format!("/core/v1/security_groups/{sg}"), Some(&token), Some(body)).await;
+    assert_eq!(patched.body["security_group"]["allow_all_outbound"], json!(false), "{}", patched.body);
+    let (verdict, decision, _) = check(443).await;
+    assert_eq!((verdict, decision), (json!("deny"), json!("no_match")));
+}
