@@ -457,6 +457,7 @@ impl CompiledPolicy {
         let mut ordered: Vec<Ordered> = Vec::with_capacity(snapshot.rule_count());
         let mut applied_to: Vec<Vec<InterfaceId>> = Vec::with_capacity(snapshot.groups.len());
         let mut position = 0;
+        let mut merged: HashMap<&[Remote], Arc<IpSet>> = HashMap::new();
         for (g, group) in snapshot.groups.iter().enumerate() {
             let applied: Vec<InterfaceId> = members
                 .get(&group.group.id)
@@ -477,16 +478,22 @@ impl CompiledPolicy {
             }
             for rule in &group.rules {
                 position += 1;
-                // One remote (the usual case) shares its resolved set; several are merged.
+                // One remote (the usual case) shares its resolved set; several are merged once
+                // per list of remotes, which rules share as often (a tag and `all:ipv6`).
                 let remote = match rule.remotes.as_slice() {
                     [one] => resolve(one),
-                    many => {
-                        let mut set = IpSet::default();
-                        for remote in many {
-                            set.extend(&resolve(remote));
+                    many => match merged.get(many) {
+                        Some(set) => set.clone(),
+                        None => {
+                            let mut set = IpSet::default();
+                            for remote in many {
+                                set.extend(&resolve(remote));
+                            }
+                            let set = Arc::new(set.normalized());
+                            merged.insert(many, set.clone());
+                            set
                         }
-                        Arc::new(set.normalized())
-                    }
+                    },
                 };
                 let compiled = CompiledRule {
                     group: group.group.id,

@@ -6,6 +6,8 @@
 //! read that server's effective policy and report its enforcement, and is refused everything
 //! else on every face ([`Principal::authorize_server`]). Only the operator makes them.
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
 use crate::access::{Action, Operation, Resource};
@@ -207,7 +209,9 @@ impl Core {
         };
         let differs = |digest: &str| wait.known != Some(digest);
         let Some(after) = wait.after else {
-            let (rendered, digest) = view(&self.server_policy(actor, org, id).await?);
+            let policy = self.server_policy(actor, org, id).await?;
+            let (rendered, digest) = view(&policy);
+            policy.evaluated.remember_digest(id, &digest);
             return Ok(if differs(&digest) { Next::Changed(rendered) } else { Next::Unchanged(rendered) });
         };
         actor.authorize_server(org, id, READ_SERVER_POLICY)?;
@@ -224,13 +228,23 @@ impl Core {
             let revision = policy.evaluated.revision();
             let print = policy.evaluated.fingerprint(id);
             if last_look || print.is_none() || print != unchanged_at {
-                let (rendered, digest) = view(&policy);
-                if revision > after && differs(&digest) {
-                    return Ok(Next::Changed(rendered));
-                }
-                if last_look {
-                    return Ok(Next::Unchanged(rendered));
-                }
+                // An answer at this revision rendered the digest already: it decides without a
+                // new rendering, unless this poll is to answer.
+                let remembered = policy.evaluated.digest(id);
+                let digest = match remembered.filter(|d| !last_look && !(revision > after && differs(d))) {
+                    Some(digest) => digest,
+                    None => {
+                        let (rendered, digest) = view(&policy);
+                        policy.evaluated.remember_digest(id, &digest);
+                        if revision > after && differs(&digest) {
+                            return Ok(Next::Changed(rendered));
+                        }
+                        if last_look {
+                            return Ok(Next::Unchanged(rendered));
+                        }
+                        Arc::from(digest)
+                    }
+                };
                 unchanged_at = print.filter(|_| !differs(&digest));
             }
             let woken = tokio::time::timeout_at(wait.until, changes.changed()).await.is_ok();
