@@ -315,6 +315,39 @@ async fn a_long_poll_answers_changes_of_what_its_policy_names_too() {
     assert_ne!(body["digest"], json!(digest));
 }
 
+/// A change wakes every held poll of the organization; they share one read of the database
+/// (the snapshot the first of them compiles), rather than each taking a pooled connection to
+/// read the revision: ten thousand polls once waited two seconds for a connection that way,
+/// and so did every other request.
+#[tokio::test]
+async fn woken_polls_share_one_read_of_the_database() {
+    const POLLS: usize = 40;
+    let w = World::new().await;
+    let web = w.server("web", "203.0.113.10").await;
+    let db = w.server("db", "203.0.113.20").await;
+    let web_sg = katapult_group(&w, "web", &web, 22, "203.0.113.20").await;
+    katapult_group(&w, "db", &db, 5432, "203.0.113.10").await;
+    let agent = agent_token(&w, &db).await;
+    let (_, _, _, policy) = poll(&w, &agent, &db, "", None).await;
+    let (revision, digest) = held_policy(&policy);
+    let held: Vec<_> = (0..POLLS).map(|_| hold(&w, &agent, &db, revision, &digest, 20)).collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let before = crate::observability::scrape(&w.app).await;
+    let https = json!({"properties": {"direction": "inbound", "protocol": "TCP", "ports": "443", "targets": ["203.0.113.20"]}});
+    w.katapult(Method::POST, &format!("security_groups/{web_sg}/rules"), https).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = crate::observability::scrape(&w.app).await;
+    assert!(held.iter().all(|h| !h.is_finished()), "a change to web's policy answered db's polls");
+    let acquired = |text: &str| crate::observability::series(text, "palisade_db_pool_acquired_total", &[]);
+    // The write and its own reads, and one snapshot for every poll: far fewer than one each.
+    let reads = acquired(&after) - acquired(&before);
+    assert!(reads < (POLLS / 4) as f64, "{reads} database handles for {POLLS} woken polls");
+    for h in held {
+        h.abort();
+    }
+}
+
 #[tokio::test]
 async fn stopping_the_server_answers_held_long_polls_at_once() {
     let w = World::new().await;

@@ -134,7 +134,7 @@ async fn json_request_log_lines_carry_their_fields_and_no_secrets() {
 
 /// The value of the series `name` whose labels include every one of `labels` (0 when absent:
 /// a counter not yet incremented is not rendered).
-fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
@@ -146,7 +146,7 @@ fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-async fn scrape(app: &crate::support::TestApp) -> String {
+pub(crate) async fn scrape(app: &crate::support::TestApp) -> String {
     let res = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
