@@ -231,7 +231,8 @@ impl Core {
                 // An answer at this revision rendered the digest already: it decides without a
                 // new rendering, unless this poll is to answer.
                 let remembered = policy.evaluated.digest(id);
-                let digest = match remembered.filter(|d| !last_look && !(revision > after && differs(d))) {
+                let answers = |d: &str| last_look || (revision > after && differs(d));
+                let digest = match remembered.filter(|d| !answers(d)) {
                     Some(digest) => digest,
                     None => {
                         let (rendered, digest) = view(&policy);
