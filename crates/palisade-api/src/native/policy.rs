@@ -20,7 +20,7 @@ use palisade_core::engine::{
 };
 use palisade_core::id::{OrganizationId, RuleId, ServerId};
 use palisade_core::policy::{Direction, GroupKind, IpVersion, SecurityGroup};
-use palisade_core::service::{Endpoint, Evaluated, FlowQuery, Next, ServerPolicy, ServerRef};
+use palisade_core::service::{Endpoint, Evaluated, FlowQuery, Next, RenderedSet, ServerPolicy, ServerRef};
 use palisade_core::{Action, Error, Operation, Principal, Resource, ViolationCode};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -210,9 +210,35 @@ pub struct InterfacePolicyView {
     pub addresses: Vec<IpAddr>,
     /// Whether an enabled group or role applies (if not, all traffic passes).
     pub governed: bool,
-    pub ingress: Vec<EffectiveRule>,
-    pub egress: Vec<EffectiveRule>,
+    #[schema(value_type = Vec<EffectiveRule>)]
+    pub ingress: Rules,
+    #[schema(value_type = Vec<EffectiveRule>)]
+    pub egress: Rules,
     pub defaults: Defaults,
+}
+
+/// An interface's rules of one direction, shared by the answer's top-level lists (a copy per
+/// answer cost as much as rendering them).
+#[derive(Debug, Clone, Default)]
+pub struct Rules(Arc<Vec<EffectiveRule>>);
+
+impl Serialize for Rules {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// A set's CIDRs, rendered once per revision and shared by every answer naming the set.
+#[derive(Debug, Clone)]
+pub struct SetCidrs(Arc<RenderedSet>);
+
+impl Serialize for SetCidrs {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        match &self.0.json {
+            Some(json) => json.serialize(serializer),
+            None => self.0.cidrs.serialize(serializer),
+        }
+    }
 }
 
 /// A server's effective policy at a revision. `governed`, `ingress`, `egress` and `defaults`
@@ -227,13 +253,16 @@ pub struct ServerPolicyResponse {
     pub digest: String,
     pub server_id: Uuid,
     pub governed: bool,
-    pub ingress: Vec<EffectiveRule>,
-    pub egress: Vec<EffectiveRule>,
+    #[schema(value_type = Vec<EffectiveRule>)]
+    pub ingress: Rules,
+    #[schema(value_type = Vec<EffectiveRule>)]
+    pub egress: Rules,
     pub defaults: Defaults,
     pub interfaces: Vec<InterfacePolicyView>,
     /// Address sets by name: CIDRs, IPv4 first. A name is a digest of the content, so the same
     /// addresses keep their name from one revision to the next.
-    pub sets: BTreeMap<String, Vec<String>>,
+    #[schema(value_type = BTreeMap<String, Vec<String>>)]
+    pub sets: BTreeMap<String, SetCidrs>,
 }
 
 /// One lint finding.
@@ -455,10 +484,10 @@ pub(super) fn policy_view(policy: &ServerPolicy) -> ServerPolicyResponse {
         .iter()
         .map(|i| {
             let compiled = evaluated.compiled.interface(i.id);
-            let mut rules = |pick: fn(&InterfacePolicy) -> &RuleList| -> Vec<EffectiveRule> {
-                let Some(policy) = compiled else { return Vec::new() };
+            let mut rules = |pick: fn(&InterfacePolicy) -> &RuleList| -> Rules {
+                let Some(policy) = compiled else { return Rules::default() };
                 let list = evaluated.compiled.rules_in(pick(policy));
-                list.map(|r| effective_rule(evaluated, r, &mut sets)).collect()
+                Rules(Arc::new(list.map(|r| effective_rule(evaluated, r, &mut sets)).collect()))
             };
             let (ingress, egress) = (rules(|p| &p.ingress), rules(|p| &p.egress));
             InterfacePolicyView {
@@ -630,7 +659,7 @@ pub(super) fn face_ids(
 struct SetNames {
     /// Compiled sets are shared between rules: each is rendered once.
     seen: HashMap<*const IpSet, String>,
-    sets: BTreeMap<String, Vec<String>>,
+    sets: BTreeMap<String, SetCidrs>,
 }
 
 impl SetNames {
@@ -641,7 +670,7 @@ impl SetNames {
         }
         let rendered = evaluated.rendered_set(set);
         let name = format!("set_{}", data_encoding::HEXLOWER.encode(&rendered.digest[..8]));
-        self.sets.entry(name.clone()).or_insert_with(|| rendered.cidrs.clone());
+        self.sets.entry(name.clone()).or_insert_with(|| SetCidrs(rendered));
         self.seen.insert(Arc::as_ptr(set), name.clone());
         name
     }
@@ -649,7 +678,7 @@ impl SetNames {
 
 fn effective_rule(evaluated: &Evaluated, entry: &CatalogRule, sets: &mut SetNames) -> EffectiveRule {
     let rule = &entry.rule;
-    let written = evaluated.rule(rule.rule);
+    let written = evaluated.written(entry);
     EffectiveRule {
         group_id: rule.group.as_uuid(),
         group_name: written.map(|(g, _)| g.name.clone()).unwrap_or_default(),

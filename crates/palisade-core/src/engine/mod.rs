@@ -263,6 +263,8 @@ pub struct CatalogRule {
     pub direction: Direction,
     key: Key,
     pub rule: CompiledRule,
+    /// Where the rule is written: its group's index in the snapshot and its own in the group.
+    pub written: (usize, usize),
 }
 
 impl CatalogRule {
@@ -476,7 +478,7 @@ impl CompiledPolicy {
                     policy.allow_all_egress.get_or_insert(group.group.id);
                 }
             }
-            for rule in &group.rules {
+            for (r, rule) in group.rules.iter().enumerate() {
                 position += 1;
                 // One remote (the usual case) shares its resolved set; several are merged once
                 // per list of remotes, which rules share as often (a tag and `all:ipv6`).
@@ -505,7 +507,7 @@ impl CompiledPolicy {
                     remote,
                 };
                 let key = Key::of(rule, group.group.ip_version);
-                let entry = CatalogRule { direction: rule.direction, key, rule: compiled };
+                let entry = CatalogRule { direction: rule.direction, key, rule: compiled, written: (g, r) };
                 ordered.push((order_key(rule, position), entry, g));
             }
             applied_to.push(applied);

@@ -48,6 +48,10 @@ pub struct Evaluated {
 #[derive(Debug)]
 pub struct RenderedSet {
     pub cidrs: Vec<String>,
+    /// The CIDRs as a JSON array, written once: a change that reaches every server writes the
+    /// same sets into thousands of answers, and escaping their strings again each time was a
+    /// fifth of the work. `None` only if the array could not be written (it always can).
+    pub json: Option<Box<serde_json::value::RawValue>>,
     /// SHA-256 of the CIDRs joined with `,`: equal digests, equal sets.
     pub digest: [u8; 32],
 }
@@ -79,6 +83,17 @@ impl Evaluated {
         self.snapshot.revision
     }
 
+    /// A compiled rule as written, with its group (without a lookup by id: answers render
+    /// thousands of rules each).
+    pub fn written(
+        &self,
+        entry: &crate::engine::CatalogRule,
+    ) -> Option<(&crate::policy::SecurityGroup, &Rule)> {
+        let (g, r) = entry.written;
+        let group = self.snapshot.groups.get(g)?;
+        Some((&group.group, group.rules.get(r)?))
+    }
+
     /// The rule with this id, with its group.
     pub fn rule(&self, id: RuleId) -> Option<(&crate::policy::SecurityGroup, &Rule)> {
         let (g, r) = *self.written.get(&id)?;
@@ -96,7 +111,10 @@ impl Evaluated {
         }
         let cidrs: Vec<String> = set.cidrs().iter().map(ToString::to_string).collect();
         let digest = sha2::Sha256::digest(cidrs.join(",").as_bytes()).into();
-        let done = Arc::new(RenderedSet { cidrs, digest });
+        let json = serde_json::to_string(&cidrs)
+            .ok()
+            .and_then(|text| serde_json::value::RawValue::from_string(text).ok());
+        let done = Arc::new(RenderedSet { cidrs, json, digest });
         let mut rendered = self.rendered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         rendered.entry(key).or_insert(done).clone()
     }
@@ -168,7 +186,7 @@ impl Evaluated {
                 (entry.direction, entry.family(), rule.group, rule.rule, rule.action, rule.protocol())
                     .hash(&mut h);
                 (rule.ports(), rule.icmp(), set).hash(&mut h);
-                if let Some((group, written)) = self.rule(rule.rule) {
+                if let Some((group, written)) = self.written(entry) {
                     (&group.name, group.kind, written).hash(&mut h);
                 }
                 h.finish()

@@ -50,7 +50,8 @@ pub use enforcement::{
 };
 pub use evaluation::READ_SERVER_POLICY;
 pub use evaluation::{
-    describe_member, describe_remote, Endpoint, Evaluated, FlowCheck, FlowQuery, LintReport, ServerPolicy,
+    describe_member, describe_remote, Endpoint, Evaluated, FlowCheck, FlowQuery, LintReport, RenderedSet,
+    ServerPolicy,
 };
 pub use hosts::{CreateHost, HostPatch};
 pub use inventory::{
