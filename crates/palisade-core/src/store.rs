@@ -351,6 +351,13 @@ pub trait Writes: Reads {
     async fn insert_job(&mut self, grant: Option<&Grant>, job: &JobRecord) -> Result<()>;
     /// Deletes sessions and job records expired at `now`; how many went.
     async fn purge_expired(&mut self, grant: &OperatorGrant, now: time::OffsetDateTime) -> Result<u64>;
+    /// Deletes the audit events recorded before `before` (the operator's retention); how many
+    /// went.
+    async fn purge_audit_events(
+        &mut self,
+        grant: &OperatorGrant,
+        before: time::OffsetDateTime,
+    ) -> Result<u64>;
 
     async fn insert_data_center(&mut self, grant: &OperatorGrant, dc: &DataCenter) -> Result<()>;
     /// The data center, locked until commit (networks cannot be added to it meanwhile).

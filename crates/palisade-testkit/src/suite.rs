@@ -2521,6 +2521,12 @@ pub async fn audit_events_read_back_newest_first_and_filter(store: Arc<dyn Store
     assert_eq!(listed(window).await, std::slice::from_ref(&e1));
     let second = once!(store, list_audit_events(&all, PageRequest { page: 2, per_page: 3 })).unwrap();
     assert_eq!((second.items, second.total), (vec![e0], 4));
+
+    // A retention deletes the events recorded before its cutoff, and those only.
+    let cutoff = at - time::Duration::seconds(15);
+    let purged = once!(store, purge_audit_events(&grants::op(), cutoff)).unwrap();
+    assert_eq!(purged, 2);
+    assert_eq!(listed(all).await, [e3, e2]);
 }
 
 /// A snapshot keeps the groups' rules it read (by group and rules version), so the next one

@@ -222,12 +222,13 @@ pub struct Started {
 #[derive(Debug)]
 struct Opening(JoinHandle<()>);
 
-/// How often expired sessions and job records are deleted (they are refused as soon as they
-/// expire; this only keeps the tables small).
+/// How often expired sessions and job records, and audit events past their retention, are
+/// deleted (sessions and jobs are refused as soon as they expire; this only keeps the tables
+/// small).
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(300);
 
-/// Deletes expired sessions and job records every [`HOUSEKEEPING_EVERY`], for as long as the
-/// server runs.
+/// Deletes expired sessions, job records and old audit events every [`HOUSEKEEPING_EVERY`], for
+/// as long as the server runs.
 async fn housekeeping(core: Core) {
     // The first pass waits one period too: nothing at start-up competes with serving.
     let mut every =
@@ -236,8 +237,10 @@ async fn housekeeping(core: Core) {
         every.tick().await;
         match core.purge_expired().await {
             Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "deleted expired sessions and job records"),
-            Err(e) => tracing::warn!(error = %e, "could not delete expired sessions and job records"),
+            Ok(purged) => tracing::info!(purged, "deleted expired sessions, job records and audit events"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not delete expired sessions, job records and audit events")
+            }
         }
     }
 }

@@ -291,6 +291,11 @@ struct ServeArgs {
     #[arg(long, env = "PALISADE_SESSIONS_PER_USER", default_value_t = 500,
           value_parser = clap::value_parser!(u32).range(1..))]
     sessions_per_user: u32,
+
+    /// How many days audit events are kept; older ones are deleted every few minutes. 0 (the
+    /// default): every event is kept for ever.
+    #[arg(long, env = "PALISADE_AUDIT_RETENTION_DAYS", default_value_t = 0)]
+    audit_retention_days: u32,
 }
 
 #[tokio::main]
@@ -421,6 +426,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             session_lifetime: Duration::from_secs(args.session_lifetime_seconds),
             job_retention: Duration::from_secs(args.job_retention_seconds),
             sessions_per_user: args.sessions_per_user,
+            audit_retention: (args.audit_retention_days > 0)
+                .then(|| Duration::from_secs(u64::from(args.audit_retention_days) * 86_400)),
         },
     };
     let (app, startup) = Application::build(config).await?;

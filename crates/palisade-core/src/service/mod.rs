@@ -147,6 +147,8 @@ pub struct CoreSettings {
     /// cheap once a password is in the verification cache, so without a bound one user could
     /// fill the sessions table.
     pub sessions_per_user: u32,
+    /// How long audit events are kept; `None`: every one, for ever.
+    pub audit_retention: Option<std::time::Duration>,
 }
 
 impl Default for CoreSettings {
@@ -157,6 +159,7 @@ impl Default for CoreSettings {
             session_lifetime: std::time::Duration::from_secs(7200),
             job_retention: std::time::Duration::from_secs(10_800),
             sessions_per_user: 500,
+            audit_retention: None,
         }
     }
 }

@@ -196,12 +196,17 @@ impl Core {
             .ok_or(Error::not_found(JobId::KIND))
     }
 
-    /// Deletes expired sessions and job records (the server runs this periodically). Returns
-    /// how many rows went.
+    /// Deletes expired sessions and job records, and audit events older than the retention
+    /// (the server runs this periodically). Returns how many rows went.
     pub async fn purge_expired(&self) -> Result<u64> {
         let mut tx = self.write(Actor::Operator).await?;
-        let purged = tx.purge_expired(&OperatorGrant::new(), now()).await?;
-        // Housekeeping: what expired was already gone for every caller.
+        let (grant, at) = (OperatorGrant::new(), now());
+        let mut purged = tx.purge_expired(&grant, at).await?;
+        if let Some(kept) = self.settings.audit_retention {
+            purged += tx.purge_audit_events(&grant, at - kept).await?;
+        }
+        // Housekeeping: what expired was already gone for every caller, and old events go as
+        // the operator's retention says (the log line counts them).
         tx.commit_unrecorded().await?;
         Ok(purged)
     }

@@ -1,5 +1,6 @@
 //! The audit trail (migration 0014): events appended in their change's own transaction, listed
-//! newest first. Nothing here updates or deletes an event.
+//! newest first. Nothing updates an event; only the retention an operator sets deletes old ones
+//! ([`purge_before`]).
 
 use palisade_core::audit::{Actor, AuditEvent, AuditFilter, FieldChange, ObjectKind, Verb};
 use palisade_core::error::{Error, Result};
@@ -33,6 +34,12 @@ pub(crate) async fn record(conn: &mut db::Conn, event: &AuditEvent) -> Result<()
         .bind(changes);
     execute(conn, insert).await?;
     Ok(())
+}
+
+/// Deletes the events recorded before `before` (`--audit-retention-days`); how many went.
+pub(crate) async fn purge_before(conn: &mut db::Conn, before: time::OffsetDateTime) -> Result<u64> {
+    let delete = sqlx::query("DELETE FROM audit_events WHERE at < $1").bind(db::time(before));
+    Ok(execute(conn, delete).await?.rows_affected())
 }
 
 /// One filter condition and its value, bound in order.

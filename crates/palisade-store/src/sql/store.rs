@@ -458,6 +458,10 @@ impl Writes for WriteTx {
         sessions::purge_expired(self, now).await
     }
 
+    async fn purge_audit_events(&mut self, _: &OperatorGrant, before: OffsetDateTime) -> Result<u64> {
+        audit::purge_before(self, before).await
+    }
+
     async fn insert_data_center(&mut self, _: &OperatorGrant, dc: &DataCenter) -> Result<()> {
         inventory::insert_data_center(self, dc).await
     }

@@ -284,3 +284,18 @@ async fn a_refused_write_records_nothing_and_events_outlive_their_objects() {
         ])
     );
 }
+
+/// `--audit-retention-days`: the server's housekeeping deletes the events older than the
+/// retention, and keeps the newer ones (here a retention of one second, and two organizations
+/// created two seconds apart).
+#[tokio::test]
+async fn events_older_than_the_retention_are_deleted_by_housekeeping() {
+    let app =
+        TestApp::spawn_tuned(|c| c.core.audit_retention = Some(std::time::Duration::from_secs(1))).await;
+    let old = app.org("old").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let new = app.org("new").await;
+    assert!(app.core.purge_expired().await.unwrap() >= 1);
+    let ids: Vec<Value> = trail(&app, OPERATOR, "").await.iter().map(|e| e["object_id"].clone()).collect();
+    assert!(ids.contains(&json!(new)) && !ids.contains(&json!(old)), "{ids:?}");
+}
