@@ -219,14 +219,7 @@ pub struct InterfacePolicyView {
 
 /// An interface's rules of one direction, shared by the answer's top-level lists (a copy per
 /// answer cost as much as rendering them).
-#[derive(Debug, Clone, Default)]
-pub struct Rules(Arc<Vec<EffectiveRule>>);
-
-impl Serialize for Rules {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
+pub type Rules = Arc<Vec<EffectiveRule>>;
 
 /// A set's CIDRs, rendered once per revision and shared by every answer naming the set.
 #[derive(Debug, Clone)]
@@ -234,10 +227,7 @@ pub struct SetCidrs(Arc<RenderedSet>);
 
 impl Serialize for SetCidrs {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        match &self.0.json {
-            Some(json) => json.serialize(serializer),
-            None => self.0.cidrs.serialize(serializer),
-        }
+        self.0.json.serialize(serializer)
     }
 }
 
@@ -487,7 +477,7 @@ pub(super) fn policy_view(policy: &ServerPolicy) -> ServerPolicyResponse {
             let mut rules = |pick: fn(&InterfacePolicy) -> &RuleList| -> Rules {
                 let Some(policy) = compiled else { return Rules::default() };
                 let list = evaluated.compiled.rules_in(pick(policy));
-                Rules(Arc::new(list.map(|r| effective_rule(evaluated, r, &mut sets)).collect()))
+                Arc::new(list.map(|r| effective_rule(evaluated, r, &mut sets)).collect())
             };
             let (ingress, egress) = (rules(|p| &p.ingress), rules(|p| &p.egress));
             InterfacePolicyView {

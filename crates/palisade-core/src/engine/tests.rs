@@ -849,9 +849,10 @@ proptest! {
             prop_assert!(before.fingerprint(server.id).is_some());
         }
         prop_assert_eq!(before.fingerprint(ServerId::from_bytes([0xee; 16])), None);
-        // Where a compiled rule is written is the rule its id names.
+        // Where a compiled rule is written is the rule its id names, in the group it names.
         for entry in after.compiled.catalog() {
-            prop_assert_eq!(after.written(entry), after.rule(entry.rule.rule));
+            let (group, rule) = after.written(entry).expect("every compiled rule is written");
+            prop_assert_eq!((group.id, rule.id), (entry.rule.group, entry.rule.rule));
         }
     }
 }

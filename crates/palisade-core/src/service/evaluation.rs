@@ -28,9 +28,6 @@ use crate::validate::Violations;
 pub struct Evaluated {
     pub snapshot: PolicySnapshot,
     pub compiled: CompiledPolicy,
-    /// Where each rule is written: its group's and its own index in the snapshot (answers
-    /// name thousands of rules; a scan of the groups for each would cost more than the rest).
-    written: HashMap<RuleId, (usize, usize)>,
     groups: HashMap<SecurityGroupId, usize>,
     /// Where each server is in the snapshot (a change can wake one long poll per server).
     servers: HashMap<ServerId, usize>,
@@ -47,11 +44,10 @@ pub struct Evaluated {
 /// One compiled address set as answers show it: CIDRs as text, and a digest of that text.
 #[derive(Debug)]
 pub struct RenderedSet {
-    pub cidrs: Vec<String>,
-    /// The CIDRs as a JSON array, written once: a change that reaches every server writes the
-    /// same sets into thousands of answers, and escaping their strings again each time was a
-    /// fifth of the work. `None` only if the array could not be written (it always can).
-    pub json: Option<Box<serde_json::value::RawValue>>,
+    /// The CIDRs as a JSON array of strings, written once: a change that reaches every server
+    /// writes the same sets into thousands of answers, and escaping their strings again each
+    /// time was a fifth of the work.
+    pub json: Box<serde_json::value::RawValue>,
     /// SHA-256 of the CIDRs joined with `,`: equal digests, equal sets.
     pub digest: [u8; 32],
 }
@@ -59,18 +55,11 @@ pub struct RenderedSet {
 impl Evaluated {
     pub fn new(snapshot: PolicySnapshot) -> Self {
         let compiled = CompiledPolicy::compile(&snapshot);
-        let written = snapshot
-            .groups
-            .iter()
-            .enumerate()
-            .flat_map(|(g, group)| group.rules.iter().enumerate().map(move |(r, rule)| (rule.id, (g, r))))
-            .collect();
         let groups = snapshot.groups.iter().enumerate().map(|(g, group)| (group.group.id, g)).collect();
         let servers = snapshot.servers.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
         Self {
             snapshot,
             compiled,
-            written,
             groups,
             servers,
             rendered: Mutex::default(),
@@ -94,11 +83,9 @@ impl Evaluated {
         Some((&group.group, group.rules.get(r)?))
     }
 
-    /// The rule with this id, with its group.
+    /// The rule with this id, with its group (every rule of the snapshot is in the catalogue).
     pub fn rule(&self, id: RuleId) -> Option<(&crate::policy::SecurityGroup, &Rule)> {
-        let (g, r) = *self.written.get(&id)?;
-        let group = self.snapshot.groups.get(g)?;
-        Some((&group.group, group.rules.get(r)?))
+        self.written(self.compiled.rule(id)?)
     }
 
     /// `set` (one of this compiled policy's) rendered, once: a change that wakes a long poll per
@@ -111,10 +98,10 @@ impl Evaluated {
         }
         let cidrs: Vec<String> = set.cidrs().iter().map(ToString::to_string).collect();
         let digest = sha2::Sha256::digest(cidrs.join(",").as_bytes()).into();
-        let json = serde_json::to_string(&cidrs)
-            .ok()
-            .and_then(|text| serde_json::value::RawValue::from_string(text).ok());
-        let done = Arc::new(RenderedSet { cidrs, json, digest });
+        // Strings always serialize: the fallback is never taken.
+        let json = serde_json::value::to_raw_value(&cidrs)
+            .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned());
+        let done = Arc::new(RenderedSet { json, digest });
         let mut rendered = self.rendered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         rendered.entry(key).or_insert(done).clone()
     }
