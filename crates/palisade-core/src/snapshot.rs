@@ -44,7 +44,7 @@ pub struct PolicySnapshot {
     pub organization_id: OrganizationId,
     /// The organization's policy revision this snapshot is of: the same revision always means
     /// the same policy, so a consumer may skip recompiling an unchanged one.
-    /// Read in the snapshot's own transaction ([`crate::store::Reads::policy_revision`]).
+    /// Read in the snapshot's own transaction ([`crate::store::RecordReads::policy_revision`]).
     pub revision: u64,
     /// Security groups and roles, with their members, annotations and rules.
     pub groups: Vec<GroupPolicy>,

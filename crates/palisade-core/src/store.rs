@@ -13,7 +13,7 @@
 //! database's unique indexes and reported as [`Error::AlreadyExists`], never by
 //! read-then-write checks that race.
 //!
-//! **Policy revisions.** Each organization has a policy revision ([`Reads::policy_revision`]),
+//! **Policy revisions.** Each organization has a policy revision ([`RecordReads::policy_revision`]),
 //! bumped exactly once by the commit of a transaction that made any write able to change a
 //! server's effective policy in it (groups, roles, rules, members, servers, hosts, address
 //! allocations, tags, server groups, address lists and entries; a global address list bumps
@@ -131,16 +131,44 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     }
 }
 
-/// Reads, through a read handle or inside a write transaction.
+/// Reads, through a read handle or inside a write transaction: one trait per domain, each
+/// implemented by the store's module of that domain.
+pub trait Reads:
+    TenancyReads + InventoryReads + HostReads + AddressReads + PolicyReads + AddressListReads + RecordReads
+{
+}
+
+/// A write transaction: every write, and the reads a read-modify-write needs, locked until
+/// commit. Errors leave the transaction to be dropped (rolled back).
+///
+/// Every write takes the proof of its authorization ([`crate::grant`]) and is confined to it:
+/// an object of another organization than the grant's is not found, and an object to insert
+/// must belong to the grant's organization.
 #[async_trait]
-pub trait Reads: Send {
+pub trait Writes:
+    Reads
+    + TenancyWrites
+    + InventoryWrites
+    + HostWrites
+    + AddressWrites
+    + PolicyWrites
+    + AddressListWrites
+    + RecordWrites
+{
+    /// Makes everything done through this handle visible at once, bumping the policy revision
+    /// of each organization whose policy it changed, once.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Organizations and who may act in them: settings, organizations, API tokens, users,
+/// sessions, and asynchronous calls' records.
+#[async_trait]
+pub trait TenancyReads: Send {
     /// Server-wide settings (e.g. the operator token's hash).
     async fn setting(&mut self, key: &str) -> Result<Option<String>>;
-
     async fn organization(&mut self, id: OrganizationId) -> Result<Option<Organization>>;
     async fn organization_by_sub_domain(&mut self, sub_domain: &str) -> Result<Option<Organization>>;
     async fn list_organizations(&mut self, page: PageRequest) -> Result<Page<Organization>>;
-
     /// A token that is not revoked, with its organization.
     async fn token_credentials(&mut self, id: ApiTokenId) -> Result<Option<TokenCredentials>>;
     /// The organization's tokens, in creation order, revoked ones included (with `revoked_at`).
@@ -151,7 +179,11 @@ pub trait Reads: Send {
     /// An asynchronous call's record (expired or not).
     async fn job(&mut self, id: JobId) -> Result<Option<JobRecord>>;
     async fn list_users(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<User>>;
+}
 
+/// Data centers, networks and servers.
+#[async_trait]
+pub trait InventoryReads: Send {
     async fn data_center(&mut self, id: DataCenterId) -> Result<Option<DataCenter>>;
     async fn list_data_centers(&mut self, page: PageRequest) -> Result<Page<DataCenter>>;
     async fn network(&mut self, id: NetworkId) -> Result<Option<Network>>;
@@ -169,6 +201,11 @@ pub trait Reads: Send {
     /// Whose an interface is, whatever organization's.
     async fn interface(&mut self, id: InterfaceId) -> Result<Option<InterfaceOwner>>;
     async fn list_servers(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<Server>>;
+}
+
+/// Hosts (servers with an overlay address and a role).
+#[async_trait]
+pub trait HostReads: Send {
     async fn host(&mut self, org: OrganizationId, id: ServerId) -> Result<Option<Host>>;
     async fn list_hosts(
         &mut self,
@@ -176,7 +213,11 @@ pub trait Reads: Send {
         filter: HostFilter,
         page: PageRequest,
     ) -> Result<Page<Host>>;
+}
 
+/// IP addresses.
+#[async_trait]
+pub trait AddressReads: Send {
     async fn ip_address(&mut self, org: OrganizationId, id: IpAddressId) -> Result<Option<IpAddress>>;
     /// An address by id, whatever organization holds it (callers authorize afterwards).
     async fn ip_address_anywhere(&mut self, id: IpAddressId) -> Result<Option<IpAddress>>;
@@ -192,7 +233,14 @@ pub trait Reads: Send {
         filter: IpFilter,
         page: PageRequest,
     ) -> Result<Page<IpAddress>>;
+    /// Address records per network and prefix length (the prefix each came from), at most
+    /// `limit` rows: one grouped count, for `/metrics`.
+    async fn ipam_usage(&mut self, limit: u32) -> Result<Vec<(NetworkId, u8, u64)>>;
+}
 
+/// Security groups (roles too), their rules, server groups and tags.
+#[async_trait]
+pub trait PolicyReads: Send {
     async fn security_group(&mut self, id: SecurityGroupId) -> Result<Option<SecurityGroup>>;
     async fn list_security_groups(
         &mut self,
@@ -217,7 +265,6 @@ pub trait Reads: Send {
     ) -> Result<Vec<(RuleId, u64)>>;
     /// The organization's rule holding this number.
     async fn rule_by_number(&mut self, org: OrganizationId, number: u64) -> Result<Option<RuleId>>;
-
     async fn server_group(&mut self, id: ServerGroupId) -> Result<Option<ServerGroup>>;
     async fn list_server_groups(
         &mut self,
@@ -226,7 +273,11 @@ pub trait Reads: Send {
     ) -> Result<Page<ServerGroup>>;
     async fn tag(&mut self, id: TagId) -> Result<Option<Tag>>;
     async fn list_tags(&mut self, org: OrganizationId, page: PageRequest) -> Result<Page<Tag>>;
+}
 
+/// Address lists and their entries.
+#[async_trait]
+pub trait AddressListReads: Send {
     /// The list with its entries.
     async fn address_list(&mut self, id: AddressListId) -> Result<Option<AddressList>>;
     /// An organization's lists, or the global ones when `org` is `None` (entries included).
@@ -241,23 +292,23 @@ pub trait Reads: Send {
         list: AddressListId,
         page: PageRequest,
     ) -> Result<Page<AddressListEntry>>;
+}
 
+/// What the installation records about itself: policy revisions, enforcement reports, the
+/// audit trail.
+#[async_trait]
+pub trait RecordReads: Send {
     /// The organization's policy revision: 0 until its first policy write, then one more per
     /// committed transaction that changed its policy (see the module docs).
     async fn policy_revision(&mut self, org: OrganizationId) -> Result<u64>;
-
     /// What the host agent of `org`'s server `server` last reported, if it ever did.
     async fn enforcement(
         &mut self,
         org: OrganizationId,
         server: ServerId,
     ) -> Result<Option<EnforcementReport>>;
-
     /// Policy revisions and servers' applied-revision lags, at most `limit` of each (by id).
     async fn policy_gauges(&mut self, limit: u32) -> Result<PolicyGauges>;
-    /// Address records per network and prefix length (the prefix each came from), at most
-    /// `limit` rows: one grouped count, for `/metrics`.
-    async fn ipam_usage(&mut self, limit: u32) -> Result<Vec<(NetworkId, u8, u64)>>;
     /// A page of the audit trail's events that `filter` selects, newest first.
     async fn list_audit_events(
         &mut self,
@@ -266,23 +317,13 @@ pub trait Reads: Send {
     ) -> Result<Page<AuditEvent>>;
 }
 
-/// A write transaction: every write, and the reads a read-modify-write needs, locked until
-/// commit. Errors leave the transaction to be dropped (rolled back).
-///
-/// Every write takes the proof of its authorization ([`crate::grant`]) and is confined to it:
-/// an object of another organization than the grant's is not found, and an object to insert
-/// must belong to the grant's organization.
+/// Settings, organizations, API tokens, users, sessions and job records.
 #[async_trait]
-pub trait Writes: Reads {
-    /// Makes everything done through this handle visible at once, bumping the policy revision
-    /// of each organization whose policy it changed, once.
-    async fn commit(self: Box<Self>) -> Result<()>;
-
+pub trait TenancyWrites: Send {
     /// Stores `value` unless the key exists; returns the value now stored (first writer wins).
     async fn init_setting(&mut self, grant: &OperatorGrant, key: &str, value: &str) -> Result<String>;
     /// Stores `value` under the key, replacing what it held.
     async fn put_setting(&mut self, grant: &OperatorGrant, key: &str, value: &str) -> Result<()>;
-
     async fn insert_organization(&mut self, grant: &OperatorGrant, org: &Organization) -> Result<()>;
     /// Applies the patch; `updated_at` is set to `at`. [`Error::NotFound`] if absent.
     async fn update_organization(
@@ -294,7 +335,6 @@ pub trait Writes: Reads {
     ) -> Result<Organization>;
     /// Deletes the organization and everything it owns. [`Error::NotFound`] if absent.
     async fn delete_organization(&mut self, grant: &OperatorGrant, id: OrganizationId) -> Result<()>;
-
     async fn insert_api_token(
         &mut self,
         grant: &Grant,
@@ -310,12 +350,6 @@ pub trait Writes: Reads {
         id: ApiTokenId,
         at: time::OffsetDateTime,
     ) -> Result<()>;
-    /// Replaces the server's enforcement report ([`Error::NotFound`] if the server is not the
-    /// grant's organization's). `applied_*` left `None` keep their stored values: a failed
-    /// attempt leaves the rules in force as they were. Bumps no revision.
-    /// Appends `event` to the audit trail, in this transaction (the core records each write's).
-    async fn record_audit(&mut self, event: &AuditEvent) -> Result<()>;
-    async fn report_enforcement(&mut self, grant: &Grant, report: &EnforcementReport) -> Result<()>;
     /// A user with the digests of its password and of the password's SHA-512 hex (sessions).
     async fn insert_user(
         &mut self,
@@ -351,14 +385,11 @@ pub trait Writes: Reads {
     async fn insert_job(&mut self, grant: Option<&Grant>, job: &JobRecord) -> Result<()>;
     /// Deletes sessions and job records expired at `now`; how many went.
     async fn purge_expired(&mut self, grant: &OperatorGrant, now: time::OffsetDateTime) -> Result<u64>;
-    /// Deletes the audit events recorded before `before` (the operator's retention); how many
-    /// went.
-    async fn purge_audit_events(
-        &mut self,
-        grant: &OperatorGrant,
-        before: time::OffsetDateTime,
-    ) -> Result<u64>;
+}
 
+/// Data centers, networks and servers.
+#[async_trait]
+pub trait InventoryWrites: Send {
     async fn insert_data_center(&mut self, grant: &OperatorGrant, dc: &DataCenter) -> Result<()>;
     /// The data center, locked until commit (networks cannot be added to it meanwhile).
     async fn data_center_for_update(&mut self, id: DataCenterId) -> Result<Option<DataCenter>>;
@@ -366,9 +397,9 @@ pub trait Writes: Reads {
     /// [`Error::AlreadyExists`] on `permalink`; a missing data center is not found.
     async fn update_data_center(&mut self, grant: &OperatorGrant, dc: &DataCenter) -> Result<()>;
     /// What uses a data center: its networks, and the servers with an interface on one of them
-    /// (only kinds with at least one). Meaningful under [`Writes::data_center_for_update`]'s lock.
+    /// (only kinds with at least one). Meaningful under [`InventoryWrites::data_center_for_update`]'s lock.
     async fn data_center_usage(&mut self, id: DataCenterId) -> Result<Vec<UsedBy>>;
-    /// Deletes a data center. Callers check [`Writes::data_center_usage`] first, under the lock;
+    /// Deletes a data center. Callers check [`InventoryWrites::data_center_usage`] first, under the lock;
     /// one still used is [`Error::InUse`], a missing one not found.
     async fn delete_data_center(&mut self, grant: &OperatorGrant, id: DataCenterId) -> Result<()>;
     async fn insert_network(&mut self, grant: &OperatorGrant, network: &Network) -> Result<()>;
@@ -381,13 +412,12 @@ pub trait Writes: Reads {
     async fn update_network(&mut self, grant: &OperatorGrant, network: &Network) -> Result<()>;
     /// What uses a network: servers with an interface on it (hosts included), IP address
     /// records in it, security groups it is a member of (only kinds with at least one).
-    /// Meaningful under [`Writes::network_for_update`]'s lock.
+    /// Meaningful under [`InventoryWrites::network_for_update`]'s lock.
     async fn network_usage(&mut self, id: NetworkId) -> Result<Vec<UsedBy>>;
     /// Deletes a network with its prefixes, reserved ranges and released-address pool. Callers
-    /// check [`Writes::network_usage`] first, under the lock; one still used is
+    /// check [`InventoryWrites::network_usage`] first, under the lock; one still used is
     /// [`Error::InUse`], a missing one not found.
     async fn delete_network(&mut self, grant: &OperatorGrant, id: NetworkId) -> Result<()>;
-
     /// Inserts the server with its interfaces, tags and server group (which must be the grant's
     /// organization's), claiming `addresses` (each allocated to one of its interfaces, in
     /// interface order). An address already used in its network is
@@ -402,7 +432,11 @@ pub trait Writes: Reads {
     /// [`Error::NotFound`] as a server group; a host's name taken in its network is
     /// [`Error::AlreadyExists`] on `name`.
     async fn update_server(&mut self, grant: &Grant, server: &Server) -> Result<()>;
+}
 
+/// Hosts.
+#[async_trait]
+pub trait HostWrites: Send {
     /// Inserts a host: its server (claiming `addresses`, or allocating `allocate` to its
     /// interface), its overlay settings and its role membership. A taken name in the network is
     /// [`Error::AlreadyExists`] on `name`; a role deleted meanwhile is not found. Returns the
@@ -418,7 +452,11 @@ pub trait Writes: Reads {
     async fn host_for_update(&mut self, org: OrganizationId, id: ServerId) -> Result<Option<Host>>;
     /// Replaces a host's name, tags, overlay settings and role.
     async fn update_host(&mut self, grant: &Grant, host: &Host) -> Result<()>;
+}
 
+/// IP addresses.
+#[async_trait]
+pub trait AddressWrites: Send {
     /// Allocates one address (see [`crate::ipam`] for the order): never one that is in use,
     /// reserved, or a network/broadcast address, whatever the concurrency and however many
     /// processes share the database. [`Error::NoAvailableAddresses`] when none is left.
@@ -445,7 +483,11 @@ pub trait Writes: Reads {
         id: IpAddressId,
         allocation: Option<Allocation>,
     ) -> Result<IpAddress>;
+}
 
+/// Security groups, rules, server groups and tags.
+#[async_trait]
+pub trait PolicyWrites: Send {
     /// [`Error::AlreadyExists`] (`name`) if the organization has a group of this kind and name.
     /// Inserts the group with its members, annotations and `rules`; returns the group's
     /// [`SecurityGroup::serial`]. An id in use is [`Error::AlreadyExists`] too.
@@ -477,16 +519,14 @@ pub trait Writes: Reads {
         member: Member,
         at: time::OffsetDateTime,
     ) -> Result<()>;
-
     /// Inserts a rule, refusing ([`crate::policy::allow_all_violation`]) a direction the group
     /// allows entirely, checked in the same transaction.
     async fn insert_rule(&mut self, grant: &Grant, rule: &Rule) -> Result<()>;
     /// The rule, locked until commit.
     async fn rule_for_update(&mut self, id: RuleId) -> Result<Option<Rule>>;
-    /// Replaces a rule's fields, with the same allow-all check as [`Writes::insert_rule`].
+    /// Replaces a rule's fields, with the same allow-all check as [`PolicyWrites::insert_rule`].
     async fn replace_rule(&mut self, grant: &Grant, rule: &Rule) -> Result<()>;
     async fn delete_rule(&mut self, grant: &Grant, id: RuleId) -> Result<()>;
-
     async fn insert_server_group(&mut self, grant: &Grant, group: &ServerGroup) -> Result<()>;
     /// The server group, locked until commit.
     async fn server_group_for_update(&mut self, id: ServerGroupId) -> Result<Option<ServerGroup>>;
@@ -494,7 +534,6 @@ pub trait Writes: Reads {
     async fn update_server_group(&mut self, grant: &Grant, group: &ServerGroup) -> Result<()>;
     /// Deletes the group; security groups lose it as a member.
     async fn delete_server_group(&mut self, grant: &Grant, id: ServerGroupId) -> Result<()>;
-
     /// [`Error::AlreadyExists`] (`name`) if the organization has a tag of this name.
     async fn insert_tag(&mut self, grant: &Grant, tag: &Tag) -> Result<()>;
     /// The tag, locked until commit.
@@ -502,7 +541,11 @@ pub trait Writes: Reads {
     async fn update_tag(&mut self, grant: &Grant, tag: &Tag) -> Result<()>;
     /// Deletes the tag; security groups lose it as a member.
     async fn delete_tag(&mut self, grant: &Grant, id: TagId) -> Result<()>;
+}
 
+/// Address lists and their entries.
+#[async_trait]
+pub trait AddressListWrites: Send {
     /// Inserts the list with its entries.
     async fn insert_address_list(&mut self, grant: &ListGrant, list: &AddressList) -> Result<()>;
     /// The list with its entries, locked until commit.
@@ -526,4 +569,22 @@ pub trait Writes: Reads {
     ) -> Result<Option<AddressListEntry>>;
     async fn update_address_list_entry(&mut self, grant: &ListGrant, entry: &AddressListEntry) -> Result<()>;
     async fn delete_address_list_entry(&mut self, grant: &ListGrant, id: AddressListEntryId) -> Result<()>;
+}
+
+/// Audit events and enforcement reports.
+#[async_trait]
+pub trait RecordWrites: Send {
+    /// Appends `event` to the audit trail, in this transaction (the core records each write's).
+    async fn record_audit(&mut self, event: &AuditEvent) -> Result<()>;
+    /// Replaces the server's enforcement report ([`Error::NotFound`] if the server is not the
+    /// grant's organization's). `applied_*` left `None` keep their stored values: a failed
+    /// attempt leaves the rules in force as they were. Bumps no revision.
+    async fn report_enforcement(&mut self, grant: &Grant, report: &EnforcementReport) -> Result<()>;
+    /// Deletes the audit events recorded before `before` (the operator's retention); how many
+    /// went.
+    async fn purge_audit_events(
+        &mut self,
+        grant: &OperatorGrant,
+        before: time::OffsetDateTime,
+    ) -> Result<u64>;
 }

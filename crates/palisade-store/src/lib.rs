@@ -56,11 +56,13 @@
 //!
 //! # Operations and transactions
 //!
-//! Each operation is a function on a connection inside the caller's transaction
-//! (`async fn update_tag(conn: &mut db::Conn, …)`), agnostic of who opened it; `sql::store`
-//! implements the `Store` trait once on top of them: open the transaction, call, commit. So
-//! every trait method is one transaction, and uniqueness comes from the schema's unique indexes.
-//! Queries are checked at run time (no compile-time macros), so building needs no database.
+//! The core's `Reads` and `Writes` are one trait per domain (`TenancyReads`, `PolicyWrites`, …).
+//! Each is implemented once, in the module of its domain, on the transaction handle `sql::Tx`:
+//! a read handle is `Tx<db::Read>`, a write transaction `sql::WriteTx`, and every read is a
+//! method of both. A method holds its SQL itself and runs inside the caller's transaction,
+//! whatever else the caller does in it; the core commits. Uniqueness comes from the schema's
+//! unique indexes. Queries are checked at run time (no compile-time macros), so building needs
+//! no database.
 
 pub mod postgres;
 pub mod sqlite;

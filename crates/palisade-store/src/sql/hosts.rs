@@ -1,17 +1,22 @@
 //! Hosts: a server row (with its interface and addresses), a `host_attributes` row and a
 //! membership of the role group, always written together.
 
+use async_trait::async_trait;
 use palisade_core::error::{Error, Result};
+use palisade_core::grant::Grant;
 use palisade_core::id::{NetworkId, OrganizationId, SecurityGroupId, ServerId};
 use palisade_core::model::{Host, HostFilter, IpAddress, IpRequest, Overlay};
+use palisade_core::store::{AddressWrites, HostReads, HostWrites, InventoryWrites};
 use palisade_core::{Page, PageRequest};
 use uuid::Uuid;
 
 use super::db::{self, FOR_UPDATE, JSON, SEQ};
-use super::inventory::{insert_server, servers_from_rows, write_tags};
+use super::grants::within;
+use super::inventory::{servers_from_rows, write_tags};
 use super::rows::get;
 use super::{
-    constraint_error, count, execute, fetch_all, fetch_optional, found, ipam, limit, offset, Unique,
+    constraint_error, count, execute, fetch_all, fetch_optional, found, limit, lock_row, offset, Connection,
+    Tx, Unique, WriteTx,
 };
 
 const HOST: &str = "server";
@@ -122,64 +127,81 @@ async fn hosts_from_rows(conn: &mut db::Conn, rows: &[db::Row]) -> Result<Vec<Ho
     Ok(hosts)
 }
 
-/// Creates the host: its server (claiming `addresses`), an address from `allocate` when given,
-/// its attributes and its role; returns it as stored.
-pub(crate) async fn insert_host(
-    conn: &mut db::Conn,
-    host: &Host,
-    addresses: &[IpAddress],
-    allocate: Option<&IpRequest>,
-) -> Result<Host> {
-    insert_server(conn, &host.server, addresses).await?;
-    if let Some(request) = allocate {
-        ipam::allocate(conn, request).await?;
+#[async_trait]
+impl<S: Connection> HostReads for Tx<S> {
+    async fn host(&mut self, org: OrganizationId, id: ServerId) -> Result<Option<Host>> {
+        let sql = format!("{SELECT} WHERE s.id = $1 AND s.organization_id = $2");
+        let rows = fetch_all(self, sqlx::query(&sql).bind(id.as_uuid()).bind(org.as_uuid())).await?;
+        Ok(hosts_from_rows(self, &rows).await?.pop())
     }
-    write_attributes(conn, host, true).await?;
-    write_role(conn, host.server.id, host.role).await?;
-    let rows =
-        fetch_all(conn, sqlx::query(&format!("{SELECT} WHERE s.id = $1")).bind(host.server.id.as_uuid()))
-            .await?;
-    hosts_from_rows(conn, &rows).await?.pop().ok_or(Error::not_found(HOST))
+
+    async fn list_hosts(
+        &mut self,
+        org: OrganizationId,
+        filter: HostFilter,
+        page: PageRequest,
+    ) -> Result<Page<Host>> {
+        let count_sql = format!(
+            "SELECT COUNT(*) AS n FROM servers s JOIN host_attributes h ON h.server_id = s.id WHERE {FILTER}"
+        );
+        let total: i64 = get(
+            &bind_filter(sqlx::query(&count_sql), org, filter)
+                .fetch_one(&mut **self)
+                .await
+                .map_err(db::db_error)?,
+            "n",
+        )?;
+        let sql = format!("{SELECT} WHERE {FILTER} ORDER BY s.{SEQ} LIMIT $6 OFFSET $7");
+        let rows =
+            fetch_all(self, bind_filter(sqlx::query(&sql), org, filter).bind(limit(page)).bind(offset(page)))
+                .await?;
+        let items = hosts_from_rows(self, &rows).await?;
+        Ok(Page { items, total: count(total), request: page })
+    }
 }
 
-pub(crate) async fn host(conn: &mut db::Conn, org: OrganizationId, id: ServerId) -> Result<Option<Host>> {
-    let sql = format!("{SELECT} WHERE s.id = $1 AND s.organization_id = $2");
-    let rows = fetch_all(conn, sqlx::query(&sql).bind(id.as_uuid()).bind(org.as_uuid())).await?;
-    Ok(hosts_from_rows(conn, &rows).await?.pop())
-}
+#[async_trait]
+impl HostWrites for WriteTx {
+    /// Creates the host: its server (claiming `addresses`), an address from `allocate` when given,
+    /// its attributes and its role; returns it as stored.
+    async fn insert_host(
+        &mut self,
+        grant: &Grant,
+        host: &Host,
+        addresses: &[IpAddress],
+        allocate: Option<&IpRequest>,
+    ) -> Result<Host> {
+        self.insert_server(grant, &host.server, addresses).await?;
+        if let Some(request) = allocate {
+            self.allocate_ip(grant, request).await?;
+        }
+        write_attributes(self, host, true).await?;
+        write_role(self, host.server.id, host.role).await?;
+        let rows =
+            fetch_all(self, sqlx::query(&format!("{SELECT} WHERE s.id = $1")).bind(host.server.id.as_uuid()))
+                .await?;
+        let host = hosts_from_rows(self, &rows).await?.pop().ok_or(Error::not_found(HOST))?;
+        self.touch(grant.organization_id());
+        Ok(host)
+    }
 
-pub(crate) async fn list_hosts(
-    conn: &mut db::Conn,
-    org: OrganizationId,
-    filter: HostFilter,
-    page: PageRequest,
-) -> Result<Page<Host>> {
-    let count_sql = format!(
-        "SELECT COUNT(*) AS n FROM servers s JOIN host_attributes h ON h.server_id = s.id WHERE {FILTER}"
-    );
-    let total: i64 = get(
-        &bind_filter(sqlx::query(&count_sql), org, filter)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db::db_error)?,
-        "n",
-    )?;
-    let sql = format!("{SELECT} WHERE {FILTER} ORDER BY s.{SEQ} LIMIT $6 OFFSET $7");
-    let rows =
-        fetch_all(conn, bind_filter(sqlx::query(&sql), org, filter).bind(limit(page)).bind(offset(page)))
-            .await?;
-    let items = hosts_from_rows(conn, &rows).await?;
-    Ok(Page { items, total: count(total), request: page })
-}
+    async fn host_for_update(&mut self, org: OrganizationId, id: ServerId) -> Result<Option<Host>> {
+        lock_row(self, "servers", id.as_uuid()).await?;
+        self.host(org, id).await
+    }
 
-/// Rewrites the host's name, tags, attributes and role (its network and addresses are fixed).
-pub(crate) async fn update_host(conn: &mut db::Conn, host: &Host) -> Result<()> {
-    let rename = sqlx::query("UPDATE servers SET name = $1 WHERE id = $2 AND organization_id = $3")
-        .bind(&host.server.name)
-        .bind(host.server.id.as_uuid())
-        .bind(host.server.organization_id.as_uuid());
-    found(execute(conn, rename).await?, HOST)?;
-    write_tags(conn, host.server.id, &host.server.tags).await?;
-    write_attributes(conn, host, false).await?;
-    write_role(conn, host.server.id, host.role).await
+    /// Rewrites the host's name, tags, attributes and role (its network and addresses are fixed).
+    async fn update_host(&mut self, grant: &Grant, host: &Host) -> Result<()> {
+        within(grant, host.server.organization_id, ServerId::KIND)?;
+        let rename = sqlx::query("UPDATE servers SET name = $1 WHERE id = $2 AND organization_id = $3")
+            .bind(&host.server.name)
+            .bind(host.server.id.as_uuid())
+            .bind(host.server.organization_id.as_uuid());
+        found(execute(self, rename).await?, HOST)?;
+        write_tags(self, host.server.id, &host.server.tags).await?;
+        write_attributes(self, host, false).await?;
+        write_role(self, host.server.id, host.role).await?;
+        self.touch(grant.organization_id());
+        Ok(())
+    }
 }

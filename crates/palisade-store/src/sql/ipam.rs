@@ -3,18 +3,26 @@
 //! SQLite the writer lock serializes allocators, on PostgreSQL the prefix's cursor row is
 //! locked while it moves and released addresses are taken `FOR UPDATE SKIP LOCKED`.
 
+use std::net::IpAddr;
+
+use async_trait::async_trait;
 use ipnet::IpNet;
 use palisade_core::error::{Error, Result};
+use palisade_core::grant::Grant;
 use palisade_core::id::{InterfaceId, IpAddressId, NetworkId, OrganizationId};
 use palisade_core::ipam;
 use palisade_core::model::{Allocation, IpAddress, IpAddressPatch, IpFilter, IpRequest};
+use palisade_core::store::{AddressReads, AddressWrites};
 use palisade_core::{Page, PageRequest};
 use uuid::Uuid;
 
 use super::db::{self, FOR_UPDATE, IPV4, SEQ};
-use super::rows;
-use super::rows::get;
-use super::{constraint_error, execute, fetch_all, fetch_optional, page_of, position, Unique};
+use super::grants::within;
+use super::rows::{self, get};
+use super::{
+    by_id, constraint_error, execute, fetch_all, fetch_optional, lock_row, page_of, position, Connection, Tx,
+    Unique, WriteTx,
+};
 
 const NETWORK: &str = "network";
 
@@ -79,21 +87,6 @@ pub(crate) async fn claim(conn: &mut db::Conn, ip: &IpAddress) -> Result<()> {
         .await
         .map_err(|e| constraint_error(e, &[Unique::AddressInNetwork], NETWORK))?;
     Ok(())
-}
-
-/// Picks and inserts an address for `request`, or [`Error::NoAvailableAddresses`].
-pub(crate) async fn allocate(conn: &mut db::Conn, request: &IpRequest) -> Result<IpAddress> {
-    for (position, prefix) in request.network.prefixes_of(request.version) {
-        let found = if ipam::is_sequential(prefix) {
-            sequential_pick(conn, request, position, prefix).await?
-        } else {
-            sparse_pick(conn, request, prefix).await?
-        };
-        if let Some(ip) = found {
-            return Ok(ip);
-        }
-    }
-    Err(Error::NoAvailableAddresses)
 }
 
 async fn sequential_pick(
@@ -169,136 +162,171 @@ pub(crate) async fn release_where(conn: &mut db::Conn, condition: &str, value: U
     Ok(())
 }
 
-pub(crate) async fn ip_address(
-    conn: &mut db::Conn,
-    org: OrganizationId,
-    id: IpAddressId,
-) -> Result<Option<IpAddress>> {
-    let query = sqlx::query("SELECT * FROM ip_addresses WHERE id = $1 AND organization_id = $2");
-    fetch_optional(conn, query.bind(id.as_uuid()).bind(org.as_uuid()))
-        .await?
-        .as_ref()
-        .map(rows::ip_address)
-        .transpose()
-}
-
-/// The first address record (of `org`, when given) holding `address`.
-pub(crate) async fn ip_address_by_address(
-    conn: &mut db::Conn,
-    org: Option<OrganizationId>,
-    address: std::net::IpAddr,
-) -> Result<Option<IpAddress>> {
-    let sql = format!(
-        "SELECT * FROM ip_addresses WHERE address = $1 AND ($2 IS NULL OR organization_id = $2) ORDER BY {SEQ} LIMIT 1"
-    );
-    let query = sqlx::query(&sql).bind(db::addr(address)).bind(org.map(|o| o.as_uuid()));
-    fetch_optional(conn, query).await?.as_ref().map(rows::ip_address).transpose()
-}
-
-pub(crate) async fn list_ip_addresses(
-    conn: &mut db::Conn,
-    org: OrganizationId,
-    filter: IpFilter,
-    page: PageRequest,
-) -> Result<Page<IpAddress>> {
-    let from = match filter.allocated {
-        None => "FROM ip_addresses WHERE organization_id = $1",
-        Some(true) => "FROM ip_addresses WHERE organization_id = $1 AND interface_id IS NOT NULL",
-        Some(false) => "FROM ip_addresses WHERE organization_id = $1 AND interface_id IS NULL",
-    };
-    page_of(conn, page, Some(org.as_uuid()), from, rows::ip_address).await
-}
-
-pub(crate) async fn update_ip_address(
-    conn: &mut db::Conn,
-    org: OrganizationId,
-    id: IpAddressId,
-    patch: &IpAddressPatch,
-) -> Result<IpAddress> {
-    let query = sqlx::query(
-        "UPDATE ip_addresses SET
-            vip = COALESCE($1, vip),
-            label = CASE WHEN $2 THEN $3 ELSE label END,
-            reverse_dns = COALESCE($4, reverse_dns)
-         WHERE id = $5 AND organization_id = $6 RETURNING *",
-    )
-    .bind(patch.vip)
-    .bind(patch.label.is_some())
-    .bind(patch.label.clone().flatten())
-    .bind(patch.reverse_dns.as_deref())
-    .bind(id.as_uuid())
-    .bind(org.as_uuid());
-    let row = fetch_optional(conn, query).await?;
-    row.as_ref().map(rows::ip_address).transpose()?.ok_or(Error::not_found(IpAddressId::KIND))
-}
-
-/// Gives an unallocated address back (to its network's pool when sequential).
-pub(crate) async fn release_ip_address(
-    conn: &mut db::Conn,
-    org: OrganizationId,
-    id: IpAddressId,
-) -> Result<()> {
-    let sql = format!("SELECT * FROM ip_addresses WHERE id = $1 AND organization_id = $2{FOR_UPDATE}");
-    let row = fetch_optional(conn, sqlx::query(&sql).bind(id.as_uuid()).bind(org.as_uuid())).await?;
-    let ip = row.as_ref().map(rows::ip_address).transpose()?.ok_or(Error::not_found(IpAddressId::KIND))?;
-    if ip.allocation.is_some() {
-        return Err(Error::Conflict(
-            "the address is allocated to a server interface; unallocate it first".into(),
-        ));
+#[async_trait]
+impl<S: Connection> AddressReads for Tx<S> {
+    async fn ip_address(&mut self, org: OrganizationId, id: IpAddressId) -> Result<Option<IpAddress>> {
+        let query = sqlx::query("SELECT * FROM ip_addresses WHERE id = $1 AND organization_id = $2");
+        fetch_optional(self, query.bind(id.as_uuid()).bind(org.as_uuid()))
+            .await?
+            .as_ref()
+            .map(rows::ip_address)
+            .transpose()
     }
-    release_where(conn, "id = $1", id.as_uuid()).await
-}
 
-/// Allocates the address to an interface (if it is free or already that interface's), or
-/// unallocates it.
-pub(crate) async fn set_ip_allocation(
-    conn: &mut db::Conn,
-    org: OrganizationId,
-    id: IpAddressId,
-    allocation: Option<Allocation>,
-) -> Result<IpAddress> {
-    let (interface, server) =
-        (allocation.map(|a| a.interface_id.as_uuid()), allocation.map(|a| a.server_id.as_uuid()));
-    let query = match allocation {
-        Some(_) => sqlx::query(
-            "UPDATE ip_addresses SET interface_id = $1, server_id = $2
-             WHERE id = $3 AND organization_id = $4 AND (interface_id IS NULL OR interface_id = $1) RETURNING *",
-        ),
-        None => sqlx::query(
-            "UPDATE ip_addresses SET interface_id = $1, server_id = $2, server_owned = FALSE
-             WHERE id = $3 AND organization_id = $4 RETURNING *",
-        ),
-    };
-    let updated = query
-        .bind(interface)
-        .bind(server)
-        .bind(id.as_uuid())
-        .bind(org.as_uuid())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(|e| constraint_error(e, &[], InterfaceId::KIND))?;
-    if let Some(row) = updated {
-        return rows::ip_address(&row);
+    async fn ip_address_anywhere(&mut self, id: IpAddressId) -> Result<Option<IpAddress>> {
+        by_id(self, "ip_addresses", id.as_uuid(), rows::ip_address).await
     }
-    let exists = sqlx::query("SELECT 1 FROM ip_addresses WHERE id = $1 AND organization_id = $2");
-    Err(match fetch_optional(conn, exists.bind(id.as_uuid()).bind(org.as_uuid())).await? {
-        Some(_) => {
-            Error::Conflict("the address is allocated to another interface; unallocate it first".into())
+
+    /// The first address record (of `org`, when given) holding `address`.
+    async fn ip_address_by_address(
+        &mut self,
+        org: Option<OrganizationId>,
+        address: IpAddr,
+    ) -> Result<Option<IpAddress>> {
+        let sql = format!(
+            "SELECT * FROM ip_addresses WHERE address = $1 AND ($2 IS NULL OR organization_id = $2) ORDER BY {SEQ} LIMIT 1"
+        );
+        let query = sqlx::query(&sql).bind(db::addr(address)).bind(org.map(|o| o.as_uuid()));
+        fetch_optional(self, query).await?.as_ref().map(rows::ip_address).transpose()
+    }
+
+    async fn list_ip_addresses(
+        &mut self,
+        org: OrganizationId,
+        filter: IpFilter,
+        page: PageRequest,
+    ) -> Result<Page<IpAddress>> {
+        let from = match filter.allocated {
+            None => "FROM ip_addresses WHERE organization_id = $1",
+            Some(true) => "FROM ip_addresses WHERE organization_id = $1 AND interface_id IS NOT NULL",
+            Some(false) => "FROM ip_addresses WHERE organization_id = $1 AND interface_id IS NULL",
+        };
+        page_of(self, page, Some(org.as_uuid()), from, rows::ip_address).await
+    }
+
+    /// Address records per network and prefix length, at most `limit` rows (`/metrics`).
+    async fn ipam_usage(&mut self, limit: u32) -> Result<Vec<(NetworkId, u8, u64)>> {
+        let sql = "SELECT network_id, prefix_len, COUNT(*) AS used FROM ip_addresses
+                   GROUP BY network_id, prefix_len ORDER BY network_id, prefix_len LIMIT $1";
+        let mut usage = Vec::new();
+        for row in fetch_all(self, sqlx::query(sql).bind(i64::from(limit))).await? {
+            let network = NetworkId::from_uuid(get(&row, "network_id")?);
+            let length = u8::try_from(get::<i16>(&row, "prefix_len")?).map_err(Error::internal)?;
+            let used = u64::try_from(get::<i64>(&row, "used")?).map_err(Error::internal)?;
+            usage.push((network, length, used));
         }
-        None => Error::not_found(IpAddressId::KIND),
-    })
+        Ok(usage)
+    }
 }
 
-/// Address records per network and prefix length, at most `limit` rows (`/metrics`).
-pub(crate) async fn usage(conn: &mut db::Conn, limit: u32) -> Result<Vec<(NetworkId, u8, u64)>> {
-    let sql = "SELECT network_id, prefix_len, COUNT(*) AS used FROM ip_addresses
-               GROUP BY network_id, prefix_len ORDER BY network_id, prefix_len LIMIT $1";
-    let mut usage = Vec::new();
-    for row in fetch_all(conn, sqlx::query(sql).bind(i64::from(limit))).await? {
-        let network = NetworkId::from_uuid(get(&row, "network_id")?);
-        let length = u8::try_from(get::<i16>(&row, "prefix_len")?).map_err(Error::internal)?;
-        let used = u64::try_from(get::<i64>(&row, "used")?).map_err(Error::internal)?;
-        usage.push((network, length, used));
+#[async_trait]
+impl AddressWrites for WriteTx {
+    /// Picks and inserts an address for `request`, or [`Error::NoAvailableAddresses`].
+    async fn allocate_ip(&mut self, grant: &Grant, request: &IpRequest) -> Result<IpAddress> {
+        within(grant, request.organization_id, IpAddressId::KIND)?;
+        for (position, prefix) in request.network.prefixes_of(request.version) {
+            let found = if ipam::is_sequential(prefix) {
+                sequential_pick(self, request, position, prefix).await?
+            } else {
+                sparse_pick(self, request, prefix).await?
+            };
+            if let Some(ip) = found {
+                if request.allocation.is_some() {
+                    self.touch(grant.organization_id());
+                }
+                return Ok(ip);
+            }
+        }
+        Err(Error::NoAvailableAddresses)
     }
-    Ok(usage)
+
+    async fn ip_address_for_update(
+        &mut self,
+        org: OrganizationId,
+        id: IpAddressId,
+    ) -> Result<Option<IpAddress>> {
+        lock_row(self, "ip_addresses", id.as_uuid()).await?;
+        self.ip_address(org, id).await
+    }
+
+    async fn update_ip_address(
+        &mut self,
+        grant: &Grant,
+        id: IpAddressId,
+        patch: &IpAddressPatch,
+    ) -> Result<IpAddress> {
+        let org = grant.organization_id();
+        let query = sqlx::query(
+            "UPDATE ip_addresses SET
+                vip = COALESCE($1, vip),
+                label = CASE WHEN $2 THEN $3 ELSE label END,
+                reverse_dns = COALESCE($4, reverse_dns)
+             WHERE id = $5 AND organization_id = $6 RETURNING *",
+        )
+        .bind(patch.vip)
+        .bind(patch.label.is_some())
+        .bind(patch.label.clone().flatten())
+        .bind(patch.reverse_dns.as_deref())
+        .bind(id.as_uuid())
+        .bind(org.as_uuid());
+        let row = fetch_optional(self, query).await?;
+        row.as_ref().map(rows::ip_address).transpose()?.ok_or(Error::not_found(IpAddressId::KIND))
+    }
+
+    /// Gives an unallocated address back (to its network's pool when sequential).
+    async fn release_ip_address(&mut self, grant: &Grant, id: IpAddressId) -> Result<()> {
+        let org = grant.organization_id();
+        let sql = format!("SELECT * FROM ip_addresses WHERE id = $1 AND organization_id = $2{FOR_UPDATE}");
+        let row = fetch_optional(self, sqlx::query(&sql).bind(id.as_uuid()).bind(org.as_uuid())).await?;
+        let ip =
+            row.as_ref().map(rows::ip_address).transpose()?.ok_or(Error::not_found(IpAddressId::KIND))?;
+        if ip.allocation.is_some() {
+            return Err(Error::Conflict(
+                "the address is allocated to a server interface; unallocate it first".into(),
+            ));
+        }
+        release_where(self, "id = $1", id.as_uuid()).await
+    }
+
+    /// Allocates the address to an interface (if it is free or already that interface's), or
+    /// unallocates it.
+    async fn set_ip_allocation(
+        &mut self,
+        grant: &Grant,
+        id: IpAddressId,
+        allocation: Option<Allocation>,
+    ) -> Result<IpAddress> {
+        let org = grant.organization_id();
+        let (interface, server) =
+            (allocation.map(|a| a.interface_id.as_uuid()), allocation.map(|a| a.server_id.as_uuid()));
+        let query = match allocation {
+            Some(_) => sqlx::query(
+                "UPDATE ip_addresses SET interface_id = $1, server_id = $2
+                 WHERE id = $3 AND organization_id = $4 AND (interface_id IS NULL OR interface_id = $1) RETURNING *",
+            ),
+            None => sqlx::query(
+                "UPDATE ip_addresses SET interface_id = $1, server_id = $2, server_owned = FALSE
+                 WHERE id = $3 AND organization_id = $4 RETURNING *",
+            ),
+        };
+        let updated = query
+            .bind(interface)
+            .bind(server)
+            .bind(id.as_uuid())
+            .bind(org.as_uuid())
+            .fetch_optional(&mut **self)
+            .await
+            .map_err(|e| constraint_error(e, &[], InterfaceId::KIND))?;
+        if let Some(row) = updated {
+            self.touch(org);
+            return rows::ip_address(&row);
+        }
+        let exists = sqlx::query("SELECT 1 FROM ip_addresses WHERE id = $1 AND organization_id = $2");
+        Err(match fetch_optional(self, exists.bind(id.as_uuid()).bind(org.as_uuid())).await? {
+            Some(_) => {
+                Error::Conflict("the address is allocated to another interface; unallocate it first".into())
+            }
+            None => Error::not_found(IpAddressId::KIND),
+        })
+    }
 }

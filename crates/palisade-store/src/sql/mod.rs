@@ -3,22 +3,21 @@
 //! only through `db`, the including backend's seam: its types, encodings, a few SQL fragments
 //! and its error mapping (see the crate docs).
 //!
-//! Each operation is a function on a connection inside the caller's transaction, such as
-//! `async fn update_tag(conn: &mut db::Conn, …)`; `store` implements the core's `Store`,
-//! `Reads` and `Writes` traits on top: a read handle or a write transaction ([`WriteTx`]) whose
-//! methods call those functions, and whose commit bumps the policy revisions (`revisions`).
+//! Each operation is a method of the transaction handle [`Tx`], in the module of its domain,
+//! implementing that domain's trait of the core (`tenancy` implements `TenancyReads` and
+//! `TenancyWrites`, and so on); `store` implements the core's `Store` on top: opening handles.
+//! A [`WriteTx`]'s commit bumps the policy revisions its writes touched (`revisions`).
 
 mod address_lists;
-mod audit;
-mod enforcement;
+mod grants;
 mod hosts;
 mod inventory;
 mod ipam;
 mod policy;
+mod records;
 mod revisions;
 mod rows;
 mod rules;
-mod sessions;
 mod snapshot;
 mod store;
 mod tenancy;
@@ -58,10 +57,37 @@ impl Waits {
     }
 }
 
+/// A transaction handle: `Tx<db::Read>` reads (on SQLite one snapshot), a [`WriteTx`] also
+/// writes. Every store operation is a method of it, in the module of its domain, implementing
+/// that domain's trait of the core: reads on every `Tx`, writes on [`WriteTx`] only. Dropped
+/// without commit, it rolls back.
+pub(crate) struct Tx<S>(S);
+
 /// A write transaction (the seam's `WriteConn`: on SQLite this process's writer connection and
-/// turn), released on commit or drop; a dropped transaction rolls back. It remembers which
-/// organizations' policy its writes changed, to bump their revisions once at commit.
-pub(crate) struct WriteTx {
+/// turn), released on commit or drop.
+pub(crate) type WriteTx = Tx<Writing>;
+
+/// What a transaction runs on: a connection of the backend.
+pub(crate) trait Connection: std::ops::DerefMut<Target = db::Conn> + Send {}
+
+impl<C: std::ops::DerefMut<Target = db::Conn> + Send> Connection for C {}
+
+impl<S: Connection> std::ops::Deref for Tx<S> {
+    type Target = db::Conn;
+    fn deref(&self) -> &db::Conn {
+        &self.0
+    }
+}
+
+impl<S: Connection> std::ops::DerefMut for Tx<S> {
+    fn deref_mut(&mut self) -> &mut db::Conn {
+        &mut self.0
+    }
+}
+
+/// A write transaction's connection, and the organizations whose policy its writes changed,
+/// to bump their revisions once at commit.
+pub(crate) struct Writing {
     tx: db::WriteConn,
     touched: revisions::Touched,
     changes: Arc<PolicyChanges>,
@@ -69,30 +95,36 @@ pub(crate) struct WriteTx {
 
 impl WriteTx {
     pub(crate) fn new(tx: db::WriteConn, changes: Arc<PolicyChanges>) -> Self {
-        Self { tx, touched: revisions::Touched::default(), changes }
+        Tx(Writing { tx, touched: revisions::Touched::default(), changes })
     }
 
     /// Bumps the touched organizations' policy revisions and announces them (to other nodes
     /// where the backend has any, at commit), commits, then announces them to this node's
     /// waiters ([`palisade_core::changes`]).
-    pub(crate) async fn commit(mut self) -> Result<()> {
-        self.touched.bump(&mut self.tx).await?;
-        db::announce(&mut self.tx, self.touched.payloads()).await?;
-        db::commit(self.tx).await?;
-        self.touched.announce(&self.changes);
+    pub(crate) async fn commit(self) -> Result<()> {
+        let Writing { mut tx, mut touched, changes } = self.0;
+        touched.bump(&mut tx).await?;
+        db::announce(&mut tx, touched.payloads()).await?;
+        db::commit(tx).await?;
+        touched.announce(&changes);
         Ok(())
+    }
+
+    /// Marks `org`'s policy as changed by this transaction: its revision is bumped at commit.
+    fn touch(&mut self, org: palisade_core::id::OrganizationId) {
+        self.0.touched.org(org);
     }
 }
 
-impl std::ops::Deref for WriteTx {
+impl std::ops::Deref for Writing {
     type Target = db::Conn;
-    fn deref(&self) -> &Self::Target {
+    fn deref(&self) -> &db::Conn {
         &self.tx
     }
 }
 
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
+impl std::ops::DerefMut for Writing {
+    fn deref_mut(&mut self) -> &mut db::Conn {
         &mut self.tx
     }
 }

@@ -100,36 +100,3 @@ pub(crate) async fn revision(conn: &mut db::Conn, org: OrganizationId) -> Result
         None => Ok(0),
     }
 }
-
-/// Every organization's revision and every reporting server's lag behind it, `limit` of each
-/// (`/metrics`: two indexed scans, bounded whatever the installation's size).
-pub(crate) async fn gauges(conn: &mut db::Conn, limit: u32) -> Result<palisade_core::store::PolicyGauges> {
-    use palisade_core::id::ServerId;
-    let limit = i64::from(limit);
-    let sql = "SELECT organization_id, revision FROM policy_revisions ORDER BY organization_id LIMIT $1";
-    let mut revisions = Vec::new();
-    for row in fetch_all(conn, sqlx::query(sql).bind(limit)).await? {
-        let revision = u64::try_from(get::<i64>(&row, "revision")?).map_err(Error::internal)?;
-        revisions.push((OrganizationId::from_uuid(get(&row, "organization_id")?), revision));
-    }
-    let sql = "SELECT e.organization_id, e.server_id, r.revision, e.applied_revision
-        FROM server_enforcement e LEFT JOIN policy_revisions r ON r.organization_id = e.organization_id
-        ORDER BY e.server_id LIMIT $1";
-    let mut lags = Vec::new();
-    for row in fetch_all(conn, sqlx::query(sql).bind(limit)).await? {
-        let current = get::<Option<i64>>(&row, "revision")?.unwrap_or(0);
-        let applied = get::<Option<i64>>(&row, "applied_revision")?.unwrap_or(0);
-        let lag = u64::try_from(current.saturating_sub(applied)).unwrap_or(0);
-        let org = OrganizationId::from_uuid(get(&row, "organization_id")?);
-        lags.push((org, ServerId::from_uuid(get(&row, "server_id")?), lag));
-    }
-    Ok(palisade_core::store::PolicyGauges { revisions, lags })
-}
-
-/// The owner (`organization_id`) of the row `id` that `query` selects it from (`$1` is the
-/// id): `None` if there is no such row, `Some(None)` for an installation-wide object (a global
-/// address list).
-pub(crate) async fn owner_of(conn: &mut db::Conn, query: &str, id: Uuid) -> Result<Option<Option<Uuid>>> {
-    let row = fetch_optional(conn, sqlx::query(query).bind(id)).await?;
-    row.map(|row| get(&row, "organization_id")).transpose()
-}
