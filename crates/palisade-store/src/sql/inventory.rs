@@ -467,7 +467,6 @@ impl InventoryWrites for WriteTx {
         Ok(())
     }
 
-    /// A server by id, whatever organization's (callers authorize its owner afterwards).
     async fn server_for_update(&mut self, id: ServerId) -> Result<Option<Server>> {
         lock_row(self, "servers", id.as_uuid()).await?;
         self.server_anywhere(id).await

@@ -674,7 +674,7 @@ impl PolicyWrites for WriteTx {
         Ok(())
     }
 
-    /// The rule `id` is about to be deleted: a new rules version for its group (see
+    /// Deletes the rule, giving its group a new rules version first (see
     /// [`rules_changed`]).
     async fn delete_rule(&mut self, grant: &Grant, id: RuleId) -> Result<()> {
         self.owned(grant, RULE_OWNER, id.as_uuid(), RuleId::KIND).await?;

@@ -191,7 +191,7 @@ impl RecordWrites for WriteTx {
         Ok(())
     }
 
-    /// Stores `report` as `org`'s server's latest; the server must be `org`'s.
+    /// Stores `report` as the server's latest; the server must be the grant's organization's.
     async fn report_enforcement(&mut self, grant: &Grant, report: &EnforcementReport) -> Result<()> {
         let org = grant.organization_id();
         // `applied_*` keep their last values when a failed attempt reports no new ones.

@@ -273,7 +273,7 @@ impl TenancyWrites for WriteTx {
         Ok(())
     }
 
-    /// Sets a user's digests (the clear password's kept when `None`), if the user is of `org`.
+    /// Sets a user's digests (the clear password's kept when `None`), if the user is the grant's.
     async fn set_password(
         &mut self,
         grant: &Grant,
