@@ -125,7 +125,7 @@ pub fn policy(size: Size) -> PolicySnapshot {
             created_at: at,
             updated_at: at,
         };
-        s.groups.push(GroupPolicy { group, rules });
+        s.groups.push(GroupPolicy { group, rules: std::sync::Arc::new(rules) });
     }
     s
 }

@@ -2225,7 +2225,7 @@ pub async fn policy_snapshot_equals_the_per_object_reads(store: Arc<dyn Store>) 
     assert_eq!(snapshot.groups.iter().map(|g| g.group.id).collect::<Vec<_>>(), groups);
     for g in &snapshot.groups {
         assert_eq!(Some(&g.group), once!(store, security_group(g.group.id)).unwrap().as_ref());
-        assert_eq!(g.rules, once!(store, list_rules(g.group.id, ALL)).unwrap().items, "{}", g.group.name);
+        assert_eq!(*g.rules, once!(store, list_rules(g.group.id, ALL)).unwrap().items, "{}", g.group.name);
     }
     assert_eq!(snapshot.rule_count(), 5);
     for kind in [GroupKind::SecurityGroup, GroupKind::Role] {
@@ -2551,11 +2551,15 @@ pub async fn policy_snapshots_keep_a_groups_rules_only_while_unchanged(
     let kept_rules = vec![rule(untouched.id, Direction::Inbound, "25")];
     once!(store, insert_security_group(&grant, &untouched, &kept_rules)).unwrap();
     let rules_now = |s: &palisade_core::snapshot::PolicySnapshot| -> Vec<Rule> {
-        s.groups.iter().filter(|p| p.group.id == g.id).flat_map(|p| p.rules.clone()).collect()
+        s.groups.iter().filter(|p| p.group.id == g.id).flat_map(|p| p.rules.iter().cloned()).collect()
     };
     let check = |s: &palisade_core::snapshot::PolicySnapshot| {
-        let untouched_now: Vec<Rule> =
-            s.groups.iter().filter(|p| p.group.id == untouched.id).flat_map(|p| p.rules.clone()).collect();
+        let untouched_now: Vec<Rule> = s
+            .groups
+            .iter()
+            .filter(|p| p.group.id == untouched.id)
+            .flat_map(|p| p.rules.iter().cloned())
+            .collect();
         assert_eq!(untouched_now, kept_rules);
     };
     let first = store.policy_snapshot(org.id).await.unwrap();

@@ -221,7 +221,7 @@ fn world_open(snapshot: &PolicySnapshot, compiled: &CompiledPolicy, names: &Name
                 ),
             });
         }
-        for rule in &group.rules {
+        for rule in group.rules.iter() {
             let Some(entry) = compiled.rule(rule.id) else { continue };
             if rule.direction != Direction::Inbound || rule.action != Action::Allow || !is_tcp(rule.protocol)
             {
@@ -423,7 +423,7 @@ fn duplicate_pairs(snapshot: &PolicySnapshot) -> HashMap<RuleId, RuleId> {
     let mut pairs = HashMap::new();
     for group in &snapshot.groups {
         let mut firsts: Vec<(String, RuleId)> = Vec::new();
-        for rule in &group.rules {
+        for rule in group.rules.iter() {
             let mut remotes: Vec<String> = rule.remotes.iter().map(|r| format!("{r:?}")).collect();
             remotes.sort();
             remotes.dedup();
@@ -445,7 +445,7 @@ fn duplicate_pairs(snapshot: &PolicySnapshot) -> HashMap<RuleId, RuleId> {
 fn duplicates(snapshot: &PolicySnapshot, names: &Names, out: &mut Vec<Finding>) {
     let pairs = duplicate_pairs(snapshot);
     for group in &snapshot.groups {
-        for rule in &group.rules {
+        for rule in group.rules.iter() {
             let Some(first) = pairs.get(&rule.id) else { continue };
             out.push(Finding {
                 kind: FindingKind::DuplicateRule,
@@ -504,7 +504,7 @@ fn dangling(snapshot: &PolicySnapshot, names: &Names, out: &mut Vec<Finding>) {
                 });
             }
         }
-        for rule in &group.rules {
+        for rule in group.rules.iter() {
             for what in rule.remotes.iter().filter_map(|r| missing(snapshot, &groups, r)) {
                 out.push(Finding {
                     kind: FindingKind::DanglingReference,
@@ -528,7 +528,7 @@ fn admits_nothing(
     out: &mut Vec<Finding>,
 ) {
     for group in &snapshot.groups {
-        for rule in &group.rules {
+        for rule in group.rules.iter() {
             let Some(entry) = compiled.rule(rule.id) else { continue };
             if !admitted(entry).is_empty() {
                 continue;

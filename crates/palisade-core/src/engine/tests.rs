@@ -3,6 +3,7 @@
 //! policies and flows; and the decisions of `docs/policy-semantics.md`, one example each.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use proptest::prelude::*;
 use time::OffsetDateTime;
@@ -193,7 +194,7 @@ fn naive_side(s: &PolicySnapshot, address: IpAddr, direction: Direction, flow: &
     let mut rules = Vec::new();
     let mut position = 0;
     for g in &s.groups {
-        for r in &g.rules {
+        for r in g.rules.iter() {
             position += 1;
             if r.direction == direction && groups.iter().any(|a| a.group.id == g.group.id) {
                 rules.push((g, r, position));
@@ -465,7 +466,7 @@ fn build(plan: &Plan) -> PolicySnapshot {
                 created_at: at(p.created),
             })
             .collect();
-        s.groups.push(GroupPolicy { group, rules });
+        s.groups.push(GroupPolicy { group, rules: Arc::new(rules) });
     }
     s
 }
@@ -545,7 +546,7 @@ fn two_servers(rules: Vec<Rule>, allow_all_inbound: bool) -> PolicySnapshot {
         created_at: at(0),
         updated_at: at(0),
     };
-    s.groups.push(GroupPolicy { group, rules });
+    s.groups.push(GroupPolicy { group, rules: Arc::new(rules) });
     s
 }
 
@@ -646,7 +647,8 @@ fn unmatched_outbound_passes_once_the_outbound_rules_have_decided() {
 #[test]
 fn disabled_groups_and_dangling_references_admit_nothing() {
     let mut s = two_servers(vec![rule(0, Action::Allow, None, &[], "10.0.0.1")], false);
-    s.groups[0].rules[0].remotes = vec![Remote::Group(group_id(7)), Remote::Tag(tag_id(7))];
+    Arc::make_mut(&mut s.groups[0].rules)[0].remotes =
+        vec![Remote::Group(group_id(7)), Remote::Tag(tag_id(7))];
     let p = CompiledPolicy::compile(&s);
     assert_eq!(p.check(&tcp("10.0.0.1", "10.0.0.2", 22)).verdict, Verdict::Deny);
     s.groups[0].group.enabled = false;
@@ -659,7 +661,7 @@ fn disabled_groups_and_dangling_references_admit_nothing() {
 fn a_server_group_names_the_servers_in_it_as_a_member_and_as_a_remote() {
     // db's group applies to db through db's server group, and admits SSH from web's.
     let mut s = two_servers(vec![rule(0, Action::Allow, None, &[(22, 22)], "10.0.0.1")], false);
-    s.groups[0].rules[0].remotes = vec![Remote::ServerGroup(server_group_id(0))];
+    Arc::make_mut(&mut s.groups[0].rules)[0].remotes = vec![Remote::ServerGroup(server_group_id(0))];
     s.groups[0].group.members = vec![Member::ServerGroup(server_group_id(1))];
     s.servers[0].server_group = Some(server_group_id(0));
     s.servers[1].server_group = Some(server_group_id(1));
@@ -684,11 +686,11 @@ fn a_server_group_names_the_servers_in_it_as_a_member_and_as_a_remote() {
 #[test]
 fn any_with_ports_means_tcp_and_udp_and_icmp_types_match_exactly() {
     let mut s = two_servers(vec![rule(0, Action::Allow, None, &[(53, 53)], "0.0.0.0/0")], false);
-    s.groups[0].rules[0].protocol = Protocol::Any;
+    Arc::make_mut(&mut s.groups[0].rules)[0].protocol = Protocol::Any;
     let mut ping = rule(1, Action::Allow, None, &[], "0.0.0.0/0");
     ping.protocol = Protocol::Icmp;
     ping.icmp = Some(IcmpMatch { icmp_type: 8, code: None });
-    s.groups[0].rules.push(ping);
+    Arc::make_mut(&mut s.groups[0].rules).push(ping);
     let p = CompiledPolicy::compile(&s);
     let udp = Flow { protocol: FlowProtocol::Udp, ..tcp("10.0.0.1", "10.0.0.2", 53) };
     assert_eq!(p.check(&udp).verdict, Verdict::Allow);

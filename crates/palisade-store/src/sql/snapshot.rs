@@ -78,7 +78,7 @@ async fn groups(
     let rows = rows_of(conn, &sql, org).await?;
     snapshot.groups = rows
         .iter()
-        .map(|row| Ok(GroupPolicy { group: group_with_children(row)?, rules: Vec::new() }))
+        .map(|row| Ok(GroupPolicy { group: group_with_children(row)?, rules: Arc::default() }))
         .collect::<Result<_>>()?;
     let versions = snapshot
         .groups
@@ -90,7 +90,7 @@ async fn groups(
     let mut kept = seen.rules(conn, org, &versions).await?;
     for group in groups.iter_mut() {
         if let Some(rules) = kept.remove(&group.group.id.as_uuid()) {
-            group.rules = Arc::unwrap_or_clone(rules);
+            group.rules = rules;
         }
     }
     Ok(())
