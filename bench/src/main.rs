@@ -12,7 +12,8 @@
 //!   walking 1,000 groups, list pages by organization size (split into core and HTTP time),
 //!   create+rule pairs at 1 and 16 clients.
 //! - `snapshot`: the policy snapshot read of an organization of 1,000 groups, 10,000 rules and
-//!   1,000 servers (seeded straight through the store), min/p50/p90/max of many reads.
+//!   1,000 servers (seeded straight through the store), min/p50/p90/max of many reads: with
+//!   nothing changed between them, after a rule write, after a server write.
 //! - `policy`: the policy engine over HTTP on an organization of 10,000 groups, 100,000 rules and
 //!   10,000 servers: a server's effective policy (cold, warm at 1 and 16 clients), flow checks,
 //!   lint, and the first read after a write.

@@ -3,12 +3,17 @@
 //! each group with two server members, a tag member for one in ten, rules naming CIDRs, other
 //! groups, tags and address lists), beside tags, server groups and address lists of its own and
 //! a global list. Seeded straight through the store (a group and its rules per transaction, 8
-//! at a time), then timed: `reads` snapshots after one warm-up, min/p50/p90/max. A small
-//! organization (a hundredth of the size) in the same database is timed too: its snapshot must
-//! cost what its own size says, not its neighbour's.
+//! at a time), then timed: `reads` snapshots after one warm-up, min/p50/p90/max, three ways:
+//! with nothing changed between reads (the store keeps every group's rules and the servers),
+//! each after a write of one rule (the rules of one group read again), and each after a write
+//! of one server (every server read again). A small organization (a hundredth of the size) in
+//! the same database is timed too: its snapshot must cost what its own size says, not its
+//! neighbour's.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use anyhow::Context;
 
 use palisade::open_store;
 use palisade_core::id::{
@@ -49,8 +54,17 @@ pub async fn run(backends: &[Backend], size: Size, reads: usize, max: Duration) 
         "palisade policy snapshot: one consistent read of an organization (Store::policy_snapshot), {reads} reads after one warm-up"
     );
     println!(
-        "{:>9} | {:>6} {:>7} {:>7} | {:>8} {:>8} {:>8} {:>8} | {:>6}",
-        "backend", "groups", "rules", "servers", "min ms", "p50 ms", "p90 ms", "max ms", "seed s"
+        "{:>9} | {:>6} {:>7} {:>7} | {:>13} | {:>8} {:>8} {:>8} {:>8} | {:>6}",
+        "backend",
+        "groups",
+        "rules",
+        "servers",
+        "each read",
+        "min ms",
+        "p50 ms",
+        "p90 ms",
+        "max ms",
+        "seed s"
     );
     for &backend in backends {
         let db = TestDatabase::new(backend).await;
@@ -63,19 +77,22 @@ pub async fn run(backends: &[Backend], size: Size, reads: usize, max: Duration) 
         let little = seed(&store, &network, "small", small, size.servers).await?;
         let seeded_small = started.elapsed();
         for (org, size, seeded) in [(large, size, seeded), (little, small, seeded_small)] {
-            let stats = time_reads(&store, org, size, reads, max).await?;
-            println!(
-                "{:>9} | {:>6} {:>7} {:>7} | {:>8.2} {:>8.2} {:>8.2} {:>8.2} | {:>6.1}",
-                backend_name(backend),
-                size.groups,
-                size.rules,
-                size.servers,
-                ms(stats.percentile(0.0)),
-                ms(stats.percentile(0.5)),
-                ms(stats.percentile(0.9)),
-                ms(stats.percentile(1.0)),
-                seeded.as_secs_f64(),
-            );
+            for after in [After::Nothing, After::Rule, After::Server] {
+                let stats = time_reads(&store, org, size, after, reads, max).await?;
+                println!(
+                    "{:>9} | {:>6} {:>7} {:>7} | {:>13} | {:>8.2} {:>8.2} {:>8.2} {:>8.2} | {:>6.1}",
+                    backend_name(backend),
+                    size.groups,
+                    size.rules,
+                    size.servers,
+                    after.label(),
+                    ms(stats.percentile(0.0)),
+                    ms(stats.percentile(0.5)),
+                    ms(stats.percentile(0.9)),
+                    ms(stats.percentile(1.0)),
+                    seeded.as_secs_f64(),
+                );
+            }
         }
     }
     println!(
@@ -84,11 +101,33 @@ pub async fn run(backends: &[Backend], size: Size, reads: usize, max: Duration) 
     Ok(())
 }
 
-/// Times `reads` snapshots of `org` (after one warm-up), checking each holds what was seeded.
+/// What is written (untimed) before each timed snapshot.
+#[derive(Debug, Clone, Copy)]
+enum After {
+    Nothing,
+    /// One rule's port: one group's rules are read again.
+    Rule,
+    /// One server's name: every server is read again.
+    Server,
+}
+
+impl After {
+    fn label(self) -> &'static str {
+        match self {
+            After::Nothing => "unchanged",
+            After::Rule => "after a rule",
+            After::Server => "after a server",
+        }
+    }
+}
+
+/// Times `reads` snapshots of `org` (after one warm-up), each after the write `after` says,
+/// checking each holds what was seeded.
 async fn time_reads(
     store: &Arc<dyn Store>,
     org: OrganizationId,
     size: Size,
+    after: After,
     reads: usize,
     max: Duration,
 ) -> anyhow::Result<Stats> {
@@ -102,10 +141,26 @@ async fn time_reads(
         );
         Ok(())
     };
-    check(&store.policy_snapshot(org).await?)?;
+    let first = store.policy_snapshot(org).await?;
+    check(&first)?;
+    let grant = palisade_testkit::grants::grant(org);
+    let mut rule = first.groups.iter().find_map(|g| g.rules.first().cloned()).context("no rule")?;
+    let mut server = first.servers.first().cloned().context("no server")?;
     let started = Instant::now();
     let mut times = Vec::with_capacity(reads);
     while times.len() < reads.max(1) && (times.is_empty() || started.elapsed() < max) {
+        match after {
+            After::Nothing => {}
+            After::Rule => {
+                let port = 1000 + u16::try_from(times.len() % 1000).unwrap_or(0);
+                rule.ports = vec![PortRange { from: port, to: port }];
+                once!(store, replace_rule(&grant, &rule))?;
+            }
+            After::Server => {
+                server.name = format!("renamed-{}", times.len());
+                once!(store, update_server(&grant, &server))?;
+            }
+        }
         let t = Instant::now();
         let snapshot = store.policy_snapshot(org).await?;
         times.push(t.elapsed());

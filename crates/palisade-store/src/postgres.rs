@@ -74,8 +74,9 @@ pub struct PostgresStore {
     listener: Arc<OnceLock<seam::Listener>>,
     /// Time waited for handles and transactions (`/metrics`).
     waits: Arc<sql::Waits>,
-    /// Groups' rules as policy snapshots last read them, by rules version (`sql::rules`).
-    group_rules: Arc<sql::RulesCache>,
+    /// What policy snapshots last read and the next may keep: groups' rules by rules version,
+    /// servers by servers' revision (`sql::snapshot`).
+    kept: Arc<sql::SnapshotCache>,
 }
 
 impl PostgresStore {
@@ -119,7 +120,7 @@ impl PostgresStore {
             changes: Arc::default(),
             listener: Arc::default(),
             waits: Arc::default(),
-            group_rules: Arc::default(),
+            kept: Arc::default(),
         })
     }
 

@@ -68,8 +68,9 @@ pub struct SqliteStore {
     write_queue: Arc<std::sync::atomic::AtomicU64>,
     /// Time waited for handles and transactions (`/metrics`).
     waits: Arc<sql::Waits>,
-    /// Groups' rules as policy snapshots last read them, by rules version (`sql::rules`).
-    group_rules: Arc<sql::RulesCache>,
+    /// What policy snapshots last read and the next may keep: groups' rules by rules version,
+    /// servers by servers' revision (`sql::snapshot`).
+    kept: Arc<sql::SnapshotCache>,
 }
 
 impl SqliteStore {
@@ -109,7 +110,7 @@ impl SqliteStore {
             changes: Arc::default(),
             write_queue: Default::default(),
             waits: Arc::default(),
-            group_rules: Arc::default(),
+            kept: Arc::default(),
         })
     }
 

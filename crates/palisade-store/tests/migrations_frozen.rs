@@ -8,7 +8,8 @@
 //! sessions, jobs and ZStack's group state; 0010, network and interface members;
 //! 0011, rules' ICMP types; servers in server groups: 0012, a server's server group; issue 15: 0013,
 //! enforcement; issue 16: 0014, the audit trail;
-//! issue 15: 0015, groups' rules versions; 0016, ZStack's unmatched egress).
+//! issue 15: 0015, groups' rules versions; 0016, ZStack's unmatched egress; 0017, servers'
+//! revisions).
 
 use sqlx::migrate::Migrator;
 
@@ -93,6 +94,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "unmatched_outbound",
         "8ebbe505a633819171537d7cd902c41db6105a7c695b9ab447355eea1e6169da48de0443591067f524a52ea41692d160",
     ),
+    (
+        17,
+        "servers_revisions",
+        "b787cbb3f98d27d82e621c48ab6b83c428c36280df9aa355c6c52ba685a3d8603585411a611714082c6e269a404ea396",
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -175,6 +181,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         16,
         "unmatched_outbound",
         "93f47143c20182365f38ff21fb714a04d4fb98539248e3a26ead4789b23160dc540466241ad666cc01d116d7621f7442",
+    ),
+    (
+        17,
+        "servers_revisions",
+        "6c914cb35a3ac223714416a838f90887e404e93d8785b720232c90d72ed18672664b4e5ca223f164bb8f494a562793aa",
     ),
 ];
 

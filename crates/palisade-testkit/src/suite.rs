@@ -2529,6 +2529,93 @@ pub async fn audit_events_read_back_newest_first_and_filter(store: Arc<dyn Store
     assert_eq!(listed(all).await, [e3, e2]);
 }
 
+/// A snapshot keeps the servers it read (with their interfaces, addresses and tags) while their
+/// revision stays, so one after a write of groups or rules reads none. Whoever writes (this store
+/// or another node, `other`), the next snapshot of either shows the servers as the per-object
+/// reads do after every kind of write that changes a server: one inserted, renamed with other
+/// tags and a server group, an address allocated to an interface and detached again, its server
+/// group deleted, a host inserted and changed, a server deleted; and after writes of groups,
+/// rules and address lists, the servers as they were.
+pub async fn policy_snapshots_keep_servers_only_while_unchanged(
+    store: Arc<dyn Store>,
+    other: Arc<dyn Store>,
+) {
+    let dc = data_center("kept-servers-dc");
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
+    let mut net = network(dc.id, None, false, None);
+    net.prefixes = vec!["10.20.0.0/24".parse().unwrap()];
+    once!(store, insert_network(&grants::op(), &net)).unwrap();
+    let mut private = network(dc.id, None, false, None);
+    private.prefixes = vec!["10.30.0.0/24".parse().unwrap()];
+    once!(store, insert_network(&grants::op(), &private)).unwrap();
+    let (org, groups) = policy_fixture(&store, &net, &private, "kept-servers").await;
+    let grant = grants::grant(org);
+    /// Each node's snapshot against the per-object reads; the servers.
+    async fn check(nodes: [&Arc<dyn Store>; 2], org: OrganizationId, what: &str) -> Vec<Server> {
+        let store = nodes[0];
+        let servers = once!(store, list_servers(org, ALL)).unwrap().items;
+        let hosts = once!(store, list_hosts(org, HostFilter::default(), ALL)).unwrap().items;
+        for node in nodes {
+            let s = node.policy_snapshot(org).await.unwrap();
+            assert_eq!(s.servers, servers, "servers after {what}");
+            let ours: Vec<Host> = s.hosts.iter().map(|h| s.host(h.server_id).unwrap()).collect();
+            assert_eq!(ours, hosts, "hosts after {what}");
+        }
+        servers
+    }
+    let nodes = [&store, &other];
+    let servers = check(nodes, org, "the fixture").await;
+
+    let mut new = server(org, net.id, &["10.20.0.50"]);
+    new.tags = vec!["env:new".into()];
+    once!(other, insert_server(&grant, &new, &claims(&new))).unwrap();
+    check(nodes, org, "a server inserted").await;
+
+    let kept_group = server_group(org, "kept");
+    once!(store, insert_server_group(&grant, &kept_group)).unwrap();
+    let renamed = Server {
+        name: "renamed".into(),
+        tags: vec!["a".into(), "b".into()],
+        server_group: Some(kept_group.id),
+        ..new.clone()
+    };
+    once!(other, update_server(&grant, &renamed)).unwrap();
+    check(nodes, org, "a server renamed, with tags and a server group").await;
+
+    let mut request = ip_request(org, &net, IpVersion::V4);
+    request.allocation = Some(Allocation { server_id: new.id, interface_id: new.interfaces[0].id });
+    let ip = once!(store, allocate_ip(&grant, &request)).unwrap();
+    let allocated = check(nodes, org, "an address allocated to an interface").await;
+    assert_eq!(allocated.iter().find(|s| s.id == new.id).unwrap().interfaces[0].addresses.len(), 2);
+    once!(other, set_ip_allocation(&grant, ip.id, None)).unwrap();
+    check(nodes, org, "an address detached").await;
+
+    once!(other, delete_server_group(&grant, kept_group.id)).unwrap();
+    let after = check(nodes, org, "its server group deleted").await;
+    assert_eq!(after.iter().find(|s| s.id == new.id).unwrap().server_group, None);
+
+    let mut h = host(org, private.id, "kept-host", None);
+    once!(store, insert_host(&grant, &h, &[], None)).unwrap();
+    check(nodes, org, "a host inserted").await;
+    h.server.name = "kept-host-2".into();
+    h.server.tags = vec!["t".into()];
+    once!(other, update_host(&grant, &h)).unwrap();
+    check(nodes, org, "a host renamed with tags").await;
+
+    once!(store, delete_server(&grant, new.id)).unwrap();
+    let now_servers = check(nodes, org, "a server deleted").await;
+    assert_eq!(now_servers.len(), servers.len() + 1, "the host stays");
+
+    // Writes of groups, rules and address lists leave the servers as they are.
+    let g = group(org, "kept-servers-web");
+    once!(other, insert_security_group(&grant, &g, &[rule(g.id, Direction::Inbound, "22")])).unwrap();
+    once!(store, insert_rule(&grant, &rule(groups[0], Direction::Inbound, "8080"))).unwrap();
+    let list = snapshot_list(Some(org), "kept", &["192.0.2.9"]);
+    once!(other, insert_address_list(&grants::list_grant(Some(org)), &list)).unwrap();
+    let unchanged = check(nodes, org, "writes of groups, rules and lists").await;
+    assert_eq!(unchanged, now_servers);
+}
+
 /// A snapshot keeps the groups' rules it read (by group and rules version), so the next one
 /// reads only the rules of groups a write touched. Whoever writes (this store or another node,
 /// `other`, on the same database), the next snapshot shows every group's rules as they are now:

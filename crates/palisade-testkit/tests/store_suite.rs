@@ -73,7 +73,8 @@ suite!(
     policy_changes_are_announced_and_reports_kept,
 );
 
-/// Two nodes on one database: a snapshot keeps a group's rules only while they are unchanged.
+/// Two nodes on one database: a snapshot keeps a group's rules, and the servers, only while
+/// they are unchanged.
 mod two_nodes {
     use super::*;
 
@@ -82,6 +83,22 @@ mod two_nodes {
         let (store, other) = (db.store().await, db.store().await);
         palisade_testkit::suite::policy_snapshots_keep_a_groups_rules_only_while_unchanged(store, other)
             .await;
+    }
+
+    async fn servers(backend: Backend) {
+        let db = TestDatabase::new(backend).await;
+        let (store, other) = (db.store().await, db.store().await);
+        palisade_testkit::suite::policy_snapshots_keep_servers_only_while_unchanged(store, other).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_snapshots_keep_servers_only_while_unchanged() {
+        servers(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_snapshots_keep_servers_only_while_unchanged() {
+        servers(Backend::Postgres).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,7 +33,7 @@ use super::seam as db;
 use db::SEQ;
 
 pub(crate) use rows::get;
-pub(crate) use rules::RulesCache;
+pub(crate) use snapshot::SnapshotCache;
 
 /// How long callers waited for read handles and write transactions, in all (`/metrics`: the
 /// pool's wait). Counted where both backends open them (`store`), so it holds for both.
@@ -110,9 +110,16 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Marks `org`'s policy as changed by this transaction: its revision is bumped at commit.
+    /// Marks `org`'s policy as changed by this transaction, its servers possibly too: its
+    /// revision and its servers' revision are bumped at commit.
     fn touch(&mut self, org: palisade_core::id::OrganizationId) {
         self.0.touched.org(org);
+    }
+
+    /// [`WriteTx::touch`] for a write of groups or rules only, which leaves the servers'
+    /// revision (a snapshot keeps the servers it read).
+    fn touch_groups(&mut self, org: palisade_core::id::OrganizationId) {
+        self.0.touched.groups(org);
     }
 }
 

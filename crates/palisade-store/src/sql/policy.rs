@@ -522,7 +522,7 @@ impl PolicyWrites for WriteTx {
         write_children(self, rules).await?;
         let serial =
             u64::try_from(get::<i64>(&row, "serial")?).map_err(|_| Error::internal("group serial"))?;
-        self.touch(grant.organization_id());
+        self.touch_groups(grant.organization_id());
         Ok(serial)
     }
 
@@ -598,14 +598,14 @@ impl PolicyWrites for WriteTx {
         }
         let group =
             self.security_group(id).await?.ok_or_else(|| Error::internal("an updated group vanished"))?;
-        self.touch(grant.organization_id());
+        self.touch_groups(grant.organization_id());
         Ok(group)
     }
 
     async fn delete_security_group(&mut self, grant: &Grant, id: SecurityGroupId) -> Result<()> {
         self.owned(grant, GROUP_OWNER, id.as_uuid(), SecurityGroupId::KIND).await?;
         delete_by_id(self, "security_groups", id.as_uuid(), SecurityGroupId::KIND).await?;
-        self.touch(grant.organization_id());
+        self.touch_groups(grant.organization_id());
         Ok(())
     }
 
@@ -635,7 +635,7 @@ impl PolicyWrites for WriteTx {
             .into_iter()
             .fold(sqlx::query(&insert).bind(id.as_uuid()), |q, c| q.bind(c));
         query.execute(&mut **self).await.map_err(|e| constraint_error(e, &[], member.kind()))?;
-        self.touch(grant.organization_id());
+        self.touch_groups(grant.organization_id());
         Ok(())
     }
 
@@ -646,7 +646,7 @@ impl PolicyWrites for WriteTx {
         rules_changed(self, rule.group_id).await?;
         insert_rule_row(self, rule).await?;
         write_children(self, std::slice::from_ref(rule)).await?;
-        self.touch(grant.organization_id());
+        self.touch_groups(grant.organization_id());
         Ok(())
     }
 
@@ -670,7 +670,7 @@ impl PolicyWrites for WriteTx {
         rules_changed(self, rule.group_id).await?;
         clear_children(self, rule.id).await?;
         write_children(self, std::slice::from_ref(rule)).await?;
-        self.touch(grant.organization_id());
+        self.touch_groups(grant.organization_id());
         Ok(())
     }
 
@@ -683,7 +683,7 @@ impl PolicyWrites for WriteTx {
         execute(self, sqlx::query(bump).bind(rules_version()).bind(id.as_uuid())).await?;
 
         delete_by_id(self, "security_group_rules", id.as_uuid(), RuleId::KIND).await?;
-        self.touch(grant.organization_id());
+        self.touch_groups(grant.organization_id());
         Ok(())
     }
 

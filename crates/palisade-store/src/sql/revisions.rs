@@ -22,6 +22,9 @@ pub(crate) const ALL: &str = "*";
 #[derive(Debug, Default)]
 pub(crate) struct Touched {
     orgs: BTreeSet<Uuid>,
+    /// Of those, the organizations whose servers may have changed too (rows, interfaces,
+    /// interface addresses, tags): every write but those of groups, rules and address lists.
+    servers: BTreeSet<Uuid>,
     /// A global address list changed: every organization may use it.
     all: bool,
     /// The revisions the commit made, once bumped.
@@ -29,11 +32,19 @@ pub(crate) struct Touched {
 }
 
 impl Touched {
+    /// A write that may have changed anything of `org`'s policy, its servers included.
     pub(crate) fn org(&mut self, org: OrganizationId) {
+        self.orgs.insert(org.as_uuid());
+        self.servers.insert(org.as_uuid());
+    }
+
+    /// A write of `org`'s groups or rules only: no server row, interface, address or tag.
+    pub(crate) fn groups(&mut self, org: OrganizationId) {
         self.orgs.insert(org.as_uuid());
     }
 
-    /// An owner column's value: an organization, or none for something global.
+    /// An address list's owner column's value: an organization, or none for a global list. A
+    /// list is no server's: its writes leave the servers' revision.
     pub(crate) fn owner(&mut self, owner: Option<Uuid>) {
         match owner {
             Some(org) => {
@@ -63,28 +74,39 @@ impl Touched {
         self.bumped.iter().map(|(org, revision)| format!("{org}:{revision}")).collect()
     }
 
-    /// Bumps each touched organization's revision once, remembering the revisions made.
+    /// Bumps each touched organization's revision once, remembering the revisions made; where
+    /// the organization's servers may have changed, its servers' revision becomes the new one.
     pub(crate) async fn bump(&mut self, conn: &mut db::Conn) -> Result<()> {
-        const BUMP: &str =
-            "ON CONFLICT (organization_id) DO UPDATE SET revision = policy_revisions.revision + 1
-            RETURNING organization_id, revision";
+        const RETURNING: &str = "RETURNING organization_id, revision";
         if self.all {
             // `WHERE TRUE` keeps SQLite from reading `ON CONFLICT` as a join constraint.
             let sql = format!(
                 "INSERT INTO policy_revisions (organization_id, revision)
-                 SELECT id, 1 FROM organizations WHERE TRUE ORDER BY id {BUMP}"
+                 SELECT id, 1 FROM organizations WHERE TRUE ORDER BY id
+                 ON CONFLICT (organization_id) DO UPDATE SET revision = policy_revisions.revision + 1
+                 {RETURNING}"
             );
             fetch_all(conn, sqlx::query(&sql)).await?;
             return Ok(());
         }
         // A write can touch an organization deleted in the same transaction: nothing to bump
         // (the `SELECT` finds no row, so nothing is inserted). One statement per organization.
-        let sql = format!(
+        let groups_only = format!(
             "INSERT INTO policy_revisions (organization_id, revision)
-             SELECT id, 1 FROM organizations WHERE id = $1 {BUMP}"
+             SELECT id, 1 FROM organizations WHERE id = $1
+             ON CONFLICT (organization_id) DO UPDATE SET revision = policy_revisions.revision + 1
+             {RETURNING}"
+        );
+        let with_servers = format!(
+            "INSERT INTO policy_revisions (organization_id, revision, servers_revision)
+             SELECT id, 1, 1 FROM organizations WHERE id = $1
+             ON CONFLICT (organization_id) DO UPDATE SET revision = policy_revisions.revision + 1,
+                 servers_revision = policy_revisions.revision + 1
+             {RETURNING}"
         );
         for org in &self.orgs {
-            if let Some(row) = fetch_optional(conn, sqlx::query(&sql).bind(org)).await? {
+            let sql = if self.servers.contains(org) { &with_servers } else { &groups_only };
+            if let Some(row) = fetch_optional(conn, sqlx::query(sql).bind(org)).await? {
                 let revision = u64::try_from(get::<i64>(&row, "revision")?).map_err(Error::internal)?;
                 self.bumped.push((*org, revision));
             }
@@ -94,9 +116,14 @@ impl Touched {
 }
 
 pub(crate) async fn revision(conn: &mut db::Conn, org: OrganizationId) -> Result<u64> {
-    let query = sqlx::query("SELECT revision FROM policy_revisions WHERE organization_id = $1");
-    match fetch_optional(conn, query.bind(org.as_uuid())).await? {
-        Some(row) => u64::try_from(get::<i64>(&row, "revision")?).map_err(Error::internal),
-        None => Ok(0),
-    }
+    Ok(revisions(conn, org).await?.0)
+}
+
+/// The organization's policy revision, and the revision at which its servers last changed.
+pub(crate) async fn revisions(conn: &mut db::Conn, org: OrganizationId) -> Result<(u64, u64)> {
+    let query =
+        sqlx::query("SELECT revision, servers_revision FROM policy_revisions WHERE organization_id = $1");
+    let Some(row) = fetch_optional(conn, query.bind(org.as_uuid())).await? else { return Ok((0, 0)) };
+    let number = |col| u64::try_from(get::<i64>(&row, col)?).map_err(Error::internal);
+    Ok((number("revision")?, number("servers_revision")?))
 }

@@ -7,15 +7,18 @@
 //! through a join with their parent; a group's members and annotations as JSON in its own row),
 //! each decoded by the same row decoder the per-object reads use, assembled here with hash maps.
 //! Rules, most of a large organization, are read only for the groups whose rules version the
-//! store has not kept (`rules::RulesCache`): after a write, those the write touched. Every list comes out in the order the per-object reads give it (creation order;
+//! store has not kept (`rules::RulesCache`): after a write, those the write touched. Servers
+//! with their interfaces, addresses and tags are read only when their revision moved (migration
+//! 0017): not after a write of groups, rules or address lists. Every list comes out in the order the per-object reads give it (creation order;
 //! members, annotations, interfaces and tags by position), so a snapshot's group, server or host
 //! is the same value `Store::security_group`, `Store::server` or `Store::host` reads.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use palisade_core::error::Result;
 use palisade_core::id::{OrganizationId, SecurityGroupId, ServerId};
+use palisade_core::model::Server;
 use palisade_core::policy::{GroupKind, Member};
 use palisade_core::snapshot::{GroupPolicy, HostPolicy, PolicySnapshot};
 use uuid::Uuid;
@@ -39,16 +42,63 @@ fn index_of(ids: impl Iterator<Item = Uuid>) -> HashMap<Uuid, usize> {
     ids.enumerate().map(|(i, id)| (id, i)).collect()
 }
 
+/// What the policy snapshots of a store handle (a node) last read, that the next may keep
+/// instead of reading it again.
+#[derive(Debug, Default)]
+pub(crate) struct SnapshotCache {
+    rules: RulesCache,
+    servers: ServersCache,
+}
+
+/// Each organization's servers, with their interfaces, addresses and tags, as its last snapshot
+/// read them, with their servers' revision: every write that may change a server sets that to
+/// the revision its commit makes, on any node, in its transaction (`revisions::Touched`), so
+/// servers read at one servers' revision are the servers of every later snapshot at the same
+/// one. Bounded to [`MOST_KEPT_SERVERS`]; an organization's entry is replaced by its latest.
+#[derive(Debug, Default)]
+struct ServersCache {
+    by_org: Mutex<HashMap<OrganizationId, KeptServers>>,
+}
+
+/// An organization's servers at one servers' revision.
+type KeptServers = (u64, Arc<Vec<Server>>);
+
+/// Most servers kept, over every organization.
+const MOST_KEPT_SERVERS: usize = 200_000;
+
+impl ServersCache {
+    fn get(&self, org: OrganizationId, revision: u64) -> Option<Arc<Vec<Server>>> {
+        let by_org = self.by_org.lock().ok()?;
+        by_org.get(&org).filter(|(kept, _)| *kept == revision).map(|(_, servers)| servers.clone())
+    }
+
+    fn keep(&self, org: OrganizationId, revision: u64, servers: Arc<Vec<Server>>) {
+        if let Ok(mut by_org) = self.by_org.lock() {
+            by_org.insert(org, (revision, servers));
+            if by_org.values().map(|(_, servers)| servers.len()).sum::<usize>() > MOST_KEPT_SERVERS {
+                by_org.retain(|kept, _| *kept == org);
+            }
+        }
+    }
+}
+
 /// The organization's policy, with its revision, as the connection's transaction sees it.
 pub(crate) async fn policy_snapshot(
     conn: &mut db::Conn,
     org: OrganizationId,
-    seen: &RulesCache,
+    kept: &SnapshotCache,
 ) -> Result<PolicySnapshot> {
     let mut snapshot = PolicySnapshot::empty(org);
-    snapshot.revision = super::revisions::revision(conn, org).await?;
-    groups(conn, org, &mut snapshot, seen).await?;
-    servers(conn, org, &mut snapshot).await?;
+    let servers_revision;
+    (snapshot.revision, servers_revision) = super::revisions::revisions(conn, org).await?;
+    groups(conn, org, &mut snapshot, &kept.rules).await?;
+    match kept.servers.get(org, servers_revision) {
+        Some(servers) => snapshot.servers = Vec::clone(&servers),
+        None => {
+            servers(conn, org, &mut snapshot).await?;
+            kept.servers.keep(org, servers_revision, Arc::new(snapshot.servers.clone()));
+        }
+    }
     let sql = format!("SELECT * FROM server_groups WHERE organization_id = $1 ORDER BY {SEQ}");
     snapshot.server_groups =
         rows_of(conn, &sql, org).await?.iter().map(server_group_from).collect::<Result<_>>()?;

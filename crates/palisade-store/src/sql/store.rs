@@ -33,7 +33,7 @@ impl Store for db::Handle {
 
     async fn policy_snapshot(&self, org: OrganizationId) -> Result<PolicySnapshot> {
         let mut tx = db::consistent_read(self).await?;
-        let snapshot = super::snapshot::policy_snapshot(&mut tx, org, &self.group_rules).await?;
+        let snapshot = super::snapshot::policy_snapshot(&mut tx, org, &self.kept).await?;
         tx.commit().await.map_err(db::db_error)?;
         Ok(snapshot)
     }
