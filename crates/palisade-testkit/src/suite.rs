@@ -2047,6 +2047,20 @@ fn snapshot_list(org: Option<OrganizationId>, name: &str, addresses: &[&str]) ->
     }
 }
 
+/// A data center with the two networks [`policy_fixture`] puts servers on: 10.20.0.0/24 and
+/// 10.30.0.0/24.
+async fn fixture_networks(store: &Arc<dyn Store>, name: &str) -> (Network, Network) {
+    let dc = data_center(name);
+    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
+    let mut net = network(dc.id, None, false, None);
+    net.prefixes = vec!["10.20.0.0/24".parse().unwrap()];
+    once!(store, insert_network(&grants::op(), &net)).unwrap();
+    let mut private = network(dc.id, None, false, None);
+    private.prefixes = vec!["10.30.0.0/24".parse().unwrap()];
+    once!(store, insert_network(&grants::op(), &private)).unwrap();
+    (net, private)
+}
+
 /// Everything policy can depend on, for one organization: servers (one with two interfaces and
 /// an address allocated after creation), tags, server groups, address lists, groups and roles
 /// with members of every kind and rules naming every kind of remote, hosts with and without a
@@ -2202,14 +2216,7 @@ async fn policy_fixture(
 /// The snapshot holds exactly what the per-object reads give, in their order: the organization's
 /// objects of every kind and the global address lists, nothing of another organization.
 pub async fn policy_snapshot_equals_the_per_object_reads(store: Arc<dyn Store>) {
-    let dc = data_center("snap-dc");
-    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
-    let mut net = network(dc.id, None, false, None);
-    net.prefixes = vec!["10.20.0.0/24".parse().unwrap()];
-    once!(store, insert_network(&grants::op(), &net)).unwrap();
-    let mut private = network(dc.id, None, false, None);
-    private.prefixes = vec!["10.30.0.0/24".parse().unwrap()];
-    once!(store, insert_network(&grants::op(), &private)).unwrap();
+    let (net, private) = fixture_networks(&store, "snap-dc").await;
     let global = snapshot_list(None, "blocklist", &["203.0.113.0/24"]);
     once!(store, insert_address_list(&grants::list_grant((global).organization_id), &global)).unwrap();
     let (org, groups) = policy_fixture(&store, &net, &private, "snap").await;
@@ -2540,14 +2547,7 @@ pub async fn policy_snapshots_keep_servers_only_while_unchanged(
     store: Arc<dyn Store>,
     other: Arc<dyn Store>,
 ) {
-    let dc = data_center("kept-servers-dc");
-    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
-    let mut net = network(dc.id, None, false, None);
-    net.prefixes = vec!["10.20.0.0/24".parse().unwrap()];
-    once!(store, insert_network(&grants::op(), &net)).unwrap();
-    let mut private = network(dc.id, None, false, None);
-    private.prefixes = vec!["10.30.0.0/24".parse().unwrap()];
-    once!(store, insert_network(&grants::op(), &private)).unwrap();
+    let (net, private) = fixture_networks(&store, "kept-servers-dc").await;
     let (org, groups) = policy_fixture(&store, &net, &private, "kept-servers").await;
     let grant = grants::grant(org);
     /// Each node's snapshot against the per-object reads; the servers.
