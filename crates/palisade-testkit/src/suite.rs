@@ -2283,14 +2283,7 @@ pub async fn policy_snapshot_of_an_empty_organization_is_empty(store: Arc<dyn St
     once!(store, insert_organization(&grants::op(), &org)).unwrap();
     assert_eq!(store.policy_snapshot(org.id).await.unwrap(), PolicySnapshot::empty(org.id));
     // Another organization's objects change nothing.
-    let dc = data_center("snap-empty-dc");
-    once!(store, insert_data_center(&grants::op(), &dc)).unwrap();
-    let mut net = network(dc.id, None, false, None);
-    net.prefixes = vec!["10.20.0.0/24".parse().unwrap()];
-    once!(store, insert_network(&grants::op(), &net)).unwrap();
-    let mut private = network(dc.id, None, false, None);
-    private.prefixes = vec!["10.30.0.0/24".parse().unwrap()];
-    once!(store, insert_network(&grants::op(), &private)).unwrap();
+    let (net, private) = fixture_networks(&store, "snap-empty-dc").await;
     policy_fixture(&store, &net, &private, "snap-empty-other").await;
     assert_eq!(store.policy_snapshot(org.id).await.unwrap(), PolicySnapshot::empty(org.id));
     let missing = OrganizationId::random();
