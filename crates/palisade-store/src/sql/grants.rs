@@ -71,7 +71,7 @@ impl WriteTx {
 /// The owner (`organization_id`) of the row `id` that `query` selects it from (`$1` is the
 /// id): `None` if there is no such row, `Some(None)` for an installation-wide object (a global
 /// address list).
-pub(crate) async fn owner_of(conn: &mut db::Conn, query: &str, id: Uuid) -> Result<Option<Option<Uuid>>> {
+async fn owner_of(conn: &mut db::Conn, query: &str, id: Uuid) -> Result<Option<Option<Uuid>>> {
     let row = fetch_optional(conn, sqlx::query(query).bind(id)).await?;
     row.map(|row| get(&row, "organization_id")).transpose()
 }

@@ -9,9 +9,10 @@
 //! Rules, most of a large organization, are read only for the groups whose rules version the
 //! store has not kept (`rules::RulesCache`): after a write, those the write touched. Servers
 //! with their interfaces, addresses and tags are read only when their revision moved (migration
-//! 0017): not after a write of groups, rules or address lists. Every list comes out in the order the per-object reads give it (creation order;
-//! members, annotations, interfaces and tags by position), so a snapshot's group, server or host
-//! is the same value `Store::security_group`, `Store::server` or `Store::host` reads.
+//! 0017): not after a write of groups, rules or address lists. Every list comes out in the
+//! order the per-object reads give it (creation order; members, annotations, interfaces and
+//! tags by position), so a snapshot's group, server or host is the same value
+//! `Store::security_group`, `Store::server` or `Store::host` reads.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
