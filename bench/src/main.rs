@@ -76,7 +76,7 @@ struct ProviderSize {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Organization + token creation: HTTP vs the raw store.
+    /// Organization + token creation: HTTP vs the raw store, beside the HTTP floor (two `GET /healthz`), taking turns.
     Writes {
         /// Concurrency levels to measure.
         #[arg(long, value_delimiter = ',', default_value = "1,16,64")]

@@ -23,6 +23,12 @@ impl Stats {
         Self { done: latencies.len(), elapsed, latencies, sorted }
     }
 
+    /// Several runs as one: their operations and their times added up.
+    pub fn merge(runs: Vec<Stats>) -> Self {
+        let elapsed = runs.iter().map(|r| r.elapsed).sum();
+        Self::from_latencies(runs.into_iter().flat_map(|r| r.latencies).collect(), elapsed)
+    }
+
     pub fn rate(&self) -> f64 {
         self.done as f64 / self.elapsed.as_secs_f64()
     }

@@ -1,6 +1,16 @@
 //! Organization + API token creation: HTTP against the real server vs the same inserts
 //! straight against the store, in the same transaction shape (each write with its audit event,
 //! the token's after the organization's existence check, as the core does).
+//!
+//! Beside both, the HTTP floor: two `GET /healthz` round trips per pair, through the same client
+//! to the same server, which touch no database. A pair over HTTP cannot take less than a raw
+//! pair plus the floor; what it takes beyond that sum is the API's own work (routing,
+//! credentials, validation, JSON, audit diffs) and noise.
+//!
+//! Beside both, the HTTP floor: two `GET /healthz` round trips per pair, through the same client
+//! to the same server, which touch no database. A pair over HTTP cannot take less than a raw
+//! pair plus the floor; what it takes beyond that sum is the API's own work (routing,
+//! credentials, validation, JSON, audit diffs).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,14 +34,29 @@ pub async fn run(backends: &[Backend], levels: &[usize], pairs: usize, max: Dura
         max.as_secs()
     );
     println!(
-        "{:>9} {:>8} | {:>11} {:>8} {:>8} | {:>11} {:>8} {:>8} | {:>6}",
-        "backend", "clients", "http pair/s", "p50 ms", "p99 ms", "raw pair/s", "p50 ms", "p99 ms", "ratio"
+        "{:>9} {:>8} | {:>11} {:>8} {:>8} | {:>11} {:>8} {:>8} | {:>6} | {:>12} {:>8} | {:>9}",
+        "backend",
+        "clients",
+        "http pair/s",
+        "p50 ms",
+        "p99 ms",
+        "raw pair/s",
+        "p50 ms",
+        "p99 ms",
+        "ratio",
+        "floor pair/s",
+        "p50 ms",
+        "gap µs"
     );
     for &backend in backends {
         for &clients in levels {
-            let (http, raw) = level(backend, clients, pairs, max).await?;
+            let (http, raw, floor) = level(backend, clients, pairs, max).await?;
+            // Per pair, at the median: what HTTP takes beyond a raw pair and the floor.
+            let gap = http.percentile(0.5).as_secs_f64()
+                - raw.percentile(0.5).as_secs_f64()
+                - floor.percentile(0.5).as_secs_f64();
             println!(
-                "{:>9} {:>8} | {:>11.0} {:>8.2} {:>8.2} | {:>11.0} {:>8.2} {:>8.2} | {:>5.0}%",
+                "{:>9} {:>8} | {:>11.0} {:>8.2} {:>8.2} | {:>11.0} {:>8.2} {:>8.2} | {:>5.0}% | {:>12.0} {:>8.2} | {:>9.0}",
                 backend_name(backend),
                 clients,
                 http.rate(),
@@ -41,98 +66,137 @@ pub async fn run(backends: &[Backend], levels: &[usize], pairs: usize, max: Dura
                 ms(raw.percentile(0.5)),
                 ms(raw.percentile(0.99)),
                 100.0 * http.rate() / raw.rate(),
+                floor.rate(),
+                ms(floor.percentile(0.5)),
+                gap * 1e6,
             );
         }
     }
     println!("ratio = HTTP throughput as a share of the raw store ceiling (same inserts, same transactions, no HTTP)");
+    println!("floor = two GET /healthz round trips per pair (same client, same server, no database)");
+    println!(
+        "gap µs = HTTP p50 − raw p50 − floor p50: what a pair over HTTP takes beyond both (at one client the API's \
+         own work and its task hand-offs; with more clients, queueing too)"
+    );
+    println!(
+        "HTTP, raw and floor take turns in {ROUNDS} rounds per level, each round led by the next of them"
+    );
     Ok(())
 }
+
+/// Rounds per level: HTTP, raw and the floor take turns, each round starting with the next of
+/// them, so that none is always measured right after another's writes (the database the one
+/// before left still being flushed) and drift over the run falls on all three alike.
+const ROUNDS: usize = 6;
 
 async fn level(
     backend: Backend,
     clients: usize,
     pairs: usize,
     max: Duration,
-) -> anyhow::Result<(Stats, Stats)> {
-    let db = TestDatabase::new(backend).await;
-    let crate::Served { base, stop, server, .. } = serve(&db.url).await?;
+) -> anyhow::Result<(Stats, Stats, Stats)> {
+    let served_db = TestDatabase::new(backend).await;
+    let crate::Served { base, stop, server, .. } = serve(&served_db.url).await?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
-    let http = drive(clients, pairs, max, move |n| {
-        let (client, base) = (client.clone(), base.clone());
-        async move {
-            let sub = format!("h-{n}");
-            let org: serde_json::Value = client
-                .post(format!("{base}/api/v1/organizations"))
-                .bearer_auth(OPERATOR)
-                .json(&json!({"name": sub, "sub_domain": sub}))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            let id = org["organization"]["id"].as_str().context("no id")?;
-            client
-                .post(format!("{base}/api/v1/organizations/{id}/api_tokens"))
-                .bearer_auth(OPERATOR)
-                .json(&json!({"name": "bench", "scopes": ["security_groups", "ip_addresses"]}))
-                .send()
-                .await?
-                .error_for_status()?;
-            Ok(true)
+    let raw_db = TestDatabase::new(backend).await;
+    let store: Arc<dyn Store> = open_store(&raw_db.url, &db_settings()).await?;
+    let per_round = pairs.div_ceil(ROUNDS);
+    let max = max / u32::try_from(ROUNDS * 3).unwrap_or(u32::MAX);
+    let mut runs: [Vec<Stats>; 3] = Default::default();
+    for round in 0..ROUNDS {
+        for turn in 0..3 {
+            let which = (round + turn) % 3;
+            let first = round * per_round;
+            let (client, base, store) = (client.clone(), base.clone(), store.clone());
+            let stats = match which {
+                0 => {
+                    drive(clients, per_round, max, move |n| {
+                        http_pair(client.clone(), base.clone(), first + n)
+                    })
+                    .await?
+                }
+                1 => drive(clients, per_round, max, move |n| raw_pair(store.clone(), first + n)).await?,
+                _ => {
+                    drive(clients, per_round, max, move |_| floor_pair(client.clone(), base.clone())).await?
+                }
+            };
+            runs[which].push(stats);
         }
-    })
-    .await?;
+    }
     let _ = stop.send(());
     server.await??;
-    drop(db);
+    let [http, raw, floor] = runs.map(Stats::merge);
+    Ok((http, raw, floor))
+}
 
-    let db = TestDatabase::new(backend).await;
-    let store: Arc<dyn Store> = open_store(&db.url, &db_settings()).await?;
-    let raw = drive(clients, pairs, max, move |n| {
-        let store = store.clone();
-        async move {
-            let at = now();
-            let sub = format!("r-{n}");
-            let org = Organization {
-                id: OrganizationId::random(),
-                name: sub.clone(),
-                sub_domain: sub,
-                status: OrganizationStatus::Active,
-                resource_creation_restricted: false,
-                created_at: at,
-                updated_at: at,
-            };
-            // As the core writes it: the organization and its audit event, in one transaction.
-            let mut tx = store.write().await?;
-            tx.insert_organization(&::palisade_testkit::grants::op(), &org).await?;
-            tx.record_audit(&audited(Change::created(Some(org.id), ObjectKind::Organization, org.id, &org)))
-                .await?;
-            tx.commit().await?;
-            let id = ApiTokenId::random();
-            let (_, hash) = new_token_secret(id);
-            let token = ApiToken {
-                id,
-                organization_id: org.id,
-                name: "bench".into(),
-                scopes: vec![Scope::SECURITY_GROUPS, Scope::IP_ADDRESSES],
-                allowed_networks: vec![],
-                expires_at: None,
-                created_at: at,
-                server_id: None,
-                revoked_at: None,
-            };
-            let mut tx = store.write().await?;
-            tx.organization(org.id).await?;
-            tx.insert_api_token(&::palisade_testkit::grants::grant(token.organization_id), &token, &hash)
-                .await?;
-            tx.record_audit(&audited(Change::created(Some(org.id), ObjectKind::ApiToken, id, &token)))
-                .await?;
-            tx.commit().await?;
-            Ok(true)
-        }
-    })
-    .await?;
-    Ok((http, raw))
+/// An organization and its token, through the native API.
+async fn http_pair(client: reqwest::Client, base: String, n: usize) -> anyhow::Result<bool> {
+    let sub = format!("h-{n}");
+    let org: serde_json::Value = client
+        .post(format!("{base}/api/v1/organizations"))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"name": sub, "sub_domain": sub}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = org["organization"]["id"].as_str().context("no id")?;
+    client
+        .post(format!("{base}/api/v1/organizations/{id}/api_tokens"))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"name": "bench", "scopes": ["security_groups", "ip_addresses"]}))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(true)
+}
+
+/// Two round trips that touch no database: the HTTP floor of a pair.
+async fn floor_pair(client: reqwest::Client, base: String) -> anyhow::Result<bool> {
+    for _ in 0..2 {
+        client.get(format!("{base}/healthz")).send().await?.error_for_status()?.bytes().await?;
+    }
+    Ok(true)
+}
+
+/// The same two writes straight against the store, in the core's transaction shape.
+async fn raw_pair(store: Arc<dyn Store>, n: usize) -> anyhow::Result<bool> {
+    let at = now();
+    let sub = format!("r-{n}");
+    let org = Organization {
+        id: OrganizationId::random(),
+        name: sub.clone(),
+        sub_domain: sub,
+        status: OrganizationStatus::Active,
+        resource_creation_restricted: false,
+        created_at: at,
+        updated_at: at,
+    };
+    // As the core writes it: the organization and its audit event, in one transaction.
+    let mut tx = store.write().await?;
+    tx.insert_organization(&::palisade_testkit::grants::op(), &org).await?;
+    tx.record_audit(&audited(Change::created(Some(org.id), ObjectKind::Organization, org.id, &org))).await?;
+    tx.commit().await?;
+    let id = ApiTokenId::random();
+    let (_, hash) = new_token_secret(id);
+    let token = ApiToken {
+        id,
+        organization_id: org.id,
+        name: "bench".into(),
+        scopes: vec![Scope::SECURITY_GROUPS, Scope::IP_ADDRESSES],
+        allowed_networks: vec![],
+        expires_at: None,
+        created_at: at,
+        server_id: None,
+        revoked_at: None,
+    };
+    let mut tx = store.write().await?;
+    tx.organization(org.id).await?;
+    tx.insert_api_token(&::palisade_testkit::grants::grant(token.organization_id), &token, &hash).await?;
+    tx.record_audit(&audited(Change::created(Some(org.id), ObjectKind::ApiToken, id, &token))).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// The audit event the core records for `change` (the operator's, through the native face).
