@@ -84,6 +84,14 @@ enum Command {
         /// Organization+token pairs per level.
         #[arg(long, default_value_t = 2000)]
         pairs: usize,
+        /// Serve HTTP from a `palisade serve` child process, as users run it, instead of in this
+        /// process (where client and server share one runtime's two workers).
+        #[arg(long)]
+        server_process: bool,
+        /// The `palisade` binary for `--server-process` [default: the one beside this binary;
+        /// `cargo build --release -p palisade`].
+        #[arg(long, value_name = "PATH")]
+        server_binary: Option<std::path::PathBuf>,
     },
     /// Fill a prefix until exhaustion: HTTP vs the raw store.
     Ipam {
@@ -373,7 +381,15 @@ async fn main() -> anyhow::Result<()> {
     let backends = backends(&cli.backends)?;
     let max = std::time::Duration::from_secs(cli.max_secs);
     match cli.command {
-        Command::Writes { clients, pairs } => writes::run(&backends, &clients, pairs, max).await,
+        Command::Writes { clients, pairs, server_process, server_binary } => {
+            let server = if server_process {
+                let here = || std::env::current_exe().map(|bench| bench.with_file_name("palisade"));
+                writes::Server::Child(server_binary.map_or_else(here, Ok)?)
+            } else {
+                writes::Server::InProcess
+            };
+            writes::run(&backends, &clients, pairs, &server, max).await
+        }
         Command::Ipam { prefix, clients } => ipam::run(&backends, &prefix, clients, max).await,
         Command::Hosts { clients, hosts } => hosts::run(&backends, &clients, hosts, max).await,
         Command::Oversized { interfaces, repeats } => oversized::run(&backends, &interfaces, repeats).await,

@@ -26,11 +26,78 @@ use palisade_testkit::{Backend, TestDatabase};
 use serde_json::json;
 
 use crate::measure::{drive, ms, Stats};
+use crate::process::{free_port, Spawned};
 use crate::{backend_name, db_settings, serve, OPERATOR};
 
-pub async fn run(backends: &[Backend], levels: &[usize], pairs: usize, max: Duration) -> anyhow::Result<()> {
+/// Where the HTTP side's server runs.
+#[derive(Debug, Clone)]
+pub enum Server {
+    /// In this process, on this process's runtime (client and server share its two workers).
+    InProcess,
+    /// A `palisade serve` child process (this binary), as users run it: its own runtime.
+    Child(std::path::PathBuf),
+}
+
+/// A running server of either kind, stopped when dropped or by [`Running::stop`].
+enum Running {
+    InProcess(crate::Served),
+    Child(Spawned),
+}
+
+impl Running {
+    async fn start(server: &Server, url: &str) -> anyhow::Result<Self> {
+        Ok(match server {
+            Server::InProcess => Running::InProcess(serve(url).await?),
+            Server::Child(binary) => {
+                anyhow::ensure!(
+                    binary.exists(),
+                    "no server binary at {}: build it (cargo build --release -p palisade) or pass --server-binary",
+                    binary.display()
+                );
+                let port = free_port()?;
+                let mut command = std::process::Command::new(binary);
+                command
+                    .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", url])
+                    .args(["--db-max-connections", &db_settings().max_connections.to_string()])
+                    .args(["--requests-per-minute", "1000000"])
+                    .env("PALISADE_ADMIN_TOKEN", OPERATOR)
+                    .env("RUST_LOG", "warn");
+                let mut child = Spawned::start(command, port)?;
+                child.ready("/readyz", Duration::from_secs(60)).await?;
+                Running::Child(child)
+            }
+        })
+    }
+
+    fn base(&self) -> String {
+        match self {
+            Running::InProcess(served) => served.base.clone(),
+            Running::Child(child) => child.base.clone(),
+        }
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        if let Running::InProcess(crate::Served { stop, server, .. }) = self {
+            let _ = stop.send(());
+            server.await??;
+        }
+        Ok(())
+    }
+}
+
+pub async fn run(
+    backends: &[Backend],
+    levels: &[usize],
+    pairs: usize,
+    server: &Server,
+    max: Duration,
+) -> anyhow::Result<()> {
+    let place = match server {
+        Server::InProcess => "server in this process".to_owned(),
+        Server::Child(binary) => format!("server: {} serve, a process of its own", binary.display()),
+    };
     println!(
-        "palisade write path: organization + API token pairs ({pairs} per level, at most {}s)",
+        "palisade write path: organization + API token pairs ({pairs} per level, at most {}s; {place})",
         max.as_secs()
     );
     println!(
@@ -50,7 +117,7 @@ pub async fn run(backends: &[Backend], levels: &[usize], pairs: usize, max: Dura
     );
     for &backend in backends {
         for &clients in levels {
-            let (http, raw, floor) = level(backend, clients, pairs, max).await?;
+            let (http, raw, floor) = level(backend, clients, pairs, server, max).await?;
             // Per pair, at the median: what HTTP takes beyond a raw pair and the floor.
             let gap = http.percentile(0.5).as_secs_f64()
                 - raw.percentile(0.5).as_secs_f64()
@@ -93,10 +160,12 @@ async fn level(
     backend: Backend,
     clients: usize,
     pairs: usize,
+    server: &Server,
     max: Duration,
 ) -> anyhow::Result<(Stats, Stats, Stats)> {
     let served_db = TestDatabase::new(backend).await;
-    let crate::Served { base, stop, server, .. } = serve(&served_db.url).await?;
+    let running = Running::start(server, &served_db.url).await?;
+    let base = running.base();
     let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
     let raw_db = TestDatabase::new(backend).await;
     let store: Arc<dyn Store> = open_store(&raw_db.url, &db_settings()).await?;
@@ -123,8 +192,7 @@ async fn level(
             runs[which].push(stats);
         }
     }
-    let _ = stop.send(());
-    server.await??;
+    running.stop().await?;
     let [http, raw, floor] = runs.map(Stats::merge);
     Ok((http, raw, floor))
 }
