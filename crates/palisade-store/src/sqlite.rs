@@ -69,7 +69,7 @@ pub struct SqliteStore {
     /// Time waited for handles and transactions (`/metrics`).
     waits: Arc<sql::Waits>,
     /// What policy snapshots last read and the next may keep: groups' rules by rules version,
-    /// servers by servers' revision (`sql::snapshot`).
+    /// servers by servers' revision and version (`sql::snapshot`).
     kept: Arc<sql::SnapshotCache>,
 }
 

@@ -9,7 +9,7 @@
 //! 0011, rules' ICMP types; servers in server groups: 0012, a server's server group; issue 15: 0013,
 //! enforcement; issue 16: 0014, the audit trail;
 //! issue 15: 0015, groups' rules versions; 0016, ZStack's unmatched egress; 0017, servers'
-//! revisions).
+//! revisions; 0018, servers' versions).
 
 use sqlx::migrate::Migrator;
 
@@ -99,6 +99,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "servers_revisions",
         "b787cbb3f98d27d82e621c48ab6b83c428c36280df9aa355c6c52ba685a3d8603585411a611714082c6e269a404ea396",
     ),
+    (
+        18,
+        "server_versions",
+        "485dcc0120f2bd295dcd21d1f4e25c914292d2d8b7cbaf14d6e9af4800cdc34a244df58dffa9c1c8a191ab6506b66e44",
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -186,6 +191,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         17,
         "servers_revisions",
         "6c914cb35a3ac223714416a838f90887e404e93d8785b720232c90d72ed18672664b4e5ca223f164bb8f494a562793aa",
+    ),
+    (
+        18,
+        "server_versions",
+        "b92d2dee6a02453fd639efbb7307834cb97e0ed51cb60c251e850c833d7db5f29a9f578aafafc1329f72264844b55119",
     ),
 ];
 

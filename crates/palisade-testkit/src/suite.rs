@@ -2530,10 +2530,11 @@ pub async fn audit_events_read_back_newest_first_and_filter(store: Arc<dyn Store
 }
 
 /// A snapshot keeps the servers it read (with their interfaces, addresses and tags) while their
-/// revision stays, so one after a write of groups or rules reads none. Whoever writes (this store
-/// or another node, `other`), the next snapshot of either shows the servers as the per-object
-/// reads do after every kind of write that changes a server: one inserted, renamed with other
-/// tags and a server group, an address allocated to an interface and detached again, its server
+/// revision stays, so one after a write of groups or rules reads none; after a server write, it
+/// keeps those whose version did not move. Whoever writes (this store or another node, `other`),
+/// the next snapshot of either shows the servers as the per-object reads do after every kind of
+/// write that changes a server: one inserted, renamed with other tags and a server group, an
+/// address allocated to an interface, detached, attached again and detached, its server
 /// group deleted, a host inserted and changed, a server deleted; and after writes of groups,
 /// rules and address lists, the servers as they were.
 pub async fn policy_snapshots_keep_servers_only_while_unchanged(
@@ -2582,6 +2583,11 @@ pub async fn policy_snapshots_keep_servers_only_while_unchanged(
     assert_eq!(allocated.iter().find(|s| s.id == new.id).unwrap().interfaces[0].addresses.len(), 2);
     once!(other, set_ip_allocation(&grant, ip.id, None)).unwrap();
     check(nodes, org, "an address detached").await;
+    once!(store, set_ip_allocation(&grant, ip.id, request.allocation)).unwrap();
+    let attached = check(nodes, org, "an address attached again").await;
+    assert_eq!(attached.iter().find(|s| s.id == new.id).unwrap().interfaces[0].addresses.len(), 2);
+    once!(other, set_ip_allocation(&grant, ip.id, None)).unwrap();
+    check(nodes, org, "an address detached again").await;
 
     once!(other, delete_server_group(&grant, kept_group.id)).unwrap();
     let after = check(nodes, org, "its server group deleted").await;
