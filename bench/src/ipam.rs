@@ -1,6 +1,13 @@
 //! Filling a prefix until exhaustion, over HTTP and straight against the store. Shows that an
 //! allocation costs the same whether the prefix is empty or nearly full.
+//!
+//! The two fills (each on its own database) take turns, a slice of the prefix at a time, each
+//! round led by the other one than the last: neither is always measured right after the other's
+//! writes, and drift over the run falls on both alike.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,13 +34,56 @@ pub async fn run(backends: &[Backend], prefix: &str, clients: usize, max: Durati
         "backend", "path", "allocs", "alloc/s", "p50 ms", "p99 ms", "first 1k ms", "last 1k ms", "exhausted"
     );
     for &backend in backends {
-        let (stats, exhausted) = store_fill(backend, net, clients, total, max).await?;
-        report(backend, "store", &stats, exhausted);
-        let (stats, exhausted) = http_fill(backend, net, clients, total, max).await?;
-        report(backend, "http", &stats, exhausted);
+        let store = store_fill(backend, net).await?;
+        let (http, served) = http_fill(backend, net).await?;
+        let [by_store, by_http] = take_turns([&store, &http], clients, total, max).await?;
+        report(backend, "store", &by_store, store.exhausted.load(Ordering::Relaxed));
+        report(backend, "http", &by_http, http.exhausted.load(Ordering::Relaxed));
+        let _ = served.stop.send(());
+        served.server.await??;
     }
+    println!("the store and HTTP fills take turns, {ROUNDS} slices of the prefix each, each round led by the other");
     println!("first/last 1k = mean latency of the first and the last 1,000 allocations (by order taken)");
     Ok(())
+}
+
+/// Slices of the prefix per fill.
+const ROUNDS: usize = 6;
+
+/// One allocation of a fill: `Ok(false)` once the prefix is exhausted.
+type Allocate = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = anyhow::Result<bool>> + Send>> + Send + Sync>;
+
+/// A fill ready to run: its allocation, whether it has met the prefix's exhaustion, and its
+/// database (dropped with it).
+struct Fill {
+    allocate: Allocate,
+    exhausted: Arc<AtomicBool>,
+    _db: TestDatabase,
+}
+
+/// Runs both fills to exhaustion (or each for at most `max`), a slice at a time, taking turns.
+async fn take_turns(
+    fills: [&Fill; 2],
+    clients: usize,
+    total: usize,
+    max: Duration,
+) -> anyhow::Result<[Stats; 2]> {
+    // One allocation per client more than the prefix holds, so each fill ends on exhaustion.
+    let per_turn = (total + clients).div_ceil(ROUNDS);
+    let mut runs: [Vec<Stats>; 2] = Default::default();
+    for round in 0..ROUNDS {
+        for turn in 0..2 {
+            let which = (round + turn) % 2;
+            let spent: Duration = runs[which].iter().map(|s| s.elapsed).sum();
+            let fill = fills[which];
+            if fill.exhausted.load(Ordering::Relaxed) || spent >= max {
+                continue;
+            }
+            let allocate = fill.allocate.clone();
+            runs[which].push(drive(clients, per_turn, max - spent, move |_| allocate()).await?);
+        }
+    }
+    Ok(runs.map(Stats::merge))
 }
 
 fn report(backend: Backend, path: &str, s: &Stats, exhausted: bool) {
@@ -69,13 +119,7 @@ pub(crate) fn data_center() -> DataCenter {
     }
 }
 
-async fn store_fill(
-    backend: Backend,
-    prefix: ipnet::IpNet,
-    clients: usize,
-    total: usize,
-    max: Duration,
-) -> anyhow::Result<(Stats, bool)> {
+async fn store_fill(backend: Backend, prefix: ipnet::IpNet) -> anyhow::Result<Fill> {
     let db = TestDatabase::new(backend).await;
     let store: Arc<dyn Store> = open_store(&db.url, &db_settings()).await?;
     let dc = data_center();
@@ -95,12 +139,11 @@ async fn store_fill(
     };
     once!(store, insert_network(&::palisade_testkit::grants::op(), &network))?;
     let version = IpVersion::of_net(&prefix);
-    let exhausted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let exhausted = Arc::new(AtomicBool::new(false));
     let flag = exhausted.clone();
-    // One more than the prefix holds, so the run ends on the exhaustion error.
-    let stats = drive(clients, total + clients, max, move |_| {
+    let allocate: Allocate = Arc::new(move || {
         let (store, network, flag) = (store.clone(), network.clone(), flag.clone());
-        async move {
+        Box::pin(async move {
             let request = IpRequest {
                 id: IpAddressId::random(),
                 organization_id: org.id,
@@ -118,27 +161,22 @@ async fn store_fill(
             ) {
                 Ok(_) => Ok(true),
                 Err(Error::NoAvailableAddresses) => {
-                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                    flag.store(true, Ordering::Relaxed);
                     Ok(false)
                 }
                 Err(e) => Err(e.into()),
             }
-        }
-    })
-    .await?;
-    Ok((stats, exhausted.load(std::sync::atomic::Ordering::Relaxed)))
+        })
+    });
+    Ok(Fill { allocate, exhausted, _db: db })
 }
 
-async fn http_fill(
-    backend: Backend,
-    prefix: ipnet::IpNet,
-    clients: usize,
-    total: usize,
-    max: Duration,
-) -> anyhow::Result<(Stats, bool)> {
+/// The HTTP fill, and the server it fills through (stopped by the caller).
+async fn http_fill(backend: Backend, prefix: ipnet::IpNet) -> anyhow::Result<(Fill, crate::Served)> {
     let db = TestDatabase::new(backend).await;
-    let crate::Served { base, stop, server, .. } = serve(&db.url).await?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
+    let served = serve(&db.url).await?;
+    let base = served.base.clone();
+    let client = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value| {
         client.post(format!("{base}{path}")).bearer_auth(OPERATOR).json(&body).send()
     };
@@ -168,11 +206,11 @@ async fn http_fill(
     let net = net["network"]["id"].as_str().context("network id")?.to_owned();
     let version = if prefix.addr().is_ipv4() { "ipv4" } else { "ipv6" };
     let url = format!("{base}/api/v1/organizations/{org}/ip_addresses");
-    let exhausted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let exhausted = Arc::new(AtomicBool::new(false));
     let flag = exhausted.clone();
-    let stats = drive(clients, total + clients, max, move |_| {
+    let allocate: Allocate = Arc::new(move || {
         let (client, url, net, flag) = (client.clone(), url.clone(), net.clone(), flag.clone());
-        async move {
+        Box::pin(async move {
             let r = client
                 .post(url)
                 .bearer_auth(OPERATOR)
@@ -182,15 +220,12 @@ async fn http_fill(
             match r.status().as_u16() {
                 201 => Ok(true),
                 409 => {
-                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                    flag.store(true, Ordering::Relaxed);
                     Ok(false)
                 }
                 other => anyhow::bail!("unexpected status {other}: {}", r.text().await.unwrap_or_default()),
             }
-        }
-    })
-    .await?;
-    let _ = stop.send(());
-    server.await??;
-    Ok((stats, exhausted.load(std::sync::atomic::Ordering::Relaxed)))
+        })
+    });
+    Ok((Fill { allocate, exhausted, _db: db }, served))
 }

@@ -93,7 +93,7 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         server_binary: Option<std::path::PathBuf>,
     },
-    /// Fill a prefix until exhaustion: HTTP vs the raw store.
+    /// Fill a prefix until exhaustion: HTTP vs the raw store, taking turns.
     Ipam {
         /// The prefix to fill.
         #[arg(long, default_value = "10.0.0.0/16")]
