@@ -5,8 +5,6 @@
 //! round led by the other one than the last: neither is always measured right after the other's
 //! writes, and drift over the run falls on both alike.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +20,7 @@ use palisade_testkit::suite::organization;
 use palisade_testkit::{once, Backend, TestDatabase};
 use serde_json::json;
 
-use crate::measure::{drive, ms, Stats};
+use crate::measure::{ms, take_turns, Op, Stats};
 use crate::{backend_name, db_settings, serve, OPERATOR};
 
 pub async fn run(backends: &[Backend], prefix: &str, clients: usize, max: Duration) -> anyhow::Result<()> {
@@ -36,7 +34,10 @@ pub async fn run(backends: &[Backend], prefix: &str, clients: usize, max: Durati
     for &backend in backends {
         let store = store_fill(backend, net).await?;
         let (http, served) = http_fill(backend, net).await?;
-        let [by_store, by_http] = take_turns([&store, &http], clients, total, max).await?;
+        // One allocation per client more than the prefix holds, so each fill ends on exhaustion.
+        let per_turn = (total + clients).div_ceil(ROUNDS);
+        let fills = [store.allocate.clone(), http.allocate.clone()];
+        let [by_store, by_http] = take_turns(fills, clients, ROUNDS, per_turn, max).await?;
         report(backend, "store", &by_store, store.exhausted.load(Ordering::Relaxed));
         report(backend, "http", &by_http, http.exhausted.load(Ordering::Relaxed));
         let _ = served.stop.send(());
@@ -50,40 +51,12 @@ pub async fn run(backends: &[Backend], prefix: &str, clients: usize, max: Durati
 /// Slices of the prefix per fill.
 const ROUNDS: usize = 6;
 
-/// One allocation of a fill: `Ok(false)` once the prefix is exhausted.
-type Allocate = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = anyhow::Result<bool>> + Send>> + Send + Sync>;
-
-/// A fill ready to run: its allocation, whether it has met the prefix's exhaustion, and its
-/// database (dropped with it).
+/// A fill ready to run: its allocation (`Ok(false)` once the prefix is exhausted), whether it
+/// has met the prefix's exhaustion, and its database (dropped with it).
 struct Fill {
-    allocate: Allocate,
+    allocate: Op,
     exhausted: Arc<AtomicBool>,
     _db: TestDatabase,
-}
-
-/// Runs both fills to exhaustion (or each for at most `max`), a slice at a time, taking turns.
-async fn take_turns(
-    fills: [&Fill; 2],
-    clients: usize,
-    total: usize,
-    max: Duration,
-) -> anyhow::Result<[Stats; 2]> {
-    // One allocation per client more than the prefix holds, so each fill ends on exhaustion.
-    let per_turn = (total + clients).div_ceil(ROUNDS);
-    let mut runs: [Vec<Stats>; 2] = Default::default();
-    for round in 0..ROUNDS {
-        for turn in 0..2 {
-            let which = (round + turn) % 2;
-            let spent: Duration = runs[which].iter().map(|s| s.elapsed).sum();
-            let fill = fills[which];
-            if fill.exhausted.load(Ordering::Relaxed) || spent >= max {
-                continue;
-            }
-            let allocate = fill.allocate.clone();
-            runs[which].push(drive(clients, per_turn, max - spent, move |_| allocate()).await?);
-        }
-    }
-    Ok(runs.map(Stats::merge))
 }
 
 fn report(backend: Backend, path: &str, s: &Stats, exhausted: bool) {
@@ -141,7 +114,7 @@ async fn store_fill(backend: Backend, prefix: ipnet::IpNet) -> anyhow::Result<Fi
     let version = IpVersion::of_net(&prefix);
     let exhausted = Arc::new(AtomicBool::new(false));
     let flag = exhausted.clone();
-    let allocate: Allocate = Arc::new(move || {
+    let allocate: Op = Arc::new(move |_| {
         let (store, network, flag) = (store.clone(), network.clone(), flag.clone());
         Box::pin(async move {
             let request = IpRequest {
@@ -208,7 +181,7 @@ async fn http_fill(backend: Backend, prefix: ipnet::IpNet) -> anyhow::Result<(Fi
     let url = format!("{base}/api/v1/organizations/{org}/ip_addresses");
     let exhausted = Arc::new(AtomicBool::new(false));
     let flag = exhausted.clone();
-    let allocate: Allocate = Arc::new(move || {
+    let allocate: Op = Arc::new(move |_| {
         let (client, url, net, flag) = (client.clone(), url.clone(), net.clone(), flag.clone());
         Box::pin(async move {
             let r = client

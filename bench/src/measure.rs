@@ -1,5 +1,7 @@
 //! Running an operation from many tasks and summarising its latencies.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -116,4 +118,37 @@ where
         last = value;
     }
     Ok((Stats::from_latencies(times, start.elapsed()).percentile(0.5), last))
+}
+
+/// One operation of a contender in [`take_turns`], given its sequence number (unique over the
+/// contender's turns): `Ok(false)` when it has nothing left to do.
+pub type Op = Arc<dyn Fn(usize) -> Pin<Box<dyn Future<Output = anyhow::Result<bool>> + Send>> + Send + Sync>;
+
+/// Runs each contender `per_turn` operations at a time from `clients` tasks, taking turns for
+/// `rounds` rounds, each round led by the next contender: none is always measured right after
+/// another's work, and drift over the run falls on all alike. A contender stops once a turn ends
+/// short (nothing left, or its `max` spent in all). Each one's turns, merged.
+pub async fn take_turns<const N: usize>(
+    contenders: [Op; N],
+    clients: usize,
+    rounds: usize,
+    per_turn: usize,
+    max: Duration,
+) -> anyhow::Result<[Stats; N]> {
+    let mut runs: [Vec<Stats>; N] = std::array::from_fn(|_| Vec::new());
+    let mut done = [false; N];
+    for round in 0..rounds {
+        for turn in 0..N {
+            let which = (round + turn) % N;
+            let spent: Duration = runs[which].iter().map(|s| s.elapsed).sum();
+            if done[which] || spent >= max {
+                continue;
+            }
+            let (op, first) = (contenders[which].clone(), round * per_turn);
+            let stats = drive(clients, per_turn, max - spent, move |n| op(first + n)).await?;
+            done[which] = stats.done < per_turn;
+            runs[which].push(stats);
+        }
+    }
+    Ok(runs.map(Stats::merge))
 }

@@ -25,7 +25,7 @@ use palisade_core::{Scope, Store};
 use palisade_testkit::{Backend, TestDatabase};
 use serde_json::json;
 
-use crate::measure::{drive, ms, Stats};
+use crate::measure::{ms, take_turns, Op, Stats};
 use crate::process::{free_port, Spawned};
 use crate::{backend_name, db_settings, serve, OPERATOR};
 
@@ -151,9 +151,7 @@ pub async fn run(
     Ok(())
 }
 
-/// Rounds per level: HTTP, raw and the floor take turns, each round starting with the next of
-/// them, so that none is always measured right after another's writes (the database the one
-/// before left still being flushed) and drift over the run falls on all three alike.
+/// Rounds per level in which HTTP, raw and the floor take turns ([`take_turns`]).
 const ROUNDS: usize = 6;
 
 async fn level(
@@ -169,31 +167,15 @@ async fn level(
     let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
     let raw_db = TestDatabase::new(backend).await;
     let store: Arc<dyn Store> = open_store(&raw_db.url, &db_settings()).await?;
-    let per_round = pairs.div_ceil(ROUNDS);
-    let max = max / u32::try_from(ROUNDS * 3).unwrap_or(u32::MAX);
-    let mut runs: [Vec<Stats>; 3] = Default::default();
-    for round in 0..ROUNDS {
-        for turn in 0..3 {
-            let which = (round + turn) % 3;
-            let first = round * per_round;
-            let (client, base, store) = (client.clone(), base.clone(), store.clone());
-            let stats = match which {
-                0 => {
-                    drive(clients, per_round, max, move |n| {
-                        http_pair(client.clone(), base.clone(), first + n)
-                    })
-                    .await?
-                }
-                1 => drive(clients, per_round, max, move |n| raw_pair(store.clone(), first + n)).await?,
-                _ => {
-                    drive(clients, per_round, max, move |_| floor_pair(client.clone(), base.clone())).await?
-                }
-            };
-            runs[which].push(stats);
-        }
-    }
+    let http: Op = {
+        let (client, base) = (client.clone(), base.clone());
+        Arc::new(move |n| Box::pin(http_pair(client.clone(), base.clone(), n)))
+    };
+    let raw: Op = Arc::new(move |n| Box::pin(raw_pair(store.clone(), n)));
+    let floor: Op = Arc::new(move |_| Box::pin(floor_pair(client.clone(), base.clone())));
+    let [http, raw, floor] =
+        take_turns([http, raw, floor], clients, ROUNDS, pairs.div_ceil(ROUNDS), max).await?;
     running.stop().await?;
-    let [http, raw, floor] = runs.map(Stats::merge);
     Ok((http, raw, floor))
 }
 

@@ -78,37 +78,35 @@ suite!(
 mod two_nodes {
     use super::*;
 
-    async fn run(backend: Backend) {
-        let db = TestDatabase::new(backend).await;
-        let (store, other) = (db.store().await, db.store().await);
-        palisade_testkit::suite::policy_snapshots_keep_a_groups_rules_only_while_unchanged(store, other)
-            .await;
+    macro_rules! on_two_nodes {
+        ($backend:ident, $($name:ident),* $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = TestDatabase::new(Backend::$backend).await;
+                    let (store, other) = (db.store().await, db.store().await);
+                    palisade_testkit::suite::$name(store, other).await;
+                }
+            )*
+        };
     }
 
-    async fn servers(backend: Backend) {
-        let db = TestDatabase::new(backend).await;
-        let (store, other) = (db.store().await, db.store().await);
-        palisade_testkit::suite::policy_snapshots_keep_servers_only_while_unchanged(store, other).await;
+    mod sqlite {
+        use super::*;
+        on_two_nodes!(
+            Sqlite,
+            policy_snapshots_keep_a_groups_rules_only_while_unchanged,
+            policy_snapshots_keep_servers_only_while_unchanged,
+        );
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite_snapshots_keep_servers_only_while_unchanged() {
-        servers(Backend::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres_snapshots_keep_servers_only_while_unchanged() {
-        servers(Backend::Postgres).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite_snapshots_keep_a_groups_rules_only_while_unchanged() {
-        run(Backend::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres_snapshots_keep_a_groups_rules_only_while_unchanged() {
-        run(Backend::Postgres).await;
+    mod postgres {
+        use super::*;
+        on_two_nodes!(
+            Postgres,
+            policy_snapshots_keep_a_groups_rules_only_while_unchanged,
+            policy_snapshots_keep_servers_only_while_unchanged,
+        );
     }
 }
 

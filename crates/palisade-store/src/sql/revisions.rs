@@ -77,14 +77,14 @@ impl Touched {
     /// Bumps each touched organization's revision once, remembering the revisions made; where
     /// the organization's servers may have changed, its servers' revision becomes the new one.
     pub(crate) async fn bump(&mut self, conn: &mut db::Conn) -> Result<()> {
+        const BUMP: &str =
+            "ON CONFLICT (organization_id) DO UPDATE SET revision = policy_revisions.revision + 1";
         const RETURNING: &str = "RETURNING organization_id, revision";
         if self.all {
             // `WHERE TRUE` keeps SQLite from reading `ON CONFLICT` as a join constraint.
             let sql = format!(
                 "INSERT INTO policy_revisions (organization_id, revision)
-                 SELECT id, 1 FROM organizations WHERE TRUE ORDER BY id
-                 ON CONFLICT (organization_id) DO UPDATE SET revision = policy_revisions.revision + 1
-                 {RETURNING}"
+                 SELECT id, 1 FROM organizations WHERE TRUE ORDER BY id {BUMP} {RETURNING}"
             );
             fetch_all(conn, sqlx::query(&sql)).await?;
             return Ok(());
@@ -93,16 +93,12 @@ impl Touched {
         // (the `SELECT` finds no row, so nothing is inserted). One statement per organization.
         let groups_only = format!(
             "INSERT INTO policy_revisions (organization_id, revision)
-             SELECT id, 1 FROM organizations WHERE id = $1
-             ON CONFLICT (organization_id) DO UPDATE SET revision = policy_revisions.revision + 1
-             {RETURNING}"
+             SELECT id, 1 FROM organizations WHERE id = $1 {BUMP} {RETURNING}"
         );
         let with_servers = format!(
             "INSERT INTO policy_revisions (organization_id, revision, servers_revision)
              SELECT id, 1, 1 FROM organizations WHERE id = $1
-             ON CONFLICT (organization_id) DO UPDATE SET revision = policy_revisions.revision + 1,
-                 servers_revision = policy_revisions.revision + 1
-             {RETURNING}"
+             {BUMP}, servers_revision = policy_revisions.revision + 1 {RETURNING}"
         );
         for org in &self.orgs {
             let sql = if self.servers.contains(org) { &with_servers } else { &groups_only };
